@@ -1,0 +1,177 @@
+"""Render a ``check`` report (SPEC section 4, ``check --format json`` object) for CI.
+
+The input is the plain JSON-shaped dict, not library objects, so a report can be
+rendered from a saved ``--format json`` file and every renderer sees exactly what
+machines see.
+
+Formats:
+
+- ``text``: ruff-like ``path: severity code: message`` lines plus a summary line.
+- ``json``: the report itself, pretty printed.
+- ``github``: GitHub Actions workflow commands (``::error file=...``), one per finding.
+- ``junit``: JUnit XML, one test case per file.
+- ``sarif``: SARIF 2.1.0 (GitHub code scanning and other SARIF viewers).
+
+``strict`` means "warnings fail the run". It changes what *fails* (text summary
+counts, JUnit failures); it never rewrites a finding's severity, so GitHub
+annotations and SARIF levels stay as the checker reported them. The exit code is
+the CLI's business.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+__all__ = [
+    "FORMATS",
+    "Report",
+    "Severity",
+    "code_of",
+    "codes_of",
+    "displayable",
+    "file_failed",
+    "files_of",
+    "findings_of",
+    "message_of",
+    "path_of",
+    "render",
+    "severity_of",
+    "summary_of",
+]
+
+#: A report as produced by ``check --format json`` (SPEC section 4).
+Report = Mapping[str, Any]
+Severity = Literal["error", "warning", "info"]
+
+FORMATS: tuple[str, ...] = ("text", "json", "github", "junit", "sarif")
+
+
+def render(report: Report, fmt: str, *, strict: bool = False, verbose: bool = False) -> str:
+    """Render ``report`` in format ``fmt`` (one of :data:`FORMATS`).
+
+    ``verbose`` only affects ``text`` (it also lists files without findings).
+    Output ends with a newline unless it is empty (``github`` with no findings).
+    Raises ``ValueError`` for an unknown format.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    # Imported lazily: the submodules import the helpers below from this package,
+    # and a CLI run needs only one renderer.
+    module = importlib.import_module(f"{__name__}.{fmt}")
+    if fmt == "text":
+        return module.render(report, strict=strict, verbose=verbose)
+    if fmt == "json":
+        return module.render(report)
+    return module.render(report, strict=strict)
+
+
+# --- helpers shared by the renderers -------------------------------------------------
+# They are lenient on purpose: a renderer that crashes on a slightly odd report would
+# hide the findings a CI run exists to show.
+
+
+def files_of(report: Report) -> list[Mapping[str, Any]]:
+    """The report's file entries (an absent or null ``files`` means none)."""
+    files = report.get("files") or []
+    return [f for f in files if isinstance(f, Mapping)]
+
+
+def findings_of(file: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The file entry's findings (an absent or null ``findings`` means none)."""
+    findings = file.get("findings") or []
+    return [f for f in findings if isinstance(f, Mapping)]
+
+
+def severity_of(finding: Mapping[str, Any]) -> Severity:
+    """Normalised severity; anything unrecognised counts as ``error``.
+
+    Why: a CI check must not let an unexpected severity slip through as a pass.
+    """
+    sev = str(finding.get("severity", "error")).strip().lower()
+    if sev in ("warning", "warn"):
+        return "warning"
+    if sev in ("info", "note", "notice", "information"):
+        return "info"
+    return "error"
+
+
+def file_failed(file: Mapping[str, Any], *, strict: bool = False) -> bool:
+    """Whether this file fails the check.
+
+    Fails when the checker said ``ok: false`` or any finding is an error; with
+    ``strict`` a warning fails too. ``info`` findings never fail a file.
+    """
+    if file.get("ok") is False:
+        return True
+    severities = {severity_of(f) for f in findings_of(file)}
+    return "error" in severities or (strict and "warning" in severities)
+
+
+def summary_of(report: Report, *, strict: bool = False) -> dict[str, int]:
+    """Summary counts: ``files``, ``passed``, ``failed``, ``errors``, ``warnings``.
+
+    ``errors``/``warnings`` come from the report's own ``summary`` where present (the
+    checker is the authority), else they are counted. ``passed``/``failed`` are
+    recounted under ``strict`` because strict changes what fails.
+    """
+    files = files_of(report)
+    counted = {
+        "files": len(files),
+        "passed": sum(not file_failed(f) for f in files),
+        "failed": sum(file_failed(f) for f in files),
+        "errors": sum(severity_of(x) == "error" for f in files for x in findings_of(f)),
+        "warnings": sum(severity_of(x) == "warning" for f in files for x in findings_of(f)),
+    }
+    given = report.get("summary")
+    if isinstance(given, Mapping):
+        for key in counted:
+            value = given.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                counted[key] = value
+    if strict:
+        counted["failed"] = sum(file_failed(f, strict=True) for f in files)
+        counted["passed"] = len(files) - counted["failed"]
+    return counted
+
+
+def message_of(finding: Mapping[str, Any]) -> str:
+    """A finding's message as text (never empty: falls back to the code)."""
+    message = finding.get("message")
+    if message is None or message == "":
+        return code_of(finding)
+    return str(message)
+
+
+def code_of(finding: Mapping[str, Any]) -> str:
+    """A finding's code (``unknown`` if missing)."""
+    code = finding.get("code")
+    return str(code) if code not in (None, "") else "unknown"
+
+
+def path_of(file: Mapping[str, Any]) -> str:
+    """A file entry's path as given by the checker (``<unknown>`` if missing)."""
+    path = file.get("path")
+    return str(path) if path not in (None, "") else "<unknown>"
+
+
+def codes_of(files: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Distinct finding codes, sorted so rule indexes are stable across runs."""
+    return sorted({code_of(x) for f in files for x in findings_of(f)})
+
+
+# C0 controls (tab and newline included) and DEL: in a terminal or CI log they can
+# recolour output or fake extra lines (a file name with '\n' could forge a finding).
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def displayable(value: str) -> str:
+    """``value`` safe to print on one line: control characters shown as ``\\xNN``.
+
+    Lone surrogates (undecodable file-name bytes) become ``\\udcNN`` so printing never
+    raises ``UnicodeEncodeError``.
+    """
+    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,0 +1,51 @@
+"""GitHub Actions workflow commands, one annotation per finding.
+
+``error`` -> ``::error``, ``warning`` -> ``::warning``, ``info`` -> ``::notice``.
+``strict`` does not change an annotation's severity (it only decides whether the run
+fails, which is the CLI's exit code); it is accepted for a uniform renderer signature.
+Files without findings produce no output; with no findings the result is ``""``.
+"""
+
+from __future__ import annotations
+
+from mediaprep.report import (
+    Report,
+    code_of,
+    files_of,
+    findings_of,
+    message_of,
+    path_of,
+    severity_of,
+)
+
+_COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def escape_data(value: str) -> str:
+    """Escape a command's message per the GitHub Actions toolkit (``escapeData``).
+
+    Lone surrogates (undecodable file-name bytes) become ``\\udcNN`` so writing the
+    line to stdout cannot raise ``UnicodeEncodeError``.
+    """
+    value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    # '%' first so the escapes added after it are not themselves escaped.
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(value: str) -> str:
+    """Escape a command property value (``escapeProperty``): data rules plus ``:`` ``,``."""
+    return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(report: Report, *, strict: bool = False) -> str:
+    """One ``::error|warning|notice file=PATH,title=CODE::message`` line per finding."""
+    del strict  # see the module docstring: severities are reported as they are
+    lines = []
+    for file in files_of(report):
+        path = escape_property(path_of(file))
+        for finding in findings_of(file):
+            command = _COMMAND[severity_of(finding)]
+            title = escape_property(code_of(finding))
+            message = escape_data(message_of(finding))
+            lines.append(f"::{command} file={path},title={title}::{message}")
+    return "".join(line + "\n" for line in lines)

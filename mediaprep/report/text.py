@@ -1,0 +1,79 @@
+"""Human-readable, ruff-like text report.
+
+One line per finding, ``path: severity code: message``; a multi-line message
+continues on indented lines so every unindented line still starts with a path, and
+control characters are shown escaped (``\\x1b``) so no path or message can forge lines.
+Files without findings are listed only with ``verbose``. A summary line ends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mediaprep.report import (
+    Report,
+    code_of,
+    displayable,
+    files_of,
+    findings_of,
+    message_of,
+    path_of,
+    severity_of,
+    summary_of,
+)
+
+_CONTINUATION = "    "
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _finding_lines(path: str, finding: Mapping[str, Any]) -> list[str]:
+    first, *rest = [displayable(line) for line in message_of(finding).splitlines()] or [""]
+    code = displayable(code_of(finding))
+    lines = [f"{path}: {severity_of(finding)} {code}: {first}"]
+    lines.extend(_CONTINUATION + line for line in rest)
+    return lines
+
+
+def _ok_line(path: str, file: Mapping[str, Any]) -> str:
+    tokens = file.get("tokens")
+    if isinstance(tokens, Mapping) and tokens.get("estimate") is not None:
+        model = f" for {tokens['model']}" if tokens.get("model") else ""
+        return f"{path}: ok (~{tokens['estimate']} tokens{model})"
+    return f"{path}: ok"
+
+
+def summary_line(report: Report, *, strict: bool = False) -> str:
+    """``Checked N files: P passed, F failed, E errors, W warnings`` plus the context."""
+    s = summary_of(report, strict=strict)
+    line = (
+        f"Checked {_plural(s['files'], 'file')}: {s['passed']} passed, {s['failed']} failed, "
+        f"{_plural(s['errors'], 'error')}, {_plural(s['warnings'], 'warning')}"
+    )
+    # The limits depend on target/dialect/transport, so say which were in force.
+    keys = ("target", "dialect", "transport")
+    context = [f"{key} {report[key]}" for key in keys if report.get(key)]
+    if strict:
+        context.append("strict: warnings fail")
+    if context:
+        line += f" ({', '.join(context)})"
+    return line
+
+
+def render(report: Report, *, strict: bool = False, verbose: bool = False) -> str:
+    """Render the text report; see the module docstring for the layout."""
+    lines: list[str] = []
+    for file in files_of(report):
+        path = displayable(path_of(file))
+        findings = findings_of(file)
+        if not findings:
+            if verbose:
+                lines.append(_ok_line(path, file))
+            continue
+        for finding in findings:
+            lines.extend(_finding_lines(path, finding))
+    lines.append(summary_line(report, strict=strict))
+    return "\n".join(lines) + "\n"
