@@ -30,8 +30,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _finding_lines(path: str, finding: Mapping[str, Any]) -> list[str]:
-    first, *rest = [displayable(line) for line in message_of(finding).splitlines()] or [""]
+def _finding_lines(path: str, finding: Mapping[str, Any], raw_path: str = "") -> list[str]:
+    message = message_of(finding)
+    # messages name their file for library users; the line already starts with it
+    for prefix in {f"{path}: ", f"{raw_path}: "}:
+        if prefix.strip(": ") and message.startswith(prefix):
+            message = message[len(prefix):]
+    first, *rest = [displayable(line) for line in message.splitlines()] or [""]
     code = displayable(code_of(finding))
     lines = [f"{path}: {severity_of(finding)} {code}: {first}"]
     lines.extend(_CONTINUATION + line for line in rest)
@@ -74,6 +79,6 @@ def render(report: Report, *, strict: bool = False, verbose: bool = False) -> st
                 lines.append(_ok_line(path, file))
             continue
         for finding in findings:
-            lines.extend(_finding_lines(path, finding))
+            lines.extend(_finding_lines(path, finding, str(path_of(file))))
     lines.append(summary_line(report, strict=strict))
     return "\n".join(lines) + "\n"

@@ -1,0 +1,90 @@
+"""Checks shared by every kind: probe failures, model, parameters, sizes and boxes."""
+
+from __future__ import annotations
+
+import math
+
+from ..findings import Finding
+from ..info import MediaInfo
+from ..limits import Limit, Limits
+from ..settings import Settings
+
+MIME = {
+    "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
+    "bmp": "image/bmp", "tiff": "image/tiff", "heic": "image/heic", "avif": "image/avif",
+    "mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska",
+    "webm": "video/webm", "avi": "video/x-msvideo", "flv": "video/x-flv",
+    "wmv": "video/x-ms-wmv", "mpeg": "video/mpeg", "ts": "video/mp2t", "3gp": "video/3gpp",
+}
+
+
+def mime_for(fmt: str | None) -> str:
+    return MIME.get(fmt or "", "application/octet-stream")
+
+
+def data_url_size(n_bytes: int, mime: str) -> int:
+    """Exact length of ``data:<mime>;base64,<payload>`` for ``n_bytes`` of payload."""
+    return len(f"data:{mime};base64,") + 4 * math.ceil(n_bytes / 3)
+
+
+def finding(row: Limit, message: str, actual: object, *, fixable: bool = False,
+            limit: object = None) -> Finding:
+    return Finding(code=row.code, severity=row.severity, message=message,
+                   limit=row.value if limit is None else limit, actual=actual, fixable=fixable)
+
+
+def in_box(w: int, h: int, box: tuple[int, int]) -> bool:
+    """Inside a resolution box in either orientation (portrait 4K counts as 4K)."""
+    return max(w, h) <= max(box) and min(w, h) <= min(box)
+
+
+def probe_failure(info: MediaInfo, limits: Limits) -> list[Finding]:
+    if info.error_code is None:
+        return []
+    name = info.path
+    if info.error_code == "image.decompression_bomb":
+        row = limits["image.max_decode_pixels"]
+        actual = info.declared_pixels or info.pixels
+        return [finding(row, f"{name}: {info.error}; refused before decoding "
+                             f"(limit {row.value:,} pixels)", actual)]
+    if info.error_code == "video.no_video_stream":
+        return [Finding("video.no_video_stream", "error",
+                        f"{name}: {info.error}; nothing to show the model", None, None)]
+    if info.error_code == "file.unsupported_format":
+        return [Finding("file.unsupported_format", "error", f"{name}: {info.error}")]
+    if info.error_code == "url.not_verified":
+        return [Finding("url.not_verified", "info", f"{name}: {info.error}")]
+    return [Finding("file.unreadable", "error", f"{name}: {info.error}")]
+
+
+def check_model(settings: Settings) -> list[Finding]:
+    limits = settings.limits
+    if settings.model in limits.value("models.text_only", frozenset()):
+        vision = ", ".join(sorted(limits.value("models.vision")))
+        return [Finding("model.no_vision", "error",
+                        f"model {settings.model} takes text only; use a vision model "
+                        f"({vision})", sorted(limits.value("models.vision")), settings.model)]
+    return []
+
+
+def check_params(settings: Settings) -> list[Finding]:
+    limits = settings.limits
+    out = []
+    lo, hi = limits["param.fps.min"], limits["param.fps.max"]
+    if lo.below_min(settings.fps) or hi.exceeds_max(settings.fps):
+        out.append(finding(lo, f"fps {settings.fps:g} is outside {lo.value:g} to {hi.value:g}",
+                           settings.fps, limit=[lo.value, hi.value]))
+    mf = limits["param.max_frames.max"]
+    if settings.max_frames < 1 or mf.exceeds_max(settings.max_frames):
+        out.append(finding(mf, f"max_frames {settings.max_frames} is outside 1 to {mf.value}",
+                           settings.max_frames))
+    return out
+
+
+def check_extension(info: MediaInfo) -> list[Finding]:
+    if info.extension_matches or info.format is None:
+        return []
+    return [Finding("file.extension_mismatch", "warning",
+                    f"{info.path}: named .{info.extension} but the bytes are {info.format}; "
+                    "prep names its output by what the file is", info.extension, info.format,
+                    fixable=True)]

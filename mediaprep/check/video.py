@@ -1,0 +1,87 @@
+"""Limits that apply to one video file."""
+
+from __future__ import annotations
+
+import math
+
+from ..findings import Finding
+from ..info import MediaInfo
+from ..settings import Settings
+from .common import data_url_size, finding, in_box, mime_for
+
+
+def max_fps_frames(duration: float, fps: float) -> int:
+    """Frames taken at ``fps`` over ``duration`` s: t = 0, 1/fps, ... while t < duration."""
+    return max(1, math.ceil(duration * fps - 1e-9)) if duration > 0 else 0
+
+
+def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
+    limits = settings.limits
+    name = info.path
+    out: list[Finding] = []
+    fmt = info.format or "unknown"
+
+    row = limits.get("video.formats")
+    if row is not None and fmt not in row.value:
+        out.append(finding(row, f"{name}: {fmt} videos are not accepted by {settings.target} "
+                                f"(accepted: {', '.join(sorted(row.value))}); prep remuxes or "
+                                "transcodes it to mp4", fmt, fixable=True,
+                           limit=sorted(row.value)))
+
+    dur = info.duration
+    fps_max = limits.value("param.fps.max", 10.0)
+    min_frames = limits.value("frames.min", 1) or 1
+    if dur is not None:
+        row = limits.get("video.min_duration")
+        if row is not None and row.value is not None and row.below_min(round(dur, 6)):
+            can_frames = max_fps_frames(dur, fps_max) >= min_frames
+            how = ("prep sends it as frames" if can_frames
+                   else f"too short even for {min_frames} frames at {fps_max:g} fps")
+            out.append(finding(row, f"{name}: {dur:.3f} s is shorter than {row.value:g} s; "
+                                    f"{how}", round(dur, 3), fixable=can_frames))
+        row = limits.get("video.max_duration")
+        if row is not None and row.value is not None and row.exceeds_max(round(dur, 6)):
+            frames_ok = settings.video_mode != "file"
+            how = ("prep sends it as frames (within max_frames)" if frames_ok
+                   else "cut it, or use --video-mode frames")
+            out.append(finding(row, f"{name}: {dur:.1f} s is longer than {row.value:g} s; {how}",
+                               round(dur, 3), fixable=frames_ok))
+
+    row = limits.get("video.recommended_box")
+    if row is not None and row.value is not None and info.width and info.height:
+        if not in_box(info.width, info.height, row.value):
+            bw, bh = row.value
+            out.append(finding(row, f"{name}: {info.width}x{info.height} is above the "
+                                    f"recommended {bw}x{bh}; prep scales it down",
+                               [info.width, info.height], fixable=True, limit=[bw, bh]))
+
+    out += check_video_bytes(name, info.bytes, mime_for(fmt), settings)
+
+    if info.has_audio:
+        row = limits.get("video.audio")
+        if row is not None:
+            out.append(finding(row, f"{name}: the audio track is ignored by the model; prep "
+                                    "drops it when it transcodes", True, fixable=True,
+                               limit="ignored"))
+    return out
+
+
+def check_video_bytes(name: str, n_bytes: int, mime: str, settings: Settings) -> list[Finding]:
+    limits = settings.limits
+    if settings.transport == "base64":
+        row = limits.get("video.max_data_url_bytes")
+        if row is None or row.value is None:
+            return []
+        size = data_url_size(n_bytes, mime)
+        if row.exceeds_max(size):
+            op = "below" if row.strict else "at most"
+            return [finding(row, f"{name}: as a data URL it is {size:,} bytes; it must be {op} "
+                                 f"{row.value:,}; prep transcodes it smaller or sends frames",
+                            size, fixable=True)]
+        return []
+    row = limits.get(f"video.max_bytes.{settings.transport}")
+    if row is not None and row.value is not None and row.exceeds_max(n_bytes):
+        return [finding(row, f"{name}: {n_bytes:,} bytes, above {row.value:,} for the "
+                             f"{settings.transport} transport; prep transcodes it smaller",
+                        n_bytes, fixable=True)]
+    return []

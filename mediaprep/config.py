@@ -1,0 +1,118 @@
+"""Defaults from ``[tool.mediaprep]`` in pyproject.toml or from ``mediaprep.toml``.
+
+Found by walking up from the working directory (the first folder holding either file wins; a
+pyproject.toml without a ``[tool.mediaprep]`` table does not stop the walk). Keys are the
+long option names with ``_`` or ``-`` (``max_frames`` / ``max-frames``), plus:
+
+    [tool.mediaprep.limits]        # override rows of the limits table
+    "image.min_side" = 16
+    include = ["assets/**"]        # globs, relative to the config file's folder
+    exclude = ["**/thumbs/**"]
+    [[tool.mediaprep.overrides]]   # per-path settings, first match wins
+    paths = ["videos/**"]
+    fps = 1
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .settings import Settings, SettingsError, make_settings
+
+CONFIG_NAMES = ("mediaprep.toml", "pyproject.toml")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be read or holds unknown keys (the CLI exits 2)."""
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def selected(self, path: Path) -> bool:
+        rel = _relative(path, self.root)
+        if self.include and not any(_match(rel, g) for g in self.include):
+            return False
+        return not any(_match(rel, g) for g in self.exclude)
+
+    def settings_for(self, path: Path, base: Settings) -> Settings:
+        rel = _relative(path, self.root)
+        for ov in self.overrides:
+            globs = ov.get("paths", [])
+            if any(_match(rel, g) for g in globs):
+                opts = {k: v for k, v in ov.items() if k != "paths"}
+                return make_settings(base, **normalise_keys(opts))
+        return base
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _match(rel: str, pattern: str) -> bool:
+    # "**/" may match no folder at all, as in gitignore
+    return fnmatch.fnmatch(rel, pattern) or (pattern.startswith("**/")
+                                             and fnmatch.fnmatch(rel, pattern[3:]))
+
+
+def normalise_keys(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k.replace("-", "_"): v for k, v in raw.items()}
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for name in CONFIG_NAMES:
+            candidate = folder / name
+            if candidate.is_file() and (name == "mediaprep.toml" or _has_tool_table(candidate)):
+                return candidate
+    return None
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        return "mediaprep" in tomllib.loads(pyproject.read_text("utf-8")).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+
+
+def load_config(path: Path | None = None, *, search: bool = True) -> Config:
+    if path is None:
+        path = find_config() if search else None
+        if path is None:
+            return Config()
+    try:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("mediaprep", {}) if Path(path).name == "pyproject.toml" \
+        else data.get("tool", {}).get("mediaprep", data)
+    table = normalise_keys(dict(table))
+    cfg = Config(path=Path(path))
+    cfg.include = list(table.pop("include", []))
+    cfg.exclude = list(table.pop("exclude", []))
+    cfg.overrides = [normalise_keys(o) for o in table.pop("overrides", [])]
+    cfg.options = table
+    try:
+        make_settings(None, **cfg.options)
+    except (TypeError, SettingsError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return cfg

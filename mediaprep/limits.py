@@ -1,0 +1,291 @@
+"""Every limit mediaprep enforces, as data: one table per target, each row with its source.
+
+A new provider document means editing this file only. Each :class:`Limit` names the finding code
+it produces, its severity, and the document it comes from (:data:`SOURCES`, with the date of the
+document in hand). Users override any row by key (``--limit image.min_side=16`` or
+``[tool.mediaprep.limits]``); :func:`limits_for` applies the overrides.
+
+Sizes: the providers write "10 MB" and quote 10,485,760 bytes in their error messages, so MB
+here is MiB (1024·1024) throughout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .findings import CODES, Severity
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+#: Bump when a row changes meaning or value: the prep cache keys on it.
+TABLE_VERSION = "2026-11-23.1"
+
+TARGETS = ("dashscope", "moonshot")
+DIALECTS = ("openai", "dashscope")
+TRANSPORTS = ("base64", "url", "path")
+
+
+@dataclass(frozen=True)
+class Source:
+    title: str
+    url: str
+    as_of: str  # date of the document in hand
+
+
+SOURCES: dict[str, Source] = {
+    "dashscope-vision": Source(
+        "Alibaba Cloud Model Studio: image and video understanding (Kimi vision models), "
+        "input limits",
+        "https://www.alibabacloud.com/help/en/model-studio/vision",
+        "2026-11",
+    ),
+    "dashscope-errors": Source(
+        "Model Studio server messages: 'Exceeded limit on max bytes per data-uri item : "
+        "10485760', 'max data-uri per request: 250'",
+        "https://www.alibabacloud.com/help/en/model-studio/error-code",
+        "2026-11",
+    ),
+    "dashscope-models": Source(
+        "Alibaba Cloud Model Studio: Kimi model list (kimi-k2.7-code, kimi-k2.6, kimi-k2.5 "
+        "vision; kimi-k2-thinking, Moonshot-Kimi-K2-Instruct text only)",
+        "https://www.alibabacloud.com/help/en/model-studio/kimi-api",
+        "2026-11",
+    ),
+    "moonshot-vision": Source(
+        "Moonshot open platform: using the Kimi vision models (image and video input)",
+        "https://platform.moonshot.ai/docs/guide/use-kimi-vision-model",
+        "2026-11",
+    ),
+    "mediaprep": Source(
+        "mediaprep safety default (no provider limit documented)",
+        "https://github.com/mediaprep/mediaprep#limits",
+        "2026-11",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One enforced limit.
+
+    ``value`` is the boundary itself; ``strict`` says the boundary value is already outside
+    (e.g. "each side must exceed 10 px": min 10, strict; "< 10 MB": max, strict).
+    """
+
+    key: str
+    value: Any
+    code: str
+    severity: Severity
+    source: str
+    note: str
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        assert self.code in CODES, self.code
+        assert self.source in SOURCES, self.source
+
+    def exceeds_max(self, actual: float) -> bool:
+        return actual >= self.value if self.strict else actual > self.value
+
+    def below_min(self, actual: float) -> bool:
+        return actual <= self.value if self.strict else actual < self.value
+
+
+def _rows(*rows: Limit) -> dict[str, Limit]:
+    return {r.key: r for r in rows}
+
+
+VISION_MODELS = frozenset({"kimi-k2.7-code", "kimi-k2.6", "kimi-k2.5"})
+TEXT_ONLY_MODELS = frozenset({"kimi-k2-thinking", "Moonshot-Kimi-K2-Instruct"})
+
+_DS = "dashscope-vision"
+
+_COMMON_PARAMS = (
+    Limit("param.fps.min", 0.1, "param.fps", "error", _DS, "lowest fps"),
+    Limit("param.fps.max", 10.0, "param.fps", "error", _DS, "highest fps"),
+    Limit("param.max_frames.max", 2000, "param.max_frames", "error", _DS, "max_frames ceiling"),
+    Limit("image.max_decode_pixels", 178_956_970, "image.decompression_bomb", "error",
+          "mediaprep", "pixels an image may declare before mediaprep refuses to decode it "
+          "(Pillow's own DecompressionBombError threshold)"),
+    Limit("tokens.max_image", None, "tokens.image_too_many", "error", "mediaprep",
+          "estimated tokens per image (off unless --max-image-tokens)"),
+    Limit("tokens.max_request", None, "tokens.request_too_many", "error", "mediaprep",
+          "estimated tokens per request (off unless --max-tokens)"),
+    Limit("models.vision", VISION_MODELS, "model.no_vision", "error", "dashscope-models",
+          "models that take images and video"),
+    Limit("models.text_only", TEXT_ONLY_MODELS, "model.no_vision", "error", "dashscope-models",
+          "models that take text only"),
+)
+
+DASHSCOPE: dict[str, Limit] = _rows(
+    Limit("image.min_side", 10, "image.too_small", "error", _DS,
+          "each image side must exceed this many px", strict=True),
+    Limit("image.max_aspect_ratio", 200.0, "image.aspect_ratio", "error", _DS,
+          "longest/shortest side"),
+    Limit("image.recommended_box", (7680, 4320), "image.resolution", "warning", _DS,
+          "recommended maximum resolution (8K), either orientation"),
+    Limit("image.formats", frozenset({"bmp", "jpeg", "png", "tiff", "webp", "heic"}),
+          "file.unsupported_format", "error", _DS, "image formats accepted below 4K"),
+    Limit("image.format_tier_box", (3840, 2160), "image.format_tier", "error", _DS,
+          "above this resolution (4K, either orientation) only the tier formats are accepted"),
+    Limit("image.formats_above_tier", frozenset({"jpeg", "png"}), "image.format_tier", "error",
+          _DS, "image formats accepted from 4K to 8K"),
+    Limit("image.max_bytes.url", 10 * MiB, "file.too_large", "error", _DS,
+          "image file bytes sent by URL"),
+    Limit("image.max_bytes.path", 10 * MiB, "file.too_large", "error", _DS,
+          "image file bytes sent by local path"),
+    Limit("image.max_data_url_bytes", 10 * MiB, "base64.too_large", "error",
+          "dashscope-errors", "whole data URL of one image"),
+    Limit("request.max_data_urls", 250, "request.too_many_data_urls", "error",
+          "dashscope-errors", "base64 data URLs in one request"),
+    Limit("request.max_media_urls", 256, "request.too_many_data_urls", "error", _DS,
+          "images by URL or path in one request"),
+    Limit("frames.min", 4, "frames.too_few", "error", _DS, "images in a video image list"),
+    Limit("frames.max", 2000, "frames.too_many", "error", _DS, "images in a video image list"),
+    Limit("video.max_bytes.url", 2 * GiB, "file.too_large", "error", _DS,
+          "video file bytes sent by URL"),
+    Limit("video.max_bytes.path", 100 * MiB, "file.too_large", "error", _DS,
+          "video file bytes sent by local path"),
+    Limit("video.max_data_url_bytes", 10 * MiB, "base64.too_large", "error", _DS,
+          "whole data URL of one video (the document says strictly less than 10 MB)",
+          strict=True),
+    Limit("video.min_duration", 2.0, "video.too_short", "error", _DS, "seconds"),
+    Limit("video.max_duration", 3600.0, "video.too_long", "error", _DS, "seconds"),
+    Limit("video.formats", frozenset({"mp4", "avi", "mkv", "mov", "flv", "wmv"}),
+          "file.unsupported_format", "error", _DS, "video containers"),
+    Limit("video.recommended_box", (2560, 1440), "video.resolution", "warning", _DS,
+          "recommended maximum video resolution ('2K' read as 2560x1440), either orientation"),
+    Limit("video.audio", "ignored", "video.audio_ignored", "info", _DS,
+          "the model ignores audio; it is dropped when transcoding"),
+    Limit("dialects", frozenset(DIALECTS), "transport.unsupported", "error", _DS,
+          "API dialects the target speaks"),
+    Limit("transports", frozenset(TRANSPORTS), "transport.unsupported", "error", _DS,
+          "how media can reach the target (path only in the dashscope dialect)"),
+    *_COMMON_PARAMS,
+)
+
+_MS = "moonshot-vision"
+
+MOONSHOT: dict[str, Limit] = _rows(
+    Limit("image.formats", frozenset({"png", "jpeg", "webp", "gif"}), "file.unsupported_format",
+          "error", _MS, "image formats"),
+    Limit("image.recommended_box", (3840, 2160), "image.resolution", "warning", _MS,
+          "recommended maximum image resolution (4K), either orientation"),
+    Limit("video.formats",
+          frozenset({"mp4", "mpeg", "mov", "avi", "flv", "webm", "wmv", "3gp"}),
+          "file.unsupported_format", "error", _MS, "video containers"),
+    Limit("video.recommended_box", (2560, 1440), "video.resolution", "warning", _MS,
+          "recommended maximum video resolution ('2K' read as 2560x1440), either orientation"),
+    Limit("request.max_body_bytes", 100 * MiB, "request.too_large", "error", _MS,
+          "whole request body"),
+    Limit("dialects", frozenset({"openai"}), "transport.unsupported", "error", _MS,
+          "Moonshot speaks the OpenAI-compatible dialect only"),
+    Limit("transports", frozenset({"base64"}), "transport.unsupported", "error", _MS,
+          "images go as base64 only (http(s) image URLs are refused)"),
+    Limit("frames.min", 4, "frames.too_few", "error", "mediaprep",
+          "image-list videos: DashScope's bounds applied (Moonshot documents none)"),
+    Limit("frames.max", 2000, "frames.too_many", "error", "mediaprep",
+          "image-list videos: DashScope's bounds applied (Moonshot documents none)"),
+    *_COMMON_PARAMS,
+)
+
+TABLES: dict[str, dict[str, Limit]] = {"dashscope": DASHSCOPE, "moonshot": MOONSHOT}
+
+#: Defaults of parameters (not limits): what the providers do when the user says nothing.
+DEFAULT_TARGET = "dashscope"
+DEFAULT_DIALECT = "openai"
+DEFAULT_TRANSPORT = "base64"
+DEFAULT_MODEL = "kimi-k2.5"
+DEFAULT_FPS = 2.0  # dashscope-vision: "default 2"
+DEFAULT_MAX_FRAMES = 2000  # dashscope-vision: "default 2,000"
+
+
+class Limits(Mapping[str, Limit]):
+    """The limits in force for one target, after user overrides. Read-only mapping key -> Limit."""
+
+    def __init__(self, target: str, rows: dict[str, Limit]) -> None:
+        self.target = target
+        self._rows = rows
+
+    def __getitem__(self, key: str) -> Limit:
+        return self._rows[key]
+
+    def __iter__(self):  # type: ignore[override]
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def value(self, key: str, default: Any = None) -> Any:
+        row = self._rows.get(key)
+        return default if row is None else row.value
+
+    def to_json(self) -> dict[str, Any]:
+        out = {}
+        for key, row in self._rows.items():
+            src = SOURCES[row.source]
+            out[key] = {
+                "value": _jsonable(row.value),
+                "strict": row.strict,
+                "code": row.code,
+                "severity": row.severity,
+                "note": row.note,
+                "source": {"title": src.title, "url": src.url, "as_of": src.as_of},
+            }
+        return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, frozenset):
+        return sorted(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+class LimitError(ValueError):
+    """A limit override that cannot be applied (unknown key, bad value)."""
+
+
+def parse_limit_value(row: Limit, raw: Any) -> Any:
+    """Turn an override (from a command line string or a TOML value) into the row's type."""
+    cur = row.value
+    try:
+        if isinstance(raw, str) and raw.strip().lower() in ("none", "off", ""):
+            return None
+        if isinstance(cur, frozenset):
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return frozenset(str(i).strip() for i in items if str(i).strip())
+        if isinstance(cur, tuple):
+            if isinstance(raw, str):
+                a, b = raw.lower().replace("×", "x").split("x")
+                return (int(a), int(b))
+            a, b = raw
+            return (int(a), int(b))
+        if isinstance(cur, bool):
+            return str(raw).lower() in ("1", "true", "yes")
+        if isinstance(cur, int) or cur is None:
+            f = float(raw)
+            return int(f) if f.is_integer() else f
+        if isinstance(cur, float):
+            return float(raw)
+        return raw
+    except (ValueError, TypeError) as exc:
+        raise LimitError(f"cannot read {raw!r} as a value for limit {row.key}") from exc
+
+
+def limits_for(target: str = DEFAULT_TARGET, overrides: Mapping[str, Any] | None = None) -> Limits:
+    """The limits in force for ``target`` with ``overrides`` (key -> value or string) applied."""
+    if target not in TABLES:
+        raise LimitError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    rows = dict(TABLES[target])
+    for key, raw in (overrides or {}).items():
+        if key not in rows:
+            known = ", ".join(sorted(rows))
+            raise LimitError(f"unknown limit {key!r} for target {target}; known: {known}")
+        rows[key] = dataclasses.replace(rows[key], value=parse_limit_value(rows[key], raw))
+    return Limits(target, rows)

@@ -1,0 +1,119 @@
+"""Recognise a file from its first bytes, not its name.
+
+Returns a kind hint and a normalised format name. The names are the ones used in the limits
+table (``jpeg``, ``png``, ``heic``, ``mp4``, ``mkv`` ...), so a check is one set lookup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HEAD_BYTES = 4096
+
+# extension -> the format it claims (used only to report a misleading extension)
+EXTENSIONS: dict[str, str] = {
+    "jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "png": "png", "apng": "png",
+    "gif": "gif", "webp": "webp", "bmp": "bmp", "dib": "bmp", "tif": "tiff", "tiff": "tiff",
+    "heic": "heic", "heif": "heic", "hif": "heic", "avif": "avif", "jp2": "jpeg2000",
+    "j2k": "jpeg2000", "jpx": "jpeg2000", "ico": "ico", "jxl": "jxl", "mpo": "mpo",
+    "mp4": "mp4", "m4v": "mp4", "mov": "mov", "qt": "mov", "mkv": "mkv", "webm": "webm",
+    "avi": "avi", "flv": "flv", "wmv": "wmv", "asf": "wmv", "mpg": "mpeg", "mpeg": "mpeg",
+    "m2v": "mpeg", "ts": "ts", "m2ts": "ts", "mts": "ts", "3gp": "3gp", "3g2": "3gp",
+}
+IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
+                           "jpeg2000", "ico", "jxl", "mpo"})
+VIDEO_FORMATS = frozenset({"mp4", "mov", "mkv", "webm", "avi", "flv", "wmv", "mpeg", "ts", "3gp"})
+# formats the same decoder family reads, so a "mismatch" between them is not worth reporting
+_EQUIVALENT = [{"jpeg", "mpo"}, {"mp4", "mov", "3gp"}, {"mkv", "webm"}]
+
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs",
+                b"mif1", b"msf1", b"mif2"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    kind: str  # "image", "video", "other", "empty"
+    format: str | None
+    detail: str = ""  # e.g. "text", for messages
+
+
+def sniff(head: bytes) -> Sniffed:
+    """Classify by magic numbers. ``head`` is the first :data:`HEAD_BYTES` of the file."""
+    if not head:
+        return Sniffed("empty", None)
+    h = head
+    if h[:3] == b"\xff\xd8\xff":
+        return Sniffed("image", "jpeg")
+    if h[:8] == b"\x89PNG\r\n\x1a\n":
+        return Sniffed("image", "png")
+    if h[:6] in (b"GIF87a", b"GIF89a"):
+        return Sniffed("image", "gif")
+    if h[:4] == b"RIFF" and h[8:12] == b"WEBP":
+        return Sniffed("image", "webp")
+    if h[:4] == b"RIFF" and h[8:12] in (b"AVI ", b"AVIX"):
+        return Sniffed("video", "avi")
+    if h[:2] == b"BM" and len(h) >= 14:
+        return Sniffed("image", "bmp")
+    if h[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return Sniffed("image", "tiff")
+    if h[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or h[:4] == b"\xff\x4f\xff\x51":
+        return Sniffed("image", "jpeg2000")
+    if h[:2] == b"\xff\x0a" or h[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
+        return Sniffed("image", "jxl")
+    if h[:4] == b"\x00\x00\x01\x00" and len(h) > 6 and h[4] + h[5] > 0:
+        return Sniffed("image", "ico")
+    if h[4:8] == b"ftyp":
+        return _sniff_isobmff(h)
+    if h[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+        return Sniffed("video", "mov")
+    if h[:4] == b"\x1a\x45\xdf\xa3":
+        return Sniffed("video", "webm" if b"webm" in h[:64] else "mkv")
+    if h[:3] == b"FLV":
+        return Sniffed("video", "flv")
+    if h[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):
+        return Sniffed("video", "wmv")
+    if h[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return Sniffed("video", "mpeg")
+    if h[0] == 0x47 and len(h) > 376 and h[188] == 0x47 and h[376] == 0x47:
+        return Sniffed("video", "ts")
+    if _looks_like_text(h):
+        return Sniffed("other", None, "text")
+    return Sniffed("other", None)
+
+
+def _sniff_isobmff(h: bytes) -> Sniffed:
+    major = h[8:12]
+    size = int.from_bytes(h[:4], "big")
+    brands = {major} | {h[i : i + 4] for i in range(16, min(size, len(h), 64), 4)}
+    if major in _AVIF_BRANDS or (major in (b"mif1", b"msf1") and brands & _AVIF_BRANDS):
+        return Sniffed("image", "avif")
+    if major in _HEIF_BRANDS:
+        return Sniffed("image", "heic")
+    if major == b"qt  ":
+        return Sniffed("video", "mov")
+    if major[:3] in (b"3gp", b"3g2", b"3ge", b"3gg"):
+        return Sniffed("video", "3gp")
+    return Sniffed("video", "mp4")
+
+
+def _looks_like_text(h: bytes) -> bool:
+    try:
+        h.decode("utf-8")
+    except UnicodeDecodeError:
+        # a multi-byte character cut at the end of the head is still text
+        try:
+            h[:-4].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return all(b >= 9 for b in h[:512])
+
+
+def extension_matches(ext: str | None, fmt: str | None) -> bool:
+    """Whether a file's extension agrees with the format found in its bytes."""
+    if not ext or fmt is None or ext not in EXTENSIONS:
+        return True
+    claimed = EXTENSIONS[ext]
+    if claimed == fmt:
+        return True
+    return any(claimed in group and fmt in group for group in _EQUIVALENT)

@@ -1,0 +1,127 @@
+"""Settings: every option of check and prepare in one object, validated once.
+
+The CLI, the config files and the library keyword arguments all end up here, so a default has
+one home. Limit values themselves live in :mod:`mediaprep.limits`; the options below either pick
+the table (target), say how media travels (dialect, transport), or override limit rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from .limits import (
+    DEFAULT_DIALECT,
+    DEFAULT_FPS,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MODEL,
+    DEFAULT_TARGET,
+    DEFAULT_TRANSPORT,
+    DIALECTS,
+    TARGETS,
+    TRANSPORTS,
+    Limits,
+    limits_for,
+)
+
+VideoMode = Literal["auto", "file", "frames"]
+VIDEO_MODES = ("auto", "file", "frames")
+SMALL_IMAGE_FIXES = ("pad", "upscale")
+
+DEFAULT_SAFETY_MARGIN = 0.02  # keep encoded outputs 2% under a byte limit
+DEFAULT_FRAME_MAX_SIDE = 1280  # frames longer than this on a side are scaled down
+
+
+class SettingsError(ValueError):
+    """Options that cannot work together (the CLI exits 2 on these)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: str = DEFAULT_TARGET
+    dialect: str = DEFAULT_DIALECT
+    transport: str = DEFAULT_TRANSPORT
+    model: str = DEFAULT_MODEL
+    fps: float = DEFAULT_FPS
+    max_frames: int = DEFAULT_MAX_FRAMES
+    max_frames_set: bool = False  # emitted as max_frames in the native dialect only when set
+    limit_overrides: Mapping[str, Any] = field(default_factory=dict)
+    url_prefix: str | None = None
+    video_mode: VideoMode = "auto"
+    max_side: int | None = None
+    max_pixels: int | None = None
+    frame_max_side: int = DEFAULT_FRAME_MAX_SIDE
+    small_image_fix: str = "pad"
+    pad_aspect: bool = False
+    resize_model: bool = False
+    safety_margin: float = DEFAULT_SAFETY_MARGIN
+    max_tokens: int | None = None
+    max_image_tokens: int | None = None
+    deep: bool = False
+    allow_url: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.target not in TARGETS:
+            raise SettingsError(f"unknown target {self.target!r} (choose {', '.join(TARGETS)})")
+        if self.dialect not in DIALECTS:
+            raise SettingsError(f"unknown dialect {self.dialect!r} "
+                                f"(choose {', '.join(DIALECTS)})")
+        if self.transport not in TRANSPORTS:
+            raise SettingsError(f"unknown transport {self.transport!r} "
+                                f"(choose {', '.join(TRANSPORTS)})")
+        if self.video_mode not in VIDEO_MODES:
+            raise SettingsError(f"unknown video mode {self.video_mode!r}")
+        if self.small_image_fix not in SMALL_IMAGE_FIXES:
+            raise SettingsError(f"unknown small-image fix {self.small_image_fix!r}")
+        if not 0 <= self.safety_margin < 0.5:
+            raise SettingsError("the safety margin must be between 0 and 0.5")
+        limits = self.limits  # raises LimitError (a ValueError) on bad overrides
+        if self.dialect not in limits.value("dialects"):
+            spoken = ", ".join(sorted(limits.value("dialects")))
+            raise SettingsError(f"target {self.target} does not speak the {self.dialect} "
+                                f"dialect (it speaks {spoken})")
+        if self.transport not in limits.value("transports"):
+            raise SettingsError(f"target {self.target} does not take the {self.transport} "
+                                f"transport (it takes "
+                                f"{', '.join(sorted(limits.value('transports')))})")
+        if self.transport == "path" and self.dialect != "dashscope":
+            raise SettingsError("the path transport (file:// URIs) works with the DashScope "
+                                "SDK's native dialect only: add --dialect dashscope")
+
+    @cached_property
+    def limits(self) -> Limits:
+        overrides = dict(self.limit_overrides)
+        if self.max_tokens is not None:
+            overrides["tokens.max_request"] = self.max_tokens
+        if self.max_image_tokens is not None:
+            overrides["tokens.max_image"] = self.max_image_tokens
+        return limits_for(self.target, overrides)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["limit_overrides"] = dict(self.limit_overrides)
+        return out
+
+
+def make_settings(settings: Settings | None = None, **kwargs: Any) -> Settings:
+    """Settings from keyword arguments (the library's calls), on top of ``settings``."""
+    base = settings or Settings()
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = set(kwargs) - known - {"limits"}
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    changes = {k: v for k, v in kwargs.items() if v is not None and k in known}
+    if "limits" in kwargs and kwargs["limits"]:
+        changes["limit_overrides"] = {**base.limit_overrides, **kwargs["limits"]}
+    if "max_frames" in changes:
+        changes.setdefault("max_frames_set", True)
+    return dataclasses.replace(base, **changes) if changes else base
