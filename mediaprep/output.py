@@ -1,0 +1,99 @@
+"""Where prepared files go: safe names under the output folder, written atomically.
+
+Output names come from input names, so they are cleaned: no ``..``, no absolute paths, no
+control or odd Unicode characters, nothing that could leave the output folder. Two inputs that
+would land on the same name get distinct names (a short hash of the input path), decided once
+for a whole run so a rerun makes the same names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path, PurePath
+
+_UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
+MAX_COMPONENT = 120
+
+
+def clean_component(part: str) -> str:
+    part = unicodedata.normalize("NFKC", part)
+    part = "".join(ch for ch in part if unicodedata.category(ch)[0] not in ("C", "Z") or ch == " ")
+    part = _UNSAFE.sub("_", part).strip("._ ")
+    return part[:MAX_COMPONENT] or "_"
+
+
+def safe_relative(name: str) -> PurePath:
+    """A relative path made only of clean components (drive, root, ``.`` and ``..`` dropped)."""
+    raw = name.replace("\\", "/")
+    parts = [p for p in raw.split("/") if p not in ("", ".", "..")]
+    if parts and re.fullmatch(r"[A-Za-z]:", parts[0]):
+        parts = parts[1:]
+    cleaned = [clean_component(p) for p in parts] or ["input"]
+    return PurePath(*cleaned)
+
+
+def output_stems(names: Iterable[str]) -> dict[str, PurePath]:
+    """Input display name -> output stem (relative, no extension), unique across the run.
+
+    Extensions are replaced later by what the output really is, so ``a.png`` and ``a.heic``
+    would both become ``a.jpg``: the stem carries a hash of the input name when stems collide.
+    """
+    names = list(dict.fromkeys(names))
+    stems: dict[str, PurePath] = {}
+    base = {n: safe_relative(n).with_suffix("") for n in names}
+    counts: dict[str, int] = {}
+    for n in names:
+        key = base[n].as_posix().lower()
+        counts[key] = counts.get(key, 0) + 1
+    for n in names:
+        stem = base[n]
+        if counts[stem.as_posix().lower()] > 1:
+            digest = hashlib.sha256(n.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            stem = stem.with_name(f"{stem.name}-{digest}")
+        stems[n] = stem
+    return stems
+
+
+def inside(root: Path, relative: PurePath) -> Path:
+    """``root / relative``, refusing anything that would resolve outside ``root``."""
+    root_r = root.resolve()
+    target = (root_r / relative).resolve()
+    if target != root_r and root_r not in target.parents:
+        raise ValueError(f"output {relative} would leave {root}")
+    return target
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def temp_path_for(path: Path) -> Path:
+    """A fresh temp file name beside ``path`` (for writers that need a path, e.g. PyAV)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _unlink(p: str | Path) -> None:
+    try:
+        os.unlink(p)
+    except OSError:
+        pass

@@ -1,0 +1,60 @@
+"""Where a prepared input's bytes go, and the URL the part carries for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from ..emit.parts import data_url, file_uri, prefixed_url
+from ..output import atomic_write, inside, safe_relative
+from ..settings import Settings, SettingsError
+
+EXTENSION = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "bmp",
+             "tiff": "tif", "heic": "heic", "mp4": "mp4", "mov": "mov", "mkv": "mkv",
+             "avi": "avi", "flv": "flv", "wmv": "wmv", "webm": "webm", "3gp": "3gp",
+             "mpeg": "mpg"}
+
+
+@dataclass
+class Sink:
+    """The output folder (None: keep results in memory) and this input's output stem."""
+
+    out_dir: Path | None = None
+    stem: PurePath | None = None
+
+    def path_for(self, name: str, fmt: str, *, suffix: str = "") -> Path:
+        if self.out_dir is None:
+            raise SettingsError("this transport needs an output folder (out_dir / -o DIR)")
+        stem = self.stem or safe_relative(name).with_suffix("")
+        rel = stem.with_name(stem.name + suffix + "." + EXTENSION.get(fmt, fmt))
+        return inside(self.out_dir, rel)
+
+    def relative(self, path: Path) -> str:
+        assert self.out_dir is not None
+        return path.resolve().relative_to(self.out_dir.resolve()).as_posix()
+
+
+def url_for_file(sink: Sink, path: Path, data_mime: tuple[bytes, str] | None,
+                 settings: Settings) -> str:
+    """The URL the part carries for a file written to ``path``."""
+    if settings.transport == "path":
+        return file_uri(path)
+    if settings.transport == "url":
+        if not settings.url_prefix:
+            raise SettingsError("the url transport needs --url-prefix (where the outputs are "
+                                "hosted)")
+        return prefixed_url(settings.url_prefix, sink.relative(path))
+    assert data_mime is not None
+    return data_url(*data_mime)
+
+
+def emit_url(sink: Sink, name: str, data: bytes, fmt: str, mime: str,
+             settings: Settings) -> tuple[str, list[Path]]:
+    """Write ``data`` (when there is an output folder) and give the URL for the part."""
+    if sink.out_dir is None:
+        if settings.transport != "base64":
+            raise SettingsError(f"the {settings.transport} transport needs an output folder")
+        return data_url(data, mime), []
+    path = sink.path_for(name, fmt)
+    atomic_write(path, data)
+    return url_for_file(sink, path, (data, mime), settings), [path]
