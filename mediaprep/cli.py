@@ -236,3 +236,83 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
         src = limits_mod.SOURCES[row.source]
         click.echo(f"  {key:<28} {value}{strict}  [{row.severity} {row.code}]")
         click.echo(f"  {'':<28} {row.note}; source: {src.title} ({src.as_of})")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Output folder (created; inputs are never written).")
+@shared_options
+@click.option("--url-prefix", default=None, help="Where the outputs will be hosted "
+                                                 "(url transport).")
+@click.option("--max-side", type=int, default=None, help="Scale images down to this long side.")
+@click.option("--max-pixels", type=int, default=None, help="Scale images down to this area.")
+@click.option("--small", "small_image_fix", type=click.Choice(["pad", "upscale"]), default=None,
+              help="How images of 10 px or less on a side are fixed [default: pad].")
+@click.option("--pad-aspect", is_flag=True, default=None,
+              help="Pad images beyond the aspect-ratio limit instead of failing them.")
+@click.option("--resize", "resize", type=click.Choice(["none", "model"]), default=None,
+              help="'model': resize images to exactly what the model keeps.")
+@click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="A folder of frame images to send as one video (image list).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@handle_errors
+def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], quiet: bool,
+         resize: str | None, **opts: Any) -> None:
+    """Make every input sendable: fix what can be fixed, write outputs and DIR/parts.jsonl."""
+    from .output import atomic_write, output_stems
+    from .prepare import prepare
+
+    if not paths and not frames_dirs:
+        raise UsageFailure("give at least one file or folder")
+    if resize is not None:
+        opts["resize_model"] = resize == "model"
+    settings, config = build_settings(opts)
+    if settings.transport == "url" and not settings.url_prefix:
+        raise UsageFailure("--transport url needs --url-prefix (where DIR will be hosted)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    items = collect(paths, config, frames_dirs=frames_dirs)
+    _refuse_inputs_inside(items, out)
+    names = dict(zip(items, _relative_names(items), strict=True))
+    stems = output_stems(names.values())
+    lines = []
+    failed = 0
+    for item in items:
+        s = config.settings_for(item.path, settings)
+        stem = stems[names[item]]
+        result = prepare(_source_for(item), settings=s, out_dir=out, stem=stem)
+        lines.append(json.dumps(result.to_json(root=out), ensure_ascii=False))
+        if not result.ok:
+            failed += 1
+        if not quiet:
+            status = "ok" if result.ok else "FAILED"
+            detail = "; ".join(result.fixes) if result.ok else "; ".join(
+                f"{f.code}: {f.message}" for f in result.findings if f.severity == "error")
+            click.echo(f"{item.display}: {status}" + (f" ({detail})" if detail else ""))
+    atomic_write(out / "parts.jsonl", ("\n".join(lines) + "\n" if lines else "").encode())
+    click.echo(f"prepared {len(items) - failed} of {len(items)} inputs into {out}"
+               f" ({failed} failed)", err=quiet)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _relative_names(items: list[Any]) -> list[str]:
+    """Output names mirror the inputs below their common folder (so a/x.jpg, b/x.jpg differ)."""
+    import os
+
+    if not items:
+        return []
+    paths = [str(i.path.resolve()) for i in items]
+    common = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0])
+    if len(paths) > 1 and common in paths:  # a single frames folder among its own files
+        common = os.path.dirname(common)
+    return [os.path.relpath(p, common) for p in paths]
+
+
+def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
+    """Outputs never land over inputs: an input inside DIR would be read and written at once."""
+    root = out.resolve()
+    for item in items:
+        p = item.path.resolve()
+        if p == root or root in p.parents:
+            raise UsageFailure(f"input {item.display} is inside the output folder {out}")

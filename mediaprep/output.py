@@ -18,6 +18,8 @@ from pathlib import Path, PurePath
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 MAX_COMPONENT = 120
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def clean_component(part: str) -> str:
@@ -73,6 +75,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -128,11 +128,13 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction) -> None:
         declared = info.declared_duration
         # Close to the packets, the header is the finer word (edit lists trim samples the
         # packets still carry); far from them, the header lies (cut short, bogus fragments).
-        if declared and abs(declared - span) <= max(1.0, 0.1 * span):
+        # (a container-level duration also covers audio, so it is not the finer word then)
+        container_level = not vs.duration and bool(info.has_audio)
+        if declared and not container_level and abs(declared - span) <= max(1.0, 0.1 * span):
             info.duration = declared
         else:
             info.duration = span
-            if declared:
+            if declared and abs(declared - span) > max(1.0, 0.1 * span):
                 info.notes.append(f"header declares {declared:.3f} s but the stream holds "
                                   f"{span:.3f} s (cut short or mis-declared)")
     else:
