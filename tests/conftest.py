@@ -1,0 +1,20 @@
+"""Shared fixtures: the generated boundary media (see fixtures/generate.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `fixtures` is a top-level folder of the repository, not installed
+    sys.path.insert(0, str(ROOT))
+
+from fixtures.generate import generate  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{name: path}`` of every fixture in fixtures.generate.FIXTURES, made once per session."""
+    return generate(tmp_path_factory.mktemp("generated"))
