@@ -316,3 +316,45 @@ def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
         p = item.path.resolve()
         if p == root or root in p.parents:
             raise UsageFailure(f"input {item.display} is inside the output folder {out}")
+
+
+@main.command()
+@click.argument("video", type=click.Path())
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Output folder for the frames and frames.json.")
+@shared_options
+@click.option("--max-side", "frame_max_side", type=int, default=None,
+              help="Scale frames down to this long side [default: 1280].")
+@handle_errors
+def frames(video: str, out_dir: str, **opts: Any) -> None:
+    """Frames at --fps capped by --max-frames, plus DIR/frames.json."""
+    from .check.common import check_params
+    from .output import atomic_write
+    from .prepare.video import extract_frame_set, frames_manifest
+    from .transform.video_frames import FrameExtractionError
+
+    settings, _ = build_settings(opts)
+    params = [f for f in check_params(settings) if f.severity == "error"]
+    if params:
+        for f in params:
+            click.echo(f"{video}: error {f.code}: {f.message}", err=True)
+        sys.exit(EXIT_FAILED)
+    src = to_source(video)
+    info = probe_source(src, limits=settings.limits)
+    if info.kind != "video" or info.error_code:
+        click.echo(f"{video}: error {info.error_code or 'file.unsupported_format'}: "
+                   f"{info.error or 'not a video'}", err=True)
+        sys.exit(EXIT_FAILED)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        fs = extract_frame_set(src, info, settings, out, None, for_request=False)
+    except (FrameExtractionError, OSError, ValueError) as exc:
+        click.echo(f"{video}: error file.unreadable: cannot take frames: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    manifest = frames_manifest(video, fs)
+    atomic_write(out / "frames.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    for note in fs.notes:
+        click.echo(f"{video}: {note}", err=True)
+    click.echo(f"{video}: {len(fs.frames)} frames at {fs.fps:.4g} fps into {out}")
+    sys.exit(EXIT_OK if fs.frames else EXIT_FAILED)

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..check import check_info
 from ..findings import Finding
+from ..output import safe_relative
 from ..probe import probe_source
 from ..settings import Settings, make_settings
 from ..sources import SourceLike, to_source
@@ -29,6 +30,8 @@ def prepare(source: SourceLike, *, settings: Settings | None = None,
     """
     s = make_settings(settings, **options)
     src = to_source(source)
+    if out_dir is not None and stem is None:
+        stem = safe_relative(Path(src.name).name).with_suffix("")
     sink = Sink(Path(out_dir) if out_dir is not None else None, stem)
     info = probe_source(src, limits=s.limits)
     report = check_info(info, s)

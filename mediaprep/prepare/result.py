@@ -41,9 +41,10 @@ class Prepared:
     def to_json(self, *, root: Path | None = None) -> dict[str, Any]:
         """One line of ``parts.jsonl`` (SPEC section 4)."""
         outputs = []
+        base = root.resolve() if root else None
         for p in self.outputs:
             try:
-                outputs.append(p.relative_to(root).as_posix() if root else str(p))
+                outputs.append(p.resolve().relative_to(base).as_posix() if base else str(p))
             except ValueError:
                 outputs.append(str(p))
         out: dict[str, Any] = {"path": self.path, "ok": self.ok, "kind": self.kind,

@@ -1,0 +1,205 @@
+"""Benchmark: frame sampling by time (mediaprep.transform.video_frames) against the usual scripts.
+
+    python bench/bench_frames.py            # 2 fps from 60 s 1080p; 0.1 fps from 120 s 720p
+    python bench/bench_frames.py --long     # + peak memory: 2,000 frames from a 1 h 720p clip
+
+Inputs are generated with PyAV into ``--workdir`` (default: a folder in the temp dir, reused
+between runs). Baselines:
+
+(a) decode every frame with PyAV's defaults, convert each to a PIL image, keep the ones on
+    screen at the sampled times (what most scripts do);
+(b) qwen-vl-utils' rule: decode every frame to an RGB array, then keep
+    ``np.linspace(0, total - 1, n).round()`` of them (torchvision/decord read the whole clip
+    into memory first; here the unused arrays are dropped at once so the machine survives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import compare, peak_rss_mb  # noqa: E402
+
+from mediaprep.transform.video_frames import extract_frames  # noqa: E402
+
+
+def encode_clip(
+    path: Path,
+    *,
+    seconds: float,
+    fps: int,
+    width: int,
+    height: int,
+    gop: int,
+    preset: str = "veryfast",
+    crf: int = 23,
+    simple: bool = False,
+) -> Path:
+    """A moving textured pattern (or, with ``simple``, a nearly static one) as H.264."""
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".part" + path.suffix)
+    n = int(round(seconds * fps))
+    yy, xx = np.mgrid[0 : height * 2, 0 : width * 2].astype(np.float32)
+    tex = 128 + 60 * np.sin(xx / 37.0) * np.cos(yy / 23.0) + 40 * np.sin((xx + yy) / 91.0)
+    tex = np.clip(tex, 0, 255).astype(np.uint8)
+    chroma = np.full((height // 2, width), 128, dtype=np.uint8)
+    with av.open(str(tmp), "w", format="mp4") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = width, height, "yuv420p"
+        st.options = {
+            "preset": preset,
+            "crf": str(crf),
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
+        for i in range(n):
+            if simple:
+                y = tex[:height, :width].copy()
+                x0 = (i * 8) % (width - 64)
+                y[32:96, x0 : x0 + 64] = 235
+            else:
+                dy = int(height / 2 * (1 + math.sin(i / 50.0)))
+                dx = (i * 3) % width
+                y = tex[dy : dy + height, dx : dx + width].copy()
+                y[40:120, 40 : 40 + (i % 200) * 4] = 235
+            frame = av.VideoFrame.from_ndarray(np.vstack([y, chroma]), format="yuv420p")
+            frame.pts = i
+            out.mux(st.encode(frame))
+        out.mux(st.encode(None))
+    tmp.rename(path)
+    return path
+
+
+# ------------------------------------------------------------------------------ workloads
+
+
+def ours(path: str, fps: float, max_frames: int = 2000) -> dict:
+    plan, frames, info = extract_frames(path, fps=fps, max_frames=max_frames)
+    n = 0
+    for f in frames:
+        n += f.image.size[0] > 0
+    return {"frames": n, "decoded": info["decoded"], "seeks": info["seeks"]}
+
+
+def baseline_all_pil(path: str, fps: float) -> dict:
+    """Decode everything, PIL-convert everything, keep the frame on screen at each k/fps."""
+    kept = 0
+    decoded = 0
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        tb = float(s.time_base)
+        start = s.start_time or 0
+        step = 1 / fps
+        next_t = 0.0
+        prev = None
+        t = 0.0
+        for frame in c.decode(s):
+            img = frame.to_image()
+            decoded += 1
+            t = (frame.pts - start) * tb
+            while prev is not None and next_t < t - 1e-9:  # prev was on screen at next_t
+                kept += 1
+                next_t += step
+            prev = img
+        end = t + (float(frame.duration * tb) if frame.duration else 0.0)
+        while prev is not None and next_t < end - 1e-9:
+            kept += 1
+            next_t += step
+    return {"frames": kept, "decoded": decoded}
+
+
+def baseline_linspace(path: str, fps: float) -> dict:
+    """qwen-vl-utils: full decode to RGB arrays, then linspace over frame indices."""
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        total = s.frames or 0
+        duration = float(s.duration * s.time_base) if s.duration else total / float(s.average_rate)
+        n = max(2, int(round(duration * fps)))
+        wanted = set(np.linspace(0, total - 1, n).round().astype(int).tolist())
+        kept = []
+        for i, frame in enumerate(c.decode(s)):
+            arr = frame.to_ndarray(format="rgb24")
+            if i in wanted:
+                kept.append(arr.shape)
+    return {"frames": len(kept), "decoded": total}
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "mediaprep-bench"))
+    ap.add_argument("--long", action="store_true", help="also the 1 h / 2,000 frames memory check")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    hd = encode_clip(work / "hd60.mp4", seconds=60, fps=30, width=1920, height=1080, gop=60)
+    lg = encode_clip(work / "gop10s.mp4", seconds=120, fps=30, width=1280, height=720, gop=300)
+    print(f"inputs ready in {time.perf_counter() - t0:.1f} s ({work})")
+
+    cases = [
+        ("2 fps, 60 s 1080p H.264, GOP 2 s", str(hd), 2.0, 2.0),
+        ("0.1 fps, 120 s 720p H.264, GOP 10 s", str(lg), 0.1, 5.0),
+    ]
+    for title, path, fps, target in cases:
+        n = ours(path, fps)["frames"]
+        compare(
+            f"{title} vs (a) decode all + PIL each",
+            functools.partial(ours, path, fps),
+            functools.partial(baseline_all_pil, path, fps),
+            items=n,
+            repeat=args.repeat,
+            unit="frames",
+            target=target,
+        )
+        compare(
+            f"{title} vs (b) qwen-vl-utils linspace on full decode",
+            functools.partial(ours, path, fps),
+            functools.partial(baseline_linspace, path, fps),
+            items=n,
+            repeat=args.repeat,
+            unit="frames",
+        )
+        rss_o, _ = peak_rss_mb(functools.partial(ours, path, fps))
+        rss_b, _ = peak_rss_mb(functools.partial(baseline_all_pil, path, fps))
+        print(f"  peak RSS   mediaprep {rss_o:.0f} MB, baseline (a) {rss_b:.0f} MB")
+
+    if args.long:
+        t0 = time.perf_counter()
+        hour = encode_clip(
+            work / "hour720.mp4",
+            seconds=3600,
+            fps=5,
+            width=1280,
+            height=720,
+            gop=50,
+            preset="ultrafast",
+            crf=35,
+            simple=True,
+        )
+        print(f"\n1 h clip ready in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        rss, out = peak_rss_mb(functools.partial(ours, str(hour), 2.0, 2000))
+        dt = time.perf_counter() - t0
+        verdict = "met" if rss < 300 else "NOT met"
+        print(f"== memory: 2,000 frames from 1 h 720p: {out['frames']} frames in {dt:.1f} s")
+        print(f"  peak RSS {rss:.0f} MB (target < 300 MB: {verdict}); decoded={out['decoded']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""Content-addressed cache of ``prep`` results, so an unchanged input is not prepared twice.
+
+    key = cache_key(path, {"target": "dashscope", "fps": 2.0}, TABLE_VERSION)
+    cache = Cache(default_cache_dir())
+    entry = cache.get(key)
+    if entry is None:
+        record, outputs = prepare_one(path)            # the expensive part
+        cache.put(key, record, {"image.jpg": outputs[0]})
+    else:
+        entry.materialise(out_dir, {"image.jpg": "photo.jpg"})
+
+The key covers everything the output depends on: the input's bytes (not its name or mtime, so a
+moved or copied file still hits), every output-changing option, the limits table version and
+the package version. An entry is a folder ``root/ab/abcdef.../`` holding ``record.json`` and the
+output files under ``files/``. It is written in a temporary folder under ``root/tmp/`` and
+renamed into place in one step, so readers see a whole entry or none: a crash mid-put leaves
+only a stray temporary folder (swept later), and of two processes putting the same key one wins
+the rename and the other drops its copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+__all__ = [
+    "CACHE_FORMAT",
+    "Cache",
+    "CacheEntry",
+    "cache_key",
+    "canonical_json",
+    "default_cache_dir",
+    "hash_input",
+    "package_version",
+]
+
+CACHE_FORMAT = 1  # bump when the entry layout or the key recipe changes
+CHUNK = 1 << 20  # 1 MiB reads: large enough that hashing runs at sha256 speed
+RECORD = "record.json"
+FILES = "files"
+TMP = "tmp"
+STALE_TMP_SECONDS = 3600.0  # a temporary folder this old belongs to a put that died
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def default_cache_dir() -> Path:
+    """``$MEDIAPREP_CACHE_DIR``, else ``$XDG_CACHE_HOME/mediaprep``, else ``~/.cache/mediaprep``."""
+    explicit = os.environ.get("MEDIAPREP_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):  # the XDG spec says to ignore relative values
+        return Path(xdg) / "mediaprep"
+    return Path.home() / ".cache" / "mediaprep"
+
+
+def package_version() -> str:
+    """The installed mediaprep version (part of every key: new code, new outputs)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mediaprep")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def hash_input(source: str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO) -> str:
+    """SHA-256 hex digest of a file's bytes (streamed), of bytes, or of a binary file object."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return hashlib.sha256(source).hexdigest()
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb", buffering=0) as fh:
+            return _digest_stream(fh)
+    return _digest_stream(source)
+
+
+def _digest_stream(fh: Any) -> str:
+    h = hashlib.sha256()
+    # readinto one reused buffer: no allocation per chunk; sha256 releases the GIL on big
+    # updates, so workers hashing in threads would overlap too.
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    readinto = getattr(fh, "readinto", None)
+    if readinto is None:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+        return h.hexdigest()
+    while True:
+        n = readinto(view)
+        if not n:
+            break
+        h.update(view[:n])
+    return h.hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, ASCII; sets sorted, tuples as lists.
+
+    Paths become strings, dataclasses their fields. Anything else that JSON cannot say raises
+    ``TypeError`` rather than falling back to ``repr`` (which may hold a memory address and so
+    never hit again, or hide a difference).
+    """
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+        default=_jsonable,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=canonical_json)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"cannot use {type(value).__name__} in a cache key")
+
+
+def cache_key(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO,
+    options: Mapping[str, Any],
+    table_version: str,
+) -> str:
+    """The cache key (64 hex digits) of preparing ``source`` with ``options``.
+
+    ``options`` should hold every option that changes the output (target, dialect, transport,
+    fps, sizes, ...); an option that does not only costs hit rate, a missing one serves stale
+    outputs. ``table_version`` is :data:`mediaprep.limits.TABLE_VERSION`.
+    """
+    header = canonical_json(
+        {
+            "format": CACHE_FORMAT,
+            "package": package_version(),
+            "table": table_version,
+            "options": dict(options),
+            "input": hash_input(source),
+        }
+    )
+    return hashlib.sha256(header.encode("ascii")).hexdigest()
+
+
+def _check_key(key: str) -> None:
+    # The key becomes a path: only our own hex keys, never "../x".
+    if len(key) != 64 or not _HEX.issuperset(key):
+        raise ValueError(f"not a cache key: {key!r}")
+
+
+def _check_name(name: str) -> PurePosixPath:
+    p = PurePosixPath(name)
+    if (
+        not name
+        or p.is_absolute()
+        or any(part in ("", ".", "..") for part in p.parts)
+        or "\\" in name
+        or p.as_posix() != name
+    ):
+        raise ValueError(f"output name must be a plain relative path: {name!r}")
+    return p
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A complete entry: the stored ``record`` and its output ``files`` (name → path in cache)."""
+
+    key: str
+    path: Path
+    record: dict[str, Any]
+    files: dict[str, Path]
+
+    def materialise(
+        self,
+        dest_dir: str | os.PathLike[str],
+        names: Sequence[str] | Mapping[str, str] | None = None,
+        *,
+        link: bool = True,
+    ) -> list[Path]:
+        """Put stored files into ``dest_dir``; return their new paths (in the order asked).
+
+        ``names``: stored names to take under the same name, or a mapping stored name → name
+        to write (the same content may be cached under one name for inputs with different
+        names); ``None`` takes every file. Each file is hard-linked when ``link`` and the cache
+        is on the same filesystem, else copied, into a temporary name in the destination
+        folder, then renamed over the final name: a reader never sees a partial file.
+        A hard link shares the data with the cache: replace an output (write a new file),
+        do not edit it in place, or the cache entry stops validating and is rebuilt.
+        """
+        if names is None:
+            pairs = [(n, n) for n in self.files]
+        elif isinstance(names, Mapping):
+            pairs = list(names.items())
+        else:
+            pairs = [(n, n) for n in names]
+        dest_root = Path(dest_dir)
+        out: list[Path] = []
+        for stored, wanted in pairs:
+            if stored not in self.files:
+                raise KeyError(f"cache entry {self.key[:12]} has no file {stored!r}")
+            dest = dest_root.joinpath(*_check_name(wanted).parts)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _place(self.files[stored], dest, link=link)
+            out.append(dest)
+        return out
+
+
+def _place(src: Path, dest: Path, *, link: bool) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        linked = False
+        if link:
+            tmp.unlink()  # os.link will not overwrite
+            try:
+                os.link(src, tmp)
+                linked = True
+            except OSError:  # another filesystem, or links not allowed there
+                pass
+        if not linked:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class Cache:
+    """A cache folder. Safe for many processes at once (threads too) without locks."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self._swept = False
+
+    def entry_dir(self, key: str) -> Path:
+        _check_key(key)
+        return self.root / key[:2] / key
+
+    def get(self, key: str) -> CacheEntry | None:
+        """The entry for ``key`` if a complete, intact one is stored, else ``None``.
+
+        Each file's size and modification time are checked against what ``put`` recorded (a
+        cheap ``stat``): a file edited in place through a hard link reads as a miss.
+        """
+        path = self.entry_dir(key)
+        try:
+            meta = json.loads((path / RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
+            return None
+        files: dict[str, Path] = {}
+        for name, want in meta.get("files", {}).items():
+            f = path / FILES / name
+            try:
+                st = f.stat()
+            except OSError:
+                return None
+            if st.st_size != want["size"] or st.st_mtime_ns != want["mtime_ns"]:
+                return None
+            files[name] = f
+        return CacheEntry(key, path, meta["record"], files)
+
+    def put(
+        self,
+        key: str,
+        record: Mapping[str, Any],
+        files: Mapping[str, str | os.PathLike[str]] | None = None,
+    ) -> CacheEntry:
+        """Store ``record`` (JSON-able) and copies of ``files`` (name → path) under ``key``.
+
+        Atomic: everything is written in a temporary folder in the cache root, then renamed
+        into place. If an intact entry is there already (another process won), it is kept and
+        returned. Names are relative paths (``"frames/f_0001.jpg"`` is fine).
+        """
+        final = self.entry_dir(key)
+        existing = self.get(key)
+        if existing is not None:
+            return existing
+        files = dict(files or {})
+        for name in files:
+            _check_name(name)
+        tmp_root = self.root / TMP
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        self._sweep(tmp_root)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=tmp_root))
+        try:
+            stats: dict[str, dict[str, int]] = {}
+            for name, src in files.items():
+                dest = tmp / FILES / name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                # Copy, not link: the outputs are the user's files, free to be edited later.
+                shutil.copyfile(src, dest)
+                st = dest.stat()
+                stats[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            meta = {
+                "format": CACHE_FORMAT,
+                "key": key,
+                "created": time.time(),
+                "record": dict(record),
+                "files": stats,
+            }
+            (tmp / RECORD).write_text(canonical_json(meta), encoding="utf-8")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._install(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        entry = self.get(key)
+        if entry is None:  # should not happen: the rename succeeded or a good entry was there
+            raise OSError(f"cache entry {key[:12]} could not be stored in {self.root}")
+        return entry
+
+    def _install(self, tmp: Path, final: Path) -> None:
+        try:
+            os.rename(tmp, final)  # atomic; fails if a non-empty folder is there
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        if self.get(final.name) is not None:
+            return  # another process stored it first; ours is dropped by the caller
+        # What is there is broken (a torn copy from outside, an old format): move it aside in
+        # one rename, then put ours in its place.
+        trash = Path(tempfile.mkdtemp(prefix="broken.", dir=self.root / TMP))
+        try:
+            os.rename(final, trash / "entry")
+        except FileNotFoundError:
+            pass
+        try:
+            os.rename(tmp, final)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def _sweep(self, tmp_root: Path) -> None:
+        """Remove temporary folders of puts that died long ago (once per Cache object)."""
+        if self._swept:
+            return
+        self._swept = True
+        cutoff = time.time() - STALE_TMP_SECONDS
+        try:
+            for p in tmp_root.iterdir():
+                try:
+                    if p.stat().st_mtime < cutoff:
+                        shutil.rmtree(p, ignore_errors=True)
+                except OSError:
+                    pass
+        except OSError:
+            pass

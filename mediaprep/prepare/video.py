@@ -1,0 +1,378 @@
+"""Prepare one video: as the file (passed through, remuxed or transcoded to fit) or as frames.
+
+``--video-mode auto`` sends the file when it can be made to fit and frames otherwise, and says
+why; a clip under the minimum duration goes as frames; one over the maximum duration is refused
+as a file while frames cover it within max_frames.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..check import Report, check_info
+from ..check.common import data_url_size, mime_for
+from ..emit.parts import data_url, frames_part, video_file_part
+from ..encode.image import BudgetError, encode_to_budget
+from ..encode.video import DoesNotFit, RemuxNotPossible, VideoEncodeError, remux, transcode_to_fit
+from ..findings import Finding
+from ..info import MediaInfo
+from ..output import atomic_write, inside, temp_path_for
+from ..probe import probe_source
+from ..settings import Settings
+from ..sources import Source
+from ..transform.video_frames import FrameExtractionError, extract_frames
+from .result import Prepared
+from .sink import Sink, url_for_file
+
+FRAME_QUALITY = 85  # JPEG quality frames start from; lowered only to fit a byte budget
+FRAME_FORMAT = "jpeg"
+REQUEST_OVERHEAD = 64 * 1024  # JSON keys, text and model name beside the frames
+
+
+def _file_budget(settings: Settings) -> tuple[int | None, bool]:
+    """(largest allowed size, whether it counts the data URL) for a video file."""
+    limits = settings.limits
+    if settings.transport == "base64":
+        row = limits.get("video.max_data_url_bytes")
+        body = limits.value("request.max_body_bytes")
+        cap = None
+        if row is not None and row.value is not None:
+            cap = row.value - 1 if row.strict else row.value
+        if body is not None:
+            cap = min(cap, body - REQUEST_OVERHEAD) if cap else body - REQUEST_OVERHEAD
+        return cap, True
+    row = limits.get(f"video.max_bytes.{settings.transport}")
+    return (row.value if row is not None else None), False
+
+
+def _file_part_url(sink: Sink, path: Path, settings: Settings) -> str:
+    if settings.transport == "base64":
+        return data_url(path.read_bytes(), "video/mp4" if path.suffix == ".mp4"
+                        else mime_for(path.suffix[1:]))
+    return url_for_file(sink, path, None, settings)
+
+
+def prepare_video(src: Source, report: Report, settings: Settings, sink: Sink) -> Prepared:
+    info = report.info
+    result = Prepared(path=src.name, kind="video", ok=False, info=info,
+                      findings=list(report.findings), bytes_in=info.bytes, tokens=report.tokens)
+    limits = settings.limits
+    dur = info.duration or 0.0
+    min_d, max_d = limits.value("video.min_duration"), limits.value("video.max_duration")
+    mode = settings.video_mode
+    too_short = min_d is not None and dur < min_d
+    too_long = max_d is not None and dur > max_d
+    if mode == "auto":
+        if too_short:
+            result.fixes.append(f"sent as frames: {dur:.2f} s is under {min_d:g} s")
+            return prepare_frames_from_video(src, info, settings, sink, result)
+        if too_long:
+            result.fixes.append(f"sent as frames: {dur:.0f} s is over {max_d:g} s")
+            return prepare_frames_from_video(src, info, settings, sink, result)
+        done = _try_file(src, info, report, settings, sink, result)
+        if done:
+            return result
+        result.fixes.append("sent as frames: the file could not be made to fit")
+        result.findings = [f for f in result.findings if f.code != "file.unreadable"] or list(
+            report.findings)
+        return prepare_frames_from_video(src, info, settings, sink, result)
+    if mode == "frames":
+        return prepare_frames_from_video(src, info, settings, sink, result)
+    if too_short or too_long:
+        return result  # the check findings already say why a file cannot go
+    _try_file(src, info, report, settings, sink, result)
+    return result
+
+
+def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, sink: Sink,
+              result: Prepared) -> bool:
+    """Pass through, remux or transcode; True when ``result`` is now a sendable file."""
+    if src.path is None:
+        tmp_in = tempfile.NamedTemporaryFile(suffix="." + (info.format or "bin"), delete=False)
+        tmp_in.write(src.read_bytes())
+        tmp_in.close()
+        in_path = Path(tmp_in.name)
+    else:
+        in_path, tmp_in = src.path, None
+    workdir = None
+    try:
+        if sink.out_dir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="mediaprep-"))
+            work_sink = Sink(workdir, sink.stem)
+        else:
+            work_sink = sink
+        codes = {f.code for f in report.findings if f.severity in ("error", "warning")}
+        budget, counts_data_url = _file_budget(settings)
+        size_of = (lambda n: data_url_size(n, "video/mp4")) if counts_data_url else (
+            lambda n: n)
+        out_path: Path | None = None
+        if not codes:
+            out_path = work_sink.path_for(src.name, info.format or "mp4")
+            _atomic_copy(in_path, out_path)
+            result.fixes.append("passed through unchanged")
+        elif codes <= {"file.unsupported_format"}:
+            out_path = work_sink.path_for(src.name, "mp4")
+            try:
+                remux(in_path, out_path, container="mp4")
+                if budget is not None and size_of(out_path.stat().st_size) > budget:
+                    out_path.unlink()
+                    out_path = None
+                else:
+                    result.fixes.append(f"remuxed {info.format} -> mp4 (video copied, audio "
+                                        "dropped)")
+            except (RemuxNotPossible, VideoEncodeError, OSError):
+                out_path = None
+        if out_path is None:
+            out_path = work_sink.path_for(src.name, "mp4")
+            box = settings.limits.value("video.recommended_box")
+            try:
+                vo = transcode_to_fit(in_path, out_path, max_bytes=budget or (1 << 62),
+                                      size_of=size_of, margin=settings.safety_margin,
+                                      max_box=box)
+            except DoesNotFit as exc:
+                result.findings.append(Finding(
+                    "base64.too_large" if counts_data_url else "file.too_large", "error",
+                    f"{src.name}: cannot be transcoded within {budget:,} bytes ({exc})",
+                    budget, None))
+                return False
+            except (VideoEncodeError, OSError, ValueError) as exc:
+                result.findings.append(Finding("file.unreadable", "error",
+                                               f"{src.name}: transcoding failed: {exc}"))
+                return False
+            result.fixes.append(f"transcoded to H.264 MP4 {vo.width}x{vo.height}, "
+                                f"{vo.bytes:,} bytes" + (" (audio dropped)" if info.has_audio
+                                                         else ""))
+            result.stats["attempts"] = vo.attempts
+        out_info = probe_source(Source(name=str(out_path), path=out_path),
+                                limits=settings.limits)
+        recheck = check_info(out_info, settings.replace(video_mode="file"))
+        problems = [f for f in recheck.findings if f.severity == "error"]
+        if problems:
+            out_path.unlink(missing_ok=True)
+            result.findings += problems
+            return False
+        url = _file_part_url(work_sink, out_path, settings)
+        max_frames = settings.max_frames if settings.max_frames_set else None
+        result.part = video_file_part(url, settings.fps, settings.dialect, max_frames)
+        result.fps = settings.fps
+        result.output_info = out_info
+        result.bytes_out = out_path.stat().st_size
+        result.outputs = [out_path] if sink.out_dir is not None else []
+        result.mime = mime_for(out_info.format)
+        result.ok = True
+        return True
+    finally:
+        if tmp_in is not None:
+            Path(tmp_in.name).unlink(missing_ok=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    tmp = temp_path_for(dst)
+    try:
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class FrameSet:
+    """Frames taken from one video, encoded, with their timing."""
+
+    fps: float
+    requested_fps: float
+    duration: float
+    rotation: int
+    frames: list[dict[str, Any]] = field(default_factory=list)  # file/timestamp/index
+    urls: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    bytes_out: int = 0
+
+
+def frame_budget(n: int, settings: Settings) -> tuple[int, int]:
+    """(frames allowed in one request, bytes each frame may take) for ``n`` wanted frames."""
+    limits = settings.limits
+    cap = n
+    key = "request.max_data_urls" if settings.transport == "base64" else "request.max_media_urls"
+    row = limits.get(key)
+    if row is not None and row.value is not None:
+        cap = min(cap, row.value - 1 if row.strict else row.value)
+    fmax = limits.value("frames.max")
+    if fmax is not None:
+        cap = min(cap, fmax)
+    per_item = limits.value("image.max_data_url_bytes") if settings.transport == "base64" \
+        else limits.value(f"image.max_bytes.{settings.transport}")
+    per_item = per_item or (10 << 20)
+    body = limits.value("request.max_body_bytes")
+    if body is not None and cap > 0:
+        per_item = min(per_item, (body - REQUEST_OVERHEAD) // cap)
+    return cap, per_item
+
+
+def extract_frame_set(src: Source, info: MediaInfo, settings: Settings, out_dir: Path | None,
+                      stem: Path | None, *, for_request: bool = True) -> FrameSet:
+    """Take frames at the asked fps (raised for short clips), capped, encoded within budget.
+
+    Frames stream from the decoder one at a time; each is encoded and written (or turned into
+    a data URL) before the next is decoded.
+    """
+    limits = settings.limits
+    fps = settings.fps
+    duration = info.duration or 0.0
+    notes: list[str] = []
+    min_frames = limits.value("frames.min") or 1
+    fps_max = limits.value("param.fps.max") or fps
+    if duration > 0 and math.ceil(round(duration * fps, 9)) < min_frames:
+        needed = min_frames / duration
+        if needed <= fps_max:
+            notes.append(f"fps raised from {fps:g} to {needed:.3g} so the {duration:.2f} s clip "
+                         f"gives {min_frames} frames")
+            fps = needed
+        else:
+            fps = fps_max
+    max_frames = settings.max_frames
+    per_item: int | None = None
+    if for_request:
+        wanted = min(max_frames, max(1, math.ceil(round(duration * fps, 9))))
+        cap, per_item = frame_budget(wanted, settings)
+        if cap < wanted:
+            notes.append(f"frames capped at {cap} (at most {cap} media items per request)")
+            max_frames = min(max_frames, cap)
+    source_arg: Any = str(src.path) if src.path is not None else src.open()
+    plan, frames, meta = extract_frames(source_arg, fps=fps, max_frames=max_frames,
+                                        max_side=settings.frame_max_side)
+    fs = FrameSet(fps=plan.fps, requested_fps=settings.fps, duration=plan.duration,
+                  rotation=int(meta.get("rotation", 0)), notes=notes)
+    frame_dir = None
+    if out_dir is not None:
+        frame_dir = inside(out_dir, stem) if stem is not None else out_dir.resolve()
+        frame_dir.mkdir(parents=True, exist_ok=True)
+    mime = mime_for(FRAME_FORMAT)
+    lowered = False
+    for i, fr in enumerate(frames):
+        budget = per_item if per_item is not None else 1 << 62
+        try:
+            enc = encode_to_budget(fr.image, format=FRAME_FORMAT, max_bytes=budget,
+                                   size_of=lambda n: data_url_size(n, mime)
+                                   if settings.transport == "base64" else n,
+                                   margin=settings.safety_margin, max_quality=FRAME_QUALITY)
+        finally:
+            fr.image.close()
+        lowered = lowered or any("scale" in s or "q=" in s for s in enc.steps[1:])
+        name = f"frame_{i:06d}.jpg"
+        entry = {"file": name, "timestamp": round(fr.timestamp, 6), "index": fr.index}
+        if frame_dir is not None:
+            path = frame_dir / name
+            atomic_write(path, enc.data)
+            fs.files.append(path)
+            entry["file"] = path.relative_to(out_dir.resolve()).as_posix()
+        fs.frames.append(entry)
+        fs.bytes_out += len(enc.data)
+        if for_request:
+            fs.urls.append(data_url(enc.data, mime) if settings.transport == "base64" else "")
+    if lowered:
+        fs.notes.append("frame quality or size lowered to fit the request")
+    return fs
+
+
+def prepare_frames_from_video(src: Source, info: MediaInfo, settings: Settings, sink: Sink,
+                              result: Prepared) -> Prepared:
+    try:
+        fs = extract_frame_set(src, info, settings, sink.out_dir, sink.stem)
+    except (FrameExtractionError, BudgetError, OSError, ValueError) as exc:
+        result.findings.append(Finding("file.unreadable", "error",
+                                       f"{src.name}: cannot take frames: {exc}"))
+        return result
+    return _finish_frames(fs, settings, sink, result)
+
+
+def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepared) -> Prepared:
+    limits = settings.limits
+    n = len(fs.frames)
+    min_frames = limits.value("frames.min") or 1
+    result.fixes += fs.notes
+    if n < min_frames:
+        result.findings.append(Finding("frames.too_few", "error",
+                                       f"{result.path}: only {n} frames could be taken; at "
+                                       f"least {min_frames} are needed", min_frames, n))
+        for p in fs.files:
+            p.unlink(missing_ok=True)
+        return result
+    if settings.transport != "base64":
+        fs.urls = [url_for_file(sink, p, None, settings) for p in fs.files]
+    result.part = frames_part(fs.urls, round(fs.fps, 6), settings.dialect)
+    result.fps = round(fs.fps, 6)
+    result.timestamps = [f["timestamp"] for f in fs.frames]
+    result.outputs = list(fs.files)
+    result.bytes_out = fs.bytes_out
+    result.fixes.append(f"{n} frames at {fs.fps:.4g} fps")
+    # the frames stand in for the video: findings about the file no longer block it
+    result.findings = [f if f.severity != "error" else _resolved(f) for f in result.findings]
+    result.ok = True
+    if sink.out_dir is not None and sink.stem is not None:
+        manifest = frames_manifest(result.path, fs)
+        atomic_write(inside(sink.out_dir, sink.stem) / "frames.json",
+                     json.dumps(manifest, indent=2).encode())
+    return result
+
+
+def _resolved(f: Finding) -> Finding:
+    return Finding(f.code, "info", f.message + " (resolved: sent as frames)", f.limit, f.actual,
+                   fixable=True)
+
+
+def frames_manifest(video: str, fs: FrameSet) -> dict[str, Any]:
+    return {"video": video, "fps": round(fs.fps, 6), "requested_fps": fs.requested_fps,
+            "duration": round(fs.duration, 6), "rotation": fs.rotation,
+            "frames": [{"file": Path(f["file"]).name, "timestamp": f["timestamp"],
+                        "index": f["index"]} for f in fs.frames]}
+
+
+def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: Sink
+                        ) -> Prepared:
+    """An image list: each frame prepared as an image; uniformly sampled down when too many."""
+    from .image import prepare_image
+
+    info = report.info
+    result = Prepared(path=src.name, kind="frames", ok=False, info=info,
+                      findings=list(report.findings), bytes_in=info.bytes, tokens=report.tokens)
+    members = list(src.frames or [])
+    cap, per_item = frame_budget(len(members), settings)
+    if len(members) > cap:
+        step = len(members) / cap
+        members = [members[int(k * step)] for k in range(cap)]
+        result.fixes.append(f"sampled {cap} of {len(info.members)} frames uniformly")
+    frame_settings = settings.replace(limit_overrides={
+        **settings.limit_overrides,
+        **({"image.max_data_url_bytes": per_item} if settings.transport == "base64" else {})})
+    urls, outputs = [], []
+    for i, m in enumerate(members):
+        m_info = probe_source(m, limits=frame_settings.limits)
+        m_report = check_info(m_info, frame_settings)
+        stem = (sink.stem / f"frame_{i:06d}") if sink.stem is not None else None
+        one = prepare_image(m, m_report, frame_settings, Sink(sink.out_dir, stem))
+        if not one.ok or one.part is None:
+            result.findings += one.findings
+            return result
+        urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
+        outputs += one.outputs
+        result.bytes_out += one.bytes_out
+    n = len(urls)
+    min_frames = settings.limits.value("frames.min") or 1
+    if n < min_frames:
+        return result
+    result.part = frames_part(urls, settings.fps, settings.dialect)
+    result.fps = settings.fps
+    result.outputs = outputs
+    result.ok = True
+    return result

@@ -1,0 +1,514 @@
+"""Run one function over many tasks in worker processes, each task isolated.
+
+    outcomes = run_all(paths, check_one, jobs=4, timeout=120, on_result=write_line)
+
+Every task ends as an :class:`Outcome`: a value, or an error of kind ``"timeout"`` (the task ran
+past ``timeout``; its worker was killed with SIGKILL and replaced), ``"crash"`` (the worker died:
+segfault, ``os._exit``, out of memory) or ``"exception"`` (``fn`` raised). One bad file never ends
+the run. Outcomes come back in input order; ``on_result`` sees each as soon as it is known.
+
+Design (why not ``concurrent.futures``): a ``ProcessPoolExecutor`` cannot kill one hung task,
+and a dead worker breaks the whole pool. So this is a small pool of long-lived workers over
+``multiprocessing``: one duplex pipe per worker, exactly one task in flight per worker (a timeout
+kills only that task's work), and the parent sleeps in ``connection.wait`` on the busy workers'
+pipes and process sentinels with the nearest deadline as its timeout. Workers are started with
+the ``forkserver`` method: fork is unsafe once the parent has threads (PyAV/FFmpeg decoder
+threads, progress-bar monitors, BLAS pools), spawn pays the interpreter and import start-up for
+every replacement worker; the fork server is a clean single-threaded process, started once with
+``mediaprep`` imported, so a replacement worker costs one fork.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing import connection
+from typing import Any, Generic, Literal, TypeVar
+
+__all__ = ["ErrorKind", "Outcome", "TaskError", "WorkerStartError", "default_jobs", "run_all"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ErrorKind = Literal["timeout", "crash", "exception"]
+
+# A worker gets this long to import fn's module and say it is ready before it counts as a failed
+# start; the task timeout only starts once it is ready (slow imports are not the task's fault).
+STARTUP_TIMEOUT = 60.0
+# This many workers in a row dying before they are ready means they cannot start at all (fn's
+# module does not import in a child, say): raise instead of failing every task one by one.
+MAX_START_FAILURES = 3
+# Modules the fork server imports once, so every worker forked from it has them already.
+PRELOAD = ("mediaprep",)
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """Why a task has no value."""
+
+    kind: ErrorKind
+    message: str
+    type: str | None = None  # exception class name, for kind "exception" (and MemoryError)
+    traceback: str | None = None  # formatted in the worker, for debugging
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """The end of one task: ``value`` when ``error`` is None, else the error."""
+
+    value: R | None = None
+    error: TaskError | None = None
+    elapsed: float = 0.0  # seconds the task ran (for timeouts and crashes: until it was noticed)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class WorkerStartError(RuntimeError):
+    """Worker processes die before they can take a task (so no task can run)."""
+
+
+def default_jobs() -> int:
+    """CPUs this process may run on (``os.cpu_count()`` narrowed by affinity/cpusets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def run_all(
+    tasks: Sequence[T],
+    fn: Callable[[T], R],
+    *,
+    jobs: int | None = None,
+    timeout: float | None = 120.0,
+    on_result: Callable[[int, Outcome[R]], None] | None = None,
+    memory_limit_mb: int | None = None,
+    start_method: str | None = None,
+) -> list[Outcome[R]]:
+    """Run ``fn(task)`` for every task; return one :class:`Outcome` per task, in input order.
+
+    ``fn`` must be a picklable top-level function and tasks and results picklable (keep tasks
+    small, e.g. paths: a task is sent whole to a worker that may still be starting).
+    ``jobs``: worker processes (default :func:`default_jobs`); ``0`` runs in this process, in
+    order, with no timeout, no memory limit and no crash isolation (for debugging and library
+    use). ``timeout``: seconds one task may run before its worker is killed (``None``: no limit).
+    ``on_result(index, outcome)`` is called in the parent as each task ends (completion order);
+    if it raises, the workers are killed and the exception propagates, as does
+    ``KeyboardInterrupt``. ``memory_limit_mb``: address space each worker may add beyond what it
+    has mapped once started (``RLIMIT_AS``; Linux). A task that exceeds it gets a "crash" outcome
+    and its worker is replaced. ``start_method``: multiprocessing start method (default
+    ``forkserver`` where available, else ``spawn``).
+
+    Raises :class:`WorkerStartError` when workers keep dying before taking any task.
+    """
+    if jobs is None:
+        jobs = default_jobs()
+    if jobs < 0:
+        raise ValueError(f"jobs must be >= 0, got {jobs}")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be > 0 or None, got {timeout}")
+    if memory_limit_mb is not None and memory_limit_mb <= 0:
+        raise ValueError(f"memory_limit_mb must be > 0 or None, got {memory_limit_mb}")
+    if not tasks:
+        return []
+    if jobs == 0:
+        return _run_inline(tasks, fn, on_result)
+    pool = _Pool(
+        tasks,
+        fn,
+        min(jobs, len(tasks)),
+        timeout,
+        on_result,
+        memory_limit_mb,
+        _context(start_method, fn),
+    )
+    return pool.run()
+
+
+# --- in-process -----------------------------------------------------------------------------
+
+
+def _run_inline(
+    tasks: Sequence[T],
+    fn: Callable[[T], R],
+    on_result: Callable[[int, Outcome[R]], None] | None,
+) -> list[Outcome[R]]:
+    out: list[Outcome[R]] = []
+    for i, task in enumerate(tasks):
+        t0 = time.perf_counter()
+        try:
+            outcome: Outcome[R] = Outcome(value=fn(task), elapsed=time.perf_counter() - t0)
+        except (Exception, SystemExit) as exc:  # KeyboardInterrupt propagates
+            outcome = Outcome(error=_task_error(exc), elapsed=time.perf_counter() - t0)
+        out.append(outcome)
+        if on_result is not None:
+            on_result(i, outcome)
+    return out
+
+
+def _task_error(exc: BaseException) -> TaskError:
+    # Out of memory is a crash, not the task's own exception: the process may be in a bad state.
+    kind: ErrorKind = "crash" if isinstance(exc, MemoryError) else "exception"
+    text = str(exc)
+    name = type(exc).__name__
+    message = f"{name}: {text}" if text else name
+    if kind == "crash":
+        message = f"out of memory ({message})"
+    tb = "".join(traceback.format_exception(exc))
+    return TaskError(kind, message, name, tb)
+
+
+# --- worker side ----------------------------------------------------------------------------
+
+
+def _context(start_method: str | None, fn: Callable[..., Any]) -> Any:
+    method = start_method or (
+        "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    )
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        # Only honoured when the fork server starts (once per process); harmless afterwards.
+        mod = getattr(fn, "__module__", "") or ""
+        extra = [mod] if mod.startswith("mediaprep.") else []
+        ctx.set_forkserver_preload([*PRELOAD, *extra])
+    return ctx
+
+
+def _worker_main(conn: Any, fn: Callable[[Any], Any], memory_limit_mb: int | None) -> None:
+    """Loop: receive ``(index, task)``, send back the result; exit on EOF."""
+    # Ctrl-C goes to the whole process group: the parent handles it and kills us; a worker
+    # must not turn it into an "exception" outcome of the task it happens to run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(conn)
+    if memory_limit_mb is not None:
+        _limit_memory(memory_limit_mb)
+    try:
+        conn.send(("ready", -1, None, 0.0, False))
+    except OSError:
+        return  # the run ended while this worker started
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        index, task = msg
+        t0 = time.perf_counter()
+        retire = False
+        try:
+            reply: tuple[Any, ...] = ("ok", index, fn(task), time.perf_counter() - t0, False)
+        except (Exception, SystemExit) as exc:
+            err = _task_error(exc)
+            # After MemoryError the heap may be fragmented or half-freed: report, then retire.
+            retire = err.kind == "crash"
+            reply = ("err", index, err, time.perf_counter() - t0, retire)
+        try:
+            conn.send(reply)
+        except (EOFError, BrokenPipeError):
+            return
+        except Exception as exc:  # the value does not pickle; the pipe is untouched
+            err = TaskError(
+                "exception",
+                f"result could not be sent to the parent: {type(exc).__name__}: {exc}",
+                type(exc).__name__,
+            )
+            conn.send(("err", index, err, reply[3], retire))
+        if retire:
+            os._exit(0)
+
+
+def _exit_with_parent(conn: Any) -> None:
+    """Exit this worker as soon as the parent's end of the pipe closes (the parent died).
+
+    Without this a hung task outlives a killed run: under forkserver the worker's parent is the
+    fork server, which itself waits for its children, so PR_SET_PDEATHSIG never fires. A thread
+    blocked in poll() on the pipe costs nothing; a hang-up there means nobody wants our result.
+    """
+    import select
+    import threading
+
+    if not hasattr(select, "poll"):
+        return
+    fd = conn.fileno()
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(fd, 0)  # POLLHUP, POLLERR and POLLNVAL are reported regardless
+        while True:
+            if poller.poll():
+                os._exit(0)
+
+    threading.Thread(target=watch, name="mediaprep-parent-watch", daemon=True).start()
+
+
+def _limit_memory(extra_mb: int) -> None:
+    import resource
+
+    try:
+        with open("/proc/self/statm") as fh:
+            mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        mapped = 0  # not Linux: the limit is absolute
+    limit = mapped + extra_mb * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+# --- parent side ----------------------------------------------------------------------------
+
+
+class _Worker:
+    __slots__ = ("proc", "conn", "ready", "started", "task", "task_start", "deadline")
+
+    def __init__(self, proc: Any, conn: Any) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.ready = False
+        self.started = time.monotonic()
+        self.task: int | None = None  # index of the task in flight
+        self.task_start = 0.0
+        self.deadline: float | None = self.started + STARTUP_TIMEOUT
+
+
+class _Pool(Generic[T, R]):
+    def __init__(
+        self,
+        tasks: Sequence[T],
+        fn: Callable[[T], R],
+        jobs: int,
+        timeout: float | None,
+        on_result: Callable[[int, Outcome[R]], None] | None,
+        memory_limit_mb: int | None,
+        ctx: Any,
+    ) -> None:
+        self.tasks = tasks
+        self.fn = fn
+        self.jobs = jobs
+        self.timeout = timeout
+        self.on_result = on_result
+        self.memory_limit_mb = memory_limit_mb
+        self.ctx = ctx
+        self.results: list[Outcome[R] | None] = [None] * len(tasks)
+        self.pending: deque[int] = deque(range(len(tasks)))
+        self.done = 0
+        self.workers: list[_Worker] = []
+        self.start_failures = 0
+
+    def run(self) -> list[Outcome[R]]:
+        try:
+            for _ in range(self.jobs):
+                self.workers.append(self._start())
+            while self.done < len(self.tasks):
+                self._dispatch()
+                self._wait()
+        except BaseException:
+            self._kill_all()  # KeyboardInterrupt, on_result raising, WorkerStartError
+            raise
+        self._close_all()
+        return self.results  # type: ignore[return-value]  # every slot is filled
+
+    # -- workers
+
+    def _start(self) -> _Worker:
+        parent_end, child_end = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(
+            target=_worker_main,
+            args=(child_end, self.fn, self.memory_limit_mb),
+            name="mediaprep-worker",
+            daemon=True,
+        )
+        proc.start()
+        child_end.close()  # so the worker's death reads as EOF here
+        return _Worker(proc, parent_end)
+
+    def _replace(self, w: _Worker, kill: bool) -> None:
+        if kill:
+            w.proc.kill()
+        w.proc.join()
+        w.conn.close()
+        w.proc.close()
+        i = self.workers.index(w)
+        if self.pending:
+            self.workers[i] = self._start()
+        else:
+            del self.workers[i]  # nothing left to give a new worker
+
+    def _kill_all(self) -> None:
+        for w in self.workers:
+            try:
+                w.proc.kill()
+            except (ValueError, OSError):
+                pass
+        for w in self.workers:
+            try:
+                w.proc.join(5)
+                w.conn.close()
+            except (ValueError, OSError):
+                pass
+        self.workers = []
+
+    def _close_all(self) -> None:
+        for w in self.workers:
+            if not w.ready:
+                w.proc.kill()  # a late replacement, still importing: no use waiting for it
+            w.conn.close()  # EOF ends the worker's loop
+        for w in self.workers:
+            w.proc.join(5)
+            if w.proc.exitcode is None:
+                w.proc.kill()
+                w.proc.join()
+        self.workers = []
+
+    # -- the loop
+
+    def _dispatch(self) -> None:
+        # Send while the worker may still be starting (the pipe holds the task) so start-up
+        # overlaps; loop again when a dead idle worker was replaced, so its successor gets work.
+        again = True
+        while again and self.pending:
+            again = False
+            for w in list(self.workers):
+                if w.task is not None or not self.pending or w not in self.workers:
+                    continue
+                index = self.pending.popleft()
+                try:
+                    w.conn.send((index, self.tasks[index]))
+                except (BrokenPipeError, ConnectionResetError, EOFError):
+                    self.pending.appendleft(index)  # the idle worker had died: not the task's
+                    self._worker_died(w)
+                    again = True
+                    continue
+                except Exception as exc:  # the task does not pickle
+                    self._finish(index, _failed("task could not be sent to a worker", exc, 0.0))
+                    again = True
+                    continue
+                w.task = index
+                w.task_start = time.monotonic()
+                if w.ready:
+                    w.deadline = None if self.timeout is None else w.task_start + self.timeout
+
+    def _wait(self) -> None:
+        busy = [w for w in self.workers if w.task is not None or not w.ready]
+        if not busy:
+            return
+        now = time.monotonic()
+        deadlines = [w.deadline for w in busy if w.deadline is not None]
+        wait_for = max(0.0, min(deadlines) - now) if deadlines else None
+        handles: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
+        ready = set(connection.wait(handles, timeout=wait_for))
+        for w in busy:
+            if w.conn in ready:
+                self._drain(w)
+        for w in busy:
+            if w in self.workers and w.proc.sentinel in ready:
+                self._drain(w)  # a result may have been sent just before the exit
+                if w in self.workers:
+                    self._worker_died(w)
+        now = time.monotonic()
+        for w in busy:
+            if w in self.workers and w.deadline is not None and w.deadline <= now:
+                self._expired(w, now)
+
+    def _drain(self, w: _Worker) -> None:
+        try:
+            while w in self.workers and w.conn.poll():
+                self._message(w, w.conn.recv())
+        except (EOFError, OSError):
+            pass  # the worker is gone; its sentinel says so
+        except Exception as exc:  # a result that does not unpickle here (bytes were all read)
+            if w.task is not None:
+                index, w.task = w.task, None
+                elapsed = time.monotonic() - w.task_start
+                self._finish(index, _failed("result could not be read", exc, elapsed))
+
+    def _message(self, w: _Worker, msg: tuple[Any, ...]) -> None:
+        tag, index, payload, elapsed, retire = msg
+        if tag == "ready":
+            w.ready = True
+            self.start_failures = 0
+            if w.task is None:
+                w.deadline = None
+            else:  # the task was sent while the worker started: its clock starts now
+                w.task_start = time.monotonic()
+                w.deadline = None if self.timeout is None else w.task_start + self.timeout
+            return
+        w.task = None
+        w.deadline = None
+        self._finish(
+            index,
+            Outcome(value=payload, elapsed=elapsed)
+            if tag == "ok"
+            else Outcome(error=payload, elapsed=elapsed),
+        )
+        if retire:
+            self._replace(w, kill=True)
+
+    def _worker_died(self, w: _Worker) -> None:
+        w.proc.join()
+        code = w.proc.exitcode
+        if not w.ready:
+            if w.task is not None:
+                self.pending.appendleft(w.task)  # it never ran
+            self.start_failures += 1
+            if self.start_failures >= MAX_START_FAILURES:
+                raise WorkerStartError(
+                    f"worker processes exit before taking a task "
+                    f"({_describe_exit(code)}); can {self.fn!r} be "
+                    f"imported in a fresh process?"
+                )
+        elif w.task is not None:
+            self._finish(
+                w.task,
+                Outcome(
+                    error=TaskError("crash", f"worker died: {_describe_exit(code)}"),
+                    elapsed=time.monotonic() - w.task_start,
+                ),
+            )
+        self._replace(w, kill=False)
+
+    def _expired(self, w: _Worker, now: float) -> None:
+        if not w.ready:  # hung while starting: kill it; its task goes back in the queue
+            w.proc.kill()
+            self._worker_died(w)
+            return
+        index = w.task
+        assert index is not None and self.timeout is not None
+        self._replace(w, kill=True)
+        self._finish(
+            index,
+            Outcome(
+                error=TaskError("timeout", f"timed out after {self.timeout:g} s (worker killed)"),
+                elapsed=now - w.task_start,
+            ),
+        )
+
+    def _finish(self, index: int, outcome: Outcome[R]) -> None:
+        self.results[index] = outcome
+        self.done += 1
+        if self.on_result is not None:
+            self.on_result(index, outcome)
+
+
+def _failed(what: str, exc: BaseException, elapsed: float) -> Outcome[Any]:
+    name = type(exc).__name__
+    return Outcome(error=TaskError("exception", f"{what}: {name}: {exc}", name), elapsed=elapsed)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "unknown exit"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

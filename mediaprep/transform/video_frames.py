@@ -1,0 +1,596 @@
+"""Frame extraction by presentation time: streaming, bounded memory, decode only what is needed.
+
+Sampling rule. At ``fps`` F the frame *on screen* at ``t = k/F`` (seconds from the video
+stream's first frame) is taken for ``k = 0, 1, 2, ...`` while ``k/F < duration``. When that
+count exceeds ``max_frames`` M, the M frames at ``t = k * duration / M`` are taken instead and
+the rate really used, ``M / duration``, is reported. The frame on screen at ``t`` is the last
+frame whose presentation time is ``<= t`` (the first frame when ``t`` precedes it), so the
+rule holds for variable frame rate, edit lists and streams whose timestamps do not start at 0.
+
+How it stays fast. One demux pass without decoding (:func:`_scan`) lists every presented
+frame's pts and every keyframe's pts, and finds the stream's real span (container headers
+lie). Decoding then walks the targets in order. For each target the exact source frame
+needed is known (the largest pts ``<= t``); if a keyframe lies after the last decoded frame
+and at or before that frame, decoding forward would only produce frames that are thrown
+away, so the demuxer seeks to that keyframe instead; otherwise it decodes forward. Decoding
+uses FFmpeg's frame/slice threads. Only frames actually taken are converted, with scaling,
+colour conversion and non-square pixel correction done in one swscale call; display
+rotation is applied last as a lossless transpose. At most a couple of decoded frames are
+held at a time (plus the decoder's own reference frames).
+
+Robustness. Packets that fail to decode are skipped and counted; read errors end the
+stream cleanly; a container whose header claims more time than its samples cover stops at
+the real end. Failures surface as :class:`FrameExtractionError` subclasses, never as a raw
+PyAV traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import IO, Any
+
+import av
+import av.error
+from PIL import Image
+
+Source = str | os.PathLike[str] | IO[bytes]
+
+__all__ = [
+    "FrameExtractionError",
+    "NoFrames",
+    "NoVideoStream",
+    "SampledFrame",
+    "SamplingPlan",
+    "UnreadableVideo",
+    "extract_frames",
+    "iter_frames",
+    "plan_sampling",
+    "video_timeline",
+]
+
+
+class FrameExtractionError(Exception):
+    """Base class of every error this module raises on purpose."""
+
+
+class NoVideoStream(FrameExtractionError):
+    """The container has no video stream (audio-only, subtitles, cover art only...)."""
+
+
+class NoFrames(FrameExtractionError):
+    """The video stream holds no frame that can be decoded."""
+
+
+class UnreadableVideo(FrameExtractionError):
+    """The container cannot be opened or read, or its video codec has no decoder."""
+
+
+@dataclass
+class SampledFrame:
+    """One frame taken from the video.
+
+    ``timestamp`` is the sampling time in seconds from the video stream's start (the
+    ``t`` of the plan this frame answers); ``index`` is the source frame's position among
+    the stream's presented frames (0-based, presentation order); ``pts`` is that source
+    frame's raw presentation time in seconds, as stored in the container.
+    """
+
+    image: Image.Image
+    timestamp: float
+    index: int
+    pts: float
+
+
+@dataclass
+class SamplingPlan:
+    """Which times to sample: ``timestamps`` (seconds from stream start), at ``fps`` really used."""
+
+    requested_fps: float
+    fps: float
+    duration: float
+    timestamps: list[float]
+    capped: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# planning
+
+
+def plan_sampling(duration: float, fps: float, max_frames: int) -> SamplingPlan:
+    """Times at which to take frames from a video ``duration`` seconds long.
+
+    ``t = k / fps`` for every ``k`` with ``k / fps < duration``; if that is more than
+    ``max_frames`` times, ``max_frames`` evenly spaced times ``k * duration / max_frames``
+    instead, and ``fps`` in the plan becomes ``max_frames / duration``.
+    """
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if not (isinstance(max_frames, int) and max_frames >= 1):
+        raise ValueError(f"max_frames must be a positive integer, got {max_frames!r}")
+    if not (math.isfinite(duration) and duration >= 0):
+        raise ValueError(f"duration must be a finite number >= 0, got {duration!r}")
+    # count of k with k/fps < duration; rounding first keeps 2.0 s at 5 fps at 10, not 11
+    n = math.ceil(round(duration * fps, 9))
+    if duration > 0:
+        n = max(n, 1)
+    if n > max_frames:
+        step = duration / max_frames
+        times = [round(k * step, 9) for k in range(max_frames)]
+        return SamplingPlan(fps, max_frames / duration, duration, times, True)
+    return SamplingPlan(fps, fps, duration, [round(k / fps, 9) for k in range(n)], False)
+
+
+# ---------------------------------------------------------------------------------------------
+# opening and scanning
+
+
+def _open(source: Source, start: int | None = None) -> tuple[Any, int | None]:
+    """Open ``source`` for reading; a file object is first moved to ``start`` when given.
+
+    Returns the container and the file object's starting position (None for paths), so a
+    second pass can read the same bytes.
+    """
+    try:
+        if isinstance(source, str | os.PathLike):
+            return av.open(os.fspath(source), "r"), None
+        pos = None
+        if getattr(source, "seekable", lambda: False)():
+            if start is None:
+                start = source.tell()
+            source.seek(start)
+            pos = start
+        return av.open(source, "r"), pos
+    except FileNotFoundError:
+        raise
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        raise UnreadableVideo(f"cannot open container: {exc}") from exc
+
+
+def _video_stream(container: Any) -> Any:
+    attached = av.stream.Disposition.attached_pic
+    streams = [s for s in container.streams.video if not (s.disposition & attached)]
+    if not streams:
+        raise NoVideoStream("the container has no video stream")
+    return streams[0]
+
+
+@dataclass
+class _Scan:
+    stream_index: int
+    time_base: Fraction
+    origin: int  # pts of the stream's start, in time_base units
+    end: float  # end of the last frame (exclusive), in time_base units
+    pts: list[int] | None  # sorted pts of presented frames; None when some are unknown
+    keys: list[int]  # sorted keyframe pts (empty when unknown)
+    rotation: int  # counter-clockwise degrees to turn frames upright: 0, 90, 180 or 270
+    sar: Fraction
+    width: int
+    height: int
+    read_errors: int = 0
+    seekable: bool = True
+    file_start: int | None = None  # where a file-object source starts
+
+    @property
+    def start_seconds(self) -> float:
+        return float(self.origin * self.time_base)
+
+    @property
+    def duration_seconds(self) -> float:
+        return max(0.0, float((self.end - self.origin) * self.time_base))
+
+
+def _norm_rotation(ccw_degrees: float) -> int:
+    return int(round(ccw_degrees / 90.0)) * 90 % 360
+
+
+def _valid_sar(sar: Any) -> Fraction | None:
+    try:
+        f = Fraction(sar) if sar is not None else None
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return f if f is not None and Fraction(1, 100) < f < 100 else None
+
+
+def _scan(source: Source) -> _Scan:
+    """Demux the video stream once without decoding (except its first frame)."""
+    container, file_start = _open(source)
+    try:
+        stream = _video_stream(container)
+        tb = stream.time_base or Fraction(1, 1)
+        cc = stream.codec_context
+        if cc is None or cc.codec is None:
+            raise UnreadableVideo(f"no decoder for the video codec of stream {stream.index}")
+        pts: list[int] = []
+        keys: list[int] = []
+        unknown_pts = False
+        end: float | None = None
+        first_frame = None
+        fed = 0
+        read_errors = 0
+        packets = container.demux(stream)
+        while True:
+            try:
+                pkt = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError:
+                read_errors += 1
+                break
+            if pkt.size == 0:
+                continue
+            if first_frame is None and fed < 64:
+                fed += 1
+                try:
+                    frames = cc.decode(pkt)
+                except av.error.FFmpegError:
+                    frames = []
+                except ValueError as exc:
+                    raise UnreadableVideo(f"cannot decode the video stream: {exc}") from exc
+                if frames:
+                    first_frame = frames[0]
+                elif fed == 64:
+                    first_frame = _drain_first(cc)
+            if pkt.is_discard:
+                continue
+            p = pkt.pts
+            if p is None:
+                unknown_pts = True
+                p = pkt.dts
+                if p is None:
+                    continue
+            pts.append(p)
+            if pkt.is_keyframe:
+                keys.append(p)
+            d = pkt.duration or 0
+            if end is None or p + d > end:
+                end = p + d
+        if first_frame is None and fed:
+            first_frame = _drain_first(cc)
+        if not pts:
+            raise NoFrames("the video stream holds no frames")
+        pts.sort()
+        keys.sort()
+        # frames stored without a duration: use the typical gap between frames
+        if end is None or end <= pts[-1]:
+            gaps = sorted(b - a for a, b in zip(pts, pts[1:], strict=False) if b > a)
+            if gaps:
+                gap = gaps[len(gaps) // 2]
+            elif (rate := stream.average_rate or stream.guessed_rate) and 0 < rate <= 240:
+                gap = float(1 / (rate * tb))
+            else:
+                gap = float(Fraction(1, 25) / tb)
+            end = max(end or pts[-1], pts[-1] + gap)
+        origin = pts[0]
+        rotation = _norm_rotation(first_frame.rotation) if first_frame is not None else 0
+        sar = _valid_sar(stream.sample_aspect_ratio) or _valid_sar(cc.sample_aspect_ratio)
+        width = first_frame.width if first_frame is not None else cc.width
+        height = first_frame.height if first_frame is not None else cc.height
+        seekable = not unknown_pts and len(keys) > 1
+        if not isinstance(source, str | os.PathLike) and file_start is None:
+            seekable = False  # a one-way stream: cannot even reopen it
+        return _Scan(
+            stream_index=stream.index,
+            time_base=Fraction(tb),
+            origin=origin,
+            end=float(end if end is not None else pts[-1]),
+            pts=None if unknown_pts else pts,
+            keys=keys if not unknown_pts else [],
+            rotation=rotation,
+            sar=sar or Fraction(1),
+            width=width,
+            height=height,
+            read_errors=read_errors,
+            seekable=seekable,
+            file_start=file_start,
+        )
+    finally:
+        container.close()
+
+
+def _drain_first(cc: Any) -> Any:
+    try:
+        frames = cc.decode(None)
+    except (av.error.FFmpegError, ValueError):
+        return None
+    return frames[0] if frames else None
+
+
+def video_timeline(path_or_file: Source) -> tuple[float, float, int]:
+    """``(start_time_s, duration_s, rotation_deg)`` of the video stream.
+
+    ``start_time_s`` is the raw presentation time of the stream's first frame;
+    ``duration_s`` the real span of its frames (from the packets, so a header that
+    claims an hour for eight seconds of samples does not count); ``rotation_deg`` the
+    counter-clockwise turn, in {0, 90, 180, 270}, that makes frames upright.
+
+    Raises :class:`NoVideoStream`, :class:`NoFrames` or :class:`UnreadableVideo`.
+    """
+    scan = _scan(path_or_file)
+    return scan.start_seconds, scan.duration_seconds, scan.rotation
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding
+
+
+class _Decoder:
+    """Sequential decoded frames of one stream, with keyframe seeks; skips bad packets."""
+
+    MAX_READ_RETRIES = 3
+
+    def __init__(self, container: Any, stream: Any, stats: dict[str, Any]) -> None:
+        self.container = container
+        self.stream = stream
+        self.cc = stream.codec_context
+        self.cc.thread_type = "AUTO"
+        self.stats = stats
+        self.queue: deque[Any] = deque()
+        self.packets = container.demux(stream)
+        self.eof = False
+        self.read_retries = 0
+
+    def next(self) -> Any:
+        """The next decoded frame, or None at the end of the stream."""
+        while not self.queue:
+            if self.eof:
+                return None
+            try:
+                pkt = next(self.packets)
+                self.read_retries = 0
+            except StopIteration:
+                self.eof = True
+                continue
+            except av.error.FFmpegError:
+                # a read error: try to resync a few times, then end the stream with a drain
+                self.stats["decode_errors"] += 1
+                self.read_retries += 1
+                if self.read_retries > self.MAX_READ_RETRIES:
+                    self.eof = True
+                    self._decode(None)
+                else:
+                    self.packets = self.container.demux(self.stream)
+                continue
+            self._decode(pkt if pkt.size else None)
+            if not pkt.size:
+                self.eof = True
+        return self.queue.popleft()
+
+    def _decode(self, pkt: Any) -> None:
+        try:
+            frames = self.cc.decode(pkt)
+        except av.error.FFmpegError:
+            self.stats["decode_errors"] += 1
+            return
+        self.stats["decoded"] += len(frames)
+        self.queue.extend(frames)
+
+    def seek(self, pts: int) -> bool:
+        """Jump to the keyframe at or before ``pts``; False if the demuxer cannot seek."""
+        try:
+            self.container.seek(int(pts), backward=True, any_frame=False, stream=self.stream)
+        except (av.error.FFmpegError, OSError):
+            return False
+        self.queue.clear()
+        self.packets = self.container.demux(self.stream)
+        self.eof = False
+        self.read_retries = 0
+        self.stats["seeks"] += 1
+        return True
+
+
+def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> Image.Image:
+    """RGB PIL image, square pixels, longest side <= max_side, turned upright."""
+    w, h = frame.width, frame.height
+    dw = w * float(sar)
+    scale = 1.0
+    if max_side is not None and max(dw, h) > max_side:
+        scale = max_side / max(dw, h)
+    tw, th = max(1, round(dw * scale)), max(1, round(h * scale))
+    if (tw, th) == (w, h):
+        img = frame.to_image()
+    else:
+        img = frame.to_image(width=tw, height=th, interpolation="BICUBIC")
+    if rotation == 90:
+        img = img.transpose(Image.Transpose.ROTATE_90)
+    elif rotation == 180:
+        img = img.transpose(Image.Transpose.ROTATE_180)
+    elif rotation == 270:
+        img = img.transpose(Image.Transpose.ROTATE_270)
+    return img
+
+
+def iter_frames(
+    source: Source,
+    plan: SamplingPlan,
+    *,
+    max_side: int | None = None,
+    seek: bool = True,
+    stats: dict[str, Any] | None = None,
+) -> Iterator[SampledFrame]:
+    """Yield the frame on screen at each time of ``plan``, in order.
+
+    ``source`` is a path or a seekable binary file object. Frames come out upright, with
+    square pixels, scaled so the longest side is at most ``max_side`` when given. A target
+    beyond the last frame's end (a plan made from a lying header) ends the iteration.
+    ``seek=False`` forces decoding forward (for checking); ``stats``, when given, is filled
+    with ``decode_errors``, ``decoded`` and ``seeks`` counts as decoding goes.
+
+    Raises :class:`NoVideoStream`, :class:`NoFrames` or :class:`UnreadableVideo`.
+    """
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side!r}")
+    scan = _scan(source)
+    return _iter_frames(source, plan, scan, max_side, seek, stats if stats is not None else {})
+
+
+def _iter_frames(
+    source: Source,
+    plan: SamplingPlan,
+    scan: _Scan,
+    max_side: int | None,
+    allow_seek: bool,
+    stats: dict[str, Any],
+) -> Iterator[SampledFrame]:
+    for key in ("decode_errors", "decoded", "seeks"):
+        stats.setdefault(key, 0)
+    stats["decode_errors"] += scan.read_errors
+    scan.read_errors = 0
+    if not plan.timestamps:
+        return
+    container, _ = _open(source, scan.file_start)
+    try:
+        stream = container.streams[scan.stream_index]
+        dec = _Decoder(container, stream, stats)
+        tb = scan.time_base
+        inv_tb = float(1 / tb)
+        eps = 1e-6 * inv_tb  # one microsecond, in pts units
+        pts_list = scan.pts
+        keys = scan.keys
+        can_seek = allow_seek and scan.seekable and pts_list is not None
+        counter = 0  # frames seen, for indexes when pts are unknown (forward decoding only)
+        last_pts: float | None = None  # pts of the newest decoded frame
+        cand: tuple[Any, float, int] | None = None  # best frame with pts <= target so far
+        ahead: tuple[Any, float, int] | None = None  # decoded frame past the last target
+        cache: tuple[Any, Image.Image] | None = None  # converted image of the last frame taken
+        frame_dur = 0.0
+
+        def index_of(p: float) -> int:
+            if pts_list is not None:
+                return bisect_left(pts_list, p)
+            return counter - 1
+
+        def pull() -> tuple[Any, float, int] | None:
+            nonlocal counter, last_pts, frame_dur
+            f = dec.next()
+            if f is None:
+                return None
+            counter += 1
+            if f.pts is not None:
+                p = float(f.pts)
+            else:
+                p = (last_pts + (frame_dur or eps)) if last_pts is not None else scan.origin
+            if last_pts is not None and p > last_pts:
+                frame_dur = p - last_pts
+            last_pts = p
+            return f, p, index_of(p)
+
+        def emit(item: tuple[Any, float, int], t: float) -> SampledFrame:
+            nonlocal cache
+            f, p, idx = item
+            if cache is not None and cache[0] is f:
+                img = cache[1].copy()
+            else:
+                img = _convert(f, scan.rotation, scan.sar, max_side)
+                cache = (f, img)
+            return SampledFrame(image=img, timestamp=t, index=idx, pts=p * float(tb))
+
+        eof = False
+        for t in plan.timestamps:
+            target = scan.origin + t * inv_tb
+            limit = target + eps
+            need: float | None = None
+            if pts_list is not None:
+                if target > scan.end - eps:
+                    break  # past the last frame: the plan came from a lying header
+                i = bisect_right(pts_list, limit) - 1
+                need = pts_list[max(i, 0)]
+            if eof:
+                if cand is None or target > _end_of(scan, cand, frame_dur) - eps:
+                    break
+                yield emit(cand, t)
+                continue
+            if ahead is not None and ahead[1] <= limit:
+                cand, ahead = ahead, None
+            if cand is not None and need is not None and cand[1] >= need:
+                yield emit(cand, t)
+                continue
+            if ahead is not None:  # the next decoded frame is already past this target
+                yield emit(cand if cand is not None else ahead, t)
+                continue
+            # seek when a keyframe lies between what we have decoded and the frame we need
+            if can_seek and need is not None and keys:
+                k = keys[bisect_right(keys, need) - 1] if keys[0] <= need else None
+                if k is not None and (last_pts is None or k > last_pts) and k > keys[0]:
+                    if dec.seek(k):
+                        first = pull()
+                        if first is not None and first[1] > need:
+                            # the demuxer overshot: go back to the start, decode forward
+                            can_seek = False
+                            if not dec.seek(scan.origin):
+                                raise UnreadableVideo("seeking failed and cannot rewind")
+                            first = pull()
+                        if first is None:
+                            eof = True
+                        elif first[1] <= limit:
+                            if cand is None or first[1] >= cand[1]:
+                                cand = first
+                        else:
+                            ahead = first
+                    else:
+                        can_seek = False
+            while not eof and ahead is None:
+                if cand is not None and need is not None and cand[1] >= need:
+                    break
+                item = pull()
+                if item is None:
+                    eof = True
+                    break
+                if item[1] <= limit:
+                    if cand is None or item[1] >= cand[1]:
+                        cand = item
+                else:
+                    ahead = item
+            if eof and cand is None and ahead is None:
+                raise NoFrames("no frame of the video stream could be decoded")
+            if eof and cand is not None and target > _end_of(scan, cand, frame_dur) - eps:
+                break
+            yield emit(cand if cand is not None else ahead, t)  # type: ignore[arg-type]
+    finally:
+        container.close()
+
+
+def _end_of(scan: _Scan, cand: tuple[Any, float, int], frame_dur: float) -> float:
+    if scan.pts is not None:
+        return scan.end
+    return cand[1] + frame_dur
+
+
+def extract_frames(
+    source: Source,
+    *,
+    fps: float = 2.0,
+    max_frames: int = 2000,
+    max_side: int | None = None,
+) -> tuple[SamplingPlan, Iterator[SampledFrame], dict[str, Any]]:
+    """Plan and stream frames of ``source`` at ``fps``, capped at ``max_frames``.
+
+    Returns ``(plan, frames, info)``. ``info`` holds ``rotation`` (degrees counter-clockwise
+    applied), ``sar`` (sample aspect ratio corrected, float), ``start_time`` (raw seconds of
+    the first frame), ``width``/``height`` (coded size) and the counters ``decode_errors``
+    (packets skipped as undecodable), ``decoded`` and ``seeks``, which grow while ``frames``
+    is consumed and are final once it is exhausted.
+
+    Raises :class:`NoVideoStream`, :class:`NoFrames` or :class:`UnreadableVideo` here, or
+    :class:`NoFrames` from the iterator when nothing decodes.
+    """
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side!r}")
+    scan = _scan(source)
+    plan = plan_sampling(scan.duration_seconds, fps, max_frames)
+    info: dict[str, Any] = {
+        "rotation": scan.rotation,
+        "sar": float(scan.sar),
+        "start_time": scan.start_seconds,
+        "width": scan.width,
+        "height": scan.height,
+        "decode_errors": 0,
+        "decoded": 0,
+        "seeks": 0,
+    }
+    return plan, _iter_frames(source, plan, scan, max_side, True, info), info

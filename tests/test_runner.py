@@ -1,0 +1,228 @@
+"""Tests for mediaprep.runner (isolated worker pool) and mediaprep.progress.
+
+Task functions are top-level in this module so worker processes can import them by name.
+Timing bounds are deliberately loose (shared, slow CI machines): they only tell "the hung task
+was cut off" from "the run waited for it".
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mediaprep.progress import Progress, human_bytes, human_duration
+from mediaprep.runner import Outcome, WorkerStartError, default_jobs, run_all
+
+# --- task functions (run in workers) --------------------------------------------------------
+
+
+def square(x: int) -> int:
+    time.sleep(random.random() * 0.01)  # finish out of order
+    return x * x
+
+
+def sleep_for(arg: tuple[float, str | None]) -> float:
+    seconds, pid_file = arg
+    if pid_file:
+        Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return seconds
+
+
+def exit_if(x: int) -> int:
+    if x == 3:
+        os._exit(3)
+    return x
+
+
+def segfault_if(x: int) -> int:
+    if x == 1:
+        import ctypes
+
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    return x
+
+
+def raise_if(x: int) -> int:
+    if x == 2:
+        raise ValueError(f"bad input {x}")
+    return x
+
+
+def allocate_mb(mb: int) -> int:
+    return len(bytearray(mb * 1024 * 1024))
+
+
+def return_unpicklable(x: int) -> object:
+    if x == 0:
+        return lambda: None  # cannot be pickled back to the parent
+    return x
+
+
+def my_pid(_: int) -> int:
+    return os.getpid()
+
+
+class _Unloadable:
+    """Pickles fine, but unpickling it (in a worker, at start-up) raises."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_fail_to_load, ())
+
+    def __call__(self, x: int) -> int:
+        return x
+
+
+def _fail_to_load() -> None:
+    raise ImportError("cannot load this function here")
+
+
+# --- runner ---------------------------------------------------------------------------------
+
+
+def test_results_in_input_order_and_on_result_once_each() -> None:
+    seen: list[int] = []
+    outcomes = run_all(list(range(20)), square, jobs=2, on_result=lambda i, o: seen.append(i))
+    assert [o.value for o in outcomes] == [i * i for i in range(20)]
+    assert all(o.ok and o.error is None and o.elapsed >= 0 for o in outcomes)
+    assert sorted(seen) == list(range(20))
+
+
+def test_empty_and_fewer_tasks_than_jobs() -> None:
+    assert run_all([], square, jobs=4) == []
+    assert [o.value for o in run_all([3], square, jobs=4)] == [9]
+
+
+def test_timeout_kills_only_that_task(tmp_path: Path) -> None:
+    pid_file = tmp_path / "hung.pid"
+    tasks: list[tuple[float, str | None]] = [(30.0, str(pid_file))] + [(0.05, None)] * 6
+    t0 = time.monotonic()
+    outcomes = run_all(tasks, sleep_for, jobs=2, timeout=0.5)
+    took = time.monotonic() - t0
+    assert took < 15, "the run waited for the hung task"
+    first = outcomes[0]
+    assert first.error is not None and first.error.kind == "timeout"
+    assert "0.5" in first.error.message
+    assert first.elapsed >= 0.5
+    assert [o.value for o in outcomes[1:]] == [0.05] * 6
+    hung = int(pid_file.read_text())
+    assert not psutil.pid_exists(hung), "the hung worker was not killed"
+
+
+def test_worker_exit_is_a_crash_and_the_run_goes_on() -> None:
+    outcomes = run_all(list(range(8)), exit_if, jobs=2, timeout=30)
+    err = outcomes[3].error
+    assert err is not None and err.kind == "crash" and "exit code 3" in err.message
+    assert [o.value for i, o in enumerate(outcomes) if i != 3] == [0, 1, 2, 4, 5, 6, 7]
+
+
+def test_segfault_is_a_crash() -> None:
+    outcomes = run_all([0, 1, 2], segfault_if, jobs=1)
+    err = outcomes[1].error
+    assert err is not None and err.kind == "crash" and "SIGSEGV" in err.message
+    assert [outcomes[0].value, outcomes[2].value] == [0, 2]
+
+
+def test_exception_carries_its_message() -> None:
+    outcomes = run_all(list(range(4)), raise_if, jobs=2)
+    err = outcomes[2].error
+    assert err is not None and err.kind == "exception"
+    assert err.message == "ValueError: bad input 2" and err.type == "ValueError"
+    assert err.traceback and "raise_if" in err.traceback
+    assert [o.value for i, o in enumerate(outcomes) if i != 2] == [0, 1, 3]
+
+
+def test_memory_hog_under_a_limit_fails_alone() -> None:
+    outcomes = run_all([1, 4096, 1, 1], allocate_mb, jobs=2, memory_limit_mb=256)
+    err = outcomes[1].error
+    assert err is not None and err.kind in ("crash", "exception")
+    assert [outcomes[i].value for i in (0, 2, 3)] == [1024 * 1024] * 3
+
+
+def test_unpicklable_result_is_an_exception_not_a_dead_worker() -> None:
+    outcomes = run_all([0, 1, 2], return_unpicklable, jobs=1)
+    err = outcomes[0].error
+    assert err is not None and err.kind == "exception" and "sent to the parent" in err.message
+    assert [outcomes[1].value, outcomes[2].value] == [1, 2]
+
+
+def test_workers_are_reused_not_started_per_task() -> None:
+    pids = {o.value for o in run_all(list(range(30)), my_pid, jobs=2)}
+    assert len(pids) <= 2 and os.getpid() not in pids
+
+
+def test_in_process_when_jobs_is_zero() -> None:
+    outcomes = run_all([1, 2, 3], lambda x: (x, os.getpid()), jobs=0)  # no pickling needed
+    assert [o.value for o in outcomes] == [(1, os.getpid()), (2, os.getpid()), (3, os.getpid())]
+    outcomes = run_all([1, 2], raise_if, jobs=0)
+    assert outcomes[1].error is not None and outcomes[1].error.kind == "exception"
+
+
+def test_interrupt_kills_workers_and_propagates(tmp_path: Path) -> None:
+    pid_file = tmp_path / "hung.pid"
+
+    def interrupt(i: int, o: Outcome[float]) -> None:
+        raise KeyboardInterrupt
+
+    tasks: list[tuple[float, str | None]] = [(30.0, str(pid_file)), (0.3, None)]
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_all(tasks, sleep_for, jobs=2, timeout=None, on_result=interrupt)
+    assert time.monotonic() - t0 < 15
+    assert not psutil.pid_exists(int(pid_file.read_text()))
+
+
+def test_workers_that_cannot_start_raise() -> None:
+    with pytest.raises(WorkerStartError):
+        run_all(list(range(5)), _Unloadable(), jobs=1)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        run_all([1], square, jobs=-1)
+    with pytest.raises(ValueError):
+        run_all([1], square, timeout=0)
+    assert default_jobs() >= 1
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+def test_progress_hidden_when_stderr_is_not_a_tty(capsys: pytest.CaptureFixture[str]) -> None:
+    with Progress(3, label="check") as p:
+        assert not p.enabled
+        p.advance(True)
+        p.advance(True, fixed=True, bytes_in=3 * 1024 * 1024, bytes_out=1024 * 1024)
+        p.advance(False, fixed=True)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    assert (p.passed, p.fixed, p.failed, p.done) == (1, 1, 1, 3)
+    text = p.summary()
+    assert text.startswith("3 files, 1 passed, 1 fixed, 1 failed, 3.0 MiB in → 1.0 MiB out, ")
+    assert text.endswith(" s")
+
+
+def test_progress_summary_shapes() -> None:
+    p = Progress(5, enabled=False)
+    p.advance(True)
+    p.close()
+    assert p.summary().startswith("1 of 5 files, 1 passed, 0 fixed, 0 failed, 0.")  # no bytes
+    assert human_bytes(0) == "0 B" and human_bytes(1536) == "1.5 KiB"
+    assert human_bytes(340 * 1024 * 1024) == "340 MiB"
+    assert human_duration(0.84) == "0.8 s" and human_duration(125) == "2 min 05 s"
+    assert human_duration(3725) == "1 h 02 min"
+
+
+def test_progress_forced_on_draws_a_bar(tmp_path: Path) -> None:
+    pytest.importorskip("tqdm")
+    with open(tmp_path / "err.txt", "w") as stream, Progress(2, enabled=True, stream=stream) as p:
+        p.advance(True)
+        p.write("a note")
+        p.advance(False)
+    text = (tmp_path / "err.txt").read_text()
+    assert "a note" in text and "2/2" in text
