@@ -11,6 +11,7 @@ from .check import Report
 from .findings import CODES, Finding
 from .info import MediaInfo
 from .limits import Limit, Limits, limits_for
+from .prepare import Prepared, prepare  # the function shadows the subpackage name
 from .settings import Settings, SettingsError
 
 __all__ = [
@@ -18,11 +19,13 @@ __all__ = [
     "Finding",
     "Limit",
     "Limits",
+    "Prepared",
     "MediaInfo",
     "Report",
     "Settings",
     "SettingsError",
     "check",
     "limits_for",
+    "prepare",
     "probe",
 ]

@@ -7,16 +7,22 @@ was cut off" from "the run waited for it".
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
-import pytest
 
 from mediaprep.progress import Progress, human_bytes, human_duration
 from mediaprep.runner import Outcome, WorkerStartError, default_jobs, run_all
+
+if TYPE_CHECKING or multiprocessing.parent_process() is None:
+    # Workers import this module only for the task functions below; importing pytest there
+    # would add about half a second to every worker start (and every test here starts some).
+    import pytest
 
 # --- task functions (run in workers) --------------------------------------------------------
 
@@ -225,4 +231,4 @@ def test_progress_forced_on_draws_a_bar(tmp_path: Path) -> None:
         p.write("a note")
         p.advance(False)
     text = (tmp_path / "err.txt").read_text()
-    assert "a note" in text and "2/2" in text
+    assert "a note" in text and "/2 [" in text
