@@ -462,7 +462,9 @@ def _guard(url: str, watchdog: _Watchdog) -> Iterator[None]:
     except (OSError, http.client.HTTPException, ValueError) as e:
         # Also TimeoutError (an OSError): a connect or recv timeout is a timeout.
         if watchdog.fired or isinstance(e, TimeoutError):
-            raise FetchError("url.timeout", f"timed out ({e or type(e).__name__})", url=url) from e
+            raise FetchError(
+                "url.timeout", f"timed out ({str(e) or type(e).__name__})", url=url
+            ) from e
         raise FetchError("url.unreachable", f"{type(e).__name__}: {e}", url=url) from e
 
 
