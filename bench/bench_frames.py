@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
+import subprocess
 import sys
 import tempfile
 import time
@@ -135,14 +137,36 @@ def baseline_linspace(path: str, fps: float) -> dict:
     return {"frames": len(kept), "decoded": total}
 
 
+def fresh_peak_rss(name: str, path: str, fps: float, max_frames: int = 2000) -> tuple[float, dict]:
+    """peak_rss_mb from a small fresh process.
+
+    Linux keeps a process's peak RSS across fork+exec, so a child spawned by this (large)
+    benchmark process would report the parent's peak; a re-exec'd helper starts small.
+    """
+    cmd = [sys.executable, __file__, "--rss-of", name, path, str(fps), str(max_frames)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rss, result = json.loads(out.strip().splitlines()[-1])
+    return rss, result
+
+
+def _rss_helper(name: str, path: str, fps: str, max_frames: str) -> None:
+    fn = {"ours": ours, "baseline_all_pil": baseline_all_pil}[name]
+    args = (path, float(fps), int(max_frames)) if name == "ours" else (path, float(fps))
+    print(json.dumps(peak_rss_mb(functools.partial(fn, *args))))
+
+
 # ------------------------------------------------------------------------------ main
 
 
 def main() -> None:
+    if len(sys.argv) == 6 and sys.argv[1] == "--rss-of":
+        _rss_helper(*sys.argv[2:])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "mediaprep-bench"))
     ap.add_argument("--long", action="store_true", help="also the 1 h / 2,000 frames memory check")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--rss-only", action="store_true", help="skip the timing comparisons")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -157,6 +181,10 @@ def main() -> None:
         ("0.1 fps, 120 s 720p H.264, GOP 10 s", str(lg), 0.1, 5.0),
     ]
     for title, path, fps, target in cases:
+        if args.rss_only:
+            rss_o, _ = fresh_peak_rss("ours", path, fps)
+            print(f"\n== {title}: peak RSS mediaprep {rss_o:.0f} MB")
+            continue
         n = ours(path, fps)["frames"]
         compare(
             f"{title} vs (a) decode all + PIL each",
@@ -175,8 +203,8 @@ def main() -> None:
             repeat=args.repeat,
             unit="frames",
         )
-        rss_o, _ = peak_rss_mb(functools.partial(ours, path, fps))
-        rss_b, _ = peak_rss_mb(functools.partial(baseline_all_pil, path, fps))
+        rss_o, _ = fresh_peak_rss("ours", path, fps)
+        rss_b, _ = fresh_peak_rss("baseline_all_pil", path, fps)
         print(f"  peak RSS   mediaprep {rss_o:.0f} MB, baseline (a) {rss_b:.0f} MB")
 
     if args.long:
@@ -194,7 +222,7 @@ def main() -> None:
         )
         print(f"\n1 h clip ready in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
-        rss, out = peak_rss_mb(functools.partial(ours, str(hour), 2.0, 2000))
+        rss, out = fresh_peak_rss("ours", str(hour), 2.0, 2000)
         dt = time.perf_counter() - t0
         verdict = "met" if rss < 300 else "NOT met"
         print(f"== memory: 2,000 frames from 1 h 720p: {out['frames']} frames in {dt:.1f} s")
