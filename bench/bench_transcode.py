@@ -53,8 +53,10 @@ def make_source(path: Path, seconds: float, w: int = 1920, h: int = 1080, fps: i
             y[by : by + 200, bx : bx + 200] = 235
             u = np.full((h // 2, w // 2), 128 + (i % 60), np.uint8)
             v = np.full((h // 2, w // 2), 128 - (i % 40), np.uint8)
-            f = av.VideoFrame.from_ndarray(np.concatenate([y.ravel(), u.ravel(), v.ravel()])
-                                           .reshape(h * 3 // 2, w), format="yuv420p")
+            f = av.VideoFrame.from_ndarray(
+                np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w),
+                format="yuv420p",
+            )
             f.pts, f.time_base = i, Fraction(1, fps)
             for p in s.encode(f):
                 c.mux(p)
@@ -82,7 +84,9 @@ def baseline(src: str, bitrate: int) -> dict[str, float]:
 
 def ours(src: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
-        out = transcode_to_fit(src, os.path.join(d, "o.mp4"), max_bytes=LIMIT, size_of=data_url_size)
+        out = transcode_to_fit(
+            src, os.path.join(d, "o.mp4"), max_bytes=LIMIT, size_of=data_url_size
+        )
         return {
             "bytes": out.bytes,
             "data_url": data_url_size(out.bytes),

@@ -241,8 +241,9 @@ def _container_accepts(container: str, codec: str) -> bool:
     return codec in _SUPPORTED[container]
 
 
-def remux(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, container: str = "mp4"
-          ) -> VideoOutput:
+def remux(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, container: str = "mp4"
+) -> VideoOutput:
     """Copy the video packets of ``src`` into a new ``container`` file at ``dst``.
 
     Audio, subtitle, data and attachment streams are dropped. MP4/MOV get ``+faststart`` (moov
@@ -288,7 +289,9 @@ def remux(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, container
                             raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
                         raise
         verify(tmp, expected_duration=scan.duration)
-        out = _describe(tmp, dst, container, remuxed=True, transcoded=False, attempts=1, steps=steps)
+        out = _describe(
+            tmp, dst, container, remuxed=True, transcoded=False, attempts=1, steps=steps
+        )
         os.replace(tmp, dst)
         return out
     finally:
@@ -296,7 +299,14 @@ def remux(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, container
 
 
 def _describe(
-    tmp: str, dst: str, container: str, *, remuxed: bool, transcoded: bool, attempts: int, steps: list[str]
+    tmp: str,
+    dst: str,
+    container: str,
+    *,
+    remuxed: bool,
+    transcoded: bool,
+    attempts: int,
+    steps: list[str],
 ) -> VideoOutput:
     with av.open(tmp) as c:
         s = _video_stream(c)
@@ -337,8 +347,9 @@ def _packet_span(c: Any, s: Any) -> tuple[float, int]:
     return float((end - start) * s.time_base), n
 
 
-def verify(path: str | os.PathLike[str], *, expected_duration: float, tolerance: float = 0.1
-           ) -> None:
+def verify(
+    path: str | os.PathLike[str], *, expected_duration: float, tolerance: float = 0.1
+) -> None:
     """Check that ``path`` is a usable video: every video packet demuxes, the first frame and the
     frames of the last GOP decode, and the packet span is within ``tolerance`` s of
     ``expected_duration``. Raises :class:`VerifyError`.
@@ -740,7 +751,9 @@ def transcode_to_fit(
     if (w, h) != (scan.width, scan.height) and scan.sar == 1:
         steps.append(f"fit {w}x{h}")
     if scan.header_duration and abs(scan.header_duration - scan.duration) > 0.5:
-        steps.append(f"header says {scan.header_duration:.3f} s, packets span {scan.duration:.3f} s")
+        steps.append(
+            f"header says {scan.header_duration:.3f} s, packets span {scan.duration:.3f} s"
+        )
     att = _plan(payload, duration, scan.fps, frames, w, h, min_short)
     if att is None:
         raise DoesNotFit(
