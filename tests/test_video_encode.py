@@ -184,6 +184,13 @@ def test_transcode_data_url_budget(tmp_path: Path) -> None:
     assert out.bytes > 0.6 * budget * 0.97 * 3 / 4  # and it used most of what it had
 
 
+def test_huge_budget_is_not_spent(tmp_path: Path) -> None:
+    # "no limit" callers pass enormous budgets: the rate is capped (and x264's ints survive).
+    src = _clip(tmp_path / "h.mp4", width=160, height=120, seconds=1, noise=4)
+    out = transcode_to_fit(src, tmp_path / "h_out.mp4", max_bytes=1 << 62)
+    assert out.bitrate is not None and out.bitrate < 0.4 * 160 * 120 * 30
+
+
 def test_rotated_source_is_turned_upright(tmp_path: Path) -> None:
     src = _clip(tmp_path / "r.mp4", width=160, height=120, rotation=90)
     with av.open(str(src)) as c:

@@ -50,6 +50,8 @@ __all__ = [
 X264_PRESET = "veryfast"
 #: Below this many bits per pixel per frame x264 output turns to mush; we downscale instead.
 MIN_BITS_PER_PIXEL = 0.02
+#: Never spend more than this: x264 at 0.3 bits per pixel per frame is visually lossless.
+MAX_BITS_PER_PIXEL = 0.3
 #: Downscaling for bitrate stops at this short side (unless the source is smaller already).
 MIN_SHORT_SIDE = 144
 #: MP4 container cost: ftyp+moov headers, plus sample tables (stsz, stts, ctts, stss, stco)
@@ -687,11 +689,23 @@ def _encode(
 
 
 def _plan(
-    payload: int, duration: float, fps: float, frames: int, w: int, h: int, min_short: int
+    payload: int,
+    duration: float,
+    fps: float,
+    frames: int,
+    w: int,
+    h: int,
+    min_short: int,
+    src_bps: float = 0.0,
 ) -> _Attempt | None:
     """Bitrate rule: bits = 8 * (payload - container overhead); VBV-capped so the worst case
     (maxrate*duration + a full buffer) still fits; the ABR target sits a little under maxrate.
-    Downscale when that leaves fewer than MIN_BITS_PER_PIXEL bits per pixel per frame."""
+    Downscale when that leaves fewer than MIN_BITS_PER_PIXEL bits per pixel per frame.
+
+    A generous budget is not spent for nothing: the rate is capped at twice the source's video
+    bitrate (H.264 needs up to ~2x HEVC/VP9/AV1 for the same quality), but never below 0.1 and
+    never above MAX_BITS_PER_PIXEL bits per pixel (near-transparent for x264; also keeps huge
+    budgets from overflowing x264's kbit/s ints)."""
     overhead = MP4_FIXED_OVERHEAD + MP4_PER_FRAME_OVERHEAD * frames
     video_bytes = payload - overhead
     if video_bytes < MIN_BYTES_PER_FRAME * max(frames, 1):
@@ -702,6 +716,10 @@ def _plan(
     buf_seconds = min(1.0, 0.1 * duration)
     maxrate = bits / (duration + buf_seconds)
     bufsize = maxrate * buf_seconds
+    pix_rate = w * h * max(fps, 0.1)
+    ceiling = min(max(2.0 * src_bps, 0.1 * pix_rate), MAX_BITS_PER_PIXEL * pix_rate)
+    if maxrate > ceiling:
+        maxrate, bufsize = ceiling, ceiling * buf_seconds
     bitrate = 0.95 * maxrate
     bpp = bitrate / (w * h * max(fps, 0.1))
     if bpp < MIN_BITS_PER_PIXEL:
@@ -754,7 +772,8 @@ def transcode_to_fit(
         steps.append(
             f"header says {scan.header_duration:.3f} s, packets span {scan.duration:.3f} s"
         )
-    att = _plan(payload, duration, scan.fps, frames, w, h, min_short)
+    src_bps = scan.packet_bytes * 8 / scan.duration if scan.duration > 0 else 0.0
+    att = _plan(payload, duration, scan.fps, frames, w, h, min_short, src_bps)
     if att is None:
         raise DoesNotFit(
             f"{src}: budget {payload} B cannot hold {frames} frames plus MP4 overhead",
