@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from ..findings import Finding
 from ..info import MediaInfo
 from ..limits import Limit, Limits
+from ..mime import MIME, data_url_size, mime_for  # noqa: F401  (re-exported)
 from ..settings import Settings
-
-MIME = {
-    "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
-    "bmp": "image/bmp", "tiff": "image/tiff", "heic": "image/heic", "avif": "image/avif",
-    "mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska",
-    "webm": "video/webm", "avi": "video/x-msvideo", "flv": "video/x-flv",
-    "wmv": "video/x-ms-wmv", "mpeg": "video/mpeg", "ts": "video/mp2t", "3gp": "video/3gpp",
-}
-
-
-def mime_for(fmt: str | None) -> str:
-    return MIME.get(fmt or "", "application/octet-stream")
-
-
-def data_url_size(n_bytes: int, mime: str) -> int:
-    """Exact length of ``data:<mime>;base64,<payload>`` for ``n_bytes`` of payload."""
-    return len(f"data:{mime};base64,") + 4 * math.ceil(n_bytes / 3)
 
 
 def finding(row: Limit, message: str, actual: object, *, fixable: bool = False,

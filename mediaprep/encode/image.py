@@ -27,6 +27,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..mime import data_url_size  # noqa: F401  (re-exported: callers pass it as size_of)
 from ..transform.image import normalise_mode
 
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -56,10 +57,6 @@ class BudgetError(ValueError):
         self.smallest = smallest
         self.steps = steps
 
-
-def data_url_size(n_bytes: int, mime: str) -> int:
-    """Length of ``data:<mime>;base64,<payload>`` for ``n_bytes`` of payload, without encoding."""
-    return len(f"data:{mime};base64,") + 4 * ((n_bytes + 2) // 3)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..check.common import data_url_size, in_box
+from ..check.common import in_box
 from ..findings import Finding
 from ..info import MediaInfo
 from ..settings import Settings
@@ -127,7 +127,3 @@ def size_for_tokens(w: int, h: int, max_tokens: int) -> tuple[int, int]:
         else:
             hi = mid
     return (max(1, math.floor(w * lo)), max(1, math.floor(h * lo)))
-
-
-def data_url_sizer(n: int, mime: str) -> int:
-    return data_url_size(n, mime)

@@ -9,7 +9,8 @@ from ..check.common import mime_for
 from ..emit.parts import image_part
 from ..encode.image import BudgetError, encode_to_budget
 from ..findings import Finding
-from ..plan.image import ImagePlan, data_url_sizer, plan_image
+from ..mime import data_url_size
+from ..plan.image import ImagePlan, plan_image
 from ..probe import probe_source
 from ..settings import Settings
 from ..sources import Source
@@ -98,7 +99,7 @@ def _transform_and_encode(src: Source, plan: ImagePlan, result: Prepared,
     img, note = normalise_mode(img, plan.out_format)
     if note:
         result.fixes.append(note)
-    size_of = data_url_sizer if plan.budget_is_data_url else (lambda n: n)
+    size_of = data_url_size if plan.budget_is_data_url else (lambda n: n)
     if plan.budget is None:
         plan.budget = 1 << 62
     enc = encode_to_budget(img, format=plan.out_format, max_bytes=plan.budget,
