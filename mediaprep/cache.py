@@ -236,6 +236,7 @@ def _place(src: Path, dest: Path, *, link: bool) -> None:
                 pass
         if not linked:
             shutil.copyfile(src, tmp)
+            shutil.copymode(src, tmp)  # mkstemp made it 0600; outputs should read like others
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -301,6 +302,7 @@ class Cache:
         tmp_root.mkdir(parents=True, exist_ok=True)
         self._sweep(tmp_root)
         tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=tmp_root))
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would follow the folder into place
         try:
             stats: dict[str, dict[str, int]] = {}
             for name, src in files.items():

@@ -308,6 +308,8 @@ class _Pool(Generic[T, R]):
             for _ in range(self.jobs):
                 self.workers.append(self._start())
             while self.done < len(self.tasks):
+                if not self.workers:  # cannot happen by the bookkeeping; never spin idle
+                    self.workers.append(self._start())
                 self._dispatch()
                 self._wait()
         except BaseException:

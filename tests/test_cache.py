@@ -1,0 +1,276 @@
+"""Tests for mediaprep.cache (content-addressed, atomic cache of prep results)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing as mp
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mediaprep.cache as cache_mod
+from mediaprep.cache import Cache, cache_key, canonical_json, default_cache_dir, hash_input
+from mediaprep.limits import TABLE_VERSION
+
+OPTS: dict[str, Any] = {"target": "dashscope", "dialect": "openai", "fps": 2.0, "max_side": None}
+
+
+def _outputs(tmp_path: Path, tag: str = "a") -> dict[str, Path]:
+    out = tmp_path / f"out-{tag}"
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    (out / "image.jpg").write_bytes(b"JPEG-" + tag.encode() * 1000)
+    (out / "frames" / "f_0001.jpg").write_bytes(b"FRAME-" + tag.encode() * 10)
+    return {"image.jpg": out / "image.jpg", "frames/f_0001.jpg": out / "frames" / "f_0001.jpg"}
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def test_same_bytes_and_options_give_the_same_key(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)  # crosses the 1 MiB chunk boundaries
+    a, b = tmp_path / "a.jpg", tmp_path / "sub" / "renamed.png"
+    b.parent.mkdir()
+    a.write_bytes(data)
+    b.write_bytes(data)
+    key = cache_key(a, OPTS, TABLE_VERSION)
+    assert len(key) == 64
+    assert cache_key(str(b), dict(reversed(list(OPTS.items()))), TABLE_VERSION) == key
+    assert cache_key(data, OPTS, TABLE_VERSION) == key  # bytes and a path of them agree
+    assert cache_key(io.BytesIO(data), OPTS, TABLE_VERSION) == key
+    assert hash_input(a) == hashlib.sha256(data).hexdigest()
+
+
+def test_any_change_gives_a_different_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = cache_key(b"pixels", OPTS, TABLE_VERSION)
+    changed = [
+        cache_key(b"pixels!", OPTS, TABLE_VERSION),
+        cache_key(b"pixels", {**OPTS, "fps": 2.5}, TABLE_VERSION),
+        cache_key(b"pixels", {**OPTS, "max_side": 1024}, TABLE_VERSION),
+        cache_key(b"pixels", {**OPTS, "extra": True}, TABLE_VERSION),
+        cache_key(b"pixels", OPTS, TABLE_VERSION + ".1"),
+    ]
+    monkeypatch.setattr(cache_mod, "package_version", lambda: "99.0")
+    changed.append(cache_key(b"pixels", OPTS, TABLE_VERSION))
+    assert base not in changed and len(set(changed)) == len(changed)
+
+
+def test_canonical_json() -> None:
+    assert canonical_json({"b": (1, 2), "a": frozenset({"y", "x"}), "p": Path("/x")}) == (
+        '{"a":["x","y"],"b":[1,2],"p":"/x"}'
+    )
+    with pytest.raises(TypeError):
+        canonical_json({"f": object()})
+    with pytest.raises(ValueError):
+        canonical_json({"f": float("nan")})
+
+
+def test_default_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEDIAPREP_CACHE_DIR", str(tmp_path / "explicit"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("MEDIAPREP_CACHE_DIR")
+    assert default_cache_dir() == tmp_path / "xdg" / "mediaprep"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == Path.home() / ".cache" / "mediaprep"
+    assert Cache().root == Path.home() / ".cache" / "mediaprep"
+
+
+# --- put / get ------------------------------------------------------------------------------
+
+
+def test_put_get_round_trip(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = cache_key(b"input", OPTS, TABLE_VERSION)
+    assert cache.get(key) is None
+    record = {"ok": True, "kind": "image", "part": {"type": "image_url"}, "findings": []}
+    files = _outputs(tmp_path)
+    cache.put(key, record, files)
+    entry = cache.get(key)
+    assert entry is not None
+    assert entry.path == tmp_path / "cache" / key[:2] / key
+    assert entry.record == record
+    assert set(entry.files) == set(files)
+    for name, src in files.items():
+        assert entry.files[name].read_bytes() == src.read_bytes()
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == []  # nothing left behind
+    # A second put of a stored key keeps the stored entry.
+    again = cache.put(key, {"ok": False}, {})
+    assert again.record == record
+
+
+def test_keys_and_names_cannot_escape(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    with pytest.raises(ValueError):
+        cache.get("../../etc")
+    key = "0" * 64
+    for bad in ("../x", "/abs", "a/../b", "", "a//b"):
+        with pytest.raises(ValueError):
+            cache.put(key, {}, {bad: tmp_path / "x"})
+
+
+def test_crash_mid_put_leaves_no_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = cache_key(b"input", OPTS, TABLE_VERSION)
+    real_copy = shutil.copyfile
+    calls = {"n": 0}
+
+    def failing_copy(src: Any, dst: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first file is written, then the "crash"
+            raise OSError("disk on fire")
+        return real_copy(src, dst, **kw)
+
+    monkeypatch.setattr(cache_mod.shutil, "copyfile", failing_copy)
+    with pytest.raises(OSError, match="disk on fire"):
+        cache.put(key, {"ok": True}, _outputs(tmp_path))
+    assert calls["n"] == 2
+    assert cache.get(key) is None
+    assert not cache.entry_dir(key).exists()
+    monkeypatch.setattr(cache_mod.shutil, "copyfile", real_copy)
+    cache.put(key, {"ok": True}, _outputs(tmp_path))
+    entry = cache.get(key)
+    assert entry is not None and entry.record == {"ok": True}
+
+
+def _put_then_die(root: str, key: str, files: dict[str, Path]) -> None:
+    """In a child: start a put, and die (no cleanup at all) after its first file."""
+    real_copy = shutil.copyfile
+
+    def copy_then_die(src: Any, dst: Any, **kw: Any) -> Any:
+        real_copy(src, dst, **kw)
+        os._exit(9)
+
+    cache_mod.shutil.copyfile = copy_then_die  # type: ignore[assignment]
+    Cache(root).put(key, {"ok": True}, files)
+
+
+def test_killed_mid_put_leaves_no_entry_and_stale_temp_is_swept(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    key = cache_key(b"input", OPTS, TABLE_VERSION)
+    p = mp.get_context("spawn").Process(
+        target=_put_then_die, args=(str(root), key, _outputs(tmp_path))
+    )
+    p.start()
+    p.join(60)
+    assert p.exitcode == 9
+    cache = Cache(root)
+    assert cache.get(key) is None and not cache.entry_dir(key).exists()
+    leftovers = list((root / "tmp").iterdir())
+    assert len(leftovers) == 1  # the dead put's folder, invisible to readers
+    old = 1_000_000_000  # make it look long dead
+    os.utime(leftovers[0], (old, old))
+    cache.put(key, {"ok": True}, _outputs(tmp_path))
+    assert cache.get(key) is not None
+    assert list((root / "tmp").iterdir()) == []
+
+
+def test_damaged_entry_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = cache_key(b"input", OPTS, TABLE_VERSION)
+    entry = cache.put(key, {"ok": True}, _outputs(tmp_path))
+    with open(entry.files["image.jpg"], "ab") as fh:  # edited in place, e.g. via a hard link
+        fh.write(b"!")
+    assert cache.get(key) is None
+    cache.put(key, {"ok": True, "v": 2}, _outputs(tmp_path))
+    fresh = cache.get(key)
+    assert fresh is not None and fresh.record["v"] == 2
+    assert fresh.files["image.jpg"].read_bytes() == (tmp_path / "out-a" / "image.jpg").read_bytes()
+
+
+def _racer(root: str, keys: list[str], tag: str, src_dir: str, barrier: Any) -> None:
+    src = Path(src_dir)
+    files = {"image.jpg": src / "image.jpg", "frames/f_0001.jpg": src / "frames" / "f_0001.jpg"}
+    cache = Cache(root)
+    for key in keys:
+        barrier.wait()
+        cache.put(key, {"writer": tag}, files)
+
+
+def test_concurrent_puts_of_one_key_end_with_one_valid_entry(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    keys = [cache_key(str(i).encode(), OPTS, TABLE_VERSION) for i in range(15)]
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = []
+    for tag in ("a", "b"):
+        src = _outputs(tmp_path, tag)["image.jpg"].parent
+        procs.append(ctx.Process(target=_racer, args=(str(root), keys, tag, str(src), barrier)))
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    cache = Cache(root)
+    for key in keys:
+        entry = cache.get(key)
+        assert entry is not None
+        tag = entry.record["writer"]
+        # One writer's files, whole, never a mix of the two.
+        assert entry.files["image.jpg"].read_bytes() == b"JPEG-" + tag.encode() * 1000
+        assert entry.files["frames/f_0001.jpg"].read_bytes() == b"FRAME-" + tag.encode() * 10
+        assert sorted(p.name for p in entry.path.iterdir()) == ["files", "record.json"]
+    assert list((root / "tmp").iterdir()) == []
+
+
+# --- materialise ----------------------------------------------------------------------------
+
+
+def test_materialise_links_or_copies_whole_files(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = cache_key(b"input", OPTS, TABLE_VERSION)
+    cache.put(key, {}, _outputs(tmp_path))
+    entry = cache.get(key)
+    assert entry is not None
+    dest = tmp_path / "run"
+    (dest).mkdir()
+    (dest / "photo.jpg").write_bytes(b"old output")
+    paths = entry.materialise(dest, {"image.jpg": "photo.jpg", "frames/f_0001.jpg": "fr/1.jpg"})
+    assert paths == [dest / "photo.jpg", dest / "fr" / "1.jpg"]
+    assert paths[0].read_bytes() == entry.files["image.jpg"].read_bytes()
+    assert paths[1].read_bytes() == entry.files["frames/f_0001.jpg"].read_bytes()
+    assert os.path.samefile(paths[0], entry.files["image.jpg"])  # same filesystem: linked
+    copies = entry.materialise(tmp_path / "copies", ["image.jpg"], link=False)
+    assert not os.path.samefile(copies[0], entry.files["image.jpg"])
+    assert sorted(p.name for p in dest.iterdir()) == ["fr", "photo.jpg"]  # no temp files
+    with pytest.raises(KeyError):
+        entry.materialise(dest, ["missing.jpg"])
+    assert cache.get(key) is not None  # still intact after all that
+
+
+def test_materialise_falls_back_to_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = cache_key(b"input", OPTS, TABLE_VERSION)
+    entry = cache.put(key, {}, _outputs(tmp_path))
+
+    def no_links(*a: Any, **k: Any) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(cache_mod.os, "link", no_links)
+    (out,) = entry.materialise(tmp_path / "run", ["image.jpg"])
+    assert out.read_bytes() == entry.files["image.jpg"].read_bytes()
+    assert not os.path.samefile(out, entry.files["image.jpg"])
+
+
+def test_materialise_failure_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = cache_key(b"input", OPTS, TABLE_VERSION)
+    entry = cache.put(key, {}, _outputs(tmp_path))
+    dest = tmp_path / "run"
+    dest.mkdir()
+    (dest / "image.jpg").write_bytes(b"previous run")
+
+    def torn_copy(src: Any, dst: Any, **kw: Any) -> None:
+        Path(dst).write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(cache_mod.shutil, "copyfile", torn_copy)
+    with pytest.raises(OSError, match="disk full"):
+        entry.materialise(dest, ["image.jpg"], link=False)
+    assert (dest / "image.jpg").read_bytes() == b"previous run"
+    assert [p.name for p in dest.iterdir()] == ["image.jpg"]
