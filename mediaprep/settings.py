@@ -64,6 +64,10 @@ class Settings:
     allow_url: bool = False
 
     def __post_init__(self) -> None:
+        # fps is a JSON float on the wire whatever the caller typed (5 -> 5.0)
+        object.__setattr__(self, "fps", float(self.fps))
+        if self.max_frames != DEFAULT_MAX_FRAMES and not self.max_frames_set:
+            object.__setattr__(self, "max_frames_set", True)
         self.validate()
 
     def validate(self) -> None:
