@@ -42,6 +42,13 @@ class Exception_:
 
     reason: str
     ours: Callable[[MediaInfo, list[str]], bool]
+    # a gap in mediaprep, not a better reading: what it says now is not asserted (a fix must not
+    # break this test), and the entry may stop applying once the gap is closed
+    gap: bool = False
+
+
+def _any(info: MediaInfo, codes: list[str]) -> bool:
+    return True
 
 
 # (relpath, rule) -> the documented difference. Rules are the names used in _rules below.
@@ -67,15 +74,18 @@ EXCEPTIONS: dict[tuple[str, str], Exception_] = {
         lambda i, c: i.duration < 2.0 and "video.too_short" in c,
     ),
     ("videos/dec_corrupted.mp4", "unreadable"): Exception_(
-        "frames are corrupt mid-stream (PyAV fails after 28 frames); the probe demuxes every "
-        "packet but decodes only the first frame (bounded cost), so the file passes the check",
-        lambda i, c: i.error_code is None and i.duration == pytest.approx(5.0, abs=0.1),
+        "GAP: frames are corrupt mid-stream (PyAV fails after 28 frames); the probe demuxes "
+        "every packet but decodes only the first frame, and --deep does not reach videos, so "
+        "the file passes today",
+        _any,
+        gap=True,
     ),
     ("images/heif_truncated.heic", "unreadable"): Exception_(
-        "KNOWN GAP: the file is one byte short (its mdat box ends at 3,658, the file has 3,657 "
-        "bytes) but the primary picture still decodes; the probe has no structural check for "
-        "HEIF boxes, so it passes (even with deep=True)",
-        lambda i, c: i.error_code is None and (i.width, i.height) == (16, 16),
+        "GAP: the file is one byte short (its mdat box ends at 3,658, the file has 3,657 bytes) "
+        "but the primary picture still decodes; the probe has no structural check for HEIF "
+        "boxes, so it passes today (even with deep=True)",
+        _any,
+        gap=True,
     ),
     ("images/ft_fixture.jxl", "unsupported"): Exception_(
         "JPEG XL is recognised by its magic number but Pillow has no decoder for it, so the probe "
@@ -88,8 +98,10 @@ EXCEPTIONS: dict[tuple[str, str], Exception_] = {
         lambda i, c: i.frames is None and any("3 pictures" in n for n in i.notes),
     ),
     ("images/heif_truncated.heic", "frames"): Exception_(
-        "2 top-level HEIF pictures: noted, not counted as animation frames",
+        "2 top-level HEIF pictures: noted, not counted as animation frames (the rule stops "
+        "applying once the truncation above is reported)",
         lambda i, c: i.frames is None and any("2 pictures" in n for n in i.notes),
+        gap=True,
     ),
     ("images/pil_sugarshack.mpo", "frames"): Exception_(
         "an MPO's second picture is the other stereo view, not an animation frame; providers "
@@ -234,8 +246,11 @@ def test_manifest_file(row):
 def test_every_exception_is_in_use():
     """Each exception names a manifest row and a rule that really applies to it."""
     rows = {r["relpath"]: r for r in ROWS}
-    for relpath, rule in EXCEPTIONS:
+    for (relpath, rule), exc in EXCEPTIONS.items():
         assert relpath in rows, relpath
+        assert exc.reason
+        if exc.gap:
+            continue
         info = mediaprep.probe(ROOT / relpath)
         found = mediaprep.check(ROOT / relpath).codes()
         assert rule in _rules(rows[relpath], info, found), (relpath, rule)
