@@ -126,6 +126,7 @@ def test_exit_2_without_paths():
         'target = "nowhere"\n',
         '[limits]\n"image.min_sid" = 3\n',
         "[limits]\nimage = 3\n",
+        'fps = "fast"\n',
     ],
 )
 def test_exit_2_on_bad_config(generated, tmp_path, text):
