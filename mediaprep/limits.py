@@ -285,7 +285,9 @@ def limits_for(target: str = DEFAULT_TARGET, overrides: Mapping[str, Any] | None
     rows = dict(TABLES[target])
     for key, raw in (overrides or {}).items():
         if key not in rows:
-            known = ", ".join(sorted(rows))
-            raise LimitError(f"unknown limit {key!r} for target {target}; known: {known}")
+            if any(key in table for table in TABLES.values()):
+                continue  # a row of another target: one shared config serves both targets
+            known = ", ".join(sorted({k for table in TABLES.values() for k in table}))
+            raise LimitError(f"unknown limit {key!r}; known: {known}")
         rows[key] = dataclasses.replace(rows[key], value=parse_limit_value(rows[key], raw))
     return Limits(target, rows)

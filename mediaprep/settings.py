@@ -8,6 +8,7 @@ the table (target), say how media travels (dialect, transport), or override limi
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -83,6 +84,16 @@ class Settings:
             raise SettingsError(f"unknown video mode {self.video_mode!r}")
         if self.small_image_fix not in SMALL_IMAGE_FIXES:
             raise SettingsError(f"unknown small-image fix {self.small_image_fix!r}")
+        if not math.isfinite(self.fps):
+            raise SettingsError(f"fps must be a number, got {self.fps!r}")
+        for name in ("max_frames", "max_side", "max_pixels", "frame_max_side", "max_tokens",
+                     "max_image_tokens"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise SettingsError(f"{name.replace('_', '-')} must be a whole number, "
+                                    f"got {value!r}")
+            if value is not None and value < 1 and name != "max_frames":
+                raise SettingsError(f"{name.replace('_', '-')} must be at least 1")
         if not 0 <= self.safety_margin < 0.5:
             raise SettingsError("the safety margin must be between 0 and 0.5")
         limits = self.limits  # raises LimitError (a ValueError) on bad overrides

@@ -51,7 +51,7 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
     tier_formats = limits.get("image.formats_above_tier")
     if (tier_box is not None and tier_formats is not None and w
             and not in_box(w, h, tier_box.value) and wire_fmt not in tier_formats.value
-            and (row is None or wire_fmt in limits.value("image.formats", {wire_fmt}))):
+            and wire_fmt in limits.value("image.formats", {wire_fmt})):
         bw, bh = tier_box.value
         out.append(finding(tier_formats, f"{name}: {fmt} at {w}x{h} px; above {bw}x{bh} only "
                                          f"{', '.join(sorted(tier_formats.value))} are accepted"

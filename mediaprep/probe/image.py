@@ -189,6 +189,8 @@ def structural_problem(fmt: str | None, src: Source, im: Image.Image) -> str | N
             return f"truncated: the WEBP's {chunk[12:16]!r} chunk runs past the end of the file"
         if chunk[12:16] == b"VP8L" and chunk_end - 20 < 8:  # 5-byte header + data
             return "corrupt: the WEBP holds no image data"
+    elif fmt in ("heic", "avif"):
+        return _isobmff_problem(src)
     elif fmt in ("bmp", "tiff"):
         end = _raster_end(im)
         if end is not None and end > size:
@@ -214,6 +216,28 @@ def _png_problem(src: Source) -> str | None:
                 return None if seen_idat else "corrupt: the PNG has no image data"
             pos += 12 + length
         return "truncated: the PNG ends before its IEND chunk"
+
+
+def _isobmff_problem(src: Source) -> str | None:
+    """Walk the top-level boxes of a HEIF/AVIF: each must end inside the file."""
+    size = src.size
+    with src.open() as fh:
+        pos = 0
+        while pos + 8 <= size:
+            fh.seek(pos)
+            hdr = fh.read(16)
+            box_size, box_type = struct.unpack(">I4s", hdr[:8])
+            if box_size == 1 and len(hdr) >= 16:  # 64-bit size follows
+                box_size = struct.unpack(">Q", hdr[8:16])[0]
+            elif box_size == 0:  # runs to the end of the file
+                return None
+            if box_size < 8:
+                return f"corrupt: the {box_type!r} box has an impossible size"
+            if pos + box_size > size:
+                return (f"truncated: the {box_type.decode('latin-1')} box runs past the end of "
+                        "the file")
+            pos += box_size
+    return None
 
 
 def _raster_end(im: Image.Image) -> int | None:
