@@ -266,3 +266,26 @@ def test_real_images_prepare_and_recheck_clean(name):
     assert p.ok, p.findings
     recheck = mediaprep.check(p.data)
     assert recheck.ok, recheck.findings
+
+
+def test_short_clip_fps_raise_is_reported_as_a_finding(generated, tmp_path):
+    p = prepare(generated["video_1_9s"], video_mode="frames", fps=1, out_dir=tmp_path)
+    assert p.ok
+    assert len(p.part["video"]) == 4
+    raised = [f for f in p.findings if f.code == "param.fps" and f.severity == "info"]
+    assert raised and raised[0].actual == pytest.approx(4 / 1.9, rel=1e-3)
+
+
+def test_over_an_hour_refused_as_file_but_covered_as_frames(generated, tmp_path):
+    as_file = prepare(generated["video_3601s"], video_mode="file", out_dir=tmp_path / "f")
+    assert not as_file.ok and "video.too_long" in [f.code for f in as_file.findings]
+    auto = prepare(generated["video_3601s"], out_dir=tmp_path / "a", frame_max_side=64)
+    assert auto.ok and auto.part["type"] == "video"
+    # 2 fps x 3601 s is over max_frames (2000) and base64 allows 250 data URLs per request
+    assert len(auto.part["video"]) == 250
+    assert auto.fps == pytest.approx(250 / 3601, rel=1e-3)
+    ts = auto.timestamps
+    assert ts == sorted(ts) and ts[-1] < 3601
+    as_url = prepare(generated["video_3601s"], video_mode="frames", transport="url",
+                     url_prefix="https://x.example/m", out_dir=tmp_path / "u", frame_max_side=64)
+    assert len(as_url.part["video"]) == 256  # by URL: 256 media items per request

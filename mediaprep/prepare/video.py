@@ -301,6 +301,13 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     n = len(fs.frames)
     min_frames = limits.value("frames.min") or 1
     result.fixes += fs.notes
+    if fs.fps != fs.requested_fps and not math.isclose(fs.fps, fs.requested_fps):
+        # the API samples at the fps it is told: say so when it is not what the user asked
+        why = next((x for x in fs.notes if "raised" in x or "capped" in x), "max_frames cap")
+        result.findings.append(Finding("param.fps", "info",
+                                       f"{result.path}: frames taken at {fs.fps:.4g} fps, not "
+                                       f"the {fs.requested_fps:g} asked ({why})",
+                                       fs.requested_fps, round(fs.fps, 6), fixable=True))
     if n < min_frames:
         result.findings.append(Finding("frames.too_few", "error",
                                        f"{result.path}: only {n} frames could be taken; at "
