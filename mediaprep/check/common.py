@@ -70,3 +70,24 @@ def check_extension(info: MediaInfo) -> list[Finding]:
                     f"{info.path}: named .{info.extension} but the bytes are {info.format}; "
                     "prep names its output by what the file is", info.extension, info.format,
                     fixable=True)]
+
+
+def check_item_bytes(kind: str, name: str, n_bytes: int, mime: str, settings: Settings,
+                     fix: str) -> list[Finding]:
+    """The per-item byte limit of the transport in use (``kind`` is "image" or "video")."""
+    limits = settings.limits
+    if settings.transport == "base64":
+        row = limits.get(f"{kind}.max_data_url_bytes")
+        if row is None or row.value is None:
+            return []
+        size = data_url_size(n_bytes, mime)
+        if row.exceeds_max(size):
+            op = "below" if row.strict else "at most"
+            return [finding(row, f"{name}: as a data URL it is {size:,} bytes; it must be {op} "
+                                 f"{row.value:,}; {fix}", size, fixable=True)]
+        return []
+    row = limits.get(f"{kind}.max_bytes.{settings.transport}")
+    if row is not None and row.value is not None and row.exceeds_max(n_bytes):
+        return [finding(row, f"{name}: {n_bytes:,} bytes, above {row.value:,} for the "
+                             f"{settings.transport} transport; {fix}", n_bytes, fixable=True)]
+    return []

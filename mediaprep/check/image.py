@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..findings import Finding
 from ..info import MediaInfo
 from ..settings import Settings
-from .common import data_url_size, finding, in_box, mime_for
+from .common import check_item_bytes, finding, in_box, mime_for
 
 # formats prep can convert from (it decodes them); anything else is a dead end
 CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
@@ -58,26 +58,7 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
                                          " (prep converts it)", fmt, fixable=True,
                            limit=sorted(tier_formats.value)))
 
-    out += check_image_bytes(name, info.bytes, mime_for(wire_fmt), settings)
+    out += check_item_bytes("image", name, info.bytes, mime_for(wire_fmt), settings,
+                            "prep re-encodes or scales it down")
     return out
 
-
-def check_image_bytes(name: str, n_bytes: int, mime: str, settings: Settings) -> list[Finding]:
-    """The per-item byte limit of the transport in use."""
-    limits = settings.limits
-    if settings.transport == "base64":
-        row = limits.get("image.max_data_url_bytes")
-        if row is None or row.value is None:
-            return []
-        size = data_url_size(n_bytes, mime)
-        if row.exceeds_max(size):
-            return [finding(row, f"{name}: as a data URL it is {size:,} bytes, above "
-                                 f"{row.value:,}; prep re-encodes or scales it down", size,
-                            fixable=True)]
-        return []
-    row = limits.get(f"image.max_bytes.{settings.transport}")
-    if row is not None and row.value is not None and row.exceeds_max(n_bytes):
-        return [finding(row, f"{name}: {n_bytes:,} bytes, above {row.value:,} for the "
-                             f"{settings.transport} transport; prep re-encodes it", n_bytes,
-                        fixable=True)]
-    return []

@@ -7,7 +7,7 @@ import math
 from ..findings import Finding
 from ..info import MediaInfo
 from ..settings import Settings
-from .common import data_url_size, finding, in_box, mime_for
+from .common import check_item_bytes, finding, in_box, mime_for
 
 
 def max_fps_frames(duration: float, fps: float) -> int:
@@ -55,7 +55,8 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                                     f"recommended {bw}x{bh}; prep scales it down",
                                [info.width, info.height], fixable=True, limit=[bw, bh]))
 
-    out += check_video_bytes(name, info.bytes, mime_for(fmt), settings)
+    out += check_item_bytes("video", name, info.bytes, mime_for(fmt), settings,
+                            "prep transcodes it smaller or sends frames")
 
     if info.has_audio:
         row = limits.get("video.audio")
@@ -65,23 +66,3 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                                limit="ignored"))
     return out
 
-
-def check_video_bytes(name: str, n_bytes: int, mime: str, settings: Settings) -> list[Finding]:
-    limits = settings.limits
-    if settings.transport == "base64":
-        row = limits.get("video.max_data_url_bytes")
-        if row is None or row.value is None:
-            return []
-        size = data_url_size(n_bytes, mime)
-        if row.exceeds_max(size):
-            op = "below" if row.strict else "at most"
-            return [finding(row, f"{name}: as a data URL it is {size:,} bytes; it must be {op} "
-                                 f"{row.value:,}; prep transcodes it smaller or sends frames",
-                            size, fixable=True)]
-        return []
-    row = limits.get(f"video.max_bytes.{settings.transport}")
-    if row is not None and row.value is not None and row.exceeds_max(n_bytes):
-        return [finding(row, f"{name}: {n_bytes:,} bytes, above {row.value:,} for the "
-                             f"{settings.transport} transport; prep transcodes it smaller",
-                        n_bytes, fixable=True)]
-    return []
