@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ def display_path(path: Path) -> str:
     """Relative to the working directory when inside it (CI annotations need that)."""
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11)
         return str(path)
 
 
@@ -37,6 +38,8 @@ def is_media_file(path: Path) -> bool:
     if path.suffix[1:].lower() in EXTENSIONS:
         return True
     try:
+        if not path.is_file():  # a FIFO would block the open forever; devices never end
+            return False
         with open(path, "rb") as fh:
             return sniff(fh.read(HEAD_BYTES)).kind in ("image", "video")
     except OSError:
@@ -77,7 +80,18 @@ def _walk(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs.sort()
         for name in sorted(files):
-            yield Path(folder) / name
+            p = Path(folder) / name
+            if _symlink_loop(p):  # no bytes behind it, and Path.resolve() raises on it
+                continue
+            yield p
+
+
+def _symlink_loop(p: Path) -> bool:
+    try:
+        os.stat(p)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def report_json(reports: list[Report], settings: Settings, *,

@@ -60,6 +60,8 @@ def probe_source(src: Source, *, limits: Limits | None = None, deep: bool = Fals
 def _path_problem(path: Path) -> str | None:
     try:
         if not path.exists():
+            if path.is_symlink():
+                return "a symbolic link that leads nowhere (dangling, or a loop)"
             return "no such file"
         if path.is_dir():
             return "a folder, not a file"

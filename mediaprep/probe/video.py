@@ -75,6 +75,10 @@ def _read(container: av.container.InputContainer, info: MediaInfo, sniffed: Snif
         return
     vs = container.streams.video[0]
     cc = vs.codec_context
+    if cc is None:  # FFmpeg found no decoder it could open (unknown codec, absurd header)
+        info.error_code = "file.unreadable"
+        info.error = "the video stream's codec cannot be opened (unknown or corrupt header)"
+        return
     info.codec = cc.name
     info.width, info.height = cc.width or None, cc.height or None
     info.pix_fmt = cc.pix_fmt

@@ -483,9 +483,13 @@ def _iter_frames(
         def emit(item: tuple[Any, float, int], t: float) -> SampledFrame:
             nonlocal cache
             f, p, idx = item
+            img = None
             if cache is not None and cache[0] is f:
-                img = cache[1].copy()
-            else:
+                try:
+                    img = cache[1].copy()
+                except ValueError:  # the caller closed the image it was given: convert again
+                    img = None
+            if img is None:
                 img = _convert(f, scan.rotation, scan.sar, max_side)
                 cache = (f, img)
             return SampledFrame(image=img, timestamp=t, index=idx, pts=p * float(tb))
