@@ -18,6 +18,9 @@ from pathlib import Path, PurePath
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 MAX_COMPONENT = 120
+# File systems count a name's bytes (NAME_MAX 255 on Linux), not its characters; outputs add a
+# hash, a frame suffix, an extension and atomic_write's ".NAME.XXXXXXXX.part" temp name.
+MAX_COMPONENT_BYTES = 150
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -26,7 +29,19 @@ def clean_component(part: str) -> str:
     part = unicodedata.normalize("NFKC", part)
     part = "".join(ch for ch in part if unicodedata.category(ch)[0] not in ("C", "Z") or ch == " ")
     part = _UNSAFE.sub("_", part).strip("._ ")
-    return part[:MAX_COMPONENT] or "_"
+    return _shorten(part[:MAX_COMPONENT]) or "_"
+
+
+def _shorten(part: str) -> str:
+    """At most MAX_COMPONENT_BYTES of UTF-8, cut at a character, keeping a short extension."""
+    if len(part.encode("utf-8")) <= MAX_COMPONENT_BYTES:
+        return part
+    stem, dot, ext = part.rpartition(".")
+    if not dot or not stem or len(ext) > 10:
+        stem, ext = part, ""
+    budget = MAX_COMPONENT_BYTES - (len(ext.encode("utf-8")) + 1 if ext else 0)
+    stem = stem.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip("._ ") or "_"
+    return f"{stem}.{ext}" if ext else stem
 
 
 def safe_relative(name: str) -> PurePath:
@@ -49,12 +64,16 @@ def output_stems(names: Iterable[str]) -> dict[str, PurePath]:
     stems: dict[str, PurePath] = {}
     base = {n: safe_relative(n).with_suffix("") for n in names}
     counts: dict[str, int] = {}
+    folders: set[str] = set()  # a stem that is another's folder would share its files
     for n in names:
         key = base[n].as_posix().lower()
         counts[key] = counts.get(key, 0) + 1
+        folders.update(p.as_posix().lower() for p in base[n].parents if p.parts)
     for n in names:
         stem = base[n]
-        if counts[stem.as_posix().lower()] > 1:
+        key = stem.as_posix().lower()
+        # frames of a video go to a folder named by its stem: ``clip.mp4`` -> ``clip/``
+        if counts[key] > 1 or key in folders:
             digest = hashlib.sha256(n.encode("utf-8", "surrogatepass")).hexdigest()[:8]
             stem = stem.with_name(f"{stem.name}-{digest}")
         stems[n] = stem

@@ -33,7 +33,8 @@ PROBE_CODES = {"file.unreadable", "file.unsupported_format", "image.decompressio
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("hostile")
     result = out / "result.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MEDIAPREP_HOSTILE_JOBS": str(JOBS)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MEDIAPREP_HOSTILE_JOBS": str(JOBS),
+           "MEDIAPREP_CACHE_DIR": str(out / "cache")}  # hermetic: no user cache read or filled
     proc = subprocess.run([sys.executable, "-m", "fixtures.hostile", "--run", str(out / "corpus"),
                            str(result)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
