@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
+import json
 import os
+import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .cache import Cache, cache_key, canonical_json, hash_input, package_version
 from .check import Report
 from .config import Config
+from .limits import TABLE_VERSION
 from .probe.sniff import EXTENSIONS, HEAD_BYTES, sniff
 from .settings import Settings
+from .sources import frame_files, is_url
+from .tasks import PrepTask, prep_one
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,12 @@ class Item:
     display: str
     frames: bool = False
     named: bool = False  # named on the command line (so checked even if not media)
+    url: str | None = None  # an http(s) URL named on the command line (path is then unused)
+
+    @property
+    def source(self) -> str:
+        """What a task takes: the URL, or the path."""
+        return self.url if self.url is not None else str(self.path)
 
 
 def display_path(path: Path) -> str:
@@ -66,6 +81,9 @@ def collect(paths: Iterable[str | Path], config: Config, *,
         p = Path(d)
         add(Item(p, display_path(p), frames=True, named=True))
     for raw in paths:
+        if is_url(raw):
+            add(Item(Path(str(raw)), str(raw), named=True, url=str(raw)))
+            continue
         p = Path(raw)
         if p.is_dir():
             for f in _walk(p):
@@ -112,3 +130,422 @@ def report_json(reports: list[Report], settings: Settings, *,
             "warnings": sum(r.warnings for r in reports),
         },
     }
+
+
+def failed_json(file: dict[str, Any], *, strict: bool = False) -> bool:
+    """Whether a ``check --format json`` file entry fails the run."""
+    bad = ("error", "warning") if strict else ("error",)
+    return any(f.get("severity") in bad for f in file.get("findings") or [])
+
+
+def report_from_files(files: list[dict[str, Any]], settings: Settings, *,
+                      strict: bool = False) -> dict[str, Any]:
+    """The ``check --format json`` object from file entries already in JSON shape."""
+    failed = sum(1 for f in files if failed_json(f, strict=strict))
+
+    def count(sev: str) -> int:
+        return sum(1 for f in files for x in f.get("findings") or [] if x.get("severity") == sev)
+
+    return {
+        "target": settings.target,
+        "dialect": settings.dialect,
+        "transport": settings.transport,
+        "files": files,
+        "summary": {"files": len(files), "passed": len(files) - failed, "failed": failed,
+                    "errors": count("error"), "warnings": count("warning")},
+    }
+
+
+def unreadable_finding(message: str) -> dict[str, Any]:
+    """The finding of an input whose worker timed out, crashed or raised."""
+    return {"code": "file.unreadable", "severity": "error", "message": message,
+            "limit": None, "actual": None, "fixable": False}
+
+
+def task_failure_message(display: str, error: Any) -> str:
+    """``a.mp4: gave up after 60 s (...)`` for a runner :class:`~mediaprep.runner.TaskError`."""
+    kind = getattr(error, "kind", "exception")
+    text = getattr(error, "message", str(error))
+    what = {"timeout": "processing took too long", "crash": "the decoder crashed",
+            }.get(kind, "processing failed")
+    return f"{display}: {what}: {text}"
+
+
+def failed_check_entry(display: str, source: str, error: Any) -> dict[str, Any]:
+    """A ``check`` file entry for an input whose task did not return."""
+    try:
+        size = os.stat(source).st_size
+    except (OSError, ValueError):
+        size = 0
+    return {"path": display, "kind": "other", "ok": False, "info": {"bytes": size},
+            "findings": [unreadable_finding(task_failure_message(display, error))]}
+
+
+def failed_prep_line(display: str, error: Any) -> dict[str, Any]:
+    """A ``parts.jsonl`` line for an input whose task did not return."""
+    return {"path": display, "ok": False, "kind": "other", "part": None, "outputs": [],
+            "findings": [unreadable_finding(task_failure_message(display, error))]}
+
+
+# --- prep over many inputs: a journal (resume) and the content-addressed cache ----------------
+#
+# Each input's work is one call of :func:`prep_job` in a worker. It writes the input's outputs
+# (atomically, by prepare), then its journal record ``DIR/.mediaprep/journal/<stem hash>.json``
+# (atomically): a first line of metadata (the key it was made under, its outputs' sizes) and a
+# second line that is exactly its ``parts.jsonl`` line. The parent writes ``parts.jsonl`` once,
+# at the end, by copying those second lines in input order into a temporary file renamed over
+# the old one. A run killed at any moment therefore leaves whole outputs, whole journal records
+# and either the previous ``parts.jsonl`` or none; the rerun finds the finished inputs'
+# records still valid (same input bytes, options, name and outputs) and skips their work.
+
+STATE_DIR = ".mediaprep"
+JOURNAL_FOLDER = "journal"
+LOCK_FILE = "lock"
+JOURNAL_FILE = "journal.json"  # the journal record, as stored in a cache entry
+_OUT = "out/s"  # cache names of outputs: _OUT + the output's path after its stem
+# Temporary files of atomic writers (output.atomic_write / temp_path_for, encode.video,
+# cache materialise): what a killed worker can leave behind in DIR.
+_TEMP_NAME = re.compile(r"^\..+\.(part(\.[A-Za-z0-9]+)?|tmp)$|^\.mediaprep-")
+
+
+@dataclass(frozen=True)
+class PrepJob:
+    """One input of a ``prep`` run: the task, and where its cache and journal live."""
+
+    task: PrepTask
+    journal_dir: str
+    cache_dir: str | None = None  # None: no cache
+
+
+@dataclass(frozen=True)
+class PrepDone:
+    """What the parent needs to know about a finished input (its line is in the journal)."""
+
+    ok: bool
+    fixed: bool
+    bytes_in: int
+    bytes_out: int
+    status: str  # one line for humans: "a.jpg: ok (converted ...)"
+    origin: str  # "prepared", "cache" or "journal"
+
+
+def state_dir(out_dir: str | os.PathLike[str]) -> Path:
+    return Path(out_dir) / STATE_DIR
+
+
+def journal_path(journal_dir: str | os.PathLike[str], stem: str) -> Path:
+    return Path(journal_dir) / (hashlib.sha256(stem.encode("utf-8", "surrogatepass"))
+                                .hexdigest()[:40] + ".json")
+
+
+def input_key(task: PrepTask) -> str | None:
+    """Cache key of a task: its input's bytes and extension, its settings, the limits table's
+    version (and mediaprep's).
+
+    ``None`` when there are no bytes to hash here (a URL, a missing file): never cached.
+    """
+    if is_url(task.source):
+        return None
+    path = Path(task.source)
+    # The extension is part of what is prepared: the same bytes named .jpg and .bin are probed
+    # differently (a name that lies about the format is a finding of its own).
+    options = {"settings": task.settings.to_json(), "extension": path.suffix.lower()}
+    try:
+        if path.is_dir():  # a frames folder: its members' names and bytes, in order
+            members = [[m.name, hash_input(m)] for m in frame_files(path)]
+            options["frames"] = True
+            return cache_key(canonical_json(members).encode(), options, TABLE_VERSION)
+        return cache_key(path, options, TABLE_VERSION)
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def _fingerprint(source: str) -> Any:
+    """What says an input is unchanged without reading it: path, size, mtime and inode (of each
+    member, for a frames folder), as ``make`` and ``rsync`` judge files. None for URLs."""
+    if is_url(source):
+        return None
+    p = Path(source)
+
+    def stat(f: Path) -> list[Any]:
+        st = f.stat()
+        return [os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino]
+
+    try:
+        if p.is_dir():
+            return [stat(m) for m in frame_files(p)]
+        return stat(p)
+    except OSError:
+        return None
+
+
+def journal_key(task: PrepTask) -> str | None:
+    """The key a journal record must carry to stand for ``task`` (None: never skipped)."""
+    fp = _fingerprint(task.source)
+    if fp is None:
+        return None
+    header = [fp, task.settings.to_json(), TABLE_VERSION, package_version(), task.stem,
+              task.display, task.out_dir]
+    try:
+        return hashlib.sha256(canonical_json(header).encode()).hexdigest()
+    except (TypeError, ValueError):
+        return None
+
+
+def journal_hit(job: PrepJob) -> PrepDone | None:
+    """The input's result from its journal record, when one was finished under the same key
+    and its outputs are still as written. Cheap (stat calls and one short read): the parent
+    runs it for every input before starting any worker."""
+    jkey = journal_key(job.task)
+    if jkey is None:
+        return None
+    meta = _read_meta(journal_path(job.journal_dir, job.task.stem))
+    if meta is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta):
+        return _done(meta, "journal")
+    return None
+
+
+def prep_job(job: PrepJob) -> PrepDone:
+    """Prepare one input, or reuse its journal record or cache entry; write its journal record.
+
+    A top-level function (picklable): this is what ``prep`` runs in its workers.
+    """
+    hit = journal_hit(job)
+    if hit is not None:
+        return hit
+    t = job.task
+    jpath = journal_path(job.journal_dir, t.stem)
+    jkey = journal_key(t)
+    key = input_key(t) if job.cache_dir is not None else None
+    cache = Cache(job.cache_dir) if job.cache_dir is not None and key is not None else None
+    if cache is not None:
+        assert key is not None
+        try:
+            hit = _from_cache(cache, key, t, jpath, jkey)
+        except (OSError, ValueError, KeyError):
+            hit = None  # a damaged entry is a miss
+        if hit is not None:
+            return hit
+    line = prep_one(t)
+    meta = _write_journal(jpath, t, jkey, line)
+    if cache is not None and key is not None:
+        _store(cache, key, t, jpath, line)
+    return _done(meta, "prepared")
+
+
+def _status(line: dict[str, Any], display: str) -> str:
+    if line.get("ok"):
+        fixes = "; ".join(line.get("fixes") or [])
+        return f"{display}: ok" + (f" ({fixes})" if fixes else "")
+    detail = "; ".join(f"{f.get('code')}: {f.get('message')}" for f in line.get("findings") or []
+                       if f.get("severity") == "error")
+    return f"{display}: FAILED" + (f" ({detail})" if detail else "")
+
+
+def _input_bytes(source: str) -> int:
+    p = Path(source)
+    try:
+        if p.is_dir():
+            return sum(m.stat().st_size for m in frame_files(p))
+        return p.stat().st_size
+    except (OSError, ValueError):
+        return 0
+
+
+def _write_journal(jpath: Path, t: PrepTask, jkey: str | None,
+                   line: dict[str, Any]) -> dict[str, Any]:
+    out = Path(t.out_dir)
+    outputs = []
+    for rel in line.get("outputs") or []:
+        st = (out / rel).stat()
+        outputs.append({"name": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    ok = bool(line.get("ok"))
+    fixed = ok and any(f.get("severity") == "error" for f in line.get("findings") or [])
+    meta = {
+        "jkey": jkey,
+        "stem": t.stem,
+        "display": t.display,
+        "out_dir": t.out_dir,
+        "outputs": outputs,
+        "done": {"ok": ok, "fixed": fixed, "bytes_in": _input_bytes(t.source),
+                 "bytes_out": sum(o["size"] for o in outputs),
+                 "status": _status(line, t.display)},
+    }
+    text = json.dumps(meta, ensure_ascii=False) + "\n" + json.dumps(line, ensure_ascii=False)
+    _replace_text(jpath, text + "\n")
+    return meta
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Temporary file + rename (no fsync: this guards against a killed process, and a record
+    lost to a power cut only costs its input being prepared again)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_meta(jpath: Path) -> dict[str, Any] | None:
+    try:
+        with open(jpath, encoding="utf-8") as fh:
+            meta = json.loads(fh.readline())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def read_journal_line(jpath: Path) -> str | None:
+    """The ``parts.jsonl`` line (with its newline) of a journal record, or None."""
+    try:
+        with open(jpath, encoding="utf-8") as fh:
+            fh.readline()
+            line = fh.readline()
+    except (OSError, ValueError):
+        return None
+    return line if line.endswith("\n") else None
+
+
+def _intact(out_dir: str, meta: dict[str, Any]) -> bool:
+    for o in meta.get("outputs") or []:
+        try:
+            st = (Path(out_dir) / o["name"]).stat()
+        except (OSError, KeyError, TypeError):
+            return False
+        if st.st_size != o.get("size") or st.st_mtime_ns != o.get("mtime_ns"):
+            return False
+    return True
+
+
+def _done(meta: dict[str, Any], origin: str) -> PrepDone:
+    d = meta["done"]
+    return PrepDone(bool(d["ok"]), bool(d["fixed"]), int(d["bytes_in"]), int(d["bytes_out"]),
+                    str(d["status"]), origin)
+
+
+def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any]) -> None:
+    """Put the outputs and the journal record in the cache; a cache that fails is no error."""
+    files: dict[str, str | os.PathLike[str]] = {JOURNAL_FILE: jpath}
+    for rel in line.get("outputs") or []:
+        if not rel.startswith(t.stem):
+            return  # an output outside its stem cannot be renamed for another input
+        files[_OUT + rel[len(t.stem):]] = Path(t.out_dir) / rel
+    with contextlib.suppress(OSError, ValueError):
+        cache.put(key, {"stem": t.stem}, files)
+
+
+def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
+                jkey: str | None) -> PrepDone | None:
+    entry = cache.get(key)
+    if entry is None or JOURNAL_FILE not in entry.files:
+        return None
+    with open(entry.files[JOURNAL_FILE], encoding="utf-8") as fh:
+        old = json.loads(fh.readline())
+        text = fh.readline()
+    line = json.loads(text)
+    old_stem, old_out, old_display = old["stem"], old["out_dir"], old["display"]
+    names: dict[str, str] = {}
+    for o in old["outputs"]:
+        rel = o["name"]
+        if not rel.startswith(old_stem):
+            return None
+        names[_OUT + rel[len(old_stem):]] = t.stem + rel[len(old_stem):]
+    if (old_stem, old_out, old_display) != (t.stem, t.out_dir, t.display):
+        line = _rebase(line, t, old_stem, old_out, old_display)
+        if line is None:
+            return None
+    entry.materialise(t.out_dir, names)
+    meta = _write_journal(jpath, t, jkey, line)
+    return _done(meta, "cache")
+
+
+def _rebase(line: dict[str, Any], t: PrepTask, old_stem: str, old_out: str,
+            old_display: str) -> dict[str, Any] | None:
+    """A cached line made for another name or folder, renamed for this task (None: cannot)."""
+    from .emit.parts import file_uri, prefixed_url
+
+    s = t.settings
+    urls: dict[str, str] = {}
+    outputs = []
+    for rel in line.get("outputs") or []:
+        new = t.stem + rel[len(old_stem):]
+        outputs.append(new)
+        if s.transport == "path":
+            urls[file_uri(Path(old_out) / rel)] = file_uri(Path(t.out_dir) / new)
+        elif s.transport == "url" and s.url_prefix:
+            urls[prefixed_url(s.url_prefix, rel)] = prefixed_url(s.url_prefix, new)
+    seen: set[str] = set()
+
+    def swap(v: Any) -> Any:
+        if isinstance(v, str) and v in urls:
+            seen.add(v)
+            return urls[v]
+        if isinstance(v, list):
+            return [swap(x) for x in v]
+        if isinstance(v, dict):
+            return {k: swap(x) for k, x in v.items()}
+        return v
+
+    out = dict(line)
+    out["path"] = t.display
+    out["outputs"] = outputs
+    out["part"] = swap(line.get("part"))
+    if seen != set(urls):
+        return None  # a URL the part should carry is not where expected: prepare afresh
+    if old_display != t.display:
+        out["findings"] = [{**f, "message": str(f.get("message", ""))
+                            .replace(old_display, t.display)}
+                           for f in line.get("findings") or []]
+    return out
+
+
+def sweep_temporaries(out_dir: str | os.PathLike[str]) -> int:
+    """Remove temporary files that killed writers left in ``out_dir``; return how many."""
+    removed = 0
+    for folder, _dirs, files in os.walk(out_dir, followlinks=False):
+        for name in files:
+            if _TEMP_NAME.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+    return removed
+
+
+def prune_journal(journal_dir: str | os.PathLike[str], keep: Iterable[Path]) -> None:
+    """Drop journal records of inputs that are no longer part of the run."""
+    wanted = {p.name for p in keep}
+    with contextlib.suppress(OSError):
+        for p in Path(journal_dir).iterdir():
+            if p.name not in wanted:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: str | os.PathLike[str]) -> Iterator[bool]:
+    """Hold ``DIR/.mediaprep/lock`` for the run; yields False when another run holds it.
+
+    An advisory ``flock``: the kernel drops it when the process dies, even by SIGKILL, so a
+    killed run never blocks its rerun.
+    """
+    path = state_dir(out_dir) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+b")
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        except (ImportError, OSError):
+            pass  # no flock here: run unlocked
+        yield True
+    finally:
+        fh.close()

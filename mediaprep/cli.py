@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +16,7 @@ from typing import Any
 import click
 
 from . import limits as limits_mod
-from .batch import collect, report_json
-from .check import check_info
+from .batch import collect
 from .config import Config, ConfigError, load_config
 from .limits import LimitError
 from .probe import probe_source
@@ -97,6 +97,57 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# Seconds one input may take before its worker is killed and the input gets file.unreadable.
+# check reads headers (a healthy file takes milliseconds); prep may transcode an hour of video.
+DEFAULT_TIMEOUT = {"check": 120.0, "prep": 1200.0}
+
+
+def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the commands that run over many inputs (check, prep)."""
+    opts = [
+        click.option("-j", "--jobs", type=click.IntRange(min=0), default=None,
+                     help="Worker processes [default: the CPUs available]; 0 runs in this "
+                          "process (no isolation, no timeout; for debugging)."),
+        click.option("--timeout", type=click.FloatRange(min=0), default=None,
+                     help="Seconds one input may take before it is given up as "
+                          "file.unreadable; 0: no limit [default: 120 for check, 1200 for "
+                          "prep]."),
+        click.option("-q", "--quiet", is_flag=True,
+                     help="No progress bar and no per-file lines; the summary still prints."),
+        click.option("--allow-url", is_flag=True, default=None,
+                     help="Fetch http(s) inputs (otherwise they are not fetched)."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
+              timeout: float | None,
+              on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """Run ``fn`` over ``tasks``: the one place that decides where per-input work runs.
+
+    Returns one :class:`~mediaprep.runner.Outcome` per task, in input order; a task that
+    hangs, crashes its worker or raises gets an error outcome and the run goes on.
+    """
+    import multiprocessing
+
+    from .runner import WorkerStartError, run_all
+
+    if jobs != 0 and multiprocessing.current_process().daemon:
+        jobs = 0  # a daemonic process may not start workers; whoever runs us isolates us
+    try:
+        return run_all(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result)
+    except WorkerStartError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _timeout(value: float | None, command: str) -> float | None:
+    if value is None:
+        return DEFAULT_TIMEOUT[command]
+    return value or None  # 0: no limit
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mediaprep")
 def main() -> None:
@@ -117,30 +168,45 @@ def _source_for(item: Any) -> Source:
 @click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(file_okay=False),
               help="A folder of frame images to check as one video (image list).")
 @click.option("-v", "--verbose", is_flag=True, help="List passing files too.")
+@batch_options
 @handle_errors
 def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
-          frames_dirs: tuple[str, ...], verbose: bool, **opts: Any) -> None:
+          frames_dirs: tuple[str, ...], verbose: bool, jobs: int | None,
+          timeout: float | None, quiet: bool, **opts: Any) -> None:
     """Validate files and folders (recursively); nothing is written."""
+    from .batch import failed_check_entry, failed_json, report_from_files
+    from .progress import Progress, human_duration
     from .report import render
+    from .tasks import check_one, plan_check
 
     if not paths and not frames_dirs:
         raise UsageFailure("give at least one file or folder")
     settings, config = build_settings(opts)
     settings = settings.replace(deep=deep) if deep else settings
     items = collect(paths, config, frames_dirs=frames_dirs)
-    reports = []
-    for item in items:
-        s = config.settings_for(item.path, settings)
-        info = probe_source(_source_for(item), limits=s.limits, deep=s.deep)
-        reports.append(check_info(info, s))
-    data = report_json(reports, settings, strict=strict)
+    tasks = plan_check([i.source for i in items], settings, config=config,
+                       displays=[i.display for i in items])
+    files: list[dict[str, Any] | None] = [None] * len(tasks)
+
+    with Progress(len(tasks), label="check", enabled=False if quiet else None) as progress:
+        def on_result(index: int, outcome: Any) -> None:
+            t = tasks[index]
+            entry = (outcome.value if outcome.ok
+                     else failed_check_entry(t.display, t.source, outcome.error))
+            files[index] = entry
+            progress.advance(not failed_json(entry, strict=strict),
+                             bytes_in=int((entry.get("info") or {}).get("bytes") or 0))
+
+        run_tasks(tasks, check_one, jobs=jobs, timeout=_timeout(timeout, "check"),
+                  on_result=on_result)
+    data = report_from_files([f for f in files if f is not None], settings, strict=strict)
     out = render(data, fmt, strict=strict, verbose=verbose)
     if out:
         click.echo(out, nl=False)
     if fmt in ("github", "junit", "sarif", "json"):
         s = data["summary"]
-        click.echo(f"mediaprep: {s['files']} files, {s['passed']} passed, {s['failed']} failed",
-                   err=True)
+        click.echo(f"mediaprep: {s['files']} files, {s['passed']} passed, {s['failed']} failed"
+                   f", {human_duration(progress.elapsed)}", err=True)
     sys.exit(EXIT_FAILED if data["summary"]["failed"] else EXIT_OK)
 
 
@@ -255,13 +321,46 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
               help="'model': resize images to exactly what the model keeps.")
 @click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(file_okay=False),
               help="A folder of frame images to send as one video (image list).")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor fill the prep cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Cache folder [default: $MEDIAPREP_CACHE_DIR, else "
+                   "$XDG_CACHE_HOME/mediaprep, else ~/.cache/mediaprep].")
+@click.option("--batch-requests", "batch_requests", type=click.Path(dir_okay=False),
+              default=None, help="Also write OpenAI Batch API requests (JSONL) to this file.")
+@click.option("--prompt", default=None, help="Text sent after the media in each batch request.")
+@click.option("--group", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Inputs per batch request (fewer when a request would exceed a limit).")
+@click.option("--batch-url", default="/v1/chat/completions", show_default=True,
+              help="The endpoint each batch request names.")
+@batch_options
 @handle_errors
 def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], quiet: bool,
-         resize: str | None, **opts: Any) -> None:
-    """Make every input sendable: fix what can be fixed, write outputs and DIR/parts.jsonl."""
-    from .output import atomic_write, output_stems
-    from .prepare import prepare
+         resize: str | None, jobs: int | None, timeout: float | None, no_cache: bool,
+         cache_dir: str | None, batch_requests: str | None, prompt: str | None, group: int,
+         batch_url: str, **opts: Any) -> None:
+    """Make every input sendable: fix what can be fixed, write outputs and DIR/parts.jsonl.
+
+    Resumable: each finished input is recorded under DIR/.mediaprep/, so a rerun of a killed
+    run (or of a finished one) only works on what is left. Unchanged inputs are taken from the
+    cache (see --cache-dir, --no-cache) without media work.
+    """
+    from .batch import (
+        JOURNAL_FOLDER,
+        PrepJob,
+        failed_prep_line,
+        journal_hit,
+        journal_path,
+        prep_job,
+        prune_journal,
+        read_journal_line,
+        run_lock,
+        state_dir,
+        sweep_temporaries,
+    )
+    from .cache import default_cache_dir
+    from .progress import Progress
+    from .runner import Outcome
+    from .tasks import plan_prep
 
     if not paths and not frames_dirs:
         raise UsageFailure("give at least one file or folder")
@@ -270,49 +369,186 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     settings, config = build_settings(opts)
     if settings.transport == "url" and not settings.url_prefix:
         raise UsageFailure("--transport url needs --url-prefix (where DIR will be hosted)")
+    if batch_requests is not None:
+        _check_batch_options(settings, prompt)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     items = collect(paths, config, frames_dirs=frames_dirs)
     _refuse_inputs_inside(items, out)
-    names = dict(zip(items, _relative_names(items), strict=True))
-    stems = output_stems(names.values())
-    lines = []
-    failed = 0
-    for item in items:
-        s = config.settings_for(item.path, settings)
-        stem = stems[names[item]]
-        result = prepare(_source_for(item), settings=s, out_dir=out, stem=stem)
-        lines.append(json.dumps(result.to_json(root=out), ensure_ascii=False))
-        if not result.ok:
-            failed += 1
-        if not quiet:
-            status = "ok" if result.ok else "FAILED"
-            detail = "; ".join(result.fixes) if result.ok else "; ".join(
-                f"{f.code}: {f.message}" for f in result.findings if f.severity == "error")
-            click.echo(f"{item.display}: {status}" + (f" ({detail})" if detail else ""))
-    atomic_write(out / "parts.jsonl", ("\n".join(lines) + "\n" if lines else "").encode())
-    click.echo(f"prepared {len(items) - failed} of {len(items)} inputs into {out}"
-               f" ({failed} failed)", err=quiet)
+    tasks = plan_prep([i.source for i in items], out, settings, config=config,
+                      displays=[i.display for i in items])
+    journal = state_dir(out) / JOURNAL_FOLDER
+    cache = None if no_cache else str(Path(cache_dir) if cache_dir else default_cache_dir())
+    jobs_list = [PrepJob(t, str(journal), cache) for t in tasks]
+    failures: dict[int, dict[str, Any]] = {}
+
+    with run_lock(out) as locked:
+        if not locked:
+            raise UsageFailure(f"another mediaprep prep run is writing to {out}")
+        sweep_temporaries(out)  # what a killed run's workers left half-written
+        with Progress(len(tasks), label="prep", enabled=False if quiet else None) as progress:
+            def report(index: int, outcome: Any) -> None:
+                t = tasks[index]
+                if outcome.ok:
+                    d = outcome.value
+                    progress.advance(d.ok, fixed=d.fixed, bytes_in=d.bytes_in,
+                                     bytes_out=d.bytes_out)
+                    status = d.status
+                else:
+                    failures[index] = failed_prep_line(t.display, outcome.error)
+                    progress.advance(False)
+                    status = _status_of(failures[index])
+                if not quiet:
+                    progress.write(status) if progress.enabled else click.echo(status)
+
+            # Inputs a previous run finished (journal records still valid) need no worker.
+            todo = []
+            for i, job in enumerate(jobs_list):
+                done = journal_hit(job)
+                if done is None:
+                    todo.append(i)
+                else:
+                    report(i, Outcome(value=done))
+            run_tasks([jobs_list[i] for i in todo], prep_job, jobs=jobs,
+                      timeout=_timeout(timeout, "prep"),
+                      on_result=lambda k, outcome: report(todo[k], outcome))
+        sweep_temporaries(out)  # workers killed by the timeout leave temporary files too
+        records = [journal_path(journal, t.stem) for t in tasks]
+        failed = progress.failed + _write_parts(out / "parts.jsonl", tasks, records, failures,
+                              read_journal_line, failed_prep_line)
+        prune_journal(journal, records)
+    click.echo(f"prep: {progress.summary()} -> {out}", err=True)
+    if batch_requests is not None:
+        n_req, skipped = _write_batch_requests(out / "parts.jsonl", Path(batch_requests),
+                                               settings, prompt or "", group, batch_url)
+        click.echo(f"prep: {n_req} batch requests in {batch_requests}"
+                   + (f" ({skipped} failed inputs left out)" if skipped else ""), err=True)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
-def _relative_names(items: list[Any]) -> list[str]:
-    """Output names mirror the inputs below their common folder (so a/x.jpg, b/x.jpg differ)."""
-    import os
+def _status_of(line: dict[str, Any]) -> str:
+    detail = "; ".join(f"{f['code']}: {f['message']}" for f in line.get("findings") or [])
+    return f"{line['path']}: FAILED ({detail})"
 
-    if not items:
-        return []
-    paths = [str(i.path.resolve()) for i in items]
-    common = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0])
-    if len(paths) > 1 and common in paths:  # a single frames folder among its own files
-        common = os.path.dirname(common)
-    return [os.path.relpath(p, common) for p in paths]
+
+def _write_parts(path: Path, tasks: list[Any], records: list[Path],
+                 failures: dict[int, dict[str, Any]], read_line: Callable[[Path], str | None],
+                 failed_line: Callable[[str, Any], dict[str, Any]]) -> int:
+    """Write ``parts.jsonl`` (one line per input, input order) in one atomic step; return the
+    number of inputs whose journal record was missing (they count as failed). Lines are copied
+    from the journal records, never held all at once (with data URLs a line can be megabytes).
+    """
+    import tempfile
+
+    missing = 0
+    fd, tmp = tempfile.mkstemp(prefix=".parts.jsonl.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for i, t in enumerate(tasks):
+                if i in failures:
+                    text = json.dumps(failures[i], ensure_ascii=False) + "\n"
+                else:
+                    text = read_line(records[i])
+                if text is None:
+                    text = json.dumps(failed_line(t.display, "its result record is missing"),
+                                      ensure_ascii=False) + "\n"
+                    missing += 1
+                fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return missing
+
+
+def _check_batch_options(settings: Settings, prompt: str | None) -> None:
+    if prompt is None:
+        raise UsageFailure("--batch-requests needs --prompt (the text sent with the media)")
+    if settings.dialect != "openai":
+        raise UsageFailure("batch requests are OpenAI Batch API lines: use --dialect openai")
+    if settings.transport == "path":
+        raise UsageFailure("batch requests cannot carry file:// paths: use --transport base64 "
+                           "or url")
+
+
+def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: str,
+                          group: int, url: str) -> tuple[int, int]:
+    """OpenAI Batch API JSONL from ``parts.jsonl``: ``group`` inputs per request at most, fewer
+    when one more would break a request limit (data URLs per request, whole-body bytes).
+    Returns (requests written, failed inputs left out)."""
+    import tempfile
+
+    from .emit.parts import urls_in
+    from .emit.request import check_request, request_body
+
+    limits = settings.limits
+
+    def cap(key: str) -> float:
+        row = limits.get(key)
+        return float("inf") if row is None or row.value is None else row.value
+
+    max_data, max_urls, max_bytes = (cap("request.max_data_urls"),
+                                     cap("request.max_media_urls"),
+                                     cap("request.max_body_bytes"))
+    base = len(json.dumps(request_body([prompt], settings), separators=(",", ":")).encode())
+    skipped = written = 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+
+    batch: list[tuple[str, dict[str, Any]]] = []
+    size = base
+    n_data = n_urls = 0
+
+    def flush(fh: Any) -> None:
+        nonlocal batch, size, n_data, n_urls, written
+        if not batch:
+            return
+        body = request_body([p for _, p in batch] + [prompt], settings)
+        problems = [f for f in check_request(body, settings) if f.severity == "error"]
+        if problems:  # one input alone too big for a request: prep keeps parts within limits
+            raise click.ClickException(f"{batch[0][0]}: {problems[0].message}")
+        cid = batch[0][0] if len(batch) == 1 else f"{batch[0][0]}+{len(batch) - 1}"
+        fh.write(json.dumps({"custom_id": cid, "method": "POST", "url": url, "body": body},
+                            ensure_ascii=False, separators=(",", ":")) + "\n")
+        written += 1
+        batch, size, n_data, n_urls = [], base, 0, 0
+
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh, open(parts, encoding="utf-8") as src:
+            for text in src:
+                line = json.loads(text)
+                part = line.get("part")
+                if not line.get("ok") or not part:
+                    skipped += 1
+                    continue
+                urls = urls_in(part)
+                d = sum(1 for u in urls if u.startswith("data:"))
+                psize = len(json.dumps(part, separators=(",", ":")).encode()) + 1
+                if batch and (len(batch) >= group or n_data + d > max_data
+                              or n_urls + len(urls) - d > max_urls
+                              or size + psize > max_bytes):
+                    flush(fh)
+                batch.append((line["path"], part))
+                size += psize
+                n_data += d
+                n_urls += len(urls) - d
+            flush(fh)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return written, skipped
 
 
 def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
     """Outputs never land over inputs: an input inside DIR would be read and written at once."""
     root = out.resolve()
     for item in items:
+        if item.url is not None:
+            continue
         p = item.path.resolve()
         if p == root or root in p.parents:
             raise UsageFailure(f"input {item.display} is inside the output folder {out}")

@@ -1,0 +1,170 @@
+"""`mediaprep check` and `mediaprep prep` over a folder of 2,000 mixed images and 20 short videos.
+
+Runs the real command line (a subprocess, start-up included) and prints files/s for:
+
+* check with 1 and 2 jobs (target: 2 jobs >= 1.7x the files/s of 1 job on 2 cores);
+* prep with 1 and 2 jobs, cold (an empty cache, an empty output folder);
+* prep rerun with a warm cache into a new output folder (cache hits: no media work), and rerun
+  into the same folder (the journal: not even a cache lookup). Target: >= 10x the cold run.
+
+The folder is generated once and kept (``--folder``, default in the system temp folder):
+
+    python bench/bench_batch.py [--images 2000] [--videos 20] [--skip-j1-prep]
+
+The mix: JPEG photos (some with EXIF rotation), PNG, WEBP, GIF, BMP, images 8 px high (padded
+by prep), a few 4K+ BMPs (converted), and H.264 MP4 clips of 2 to 4 s (some with audio, some in
+MKV/MOV so they are remuxed or passed through).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.videogen import make_video  # noqa: E402
+
+CLI = [sys.executable, "-c", "from mediaprep.cli import main; main()"]
+FOLDER_VERSION = "1"
+
+
+def _photo(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([(x * 255 // max(w, 1)), (y * 255 // max(h, 1)),
+                     ((x + y) * 255 // max(w + h, 1))], axis=-1)
+    noise = rng.integers(-20, 20, size=(h, w, 3))
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
+
+
+def generate(folder: Path, images: int, videos: int) -> None:
+    stamp = folder / ".generated"
+    want = f"{FOLDER_VERSION} {images} {videos}"
+    if stamp.exists() and stamp.read_text() == want:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "images").mkdir(parents=True)
+    (folder / "videos").mkdir(parents=True)
+    rng = np.random.default_rng(2026)
+    t0 = time.perf_counter()
+    for i in range(images):
+        sub = folder / "images" / f"{i // 250:02d}"
+        sub.mkdir(exist_ok=True)
+        r = i % 40
+        w, h = int(rng.integers(320, 1600)), int(rng.integers(240, 1200))
+        if r == 0:  # too thin: padded
+            _photo(rng, w, 8).save(sub / f"thin_{i:05d}.png")
+        elif r == 1:  # 4K+ BMP: not allowed above 4K, converted
+            _photo(rng, 4000, 2300).save(sub / f"big_{i:05d}.bmp") if i % 400 == 1 else \
+                _photo(rng, w, h).save(sub / f"plain_{i:05d}.bmp")
+        elif r < 5:  # sideways phone photo
+            im = _photo(rng, w, h)
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            im.save(sub / f"rot_{i:05d}.jpg", quality=88, exif=exif)
+        elif r < 8:
+            _photo(rng, w // 2, h // 2).quantize(64).save(sub / f"anim_{i:05d}.gif")
+        elif r < 14:
+            _photo(rng, w // 2, h // 2).save(sub / f"shot_{i:05d}.png")
+        elif r < 18:
+            _photo(rng, w, h).save(sub / f"pic_{i:05d}.webp", quality=80)
+        else:
+            _photo(rng, w, h).save(sub / f"photo_{i:05d}.jpg", quality=88)
+    for v in range(videos):
+        ext = ("mp4", "mkv", "mov")[v % 3]
+        make_video(folder / "videos" / f"clip_{v:02d}.{ext}", n_frames=int(25 + v % 3 * 10),
+                   fps=10, width=320, height=240, audio=v % 2 == 0)
+    stamp.write_text(want)
+    print(f"generated {images} images and {videos} videos in {time.perf_counter() - t0:.0f} s")
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[3:])} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    return dt, proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=2000)
+    ap.add_argument("--videos", type=int, default=20)
+    ap.add_argument("--folder", type=Path,
+                    default=Path(tempfile.gettempdir()) / "mediaprep-bench-batch")
+    ap.add_argument("--skip-j1-prep", action="store_true",
+                    help="Skip the slowest run (prep with 1 job); no prep scaling ratio then.")
+    args = ap.parse_args()
+    src = args.folder / "media"
+    generate(src, args.images, args.videos)
+    n = args.images + args.videos
+    print(f"cpus: {os.cpu_count()}; load average: "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}; {n} inputs")
+    work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    results: dict[str, float] = {}
+
+    def row(name: str, seconds: float, summary: str) -> None:
+        results[name] = seconds
+        print(f"  {name:<34} {seconds:8.2f} s {n / seconds:9.1f} files/s   {summary}")
+
+    try:
+        print("\ncheck (headers only)")
+        timed([*CLI, "check", str(src / "videos"), "-q", "-j", "2"])  # warm the page cache
+        for jobs in (1, 2):
+            dt, summary = timed([*CLI, "check", str(src), "-q", "-j", str(jobs),
+                                 "--format", "json"])
+            row(f"check -j {jobs}", dt, summary)
+
+        print("\nprep (base64 transport; outputs and parts.jsonl written)")
+        runs = [] if args.skip_j1_prep else [1]
+        for jobs in (*runs, 2):
+            cache = work / f"cache-j{jobs}"
+            out = work / f"out-j{jobs}"
+            dt, summary = timed([*CLI, "prep", str(src), "-o", str(out), "-q", "-j", str(jobs),
+                                 "--cache-dir", str(cache)])
+            row(f"prep -j {jobs} cold", dt, summary)
+        cache, out = work / "cache-j2", work / "out-j2"
+        dt, summary = timed([*CLI, "prep", str(src), "-o", str(work / "out-cached"), "-q",
+                             "-j", "2", "--cache-dir", str(cache)])
+        row("prep -j 2 cached (new folder)", dt, summary)
+        dt, summary = timed([*CLI, "prep", str(src), "-o", str(out), "-q", "-j", "2",
+                             "--cache-dir", str(cache)])
+        row("prep -j 2 rerun (same folder)", dt, summary)
+        same = (work / "out-cached" / "parts.jsonl").read_bytes() == \
+            (out / "parts.jsonl").read_bytes()
+        lines = sum(1 for _ in open(out / "parts.jsonl", encoding="utf-8"))
+        ok = sum(1 for x in open(out / "parts.jsonl", encoding="utf-8") if json.loads(x)["ok"])
+        print(f"  parts.jsonl: {lines} lines ({ok} ok); cached run's parts.jsonl identical: "
+              f"{same}")
+
+        print("\nratios")
+        r = results["check -j 1"] / results["check -j 2"]
+        print(f"  check 2 jobs / 1 job:            {r:6.2f}x  (target >= 1.7x: "
+              f"{'met' if r >= 1.7 else 'NOT met'})")
+        if "prep -j 1 cold" in results:
+            r = results["prep -j 1 cold"] / results["prep -j 2 cold"]
+            print(f"  prep 2 jobs / 1 job (cold):      {r:6.2f}x  (target >= 1.7x: "
+                  f"{'met' if r >= 1.7 else 'NOT met'})")
+        for name in ("prep -j 2 cached (new folder)", "prep -j 2 rerun (same folder)"):
+            r = results["prep -j 2 cold"] / results[name]
+            print(f"  cold / {name[10:]:<24} {r:6.1f}x  (target >= 10x: "
+                  f"{'met' if r >= 10 else 'NOT met'})")
+        print(f"  load average now: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
+              "(2 jobs cannot scale when other processes hold the cores)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,411 @@
+"""check/prep over folders: -j workers, --timeout, crash isolation, --quiet and the summary,
+the prep cache (--cache-dir, --no-cache), the journal, --batch-requests, --allow-url."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import pty
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import termios
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import mediaprep.batch as batch
+from mediaprep.cli import main
+
+# A test double for the per-file work, importable in worker processes (the runner pickles the
+# function by name): files named hang* sleep 30 s, crash* kill their worker with SIGSEGV.
+DOUBLE = textwrap.dedent('''
+    import os, signal, time
+    from pathlib import Path
+    from mediaprep.tasks import check_one as _real_check
+    from mediaprep.batch import prep_job as _real_prep
+
+    def _trouble(name):
+        if name.startswith("hang"):
+            time.sleep(30)
+        if name.startswith("crash"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+
+    def check_one(task):
+        _trouble(Path(task.source).name)
+        return _real_check(task)
+
+    def prep_job(job):
+        _trouble(Path(job.task.source).name)
+        return _real_prep(job)
+''')
+
+LAUNCHER = textwrap.dedent('''
+    import sys
+    sys.path.insert(0, sys.argv.pop(1))
+    import double, mediaprep.tasks, mediaprep.batch
+    mediaprep.tasks.check_one = double.check_one
+    mediaprep.batch.prep_job = double.prep_job
+    from mediaprep.cli import main
+    main()
+''')
+
+
+def run(*args: Any) -> Any:
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def make_folder(root: Path, generated: dict[str, Path], names: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for new, key in names.items():
+        shutil.copy(generated[key], root / new)
+    return root
+
+
+@pytest.fixture()
+def troubled(tmp_path: Path, generated: dict[str, Path]) -> tuple[Path, Path]:
+    """A folder with good files, one that hangs and one that crashes; and the double's dir."""
+    media = make_folder(tmp_path / "in", generated, {
+        "a.png": "png", "b.jpg": "jpeg", "hang.png": "png", "crash.png": "png",
+        "small.png": "png_10x400"})
+    dbl = tmp_path / "double"
+    dbl.mkdir()
+    (dbl / "double.py").write_text(DOUBLE)
+    return media, dbl
+
+
+def run_double(dbl: Path, *args: Any, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", LAUNCHER, str(dbl), *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# --- jobs, timeout, crash isolation ----------------------------------------------------------
+
+
+def test_hanging_and_crashing_files_cost_only_themselves_in_check(troubled, tmp_path) -> None:
+    media, dbl = troubled
+    t0 = time.monotonic()
+    proc = run_double(dbl, "check", media, "-j", "2", "--timeout", "1", "--format", "json",
+                      cwd=tmp_path)
+    took = time.monotonic() - t0
+    assert took < 15, f"a 30 s hang with a 1 s timeout took {took:.1f} s"
+    assert proc.returncode == 1, proc.stderr
+    files = {Path(f["path"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert set(files) == {"a.png", "b.jpg", "hang.png", "crash.png", "small.png"}
+    for name in ("hang.png", "crash.png"):
+        assert not files[name]["ok"]
+        assert [x["code"] for x in files[name]["findings"]] == ["file.unreadable"]
+    assert "took too long" in files["hang.png"]["findings"][0]["message"]
+    assert "crash" in files["crash.png"]["findings"][0]["message"]
+    assert files["a.png"]["ok"] and files["b.jpg"]["ok"]
+    assert "image.too_small" in [x["code"] for x in files["small.png"]["findings"]]
+
+
+def test_hanging_file_in_prep_gets_an_unreadable_line(troubled, tmp_path) -> None:
+    media, dbl = troubled
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    proc = run_double(dbl, "prep", media, "-o", out, "-j", "2", "--timeout", "1", "--no-cache",
+                      cwd=tmp_path)
+    assert time.monotonic() - t0 < 15
+    assert proc.returncode == 1, proc.stderr
+    lines = [json.loads(x) for x in (out / "parts.jsonl").read_text().splitlines()]
+    by_name = {Path(x["path"]).name: x for x in lines}
+    assert [Path(x["path"]).name for x in lines] == sorted(by_name)  # input order
+    for name in ("hang.png", "crash.png"):
+        assert not by_name[name]["ok"] and by_name[name]["part"] is None
+        assert by_name[name]["findings"][0]["code"] == "file.unreadable"
+    assert by_name["a.png"]["ok"] and by_name["small.png"]["ok"]  # padded
+    assert not [p for p in out.rglob(".*") if p.is_file() and p.parent == out]
+
+
+def test_jobs_give_the_same_report_as_in_process(generated, tmp_path) -> None:
+    media = make_folder(tmp_path / "in", generated, {
+        f"{i}_{k}.png" if "png" in k else f"{i}_{k}.jpg": k
+        for i, k in enumerate(["png", "jpeg", "png_10x400", "png_7681x4320", "jpeg_truncated",
+                               "jpeg_exif6"])})
+    r0 = run("check", media, "-j", "0", "--format", "json")
+    r2 = run("check", media, "-j", "2", "--format", "json")
+    assert r0.exit_code == r2.exit_code == 1
+    assert json.loads(r0.stdout) == json.loads(r2.stdout)
+
+
+def test_jobs_and_timeout_are_validated(generated) -> None:
+    assert run("check", generated["png"], "-j", "-1").exit_code == 2
+    assert run("check", generated["png"], "--timeout", "-3").exit_code == 2
+    assert run("check", generated["png"], "--timeout", "0", "-j", "1").exit_code == 0
+
+
+# --- quiet, progress, summary ----------------------------------------------------------------
+
+
+def test_prep_summary_and_quiet(generated, tmp_path) -> None:
+    media = make_folder(tmp_path / "in", generated, {
+        "a.png": "png", "b.jpg": "jpeg_exif6", "c.png": "png_10x400", "d.jpg": "jpeg_truncated"})
+    loud = run("prep", media, "-o", tmp_path / "o1", "--no-cache", "-j", "2")
+    assert loud.exit_code == 1
+    assert "c.png: ok (" in loud.stdout and "d.jpg: FAILED" in loud.stdout
+    summary = loud.stderr.strip().splitlines()[-1]
+    assert summary.startswith("prep: 4 files, ")
+    # exif6 is only rotated (no error finding), the 10 px image had an error and was fixed
+    assert "2 passed, 1 fixed, 1 failed" in summary, summary
+    assert " in → " in summary and " out" in summary and summary.count(" s") >= 1
+    assert "\r" not in loud.stderr  # no bar when stderr is not a terminal
+    quiet = run("prep", media, "-o", tmp_path / "o2", "--no-cache", "-q")
+    assert quiet.exit_code == 1
+    assert quiet.stdout == ""
+    assert quiet.stderr.strip().startswith("prep: 4 files, 2 passed, 1 fixed, 1 failed")
+
+
+def test_progress_bar_on_a_terminal_only(generated, tmp_path) -> None:
+    media = make_folder(tmp_path / "in", generated, {f"{i}.png": "png" for i in range(6)})
+
+    def stderr_on_pty(*extra: str) -> str:
+        master, slave = pty.openpty()
+        # a terminal 100 columns wide (a fresh pty says 0, and a 0-column bar is empty)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        proc = subprocess.Popen([sys.executable, "-c", "from mediaprep.cli import main; main()",
+                                 "check", str(media),
+                                 "-j", "1", *extra], stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            ready, _, _ = select.select([master], [], [], 30)
+            if not ready:
+                break
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed its side
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(30)
+        os.close(master)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    shown = stderr_on_pty()
+    assert "check" in shown and "file" in shown and "\r" in shown, shown
+    assert stderr_on_pty("--quiet") == ""
+
+
+# --- cache ----------------------------------------------------------------------------------
+
+
+def _no_media_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(task: Any) -> Any:
+        raise AssertionError(f"media work for {task.source}")
+
+    monkeypatch.setattr(batch, "prep_one", boom)
+
+
+def _tree(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file() and ".mediaprep" not in p.parts}
+
+
+def test_cache_hit_does_no_media_work(generated, tmp_path, monkeypatch) -> None:
+    media = make_folder(tmp_path / "in", generated, {
+        "a.png": "png", "b.jpg": "jpeg_exif6", "c.png": "png_10x400", "d.jpg": "jpeg_truncated",
+        "v.mp4": "video_audio"})
+    cache = tmp_path / "cache"
+    first = run("prep", media, "-o", tmp_path / "o1", "--cache-dir", cache, "-j", "0")
+    assert first.exit_code == 1
+    assert any(cache.iterdir())
+    _no_media_work(monkeypatch)
+    again = run("prep", media, "-o", tmp_path / "o2", "--cache-dir", cache, "-j", "0")
+    assert again.exit_code == 1, again.output
+    assert (tmp_path / "o2" / "parts.jsonl").read_bytes() == \
+        (tmp_path / "o1" / "parts.jsonl").read_bytes()
+    assert _tree(tmp_path / "o2") == _tree(tmp_path / "o1")
+
+
+def test_cache_key_covers_bytes_and_options(generated, tmp_path, monkeypatch) -> None:
+    media = make_folder(tmp_path / "in", generated, {"a.jpg": "jpeg_exif6"})
+    cache = tmp_path / "cache"
+    assert run("prep", media, "-o", tmp_path / "o1", "--cache-dir", cache, "-j", "0").exit_code \
+        == 0
+    calls: list[str] = []
+    real = batch.prep_one
+
+    def counting(task: Any) -> Any:
+        calls.append(task.source)
+        return real(task)
+
+    monkeypatch.setattr(batch, "prep_one", counting)
+    # an option that changes the output: a miss
+    assert run("prep", media, "-o", tmp_path / "o2", "--cache-dir", cache, "-j", "0",
+               "--max-side", "32").exit_code == 0
+    assert len(calls) == 1
+    # other bytes under the same name: a miss
+    Image.open(generated["jpeg"]).save(media / "a.jpg", quality=50)
+    assert run("prep", media, "-o", tmp_path / "o3", "--cache-dir", cache, "-j", "0").exit_code \
+        == 0
+    assert len(calls) == 2
+    # the same bytes under another extension: a miss (the name is part of what is probed)
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    shutil.copy(media / "a.jpg", renamed / "a.png")
+    r = run("prep", renamed, "-o", tmp_path / "o5", "--cache-dir", cache, "-j", "0")
+    assert len(calls) == 3
+    assert "file.extension_mismatch" in r.stdout + (tmp_path / "o5" / "parts.jsonl").read_text()
+    # --no-cache: always prepared, and nothing is written to the cache folder
+    other = tmp_path / "cache2"
+    assert run("prep", media, "-o", tmp_path / "o4", "--cache-dir", other, "-j", "0",
+               "--no-cache").exit_code == 0
+    assert len(calls) == 4 and not other.exists()
+
+
+def test_cache_hit_for_a_copy_under_another_name(generated, tmp_path, monkeypatch) -> None:
+    """Content-addressed: a renamed copy hits, and its line names the new input and outputs
+    (file:// URLs included)."""
+    cache = tmp_path / "cache"
+    a = make_folder(tmp_path / "a", generated, {"one.png": "png_10x400"})
+    b = make_folder(tmp_path / "b", generated, {"two.png": "png_10x400"})
+    common = ["--cache-dir", cache, "-j", "0", "--transport", "path", "--dialect", "dashscope"]
+    assert run("prep", a / "one.png", "-o", tmp_path / "o1", *common).exit_code == 0
+    _no_media_work(monkeypatch)
+    assert run("prep", b / "two.png", "-o", tmp_path / "o2", *common).exit_code == 0
+    line = json.loads((tmp_path / "o2" / "parts.jsonl").read_text())
+    assert line["path"].endswith("two.png") and line["outputs"] == ["two.png"]
+    assert line["part"]["image"] == (tmp_path / "o2" / "two.png").resolve().as_uri()
+    assert (tmp_path / "o2" / "two.png").read_bytes() == (tmp_path / "o1" / "one.png").read_bytes()
+
+
+def test_journal_resumes_without_the_cache(generated, tmp_path, monkeypatch) -> None:
+    media = make_folder(tmp_path / "in", generated, {"a.png": "png", "b.jpg": "jpeg_exif6"})
+    out = tmp_path / "out"
+    assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
+    before = (out / "parts.jsonl").read_bytes()
+    (out / "parts.jsonl").unlink()
+    _no_media_work(monkeypatch)
+    assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
+    assert (out / "parts.jsonl").read_bytes() == before
+    # an output removed behind its back: that input (only) is prepared again
+    (out / "b.jpg").unlink()
+    monkeypatch.undo()
+    calls: list[str] = []
+    real = batch.prep_one
+    monkeypatch.setattr(batch, "prep_one", lambda t: calls.append(t.source) or real(t))
+    assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
+    assert [Path(c).name for c in calls] == ["b.jpg"]
+    assert (out / "b.jpg").exists() and (out / "parts.jsonl").read_bytes() == before
+
+
+def test_second_run_into_a_locked_folder_is_refused(generated, tmp_path) -> None:
+    out = tmp_path / "out"
+    with batch.run_lock(out) as locked:
+        assert locked
+        r = run("prep", generated["png"], "-o", out, "--no-cache")
+        assert r.exit_code == 2 and "another mediaprep prep run" in r.output
+    assert run("prep", generated["png"], "-o", out, "--no-cache").exit_code == 0
+
+
+def test_stray_temporary_files_are_swept(generated, tmp_path) -> None:
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    junk = [out / ".a.jpg.x1y2.part", out / "sub" / ".clip.abc.part.mp4",
+            out / ".mediaprep-q1w2.mp4", out / ".b.png.zz.tmp"]
+    for j in junk:
+        j.write_bytes(b"half")
+    keep = out / "notes.txt"
+    keep.write_text("mine")
+    assert run("prep", generated["png"], "-o", out, "--no-cache", "-j", "0").exit_code == 0
+    assert not any(j.exists() for j in junk) and keep.read_text() == "mine"
+
+
+# --- batch requests ----------------------------------------------------------------------
+
+
+def _requests(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_batch_requests_one_per_input_and_grouped(generated, tmp_path) -> None:
+    media = make_folder(tmp_path / "in", generated, {
+        "a.png": "png", "b.jpg": "jpeg", "c.png": "png_10x400", "d.jpg": "jpeg_truncated",
+        "e.jpg": "jpeg_exif6"})
+    reqs = tmp_path / "batch.jsonl"
+    r = run("prep", media, "-o", tmp_path / "out", "--no-cache", "--batch-requests", reqs,
+            "--prompt", "Describe.", "--model", "kimi-k2.6")
+    assert r.exit_code == 1  # d.jpg cannot be prepared
+    lines = _requests(reqs)
+    assert [Path(x["custom_id"]).name for x in lines] == ["a.png", "b.jpg", "c.png", "e.jpg"]
+    for x in lines:
+        assert x["method"] == "POST" and x["url"] == "/v1/chat/completions"
+        assert x["body"]["model"] == "kimi-k2.6"
+        content = x["body"]["messages"][0]["content"]
+        assert content[0]["type"] == "image_url"
+        assert content[0]["image_url"]["url"].startswith("data:image/")
+        assert content[-1] == {"type": "text", "text": "Describe."}
+    assert "1 failed inputs left out" in r.stderr
+    parts = [json.loads(x) for x in (tmp_path / "out" / "parts.jsonl").read_text().splitlines()]
+    assert lines[0]["body"]["messages"][0]["content"][0] == parts[0]["part"]
+
+    grouped = tmp_path / "g.jsonl"
+    run("prep", media, "-o", tmp_path / "out", "--no-cache", "--batch-requests", grouped,
+        "--prompt", "Compare.", "--group", "3")
+    lines = _requests(grouped)
+    assert [len(x["body"]["messages"][0]["content"]) - 1 for x in lines] == [3, 1]
+    assert len({x["custom_id"] for x in lines}) == 2
+
+
+def test_batch_groups_split_at_request_limits(generated, tmp_path) -> None:
+    media = make_folder(tmp_path / "in", generated, {f"{i}.png": "png" for i in range(5)})
+    reqs = tmp_path / "b.jsonl"
+    r = run("prep", media, "-o", tmp_path / "out", "--no-cache", "--batch-requests", reqs,
+            "--prompt", "x", "--group", "10", "--limit", "request.max_data_urls=2")
+    assert r.exit_code == 0, r.output
+    assert [len(x["body"]["messages"][0]["content"]) - 1 for x in _requests(reqs)] == [2, 2, 1]
+    one = json.loads((tmp_path / "out" / "parts.jsonl").read_text().splitlines()[0])
+    part_bytes = len(json.dumps(one["part"], separators=(",", ":")))
+    r = run("prep", media, "-o", tmp_path / "out2", "--no-cache", "--batch-requests", reqs,
+            "--prompt", "x", "--group", "10", "--target", "moonshot",
+            "--limit", f"request.max_body_bytes={int(part_bytes * 3.5)}")
+    assert r.exit_code == 0, r.output
+    bodies = [x["body"] for x in _requests(reqs)]
+    assert [len(b["messages"][0]["content"]) - 1 for b in bodies] == [3, 2]
+    assert all(len(json.dumps(b, separators=(",", ":"))) <= part_bytes * 3.5 for b in bodies)
+
+
+@pytest.mark.parametrize("args", [
+    [],  # no --prompt
+    ["--prompt", "x", "--dialect", "dashscope"],
+    ["--prompt", "x", "--dialect", "dashscope", "--transport", "path"],
+])
+def test_batch_request_usage_errors(generated, tmp_path, args) -> None:
+    r = run("prep", generated["png"], "-o", tmp_path / "o", "--batch-requests",
+            tmp_path / "b.jsonl", *args)
+    assert r.exit_code == 2, r.output
+
+
+# --- URLs -----------------------------------------------------------------------------------
+
+
+def test_allow_url_reaches_the_settings(monkeypatch) -> None:
+    import mediaprep.tasks as tasks
+
+    seen: list[tuple[str, bool]] = []
+    real = tasks.check_one
+
+    def spy(task: Any) -> Any:
+        seen.append((task.source, task.settings.allow_url))
+        return real(task.__class__(task.source, task.display,
+                                   task.settings.replace(allow_url=False)))
+
+    monkeypatch.setattr(tasks, "check_one", spy)
+    url = "https://example.invalid/a.jpg"
+    r = run("check", url, "-j", "0", "--format", "json")
+    assert seen == [(url, False)]
+    assert json.loads(r.stdout)["files"][0]["path"] == url  # kept as a URL, not a path
+    run("check", url, "-j", "0", "--allow-url")
+    assert seen[-1] == (url, True)

@@ -1,0 +1,105 @@
+"""SIGKILL in the middle of `mediaprep prep`, rerun the same command: the same result as an
+uninterrupted run, no partial file anywhere, inputs untouched, finished inputs not redone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from PIL import Image
+
+N_IMAGES = 36
+CLI = [sys.executable, "-c", "from mediaprep.cli import main; main()"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory, generated: dict[str, Path]) -> Path:
+    """Noisy images big enough that each takes a moment to scale down, and a video."""
+    root = tmp_path_factory.mktemp("resume_in")
+    rng = np.random.default_rng(7)
+    for i in range(N_IMAGES):
+        px = rng.integers(0, 255, size=(450, 600, 3), dtype=np.uint8)
+        fmt = ("png", "jpg", "webp")[i % 3]
+        Image.fromarray(px).save(root / f"img_{i:02d}.{fmt}")
+    (root / "clip.mp4").write_bytes(generated["video_audio"].read_bytes())
+    return root
+
+
+def _state(folder: Path) -> dict[str, tuple[str, int]]:
+    return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.iterdir())}
+
+
+def _prep(inputs: Path, out: Path, cache: Path) -> list[str]:
+    return [*CLI, "prep", str(inputs), "-o", str(out), "-j", "2", "--max-side", "300",
+            "--cache-dir", str(cache), "-q"]
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file() and ".mediaprep" not in p.parts}
+
+
+def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_path):
+    before = _state(inputs)
+    # the reference: one uninterrupted run (its own cache, so nothing is shared)
+    ref = tmp_path / "ref"
+    done = subprocess.run(_prep(inputs, ref, tmp_path / "ref-cache"), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    out = tmp_path / "out"
+    # with the cache on: a rerun could take finished inputs from the cache, but must take them
+    # from the journal (their outputs keep their inodes; a cache hit would place new files)
+    cmd = _prep(inputs, out, tmp_path / "cache")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / ".mediaprep" / "journal"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if journal.is_dir() and len(list(journal.glob("*.json"))) >= 6:
+            break
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    # the kill landed mid-run: no parts.jsonl yet, and not every input was finished
+    assert not (out / "parts.jsonl").exists()
+    finished = {p.name for p in journal.glob("*.json")}
+    assert 6 <= len(finished) < N_IMAGES + 1
+    # workers and the fork server follow their parent instead of running on as orphans
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, alive
+
+    # outputs the killed run had finished (and recorded) must survive the rerun untouched
+    survivors = {}
+    for rec in journal.glob("*.json"):
+        meta = json.loads(rec.read_text().splitlines()[0])
+        for o in meta["outputs"]:
+            survivors[o["name"]] = os.stat(out / o["name"]).st_ino
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (out / "parts.jsonl").read_bytes() == (ref / "parts.jsonl").read_bytes()
+    lines = (out / "parts.jsonl").read_text().splitlines()
+    assert len(lines) == N_IMAGES + 1 and all(json.loads(x)["ok"] for x in lines)
+    assert _outputs(out) == _outputs(ref)
+    for name, ino in survivors.items():
+        assert os.stat(out / name).st_ino == ino, f"{name} was prepared again"
+    # nothing partial: no temporary files, every output decodes to the end
+    strays = [p for p in out.rglob("*") if p.is_file() and p.name.startswith(".")]
+    assert strays == []
+    for p in out.iterdir():
+        if p.suffix in (".png", ".jpg", ".webp"):
+            with Image.open(p) as im:
+                im.load()
+    assert _state(inputs) == before
