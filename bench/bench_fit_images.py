@@ -1,4 +1,4 @@
-"""Fit large photos into a byte budget: mediaprep (draft decode + encode_to_budget) vs plain Pillow.
+"""Fit large photos into a byte budget: ``mediaprep.prepare`` (the product path) vs plain Pillow.
 
 Inputs are generated into a temp dir: photo-like content (smooth gradients + shapes with hard
 edges + sensor-like noise) so encoded sizes are realistic:
@@ -10,10 +10,19 @@ Budgets, both counted as the base64 data URL (what DashScope counts): 10 MB (10,
 
 Baseline: full decode, Lanczos resize to fit the 8K box (7680x4320), save JPEG at
 95, 90, 85, ... 40 until it fits, halve the size and repeat if nothing fits.
-Ours: ``load_image(target_box=...)`` (JPEG DCT-scaled decode when it helps), orientation,
-``resize_within``, ``normalise_mode``, ``encode_to_budget``.
+Ours: ``mediaprep.prepare(path, limits={"image.max_data_url_bytes": budget})``, exactly what
+``mediaprep prep`` runs per image (probe, check, plan from the header and the budget, JPEG DCT
+draft decode when the plan allows, resize, strip-sampled quality prediction, encode, re-check,
+data URL). Output is JPEG for all three (PNG/HEIC cannot fit or are not allowed above 4K).
 
-Run: python bench/bench_fit_images.py [--quick]
+Besides time it prints, outside the timed runs:
+* quality as the model sees it: PSNR of each output against the original, both resized to the
+  model's own input size (mediaprep.tokens.model_resize of the 8K-box size), and at the
+  baseline's output size (ours upsampled when smaller);
+* the decode floor: the time just to decode the inputs (full decode; and with the draft scale
+  the product used), i.e. the best ratio any path that decodes could reach.
+
+Run: python bench/bench_fit_images.py [--quick] [--inputs DIR] [--repeat N]
 """
 
 from __future__ import annotations
@@ -31,14 +40,10 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare  # noqa: E402
 
-from mediaprep.encode.image import data_url_size, encode_to_budget  # noqa: E402
-from mediaprep.transform.image import (  # noqa: E402
-    apply_orientation,
-    load_image,
-    normalise_mode,
-    register_heif,
-    resize_within,
-)
+import mediaprep  # noqa: E402
+from mediaprep.encode.image import data_url_size  # noqa: E402
+from mediaprep.tokens import model_resize  # noqa: E402
+from mediaprep.transform.image import register_heif  # noqa: E402
 
 BOX = (7680, 4320)  # DashScope's 8K recommendation; the limits table owns the real value
 MARGIN = 0.02
@@ -77,36 +82,37 @@ def photo_like(w: int, h: int, seed: int = 0, noise: float = 6.0) -> Image.Image
 
 def make_inputs(folder: Path, quick: bool) -> list[Path]:
     k = 2 if quick else 1
-    out = []
-    p = folder / "photo_8000x6000.jpg"
-    photo_like(8000 // k, 6000 // k, seed=1).save(p, "JPEG", quality=95)
-    out.append(p)
-    p = folder / "photo_6000x4000.png"
-    photo_like(6000 // k, 4000 // k, seed=2).save(p, "PNG", compress_level=1)
-    out.append(p)
-    p = folder / "photo_4032x3024.heic"
+    names = [
+        f"photo_{8000 // k}x{6000 // k}.jpg",
+        f"photo_{6000 // k}x{4000 // k}.png",
+        f"photo_{4032 // k}x{3024 // k}.heic",
+    ]
+    out = [folder / n for n in names]
+    if all(p.exists() for p in out):
+        return out
+    photo_like(8000 // k, 6000 // k, seed=1).save(out[0], "JPEG", quality=95)
+    photo_like(6000 // k, 4000 // k, seed=2).save(out[1], "PNG", compress_level=1)
     register_heif()
     import pillow_heif
 
-    pillow_heif.from_pillow(photo_like(4032 // k, 3024 // k, seed=3)).save(p, quality=90)
-    out.append(p)
+    pillow_heif.from_pillow(photo_like(4032 // k, 3024 // k, seed=3)).save(out[2], quality=90)
     return out
 
 
 def ours(path: Path, max_bytes: int) -> dict[str, object]:
-    img = load_image(path, target_box=BOX)
-    img, _ = apply_orientation(img)
-    img, _ = resize_within(img, box=BOX)
-    img, _ = normalise_mode(img, "jpeg")
-    r = encode_to_budget(
-        img, format="jpeg", max_bytes=max_bytes, size_of=data_url_size, margin=MARGIN
+    r = mediaprep.prepare(
+        path, limits={"image.max_data_url_bytes": max_bytes}, safety_margin=MARGIN
     )
+    assert r.ok and r.data is not None, r.findings
+    w, h = r.stats["size"]
     return {
         "bytes": len(r.data),
-        "url": data_url_size(len(r.data), r.mime),
-        "encodes": r.encodes,
-        "size": f"{r.width}x{r.height}",
-        "q": r.quality,
+        "url": data_url_size(len(r.data), r.mime or "image/jpeg"),
+        "encodes": r.stats["encodes"],
+        "samples": r.stats.get("sample_encodes", 0),
+        "size": f"{w}x{h}",
+        "q": r.stats.get("quality"),
+        "data": r.data,
     }
 
 
@@ -133,31 +139,95 @@ def baseline(path: Path, max_bytes: int) -> dict[str, object]:
                     "encodes": encodes,
                     "size": f"{img.width}x{img.height}",
                     "q": q,
+                    "data": buf.getvalue(),
                 }
         img = img.resize((img.width // 2, img.height // 2), Image.Resampling.LANCZOS)
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    d = np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)
+    mse = float((d * d).mean())
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def quality(path: Path, ro: dict[str, object], rb: dict[str, object]) -> tuple[float, ...]:
+    """(ours, baseline) PSNR at the model's input size, then at the baseline's output size."""
+    src = Image.open(path).convert("RGB")
+    w, h = src.size
+    s = min(1.0, max(BOX) / max(w, h), min(BOX) / min(w, h))
+    bw, bh = int(w * s), int(h * s)
+    mw, mh = model_resize(bw, bh)
+    lz = Image.Resampling.LANCZOS
+    ref_m = src.resize((mw, mh), lz)
+    ref_b = src.resize((bw, bh), lz) if s < 1 else src
+    out = []
+    for r in (ro, rb):
+        im = Image.open(io.BytesIO(r["data"])).convert("RGB")  # type: ignore[arg-type]
+        out.append(_psnr(im.resize((mw, mh), lz), ref_m))
+    for r in (ro, rb):
+        im = Image.open(io.BytesIO(r["data"])).convert("RGB")  # type: ignore[arg-type]
+        out.append(_psnr(im.resize((bw, bh), lz) if im.size != (bw, bh) else im, ref_b))
+    return tuple(out)
+
+
+def decode_floor(paths: list[Path], sizes: list[str]) -> tuple[float, float]:
+    """Seconds to only decode the inputs: in full, and at the sizes ours decoded to (JPEG
+    draft; the other formats have no reduced decode)."""
+    full = draft = 0.0
+    for p, size in zip(paths, sizes, strict=True):
+        for want, acc in ((None, "full"), (tuple(int(v) for v in size.split("x")), "draft")):
+            best = float("inf")
+            for _ in range(2):
+                t0 = time.perf_counter()
+                im = Image.open(p)
+                if want is not None and im.format == "JPEG":
+                    im.draft("RGB", want)
+                im.load()
+                best = min(best, time.perf_counter() - t0)
+            if acc == "full":
+                full += best
+            else:
+                draft += best
+    return full, draft
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="half-size inputs")
+    ap.add_argument(
+        "--inputs",
+        type=Path,
+        default=None,
+        help="folder to keep the generated inputs in (reused when present)",
+    )
+    ap.add_argument("--repeat", type=int, default=2, help="best of N timed runs")
     args = ap.parse_args()
     register_heif()
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.inputs or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        paths = make_inputs(Path(tmp), args.quick)
-        print(f"generated {len(paths)} inputs in {time.perf_counter() - t0:.1f}s:")
+        paths = make_inputs(folder, args.quick)
+        print(f"inputs ready in {time.perf_counter() - t0:.1f}s:")
         for p in paths:
             with Image.open(p) as im:
                 print(f"  {p.name:<24} {im.size[0]}x{im.size[1]}  {p.stat().st_size:>11,} B")
 
         ratios = {}
-        per_image: list[tuple[str, str, dict[str, object], dict[str, object]]] = []
+        per_image: list[tuple[str, Path, dict[str, object], dict[str, object]]] = []
+        times: dict[str, tuple[float, float]] = {}
         for label, max_bytes in BUDGETS.items():
 
             def run(fn, label=label, max_bytes=max_bytes):  # type: ignore[no-untyped-def]
                 def go() -> dict[str, object]:
-                    results = [fn(p, max_bytes) for p in paths]
+                    t = []
+                    results = []
+                    for p in paths:
+                        t1 = time.perf_counter()
+                        results.append(fn(p, max_bytes))
+                        t.append(time.perf_counter() - t1)
                     go.results = results  # type: ignore[attr-defined]
+                    go.times = t  # type: ignore[attr-defined]
                     enc = sum(int(r["encodes"]) for r in results)  # type: ignore[call-overload]
                     return {
                         "encodes/img": enc / len(results),
@@ -174,18 +244,38 @@ def main() -> None:
                 items=len(paths),
                 unit="img",
                 target=3.0,
+                repeat=args.repeat,
             )
-            for p, ro, rb in zip(paths, o.results, b.results, strict=True):  # type: ignore[attr-defined]
-                per_image.append((label, p.name, ro, rb))
-        print("\nper image (ours | baseline):")
-        for label, name, ro, rb in per_image:
+            full, draft = decode_floor(paths, [str(r["size"]) for r in o.results])  # type: ignore[attr-defined]
+            base_total = sum(b.times)  # type: ignore[attr-defined]
             print(
-                f"  {label:<5} {name:<24} ours {ro['size']:>10} q={ro['q']!s:<3} "
-                f"{ro['bytes']:>10,} B enc={ro['encodes']}  |  base {rb['size']:>10} "
-                f"q={rb['q']!s:<3} {rb['bytes']:>10,} B enc={rb['encodes']}"
+                f"  decode only: full {full:.3f} s, at ours' draft sizes {draft:.3f} s -> "
+                f"best possible ratio for any decoding path ~{base_total / draft:.2f}x "
+                f"(last baseline run {base_total:.3f} s)"
+            )
+            for i, (p, ro, rb) in enumerate(zip(paths, o.results, b.results, strict=True)):  # type: ignore[attr-defined]
+                times[f"{label}/{p.name}"] = (o.times[i], b.times[i])  # type: ignore[attr-defined]
+                per_image.append((label, p, ro, rb))
+        print(
+            "\nper image (ours | baseline), time of the last run, PSNR dB at the model's input "
+            "size / at the baseline's output size:"
+        )
+        for label, p, ro, rb in per_image:
+            qm_o, qm_b, qb_o, qb_b = quality(p, ro, rb)
+            to, tb = times[f"{label}/{p.name}"]
+            print(
+                f"  {label:<5} {p.name:<22} ours {ro['size']:>10} q={ro['q']!s:<3} "
+                f"{ro['bytes']:>10,} B enc={ro['encodes']}+{ro['samples']}s {to:6.2f}s "
+                f"PSNR {qm_o:5.2f}/{qb_o:5.2f}  |  base {rb['size']:>10} q={rb['q']!s:<3} "
+                f"{rb['bytes']:>10,} B enc={rb['encodes']} {tb:6.2f}s "
+                f"PSNR {qm_b:5.2f}/{qb_b:5.2f}  ({tb / to:.2f}x)"
             )
         enc = [int(ro["encodes"]) for _, _, ro, _ in per_image]  # type: ignore[call-overload]
-        print(f"\nmediaprep encodes per image: {sum(enc) / len(enc):.2f} (target <= 3)")
+        smp = [int(ro["samples"]) for _, _, ro, _ in per_image]  # type: ignore[call-overload]
+        print(
+            f"\nmediaprep full encodes per image: {sum(enc) / len(enc):.2f} (target <= 3); "
+            f"plus {sum(smp) / len(smp):.1f} strip-sample encodes (~3-6% of a full one each)"
+        )
         print("speed ratio per budget: " + ", ".join(f"{k}: {v:.2f}x" for k, v in ratios.items()))
 
 

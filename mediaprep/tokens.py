@@ -54,6 +54,7 @@ __all__ = [
     "TokenEstimate",
     "estimate_image",
     "estimate_video",
+    "fit_video",
     "frames_for_video",
     "image_tokens",
     "model_resize",
@@ -315,3 +316,60 @@ def estimate_video(
 ) -> TokenEstimate:
     """:func:`video_tokens` for ``model``, wrapped as a :class:`TokenEstimate`."""
     return TokenEstimate(video_tokens(n_frames, width, height, cfg=_config_for(model)), model)
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting a video into a token budget (mediaprep's choice, not the processor's)
+# --------------------------------------------------------------------------------------------
+
+#: Frames are not made smaller than this on their long side to meet a token budget (16 token
+#: columns); below it the count is lowered instead. Choice: a 448-px frame still shows faces
+#: and large text, while dropping frames loses events; so size goes first, down to this floor.
+MIN_FIT_SIDE = 448
+
+
+def fit_video(
+    n_frames: int,
+    width: int,
+    height: int,
+    max_tokens: int,
+    *,
+    min_side: int = MIN_FIT_SIDE,
+    min_frames: int = 1,
+    cfg: KimiVisionConfig = KIMI_K25,
+) -> tuple[int, int, int] | None:
+    """``(frames, width, height)`` whose :func:`video_tokens` is within ``max_tokens``.
+
+    Keeps every frame and scales the frames down (aspect kept) as far as ``min_side`` on the
+    long side; past that, keeps that size and takes fewer frames (whole chunks of 4). None when
+    even ``min_frames`` frames at that size are over the budget. Returns the input unchanged
+    when it already fits.
+    """
+    n = operator.index(n_frames)
+    w, h = _dimension(width, "width"), _dimension(height, "height")
+    if video_tokens(n, w, h, cfg=cfg) <= max_tokens:
+        return (n, w, h)
+    chunks = -(-n // cfg.temporal_merge_kernel_size)
+    per_chunk = max_tokens // chunks
+    long_ = max(w, h)
+    floor_scale = min(1.0, min_side / long_)
+
+    def size(scale: float) -> tuple[int, int]:
+        return max(1, math.floor(w * scale)), max(1, math.floor(h * scale))
+
+    if per_chunk >= 1 and video_chunk_tokens(*size(floor_scale), cfg=cfg) <= per_chunk:
+        lo, hi = floor_scale, 1.0
+        for _ in range(30):  # largest scale whose chunk cost fits
+            mid = (lo + hi) / 2
+            if video_chunk_tokens(*size(mid), cfg=cfg) <= per_chunk:
+                lo = mid
+            else:
+                hi = mid
+        return (n, *size(lo))
+    fw, fh = size(floor_scale)
+    chunk = video_chunk_tokens(fw, fh, cfg=cfg)
+    keep = (max_tokens // chunk) * cfg.temporal_merge_kernel_size
+    keep = min(keep, n)
+    if keep < max(1, min_frames):
+        return None
+    return (keep, fw, fh)

@@ -115,7 +115,9 @@ def test_average_encodes_small() -> None:
 def test_downscale_keeps_aspect_and_never_upscales() -> None:
     img = _noisy(1000, 250)
     r = encode_to_budget(img, format="jpeg", max_bytes=6_000)
-    assert r.width < 1000 and r.quality == 40
+    # shrunk because q=40 did not fit at full size; the quality may rise again after the shrink
+    assert r.width < 1000 and r.quality is not None and r.quality >= 40
+    assert len(r.data) <= 6_000 * 0.98
     assert abs(r.width / r.height - 4) < 0.1
     assert any(s.startswith("downscale") for s in r.steps)
 

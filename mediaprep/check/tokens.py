@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding
 from ..settings import Settings
@@ -43,12 +44,65 @@ def token_findings(report: Report, settings: Settings) -> None:
     extra: list[Finding] = []
     row = limits.get("tokens.max_image")
     if row is not None and row.value is not None and report.kind == "image" and est > row.value:
-        extra.append(finding(row, f"{report.path}: about {est:,} tokens (estimate), above "
-                                  f"--max-image-tokens {row.value:,}; prep scales it down", est,
-                             fixable=True))
+        extra.append(
+            finding(
+                row,
+                f"{report.path}: about {est:,} tokens (estimate), above "
+                f"--max-image-tokens {row.value:,}; prep scales it down",
+                est,
+                fixable=True,
+            )
+        )
     row = limits.get("tokens.max_request")
     if row is not None and row.value is not None and est > row.value:
-        extra.append(finding(row, f"{report.path}: about {est:,} tokens (estimate), above "
-                                  f"--max-tokens {row.value:,}; prep scales it down", est,
-                             fixable=True))
+        extra.append(
+            finding(
+                row,
+                f"{report.path}: about {est:,} tokens (estimate), above "
+                f"--max-tokens {row.value:,}; prep scales it down",
+                est,
+                fixable=True,
+            )
+        )
     report.findings += extra
+
+
+def request_tokens(items: Iterable[Any], model: str | None = None) -> dict[str, Any]:
+    """Estimated vision tokens of one request made of ``items`` (prepared inputs, check
+    reports, or anything else such as text strings, which count 0 vision tokens).
+
+    ``{"estimate": N, "model": M, "items": K, "unknown": U}``: the sum of the per-item
+    estimates (each an estimate: see mediaprep.tokens for the rule and its sources), how many
+    items carried one, and how many media items had none (unknown model, unreadable input).
+    """
+    total = counted = unknown = 0
+    for item in items:
+        tokens = getattr(item, "tokens", None)
+        kind = getattr(item, "kind", None)
+        if isinstance(tokens, Mapping) and tokens.get("estimate") is not None:
+            total += int(tokens["estimate"])
+            counted += 1
+            model = model or tokens.get("model")
+        elif kind in ("image", "video", "frames"):
+            unknown += 1
+    return {"estimate": total, "model": model, "items": counted, "unknown": unknown}
+
+
+def request_token_findings(items: Iterable[Any], settings: Settings) -> list[Finding]:
+    """``tokens.request_too_many`` when the items of one request together exceed
+    ``--max-tokens`` (each item alone is checked by :func:`token_findings`)."""
+    row = settings.limits.get("tokens.max_request")
+    if row is None or row.value is None:
+        return []
+    est = request_tokens(items, settings.model)
+    if est["estimate"] <= row.value:
+        return []
+    return [
+        finding(
+            row,
+            f"the request is about {est['estimate']:,} tokens (estimate, "
+            f"{est['items']} media items), above --max-tokens {row.value:,}",
+            est["estimate"],
+            fixable=False,
+        )
+    ]

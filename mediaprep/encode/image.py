@@ -35,9 +35,9 @@ MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 #: Prior slope of log(size) against log(1/S(q)) (see :func:`_abscissa`), measured on photos and
 #: synthetic photo-like images: JPEG 0.6-1.0, WEBP 0.9-1.4 over q 40-92.
 _PRIOR_SLOPE = {"jpeg": 0.8, "webp": 1.2}
-#: Bytes that do not scale with pixels (headers, tables): JPEG ~290 with optimized Huffman
-#: tables, WEBP/PNG ~60-80. Keeps the shrink model honest for tiny budgets.
-_OVERHEAD = {"jpeg": 300, "webp": 60, "png": 80}
+#: Bytes that do not scale with pixels (headers, tables): JPEG ~620 with the standard Huffman
+#: tables (no optimize), WEBP/PNG ~60-80. Keeps the shrink model honest for tiny budgets.
+_OVERHEAD = {"jpeg": 620, "webp": 60, "png": 80}
 #: size - overhead ~ pixels**gamma: smaller images are denser (gamma < 1). Prior, then measured.
 _PRIOR_GAMMA = 0.9
 _SHRINK_AIM = 0.92
@@ -46,6 +46,34 @@ _ACCEPT = 0.90  # a fit using >= 90% of the budget is good enough: stop searchin
 _ACCEPT_AFTER_SHRINK = 0.75
 _MAX_TRIES_PER_SIZE = 5
 _MAX_ROUNDS = 16
+#: Strip sample used to predict a full encode's size before doing it (see :func:`_sample`).
+_SAMPLE_STRIPS = 10
+_SAMPLE_ROWS = 32
+_SAMPLE_MIN_PIXELS = 1_000_000
+_SAMPLE_TRIES = 5
+_SAMPLE_CLOSE = 0.95  # a predicted size within 5% under the target is close enough
+
+
+#: Image quality policy for prepare (images only; frames keep the plain search): below this
+#: predicted JPEG/WEBP quality at the planned size, scale down to where DOWNSCALE_QUALITY fits.
+#: Measured on the bench photos at a 1 MB budget (PSNR of what the model sees, bench/
+#: bench_fit_images.py): q~44 at 5760x4320 scores 0.6 dB below q~76 at 4000x3000 and q~41 at
+#: 6000x4000 0.2 dB below q~73 at 4200x2800, while q~64 at full size beats any downscale.
+PREFER_DOWNSCALE_BELOW = 50
+DOWNSCALE_QUALITY = 70
+
+
+def estimate_lossy_bytes(fmt: str, pixels: int, q: int, ref_bpp: float, ref_q: float) -> float:
+    """Bytes of a ``fmt`` encode of ``pixels`` pixels at quality ``q``, from a reference density
+    ``ref_bpp`` (bytes per pixel) measured at quality ``ref_q``: the search's prior curve
+    (log size linear in log 1/S(q) with the prior slope). Rough (x0.4-x1.7 on real photos)."""
+    slope = _PRIOR_SLOPE.get(fmt, _PRIOR_SLOPE["jpeg"])
+    return ref_bpp * pixels * math.exp(slope * (_abscissa(fmt, q) - _abscissa(fmt, ref_q)))
+
+
+def quality_from_scale(s: float) -> float:
+    """libjpeg's quality for quantiser scale ``s`` percent (inverse of S(q))."""
+    return _quality_at("jpeg", -math.log(max(s, 1e-6)))
 
 
 class BudgetError(ValueError):
@@ -56,7 +84,6 @@ class BudgetError(ValueError):
         self.max_bytes = max_bytes
         self.smallest = smallest
         self.steps = steps
-
 
 
 @dataclass
@@ -71,6 +98,7 @@ class EncodedImage:
     quality: int | None
     encodes: int
     steps: list[str] = field(default_factory=list)
+    sample_encodes: int = 0  # encodes of strip samples used to predict sizes (not counted above)
 
 
 SizeOf = Callable[[int], int] | Callable[[int, str], int]
@@ -159,7 +187,9 @@ def _encode(img: Image.Image, fmt: str, quality: int | None, **opts: Any) -> byt
             buf,
             "JPEG",
             quality=quality,
-            optimize=True,
+            # No optimize=True: Huffman optimisation doubles the encode time for ~5% fewer
+            # bytes; the quality search (and the size model) work on standard tables.
+            optimize=False,
             progressive=False,
             subsampling=opts.get("subsampling", 2),
             icc_profile=icc,
@@ -182,6 +212,7 @@ class _Run:
         self.budget = budget
         self.max_bytes = max_bytes
         self.encodes = 0
+        self.sample_encodes = 0  # encodes of a strip sample (a few % of a full encode each)
         self.steps: list[str] = []
         self.smallest: int | None = None
 
@@ -206,7 +237,15 @@ class _Run:
 
     def result(self, data: bytes, img: Image.Image, fmt: str, q: int | None) -> EncodedImage:
         return EncodedImage(
-            data, fmt, MIME[fmt], img.width, img.height, q, self.encodes, self.steps
+            data,
+            fmt,
+            MIME[fmt],
+            img.width,
+            img.height,
+            q,
+            self.encodes,
+            self.steps,
+            self.sample_encodes,
         )
 
 
@@ -287,6 +326,89 @@ def _shrink_size(size: tuple[int, int], factor: float, min_side: int) -> tuple[i
     return nw, nh
 
 
+def _sample(img: Image.Image) -> tuple[Image.Image, float] | None:
+    """Evenly spaced full-width strips of ``img`` stacked into one small image, and the factor
+    from its encoded size to the whole image's. JPEG (standard Huffman tables) and WEBP sizes
+    are close to additive over blocks, so this predicts a full encode for a few percent of its
+    cost. None for images too small to be worth it (a full encode is cheap there)."""
+    w, h = img.size
+    if w * h < _SAMPLE_MIN_PIXELS or h < _SAMPLE_STRIPS * _SAMPLE_ROWS * 4:
+        return None
+    sample = Image.new(img.mode, (w, _SAMPLE_STRIPS * _SAMPLE_ROWS))
+    step = h / _SAMPLE_STRIPS
+    for i in range(_SAMPLE_STRIPS):
+        y = int((i + 0.5) * step) - _SAMPLE_ROWS // 2
+        y = max(0, min(h - _SAMPLE_ROWS, y - y % 16))  # MCU-aligned
+        sample.paste(img.crop((0, y, w, y + _SAMPLE_ROWS)), (0, i * _SAMPLE_ROWS))
+    return sample, h / sample.height
+
+
+class _Estimator:
+    """Predicted full-image sizes at given qualities, from encodes of a strip sample."""
+
+    def __init__(self, run: _Run, img: Image.Image, fmt: str):
+        self.fmt = fmt
+        self.run = run
+        got = _sample(img)
+        self.sample, self.factor = got if got else (None, 1.0)
+        self.points: dict[int, int] = {}
+
+    @property
+    def usable(self) -> bool:
+        return self.sample is not None
+
+    def size_at(self, q: int) -> int:
+        if q not in self.points:
+            assert self.sample is not None
+            n = len(_encode(self.sample, self.fmt, q))
+            self.run.sample_encodes += 1
+            oh = _OVERHEAD[self.fmt]
+            self.points[q] = int(max(n - oh, 1) * self.factor + oh)
+        return self.points[q]
+
+    def quality_for(self, target: float, min_q: int, max_q: int) -> int:
+        """Highest quality expected to give at most ``target`` bytes: sample at max_q, then
+        predictions from the curve, interpolating once a fit and a miss bracket the target."""
+        if self.size_at(max_q) <= target:
+            return max_q
+        for _ in range(_SAMPLE_TRIES):
+            fitting = [k for k, v in self.points.items() if v <= target]
+            missing = [k for k, v in self.points.items() if v > target]
+            best = max(fitting) if fitting else None
+            if best is not None and (
+                min(missing) - best <= 1 or self.points[best] >= _SAMPLE_CLOSE * target
+            ):
+                return best
+            if best is None and min_q in self.points:
+                return min_q
+            guess = _predict_quality(self.fmt, self.points, _AIM * target)
+            lo = best + 1 if best is not None else min_q
+            q = int(min(max(math.floor(guess), lo), min(missing) - 1))
+            if q in self.points:
+                break
+            self.size_at(q)
+        fitting = [k for k, v in self.points.items() if v <= target]
+        return max(fitting) if fitting else min_q
+
+    def shrink_for(self, fmt: str, q: int, raw: int) -> float:
+        """Linear scale at which quality ``q`` is expected to fit ``raw`` bytes.
+
+        ``bytes - overhead ~ pixels**gamma`` with gamma measured on the sample itself, halved
+        with ``reduce(2)``: the 32-row strips become 16-row ones, still whole MCU rows, so no
+        block straddles two strips. Noise-like content loses bytes faster than pixels
+        (gamma > 1), detailed photos slower (gamma < 1)."""
+        assert self.sample is not None
+        oh = min(_OVERHEAD[fmt], raw // 4)
+        full = self.size_at(q)
+        half = _encode(self.sample.reduce(2), fmt, q)
+        self.run.sample_encodes += 1
+        at_half = max(len(half) - _OVERHEAD[fmt], 1) * self.factor
+        gamma = math.log(max(full - oh, 1) / at_half) / math.log(4.0)
+        gamma = min(max(gamma, 0.5), 1.6)
+        want = max(_SHRINK_AIM * raw - oh, 1.0) / max(full - oh, 1.0)
+        return min(want ** (1.0 / (2.0 * gamma)), 0.95)
+
+
 def _lossy(
     run: _Run,
     img: Image.Image,
@@ -294,10 +416,30 @@ def _lossy(
     min_q: int,
     max_q: int,
     min_side: int,
+    prefer_downscale_below: int | None = None,
+    downscale_quality: int = 75,
 ) -> EncodedImage:
     raw = run.raw_budget(fmt)
     cur = img
     start = max_q
+    est = _Estimator(run, img, fmt)
+    if est.usable:
+        start = est.quality_for(_AIM * raw, min_q, max_q)
+        if prefer_downscale_below is not None and start < prefer_downscale_below:
+            # The budget allows only a low quality at this size: fewer pixels at a good quality
+            # look better (and the model resamples big images down anyway). Aim the size at
+            # downscale_quality with the size model, then predict the quality there again.
+            new = _shrink_size(img.size, est.shrink_for(fmt, downscale_quality, raw), min_side)
+            if new is not None:
+                run.steps.append(
+                    f"planned downscale {img.width}x{img.height} -> "
+                    f"{new[0]}x{new[1]} (q~{start} at full size)"
+                )
+                cur = _scaled(img, new)
+                img = cur  # later shrinks resample from here: one more resampling at most
+                est = _Estimator(run, cur, fmt)
+                if est.usable:
+                    start = est.quality_for(_AIM * raw, min_q, max_q)
     history: list[tuple[int, int]] = []
     for _ in range(_MAX_ROUNDS):
         # After a downscale, min_q at ~90% of the budget is the expected outcome: accept from
@@ -307,6 +449,11 @@ def _lossy(
         found, sizes = _search_quality(run, cur, fmt, start, min_q, max_q, raw, tries, accept)
         if found is not None:
             return run.result(found[1], cur, fmt, found[0])
+        if min_q not in sizes:  # a predicted start above min_q that did not fit: measure min_q
+            found, sizes2 = _search_quality(run, cur, fmt, min_q, min_q, max_q, raw, 1, accept)
+            if found is not None:
+                return run.result(found[1], cur, fmt, found[0])
+            sizes.update(sizes2)
         # min_q measured and too big here: shrink by the size model (size ~ pixel count).
         history.append((cur.width * cur.height, sizes[min_q]))
         new = _shrink_size(cur.size, _shrink_factor(fmt, history, raw), min_side)
@@ -330,20 +477,25 @@ def _png(
     allow_format_change: bool,
     min_q: int,
     max_q: int,
+    try_png: bool = True,
+    **policy: Any,
 ) -> EncodedImage:
     raw = run.raw_budget("png")
-    data = run.encode(img, "png", None)
-    if run.fits(len(data), "png"):
-        return run.result(data, img, "png", None)
-    if len(data) <= raw * 1.15:  # optimize (zlib 9 + filter choice) gains a few percent only
-        data = run.encode(img, "png", None, optimize=True)
+    data = b""
+    if try_png or not allow_format_change:
+        data = run.encode(img, "png", None)
         if run.fits(len(data), "png"):
             return run.result(data, img, "png", None)
+        if len(data) <= raw * 1.15:  # optimize (zlib 9 + filter choice) gains a few percent
+            data = run.encode(img, "png", None, optimize=True)
+            if run.fits(len(data), "png"):
+                return run.result(data, img, "png", None)
     if allow_format_change:
         to = "webp" if img.mode in ("RGBA", "LA") else "jpeg"
         conv, note = normalise_mode(img, to)
-        run.steps.append(f"png too big: switching to {to}" + (f" ({note})" if note else ""))
-        return _lossy(run, conv, to, min_q, max_q, min_side)
+        why = "too big" if data else "planned too big, not tried"
+        run.steps.append(f"png {why}: switching to {to}" + (f" ({note})" if note else ""))
+        return _lossy(run, conv, to, min_q, max_q, min_side, **policy)
     cur = img
     history = [(img.width * img.height, len(data))]
     for _ in range(_MAX_ROUNDS):
@@ -375,6 +527,9 @@ def encode_to_budget(
     max_quality: int = 92,
     min_side: int = 11,
     allow_format_change: bool = False,
+    try_png: bool = True,
+    prefer_downscale_below: int | None = None,
+    downscale_quality: int = 75,
 ) -> EncodedImage:
     """Encode ``img`` as ``format`` so that ``size_of(len(data)) <= max_bytes * (1 - margin)``.
 
@@ -383,6 +538,13 @@ def encode_to_budget(
     data URLs; the mime then follows a format change). Never upscales. The image is brought to a
     mode the format holds first (:func:`~mediaprep.transform.image.normalise_mode`). EXIF is not
     written; an ICC profile is embedded only if it could not be converted to sRGB.
+
+    For images of a megapixel or more the first quality is predicted from encodes of a strip
+    sample (:func:`_sample`), so a full encode usually lands on the budget at once.
+    ``prefer_downscale_below``: when the predicted quality at full size is below it, scale down
+    first to where ``downscale_quality`` is expected to fit (fewer pixels at a good quality
+    instead of all pixels at a poor one). ``try_png=False`` (with ``allow_format_change``)
+    skips PNG attempts the caller already knows cannot fit.
 
     Raises :class:`BudgetError` if nothing fits down to ``min_side`` pixels on the short side.
     """
@@ -397,6 +559,12 @@ def encode_to_budget(
     work, note = normalise_mode(img, fmt)
     if note:
         run.steps.append(note)
+    policy: dict[str, Any] = {
+        "prefer_downscale_below": prefer_downscale_below,
+        "downscale_quality": downscale_quality,
+    }
     if fmt == "png":
-        return _png(run, work, min_side, allow_format_change, min_quality, max_quality)
-    return _lossy(run, work, fmt, min_quality, max_quality, min_side)
+        return _png(
+            run, work, min_side, allow_format_change, min_quality, max_quality, try_png, **policy
+        )
+    return _lossy(run, work, fmt, min_quality, max_quality, min_side, **policy)

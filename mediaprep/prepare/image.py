@@ -7,19 +7,28 @@ from PIL import Image
 from ..check import Report, check_info
 from ..check.common import mime_for
 from ..emit.parts import image_part
-from ..encode.image import BudgetError, encode_to_budget
+from ..encode.image import (
+    DOWNSCALE_QUALITY,
+    PREFER_DOWNSCALE_BELOW,
+    BudgetError,
+    EncodedImage,
+    encode_to_budget,
+)
 from ..findings import Finding
 from ..mime import data_url_size
-from ..plan.image import ImagePlan, plan_image
+from ..plan.image import ImagePlan, budget_decode_size, draft_size, plan_image
 from ..probe import probe_source
 from ..settings import Settings
 from ..sources import Source
 from ..transform.image import (
+    _fit_size,
     apply_orientation,
     load_image,
     normalise_mode,
+    open_image,
     pad_to_aspect,
     pad_to_min_side,
+    resize_to,
     resize_within,
 )
 from .result import Prepared
@@ -28,8 +37,14 @@ from .sink import Sink, emit_url
 
 def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -> Prepared:
     info = report.info
-    result = Prepared(path=src.name, kind="image", ok=False, info=info,
-                      findings=list(report.findings), bytes_in=info.bytes)
+    result = Prepared(
+        path=src.name,
+        kind="image",
+        ok=False,
+        info=info,
+        findings=list(report.findings),
+        bytes_in=info.bytes,
+    )
     plan = plan_image(info, report.findings, settings, from_pil=src.image is not None)
     if plan.passthrough:
         data = src.read_bytes()
@@ -41,15 +56,23 @@ def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -
         except BudgetError as exc:
             result.findings.append(_budget_finding(src.name, exc, settings))
             return result
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-                MemoryError, EOFError) as exc:
-            result.findings.append(Finding("file.unreadable", "error",
-                                           f"{src.name}: cannot decode the image: {exc}"))
+        except (
+            OSError,
+            ValueError,
+            SyntaxError,
+            Image.DecompressionBombError,
+            MemoryError,
+            EOFError,
+        ) as exc:
+            result.findings.append(
+                Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}")
+            )
             return result
     mime = mime_for(fmt)
     # re-check what will be sent: the exact bytes, decoded once (deep) to prove they decode
+    # (bytes encoded here by Pillow are not decoded again: their header and structure are)
     out_src = Source(name=f"{src.name} (prepared)", data=data)
-    out_info = probe_source(out_src, limits=settings.limits, deep=True)
+    out_info = probe_source(out_src, limits=settings.limits, deep=plan.passthrough)
     recheck = check_info(out_info, settings)
     problems = [f for f in recheck.findings if f.severity == "error"]
     if problems:
@@ -67,74 +90,147 @@ def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -
     return result
 
 
-def _transform_and_encode(src: Source, plan: ImagePlan, result: Prepared,
-                          settings: Settings) -> tuple[bytes, str]:
-    box = plan.box
-    img = load_image(src.image if src.image is not None else (src.path or src.data),
-                     target_box=_smallest_box(plan, result))
+def _transform_and_encode(
+    src: Source, plan: ImagePlan, result: Prepared, settings: Settings
+) -> tuple[bytes, str]:
+    info = result.info
+    assert info is not None
+    up = info.display_size or (info.width or 1, info.height or 1)
+    # What prep would send without --resize model, to report the bytes the resize saves.
+    plain = None
+    if plan.exact_cap_reason == "model":
+        plain = plan_image(
+            info,
+            result.findings,
+            settings.replace(resize_model=False),
+            from_pil=src.image is not None,
+        )
+    opened = open_image(src.image if src.image is not None else (src.path or src.data))
+    try:
+        decode_to = (
+            plan.target_size(up) if plain is None or plain.passthrough else plain.target_size(up)
+        )
+        planned = None
+        if opened.format in ("JPEG", "MPO") and plan.out_format in ("jpeg", "webp", "png"):
+            planned = budget_decode_size(
+                plan, info, getattr(opened, "quantization", None), settings.safety_margin
+            )
+        decode_to = draft_size(up, decode_to, planned)
+        img = load_image(opened, target_box=decode_to)
+    except BaseException:
+        if src.image is None:
+            opened.close()
+        raise
+    if src.image is None and opened is not img:
+        opened.close()  # a frame was copied out of a multi-frame file
+    result.stats["decoded"] = list(img.size)  # after any JPEG draft (DCT scaling)
     img, rotated = apply_orientation(img)
     if rotated:
         result.fixes.append("applied EXIF orientation")
+    target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     if plan.pad_aspect:
         img, padded = pad_to_aspect(img, plan.pad_aspect)
         if padded:
             result.fixes.append(f"padded to a {plan.pad_aspect:g}:1 aspect ratio")
+            cap = plan.exact_size_cap
+            target = _fit_size(
+                img.size,
+                box=plan.box,
+                max_side=plan.max_side,
+                max_pixels=plan.max_pixels
+                if cap is None
+                else min(plan.max_pixels or 1 << 62, cap[0] * cap[1]),
+            )
     before = img.size
-    img, resized = resize_within(img, box=box, max_side=plan.max_side,
-                                 max_pixels=plan.max_pixels)
-    if plan.exact_size_cap is not None:
-        cw, ch = plan.exact_size_cap
-        if img.size[0] > cw or img.size[1] > ch:
-            img = img.resize((min(cw, img.size[0]), min(ch, img.size[1])),
-                             Image.Resampling.LANCZOS)
-            resized = True
+    uncapped = img
+    if plain is not None and not plain.passthrough:
+        uncapped, _ = resize_within(
+            img, box=plain.box, max_side=plain.max_side, max_pixels=plain.max_pixels
+        )
+    resized = False
+    if img.width > target[0] or img.height > target[1]:
+        # exactly the planned size: the model's W'xH' or the token cap keep their own rounding
+        img = resize_to(img, target)
+        resized = True
     if resized:
-        result.fixes.append(f"resized {before[0]}x{before[1]} -> {img.size[0]}x{img.size[1]}")
+        how = (
+            {"model": " (what the model keeps)", "tokens": " (token cap)"}.get(
+                plan.exact_cap_reason or "", ""
+            )
+            if plan.exact_size_cap and sorted(target) == sorted(plan.exact_size_cap)
+            else ""
+        )
+        result.fixes.append(f"resized {before[0]}x{before[1]} -> {img.size[0]}x{img.size[1]}" + how)
     if plan.pad_min_side is not None:
         small = img.size
-        img, padded = pad_to_min_side(img, plan.pad_min_side,
-                                      upscale=settings.small_image_fix == "upscale")
+        img, padded = pad_to_min_side(
+            img, plan.pad_min_side, upscale=settings.small_image_fix == "upscale"
+        )
         if padded:
             result.fixes.append(f"padded {small[0]}x{small[1]} -> {img.size[0]}x{img.size[1]}")
     img, note = normalise_mode(img, plan.out_format)
     if note:
         result.fixes.append(note)
-    size_of = data_url_size if plan.budget_is_data_url else (lambda n: n)
-    if plan.budget is None:
-        plan.budget = 1 << 62
-    enc = encode_to_budget(img, format=plan.out_format, max_bytes=plan.budget,
-                           size_of=size_of, margin=settings.safety_margin,
-                           allow_format_change=plan.allow_format_change)
+    enc = _encode(img, plan, settings)
     result.stats["encodes"] = enc.encodes
+    result.stats["sample_encodes"] = enc.sample_encodes
+    result.stats["size"] = [enc.width, enc.height]
+    result.stats["quality"] = enc.quality
     result.fixes += [s for s in enc.steps if s]
     if enc.format != (result.info.format if result.info else None):
         result.fixes.append(f"encoded as {enc.format}")
+    if plain is not None:
+        _bytes_saved(result, plain, uncapped, enc, settings)
     return enc.data, enc.format
 
 
-def _smallest_box(plan: ImagePlan, result: Prepared) -> tuple[int, int] | None:
-    """The box to decode into: with JPEG draft mode, the less we need the faster."""
+def _encode(img: Image.Image, plan: ImagePlan, settings: Settings) -> EncodedImage:
+    size_of = data_url_size if plan.budget_is_data_url else (lambda n: n)
+    return encode_to_budget(
+        img,
+        format=plan.out_format,
+        max_bytes=plan.budget if plan.budget is not None else 1 << 62,
+        size_of=size_of,
+        margin=settings.safety_margin,
+        allow_format_change=plan.allow_format_change,
+        try_png=plan.try_png,
+        prefer_downscale_below=PREFER_DOWNSCALE_BELOW,
+        downscale_quality=DOWNSCALE_QUALITY,
+    )
+
+
+def _bytes_saved(
+    result: Prepared, plain: ImagePlan, uncapped: Image.Image, enc: EncodedImage, settings: Settings
+) -> None:
+    """--resize model: what prep would have sent without it (the input itself when it would
+    have passed through, else the same encode of the uncapped pixels), and the difference."""
     info = result.info
-    if info is None or not info.width:
-        return plan.box
-    w, h = info.display_size or (info.width, info.height or 1)
-    long_, short = max(w, h), min(w, h)
-    caps = []
-    if plan.box:
-        caps.append(min(max(plan.box) / long_, min(plan.box) / short))
-    if plan.max_side:
-        caps.append(plan.max_side / long_)
-    if plan.max_pixels:
-        caps.append((plan.max_pixels / (w * h)) ** 0.5)
-    if plan.exact_size_cap:
-        cw, ch = plan.exact_size_cap
-        caps.append(max(cw, ch) / long_)
-    scale = min([1.0, *caps])
-    return (max(1, int(long_ * scale)), max(1, int(short * scale)))
+    if plain.passthrough:
+        without, size = info.bytes, list(info.display_size or (info.width, info.height))
+    else:
+        img, _ = normalise_mode(uncapped, plain.out_format)
+        other = _encode(img, plain, settings)
+        without, size = len(other.data), [other.width, other.height]
+    saved = without - len(enc.data)
+    result.stats["resize_model"] = {
+        "bytes_without": without,
+        "bytes_with": len(enc.data),
+        "bytes_saved": saved,
+        "size_without": size,
+        "size_with": [enc.width, enc.height],
+    }
+    result.fixes.append(
+        f"--resize model saves {saved:,} bytes ({without:,} -> "
+        f"{len(enc.data):,}; {size[0]}x{size[1]} -> {enc.width}x{enc.height})"
+    )
 
 
 def _budget_finding(name: str, exc: BudgetError, settings: Settings) -> Finding:
     code = "base64.too_large" if settings.transport == "base64" else "file.too_large"
-    return Finding(code, "error", f"{name}: cannot be encoded within {exc.max_bytes:,} bytes "
-                                  f"({exc})", exc.max_bytes, exc.smallest)
-
+    return Finding(
+        code,
+        "error",
+        f"{name}: cannot be encoded within {exc.max_bytes:,} bytes ({exc})",
+        exc.max_bytes,
+        exc.smallest,
+    )

@@ -26,6 +26,7 @@ from ..output import atomic_write, inside, temp_path_for
 from ..probe import probe_source
 from ..settings import Settings
 from ..sources import Source
+from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, frames_for_video, video_tokens
 from ..transform.video_frames import FrameExtractionError, extract_frames
 from .result import Prepared
 from .sink import Sink, url_for_file
@@ -68,6 +69,13 @@ def prepare_video(src: Source, report: Report, settings: Settings, sink: Sink) -
     mode = settings.video_mode
     too_short = min_d is not None and dur < min_d
     too_long = max_d is not None and dur > max_d
+    if _over_token_cap(result, settings):
+        if mode == "file" and not (too_short or too_long):
+            settings = _fit_tokens_file(info, settings, result)
+        else:
+            if mode == "auto":
+                result.fixes.append("sent as frames: fitting --max-tokens")
+            return prepare_frames_from_video(src, info, settings, sink, result)
     if mode == "auto":
         if too_short:
             result.fixes.append(f"sent as frames: {dur:.2f} s is under {min_d:g} s")
@@ -107,7 +115,9 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
             work_sink = Sink(workdir, sink.stem)
         else:
             work_sink = sink
-        codes = {f.code for f in report.findings if f.severity in ("error", "warning")}
+        # (token findings are met by the part's fps, not by changing the file)
+        codes = {f.code for f in report.findings if f.severity in ("error", "warning")
+                 and not f.code.startswith("tokens.")}
         budget, counts_data_url = _file_budget(settings)
         size_of = (lambda n: data_url_size(n, "video/mp4")) if counts_data_url else (
             lambda n: n)
@@ -197,6 +207,7 @@ class FrameSet:
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     bytes_out: int = 0
+    size: tuple[int, int] | None = None  # frame size as sent (for the token estimate)
 
 
 def frame_budget(n: int, settings: Settings) -> tuple[int, int]:
@@ -269,6 +280,7 @@ def extract_frame_set(src: Source, info: MediaInfo, settings: Settings, out_dir:
         finally:
             fr.image.close()
         lowered = lowered or any("scale" in s or "q=" in s for s in enc.steps[1:])
+        fs.size = (enc.width, enc.height)
         name = f"frame_{i:06d}.jpg"
         entry = {"file": name, "timestamp": round(fr.timestamp, 6), "index": fr.index}
         if frame_dir is not None:
@@ -285,8 +297,55 @@ def extract_frame_set(src: Source, info: MediaInfo, settings: Settings, out_dir:
     return fs
 
 
+def _over_token_cap(result: Prepared, settings: Settings) -> bool:
+    cap = settings.limits.value("tokens.max_request")
+    est = (result.tokens or {}).get("estimate")
+    return cap is not None and est is not None and est > cap
+
+
+def _fit_tokens_frames(info: MediaInfo, settings: Settings, result: Prepared) -> Settings:
+    """--max-tokens for frames taken from a video: smaller frames first, then fewer frames
+    (mediaprep.tokens.fit_video), as settings for extract_frame_set."""
+    cap = settings.limits.value("tokens.max_request")
+    w, h = info.display_size or (info.width or 1, info.height or 1)
+    s = min(1.0, settings.frame_max_side / max(w, h))
+    w, h = max(1, int(w * s)), max(1, int(h * s))
+    dur = info.duration or 0.0
+    n = min(settings.max_frames, max(1, math.ceil(round(dur * settings.fps, 9))))
+    if cap is None or video_tokens(n, w, h) <= cap:
+        return settings
+    fit = fit_video(n, w, h, cap, min_frames=settings.limits.value("frames.min") or 1)
+    if fit is None:
+        return settings  # cannot fit: the check finding stays and says so
+    n2, fw, fh = fit
+    result.fixes.append(f"fitted --max-tokens {cap:,}: {n} -> {n2} frames, {w}x{h} -> "
+                        f"{fw}x{fh} (about {video_tokens(n2, fw, fh):,} tokens, estimate)")
+    return settings.replace(frame_max_side=max(fw, fh), max_frames=n2)
+
+
+def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> Settings:
+    """--max-tokens for a video sent as a file: the server samples at the part's fps, so
+    lower the fps (fewer frames; the frame size is the file's)."""
+    cap = settings.limits.value("tokens.max_request")
+    w, h = info.display_size or (info.width or 1, info.height or 1)
+    dur = info.duration or 0.0
+    chunk = video_tokens(1, w, h)
+    keep = (cap // chunk) * 4 if cap else 0
+    fps_min = settings.limits.value("param.fps.min") or 0.0
+    if keep < 1 or dur <= 0 or keep / dur < fps_min:
+        return settings
+    fps = min(settings.fps, math.floor(keep / dur * 1000) / 1000)
+    n = frames_for_video(dur, fps, settings.max_frames)
+    result.fixes.append(f"fitted --max-tokens {cap:,}: fps {settings.fps:g} -> {fps:g} "
+                        f"({n} frames, about {video_tokens(n, w, h):,} tokens, estimate)")
+    result.tokens = {"estimate": video_tokens(n, w, h), "model": settings.model}
+    return settings.replace(fps=fps)
+
+
 def prepare_frames_from_video(src: Source, info: MediaInfo, settings: Settings, sink: Sink,
                               result: Prepared) -> Prepared:
+    if _over_token_cap(result, settings):
+        settings = _fit_tokens_frames(info, settings, result)
     try:
         fs = extract_frame_set(src, info, settings, sink.out_dir, sink.stem)
     except (FrameExtractionError, BudgetError, OSError, ValueError) as exc:
@@ -323,6 +382,17 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     result.outputs = list(fs.files)
     result.bytes_out = fs.bytes_out
     result.fixes.append(f"{n} frames at {fs.fps:.4g} fps")
+    if fs.size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
+        result.tokens = {"estimate": video_tokens(n, *fs.size), "model": settings.model}
+        if _over_token_cap(result, settings):  # nothing fits: even 4 frames at the floor
+            cap = settings.limits.value("tokens.max_request")
+            result.findings.append(Finding(
+                "tokens.request_too_many", "error", f"{result.path}: about "
+                f"{result.tokens['estimate']:,} tokens (estimate) even after fitting, above "
+                f"--max-tokens {cap:,}", cap, result.tokens["estimate"]))
+            for p in fs.files:
+                p.unlink(missing_ok=True)
+            return result
     # the frames stand in for the video: findings about the file no longer block it
     result.findings = [f if f.severity != "error" else _resolved(f) for f in result.findings]
     result.ok = True
@@ -359,10 +429,27 @@ def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: S
         step = len(members) / cap
         members = [members[int(k * step)] for k in range(cap)]
         result.fixes.append(f"sampled {cap} of {len(info.members)} frames uniformly")
-    frame_settings = settings.replace(limit_overrides={
-        **settings.limit_overrides,
+    max_side = settings.max_side
+    if _over_token_cap(result, settings) and members and info.width and info.height:
+        tcap = settings.limits.value("tokens.max_request")
+        fit = fit_video(len(members), info.width, info.height, tcap,
+                        min_frames=settings.limits.value("frames.min") or 1)
+        if fit is not None:
+            n2, fw, fh = fit
+            result.fixes.append(f"fitted --max-tokens {tcap:,}: {len(members)} -> {n2} frames, "
+                                f"{info.width}x{info.height} -> {fw}x{fh} (about "
+                                f"{video_tokens(n2, fw, fh):,} tokens, estimate)")
+            if n2 < len(members):
+                step = len(members) / n2
+                members = [members[int(k * step)] for k in range(n2)]
+            if (fw, fh) != (info.width, info.height):
+                max_side = max(fw, fh)
+    # the token budget is the whole list's (fitted above), not each frame's
+    frame_settings = settings.replace(max_side=max_side, max_tokens=None, limit_overrides={
+        **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
         **({"image.max_data_url_bytes": per_item} if settings.transport == "base64" else {})})
     urls, outputs = [], []
+    last_size: tuple[int, int] | None = None
     for i, m in enumerate(members):
         m_info = probe_source(m, limits=frame_settings.limits)
         m_report = check_info(m_info, frame_settings)
@@ -372,6 +459,8 @@ def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: S
             result.findings += one.findings
             return result
         urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
+        if one.output_info is not None and one.output_info.width:
+            last_size = (one.output_info.width, one.output_info.height or 1)
         outputs += one.outputs
         result.bytes_out += one.bytes_out
     n = len(urls)
@@ -380,6 +469,8 @@ def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: S
         return result
     result.part = frames_part(urls, settings.fps, settings.dialect)
     result.fps = settings.fps
+    if last_size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
+        result.tokens = {"estimate": video_tokens(n, *last_size), "model": settings.model}
     result.outputs = outputs
     result.ok = True
     return result

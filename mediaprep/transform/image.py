@@ -52,6 +52,19 @@ def register_heif() -> bool:
 # --------------------------------------------------------------------------------------- load
 
 
+def open_image(source: ImageSource) -> Image.Image:
+    """Open ``source`` lazily (header read, pixels not decoded): pass the result to
+    :func:`load_image` after looking at the header (size, JPEG quantisation tables...)."""
+    register_heif()
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return Image.open(io.BytesIO(bytes(source)))
+    if isinstance(source, (str, os.PathLike)):
+        return Image.open(os.fspath(source))
+    return Image.open(source)
+
+
 def load_image(
     source: ImageSource,
     *,
@@ -381,6 +394,21 @@ def resize_within(
     out = src.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
     out.format = img.format
     return out, True
+
+
+def resize_to(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resample ``img`` to exactly ``size`` (Lanczos, integer ``reduce()`` first for big
+    reductions, palette/1-bit images converted first as in :func:`resize_within`)."""
+    if img.size == tuple(size):
+        return img
+    src = img
+    if src.mode in ("P", "PA"):
+        src = src.convert("RGBA" if _has_alpha(src) else "RGB")
+    elif src.mode == "1":
+        src = src.convert("L")
+    out = src.resize(tuple(size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    out.format = img.format
+    return out
 
 
 def _background(mode: str) -> Any:
