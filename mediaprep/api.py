@@ -14,7 +14,12 @@ from .sources import SourceLike, to_source
 def probe(source: SourceLike, *, deep: bool = False, **options: Any) -> MediaInfo:
     """What ``source`` is: kind, format, size, dimensions, timing. Never raises for bad media."""
     settings = make_settings(options.pop("settings", None), **options)
-    return probe_source(to_source(source), limits=settings.limits, deep=deep)
+    src = to_source(source)
+    if src.url is not None and settings.allow_url:
+        from .sources import probe_url
+
+        return probe_url(src, settings, deep=deep)
+    return probe_source(src, limits=settings.limits, deep=deep)
 
 
 def check(source: SourceLike, *, settings: Settings | None = None, **options: Any) -> Report:
@@ -25,6 +30,11 @@ def check(source: SourceLike, *, settings: Settings | None = None, **options: An
     override rows of the limits table.
     """
     s = make_settings(settings, **options)
-    info = probe_source(to_source(source), limits=s.limits, deep=s.deep)
+    src = to_source(source)
+    if src.url is not None:  # fetched only when allowed (mediaprep.sources.check_url)
+        from .sources import check_url
+
+        return check_url(src, s)
+    info = probe_source(src, limits=s.limits, deep=s.deep)
     return check_info(info, s)
 

@@ -63,6 +63,9 @@ class Settings:
     max_image_tokens: int | None = None
     deep: bool = False
     allow_url: bool = False
+    # URL inputs (with allow_url): addresses refused unless allowed (mediaprep.fetch)
+    allow_private_urls: bool = False  # private, link-local, loopback ...: everything
+    allow_loopback_urls: bool = False  # loopback only (local servers, tests)
 
     def __post_init__(self) -> None:
         # fps is a JSON float on the wire whatever the caller typed (5 -> 5.0)

@@ -138,3 +138,257 @@ def _natural_key(p: Path) -> list[Any]:
     import re
 
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+
+# ------------------------------------------------------------------------------ URL inputs
+#
+# A URL input is fetched only when the settings allow it (``Settings.allow_url``). Then it is
+# downloaded with :mod:`mediaprep.fetch` (http(s) only, size cap, connect and overall timeouts,
+# at most 3 redirects, private and loopback addresses refused unless allowed) into a temp file
+# and handled like a path; the temp file is removed when the work is done. Under the url
+# transport, a URL that needs no change passes through untouched: it is validated from a HEAD
+# and a bounded Range read when allowed, and passed with a ``url.not_verified`` info finding
+# when not. Fetch errors become findings: ``file.too_large`` for the size cap, else
+# ``file.unreadable``; the fetch error code (``url.timeout``, ``url.private_address`` ...) is
+# the finding's ``actual``.
+
+HEAD_RANGE = 64 * 1024  # bytes read to validate a pass-through URL
+_URL_IMAGE_EXTS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic",
+                             "heif"})
+_URL_VIDEO_EXTS = frozenset({"mp4", "mov", "mkv", "avi", "flv", "wmv", "webm", "mpg", "mpeg",
+                             "3gp", "m4v"})
+
+
+def fetch_policy(settings: Any) -> Any:
+    """The :class:`~mediaprep.fetch.FetchPolicy` a :class:`~mediaprep.settings.Settings` asks."""
+    from .fetch import FetchPolicy
+
+    return FetchPolicy(allow=bool(settings.allow_url),
+                       allow_private=bool(getattr(settings, "allow_private_urls", False)),
+                       allow_loopback=bool(getattr(settings, "allow_loopback_urls", False)))
+
+
+def url_extension(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    suffix = Path(urlsplit(url).path).suffix
+    return suffix[1:].lower() if suffix else None
+
+
+def fetch_error_finding(name: str, exc: Any) -> Any:
+    """A fetch failure as a finding (code ``file.too_large`` or ``file.unreadable``)."""
+    from .findings import Finding
+
+    hint = {"url.private_address": " (a private or loopback address; allow it with "
+                                   "--allow-private-urls or --allow-loopback-urls)",
+            "url.scheme": " (only http and https are fetched)"}.get(exc.code, "")
+    code = "file.too_large" if exc.code == "url.too_large" else "file.unreadable"
+    return Finding(code, "error", f"{name}: cannot fetch the URL: {exc.message}{hint}",
+                   None, exc.code)
+
+
+def url_off_finding(name: str) -> Any:
+    from .findings import Finding
+
+    return Finding("file.unreadable", "error",
+                   f"{name}: URL inputs are not fetched unless allowed; pass --allow-url "
+                   "(Settings(allow_url=True)) to fetch it, or download it first",
+                   None, "url.not_allowed")
+
+
+def not_verified_finding(name: str, why: str) -> Any:
+    from .findings import Finding
+
+    return Finding("url.not_verified", "info", f"{name}: passed through as given, not checked "
+                                               f"({why})")
+
+
+def fetch_source(src: Source, settings: Any) -> Source:
+    """Download ``src.url`` to a temp file; a path Source named by the URL (raises FetchError).
+
+    The temp file is removed by :func:`release` or, at the latest, when the Source is garbage.
+    """
+    import weakref
+
+    from .fetch import fetch
+
+    got = fetch(src.url, fetch_policy(settings))
+    fetched = Source(name=src.name, path=got.path,
+                     extra={**src.extra, "url": src.url, "final_url": got.final_url,
+                            "fetched": True})
+    fetched.extra["_cleanup"] = weakref.finalize(fetched, _unlink_quietly, got.path)
+    return fetched
+
+
+def release(src: Source) -> None:
+    """Remove the temp file behind a fetched Source now."""
+    cleanup = src.extra.get("_cleanup")
+    if cleanup is not None:
+        cleanup()
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def head_info(src: Source, settings: Any) -> Any:
+    """What a URL is, from a HEAD and its first :data:`HEAD_RANGE` bytes (raises FetchError).
+
+    Returns (MediaInfo, complete): ``complete`` is False when the first bytes could not say
+    enough (a video whose index is at the end, an image whose header is past the range).
+    """
+    from .fetch import head_probe
+    from .info import MediaInfo
+    from .probe import probe_source
+    from .probe.sniff import extension_matches
+
+    hp = head_probe(src.url, fetch_policy(settings), max_range=HEAD_RANGE)
+    partial = hp.size is None or len(hp.head) < hp.size
+    name = src.name
+    if not hp.head:
+        return MediaInfo(path=name, kind="other", bytes=hp.size or 0,
+                         error="the URL serves no bytes", error_code="file.unreadable"), True
+    info = probe_source(Source(name=name, data=hp.head), limits=settings.limits)
+    info.path = name
+    info.bytes = hp.size if hp.size is not None else len(hp.head)
+    info.extension = url_extension(src.url)
+    info.extension_matches = extension_matches(info.extension, info.format)
+    if not partial:
+        return info, True
+    if info.kind == "image" and info.error_code == "file.unreadable" and info.width:
+        # the structure walk saw the end of the range, not of the file
+        info.error = info.error_code = None
+        return info, True
+    if info.kind == "image" and info.error_code is None:
+        return info, True
+    if info.error_code == "image.decompression_bomb":
+        return info, True
+    return info, False  # videos: duration and frames need the whole index
+
+
+def check_url(src: Source, settings: Any) -> Any:
+    """check for a URL input (see the section comment)."""
+    from .check import Report, check_info
+    from .fetch import FetchError
+    from .info import MediaInfo
+
+    name = src.name
+    if settings.transport == "url" and not settings.allow_url:
+        info = MediaInfo(path=name, kind=_kind_from_extension(src.url))
+        return Report(path=name, kind=info.kind, info=info,
+                      findings=[not_verified_finding(name, "URL fetching is off; --allow-url "
+                                                           "checks it from its first bytes")])
+    if not settings.allow_url:
+        info = MediaInfo(path=name, kind="other", error="URL fetching is off",
+                         error_code="file.unreadable")
+        return Report(path=name, kind="other", info=info, findings=[url_off_finding(name)])
+    try:
+        if settings.transport == "url":
+            info, complete = head_info(src, settings)
+            if complete:
+                return check_info(info, settings)
+        fetched = fetch_source(src, settings)
+    except FetchError as exc:
+        info = MediaInfo(path=name, kind="other", error=exc.message,
+                         error_code="file.too_large" if exc.code == "url.too_large"
+                         else "file.unreadable")
+        return Report(path=name, kind="other", info=info,
+                      findings=[fetch_error_finding(name, exc)])
+    try:
+        from .probe import probe_source
+
+        return check_info(probe_source(fetched, limits=settings.limits, deep=settings.deep),
+                          settings)
+    finally:
+        release(fetched)
+
+
+def _kind_from_extension(url: str) -> str:
+    ext = url_extension(url)
+    return "image" if ext in _URL_IMAGE_EXTS else "video" if ext in _URL_VIDEO_EXTS else "other"
+
+
+def prepare_url(src: Source, settings: Any, out_dir: Any, stem: Any) -> Any:
+    """prepare for a URL input (see the section comment)."""
+    from .emit.parts import image_part, video_file_part
+    from .fetch import FetchError
+    from .findings import Finding
+    from .prepare import prepare
+    from .prepare.result import Prepared
+
+    name = src.name
+
+    def passthrough(kind: str, findings: list, info: Any = None) -> Prepared:
+        if kind == "image":
+            part = image_part(src.url, settings.dialect)
+        else:
+            max_frames = settings.max_frames if settings.max_frames_set else None
+            part = video_file_part(src.url, settings.fps, settings.dialect, max_frames)
+        return Prepared(path=name, kind=kind, ok=True, part=part, findings=findings, info=info,
+                        fixes=["passed through as the original URL"],
+                        fps=settings.fps if kind == "video" else None,
+                        bytes_in=info.bytes if info is not None else 0)
+
+    if settings.transport == "url" and not settings.allow_url:
+        kind = _kind_from_extension(src.url)
+        if kind == "other":
+            return Prepared(path=name, kind="other", ok=False, findings=[Finding(
+                "file.unsupported_format", "error",
+                f"{name}: cannot tell from the URL whether it is an image or a video; pass "
+                "--allow-url to let mediaprep look at it")])
+        return passthrough(kind, [not_verified_finding(
+            name, "URL fetching is off; --allow-url checks it from its first bytes")])
+    if not settings.allow_url:
+        return Prepared(path=name, kind="other", ok=False, findings=[url_off_finding(name)])
+    try:
+        if settings.transport == "url":
+            from .check import check_info
+
+            info, complete = head_info(src, settings)
+            if complete:
+                report = check_info(info, settings)
+                worth_fixing = [f for f in report.findings if f.severity in ("error", "warning")]
+                if not worth_fixing and info.kind in ("image", "video"):
+                    return passthrough(info.kind, report.findings, info)
+                if any(f.severity == "error" and not f.fixable for f in report.findings):
+                    return Prepared(path=name, kind=info.kind, ok=False, info=info,
+                                    findings=report.findings, bytes_in=info.bytes)
+        fetched = fetch_source(src, settings)
+    except FetchError as exc:
+        return Prepared(path=name, kind="other", ok=False,
+                        findings=[fetch_error_finding(name, exc)])
+    try:
+        result = prepare(fetched, settings=settings, out_dir=out_dir, stem=stem)
+        result.path = name
+        if (settings.transport == "url" and result.ok and result.kind in ("image", "video")
+                and result.fixes == ["passed through unchanged"]):
+            # nothing changed: the original URL goes, not a copy under --url-prefix
+            for out in result.outputs:
+                out.unlink(missing_ok=True)
+            kept = passthrough(result.kind, result.findings, result.info)
+            kept.tokens = result.tokens
+            return kept
+        return result
+    finally:
+        release(fetched)
+
+
+def probe_url(src: Source, settings: Any, *, deep: bool = False) -> Any:
+    """probe for a URL input when fetching is allowed: download, probe, remove."""
+    from .fetch import FetchError
+    from .info import MediaInfo
+    from .probe import probe_source
+
+    try:
+        fetched = fetch_source(src, settings)
+    except FetchError as exc:
+        return MediaInfo(path=src.name, kind="other", error=f"cannot fetch: {exc.message}",
+                         error_code="file.too_large" if exc.code == "url.too_large"
+                         else "file.unreadable")
+    try:
+        return probe_source(fetched, limits=settings.limits, deep=deep)
+    finally:
+        release(fetched)

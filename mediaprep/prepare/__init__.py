@@ -30,6 +30,10 @@ def prepare(source: SourceLike, *, settings: Settings | None = None,
     """
     s = make_settings(settings, **options)
     src = to_source(source)
+    if src.url is not None:  # fetched only when allowed (mediaprep.sources.prepare_url)
+        from ..sources import prepare_url
+
+        return prepare_url(src, s, out_dir, stem)
     if out_dir is not None and stem is None:
         stem = safe_relative(Path(src.name).name).with_suffix("")
     sink = Sink(Path(out_dir) if out_dir is not None else None, stem)
