@@ -211,3 +211,13 @@ def test_unfittable_token_budget_fails_with_the_finding(clip: Path) -> None:
     r = mediaprep.prepare(clip, video_mode="frames", fps=2, max_tokens=10)
     assert not r.ok or (r.tokens or {}).get("estimate", 0) <= 10
     assert "tokens.request_too_many" in [f.code for f in r.findings]
+
+
+def test_resize_model_never_sends_more_bytes(generated: dict[str, Path]) -> None:
+    src = generated["webp_3840x2160"]  # a flat 4K WEBP of a few dozen bytes, sendable as is
+    r = mediaprep.prepare(src, resize_model=True)
+    assert r.ok and r.data == src.read_bytes()
+    rm = r.stats["resize_model"]
+    assert rm["sent"] == "without" and rm["bytes_saved"] == 0
+    assert rm["bytes_with"] > rm["bytes_without"] == src.stat().st_size
+    assert any("kept the 3840x2160 output" in f for f in r.fixes)

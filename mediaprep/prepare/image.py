@@ -180,7 +180,9 @@ def _transform_and_encode(
     if enc.format != (result.info.format if result.info else None):
         result.fixes.append(f"encoded as {enc.format}")
     if plain is not None:
-        _bytes_saved(result, plain, uncapped, enc, settings)
+        replacement = _bytes_saved(src, result, plain, uncapped, enc, settings)
+        if replacement is not None:
+            return replacement
     return enc.data, enc.format
 
 
@@ -200,29 +202,49 @@ def _encode(img: Image.Image, plan: ImagePlan, settings: Settings) -> EncodedIma
 
 
 def _bytes_saved(
-    result: Prepared, plain: ImagePlan, uncapped: Image.Image, enc: EncodedImage, settings: Settings
-) -> None:
+    src: Source,
+    result: Prepared,
+    plain: ImagePlan,
+    uncapped: Image.Image,
+    enc: EncodedImage,
+    settings: Settings,
+) -> tuple[bytes, str] | None:
     """--resize model: what prep would have sent without it (the input itself when it would
-    have passed through, else the same encode of the uncapped pixels), and the difference."""
+    have passed through, else the same encode of the uncapped pixels), and the difference.
+
+    When that is smaller (a tiny lossless file, or a PNG that now fits losslessly where the big
+    one had to become JPEG), it is sent instead: the model resizes it to the same W'xH' itself,
+    and the option promises fewer bytes, never more. Returns the replacement, if any."""
     info = result.info
+    assert info is not None
     if plain.passthrough:
-        without, size = info.bytes, list(info.display_size or (info.width, info.height))
+        data, fmt = src.read_bytes(), ("jpeg" if info.format == "mpo" else info.format or "")
+        size = list(info.display_size or (info.width, info.height))
     else:
         img, _ = normalise_mode(uncapped, plain.out_format)
         other = _encode(img, plain, settings)
-        without, size = len(other.data), [other.width, other.height]
-    saved = without - len(enc.data)
+        data, fmt, size = other.data, other.format, [other.width, other.height]
+    without, with_ = len(data), len(enc.data)
+    use_plain = without < with_
     result.stats["resize_model"] = {
         "bytes_without": without,
-        "bytes_with": len(enc.data),
-        "bytes_saved": saved,
+        "bytes_with": with_,
+        "bytes_saved": max(without - with_, 0),
         "size_without": size,
         "size_with": [enc.width, enc.height],
+        "sent": "without" if use_plain else "with",
     }
+    if use_plain:
+        result.fixes.append(
+            f"--resize model: kept the {size[0]}x{size[1]} output ({without:,} bytes), smaller "
+            f"than {enc.width}x{enc.height} ({with_:,} bytes); the model resizes it the same"
+        )
+        return data, fmt
     result.fixes.append(
-        f"--resize model saves {saved:,} bytes ({without:,} -> "
-        f"{len(enc.data):,}; {size[0]}x{size[1]} -> {enc.width}x{enc.height})"
+        f"--resize model saves {without - with_:,} bytes ({without:,} -> {with_:,}; "
+        f"{size[0]}x{size[1]} -> {enc.width}x{enc.height})"
     )
+    return None
 
 
 def _budget_finding(name: str, exc: BudgetError, settings: Settings) -> Finding:
