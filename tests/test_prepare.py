@@ -289,3 +289,14 @@ def test_over_an_hour_refused_as_file_but_covered_as_frames(generated, tmp_path)
     as_url = prepare(generated["video_3601s"], video_mode="frames", transport="url",
                      url_prefix="https://x.example/m", out_dir=tmp_path / "u", frame_max_side=64)
     assert len(as_url.part["video"]) == 256  # by URL: 256 media items per request
+
+
+def test_library_transcode_without_out_dir_keeps_result_in_memory(generated):
+    # an absolute input name must not nest folders in the temporary work area
+    p = prepare(generated["video_audio"].resolve(), video_mode="file",
+                limits={"video.max_data_url_bytes": 20_000})
+    assert p.ok, p.findings
+    mime, data = _decode_data_url(p.part["video_url"]["url"])
+    assert mime == "video/mp4" and len(p.part["video_url"]["url"]) < 20_000
+    assert p.outputs == []
+    assert mediaprep.probe(data).has_audio is False

@@ -34,7 +34,7 @@ def prepare(source: SourceLike, *, settings: Settings | None = None,
         from ..sources import prepare_url
 
         return prepare_url(src, s, out_dir, stem)
-    if out_dir is not None and stem is None:
+    if stem is None:  # the input's own name, never its folders (an absolute path would nest)
         stem = safe_relative(Path(src.name).name).with_suffix("")
     sink = Sink(Path(out_dir) if out_dir is not None else None, stem)
     info = probe_source(src, limits=s.limits)

@@ -27,7 +27,9 @@ class Sink:
             raise SettingsError("this transport needs an output folder (out_dir / -o DIR)")
         stem = self.stem or safe_relative(name).with_suffix("")
         rel = stem.with_name(stem.name + suffix + "." + EXTENSION.get(fmt, fmt))
-        return inside(self.out_dir, rel)
+        path = inside(self.out_dir, rel)
+        path.parent.mkdir(parents=True, exist_ok=True)  # writers (PyAV) need the folder to exist
+        return path
 
     def relative(self, path: Path) -> str:
         assert self.out_dir is not None
