@@ -190,18 +190,21 @@ def failed_prep_line(display: str, error: Any) -> dict[str, Any]:
 # --- prep over many inputs: a journal (resume) and the content-addressed cache ----------------
 #
 # Each input's work is one call of :func:`prep_job` in a worker. It writes the input's outputs
-# (atomically, by prepare), then its journal record ``DIR/.mediaprep/journal/<stem hash>.json``
-# (atomically): a first line of metadata (the key it was made under, its outputs' sizes) and a
-# second line that is exactly its ``parts.jsonl`` line. The parent writes ``parts.jsonl`` once,
-# at the end, by copying those second lines in input order into a temporary file renamed over
-# the old one. A run killed at any moment therefore leaves whole outputs, whole journal records
-# and either the previous ``parts.jsonl`` or none; the rerun finds the finished inputs'
-# records still valid (same input bytes, options, name and outputs) and skips their work.
+# (atomically, by prepare), then its journal record in ``DIR/.mediaprep/journal/``: the input's
+# ``parts.jsonl`` line in ``<stem hash>.line``, then ``<stem hash>.json``, the metadata (the key
+# it was made under, the sizes and times of the line file and the outputs), each atomically.
+# The parent writes ``parts.jsonl`` once, at the end, by copying the line files in input order
+# into a temporary file renamed over the old one. A run killed at any moment therefore leaves
+# whole outputs, whole records and either the previous ``parts.jsonl`` or none; the rerun finds
+# the finished inputs' records still valid (same input path, size, mtime and inode, same
+# options and name, outputs as recorded) and skips their work. The cache stores the same two
+# files with the outputs, keyed by the input's bytes.
 
 STATE_DIR = ".mediaprep"
 JOURNAL_FOLDER = "journal"
 LOCK_FILE = "lock"
-JOURNAL_FILE = "journal.json"  # the journal record, as stored in a cache entry
+META_FILE = "meta.json"  # a journal record's metadata, as stored in a cache entry
+LINE_FILE = "line.json"  # and its parts.jsonl line
 _OUT = "out/s"  # cache names of outputs: _OUT + the output's path after its stem
 # Temporary files of atomic writers (output.atomic_write / temp_path_for, encode.video,
 # cache materialise): what a killed worker can leave behind in DIR.
@@ -292,15 +295,16 @@ def journal_key(task: PrepTask) -> str | None:
         return None
 
 
-def journal_hit(job: PrepJob) -> PrepDone | None:
+def journal_hit(job: PrepJob, jkey: str | None = None) -> PrepDone | None:
     """The input's result from its journal record, when one was finished under the same key
     and its outputs are still as written. Cheap (stat calls and one short read): the parent
     runs it for every input before starting any worker."""
-    jkey = journal_key(job.task)
+    jkey = jkey or journal_key(job.task)
     if jkey is None:
         return None
-    meta = _read_meta(journal_path(job.journal_dir, job.task.stem))
-    if meta is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta):
+    jpath = journal_path(job.journal_dir, job.task.stem)
+    meta = _read_meta(jpath)
+    if meta is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta, jpath):
         return _done(meta, "journal")
     return None
 
@@ -310,12 +314,12 @@ def prep_job(job: PrepJob) -> PrepDone:
 
     A top-level function (picklable): this is what ``prep`` runs in its workers.
     """
-    hit = journal_hit(job)
+    t = job.task
+    jkey = journal_key(t)
+    hit = journal_hit(job, jkey)
     if hit is not None:
         return hit
-    t = job.task
     jpath = journal_path(job.journal_dir, t.stem)
-    jkey = journal_key(t)
     key = input_key(t) if job.cache_dir is not None else None
     cache = Cache(job.cache_dir) if job.cache_dir is not None and key is not None else None
     if cache is not None:
@@ -352,27 +356,57 @@ def _input_bytes(source: str) -> int:
         return 0
 
 
-def _write_journal(jpath: Path, t: PrepTask, jkey: str | None,
-                   line: dict[str, Any]) -> dict[str, Any]:
+def _line_path(jpath: Path) -> Path:
+    return jpath.with_suffix(".line")
+
+
+def _outputs_of(t: PrepTask, names: list[str]) -> list[dict[str, Any]]:
     out = Path(t.out_dir)
-    outputs = []
-    for rel in line.get("outputs") or []:
+    stats = []
+    for rel in names:
         st = (out / rel).stat()
-        outputs.append({"name": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    ok = bool(line.get("ok"))
-    fixed = ok and any(f.get("severity") == "error" for f in line.get("findings") or [])
+        stats.append({"name": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return stats
+
+
+def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, Any] | None,
+                   *, text: str | None = None, done: dict[str, Any] | None = None,
+                   outputs: list[str] | None = None,
+                   place_line: Any = None) -> dict[str, Any]:
+    """Write the journal record of an input: its parts line to ``<h>.line`` (``text`` when its
+    JSON is at hand, or ``place_line(path)`` to put it there, a hard link from the cache), then
+    the metadata to ``<h>.json``, each atomically. The metadata is written last and records the
+    line file's size and time, so a record is whole or not there."""
+    lpath = _line_path(jpath)
+    if place_line is not None:
+        place_line(lpath)
+    else:
+        if text is None:
+            text = json.dumps(line, ensure_ascii=False)
+        _replace_text(lpath, text.rstrip("\n") + "\n")
+    if line is not None:
+        outputs = list(line.get("outputs") or [])
+    stats = _outputs_of(t, outputs or [])
+    if done is None:
+        assert line is not None
+        ok = bool(line.get("ok"))
+        done = {"ok": ok,
+                "fixed": ok and any(f.get("severity") == "error"
+                                    for f in line.get("findings") or []),
+                "status": _status(line, t.display)}
+    lst = lpath.stat()
     meta = {
         "jkey": jkey,
         "stem": t.stem,
         "display": t.display,
         "out_dir": t.out_dir,
-        "outputs": outputs,
-        "done": {"ok": ok, "fixed": fixed, "bytes_in": _input_bytes(t.source),
-                 "bytes_out": sum(o["size"] for o in outputs),
-                 "status": _status(line, t.display)},
+        "outputs": stats,
+        "line": {"size": lst.st_size, "mtime_ns": lst.st_mtime_ns},
+        "done": {"ok": done["ok"], "fixed": done["fixed"], "status": done["status"],
+                 "bytes_in": _input_bytes(t.source),
+                 "bytes_out": sum(o["size"] for o in stats)},
     }
-    text = json.dumps(meta, ensure_ascii=False) + "\n" + json.dumps(line, ensure_ascii=False)
-    _replace_text(jpath, text + "\n")
+    _replace_text(jpath, json.dumps(meta, ensure_ascii=False) + "\n")
     return meta
 
 
@@ -403,21 +437,26 @@ def _read_meta(jpath: Path) -> dict[str, Any] | None:
 def read_journal_line(jpath: Path) -> str | None:
     """The ``parts.jsonl`` line (with its newline) of a journal record, or None."""
     try:
-        with open(jpath, encoding="utf-8") as fh:
-            fh.readline()
-            line = fh.readline()
+        with open(_line_path(jpath), encoding="utf-8") as fh:
+            line = fh.read()
     except (OSError, ValueError):
         return None
-    return line if line.endswith("\n") else None
+    return line if line.endswith("\n") else None  # written whole, by rename
 
 
-def _intact(out_dir: str, meta: dict[str, Any]) -> bool:
-    for o in meta.get("outputs") or []:
+def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:
+    """Whether the record's line file and outputs are still the ones it recorded."""
+    want = [(_line_path(jpath), meta.get("line") or {})]
+    try:
+        want += [(Path(out_dir) / o["name"], o) for o in meta.get("outputs") or []]
+    except (KeyError, TypeError):
+        return False
+    for path, rec in want:
         try:
-            st = (Path(out_dir) / o["name"]).stat()
-        except (OSError, KeyError, TypeError):
+            st = path.stat()
+        except OSError:
             return False
-        if st.st_size != o.get("size") or st.st_mtime_ns != o.get("mtime_ns"):
+        if st.st_size != rec.get("size") or st.st_mtime_ns != rec.get("mtime_ns"):
             return False
     return True
 
@@ -430,7 +469,7 @@ def _done(meta: dict[str, Any], origin: str) -> PrepDone:
 
 def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any]) -> None:
     """Put the outputs and the journal record in the cache; a cache that fails is no error."""
-    files: dict[str, str | os.PathLike[str]] = {JOURNAL_FILE: jpath}
+    files: dict[str, str | os.PathLike[str]] = {META_FILE: jpath, LINE_FILE: _line_path(jpath)}
     for rel in line.get("outputs") or []:
         if not rel.startswith(t.stem):
             return  # an output outside its stem cannot be renamed for another input
@@ -442,23 +481,35 @@ def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any
 def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
                 jkey: str | None) -> PrepDone | None:
     entry = cache.get(key)
-    if entry is None or JOURNAL_FILE not in entry.files:
+    if entry is None or META_FILE not in entry.files or LINE_FILE not in entry.files:
         return None
-    with open(entry.files[JOURNAL_FILE], encoding="utf-8") as fh:
-        old = json.loads(fh.readline())
-        text = fh.readline()
-    line = json.loads(text)
+    old = _read_meta(entry.files[META_FILE])
+    if old is None:
+        return None
     old_stem, old_out, old_display = old["stem"], old["out_dir"], old["display"]
     names: dict[str, str] = {}
+    new_outputs = []
     for o in old["outputs"]:
         rel = o["name"]
         if not rel.startswith(old_stem):
             return None
         names[_OUT + rel[len(old_stem):]] = t.stem + rel[len(old_stem):]
-    if (old_stem, old_out, old_display) != (t.stem, t.out_dir, t.display):
-        line = _rebase(line, t, old_stem, old_out, old_display)
-        if line is None:
-            return None
+        new_outputs.append(t.stem + rel[len(old_stem):])
+    # The line names the input and its outputs (relative to DIR); file:// URLs also name DIR.
+    # Anything else is the same for every input with these bytes and options, and then the
+    # cached line file itself becomes the record's line (a hard link: no copy of data URLs).
+    same = (old_stem, old_display) == (t.stem, t.display) and (
+        old_out == t.out_dir or t.settings.transport != "path")
+    if same:
+        entry.materialise(t.out_dir, names)
+        meta = _write_journal(
+            jpath, t, jkey, None, done=old["done"], outputs=new_outputs,
+            place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}))
+        return _done(meta, "cache")
+    with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
+        line = _rebase(json.loads(fh.read()), t, old_stem, old_out, old_display)
+    if line is None:
+        return None
     entry.materialise(t.out_dir, names)
     meta = _write_journal(jpath, t, jkey, line)
     return _done(meta, "cache")
@@ -518,7 +569,7 @@ def sweep_temporaries(out_dir: str | os.PathLike[str]) -> int:
 
 def prune_journal(journal_dir: str | os.PathLike[str], keep: Iterable[Path]) -> None:
     """Drop journal records of inputs that are no longer part of the run."""
-    wanted = {p.name for p in keep}
+    wanted = {n for p in keep for n in (p.name, _line_path(p).name)}
     with contextlib.suppress(OSError):
         for p in Path(journal_dir).iterdir():
             if p.name not in wanted:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -65,8 +66,10 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "mediaprep"
 
 
+@functools.lru_cache(maxsize=1)
 def package_version() -> str:
-    """The installed mediaprep version (part of every key: new code, new outputs)."""
+    """The installed mediaprep version (part of every key: new code, new outputs). Read once
+    per process: the metadata lookup costs about a millisecond, a cache hit not much more."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -440,6 +440,12 @@ def _write_parts(path: Path, tasks: list[Any], records: list[Path],
     """
     import tempfile
 
+    # A rerun that changed nothing (same records, none rewritten, parts.jsonl as we left it)
+    # need not copy every line again: with data URLs that is most of a no-op rerun's time.
+    sig_path = records[0].parent.parent / "parts.sig" if records else None
+    sig = None if failures else _parts_signature(records)
+    if sig is not None and sig_path is not None and _read_sig(sig_path) == [sig, _stat(path)]:
+        return 0
     missing = 0
     fd, tmp = tempfile.mkstemp(prefix=".parts.jsonl.", suffix=".part", dir=path.parent)
     try:
@@ -461,7 +467,40 @@ def _write_parts(path: Path, tasks: list[Any], records: list[Path],
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if sig_path is not None:
+        if sig is not None and not missing:
+            sig_path.write_text(json.dumps([sig, _stat(path)]))
+        else:
+            sig_path.unlink(missing_ok=True)
     return missing
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _parts_signature(records: list[Path]) -> str | None:
+    """Identity of the records parts.jsonl is made of: a record rewritten changes its stat."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for r in records:
+        st = _stat(r)
+        if st is None:
+            return None
+        h.update(f"{r.name} {st}\n".encode())
+    return h.hexdigest()
+
+
+def _read_sig(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _check_batch_options(settings: Settings, prompt: str | None) -> None:

@@ -286,6 +286,10 @@ def test_journal_resumes_without_the_cache(generated, tmp_path, monkeypatch) -> 
     out = tmp_path / "out"
     assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
     before = (out / "parts.jsonl").read_bytes()
+    # nothing changed: parts.jsonl is left as it is (not even rewritten)
+    ino = (out / "parts.jsonl").stat().st_ino
+    assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
+    assert (out / "parts.jsonl").stat().st_ino == ino
     (out / "parts.jsonl").unlink()
     _no_media_work(monkeypatch)
     assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
