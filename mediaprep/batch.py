@@ -475,7 +475,7 @@ def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any
             return  # an output outside its stem cannot be renamed for another input
         files[_OUT + rel[len(t.stem):]] = Path(t.out_dir) / rel
     with contextlib.suppress(OSError, ValueError):
-        cache.put(key, {"stem": t.stem}, files)
+        cache.put(key, {"stem": t.stem}, files, link=True)
 
 
 def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,

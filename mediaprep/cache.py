@@ -246,6 +246,14 @@ def _place(src: Path, dest: Path, *, link: bool) -> None:
         raise
 
 
+def _try_link(src: str | os.PathLike[str], dest: Path) -> bool:
+    try:
+        os.link(src, dest)
+    except OSError:  # another filesystem, or links not allowed there
+        return False
+    return True
+
+
 class Cache:
     """A cache folder. Safe for many processes at once (threads too) without locks."""
 
@@ -287,8 +295,14 @@ class Cache:
         key: str,
         record: Mapping[str, Any],
         files: Mapping[str, str | os.PathLike[str]] | None = None,
+        *,
+        link: bool = False,
     ) -> CacheEntry:
         """Store ``record`` (JSON-able) and copies of ``files`` (name → path) under ``key``.
+
+        ``link``: hard-link the files instead of copying them where the filesystem allows
+        (no second copy of every output). A file later edited in place through the link
+        changes its size or time, which :meth:`get` reads as a miss.
 
         Atomic: everything is written in a temporary folder in the cache root, then renamed
         into place. If an intact entry is there already (another process won), it is kept and
@@ -311,8 +325,9 @@ class Cache:
             for name, src in files.items():
                 dest = tmp / FILES / name
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                # Copy, not link: the outputs are the user's files, free to be edited later.
-                shutil.copyfile(src, dest)
+                # By default a copy: the outputs are the user's files, free to be edited later.
+                if not (link and _try_link(src, dest)):
+                    shutil.copyfile(src, dest)
                 st = dest.stat()
                 stats[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
             meta = {

@@ -59,7 +59,7 @@ def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_pat
 
     out = tmp_path / "out"
     # with the cache on: a rerun could take finished inputs from the cache, but must take them
-    # from the journal (their outputs keep their inodes; a cache hit would place new files)
+    # from the journal (their records keep their inodes; a cache hit would write new ones)
     cmd = _prep(inputs, out, tmp_path / "cache")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / ".mediaprep" / "journal"
@@ -80,12 +80,14 @@ def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_pat
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, alive
 
-    # outputs the killed run had finished (and recorded) must survive the rerun untouched
+    # inputs the killed run had finished (and recorded) are not worked on again: neither their
+    # outputs nor their records are rewritten (a cache hit would write a new record)
     survivors = {}
     for rec in journal.glob("*.json"):
         meta = json.loads(rec.read_text().splitlines()[0])
+        survivors[str(rec)] = os.stat(rec).st_ino
         for o in meta["outputs"]:
-            survivors[o["name"]] = os.stat(out / o["name"]).st_ino
+            survivors[str(out / o["name"])] = os.stat(out / o["name"]).st_ino
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -94,7 +96,7 @@ def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_pat
     assert len(lines) == N_IMAGES + 1 and all(json.loads(x)["ok"] for x in lines)
     assert _outputs(out) == _outputs(ref)
     for name, ino in survivors.items():
-        assert os.stat(out / name).st_ino == ino, f"{name} was prepared again"
+        assert os.stat(name).st_ino == ino, f"{name} was written again"
     # nothing partial: no temporary files, every output decodes to the end
     strays = [p for p in out.rglob("*") if p.is_file() and p.name.startswith(".")]
     assert strays == []
