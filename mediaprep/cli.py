@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +117,55 @@ def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="No progress bar and no per-file lines; the summary still prints."),
         click.option("--allow-url", is_flag=True, default=None,
                      help="Fetch http(s) inputs (otherwise they are not fetched)."),
+        click.option("--allow-private-urls", is_flag=True, default=None,
+                     help="With --allow-url: also fetch from private, link-local and loopback "
+                          "addresses (refused by default)."),
+        click.option("--allow-loopback-urls", is_flag=True, default=None,
+                     help="With --allow-url: also fetch from loopback addresses (local "
+                          "servers)."),
+        click.option("--manifest", "manifests", multiple=True, type=click.Path(dir_okay=False),
+                     help="A file listing inputs, one path or URL per line (# comments); "
+                          "relative paths are relative to the manifest's folder."),
+        click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+                     show_default=True,
+                     help="Where per-input work runs: local worker processes, or a Dask "
+                          "cluster (pip install 'mediaprep[dask]')."),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="Dask scheduler address [default: $MEDIAPREP_DASK_SCHEDULER, else a "
+                          "local cluster of --jobs workers]."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
 
 
+@dataclass(frozen=True)
+class RunPlace:
+    """Where per-input work runs (--executor, --scheduler)."""
+
+    executor: str = "local"
+    scheduler: str | None = None
+
+
+def pop_run_options(opts: dict[str, Any], paths: tuple[str, ...]) -> tuple[RunPlace,
+                                                                            tuple[str, ...]]:
+    """Take the executor options out of ``opts``; add the manifests' entries to ``paths``."""
+    from .manifest import ManifestError, read_manifest
+
+    place = RunPlace(opts.pop("executor", None) or "local", opts.pop("scheduler", None))
+    entries: list[str] = []
+    for manifest in opts.pop("manifests", ()) or ():
+        try:
+            entries += read_manifest(manifest)
+        except (ManifestError, OSError) as exc:
+            raise UsageFailure(f"manifest {manifest}: {exc}") from exc
+    return place, tuple(paths) + tuple(entries)
+
+
 def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
               timeout: float | None,
-              on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+              on_result: Callable[[int, Any], None] | None = None,
+              place: RunPlace | None = None) -> list[Any]:
     """Run ``fn`` over ``tasks``: the one place that decides where per-input work runs.
 
     Returns one :class:`~mediaprep.runner.Outcome` per task, in input order; a task that
@@ -134,6 +175,15 @@ def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
 
     from .runner import WorkerStartError, run_all
 
+    if place is not None and place.executor != "local":
+        from .executors import ExecutorUnavailable, get_executor
+
+        try:
+            ex = get_executor(place.executor,
+                              **({"address": place.scheduler} if place.scheduler else {}))
+        except ExecutorUnavailable as exc:
+            raise UsageFailure(str(exc)) from exc
+        return ex.run(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result)
     if jobs != 0 and multiprocessing.current_process().daemon:
         jobs = 0  # a daemonic process may not start workers; whoever runs us isolates us
     try:
@@ -179,6 +229,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     from .report import render
     from .tasks import check_one, plan_check
 
+    place, paths = pop_run_options(opts, paths)
     if not paths and not frames_dirs:
         raise UsageFailure("give at least one file or folder")
     settings, config = build_settings(opts)
@@ -198,7 +249,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
                              bytes_in=int((entry.get("info") or {}).get("bytes") or 0))
 
         run_tasks(tasks, check_one, jobs=jobs, timeout=_timeout(timeout, "check"),
-                  on_result=on_result)
+                  on_result=on_result, place=place)
     data = report_from_files([f for f in files if f is not None], settings, strict=strict)
     out = render(data, fmt, strict=strict, verbose=verbose)
     if out:
@@ -215,15 +266,26 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, as a list.")
 @click.option("--deep", is_flag=True, help="Decode pixels too.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--allow-url", is_flag=True, default=None, help="Fetch http(s) inputs.")
+@click.option("--allow-loopback-urls", is_flag=True, default=None,
+              help="With --allow-url: also fetch from loopback addresses.")
+@click.option("--allow-private-urls", is_flag=True, default=None,
+              help="With --allow-url: also fetch from private addresses.")
 @handle_errors
-def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | None) -> None:
+def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | None,
+          **url_opts: Any) -> None:
     """Print what each file is."""
-    settings, config = build_settings({"config_path": config_path})
+    from .api import probe as probe_api
+
+    settings, config = build_settings({"config_path": config_path, **url_opts})
     items = collect(paths, config)
-    infos = [probe_source(_source_for(i), limits=settings.limits, deep=deep) for i in items]
+    infos = [probe_api(i.url, settings=settings, deep=deep) if i.url is not None
+             else probe_source(_source_for(i), limits=settings.limits, deep=deep)
+             for i in items]
     bad = any(i.error_code for i in infos)
     if as_json:
         click.echo(json.dumps([{"path": i.path, "kind": i.kind, "info": i.to_json(),
+                                **_tokens_of(i, settings),
                                 **({"error": {"code": i.error_code, "message": i.error}}
                                    if i.error_code else {})}
                                for i in infos], indent=2))
@@ -231,6 +293,18 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
         for i in infos:
             click.echo(_describe(i))
     sys.exit(EXIT_FAILED if bad else EXIT_OK)
+
+
+def _tokens_of(info: Any, settings: Settings) -> dict[str, Any]:
+    """``{"tokens": {...}}`` beside ``info`` where an estimate applies (SPEC section 4)."""
+    from .check import Report
+    from .check.tokens import estimate_for
+
+    try:
+        est = estimate_for(Report(path=info.path, kind=info.kind, info=info), settings)
+    except (ValueError, TypeError):
+        est = None
+    return {} if est is None else {"tokens": {"estimate": est, "model": settings.model}}
 
 
 def _describe(info: Any) -> str:
@@ -362,6 +436,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     from .runner import Outcome
     from .tasks import plan_prep
 
+    place, paths = pop_run_options(opts, paths)
     if not paths and not frames_dirs:
         raise UsageFailure("give at least one file or folder")
     if resize is not None:
@@ -411,7 +486,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
                     report(i, Outcome(value=done))
             run_tasks([jobs_list[i] for i in todo], prep_job, jobs=jobs,
                       timeout=_timeout(timeout, "prep"),
-                      on_result=lambda k, outcome: report(todo[k], outcome))
+                      on_result=lambda k, outcome: report(todo[k], outcome), place=place)
         sweep_temporaries(out)  # workers killed by the timeout leave temporary files too
         records = [journal_path(journal, t.stem) for t in tasks]
         failed = progress.failed + _write_parts(out / "parts.jsonl", tasks, records, failures,
@@ -588,7 +663,10 @@ def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
     for item in items:
         if item.url is not None:
             continue
-        p = item.path.resolve()
+        try:
+            p = item.path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: it has no place, inside or out
+            continue
         if p == root or root in p.parents:
             raise UsageFailure(f"input {item.display} is inside the output folder {out}")
 

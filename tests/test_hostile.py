@@ -190,9 +190,6 @@ def test_symlink_loops_end_the_walk(run: dict) -> None:
         assert not r[cmd]["traceback"]
 
 
-@pytest.mark.xfail(strict=True, reason="cli._relative_names calls Path.resolve(), which raises "
-                                       "RuntimeError on a symlink loop named on the command line "
-                                       "(cli.py is owned elsewhere; reported)")
 def test_prep_of_a_named_symlink_loop(run: dict) -> None:
     v = run["results"]["symlink_self"]["commands"]["prep"]
     assert not v["traceback"] and v["exit"] == 1 and "file.unreadable" in v["codes"]

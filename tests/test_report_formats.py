@@ -199,7 +199,7 @@ def test_text_cannot_forge_lines() -> None:
 
 def test_text_verbose_lists_clean_files() -> None:
     lines = render(sample_report(), "text", verbose=True).splitlines()
-    assert "media/ok.png: ok (~1369 tokens for kimi-k2.5)" in lines
+    assert "media/ok.png: ok (~1369 tokens for kimi-k2.5, estimate)" in lines
 
 
 def test_text_info_only_file_passes_and_strict_fails_warnings() -> None:

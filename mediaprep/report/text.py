@@ -47,7 +47,7 @@ def _ok_line(path: str, file: Mapping[str, Any]) -> str:
     tokens = file.get("tokens")
     if isinstance(tokens, Mapping) and tokens.get("estimate") is not None:
         model = f" for {tokens['model']}" if tokens.get("model") else ""
-        return f"{path}: ok (~{tokens['estimate']} tokens{model})"
+        return f"{path}: ok (~{tokens['estimate']} tokens{model}, estimate)"
     return f"{path}: ok"
 
 
@@ -65,6 +65,14 @@ def summary_line(report: Report, *, strict: bool = False) -> str:
         context.append("strict: warnings fail")
     if context:
         line += f" ({', '.join(context)})"
+    estimates = [f["tokens"] for f in files_of(report) if isinstance(f.get("tokens"), Mapping)
+                 and isinstance(f["tokens"].get("estimate"), int)]
+    if estimates:
+        # what the model will be charged if every file goes in one request (an estimate)
+        total = sum(t["estimate"] for t in estimates)
+        models = sorted({str(t.get("model")) for t in estimates if t.get("model")})
+        line += f"; ~{total:,} tokens for {len(estimates)} files"
+        line += f" (estimate, {', '.join(models)})" if models else " (estimate)"
     return line
 
 
