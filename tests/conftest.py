@@ -14,6 +14,15 @@ if str(ROOT) not in sys.path:  # `fixtures` is a top-level folder of the reposit
 from fixtures.generate import generate  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Tests never read or fill the user's prep cache (~/.cache/mediaprep)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MEDIAPREP_CACHE_DIR", str(tmp_path_factory.mktemp("prep-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{name: path}`` of every fixture in fixtures.generate.FIXTURES, made once per session."""

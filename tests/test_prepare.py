@@ -166,6 +166,7 @@ def test_video_compliant_passes_through(generated, tmp_path):
     assert p.ok, p.findings
     assert p.part["type"] == "video_url" and p.part["fps"] == 2.0
     assert p.outputs[0].read_bytes() == generated["video_2s"].read_bytes()
+    assert p.outputs[0].stat().st_mode & 0o044  # an ordinary file, not mkstemp's 0600
 
 
 def test_video_container_not_taken_is_remuxed(generated, tmp_path):
