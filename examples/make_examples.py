@@ -31,19 +31,28 @@ def main() -> None:
     photo(300, 8, 2).save(HERE / "thin_banner.png")
     # a GIF: not an accepted DashScope format
     photo(96, 96, 3).convert("P").save(HERE / "icon.gif")
-    # a 3 s clip with a sound track, in MKV
-    with av.open(str(HERE / "clip.mkv"), "w") as out:
-        vs = out.add_stream("libx264", rate=10, options={"crf": "32", "preset": "veryfast"})
+    # a 3 s clip with a sound track, in MPEG-TS (a container DashScope does not take: remuxed)
+    _clip(HERE / "clip.ts", seconds=3.0, audio=True)
+    # a 1.5 s clip: under DashScope's 2 s minimum, so it goes as frames
+    _clip(HERE / "short_clip.mp4", seconds=1.5, audio=False)
+
+
+def _clip(path: Path, *, seconds: float, audio: bool) -> None:
+    fps = 10
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps, options={"crf": "32", "preset": "veryfast"})
         vs.width, vs.height, vs.pix_fmt = 160, 120, "yuv420p"
-        aus = out.add_stream("aac", rate=16000)
-        for i in range(30):
+        aus = out.add_stream("aac", rate=16000) if audio else None
+        for i in range(int(seconds * fps)):
             frame = av.VideoFrame.from_image(photo(160, 120, 10 + i % 3))
             for p in vs.encode(frame):
                 out.mux(p)
         for p in vs.encode():
             out.mux(p)
+        if aus is None:
+            return
         samples = np.zeros((1, 1024), dtype=np.float32)
-        for i in range(47):
+        for i in range(int(seconds * 16000 / 1024)):
             af = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
             af.sample_rate = 16000
             af.pts = i * 1024
@@ -51,7 +60,6 @@ def main() -> None:
                 out.mux(p)
         for p in aus.encode():
             out.mux(p)
-
 
 if __name__ == "__main__":
     main()
