@@ -16,7 +16,7 @@ from typing import Any
 
 from .cache import Cache, cache_key, canonical_json, hash_input, package_version
 from .check import Report
-from .config import Config
+from .config import Config, resolved_folder
 from .limits import TABLE_VERSION
 from .probe.sniff import EXTENSIONS, HEAD_BYTES, sniff
 from .settings import Settings
@@ -43,7 +43,7 @@ class Item:
 def display_path(path: Path) -> str:
     """Relative to the working directory when inside it (CI annotations need that)."""
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return path.resolve().relative_to(resolved_folder(os.getcwd())).as_posix()
     except (ValueError, RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11)
         return str(path)
 

@@ -16,6 +16,7 @@ long option names with ``_`` or ``-`` (``max_frames`` / ``max-frames``), plus:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,9 +59,15 @@ class Config:
         return base
 
 
+@functools.lru_cache(maxsize=8)
+def resolved_folder(folder: str) -> Path:
+    """``Path(folder).resolve()``, once per folder (it is asked for every input of a run)."""
+    return Path(folder).resolve()
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return path.resolve().relative_to(resolved_folder(str(root))).as_posix()
     except (ValueError, RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11)
         return path.as_posix()
 

@@ -95,10 +95,11 @@ def atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
+        # No fsync: the rename guards against a killed process (the promise); an fsync per
+        # output serialises parallel workers on the disk, and a file lost to a power cut is
+        # only prepared again by the next run.
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
