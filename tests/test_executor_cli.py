@@ -64,3 +64,20 @@ def test_prep_on_dask_matches_local(generated, tmp_path):
 def test_unknown_executor_is_a_usage_error(generated):
     res = CliRunner().invoke(main, ["check", str(generated["jpeg"]), "--executor", "ray"])
     assert res.exit_code == 2
+
+
+def test_cache_serves_a_dask_run(generated, tmp_path):
+    pytest.importorskip("distributed")
+    m = _manifest(tmp_path, generated, ["jpeg_exif6", "png_10x400", "gif_animated"])
+    cache = tmp_path / "cache"
+    first, second = tmp_path / "one", tmp_path / "two"
+    base = ["prep", "--manifest", str(m), "-j", "2", "-q", "--executor", "dask",
+            "--cache-dir", str(cache)]
+    assert CliRunner().invoke(main, [*base, "-o", str(first)]).exit_code == 0
+    assert CliRunner().invoke(main, [*base, "-o", str(second)]).exit_code == 0
+    a, b = _parts(first), _parts(second)
+    assert [x["part"] for x in a] == [x["part"] for x in b]
+    for x, y in zip(a, b, strict=True):
+        for r1, r2 in zip(x["outputs"], y["outputs"], strict=True):
+            # the second run's outputs are the cache's files (hard links), not new encodes
+            assert (first / r1).stat().st_ino == (second / r2).stat().st_ino
