@@ -462,12 +462,12 @@ def _lossy(
         run.steps.append(f"downscale {cur.width}x{cur.height} -> {new[0]}x{new[1]}")
         cur = _scaled(img, new)
         start = min_q  # the quality axis is exhausted; keep it at the floor from now on
-    raise BudgetError(
-        f"cannot fit {fmt} within {run.max_bytes} bytes even at {min_side}px / q={min_q}",
-        max_bytes=run.max_bytes,
-        smallest=run.smallest,
-        steps=run.steps,
-    )
+    raise _no_fit(run, f"{fmt} within {run.max_bytes} bytes even at {min_side}px / q={min_q}")
+
+
+def _no_fit(run: _Run, what: str) -> BudgetError:
+    return BudgetError(f"cannot fit {what}", max_bytes=run.max_bytes, smallest=run.smallest,
+                       steps=run.steps)
 
 
 def _png(
@@ -508,12 +508,7 @@ def _png(
         history.append((cur.width * cur.height, len(data)))
         if run.fits(len(data), "png"):
             return run.result(data, cur, "png", None)
-    raise BudgetError(
-        f"cannot fit png within {run.max_bytes} bytes even at {min_side}px",
-        max_bytes=run.max_bytes,
-        smallest=run.smallest,
-        steps=run.steps,
-    )
+    raise _no_fit(run, f"png within {run.max_bytes} bytes even at {min_side}px")
 
 
 def encode_to_budget(
