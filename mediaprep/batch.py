@@ -40,10 +40,13 @@ class Item:
         return self.url if self.url is not None else str(self.path)
 
 
-def display_path(path: Path) -> str:
-    """Relative to the working directory when inside it (CI annotations need that)."""
+def display_path(path: Path, real: Path | None = None) -> str:
+    """Relative to the working directory when inside it (CI annotations need that).
+
+    ``real``: ``path`` resolved already (a folder walk knows it without a syscall per part).
+    """
     try:
-        return path.resolve().relative_to(resolved_folder(os.getcwd())).as_posix()
+        return (real or path.resolve()).relative_to(resolved_folder(os.getcwd())).as_posix()
     except (ValueError, RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11)
         return str(path)
 
@@ -71,8 +74,8 @@ def collect(paths: Iterable[str | Path], config: Config, *,
     items: list[Item] = []
     seen: set[Path] = set()
 
-    def add(item: Item) -> None:
-        key = item.path.resolve() if item.path.exists() else item.path
+    def add(item: Item, real: Path | None = None) -> None:
+        key = real or (item.path.resolve() if item.path.exists() else item.path)
         if key not in seen:
             seen.add(key)
             items.append(item)
@@ -86,22 +89,35 @@ def collect(paths: Iterable[str | Path], config: Config, *,
             continue
         p = Path(raw)
         if p.is_dir():
-            for f in _walk(p):
-                if config.selected(f) and is_media_file(f):
-                    add(Item(f, display_path(f)))
+            for f, real in _walk(p):
+                if config.selected(f, real) and is_media_file(f):
+                    add(Item(f, display_path(f, real)), real)
         else:
             add(Item(p, display_path(p), named=True))
     return items
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: Path) -> Iterator[tuple[Path, Path]]:
+    """Files under ``root`` in sorted order, each with its resolved path.
+
+    Why not ``Path.resolve()`` per file: it costs a syscall per path component, thousands of
+    times, in the parent before any worker starts. A folder is resolved once; a file that is
+    not a symlink resolves to its folder's resolved path plus its name.
+    """
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs.sort()
+        real_folder = resolved_folder(os.path.abspath(folder))  # the cache keys by string
         for name in sorted(files):
             p = Path(folder) / name
+            if not os.path.islink(p):
+                yield p, real_folder / name
+                continue
             if _symlink_loop(p):  # no bytes behind it, and Path.resolve() raises on it
                 continue
-            yield p
+            try:
+                yield p, p.resolve()
+            except (OSError, RuntimeError):
+                continue
 
 
 def _symlink_loop(p: Path) -> bool:
@@ -434,14 +450,14 @@ def _read_meta(jpath: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def read_journal_line(jpath: Path) -> str | None:
-    """The ``parts.jsonl`` line (with its newline) of a journal record, or None."""
+def read_journal_line(jpath: Path) -> bytes | None:
+    """The ``parts.jsonl`` line (UTF-8, with its newline) of a journal record, or None."""
     try:
-        with open(_line_path(jpath), encoding="utf-8") as fh:
+        with open(_line_path(jpath), "rb") as fh:
             line = fh.read()
-    except (OSError, ValueError):
+    except OSError:
         return None
-    return line if line.endswith("\n") else None  # written whole, by rename
+    return line if line.endswith(b"\n") else None  # written whole, by rename
 
 
 def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:

@@ -192,6 +192,18 @@ def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
         raise click.ClickException(str(exc)) from exc
 
 
+def prestart_workers(fn: Callable[[Any], Any], *, jobs: int | None,
+                     place: RunPlace) -> None:
+    """Let local workers' start-up (the fork server importing mediaprep) overlap with the
+    command's own walking and planning; :func:`run_tasks` would otherwise wait for it."""
+    import multiprocessing
+
+    from .runner import prestart
+
+    if place.executor == "local" and jobs != 0 and not multiprocessing.current_process().daemon:
+        prestart(fn)
+
+
 def _timeout(value: float | None, command: str) -> float | None:
     if value is None:
         return DEFAULT_TIMEOUT[command]
@@ -234,6 +246,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
         raise UsageFailure("give at least one file or folder")
     settings, config = build_settings(opts)
     settings = settings.replace(deep=deep) if deep else settings
+    prestart_workers(check_one, jobs=jobs, place=place)
     items = collect(paths, config, frames_dirs=frames_dirs)
     tasks = plan_check([i.source for i in items], settings, config=config,
                        displays=[i.display for i in items])
@@ -432,6 +445,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         sweep_temporaries,
     )
     from .cache import default_cache_dir
+    from .parts_file import PartsFile
     from .progress import Progress
     from .runner import Outcome
     from .tasks import plan_prep
@@ -448,6 +462,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         _check_batch_options(settings, prompt)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    prestart_workers(prep_job, jobs=jobs, place=place)
     items = collect(paths, config, frames_dirs=frames_dirs)
     _refuse_inputs_inside(items, out)
     tasks = plan_prep([i.source for i in items], out, settings, config=config,
@@ -455,13 +470,23 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     journal = state_dir(out) / JOURNAL_FOLDER
     cache = None if no_cache else str(Path(cache_dir) if cache_dir else default_cache_dir())
     jobs_list = [PrepJob(t, str(journal), cache) for t in tasks]
-    failures: dict[int, dict[str, Any]] = {}
+    records = [journal_path(journal, t.stem) for t in tasks]
 
     with run_lock(out) as locked:
         if not locked:
             raise UsageFailure(f"another mediaprep prep run is writing to {out}")
         sweep_temporaries(out)  # what a killed run's workers left half-written
-        with Progress(len(tasks), label="prep", enabled=False if quiet else None) as progress:
+        # Inputs a previous run finished (journal records still valid) need no worker.
+        hits = {i: done for i, job in enumerate(jobs_list)
+                if (done := journal_hit(job)) is not None}
+        todo = [i for i in range(len(tasks)) if i not in hits]
+        parts = PartsFile(out / "parts.jsonl", records, read_journal_line,
+                          lambda i: failed_prep_line(tasks[i].display,
+                                                     "its result record is missing"))
+        with parts, Progress(len(tasks), label="prep",
+                             enabled=False if quiet else None) as progress:
+            keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
+
             def report(index: int, outcome: Any) -> None:
                 t = tasks[index]
                 if outcome.ok:
@@ -469,28 +494,25 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
                     progress.advance(d.ok, fixed=d.fixed, bytes_in=d.bytes_in,
                                      bytes_out=d.bytes_out)
                     status = d.status
+                    if not keep_parts:
+                        parts.done(index)
                 else:
-                    failures[index] = failed_prep_line(t.display, outcome.error)
+                    line = failed_prep_line(t.display, outcome.error)
                     progress.advance(False)
-                    status = _status_of(failures[index])
+                    status = _status_of(line)
+                    parts.failed(index, line)
                 if not quiet:
                     progress.write(status) if progress.enabled else click.echo(status)
 
-            # Inputs a previous run finished (journal records still valid) need no worker.
-            todo = []
-            for i, job in enumerate(jobs_list):
-                done = journal_hit(job)
-                if done is None:
-                    todo.append(i)
-                else:
-                    report(i, Outcome(value=done))
+            for i, done in hits.items():
+                report(i, Outcome(value=done))
             run_tasks([jobs_list[i] for i in todo], prep_job, jobs=jobs,
                       timeout=_timeout(timeout, "prep"),
                       on_result=lambda k, outcome: report(todo[k], outcome), place=place)
+            if not keep_parts:
+                parts.close()
         sweep_temporaries(out)  # workers killed by the timeout leave temporary files too
-        records = [journal_path(journal, t.stem) for t in tasks]
-        failed = progress.failed + _write_parts(out / "parts.jsonl", tasks, records, failures,
-                              read_journal_line, failed_prep_line)
+        failed = progress.failed + parts.missing
         prune_journal(journal, records)
     click.echo(f"prep: {progress.summary()} -> {out}", err=True)
     if batch_requests is not None:
@@ -504,78 +526,6 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
 def _status_of(line: dict[str, Any]) -> str:
     detail = "; ".join(f"{f['code']}: {f['message']}" for f in line.get("findings") or [])
     return f"{line['path']}: FAILED ({detail})"
-
-
-def _write_parts(path: Path, tasks: list[Any], records: list[Path],
-                 failures: dict[int, dict[str, Any]], read_line: Callable[[Path], str | None],
-                 failed_line: Callable[[str, Any], dict[str, Any]]) -> int:
-    """Write ``parts.jsonl`` (one line per input, input order) in one atomic step; return the
-    number of inputs whose journal record was missing (they count as failed). Lines are copied
-    from the journal records, never held all at once (with data URLs a line can be megabytes).
-    """
-    import tempfile
-
-    # A rerun that changed nothing (same records, none rewritten, parts.jsonl as we left it)
-    # need not copy every line again: with data URLs that is most of a no-op rerun's time.
-    sig_path = records[0].parent.parent / "parts.sig" if records else None
-    sig = None if failures else _parts_signature(records)
-    if sig is not None and sig_path is not None and _read_sig(sig_path) == [sig, _stat(path)]:
-        return 0
-    missing = 0
-    fd, tmp = tempfile.mkstemp(prefix=".parts.jsonl.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for i, t in enumerate(tasks):
-                if i in failures:
-                    text = json.dumps(failures[i], ensure_ascii=False) + "\n"
-                else:
-                    text = read_line(records[i])
-                if text is None:
-                    text = json.dumps(failed_line(t.display, "its result record is missing"),
-                                      ensure_ascii=False) + "\n"
-                    missing += 1
-                fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if sig_path is not None:
-        if sig is not None and not missing:
-            sig_path.write_text(json.dumps([sig, _stat(path)]))
-        else:
-            sig_path.unlink(missing_ok=True)
-    return missing
-
-
-def _stat(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
-
-
-def _parts_signature(records: list[Path]) -> str | None:
-    """Identity of the records parts.jsonl is made of: a record rewritten changes its stat."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for r in records:
-        st = _stat(r)
-        if st is None:
-            return None
-        h.update(f"{r.name} {st}\n".encode())
-    return h.hexdigest()
-
-
-def _read_sig(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _check_batch_options(settings: Settings, prompt: str | None) -> None:

@@ -43,13 +43,18 @@ class Config:
     def root(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
 
-    def selected(self, path: Path) -> bool:
-        rel = _relative(path, self.root)
+    def selected(self, path: Path, real: Path | None = None) -> bool:
+        """Whether include/exclude take ``path`` (``real``: its resolved form, if known)."""
+        if not self.include and not self.exclude:
+            return True
+        rel = _relative(path, self.root, real)
         if self.include and not any(_match(rel, g) for g in self.include):
             return False
         return not any(_match(rel, g) for g in self.exclude)
 
     def settings_for(self, path: Path, base: Settings) -> Settings:
+        if not self.overrides:
+            return base
         rel = _relative(path, self.root)
         for ov in self.overrides:
             globs = ov.get("paths", [])
@@ -65,9 +70,9 @@ def resolved_folder(folder: str) -> Path:
     return Path(folder).resolve()
 
 
-def _relative(path: Path, root: Path) -> str:
+def _relative(path: Path, root: Path, real: Path | None = None) -> str:
     try:
-        return path.resolve().relative_to(resolved_folder(str(root))).as_posix()
+        return (real or path.resolve()).relative_to(resolved_folder(str(root))).as_posix()
     except (ValueError, RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11)
         return path.as_posix()
 

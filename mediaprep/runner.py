@@ -9,9 +9,15 @@ the run. Outcomes come back in input order; ``on_result`` sees each as soon as i
 
 Design (why not ``concurrent.futures``): a ``ProcessPoolExecutor`` cannot kill one hung task,
 and a dead worker breaks the whole pool. So this is a small pool of long-lived workers over
-``multiprocessing``: one duplex pipe per worker, exactly one task in flight per worker (a timeout
-kills only that task's work), and the parent sleeps in ``connection.wait`` on the busy workers'
-pipes and process sentinels with the nearest deadline as its timeout. Workers are started with
+``multiprocessing``: one duplex pipe per worker, and the parent sleeps in ``connection.wait`` on
+the busy workers' pipes and process sentinels with the nearest deadline as its timeout. A worker
+answers each task as soon as it ends, so the parent always knows which task a worker is running
+(the oldest unanswered one) and a timeout or crash costs that task alone: tasks queued behind it
+go back to the queue. Short tasks (a header read: a millisecond) are sent several to a message,
+so a worker never idles waiting for the parent between them and the parent pickles what tasks
+share (their settings) once per message instead of once per task; tasks of
+``BATCH_WINDOW`` or more go one at a time, so none waits behind a slow one another worker
+could have taken. Workers are started with
 the ``forkserver`` method: fork is unsafe once the parent has threads (PyAV/FFmpeg decoder
 threads, progress-bar monitors, BLAS pools), spawn pays the interpreter and import start-up for
 every replacement worker; the fork server is a clean single-threaded process, started once with
@@ -20,6 +26,8 @@ every replacement worker; the fork server is a clean single-threaded process, st
 
 from __future__ import annotations
 
+import contextlib
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -31,7 +39,8 @@ from dataclasses import dataclass
 from multiprocessing import connection
 from typing import Any, Generic, Literal, TypeVar
 
-__all__ = ["ErrorKind", "Outcome", "TaskError", "WorkerStartError", "default_jobs", "run_all"]
+__all__ = ["ErrorKind", "Outcome", "TaskError", "WorkerStartError", "default_jobs", "prestart",
+           "run_all"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,6 +55,14 @@ STARTUP_TIMEOUT = 60.0
 MAX_START_FAILURES = 3
 # Modules the fork server imports once, so every worker forked from it has them already.
 PRELOAD = ("mediaprep",)
+# Seconds of work queued per worker when tasks are short (measured as the run goes). Enough to
+# hide the parent's round trip; small enough that the last tasks still spread over all workers.
+BATCH_WINDOW = 0.02
+# At most this many tasks per message (a task is a path and settings: a message stays far below
+# a pipe's buffer, so the parent's send never waits on a worker that is sending a big result).
+MAX_BATCH = 64
+# Weight of the newest task's time in the running mean that sizes batches.
+MEAN_WEIGHT = 0.1
 
 
 @dataclass(frozen=True)
@@ -133,6 +150,20 @@ def run_all(
     return pool.run()
 
 
+def prestart(fn: Callable[..., Any], start_method: str | None = None) -> None:
+    """Start the fork server for ``fn``'s workers now, in the background.
+
+    The fork server imports mediaprep (a quarter of a second) before it can fork a worker; a
+    command that calls this first overlaps that with its own work (walking folders, planning)
+    instead of waiting for it in :func:`run_all`. Harmless when ``run_all`` never runs.
+    """
+    ctx = _context(start_method, fn)
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 # --- in-process -----------------------------------------------------------------------------
 
 
@@ -196,32 +227,37 @@ def _worker_main(conn: Any, fn: Callable[[Any], Any], memory_limit_mb: int | Non
         return  # the run ended while this worker started
     while True:
         try:
-            msg = conn.recv()
+            batch = conn.recv()  # [(index, task), ...]
         except (EOFError, OSError):
             return
-        index, task = msg
-        t0 = time.perf_counter()
-        retire = False
-        try:
-            reply: tuple[Any, ...] = ("ok", index, fn(task), time.perf_counter() - t0, False)
-        except (Exception, SystemExit) as exc:
-            err = _task_error(exc)
-            # After MemoryError the heap may be fragmented or half-freed: report, then retire.
-            retire = err.kind == "crash"
-            reply = ("err", index, err, time.perf_counter() - t0, retire)
-        try:
-            conn.send(reply)
-        except (EOFError, BrokenPipeError):
-            return
-        except Exception as exc:  # the value does not pickle; the pipe is untouched
-            err = TaskError(
-                "exception",
-                f"result could not be sent to the parent: {type(exc).__name__}: {exc}",
-                type(exc).__name__,
-            )
-            conn.send(("err", index, err, reply[3], retire))
-        if retire:
-            os._exit(0)
+        for index, task in batch:
+            if not _run_one(conn, fn, index, task):
+                os._exit(0)  # retire (the parent puts the rest of the batch back) or orphaned
+
+
+def _run_one(conn: Any, fn: Callable[[Any], Any], index: int, task: Any) -> bool:
+    """Run one task and send its reply; False when this worker must stop now."""
+    t0 = time.perf_counter()
+    retire = False
+    try:
+        reply: tuple[Any, ...] = ("ok", index, fn(task), time.perf_counter() - t0, False)
+    except (Exception, SystemExit) as exc:
+        err = _task_error(exc)
+        # After MemoryError the heap may be fragmented or half-freed: report, then retire.
+        retire = err.kind == "crash"
+        reply = ("err", index, err, time.perf_counter() - t0, retire)
+    try:
+        conn.send(reply)
+    except (EOFError, BrokenPipeError):
+        return False
+    except Exception as exc:  # the value does not pickle; the pipe is untouched
+        err = TaskError(
+            "exception",
+            f"result could not be sent to the parent: {type(exc).__name__}: {exc}",
+            type(exc).__name__,
+        )
+        conn.send(("err", index, err, reply[3], retire))
+    return not retire
 
 
 def _exit_with_parent(conn: Any) -> None:
@@ -267,16 +303,21 @@ def _limit_memory(extra_mb: int) -> None:
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "ready", "started", "task", "task_start", "deadline")
+    __slots__ = ("proc", "conn", "ready", "started", "queue", "task_start", "deadline")
 
     def __init__(self, proc: Any, conn: Any) -> None:
         self.proc = proc
         self.conn = conn
         self.ready = False
         self.started = time.monotonic()
-        self.task: int | None = None  # index of the task in flight
-        self.task_start = 0.0
+        # Indices sent and not yet answered, oldest first: the worker runs queue[0].
+        self.queue: deque[int] = deque()
+        self.task_start = 0.0  # when queue[0] started (as near as the parent can tell)
         self.deadline: float | None = self.started + STARTUP_TIMEOUT
+
+    @property
+    def task(self) -> int | None:
+        return self.queue[0] if self.queue else None
 
 
 class _Pool(Generic[T, R]):
@@ -302,6 +343,8 @@ class _Pool(Generic[T, R]):
         self.done = 0
         self.workers: list[_Worker] = []
         self.start_failures = 0
+        self.mean_task: float | None = None  # running mean of task seconds, sizes batches
+        self.batching = True  # off once a batch fails to pickle: then find the bad task alone
 
     def run(self) -> list[Outcome[R]]:
         try:
@@ -338,11 +381,17 @@ class _Pool(Generic[T, R]):
         w.proc.join()
         w.conn.close()
         w.proc.close()
+        self._requeue(w)
         i = self.workers.index(w)
         if self.pending:
             self.workers[i] = self._start()
         else:
             del self.workers[i]  # nothing left to give a new worker
+
+    def _requeue(self, w: _Worker) -> None:
+        """Put the tasks ``w`` was sent and never started back at the front of the queue."""
+        self.pending.extendleft(reversed(w.queue))
+        w.queue.clear()
 
     def _kill_all(self) -> None:
         for w in self.workers:
@@ -372,34 +421,53 @@ class _Pool(Generic[T, R]):
 
     # -- the loop
 
+    def _batch_size(self) -> int:
+        """Tasks to keep in flight per worker: 1 until tasks are known to be short."""
+        mean = self.mean_task
+        if not self.batching or mean is None or mean >= BATCH_WINDOW:
+            return 1
+        size = min(MAX_BATCH, math.ceil(BATCH_WINDOW / max(mean, 1e-6)))
+        return max(1, min(size, len(self.pending) // self.jobs))  # the tail stays spread out
+
     def _dispatch(self) -> None:
-        # Send while the worker may still be starting (the pipe holds the task) so start-up
-        # overlaps; loop again when a dead idle worker was replaced, so its successor gets work.
+        # Send while the worker may still be starting (the pipe holds the tasks) so start-up
+        # overlaps; top a worker up when half its batch is done, so it never runs dry; loop
+        # again when a dead worker was replaced, so its successor gets work.
         again = True
         while again and self.pending:
             again = False
+            size = self._batch_size()
             for w in list(self.workers):
-                if w.task is not None or not self.pending or w not in self.workers:
+                if not self.pending or w not in self.workers or len(w.queue) > size // 2:
                     continue
-                index = self.pending.popleft()
-                try:
-                    w.conn.send((index, self.tasks[index]))
-                except (BrokenPipeError, ConnectionResetError, EOFError):
-                    self.pending.appendleft(index)  # the idle worker had died: not the task's
-                    self._worker_died(w)
+                n = min(size - len(w.queue), len(self.pending))
+                if not self._send(w, [self.pending.popleft() for _ in range(n)]):
                     again = True
-                    continue
-                except Exception as exc:  # the task does not pickle
-                    self._finish(index, _failed("task could not be sent to a worker", exc, 0.0))
-                    again = True
-                    continue
-                w.task = index
-                w.task_start = time.monotonic()
-                if w.ready:
-                    w.deadline = None if self.timeout is None else w.task_start + self.timeout
+
+    def _send(self, w: _Worker, indices: list[int]) -> bool:
+        """Send tasks to ``w``; False when they went back to the queue or failed instead."""
+        try:
+            w.conn.send([(i, self.tasks[i]) for i in indices])
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            self.pending.extendleft(reversed(indices))  # the worker had died: not the tasks'
+            self._worker_died(w)
+            return False
+        except Exception as exc:  # a task does not pickle (the pipe is untouched)
+            if len(indices) > 1:
+                self.pending.extendleft(reversed(indices))
+                self.batching = False
+            else:
+                self._finish(indices[0], _failed("task could not be sent to a worker", exc, 0.0))
+            return False
+        if not w.queue:
+            w.task_start = time.monotonic()
+            if w.ready:
+                w.deadline = None if self.timeout is None else w.task_start + self.timeout
+        w.queue.extend(indices)
+        return True
 
     def _wait(self) -> None:
-        busy = [w for w in self.workers if w.task is not None or not w.ready]
+        busy = [w for w in self.workers if w.queue or not w.ready]
         if not busy:
             return
         now = time.monotonic()
@@ -427,24 +495,33 @@ class _Pool(Generic[T, R]):
         except (EOFError, OSError):
             pass  # the worker is gone; its sentinel says so
         except Exception as exc:  # a result that does not unpickle here (bytes were all read)
-            if w.task is not None:
-                index, w.task = w.task, None
+            if w.queue:
+                index = w.queue.popleft()
                 elapsed = time.monotonic() - w.task_start
+                self._next_task(w)
                 self._finish(index, _failed("result could not be read", exc, elapsed))
+
+    def _next_task(self, w: _Worker) -> None:
+        """The worker answered its oldest task: the next one in its queue starts now."""
+        w.task_start = time.monotonic()
+        w.deadline = (None if not w.queue or self.timeout is None
+                      else w.task_start + self.timeout)
 
     def _message(self, w: _Worker, msg: tuple[Any, ...]) -> None:
         tag, index, payload, elapsed, retire = msg
         if tag == "ready":
             w.ready = True
             self.start_failures = 0
-            if w.task is None:
-                w.deadline = None
-            else:  # the task was sent while the worker started: its clock starts now
-                w.task_start = time.monotonic()
-                w.deadline = None if self.timeout is None else w.task_start + self.timeout
+            self._next_task(w)  # tasks sent while the worker started: the clock starts now
             return
-        w.task = None
-        w.deadline = None
+        if w.queue and w.queue[0] == index:
+            w.queue.popleft()
+        else:  # cannot happen: a worker answers its tasks in the order it was sent them
+            with contextlib.suppress(ValueError):
+                w.queue.remove(index)
+        self._next_task(w)
+        self.mean_task = (elapsed if self.mean_task is None
+                          else self.mean_task + MEAN_WEIGHT * (elapsed - self.mean_task))
         self._finish(
             index,
             Outcome(value=payload, elapsed=elapsed)
@@ -458,8 +535,7 @@ class _Pool(Generic[T, R]):
         w.proc.join()
         code = w.proc.exitcode
         if not w.ready:
-            if w.task is not None:
-                self.pending.appendleft(w.task)  # it never ran
+            self._requeue(w)  # none of its tasks ran
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
                 raise WorkerStartError(
@@ -467,9 +543,9 @@ class _Pool(Generic[T, R]):
                     f"({_describe_exit(code)}); can {self.fn!r} be "
                     f"imported in a fresh process?"
                 )
-        elif w.task is not None:
+        elif w.queue:
             self._finish(
-                w.task,
+                w.queue.popleft(),
                 Outcome(
                     error=TaskError("crash", f"worker died: {_describe_exit(code)}"),
                     elapsed=time.monotonic() - w.task_start,
@@ -478,13 +554,14 @@ class _Pool(Generic[T, R]):
         self._replace(w, kill=False)
 
     def _expired(self, w: _Worker, now: float) -> None:
-        if not w.ready:  # hung while starting: kill it; its task goes back in the queue
+        if not w.ready:  # hung while starting: kill it; its tasks go back in the queue
             w.proc.kill()
             self._worker_died(w)
             return
-        index = w.task
-        assert index is not None and self.timeout is not None
-        self._replace(w, kill=True)
+        index = w.queue.popleft()
+        assert self.timeout is not None
+        self._replace(w, kill=True)  # the tasks queued behind the hung one go back
+        self.mean_task = None  # hangs are about: one task at a time until tasks prove short
         self._finish(
             index,
             Outcome(

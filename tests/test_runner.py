@@ -70,8 +70,28 @@ def return_unpicklable(x: int) -> object:
     return x
 
 
+def abs_or_fail(x: int) -> int:
+    return abs(x)
+
+
 def my_pid(_: int) -> int:
     return os.getpid()
+
+
+def quick(x: int) -> int:
+    """A task of microseconds: batched. Index 150 hangs, 300 kills its worker, 450 raises."""
+    if x == 150:
+        time.sleep(60)
+    if x == 300:
+        os._exit(7)
+    if x == 450:
+        raise ValueError("bad 450")
+    return -x
+
+
+def slow(x: int) -> int:
+    time.sleep(0.05)
+    return x
 
 
 class _Unloadable:
@@ -160,6 +180,52 @@ def test_unpicklable_result_is_an_exception_not_a_dead_worker() -> None:
 def test_workers_are_reused_not_started_per_task() -> None:
     pids = {o.value for o in run_all(list(range(30)), my_pid, jobs=2)}
     assert len(pids) <= 2 and os.getpid() not in pids
+
+
+def _record_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes of the task messages the parent sends (the pool runs in this process)."""
+    from mediaprep import runner
+
+    sizes: list[int] = []
+    real = runner._Pool._send
+
+    def spy(self: object, w: object, indices: list[int]) -> bool:
+        sizes.append(len(indices))
+        return real(self, w, indices)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner._Pool, "_send", spy)
+    return sizes
+
+
+def test_short_tasks_go_in_batches_and_a_bad_one_costs_only_itself(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = _record_sends(monkeypatch)
+    n = 600
+    outcomes = run_all(list(range(n)), quick, jobs=2, timeout=2.0)
+    assert max(sizes) > 1, "short tasks were sent one at a time"
+    assert sum(sizes) >= n  # tasks queued behind a hang or crash are sent again
+    hang, crash, exc = outcomes[150].error, outcomes[300].error, outcomes[450].error
+    assert hang is not None and hang.kind == "timeout"
+    assert crash is not None and crash.kind == "crash" and "exit code 7" in crash.message
+    assert exc is not None and exc.kind == "exception" and "bad 450" in exc.message
+    bad = {150, 300, 450}
+    assert all(o.ok and o.value == -i for i, o in enumerate(outcomes) if i not in bad)
+
+
+def test_slow_tasks_go_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = _record_sends(monkeypatch)
+    outcomes = run_all(list(range(12)), slow, jobs=2)
+    assert [o.value for o in outcomes] == list(range(12))
+    assert set(sizes) == {1}
+
+
+def test_an_unpicklable_task_in_a_batch_fails_alone() -> None:
+    tasks: list[object] = list(range(400))
+    tasks[300] = lambda: None  # cannot be sent to a worker
+    outcomes = run_all(tasks, abs_or_fail, jobs=2)
+    err = outcomes[300].error
+    assert err is not None and "could not be sent" in err.message
+    assert all(o.value == i for i, o in enumerate(outcomes) if i != 300)
 
 
 def test_in_process_when_jobs_is_zero() -> None:

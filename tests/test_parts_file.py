@@ -1,0 +1,119 @@
+"""parts.jsonl written as inputs end, in input order, put in place atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mediaprep.batch import read_journal_line
+from mediaprep.parts_file import PartsFile
+
+
+def _records(tmp_path: Path, n: int) -> list[Path]:
+    journal = tmp_path / ".mediaprep" / "journal"
+    journal.mkdir(parents=True)
+    records = []
+    for i in range(n):
+        rec = journal / f"r{i}.json"
+        rec.write_text("{}\n")
+        rec.with_suffix(".line").write_text(json.dumps({"path": f"in{i}.jpg", "ok": True})
+                                            + "\n")
+        records.append(rec)
+    return records
+
+
+def _missing(i: int) -> dict[str, object]:
+    return {"path": f"in{i}.jpg", "ok": False, "why": "missing"}
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_lines_land_in_input_order_whatever_order_inputs_end(tmp_path: Path) -> None:
+    records = _records(tmp_path, 5)
+    dest = tmp_path / "parts.jsonl"
+    with PartsFile(dest, records, read_journal_line, _missing) as parts:
+        for i in (3, 1, 0, 4):
+            parts.done(i)
+        # 0 and 1 go to the temporary file; 3 and 4 wait for 2; nothing is in place yet
+        assert not dest.exists()
+        assert len(list(tmp_path.glob(".parts.jsonl.*.part"))) == 1
+        parts.failed(2, {"path": "in2.jpg", "ok": False, "why": "timeout"})
+        parts.close()
+    assert [x["path"] for x in _lines(dest)] == [f"in{i}.jpg" for i in range(5)]
+    assert _lines(dest)[2]["why"] == "timeout"
+    assert parts.missing == 0
+    assert not list(tmp_path.glob(".parts.jsonl.*"))
+
+
+def test_a_missing_record_becomes_a_failed_line_and_is_counted(tmp_path: Path) -> None:
+    records = _records(tmp_path, 3)
+    records[1].with_suffix(".line").unlink()
+    dest = tmp_path / "parts.jsonl"
+    with PartsFile(dest, records, read_journal_line, _missing) as parts:
+        for i in range(3):
+            parts.done(i)
+        parts.close()
+    assert parts.missing == 1
+    assert _lines(dest)[1] == _missing(1)
+
+
+def test_an_interrupted_write_leaves_the_old_file(tmp_path: Path) -> None:
+    records = _records(tmp_path, 3)
+    dest = tmp_path / "parts.jsonl"
+    dest.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt), PartsFile(dest, records, read_journal_line,
+                                                     _missing) as parts:
+        parts.done(0)
+        raise KeyboardInterrupt
+    assert dest.read_text() == "old\n"
+    assert not list(tmp_path.glob(".parts.jsonl.*"))
+
+
+def test_closing_before_every_input_ended_refuses(tmp_path: Path) -> None:
+    records = _records(tmp_path, 2)
+    with PartsFile(tmp_path / "parts.jsonl", records, read_journal_line, _missing) as parts:
+        parts.done(1)
+        with pytest.raises(RuntimeError, match="1 inputs have not ended"):
+            parts.close()
+    assert not (tmp_path / "parts.jsonl").exists()
+
+
+def test_unchanged_only_while_records_and_file_are_as_written(tmp_path: Path) -> None:
+    records = _records(tmp_path, 2)
+    dest = tmp_path / "parts.jsonl"
+
+    def write() -> PartsFile:
+        with PartsFile(dest, records, read_journal_line, _missing) as parts:
+            parts.done(0)
+            parts.done(1)
+            parts.close()
+        return parts
+
+    write()
+    assert PartsFile(dest, records, read_journal_line, _missing).unchanged()
+    records[1].write_text('{"rewritten": true}\n')  # a record rewritten by a later run
+    assert not PartsFile(dest, records, read_journal_line, _missing).unchanged()
+    write()
+    assert PartsFile(dest, records, read_journal_line, _missing).unchanged()
+    dest.write_text("edited by hand\n")
+    assert not PartsFile(dest, records, read_journal_line, _missing).unchanged()
+
+
+def test_a_failed_input_means_no_signature(tmp_path: Path) -> None:
+    records = _records(tmp_path, 1)
+    dest = tmp_path / "parts.jsonl"
+    with PartsFile(dest, records, read_journal_line, _missing) as parts:
+        parts.failed(0, {"path": "in0.jpg", "ok": False})
+        parts.close()
+    assert not PartsFile(dest, records, read_journal_line, _missing).unchanged()
+
+
+def test_no_inputs_give_an_empty_file(tmp_path: Path) -> None:
+    dest = tmp_path / "parts.jsonl"
+    with PartsFile(dest, [], read_journal_line, _missing) as parts:
+        parts.close()
+    assert dest.read_bytes() == b""
