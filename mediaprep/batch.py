@@ -33,6 +33,7 @@ class Item:
     frames: bool = False
     named: bool = False  # named on the command line (so checked even if not media)
     url: str | None = None  # an http(s) URL named on the command line (path is then unused)
+    real: Path | None = None  # the path resolved (None: a URL, a missing file, a link loop)
 
     @property
     def source(self) -> str:
@@ -74,15 +75,18 @@ def collect(paths: Iterable[str | Path], config: Config, *,
     items: list[Item] = []
     seen: set[Path] = set()
 
-    def add(item: Item, real: Path | None = None) -> None:
-        key = real or (item.path.resolve() if item.path.exists() else item.path)
+    def add(item: Item) -> None:
+        key = item.real or item.path
         if key not in seen:
             seen.add(key)
             items.append(item)
 
+    def named(p: Path, **kw: Any) -> Item:
+        real = _resolved(p) if p.exists() else None
+        return Item(p, display_path(p, real), named=True, real=real, **kw)
+
     for d in frames_dirs:
-        p = Path(d)
-        add(Item(p, display_path(p), frames=True, named=True))
+        add(named(Path(d), frames=True))
     for raw in paths:
         if is_url(raw):
             add(Item(Path(str(raw)), str(raw), named=True, url=str(raw)))
@@ -91,10 +95,17 @@ def collect(paths: Iterable[str | Path], config: Config, *,
         if p.is_dir():
             for f, real in _walk(p):
                 if config.selected(f, real) and is_media_file(f):
-                    add(Item(f, display_path(f, real)), real)
+                    add(Item(f, display_path(f, real), real=real))
         else:
-            add(Item(p, display_path(p), named=True))
+            add(named(p))
     return items
+
+
+def _resolved(p: Path) -> Path | None:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+        return None
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, Path]]:
@@ -315,12 +326,12 @@ def journal_hit(job: PrepJob, jkey: str | None = None) -> PrepDone | None:
     """The input's result from its journal record, when one was finished under the same key
     and its outputs are still as written. Cheap (stat calls and one short read): the parent
     runs it for every input before starting any worker."""
-    jkey = jkey or journal_key(job.task)
-    if jkey is None:
-        return None
     jpath = journal_path(job.journal_dir, job.task.stem)
-    meta = _read_meta(jpath)
-    if meta is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta, jpath):
+    meta = _read_meta(jpath)  # first: on a cold run there is none, and no key to compute
+    if meta is None:
+        return None
+    jkey = jkey or journal_key(job.task)
+    if jkey is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta, jpath):
         return _done(meta, "journal")
     return None
 
@@ -450,14 +461,9 @@ def _read_meta(jpath: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def read_journal_line(jpath: Path) -> bytes | None:
-    """The ``parts.jsonl`` line (UTF-8, with its newline) of a journal record, or None."""
-    try:
-        with open(_line_path(jpath), "rb") as fh:
-            line = fh.read()
-    except OSError:
-        return None
-    return line if line.endswith(b"\n") else None  # written whole, by rename
+def journal_line_file(jpath: Path) -> Path:
+    """The file holding a journal record's ``parts.jsonl`` line (UTF-8, with its newline)."""
+    return _line_path(jpath)
 
 
 def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:

@@ -436,10 +436,10 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         PrepJob,
         failed_prep_line,
         journal_hit,
+        journal_line_file,
         journal_path,
         prep_job,
         prune_journal,
-        read_journal_line,
         run_lock,
         state_dir,
         sweep_temporaries,
@@ -480,7 +480,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         hits = {i: done for i, job in enumerate(jobs_list)
                 if (done := journal_hit(job)) is not None}
         todo = [i for i in range(len(tasks)) if i not in hits]
-        parts = PartsFile(out / "parts.jsonl", records, read_journal_line,
+        parts = PartsFile(out / "parts.jsonl", records, journal_line_file,
                           lambda i: failed_prep_line(tasks[i].display,
                                                      "its result record is missing"))
         with parts, Progress(len(tasks), label="prep",
@@ -609,15 +609,13 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
 
 def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
     """Outputs never land over inputs: an input inside DIR would be read and written at once."""
-    root = out.resolve()
+    root = str(out.resolve())
+    inside = root.rstrip(os.sep) + os.sep
     for item in items:
-        if item.url is not None:
+        p = item.real  # None: a URL, a missing file or a link loop: no place, inside or out
+        if p is None:
             continue
-        try:
-            p = item.path.resolve()
-        except (OSError, RuntimeError):  # a symlink loop: it has no place, inside or out
-            continue
-        if p == root or root in p.parents:
+        if str(p) == root or str(p).startswith(inside):
             raise UsageFailure(f"input {item.display} is inside the output folder {out}")
 
 

@@ -63,15 +63,17 @@ def output_stems(names: Iterable[str]) -> dict[str, PurePath]:
     names = list(dict.fromkeys(names))
     stems: dict[str, PurePath] = {}
     base = {n: safe_relative(n).with_suffix("") for n in names}
+    keys = {n: base[n].as_posix().lower() for n in names}
     counts: dict[str, int] = {}
     folders: set[str] = set()  # a stem that is another's folder would share its files
     for n in names:
-        key = base[n].as_posix().lower()
+        key = keys[n]
         counts[key] = counts.get(key, 0) + 1
-        folders.update(p.as_posix().lower() for p in base[n].parents if p.parts)
+        parts = key.split("/")
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
     for n in names:
         stem = base[n]
-        key = stem.as_posix().lower()
+        key = keys[n]
         # frames of a video go to a folder named by its stem: ``clip.mp4`` -> ``clip/``
         if counts[key] > 1 or key in folders:
             digest = hashlib.sha256(n.encode("utf-8", "surrogatepass")).hexdigest()[:8]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaprep.batch import read_journal_line
+from mediaprep.batch import journal_line_file
 from mediaprep.parts_file import PartsFile
 
 
@@ -35,7 +35,7 @@ def _lines(path: Path) -> list[dict[str, object]]:
 def test_lines_land_in_input_order_whatever_order_inputs_end(tmp_path: Path) -> None:
     records = _records(tmp_path, 5)
     dest = tmp_path / "parts.jsonl"
-    with PartsFile(dest, records, read_journal_line, _missing) as parts:
+    with PartsFile(dest, records, journal_line_file, _missing) as parts:
         for i in (3, 1, 0, 4):
             parts.done(i)
         # 0 and 1 go to the temporary file; 3 and 4 wait for 2; nothing is in place yet
@@ -53,7 +53,7 @@ def test_a_missing_record_becomes_a_failed_line_and_is_counted(tmp_path: Path) -
     records = _records(tmp_path, 3)
     records[1].with_suffix(".line").unlink()
     dest = tmp_path / "parts.jsonl"
-    with PartsFile(dest, records, read_journal_line, _missing) as parts:
+    with PartsFile(dest, records, journal_line_file, _missing) as parts:
         for i in range(3):
             parts.done(i)
         parts.close()
@@ -65,7 +65,7 @@ def test_an_interrupted_write_leaves_the_old_file(tmp_path: Path) -> None:
     records = _records(tmp_path, 3)
     dest = tmp_path / "parts.jsonl"
     dest.write_text("old\n")
-    with pytest.raises(KeyboardInterrupt), PartsFile(dest, records, read_journal_line,
+    with pytest.raises(KeyboardInterrupt), PartsFile(dest, records, journal_line_file,
                                                      _missing) as parts:
         parts.done(0)
         raise KeyboardInterrupt
@@ -75,7 +75,7 @@ def test_an_interrupted_write_leaves_the_old_file(tmp_path: Path) -> None:
 
 def test_closing_before_every_input_ended_refuses(tmp_path: Path) -> None:
     records = _records(tmp_path, 2)
-    with PartsFile(tmp_path / "parts.jsonl", records, read_journal_line, _missing) as parts:
+    with PartsFile(tmp_path / "parts.jsonl", records, journal_line_file, _missing) as parts:
         parts.done(1)
         with pytest.raises(RuntimeError, match="1 inputs have not ended"):
             parts.close()
@@ -87,33 +87,78 @@ def test_unchanged_only_while_records_and_file_are_as_written(tmp_path: Path) ->
     dest = tmp_path / "parts.jsonl"
 
     def write() -> PartsFile:
-        with PartsFile(dest, records, read_journal_line, _missing) as parts:
+        with PartsFile(dest, records, journal_line_file, _missing) as parts:
             parts.done(0)
             parts.done(1)
             parts.close()
         return parts
 
     write()
-    assert PartsFile(dest, records, read_journal_line, _missing).unchanged()
+    assert PartsFile(dest, records, journal_line_file, _missing).unchanged()
     records[1].write_text('{"rewritten": true}\n')  # a record rewritten by a later run
-    assert not PartsFile(dest, records, read_journal_line, _missing).unchanged()
+    assert not PartsFile(dest, records, journal_line_file, _missing).unchanged()
     write()
-    assert PartsFile(dest, records, read_journal_line, _missing).unchanged()
+    assert PartsFile(dest, records, journal_line_file, _missing).unchanged()
     dest.write_text("edited by hand\n")
-    assert not PartsFile(dest, records, read_journal_line, _missing).unchanged()
+    assert not PartsFile(dest, records, journal_line_file, _missing).unchanged()
 
 
 def test_a_failed_input_means_no_signature(tmp_path: Path) -> None:
     records = _records(tmp_path, 1)
     dest = tmp_path / "parts.jsonl"
-    with PartsFile(dest, records, read_journal_line, _missing) as parts:
+    with PartsFile(dest, records, journal_line_file, _missing) as parts:
         parts.failed(0, {"path": "in0.jpg", "ok": False})
         parts.close()
-    assert not PartsFile(dest, records, read_journal_line, _missing).unchanged()
+    assert not PartsFile(dest, records, journal_line_file, _missing).unchanged()
+
+
+def test_a_line_file_cut_short_counts_as_missing(tmp_path: Path) -> None:
+    records = _records(tmp_path, 2)
+    line = records[0].with_suffix(".line")
+    line.write_bytes(line.read_bytes()[:-5])  # no newline at the end: not written whole
+    records[1].with_suffix(".line").write_bytes(b"")
+    dest = tmp_path / "parts.jsonl"
+    with PartsFile(dest, records, journal_line_file, _missing) as parts:
+        parts.done(1)
+        parts.done(0)
+        parts.close()
+    assert parts.missing == 2
+    assert _lines(dest) == [_missing(0), _missing(1)]
+
+
+def test_big_lines_are_copied_whole(tmp_path: Path) -> None:
+    records = _records(tmp_path, 3)
+    big = json.dumps({"path": "big.jpg", "url": "data:image/jpeg;base64," + "A" * 5_000_000})
+    records[1].with_suffix(".line").write_text(big + "\n")
+    dest = tmp_path / "parts.jsonl"
+    with PartsFile(dest, records, journal_line_file, _missing) as parts:
+        for i in (2, 0, 1):
+            parts.done(i)
+        parts.close()
+    assert dest.read_text().splitlines()[1] == big
+    assert [x["path"] for x in _lines(dest)] == ["in0.jpg", "big.jpg", "in2.jpg"]
 
 
 def test_no_inputs_give_an_empty_file(tmp_path: Path) -> None:
     dest = tmp_path / "parts.jsonl"
-    with PartsFile(dest, [], read_journal_line, _missing) as parts:
+    with PartsFile(dest, [], journal_line_file, _missing) as parts:
         parts.close()
     assert dest.read_bytes() == b""
+
+
+def test_without_sendfile_lines_are_copied_by_hand(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    def no_sendfile(*args: object) -> int:
+        raise OSError(errno.EINVAL, "not on this file system")
+
+    monkeypatch.setattr(os, "sendfile", no_sendfile)
+    records = _records(tmp_path, 2)
+    dest = tmp_path / "parts.jsonl"
+    with PartsFile(dest, records, journal_line_file, _missing) as parts:
+        parts.done(0)
+        parts.done(1)
+        parts.close()
+    assert [x["path"] for x in _lines(dest)] == ["in0.jpg", "in1.jpg"] and parts.missing == 0
