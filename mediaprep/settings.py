@@ -112,6 +112,13 @@ class Settings:
             raise SettingsError("the path transport (file:// URIs) works with the DashScope "
                                 "SDK's native dialect only: add --dialect dashscope")
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Without the cached limits table: a prep task pickles its settings once per input,
+        # and the table is 90% of their bytes; a worker rebuilds it in microseconds.
+        state = self.__dict__.copy()
+        state.pop("limits", None)
+        return state
+
     @cached_property
     def limits(self) -> Limits:
         overrides = dict(self.limit_overrides)

@@ -705,3 +705,17 @@ def test_probe_bytes_and_file_objects(generated):
     with open(generated["video_2s"], "rb") as fh:
         assert mediaprep.probe(fh).duration == pytest.approx(2.0)
     assert codes(mediaprep.check(data)) == []
+
+
+def test_settings_travel_to_workers_without_their_limits_table() -> None:
+    import pickle
+
+    s = Settings(limit_overrides={"image.max_bytes.url": 5_000_000}, max_tokens=9000)
+    table = s.limits  # cached on the object
+    data = pickle.dumps(s)
+    assert b"image.recommended_box" not in data  # the table stays home
+    back = pickle.loads(data)
+    assert back == s
+    assert back.limits.value("image.max_bytes.url") == 5_000_000 == table.value(
+        "image.max_bytes.url")
+    assert back.limits.value("tokens.max_request") == 9000
