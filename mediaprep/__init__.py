@@ -4,23 +4,51 @@
     info = mediaprep.probe("clip.mov")
     report = mediaprep.check("clip.mov", target="dashscope", transport="base64")
     prepared = mediaprep.prepare("clip.mov", target="dashscope", dialect="openai", fps=2)
+
+The names below are imported on first use: ``import mediaprep`` (and so every ``mediaprep``
+command) does not pay for PyAV, numpy and Pillow before it knows it needs them.
 """
 
-from .api import check, probe
-from .check import Report
-from .findings import CODES, Finding
-from .info import MediaInfo
-from .limits import Limit, Limits, limits_for
-from .prepare import Prepared, prepare  # the function shadows the subpackage name
-from .settings import Settings, SettingsError
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import check, probe
+    from .check import Report
+    from .findings import CODES, Finding
+    from .info import MediaInfo
+    from .limits import Limit, Limits, limits_for
+    from .prepare import Prepared, prepare
+    from .settings import Settings, SettingsError
+
+# public name -> the module that defines it
+_HOMES = {
+    "check": ".api",
+    "probe": ".api",
+    "Report": ".check",
+    "CODES": ".findings",
+    "Finding": ".findings",
+    "MediaInfo": ".info",
+    "Limit": ".limits",
+    "Limits": ".limits",
+    "limits_for": ".limits",
+    "Prepared": ".prepare",
+    "prepare": ".prepare",
+    "Settings": ".settings",
+    "SettingsError": ".settings",
+}
 
 __all__ = [
     "CODES",
     "Finding",
     "Limit",
     "Limits",
-    "Prepared",
     "MediaInfo",
+    "Prepared",
     "Report",
     "Settings",
     "SettingsError",
@@ -29,3 +57,34 @@ __all__ = [
     "prepare",
     "probe",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *(k for k in globals() if k.startswith("__"))})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``mediaprep.check``, ``.probe`` and ``.prepare`` the public functions.
+
+    Why: importing the subpackage of the same name (``mediaprep.probe.sniff``, say) makes the
+    import system set the package attribute to the subpackage, which would hide the function;
+    the subpackage stays reachable in ``sys.modules`` and by ``from mediaprep.probe import``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_SHADOWED = frozenset({"check", "probe", "prepare"})
+sys.modules[__name__].__class__ = _Package

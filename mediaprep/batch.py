@@ -364,6 +364,9 @@ def prep_job(job: PrepJob) -> PrepDone:
     return _done(meta, "prepared")
 
 
+prep_job.worker_imports = prep_one.worker_imports  # type: ignore[attr-defined]
+
+
 def _status(line: dict[str, Any], display: str) -> str:
     if line.get("ok"):
         fixes = "; ".join(line.get("fixes") or [])

@@ -12,17 +12,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+# Only light modules here: PyAV, numpy and Pillow are imported by the commands that need them,
+# after local workers' fork server has started importing them alongside (see prestart_workers).
 from . import limits as limits_mod
-from .batch import collect
 from .config import Config, ConfigError, load_config
 from .limits import LimitError
-from .probe import probe_source
 from .settings import VIDEO_MODES, Settings, SettingsError, make_settings
-from .sources import Source, to_source
+
+if TYPE_CHECKING:
+    from .sources import Source
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -217,6 +219,8 @@ def main() -> None:
 
 
 def _source_for(item: Any) -> Source:
+    from .sources import to_source
+
     return to_source(item.path, name=item.display)
 
 
@@ -236,7 +240,6 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
           frames_dirs: tuple[str, ...], verbose: bool, jobs: int | None,
           timeout: float | None, quiet: bool, **opts: Any) -> None:
     """Validate files and folders (recursively); nothing is written."""
-    from .batch import failed_check_entry, failed_json, report_from_files
     from .progress import Progress, human_duration
     from .report import render
     from .tasks import check_one, plan_check
@@ -247,6 +250,8 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     settings, config = build_settings(opts)
     settings = settings.replace(deep=deep) if deep else settings
     prestart_workers(check_one, jobs=jobs, place=place)
+    from .batch import collect, failed_check_entry, failed_json, report_from_files
+
     items = collect(paths, config, frames_dirs=frames_dirs)
     tasks = plan_check([i.source for i in items], settings, config=config,
                        displays=[i.display for i in items])
@@ -289,6 +294,8 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
           **url_opts: Any) -> None:
     """Print what each file is."""
     from .api import probe as probe_api
+    from .batch import collect
+    from .probe import probe_source
 
     settings, config = build_settings({"config_path": config_path, **url_opts})
     items = collect(paths, config)
@@ -434,6 +441,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     from .batch import (
         JOURNAL_FOLDER,
         PrepJob,
+        collect,
         failed_prep_line,
         journal_hit,
         journal_line_file,
@@ -632,6 +640,8 @@ def frames(video: str, out_dir: str, **opts: Any) -> None:
     from .check.common import check_params
     from .output import atomic_write
     from .prepare.video import extract_frame_set, frames_manifest
+    from .probe import probe_source
+    from .sources import to_source
     from .transform.video_frames import FrameExtractionError
 
     settings, _ = build_settings(opts)

@@ -53,7 +53,9 @@ STARTUP_TIMEOUT = 60.0
 # This many workers in a row dying before they are ready means they cannot start at all (fn's
 # module does not import in a child, say): raise instead of failing every task one by one.
 MAX_START_FAILURES = 3
-# Modules the fork server imports once, so every worker forked from it has them already.
+# Modules the fork server imports once, so every worker forked from it has them already; a task
+# function adds its own module and those it names in a ``worker_imports`` attribute (the
+# ``mediaprep`` package itself imports its parts on first use).
 PRELOAD = ("mediaprep",)
 # Seconds of work queued per worker when tasks are short (measured as the run goes). Enough to
 # hide the parent's round trip; small enough that the last tasks still spread over all workers.
@@ -207,10 +209,15 @@ def _context(start_method: str | None, fn: Callable[..., Any]) -> Any:
     ctx = mp.get_context(method)
     if method == "forkserver":
         # Only honoured when the fork server starts (once per process); harmless afterwards.
-        mod = getattr(fn, "__module__", "") or ""
-        extra = [mod] if mod.startswith("mediaprep.") else []
-        ctx.set_forkserver_preload([*PRELOAD, *extra])
+        ctx.set_forkserver_preload(preload_modules(fn))
     return ctx
+
+
+def preload_modules(fn: Callable[..., Any]) -> list[str]:
+    """What the fork server imports for ``fn``'s workers: mediaprep modules only (a user's
+    function may live in a script that must not run again in the fork server)."""
+    mods = [getattr(fn, "__module__", "") or "", *getattr(fn, "worker_imports", ())]
+    return [*PRELOAD, *(m for m in mods if m.startswith("mediaprep."))]
 
 
 def _worker_main(conn: Any, fn: Callable[[Any], Any], memory_limit_mb: int | None) -> None:

@@ -65,6 +65,11 @@ def check_one(task: CheckTask) -> dict[str, Any]:
     return check(to_source(task.source, name=task.display), settings=task.settings).to_json()
 
 
+# What the fork server imports before forking workers for these (see runner.PRELOAD).
+prep_one.worker_imports = ("mediaprep.api", "mediaprep.prepare")  # type: ignore[attr-defined]
+check_one.worker_imports = ("mediaprep.api",)  # type: ignore[attr-defined]
+
+
 def input_names(inputs: Sequence[str]) -> list[str]:
     """Output-relative names for inputs: local paths below their common folder (so ``a/x.jpg``
     and ``b/x.jpg`` stay apart), URLs as ``host/path``. The same list gives the same names."""
