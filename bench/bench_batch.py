@@ -240,11 +240,11 @@ def main() -> None:
             print(f"  {what + ' 2 jobs / 1 job:':<32} {r:6.2f}x {ri:<9} median of rounds "
                   f"{med:.2f}x  (target >= 1.7x: {'met' if r >= 1.7 else 'NOT met'})")
         r = wall["prep -j 2 cold"] / wall["prep -j 2 cached (new folder)"]
-        print(f"  cold / cached (new folder)   {r:6.1f}x  (no target: every output and "
+        print(f"  {'cold / cached (new folder)':<32} {r:6.1f}x  (no target: every output and "
               "parts.jsonl line is written anew)")
         r = wall["prep -j 2 cold"] / wall["prep -j 2 rerun (same folder)"]
-        print(f"  cold / rerun (same folder)   {r:6.1f}x  (the same command again; target >= "
-              f"10x: {'met' if r >= 10 else 'NOT met'})")
+        print(f"  {'cold / rerun (same folder)':<32} {r:6.1f}x  (the same command again; target "
+              f">= 10x: {'met' if r >= 10 else 'NOT met'})")
         print(f"  load average now: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
               "(2 jobs cannot scale when other processes hold the cores)")
     finally:
