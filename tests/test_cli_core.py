@@ -448,3 +448,14 @@ def test_fork_server_preloads_what_the_task_functions_use():
     assert {"mediaprep.batch", "mediaprep.api", "mediaprep.prepare"} <= set(
         preload_modules(prep_job))
     assert preload_modules(len) == ["mediaprep"]  # not a mediaprep function: nothing extra
+
+
+def test_python_dash_m_runs_the_command(generated, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mediaprep", "check", str(generated["png"]),
+                           "-j", "1"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 passed" in proc.stdout
+    usage = subprocess.run([sys.executable, "-m", "mediaprep", "--help"], capture_output=True,
+                           text=True, timeout=120)
+    assert usage.returncode == 0 and usage.stdout.startswith("Usage: mediaprep")
