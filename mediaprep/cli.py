@@ -555,6 +555,7 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
 
     from .emit.parts import urls_in
     from .emit.request import check_request, request_body
+    from .output import make_ordinary
 
     limits = settings.limits
 
@@ -608,6 +609,7 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
                 n_data += d
                 n_urls += len(urls) - d
             flush(fh)
+        make_ordinary(tmp)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

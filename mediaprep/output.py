@@ -91,12 +91,21 @@ def inside(root: Path, relative: PurePath) -> Path:
     return target
 
 
+def make_ordinary(path: str | os.PathLike[str]) -> None:
+    """Give a temp file the mode of an ordinary new file (0666 less the umask).
+
+    Why: ``mkstemp`` makes 0600, and an output renamed into place keeps it: a web server
+    serving DIR for ``--transport url``, or a teammate, could not read it.
+    """
+    os.chmod(path, 0o666 & ~_UMASK)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
+        make_ordinary(tmp)
         # No fsync: the rename guards against a killed process (the promise); an fsync per
         # output serialises parallel workers on the disk, and a file lost to a power cut is
         # only prepared again by the next run.
@@ -114,7 +123,7 @@ def temp_path_for(path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
                                dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
+    make_ordinary(tmp)
     return Path(tmp)
 
 

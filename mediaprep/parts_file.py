@@ -29,6 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .output import make_ordinary
+
 __all__ = ["PartsFile"]
 
 SIGNATURE_FILE = "parts.sig"  # beside the journal: which records the current parts.jsonl holds
@@ -106,7 +108,7 @@ class PartsFile:
         os.close(self._open())  # no inputs at all: an empty parts.jsonl
         self._fd = None
         assert self._tmp is not None
-        os.chmod(self._tmp, 0o644)
+        make_ordinary(self._tmp)
         os.replace(self._tmp, self.path)
         self._tmp = None
         self._write_signature()

@@ -27,3 +27,13 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{name: path}`` of every fixture in fixtures.generate.FIXTURES, made once per session."""
     return generate(tmp_path_factory.mktemp("generated"))
+
+
+@pytest.fixture(scope="session")
+def ordinary_mode() -> int:
+    """The mode of a new ordinary file under this process's umask (what outputs must have)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

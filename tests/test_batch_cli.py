@@ -334,7 +334,7 @@ def _requests(path: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
-def test_batch_requests_one_per_input_and_grouped(generated, tmp_path) -> None:
+def test_batch_requests_one_per_input_and_grouped(generated, tmp_path, ordinary_mode) -> None:
     media = make_folder(tmp_path / "in", generated, {
         "a.png": "png", "b.jpg": "jpeg", "c.png": "png_10x400", "d.jpg": "jpeg_truncated",
         "e.jpg": "jpeg_exif6"})
@@ -352,6 +352,8 @@ def test_batch_requests_one_per_input_and_grouped(generated, tmp_path) -> None:
         assert content[0]["image_url"]["url"].startswith("data:image/")
         assert content[-1] == {"type": "text", "text": "Describe."}
     assert "1 failed inputs left out" in r.stderr
+    for written in (reqs, tmp_path / "out" / "parts.jsonl"):
+        assert written.stat().st_mode & 0o777 == ordinary_mode  # not mkstemp's 0600
     parts = [json.loads(x) for x in (tmp_path / "out" / "parts.jsonl").read_text().splitlines()]
     assert lines[0]["body"]["messages"][0]["content"][0] == parts[0]["part"]
 

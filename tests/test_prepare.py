@@ -169,10 +169,11 @@ def test_video_compliant_passes_through(generated, tmp_path):
     assert p.outputs[0].stat().st_mode & 0o044  # an ordinary file, not mkstemp's 0600
 
 
-def test_video_container_not_taken_is_remuxed(generated, tmp_path):
+def test_video_container_not_taken_is_remuxed(generated, tmp_path, ordinary_mode):
     p = prepare(generated["video_ts"], out_dir=tmp_path)
     assert p.ok, p.findings
     assert p.outputs[0].suffix == ".mp4"
+    assert p.outputs[0].stat().st_mode & 0o777 == ordinary_mode  # not mkstemp's 0600
     assert mediaprep.probe(p.outputs[0]).format == "mp4"
 
 

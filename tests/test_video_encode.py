@@ -155,7 +155,7 @@ def test_remux_codec_mp4_refuses(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------- transcode
 
 
-def test_transcode_fits_budget(tmp_path: Path) -> None:
+def test_transcode_fits_budget(tmp_path: Path, ordinary_mode: int) -> None:
     src = _clip(tmp_path / "big.mkv", width=640, height=480, seconds=4, noise=6, audio=True)
     src_size = src.stat().st_size
     budget = 120_000
@@ -174,6 +174,7 @@ def test_transcode_fits_budget(tmp_path: Path) -> None:
     assert abs(info["duration"] - 4.0) <= 0.1 and abs(out.duration - 4.0) <= 0.1
     assert _faststart(dst)
     assert _leftovers(tmp_path) == []
+    assert dst.stat().st_mode & 0o777 == ordinary_mode  # not mkstemp's 0600
 
 
 def test_transcode_data_url_budget(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ import av
 import av.error
 import av.filter
 
+from ..output import make_ordinary
+
 __all__ = [
     "DoesNotFit",
     "RemuxNotPossible",
@@ -219,6 +221,7 @@ def _tmp_path(dst: str, suffix: str) -> str:
     folder = os.path.dirname(os.path.abspath(dst))
     fd, tmp = tempfile.mkstemp(prefix=".mediaprep-", suffix=suffix, dir=folder)
     os.close(fd)
+    make_ordinary(tmp)  # it is renamed into place as an output
     return tmp
 
 
