@@ -1,6 +1,7 @@
 """The ``mediaprep`` command: a thin layer over the library.
 
-Exit codes (as ruff/black): 0 all passed, 1 some input failed, 2 usage or config error.
+Exit codes (as ruff/black): 0 all passed, 1 some input failed, 2 usage or config error;
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .sources import Source
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it (128 + SIGINT)
 
 
 class UsageFailure(click.UsageError):
@@ -96,8 +98,17 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (SettingsError, LimitError, ConfigError) as exc:
             raise UsageFailure(str(exc)) from exc
+        except KeyboardInterrupt:
+            # Not click's bare "Aborted!" with exit 1, which a script would read as "some
+            # input failed": say what is kept, and exit as a shell does on Ctrl-C.
+            how = INTERRUPTED.get(fn.__name__, "")
+            click.echo(f"\nmediaprep {fn.__name__}: interrupted{how}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
+
+
+INTERRUPTED = {"prep": "; finished inputs are kept: run the same command again to finish"}
 
 
 # Seconds one input may take before its worker is killed and the input gets file.unreadable.

@@ -105,3 +105,31 @@ def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_pat
             with Image.open(p) as im:
                 im.load()
     assert _state(inputs) == before
+
+
+def test_ctrl_c_mid_prep_says_so_exits_130_and_a_rerun_finishes(inputs, tmp_path):
+    out = tmp_path / "out"
+    cmd = _prep(inputs, out, tmp_path / "cache")
+    cmd.remove("-q")
+    # a terminal's Ctrl-C reaches the whole process group: parent, fork server and workers
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    journal = out / ".mediaprep" / "journal"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if journal.is_dir() and len(list(journal.glob("*.json"))) >= 4:
+            break
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "run the same command again" in err
+    assert "Traceback" not in err and "Aborted!" not in err
+    assert not (out / "parts.jsonl").exists()
+    assert [p for p in out.rglob("*") if p.is_file() and p.name.startswith(".")] == []
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    lines = (out / "parts.jsonl").read_text().splitlines()
+    assert len(lines) == N_IMAGES + 1 and all(json.loads(x)["ok"] for x in lines)
