@@ -1,7 +1,7 @@
 """The ``mediaprep`` command: a thin layer over the library.
 
-Exit codes (as ruff/black): 0 all passed, 1 some input failed, 2 usage or config error;
-130 interrupted (Ctrl-C).
+Exit codes (as ruff/black): 0 all passed, 1 some input failed, 2 usage or config error or a
+run that could not go on (a full disk), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -101,14 +101,23 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             # Not click's bare "Aborted!" with exit 1, which a script would read as "some
             # input failed": say what is kept, and exit as a shell does on Ctrl-C.
-            how = INTERRUPTED.get(fn.__name__, "")
-            click.echo(f"\nmediaprep {fn.__name__}: interrupted{how}", err=True)
+            click.echo(f"\nmediaprep {fn.__name__}: interrupted{KEPT.get(fn.__name__, '')}",
+                       err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except (OSError, RunStopped) as exc:
+            # The machine, not an input: a full disk, an output folder that cannot be made.
+            click.echo(f"mediaprep {fn.__name__}: stopped: {exc}{KEPT.get(fn.__name__, '')}",
+                       err=True)
+            sys.exit(EXIT_USAGE)
 
     return wrapper
 
 
-INTERRUPTED = {"prep": "; finished inputs are kept: run the same command again to finish"}
+KEPT = {"prep": "; finished inputs are kept: run the same command again to finish"}
+
+
+class RunStopped(Exception):
+    """A worker hit an error that every later input would hit too (see RUN_STOPPING_ERRNOS)."""
 
 
 # Seconds one input may take before its worker is killed and the input gets file.unreadable.
@@ -464,6 +473,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         sweep_temporaries,
     )
     from .cache import default_cache_dir
+    from .output import RUN_STOPPING_ERRNOS
     from .parts_file import PartsFile
     from .progress import Progress
     from .runner import Outcome
@@ -502,34 +512,42 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         parts = PartsFile(out / "parts.jsonl", records, journal_line_file,
                           lambda i: failed_prep_line(tasks[i].display,
                                                      "its result record is missing"))
-        with parts, Progress(len(tasks), label="prep",
-                             enabled=False if quiet else None) as progress:
-            keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
+        try:
+            with parts, Progress(len(tasks), label="prep",
+                                 enabled=False if quiet else None) as progress:
+                keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
 
-            def report(index: int, outcome: Any) -> None:
-                t = tasks[index]
-                if outcome.ok:
-                    d = outcome.value
-                    progress.advance(d.ok, fixed=d.fixed, bytes_in=d.bytes_in,
-                                     bytes_out=d.bytes_out)
-                    status = d.status
-                    if not keep_parts:
-                        parts.done(index)
-                else:
-                    line = failed_prep_line(t.display, outcome.error)
-                    progress.advance(False)
-                    status = _status_of(line)
-                    parts.failed(index, line)
-                if not quiet:
-                    progress.write(status) if progress.enabled else click.echo(status)
+                def report(index: int, outcome: Any) -> None:
+                    t = tasks[index]
+                    if outcome.ok:
+                        d = outcome.value
+                        progress.advance(d.ok, fixed=d.fixed, bytes_in=d.bytes_in,
+                                         bytes_out=d.bytes_out)
+                        status = d.status
+                        if not keep_parts:
+                            parts.done(index)
+                    else:
+                        if getattr(outcome.error, "errno", None) in RUN_STOPPING_ERRNOS:
+                            raise RunStopped(f"{t.display}: {outcome.error.message}")
+                        line = failed_prep_line(t.display, outcome.error)
+                        progress.advance(False)
+                        status = _status_of(line)
+                        parts.failed(index, line)
+                    if not quiet:
+                        progress.write(status) if progress.enabled else click.echo(status)
 
-            for i, done in hits.items():
-                report(i, Outcome(value=done))
-            run_tasks([jobs_list[i] for i in todo], prep_job, jobs=jobs,
-                      timeout=_timeout(timeout, "prep"),
-                      on_result=lambda k, outcome: report(todo[k], outcome), place=place)
-            if not keep_parts:
-                parts.close()
+                for i, done in hits.items():
+                    report(i, Outcome(value=done))
+                run_tasks([jobs_list[i] for i in todo], prep_job, jobs=jobs,
+                          timeout=_timeout(timeout, "prep"),
+                          on_result=lambda k, outcome: report(todo[k], outcome), place=place)
+                if not keep_parts:
+                    parts.close()
+        except BaseException:
+            # Ctrl-C, a full disk: the workers are dead by now, and what they were writing is
+            # half-written; a rerun would sweep it too, but nothing half-written may stay.
+            sweep_temporaries(out)
+            raise
         sweep_temporaries(out)  # workers killed by the timeout leave temporary files too
         failed = progress.failed + parts.missing
         prune_journal(journal, records)

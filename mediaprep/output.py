@@ -8,6 +8,7 @@ for a whole run so a rerun makes the same names.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -21,6 +22,9 @@ MAX_COMPONENT = 120
 # File systems count a name's bytes (NAME_MAX 255 on Linux), not its characters; outputs add a
 # hash, a frame suffix, an extension and atomic_write's ".NAME.XXXXXXXX.part" temp name.
 MAX_COMPONENT_BYTES = 150
+# Write errors that every later output would hit too (a full disk or quota, a read-only file
+# system): a batch stops at the first instead of failing each remaining input the same way.
+RUN_STOPPING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 

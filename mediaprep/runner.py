@@ -75,6 +75,7 @@ class TaskError:
     message: str
     type: str | None = None  # exception class name, for kind "exception" (and MemoryError)
     traceback: str | None = None  # formatted in the worker, for debugging
+    errno: int | None = None  # an OSError's, so a caller can tell a full disk from bad input
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,8 @@ def _task_error(exc: BaseException) -> TaskError:
     if kind == "crash":
         message = f"out of memory ({message})"
     tb = "".join(traceback.format_exception(exc))
-    return TaskError(kind, message, name, tb)
+    return TaskError(kind, message, name, tb,
+                     errno=exc.errno if isinstance(exc, OSError) else None)
 
 
 # --- worker side ----------------------------------------------------------------------------
@@ -496,17 +498,23 @@ class _Pool(Generic[T, R]):
                 self._expired(w, now)
 
     def _drain(self, w: _Worker) -> None:
-        try:
-            while w in self.workers and w.conn.poll():
-                self._message(w, w.conn.recv())
-        except (EOFError, OSError):
-            pass  # the worker is gone; its sentinel says so
-        except Exception as exc:  # a result that does not unpickle here (bytes were all read)
-            if w.queue:
-                index = w.queue.popleft()
-                elapsed = time.monotonic() - w.task_start
-                self._next_task(w)
-                self._finish(index, _failed("result could not be read", exc, elapsed))
+        while w in self.workers:
+            try:
+                if not w.conn.poll():
+                    return
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                return  # the worker is gone; its sentinel says so
+            except Exception as exc:  # a result that does not unpickle here (all bytes read)
+                if w.queue:
+                    index = w.queue.popleft()
+                    elapsed = time.monotonic() - w.task_start
+                    self._next_task(w)
+                    self._finish(index, _failed("result could not be read", exc, elapsed))
+                continue
+            # Outside the try: what on_result raises is the caller's, not the task's (it ends
+            # the run, as in-process); it must not pass for a result that failed to unpickle.
+            self._message(w, msg)
 
     def _next_task(self, w: _Worker) -> None:
         """The worker answered its oldest task: the next one in its queue starts now."""

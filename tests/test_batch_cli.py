@@ -3,6 +3,7 @@ the prep cache (--cache-dir, --no-cache), the journal, --batch-requests, --allow
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -27,9 +28,10 @@ import mediaprep.batch as batch
 from mediaprep.cli import main
 
 # A test double for the per-file work, importable in worker processes (the runner pickles the
-# function by name): files named hang* sleep 30 s, crash* kill their worker with SIGSEGV.
+# function by name): files named hang* sleep 30 s, crash* kill their worker with SIGSEGV, and
+# full* meet a full disk in prep.
 DOUBLE = textwrap.dedent('''
-    import os, signal, time
+    import errno, os, signal, time
     from pathlib import Path
     from mediaprep.tasks import check_one as _real_check
     from mediaprep.batch import prep_job as _real_prep
@@ -46,6 +48,8 @@ DOUBLE = textwrap.dedent('''
 
     def prep_job(job):
         _trouble(Path(job.task.source).name)
+        if Path(job.task.source).name.startswith("full"):  # its output meets a full disk
+            raise OSError(errno.ENOSPC, "No space left on device", job.task.out_dir)
         return _real_prep(job)
 ''')
 
@@ -108,6 +112,50 @@ def test_hanging_and_crashing_files_cost_only_themselves_in_check(troubled, tmp_
     assert "crash" in files["crash.png"]["findings"][0]["message"]
     assert files["a.png"]["ok"] and files["b.jpg"]["ok"]
     assert "image.too_small" in [x["code"] for x in files["small.png"]["findings"]]
+
+
+@pytest.mark.parametrize("jobs", ["2", "0"])
+def test_a_full_disk_stops_prep_with_a_message_and_a_rerun_finishes(generated, tmp_path,
+                                                                     jobs) -> None:
+    """A full disk is the machine's fault, not each input's: the run stops at the first one
+    (exit 2, no traceback) instead of marking every remaining input unreadable; a rerun once
+    there is room finishes the job."""
+    names = {f"{c}.png": "png" for c in "abcdefgh"}
+    media = make_folder(tmp_path / "in", generated, {**names, "full.png": "png"})
+    dbl = tmp_path / "double"
+    dbl.mkdir()
+    (dbl / "double.py").write_text(DOUBLE)
+    out = tmp_path / "out"
+    proc = run_double(dbl, "prep", media, "-o", out, "-j", jobs, "--no-cache", "-q",
+                      cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "stopped" in proc.stderr and "No space left on device" in proc.stderr
+    assert "full.png" in proc.stderr and "run the same command again" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (out / "parts.jsonl").exists()
+    assert [p for p in out.rglob("*") if p.is_file() and p.name.startswith(".")] == []
+    (media / "full.png").rename(media / "room.png")  # the disk has room again
+    r = run("prep", media, "-o", out, "--no-cache", "-q")
+    assert r.exit_code == 0, r.stderr
+    lines = [json.loads(x) for x in (out / "parts.jsonl").read_text().splitlines()]
+    assert len(lines) == 9 and all(x["ok"] for x in lines)
+
+
+def test_a_full_disk_while_writing_parts_jsonl_stops_prep(generated, tmp_path,
+                                                          monkeypatch) -> None:
+    import mediaprep.parts_file as parts_file
+
+    def full(src: Path, fd: int) -> bool:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(parts_file, "_copy_line", full)
+    media = make_folder(tmp_path / "in", generated, {"a.png": "png", "b.jpg": "jpeg"})
+    out = tmp_path / "out"
+    r = run("prep", media, "-o", out, "--no-cache", "-q", "-j", "1")
+    assert r.exit_code == 2
+    assert "stopped: [Errno 28] No space left on device" in r.stderr
+    assert not (out / "parts.jsonl").exists()
+    assert [p for p in out.iterdir() if p.name.startswith(".parts")] == []
 
 
 def test_hanging_file_in_prep_gets_an_unreadable_line(troubled, tmp_path) -> None:

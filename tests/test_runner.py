@@ -7,6 +7,7 @@ was cut off" from "the run waited for it".
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
+import pytest
 
 from mediaprep.progress import Progress, human_bytes, human_duration
 from mediaprep.runner import Outcome, WorkerStartError, default_jobs, run_all
@@ -298,3 +300,20 @@ def test_progress_forced_on_draws_a_bar(tmp_path: Path) -> None:
         p.advance(False)
     text = (tmp_path / "err.txt").read_text()
     assert "a note" in text and "/2 [" in text
+
+
+def test_an_exception_from_on_result_ends_the_run_as_itself() -> None:
+    """What the caller's callback raises (a full disk while writing a result, say) is the
+    caller's: it ends the run and reaches the caller, and is never mistaken for a result that
+    could not be read (a task failure) while the run goes on."""
+    seen: list[int] = []
+
+    def write(i: int, o: Outcome[int]) -> None:
+        seen.append(i)
+        if len(seen) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as info:
+        run_all(list(range(400)), square, jobs=2, on_result=write)
+    assert info.value.errno == errno.ENOSPC
+    assert len(seen) == 5  # nothing was reported after the callback failed
