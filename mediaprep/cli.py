@@ -238,6 +238,13 @@ def main() -> None:
     """Check, fix and package images and videos for Kimi vision models."""
 
 
+def _say_if_nothing_found(items: list[Any], command: str) -> None:
+    """As ruff does: a folder with no media (a mistyped path?) passes, but not silently."""
+    if not items:
+        click.echo(f"mediaprep {command}: warning: no images or videos found in the paths "
+                   "given (include/exclude from the config apply)", err=True)
+
+
 def _source_for(item: Any) -> Source:
     from .sources import to_source
 
@@ -273,6 +280,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     from .batch import collect, failed_check_entry, failed_json, report_from_files
 
     items = collect(paths, config, frames_dirs=frames_dirs)
+    _say_if_nothing_found(items, "check")
     tasks = plan_check([i.source for i in items], settings, config=config,
                        displays=[i.display for i in items])
     files: list[dict[str, Any] | None] = [None] * len(tasks)
@@ -493,6 +501,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     out.mkdir(parents=True, exist_ok=True)
     prestart_workers(prep_job, jobs=jobs, place=place)
     items = collect(paths, config, frames_dirs=frames_dirs)
+    _say_if_nothing_found(items, "prep")
     _refuse_inputs_inside(items, out)
     tasks = plan_prep([i.source for i in items], out, settings, config=config,
                       displays=[i.display for i in items])

@@ -463,3 +463,16 @@ def test_allow_url_reaches_the_settings(monkeypatch) -> None:
     assert json.loads(r.stdout)["files"][0]["path"] == url  # kept as a URL, not a path
     run("check", url, "-j", "0", "--allow-url")
     assert seen[-1] == (url, True)
+
+
+def test_a_folder_without_media_passes_with_a_warning(tmp_path) -> None:
+    empty = tmp_path / "assets"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no media here")
+    r = run("check", empty, "--format", "json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["summary"]["files"] == 0  # stdout stays clean JSON
+    assert "warning: no images or videos found" in r.stderr
+    p = run("prep", empty, "-o", tmp_path / "out", "--no-cache")
+    assert p.exit_code == 0 and "no images or videos found" in p.stderr
+    assert (tmp_path / "out" / "parts.jsonl").read_text() == ""
