@@ -7,6 +7,10 @@ from typing import Any, Literal
 
 Kind = Literal["image", "video", "frames", "other"]
 
+# MediaInfo.format of a PIL image made in memory (Image.new, Image.fromarray, a drawing): pixels
+# with no file format yet. Not a format a provider takes, and not a dead end: prep encodes it.
+UNENCODED = "unencoded"
+
 
 @dataclass
 class MediaInfo:

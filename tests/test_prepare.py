@@ -302,3 +302,26 @@ def test_library_transcode_without_out_dir_keeps_result_in_memory(generated):
     assert mime == "video/mp4" and len(p.part["video_url"]["url"]) < 20_000
     assert p.outputs == []
     assert mediaprep.probe(data).has_audio is False
+
+
+def test_images_made_in_memory_are_encoded(tmp_path):
+    """Image.new / Image.fromarray (a chart, a screenshot, a video frame in numpy) have no
+    file format: prep encodes them instead of refusing an "unknown" format."""
+    import numpy as np
+
+    rgb = Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 400, 3), np.uint8))
+    p = prepare(rgb)
+    assert p.ok, p.findings
+    assert p.part["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    alpha = prepare(Image.new("RGBA", (64, 64), (255, 0, 0, 128)))
+    assert alpha.ok and alpha.part["image_url"]["url"].startswith("data:image/png;base64,")
+    tiny = prepare(Image.new("RGB", (5, 5)), out_dir=tmp_path)
+    assert tiny.ok and any("padded" in f for f in tiny.fixes)
+    with Image.open(tiny.outputs[0]) as im:
+        assert min(im.size) > 10
+    report = mediaprep.check(rgb)  # as it is, it cannot be sent: it needs encoding (fixable)
+    [f] = [f for f in report.findings if f.code == "file.unsupported_format"]
+    assert f.fixable and "in memory" in f.message
+    frames = prepare([Image.fromarray(np.full((240, 320, 3), i * 40, np.uint8))
+                      for i in range(5)])
+    assert frames.ok and len(frames.part["video"]) == 5

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..findings import Finding
-from ..info import MediaInfo
+from ..info import UNENCODED, MediaInfo
 from ..settings import Settings
 from .common import check_item_bytes, finding, in_box, mime_for
 
@@ -22,7 +22,10 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
     row = limits.get("image.formats")
     # an MPO is a JPEG with extra pictures appended; providers read it as the JPEG it starts with
     wire_fmt = "jpeg" if fmt == "mpo" else fmt
-    if row is not None and wire_fmt not in row.value:
+    if row is not None and fmt == UNENCODED:
+        out.append(finding(row, f"{name}: an image in memory, not yet in a file format; prep "
+                                "encodes it", fmt, fixable=True, limit=sorted(row.value)))
+    elif row is not None and wire_fmt not in row.value:
         out.append(finding(row, f"{name}: {fmt} images are not accepted by {settings.target} "
                                 f"(accepted: {', '.join(sorted(row.value))}); prep converts it",
                            fmt, fixable=fmt in CONVERTIBLE, limit=sorted(row.value)))

@@ -18,7 +18,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-from ..info import MediaInfo
+from ..info import UNENCODED, MediaInfo
 from ..sources import Source
 from .sniff import Sniffed
 
@@ -95,7 +95,9 @@ def probe_image(src: Source, sniffed: Sniffed, *, max_pixels: int | None,
                 deep: bool = False) -> MediaInfo:
     info = MediaInfo(path=src.name, kind="image", format=sniffed.format, bytes=src.size)
     if src.image is not None:
-        return _from_pil(info, src.image)
+        _from_pil(info, src.image)
+        info.format = info.format or UNENCODED
+        return info
     try:
         with src.open() as fh, open_image(fh, max_pixels) as im:
             _from_pil(info, im)
