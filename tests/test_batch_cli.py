@@ -476,3 +476,17 @@ def test_a_folder_without_media_passes_with_a_warning(tmp_path) -> None:
     p = run("prep", empty, "-o", tmp_path / "out", "--no-cache")
     assert p.exit_code == 0 and "no images or videos found" in p.stderr
     assert (tmp_path / "out" / "parts.jsonl").read_text() == ""
+
+
+def test_a_video_sent_as_frames_to_pass_counts_as_fixed(generated, tmp_path) -> None:
+    """Too short to send as a file: sent as frames, which is a fix (the summary's "fixed"), and
+    its finding keeps its severity, as a fixed image's does, with the fix said in the message."""
+    media = make_folder(tmp_path / "in", generated, {"short.mp4": "video_1_9s", "ok.png": "png"})
+    r = run("prep", media, "-o", tmp_path / "out", "--no-cache")
+    assert r.exit_code == 0, r.stderr
+    assert "2 files, 1 passed, 1 fixed, 0 failed" in r.stderr
+    lines = [json.loads(x) for x in (tmp_path / "out" / "parts.jsonl").read_text().splitlines()]
+    [line] = [x for x in lines if x["path"].endswith("short.mp4")]
+    assert line["ok"] and line["part"]["type"] == "video"  # a frame list
+    [f] = [f for f in line["findings"] if f["code"] == "video.too_short"]
+    assert f["severity"] == "error" and f["message"].endswith("(resolved: sent as frames)")

@@ -393,7 +393,9 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
             for p in fs.files:
                 p.unlink(missing_ok=True)
             return result
-    # the frames stand in for the video: findings about the file no longer block it
+    # The frames stand in for the video: findings about the file no longer block it. They keep
+    # their severity, as an image's do once fixed: they describe the input (a fixed input is
+    # counted by them), and ``ok`` says the output is good.
     result.findings = [f if f.severity != "error" else _resolved(f) for f in result.findings]
     result.ok = True
     if sink.out_dir is not None and sink.stem is not None:
@@ -404,8 +406,8 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
 
 
 def _resolved(f: Finding) -> Finding:
-    return Finding(f.code, "info", f.message + " (resolved: sent as frames)", f.limit, f.actual,
-                   fixable=True)
+    return Finding(f.code, f.severity, f.message + " (resolved: sent as frames)", f.limit,
+                   f.actual, fixable=True)
 
 
 def frames_manifest(video: str, fs: FrameSet) -> dict[str, Any]:
