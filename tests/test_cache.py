@@ -58,6 +58,23 @@ def test_any_change_gives_a_different_key(monkeypatch: pytest.MonkeyPatch) -> No
     assert base not in changed and len(set(changed)) == len(changed)
 
 
+def test_keys_change_with_the_code_not_only_the_release(tmp_path: Path) -> None:
+    """A build of main, an editable install: same version string, different code, so a
+    different key (else the cache serves what older code made)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    before = cache_mod._code_fingerprint(tmp_path)
+    assert before == cache_mod._code_fingerprint(tmp_path)  # stable
+    (tmp_path / "sub" / "b.py").write_text("y = 3\n")
+    assert cache_mod._code_fingerprint(tmp_path) != before
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    (tmp_path / "sub" / "b.py").rename(tmp_path / "sub" / "c.py")  # same bytes, new name
+    assert cache_mod._code_fingerprint(tmp_path) != before
+    release, _, code = cache_mod.package_version().partition("+")
+    assert release and code == cache_mod._code_fingerprint()
+
+
 def test_canonical_json() -> None:
     assert canonical_json({"b": (1, 2), "a": frozenset({"y", "x"}), "p": Path("/x")}) == (
         '{"a":["x","y"],"b":[1,2],"p":"/x"}'
