@@ -49,6 +49,19 @@ def _outputs(out: Path) -> dict[str, str]:
             for p in sorted(out.rglob("*")) if p.is_file() and ".mediaprep" not in p.parts}
 
 
+def _wait_for_records(proc: subprocess.Popen[str] | subprocess.Popen[bytes], out: Path,
+                      n: int) -> Path:
+    """Wait until the run has finished ``n`` inputs (journal records); return the journal."""
+    journal = out / ".mediaprep" / "journal"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if journal.is_dir() and len(list(journal.glob("*.json"))) >= n:
+            return journal
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        time.sleep(0.02)
+    raise AssertionError(f"{n} inputs were not finished in 120 s")
+
+
 def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_path):
     before = _state(inputs)
     # the reference: one uninterrupted run (its own cache, so nothing is shared)
@@ -62,13 +75,7 @@ def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_pat
     # from the journal (their records keep their inodes; a cache hit would write new ones)
     cmd = _prep(inputs, out, tmp_path / "cache")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    journal = out / ".mediaprep" / "journal"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if journal.is_dir() and len(list(journal.glob("*.json"))) >= 6:
-            break
-        assert proc.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.02)
+    journal = _wait_for_records(proc, out, 6)
     children = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
@@ -114,13 +121,7 @@ def test_ctrl_c_mid_prep_says_so_exits_130_and_a_rerun_finishes(inputs, tmp_path
     # a terminal's Ctrl-C reaches the whole process group: parent, fork server and workers
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    journal = out / ".mediaprep" / "journal"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if journal.is_dir() and len(list(journal.glob("*.json"))) >= 4:
-            break
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.02)
+    _wait_for_records(proc, out, 4)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
