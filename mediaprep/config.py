@@ -99,9 +99,15 @@ def find_config(start: Path | None = None) -> Path | None:
 
 def _has_tool_table(pyproject: Path) -> bool:
     try:
-        return "mediaprep" in tomllib.loads(pyproject.read_text("utf-8")).get("tool", {})
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        text = pyproject.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
         return False
+    try:
+        return "mediaprep" in tomllib.loads(text).get("tool", {})
+    except tomllib.TOMLDecodeError:
+        # Someone else's broken file is not ours to judge; one that means to configure us is:
+        # taken, so that loading it says what is wrong instead of silently using defaults.
+        return "tool.mediaprep" in text
 
 
 def load_config(path: Path | None = None, *, search: bool = True) -> Config:

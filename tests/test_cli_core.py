@@ -143,6 +143,16 @@ def test_exit_2_on_bad_config_found_by_search(generated, tmp_path, monkeypatch):
     assert run("check", generated["png"]).exit_code == 2
 
 
+def test_broken_pyproject_meant_for_us_is_an_error_and_others_are_skipped(generated, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.mediaprep\ntarget = "moonshot"\n')
+    r = run("check", generated["png"])
+    assert r.exit_code == 2 and "not valid TOML" in r.output  # not silently the defaults
+    (tmp_path / "pyproject.toml").write_text('[project\nname = "x"\n')  # someone else's
+    assert run("check", generated["png"]).exit_code == 0
+
+
 def test_missing_config_file_is_usage_error(generated, tmp_path):
     assert run("check", "--config", tmp_path / "absent.toml", generated["png"]).exit_code == 2
 
