@@ -66,12 +66,14 @@ def is_media_file(path: Path) -> bool:
 
 
 def collect(paths: Iterable[str | Path], config: Config, *,
-            frames_dirs: Iterable[str | Path] = ()) -> list[Item]:
+            frames_dirs: Iterable[str | Path] = (), skip: Path | None = None) -> list[Item]:
     """Files named, media files found under folders named (recursively), and frame folders.
 
     Symlinked folders are not followed (a link loop cannot trap the walk); each real file is
-    taken once even when named twice.
+    taken once even when named twice. ``skip``: a folder the walks leave out (prep's output
+    folder: ``prep . -o out`` must not take the last run's outputs as inputs).
     """
+    skip_real = str(_resolved(skip)) if skip is not None else None
     items: list[Item] = []
     seen: set[Path] = set()
 
@@ -93,7 +95,7 @@ def collect(paths: Iterable[str | Path], config: Config, *,
             continue
         p = Path(raw)
         if p.is_dir():
-            for f, real in _walk(p):
+            for f, real in _walk(p, skip_real):
                 if config.selected(f, real) and is_media_file(f):
                     add(Item(f, display_path(f, real), real=real))
         else:
@@ -108,16 +110,19 @@ def _resolved(p: Path) -> Path | None:
         return None
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, Path]]:
-    """Files under ``root`` in sorted order, each with its resolved path.
+def _walk(root: Path, skip: str | None = None) -> Iterator[tuple[Path, Path]]:
+    """Files under ``root`` in sorted order, each with its resolved path; a folder under
+    ``root`` whose resolved path is ``skip`` is left out.
 
     Why not ``Path.resolve()`` per file: it costs a syscall per path component, thousands of
     times, in the parent before any worker starts. A folder is resolved once; a file that is
     not a symlink resolves to its folder's resolved path plus its name.
     """
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
         real_folder = resolved_folder(os.path.abspath(folder))  # the cache keys by string
+        if skip is not None:  # a folder named itself is walked: prep refuses it by name
+            dirs[:] = [d for d in dirs if os.path.join(real_folder, d) != skip]
+        dirs.sort()
         for name in sorted(files):
             p = Path(folder) / name
             if not os.path.islink(p):

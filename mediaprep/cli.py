@@ -500,7 +500,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prestart_workers(prep_job, jobs=jobs, place=place)
-    items = collect(paths, config, frames_dirs=frames_dirs)
+    items = collect(paths, config, frames_dirs=frames_dirs, skip=out)
     _say_if_nothing_found(items, "prep")
     _refuse_inputs_inside(items, out)
     tasks = plan_prep([i.source for i in items], out, settings, config=config,

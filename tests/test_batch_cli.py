@@ -490,3 +490,26 @@ def test_a_video_sent_as_frames_to_pass_counts_as_fixed(generated, tmp_path) -> 
     assert line["ok"] and line["part"]["type"] == "video"  # a frame list
     [f] = [f for f in line["findings"] if f["code"] == "video.too_short"]
     assert f["severity"] == "error" and f["message"].endswith("(resolved: sent as frames)")
+
+
+def test_prep_of_a_folder_holding_its_output_folder_reruns(generated, tmp_path,
+                                                          monkeypatch) -> None:
+    """`prep . -o out`, the natural call, run twice: the second run must not take the first
+    run's outputs for inputs (it used to stop with "input out/... is inside the output
+    folder"). Inputs named inside DIR, or DIR itself, are still refused."""
+    make_folder(tmp_path / "assets", generated, {"a.png": "png", "b.jpg": "jpeg_exif6"})
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        r = run("prep", ".", "-o", "out", "--no-cache", "-q")
+        assert r.exit_code == 0, r.stderr
+        lines = (tmp_path / "out" / "parts.jsonl").read_text().splitlines()
+        assert sorted(Path(json.loads(x)["path"]).name for x in lines) == ["a.png", "b.jpg"]
+    before = (tmp_path / "out" / "parts.jsonl").read_bytes()
+    for named in ("out", "out/a.png"):
+        r = run("prep", named, "-o", "out", "--no-cache", "-q")
+        assert r.exit_code == 2 and "inside the output folder" in r.output
+    assert (tmp_path / "out" / "parts.jsonl").read_bytes() == before  # untouched
+    (tmp_path / "link").symlink_to(tmp_path / "out")  # the same folder by another name
+    r = run("prep", ".", "-o", "link", "--no-cache", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert len((tmp_path / "out" / "parts.jsonl").read_text().splitlines()) == 2
