@@ -110,9 +110,22 @@ def _resolved(p: Path) -> Path | None:
         return None
 
 
+# Left out of folder walks (as ruff and black leave them out): hidden files and folders (.git
+# with its LFS objects, .venv, macOS "._name.jpg" resource forks) and the folders of installed
+# packages, whose icons and sample images are not the project's media. Named on the command
+# line, they are taken.
+SKIPPED_FOLDERS = frozenset({"node_modules", "venv", "__pycache__", "__pypackages__",
+                             "site-packages"})
+
+
+def _walked(name: str) -> bool:
+    return not name.startswith(".")
+
+
 def _walk(root: Path, skip: str | None = None) -> Iterator[tuple[Path, Path]]:
     """Files under ``root`` in sorted order, each with its resolved path; a folder under
-    ``root`` whose resolved path is ``skip`` is left out.
+    ``root`` whose resolved path is ``skip`` is left out, and so are hidden names and
+    :data:`SKIPPED_FOLDERS`.
 
     Why not ``Path.resolve()`` per file: it costs a syscall per path component, thousands of
     times, in the parent before any worker starts. A folder is resolved once; a file that is
@@ -120,10 +133,10 @@ def _walk(root: Path, skip: str | None = None) -> Iterator[tuple[Path, Path]]:
     """
     for folder, dirs, files in os.walk(root, followlinks=False):
         real_folder = resolved_folder(os.path.abspath(folder))  # the cache keys by string
-        if skip is not None:  # a folder named itself is walked: prep refuses it by name
-            dirs[:] = [d for d in dirs if os.path.join(real_folder, d) != skip]
-        dirs.sort()
-        for name in sorted(files):
+        # a folder named itself is walked (prep refuses DIR by name)
+        dirs[:] = sorted(d for d in dirs if _walked(d) and d not in SKIPPED_FOLDERS
+                         and os.path.join(real_folder, d) != skip)
+        for name in sorted(filter(_walked, files)):
             p = Path(folder) / name
             if not os.path.islink(p):
                 yield p, real_folder / name

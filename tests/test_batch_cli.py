@@ -513,3 +513,24 @@ def test_prep_of_a_folder_holding_its_output_folder_reruns(generated, tmp_path,
     r = run("prep", ".", "-o", "link", "--no-cache", "-q")
     assert r.exit_code == 0, r.stderr
     assert len((tmp_path / "out" / "parts.jsonl").read_text().splitlines()) == 2
+
+
+def test_walks_leave_out_hidden_names_and_installed_packages(generated, tmp_path) -> None:
+    """`check .` at a repository's root: Git LFS objects under .git, a virtualenv's package
+    icons, node_modules and macOS "._x.jpg" resource forks are not the project's media."""
+    root = make_folder(tmp_path / "repo", generated, {"a.png": "png"})
+    tiny = generated["png_10x400"]  # fails the min side: it would fail the run if taken
+    for rel in (".git/lfs/objects/ab/cdef0123", ".venv/lib/site-packages/pkg/icon.png",
+                "node_modules/pkg/logo.png", "venv/share/icon.png", "assets/.thumbs/a.png",
+                "assets/.hidden.png"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny, root / rel)
+    (root / "assets" / "._photo.jpg").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    r = run("check", root, "--format", "json")
+    assert r.exit_code == 0, r.stdout
+    assert [Path(f["path"]).name for f in json.loads(r.stdout)["files"]] == ["a.png"]
+    # named on the command line, they are taken
+    r = run("check", root / "assets" / ".thumbs", root / "node_modules" / "pkg" / "logo.png",
+            "--format", "json")
+    assert r.exit_code == 1
+    assert len(json.loads(r.stdout)["files"]) == 2
