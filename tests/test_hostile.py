@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import mediaprep
 from mediaprep.findings import CODES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,3 +200,13 @@ def test_peak_memory_of_the_whole_run(run: dict) -> None:
     """Driver plus every worker at its own peak (an over-count: shared pages count each time)."""
     total = run["driver_peak_rss"] + JOBS * run["worker_peak_rss"]
     assert 0 < run["worker_peak_rss"] and total < MEMORY_LIMIT, total / 2**20
+
+
+def test_ffmpeg_errors_read_as_reasons(tmp_path: Path) -> None:
+    """Not "[Errno 1094995529] Invalid data found when processing input: '/the/path'"."""
+    bad = tmp_path / "bad.mkv"
+    bad.write_bytes(b"\x1aE\xdf\xa3" + bytes(range(256)) * 12)  # an EBML magic, then garbage
+    [f] = mediaprep.check(bad).findings
+    assert f.code == "file.unreadable"
+    assert f.message.endswith("cannot open the container: Invalid data found when processing "
+                              "input")

@@ -52,7 +52,9 @@ def probe_video(src: Source, sniffed: Sniffed) -> MediaInfo:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
+    # FFmpeg's errors read "[Errno 1094995529] Invalid data found ...: 'path'": the reason alone
+    # says it (the finding names the file already).
+    text = getattr(exc, "strerror", None) or str(exc)
     return text if len(text) < 200 else text[:200] + "..."
 
 
