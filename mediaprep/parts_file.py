@@ -149,6 +149,18 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+# sendfile's answers that mean "not between these files": a file system without it (EINVAL,
+# EOPNOTSUPP), a kernel without it (ENOSYS), macOS, where it only writes to sockets (ENOTSOCK).
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
+
+
+def _sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+    send = getattr(os, "sendfile", None)
+    if send is None:  # Windows
+        raise OSError(errno.ENOSYS, "no sendfile on this platform")
+    return int(send(out_fd, in_fd, offset, count))
+
+
 def _copy_line(src: Path, fd: int) -> bool:
     """Append the line in ``src`` to ``fd``; False (nothing written) when it is missing or not
     a whole line (a record's line file is written whole, by rename: this is a damaged one)."""
@@ -163,11 +175,11 @@ def _copy_line(src: Path, fd: int) -> bool:
         offset = 0
         while offset < size:
             try:
-                sent = os.sendfile(fd, sfd, offset, size - offset)
+                sent = _sendfile(fd, sfd, offset, size - offset)
             except OSError as exc:
-                if offset or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                if offset or exc.errno not in _NO_SENDFILE:
                     raise  # a full disk is not "no sendfile here"
-                _write_all(fd, os.pread(sfd, size, 0))  # a file system without sendfile
+                _write_all(fd, os.pread(sfd, size, 0))  # copied by hand
                 return True
             if sent == 0:  # the file shrank under us
                 raise OSError(errno.EIO, f"{src} changed while it was copied")

@@ -146,15 +146,21 @@ def test_no_inputs_give_an_empty_file(tmp_path: Path) -> None:
     assert dest.read_bytes() == b""
 
 
-def test_without_sendfile_lines_are_copied_by_hand(tmp_path: Path,
+@pytest.mark.parametrize("how", ["EINVAL", "ENOTSOCK", "absent"])
+def test_without_sendfile_lines_are_copied_by_hand(tmp_path: Path, how: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system without sendfile (EINVAL), macOS, whose sendfile only writes to sockets
+    (ENOTSOCK), and a platform without it at all."""
     import errno
     import os
 
     def no_sendfile(*args: object) -> int:
-        raise OSError(errno.EINVAL, "not on this file system")
+        raise OSError(getattr(errno, how), "no sendfile to a file here")
 
-    monkeypatch.setattr(os, "sendfile", no_sendfile)
+    if how == "absent":
+        monkeypatch.delattr(os, "sendfile")
+    else:
+        monkeypatch.setattr(os, "sendfile", no_sendfile)
     records = _records(tmp_path, 2)
     dest = tmp_path / "parts.jsonl"
     with PartsFile(dest, records, journal_line_file, _missing) as parts:
