@@ -34,3 +34,8 @@ def test_max_tokens_limit_fails_check(generated):
     assert res.exit_code == 1
     codes = [f["code"] for f in json.loads(res.stdout)["files"][0]["findings"]]
     assert "tokens.image_too_many" in codes
+
+
+def test_token_total_of_one_file_reads_in_the_singular(generated) -> None:
+    text = CliRunner().invoke(main, ["check", str(generated["png"]), "-j", "0"])
+    assert "tokens for 1 file (estimate" in text.stdout

@@ -71,7 +71,7 @@ def summary_line(report: Report, *, strict: bool = False) -> str:
         # what the model will be charged if every file goes in one request (an estimate)
         total = sum(t["estimate"] for t in estimates)
         models = sorted({str(t.get("model")) for t in estimates if t.get("model")})
-        line += f"; ~{total:,} tokens for {len(estimates)} files"
+        line += f"; ~{total:,} tokens for {_plural(len(estimates), 'file')}"
         line += f" (estimate, {', '.join(models)})" if models else " (estimate)"
     return line
 
