@@ -7,6 +7,8 @@ All inputs are generated in memory or tmp_path; the real-media section skips whe
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from PIL import Image, ImageCms
 
 from mediaprep.transform.image import (
     apply_orientation,
+    fit_and_pad_to_aspect,
     load_image,
     normalise_mode,
     orientation_of,
@@ -342,6 +345,37 @@ def test_pad_to_aspect() -> None:
     assert tall.size == (15, 3000) and 3000 / 15 <= 200
     same, changed = pad_to_aspect(Image.new("RGB", (200, 1)), 200)
     assert not changed and same.size == (200, 1)
+
+
+def test_fit_and_pad_to_aspect_shrinks_before_padding() -> None:
+    def fit(size: tuple[int, int]) -> tuple[int, int]:  # an 8192 px box, as the limits give
+        k = min(1.0, 8192 / max(size))
+        return max(1, int(size[0] * k)), max(1, int(size[1] * k))
+
+    out, padded, shrunk = fit_and_pad_to_aspect(Image.new("L", (2, 200_000), 0), 200, fit)
+    assert padded and shrunk
+    assert max(out.size) <= 8192 and max(out.size) / min(out.size) <= 200  # not 202:1
+    same, padded, shrunk = fit_and_pad_to_aspect(Image.new("L", (300, 2), 0), 200, fit)
+    assert not padded and not shrunk and same.size == (300, 2)
+
+
+def test_pad_aspect_of_a_hostile_strip_stays_in_bounded_memory(tmp_path: Path) -> None:
+    """1 x 20,000,000 px (a 39 KB PNG, below the decompression-bomb limit) with --pad-aspect:
+    padding first meant a 100,000 x 20,000,000 canvas and a worker killed for memory."""
+    strip = tmp_path / "strip.png"
+    Image.new("L", (1, 20_000_000), 128).save(strip)
+    code = (
+        "import resource, sys, mediaprep\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "p = mediaprep.prepare(sys.argv[1], pad_aspect=True)\n"
+        "w, h = p.stats['size']\n"
+        "print(p.ok, w, h)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(strip)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ok, w, h = proc.stdout.split()
+    assert ok == "True" and max(int(w), int(h)) / min(int(w), int(h)) <= 200
 
 
 # ---------------------------------------------------------------------- loading

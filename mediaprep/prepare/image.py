@@ -23,10 +23,10 @@ from ..sources import Source
 from ..transform.image import (
     _fit_size,
     apply_orientation,
+    fit_and_pad_to_aspect,
     load_image,
     normalise_mode,
     open_image,
-    pad_to_aspect,
     pad_to_min_side,
     resize_to,
     resize_within,
@@ -129,18 +129,26 @@ def _transform_and_encode(
         result.fixes.append("applied EXIF orientation")
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     if plan.pad_aspect:
-        img, padded = pad_to_aspect(img, plan.pad_aspect)
-        if padded:
-            result.fixes.append(f"padded to a {plan.pad_aspect:g}:1 aspect ratio")
-            cap = plan.exact_size_cap
-            target = _fit_size(
-                img.size,
+        cap = plan.exact_size_cap
+
+        def fit(size: tuple[int, int]) -> tuple[int, int]:
+            return _fit_size(
+                size,
                 box=plan.box,
                 max_side=plan.max_side,
                 max_pixels=plan.max_pixels
                 if cap is None
                 else min(plan.max_pixels or 1 << 62, cap[0] * cap[1]),
             )
+
+        unpadded = img.size
+        img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
+        if padded:
+            if shrunk:
+                result.fixes.append(f"resized {unpadded[0]}x{unpadded[1]} to fit once padded")
+            result.fixes.append(f"padded to a {plan.pad_aspect:g}:1 aspect ratio "
+                                f"({img.size[0]}x{img.size[1]})")
+            target = img.size
     before = img.size
     uncapped = img
     if plain is not None and not plain.passthrough:

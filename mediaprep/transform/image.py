@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from typing import IO, Any
 
@@ -460,17 +461,47 @@ def pad_to_min_side(
     return _pad(img, (max(w, need), max(h, need))), True
 
 
-def pad_to_aspect(img: Image.Image, max_ratio: float) -> tuple[Image.Image, bool]:
-    """Pad the short side (white, centred) so long/short <= ``max_ratio``. Only on request:
-    padding changes what the model sees, unlike the lossless fixes above."""
+def aspect_padded_size(size: tuple[int, int], max_ratio: float) -> tuple[int, int]:
+    """``size`` with its short side grown so long/short <= ``max_ratio`` (arithmetic only)."""
     if max_ratio < 1:
         raise ValueError("max_ratio must be >= 1")
-    w, h = img.size
+    w, h = size
     long_, short = max(w, h), min(w, h)
     if long_ <= max_ratio * short:
-        return img, False
+        return w, h
     new_short = math.ceil(long_ / max_ratio)
     while long_ > max_ratio * new_short:  # guard float rounding
         new_short += 1
-    size = (w, new_short) if w >= h else (new_short, h)
+    return (w, new_short) if w >= h else (new_short, h)
+
+
+def pad_to_aspect(img: Image.Image, max_ratio: float) -> tuple[Image.Image, bool]:
+    """Pad the short side (white, centred) so long/short <= ``max_ratio``. Only on request:
+    padding changes what the model sees, unlike the lossless fixes above."""
+    size = aspect_padded_size(img.size, max_ratio)
+    if size == img.size:
+        return img, False
     return _pad(img, size), True
+
+
+def fit_and_pad_to_aspect(
+    img: Image.Image, max_ratio: float, fit: Callable[[tuple[int, int]], tuple[int, int]]
+) -> tuple[Image.Image, bool, bool]:
+    """Pad to ``max_ratio`` as :func:`pad_to_aspect`, at the size ``fit`` allows the padded
+    image: the image is shrunk first, then padded; returns (image, padded, shrunk).
+
+    Why not pad, then shrink: a 1 x 20,000,000 strip padded to 200:1 is 100,000 x 20,000,000
+    pixels before any shrinking (the worker was killed for memory). And the padded size is
+    padded again after ``fit``, whose rounding can land just past the ratio (202:1 was seen).
+    """
+    padded = aspect_padded_size(img.size, max_ratio)
+    if padded == img.size:
+        return img, False, False
+    target = aspect_padded_size(fit(padded), max_ratio)
+    w, h = img.size
+    scale = min(target[0] / w, target[1] / h, 1.0)
+    content = (min(target[0], max(1, round(w * scale))), min(target[1], max(1, round(h * scale))))
+    shrunk = content != img.size
+    if shrunk:
+        img = resize_to(img, content)
+    return _pad(img, target), True, shrunk
