@@ -543,8 +543,11 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
     # cached line file itself becomes the record's line (a hard link: no copy of data URLs).
     same = (old_stem, old_display) == (t.stem, t.display) and (
         old_out == t.out_dir or t.settings.transport != "path")
+    # Outputs are copied, not linked: a link would tie this folder's files to another run's
+    # (the cache links the outputs it stores), and an edit in place, as Image.save(path) over
+    # its own file does, would change both. The journal's line, ours alone, is linked.
     if same:
-        entry.materialise(t.out_dir, names)
+        entry.materialise(t.out_dir, names, link=False)
         meta = _write_journal(
             jpath, t, jkey, None, done=old["done"], outputs=new_outputs,
             place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}))
@@ -553,7 +556,7 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
         line = _rebase(json.loads(fh.read()), t, old_stem, old_out, old_display)
     if line is None:
         return None
-    entry.materialise(t.out_dir, names)
+    entry.materialise(t.out_dir, names, link=False)
     meta = _write_journal(jpath, t, jkey, line)
     return _done(meta, "cache")
 

@@ -275,6 +275,14 @@ def test_cache_hit_does_no_media_work(generated, tmp_path, monkeypatch) -> None:
     assert (tmp_path / "o2" / "parts.jsonl").read_bytes() == \
         (tmp_path / "o1" / "parts.jsonl").read_bytes()
     assert _tree(tmp_path / "o2") == _tree(tmp_path / "o1")
+    # the outputs are o2's own files: editing one in place (as Image.save over its own path
+    # does) changes nothing in o1
+    a1, a2 = tmp_path / "o1" / "a.png", tmp_path / "o2" / "a.png"
+    assert a1.stat().st_ino != a2.stat().st_ino
+    before = a1.read_bytes()
+    with open(a2, "r+b") as fh:
+        fh.write(b"edited")
+    assert a1.read_bytes() == before
 
 
 def test_cache_key_covers_bytes_and_options(generated, tmp_path, monkeypatch) -> None:
