@@ -43,6 +43,7 @@ CODES: dict[str, str] = {
     "url.not_verified": "A URL was passed through without being fetched and checked.",
     "tokens.image_too_many": "The image costs more tokens than --max-image-tokens.",
     "tokens.request_too_many": "The request costs more tokens than --max-tokens.",
+    "model.unknown": "The model is in neither model list of the target's limits table.",
 }
 
 

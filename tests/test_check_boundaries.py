@@ -366,7 +366,20 @@ def test_text_only_models(generated, model, name):
 
 @pytest.mark.parametrize("model", ["kimi-k2.5", "kimi-k2.6", "kimi-k2.7-code"])
 def test_vision_models(generated, model):
-    assert "model.no_vision" not in codes(mediaprep.check(generated["png"], model=model))
+    found = codes(mediaprep.check(generated["png"], model=model))
+    assert "model.no_vision" not in found and "model.unknown" not in found
+
+
+@pytest.mark.parametrize("target", ["dashscope", "moonshot"])
+def test_a_model_in_neither_list_is_a_warning(generated, target):
+    """A typo ("kimi-k25") or a model newer than the table: a warning (fails with --strict)."""
+    report = mediaprep.check(generated["png"], model="kimi-k25", target=target)
+    f = finding(report, "model.unknown")
+    assert f.severity == "warning" and f.actual == "kimi-k25" and report.ok
+    assert "kimi-k2.5" in f.limit
+    newer = mediaprep.check(generated["png"], model="kimi-k3",
+                            limit_overrides={"models.vision": "kimi-k3,kimi-k2.5"})
+    assert "model.unknown" not in codes(newer)
 
 
 def test_video_resolution_warning():

@@ -41,11 +41,21 @@ def probe_failure(info: MediaInfo, limits: Limits) -> list[Finding]:
 
 def check_model(settings: Settings) -> list[Finding]:
     limits = settings.limits
-    if settings.model in limits.value("models.text_only", frozenset()):
-        vision = ", ".join(sorted(limits.value("models.vision")))
+    vision = limits.value("models.vision", frozenset())
+    text_only = limits.value("models.text_only", frozenset())
+    names = ", ".join(sorted(vision))
+    if settings.model in text_only:
         return [Finding("model.no_vision", "error",
                         f"model {settings.model} takes text only; use a vision model "
-                        f"({vision})", sorted(limits.value("models.vision")), settings.model)]
+                        f"({names})", sorted(vision), settings.model)]
+    if vision and settings.model not in vision:
+        # A typo ("kimi-k25") or a model newer than the table: say so rather than check
+        # against limits that may not be its own; a new model can be added with --limit.
+        return [Finding("model.unknown", "warning",
+                        f"model {settings.model} is not in the {settings.target} limits table "
+                        f"(vision models: {names}); its limits are assumed and its tokens not "
+                        f"estimated (a typo? a newer model: --limit models.vision=...)",
+                        sorted(vision), settings.model)]
     return []
 
 
