@@ -18,6 +18,7 @@ from .cache import Cache, cache_key, canonical_json, hash_input, package_version
 from .check import Report
 from .config import Config, resolved_folder
 from .limits import TABLE_VERSION
+from .output import json_line
 from .probe.sniff import EXTENSIONS, HEAD_BYTES, sniff
 from .settings import Settings
 from .sources import frame_files, is_url
@@ -430,7 +431,7 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
         place_line(lpath)
     else:
         if text is None:
-            text = json.dumps(line, ensure_ascii=False)
+            text = json_line(line)
         _replace_text(lpath, text.rstrip("\n") + "\n")
     if line is not None:
         outputs = list(line.get("outputs") or [])
@@ -454,7 +455,7 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
                  "bytes_in": _input_bytes(t.source),
                  "bytes_out": sum(o["size"] for o in stats)},
     }
-    _replace_text(jpath, json.dumps(meta, ensure_ascii=False) + "\n")
+    _replace_text(jpath, json_line(meta) + "\n")
     return meta
 
 

@@ -106,7 +106,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INTERRUPTED)
         except (OSError, RunStopped) as exc:
             # The machine, not an input: a full disk, an output folder that cannot be made.
-            click.echo(f"mediaprep {fn.__name__}: stopped: {exc}{KEPT.get(fn.__name__, '')}",
+            from .report import displayable
+
+            click.echo(displayable(f"mediaprep {fn.__name__}: stopped: {exc}"
+                                   f"{KEPT.get(fn.__name__, '')}"),
                        err=True)
             sys.exit(EXIT_USAGE)
 
@@ -238,6 +241,13 @@ def main() -> None:
     """Check, fix and package images and videos for Kimi vision models."""
 
 
+def _say(text: str, *, err: bool = False) -> None:
+    """Print a line that may hold a file name: one that is not UTF-8 prints escaped."""
+    from .report import displayable
+
+    click.echo(displayable(text), err=err)
+
+
 def _say_if_nothing_found(items: list[Any], command: str) -> None:
     """As ruff does: a folder with no media (a mistyped path?) passes, but not silently."""
     if not items:
@@ -339,7 +349,7 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
                                for i in infos], indent=2))
     else:
         for i in infos:
-            click.echo(_describe(i))
+            _say(_describe(i))
     sys.exit(EXIT_FAILED if bad else EXIT_OK)
 
 
@@ -484,6 +494,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     from .output import RUN_STOPPING_ERRNOS
     from .parts_file import PartsFile
     from .progress import Progress
+    from .report import displayable
     from .runner import Outcome
     from .tasks import plan_prep
 
@@ -543,7 +554,8 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
                         status = _status_of(line)
                         parts.failed(index, line)
                     if not quiet:
-                        progress.write(status) if progress.enabled else click.echo(status)
+                        line_out = displayable(status)  # a name that is not UTF-8 prints
+                        progress.write(line_out) if progress.enabled else click.echo(line_out)
 
                 for i, done in hits.items():
                     report(i, Outcome(value=done))
@@ -593,7 +605,8 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
 
     from .emit.parts import urls_in
     from .emit.request import check_request, request_body
-    from .output import make_ordinary
+    from .output import json_line, make_ordinary
+    from .report import displayable
 
     limits = settings.limits
 
@@ -620,10 +633,10 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
         body = request_body([p for _, p in batch] + [prompt], settings)
         problems = [f for f in check_request(body, settings) if f.severity == "error"]
         if problems:  # one input alone too big for a request: prep keeps parts within limits
-            raise click.ClickException(f"{batch[0][0]}: {problems[0].message}")
+            raise click.ClickException(displayable(f"{batch[0][0]}: {problems[0].message}"))
         cid = batch[0][0] if len(batch) == 1 else f"{batch[0][0]}+{len(batch) - 1}"
-        fh.write(json.dumps({"custom_id": cid, "method": "POST", "url": url, "body": body},
-                            ensure_ascii=False, separators=(",", ":")) + "\n")
+        fh.write(json_line({"custom_id": cid, "method": "POST", "url": url, "body": body},
+                           separators=(",", ":")) + "\n")
         written += 1
         batch, size, n_data, n_urls = [], base, 0, 0
 
@@ -688,12 +701,12 @@ def frames(video: str, out_dir: str, **opts: Any) -> None:
     params = [f for f in check_params(settings) if f.severity == "error"]
     if params:
         for f in params:
-            click.echo(f"{video}: error {f.code}: {f.message}", err=True)
+            _say(f"{video}: error {f.code}: {f.message}", err=True)
         sys.exit(EXIT_FAILED)
     src = to_source(video)
     info = probe_source(src, limits=settings.limits)
     if info.kind != "video" or info.error_code:
-        click.echo(f"{video}: error {info.error_code or 'file.unsupported_format'}: "
+        _say(f"{video}: error {info.error_code or 'file.unsupported_format'}: "
                    f"{info.error or 'not a video'}", err=True)
         sys.exit(EXIT_FAILED)
     out = Path(out_dir)
@@ -701,11 +714,11 @@ def frames(video: str, out_dir: str, **opts: Any) -> None:
     try:
         fs = extract_frame_set(src, info, settings, out, None, for_request=False)
     except (FrameExtractionError, OSError, ValueError) as exc:
-        click.echo(f"{video}: error file.unreadable: cannot take frames: {exc}", err=True)
+        _say(f"{video}: error file.unreadable: cannot take frames: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     manifest = frames_manifest(video, fs)
     atomic_write(out / "frames.json", (json.dumps(manifest, indent=2) + "\n").encode())
     for note in fs.notes:
-        click.echo(f"{video}: {note}", err=True)
-    click.echo(f"{video}: {len(fs.frames)} frames at {fs.fps:.4g} fps into {out}")
+        _say(f"{video}: {note}", err=True)
+    _say(f"{video}: {len(fs.frames)} frames at {fs.fps:.4g} fps into {out}")
     sys.exit(EXIT_OK if fs.frames else EXIT_FAILED)

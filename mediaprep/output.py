@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import tempfile
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path, PurePath
+from typing import Any
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 MAX_COMPONENT = 120
@@ -93,6 +95,18 @@ def inside(root: Path, relative: PurePath) -> Path:
     if target != root_r and root_r not in target.parents:
         raise ValueError(f"output {relative} would leave {root}")
     return target
+
+
+def json_line(value: Any, **options: Any) -> str:
+    """``json.dumps`` for a UTF-8 file: non-ASCII stays readable, except in a text holding a
+    lone surrogate (a file name whose bytes are not UTF-8, as ``os.fsdecode`` gives it), which
+    is escaped (``\\udcff``) instead of failing to encode, and the input with it."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, **options)
+    return text
 
 
 def make_ordinary(path: str | os.PathLike[str]) -> None:

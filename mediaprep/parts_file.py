@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .output import make_ordinary
+from .output import json_line, make_ordinary
 
 __all__ = ["PartsFile"]
 
@@ -75,7 +75,7 @@ class PartsFile:
     def failed(self, index: int, line: dict[str, Any]) -> None:
         """Input ``index`` ended without a record (a timeout, a crash): ``line`` stands for it."""
         self._any_failed = True
-        self._ready[index] = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+        self._ready[index] = (json_line(line) + "\n").encode("utf-8")
         self._flush()
 
     def _flush(self) -> None:
@@ -88,7 +88,7 @@ class PartsFile:
             elif not _copy_line(self.line_file(self.records[i]), fd):
                 self.missing += 1
                 self._any_failed = True
-                line = json.dumps(self.missing_line(i), ensure_ascii=False) + "\n"
+                line = json_line(self.missing_line(i)) + "\n"
                 _write_all(fd, line.encode("utf-8"))
             self._next += 1
 

@@ -542,3 +542,25 @@ def test_walks_leave_out_hidden_names_and_installed_packages(generated, tmp_path
             "--format", "json")
     assert r.exit_code == 1
     assert len(json.loads(r.stdout)["files"]) == 2
+
+
+def test_a_file_name_that_is_not_utf8_goes_through_prep(generated, tmp_path) -> None:
+    """A name with a byte that is not UTF-8 (from an old archive, say): its parts.jsonl line
+    escapes it (\\udcff) instead of failing to encode (it made prep end in a traceback)."""
+    media = tmp_path / "in"
+    media.mkdir()
+    raw = os.fsencode(media) + b"/bad\xff name.png"
+    try:
+        shutil.copy(generated["png"], raw)
+    except OSError:
+        pytest.skip("this file system takes UTF-8 names only")
+    reqs = tmp_path / "reqs.jsonl"
+    r = run("prep", media, "-o", tmp_path / "out", "--no-cache", "--batch-requests", reqs,
+            "--prompt", "hi")
+    assert r.exit_code == 0, r.output
+    [line] = [json.loads(x) for x in (tmp_path / "out" / "parts.jsonl").read_text().splitlines()]
+    assert line["ok"] and os.fsencode(line["path"]).endswith(b"bad\xff name.png")
+    assert len(reqs.read_text().splitlines()) == 1
+    for cmd in (["probe"], ["check", "-v"]):  # printed escaped, not a UnicodeEncodeError
+        r = run(*cmd, os.fsdecode(raw))
+        assert r.exit_code == 0 and "bad\\udcff name.png" in r.stdout, r.output
