@@ -106,11 +106,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INTERRUPTED)
         except (OSError, RunStopped) as exc:
             # The machine, not an input: a full disk, an output folder that cannot be made.
-            from .report import displayable
-
-            click.echo(displayable(f"mediaprep {fn.__name__}: stopped: {exc}"
-                                   f"{KEPT.get(fn.__name__, '')}"),
-                       err=True)
+            _say(f"mediaprep {fn.__name__}: stopped: {exc}{KEPT.get(fn.__name__, '')}",
+                 err=True)
             sys.exit(EXIT_USAGE)
 
     return wrapper

@@ -102,6 +102,8 @@ def json_line(value: Any, **options: Any) -> str:
     lone surrogate (a file name whose bytes are not UTF-8, as ``os.fsdecode`` gives it), which
     is escaped (``\\udcff``) instead of failing to encode, and the input with it."""
     text = json.dumps(value, ensure_ascii=False, **options)
+    if text.isascii():  # nearly always (data URLs are ASCII): no trial encode of megabytes
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

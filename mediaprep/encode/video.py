@@ -24,17 +24,17 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import av
 import av.error
 import av.filter
 
-from ..output import make_ordinary
+from ..output import temp_path_for
 
 __all__ = [
     "DoesNotFit",
@@ -217,12 +217,9 @@ def _scan(src: str) -> _Scan:
 
 
 def _tmp_path(dst: str, suffix: str) -> str:
-    """A fresh temp file in dst's folder, so os.replace is an atomic rename (same filesystem)."""
-    folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix=".mediaprep-", suffix=suffix, dir=folder)
-    os.close(fd)
-    make_ordinary(tmp)  # it is renamed into place as an output
-    return tmp
+    """A fresh temp file beside dst (so os.replace is an atomic rename), with an ordinary
+    file's mode: it is renamed into place as an output."""
+    return str(temp_path_for(Path(dst).with_suffix(suffix)))
 
 
 def _unlink(path: str) -> None:
