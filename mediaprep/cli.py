@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -684,15 +685,15 @@ def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
 @shared_options
 @click.option("--max-side", "frame_max_side", type=int, default=None,
               help="Scale frames down to this long side [default: 1280].")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None,
+              help="Seconds the video may take (in a worker process) before it is given up as "
+                   "file.unreadable; 0: no limit [default: 1200, as for prep].")
 @handle_errors
-def frames(video: str, out_dir: str, **opts: Any) -> None:
+def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None:
     """Frames at --fps capped by --max-frames, plus DIR/frames.json."""
+    from .batch import sweep_temporaries, task_failure_message
     from .check.common import check_params
     from .output import atomic_write
-    from .prepare.video import extract_frame_set, frames_manifest
-    from .probe import probe_source
-    from .sources import to_source
-    from .transform.video_frames import FrameExtractionError
 
     settings, _ = build_settings(opts)
     params = [f for f in check_params(settings) if f.severity == "error"]
@@ -700,22 +701,59 @@ def frames(video: str, out_dir: str, **opts: Any) -> None:
         for f in params:
             _say(f"{video}: error {f.code}: {f.message}", err=True)
         sys.exit(EXIT_FAILED)
+    out = Path(out_dir)  # made by the worker once the input is known to be a video
+    # the probe and the decode run in a worker, killed after --timeout (a hostile file hangs
+    # or grows there, not here)
+    outcome = run_tasks([(video, str(out), settings)], frames_job, jobs=1,
+                        timeout=_timeout(timeout, "prep"))[0]
+    if not outcome.ok:
+        sweep_temporaries(out)  # a killed worker may leave a half-written frame
+        _say(f"error file.unreadable: {task_failure_message(video, outcome.error)}", err=True)
+        sys.exit(EXIT_FAILED)
+    done = outcome.value
+    if done.get("error"):
+        _say(f"{video}: error {done['error']}", err=True)
+        sys.exit(EXIT_FAILED)
+    manifest = done["manifest"]
+    atomic_write(out / "frames.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    _remove_stale_frames(out, {f["file"] for f in manifest["frames"]})
+    for note in done["notes"]:
+        _say(f"{video}: {note}", err=True)
+    _say(f"{video}: {len(manifest['frames'])} frames at {manifest['fps']:.4g} fps into {out}")
+    sys.exit(EXIT_OK if manifest["frames"] else EXIT_FAILED)
+
+
+_FRAME_NAME = re.compile(r"frame_\d{6}\.jpg")
+
+
+def _remove_stale_frames(out: Path, keep: set[str]) -> None:
+    """Remove an earlier run's frames that frames.json no longer lists: only regular files
+    named as ``frames`` names them (frame_NNNNNN.jpg), directly in ``out``."""
+    with os.scandir(out) as entries:
+        for entry in entries:
+            if (_FRAME_NAME.fullmatch(entry.name) and entry.name not in keep
+                    and entry.is_file(follow_symlinks=False)):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+
+
+def frames_job(task: tuple[str, str, Settings]) -> dict[str, Any]:
+    """The ``frames`` command's work (in a worker): probe, take the frames, write them."""
+    from .prepare.video import extract_frame_set, frames_manifest
+    from .probe import probe_source
+    from .sources import to_source
+    from .transform.video_frames import FrameExtractionError
+
+    video, out_dir, settings = task
     src = to_source(video)
     info = probe_source(src, limits=settings.limits)
     if info.kind != "video" or info.error_code:
-        _say(f"{video}: error {info.error_code or 'file.unsupported_format'}: "
-                   f"{info.error or 'not a video'}", err=True)
-        sys.exit(EXIT_FAILED)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+        return {"error": f"{info.error_code or 'file.unsupported_format'}: "
+                         f"{info.error or 'not a video'}"}
     try:
-        fs = extract_frame_set(src, info, settings, out, None, for_request=False)
+        fs = extract_frame_set(src, info, settings, Path(out_dir), None, for_request=False)
     except (FrameExtractionError, OSError, ValueError) as exc:
-        _say(f"{video}: error file.unreadable: cannot take frames: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
-    manifest = frames_manifest(video, fs)
-    atomic_write(out / "frames.json", (json.dumps(manifest, indent=2) + "\n").encode())
-    for note in fs.notes:
-        _say(f"{video}: {note}", err=True)
-    _say(f"{video}: {len(fs.frames)} frames at {fs.fps:.4g} fps into {out}")
-    sys.exit(EXIT_OK if fs.frames else EXIT_FAILED)
+        return {"error": f"file.unreadable: cannot take frames: {exc}"}
+    return {"manifest": frames_manifest(video, fs), "notes": list(fs.notes)}

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from ..findings import Finding
 from ..info import MediaInfo
 from ..settings import Settings
 from .common import check_item_bytes, finding, in_box, mime_for
+
+# A sample aspect ratio (pixel shape) beyond this either way makes the display size absurd: real
+# anamorphic video stays within about 4:1 (e.g. 1440x1080 shown as 1920x1080 is 4:3).
+MAX_SAR = 16.0
 
 
 def max_fps_frames(duration: float, fps: float) -> int:
@@ -55,6 +60,15 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                                     f"recommended {bw}x{bh}; prep scales it down",
                                [info.width, info.height], fixable=True, limit=[bw, bh]))
 
+    sar = info.sample_aspect_ratio
+    if sar and (sar > MAX_SAR or sar < 1 / MAX_SAR) and info.width and info.height:
+        shown = (round(info.width * sar), info.height)
+        out.append(Finding("video.resolution", "error",
+                           f"{name}: sample aspect ratio {_ratio(sar)} would show the "
+                           f"{info.width}x{info.height} frames as {shown[0]:,}x{shown[1]:,}; "
+                           "no picture of that shape can be sent (limit "
+                           f"1:{MAX_SAR:g} to {MAX_SAR:g}:1)", [1 / MAX_SAR, MAX_SAR], sar))
+
     out += check_item_bytes("video", name, info.bytes, mime_for(fmt), settings,
                             "prep transcodes it smaller or sends frames")
 
@@ -66,3 +80,8 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                                limit="ignored"))
     return out
 
+
+
+def _ratio(sar: float) -> str:
+    f = Fraction(sar).limit_denominator(65535)
+    return f"{f.numerator}:{f.denominator}"

@@ -9,8 +9,12 @@ or endless input costs a bounded amount of work.
 
 from __future__ import annotations
 
+import struct
 import time
+from array import array
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import IO
 
 import av
 
@@ -28,12 +32,30 @@ SCAN_MAX_PACKETS = 400_000
 VFR_TOLERANCE = 0.10
 VFR_SHARE = 0.10
 
+# The MP4 index (moov) is read from the bytes before FFmpeg opens the file, to refuse sample
+# tables the file cannot hold (FFmpeg builds a 24-byte entry per declared sample on open) and to
+# bound the duration when the packet scan stops early. A moov beyond this is not read.
+MOOV_MAX_BYTES = 64 * 1024 * 1024
+# When the scan stops early, packets demuxed after seeking to the end to find the last one.
+TAIL_MAX_PACKETS = 5_000
+
 _CONTAINERS = {"avi": "avi", "flv": "flv", "asf": "wmv", "mpeg": "mpeg", "mpegvideo": "mpeg",
                "mpegts": "ts", "matroska,webm": "mkv", "mov,mp4,m4a,3gp,3g2,mj2": "mp4"}
 
 
 def probe_video(src: Source, sniffed: Sniffed) -> MediaInfo:
     info = MediaInfo(path=src.name, kind="video", format=sniffed.format, bytes=src.size)
+    index = None
+    if sniffed.format in ("mp4", "mov", "3gp"):
+        try:
+            with src.open() as fh:
+                index = mp4_index(fh, info.bytes)
+        except (OSError, ValueError, struct.error):
+            index = None
+        if index is not None and index.implausible:
+            info.error_code = "file.unreadable"
+            info.error = index.implausible
+            return info
     try:
         container = av.open(str(src.path) if src.path else src.open(), mode="r",
                             metadata_errors="ignore")
@@ -43,7 +65,7 @@ def probe_video(src: Source, sniffed: Sniffed) -> MediaInfo:
         return info
     try:
         with container:
-            _read(container, info, sniffed)
+            _read(container, info, sniffed, index)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
             OverflowError) as exc:
         info.error_code = info.error_code or "file.unreadable"
@@ -58,7 +80,8 @@ def _short(exc: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
-def _read(container: av.container.InputContainer, info: MediaInfo, sniffed: Sniffed) -> None:
+def _read(container: av.container.InputContainer, info: MediaInfo, sniffed: Sniffed,
+          index: Mp4Index | None) -> None:
     info.container = container.format.name
     if info.format is None:
         info.format = _CONTAINERS.get(container.format.name, container.format.name)
@@ -92,16 +115,18 @@ def _read(container: av.container.InputContainer, info: MediaInfo, sniffed: Snif
         info.declared_duration = float(vs.duration * tb)
     if vs.average_rate:
         info.fps = float(vs.average_rate)
-    _scan_packets(container, vs, info, tb)
+    _scan_packets(container, vs, info, tb, index)
     _first_frame(container, vs, info)
 
 
-def _scan_packets(container, vs, info: MediaInfo, tb: Fraction) -> None:
+def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | None) -> None:
     if info.bytes > SCAN_MAX_BYTES:
-        info.duration = info.declared_duration
-        info.notes.append("large file: duration from the header, packets not scanned")
+        bound = _index_span(container, vs, tb, index, None)
+        info.duration = max(info.declared_duration or 0.0, bound or 0.0) or None
+        info.notes.append("large file: packets not scanned; duration from the header"
+                          + (" and the index" if bound else ""))
         return
-    stamps: list[int] = []
+    stamps = array("q")  # 8 bytes a packet: the scan's memory is bounded with its length
     last_dur = 0
     deadline = time.monotonic() + SCAN_MAX_SECONDS
     complete = True
@@ -123,7 +148,7 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction) -> None:
         info.error_code = "file.unreadable"
         info.error = "the video stream holds no frames"
         return
-    stamps.sort()
+    stamps = sorted(stamps)
     start = stamps[0]
     info.start_time = float(start * tb) if vs.start_time is None else float(vs.start_time * tb)
     intervals = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a]
@@ -144,8 +169,12 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction) -> None:
                 info.notes.append(f"header declares {declared:.3f} s but the stream holds "
                                   f"{span:.3f} s (cut short or mis-declared)")
     else:
-        info.duration = max(span, info.declared_duration or 0.0)
-        info.notes.append("packet scan stopped early; duration from the header")
+        # What was scanned is only a prefix: the end comes from the index (MP4 sample table)
+        # or from the last packets, found by seeking to the end; the header only as a floor.
+        bound = _index_span(container, vs, tb, index, start)
+        info.duration = max(span, bound or 0.0, info.declared_duration or 0.0)
+        info.notes.append("packet scan stopped early; duration from "
+                          + ("the index" if bound else "the header (no index found)"))
     if len(intervals) >= 3:
         med = sorted(intervals)[len(intervals) // 2]
         irregular = sum(1 for d in intervals if abs(d - med) > VFR_TOLERANCE * med)
@@ -173,3 +202,166 @@ def _first_frame(container, vs, info: MediaInfo) -> None:
         return
     info.error_code = "file.unreadable"
     info.error = "no frame of the video stream decodes"
+
+
+def _index_span(container, vs, tb: Fraction, index: Mp4Index | None,
+                start: int | None) -> float | None:
+    """Seconds the whole stream spans by its index, without demuxing it all: an MP4's sample
+    table (stts), else the last packets after a seek to the end (Matroska cues, AVI idx1 ...)."""
+    if index is not None and index.video_span is not None and not index.fragmented:
+        return index.video_span
+    if start is None:
+        start = vs.start_time if vs.start_time is not None else 0
+    try:
+        container.seek(2 ** 62, stream=vs, backward=True, any_frame=False)
+        end = None
+        for n, pkt in enumerate(container.demux(vs)):
+            ts = pkt.pts if pkt.pts is not None else pkt.dts
+            if ts is not None:
+                t = ts + (pkt.duration or 0)
+                end = t if end is None else max(end, t)
+            if n >= TAIL_MAX_PACKETS:
+                break
+    except (av.FFmpegError, OverflowError, ValueError):
+        return None
+    if end is None or end <= start:
+        return None
+    return float((end - start) * tb)
+
+
+# --------------------------------------------------------------------------------- MP4 index
+
+_CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+
+
+@dataclass
+class Mp4Index:
+    """What an MP4's moov says of its first video track, read from the bytes."""
+
+    video_samples: int | None = None
+    video_span: float | None = None  # seconds the stts sums to (over the samples stsz lists)
+    fragmented: bool = False  # moof boxes add samples the moov does not list
+    implausible: str | None = None  # why the sample table cannot be right, if it cannot
+
+
+def _top_boxes(fh: IO[bytes], size: int):
+    """(type, payload offset, payload size) of each top-level box, reading headers only."""
+    pos = 0
+    for _ in range(100_000):
+        if pos + 8 > size:
+            return
+        fh.seek(pos)
+        head = fh.read(16)
+        if len(head) < 8:
+            return
+        n, kind = struct.unpack(">I4s", head[:8])
+        hdr = 8
+        if n == 1:
+            if len(head) < 16:
+                return
+            n, hdr = struct.unpack(">Q", head[8:16])[0], 16
+        elif n == 0:
+            n = size - pos
+        if n < hdr:
+            return
+        yield kind, pos + hdr, min(n, size - pos) - hdr
+        pos += n
+
+
+def _children(buf: bytes, off: int, end: int):
+    while off + 8 <= end:
+        n, kind = struct.unpack_from(">I4s", buf, off)
+        hdr = 8
+        if n == 1 and off + 16 <= end:
+            n, hdr = struct.unpack_from(">Q", buf, off + 8)[0], 16
+        elif n == 0:
+            n = end - off
+        if n < hdr:
+            return
+        yield kind, off + hdr, min(off + n, end)
+        off += n
+
+
+def mp4_index(fh: IO[bytes], size: int) -> Mp4Index | None:
+    """Walk an MP4/MOV's boxes (headers, then the moov only) to judge its first video track's
+    sample table; ``None`` when there is no moov to read."""
+    if not fh.seekable():
+        return None
+    moov = None
+    mdat = 0
+    fragmented = False
+    for kind, off, n in _top_boxes(fh, size):
+        if kind == b"moov" and moov is None:
+            if n > MOOV_MAX_BYTES:
+                return None
+            fh.seek(off)
+            moov = fh.read(n)
+        elif kind == b"mdat":
+            mdat += n
+        elif kind == b"moof":
+            fragmented = True
+    if moov is None:
+        return None
+    for kind, off, end in _children(moov, 0, len(moov)):
+        if kind != b"trak":
+            continue
+        track = _track(moov, off, end)
+        if track.get("handler") != b"vide":
+            continue
+        return _judge(track, size, mdat, fragmented)
+    return Mp4Index(fragmented=fragmented)
+
+
+def _track(buf: bytes, off: int, end: int) -> dict:
+    out: dict = {}
+
+    def walk(o: int, e: int) -> None:
+        for kind, po, pe in _children(buf, o, e):
+            if kind in _CONTAINER_BOXES:
+                walk(po, pe)
+            elif kind == b"hdlr" and pe - po >= 12:
+                out["handler"] = buf[po + 8:po + 12]
+            elif kind == b"mdhd" and pe - po >= 24:
+                ver = buf[po]
+                out["timescale"] = struct.unpack_from(">I", buf, po + (20 if ver == 1 else 12))[0]
+            elif kind == b"stts" and pe - po >= 8:
+                n = min(struct.unpack_from(">I", buf, po + 4)[0], (pe - po - 8) // 8)
+                out["stts"] = array("I", buf[po + 8:po + 8 + 8 * n])
+                if array("I", b"\0\0\0\1")[0] != 1:
+                    out["stts"].byteswap()
+            elif kind == b"stsz" and pe - po >= 12:
+                out["stsz"] = struct.unpack_from(">II", buf, po + 4)
+            elif kind == b"stz2" and pe - po >= 12:
+                out["stsz"] = (0, struct.unpack_from(">I", buf, po + 8)[0])
+
+    walk(off, end)
+    return out
+
+
+def _judge(track: dict, size: int, mdat: int, fragmented: bool) -> Mp4Index:
+    out = Mp4Index(fragmented=fragmented)
+    sample_size, count = track.get("stsz", (0, None))
+    if count is None:
+        return out
+    out.video_samples = count
+    # every sample takes at least one byte of the file (a constant sample size: that many)
+    need = count * max(1, sample_size)
+    if count and need > size:
+        each = f" of {sample_size:,} B" if sample_size else ""
+        out.implausible = (f"the MP4 sample table declares {count:,} video samples{each} "
+                           f"({need:,} B) in a file of {size:,} B; refused before decoding "
+                           "(a corrupt or hostile index)")
+        return out
+    scale = track.get("timescale") or 0
+    runs = track.get("stts")
+    if scale and runs is not None:
+        left, ticks = count, 0
+        for i in range(0, len(runs) - 1, 2):
+            k = min(runs[i], left)
+            ticks += k * runs[i + 1]
+            left -= k
+            if not left:
+                break
+        if ticks:
+            out.video_span = ticks / scale
+    return out
