@@ -3,8 +3,12 @@
 The stream is demuxed (packets read, not decoded) to learn the real span, the frame count and
 whether the frame rate varies: container headers lie (fragmented MP4s declaring an hour for eight
 seconds of samples, files cut short). Only the first frame is decoded, to read the display
-rotation and prove the stream decodes. The demux stops after a byte and time budget, so a huge
-or endless input costs a bounded amount of work.
+rotation and prove the stream decodes. The demux stops after a byte, time and packet budget
+(8 bytes a packet), so a huge or endless input costs a bounded amount of work; the duration is
+then bounded from the index (an MP4's stts, else the last packets after a seek to the end), never
+from the scanned prefix. An MP4's moov is walked from the bytes before FFmpeg opens the file: a
+video sample table the file cannot hold (FFmpeg would build an index entry per declared sample)
+is refused as file.unreadable before anything is decoded.
 """
 
 from __future__ import annotations
@@ -122,9 +126,9 @@ def _read(container: av.container.InputContainer, info: MediaInfo, sniffed: Snif
 def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | None) -> None:
     if info.bytes > SCAN_MAX_BYTES:
         bound = _index_span(container, vs, tb, index, None)
-        info.duration = max(info.declared_duration or 0.0, bound or 0.0) or None
-        info.notes.append("large file: packets not scanned; duration from the header"
-                          + (" and the index" if bound else ""))
+        info.duration = bound or info.declared_duration
+        info.notes.append("large file: packets not scanned; duration from "
+                          + ("the index" if bound else "the header"))
         return
     stamps = array("q")  # 8 bytes a packet: the scan's memory is bounded with its length
     last_dur = 0
@@ -170,9 +174,9 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index 
                                   f"{span:.3f} s (cut short or mis-declared)")
     else:
         # What was scanned is only a prefix: the end comes from the index (MP4 sample table)
-        # or from the last packets, found by seeking to the end; the header only as a floor.
+        # or from the last packets, found by seeking to the end; the header only without those.
         bound = _index_span(container, vs, tb, index, start)
-        info.duration = max(span, bound or 0.0, info.declared_duration or 0.0)
+        info.duration = max(span, bound or info.declared_duration or 0.0)
         info.notes.append("packet scan stopped early; duration from "
                           + ("the index" if bound else "the header (no index found)"))
     if len(intervals) >= 3:
