@@ -423,7 +423,7 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
                    outputs: list[str] | None = None,
                    place_line: Any = None) -> dict[str, Any]:
     """Write the journal record of an input: its parts line to ``<h>.line`` (``text`` when its
-    JSON is at hand, or ``place_line(path)`` to put it there, a hard link from the cache), then
+    JSON is at hand, or ``place_line(path)`` to put it there, a copy from the cache), then
     the metadata to ``<h>.json``, each atomically. The metadata is written last and records the
     line file's size and time, so a record is whole or not there."""
     lpath = _line_path(jpath)
@@ -519,7 +519,7 @@ def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any
             return  # an output outside its stem cannot be renamed for another input
         files[_OUT + rel[len(t.stem):]] = Path(t.out_dir) / rel
     with contextlib.suppress(OSError, ValueError):
-        cache.put(key, {"stem": t.stem}, files, link=True)
+        cache.put(key, {"stem": t.stem}, files)
 
 
 def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
@@ -541,14 +541,14 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
         new_outputs.append(t.stem + rel[len(old_stem):])
     # The line names the input and its outputs (relative to DIR); file:// URLs also name DIR.
     # Anything else is the same for every input with these bytes and options, and then the
-    # cached line file itself becomes the record's line (a hard link: no copy of data URLs).
+    # cached line file is copied as the record's line (no decode and encode of data URLs).
     same = (old_stem, old_display) == (t.stem, t.display) and (
         old_out == t.out_dir or t.settings.transport != "path")
-    # Outputs are copied, not linked: a link would tie this folder's files to another run's
-    # (the cache links the outputs it stores), and an edit in place, as Image.save(path) over
-    # its own file does, would change both. The journal's line, ours alone, is linked.
+    # Outputs and the line are copies (materialise never links): a link would tie this
+    # folder's files to the cache's, so an edit in place, as Image.save(path) over its own
+    # file does, or damage in the cache would change both. get() verified the entry's hashes.
     if same:
-        entry.materialise(t.out_dir, names, link=False)
+        entry.materialise(t.out_dir, names)
         meta = _write_journal(
             jpath, t, jkey, None, done=old["done"], outputs=new_outputs,
             place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}))
@@ -557,7 +557,7 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
         line = _rebase(json.loads(fh.read()), t, old_stem, old_out, old_display)
     if line is None:
         return None
-    entry.materialise(t.out_dir, names, link=False)
+    entry.materialise(t.out_dir, names)
     meta = _write_journal(jpath, t, jkey, line)
     return _done(meta, "cache")
 

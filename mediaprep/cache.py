@@ -16,6 +16,12 @@ output files under ``files/``. It is written in a temporary folder under ``root/
 renamed into place in one step, so readers see a whole entry or none: a crash mid-put leaves
 only a stray temporary folder (swept later), and of two processes putting the same key one wins
 the rename and the other drops its copy.
+
+Every stored file is a copy (never a hard link to the file it was stored from) with its SHA-256
+in ``record.json``, taken while it is copied; ``record.json`` carries a digest of itself. A hit
+is served only after its files hash to what was recorded: an entry damaged on disk (bit rot, an
+edit in place, a torn copy from outside) is dropped, logged on the ``mediaprep`` logger, and is
+a miss. Files handed out of the cache are copies too, so no two folders share data.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import errno
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -45,7 +52,7 @@ __all__ = [
     "package_version",
 ]
 
-CACHE_FORMAT = 1  # bump when the entry layout or the key recipe changes
+CACHE_FORMAT = 2  # bump when the entry layout or the key recipe changes (2: sha256 per file)
 CHUNK = 1 << 20  # 1 MiB reads: large enough that hashing runs at sha256 speed
 RECORD = "record.json"
 FILES = "files"
@@ -53,6 +60,8 @@ TMP = "tmp"
 STALE_TMP_SECONDS = 3600.0  # a temporary folder this old belongs to a put that died
 
 _HEX = frozenset("0123456789abcdef")
+
+log = logging.getLogger("mediaprep")
 
 
 def default_cache_dir() -> Path:
@@ -205,18 +214,15 @@ class CacheEntry:
         self,
         dest_dir: str | os.PathLike[str],
         names: Sequence[str] | Mapping[str, str] | None = None,
-        *,
-        link: bool = True,
     ) -> list[Path]:
-        """Put stored files into ``dest_dir``; return their new paths (in the order asked).
+        """Put copies of stored files into ``dest_dir``; return their paths (in the order asked).
 
         ``names``: stored names to take under the same name, or a mapping stored name → name
         to write (the same content may be cached under one name for inputs with different
-        names); ``None`` takes every file. Each file is hard-linked when ``link`` and the cache
-        is on the same filesystem, else copied, into a temporary name in the destination
-        folder, then renamed over the final name: a reader never sees a partial file.
-        A hard link shares the data with the cache: replace an output (write a new file),
-        do not edit it in place, or the cache entry stops validating and is rebuilt.
+        names); ``None`` takes every file. Each file is copied (never hard-linked: an edit in
+        place of the copy must not change the cache, nor the cache's damage the copy) into a
+        temporary name in the destination folder, then renamed over the final name: a reader
+        never sees a partial file. The files were verified by :meth:`Cache.get`.
         """
         if names is None:
             pairs = [(n, n) for n in self.files]
@@ -231,39 +237,73 @@ class CacheEntry:
                 raise KeyError(f"cache entry {self.key[:12]} has no file {stored!r}")
             dest = dest_root.joinpath(*_check_name(wanted).parts)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _place(self.files[stored], dest, link=link)
+            _place(self.files[stored], dest)
             out.append(dest)
         return out
 
 
-def _place(src: Path, dest: Path, *, link: bool) -> None:
+def _place(src: Path, dest: Path) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        linked = False
-        if link:
-            tmp.unlink()  # os.link will not overwrite
-            try:
-                os.link(src, tmp)
-                linked = True
-            except OSError:  # another filesystem, or links not allowed there
-                pass
-        if not linked:
-            shutil.copyfile(src, tmp)
-            shutil.copymode(src, tmp)  # mkstemp made it 0600; outputs should read like others
+        shutil.copyfile(src, tmp)  # in the kernel (sendfile), no pass through Python
+        shutil.copymode(src, tmp)  # mkstemp made it 0600; outputs should read like others
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _try_link(src: str | os.PathLike[str], dest: Path) -> bool:
-    try:
-        os.link(src, dest)
-    except OSError:  # another filesystem, or links not allowed there
-        return False
-    return True
+def _copy_hashing(src: str | os.PathLike[str], dest: Path) -> tuple[str, int]:
+    """Copy ``src`` to the new file ``dest`` and return the SHA-256 and size of what was
+    written: one read of ``src`` in CHUNK pieces through one reused buffer (bounded memory),
+    each piece hashed, then written."""
+    h = hashlib.sha256()
+    view = memoryview(bytearray(CHUNK))
+    size = 0
+    with open(src, "rb", buffering=0) as fin, open(dest, "xb", buffering=0) as fout:
+        while True:
+            n = fin.readinto(view)
+            if not n:
+                break
+            piece = view[:n]
+            h.update(piece)
+            while piece:  # a raw write may take less than asked
+                piece = piece[fout.write(piece) :]
+            size += n
+    return h.hexdigest(), size
+
+
+def _meta_digest(meta: Mapping[str, Any]) -> str:
+    """The digest ``record.json`` carries of itself (of everything but that field)."""
+    body = {k: v for k, v in meta.items() if k != "sha256"}
+    return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
+
+
+class _Damaged(Exception):
+    """An entry whose files are not what its record says."""
+
+
+def _verified(path: Path, listed: Mapping[str, Any]) -> dict[str, Path]:
+    """The entry's files (name → path) when each has its recorded size and SHA-256."""
+    files: dict[str, Path] = {}
+    for name, want in listed.items():
+        f = path.joinpath(FILES, *_check_name(name).parts)  # a record names no "../x"
+        try:
+            size = f.stat().st_size
+        except OSError as exc:
+            raise _Damaged(f"{FILES}/{name}: {exc.strerror or exc}") from None
+        if size != want["size"]:  # a cheap first look: a size that changed needs no read
+            raise _Damaged(f"{FILES}/{name}: {size} bytes, {want['size']} stored")
+        try:
+            digest = hash_input(f)
+        except OSError as exc:
+            raise _Damaged(f"{FILES}/{name}: {exc.strerror or exc}") from None
+        if digest != want["sha256"]:
+            raise _Damaged(f"{FILES}/{name}: content does not match its SHA-256")
+        files[name] = f
+    return files
 
 
 class Cache:
@@ -280,41 +320,59 @@ class Cache:
     def get(self, key: str) -> CacheEntry | None:
         """The entry for ``key`` if a complete, intact one is stored, else ``None``.
 
-        Each file's size and modification time are checked against what ``put`` recorded (a
-        cheap ``stat``): a file edited in place through a hard link reads as a miss.
+        Intact: ``record.json`` matches its own digest, and every file has the size and the
+        SHA-256 recorded when it was stored (each file is read once, in 1 MiB pieces). An
+        entry that fails is dropped (and logged on the ``mediaprep`` logger): a miss, and
+        the next :meth:`put` stores a good one.
         """
         path = self.entry_dir(key)
         try:
-            meta = json.loads((path / RECORD).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = (path / RECORD).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None  # the usual miss
+        except (OSError, ValueError) as exc:
+            return self._drop(key, path, f"{RECORD} unreadable: {exc}")
+        try:
+            meta = json.loads(text)
+            if not isinstance(meta, dict):
+                raise _Damaged(f"{RECORD} is not an object")
+            if meta.get("format") != CACHE_FORMAT:
+                return None  # another layout: not ours to judge, put replaces it
+            if meta.get("sha256") != _meta_digest(meta) or meta.get("key") != key:
+                raise _Damaged(f"{RECORD} does not match its digest")
+            files = _verified(path, meta["files"])
+            return CacheEntry(key, path, meta["record"], files)
+        except (_Damaged, ValueError, TypeError, KeyError, AttributeError) as exc:
+            return self._drop(key, path, str(exc))
+
+    def _drop(self, key: str, path: Path, why: str) -> None:
+        """Move a damaged entry aside in one rename and remove it; log it."""
+        log.warning("mediaprep cache: entry %s in %s is damaged (%s): dropped, a miss",
+                    key[:12], self.root, why)
+        try:
+            tmp_root = self.root / TMP
+            tmp_root.mkdir(parents=True, exist_ok=True)
+            trash = Path(tempfile.mkdtemp(prefix="broken.", dir=tmp_root))
+        except OSError:
             return None
-        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
-            return None
-        files: dict[str, Path] = {}
-        for name, want in meta.get("files", {}).items():
-            f = path / FILES / name
-            try:
-                st = f.stat()
-            except OSError:
-                return None
-            if st.st_size != want["size"] or st.st_mtime_ns != want["mtime_ns"]:
-                return None
-            files[name] = f
-        return CacheEntry(key, path, meta["record"], files)
+        try:
+            os.rename(path, trash / "entry")
+        except OSError:
+            pass  # gone already (another reader dropped it), or not ours to move
+        shutil.rmtree(trash, ignore_errors=True)
+        return None
 
     def put(
         self,
         key: str,
         record: Mapping[str, Any],
         files: Mapping[str, str | os.PathLike[str]] | None = None,
-        *,
-        link: bool = False,
     ) -> CacheEntry:
         """Store ``record`` (JSON-able) and copies of ``files`` (name → path) under ``key``.
 
-        ``link``: hard-link the files instead of copying them where the filesystem allows
-        (no second copy of every output). A file later edited in place through the link
-        changes its size or time, which :meth:`get` reads as a miss.
+        Copies, never hard links: the stored files are the user's outputs, free to be edited
+        later, and an edit must not reach the cache (nor damage in the cache the outputs).
+        Each file is hashed while it is copied (one read) and its SHA-256 recorded.
 
         Atomic: everything is written in a temporary folder in the cache root, then renamed
         into place. If an intact entry is there already (another process won), it is kept and
@@ -333,42 +391,47 @@ class Cache:
         tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=tmp_root))
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would follow the folder into place
         try:
-            stats: dict[str, dict[str, int]] = {}
+            stats: dict[str, dict[str, Any]] = {}
             for name, src in files.items():
                 dest = tmp / FILES / name
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                # By default a copy: the outputs are the user's files, free to be edited later.
-                if not (link and _try_link(src, dest)):
-                    shutil.copyfile(src, dest)
-                st = dest.stat()
-                stats[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-            meta = {
+                digest, size = _copy_hashing(src, dest)
+                stats[name] = {"size": size, "sha256": digest}
+            meta: dict[str, Any] = {
                 "format": CACHE_FORMAT,
                 "key": key,
                 "created": time.time(),
                 "record": dict(record),
                 "files": stats,
             }
-            (tmp / RECORD).write_text(canonical_json(meta), encoding="utf-8")
+            meta = json.loads(canonical_json(meta))  # the digest is of what get will read
+            meta["sha256"] = _meta_digest(meta)
+            text = canonical_json(meta)
+            (tmp / RECORD).write_text(text, encoding="utf-8")
             final.parent.mkdir(parents=True, exist_ok=True)
-            self._install(tmp, final)
+            ours = self._install(tmp, final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+        if ours:  # what we just wrote and hashed: no second read
+            return CacheEntry(key, final, meta["record"],
+                              {name: final / FILES / name for name in stats})
         entry = self.get(key)
         if entry is None:  # should not happen: the rename succeeded or a good entry was there
             raise OSError(f"cache entry {key[:12]} could not be stored in {self.root}")
         return entry
 
-    def _install(self, tmp: Path, final: Path) -> None:
+    def _install(self, tmp: Path, final: Path) -> bool:
+        """Rename ``tmp`` to ``final``; False when an intact entry of another process is
+        there (ours is then dropped by the caller)."""
         try:
             os.rename(tmp, final)  # atomic; fails if a non-empty folder is there
-            return
+            return True
         except OSError as exc:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
         if self.get(final.name) is not None:
-            return  # another process stored it first; ours is dropped by the caller
+            return False  # another process stored it first
         # What is there is broken (a torn copy from outside, an old format): move it aside in
         # one rename, then put ours in its place.
         trash = Path(tempfile.mkdtemp(prefix="broken.", dir=self.root / TMP))
@@ -381,7 +444,10 @@ class Cache:
         except OSError as exc:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
-        shutil.rmtree(trash, ignore_errors=True)
+            return False  # a third process got there in between: theirs stands
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
+        return True
 
     def _sweep(self, tmp_root: Path) -> None:
         """Remove temporary folders of puts that died long ago (once per Cache object)."""

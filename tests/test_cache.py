@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import logging
 import multiprocessing as mp
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -129,51 +130,43 @@ def test_keys_and_names_cannot_escape(tmp_path: Path) -> None:
             cache.put(key, {}, {bad: tmp_path / "x"})
 
 
-def test_crash_mid_put_leaves_no_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_mid_put_leaves_no_entry(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     key = cache_key(b"input", OPTS, TABLE_VERSION)
-    real_copy = shutil.copyfile
-    calls = {"n": 0}
-
-    def failing_copy(src: Any, dst: Any, **kw: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:  # the first file is written, then the "crash"
-            raise OSError("disk on fire")
-        return real_copy(src, dst, **kw)
-
-    monkeypatch.setattr(cache_mod.shutil, "copyfile", failing_copy)
-    with pytest.raises(OSError, match="disk on fire"):
-        cache.put(key, {"ok": True}, _outputs(tmp_path))
-    assert calls["n"] == 2
+    files = _outputs(tmp_path)
+    gone = files["frames/f_0001.jpg"]
+    gone.rename(gone.with_suffix(".away"))  # the first file is copied, then the second fails
+    with pytest.raises(FileNotFoundError):
+        cache.put(key, {"ok": True}, files)
     assert cache.get(key) is None
     assert not cache.entry_dir(key).exists()
-    monkeypatch.setattr(cache_mod.shutil, "copyfile", real_copy)
-    cache.put(key, {"ok": True}, _outputs(tmp_path))
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == []
+    gone.with_suffix(".away").rename(gone)
+    cache.put(key, {"ok": True}, files)
     entry = cache.get(key)
     assert entry is not None and entry.record == {"ok": True}
 
 
-def _put_then_die(root: str, key: str, files: dict[str, Path]) -> None:
-    """In a child: start a put, and die (no cleanup at all) after its first file."""
-    real_copy = shutil.copyfile
-
-    def copy_then_die(src: Any, dst: Any, **kw: Any) -> Any:
-        real_copy(src, dst, **kw)
-        os._exit(9)
-
-    cache_mod.shutil.copyfile = copy_then_die  # type: ignore[assignment]
+def _put(root: str, key: str, files: dict[str, Path]) -> None:
     Cache(root).put(key, {"ok": True}, files)
 
 
 def test_killed_mid_put_leaves_no_entry_and_stale_temp_is_swept(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     key = cache_key(b"input", OPTS, TABLE_VERSION)
+    files = _outputs(tmp_path)
+    fifo = tmp_path / "pipe.jpg"  # the second file: the put blocks reading it, and is killed
+    os.mkfifo(fifo)
     p = mp.get_context("spawn").Process(
-        target=_put_then_die, args=(str(root), key, _outputs(tmp_path))
+        target=_put, args=(str(root), key, {"image.jpg": files["image.jpg"], "fifo.jpg": fifo})
     )
     p.start()
-    p.join(60)
-    assert p.exitcode == 9
+    with open(fifo, "wb") as writer:  # opens once the child reads: the first file is stored
+        writer.write(b"half a file")
+        writer.flush()
+        p.kill()
+        p.join(60)
+    assert p.exitcode == -9
     cache = Cache(root)
     assert cache.get(key) is None and not cache.entry_dir(key).exists()
     leftovers = list((root / "tmp").iterdir())
@@ -185,12 +178,41 @@ def test_killed_mid_put_leaves_no_entry_and_stale_temp_is_swept(tmp_path: Path) 
     assert list((root / "tmp").iterdir()) == []
 
 
-def test_damaged_entry_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+def _overwrite_keeping_size_and_mtime(path: Path, at: int = 0) -> None:
+    st = path.stat()
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        fh.write(b"\xa5" * min(64, st.st_size - at))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.parametrize("how", ["append", "overwrite", "record", "missing", "garbage"])
+def test_damaged_entry_is_a_miss_and_is_replaced(
+    tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
     cache = Cache(tmp_path / "cache")
     key = cache_key(b"input", OPTS, TABLE_VERSION)
     entry = cache.put(key, {"ok": True}, _outputs(tmp_path))
-    with open(entry.files["image.jpg"], "ab") as fh:  # edited in place, e.g. via a hard link
-        fh.write(b"!")
+    assert cache.get(key) is not None
+    if how == "append":
+        with open(entry.files["image.jpg"], "ab") as fh:
+            fh.write(b"!")
+    elif how == "overwrite":  # 64 bytes, size and time kept: only the content hash tells
+        _overwrite_keeping_size_and_mtime(entry.files["image.jpg"], at=100)
+    elif how == "record":  # the record's own text, e.g. a file's recorded digest
+        rec = entry.path / "record.json"
+        text = rec.read_text()
+        digest = json.loads(text)["files"]["image.jpg"]["sha256"]
+        rec.write_text(text.replace(digest, hash_input(b"something else")))
+    elif how == "missing":
+        entry.files["frames/f_0001.jpg"].unlink()
+    else:
+        (entry.path / "record.json").write_bytes(b"\xff\xfe not json")
+    with caplog.at_level(logging.WARNING, logger="mediaprep"):
+        assert cache.get(key) is None
+    assert any(key[:12] in r.getMessage() and "damaged" in r.getMessage()
+               for r in caplog.records)
+    assert not entry.path.exists()  # dropped, not left to fail every later run
     assert cache.get(key) is None
     cache.put(key, {"ok": True, "v": 2}, _outputs(tmp_path))
     fresh = cache.get(key)
@@ -236,7 +258,24 @@ def test_concurrent_puts_of_one_key_end_with_one_valid_entry(tmp_path: Path) -> 
 # --- materialise ----------------------------------------------------------------------------
 
 
-def test_materialise_links_or_copies_whole_files(tmp_path: Path) -> None:
+def test_put_stores_copies_hashed_once(tmp_path: Path) -> None:
+    """The stored files are copies of the outputs (an edit of either leaves the other), and
+    their recorded digests are the SHA-256 of their bytes."""
+    cache = Cache(tmp_path / "cache")
+    key = cache_key(b"input", OPTS, TABLE_VERSION)
+    files = _outputs(tmp_path)
+    entry = cache.put(key, {}, files)
+    recorded = json.loads((entry.path / "record.json").read_text())["files"]
+    for name, src in files.items():
+        assert not os.path.samefile(entry.files[name], src)
+        assert recorded[name]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+        _overwrite_keeping_size_and_mtime(src)
+    again = cache.get(key)
+    assert again is not None
+    assert again.files["image.jpg"].read_bytes() == b"JPEG-" + b"a" * 1000
+
+
+def test_materialise_copies_whole_files(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     key = cache_key(b"input", OPTS, TABLE_VERSION)
     cache.put(key, {}, _outputs(tmp_path))
@@ -249,27 +288,14 @@ def test_materialise_links_or_copies_whole_files(tmp_path: Path) -> None:
     assert paths == [dest / "photo.jpg", dest / "fr" / "1.jpg"]
     assert paths[0].read_bytes() == entry.files["image.jpg"].read_bytes()
     assert paths[1].read_bytes() == entry.files["frames/f_0001.jpg"].read_bytes()
-    assert os.path.samefile(paths[0], entry.files["image.jpg"])  # same filesystem: linked
-    copies = entry.materialise(tmp_path / "copies", ["image.jpg"], link=False)
-    assert not os.path.samefile(copies[0], entry.files["image.jpg"])
+    for p in paths:  # copies, not links: the same filesystem, yet no shared data
+        assert os.stat(p).st_nlink == 1
+        _overwrite_keeping_size_and_mtime(p)
+    assert cache.get(key) is not None  # the edits in place did not reach the cache
     assert sorted(p.name for p in dest.iterdir()) == ["fr", "photo.jpg"]  # no temp files
     with pytest.raises(KeyError):
         entry.materialise(dest, ["missing.jpg"])
     assert cache.get(key) is not None  # still intact after all that
-
-
-def test_materialise_falls_back_to_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = Cache(tmp_path / "cache")
-    key = cache_key(b"input", OPTS, TABLE_VERSION)
-    entry = cache.put(key, {}, _outputs(tmp_path))
-
-    def no_links(*a: Any, **k: Any) -> None:
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr(cache_mod.os, "link", no_links)
-    (out,) = entry.materialise(tmp_path / "run", ["image.jpg"])
-    assert out.read_bytes() == entry.files["image.jpg"].read_bytes()
-    assert not os.path.samefile(out, entry.files["image.jpg"])
 
 
 def test_materialise_failure_keeps_the_old_file(
@@ -288,6 +314,6 @@ def test_materialise_failure_keeps_the_old_file(
 
     monkeypatch.setattr(cache_mod.shutil, "copyfile", torn_copy)
     with pytest.raises(OSError, match="disk full"):
-        entry.materialise(dest, ["image.jpg"], link=False)
+        entry.materialise(dest, ["image.jpg"])
     assert (dest / "image.jpg").read_bytes() == b"previous run"
     assert [p.name for p in dest.iterdir()] == ["image.jpg"]
