@@ -80,9 +80,14 @@ class DecodeGuard:
     @classmethod
     def from_limits(cls, limits: Limits | None) -> DecodeGuard:
         limits = limits or limits_for()
-        return cls(limits.value("image.max_decode_pixels"),
-                   limits.value("image.max_decode_bytes"),
-                   limits.value("image.max_pixels_per_byte"),
+        ceiling = limits.value("image.max_decode_pixels")
+        # a pixel ceiling raised above its default (or off) is the user's word that such
+        # images are wanted: the cost rules give way to it (each can also be set alone)
+        raised = ceiling is None or ceiling > limits_for(limits.target).value(
+            "image.max_decode_pixels", 0)
+        return cls(ceiling,
+                   None if raised else limits.value("image.max_decode_bytes"),
+                   None if raised else limits.value("image.max_pixels_per_byte"),
                    limits.value("image.max_jpeg_scans"),
                    limits.value("image.max_decode_seconds"),
                    limits.value("image.recommended_box"))
