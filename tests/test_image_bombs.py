@@ -62,7 +62,7 @@ def test_jpeg_scans_at_the_limit_pass(tmp_path):
     ("screen.gif", gif_screen_bomb()),
     ("declares.avif", avif_declaring()),
     ("icon.ico", ico_holding_png(png_idat_bomb(13000, 13000))),
-])
+], ids=["webp", "gif", "avif", "ico"])
 def test_canvas_bombs_are_refused_before_decoding(tmp_path, name, data):
     p = _write(tmp_path, name, data)
     info = mediaprep.probe(p, deep=True)
