@@ -108,9 +108,21 @@ _COMMON_PARAMS = (
     Limit("param.fps.min", 0.1, "param.fps", "error", _DS, "lowest fps"),
     Limit("param.fps.max", 10.0, "param.fps", "error", _DS, "highest fps"),
     Limit("param.max_frames.max", 2000, "param.max_frames", "error", _DS, "max_frames ceiling"),
-    Limit("image.max_decode_pixels", 178_956_970, "image.decompression_bomb", "error",
+    Limit("image.max_decode_pixels", 1 << 30, "image.decompression_bomb", "error",
           "mediaprep", "pixels an image may declare before mediaprep refuses to decode it "
-          "(Pillow's own DecompressionBombError threshold)"),
+          "(32768 x 32768, libheif's own ceiling; a 200 MP phone photo is 0.2 G)"),
+    Limit("image.max_decode_bytes", 1 << 30, "image.decompression_bomb", "error", "mediaprep",
+          "bytes the decoded image would take (pixels x bytes per pixel, at the scale the "
+          "decoder really uses: a JPEG is decoded at 1/2-1/8 when that covers the box; an "
+          "animation's whole canvas, RGBA)"),
+    Limit("image.max_pixels_per_byte", 1000, "image.decompression_bomb", "error", "mediaprep",
+          "pixels a large image (decoded above 256 MiB) may claim per input byte: a photo "
+          "claims tens, a bomb thousands"),
+    Limit("image.max_jpeg_scans", 100, "image.decompression_bomb", "error", "mediaprep",
+          "scans (SOS markers) in a JPEG: encoders write 1-3 (baseline) or ~10 (progressive), "
+          "a few dozen at most; each scan costs a pass over every block (djpeg -maxscans)"),
+    Limit("image.max_decode_seconds", 60.0, "file.unreadable", "error", "mediaprep",
+          "seconds one image decode may take, checked between the decoder's input reads"),
     Limit("tokens.max_image", None, "tokens.image_too_many", "error", "mediaprep",
           "estimated tokens per image (off unless --max-image-tokens)"),
     Limit("tokens.max_request", None, "tokens.request_too_many", "error", "mediaprep",

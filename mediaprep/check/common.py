@@ -27,8 +27,8 @@ def probe_failure(info: MediaInfo, limits: Limits) -> list[Finding]:
     if info.error_code == "image.decompression_bomb":
         row = limits["image.max_decode_pixels"]
         actual = info.declared_pixels or info.pixels
-        return [finding(row, f"{name}: {info.error}; refused before decoding "
-                             f"(limit {row.value:,} pixels)", actual)]
+        # the probe's message names the rule that refused it (pixels, bytes, ratio, scans)
+        return [finding(row, f"{name}: {info.error}; refused before decoding", actual)]
     if info.error_code == "video.no_video_stream":
         return [Finding("video.no_video_stream", "error",
                         f"{name}: {info.error}; nothing to show the model", None, None)]

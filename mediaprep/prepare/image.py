@@ -105,7 +105,11 @@ def _transform_and_encode(
             settings.replace(resize_model=False),
             from_pil=src.image is not None,
         )
-    opened = open_image(src.image if src.image is not None else (src.path or src.data))
+    limits = settings.limits
+    ceiling = limits.value("image.max_decode_pixels")
+    opened = open_image(src.image if src.image is not None else (src.path or src.data),
+                        max_pixels=1 << 62 if ceiling is None else ceiling,
+                        seconds=limits.value("image.max_decode_seconds"))
     try:
         decode_to = (
             plan.target_size(up) if plain is None or plain.passthrough else plain.target_size(up)

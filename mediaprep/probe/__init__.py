@@ -47,7 +47,7 @@ def probe_source(src: Source, *, limits: Limits | None = None, deep: bool = Fals
         return MediaInfo(path=src.name, kind="other", bytes=0, extension=src.extension,
                          error="the file is empty (0 bytes)", error_code="file.unreadable")
     if sniffed.kind == "image":
-        info = probe_image(src, sniffed, max_pixels=max_pixels, deep=deep)
+        info = probe_image(src, sniffed, max_pixels=max_pixels, deep=deep, limits=limits)
     elif sniffed.kind == "video":
         info = probe_video(src, sniffed)
     else:

@@ -18,12 +18,15 @@ from __future__ import annotations
 import io
 import math
 import os
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
+
+from ..probe.image import BombError, pil_open
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image
 
@@ -53,17 +56,36 @@ def register_heif() -> bool:
 # --------------------------------------------------------------------------------------- load
 
 
-def open_image(source: ImageSource) -> Image.Image:
+def open_image(source: ImageSource, *, max_pixels: int | None = None,
+               seconds: float | None = None) -> Image.Image:
     """Open ``source`` lazily (header read, pixels not decoded): pass the result to
-    :func:`load_image` after looking at the header (size, JPEG quantisation tables...)."""
+    :func:`load_image` after looking at the header (size, JPEG quantisation tables...).
+
+    ``max_pixels`` is the caller's pixel ceiling (``image.max_decode_pixels``, judged with the
+    rest of the decode cost by the probe); Pillow's own lower bomb check and its warning give
+    way to it. ``seconds`` bounds the decode: the reads it pulls fail once they have passed."""
     register_heif()
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return Image.open(io.BytesIO(bytes(source)))
-    if isinstance(source, (str, os.PathLike)):
-        return Image.open(os.fspath(source))
-    return Image.open(source)
+        fh: IO[bytes] = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        fh = open(os.fspath(source), "rb")  # noqa: SIM115  (the image owns it)
+    else:
+        fh = source
+    try:
+        img = pil_open(fh, max_pixels, seconds=seconds)
+    except BombError as exc:
+        if fh is not source:
+            fh.close()
+        raise Image.DecompressionBombError(str(exc)) from exc
+    except BaseException:
+        if fh is not source:
+            fh.close()
+        raise
+    if fh is not source:
+        img._exclusive_fp = True  # closed with the image, as Image.open(path) does
+    return img
 
 
 def load_image(
@@ -86,14 +108,7 @@ def load_image(
     The returned image keeps ``format`` and ``info`` (EXIF, ICC, XMP, transparency).
     """
     register_heif()
-    if isinstance(source, Image.Image):
-        img = source
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        img = Image.open(io.BytesIO(bytes(source)))
-    elif isinstance(source, (str, os.PathLike)):
-        img = Image.open(os.fspath(source))
-    else:
-        img = Image.open(source)
+    img = open_image(source)
 
     if target_box is not None and img.format in ("JPEG", "MPO") and _unloaded(img):
         want = _fit_size(img.size, box=target_box)
@@ -108,14 +123,18 @@ def load_image(
         fmt = img.format
         if img.tell() != 0:
             img.seek(0)
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()
         # Detach frame 0 from the (still open) multi-frame file; copy() keeps info/palette.
         frame = img.copy()
         frame.format = fmt
         if not isinstance(source, Image.Image):
             img.close()
         return frame
-    img.load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img.load()
     return img
 
 
