@@ -179,9 +179,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process, from its own rusage (os.wait4)."""
+    """(wall seconds, peak RSS MB) of one child process, from its own rusage (os.wait4).
+
+    Runs in this checkout's root, so ``python -m mediaprep`` imports this copy.
+    """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=ROOT)  # fmt: skip
     _, status, ru = os.wait4(proc.pid, 0)
     dt = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
