@@ -1,7 +1,16 @@
-"""Benchmark: frame sampling by time (mediaprep.transform.video_frames) against the usual scripts.
+"""Benchmark: ``mediaprep frames`` against the FFmpeg CLI; the library against the usual scripts.
 
-    python bench/bench_frames.py            # 2 fps from 60 s 1080p; 0.1 fps from 120 s 720p
+    python bench/bench_frames.py            # CLI rows: mediaprep frames vs ffmpeg, 2 and 0.1 fps
+    python bench/bench_frames.py --library  # + library rows against the baselines below
     python bench/bench_frames.py --long     # + peak memory: 2,000 frames from a 1 h 720p clip
+
+CLI rows (issue 16): a 30 s and a 2-minute 1080p30 H.264 clip (~5.7 Mbit/s, GOP 2 s = 60
+frames, x264 B-frames with pyramid; generated with PyAV from moving synthetic content and
+cached in ``--workdir``). Each row times, in this one run, ``mediaprep frames CLIP -o DIR
+--fps F`` (a fresh interpreter, so import and probe are counted) and ``ffmpeg -i CLIP -vf
+fps=F -q:v 3 DIR/%04d.jpg`` (the Debian ``ffmpeg`` package, bench only: the row is skipped
+when it is absent), prints both and the ratio, and the peak RSS of our process. decord's
+``VideoReader.get_batch`` at the same timestamps runs too when decord imports.
 
 Inputs are generated with PyAV into ``--workdir`` (default: a folder in the temp dir, reused
 between runs). Baselines:
@@ -19,6 +28,8 @@ import argparse
 import functools
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,8 +56,10 @@ def encode_clip(
     height: int,
     gop: int,
     preset: str = "veryfast",
-    crf: int = 23,
+    crf: int | None = 23,
     simple: bool = False,
+    bitrate: int | None = None,
+    bframes: int | None = None,
 ) -> Path:
     """A moving textured pattern (or, with ``simple``, a nearly static one) as H.264."""
     if path.exists():
@@ -56,15 +69,20 @@ def encode_clip(
     yy, xx = np.mgrid[0 : height * 2, 0 : width * 2].astype(np.float32)
     tex = 128 + 60 * np.sin(xx / 37.0) * np.cos(yy / 23.0) + 40 * np.sin((xx + yy) / 91.0)
     tex = np.clip(tex, 0, 255).astype(np.uint8)
+    if bitrate is not None:  # fine detail, so the encoder really spends the bit rate
+        tex += np.random.default_rng(1).integers(0, 24, size=tex.shape, dtype=np.uint8)
     chroma = np.full((height // 2, width), 128, dtype=np.uint8)
     with av.open(str(tmp), "w", format="mp4") as out:
         st = out.add_stream("libx264", rate=fps)
         st.width, st.height, st.pix_fmt = width, height, "yuv420p"
-        st.options = {
-            "preset": preset,
-            "crf": str(crf),
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
-        }
+        params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+        if bframes is not None:
+            params += f":bframes={bframes}:b-pyramid=normal"
+        st.options = {"preset": preset, "x264-params": params}
+        if bitrate is not None:
+            st.bit_rate = bitrate
+        elif crf is not None:
+            st.options = {**st.options, "crf": str(crf)}
         for i in range(n):
             if simple:
                 y = tex[:height, :width].copy()
@@ -155,6 +173,101 @@ def _rss_helper(name: str, path: str, fps: str, max_frames: str) -> None:
     print(json.dumps(peak_rss_mb(functools.partial(fn, *args))))
 
 
+# ------------------------------------------------------------------------------ CLI rows
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one child process, from its own rusage (os.wait4).
+
+    Runs in this checkout's root, so ``python -m mediaprep`` imports this copy.
+    """
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=ROOT)  # fmt: skip
+    _, status, ru = os.wait4(proc.pid, 0)
+    dt = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}): {err[-500:]}")
+    return dt, ru.ru_maxrss / 1024.0
+
+
+def _fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def cli_ours(clip: Path, fps: float, out: Path) -> tuple[float, float, int]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "mediaprep", "frames", str(clip), "-o", str(_fresh_dir(out)),
+           "--fps", f"{fps:g}"]  # fmt: skip
+    dt, rss = run_timed(cmd, env)
+    return dt, rss, len(list(out.glob("*.jpg")))
+
+
+def cli_ffmpeg(clip: Path, fps: float, out: Path) -> tuple[float, float, int]:
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clip), "-vf", f"fps={fps:g}",
+           "-q:v", "3", str(_fresh_dir(out) / "%04d.jpg")]  # fmt: skip
+    dt, rss = run_timed(cmd)
+    return dt, rss, len(list(out.glob("*.jpg")))
+
+
+def decord_at(clip: Path, fps: float) -> int | None:
+    """decord's documented fast path: VideoReader + get_batch of the frame indices."""
+    try:
+        import decord  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    vr = decord.VideoReader(str(clip), ctx=decord.cpu(0))
+    rate = vr.get_avg_fps()
+    n = len(vr)
+    idx = sorted({min(n - 1, int(k / fps * rate)) for k in range(int(n / rate * fps + 0.999))})
+    return int(vr.get_batch(idx).shape[0])
+
+
+def cli_rows(work: Path, repeat: int) -> None:
+    clips = {
+        "30 s": encode_clip(work / "h264_1080p30_30s.mp4", seconds=30, fps=30, width=1920,
+                            height=1080, gop=60, crf=None, bitrate=5_700_000, bframes=3),
+        "2 min": encode_clip(work / "h264_1080p30_120s.mp4", seconds=120, fps=30, width=1920,
+                             height=1080, gop=60, crf=None, bitrate=5_700_000, bframes=3),
+    }  # fmt: skip
+    have_ffmpeg = shutil.which("ffmpeg") is not None
+    rows = [("30 s", 2.0, 1.2), ("30 s", 0.1, None), ("2 min", 2.0, None), ("2 min", 0.1, 10.0)]
+    print("\n== mediaprep frames vs FFmpeg CLI (1080p30 H.264, 5.7 Mbit/s, GOP 60, B-frames)")
+    if not have_ffmpeg:
+        print("  (ffmpeg not installed: FFmpeg rows skipped; apt-get install -y ffmpeg)")
+    print(f"  {'clip':<6} {'fps':>4}  {'mediaprep':>10} {'frames':>6} {'RSS MB':>7}  "
+          f"{'ffmpeg':>8} {'frames':>6}  {'ratio':>6}  target")  # fmt: skip
+    for name, fps, target in rows:
+        clip = clips[name]
+        o = min((cli_ours(clip, fps, work / "out_ours") for _ in range(repeat)), key=lambda r: r[0])
+        line = f"  {name:<6} {fps:>4g}  {o[0]:>9.2f}s {o[2]:>6} {o[1]:>7.0f}"
+        if have_ffmpeg:
+            f = min((cli_ffmpeg(clip, fps, work / "out_ffmpeg") for _ in range(repeat)),
+                    key=lambda r: r[0])  # fmt: skip
+            ratio = f[0] / o[0]
+            verdict = ""
+            if target is not None:
+                verdict = f">= {target:g}x {'met' if ratio >= target else 'NOT met'}"
+            line += f"  {f[0]:>7.2f}s {f[2]:>6}  {ratio:>5.2f}x  {verdict}"
+        print(line, flush=True)
+    try:
+        import decord  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        print("  decord: not installed (pip install decord), row skipped")
+        return
+    for name, fps, _ in rows:
+        t0 = time.perf_counter()
+        n = decord_at(clips[name], fps)
+        dt = time.perf_counter() - t0
+        print(f"  decord get_batch {name} {fps:g} fps: {n} frames in {dt:.2f} s (in-process)")
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -163,13 +276,18 @@ def main() -> None:
         _rss_helper(*sys.argv[2:])
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "mediaprep-bench"))
+    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "bench"))
     ap.add_argument("--long", action="store_true", help="also the 1 h / 2,000 frames memory check")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--rss-only", action="store_true", help="skip the timing comparisons")
+    ap.add_argument("--library", action="store_true", help="also the library-level baselines")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
+
+    cli_rows(work, args.repeat)
+    if not (args.library or args.long or args.rss_only):
+        return
 
     t0 = time.perf_counter()
     hd = encode_clip(work / "hd60.mp4", seconds=60, fps=30, width=1920, height=1080, gop=60)
@@ -180,7 +298,7 @@ def main() -> None:
         ("2 fps, 60 s 1080p H.264, GOP 2 s", str(hd), 2.0, 2.0),
         ("0.1 fps, 120 s 720p H.264, GOP 10 s", str(lg), 0.1, 5.0),
     ]
-    for title, path, fps, target in cases:
+    for title, path, fps, target in cases if args.library or args.rss_only else []:
         if args.rss_only:
             rss_o, _ = fresh_peak_rss("ours", path, fps)
             print(f"\n== {title}: peak RSS mediaprep {rss_o:.0f} MB")

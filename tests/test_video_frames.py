@@ -334,3 +334,64 @@ def test_real_media(relpath):
         assert info["sar"] == 2.0 and img.size == (1280, 360)
     if name == "mp4ff_v300_multiple_segments.mp4":  # header says 3900 s
         assert plan.duration < 10
+
+
+# ------------------------------------------------------------------------- exact, decoding less
+
+
+def _full_decode(path, skip_nonref=False):
+    """Every presented frame of ``path`` by pts (plain PyAV, every picture decoded)."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        if skip_nonref:
+            s.codec_context.skip_frame = "NONREF"
+        return {f.pts: f.to_image() for f in c.decode(s)}
+
+
+@pytest.mark.parametrize("fps", [30.0, 7.0, 2.0, 0.7, 0.2])
+def test_frames_equal_full_decode_on_b_frame_clip(tmp_path, fps):
+    """Pixel-identical to a full decode at the same pts, also where the target is a
+    non-reference B-picture (which the decoder otherwise skips), with less decoded."""
+    import numpy as np
+
+    path = tmp_path / "b.mp4"
+    if not path.exists():
+        make_video(path, n_frames=240, fps=30, gop=48, bframes=3, width=96, height=64)
+    ref = _full_decode(path)
+    refs_only = set(_full_decode(path, skip_nonref=True))
+    nonref = set(ref) - refs_only
+    assert nonref, "the clip must have non-reference B-pictures"
+    order = sorted(ref)
+    plan = plan_sampling(8.0, fps, 2000)
+    stats: dict = {}
+    frames = list(iter_frames(path, plan, stats=stats))
+    want = expected_indices([i / 30 for i in range(len(order))], plan.timestamps)
+    assert [f.index for f in frames] == want
+    assert [read_index(f.image) for f in frames] == want
+    for f in frames:
+        a = np.asarray(f.image)
+        b = np.asarray(ref[order[f.index]])
+        assert np.array_equal(a, b), (fps, f.index)
+    if 1 < fps < 30:
+        assert any(order[f.index] in nonref for f in frames)
+    # only reference pictures and the targets themselves are reconstructed
+    assert stats["decoded"] <= len(refs_only | {order[f.index] for f in frames})
+
+
+def test_fps_targets_on_non_reference_pictures(tmp_path):
+    """Times chosen to land on non-reference B-pictures only, seeking across GOPs."""
+    path = make_video(tmp_path / "b.mp4", n_frames=240, fps=30, gop=30, bframes=3)
+    ref = _full_decode(path)
+    nonref = sorted(set(ref) - set(_full_decode(path, skip_nonref=True)))
+    order = sorted(ref)
+    picks = nonref[1::7][:8]
+    assert len(picks) >= 4
+    times = [order.index(p) / 30 for p in picks]
+    plan = SamplingPlan(1.0, 1.0, 8.0, times, False)
+    stats: dict = {}
+    frames = list(iter_frames(path, plan, stats=stats))
+    assert [order[f.index] for f in frames] == picks
+    assert [read_index(f.image) for f in frames] == [order.index(p) for p in picks]
+    assert stats["seeks"] > 0

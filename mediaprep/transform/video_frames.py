@@ -184,6 +184,8 @@ class _Scan:
     read_errors: int = 0
     seekable: bool = True
     file_start: int | None = None  # where a file-object source starts
+    codec: str = ""  # decoder name
+    decode_order: list[int] | None = None  # pts of the packets in file (decode) order
 
     @property
     def start_seconds(self) -> float:
@@ -263,6 +265,7 @@ def _scan(source: Source) -> _Scan:
             first_frame = _drain_first(cc)
         if not pts:
             raise NoFrames("the video stream holds no frames")
+        decode_order = None if unknown_pts else pts  # file order, before the sort
         pts, keys = _sorted(pts), _sorted(keys)
         # frames stored without a duration: use the typical gap between frames
         if end is None or end <= pts[-1]:
@@ -290,6 +293,8 @@ def _scan(source: Source) -> _Scan:
             end=float(end if end is not None else pts[-1]),
             pts=None if unknown_pts else pts,
             keys=keys if not unknown_pts else [],
+            codec=cc.name or "",
+            decode_order=decode_order,
             rotation=rotation,
             sar=sar or Fraction(1),
             width=width,
@@ -328,26 +333,54 @@ def video_timeline(path_or_file: Source) -> tuple[float, float, int]:
 # decoding
 
 
+# Decoders whose skip_frame=NONREF drops only pictures no other picture refers to: H.264
+# (nal_ref_idc 0) and the MPEG family (B-pictures). HEVC's "non-reference" NAL types may still
+# be referenced from a higher temporal sub-layer, so it is decoded in full.
+_NONREF_SAFE = frozenset({"h264", "mpeg1video", "mpeg2video", "mpeg4"})
+
+
 class _Decoder:
-    """Sequential decoded frames of one stream, with keyframe seeks; skips bad packets."""
+    """Sequential decoded frames of one stream, with keyframe seeks; skips bad packets.
+
+    With ``full`` (a set of packet pts), packets whose pts is not in it are decoded with
+    non-reference pictures skipped (``skip_frame=NONREF``): what a later picture refers to is
+    still decoded, so every frame that comes out is exact, but frames nobody asked for and
+    nobody refers to are never reconstructed. Packets in ``full`` are decoded in full. After a
+    packet whose pts is in ``drain``, the decoder is drained at once (its frame comes out
+    without waiting for the packets a reorder delay would need); the next read must then
+    follow a :meth:`seek`.
+    """
 
     MAX_READ_RETRIES = 3
 
-    def __init__(self, container: Any, stream: Any, stats: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        container: Any,
+        stream: Any,
+        stats: dict[str, Any],
+        full: set[int] | None = None,
+        drain: set[int] | None = None,
+    ) -> None:
         self.container = container
         self.stream = stream
         self.cc = stream.codec_context
+        # before the codec opens: frame + slice threads, as many as FFmpeg finds CPUs for
         self.cc.thread_type = "AUTO"
+        self.cc.thread_count = 0
         self.stats = stats
         self.queue: deque[Any] = deque()
         self.packets = container.demux(stream)
         self.eof = False
         self.read_retries = 0
+        self.full = full
+        self.drain = drain or set()
+        self.drained = False
+        self.skipping = False
 
     def next(self) -> Any:
-        """The next decoded frame, or None at the end of the stream."""
+        """The next decoded frame, or None at the end of the stream (or of a drain)."""
         while not self.queue:
-            if self.eof:
+            if self.eof or self.drained:
                 return None
             try:
                 pkt = next(self.packets)
@@ -365,15 +398,26 @@ class _Decoder:
                 else:
                     self.packets = self.container.demux(self.stream)
                 continue
-            self._decode(pkt if pkt.size else None)
             if not pkt.size:
+                self._decode(None)
                 self.eof = True
+                continue
+            pts = pkt.pts
+            if self.full is not None:
+                skip = pts not in self.full
+                if skip != self.skipping:
+                    self.cc.skip_frame = "NONREF" if skip else "DEFAULT"
+                    self.skipping = skip
+            self._decode(pkt)
+            if pts in self.drain:
+                self._decode(None)
+                self.drained = True
         return self.queue.popleft()
 
     def _decode(self, pkt: Any) -> None:
         try:
             frames = self.cc.decode(pkt)
-        except av.error.FFmpegError:
+        except (av.error.FFmpegError, EOFError):
             self.stats["decode_errors"] += 1
             return
         self.stats["decoded"] += len(frames)
@@ -386,11 +430,29 @@ class _Decoder:
         except (av.error.FFmpegError, OSError):
             return False
         self.queue.clear()
+        self.cc.flush_buffers()
         self.packets = self.container.demux(self.stream)
         self.eof = False
+        self.drained = False
         self.read_retries = 0
         self.stats["seeks"] += 1
         return True
+
+
+_YUV_SCALE_FORMATS = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
+)
+
+
+def _rgb_image(frame: Any) -> Image.Image:
+    """``frame`` as an RGB PIL image: one swscale conversion and one copy."""
+    rgb = frame.reformat(format="rgb24")
+    plane = rgb.planes[0]
+    if plane.line_size <= 0:
+        return rgb.to_image()
+    return Image.frombuffer(
+        "RGB", (rgb.width, rgb.height), plane, "raw", "RGB", plane.line_size, 1
+    )
 
 
 def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> Image.Image:
@@ -401,10 +463,12 @@ def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> 
     if max_side is not None and max(dw, h) > max_side:
         scale = max_side / max(dw, h)
     tw, th = max(1, round(dw * scale)), max(1, round(h * scale))
-    if (tw, th) == (w, h):
-        img = frame.to_image()
-    else:
-        img = frame.to_image(width=tw, height=th, interpolation="BICUBIC")
+    if (tw, th) != (w, h):
+        # scale in the source's YUV first (swscale's fast path; 1080p -> 720p is ~2 ms),
+        # then convert the small picture to RGB; asking for both in one call is ~10x slower
+        fmt = frame.format.name if frame.format.name in _YUV_SCALE_FORMATS else "rgb24"
+        frame = frame.reformat(width=tw, height=th, format=fmt, interpolation="BICUBIC")
+    img = _rgb_image(frame)
     if rotation == 90:
         img = img.transpose(Image.Transpose.ROTATE_90)
     elif rotation == 180:
@@ -455,13 +519,14 @@ def _iter_frames(
     container, _ = _open(source, scan.file_start)
     try:
         stream = container.streams[scan.stream_index]
-        dec = _Decoder(container, stream, stats)
         tb = scan.time_base
         inv_tb = float(1 / tb)
         eps = 1e-6 * inv_tb  # one microsecond, in pts units
         pts_list = scan.pts
         keys = scan.keys
         can_seek = allow_seek and scan.seekable and pts_list is not None
+        full, drain = _decode_sets(scan, plan, can_seek)
+        dec = _Decoder(container, stream, stats, full, drain)
         counter = 0  # frames seen, for indexes when pts are unknown (forward decoding only)
         last_pts: float | None = None  # pts of the newest decoded frame
         cand: tuple[Any, float, int] | None = None  # best frame with pts <= target so far
@@ -527,9 +592,16 @@ def _iter_frames(
                 yield emit(cand if cand is not None else ahead, t)
                 continue
             # seek when a keyframe lies between what we have decoded and the frame we need
+            spent = dec.drained and not dec.queue  # drained, and its frames all taken
+            if spent and not (can_seek and need is not None and keys):
+                raise UnreadableVideo("the decoder was drained and cannot seek")
             if can_seek and need is not None and keys:
                 k = keys[bisect_right(keys, need) - 1] if keys[0] <= need else None
-                if k is not None and (last_pts is None or k > last_pts) and k > keys[0]:
+                fresh = k is not None and (last_pts is None or k > last_pts) and k > keys[0]
+                if spent and not fresh:  # the decoder was drained: it has to restart
+                    fresh = True
+                    k = k if k is not None else scan.origin
+                if fresh and k is not None:
                     if dec.seek(k):
                         first = pull()
                         if first is not None and first[1] > need:
@@ -545,12 +617,22 @@ def _iter_frames(
                                 cand = first
                         else:
                             ahead = first
+                    elif spent:
+                        raise UnreadableVideo("seeking failed after a drain")
                     else:
                         can_seek = False
             while not eof and ahead is None:
                 if cand is not None and need is not None and cand[1] >= need:
                     break
                 item = pull()
+                if item is None and dec.drained:
+                    if cand is not None:
+                        break  # the frame needed did not decode: the one before it stands
+                    # nothing decoded since the seek: go again without drains
+                    dec.drain = set()
+                    if not (keys and dec.seek(keys[max(bisect_right(keys, limit) - 1, 0)])):
+                        raise UnreadableVideo("seeking failed after a drain")
+                    continue
                 if item is None:
                     eof = True
                     break
@@ -566,6 +648,61 @@ def _iter_frames(
             yield emit(cand if cand is not None else ahead, t)  # type: ignore[arg-type]
     finally:
         container.close()
+
+
+def _decode_sets(
+    scan: _Scan, plan: SamplingPlan, can_seek: bool
+) -> tuple[set[int] | None, set[int] | None]:
+    """Which packets to decode in full, and after which to drain the decoder.
+
+    ``full``: the pts of every frame some target needs (None: decode everything in full,
+    when pts are unknown or the decoder's NONREF skipping is not known to be exact).
+    ``drain``: needed pts after whose packet nothing more of the current GOP is needed,
+    because the next target lies past a keyframe (reached by a seek) or there is none. A
+    drain is not allowed while a needed B-picture shown before it still follows in decode
+    order.
+    """
+    pts_list, order = scan.pts, scan.decode_order
+    if pts_list is None or order is None:
+        return None, None
+    inv_tb = float(1 / scan.time_base)
+    eps = 1e-6 * inv_tb
+    needs: list[int] = []
+    for t in plan.timestamps:
+        target = scan.origin + t * inv_tb
+        if target > scan.end - eps:
+            break
+        p = pts_list[max(bisect_right(pts_list, target + eps) - 1, 0)]
+        if not needs or needs[-1] != p:
+            needs.append(p)
+    full = set(needs) if scan.codec in _NONREF_SAFE else None
+    if not can_seek or not scan.keys:
+        return full, None
+    keys = scan.keys
+    drain: set[int] = set()
+    for i, p in enumerate(needs):
+        if i + 1 == len(needs):
+            drain.add(p)
+            continue
+        nxt = needs[i + 1]
+        j = bisect_right(keys, nxt) - 1  # keyframe the next target is decoded from
+        if j >= 0 and keys[j] > p:
+            drain.add(p)
+    if not drain:
+        return full, None
+    need_set = set(needs)
+    key_set = set(keys)
+    pending: list[int] = []
+    for p in order:  # a needed picture shown before a drain point but decoded after it
+        if p in key_set:
+            pending.clear()
+        if pending and p in need_set:
+            for d in [d for d in pending if p < d]:
+                drain.discard(d)
+                pending.remove(d)
+        if p in drain:
+            pending.append(p)
+    return full, drain
 
 
 def _end_of(scan: _Scan, cand: tuple[Any, float, int], frame_dur: float) -> float:
