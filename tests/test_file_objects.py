@@ -175,7 +175,7 @@ def test_name_only_hints_the_format(on_disk: Path) -> None:
 
 def test_file_objects_in_a_frame_list_are_read_from_the_streams(on_disk: Path) -> None:
     frames = []
-    for i in range(4):
+    for _ in range(4):
         s = io.BytesIO(JUNK + _jpeg((80, 60), (0, 0, 255)))
         s.name = "photo.png"  # type: ignore[attr-defined]
         s.seek(len(JUNK))
