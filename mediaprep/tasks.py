@@ -25,7 +25,7 @@ from .settings import Settings
 from .sources import is_url
 
 __all__ = ["CheckTask", "PrepTask", "check_one", "input_names", "plan_check", "plan_prep",
-           "prep_one"]
+           "prep_one", "prep_one_measured"]
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,18 @@ class CheckTask:
 
 def prep_one(task: PrepTask) -> dict[str, Any]:
     """Prepare one input; return its ``parts.jsonl`` record (never raises for bad media)."""
+    return prep_one_measured(task)[0]
+
+
+def prep_one_measured(task: PrepTask) -> tuple[dict[str, Any], int]:
+    """:func:`prep_one`, and the bytes that went in (for a URL: fetched, or the HEAD's size)."""
     from .prepare import prepare
     from .sources import to_source
 
     out = Path(task.out_dir)
     result = prepare(to_source(task.source, name=task.display), settings=task.settings,
                      out_dir=out, stem=PurePosixPath(task.stem))
-    return result.to_json(root=out)
+    return result.to_json(root=out), result.bytes_in
 
 
 def check_one(task: CheckTask) -> dict[str, Any]:
