@@ -22,7 +22,7 @@ from .output import json_line
 from .probe.sniff import EXTENSIONS, HEAD_BYTES, sniff
 from .settings import Settings
 from .sources import frame_files, is_url
-from .tasks import PrepTask, prep_one, prep_one_measured
+from .tasks import PrepTask, prep_one
 
 
 @dataclass(frozen=True)
@@ -376,8 +376,8 @@ def prep_job(job: PrepJob) -> PrepDone:
             hit = None  # a damaged entry is a miss
         if hit is not None:
             return hit
-    line, bytes_in = prep_one_measured(t)
-    meta = _write_journal(jpath, t, jkey, line, bytes_in=bytes_in)
+    line = prep_one(t)
+    meta = _write_journal(jpath, t, jkey, line, bytes_in=getattr(line, "bytes_in", 0))
     if cache is not None and key is not None:
         _store(cache, key, t, jpath, line)
     return _done(meta, "prepared")

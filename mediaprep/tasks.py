@@ -25,7 +25,7 @@ from .settings import Settings
 from .sources import is_url
 
 __all__ = ["CheckTask", "PrepTask", "check_one", "input_names", "plan_check", "plan_prep",
-           "prep_one", "prep_one_measured"]
+           "prep_one"]
 
 
 @dataclass(frozen=True)
@@ -46,20 +46,24 @@ class CheckTask:
     settings: Settings
 
 
+class PartsLine(dict):  # type: ignore[type-arg]
+    """A ``parts.jsonl`` record (a plain dict when written) that also says how many bytes went
+    in (``bytes_in``, not written: for a URL, the bytes fetched or the HEAD's size)."""
+
+    bytes_in: int = 0
+
+
 def prep_one(task: PrepTask) -> dict[str, Any]:
     """Prepare one input; return its ``parts.jsonl`` record (never raises for bad media)."""
-    return prep_one_measured(task)[0]
-
-
-def prep_one_measured(task: PrepTask) -> tuple[dict[str, Any], int]:
-    """:func:`prep_one`, and the bytes that went in (for a URL: fetched, or the HEAD's size)."""
     from .prepare import prepare
     from .sources import to_source
 
     out = Path(task.out_dir)
     result = prepare(to_source(task.source, name=task.display), settings=task.settings,
                      out_dir=out, stem=PurePosixPath(task.stem))
-    return result.to_json(root=out), result.bytes_in
+    line = PartsLine(result.to_json(root=out))
+    line.bytes_in = result.bytes_in
+    return line
 
 
 def check_one(task: CheckTask) -> dict[str, Any]:
