@@ -377,7 +377,7 @@ def prep_job(job: PrepJob) -> PrepDone:
         if hit is not None:
             return hit
     line = prep_one(t)
-    meta = _write_journal(jpath, t, jkey, line)
+    meta = _write_journal(jpath, t, jkey, line, bytes_in=getattr(line, "bytes_in", 0))
     if cache is not None and key is not None:
         _store(cache, key, t, jpath, line)
     return _done(meta, "prepared")
@@ -421,7 +421,7 @@ def _outputs_of(t: PrepTask, names: list[str]) -> list[dict[str, Any]]:
 def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, Any] | None,
                    *, text: str | None = None, done: dict[str, Any] | None = None,
                    outputs: list[str] | None = None,
-                   place_line: Any = None) -> dict[str, Any]:
+                   place_line: Any = None, bytes_in: int = 0) -> dict[str, Any]:
     """Write the journal record of an input: its parts line to ``<h>.line`` (``text`` when its
     JSON is at hand, or ``place_line(path)`` to put it there, a copy from the cache), then
     the metadata to ``<h>.json``, each atomically. The metadata is written last and records the
@@ -452,7 +452,7 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
         "outputs": stats,
         "line": {"size": lst.st_size, "mtime_ns": lst.st_mtime_ns},
         "done": {"ok": done["ok"], "fixed": done["fixed"], "status": done["status"],
-                 "bytes_in": _input_bytes(t.source),
+                 "bytes_in": _input_bytes(t.source) or bytes_in,  # a URL: prepare's count
                  "bytes_out": sum(o["size"] for o in stats)},
     }
     _replace_text(jpath, json_line(meta) + "\n")

@@ -570,12 +570,12 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         sweep_temporaries(out)  # workers killed by the timeout leave temporary files too
         failed = progress.failed + parts.missing
         prune_journal(journal, records)
-    click.echo(f"prep: {progress.summary()} -> {out}", err=True)
+    _say(f"prep: {progress.summary()} -> {out}", err=True)
     if batch_requests is not None:
         n_req, skipped = _write_batch_requests(out / "parts.jsonl", Path(batch_requests),
                                                settings, prompt or "", group, batch_url)
-        click.echo(f"prep: {n_req} batch requests in {batch_requests}"
-                   + (f" ({skipped} failed inputs left out)" if skipped else ""), err=True)
+        _say(f"prep: {n_req} batch requests in {batch_requests}"
+             + (f" ({skipped} failed inputs left out)" if skipped else ""), err=True)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 

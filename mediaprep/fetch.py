@@ -256,8 +256,29 @@ def _parse(url: str, policy: FetchPolicy) -> _Target:
     return _Target(url, scheme, host, port or (443 if scheme == "https" else 80), path)
 
 
+def _literal(target: _Target) -> list[tuple[int, tuple[Any, ...]]] | None:
+    """The address of an IP-literal host (no DNS lookup needed), else None."""
+    if "%" in target.host:  # a scoped IPv6 literal: leave its scope to getaddrinfo
+        return None
+    try:
+        ip = ipaddress.ip_address(target.host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv4Address):
+        return [(socket.AF_INET, (str(ip), target.port))]
+    return [(socket.AF_INET6, (str(ip), target.port, 0, 0))]
+
+
 def _resolve(target: _Target, deadline: float) -> list[tuple[int, tuple[Any, ...]]]:
     """getaddrinfo bounded by the deadline (it has no timeout of its own)."""
+    literal = _literal(target)
+    if literal is not None:
+        return literal
+    if deadline - time.monotonic() <= 0:
+        raise FetchError(
+            "url.timeout", f"the deadline passed before the DNS lookup of {target.host}",
+            url=target.url,
+        )
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -385,8 +406,48 @@ class _Watchdog:
             self._socks.clear()
 
 
+class _LineWatch:
+    """A response's file that remembers the last line read (to see headers cut off by EOF)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.last: bytes | None = None
+
+    def readline(self, *args: Any) -> bytes:
+        line: bytes = self.raw.readline(*args)
+        self.last = line
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client's response, but one whose headers end at EOF is marked ``mp_cut_off``.
+
+    http.client takes EOF as the end of the headers, so a response cut off mid-header (or by
+    the watchdog's shutdown) would otherwise look complete.
+    """
+
+    mp_cut_off = False
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        watch = _LineWatch(self.fp)
+        self.fp = watch  # type: ignore[assignment]
+        try:
+            super().begin()
+        finally:
+            if self.fp is watch:
+                self.fp = watch.raw
+        self.mp_cut_off = watch.last == b""
+
+
 class _PinnedConnection(http.client.HTTPConnection):
     """HTTP(S) to pre-checked addresses; Host header and SNI carry the URL's host name."""
+
+    response_class = _Response
 
     def __init__(
         self,
@@ -497,6 +558,13 @@ def _open(
     redirects = 0
     while True:
         target = _parse(current, policy)
+        if watchdog.fired or deadline - time.monotonic() <= 0:
+            raise FetchError(
+                "url.timeout",
+                f"the {policy.read_timeout:g} s deadline passed before the {method} request to "
+                f"{target.host}",
+                url=current,
+            )
         addrs = _checked_addresses(target, policy, deadline)
         if context is None and target.scheme == "https":
             # Built only when needed: loading the system CA store costs tens of milliseconds.
@@ -513,6 +581,19 @@ def _open(
                     conn.putheader(k, v)
                 conn.endheaders()
                 resp = conn.getresponse()
+            if watchdog.fired:  # the shutdown ended the headers early
+                raise FetchError(
+                    "url.timeout",
+                    f"the {policy.read_timeout:g} s deadline passed while reading the headers "
+                    f"of the {method} response from {target.host}",
+                    url=current,
+                )
+            if getattr(resp, "mp_cut_off", False):
+                raise FetchError(
+                    "url.unreachable",
+                    f"the {method} response from {target.host} was cut off in its headers",
+                    url=current,
+                )
         except BaseException:
             conn.mp_close()
             raise
@@ -706,12 +787,21 @@ def head_probe(url: str, policy: FetchPolicy, *, max_range: int = 65536) -> Head
                     if not chunk:
                         break
                     buf += chunk
+                body = _declared_length(resp)
                 if resp.status == 206:
                     m = _CONTENT_RANGE.match(resp.getheader("Content-Range") or "")
                     if m and m.group(3) != "*":
                         size = int(m.group(3))
+                    if body is None and m and int(m.group(2)) >= int(m.group(1)):
+                        body = int(m.group(2)) - int(m.group(1)) + 1
                 else:
-                    size = _declared_length(resp)
+                    size = body
+                if body is not None and len(buf) < min(body, max_range):
+                    raise FetchError(
+                        "url.unreachable",
+                        f"connection closed after {len(buf)} of {min(body, max_range)} bytes",
+                        url=opened.final_url,
+                    )
                 if size is None:
                     size = head_size
             return HeadProbe(

@@ -126,7 +126,11 @@ class Progress:
             self._bar.update(1)  # tqdm rate-limits the redraw itself
 
     def write(self, message: str) -> None:
-        """Print a line above the bar (or plainly when there is none)."""
+        """Print a line above the bar (or plainly when there is none), control and bidi
+        characters escaped (a file name with U+202E cannot reorder the line)."""
+        from .report import displayable
+
+        message = displayable(message)
         if self._bar is not None:
             self._bar.write(message, file=self.stream)
         else:

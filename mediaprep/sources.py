@@ -109,17 +109,99 @@ def to_source(value: SourceLike, *, name: str | None = None) -> Source:
                           frames=[to_source(m) for m in members])
         return Source(name=name or str(value), path=p)
     if hasattr(value, "read"):
-        label = name or getattr(value, "name", None) or "<stream>"
-        fname = getattr(value, "name", None)
-        if isinstance(fname, str) and os.path.isfile(fname) and hasattr(value, "seek"):
-            # a real file: read it from disk so huge files are not pulled into memory
-            return Source(name=str(label), path=Path(fname))
-        return Source(name=str(label), data=value.read())
+        return stream_source(value, name=name)
     if isinstance(value, Sequence) and not isinstance(value, str):
         frames = [to_source(v, name=f"{name or 'frames'}[{i}]") if not _named(v) else to_source(v)
                   for i, v in enumerate(value)]
         return Source(name=name or "<frames>", frames=frames)
     raise SourceError(f"cannot take an input of type {type(value).__name__}")
+
+
+# ------------------------------------------------------------------------------ file objects
+#
+# A file object is read from its current position to its end, always: those bytes are the input.
+# Its ``.name`` is only a display name and a format hint (a mismatch is the usual
+# file.extension_mismatch warning); it is never opened, since an upload handler that copies the
+# client's file name into ``.name`` would otherwise send a local file. The one shortcut: a real
+# file at position 0 whose descriptor is the very file (same device and inode) its name names
+# now is read through that path, so a big video is not copied. Anything else is spooled: held
+# in memory up to SPOOL_MEMORY bytes, past that copied in chunks to a private temp file that is
+# removed when the Source is garbage (or by :func:`release`), so memory stays bounded.
+
+SPOOL_MEMORY = 4 * 1024 * 1024
+_SPOOL_CHUNK = 1024 * 1024
+
+
+def stream_source(value: Any, *, name: str | None = None) -> Source:
+    """A :class:`Source` for the bytes of file object ``value`` from its current position."""
+    fname = getattr(value, "name", None)
+    if isinstance(fname, bytes):
+        fname = os.fsdecode(fname)
+    label = name or (fname if isinstance(fname, str) and fname else None) or "<stream>"
+    same = _same_file_at_start(value, fname)
+    if same is not None:
+        return Source(name=str(label), path=same)
+    return _spool(value, str(label))
+
+
+def _same_file_at_start(value: Any, fname: Any) -> Path | None:
+    """``fname`` as a Path when ``value`` is that very regular file, positioned at its start."""
+    if not isinstance(fname, str) or not fname:
+        return None
+    try:
+        if not value.seekable() or value.tell() != 0:
+            return None
+        fd_stat = os.fstat(value.fileno())
+        path_stat = os.stat(fname)
+    except (AttributeError, OSError, ValueError):
+        return None
+    import stat
+
+    if not stat.S_ISREG(fd_stat.st_mode):
+        return None
+    if (fd_stat.st_dev, fd_stat.st_ino) != (path_stat.st_dev, path_stat.st_ino):
+        return None
+    return Path(fname)
+
+
+def _read_chunk(value: Any, n: int) -> bytes:
+    chunk = value.read(n)
+    if chunk is None:  # a non-blocking raw stream with nothing ready yet
+        return b""
+    if not isinstance(chunk, bytes | bytearray | memoryview):
+        raise SourceError(f"the stream gave {type(chunk).__name__}, not bytes (open it with 'rb')")
+    return bytes(chunk)
+
+
+def _spool(value: Any, label: str) -> Source:
+    import tempfile
+    import weakref
+
+    held = bytearray()
+    while len(held) <= SPOOL_MEMORY:
+        chunk = _read_chunk(value, _SPOOL_CHUNK)
+        if not chunk:
+            return Source(name=label, data=bytes(held))
+        held += chunk
+    suffix = Path(label).suffix
+    suffix = suffix.lower() if suffix[1:].isalnum() and len(suffix) <= 9 else ""
+    fd, tmp = tempfile.mkstemp(prefix="mediaprep-stream-", suffix=suffix)
+    path = Path(tmp)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(held)
+            del held
+            while True:
+                chunk = _read_chunk(value, _SPOOL_CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+    except BaseException:
+        _unlink_quietly(path)
+        raise
+    src = Source(name=label, path=path, extra={"spooled": True})
+    src.extra["_cleanup"] = weakref.finalize(src, _unlink_quietly, path)
+    return src
 
 
 def _named(v: Any) -> bool:

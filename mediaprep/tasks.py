@@ -46,6 +46,13 @@ class CheckTask:
     settings: Settings
 
 
+class PartsLine(dict):  # type: ignore[type-arg]
+    """A ``parts.jsonl`` record (a plain dict when written) that also says how many bytes went
+    in (``bytes_in``, not written: for a URL, the bytes fetched or the HEAD's size)."""
+
+    bytes_in: int = 0
+
+
 def prep_one(task: PrepTask) -> dict[str, Any]:
     """Prepare one input; return its ``parts.jsonl`` record (never raises for bad media)."""
     from .prepare import prepare
@@ -54,7 +61,9 @@ def prep_one(task: PrepTask) -> dict[str, Any]:
     out = Path(task.out_dir)
     result = prepare(to_source(task.source, name=task.display), settings=task.settings,
                      out_dir=out, stem=PurePosixPath(task.stem))
-    return result.to_json(root=out)
+    line = PartsLine(result.to_json(root=out))
+    line.bytes_in = result.bytes_in
+    return line
 
 
 def check_one(task: CheckTask) -> dict[str, Any]:

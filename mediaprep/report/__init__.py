@@ -162,16 +162,24 @@ def codes_of(files: Sequence[Mapping[str, Any]]) -> list[str]:
     return sorted({code_of(x) for f in files for x in findings_of(f)})
 
 
-# C0 controls (tab and newline included) and DEL: in a terminal or CI log they can
-# recolour output or fake extra lines (a file name with '\n' could forge a finding).
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# C0 controls (tab and newline included), DEL and C1 controls: in a terminal or CI log they
+# can recolour output or fake extra lines (a file name with '\n' could forge a finding). Bidi
+# controls (U+202E right-to-left override, the isolates, the marks) and the line and paragraph
+# separators reorder or break what is shown: "gpj.exe" can pass for "exe.jpg".
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def displayable(value: str) -> str:
-    """``value`` safe to print on one line: control characters shown as ``\\xNN``.
+    """``value`` safe to print on one line: control characters shown as ``\\xNN``, bidi
+    controls and line separators as ``\\uNNNN``.
 
     Lone surrogates (undecodable file-name bytes) become ``\\udcNN`` so printing never
     raises ``UnicodeEncodeError``.
     """
-    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    value = _CONTROL.sub(_escape, value)
     return value.encode("utf-8", "backslashreplace").decode("utf-8")

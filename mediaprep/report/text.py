@@ -2,7 +2,8 @@
 
 One line per finding, ``path: severity code: message``; a multi-line message
 continues on indented lines so every unindented line still starts with a path, and
-control characters are shown escaped (``\\x1b``) so no path or message can forge lines.
+control characters are shown escaped (``\\x1b``, ``\\u202e``) so no path or message can forge
+lines or reorder what is shown.
 Files without findings are listed only with ``verbose``. A summary line ends it.
 """
 
@@ -89,4 +90,5 @@ def render(report: Report, *, strict: bool = False, verbose: bool = False) -> st
         for finding in findings:
             lines.extend(_finding_lines(path, finding, str(path_of(file))))
     lines.append(summary_line(report, strict=strict))
-    return "\n".join(lines) + "\n"
+    # every line, the summary's model names and targets too (escaping twice changes nothing)
+    return "\n".join(displayable(line) for line in lines) + "\n"
