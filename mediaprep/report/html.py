@@ -108,41 +108,63 @@ def image_thumb(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
         return _jpeg(im)
 
 
-def video_thumbs(path: str | os.PathLike[str], n: int) -> tuple[list[tuple[bytes, int, int, float]],
-                                                                dict[str, Any]]:
-    """``n`` small JPEGs of frames spread over a video (PyAV), with their times, and the
-    video's ``duration`` and ``fps``. Raises on anything it cannot show."""
+def video_thumbs(path: str | os.PathLike[str], n: int
+                 ) -> tuple[list[tuple[bytes, int, int, float]], dict[str, Any]]:
+    """``n`` small JPEGs of frames spread over a video (PyAV), with their times from its start,
+    and the video's ``duration``, ``fps`` and size. Short videos are decoded forward once; long
+    ones are sought (a seek that finds nothing, as in some MPEG-TS files, falls back to decoding
+    forward, at most :data:`MAX_FORWARD_FRAMES` frames). Raises on anything it cannot show."""
     import av
 
-    pics: list[tuple[bytes, int, int, float]] = []
     with av.open(str(path), "r") as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        tb = stream.time_base
+        start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
         duration = None
-        if stream.duration is not None and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
+        if stream.duration is not None and tb:
+            duration = float(stream.duration * tb)
         elif container.duration:
             duration = container.duration / 1_000_000
         rate = stream.average_rate or stream.guessed_rate
         meta = {"duration": duration, "fps": float(rate) if rate else None,
                 "width": stream.codec_context.width, "height": stream.codec_context.height}
-        times = [0.0] if not duration else [duration * (k + 0.5) / n for k in range(n)]
-        for t in times:
-            if t > 0 and stream.time_base:
-                container.seek(int(t / stream.time_base), stream=stream, backward=True)
-            for frame in container.decode(stream):
-                if frame.time is not None and frame.time + 1e-6 < t - 0.5 and len(times) > 1:
-                    continue  # before the wanted moment (seek lands on a keyframe)
-                w, h = frame.width, frame.height
-                scale = min(1.0, THUMB_SIDE / max(w, h, 1))
-                img = frame.to_image(width=max(1, round(w * scale)),
-                                     height=max(1, round(h * scale)))
-                data, tw, th = _jpeg(img)
-                pics.append((data, tw, th, float(frame.time or 0.0)))
-                break
+        times = [0.0] if not duration else [duration * k / n for k in range(n)]
+        pics: list[tuple[bytes, int, int, float]] = []
+        if duration and duration > SEEK_AFTER_SECONDS and tb:
+            for t in times:
+                container.seek(int((start + t) / tb), stream=stream, backward=True)
+                frame = next(iter(container.decode(stream)), None)
+                if frame is None:
+                    pics = []
+                    break
+                pics.append(_frame_jpeg(frame, start))
+            if not pics:
+                container.seek(0)
+        if not pics:
+            wanted = iter(times)
+            nxt = next(wanted, None)
+            for k, frame in enumerate(container.decode(stream)):
+                if nxt is None or k >= MAX_FORWARD_FRAMES:
+                    break
+                if (frame.time or 0.0) - start + 1e-6 >= nxt:
+                    pics.append(_frame_jpeg(frame, start))
+                    nxt = next(wanted, None)
     if not pics:
         raise ValueError("no frame could be decoded")
     return pics, meta
+
+
+SEEK_AFTER_SECONDS = 20.0  #: longer videos are sought for their thumbnails
+MAX_FORWARD_FRAMES = 3000  #: frames decoded forward at most for a video's thumbnails
+
+
+def _frame_jpeg(frame: Any, start: float) -> tuple[bytes, int, int, float]:
+    w, h = frame.width, frame.height
+    scale = min(1.0, THUMB_SIDE / max(w, h, 1))
+    img = frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
+    data, tw, th = _jpeg(img)
+    return data, tw, th, max(0.0, float(frame.time or 0.0) - start)
 
 
 class Thumbs:
@@ -614,6 +636,8 @@ def _row_html(row: Row, index: int) -> str:
         items = []
         for f in sorted(row.findings, key=lambda f: _SEV_ORDER.get(severity_of(f), 0)):
             sev = severity_of(f)
+            if sev == "error" and row.status in ("changed", "unchanged"):
+                sev = "fixed"  # prepared: the error was an input's, and prep resolved it
             items.append(f'<li class="sev-{sev}"><span class="sev">{sev}</span> '
                          f'<code>{_e(code_of(f))}</code> {_e(_strip_name(message_of(f), row))}'
                          "</li>")
@@ -671,7 +695,7 @@ border-left:4px solid var(--line);border-radius:10px;padding:16px 18px;margin:0 
 .row.st-failed{border-left-color:var(--err)}.row.st-changed{border-left-color:var(--chg)}
 .row.st-warning{border-left-color:var(--warn)}.row.st-passed,.row.st-unchanged{
 border-left-color:var(--ok)}
-.pics{display:flex;align-items:center;gap:10px;flex:none}
+.pics{display:flex;align-items:center;justify-content:center;gap:10px;flex:none;width:460px}
 figure{margin:0;text-align:center}
 figcaption{font-size:12px;color:var(--mute);margin-top:4px}
 img.thumb,.ph.thumb{max-width:200px;max-height:200px;width:auto;height:auto;border-radius:6px;
@@ -700,8 +724,8 @@ ul{margin:4px 0 6px;padding-left:18px}
 .findings code{background:#f2f4f7;border-radius:4px;padding:1px 5px;font-size:13px}
 .sev{display:inline-block;min-width:58px;font-size:11px;text-transform:uppercase;
 letter-spacing:.5px;font-weight:650}
-.sev-error .sev{color:var(--err)}.sev-warning .sev{color:var(--warn)}.sev-info .sev{
-color:var(--info)}
+.sev-error .sev{color:var(--err)}.sev-fixed .sev{color:var(--ok)}
+.sev-warning .sev{color:var(--warn)}.sev-info .sev{color:var(--info)}
 .vid{margin:8px 0 6px;font-size:13px;color:#344054}
 .strip,.sheet{display:flex;flex-wrap:wrap;gap:8px}
 img.fr,.ph.fr{max-width:128px;max-height:96px;width:auto;height:auto;border-radius:4px;
@@ -709,7 +733,7 @@ box-shadow:0 0 0 1px var(--line);display:block}
 .sheet figcaption,.strip figcaption{font-variant-numeric:tabular-nums}
 footer{color:var(--mute);font-size:12px;padding:0 28px 30px}
 .hide{display:none}
-@media (max-width:760px){.row{flex-direction:column}}
+@media (max-width:860px){.row{flex-direction:column}.pics{width:auto}}
 """
 
 _JS = """
