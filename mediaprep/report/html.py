@@ -47,11 +47,16 @@ __all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES"]
 
 THUMB_SIDE = 256  #: long side of a thumbnail, px
 MAX_SHEET_FRAMES = 64  #: frames shown on a contact sheet; past it an even sample
-STRIP_FRAMES = 4  #: frames shown for a video sent as a file
+STRIP_FRAMES = 3  #: frames shown for a video sent as a file
 THUMB_FOLDER = Path(".mediaprep") / "thumbs"
+#: kinds of change after which a thumbnail of the input looks like the output's
+SAME_PICTURE = frozenset({"converted", "re-encoded", "resized"})
+#: codes of inputs with nothing to show (the thumbnail is not attempted)
+UNDECODABLE = frozenset({"file.unreadable", "image.decompression_bomb",
+                         "video.no_video_stream"})
 # Above this many pixels an input that cannot be decoded reduced (not JPEG) gets no thumbnail
 # of its own: decoding it whole only to shrink it would cost the memory prep itself avoids.
-MAX_FULL_DECODE_PIXELS = 40_000_000
+MAX_FULL_DECODE_PIXELS = 24_000_000
 
 
 # --- thumbnails ------------------------------------------------------------------------------
@@ -97,9 +102,14 @@ def image_thumb(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
     JPEGs are decoded reduced (Pillow ``draft``: DCT scaling); other formats whole, up to
     :data:`MAX_FULL_DECODE_PIXELS`. Raises on anything it cannot show.
     """
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as im:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(path)
+    with im:
         if im.format in ("JPEG", "MPO"):
             im.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
         elif im.width * im.height > MAX_FULL_DECODE_PIXELS:
@@ -110,15 +120,18 @@ def image_thumb(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
 
 def video_thumbs(path: str | os.PathLike[str], n: int
                  ) -> tuple[list[tuple[bytes, int, int, float]], dict[str, Any]]:
-    """``n`` small JPEGs of frames spread over a video (PyAV), with their times from its start,
-    and the video's ``duration``, ``fps`` and size. Short videos are decoded forward once; long
-    ones are sought (a seek that finds nothing, as in some MPEG-TS files, falls back to decoding
-    forward, at most :data:`MAX_FORWARD_FRAMES` frames). Raises on anything it cannot show."""
+    """Up to ``n`` small JPEGs of frames spread over a video (PyAV), with their times from its
+    start, and the video's ``duration``, ``fps`` and size. Raises on anything it cannot show.
+
+    Cheap by design (the report must not cost what prep costs): a small video is decoded
+    forward once; any other is read at its keyframes only (the decoder skips the rest), sought
+    for each moment, so a strip of a 4K HEVC file costs a few keyframe decodes. A short file
+    with one keyframe then shows fewer pictures than asked.
+    """
     import av
 
     with av.open(str(path), "r") as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         tb = stream.time_base
         start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
         duration = None
@@ -127,27 +140,34 @@ def video_thumbs(path: str | os.PathLike[str], n: int
         elif container.duration:
             duration = container.duration / 1_000_000
         rate = stream.average_rate or stream.guessed_rate
-        meta = {"duration": duration, "fps": float(rate) if rate else None,
-                "width": stream.codec_context.width, "height": stream.codec_context.height}
+        fps = float(rate) if rate else None
+        w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+        meta = {"duration": duration, "fps": fps, "width": w, "height": h}
         times = [0.0] if not duration else [duration * k / n for k in range(n)]
+        decoded = (duration or 0) * (fps or 30) * w * h  # pixels a forward decode would cost
         pics: list[tuple[bytes, int, int, float]] = []
-        if duration and duration > SEEK_AFTER_SECONDS and tb:
+        if decoded > FORWARD_DECODE_PIXELS and n > 1:
+            stream.codec_context.skip_frame = "NONKEY"
             for t in times:
-                container.seek(int((start + t) / tb), stream=stream, backward=True)
+                with contextlib.suppress(av.FFmpegError):
+                    container.seek(int((start + t) / tb), stream=stream, backward=True)
                 frame = next(iter(container.decode(stream)), None)
                 if frame is None:
-                    pics = []
                     break
-                pics.append(_frame_jpeg(frame, start))
+                at = max(0.0, float(frame.time or 0.0) - start)
+                if not pics or at > pics[-1][3] + 1e-6:
+                    pics.append(_frame_jpeg(frame, start))
             if not pics:
                 container.seek(0)
         if not pics:
+            if n == 1 or decoded > FORWARD_DECODE_PIXELS:
+                stream.codec_context.skip_frame = "NONKEY"
             wanted = iter(times)
             nxt = next(wanted, None)
             for k, frame in enumerate(container.decode(stream)):
                 if nxt is None or k >= MAX_FORWARD_FRAMES:
                     break
-                if (frame.time or 0.0) - start + 1e-6 >= nxt:
+                if (frame.time or 0.0) - start + 1e-6 >= nxt or k == 0:
                     pics.append(_frame_jpeg(frame, start))
                     nxt = next(wanted, None)
     if not pics:
@@ -155,8 +175,9 @@ def video_thumbs(path: str | os.PathLike[str], n: int
     return pics, meta
 
 
-SEEK_AFTER_SECONDS = 20.0  #: longer videos are sought for their thumbnails
-MAX_FORWARD_FRAMES = 3000  #: frames decoded forward at most for a video's thumbnails
+#: a video whose every frame adds up to fewer pixels is decoded forward for its strip
+FORWARD_DECODE_PIXELS = 10_000_000
+MAX_FORWARD_FRAMES = 600  #: frames decoded forward at most for a video's thumbnails
 
 
 def _frame_jpeg(frame: Any, start: float) -> tuple[bytes, int, int, float]:
@@ -367,6 +388,9 @@ def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Th
         row.reason = _reason(findings)
         row.bytes_out = None
     in_file = _first_member(source) if source else None
+    if not ok and {code_of(f) for f in findings} & UNDECODABLE:
+        row.before = Pic(None, note="cannot be decoded")  # as prep found: not tried again
+        return row
     timestamps = line.get("timestamps")
     if ok and outputs and (isinstance(timestamps, list) or row.kind == "frames"):
         picks = even_sample(len(outputs))
@@ -389,9 +413,9 @@ def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Th
         strip, meta = thumbs.video(out / outputs[0], STRIP_FRAMES)
         row.strip = strip
         row.after = strip[0]
-        # remuxed or untouched: the input's pictures are the output's
-        same = not set(changes) - {"remuxed"}
-        row.before = strip[0] if same or not in_file else _video_first(thumbs, in_file)
+        # remuxed, transcoded or untouched: at 256 px the input's first frame is the output's
+        # (not decoded again: the input may be 4K HEVC)
+        row.before = strip[0]
         part = line.get("part") or {}
         mf = part.get("max_frames") if isinstance(part, Mapping) else None
         bits = []
@@ -415,8 +439,11 @@ def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Th
     if in_file:
         if row.kind == "video" or (row.kind == "other" and _looks_video(in_file)):
             row.before = _video_first(thumbs, in_file)
-        elif ok and not changes and row.after is not None and row.after.src:
-            row.before = row.after  # untouched: the same picture
+        elif (ok and not set(changes) - SAME_PICTURE and row.after is not None
+              and row.after.src):
+            # untouched, or only re-encoded/converted/resized: at 256 px the same picture, so
+            # the input (maybe a 40 MP PNG) is not decoded again
+            row.before = row.after
         else:
             row.before = thumbs.image(in_file)
     return row
@@ -580,7 +607,10 @@ def _human(n: int) -> str:
 
 
 def _e(text: Any) -> str:
-    return html.escape(displayable(str(text)), quote=True)
+    s = str(text)
+    if not s.isprintable():  # control characters, lone surrogates (undecodable names)
+        s = displayable(s)
+    return html.escape(s, quote=True)
 
 
 def _img(pic: Pic | None, alt: str, cls: str = "") -> str:
@@ -602,10 +632,13 @@ def _row_html(row: Row, index: int) -> str:
                f'data-name="{_e(row.name.lower())}" id="i{index}">')
     # pictures
     out.append('<div class="pics">')
-    if row.before is not None:
+    if row.before is not None and row.before is row.after and row.status == "unchanged":
+        out.append(f'<figure>{_img(row.after, f"{row.name} as the model gets it", "thumb")}'
+                   f'<figcaption>sent as it is</figcaption></figure>')
+    elif row.before is not None:
         out.append(f'<figure>{_img(row.before, f"{row.name} as given", "thumb")}'
                    f'<figcaption>input</figcaption></figure>')
-    if row.after is not None:
+    if row.after is not None and not (row.before is row.after and row.status == "unchanged"):
         out.append('<div class="arrow" aria-hidden="true">&rarr;</div>')
         out.append(f'<figure>{_img(row.after, f"{row.name} as the model gets it", "thumb")}'
                    f'<figcaption>model gets</figcaption></figure>')
@@ -623,8 +656,15 @@ def _row_html(row: Row, index: int) -> str:
     if row.tokens is not None:
         meta.append(f"~{row.tokens:,} tokens (estimate)")
     out.append(f'<p class="meta">{" · ".join(meta)}</p>')
+    findings = list(row.findings)
     if row.reason:
-        out.append(f'<p class="reason">{_e(row.reason)}</p>')
+        out.append(f'<p class="reason">{_e(_strip_name(row.reason, row))}</p>')
+        # the reason is the first error: not said twice, but its code is kept
+        first = next((f for f in findings if message_of(f) == row.reason), None)
+        if first is not None:
+            findings.remove(first)
+            out[-1] = (f'<p class="reason"><code>{_e(code_of(first))}</code> '
+                       f'{_e(_strip_name(row.reason, row))}</p>')
     if row.changes:
         chips = "".join(f'<span class="chip k-{k.replace(" ", "-")}">{_e(k)}</span>'
                         for k in row.changes)
@@ -632,9 +672,9 @@ def _row_html(row: Row, index: int) -> str:
     if row.fixes:
         out.append('<ul class="fixes">' + "".join(f"<li>{_e(f)}</li>" for f in row.fixes)
                    + "</ul>")
-    if row.findings:
+    if findings:
         items = []
-        for f in sorted(row.findings, key=lambda f: _SEV_ORDER.get(severity_of(f), 0)):
+        for f in sorted(findings, key=lambda f: _SEV_ORDER.get(severity_of(f), 0)):
             sev = severity_of(f)
             if sev == "error" and row.status in ("changed", "unchanged"):
                 sev = "fixed"  # prepared: the error was an input's, and prep resolved it
@@ -714,6 +754,7 @@ padding:2px 7px;vertical-align:2px;font-weight:650}
 color:var(--warn)}
 .meta{margin:0 0 8px;color:var(--mute);font-size:13px}
 .reason{margin:0 0 8px;color:var(--err);font-weight:550}
+.reason code{background:#fee4e2;border-radius:4px;padding:1px 5px;font-size:13px}
 .chips{display:flex;gap:6px;flex-wrap:wrap;margin:0 0 6px}
 .chip{background:#eef4ff;color:var(--chg);border-radius:999px;padding:1px 10px;font-size:13px;
 font-weight:550}
