@@ -22,7 +22,6 @@ import html
 import io
 import json
 import os
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ THUMB_SIDE = 256  #: long side of a thumbnail, px
 MAX_SHEET_FRAMES = 64  #: frames shown on a contact sheet; past it an even sample
 STRIP_FRAMES = 3  #: frames shown for a video sent as a file
 THUMB_FOLDER = Path(".mediaprep") / "thumbs"
+HASH_WHOLE_BYTES = 8 << 20  # files up to this size are hashed whole to name their thumbnail
 #: kinds of change after which a thumbnail of the input looks like the output's
 SAME_PICTURE = frozenset({"converted", "re-encoded", "resized"})
 #: codes of inputs with nothing to show (the thumbnail is not attempted)
@@ -201,12 +201,22 @@ class Thumbs:
             folder.mkdir(parents=True, exist_ok=True)
 
     def _key(self, path: str | os.PathLike[str], extra: str) -> str | None:
+        """Named by the file's bytes (its size and, past 8 MiB, its first and last MiB), so
+        the same run gives the same page: report.html is identical for identical outputs."""
+        h = hashlib.sha256(f"{extra}\0{THUMB_SIDE}\0".encode())
         try:
-            st = os.stat(path)
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                h.update(str(size).encode())
+                if size <= HASH_WHOLE_BYTES:
+                    h.update(fh.read())
+                else:
+                    h.update(fh.read(1 << 20))
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read())
         except OSError:
             return None
-        raw = f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{extra}\0{THUMB_SIDE}"
-        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return h.hexdigest()[:32]
 
     def _pic(self, key: str, data: bytes, w: int, h: int, label: str = "") -> Pic:
         if self.folder is None:
@@ -493,7 +503,6 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
     from mediaprep.output import atomic_write
 
     out = Path(out_dir)
-    started = time.monotonic()
     thumbs = Thumbs(out / THUMB_FOLDER, prefix=THUMB_FOLDER.as_posix() + "/")
     lines = list(_lines(out / "parts.jsonl"))
     srcs = list(sources) if sources is not None and len(sources) == len(lines) else [
@@ -522,9 +531,9 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
               ("bytes out", _human(sum(r.bytes_out or 0 for r in rows))),
               ("estimated tokens", f"~{sum(r.tokens or 0 for r in rows):,}")]
     context = _context(settings)
-    page = _page(f"mediaprep prep: {out.name or out}", rows, totals, counts, context,
-                 statuses=("failed", "changed", "unchanged"),
-                 footer=f"made in {time.monotonic() - started:.1f} s")
+    # nothing run-specific (folder name, time taken): the same run gives the same page
+    page = _page("mediaprep prep", rows, totals, counts, context,
+                 statuses=("failed", "changed", "unchanged"), footer="")
     path = out / "report.html"
     atomic_write(path, page.encode("utf-8", "surrogateescape"))
     return path
