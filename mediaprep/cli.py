@@ -262,7 +262,8 @@ def _source_for(item: Any) -> Source:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @shared_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "junit", "sarif"]),
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "junit", "sarif",
+                                                   "html"]),
               default="text", show_default=True, help="Report format.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
 @click.option("--deep", is_flag=True, help="Decode pixels too (slower; catches more damage).")
@@ -308,7 +309,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     out = render(data, fmt, strict=strict, verbose=verbose)
     if out:
         click.echo(out, nl=False)
-    if fmt in ("github", "junit", "sarif", "json"):
+    if fmt in ("github", "junit", "sarif", "json", "html"):
         s = data["summary"]
         click.echo(f"mediaprep: {s['files']} files, {s['passed']} passed, {s['failed']} failed"
                    f", {human_duration(progress.elapsed)}", err=True)
@@ -462,6 +463,9 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
               help="Inputs per batch request (fewer when a request would exceed a limit).")
 @click.option("--batch-url", default="/v1/chat/completions", show_default=True,
               help="The endpoint each batch request names.")
+@click.option("--no-report", is_flag=True, expose_value=False,
+              callback=lambda ctx, _p, v: ctx.meta.__setitem__("mediaprep.no_report", v),
+              help="Do not write DIR/report.html.")
 @batch_options
 @handle_errors
 def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], quiet: bool,
@@ -576,6 +580,9 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
                                                settings, prompt or "", group, batch_url)
         _say(f"prep: {n_req} batch requests in {batch_requests}"
              + (f" ({skipped} failed inputs left out)" if skipped else ""), err=True)
+    if not click.get_current_context().meta.get("mediaprep.no_report"):
+        from .report.html import write_prep_report_safely
+        write_prep_report_safely(out, [t.source for t in tasks], settings)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 

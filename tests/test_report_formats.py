@@ -112,7 +112,7 @@ def all_findings(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_formats_and_dispatch() -> None:
-    assert FORMATS == ("text", "json", "github", "junit", "sarif")
+    assert FORMATS == ("text", "json", "github", "junit", "sarif", "html")
     report = sample_report()
     for fmt in FORMATS:
         out = render(report, fmt)

@@ -131,6 +131,7 @@ def _transform_and_encode(
     img, rotated = apply_orientation(img)
     if rotated:
         result.fixes.append("applied EXIF orientation")
+        result.changes.append("rotated")
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     if plan.pad_aspect:
         cap = plan.exact_size_cap
@@ -148,7 +149,9 @@ def _transform_and_encode(
         unpadded = img.size
         img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
         if padded:
+            result.changes.append("padded")
             if shrunk:
+                result.changes.append("resized")
                 result.fixes.append(f"resized {unpadded[0]}x{unpadded[1]} to fit once padded")
             result.fixes.append(f"padded to a {plan.pad_aspect:g}:1 aspect ratio "
                                 f"({img.size[0]}x{img.size[1]})")
@@ -165,6 +168,7 @@ def _transform_and_encode(
         img = resize_to(img, target)
         resized = True
     if resized:
+        result.changes.append("resized")
         how = (
             {"model": " (what the model keeps)", "tokens": " (token cap)"}.get(
                 plan.exact_cap_reason or "", ""
@@ -179,8 +183,12 @@ def _transform_and_encode(
             img, plan.pad_min_side, upscale=settings.small_image_fix == "upscale"
         )
         if padded:
+            result.changes.append("padded")
             result.fixes.append(f"padded {small[0]}x{small[1]} -> {img.size[0]}x{img.size[1]}")
+    had_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
     img, note = normalise_mode(img, plan.out_format)
+    if had_alpha and img.mode not in ("RGBA", "LA") and plan.out_format == "jpeg":
+        result.changes.append("flattened")
     if note:
         result.fixes.append(note)
     enc = _encode(img, plan, settings)
@@ -191,6 +199,9 @@ def _transform_and_encode(
     result.fixes += [s for s in enc.steps if s]
     if enc.format != (result.info.format if result.info else None):
         result.fixes.append(f"encoded as {enc.format}")
+        result.changes.append("converted")
+    else:
+        result.changes.append("re-encoded")
     if plain is not None:
         replacement = _bytes_saved(src, result, plain, uncapped, enc, settings)
         if replacement is not None:
@@ -247,6 +258,8 @@ def _bytes_saved(
         "sent": "without" if use_plain else "with",
     }
     if use_plain:
+        if plain.passthrough:  # the input itself is sent after all
+            result.changes[:] = []
         result.fixes.append(
             f"--resize model: kept the {size[0]}x{size[1]} output ({without:,} bytes), smaller "
             f"than {enc.width}x{enc.height} ({with_:,} bytes); the model resizes it the same"

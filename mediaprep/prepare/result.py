@@ -17,7 +17,8 @@ class Prepared:
     ``part`` is the content part (SPEC section 2). ``outputs`` are files written under the output
     folder; ``data`` holds an image's bytes when nothing was written. ``findings`` are the
     input's findings from check plus any from the re-check of the output; ``fixes`` say what was
-    changed.
+    changed (in words) and ``changes`` the kinds of change, from
+    :data:`mediaprep.report.changes.KINDS` (what the report and summary count).
     """
 
     path: str
@@ -27,6 +28,7 @@ class Prepared:
     outputs: list[Path] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
     info: MediaInfo | None = None
     output_info: MediaInfo | None = None
     data: bytes | None = None
@@ -52,6 +54,8 @@ class Prepared:
                                "findings": [f.to_json() for f in self.findings]}
         if self.fixes:
             out["fixes"] = list(self.fixes)
+        if self.changes:
+            out["changes"] = list(dict.fromkeys(self.changes))
         if self.fps is not None:
             out["fps"] = self.fps
         if self.timestamps is not None:

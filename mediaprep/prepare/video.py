@@ -134,6 +134,7 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                     out_path.unlink()
                     out_path = None
                 else:
+                    result.changes.append("remuxed")
                     result.fixes.append(f"remuxed {info.format} -> mp4 (video copied, audio "
                                         "dropped)")
             except (RemuxNotPossible, VideoEncodeError, OSError):
@@ -155,6 +156,7 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                 result.findings.append(Finding("file.unreadable", "error",
                                                f"{src.name}: transcoding failed: {exc}"))
                 return False
+            result.changes.append("transcoded")
             result.fixes.append(f"transcoded to H.264 MP4 {vo.width}x{vo.height}, "
                                 f"{vo.bytes:,} bytes" + (" (audio dropped)" if info.has_audio
                                                          else ""))
@@ -382,6 +384,7 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     result.outputs = list(fs.files)
     result.bytes_out = fs.bytes_out
     result.fixes.append(f"{n} frames at {fs.fps:.4g} fps")
+    result.changes.append("sent as frames")
     if fs.size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
         result.tokens = {"estimate": video_tokens(n, *fs.size), "model": settings.model}
         if _over_token_cap(result, settings):  # nothing fits: even 4 frames at the floor
@@ -465,6 +468,7 @@ def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: S
             last_size = (one.output_info.width, one.output_info.height or 1)
         outputs += one.outputs
         result.bytes_out += one.bytes_out
+        result.changes += [c for c in one.changes if c not in result.changes]
     n = len(urls)
     min_frames = settings.limits.value("frames.min") or 1
     if n < min_frames:

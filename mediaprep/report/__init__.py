@@ -11,6 +11,8 @@ Formats:
 - ``github``: GitHub Actions workflow commands (``::error file=...``), one per finding.
 - ``junit``: JUnit XML, one test case per file.
 - ``sarif``: SARIF 2.1.0 (GitHub code scanning and other SARIF viewers).
+- ``html``: one self-contained page with inline thumbnails of the inputs (see
+  :mod:`mediaprep.report.html`, which also writes ``prep``'s ``DIR/report.html``).
 
 ``strict`` means "warnings fail the run". It changes what *fails* (text summary
 counts, JUnit failures); it never rewrites a finding's severity, so GitHub
@@ -46,7 +48,7 @@ __all__ = [
 Report = Mapping[str, Any]
 Severity = Literal["error", "warning", "info"]
 
-FORMATS: tuple[str, ...] = ("text", "json", "github", "junit", "sarif")
+FORMATS: tuple[str, ...] = ("text", "json", "github", "junit", "sarif", "html")
 
 
 def render(report: Report, fmt: str, *, strict: bool = False, verbose: bool = False) -> str:

@@ -1,0 +1,92 @@
+"""What DIR/report.html costs: a cold `mediaprep prep` of ../shared/realmedia with and without
+the report (--no-report), and the report alone.
+
+Each round runs both commands (the real command line, a subprocess, start-up included) into a
+new output folder with --no-cache, alternating which goes first; the best of --rounds is kept
+(on a shared machine the same run varies by 20%). Target (issue 15): with / without <= 1.10.
+CPU seconds of the command's own process are printed too (its worker processes are not
+counted: they are not its direct children): the report is built there, so the difference is
+what the report costs in CPU, which a loaded machine does not blur as it blurs wall time.
+
+    python bench/bench_report.py [--realmedia PATH] [--rounds 3] [-j JOBS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MEDIA = Path(os.environ.get("MEDIAPREP_REALMEDIA",
+                                    ROOT.parent / "shared" / "realmedia"))
+
+
+def prep(media: Path, out: Path, jobs: int | None, *extra: str) -> tuple[float, float]:
+    cmd = [sys.executable, "-m", "mediaprep", "prep", str(media), "-o", str(out), "--no-cache",
+           "-q", *extra] + (["-j", str(jobs)] if jobs is not None else [])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--realmedia", type=Path, default=DEFAULT_MEDIA)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("-j", "--jobs", type=int, default=None)
+    args = ap.parse_args()
+    media = args.realmedia
+    if not media.is_dir():
+        sys.exit(f"no real media at {media} (set MEDIAPREP_REALMEDIA)")
+    best = {"with": float("inf"), "without": float("inf")}
+    cpu = {"with": float("inf"), "without": float("inf")}
+    report_s = float("inf")
+    size = thumbs = 0
+    with tempfile.TemporaryDirectory(prefix="mediaprep-bench-report-") as tmp:
+        for r in range(args.rounds):
+            order = ["with", "without"] if r % 2 == 0 else ["without", "with"]
+            for which in order:
+                out = Path(tmp) / f"{which}-{r}"
+                extra = () if which == "with" else ("--no-report",)
+                wall, used = prep(media, out, args.jobs, *extra)
+                best[which] = min(best[which], wall)
+                cpu[which] = min(cpu[which], used)
+                if which == "with":
+                    page = out / "report.html"
+                    size = page.stat().st_size if page.exists() else 0
+                    folder = out / ".mediaprep" / "thumbs"
+                    thumbs = sum(p.stat().st_size for p in folder.iterdir()) if folder.is_dir() \
+                        else 0
+                    # the report alone, from the same DIR (thumbnails made afresh)
+                    shutil.rmtree(folder, ignore_errors=True)
+                    sys.path.insert(0, str(ROOT))
+                    from mediaprep.report.html import write_prep_report
+
+                    t0 = time.perf_counter()
+                    write_prep_report(out)
+                    report_s = min(report_s, time.perf_counter() - t0)
+                shutil.rmtree(out, ignore_errors=True)
+    n = sum(1 for _ in media.rglob("*") if _.is_file() and _.name != "MANIFEST.tsv")
+    ratio = best["with"] / best["without"]
+    print(f"cold prep of {media} ({n} files), best of {args.rounds}:")
+    print(f"  without report  {best['without']:7.2f} s wall  {cpu['without']:7.2f} s CPU"
+          " (main process)")
+    print(f"  with report     {best['with']:7.2f} s wall  {cpu['with']:7.2f} s CPU   ratio "
+          f"{ratio:.3f} wall (target <= 1.10), {cpu['with'] - cpu['without']:+.2f} s CPU")
+    print(f"  report alone    {report_s:7.2f} s   (in-process, thumbnails made afresh)")
+    print(f"  report.html {size / 1024:.0f} KiB, thumbnails {thumbs / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,855 @@
+"""The HTML report: one self-contained page that shows what the model will get (SPEC section 5).
+
+Two entry points:
+
+- :func:`write_prep_report` writes ``DIR/report.html`` after ``prep -o DIR``, from
+  ``DIR/parts.jsonl``; thumbnails are small JPEGs under ``DIR/.mediaprep/thumbs/``, linked
+  relative to DIR (the page opens from disk or as a CI artifact).
+- :func:`render` is ``check --format html``: the same page for a check report (no outputs),
+  with thumbnails of the inputs inline as data URIs.
+
+The page makes no network request: no external CSS, script or font. Images are lazy-loaded and
+rows can be filtered by status and name with a few lines of inline script, so a page of 10,000
+inputs stays usable. A thumbnail that cannot be made is a placeholder, never an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import html
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mediaprep.report import (
+    Report,
+    code_of,
+    displayable,
+    file_failed,
+    files_of,
+    findings_of,
+    message_of,
+    path_of,
+    severity_of,
+    summary_of,
+)
+from mediaprep.report.changes import KINDS, changes_of, count_changes
+
+__all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES"]
+
+THUMB_SIDE = 256  #: long side of a thumbnail, px
+MAX_SHEET_FRAMES = 64  #: frames shown on a contact sheet; past it an even sample
+STRIP_FRAMES = 3  #: frames shown for a video sent as a file
+THUMB_FOLDER = Path(".mediaprep") / "thumbs"
+HASH_WHOLE_BYTES = 8 << 20  # files up to this size are hashed whole to name their thumbnail
+#: kinds of change after which a thumbnail of the input looks like the output's
+SAME_PICTURE = frozenset({"converted", "re-encoded", "resized"})
+#: codes of inputs with nothing to show (the thumbnail is not attempted)
+UNDECODABLE = frozenset({"file.unreadable", "image.decompression_bomb",
+                         "video.no_video_stream"})
+# Above this many pixels an input that cannot be decoded reduced (not JPEG) gets no thumbnail
+# of its own: decoding it whole only to shrink it would cost the memory prep itself avoids.
+MAX_FULL_DECODE_PIXELS = 24_000_000
+
+
+# --- thumbnails ------------------------------------------------------------------------------
+
+
+@dataclass
+class Pic:
+    """A picture on the page: ``src`` (a relative URL or data URI; None: a placeholder)."""
+
+    src: str | None
+    width: int = THUMB_SIDE
+    height: int = THUMB_SIDE
+    label: str = ""
+    note: str = ""  # why there is no picture
+
+
+def _rgb(img: Any) -> Any:
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        # transparency on a light checkerboard-free grey, so white-on-clear content shows
+        back = Image.new("RGB", rgba.size, (236, 238, 242))
+        back.paste(rgba, mask=rgba.getchannel("A"))
+        return back
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _jpeg(img: Any) -> tuple[bytes, int, int]:
+    img = _rgb(img)
+    if max(img.size) > THUMB_SIDE:
+        img.thumbnail((THUMB_SIDE, THUMB_SIDE), reducing_gap=2.0)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=78, optimize=False)
+    return buf.getvalue(), img.width, img.height
+
+
+def image_thumb(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
+    """A small JPEG of an image file's first picture, pixels as stored (no EXIF turn).
+
+    JPEGs are decoded reduced (Pillow ``draft``: DCT scaling); other formats whole, up to
+    :data:`MAX_FULL_DECODE_PIXELS`. Raises on anything it cannot show.
+    """
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(path)
+    with im:
+        if im.format in ("JPEG", "MPO"):
+            im.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
+        elif im.width * im.height > MAX_FULL_DECODE_PIXELS:
+            raise ValueError(f"{im.width}x{im.height} is too large to preview")
+        im.load()
+        return _jpeg(im)
+
+
+def video_thumbs(path: str | os.PathLike[str], n: int
+                 ) -> tuple[list[tuple[bytes, int, int, float]], dict[str, Any]]:
+    """Up to ``n`` small JPEGs of frames spread over a video (PyAV), with their times from its
+    start, and the video's ``duration``, ``fps`` and size. Raises on anything it cannot show.
+
+    Cheap by design (the report must not cost what prep costs): a small video is decoded
+    forward once; any other is read at its keyframes only (the decoder skips the rest), sought
+    for each moment, so a strip of a 4K HEVC file costs a few keyframe decodes. A short file
+    with one keyframe then shows fewer pictures than asked.
+    """
+    import av
+
+    with av.open(str(path), "r") as container:
+        stream = container.streams.video[0]
+        tb = stream.time_base
+        start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+        duration = None
+        if stream.duration is not None and tb:
+            duration = float(stream.duration * tb)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else None
+        w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+        meta = {"duration": duration, "fps": fps, "width": w, "height": h}
+        times = [0.0] if not duration else [duration * k / n for k in range(n)]
+        decoded = (duration or 0) * (fps or 30) * w * h  # pixels a forward decode would cost
+        pics: list[tuple[bytes, int, int, float]] = []
+        if decoded > FORWARD_DECODE_PIXELS and n > 1:
+            stream.codec_context.skip_frame = "NONKEY"
+            for t in times:
+                with contextlib.suppress(av.FFmpegError):
+                    container.seek(int((start + t) / tb), stream=stream, backward=True)
+                frame = next(iter(container.decode(stream)), None)
+                if frame is None:
+                    break
+                at = max(0.0, float(frame.time or 0.0) - start)
+                if not pics or at > pics[-1][3] + 1e-6:
+                    pics.append(_frame_jpeg(frame, start))
+            if not pics:
+                container.seek(0)
+        if not pics:
+            if n == 1 or decoded > FORWARD_DECODE_PIXELS:
+                stream.codec_context.skip_frame = "NONKEY"
+            wanted = iter(times)
+            nxt = next(wanted, None)
+            for k, frame in enumerate(container.decode(stream)):
+                if nxt is None or k >= MAX_FORWARD_FRAMES:
+                    break
+                if (frame.time or 0.0) - start + 1e-6 >= nxt or k == 0:
+                    pics.append(_frame_jpeg(frame, start))
+                    nxt = next(wanted, None)
+    if not pics:
+        raise ValueError("no frame could be decoded")
+    return pics, meta
+
+
+#: a video whose every frame adds up to fewer pixels is decoded forward for its strip
+FORWARD_DECODE_PIXELS = 10_000_000
+MAX_FORWARD_FRAMES = 600  #: frames decoded forward at most for a video's thumbnails
+
+
+def _frame_jpeg(frame: Any, start: float) -> tuple[bytes, int, int, float]:
+    w, h = frame.width, frame.height
+    scale = min(1.0, THUMB_SIDE / max(w, h, 1))
+    img = frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
+    data, tw, th = _jpeg(img)
+    return data, tw, th, max(0.0, float(frame.time or 0.0) - start)
+
+
+class Thumbs:
+    """Makes thumbnails: files under ``folder`` (linked as ``prefix`` + name), or data URIs when
+    ``folder`` is None. A thumbnail already made for the same file (path, size, time) is reused;
+    any failure gives a placeholder :class:`Pic` with the reason."""
+
+    def __init__(self, folder: Path | None, prefix: str = "") -> None:
+        self.folder = folder
+        self.prefix = prefix
+        self.used: set[str] = set()
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def _key(self, path: str | os.PathLike[str], extra: str) -> str | None:
+        """Named by the file's bytes (its size and, past 8 MiB, its first and last MiB), so
+        the same run gives the same page: report.html is identical for identical outputs."""
+        h = hashlib.sha256(f"{extra}\0{THUMB_SIDE}\0".encode())
+        try:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                h.update(str(size).encode())
+                if size <= HASH_WHOLE_BYTES:
+                    h.update(fh.read())
+                else:
+                    h.update(fh.read(1 << 20))
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read())
+        except OSError:
+            return None
+        return h.hexdigest()[:32]
+
+    def _pic(self, key: str, data: bytes, w: int, h: int, label: str = "") -> Pic:
+        if self.folder is None:
+            return Pic("data:image/jpeg;base64," + base64.b64encode(data).decode("ascii"), w, h,
+                       label)
+        name = f"{key}-{w}x{h}.jpg"
+        from mediaprep.output import atomic_write
+
+        atomic_write(self.folder / name, data)
+        self.used.add(name)
+        return Pic(self.prefix + name, w, h, label)
+
+    def _cached(self, key: str) -> Pic | None:
+        if self.folder is None:
+            return None
+        with contextlib.suppress(OSError):
+            for p in self.folder.glob(f"{key}-*.jpg"):
+                w, h = (int(v) for v in p.stem.rsplit("-", 1)[1].split("x"))
+                self.used.add(p.name)
+                return Pic(self.prefix + p.name, w, h)
+        return None
+
+    def image(self, path: str | os.PathLike[str] | None) -> Pic:
+        """A thumbnail of an image file."""
+        if path is None:
+            return Pic(None, note="no file")
+        key = self._key(path, "image")
+        if key is None:
+            return Pic(None, note="file not found")
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        try:
+            return self._pic(key, *image_thumb(path))
+        except Exception as exc:  # noqa: BLE001 - a thumbnail never fails the run
+            return Pic(None, note=_short(exc))
+
+    def video(self, path: str | os.PathLike[str] | None, n: int) -> tuple[list[Pic],
+                                                                          dict[str, Any]]:
+        """``n`` thumbnails of frames over a video, labelled with their times, and its metadata."""
+        if path is None:
+            return [Pic(None, note="no file")], {}
+        key = self._key(path, f"video{n}")
+        if key is None:
+            return [Pic(None, note="file not found")], {}
+        if self.folder is not None:
+            meta_file = self.folder / f"{key}.json"
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                saved = json.loads(meta_file.read_text(encoding="utf-8"))
+                pics = [Pic(self.prefix + p["name"], p["w"], p["h"], p["label"])
+                        for p in saved["pics"]]
+                if all((self.folder / p["name"]).exists() for p in saved["pics"]):
+                    self.used.update([p["name"] for p in saved["pics"]] + [meta_file.name])
+                    return pics, saved["meta"]
+        try:
+            frames, meta = video_thumbs(path, n)
+        except Exception as exc:  # noqa: BLE001 - a thumbnail never fails the run
+            return [Pic(None, note=_short(exc))], {}
+        pics = [self._pic(f"{key}-{k}", data, w, h, _time_label(t))
+                for k, (data, w, h, t) in enumerate(frames)]
+        if self.folder is not None:
+            from mediaprep.output import atomic_write
+
+            record = {"meta": meta, "pics": [{"name": p.src[len(self.prefix):], "w": p.width,
+                                              "h": p.height, "label": p.label}
+                                             for p in pics if p.src]}
+            atomic_write(self.folder / f"{key}.json", json.dumps(record).encode())
+            self.used.add(f"{key}.json")
+        return pics, meta
+
+    def prune(self) -> None:
+        """Remove thumbnails this run did not use (inputs no longer named, changed files)."""
+        if self.folder is None:
+            return
+        with contextlib.suppress(OSError):
+            for p in self.folder.iterdir():
+                if p.name not in self.used:
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _time_label(t: float) -> str:
+    if t >= 60:
+        m, s = divmod(t, 60)
+        return f"{int(m)}:{s:06.3f}"
+    return f"{t:.3f} s"
+
+
+def even_sample(n: int, k: int = MAX_SHEET_FRAMES) -> list[int]:
+    """Indexes of ``k`` frames spread evenly over ``n`` (all of them when ``n <= k``)."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+# --- the rows of the page ------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One input on the page."""
+
+    name: str
+    status: str  # failed | changed | unchanged (prep); failed | warning | passed (check)
+    kind: str = "other"
+    before: Pic | None = None
+    after: Pic | None = None
+    sheet: list[Pic] = field(default_factory=list)
+    sheet_total: int = 0
+    strip: list[Pic] = field(default_factory=list)
+    video: str = ""  # "3.00 s · 25 fps · max_frames 2000"
+    changes: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+    findings: list[Mapping[str, Any]] = field(default_factory=list)
+    bytes_in: int | None = None
+    bytes_out: int | None = None
+    tokens: int | None = None
+    reason: str = ""
+    details: str = ""  # e.g. "image 240x320 jpeg"
+
+
+def _file_size(path: str | os.PathLike[str]) -> int | None:
+    try:
+        p = Path(path)
+        if p.is_dir():
+            from mediaprep.sources import frame_files
+
+            return sum(m.stat().st_size for m in frame_files(p))
+        return p.stat().st_size
+    except (OSError, ValueError):
+        return None
+
+
+def _first_member(path: str) -> str | None:
+    try:
+        if Path(path).is_dir():
+            from mediaprep.sources import frame_files
+
+            members = frame_files(Path(path))
+            return str(members[0]) if members else None
+    except (OSError, ValueError):
+        return None
+    return path
+
+
+def _reason(findings: Sequence[Mapping[str, Any]]) -> str:
+    errors = [f for f in findings if severity_of(f) == "error"]
+    return message_of(errors[0]) if errors else (message_of(findings[0]) if findings else
+                                                 "no result")
+
+
+def _is_video_file(line: Mapping[str, Any]) -> bool:
+    part = line.get("part") or {}
+    return isinstance(part, Mapping) and ("video_url" in part or isinstance(part.get("video"),
+                                                                           str))
+
+
+def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thumbs,
+              max_frames: int | None) -> Row:
+    findings = [f for f in line.get("findings") or [] if isinstance(f, Mapping)]
+    outputs = [str(o) for o in line.get("outputs") or []]
+    ok = bool(line.get("ok"))
+    changes = changes_of(line)
+    row = Row(name=displayable(str(line.get("path") or source or "?")),
+              status="failed" if not ok else ("changed" if changes else "unchanged"),
+              kind=str(line.get("kind") or "other"), changes=changes,
+              fixes=[str(f) for f in line.get("fixes") or []], findings=findings)
+    row.bytes_in = _file_size(source) if source else None
+    row.bytes_out = sum(s for o in outputs if (s := _file_size(out / o)) is not None)
+    tokens = line.get("tokens")
+    if isinstance(tokens, Mapping) and isinstance(tokens.get("estimate"), int):
+        row.tokens = tokens["estimate"]
+    if not ok:
+        row.reason = _reason(findings)
+        row.bytes_out = None
+    in_file = _first_member(source) if source else None
+    if not ok and {code_of(f) for f in findings} & UNDECODABLE:
+        row.before = Pic(None, note="cannot be decoded")  # as prep found: not tried again
+        return row
+    timestamps = line.get("timestamps")
+    if ok and outputs and (isinstance(timestamps, list) or row.kind == "frames"):
+        picks = even_sample(len(outputs))
+        row.sheet_total = len(outputs)
+        for i in picks:
+            pic = thumbs.image(out / outputs[i])
+            t = timestamps[i] if isinstance(timestamps, list) and i < len(timestamps) else None
+            pic.label = _time_label(float(t)) if isinstance(t, int | float) else f"#{i + 1}"
+            row.sheet.append(pic)
+        row.after = row.sheet[0]
+        if row.kind == "video":
+            row.before = row.sheet[0]  # the video's first frame sent: no decode of the input
+        elif in_file:
+            row.before = thumbs.image(in_file)
+        part = line.get("part") or {}
+        fps = line.get("fps") or (part.get("fps") if isinstance(part, Mapping) else None)
+        row.video = f"{len(outputs)} frames" + (f" at {float(fps):.4g} fps" if fps else "")
+        return row
+    if ok and _is_video_file(line) and outputs:
+        strip, meta = thumbs.video(out / outputs[0], STRIP_FRAMES)
+        row.strip = strip
+        row.after = strip[0]
+        # remuxed, transcoded or untouched: at 256 px the input's first frame is the output's
+        # (not decoded again: the input may be 4K HEVC)
+        row.before = strip[0]
+        part = line.get("part") or {}
+        mf = part.get("max_frames") if isinstance(part, Mapping) else None
+        bits = []
+        if meta.get("duration"):
+            bits.append(f"{meta['duration']:.2f} s")
+        if meta.get("width"):
+            bits.append(f"{meta['width']}x{meta['height']}")
+        if meta.get("fps"):
+            bits.append(f"{meta['fps']:.4g} fps in the file")
+        if line.get("fps"):
+            bits.append(f"sampled at fps {float(line['fps']):g}")
+        mf = mf if mf is not None else max_frames
+        if mf is not None:
+            bits.append(f"max_frames {mf}")
+        row.video = " · ".join(bits)
+        return row
+    if ok and outputs:
+        row.after = thumbs.image(out / outputs[0])
+    elif ok:
+        row.after = Pic(None, note="sent as a URL")
+    if in_file:
+        if row.kind == "video" or (row.kind == "other" and _looks_video(in_file)):
+            row.before = _video_first(thumbs, in_file)
+        elif (ok and not set(changes) - SAME_PICTURE and row.after is not None
+              and row.after.src):
+            # untouched, or only re-encoded/converted/resized: at 256 px the same picture, so
+            # the input (maybe a 40 MP PNG) is not decoded again
+            row.before = row.after
+        else:
+            row.before = thumbs.image(in_file)
+    return row
+
+
+def _looks_video(path: str) -> bool:
+    return Path(path).suffix.lower() in {".mp4", ".mov", ".mkv", ".avi", ".webm", ".ts", ".flv",
+                                         ".wmv", ".m4v", ".mpg", ".mpeg", ".3gp"}
+
+
+def _video_first(thumbs: Thumbs, path: str) -> Pic:
+    pics, _ = thumbs.video(path, 1)
+    return pics[0]
+
+
+# --- prep: DIR/report.html ---------------------------------------------------------------------
+
+
+def _lines(parts: Path) -> Iterator[dict[str, Any]]:
+    """parts.jsonl lines without their parts' data (a data URL can be megabytes)."""
+    with open(parts, encoding="utf-8", errors="surrogateescape") as fh:
+        for text in fh:
+            try:
+                line = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(line, dict):
+                part = line.get("part")
+                if isinstance(part, dict):  # keep what kind of part it is, not its data
+                    line["part"] = {k: (v if k in ("fps", "max_frames", "type") else
+                                        [] if isinstance(v, list) else "...")
+                                    for k, v in part.items()}
+                yield line
+
+
+def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | None = None, *,
+                      settings: Any = None, jobs: int | None = None) -> Path:
+    """Write ``DIR/report.html`` for the ``prep`` run whose ``DIR/parts.jsonl`` is there.
+
+    ``sources``: the inputs in ``parts.jsonl`` order (paths or URLs) for the input thumbnails
+    and sizes; without them the lines' ``path`` is used. ``settings``: the run's
+    :class:`~mediaprep.settings.Settings` (target, model and ``max_frames`` on the page).
+    ``jobs``: threads making thumbnails [default: up to 4]. Returns the report's path; raises
+    ``OSError`` when parts.jsonl cannot be read or the page cannot be written (a thumbnail that
+    fails is a placeholder, never an error).
+    """
+    from mediaprep.output import atomic_write
+
+    out = Path(out_dir)
+    thumbs = Thumbs(out / THUMB_FOLDER, prefix=THUMB_FOLDER.as_posix() + "/")
+    lines = list(_lines(out / "parts.jsonl"))
+    srcs = list(sources) if sources is not None and len(sources) == len(lines) else [
+        str(line.get("path") or "") for line in lines]
+    max_frames = getattr(settings, "max_frames", None)
+    workers = jobs or min(4, os.cpu_count() or 1)
+
+    def make(i: int) -> Row:
+        try:
+            return _prep_row(lines[i], srcs[i] or None, out, thumbs, max_frames)
+        except Exception as exc:  # noqa: BLE001 - one odd line must not lose the page
+            line = lines[i]
+            return Row(name=displayable(str(line.get("path") or srcs[i])),
+                       status="failed" if not line.get("ok") else "unchanged",
+                       reason=f"not shown: {_short(exc)}",
+                       findings=[f for f in line.get("findings") or [] if isinstance(f, Mapping)])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(make, range(len(lines))))
+    thumbs.prune()
+    counts = count_changes(lines)
+    prepared = sum(1 for line in lines if line.get("ok"))
+    totals = [("inputs", f"{len(lines):,}"), ("prepared", f"{prepared:,}"),
+              ("failed", f"{len(lines) - prepared:,}"),
+              ("bytes in", _human(sum(r.bytes_in or 0 for r in rows))),
+              ("bytes out", _human(sum(r.bytes_out or 0 for r in rows))),
+              ("estimated tokens", f"~{sum(r.tokens or 0 for r in rows):,}")]
+    context = _context(settings)
+    # nothing run-specific (folder name, time taken): the same run gives the same page
+    page = _page("mediaprep prep", rows, totals, counts, context,
+                 statuses=("failed", "changed", "unchanged"), footer="")
+    path = out / "report.html"
+    atomic_write(path, page.encode("utf-8", "surrogateescape"))
+    return path
+
+
+def _context(settings: Any) -> str:
+    if settings is None:
+        return ""
+    bits = [f"{k} {getattr(settings, k)}" for k in ("target", "model", "dialect", "transport")
+            if getattr(settings, k, None)]
+    return " · ".join(bits)
+
+
+# --- check --format html -----------------------------------------------------------------------
+
+
+def render(report: Report, *, strict: bool = False) -> str:
+    """``check --format html``: the page for a check report (SPEC section 4 JSON object).
+
+    Inputs that can be read from here get an inline thumbnail (data URI); others a placeholder.
+    """
+    thumbs = Thumbs(None)
+    files = files_of(report)
+
+    def make(file: Mapping[str, Any]) -> Row:
+        findings = findings_of(file)
+        failed = file_failed(file, strict=strict)
+        status = "failed" if failed else (
+            "warning" if any(severity_of(f) == "warning" for f in findings) else "passed")
+        name = path_of(file)
+        info = file.get("info") if isinstance(file.get("info"), Mapping) else {}
+        row = Row(name=displayable(name), status=status, kind=str(file.get("kind") or "other"),
+                  findings=findings)
+        row.bytes_in = info.get("bytes") if isinstance(info.get("bytes"), int) else None
+        tokens = file.get("tokens")
+        if isinstance(tokens, Mapping) and isinstance(tokens.get("estimate"), int):
+            row.tokens = tokens["estimate"]
+        if failed:
+            row.reason = _reason(findings)
+        dims = f"{info.get('width')}x{info.get('height')}" if info.get("width") else ""
+        row.details = " ".join(str(x) for x in (row.kind, dims, info.get("format") or "") if x)
+        if info.get("duration"):
+            row.details += f" · {float(info['duration']):.2f} s"
+        try:
+            src = _first_member(name) if os.path.exists(name) else None
+            if src is None:
+                row.before = Pic(None, note="not readable from here")
+            elif row.kind == "video" or (row.kind == "other" and _looks_video(src)):
+                row.before = _video_first(thumbs, src)
+            else:
+                row.before = thumbs.image(src)
+        except Exception as exc:  # noqa: BLE001 - a thumbnail never fails the report
+            row.before = Pic(None, note=_short(exc))
+        return row
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        rows = list(pool.map(make, files))
+    s = summary_of(report, strict=strict)
+    totals = [("inputs", f"{s['files']:,}"), ("passed", f"{s['passed']:,}"),
+              ("failed", f"{s['failed']:,}"), ("errors", f"{s['errors']:,}"),
+              ("warnings", f"{s['warnings']:,}"),
+              ("bytes", _human(sum(r.bytes_in or 0 for r in rows))),
+              ("estimated tokens", f"~{sum(r.tokens or 0 for r in rows):,}")]
+    context = " · ".join(f"{k} {report[k]}" for k in ("target", "dialect", "transport")
+                         if report.get(k))
+    return _page("mediaprep check", rows, totals, None, context,
+                 statuses=("failed", "warning", "passed"), footer="")
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def _human(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _e(text: Any) -> str:
+    s = str(text)
+    if not s.isprintable():  # control characters, lone surrogates (undecodable names)
+        s = displayable(s)
+    return html.escape(s, quote=True)
+
+
+def _img(pic: Pic | None, alt: str, cls: str = "") -> str:
+    if pic is None:
+        return ""
+    if pic.src is None:
+        return (f'<div class="ph {cls}" role="img" aria-label="{_e(alt)}: no picture">'
+                f'<span>{_e(pic.note or "no picture")}</span></div>')
+    return (f'<img class="{cls}" src="{_e(pic.src)}" width="{pic.width}" height="{pic.height}" '
+            f'loading="lazy" decoding="async" alt="{_e(alt)}">')
+
+
+_SEV_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def _row_html(row: Row, index: int) -> str:
+    out: list[str] = []
+    out.append(f'<article class="row st-{row.status}" data-status="{row.status}" '
+               f'data-name="{_e(row.name.lower())}" id="i{index}">')
+    # pictures
+    out.append('<div class="pics">')
+    if row.before is not None and row.before is row.after and row.status == "unchanged":
+        out.append(f'<figure>{_img(row.after, f"{row.name} as the model gets it", "thumb")}'
+                   f'<figcaption>sent as it is</figcaption></figure>')
+    elif row.before is not None:
+        out.append(f'<figure>{_img(row.before, f"{row.name} as given", "thumb")}'
+                   f'<figcaption>input</figcaption></figure>')
+    if row.after is not None and not (row.before is row.after and row.status == "unchanged"):
+        out.append('<div class="arrow" aria-hidden="true">&rarr;</div>')
+        out.append(f'<figure>{_img(row.after, f"{row.name} as the model gets it", "thumb")}'
+                   f'<figcaption>model gets</figcaption></figure>')
+    out.append("</div>")
+    # words
+    out.append('<div class="body">')
+    badge = {"failed": "failed", "changed": "changed", "unchanged": "unchanged",
+             "passed": "passed", "warning": "warning"}[row.status]
+    out.append(f'<h2><span class="badge b-{row.status}">{badge}</span> '
+               f'<span class="name">{_e(row.name)}</span></h2>')
+    meta = [row.details or row.kind]
+    if row.bytes_in is not None:
+        meta.append(_human(row.bytes_in) + (f" &rarr; {_human(row.bytes_out)}"
+                                            if row.bytes_out is not None else ""))
+    if row.tokens is not None:
+        meta.append(f"~{row.tokens:,} tokens (estimate)")
+    out.append(f'<p class="meta">{" · ".join(meta)}</p>')
+    findings = list(row.findings)
+    if row.reason:
+        out.append(f'<p class="reason">{_e(_strip_name(row.reason, row))}</p>')
+        # the reason is the first error: not said twice, but its code is kept
+        first = next((f for f in findings if message_of(f) == row.reason), None)
+        if first is not None:
+            findings.remove(first)
+            out[-1] = (f'<p class="reason"><code>{_e(code_of(first))}</code> '
+                       f'{_e(_strip_name(row.reason, row))}</p>')
+    if row.changes:
+        chips = "".join(f'<span class="chip k-{k.replace(" ", "-")}">{_e(k)}</span>'
+                        for k in row.changes)
+        out.append(f'<div class="chips">{chips}</div>')
+    if row.fixes:
+        out.append('<ul class="fixes">' + "".join(f"<li>{_e(f)}</li>" for f in row.fixes)
+                   + "</ul>")
+    if findings:
+        items = []
+        for f in sorted(findings, key=lambda f: _SEV_ORDER.get(severity_of(f), 0)):
+            sev = severity_of(f)
+            if sev == "error" and row.status in ("changed", "unchanged"):
+                sev = "fixed"  # prepared: the error was an input's, and prep resolved it
+            items.append(f'<li class="sev-{sev}"><span class="sev">{sev}</span> '
+                         f'<code>{_e(code_of(f))}</code> {_e(_strip_name(message_of(f), row))}'
+                         "</li>")
+        out.append('<ul class="findings">' + "".join(items) + "</ul>")
+    if row.strip:
+        out.append(f'<p class="vid">video file: {_e(row.video)}</p><div class="strip">'
+                   + "".join(f'<figure>{_img(p, f"{row.name} at {p.label}", "fr")}'
+                             f'<figcaption>{_e(p.label)}</figcaption></figure>' for p in row.strip)
+                   + "</div>")
+    if row.sheet:
+        shown = len(row.sheet)
+        count = (f"all {shown} frames sent" if shown == row.sheet_total else
+                 f"{shown} of the {row.sheet_total} frames sent (an even sample)")
+        out.append(f'<p class="vid">sent as frames: {_e(row.video)}; {count}</p>'
+                   '<div class="sheet">'
+                   + "".join(f'<figure>{_img(p, f"{row.name} frame at {p.label}", "fr")}'
+                             f'<figcaption>{_e(p.label)}</figcaption></figure>' for p in row.sheet)
+                   + "</div>")
+    out.append("</div></article>")
+    return "".join(out)
+
+
+def _strip_name(message: str, row: Row) -> str:
+    prefix = row.name + ": "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+_CSS = """
+:root{--bg:#f6f7f9;--card:#fff;--ink:#1d2433;--mute:#667085;--line:#e4e7ec;--err:#c0362c;
+--warn:#b54708;--ok:#067647;--chg:#3538cd;--info:#475467}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.45 system-ui,-apple-system,
+"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+header{background:#101828;color:#fff;padding:22px 28px 18px}
+header h1{margin:0 0 2px;font-size:21px;font-weight:650;letter-spacing:.2px}
+header .ctx{color:#98a2b3;font-size:13px}
+.totals{display:flex;flex-wrap:wrap;gap:10px;margin:16px 0 12px}
+.total{background:#1d2939;border-radius:10px;padding:9px 14px;min-width:110px}
+.total b{display:block;font-size:20px;font-weight:650}
+.total span{color:#98a2b3;font-size:12px;text-transform:uppercase;letter-spacing:.6px}
+.kinds{display:flex;flex-wrap:wrap;gap:6px}
+.kinds span{background:#344054;border-radius:999px;padding:3px 11px;font-size:13px}
+.kinds span.zero{background:transparent;color:#667085;border:1px solid #344054}
+nav{position:sticky;top:0;z-index:2;background:rgba(246,247,249,.96);border-bottom:1px solid
+var(--line);padding:10px 28px;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
+nav button{font:inherit;font-size:14px;border:1px solid var(--line);background:#fff;
+border-radius:999px;padding:4px 13px;cursor:pointer;color:var(--ink)}
+nav button[aria-pressed=true]{background:var(--ink);color:#fff;border-color:var(--ink)}
+nav input{font:inherit;font-size:14px;margin-left:auto;border:1px solid var(--line);
+border-radius:8px;padding:5px 10px;min-width:240px}
+nav .shown{color:var(--mute);font-size:13px}
+main{padding:16px 28px 40px;max-width:1500px}
+.row{display:flex;gap:22px;background:var(--card);border:1px solid var(--line);
+border-left:4px solid var(--line);border-radius:10px;padding:16px 18px;margin:0 0 12px}
+.row.st-failed{border-left-color:var(--err)}.row.st-changed{border-left-color:var(--chg)}
+.row.st-warning{border-left-color:var(--warn)}.row.st-passed,.row.st-unchanged{
+border-left-color:var(--ok)}
+.pics{display:flex;align-items:center;justify-content:center;gap:10px;flex:none;width:460px}
+figure{margin:0;text-align:center}
+figcaption{font-size:12px;color:var(--mute);margin-top:4px}
+img.thumb,.ph.thumb{max-width:200px;max-height:200px;width:auto;height:auto;border-radius:6px;
+background:repeating-conic-gradient(#eef0f3 0 25%,#fff 0 50%) 50%/16px 16px;
+box-shadow:0 0 0 1px var(--line);display:block;margin:auto}
+.ph{display:flex;align-items:center;justify-content:center;width:150px;height:110px;
+background:#f2f4f7;color:var(--mute);font-size:12px;border-radius:6px;padding:8px;
+border:1px dashed #d0d5dd}
+.arrow{color:#98a2b3;font-size:22px}
+.body{min-width:0;flex:1}
+h2{font-size:16px;margin:0 0 4px;font-weight:600;word-break:break-all}
+.badge{font-size:11px;text-transform:uppercase;letter-spacing:.6px;border-radius:5px;
+padding:2px 7px;vertical-align:2px;font-weight:650}
+.b-failed{background:#fee4e2;color:var(--err)}.b-changed{background:#e0eaff;color:var(--chg)}
+.b-unchanged,.b-passed{background:#dcfae6;color:var(--ok)}.b-warning{background:#fef0c7;
+color:var(--warn)}
+.meta{margin:0 0 8px;color:var(--mute);font-size:13px}
+.reason{margin:0 0 8px;color:var(--err);font-weight:550}
+.reason code{background:#fee4e2;border-radius:4px;padding:1px 5px;font-size:13px}
+.chips{display:flex;gap:6px;flex-wrap:wrap;margin:0 0 6px}
+.chip{background:#eef4ff;color:var(--chg);border-radius:999px;padding:1px 10px;font-size:13px;
+font-weight:550}
+ul{margin:4px 0 6px;padding-left:18px}
+.fixes li{color:#344054;font-size:14px}
+.findings{list-style:none;padding:0}
+.findings li{font-size:14px;margin:3px 0}
+.findings code{background:#f2f4f7;border-radius:4px;padding:1px 5px;font-size:13px}
+.sev{display:inline-block;min-width:58px;font-size:11px;text-transform:uppercase;
+letter-spacing:.5px;font-weight:650}
+.sev-error .sev{color:var(--err)}.sev-fixed .sev{color:var(--ok)}
+.sev-warning .sev{color:var(--warn)}.sev-info .sev{color:var(--info)}
+.vid{margin:8px 0 6px;font-size:13px;color:#344054}
+.strip,.sheet{display:flex;flex-wrap:wrap;gap:8px}
+img.fr,.ph.fr{max-width:128px;max-height:96px;width:auto;height:auto;border-radius:4px;
+box-shadow:0 0 0 1px var(--line);display:block}
+.sheet figcaption,.strip figcaption{font-variant-numeric:tabular-nums}
+footer{color:var(--mute);font-size:12px;padding:0 28px 30px}
+.hide{display:none}
+@media (max-width:860px){.row{flex-direction:column}.pics{width:auto}}
+"""
+
+_JS = """
+(function(){
+var rows=[].slice.call(document.querySelectorAll('article.row'));
+var want='all',q='',shown=document.getElementById('shown');
+function apply(){var n=0;rows.forEach(function(r){
+var ok=(want==='all'||r.dataset.status===want)&&(!q||r.dataset.name.indexOf(q)>=0);
+r.classList.toggle('hide',!ok);if(ok)n++});shown.textContent=n+' shown'}
+document.querySelectorAll('nav button').forEach(function(b){b.addEventListener('click',
+function(){want=b.dataset.want;document.querySelectorAll('nav button').forEach(function(o){
+o.setAttribute('aria-pressed',o===b?'true':'false')});apply()})});
+document.getElementById('q').addEventListener('input',function(e){
+q=e.target.value.toLowerCase();apply()});apply()})();
+"""
+
+
+def _page(title: str, rows: list[Row], totals: list[tuple[str, str]],
+          counts: Mapping[str, int] | None, context: str, *, statuses: tuple[str, ...],
+          footer: str) -> str:
+    indexed = sorted(enumerate(rows), key=lambda ir: (ir[1].status != "failed", ir[0]))
+    n_status = {s: sum(1 for r in rows if r.status == s) for s in statuses}
+    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width,initial-scale=1">',
+             # no request may leave the page: not even a favicon lookup
+             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+             "img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
+             '<link rel="icon" href="data:,">',
+             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+             f"<header><h1>{_e(title)}</h1>"]
+    if context:
+        parts.append(f'<div class="ctx">{_e(context)}</div>')
+    parts.append('<div class="totals">' + "".join(
+        f'<div class="total"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in totals)
+        + "</div>")
+    if counts is not None:
+        parts.append('<div class="kinds" aria-label="changes by kind">' + "".join(
+            f'<span class="{"" if counts.get(k) else "zero"}">{counts.get(k, 0)} {_e(k)}</span>'
+            for k in KINDS) + "</div>")
+    parts.append("</header>")
+    buttons = [("all", f"all {len(rows):,}")] + [(s, f"{s} {n_status[s]:,}") for s in statuses]
+    parts.append("<nav>" + "".join(
+        f'<button type="button" data-want="{w}" aria-pressed="{"true" if w == "all" else "false"}"'
+        f">{_e(label)}</button>" for w, label in buttons)
+        + '<span class="shown" id="shown"></span>'
+        '<input id="q" type="search" placeholder="filter by name" aria-label="filter by name">'
+        "</nav><main>")
+    for i, row in indexed:
+        parts.append(_row_html(row, i))
+    if not rows:
+        parts.append('<p class="meta">No inputs.</p>')
+    parts.append(f"</main><footer>mediaprep report{' · ' + _e(footer) if footer else ''}"
+                 f"</footer><script>{_JS}</script></body></html>\n")
+    return "".join(parts)
+
+
+
+def write_prep_report_safely(out_dir: str | os.PathLike[str], sources: Sequence[str],
+                             settings: Any = None) -> Path | None:
+    """:func:`write_prep_report` for the ``prep`` command: a report that cannot be written is a
+    warning on stderr, never a failed run (the outputs and parts.jsonl are already there).
+    Returns the report's path, or None."""
+    try:
+        return write_prep_report(out_dir, sources, settings=settings)
+    except Exception as exc:  # noqa: BLE001 - the report is a view of the run, not the run
+        import click
+
+        click.echo(displayable(f"prep: warning: report.html not written: {exc}"), err=True)
+        return None

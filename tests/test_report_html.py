@@ -1,0 +1,263 @@
+"""The HTML report (issue 15, SPEC section 5): DIR/report.html from prep, check --format html,
+both opened in a real browser (headless Chromium; skipped only when it cannot be found)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from mediaprep.cli import main
+from mediaprep.report.changes import KINDS, changes_of, count_changes, describe_counts
+from mediaprep.report.html import MAX_SHEET_FRAMES, even_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+NAMES = ["clip.ts", "icon.gif", "short_clip.mp4", "sideways_photo.jpg", "thin_banner.png"]
+
+
+def run(*args: Any) -> Any:
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def browse(page: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    exe = chromium()
+    if exe is None:
+        pytest.skip("chromium not found (.ci/run installs the Debian chromium package)")
+    with tempfile.TemporaryDirectory(prefix="mediaprep-chromium-") as profile:
+        return subprocess.run(
+            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=180, check=True)
+
+
+class Page(HTMLParser):
+    """Rows (article.row) of a rendered page: their name, classes, images and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, Any]] = []
+        self.srcs: list[str] = []
+        self.depth = 0
+        self.head_text: list[str] = []
+        self.in_header = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        for key in ("src", "href"):
+            if a.get(key):
+                self.srcs.append(str(a[key]))
+        if tag == "header":
+            self.in_header = True
+        if tag == "article":
+            self.rows.append({"name": a.get("data-name"), "status": a.get("data-status"),
+                              "imgs": [], "text": []})
+            self.depth = 1
+        elif self.depth and tag == "article":
+            self.depth += 1
+        if self.depth and tag == "img":
+            self.rows[-1]["imgs"].append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "article":
+            self.depth = 0
+        if tag == "header":
+            self.in_header = False
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.rows[-1]["text"].append(data)
+        elif self.in_header:
+            self.head_text.append(data)
+
+
+def parse(dom: str) -> Page:
+    p = Page()
+    p.feed(dom)
+    for r in p.rows:
+        r["text"] = " ".join(" ".join(r["text"]).split())
+    return p
+
+
+@pytest.fixture(scope="module")
+def prepped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "out"
+    res = run("prep", EXAMPLES, "-o", out, "--no-cache", "-q")
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def dom(prepped: Path) -> Page:
+    return parse(browse(prepped / "report.html", "--dump-dom").stdout)
+
+
+def row_of(page: Page, name: str) -> dict[str, Any]:
+    found = [r for r in page.rows if r["name"].endswith(name)]
+    assert len(found) == 1, (name, [r["name"] for r in page.rows])
+    return found[0]
+
+
+def test_parts_lines_carry_the_kinds_of_change(prepped: Path) -> None:
+    lines = {Path(json.loads(t)["path"]).name: json.loads(t)
+             for t in (prepped / "parts.jsonl").read_text().splitlines()}
+    assert {n: changes_of(line) for n, line in lines.items()} == {
+        "clip.ts": ["remuxed"], "icon.gif": ["converted"], "short_clip.mp4": ["sent as frames"],
+        "sideways_photo.jpg": ["rotated", "re-encoded"],
+        "thin_banner.png": ["padded", "re-encoded"]}
+    assert set(lines["thin_banner.png"]["changes"]) <= set(KINDS)
+    counts = count_changes(lines.values())
+    assert describe_counts(counts) == ("1 rotated, 1 converted, 1 padded, 2 re-encoded, "
+                                       "1 remuxed, 1 sent as frames")
+
+
+def test_report_in_chromium_names_every_input_with_its_pictures(prepped: Path,
+                                                                dom: Page) -> None:
+    assert sorted(Path(r["name"]).name for r in dom.rows) == NAMES
+    for r in dom.rows:
+        thumbs = [i for i in r["imgs"] if "thumb" in (i.get("class") or "")]
+        assert thumbs, r["name"]
+        for img in r["imgs"]:
+            assert img.get("loading") == "lazy"
+            src = img["src"]
+            assert not src.startswith(("http:", "https:", "//"))
+            target = prepped / src
+            assert target.is_file() and Image.open(target).format == "JPEG"
+            assert max(Image.open(target).size) <= 256
+    clip = row_of(dom, "short_clip.mp4")  # 1.5 s: sent as 4 frames, each labelled with its time
+    frames = [i for i in clip["imgs"] if "fr" in (i.get("class") or "").split()]
+    assert len(frames) == 4
+    for label in ("0.000 s", "0.375 s", "0.750 s", "1.125 s"):
+        assert label in clip["text"]
+    assert "sent as frames" in clip["text"]
+    video = row_of(dom, "clip.ts")  # a video file: a strip, its duration, fps and max_frames
+    assert "remuxed" in video["text"] and "3.00 s" in video["text"]
+    assert "max_frames 2000" in video["text"] and "fps" in video["text"]
+
+
+def test_report_says_rotated_padded_and_the_totals(dom: Page) -> None:
+    assert "rotated" in row_of(dom, "sideways_photo.jpg")["text"].split("·")[-1]
+    assert "padded" in row_of(dom, "thin_banner.png")["text"]
+    assert "image.too_small" in row_of(dom, "thin_banner.png")["text"]
+    head = " ".join(" ".join(dom.head_text).split())
+    for text in ("5 inputs", "5 prepared", "0 failed", "1 rotated", "1 padded",
+                 "1 sent as frames", "0 transcoded", "estimated tokens"):
+        assert text.lower() in head.lower(), (text, head)
+    # nothing on the page asks the network for anything
+    assert all(not s.startswith(("http:", "https:", "//")) for s in dom.srcs)
+
+
+def test_report_screenshot_is_not_blank(prepped: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "report.png"
+    browse(prepped / "report.html", f"--screenshot={shot}", "--window-size=1280,2000")
+    with Image.open(shot) as im:
+        rgb = im.convert("RGB")
+        colours = rgb.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 200  # text, thumbnails, not a blank page
+    white = sum(n for n, c in colours if min(c) >= 250)
+    assert white < 0.9 * rgb.width * rgb.height
+
+
+def test_failed_inputs_come_first_with_the_reason(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(EXAMPLES / "icon.gif", src / "a.gif")
+    (src / "z_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    out = tmp_path / "out"
+    assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 1
+    page = parse((out / "report.html").read_text())
+    assert [r["status"] for r in page.rows] == ["failed", "changed"]
+    assert page.rows[0]["name"].endswith("z_broken.png")
+    assert "file.unreadable" in page.rows[0]["text"] or "file." in page.rows[0]["text"]
+
+
+def test_no_report_turns_it_off(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run("prep", EXAMPLES / "icon.gif", "-o", out, "--no-cache", "-q",
+               "--no-report").exit_code == 0
+    assert (out / "parts.jsonl").exists() and not (out / "report.html").exists()
+
+
+def test_rerun_reuses_thumbnails_and_drops_stale_ones(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in ("icon.gif", "sideways_photo.jpg"):
+        shutil.copy(EXAMPLES / n, src / n)
+    out = tmp_path / "out"
+    assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 0
+    thumbs = out / ".mediaprep" / "thumbs"
+    first = {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()}
+    assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 0
+    assert {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()} == first
+    (src / "icon.gif").unlink()
+    assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 0
+    assert len(list(thumbs.iterdir())) < len(first)
+
+
+def test_a_thumbnail_that_cannot_be_made_is_a_placeholder(tmp_path: Path) -> None:
+    # a file prep passes through by URL has no picture here: the page still shows the row
+    page_path = tmp_path / "r.html"
+    report = {"target": "dashscope", "files": [
+        {"path": str(tmp_path / "gone.jpg"), "kind": "image", "ok": True, "findings": []}],
+        "summary": {"files": 1, "passed": 1, "failed": 0, "errors": 0, "warnings": 0}}
+    from mediaprep.report import render
+
+    page_path.write_text(render(report, "html"))
+    page = parse(page_path.read_text())
+    assert len(page.rows) == 1 and page.rows[0]["imgs"] == []
+    assert 'class="ph' in page_path.read_text()
+
+
+def test_contact_sheet_sample_past_64_frames() -> None:
+    assert even_sample(10) == list(range(10))
+    picks = even_sample(301)
+    assert len(picks) == MAX_SHEET_FRAMES and picks[0] == 0 and picks[-1] == 300
+    gaps = {b - a for a, b in zip(picks, picks[1:], strict=False)}
+    assert max(gaps) - min(gaps) <= 1
+
+
+@pytest.fixture()
+def cwd_root() -> Iterator[None]:
+    old = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def test_check_format_html_in_chromium(tmp_path: Path, cwd_root: None) -> None:
+    res = run("check", "examples", "--format", "html", "-q")
+    assert res.exit_code == 1  # the examples need prep: gif, ts, 1.5 s clip, 8 px banner
+    page_path = tmp_path / "check.html"
+    page_path.write_text(res.stdout)
+    page = parse(browse(page_path, "--dump-dom").stdout)
+    assert sorted(Path(r["name"]).name for r in page.rows) == NAMES
+    for r in page.rows:  # inputs inline: the page stands alone
+        assert len(r["imgs"]) == 1 and r["imgs"][0]["src"].startswith("data:image/jpeg;base64,")
+    assert "image.too_small" in row_of(page, "thin_banner.png")["text"]
+    assert row_of(page, "thin_banner.png")["status"] == "failed"
+    assert row_of(page, "sideways_photo.jpg")["status"] == "passed"
+    assert [r["status"] for r in page.rows][:4] == ["failed"] * 4  # failed first
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", res.stdout)
+    assert not re.search(r"<(script|link)[^>]+(src|href)=[\"'](?!data:)", res.stdout)
