@@ -162,7 +162,9 @@ def test_hanging_file_in_prep_gets_an_unreadable_line(troubled, tmp_path) -> Non
     media, dbl = troubled
     out = tmp_path / "out"
     t0 = time.monotonic()
-    proc = run_double(dbl, "prep", media, "-o", out, "-j", "2", "--timeout", "1", "--no-cache",
+    # --timeout 3, not 1: on a loaded machine a real input's worker took over a second (a
+    # good input failed as "took too long"); the hang is 30 s either way
+    proc = run_double(dbl, "prep", media, "-o", out, "-j", "2", "--timeout", "3", "--no-cache",
                       cwd=tmp_path)
     assert time.monotonic() - t0 < 15
     assert proc.returncode == 1, proc.stderr
