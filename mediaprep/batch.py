@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,14 @@ from .cache import Cache, cache_key, canonical_json, hash_input, package_version
 from .check import Report
 from .config import Config, resolved_folder
 from .limits import TABLE_VERSION
-from .output import json_line
+from .output import (
+    atomic_write,
+    is_link_or_not_folder,
+    is_run_id,
+    json_line,
+    writing_for_run,
+)
+from .output import sweep_temporaries as _sweep
 from .probe.sniff import EXTENSIONS, HEAD_BYTES, sniff
 from .settings import Settings
 from .sources import frame_files, is_url
@@ -252,9 +258,10 @@ LOCK_FILE = "lock"
 META_FILE = "meta.json"  # a journal record's metadata, as stored in a cache entry
 LINE_FILE = "line.json"  # and its parts.jsonl line
 _OUT = "out/s"  # cache names of outputs: _OUT + the output's path after its stem
-# Temporary files of atomic writers (output.atomic_write / temp_path_for, encode.video,
-# cache materialise): what a killed worker can leave behind in DIR.
-_TEMP_NAME = re.compile(r"^\..+\.(part(\.[A-Za-z0-9]+)?|tmp)$|^\.mediaprep-")
+RUNS_FILE = "runs"  # markers of the runs whose temporaries may still be in DIR (JSON list)
+MAX_RUNS = 64  # runs remembered (each killed run adds one until a run ends)
+# The names of a journal's records (journal_path): the only files prune_journal removes.
+_RECORD_NAME = re.compile(r"^[0-9a-f]{40}\.(json|line)\Z")
 
 
 @dataclass(frozen=True)
@@ -264,6 +271,7 @@ class PrepJob:
     task: PrepTask
     journal_dir: str
     cache_dir: str | None = None  # None: no cache
+    run_id: str | None = None  # the run's marker, carried by the temporaries it makes
 
 
 @dataclass(frozen=True)
@@ -360,6 +368,11 @@ def prep_job(job: PrepJob) -> PrepDone:
 
     A top-level function (picklable): this is what ``prep`` runs in its workers.
     """
+    with writing_for_run(job.run_id):
+        return _prep_job(job)
+
+
+def _prep_job(job: PrepJob) -> PrepDone:
     t = job.task
     jkey = journal_key(t)
     hit = journal_hit(job, jkey)
@@ -462,16 +475,7 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
 def _replace_text(path: Path, text: str) -> None:
     """Temporary file + rename (no fsync: this guards against a killed process, and a record
     lost to a power cut only costs its input being prepared again)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, text)
 
 
 def _read_meta(jpath: Path) -> dict[str, Any] | None:
@@ -602,24 +606,79 @@ def _rebase(line: dict[str, Any], t: PrepTask, old_stem: str, old_out: str,
     return out
 
 
-def sweep_temporaries(out_dir: str | os.PathLike[str]) -> int:
-    """Remove temporary files that killed writers left in ``out_dir``; return how many."""
-    removed = 0
-    for folder, _dirs, files in os.walk(out_dir, followlinks=False):
-        for name in files:
-            if _TEMP_NAME.match(name):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, name))
-                    removed += 1
-    return removed
+def state_problem(out_dir: str | os.PathLike[str]) -> str | None:
+    """Why ``prep`` must not write to ``out_dir`` (None: it may): its state folder or journal
+    is a symbolic link or not a folder. A link would make every write and removal there happen
+    in the folder it points to, outside DIR."""
+    state = state_dir(out_dir)
+    for p in (state, state / JOURNAL_FOLDER):
+        if is_link_or_not_folder(p):
+            what = "a symbolic link" if p.is_symlink() else "not a folder"
+            return (f"{p} is {what}: mediaprep keeps its state there and writes and removes "
+                    "files in it, so it must be a plain folder inside the output folder "
+                    "(remove it, or choose another -o folder)")
+    lock = state / LOCK_FILE  # opened, not replaced (the other files are replaced by rename)
+    if lock.is_symlink():
+        return (f"{lock} is a symbolic link: mediaprep opens that file, so it must not point "
+                "elsewhere (remove it, or choose another -o folder)")
+    return None
+
+
+def write_folders(out_dir: str | os.PathLike[str], stems: Iterable[str],
+                  *extra: str | os.PathLike[str]) -> list[Path]:
+    """The folders a ``prep`` run writes in: DIR, its state and journal folders, each output's
+    folder and a video's frames folder (``DIR/<stem>/``), and ``extra`` (the batch requests'
+    folder). Output stems never hold a hidden part (output.clean_component)."""
+    out = Path(os.path.abspath(out_dir))
+    folders = [out, out / STATE_DIR, out / STATE_DIR / JOURNAL_FOLDER]
+    for stem in stems:
+        p = out / stem
+        folders += [p.parent, p]
+    folders += [Path(os.path.abspath(e)) for e in extra]
+    return list(dict.fromkeys(folders))
+
+
+def recorded_runs(out_dir: str | os.PathLike[str]) -> list[str]:
+    """Markers of the earlier runs into ``out_dir`` that may have left temporaries."""
+    try:
+        with open(state_dir(out_dir) / RUNS_FILE, encoding="utf-8") as fh:
+            runs = json.load(fh)
+    except (OSError, ValueError):
+        return []
+    return [r for r in runs if is_run_id(r)] if isinstance(runs, list) else []
+
+
+def record_runs(out_dir: str | os.PathLike[str], runs: Iterable[str]) -> None:
+    """Remember ``runs`` (before any worker writes: a run killed at once is still known)."""
+    runs = list(dict.fromkeys(runs))[-MAX_RUNS:]
+    atomic_write(state_dir(out_dir) / RUNS_FILE, json.dumps(runs) + "\n")
+
+
+def sweep_temporaries(out_dir: str | os.PathLike[str], folders: Iterable[Path],
+                      runs: Iterable[str]) -> int:
+    """Remove the temporaries that the runs ``runs`` (killed, or their workers killed by a
+    timeout) left in ``folders`` below ``out_dir``; return how many.
+
+    Only names the one atomic-write helper makes (output.temp_path_for), carrying one of these
+    runs' markers: a user's ``.x.tmp`` or ``.git/objects/.pack.tmp`` is never touched, nor is
+    anything reached through a symbolic link. A folder outside ``out_dir`` in ``folders`` (the
+    batch requests') is swept without the link check below DIR."""
+    out = Path(os.path.abspath(out_dir))
+    runs = list(runs)
+    below = [f for f in folders if f == out or out in f.parents]
+    others = [f for f in folders if f not in below]
+    return _sweep(below, runs, root=out) + _sweep(others, runs)
 
 
 def prune_journal(journal_dir: str | os.PathLike[str], keep: Iterable[Path]) -> None:
-    """Drop journal records of inputs that are no longer part of the run."""
+    """Drop journal records of inputs that are no longer part of the run: only record files
+    (names journal_path makes), only in a journal folder that is not a link."""
     wanted = {n for p in keep for n in (p.name, _line_path(p).name)}
+    if is_link_or_not_folder(Path(journal_dir)):
+        return
     with contextlib.suppress(OSError):
         for p in Path(journal_dir).iterdir():
-            if p.name not in wanted:
+            if p.name not in wanted and _RECORD_NAME.match(p.name):
                 with contextlib.suppress(OSError):
                     p.unlink()
 
@@ -633,7 +692,8 @@ def run_lock(out_dir: str | os.PathLike[str]) -> Iterator[bool]:
     """
     path = state_dir(out_dir) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+b")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fh = os.fdopen(os.open(path, flags, 0o666), "r+b")  # never through a link
     try:
         try:
             import fcntl

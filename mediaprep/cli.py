@@ -6,6 +6,7 @@ run that could not go on (a full disk), 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -488,12 +489,16 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         journal_path,
         prep_job,
         prune_journal,
+        record_runs,
+        recorded_runs,
         run_lock,
         state_dir,
+        state_problem,
         sweep_temporaries,
+        write_folders,
     )
     from .cache import default_cache_dir
-    from .output import RUN_STOPPING_ERRNOS
+    from .output import RUN_STOPPING_ERRNOS, new_run_id, writing_for_run
     from .parts_file import PartsFile
     from .progress import Progress
     from .report import displayable
@@ -511,22 +516,34 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     if batch_requests is not None:
         _check_batch_options(settings, prompt)
     out = Path(out_dir)
+    problem = state_problem(out)
+    if problem is not None:
+        raise UsageFailure(problem)
     out.mkdir(parents=True, exist_ok=True)
     prestart_workers(prep_job, jobs=jobs, place=place)
     items = collect(paths, config, frames_dirs=frames_dirs, skip=out)
     _say_if_nothing_found(items, "prep")
     _refuse_inputs_inside(items, out)
+    requests_path = None if batch_requests is None else Path(batch_requests)
+    if requests_path is not None:
+        _refuse_batch_requests_path(requests_path, items, out)
     tasks = plan_prep([i.source for i in items], out, settings, config=config,
                       displays=[i.display for i in items])
     journal = state_dir(out) / JOURNAL_FOLDER
     cache = None if no_cache else str(Path(cache_dir) if cache_dir else default_cache_dir())
-    jobs_list = [PrepJob(t, str(journal), cache) for t in tasks]
+    run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
+    jobs_list = [PrepJob(t, str(journal), cache, run_id) for t in tasks]
     records = [journal_path(journal, t.stem) for t in tasks]
+    # where this run writes, and so where a killed run's temporaries can be
+    folders = write_folders(out, [t.stem for t in tasks],
+                            *([] if requests_path is None else [requests_path.parent]))
 
-    with run_lock(out) as locked:
+    with run_lock(out) as locked, writing_for_run(run_id):
         if not locked:
             raise UsageFailure(f"another mediaprep prep run is writing to {out}")
-        sweep_temporaries(out)  # what a killed run's workers left half-written
+        earlier = recorded_runs(out)
+        record_runs(out, [*earlier, run_id])  # before anything is written: a kill finds it
+        sweep_temporaries(out, folders, earlier)  # what killed runs left half-written
         # Inputs a previous run finished (journal records still valid) need no worker.
         hits = {i: done for i, job in enumerate(jobs_list)
                 if (done := journal_hit(job)) is not None}
@@ -569,15 +586,18 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         except BaseException:
             # Ctrl-C, a full disk: the workers are dead by now, and what they were writing is
             # half-written; a rerun would sweep it too, but nothing half-written may stay.
-            sweep_temporaries(out)
+            sweep_temporaries(out, folders, [*earlier, run_id])
             raise
-        sweep_temporaries(out)  # workers killed by the timeout leave temporary files too
+        # workers killed by the timeout leave temporary files too
+        sweep_temporaries(out, folders, [*earlier, run_id])
         failed = progress.failed + parts.missing
         prune_journal(journal, records)
+        if requests_path is not None:
+            n_req, skipped = _write_batch_requests(out / "parts.jsonl", requests_path,
+                                                   settings, prompt or "", group, batch_url)
+        record_runs(out, [])  # every temporary of the runs so far is gone
     _say(f"prep: {progress.summary()} -> {out}", err=True)
-    if batch_requests is not None:
-        n_req, skipped = _write_batch_requests(out / "parts.jsonl", Path(batch_requests),
-                                               settings, prompt or "", group, batch_url)
+    if requests_path is not None:
         _say(f"prep: {n_req} batch requests in {batch_requests}"
              + (f" ({skipped} failed inputs left out)" if skipped else ""), err=True)
     if not click.get_current_context().meta.get("mediaprep.no_report"):
@@ -606,11 +626,9 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
     """OpenAI Batch API JSONL from ``parts.jsonl``: ``group`` inputs per request at most, fewer
     when one more would break a request limit (data URLs per request, whole-body bytes).
     Returns (requests written, failed inputs left out)."""
-    import tempfile
-
     from .emit.parts import urls_in
     from .emit.request import check_request, request_body
-    from .output import json_line, make_ordinary
+    from .output import atomic_writer, json_line
     from .report import displayable
 
     limits = settings.limits
@@ -624,8 +642,6 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
                                      cap("request.max_body_bytes"))
     base = len(json.dumps(request_body([prompt], settings), separators=(",", ":")).encode())
     skipped = written = 0
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
 
     batch: list[tuple[str, dict[str, Any]]] = []
     size = base
@@ -645,32 +661,75 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
         written += 1
         batch, size, n_data, n_urls = [], base, 0, 0
 
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh, open(parts, encoding="utf-8") as src:
-            for text in src:
-                line = json.loads(text)
-                part = line.get("part")
-                if not line.get("ok") or not part:
-                    skipped += 1
-                    continue
-                urls = urls_in(part)
-                d = sum(1 for u in urls if u.startswith("data:"))
-                psize = len(json.dumps(part, separators=(",", ":")).encode()) + 1
-                if batch and (len(batch) >= group or n_data + d > max_data
-                              or n_urls + len(urls) - d > max_urls
-                              or size + psize > max_bytes):
-                    flush(fh)
-                batch.append((line["path"], part))
-                size += psize
-                n_data += d
-                n_urls += len(urls) - d
-            flush(fh)
-        make_ordinary(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(dest) as fh, open(parts, encoding="utf-8") as src:
+        for text in src:
+            line = json.loads(text)
+            part = line.get("part")
+            if not line.get("ok") or not part:
+                skipped += 1
+                continue
+            urls = urls_in(part)
+            d = sum(1 for u in urls if u.startswith("data:"))
+            psize = len(json.dumps(part, separators=(",", ":")).encode()) + 1
+            if batch and (len(batch) >= group or n_data + d > max_data
+                          or n_urls + len(urls) - d > max_urls
+                          or size + psize > max_bytes):
+                flush(fh)
+            batch.append((line["path"], part))
+            size += psize
+            n_data += d
+            n_urls += len(urls) - d
+        flush(fh)
     return written, skipped
+
+
+def _refuse_batch_requests_path(dest: Path, items: list[Any], out: Path) -> None:
+    """--batch-requests never overwrites an input or a file of DIR's own: parts.jsonl,
+    anything in DIR/.mediaprep, the HTML report."""
+    from .sources import frame_files
+
+    def real(p: Path) -> Path:
+        try:
+            return Path(os.path.realpath(p))
+        except (OSError, ValueError):
+            return Path(os.path.abspath(p))
+
+    target = real(dest)
+    out_r = real(out)
+    state = out_r / ".mediaprep"
+    reserved = {out_r / "parts.jsonl": "the parts file", out_r / "report.html": "the report"}
+    try:
+        st = os.stat(dest)
+        same = {(st.st_dev, st.st_ino)}
+    except OSError:
+        same = set()
+
+    def is_dest(p: Path) -> bool:  # also by identity: another spelling, a case-blind disk
+        if p == target:
+            return True
+        try:
+            s = os.stat(p)
+        except OSError:
+            return False
+        return (s.st_dev, s.st_ino) in same
+
+    why = next((what for p, what in reserved.items() if is_dest(p)), None)
+    if target == state or state in target.parents or is_dest(state):
+        why = "mediaprep's state folder"
+    if why is not None:
+        raise UsageFailure(f"--batch-requests {dest} would overwrite {why} of {out}; "
+                           "choose another file")
+    for item in items:
+        if item.real is None:
+            continue
+        members = [item.real]
+        if item.real.is_dir():
+            with contextlib.suppress(OSError, ValueError):
+                members = [real(m) for m in frame_files(item.real)]
+        for m in members:
+            if is_dest(m):
+                raise UsageFailure(f"--batch-requests {dest} is an input ({item.display}); "
+                                   "choose another file")
 
 
 def _refuse_inputs_inside(items: list[Any], out: Path) -> None:

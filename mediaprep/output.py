@@ -8,21 +8,24 @@ for a whole run so a rerun makes the same names.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import hashlib
 import json
 import os
 import re
-import tempfile
+import secrets
+import stat
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePath
-from typing import Any
+from typing import IO, Any
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 MAX_COMPONENT = 120
 # File systems count a name's bytes (NAME_MAX 255 on Linux), not its characters; outputs add a
-# hash, a frame suffix, an extension and atomic_write's ".NAME.XXXXXXXX.part" temp name.
+# hash, a frame suffix, an extension, and a temp name adds 30 bytes (see temp_path_for).
 MAX_COMPONENT_BYTES = 150
 # Write errors that every later output would hit too (a full disk or quota, a read-only file
 # system): a batch stops at the first instead of failing each remaining input the same way.
@@ -120,31 +123,209 @@ def make_ordinary(path: str | os.PathLike[str]) -> None:
     os.chmod(path, 0o666 & ~_UMASK)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+# --- temporary files: the one helper every temp-then-rename in an output folder goes through --
+#
+# A temporary is named ``.mp-tmp-<run>-<random>-<final name>``: a prefix nobody else uses and
+# the marker of the run that made it (``prep`` records its runs in DIR/.mediaprep, so a rerun
+# sweeps only what those runs, now dead, left behind; see :func:`sweep_temporaries`). Outside a
+# ``prep`` run (the library, ``frames``) the marker is this process's own, which no run records:
+# such a temporary is removed by its writer when it fails, never swept by another process.
+
+TEMP_PREFIX = ".mp-tmp-"
+RUN_ID_LENGTH = 12  # hex digits
+_TEMP_NAME = re.compile(r"^\.mp-tmp-([0-9a-f]{12})-[0-9a-f]{8}-.+\Z", re.DOTALL)
+_PROCESS_RUN = secrets.token_hex(RUN_ID_LENGTH // 2)
+_RUN: contextvars.ContextVar[str] = contextvars.ContextVar("mediaprep_run", default=_PROCESS_RUN)
+_NAME_BYTES = 100  # of the final name kept in a temp name (its extension always)
+
+
+def new_run_id() -> str:
+    """A fresh run marker (what :func:`writing_for_run` takes)."""
+    return secrets.token_hex(RUN_ID_LENGTH // 2)
+
+
+def is_run_id(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{12}", value) is not None
+
+
+@contextlib.contextmanager
+def writing_for_run(run_id: str | None) -> Iterator[None]:
+    """Temporaries made inside this block (this thread) carry ``run_id`` (None: no change)."""
+    if run_id is None:
+        yield
+        return
+    if not is_run_id(run_id):
+        raise ValueError(f"not a run marker: {run_id!r}")
+    token = _RUN.set(run_id)
     try:
-        make_ordinary(tmp)
+        yield
+    finally:
+        _RUN.reset(token)
+
+
+def temp_run_id(name: str) -> str | None:
+    """The run marker of a name :func:`temp_path_for` made; None for any other name."""
+    m = _TEMP_NAME.match(name)
+    return m.group(1) if m else None
+
+
+def _temp_name(final: str) -> str:
+    if len(final.encode("utf-8", "surrogateescape")) > _NAME_BYTES:
+        stem, dot, ext = final.rpartition(".")
+        if not dot or len(ext) > 10:
+            stem, dot, ext = final, "", ""
+        cut = stem.encode("utf-8", "surrogateescape")[:_NAME_BYTES - len(ext) - 1]
+        final = cut.decode("utf-8", "ignore") + dot + ext
+    return f"{TEMP_PREFIX}{_RUN.get()}-{secrets.token_hex(4)}-{final}"
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """Create the temp file for ``path`` beside it (exclusively, never through a link)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(
+        os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / _temp_name(path.name)
+        try:
+            # 0666 less the umask: an ordinary file's mode once it is renamed into place (a web
+            # server serving DIR for ``--transport url``, or a teammate, can read it)
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
+
+
+def temp_path_for(path: Path) -> Path:
+    """A fresh, empty temp file beside ``path`` (same extension, for writers that need a path,
+    e.g. PyAV); the caller renames it over ``path`` or removes it."""
+    fd, tmp = _create_temp(path)
+    os.close(fd)
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` (text: UTF-8) to ``path`` via a temp file in the same folder and a rename.
+
+    ``path`` itself may be a symbolic link: the rename replaces the link, never its target.
+    """
+    with atomic_writer(path, binary=True) as fh:
         # No fsync: the rename guards against a killed process (the promise); an fsync per
         # output serialises parallel workers on the disk, and a file lost to a power cut is
         # only prepared again by the next run.
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, *, binary: bool = False) -> Iterator[IO[Any]]:
+    """A file to write ``path``'s new content to; renamed over ``path`` when the block ends
+    without an error, removed when it raises."""
+    fd, tmp = _create_temp(path)
+    try:
+        if binary:
+            fh: IO[Any] = os.fdopen(fd, "wb")
+        else:
+            fh = os.fdopen(fd, "w", encoding="utf-8")
+        with fh:
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
         raise
 
 
-def temp_path_for(path: Path) -> Path:
-    """A fresh temp file name beside ``path`` (for writers that need a path, e.g. PyAV)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
-                               dir=path.parent)
-    os.close(fd)
-    make_ordinary(tmp)
-    return Path(tmp)
+class TempFile:
+    """An open temp file for ``path`` (raw descriptor ``fd``, for ``os.write``/``sendfile``):
+    :meth:`commit` renames it over ``path``, :meth:`discard` removes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd, self.tmp = _create_temp(path)
+        self._open = True
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            os.close(self.fd)
+
+    def commit(self) -> None:
+        try:
+            self._close()
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            _unlink(self.tmp)
+            raise
+
+    def discard(self) -> None:
+        self._close()
+        _unlink(self.tmp)
+
+
+def sweep_temporaries(folders: Iterable[Path], runs: Iterable[str],
+                      root: Path | None = None) -> int:
+    """Remove the temporaries that runs ``runs`` left in ``folders``; return how many.
+
+    Only names :func:`temp_path_for` made, with one of these run markers, are removed, and only
+    files (a link is removed, never what it points to). A folder under ``root`` is entered only
+    when no part of it below ``root`` is a symbolic link, so the sweep never leaves ``root``;
+    a missing folder is skipped.
+    """
+    wanted = {r for r in runs if is_run_id(r)}
+    if not wanted:
+        return 0
+    removed = 0
+    for folder in dict.fromkeys(folders):
+        fd = _open_folder(folder, root)
+        if fd is None:
+            continue
+        try:
+            with os.scandir(fd) as entries:
+                names = [e.name for e in entries
+                         if temp_run_id(e.name) in wanted and not e.is_dir(follow_symlinks=False)]
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=fd)
+                    removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_folder(folder: Path, root: Path | None) -> int | None:
+    """A descriptor of ``folder``, opened part by part below ``root`` without following a
+    link (None: missing, not a folder, or reached through a link)."""
+    try:
+        if root is None:
+            return os.open(folder, _DIR_FLAGS | getattr(os, "O_NOFOLLOW", 0))
+        rel = Path(os.path.abspath(folder)).relative_to(os.path.abspath(root))
+    except (OSError, ValueError):
+        return None
+    try:
+        fd = os.open(root, _DIR_FLAGS)  # DIR itself may be a link the user named
+    except OSError:
+        return None
+    for part in rel.parts:
+        try:
+            nxt = os.open(part, _DIR_FLAGS | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
+        except OSError:
+            os.close(fd)
+            return None
+        os.close(fd)
+        fd = nxt
+    return fd
+
+
+def is_link_or_not_folder(path: Path) -> bool:
+    """Whether ``path`` exists as something other than a real folder (a link, a file)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return not stat.S_ISDIR(st.st_mode)
 
 
 def _unlink(p: str | Path) -> None:

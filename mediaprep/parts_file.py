@@ -23,13 +23,12 @@ import errno
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .output import json_line, make_ordinary
+from .output import TempFile, atomic_write, json_line
 
 __all__ = ["PartsFile"]
 
@@ -53,8 +52,7 @@ class PartsFile:
         self.missing = 0
         self._ready: dict[int, bytes | None] = {}  # ended, not yet written: None = from record
         self._next = 0  # index of the next line to write
-        self._tmp: str | None = None
-        self._fd: int | None = None
+        self._tmp: TempFile | None = None
         self._any_failed = False
         self._sig_path = records[0].parent.parent / SIGNATURE_FILE if records else None
 
@@ -93,10 +91,9 @@ class PartsFile:
             self._next += 1
 
     def _open(self) -> int:
-        if self._fd is None:
-            self._fd, self._tmp = tempfile.mkstemp(prefix=".parts.jsonl.", suffix=".part",
-                                                   dir=self.path.parent)
-        return self._fd
+        if self._tmp is None:  # output.TempFile: the one temp-then-rename helper
+            self._tmp = TempFile(self.path)
+        return self._tmp.fd
 
     # -- the end
 
@@ -105,12 +102,10 @@ class PartsFile:
         if self._next != len(self.records):
             left = len(self.records) - self._next - len(self._ready)
             raise RuntimeError(f"parts.jsonl: {left} inputs have not ended")
-        os.close(self._open())  # no inputs at all: an empty parts.jsonl
-        self._fd = None
+        self._open()  # no inputs at all: an empty parts.jsonl
         assert self._tmp is not None
-        make_ordinary(self._tmp)
-        os.replace(self._tmp, self.path)
-        self._tmp = None
+        tmp, self._tmp = self._tmp, None
+        tmp.commit()
         self._write_signature()
 
     def skip(self) -> None:
@@ -119,19 +114,16 @@ class PartsFile:
 
     def abort(self) -> None:
         """Drop the temporary file; ``parts.jsonl`` stays as it was."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
         if self._tmp is not None:
-            Path(self._tmp).unlink(missing_ok=True)
-            self._tmp = None
+            tmp, self._tmp = self._tmp, None
+            tmp.discard()
 
     def _write_signature(self) -> None:
         if self._sig_path is None:
             return
         sig = None if self._any_failed else _signature(self.records)
         if sig is not None:
-            self._sig_path.write_text(json.dumps([sig, _stat(self.path)]))
+            atomic_write(self._sig_path, json.dumps([sig, _stat(self.path)]))
         else:
             self._sig_path.unlink(missing_ok=True)
 

@@ -40,13 +40,13 @@ def test_lines_land_in_input_order_whatever_order_inputs_end(tmp_path: Path) -> 
             parts.done(i)
         # 0 and 1 go to the temporary file; 3 and 4 wait for 2; nothing is in place yet
         assert not dest.exists()
-        assert len(list(tmp_path.glob(".parts.jsonl.*.part"))) == 1
+        assert len(list(tmp_path.glob(".mp-tmp-*-parts.jsonl"))) == 1
         parts.failed(2, {"path": "in2.jpg", "ok": False, "why": "timeout"})
         parts.close()
     assert [x["path"] for x in _lines(dest)] == [f"in{i}.jpg" for i in range(5)]
     assert _lines(dest)[2]["why"] == "timeout"
     assert parts.missing == 0
-    assert not list(tmp_path.glob(".parts.jsonl.*"))
+    assert not list(tmp_path.glob(".mp-tmp-*"))
 
 
 def test_a_missing_record_becomes_a_failed_line_and_is_counted(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_an_interrupted_write_leaves_the_old_file(tmp_path: Path) -> None:
         parts.done(0)
         raise KeyboardInterrupt
     assert dest.read_text() == "old\n"
-    assert not list(tmp_path.glob(".parts.jsonl.*"))
+    assert not list(tmp_path.glob(".mp-tmp-*"))
 
 
 def test_closing_before_every_input_ended_refuses(tmp_path: Path) -> None:
