@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from .output import temp_path_for
+
 __all__ = [
     "CACHE_FORMAT",
     "Cache",
@@ -243,12 +245,12 @@ class CacheEntry:
 
 
 def _place(src: Path, dest: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    """Copy a cached file into DIR through the one atomic-write helper (its temp name is the
+    one prep's sweep knows, so a run killed mid-copy leaves nothing behind after a rerun)."""
+    tmp = temp_path_for(dest)
     try:
         shutil.copyfile(src, tmp)  # in the kernel (sendfile), no pass through Python
-        shutil.copymode(src, tmp)  # mkstemp made it 0600; outputs should read like others
+        shutil.copymode(src, tmp)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
