@@ -759,7 +759,7 @@ def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None
     """Frames at --fps capped by --max-frames, plus DIR/frames.json."""
     from .batch import sweep_temporaries, task_failure_message
     from .check.common import check_params
-    from .output import atomic_write
+    from .output import atomic_write, new_run_id
 
     settings, _ = build_settings(opts)
     params = [f for f in check_params(settings) if f.severity == "error"]
@@ -770,10 +770,11 @@ def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None
     out = Path(out_dir)  # made by the worker once the input is known to be a video
     # the probe and the decode run in a worker, killed after --timeout (a hostile file hangs
     # or grows there, not here)
-    outcome = run_tasks([(video, str(out), settings)], frames_job, jobs=1,
+    run_id = new_run_id()  # the marker of this run's temporaries, for the sweep below
+    outcome = run_tasks([(video, str(out), settings, run_id)], frames_job, jobs=1,
                         timeout=_timeout(timeout, "prep"))[0]
     if not outcome.ok:
-        sweep_temporaries(out)  # a killed worker may leave a half-written frame
+        sweep_temporaries(out, [out], [run_id])  # a killed worker may leave a half-written frame
         _say(f"error file.unreadable: {task_failure_message(video, outcome.error)}", err=True)
         sys.exit(EXIT_FAILED)
     done = outcome.value
@@ -805,14 +806,25 @@ def _remove_stale_frames(out: Path, keep: set[str]) -> None:
                     pass
 
 
-def frames_job(task: tuple[str, str, Settings]) -> dict[str, Any]:
+def frames_job(task: tuple[str, str, Settings, str]) -> dict[str, Any]:
     """The ``frames`` command's work (in a worker): probe, take the frames, write them."""
+    from .prepare.video import extract_frame_set, frames_manifest
+    from .probe import probe_source
+    from .sources import to_source
+    from .output import writing_for_run
+    from .transform.video_frames import FrameExtractionError
+
+    video, out_dir, settings, run_id = task
+    with writing_for_run(run_id):
+        return _frames_work(video, out_dir, settings)
+
+
+def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]:
     from .prepare.video import extract_frame_set, frames_manifest
     from .probe import probe_source
     from .sources import to_source
     from .transform.video_frames import FrameExtractionError
 
-    video, out_dir, settings = task
     src = to_source(video)
     info = probe_source(src, limits=settings.limits)
     if info.kind != "video" or info.error_code:
