@@ -808,11 +808,7 @@ def _remove_stale_frames(out: Path, keep: set[str]) -> None:
 
 def frames_job(task: tuple[str, str, Settings, str]) -> dict[str, Any]:
     """The ``frames`` command's work (in a worker): probe, take the frames, write them."""
-    from .prepare.video import extract_frame_set, frames_manifest
-    from .probe import probe_source
-    from .sources import to_source
     from .output import writing_for_run
-    from .transform.video_frames import FrameExtractionError
 
     video, out_dir, settings, run_id = task
     with writing_for_run(run_id):
