@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare  # noqa: E402
 
 import mediaprep  # noqa: E402
-from mediaprep.encode.image import data_url_size  # noqa: E402
+from mediaprep.backends.pillow import register_heif  # noqa: E402
+from mediaprep.backends.sniff import data_url_size  # noqa: E402
 from mediaprep.tokens import model_resize  # noqa: E402
-from mediaprep.transform.image import register_heif  # noqa: E402
 
 BOX = (7680, 4320)  # DashScope's 8K recommendation; the limits table owns the real value
 MARGIN = 0.02

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import compare, peak_rss_mb  # noqa: E402
 
-from mediaprep.transform.video_frames import extract_frames  # noqa: E402
+from mediaprep.backends.av_frames import extract_frames  # noqa: E402
 
 
 def encode_clip(

@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import compare, peak_rss_mb  # noqa: E402
-from mediaprep.encode.video import transcode_to_fit  # noqa: E402
+from mediaprep.backends.av_encode import transcode_to_fit  # noqa: E402
 
 LIMIT = 10_485_760  # DashScope: "max bytes per data-uri item : 10485760"
 

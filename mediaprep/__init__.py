@@ -17,12 +17,9 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import check, probe
-    from .check import Report
-    from .findings import CODES, Finding
-    from .info import MediaInfo
+    from .api import check, prepare, probe
     from .limits import Limit, Limits, limits_for
-    from .prepare import Prepared, prepare
+    from .model import CODES, Finding, MediaInfo, Prepared, Report
     from .settings import Settings, SettingsError
 
 # public name -> the module that defines it

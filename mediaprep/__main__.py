@@ -1,6 +1,6 @@
 """``python -m mediaprep``: the ``mediaprep`` command, for environments without the script."""
 
-from mediaprep.cli import main
+from .cli import main
 
 if __name__ == "__main__":
     main(prog_name="mediaprep")

@@ -27,7 +27,7 @@ from .limits import LimitError
 from .settings import VIDEO_MODES, Settings, SettingsError, make_settings
 
 if TYPE_CHECKING:
-    from .sources import Source
+    from .resource import Source
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it (128 + SIGINT)
@@ -174,7 +174,7 @@ class RunPlace:
 def pop_run_options(opts: dict[str, Any], paths: tuple[str, ...]) -> tuple[RunPlace,
                                                                             tuple[str, ...]]:
     """Take the executor options out of ``opts``; add the manifests' entries to ``paths``."""
-    from .manifest import ManifestError, read_manifest
+    from .batch.inputs import ManifestError, read_manifest
 
     place = RunPlace(opts.pop("executor", None) or "local", opts.pop("scheduler", None))
     entries: list[str] = []
@@ -197,10 +197,10 @@ def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
     """
     import multiprocessing
 
-    from .runner import WorkerStartError, run_all
+    from .batch.runner import WorkerStartError, run_all
 
     if place is not None and place.executor != "local":
-        from .executors import ExecutorUnavailable, get_executor
+        from .batch.executors import ExecutorUnavailable, get_executor
 
         try:
             ex = get_executor(place.executor,
@@ -222,7 +222,7 @@ def prestart_workers(fn: Callable[[Any], Any], *, jobs: int | None,
     command's own walking and planning; :func:`run_tasks` would otherwise wait for it."""
     import multiprocessing
 
-    from .runner import prestart
+    from .batch.runner import prestart
 
     if place.executor == "local" and jobs != 0 and not multiprocessing.current_process().daemon:
         prestart(fn)
@@ -255,7 +255,7 @@ def _say_if_nothing_found(items: list[Any], command: str) -> None:
 
 
 def _source_for(item: Any) -> Source:
-    from .sources import to_source
+    from .resource import to_source
 
     return to_source(item.path, name=item.display)
 
@@ -277,9 +277,9 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
           frames_dirs: tuple[str, ...], verbose: bool, jobs: int | None,
           timeout: float | None, quiet: bool, **opts: Any) -> None:
     """Validate files and folders (recursively); nothing is written."""
-    from .progress import Progress, human_duration
+    from .batch.progress import Progress, human_duration
+    from .batch.tasks import check_one, plan_check
     from .report import render
-    from .tasks import check_one, plan_check
 
     place, paths = pop_run_options(opts, paths)
     if not paths and not frames_dirs:
@@ -287,7 +287,8 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     settings, config = build_settings(opts)
     settings = settings.replace(deep=deep) if deep else settings
     prestart_workers(check_one, jobs=jobs, place=place)
-    from .batch import collect, failed_check_entry, failed_json, report_from_files
+    from .batch.inputs import collect
+    from .batch.summary import failed_check_entry, failed_json, report_from_files
 
     items = collect(paths, config, frames_dirs=frames_dirs)
     _say_if_nothing_found(items, "check")
@@ -332,8 +333,8 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
           **url_opts: Any) -> None:
     """Print what each file is."""
     from .api import probe as probe_api
-    from .batch import collect
-    from .probe import probe_source
+    from .batch.inputs import collect
+    from .kinds import probe_source
 
     settings, config = build_settings({"config_path": config_path, **url_opts})
     items = collect(paths, config)
@@ -355,8 +356,8 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
 
 def _tokens_of(info: Any, settings: Settings) -> dict[str, Any]:
     """``{"tokens": {...}}`` beside ``info`` where an estimate applies (SPEC section 4)."""
-    from .check import Report
-    from .check.tokens import estimate_for
+    from .kinds.common import estimate_for
+    from .model import Report
 
     try:
         est = estimate_for(Report(path=info.path, kind=info.kind, info=info), settings)
@@ -479,11 +480,11 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     run (or of a finished one) only works on what is left. Unchanged inputs are taken from the
     cache (see --cache-dir, --no-cache) without media work.
     """
-    from .batch import (
+    from .batch.cache import default_cache_dir
+    from .batch.inputs import collect
+    from .batch.journal import (
         JOURNAL_FOLDER,
         PrepJob,
-        collect,
-        failed_prep_line,
         journal_hit,
         journal_line_file,
         journal_path,
@@ -497,13 +498,13 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         sweep_temporaries,
         write_folders,
     )
-    from .cache import default_cache_dir
+    from .batch.parts_file import PartsFile
+    from .batch.progress import Progress
+    from .batch.runner import Outcome
+    from .batch.summary import failed_prep_line
+    from .batch.tasks import plan_prep
     from .output import RUN_STOPPING_ERRNOS, new_run_id, writing_for_run
-    from .parts_file import PartsFile
-    from .progress import Progress
     from .report import displayable
-    from .runner import Outcome
-    from .tasks import plan_prep
 
     place, paths = pop_run_options(opts, paths)
     if not paths and not frames_dirs:
@@ -686,7 +687,7 @@ def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: s
 def _refuse_batch_requests_path(dest: Path, items: list[Any], out: Path) -> None:
     """--batch-requests never overwrites an input or a file of DIR's own: parts.jsonl,
     anything in DIR/.mediaprep, the HTML report."""
-    from .sources import frame_files
+    from .resource import frame_files
 
     def real(p: Path) -> Path:
         try:
@@ -757,8 +758,9 @@ def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
 @handle_errors
 def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None:
     """Frames at --fps capped by --max-frames, plus DIR/frames.json."""
-    from .batch import sweep_temporaries, task_failure_message
-    from .check.common import check_params
+    from .batch.journal import sweep_temporaries
+    from .batch.summary import task_failure_message
+    from .kinds.common import check_params
     from .output import atomic_write, new_run_id
 
     settings, _ = build_settings(opts)
@@ -816,10 +818,10 @@ def frames_job(task: tuple[str, str, Settings, str]) -> dict[str, Any]:
 
 
 def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]:
-    from .prepare.video import extract_frame_set, frames_manifest
-    from .probe import probe_source
-    from .sources import to_source
-    from .transform.video_frames import FrameExtractionError
+    from .backends.av_frames import FrameExtractionError
+    from .kinds import probe_source
+    from .kinds.video import extract_frame_set, frames_manifest
+    from .resource import to_source
 
     src = to_source(video)
     info = probe_source(src, limits=settings.limits)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .findings import CODES, Severity
+from .model import CODES, Severity
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

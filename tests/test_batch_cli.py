@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import mediaprep.batch as batch
+import mediaprep.batch.journal as batch
 from mediaprep.cli import main
 
 # A test double for the per-file work, importable in worker processes (the runner pickles the
@@ -33,8 +33,8 @@ from mediaprep.cli import main
 DOUBLE = textwrap.dedent('''
     import errno, os, signal, time
     from pathlib import Path
-    from mediaprep.tasks import check_one as _real_check
-    from mediaprep.batch import prep_job as _real_prep
+    from mediaprep.batch.tasks import check_one as _real_check
+    from mediaprep.batch.journal import prep_job as _real_prep
 
     def _trouble(name):
         if name.startswith("hang"):
@@ -56,9 +56,9 @@ DOUBLE = textwrap.dedent('''
 LAUNCHER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv.pop(1))
-    import double, mediaprep.tasks, mediaprep.batch
-    mediaprep.tasks.check_one = double.check_one
-    mediaprep.batch.prep_job = double.prep_job
+    import double, mediaprep.batch.tasks, mediaprep.batch.journal
+    mediaprep.batch.tasks.check_one = double.check_one
+    mediaprep.batch.journal.prep_job = double.prep_job
     from mediaprep.cli import main
     main()
 ''')
@@ -143,7 +143,7 @@ def test_a_full_disk_stops_prep_with_a_message_and_a_rerun_finishes(generated, t
 
 def test_a_full_disk_while_writing_parts_jsonl_stops_prep(generated, tmp_path,
                                                           monkeypatch) -> None:
-    import mediaprep.parts_file as parts_file
+    import mediaprep.batch.parts_file as parts_file
 
     def full(src: Path, fd: int) -> bool:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -456,7 +456,7 @@ def test_batch_request_usage_errors(generated, tmp_path, args) -> None:
 
 
 def test_allow_url_reaches_the_settings(monkeypatch) -> None:
-    import mediaprep.tasks as tasks
+    import mediaprep.batch.tasks as tasks
 
     seen: list[tuple[str, bool]] = []
     real = tasks.check_one

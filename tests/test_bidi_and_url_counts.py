@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mediaprep.batch.progress import Progress, human_bytes
 from mediaprep.cli import main
-from mediaprep.progress import Progress, human_bytes
 
 RLO = "\u202e"
 NASTY = f"a{RLO}gpj\u2066x\u2028y\x9b31m.png"  # RLO, an isolate, a line separator, C1 CSI

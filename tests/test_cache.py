@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-import mediaprep.cache as cache_mod
-from mediaprep.cache import Cache, cache_key, canonical_json, default_cache_dir, hash_input
+import mediaprep.batch.cache as cache_mod
+from mediaprep.batch.cache import Cache, cache_key, canonical_json, default_cache_dir, hash_input
 from mediaprep.limits import TABLE_VERSION
 
 OPTS: dict[str, Any] = {"target": "dashscope", "dialect": "openai", "fps": 2.0, "max_side": None}

@@ -16,10 +16,11 @@ from PIL import Image, ImageFile
 
 import mediaprep
 from fixtures.generate import png_chunk
-from mediaprep.check import check_info, data_url_size
+from mediaprep.backends.sniff import data_url_size
 from mediaprep.cli import main
-from mediaprep.info import MediaInfo
+from mediaprep.kinds import check_info
 from mediaprep.limits import GiB, MiB
+from mediaprep.model import MediaInfo
 from mediaprep.settings import Settings
 
 DATA_URL_LIMIT = 10_485_760

@@ -16,7 +16,7 @@ import yaml
 from click.testing import CliRunner
 
 from mediaprep.cli import main
-from mediaprep.findings import CODES
+from mediaprep.model import CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((Path(__file__).parent / "sarif_2_1_0_subset.schema.json").read_text())

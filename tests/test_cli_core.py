@@ -449,9 +449,9 @@ def test_package_names_stay_the_public_functions():
 
 
 def test_fork_server_preloads_what_the_task_functions_use():
-    from mediaprep.batch import prep_job
-    from mediaprep.runner import preload_modules
-    from mediaprep.tasks import check_one
+    from mediaprep.batch.journal import prep_job
+    from mediaprep.batch.runner import preload_modules
+    from mediaprep.batch.tasks import check_one
 
     assert "mediaprep.api" in preload_modules(check_one)
     assert "mediaprep.prepare" not in preload_modules(check_one)  # a check needs no encoders

@@ -18,16 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mediaprep.executors import (
-    EXECUTORS,
-    ExecutorUnavailable,
-    LocalExecutor,
-    get_executor,
-)
-from mediaprep.manifest import ManifestError, read_manifest
-from mediaprep.runner import Outcome
+from mediaprep.batch.executors import EXECUTORS, ExecutorUnavailable, LocalExecutor, get_executor
+from mediaprep.batch.inputs import ManifestError, read_manifest
+from mediaprep.batch.runner import Outcome
+from mediaprep.batch.tasks import check_one, plan_check, plan_prep, prep_one
 from mediaprep.settings import make_settings
-from mediaprep.tasks import check_one, plan_check, plan_prep, prep_one
 
 # --- helpers run in workers (top-level so they pickle by reference) ----------------------------
 
@@ -201,7 +196,7 @@ def cluster():  # noqa: ANN201
     from distributed import Client, LocalCluster
 
     # One retry: a task that kills its worker twice is a "crash" (keeps the test short).
-    from mediaprep.executors import SCHEDULER_CONFIG
+    from mediaprep.batch.executors import SCHEDULER_CONFIG
 
     with dask.config.set({**SCHEDULER_CONFIG, "distributed.scheduler.allowed-failures": 1}):
         lc = LocalCluster(n_workers=3, threads_per_worker=1, processes=True,

@@ -22,15 +22,8 @@ from typing import Any
 
 import pytest
 
-from mediaprep import fetch as fetch_mod
-from mediaprep.fetch import (
-    CODES,
-    FetchError,
-    FetchPolicy,
-    address_problem,
-    fetch,
-    head_probe,
-)
+from mediaprep.net import fetch as fetch_mod
+from mediaprep.net.fetch import CODES, FetchError, FetchPolicy, address_problem, fetch, head_probe
 
 SMALL = bytes(range(256)) * 4  # 1024 bytes
 BIG = b"B" * 200_000

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import mediaprep
-from mediaprep.fetch import FetchError, FetchPolicy, fetch, head_probe
+from mediaprep.net.fetch import FetchError, FetchPolicy, fetch, head_probe
 from mediaprep.settings import Settings
 
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import mediaprep
-from mediaprep.prepare import prepare
+from mediaprep.api import prepare
 
 JUNK = b"J" * 60
 

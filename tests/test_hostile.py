@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import mediaprep
-from mediaprep.findings import CODES
+from mediaprep.model import CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_FILE_LIMIT = 60.0  # seconds for all four commands over one input (coarse: a hang is minutes)

@@ -9,8 +9,9 @@ import numpy as np
 from PIL import Image
 
 import mediaprep
-from mediaprep.encode.image import PREFER_DOWNSCALE_BELOW, data_url_size, encode_to_budget
-from mediaprep.plan.image import DRAFT_SNAP, draft_size, jpeg_quality_of
+from mediaprep.backends.pillow_encode import PREFER_DOWNSCALE_BELOW, encode_to_budget
+from mediaprep.backends.sniff import data_url_size
+from mediaprep.kinds.image import DRAFT_SNAP, draft_size, jpeg_quality_of
 
 
 def _photo(w: int, h: int, seed: int = 0, noise: float = 8.0) -> Image.Image:

@@ -12,13 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mediaprep.encode.image import (
-    BudgetError,
-    EncodedImage,
-    data_url_size,
-    encode_to_budget,
-)
-from mediaprep.transform.image import apply_orientation, load_image, resize_within
+from mediaprep.backends.pillow import apply_orientation, load_image, resize_within
+from mediaprep.backends.pillow_encode import BudgetError, EncodedImage, encode_to_budget
+from mediaprep.backends.sniff import data_url_size
 
 
 def _noisy(w: int, h: int, seed: int = 0, alpha: bool = False) -> Image.Image:

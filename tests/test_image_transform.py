@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from mediaprep.transform.image import (
+from mediaprep.backends.pillow import (
     apply_orientation,
     fit_and_pad_to_aspect,
     load_image,

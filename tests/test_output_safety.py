@@ -22,7 +22,7 @@ from PIL import Image
 import mediaprep
 from mediaprep.cli import main
 from mediaprep.output import atomic_write, inside, output_stems, safe_relative
-from mediaprep.sources import Source
+from mediaprep.resource import Source
 
 HOSTILE_NAMES = [
     "../../etc/passwd.jpg",

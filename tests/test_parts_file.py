@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mediaprep.batch import journal_line_file
-from mediaprep.parts_file import PartsFile
+from mediaprep.batch.journal import journal_line_file
+from mediaprep.batch.parts_file import PartsFile
 
 
 def _records(tmp_path: Path, n: int) -> list[Path]:

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 import mediaprep
+from mediaprep.api import prepare
 from mediaprep.cli import main
 from mediaprep.emit import check_request, request_body, user_message
-from mediaprep.prepare import prepare
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realmedia"
 

@@ -21,8 +21,7 @@ from click.testing import CliRunner
 
 import mediaprep
 from mediaprep.cli import main
-from mediaprep.findings import CODES
-from mediaprep.info import MediaInfo
+from mediaprep.model import CODES, MediaInfo
 
 ROOT = Path("/work/shared/realmedia")
 MANIFEST = ROOT / "MANIFEST.tsv"

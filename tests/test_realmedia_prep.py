@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import mediaprep
-from mediaprep.findings import CODES
 from mediaprep.limits import DIALECTS, TARGETS, limits_for
+from mediaprep.model import CODES
 from mediaprep.settings import Settings
 
 ROOT = Path("/work/shared/realmedia")

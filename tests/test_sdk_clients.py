@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import mediaprep
+from mediaprep.api import prepare
 from mediaprep.emit import check_request, request_body, urls_in
-from mediaprep.prepare import prepare
 
 openai = pytest.importorskip("openai")
 dashscope = pytest.importorskip("dashscope")

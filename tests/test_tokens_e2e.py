@@ -13,7 +13,7 @@ from PIL import Image
 
 import mediaprep
 from fixtures.generate import jpeg_header_only
-from mediaprep.check.tokens import request_token_findings, request_tokens
+from mediaprep.kinds.common import request_token_findings, request_tokens
 from mediaprep.settings import Settings
 from mediaprep.tokens import image_tokens, model_resize, video_tokens
 

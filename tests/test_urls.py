@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 import mediaprep
-from mediaprep.findings import CODES
+from mediaprep.model import CODES
+from mediaprep.resource import HEAD_RANGE
 from mediaprep.settings import Settings
-from mediaprep.sources import HEAD_RANGE
 
 FILES: dict[str, bytes] = {}
 LOG: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
@@ -196,7 +196,7 @@ def test_scheme_redirects_and_errors_map_to_findings(server: str) -> None:
 def _patch_policy(monkeypatch, **changes) -> None:
     import dataclasses
 
-    from mediaprep import sources
+    from mediaprep import resource as sources
 
     real = sources.fetch_policy
     monkeypatch.setattr(sources, "fetch_policy",

@@ -15,8 +15,8 @@ import av
 import numpy as np
 import pytest
 
-from mediaprep.encode import video as vmod
-from mediaprep.encode.video import (
+from mediaprep.backends import av_encode as vmod
+from mediaprep.backends.av_encode import (
     DoesNotFit,
     RemuxNotPossible,
     VerifyError,

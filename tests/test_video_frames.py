@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mediaprep.transform.video_frames import (
+from mediaprep.backends.av_frames import (
     FrameExtractionError,
     NoFrames,
     NoVideoStream,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..findings import Finding
+from ..model import Finding
 from ..settings import Settings
 from .parts import text_part, urls_in
 

@@ -8,15 +8,7 @@ Files without findings produce no output; with no findings the result is ``""``.
 
 from __future__ import annotations
 
-from mediaprep.report import (
-    Report,
-    code_of,
-    files_of,
-    findings_of,
-    message_of,
-    path_of,
-    severity_of,
-)
+from . import Report, code_of, files_of, findings_of, message_of, path_of, severity_of
 
 _COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
 

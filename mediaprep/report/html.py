@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaprep.report import (
+from . import (
     Report,
     code_of,
     displayable,
@@ -40,7 +40,7 @@ from mediaprep.report import (
     severity_of,
     summary_of,
 )
-from mediaprep.report.changes import KINDS, changes_of, count_changes
+from .changes import KINDS, changes_of, count_changes
 
 __all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES"]
 
@@ -223,7 +223,7 @@ class Thumbs:
             return Pic("data:image/jpeg;base64," + base64.b64encode(data).decode("ascii"), w, h,
                        label)
         name = f"{key}-{w}x{h}.jpg"
-        from mediaprep.output import atomic_write
+        from ..output import atomic_write
 
         atomic_write(self.folder / name, data)
         self.used.add(name)
@@ -278,7 +278,7 @@ class Thumbs:
         pics = [self._pic(f"{key}-{k}", data, w, h, _time_label(t))
                 for k, (data, w, h, t) in enumerate(frames)]
         if self.folder is not None:
-            from mediaprep.output import atomic_write
+            from ..output import atomic_write
 
             record = {"meta": meta, "pics": [{"name": p.src[len(self.prefix):], "w": p.width,
                                               "h": p.height, "label": p.label}
@@ -347,7 +347,7 @@ def _file_size(path: str | os.PathLike[str]) -> int | None:
     try:
         p = Path(path)
         if p.is_dir():
-            from mediaprep.sources import frame_files
+            from ..resource import frame_files
 
             return sum(m.stat().st_size for m in frame_files(p))
         return p.stat().st_size
@@ -358,7 +358,7 @@ def _file_size(path: str | os.PathLike[str]) -> int | None:
 def _first_member(path: str) -> str | None:
     try:
         if Path(path).is_dir():
-            from mediaprep.sources import frame_files
+            from ..resource import frame_files
 
             members = frame_files(Path(path))
             return str(members[0]) if members else None
@@ -500,7 +500,7 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
     ``OSError`` when parts.jsonl cannot be read or the page cannot be written (a thumbnail that
     fails is a placeholder, never an error).
     """
-    from mediaprep.output import atomic_write
+    from ..output import atomic_write
 
     out = Path(out_dir)
     thumbs = Thumbs(out / THUMB_FOLDER, prefix=THUMB_FOLDER.as_posix() + "/")

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from mediaprep.report import Report
+from . import Report
 
 
 def jsonable(value: Any) -> Any:

@@ -15,16 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from mediaprep.report import (
-    Report,
-    code_of,
-    file_failed,
-    files_of,
-    findings_of,
-    message_of,
-    path_of,
-    severity_of,
-)
+from . import Report, code_of, file_failed, files_of, findings_of, message_of, path_of, severity_of
 
 # Characters XML 1.0 forbids even as character references (and lone surrogates, which
 # come from undecodable file names); ElementTree would write them and parsers reject them.

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
-from mediaprep.report import (
+from . import (
     Report,
     code_of,
     codes_of,
@@ -29,7 +29,7 @@ from mediaprep.report import (
     severity_of,
     summary_of,
 )
-from mediaprep.report.json import dumps
+from .json import dumps
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -39,7 +39,7 @@ _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 def code_descriptions() -> Mapping[str, str]:
     """Finding code -> one-line description, from the one home in ``mediaprep.findings``."""
     try:
-        from mediaprep.findings import CODES
+        from ..model import CODES
     except ImportError:  # keep SARIF rendering usable on its own
         return {}
     return CODES

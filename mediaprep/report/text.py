@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mediaprep.report import (
+from . import (
     Report,
     code_of,
     displayable,

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from .output import temp_path_for
+from ..output import temp_path_for
 
 __all__ = [
     "CACHE_FORMAT",

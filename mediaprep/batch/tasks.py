@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from .output import output_stems
-from .settings import Settings
-from .sources import is_url
+from ..output import output_stems
+from ..resource import is_url
+from ..settings import Settings
 
 __all__ = ["CheckTask", "PrepTask", "check_one", "input_names", "plan_check", "plan_prep",
            "prep_one"]
@@ -55,8 +55,8 @@ class PartsLine(dict):  # type: ignore[type-arg]
 
 def prep_one(task: PrepTask) -> dict[str, Any]:
     """Prepare one input; return its ``parts.jsonl`` record (never raises for bad media)."""
-    from .prepare import prepare
-    from .sources import to_source
+    from ..api import prepare
+    from ..resource import to_source
 
     out = Path(task.out_dir)
     result = prepare(to_source(task.source, name=task.display), settings=task.settings,
@@ -68,8 +68,8 @@ def prep_one(task: PrepTask) -> dict[str, Any]:
 
 def check_one(task: CheckTask) -> dict[str, Any]:
     """Check one input; return its report as JSON (as in ``check --format json``)."""
-    from .api import check
-    from .sources import to_source
+    from ..api import check
+    from ..resource import to_source
 
     return check(to_source(task.source, name=task.display), settings=task.settings).to_json()
 

@@ -243,7 +243,7 @@ _URL_VIDEO_EXTS = frozenset({"mp4", "mov", "mkv", "avi", "flv", "wmv", "webm", "
 
 def fetch_policy(settings: Any) -> Any:
     """The :class:`~mediaprep.fetch.FetchPolicy` a :class:`~mediaprep.settings.Settings` asks."""
-    from .fetch import FetchPolicy
+    from .net.fetch import FetchPolicy
 
     return FetchPolicy(allow=bool(settings.allow_url),
                        allow_private=bool(getattr(settings, "allow_private_urls", False)),
@@ -259,7 +259,7 @@ def url_extension(url: str) -> str | None:
 
 def fetch_error_finding(name: str, exc: Any) -> Any:
     """A fetch failure as a finding (code ``file.too_large`` or ``file.unreadable``)."""
-    from .findings import Finding
+    from .model import Finding
 
     hint = {"url.private_address": " (a private or loopback address; allow it with "
                                    "--allow-private-urls or --allow-loopback-urls)",
@@ -270,7 +270,7 @@ def fetch_error_finding(name: str, exc: Any) -> Any:
 
 
 def url_off_finding(name: str) -> Any:
-    from .findings import Finding
+    from .model import Finding
 
     return Finding("file.unreadable", "error",
                    f"{name}: URL inputs are not fetched unless allowed; pass --allow-url "
@@ -279,7 +279,7 @@ def url_off_finding(name: str) -> Any:
 
 
 def not_verified_finding(name: str, why: str) -> Any:
-    from .findings import Finding
+    from .model import Finding
 
     return Finding("url.not_verified", "info", f"{name}: passed through as given, not checked "
                                                f"({why})")
@@ -292,7 +292,7 @@ def fetch_source(src: Source, settings: Any) -> Source:
     """
     import weakref
 
-    from .fetch import fetch
+    from .net.fetch import fetch
 
     got = fetch(src.url, fetch_policy(settings))
     fetched = Source(name=src.name, path=got.path,
@@ -322,10 +322,10 @@ def head_info(src: Source, settings: Any) -> Any:
     Returns (MediaInfo, complete): ``complete`` is False when the first bytes could not say
     enough (a video whose index is at the end, an image whose header is past the range).
     """
-    from .fetch import head_probe
-    from .info import MediaInfo
-    from .probe import probe_source
-    from .probe.sniff import extension_matches
+    from .backends.sniff import extension_matches
+    from .kinds import probe_source
+    from .model import MediaInfo
+    from .net.fetch import head_probe
 
     hp = head_probe(src.url, fetch_policy(settings), max_range=HEAD_RANGE)
     partial = hp.size is None or len(hp.head) < hp.size
@@ -353,9 +353,9 @@ def head_info(src: Source, settings: Any) -> Any:
 
 def check_url(src: Source, settings: Any) -> Any:
     """check for a URL input (see the section comment)."""
-    from .check import Report, check_info
-    from .fetch import FetchError
-    from .info import MediaInfo
+    from .kinds import check_info
+    from .model import MediaInfo, Report
+    from .net.fetch import FetchError
 
     name = src.name
     if settings.transport == "url" and not settings.allow_url:
@@ -380,7 +380,7 @@ def check_url(src: Source, settings: Any) -> Any:
         return Report(path=name, kind="other", info=info,
                       findings=[fetch_error_finding(name, exc)])
     try:
-        from .probe import probe_source
+        from .kinds import probe_source
 
         return check_info(probe_source(fetched, limits=settings.limits, deep=settings.deep),
                           settings)
@@ -395,11 +395,10 @@ def _kind_from_extension(url: str) -> str:
 
 def prepare_url(src: Source, settings: Any, out_dir: Any, stem: Any) -> Any:
     """prepare for a URL input (see the section comment)."""
+    from .api import prepare
     from .emit.parts import image_part, video_file_part
-    from .fetch import FetchError
-    from .findings import Finding
-    from .prepare import prepare
-    from .prepare.result import Prepared
+    from .model import Finding, Prepared
+    from .net.fetch import FetchError
 
     name = src.name
 
@@ -427,7 +426,7 @@ def prepare_url(src: Source, settings: Any, out_dir: Any, stem: Any) -> Any:
         return Prepared(path=name, kind="other", ok=False, findings=[url_off_finding(name)])
     try:
         if settings.transport == "url":
-            from .check import check_info
+            from .kinds import check_info
 
             info, complete = head_info(src, settings)
             if complete:
@@ -460,9 +459,9 @@ def prepare_url(src: Source, settings: Any, out_dir: Any, stem: Any) -> Any:
 
 def probe_url(src: Source, settings: Any, *, deep: bool = False) -> Any:
     """probe for a URL input when fetching is allowed: download, probe, remove."""
-    from .fetch import FetchError
-    from .info import MediaInfo
-    from .probe import probe_source
+    from .kinds import probe_source
+    from .model import MediaInfo
+    from .net.fetch import FetchError
 
     try:
         fetched = fetch_source(src, settings)

@@ -27,8 +27,8 @@ from typing import Any
 
 from PIL import Image
 
-from ..mime import data_url_size  # noqa: F401  (re-exported: callers pass it as size_of)
-from ..transform.image import normalise_mode
+from .pillow import normalise_mode
+from .sniff import data_url_size  # noqa: F401  (re-exported: callers pass it as size_of)
 
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 

@@ -1,12 +1,28 @@
-"""Limits that apply to an image list sent as one video."""
+"""The frame-list kind: a video sent as a list of images (a list, or a folder of frames).
+"""
 
 from __future__ import annotations
 
-from ..findings import Finding
-from ..info import MediaInfo
+from collections.abc import Callable
+
+from ..backends.sniff import data_url_size, mime_for
+from ..model import Finding, MediaInfo
+from ..resource import Source
 from ..settings import Settings
-from .common import data_url_size, finding, mime_for, probe_failure
+from .common import finding, probe_failure
 from .image import check_image
+
+
+def probe_frames(src: Source, probe_one: Callable[[Source], MediaInfo]) -> MediaInfo:
+    members = [probe_one(m) for m in src.frames or []]
+    info = MediaInfo(path=src.name, kind="frames", format="frames",
+                     bytes=sum(m.bytes for m in members), members=members)
+    good = [m for m in members if m.error_code is None and m.width]
+    if good:
+        # the largest frame decides resolution limits for the list as a whole
+        big = max(good, key=lambda m: (m.pixels or 0))
+        info.width, info.height = big.width, big.height
+    return info
 
 
 def check_frames(info: MediaInfo, settings: Settings) -> list[Finding]:

@@ -1,9 +1,9 @@
-"""Inputs of a command-line run: walking folders, choosing media files, building the report."""
+"""The journal under DIR/.mediaprep: what a run finished, so a rerun resumes it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -13,231 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..limits import TABLE_VERSION
+from ..output import atomic_write, is_link_or_not_folder, is_run_id, json_line, writing_for_run
+from ..output import sweep_temporaries as _sweep
+from ..resource import frame_files, is_url
 from .cache import Cache, cache_key, canonical_json, hash_input, package_version
-from .check import Report
-from .config import Config, resolved_folder
-from .limits import TABLE_VERSION
-from .output import (
-    atomic_write,
-    is_link_or_not_folder,
-    is_run_id,
-    json_line,
-    writing_for_run,
-)
-from .output import sweep_temporaries as _sweep
-from .probe.sniff import EXTENSIONS, HEAD_BYTES, sniff
-from .settings import Settings
-from .sources import frame_files, is_url
 from .tasks import PrepTask, prep_one
-
-
-@dataclass(frozen=True)
-class Item:
-    """One unit of work: a file, or a folder of frames taken as one video."""
-
-    path: Path
-    display: str
-    frames: bool = False
-    named: bool = False  # named on the command line (so checked even if not media)
-    url: str | None = None  # an http(s) URL named on the command line (path is then unused)
-    real: Path | None = None  # the path resolved (None: a URL, a missing file, a link loop)
-
-    @property
-    def source(self) -> str:
-        """What a task takes: the URL, or the path."""
-        return self.url if self.url is not None else str(self.path)
-
-
-def display_path(path: Path, real: Path | None = None) -> str:
-    """Relative to the working directory when inside it (CI annotations need that).
-
-    ``real``: ``path`` resolved already (a folder walk knows it without a syscall per part).
-    """
-    try:
-        return (real or path.resolve()).relative_to(resolved_folder(os.getcwd())).as_posix()
-    except (ValueError, RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11)
-        return str(path)
-
-
-def is_media_file(path: Path) -> bool:
-    """By extension, or by magic number for media with a misleading name."""
-    if path.suffix[1:].lower() in EXTENSIONS:
-        return True
-    try:
-        if not path.is_file():  # a FIFO would block the open forever; devices never end
-            return False
-        with open(path, "rb") as fh:
-            return sniff(fh.read(HEAD_BYTES)).kind in ("image", "video")
-    except OSError:
-        return False
-
-
-def collect(paths: Iterable[str | Path], config: Config, *,
-            frames_dirs: Iterable[str | Path] = (), skip: Path | None = None) -> list[Item]:
-    """Files named, media files found under folders named (recursively), and frame folders.
-
-    Symlinked folders are not followed (a link loop cannot trap the walk); each real file is
-    taken once even when named twice. ``skip``: a folder the walks leave out (prep's output
-    folder: ``prep . -o out`` must not take the last run's outputs as inputs).
-    """
-    skip_real = str(_resolved(skip)) if skip is not None else None
-    items: list[Item] = []
-    seen: set[Path] = set()
-
-    def add(item: Item) -> None:
-        key = item.real or item.path
-        if key not in seen:
-            seen.add(key)
-            items.append(item)
-
-    def named(p: Path, **kw: Any) -> Item:
-        real = _resolved(p) if p.exists() else None
-        return Item(p, display_path(p, real), named=True, real=real, **kw)
-
-    for d in frames_dirs:
-        add(named(Path(d), frames=True))
-    for raw in paths:
-        if is_url(raw):
-            add(Item(Path(str(raw)), str(raw), named=True, url=str(raw)))
-            continue
-        p = Path(raw)
-        if p.is_dir():
-            for f, real in _walk(p, skip_real):
-                if config.selected(f, real) and is_media_file(f):
-                    add(Item(f, display_path(f, real), real=real))
-        else:
-            add(named(p))
-    return items
-
-
-def _resolved(p: Path) -> Path | None:
-    try:
-        return p.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
-        return None
-
-
-# Left out of folder walks (as ruff and black leave them out): hidden files and folders (.git
-# with its LFS objects, .venv, macOS "._name.jpg" resource forks) and the folders of installed
-# packages, whose icons and sample images are not the project's media. Named on the command
-# line, they are taken.
-SKIPPED_FOLDERS = frozenset({"node_modules", "venv", "__pycache__", "__pypackages__",
-                             "site-packages"})
-
-
-def _walked(name: str) -> bool:
-    return not name.startswith(".")
-
-
-def _walk(root: Path, skip: str | None = None) -> Iterator[tuple[Path, Path]]:
-    """Files under ``root`` in sorted order, each with its resolved path; a folder under
-    ``root`` whose resolved path is ``skip`` is left out, and so are hidden names and
-    :data:`SKIPPED_FOLDERS`.
-
-    Why not ``Path.resolve()`` per file: it costs a syscall per path component, thousands of
-    times, in the parent before any worker starts. A folder is resolved once; a file that is
-    not a symlink resolves to its folder's resolved path plus its name.
-    """
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        real_folder = resolved_folder(os.path.abspath(folder))  # the cache keys by string
-        # a folder named itself is walked (prep refuses DIR by name)
-        dirs[:] = sorted(d for d in dirs if _walked(d) and d not in SKIPPED_FOLDERS
-                         and os.path.join(real_folder, d) != skip)
-        for name in sorted(filter(_walked, files)):
-            p = Path(folder) / name
-            if not os.path.islink(p):
-                yield p, real_folder / name
-                continue
-            if _symlink_loop(p):  # no bytes behind it, and Path.resolve() raises on it
-                continue
-            try:
-                yield p, p.resolve()
-            except (OSError, RuntimeError):
-                continue
-
-
-def _symlink_loop(p: Path) -> bool:
-    try:
-        os.stat(p)
-    except OSError as exc:
-        return exc.errno == errno.ELOOP
-    return False
-
-
-def report_json(reports: list[Report], settings: Settings, *,
-                strict: bool = False) -> dict[str, Any]:
-    """The ``check --format json`` object of SPEC section 4."""
-    files = [r.to_json() for r in reports]
-    failed = sum(1 for r in reports if r.failed(strict=strict))
-    return {
-        "target": settings.target,
-        "dialect": settings.dialect,
-        "transport": settings.transport,
-        "files": files,
-        "summary": {
-            "files": len(reports),
-            "passed": len(reports) - failed,
-            "failed": failed,
-            "errors": sum(r.errors for r in reports),
-            "warnings": sum(r.warnings for r in reports),
-        },
-    }
-
-
-def failed_json(file: dict[str, Any], *, strict: bool = False) -> bool:
-    """Whether a ``check --format json`` file entry fails the run."""
-    bad = ("error", "warning") if strict else ("error",)
-    return any(f.get("severity") in bad for f in file.get("findings") or [])
-
-
-def report_from_files(files: list[dict[str, Any]], settings: Settings, *,
-                      strict: bool = False) -> dict[str, Any]:
-    """The ``check --format json`` object from file entries already in JSON shape."""
-    failed = sum(1 for f in files if failed_json(f, strict=strict))
-
-    def count(sev: str) -> int:
-        return sum(1 for f in files for x in f.get("findings") or [] if x.get("severity") == sev)
-
-    return {
-        "target": settings.target,
-        "dialect": settings.dialect,
-        "transport": settings.transport,
-        "files": files,
-        "summary": {"files": len(files), "passed": len(files) - failed, "failed": failed,
-                    "errors": count("error"), "warnings": count("warning")},
-    }
-
-
-def unreadable_finding(message: str) -> dict[str, Any]:
-    """The finding of an input whose worker timed out, crashed or raised."""
-    return {"code": "file.unreadable", "severity": "error", "message": message,
-            "limit": None, "actual": None, "fixable": False}
-
-
-def task_failure_message(display: str, error: Any) -> str:
-    """``a.mp4: gave up after 60 s (...)`` for a runner :class:`~mediaprep.runner.TaskError`."""
-    kind = getattr(error, "kind", "exception")
-    text = getattr(error, "message", str(error))
-    what = {"timeout": "processing took too long", "crash": "the decoder crashed",
-            }.get(kind, "processing failed")
-    return f"{display}: {what}: {text}"
-
-
-def failed_check_entry(display: str, source: str, error: Any) -> dict[str, Any]:
-    """A ``check`` file entry for an input whose task did not return."""
-    try:
-        size = os.stat(source).st_size
-    except (OSError, ValueError):
-        size = 0
-    return {"path": display, "kind": "other", "ok": False, "info": {"bytes": size},
-            "findings": [unreadable_finding(task_failure_message(display, error))]}
-
-
-def failed_prep_line(display: str, error: Any) -> dict[str, Any]:
-    """A ``parts.jsonl`` line for an input whose task did not return."""
-    return {"path": display, "ok": False, "kind": "other", "part": None, "outputs": [],
-            "findings": [unreadable_finding(task_failure_message(display, error))]}
-
 
 # --- prep over many inputs: a journal (resume) and the content-addressed cache ----------------
 #
@@ -569,7 +350,7 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
 def _rebase(line: dict[str, Any], t: PrepTask, old_stem: str, old_out: str,
             old_display: str) -> dict[str, Any] | None:
     """A cached line made for another name or folder, renamed for this task (None: cannot)."""
-    from .emit.parts import file_uri, prefixed_url
+    from ..emit.parts import file_uri, prefixed_url
 
     s = t.settings
     urls: dict[str, str] = {}

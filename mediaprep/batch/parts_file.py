@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .output import TempFile, atomic_write, json_line
+from ..output import TempFile, atomic_write, json_line
 
 __all__ = ["PartsFile"]
 

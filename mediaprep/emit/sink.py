@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from ..emit.parts import data_url, file_uri, prefixed_url
 from ..output import atomic_write, inside, safe_relative
 from ..settings import Settings, SettingsError
+from .parts import data_url, file_uri, prefixed_url
 
 EXTENSION = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "bmp",
              "tiff": "tif", "heic": "heic", "mp4": "mp4", "mov": "mov", "mkv": "mkv",

@@ -128,7 +128,7 @@ class Progress:
     def write(self, message: str) -> None:
         """Print a line above the bar (or plainly when there is none), control and bidi
         characters escaped (a file name with U+202E cannot reorder the line)."""
-        from .report import displayable
+        from ..report import displayable
 
         message = displayable(message)
         if self._bar is not None:

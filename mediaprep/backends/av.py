@@ -23,8 +23,8 @@ from typing import IO
 import av
 import numpy as np
 
-from ..info import MediaInfo
-from ..sources import Source
+from ..model import MediaInfo
+from ..resource import Source
 from .sniff import Sniffed
 
 # Demux at most this much before trusting the header instead (why: a 2 GB file would take

@@ -1,16 +1,24 @@
-"""Probe stage: what an input is, from its bytes (kind, format, size, dimensions, timing)."""
+"""Media kinds: each kind module (image, video, frames) holds its probe -> check -> plan ->
+prepare strategy; this module picks the kind of an input and routes to it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..info import MediaInfo
+from ..backends.av import probe_video
+from ..backends.pillow import probe_image
+from ..backends.sniff import HEAD_BYTES, Sniffed, data_url_size, extension_matches, mime_for, sniff
 from ..limits import Limits, limits_for
-from ..sources import Source, SourceLike, to_source
-from .frames import probe_frames
-from .image import probe_image
-from .sniff import HEAD_BYTES, Sniffed, extension_matches, sniff
-from .video import probe_video
+from ..model import Finding, MediaInfo, has_errors
+from ..resource import Source, SourceLike, to_source
+from ..settings import Settings
+from .common import check_extension, check_model, check_params, finding, probe_failure
+from .frames import check_frames, probe_frames
+from .image import check_image
+from .video import check_video
 
 __all__ = ["probe", "probe_source", "sniff"]
 
@@ -75,7 +83,7 @@ def _path_problem(path: Path) -> str | None:
 
 def _unknown(src: Source, sniffed: Sniffed) -> MediaInfo:
     """Bytes no magic number matched: try the decoders before giving up (e.g. TGA, raw MPEG)."""
-    from .sniff import EXTENSIONS, IMAGE_FORMATS, VIDEO_FORMATS
+    from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, VIDEO_FORMATS
 
     claimed = EXTENSIONS.get(src.extension or "")
     what = "text" if sniffed.detail == "text" else "data"
@@ -94,3 +102,45 @@ def _unknown(src: Source, sniffed: Sniffed) -> MediaInfo:
         info.error_code = "file.unsupported_format"
         info.error = f"not an image or a video (looks like {what})"
     return info
+
+
+__all__ = ["Report", "check_info", "data_url_size", "mime_for"]
+
+
+
+
+def check_info(info: MediaInfo, settings: Settings) -> Report:
+    """Findings for a probed input under ``settings``."""
+    findings = check_model(settings) + probe_failure(info, settings.limits)
+    if info.error_code is None or info.kind == "frames":
+        if info.kind == "image":
+            findings += check_extension(info) + check_image(info, settings)
+        elif info.kind == "video":
+            findings += check_extension(info) + check_params(settings)
+            findings += check_video(info, settings)
+        elif info.kind == "frames":
+            findings += check_params(settings) + check_frames(info, settings)
+        findings += _single_item_body(info, settings)
+    report = Report(path=info.path, kind=info.kind, info=info, findings=findings)
+    _attach_tokens(report, settings)
+    return report
+
+
+def _single_item_body(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """A target with a whole-body limit: one item alone must fit in it."""
+    row = settings.limits.get("request.max_body_bytes")
+    if row is None or row.value is None or info.kind not in ("image", "video"):
+        return []
+    size = (data_url_size(info.bytes, mime_for(info.format)) if settings.transport == "base64"
+            else info.bytes)
+    if row.exceeds_max(size):
+        return [finding(row, f"{info.path}: a request carrying it is at least {size:,} bytes, "
+                             f"above {row.value:,}; prep shrinks it", size, fixable=True)]
+    return []
+
+
+def _attach_tokens(report: Report, settings: Settings) -> None:
+    """Token estimate for the Kimi vision models (see mediaprep.tokens for the rule)."""
+    from .common import token_findings
+
+    token_findings(report, settings)

@@ -1,0 +1,1 @@
+"""Backends: one module per library (Pillow, PyAV), and byte sniffing."""

@@ -1,0 +1,588 @@
+"""The image kind: check an image's limits, plan its fix, prepare it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from ..backends.pillow import (
+    _fit_size,
+    apply_orientation,
+    fit_and_pad_to_aspect,
+    load_image,
+    normalise_mode,
+    open_image,
+    pad_to_min_side,
+    resize_to,
+    resize_within,
+)
+from ..backends.pillow_encode import (
+    DOWNSCALE_QUALITY,
+    PREFER_DOWNSCALE_BELOW,
+    BudgetError,
+    EncodedImage,
+    encode_to_budget,
+    estimate_lossy_bytes,
+    quality_from_scale,
+)
+from ..backends.sniff import data_url_size, mime_for
+from ..emit.parts import image_part
+from ..emit.sink import Sink, emit_url
+from ..model import UNENCODED, Finding, MediaInfo, Prepared, Report
+from ..resource import Source
+from ..settings import Settings
+from ..tokens import image_tokens, model_resize
+from . import check_info, probe_source
+from .common import check_item_bytes, finding, in_box
+
+# formats prep can convert from (it decodes them); anything else is a dead end
+CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
+                         "jpeg2000", "ico", "mpo", "ppm", "tga"})
+
+
+def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
+    limits = settings.limits
+    name = info.path
+    w, h = info.width or 0, info.height or 0
+    fmt = info.format or "unknown"
+    out: list[Finding] = []
+
+    row = limits.get("image.formats")
+    # an MPO is a JPEG with extra pictures appended; providers read it as the JPEG it starts with
+    wire_fmt = "jpeg" if fmt == "mpo" else fmt
+    if row is not None and fmt == UNENCODED:
+        out.append(finding(row, f"{name}: an image in memory, not yet in a file format; prep "
+                                "encodes it", fmt, fixable=True, limit=sorted(row.value)))
+    elif row is not None and wire_fmt not in row.value:
+        out.append(finding(row, f"{name}: {fmt} images are not accepted by {settings.target} "
+                                f"(accepted: {', '.join(sorted(row.value))}); prep converts it",
+                           fmt, fixable=fmt in CONVERTIBLE, limit=sorted(row.value)))
+
+    row = limits.get("image.min_side")
+    if row is not None and row.value is not None and (row.below_min(w) or row.below_min(h)):
+        out.append(finding(row, f"{name}: {w}x{h} px; each side must be more than {row.value} px"
+                                " (prep pads it)", min(w, h), fixable=True))
+
+    row = limits.get("image.max_aspect_ratio")
+    if row is not None and row.value is not None and w and h:
+        ratio = max(w, h) / min(w, h)
+        if row.exceeds_max(ratio):
+            fix = "prep pads it" if settings.pad_aspect else "prep pads it with --pad-aspect"
+            out.append(finding(row, f"{name}: aspect ratio {ratio:.1f}:1 is above "
+                                    f"{row.value:g}:1; crop it, or {fix}", round(ratio, 3),
+                               fixable=settings.pad_aspect))
+
+    row = limits.get("image.recommended_box")
+    if row is not None and row.value is not None and w and not in_box(w, h, row.value):
+        bw, bh = row.value
+        out.append(finding(row, f"{name}: {w}x{h} px is above the recommended {bw}x{bh}; "
+                                "prep scales it down", [w, h], fixable=True, limit=[bw, bh]))
+
+    tier_box = limits.get("image.format_tier_box")
+    tier_formats = limits.get("image.formats_above_tier")
+    if (tier_box is not None and tier_formats is not None and w
+            and not in_box(w, h, tier_box.value) and wire_fmt not in tier_formats.value
+            and wire_fmt in limits.value("image.formats", {wire_fmt})):
+        bw, bh = tier_box.value
+        out.append(finding(tier_formats, f"{name}: {fmt} at {w}x{h} px; above {bw}x{bh} only "
+                                         f"{', '.join(sorted(tier_formats.value))} are accepted"
+                                         " (prep converts it)", fmt, fixable=True,
+                           limit=sorted(tier_formats.value)))
+
+    out += check_item_bytes("image", name, info.bytes, mime_for(wire_fmt), settings,
+                            "prep re-encodes or scales it down")
+    return out
+
+
+ENCODABLE = ("jpeg", "png", "webp")
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+# body bytes a single-item request needs besides the data URL (JSON keys, model, text)
+REQUEST_OVERHEAD = 16 * 1024
+
+
+@dataclass
+class ImagePlan:
+    passthrough: bool
+    out_format: str = "jpeg"
+    box: tuple[int, int] | None = None
+    max_side: int | None = None
+    max_pixels: int | None = None
+    exact_size_cap: tuple[int, int] | None = None  # model resize / token budget
+    exact_cap_reason: str | None = None  # "model" or "tokens"
+    pad_min_side: int | None = None
+    pad_aspect: float | None = None
+    budget: int | None = None
+    budget_is_data_url: bool = False
+    allow_format_change: bool = True
+    try_png: bool = True  # False: a PNG of this size is known not to fit; go lossy at once
+    reasons: list[str] = field(default_factory=list)
+
+    def target_size(self, upright: tuple[int, int]) -> tuple[int, int]:
+        """The size the pixels must have at most before encoding (hard limits only): the
+        box/--max-side/--max-pixels fit of ``upright``, or exactly the token/model cap."""
+        fit = _fit_size(upright, box=self.box, max_side=self.max_side, max_pixels=self.max_pixels)
+        if self.exact_size_cap is not None:
+            cw, ch = self.exact_size_cap
+            if (cw > ch) != (upright[0] > upright[1]) and upright[0] != upright[1]:
+                cw, ch = ch, cw  # pixels turned by EXIF the header reading did not see
+            if cw * ch < fit[0] * fit[1]:
+                return (cw, ch)
+        return fit
+
+    def raw_budget(self) -> int | None:
+        """Largest payload in bytes (before base64) that meets the budget, margin not taken."""
+        if self.budget is None:
+            return None
+        if not self.budget_is_data_url:
+            return self.budget
+        lo, hi = 0, self.budget
+        while hi - lo > 1:  # data_url_size is monotone in n
+            mid = (lo + hi) // 2
+            if data_url_size(mid, "image/jpeg") <= self.budget:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+
+def _blocking(findings: list[Finding]) -> list[Finding]:
+    return [
+        f
+        for f in findings
+        if f.severity in ("error", "warning") and f.code != "file.extension_mismatch"
+    ]
+
+
+def plan_image(
+    info: MediaInfo, findings: list[Finding], settings: Settings, *, from_pil: bool = False
+) -> ImagePlan:
+    limits = settings.limits
+    w, h = info.width or 1, info.height or 1
+    plan = ImagePlan(passthrough=False)
+    # the box the pixels must fit: the recommended resolution, and the user's caps
+    plan.box = limits.value("image.recommended_box")
+    plan.max_side = settings.max_side
+    plan.max_pixels = settings.max_pixels
+    min_side = limits.value("image.min_side")
+    plan.pad_min_side = min_side
+    if settings.pad_aspect:
+        plan.pad_aspect = limits.value("image.max_aspect_ratio")
+
+    caps = []
+    if settings.resize_model:
+        mw, mh = model_resize(*_upright(info))
+        if (mw, mh) != _upright(info):
+            caps.append(((mw, mh), "model"))
+            plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
+    # one image must also fit the request's budget on its own
+    token_caps = [
+        v
+        for v in (limits.value("tokens.max_image"), limits.value("tokens.max_request"))
+        if v is not None
+    ]
+    token_cap = min(token_caps) if token_caps else None
+    if token_cap is not None:
+        cap = size_for_tokens(*_upright(info), token_cap)
+        if cap != _upright(info):
+            caps.append((cap, "tokens"))
+            plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
+    if caps:
+        plan.exact_size_cap, plan.exact_cap_reason = min(caps, key=lambda c: c[0][0] * c[0][1])
+
+    fmt = info.format or ""
+    wire = "jpeg" if fmt == "mpo" else fmt
+    allowed = limits.value("image.formats") or frozenset(ENCODABLE)
+    tier_box = limits.value("image.format_tier_box")
+    tier_formats = limits.value("image.formats_above_tier")
+    out_box_ok = tier_box is None or in_box(w, h, tier_box)
+    has_alpha = (info.mode or "") in ALPHA_MODES or (info.mode == "P" and fmt in ("png", "gif"))
+
+    if (
+        wire in ENCODABLE
+        and wire in allowed
+        and (out_box_ok or tier_formats is None or wire in tier_formats)
+    ):
+        plan.out_format = wire
+    elif has_alpha and "png" in allowed:
+        plan.out_format = "png"
+    else:
+        plan.out_format = "jpeg"
+
+    transport = settings.transport
+    if transport == "base64":
+        plan.budget = limits.value("image.max_data_url_bytes")
+        plan.budget_is_data_url = True
+        body = limits.value("request.max_body_bytes")
+        if body is not None:
+            body_budget = body - REQUEST_OVERHEAD
+            plan.budget = min(plan.budget, body_budget) if plan.budget else body_budget
+    else:
+        plan.budget = limits.value(f"image.max_bytes.{transport}")
+
+    needs = _blocking(findings)
+    if info.orientation not in (None, 1):
+        plan.reasons.append(f"apply EXIF orientation {info.orientation}")
+    if needs:
+        plan.reasons += [f.code for f in needs]
+    user_caps = (settings.max_side is not None and max(w, h) > settings.max_side) or (
+        settings.max_pixels is not None and w * h > settings.max_pixels
+    )
+    if user_caps:
+        plan.reasons.append("fit --max-side/--max-pixels")
+    animated = bool(info.frames and info.frames > 1) and "gif" not in allowed
+    if animated:
+        plan.reasons.append("take the first frame of an animation")
+    plan.passthrough = not plan.reasons and not from_pil
+    _plan_png(plan, info)
+    return plan
+
+
+#: A PNG input re-encoded as PNG (zlib 6) at the same pixel count is taken to be at least this
+#: share of the input's bytes (inputs are rarely compressed much harder than zlib 6).
+_PNG_RECOMPRESS_FLOOR = 0.6
+
+
+def _plan_png(plan: ImagePlan, info: MediaInfo) -> None:
+    """Skip the PNG attempts when a PNG input is far over the budget even allowing for better
+    compression: a lossless encode of 24 MP costs seconds and cannot succeed."""
+    raw = plan.raw_budget()
+    if plan.passthrough or plan.out_format != "png" or info.format != "png" or not raw:
+        return
+    w, h = _upright(info)
+    tw, th = plan.target_size((w, h))
+    expect = info.bytes * _PNG_RECOMPRESS_FLOOR * (tw * th) / (w * h)
+    if plan.allow_format_change and expect > raw:
+        plan.try_png = False
+
+
+#: A DCT draft decode is taken when it gives at least this share (linear) of the budget-planned
+#: size: the plan is an estimate, and the quality search spends the freed bytes on quality.
+DRAFT_SNAP = 0.85
+#: libjpeg's standard luminance quantisation table (ITU T.81 Annex K), summed: the input's own
+#: table over it gives the quantiser scale, hence the input's quality, from the header alone.
+_STD_LUMA_SUM = 3688
+
+
+def jpeg_quality_of(quantization: dict[int, list[int]] | None) -> float | None:
+    """Quality a JPEG was saved at, estimated from its luminance quantisation table."""
+    if not quantization or 0 not in quantization:
+        return None
+    table = list(quantization[0])
+    if len(table) != 64:
+        return None
+    return min(max(quality_from_scale(100.0 * sum(table) / _STD_LUMA_SUM), 1.0), 100.0)
+
+
+def budget_decode_size(
+    plan: ImagePlan, info: MediaInfo, quantization: dict[int, list[int]] | None, margin: float
+) -> tuple[int, int] | None:
+    """Before decoding a JPEG: the smaller size the byte budget will call for, or None.
+
+    From the input's bytes per pixel at its own quality (quantisation table) and the search's
+    quality curve: when the planned size could only be sent below PREFER_DOWNSCALE_BELOW, the
+    size where DOWNSCALE_QUALITY is expected to fit. The caller decodes with the DCT draft
+    scale that still covers it (see :func:`draft_size`); encode then settles the exact size.
+    """
+    raw = plan.raw_budget()
+    q_in = jpeg_quality_of(quantization)
+    if raw is None or q_in is None or not info.bytes or not info.width or not info.height:
+        return None
+    raw = raw * (1.0 - margin)
+    up = _upright(info)
+    tw, th = plan.target_size(up)
+    bpp = info.bytes / (up[0] * up[1])
+    low = estimate_lossy_bytes("jpeg", tw * th, PREFER_DOWNSCALE_BELOW, bpp, q_in)
+    if low <= raw:
+        return None
+    good = estimate_lossy_bytes("jpeg", tw * th, DOWNSCALE_QUALITY, bpp, q_in)
+    scale = math.sqrt(raw / good)
+    return (max(1, int(tw * scale)), max(1, int(th * scale)))
+
+
+def draft_size(
+    full: tuple[int, int], want: tuple[int, int], planned: tuple[int, int] | None
+) -> tuple[int, int]:
+    """The size to ask JPEG ``draft`` for: ``want`` (the hard target), or, when the budget plans
+    a smaller size, the largest 1/2, 1/4, 1/8 reduction of ``full`` that is at least
+    DRAFT_SNAP times the planned size (never below it by more)."""
+    if planned is None or planned[0] * planned[1] >= want[0] * want[1]:
+        return want
+    best = want
+    for d in (2, 4, 8):
+        dw, dh = -(-full[0] // d), -(-full[1] // d)
+        if dw < DRAFT_SNAP * planned[0] or dh < DRAFT_SNAP * planned[1]:
+            break
+        best = (dw, dh)
+    if best[0] > want[0] or best[1] > want[1]:
+        return want
+    return best
+
+
+def _upright(info: MediaInfo) -> tuple[int, int]:
+    return info.display_size or (info.width or 1, info.height or 1)
+
+
+def size_for_tokens(w: int, h: int, max_tokens: int) -> tuple[int, int]:
+    """The largest size of the same aspect whose token estimate is within ``max_tokens``."""
+    if image_tokens(w, h) <= max_tokens:
+        return (w, h)
+    lo, hi = 0.0, 1.0
+    for _ in range(30):  # bisection on the scale; tokens grow (nearly) with the scale
+        mid = (lo + hi) / 2
+        cw, ch = max(1, math.floor(w * mid)), max(1, math.floor(h * mid))
+        if image_tokens(cw, ch) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid
+    return (max(1, math.floor(w * lo)), max(1, math.floor(h * lo)))
+
+
+def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -> Prepared:
+    info = report.info
+    result = Prepared(
+        path=src.name,
+        kind="image",
+        ok=False,
+        info=info,
+        findings=list(report.findings),
+        bytes_in=info.bytes,
+    )
+    plan = plan_image(info, report.findings, settings, from_pil=src.image is not None)
+    if plan.passthrough:
+        data = src.read_bytes()
+        fmt = "jpeg" if info.format == "mpo" else info.format
+        result.fixes.append("passed through unchanged")
+    else:
+        try:
+            data, fmt = _transform_and_encode(src, plan, result, settings)
+        except BudgetError as exc:
+            result.findings.append(_budget_finding(src.name, exc, settings))
+            return result
+        except (
+            OSError,
+            ValueError,
+            SyntaxError,
+            Image.DecompressionBombError,
+            MemoryError,
+            EOFError,
+        ) as exc:
+            result.findings.append(
+                Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}")
+            )
+            return result
+    mime = mime_for(fmt)
+    # re-check what will be sent: the exact bytes, decoded once (deep) to prove they decode
+    # (bytes encoded here by Pillow are not decoded again: their header and structure are)
+    out_src = Source(name=f"{src.name} (prepared)", data=data)
+    out_info = probe_source(out_src, limits=settings.limits, deep=plan.passthrough)
+    recheck = check_info(out_info, settings)
+    problems = [f for f in recheck.findings if f.severity == "error"]
+    if problems:
+        result.findings += problems
+        return result
+    result.output_info = out_info
+    result.tokens = recheck.tokens
+    result.mime = mime
+    result.data = data
+    result.bytes_out = len(data)
+    url, outputs = emit_url(sink, src.name, data, fmt, mime, settings)
+    result.outputs = outputs
+    result.part = image_part(url, settings.dialect)
+    result.ok = True
+    return result
+
+
+def _transform_and_encode(
+    src: Source, plan: ImagePlan, result: Prepared, settings: Settings
+) -> tuple[bytes, str]:
+    info = result.info
+    assert info is not None
+    up = info.display_size or (info.width or 1, info.height or 1)
+    # What prep would send without --resize model, to report the bytes the resize saves.
+    plain = None
+    if plan.exact_cap_reason == "model":
+        plain = plan_image(
+            info,
+            result.findings,
+            settings.replace(resize_model=False),
+            from_pil=src.image is not None,
+        )
+    limits = settings.limits
+    ceiling = limits.value("image.max_decode_pixels")
+    opened = open_image(src.image if src.image is not None else (src.path or src.data),
+                        max_pixels=1 << 62 if ceiling is None else ceiling,
+                        seconds=limits.value("image.max_decode_seconds"))
+    try:
+        decode_to = (
+            plan.target_size(up) if plain is None or plain.passthrough else plain.target_size(up)
+        )
+        planned = None
+        if opened.format in ("JPEG", "MPO") and plan.out_format in ("jpeg", "webp", "png"):
+            planned = budget_decode_size(
+                plan, info, getattr(opened, "quantization", None), settings.safety_margin
+            )
+        decode_to = draft_size(up, decode_to, planned)
+        img = load_image(opened, target_box=decode_to)
+    except BaseException:
+        if src.image is None:
+            opened.close()
+        raise
+    if src.image is None and opened is not img:
+        opened.close()  # a frame was copied out of a multi-frame file
+    result.stats["decoded"] = list(img.size)  # after any JPEG draft (DCT scaling)
+    img, rotated = apply_orientation(img)
+    if rotated:
+        result.fixes.append("applied EXIF orientation")
+        result.changes.append("rotated")
+    target = plan.target_size(img.size)  # the pixels really decoded (and turned)
+    if plan.pad_aspect:
+        cap = plan.exact_size_cap
+
+        def fit(size: tuple[int, int]) -> tuple[int, int]:
+            return _fit_size(
+                size,
+                box=plan.box,
+                max_side=plan.max_side,
+                max_pixels=plan.max_pixels
+                if cap is None
+                else min(plan.max_pixels or 1 << 62, cap[0] * cap[1]),
+            )
+
+        unpadded = img.size
+        img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
+        if padded:
+            result.changes.append("padded")
+            if shrunk:
+                result.changes.append("resized")
+                result.fixes.append(f"resized {unpadded[0]}x{unpadded[1]} to fit once padded")
+            result.fixes.append(f"padded to a {plan.pad_aspect:g}:1 aspect ratio "
+                                f"({img.size[0]}x{img.size[1]})")
+            target = img.size
+    before = img.size
+    uncapped = img
+    if plain is not None and not plain.passthrough:
+        uncapped, _ = resize_within(
+            img, box=plain.box, max_side=plain.max_side, max_pixels=plain.max_pixels
+        )
+    resized = False
+    if img.width > target[0] or img.height > target[1]:
+        # exactly the planned size: the model's W'xH' or the token cap keep their own rounding
+        img = resize_to(img, target)
+        resized = True
+    if resized:
+        result.changes.append("resized")
+        how = (
+            {"model": " (what the model keeps)", "tokens": " (token cap)"}.get(
+                plan.exact_cap_reason or "", ""
+            )
+            if plan.exact_size_cap and sorted(target) == sorted(plan.exact_size_cap)
+            else ""
+        )
+        result.fixes.append(f"resized {before[0]}x{before[1]} -> {img.size[0]}x{img.size[1]}" + how)
+    if plan.pad_min_side is not None:
+        small = img.size
+        img, padded = pad_to_min_side(
+            img, plan.pad_min_side, upscale=settings.small_image_fix == "upscale"
+        )
+        if padded:
+            result.changes.append("padded")
+            result.fixes.append(f"padded {small[0]}x{small[1]} -> {img.size[0]}x{img.size[1]}")
+    had_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    img, note = normalise_mode(img, plan.out_format)
+    if had_alpha and img.mode not in ("RGBA", "LA") and plan.out_format == "jpeg":
+        result.changes.append("flattened")
+    if note:
+        result.fixes.append(note)
+    enc = _encode(img, plan, settings)
+    result.stats["encodes"] = enc.encodes
+    result.stats["sample_encodes"] = enc.sample_encodes
+    result.stats["size"] = [enc.width, enc.height]
+    result.stats["quality"] = enc.quality
+    result.fixes += [s for s in enc.steps if s]
+    if enc.format != (result.info.format if result.info else None):
+        result.fixes.append(f"encoded as {enc.format}")
+        result.changes.append("converted")
+    else:
+        result.changes.append("re-encoded")
+    if plain is not None:
+        replacement = _bytes_saved(src, result, plain, uncapped, enc, settings)
+        if replacement is not None:
+            return replacement
+    return enc.data, enc.format
+
+
+def _encode(img: Image.Image, plan: ImagePlan, settings: Settings) -> EncodedImage:
+    size_of = data_url_size if plan.budget_is_data_url else (lambda n: n)
+    return encode_to_budget(
+        img,
+        format=plan.out_format,
+        max_bytes=plan.budget if plan.budget is not None else 1 << 62,
+        size_of=size_of,
+        margin=settings.safety_margin,
+        allow_format_change=plan.allow_format_change,
+        try_png=plan.try_png,
+        prefer_downscale_below=PREFER_DOWNSCALE_BELOW,
+        downscale_quality=DOWNSCALE_QUALITY,
+    )
+
+
+def _bytes_saved(
+    src: Source,
+    result: Prepared,
+    plain: ImagePlan,
+    uncapped: Image.Image,
+    enc: EncodedImage,
+    settings: Settings,
+) -> tuple[bytes, str] | None:
+    """--resize model: what prep would have sent without it (the input itself when it would
+    have passed through, else the same encode of the uncapped pixels), and the difference.
+
+    When that is smaller (a tiny lossless file, or a PNG that now fits losslessly where the big
+    one had to become JPEG), it is sent instead: the model resizes it to the same W'xH' itself,
+    and the option promises fewer bytes, never more. Returns the replacement, if any."""
+    info = result.info
+    assert info is not None
+    if plain.passthrough:
+        data, fmt = src.read_bytes(), ("jpeg" if info.format == "mpo" else info.format or "")
+        size = list(info.display_size or (info.width, info.height))
+    else:
+        img, _ = normalise_mode(uncapped, plain.out_format)
+        other = _encode(img, plain, settings)
+        data, fmt, size = other.data, other.format, [other.width, other.height]
+    without, with_ = len(data), len(enc.data)
+    use_plain = without < with_
+    result.stats["resize_model"] = {
+        "bytes_without": without,
+        "bytes_with": with_,
+        "bytes_saved": max(without - with_, 0),
+        "size_without": size,
+        "size_with": [enc.width, enc.height],
+        "sent": "without" if use_plain else "with",
+    }
+    if use_plain:
+        if plain.passthrough:  # the input itself is sent after all
+            result.changes[:] = []
+        result.fixes.append(
+            f"--resize model: kept the {size[0]}x{size[1]} output ({without:,} bytes), smaller "
+            f"than {enc.width}x{enc.height} ({with_:,} bytes); the model resizes it the same"
+        )
+        return data, fmt
+    result.fixes.append(
+        f"--resize model saves {without - with_:,} bytes ({without:,} -> {with_:,}; "
+        f"{size[0]}x{size[1]} -> {enc.width}x{enc.height})"
+    )
+    return None
+
+
+def _budget_finding(name: str, exc: BudgetError, settings: Settings) -> Finding:
+    code = "base64.too_large" if settings.transport == "base64" else "file.too_large"
+    return Finding(
+        code,
+        "error",
+        f"{name}: cannot be encoded within {exc.max_bytes:,} bytes ({exc})",
+        exc.max_bytes,
+        exc.smallest,
+    )

@@ -1,0 +1,262 @@
+"""What the library hands back: MediaInfo (what a file is), Finding (one limit's verdict),
+Report (check's answer) and Prepared (prepare's answer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+
+#: code -> one-line description (also used for SARIF rule descriptions and `mediaprep limits`).
+CODES: dict[str, str] = {
+    # SPEC section 4 (stable)
+    "file.unreadable": "The file cannot be read or decoded (empty, truncated, corrupt, timed out).",
+    "file.unsupported_format": "The format or container is not accepted by the target.",
+    "file.too_large": "The file is larger than the target accepts for this transport.",
+    "base64.too_large": "The base64 data URL is larger than the per-item limit.",
+    "image.too_small": "An image side is not larger than the minimum.",
+    "image.aspect_ratio": "The ratio of the long to the short side is above the maximum.",
+    "image.resolution": "The image is above the recommended resolution.",
+    "image.format_tier": "The format is accepted only below a resolution tier (e.g. 4K).",
+    "image.decompression_bomb": "The declared pixel count is above the safe decode limit.",
+    "video.too_short": "The video is shorter than the minimum duration.",
+    "video.too_long": "The video is longer than the maximum duration.",
+    "video.resolution": "The video is above the recommended resolution.",
+    "frames.too_few": "An image list has fewer frames than a video needs.",
+    "frames.too_many": "An image list has more frames than a video may have.",
+    "param.fps": "The fps parameter is outside the accepted range.",
+    "param.max_frames": "The max_frames parameter is outside the accepted range.",
+    "model.no_vision": "The model takes text only.",
+    "request.too_large": "The request body is larger than the target accepts.",
+    "request.too_many_data_urls": "The request holds more media items than the target accepts.",
+    # mediaprep additions (the contract is silent; documented in README.md)
+    "file.extension_mismatch": "The file's extension does not match what its bytes are.",
+    "video.audio_ignored": "The audio track is ignored by the model (dropped when transcoding).",
+    "video.no_video_stream": "The container holds no video stream (audio-only or empty).",
+    "transport.unsupported": "The transport cannot carry this kind of media to this target.",
+    "url.not_verified": "A URL was passed through without being fetched and checked.",
+    "tokens.image_too_many": "The image costs more tokens than --max-image-tokens.",
+    "tokens.request_too_many": "The request costs more tokens than --max-tokens.",
+    "model.unknown": "The model is in neither model list of the target's limits table.",
+}
+
+
+@dataclass
+class Finding:
+    """One thing check or prepare has to say about an input."""
+
+    code: str
+    severity: Severity
+    message: str
+    limit: Any = None
+    actual: Any = None
+    fixable: bool = False
+    path: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:  # a typo here would silently break users keying on codes
+            raise ValueError(f"unknown finding code {self.code!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "limit": _jsonable(self.limit),
+            "actual": _jsonable(self.actual),
+            "fixable": self.fixable,
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, frozenset | set):
+        return sorted(v)
+    return v
+
+
+def has_errors(findings: list[Finding], *, strict: bool = False) -> bool:
+    bad = ("error", "warning") if strict else ("error",)
+    return any(f.severity in bad for f in findings)
+
+
+Kind = Literal["image", "video", "frames", "other"]
+
+# MediaInfo.format of a PIL image made in memory (Image.new, Image.fromarray, a drawing): pixels
+# with no file format yet. Not a format a provider takes, and not a dead end: prep encodes it.
+UNENCODED = "unencoded"
+
+
+@dataclass
+class MediaInfo:
+    """Facts about one input, read from its bytes (header and container, not pixels).
+
+    ``width``/``height`` are as stored; ``orientation`` (images) and ``rotation`` (videos) say
+    how they are displayed. ``error`` is set (with ``error_code``) when the input could not be
+    read; the other fields then hold whatever was learnt before the failure.
+    """
+
+    path: str
+    kind: Kind
+    format: str | None = None
+    bytes: int = 0
+    width: int | None = None
+    height: int | None = None
+    extension: str | None = None  # lower-case extension without the dot
+    extension_matches: bool = True
+    # images
+    mode: str | None = None
+    bit_depth: int | None = None
+    orientation: int | None = None
+    frames: int | None = None  # frames in an animated image
+    declared_pixels: int | None = None  # set when a bomb is refused before the size is known
+    # videos
+    container: str | None = None
+    codec: str | None = None
+    duration: float | None = None
+    declared_duration: float | None = None
+    start_time: float | None = None
+    fps: float | None = None
+    fps_varies: bool | None = None
+    frame_count: int | None = None
+    rotation: int | None = None
+    sample_aspect_ratio: float | None = None
+    has_audio: bool | None = None
+    pix_fmt: str | None = None
+    # image lists
+    members: list[MediaInfo] = field(default_factory=list)
+    # failure
+    error: str | None = None
+    error_code: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pixels(self) -> int | None:
+        if self.width is None or self.height is None:
+            return None
+        return self.width * self.height
+
+    @property
+    def display_size(self) -> tuple[int, int] | None:
+        """(width, height) as shown: EXIF orientations 5-8 and 90/270 rotations swap them."""
+        if self.width is None or self.height is None:
+            return None
+        swap = (self.orientation or 1) in (5, 6, 7, 8) or (self.rotation or 0) % 180 == 90
+        return (self.height, self.width) if swap else (self.width, self.height)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``info`` object of the JSON outputs: set fields only, SPEC keys first."""
+        out: dict[str, Any] = {"format": self.format, "width": self.width,
+                               "height": self.height, "bytes": self.bytes}
+        skip = {"path", "kind", "format", "width", "height", "bytes", "members", "notes",
+                "extension_matches"}
+        for name in self.__dataclass_fields__:
+            if name in skip:
+                continue
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = round(v, 6) if isinstance(v, float) else v
+        if not self.extension_matches:
+            out["extension_matches"] = False
+        if self.members:
+            out["count"] = len(self.members)
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+@dataclass
+class Report:
+    """What check says about one input."""
+
+    path: str
+    kind: str
+    info: MediaInfo
+    findings: list[Finding] = field(default_factory=list)
+    tokens: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.findings)
+
+    def failed(self, *, strict: bool = False) -> bool:
+        return has_errors(self.findings, strict=strict)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+    def codes(self) -> list[str]:
+        return [f.code for f in self.findings]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "kind": self.kind, "ok": self.ok,
+                               "info": self.info.to_json()}
+        if self.tokens is not None:
+            out["tokens"] = self.tokens
+        out["findings"] = [f.to_json() for f in self.findings]
+        return out
+
+
+@dataclass
+class Prepared:
+    """A sendable input, or the reasons it could not be made sendable (``ok`` False).
+
+    ``part`` is the content part (SPEC section 2). ``outputs`` are files written under the output
+    folder; ``data`` holds an image's bytes when nothing was written. ``findings`` are the
+    input's findings from check plus any from the re-check of the output; ``fixes`` say what was
+    changed (in words) and ``changes`` the kinds of change, from
+    :data:`mediaprep.report.changes.KINDS` (what the report and summary count).
+    """
+
+    path: str
+    kind: str
+    ok: bool
+    part: dict[str, Any] | None = None
+    outputs: list[Path] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    info: MediaInfo | None = None
+    output_info: MediaInfo | None = None
+    data: bytes | None = None
+    mime: str | None = None
+    fps: float | None = None
+    timestamps: list[float] | None = None
+    tokens: dict[str, Any] | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, *, root: Path | None = None) -> dict[str, Any]:
+        """One line of ``parts.jsonl`` (SPEC section 4)."""
+        outputs = []
+        base = root.resolve() if root else None
+        for p in self.outputs:
+            try:
+                outputs.append(p.resolve().relative_to(base).as_posix() if base else str(p))
+            except ValueError:
+                outputs.append(str(p))
+        out: dict[str, Any] = {"path": self.path, "ok": self.ok, "kind": self.kind,
+                               "part": self.part, "outputs": outputs,
+                               "findings": [f.to_json() for f in self.findings]}
+        if self.fixes:
+            out["fixes"] = list(self.fixes)
+        if self.changes:
+            out["changes"] = list(dict.fromkeys(self.changes))
+        if self.fps is not None:
+            out["fps"] = self.fps
+        if self.timestamps is not None:
+            out["timestamps"] = [round(t, 6) for t in self.timestamps]
+        if self.tokens is not None:
+            out["tokens"] = self.tokens
+        return out
