@@ -12,8 +12,6 @@ command) does not pay for PyAV, numpy and Pillow before it knows it needs them.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,15 +24,15 @@ if TYPE_CHECKING:
 _HOMES = {
     "check": ".api",
     "probe": ".api",
-    "Report": ".check",
-    "CODES": ".findings",
-    "Finding": ".findings",
-    "MediaInfo": ".info",
+    "Report": ".model",
+    "CODES": ".model",
+    "Finding": ".model",
+    "MediaInfo": ".model",
     "Limit": ".limits",
     "Limits": ".limits",
     "limits_for": ".limits",
-    "Prepared": ".prepare",
-    "prepare": ".prepare",
+    "Prepared": ".model",
+    "prepare": ".api",
     "Settings": ".settings",
     "SettingsError": ".settings",
 }
@@ -67,21 +65,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*__all__, *(k for k in globals() if k.startswith("__"))})
-
-
-class _Package(types.ModuleType):
-    """Keeps ``mediaprep.check``, ``.probe`` and ``.prepare`` the public functions.
-
-    Why: importing the subpackage of the same name (``mediaprep.probe.sniff``, say) makes the
-    import system set the package attribute to the subpackage, which would hide the function;
-    the subpackage stays reachable in ``sys.modules`` and by ``from mediaprep.probe import``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_SHADOWED = frozenset({"check", "probe", "prepare"})
-sys.modules[__name__].__class__ = _Package

@@ -586,7 +586,7 @@ def register_heif() -> bool:
 # --------------------------------------------------------------------------------------- load
 
 
-def open_image(source: ImageSource, *, max_pixels: int | None = None,
+def open_lazy(source: ImageSource, *, max_pixels: int | None = None,
                seconds: float | None = None) -> Image.Image:
     """Open ``source`` lazily (header read, pixels not decoded): pass the result to
     :func:`load_image` after looking at the header (size, JPEG quantisation tables...).
@@ -638,7 +638,7 @@ def load_image(
     The returned image keeps ``format`` and ``info`` (EXIF, ICC, XMP, transparency).
     """
     register_heif()
-    img = open_image(source)
+    img = open_lazy(source)
 
     if target_box is not None and img.format in ("JPEG", "MPO") and _unloaded(img):
         want = _fit_size(img.size, box=target_box)

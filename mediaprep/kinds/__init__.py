@@ -4,42 +4,32 @@ prepare strategy; this module picks the kind of an input and routes to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..backends.av import probe_video
 from ..backends.pillow import probe_image
-from ..backends.sniff import HEAD_BYTES, Sniffed, data_url_size, extension_matches, mime_for, sniff
+from ..backends.sniff import HEAD_BYTES, Sniffed, extension_matches, sniff
 from ..limits import Limits, limits_for
-from ..model import Finding, MediaInfo, has_errors
-from ..resource import Source, SourceLike, to_source
+from ..model import MediaInfo, Report
+from ..resource import Source
 from ..settings import Settings
-from .common import check_extension, check_model, check_params, finding, probe_failure
-from .frames import check_frames, probe_frames
-from .image import check_image
-from .video import check_video
+from . import frames, image, video
+from .common import report_for
 
-__all__ = ["probe", "probe_source", "sniff"]
-
-
-def probe(source: SourceLike, *, limits: Limits | None = None, deep: bool = False) -> MediaInfo:
-    """What ``source`` is. Never raises for bad media: failures come back in ``info.error``."""
-    return probe_source(to_source(source), limits=limits, deep=deep)
+__all__ = ["KINDS", "check_info", "probe_source"]
 
 
 def probe_source(src: Source, *, limits: Limits | None = None, deep: bool = False) -> MediaInfo:
     limits = limits or limits_for()
-    max_pixels = limits.value("image.max_decode_pixels")
     if src.frames is not None:
-        return probe_frames(src, lambda m: probe_source(m, limits=limits, deep=deep))
+        return frames.probe_frames(src, lambda m: probe_source(m, limits=limits, deep=deep))
     if src.url is not None:
         info = MediaInfo(path=src.name, kind="other")
         info.error_code = "url.not_verified"
         info.error = "a URL input is not fetched unless allowed"
         return info
     if src.image is not None:
-        return probe_image(src, Sniffed("image", None), max_pixels=max_pixels)
+        return image.probe(src, limits)
     if src.path is not None:
         problem = _path_problem(src.path)
         if problem:
@@ -55,11 +45,10 @@ def probe_source(src: Source, *, limits: Limits | None = None, deep: bool = Fals
         return MediaInfo(path=src.name, kind="other", bytes=0, extension=src.extension,
                          error="the file is empty (0 bytes)", error_code="file.unreadable")
     if sniffed.kind == "image":
-        info = probe_image(src, sniffed, max_pixels=max_pixels, deep=deep, limits=limits)
-    elif sniffed.kind == "video":
-        info = probe_video(src, sniffed)
-    else:
-        info = _unknown(src, sniffed)
+        return image.probe(src, limits, deep=deep, sniffed=sniffed)
+    if sniffed.kind == "video":
+        return video.probe(src, sniffed=sniffed)
+    info = _unknown(src, sniffed)
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
@@ -104,43 +93,14 @@ def _unknown(src: Source, sniffed: Sniffed) -> MediaInfo:
     return info
 
 
-__all__ = ["Report", "check_info", "data_url_size", "mime_for"]
-
-
+# kind name -> the module holding its strategy: probe(...), check(info, settings) -> Report,
+# and its prepare function
+KINDS = {"image": image, "video": video, "frames": frames}
 
 
 def check_info(info: MediaInfo, settings: Settings) -> Report:
-    """Findings for a probed input under ``settings``."""
-    findings = check_model(settings) + probe_failure(info, settings.limits)
-    if info.error_code is None or info.kind == "frames":
-        if info.kind == "image":
-            findings += check_extension(info) + check_image(info, settings)
-        elif info.kind == "video":
-            findings += check_extension(info) + check_params(settings)
-            findings += check_video(info, settings)
-        elif info.kind == "frames":
-            findings += check_params(settings) + check_frames(info, settings)
-        findings += _single_item_body(info, settings)
-    report = Report(path=info.path, kind=info.kind, info=info, findings=findings)
-    _attach_tokens(report, settings)
-    return report
-
-
-def _single_item_body(info: MediaInfo, settings: Settings) -> list[Finding]:
-    """A target with a whole-body limit: one item alone must fit in it."""
-    row = settings.limits.get("request.max_body_bytes")
-    if row is None or row.value is None or info.kind not in ("image", "video"):
-        return []
-    size = (data_url_size(info.bytes, mime_for(info.format)) if settings.transport == "base64"
-            else info.bytes)
-    if row.exceeds_max(size):
-        return [finding(row, f"{info.path}: a request carrying it is at least {size:,} bytes, "
-                             f"above {row.value:,}; prep shrinks it", size, fixable=True)]
-    return []
-
-
-def _attach_tokens(report: Report, settings: Settings) -> None:
-    """Token estimate for the Kimi vision models (see mediaprep.tokens for the rule)."""
-    from .common import token_findings
-
-    token_findings(report, settings)
+    """Findings for a probed input under ``settings`` (its kind's check)."""
+    kind = KINDS.get(info.kind)
+    if kind is None or (info.error_code is not None and info.kind != "frames"):
+        return report_for(info, settings, list)
+    return kind.check(info, settings)

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ..backends.sniff import MIME, data_url_size, mime_for  # noqa: F401  (re-exported)
 from ..limits import Limit, Limits
-from ..model import Finding, MediaInfo
+from ..model import Finding, MediaInfo, Report
 from ..settings import Settings
 from ..tokens import VISION_MODELS_WITH_ESTIMATE, frames_for_video, image_tokens, video_tokens
 
@@ -107,8 +107,6 @@ def check_item_bytes(kind: str, name: str, n_bytes: int, mime: str, settings: Se
     return []
 
 
-if TYPE_CHECKING:
-    from ..model import Report
 
 
 def estimate_for(report: Report, settings: Settings) -> int | None:
@@ -203,3 +201,28 @@ def request_token_findings(items: Iterable[Any], settings: Settings) -> list[Fin
             fixable=False,
         )
     ]
+
+
+def report_for(info: MediaInfo, settings: Settings,
+               kind_findings: Callable[[], list[Finding]]) -> Report:
+    """The report of one probed input: the findings every kind shares around its own."""
+    findings = check_model(settings) + probe_failure(info, settings.limits)
+    if info.error_code is None or info.kind == "frames":
+        findings += kind_findings()
+        findings += _single_item_body(info, settings)
+    report = Report(path=info.path, kind=info.kind, info=info, findings=findings)
+    token_findings(report, settings)  # the estimate's rule and sources: mediaprep.tokens
+    return report
+
+
+def _single_item_body(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """A target with a whole-body limit: one item alone must fit in it."""
+    row = settings.limits.get("request.max_body_bytes")
+    if row is None or row.value is None or info.kind not in ("image", "video"):
+        return []
+    size = (data_url_size(info.bytes, mime_for(info.format)) if settings.transport == "base64"
+            else info.bytes)
+    if row.exceeds_max(size):
+        return [finding(row, f"{info.path}: a request carrying it is at least {size:,} bytes, "
+                             f"above {row.value:,}; prep shrinks it", size, fixable=True)]
+    return []

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..backends.sniff import data_url_size, mime_for
-from ..model import Finding, MediaInfo
+from ..emit.parts import frames_part
+from ..emit.sink import Sink
+from ..model import Finding, MediaInfo, Prepared, Report
 from ..resource import Source
 from ..settings import Settings
-from .common import finding, probe_failure
-from .image import check_image
+from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, video_tokens
+from .common import check_params, data_url_size, finding, mime_for, probe_failure, report_for
+from .image import check as check_image_input
+from .image import check_image, prepare_image
+from .image import probe as probe_image_input
+from .video import frame_budget, over_token_cap
 
 
 def probe_frames(src: Source, probe_one: Callable[[Source], MediaInfo]) -> MediaInfo:
@@ -23,6 +28,11 @@ def probe_frames(src: Source, probe_one: Callable[[Source], MediaInfo]) -> Media
         big = max(good, key=lambda m: (m.pixels or 0))
         info.width, info.height = big.width, big.height
     return info
+
+
+def check(info: MediaInfo, settings: Settings) -> Report:
+    """Every limit a frame list meets or breaks (its frames are checked as images)."""
+    return report_for(info, settings, lambda: check_params(settings) + check_frames(info, settings))
 
 
 def check_frames(info: MediaInfo, settings: Settings) -> list[Finding]:
@@ -54,3 +64,66 @@ def check_frames(info: MediaInfo, settings: Settings) -> list[Finding]:
     for m in info.members:
         out += probe_failure(m, limits) or check_image(m, settings)
     return out
+
+
+def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: Sink
+                        ) -> Prepared:
+    """An image list: each frame prepared as an image; uniformly sampled down when too many."""
+    info = report.info
+    result = Prepared(path=src.name, kind="frames", ok=False, info=info,
+                      findings=list(report.findings), bytes_in=info.bytes, tokens=report.tokens)
+    members = list(src.frames or [])
+    cap, per_item = frame_budget(len(members), settings)
+    if len(members) > cap:
+        step = len(members) / cap
+        members = [members[int(k * step)] for k in range(cap)]
+        result.fixes.append(f"sampled {cap} of {len(info.members)} frames uniformly")
+    max_side = settings.max_side
+    if over_token_cap(result, settings) and members and info.width and info.height:
+        tcap = settings.limits.value("tokens.max_request")
+        fit = fit_video(len(members), info.width, info.height, tcap,
+                        min_frames=settings.limits.value("frames.min") or 1)
+        if fit is not None:
+            n2, fw, fh = fit
+            result.fixes.append(f"fitted --max-tokens {tcap:,}: {len(members)} -> {n2} frames, "
+                                f"{info.width}x{info.height} -> {fw}x{fh} (about "
+                                f"{video_tokens(n2, fw, fh):,} tokens, estimate)")
+            if n2 < len(members):
+                step = len(members) / n2
+                members = [members[int(k * step)] for k in range(n2)]
+            if (fw, fh) != (info.width, info.height):
+                max_side = max(fw, fh)
+    # the token budget is the whole list's (fitted above), not each frame's
+    frame_settings = settings.replace(max_side=max_side, max_tokens=None, limit_overrides={
+        **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
+        **({"image.max_data_url_bytes": per_item} if settings.transport == "base64" else {})})
+    urls, outputs = [], []
+    last_size: tuple[int, int] | None = None
+    for i, m in enumerate(members):
+        m_info = probe_image_input(m, frame_settings.limits)
+        m_report = check_image_input(m_info, frame_settings)
+        stem = (sink.stem / f"frame_{i:06d}") if sink.stem is not None else None
+        one = prepare_image(m, m_report, frame_settings, Sink(sink.out_dir, stem))
+        if not one.ok or one.part is None:
+            result.findings += one.findings
+            return result
+        urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
+        if one.output_info is not None and one.output_info.width:
+            last_size = (one.output_info.width, one.output_info.height or 1)
+        outputs += one.outputs
+        result.bytes_out += one.bytes_out
+        result.changes += [c for c in one.changes if c not in result.changes]
+    n = len(urls)
+    min_frames = settings.limits.value("frames.min") or 1
+    if n < min_frames:
+        return result
+    result.part = frames_part(urls, settings.fps, settings.dialect)
+    result.fps = settings.fps
+    if last_size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
+        result.tokens = {"estimate": video_tokens(n, *last_size), "model": settings.model}
+    result.outputs = outputs
+    result.ok = True
+    return result
+
+
+prepare = prepare_frames_list  # the kind protocol's name (mediaprep.kinds.KINDS)

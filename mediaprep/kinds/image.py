@@ -14,8 +14,9 @@ from ..backends.pillow import (
     fit_and_pad_to_aspect,
     load_image,
     normalise_mode,
-    open_image,
+    open_lazy,
     pad_to_min_side,
+    probe_image,
     resize_to,
     resize_within,
 )
@@ -28,19 +29,40 @@ from ..backends.pillow_encode import (
     estimate_lossy_bytes,
     quality_from_scale,
 )
-from ..backends.sniff import data_url_size, mime_for
+from ..backends.sniff import HEAD_BYTES, Sniffed, data_url_size, extension_matches, sniff
 from ..emit.parts import image_part
 from ..emit.sink import Sink, emit_url
+from ..limits import Limits
 from ..model import UNENCODED, Finding, MediaInfo, Prepared, Report
 from ..resource import Source
 from ..settings import Settings
 from ..tokens import image_tokens, model_resize
-from . import check_info, probe_source
-from .common import check_item_bytes, finding, in_box
+from .common import check_extension, check_item_bytes, finding, in_box, mime_for, report_for
 
 # formats prep can convert from (it decodes them); anything else is a dead end
 CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
                          "jpeg2000", "ico", "mpo", "ppm", "tga"})
+
+
+def probe(src: Source, limits: Limits, *, deep: bool = False,
+          sniffed: Sniffed | None = None) -> MediaInfo:
+    """What an image input is (header, structure walk; ``deep`` decodes it)."""
+    if src.image is not None:
+        return probe_image(src, Sniffed("image", None),
+                           max_pixels=limits.value("image.max_decode_pixels"))
+    if sniffed is None:
+        sniffed = sniff(src.head(HEAD_BYTES))
+    info = probe_image(src, sniffed, max_pixels=limits.value("image.max_decode_pixels"),
+                       deep=deep, limits=limits)
+    info.extension = src.extension
+    info.extension_matches = extension_matches(src.extension, info.format)
+    return info
+
+
+def check(info: MediaInfo, settings: Settings) -> Report:
+    """Every limit an image input meets or breaks."""
+    return report_for(info, settings,
+                      lambda: check_extension(info) + check_image(info, settings))
 
 
 def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
@@ -377,8 +399,8 @@ def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -
     # re-check what will be sent: the exact bytes, decoded once (deep) to prove they decode
     # (bytes encoded here by Pillow are not decoded again: their header and structure are)
     out_src = Source(name=f"{src.name} (prepared)", data=data)
-    out_info = probe_source(out_src, limits=settings.limits, deep=plan.passthrough)
-    recheck = check_info(out_info, settings)
+    out_info = probe(out_src, settings.limits, deep=plan.passthrough)
+    recheck = check(out_info, settings)
     problems = [f for f in recheck.findings if f.severity == "error"]
     if problems:
         result.findings += problems
@@ -412,9 +434,9 @@ def _transform_and_encode(
         )
     limits = settings.limits
     ceiling = limits.value("image.max_decode_pixels")
-    opened = open_image(src.image if src.image is not None else (src.path or src.data),
-                        max_pixels=1 << 62 if ceiling is None else ceiling,
-                        seconds=limits.value("image.max_decode_seconds"))
+    opened = open_lazy(src.image if src.image is not None else (src.path or src.data),
+                       max_pixels=1 << 62 if ceiling is None else ceiling,
+                       seconds=limits.value("image.max_decode_seconds"))
     try:
         decode_to = (
             plan.target_size(up) if plain is None or plain.passthrough else plain.target_size(up)
@@ -586,3 +608,6 @@ def _budget_finding(name: str, exc: BudgetError, settings: Settings) -> Finding:
         exc.max_bytes,
         exc.smallest,
     )
+
+
+prepare = prepare_image  # the kind protocol's name (mediaprep.kinds.KINDS)

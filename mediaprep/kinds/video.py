@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..backends.av import probe_video
 from ..backends.av_encode import (
     DoesNotFit,
     RemuxNotPossible,
@@ -22,7 +23,7 @@ from ..backends.av_encode import (
 )
 from ..backends.av_frames import FrameExtractionError, extract_frames
 from ..backends.pillow_encode import BudgetError, encode_to_budget
-from ..backends.sniff import data_url_size, mime_for
+from ..backends.sniff import HEAD_BYTES, Sniffed, extension_matches, sniff
 from ..emit.parts import data_url, frames_part, video_file_part
 from ..emit.sink import Sink, url_for_file
 from ..model import Finding, MediaInfo, Prepared, Report
@@ -30,8 +31,16 @@ from ..output import atomic_write, inside, temp_path_for
 from ..resource import Source
 from ..settings import Settings
 from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, frames_for_video, video_tokens
-from . import check_info, probe_source
-from .common import check_item_bytes, finding, in_box
+from .common import (
+    check_extension,
+    check_item_bytes,
+    check_params,
+    data_url_size,
+    finding,
+    in_box,
+    mime_for,
+    report_for,
+)
 
 # A sample aspect ratio (pixel shape) beyond this either way makes the display size absurd: real
 # anamorphic video stays within about 4:1 (e.g. 1440x1080 shown as 1920x1080 is 4:3).
@@ -41,6 +50,22 @@ MAX_SAR = 16.0
 def max_fps_frames(duration: float, fps: float) -> int:
     """Frames taken at ``fps`` over ``duration`` s: t = 0, 1/fps, ... while t < duration."""
     return max(1, math.ceil(duration * fps - 1e-9)) if duration > 0 else 0
+
+
+def probe(src: Source, *, sniffed: Sniffed | None = None) -> MediaInfo:
+    """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av)."""
+    if sniffed is None:
+        sniffed = sniff(src.head(HEAD_BYTES))
+    info = probe_video(src, sniffed)
+    info.extension = src.extension
+    info.extension_matches = extension_matches(src.extension, info.format)
+    return info
+
+
+def check(info: MediaInfo, settings: Settings) -> Report:
+    """Every limit a video file meets or breaks."""
+    return report_for(info, settings, lambda: check_extension(info) + check_params(settings)
+                      + check_video(info, settings))
 
 
 def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
@@ -148,7 +173,7 @@ def prepare_video(src: Source, report: Report, settings: Settings, sink: Sink) -
     mode = settings.video_mode
     too_short = min_d is not None and dur < min_d
     too_long = max_d is not None and dur > max_d
-    if _over_token_cap(result, settings):
+    if over_token_cap(result, settings):
         if mode == "file" and not (too_short or too_long):
             settings = _fit_tokens_file(info, settings, result)
         else:
@@ -240,9 +265,9 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                                 f"{vo.bytes:,} bytes" + (" (audio dropped)" if info.has_audio
                                                          else ""))
             result.stats["attempts"] = vo.attempts
-        out_info = probe_source(Source(name=str(out_path), path=out_path),
+        out_info = probe(Source(name=str(out_path), path=out_path),
                                 limits=settings.limits)
-        recheck = check_info(out_info, settings.replace(video_mode="file"))
+        recheck = check(out_info, settings.replace(video_mode="file"))
         problems = [f for f in recheck.findings if f.severity == "error"]
         if problems:
             out_path.unlink(missing_ok=True)
@@ -378,7 +403,7 @@ def extract_frame_set(src: Source, info: MediaInfo, settings: Settings, out_dir:
     return fs
 
 
-def _over_token_cap(result: Prepared, settings: Settings) -> bool:
+def over_token_cap(result: Prepared, settings: Settings) -> bool:
     cap = settings.limits.value("tokens.max_request")
     est = (result.tokens or {}).get("estimate")
     return cap is not None and est is not None and est > cap
@@ -425,7 +450,7 @@ def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> S
 
 def prepare_frames_from_video(src: Source, info: MediaInfo, settings: Settings, sink: Sink,
                               result: Prepared) -> Prepared:
-    if _over_token_cap(result, settings):
+    if over_token_cap(result, settings):
         settings = _fit_tokens_frames(info, settings, result)
     try:
         fs = extract_frame_set(src, info, settings, sink.out_dir, sink.stem)
@@ -466,7 +491,7 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     result.changes.append("sent as frames")
     if fs.size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
         result.tokens = {"estimate": video_tokens(n, *fs.size), "model": settings.model}
-        if _over_token_cap(result, settings):  # nothing fits: even 4 frames at the floor
+        if over_token_cap(result, settings):  # nothing fits: even 4 frames at the floor
             cap = settings.limits.value("tokens.max_request")
             result.findings.append(Finding(
                 "tokens.request_too_many", "error", f"{result.path}: about "
@@ -499,63 +524,4 @@ def frames_manifest(video: str, fs: FrameSet) -> dict[str, Any]:
                         "index": f["index"]} for f in fs.frames]}
 
 
-def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: Sink
-                        ) -> Prepared:
-    """An image list: each frame prepared as an image; uniformly sampled down when too many."""
-    from .image import prepare_image
-
-    info = report.info
-    result = Prepared(path=src.name, kind="frames", ok=False, info=info,
-                      findings=list(report.findings), bytes_in=info.bytes, tokens=report.tokens)
-    members = list(src.frames or [])
-    cap, per_item = frame_budget(len(members), settings)
-    if len(members) > cap:
-        step = len(members) / cap
-        members = [members[int(k * step)] for k in range(cap)]
-        result.fixes.append(f"sampled {cap} of {len(info.members)} frames uniformly")
-    max_side = settings.max_side
-    if _over_token_cap(result, settings) and members and info.width and info.height:
-        tcap = settings.limits.value("tokens.max_request")
-        fit = fit_video(len(members), info.width, info.height, tcap,
-                        min_frames=settings.limits.value("frames.min") or 1)
-        if fit is not None:
-            n2, fw, fh = fit
-            result.fixes.append(f"fitted --max-tokens {tcap:,}: {len(members)} -> {n2} frames, "
-                                f"{info.width}x{info.height} -> {fw}x{fh} (about "
-                                f"{video_tokens(n2, fw, fh):,} tokens, estimate)")
-            if n2 < len(members):
-                step = len(members) / n2
-                members = [members[int(k * step)] for k in range(n2)]
-            if (fw, fh) != (info.width, info.height):
-                max_side = max(fw, fh)
-    # the token budget is the whole list's (fitted above), not each frame's
-    frame_settings = settings.replace(max_side=max_side, max_tokens=None, limit_overrides={
-        **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
-        **({"image.max_data_url_bytes": per_item} if settings.transport == "base64" else {})})
-    urls, outputs = [], []
-    last_size: tuple[int, int] | None = None
-    for i, m in enumerate(members):
-        m_info = probe_source(m, limits=frame_settings.limits)
-        m_report = check_info(m_info, frame_settings)
-        stem = (sink.stem / f"frame_{i:06d}") if sink.stem is not None else None
-        one = prepare_image(m, m_report, frame_settings, Sink(sink.out_dir, stem))
-        if not one.ok or one.part is None:
-            result.findings += one.findings
-            return result
-        urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
-        if one.output_info is not None and one.output_info.width:
-            last_size = (one.output_info.width, one.output_info.height or 1)
-        outputs += one.outputs
-        result.bytes_out += one.bytes_out
-        result.changes += [c for c in one.changes if c not in result.changes]
-    n = len(urls)
-    min_frames = settings.limits.value("frames.min") or 1
-    if n < min_frames:
-        return result
-    result.part = frames_part(urls, settings.fps, settings.dialect)
-    result.fps = settings.fps
-    if last_size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
-        result.tokens = {"estimate": video_tokens(n, *last_size), "model": settings.model}
-    result.outputs = outputs
-    result.ok = True
-    return result
+prepare = prepare_video  # the kind protocol's name (mediaprep.kinds.KINDS)
