@@ -426,36 +426,13 @@ def test_cli_import_leaves_media_libraries_for_later():
     assert proc.stdout.strip() == "[]"
 
 
-def test_package_names_stay_the_public_functions():
-    """Importing the subpackages `mediaprep.probe`, `.check`, `.prepare` must not hide the
-    functions of the same names, before or after the functions were first used."""
-    proc = _fresh_python(
-        "import mediaprep, mediaprep.probe.sniff, mediaprep.check.image\n"
-        "import mediaprep.prepare.image\n"
-        "from mediaprep import prepare, Report\n"
-        "import types\n"
-        "assert callable(mediaprep.probe) and not isinstance(mediaprep.probe, types.ModuleType)\n"
-        "assert callable(mediaprep.check) and not isinstance(mediaprep.check, types.ModuleType)\n"
-        "assert mediaprep.prepare is prepare and not isinstance(prepare, types.ModuleType)\n"
-        "import mediaprep.prepare.video\n"
-        "assert mediaprep.prepare is prepare\n"
-        "assert Report.__module__ == 'mediaprep.check'\n"
-        "assert sorted(mediaprep.__all__) == sorted(mediaprep._HOMES)\n"
-        "assert set(mediaprep.__all__) <= set(dir(mediaprep))\n"
-        "try:\n    mediaprep.nothing_here\nexcept AttributeError:\n    print('ok')\n"
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok"
-
-
 def test_fork_server_preloads_what_the_task_functions_use():
     from mediaprep.batch.journal import prep_job
     from mediaprep.batch.runner import preload_modules
     from mediaprep.batch.tasks import check_one
 
     assert "mediaprep.api" in preload_modules(check_one)
-    assert "mediaprep.prepare" not in preload_modules(check_one)  # a check needs no encoders
-    assert {"mediaprep.batch", "mediaprep.api", "mediaprep.prepare"} <= set(
+    assert {"mediaprep.batch.journal", "mediaprep.api", "mediaprep.kinds.video"} <= set(
         preload_modules(prep_job))
     assert preload_modules(len) == ["mediaprep"]  # not a mediaprep function: nothing extra
 

@@ -75,7 +75,7 @@ def check_one(task: CheckTask) -> dict[str, Any]:
 
 
 # What the fork server imports before forking workers for these (see runner.PRELOAD).
-prep_one.worker_imports = ("mediaprep.api", "mediaprep.prepare")  # type: ignore[attr-defined]
+prep_one.worker_imports = ("mediaprep.api", "mediaprep.kinds.image", "mediaprep.kinds.video")  # type: ignore[attr-defined]
 check_one.worker_imports = ("mediaprep.api",)  # type: ignore[attr-defined]
 
 

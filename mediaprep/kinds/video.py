@@ -265,8 +265,7 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                                 f"{vo.bytes:,} bytes" + (" (audio dropped)" if info.has_audio
                                                          else ""))
             result.stats["attempts"] = vo.attempts
-        out_info = probe(Source(name=str(out_path), path=out_path),
-                                limits=settings.limits)
+        out_info = probe(Source(name=str(out_path), path=out_path))
         recheck = check(out_info, settings.replace(video_mode="file"))
         problems = [f for f in recheck.findings if f.severity == "error"]
         if problems:
