@@ -192,7 +192,7 @@ def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
               place: RunPlace | None = None) -> list[Any]:
     """Run ``fn`` over ``tasks``: the one place that decides where per-input work runs.
 
-    Returns one :class:`~mediaprep.runner.Outcome` per task, in input order; a task that
+    Returns one :class:`~mediaprep.batch.runner.Outcome` per task, in input order; a task that
     hangs, crashes its worker or raises gets an error outcome and the run goes on.
     """
     import multiprocessing

@@ -225,7 +225,7 @@ def _natural_key(p: Path) -> list[Any]:
 # ------------------------------------------------------------------------------ URL inputs
 #
 # A URL input is fetched only when the settings allow it (``Settings.allow_url``). Then it is
-# downloaded with :mod:`mediaprep.fetch` (http(s) only, size cap, connect and overall timeouts,
+# downloaded with :mod:`mediaprep.net.fetch` (http(s) only, size cap, connect and overall timeouts,
 # at most 3 redirects, private and loopback addresses refused unless allowed) into a temp file
 # and handled like a path; the temp file is removed when the work is done. Under the url
 # transport, a URL that needs no change passes through untouched: it is validated from a HEAD
@@ -242,7 +242,7 @@ _URL_VIDEO_EXTS = frozenset({"mp4", "mov", "mkv", "avi", "flv", "wmv", "webm", "
 
 
 def fetch_policy(settings: Any) -> Any:
-    """The :class:`~mediaprep.fetch.FetchPolicy` a :class:`~mediaprep.settings.Settings` asks."""
+    """The :class:`~mediaprep.net.fetch.FetchPolicy` that ``settings`` asks for."""
     from .net.fetch import FetchPolicy
 
     return FetchPolicy(allow=bool(settings.allow_url),

@@ -63,7 +63,7 @@ class Settings:
     max_image_tokens: int | None = None
     deep: bool = False
     allow_url: bool = False
-    # URL inputs (with allow_url): addresses refused unless allowed (mediaprep.fetch)
+    # URL inputs (with allow_url): addresses refused unless allowed (mediaprep.net.fetch)
     allow_private_urls: bool = False  # private, link-local, loopback ...: everything
     allow_loopback_urls: bool = False  # loopback only (local servers, tests)
 

@@ -1,4 +1,4 @@
-"""Tests for mediaprep.cache (content-addressed, atomic cache of prep results)."""
+"""Tests for mediaprep.batch.cache (content-addressed, atomic cache of prep results)."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ def hangs_on_one(x: int) -> int:
 def dies_on_two(x: int) -> int:
     if x == 2:
         # Let the other tasks finish first: a task that shares a worker with one that kills it
-        # is counted as a suspect by Dask's scheduler too (see mediaprep.executors).
+        # is counted as a suspect by Dask's scheduler too (see mediaprep.batch.executors).
         time.sleep(1.0)
         os._exit(7)
     return x

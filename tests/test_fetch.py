@@ -1,4 +1,4 @@
-"""Tests for mediaprep.fetch against a local http.server on 127.0.0.1 (never another address).
+"""Tests for mediaprep.net.fetch against a local http.server on 127.0.0.1 (never another address).
 
 Addresses such as 10.0.0.1 or ::1 appear only as URLs that must be refused before any connect;
 a spy on ``fetch._open_socket`` proves no connection to them is attempted.

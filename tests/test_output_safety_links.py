@@ -39,7 +39,7 @@ CLI = [sys.executable, "-c", "from mediaprep.cli import main; main()"]
 DOUBLE = textwrap.dedent('''
     import time
     from pathlib import Path
-    from mediaprep.batch import prep_job as _real_prep
+    from mediaprep.batch.journal import prep_job as _real_prep
     from mediaprep.output import temp_path_for, writing_for_run
 
     def prep_job(job):
@@ -54,8 +54,8 @@ DOUBLE = textwrap.dedent('''
 LAUNCHER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv.pop(1))
-    import double, mediaprep.batch
-    mediaprep.batch.prep_job = double.prep_job
+    import double, mediaprep.batch.journal
+    mediaprep.batch.journal.prep_job = double.prep_job
     from mediaprep.cli import main
     main()
 ''')

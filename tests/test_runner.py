@@ -1,4 +1,4 @@
-"""Tests for mediaprep.runner (isolated worker pool) and mediaprep.progress.
+"""Tests for mediaprep.batch.runner (isolated worker pool) and mediaprep.batch.progress.
 
 Task functions are top-level in this module so worker processes can import them by name.
 Timing bounds are deliberately loose (shared, slow CI machines): they only tell "the hung task

@@ -1,6 +1,6 @@
-"""URL inputs through check, probe and prepare (mediaprep.sources URL section).
+"""URL inputs through check, probe and prepare (mediaprep.resource URL section).
 
-Off by default; when allowed: fetched with mediaprep.fetch (http(s) only, size cap, timeouts,
+Off by default; when allowed: fetched with mediaprep.net.fetch (http(s) only, size cap, timeouts,
 at most 3 redirects, private and loopback addresses refused unless allowed) and handled like a
 path. Under the url transport a URL that needs no change passes through untouched, validated
 from HEAD and a bounded Range read. The tests serve their own files on loopback, so they allow

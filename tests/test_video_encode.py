@@ -1,4 +1,4 @@
-"""Tests for mediaprep.encode.video: remux, transcode_to_fit, verify.
+"""Tests for mediaprep.backends.av_encode: remux, transcode_to_fit, verify.
 
 Clips are generated into tmp_path with PyAV (small, a few seconds) by :func:`_clip`, which is
 kept here rather than shared so these tests do not move when other generators change.

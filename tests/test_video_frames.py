@@ -1,4 +1,4 @@
-"""Frame extraction by presentation time (mediaprep.transform.video_frames)."""
+"""Frame extraction by presentation time (mediaprep.backends.av_frames)."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ MIN_BYTES_PER_FRAME = 16
 
 
 class VideoEncodeError(Exception):
-    """Base class for errors from :mod:`mediaprep.encode.video`."""
+    """Base class for errors from :mod:`mediaprep.backends.av_encode`."""
 
 
 class RemuxNotPossible(VideoEncodeError):

@@ -3,8 +3,8 @@
     executor = get_executor("dask", address="tcp://scheduler:8786")   # or get_executor("local")
     outcomes = executor.run(tasks, prep_one, jobs=4, timeout=300, on_result=write_line)
 
-Every executor has the contract of :func:`mediaprep.runner.run_all`: one
-:class:`~mediaprep.runner.Outcome` per task, in input order, ``on_result(index, outcome)``
+Every executor has the contract of :func:`mediaprep.batch.runner.run_all`: one
+:class:`~mediaprep.batch.runner.Outcome` per task, in input order, ``on_result(index, outcome)``
 called in this process as each task ends; an error is ``"exception"`` (``fn`` raised),
 ``"timeout"`` or ``"crash"``; one bad file never ends the run.
 
@@ -21,7 +21,7 @@ How the ``dask`` executor keeps the ``run_all`` contract:
 * A worker that dies (killed, out of memory, segfault) loses its tasks; the scheduler runs
   them again on other workers. A task that has killed ``distributed.scheduler.allowed-failures``
   workers (default 3) ends as a ``"crash"`` outcome. Retrying is safe because a task's output
-  names are fixed before dispatch (:func:`mediaprep.tasks.plan_prep`) and every output is
+  names are fixed before dispatch (:func:`mediaprep.batch.tasks.plan_prep`) and every output is
   written atomically (temporary file, then rename): a rerun replaces a file with the same bytes.
   Dask counts every task that was on a dying worker as a suspect; with single-threaded workers
   and ``SCHEDULER_CONFIG`` that is the task that ran there, but a retry can still be placed
@@ -113,7 +113,7 @@ def _validate(jobs: int | None, timeout: float | None) -> None:
 
 
 class LocalExecutor:
-    """Worker processes on this machine: :func:`mediaprep.runner.run_all` itself."""
+    """Worker processes on this machine: :func:`mediaprep.batch.runner.run_all` itself."""
 
     name = "local"
 

@@ -61,7 +61,7 @@ def unreadable_finding(message: str) -> dict[str, Any]:
 
 
 def task_failure_message(display: str, error: Any) -> str:
-    """``a.mp4: gave up after 60 s (...)`` for a runner :class:`~mediaprep.runner.TaskError`."""
+    """``a.mp4: gave up after 60 s (...)`` for a :class:`~mediaprep.batch.runner.TaskError`."""
     kind = getattr(error, "kind", "exception")
     text = getattr(error, "message", str(error))
     what = {"timeout": "processing took too long", "crash": "the decoder crashed",

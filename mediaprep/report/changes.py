@@ -1,7 +1,7 @@
 """Kinds of change prep makes to an input: the one place that names them.
 
 A ``parts.jsonl`` line (SPEC section 4) carries ``changes``: the kinds prepare recorded where it
-made each change (see :class:`mediaprep.prepare.result.Prepared`). :func:`changes_of` reads them
+made each change (see :class:`mediaprep.model.Prepared`). :func:`changes_of` reads them
 for one line and :func:`count_changes` totals them; the HTML report and the text summary both
 use these, so they can never disagree on what "rotated" means.
 """

@@ -37,7 +37,7 @@ _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def code_descriptions() -> Mapping[str, str]:
-    """Finding code -> one-line description, from the one home in ``mediaprep.findings``."""
+    """Finding code -> one-line description, from the one home in ``mediaprep.model``."""
     try:
         from ..model import CODES
     except ImportError:  # keep SARIF rendering usable on its own
