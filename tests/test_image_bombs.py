@@ -62,7 +62,8 @@ def test_jpeg_scans_at_the_limit_pass(tmp_path):
     ("screen.gif", gif_screen_bomb()),
     ("declares.avif", avif_declaring()),
     ("icon.ico", ico_holding_png(png_idat_bomb(13000, 13000))),
-], ids=["webp", "gif", "avif", "ico"])
+    ("pointer.cur", ico_holding_png(png_idat_bomb(13000, 13000), kind=2)),
+], ids=["webp", "gif", "avif", "ico", "cur"])
 def test_canvas_bombs_are_refused_before_decoding(tmp_path, name, data):
     p = _write(tmp_path, name, data)
     info = mediaprep.probe(p, deep=True)
@@ -72,6 +73,24 @@ def test_canvas_bombs_are_refused_before_decoding(tmp_path, name, data):
     result = mediaprep.prepare(p, out_dir=out)
     assert not result.ok
     assert "image.decompression_bomb" in [f.code for f in result.findings]
+
+
+def _bmp_cursor(side: int = 32) -> bytes:
+    """A real-shaped CUR: one 32-bit BMP entry (height doubled for the AND mask)."""
+    dib = struct.pack("<IiiHHIIiiII", 40, side, 2 * side, 1, 32, 0, 0, 0, 0, 0, 0)
+    pixels = bytes([10, 10, 200, 255]) * side * side
+    mask = bytes(4 * side)  # 1 bit a pixel, rows padded to 32 bits: all shown
+    payload = dib + pixels + mask
+    entry = struct.pack("<BBBBHHII", side, side, 0, 0, 1, 1, len(payload), 6 + 16)
+    return struct.pack("<HHH", 0, 2, 1) + entry + payload
+
+
+def test_a_small_cursor_is_read_as_a_cur_image(tmp_path):
+    p = _write(tmp_path, "pointer.cur", _bmp_cursor())
+    info = mediaprep.probe(p)
+    assert (info.kind, info.format, info.error_code) == ("image", "cur", None)
+    assert (info.width, info.height) == (32, 32)
+    assert mediaprep.prepare(p).ok  # converted to a format the target takes
 
 
 def test_raising_the_pixel_ceiling_lets_a_canvas_through(tmp_path):

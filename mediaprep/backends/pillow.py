@@ -30,7 +30,8 @@ from .sniff import Sniffed
 _PILLOW_FORMATS = {
     "JPEG": "jpeg", "MPO": "mpo", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp",
     "DIB": "bmp", "TIFF": "tiff", "HEIF": "heic", "AVIF": "avif", "JPEG2000": "jpeg2000",
-    "ICO": "ico", "PPM": "ppm", "TGA": "tga", "PCX": "pcx", "PSD": "psd", "DDS": "dds",
+    "ICO": "ico", "CUR": "cur", "PPM": "ppm", "TGA": "tga", "PCX": "pcx", "PSD": "psd",
+    "DDS": "dds",
 }
 _BITS_BY_MODE = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I": 32, "F": 32}
 
@@ -290,7 +291,7 @@ def _read_header_extras(info: MediaInfo, im: Image.Image, src: Source,
     n = getattr(im, "n_frames", 1) or 1
     if frames is not None:  # an APNG's acTL may lie: its fcTL chunks are the frames it holds
         n = min(n, max(frames, 1))
-    if n > 1 and info.format not in ("mpo", "tiff", "ico", "heic"):
+    if n > 1 and info.format not in ("mpo", "tiff", "ico", "cur", "heic"):
         info.frames = n
     elif n > 1:
         info.notes.append(f"{n} pictures in the file; the first is used")

@@ -12,13 +12,13 @@ EXTENSIONS: dict[str, str] = {
     "jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "png": "png", "apng": "png",
     "gif": "gif", "webp": "webp", "bmp": "bmp", "dib": "bmp", "tif": "tiff", "tiff": "tiff",
     "heic": "heic", "heif": "heic", "hif": "heic", "avif": "avif", "jp2": "jpeg2000",
-    "j2k": "jpeg2000", "jpx": "jpeg2000", "ico": "ico", "jxl": "jxl", "mpo": "mpo",
+    "j2k": "jpeg2000", "jpx": "jpeg2000", "ico": "ico", "cur": "cur", "jxl": "jxl", "mpo": "mpo",
     "mp4": "mp4", "m4v": "mp4", "mov": "mov", "qt": "mov", "mkv": "mkv", "webm": "webm",
     "avi": "avi", "flv": "flv", "wmv": "wmv", "asf": "wmv", "mpg": "mpeg", "mpeg": "mpeg",
     "m2v": "mpeg", "ts": "ts", "m2ts": "ts", "mts": "ts", "3gp": "3gp", "3g2": "3gp",
 }
 IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
-                           "jpeg2000", "ico", "jxl", "mpo"})
+                           "jpeg2000", "ico", "cur", "jxl", "mpo"})
 VIDEO_FORMATS = frozenset({"mp4", "mov", "mkv", "webm", "avi", "flv", "wmv", "mpeg", "ts", "3gp"})
 # formats the same decoder family reads, so a "mismatch" between them is not worth reporting
 _EQUIVALENT = [{"jpeg", "mpo"}, {"mp4", "mov", "3gp"}, {"mkv", "webm"}]
@@ -58,8 +58,9 @@ def sniff(head: bytes) -> Sniffed:
         return Sniffed("image", "jpeg2000")
     if h[:2] == b"\xff\x0a" or h[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
         return Sniffed("image", "jxl")
-    if h[:4] == b"\x00\x00\x01\x00" and len(h) > 6 and h[4] + h[5] > 0:
-        return Sniffed("image", "ico")
+    if h[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") and len(h) > 6 and h[4] + h[5] > 0:
+        # ICO (type 1) and CUR (type 2) share one directory layout
+        return Sniffed("image", "ico" if h[2] == 1 else "cur")
     if h[4:8] == b"ftyp":
         return _sniff_isobmff(h)
     if h[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):

@@ -41,7 +41,7 @@ from .common import check_extension, check_item_bytes, finding, in_box, mime_for
 
 # formats prep can convert from (it decodes them); anything else is a dead end
 CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
-                         "jpeg2000", "ico", "mpo", "ppm", "tga"})
+                         "jpeg2000", "ico", "cur", "mpo", "ppm", "tga"})
 
 
 def probe(src: Source, limits: Limits, *, deep: bool = False,
