@@ -374,6 +374,10 @@ class _Decoder:
         self.read_retries = 0
         self.full = full
         self.drain = drain or set()
+        # drains count only at or past the picture the current target needs: a demuxer that
+        # seeks short (a Matroska file without cues lands at its start) replays earlier
+        # targets' packets, and draining there would end the GOP before the needed picture
+        self.drain_from: float | None = None
         self.drained = False
         self.skipping = False
 
@@ -409,7 +413,7 @@ class _Decoder:
                     self.cc.skip_frame = "NONREF" if skip else "DEFAULT"
                     self.skipping = skip
             self._decode(pkt)
-            if pts in self.drain:
+            if pts in self.drain and (self.drain_from is None or pts >= self.drain_from):
                 self._decode(None)
                 self.drained = True
         return self.queue.popleft()
@@ -578,6 +582,7 @@ def _iter_frames(
                     break  # past the last frame: the plan came from a lying header
                 i = bisect_right(pts_list, limit) - 1
                 need = pts_list[max(i, 0)]
+            dec.drain_from = need
             if eof:
                 if cand is None or target > _end_of(scan, cand, frame_dur) - eps:
                     break
