@@ -24,10 +24,9 @@ from mediaprep.model import CODES
 ROOT = Path(__file__).resolve().parents[1]
 PER_FILE_LIMIT = 60.0  # seconds for all four commands over one input (coarse: a hang is minutes)
 JOBS = 2
-# The driver builds the corpus in memory first (60,000-scan JPEGs: ~175 MB peak), and the
-# 400k-packet MP4 costs a worker FFmpeg's index (~165 MB); each stays far below the 1 GB a
-# hostile prep may take.
-MEMORY_LIMIT = 640 * 1024 * 1024
+# The 400k-packet MP4 costs a worker FFmpeg's index (~165 MB), far below the 1 GB a hostile
+# prep may take; the driver's peak is sampled while the corpus runs.
+MEMORY_LIMIT = 600 * 1024 * 1024
 # What probe itself reports as an error code (the rest are check's, from the limits).
 PROBE_CODES = {"file.unreadable", "file.unsupported_format", "image.decompression_bomb",
                "video.no_video_stream"}
