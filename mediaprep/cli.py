@@ -6,14 +6,12 @@ run that could not go on (a full disk), 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +20,10 @@ import click
 # Only light modules here: PyAV, numpy and Pillow are imported by the commands that need them,
 # after local workers' fork server has started importing them alongside (see prestart_workers).
 from . import limits as limits_mod
+from .batch import DEFAULT_TIMEOUT, BatchError, RunStopped
+from .batch.executors import ExecutorUnavailable
+from .batch.requests import BatchRequestError
+from .batch.runner import WorkerStartError
 from .config import Config, ConfigError, load_config
 from .limits import LimitError
 from .settings import VIDEO_MODES, Settings, SettingsError, make_settings
@@ -89,17 +91,16 @@ def build_settings(ctx_opts: dict[str, Any]) -> tuple[Settings, Config]:
         raise UsageFailure(str(exc)) from exc
 
 
-def _pop(opts: dict[str, Any], *names: str) -> list[Any]:
-    return [opts.pop(n, None) for n in names]
-
-
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SettingsError, LimitError, ConfigError) as exc:
+        except (SettingsError, LimitError, ConfigError, BatchError,
+                ExecutorUnavailable) as exc:
             raise UsageFailure(str(exc)) from exc
+        except (WorkerStartError, BatchRequestError) as exc:
+            raise click.ClickException(str(exc)) from exc
         except KeyboardInterrupt:
             # Not click's bare "Aborted!" with exit 1, which a script would read as "some
             # input failed": say what is kept, and exit as a shell does on Ctrl-C.
@@ -116,15 +117,6 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 KEPT = {"prep": "; finished inputs are kept: run the same command again to finish"}
-
-
-class RunStopped(Exception):
-    """A worker hit an error that every later input would hit too (see RUN_STOPPING_ERRNOS)."""
-
-
-# Seconds one input may take before its worker is killed and the input gets file.unreadable.
-# check reads headers (a healthy file takes milliseconds); prep may transcode an hour of video.
-DEFAULT_TIMEOUT = {"check": 120.0, "prep": 1200.0}
 
 
 def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -163,69 +155,21 @@ def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@dataclass(frozen=True)
-class RunPlace:
-    """Where per-input work runs (--executor, --scheduler)."""
-
-    executor: str = "local"
-    scheduler: str | None = None
-
-
-def pop_run_options(opts: dict[str, Any], paths: tuple[str, ...]) -> tuple[RunPlace,
-                                                                            tuple[str, ...]]:
-    """Take the executor options out of ``opts``; add the manifests' entries to ``paths``."""
+def pop_run_options(opts: dict[str, Any], paths: tuple[str, ...]) -> tuple[
+        str, dict[str, Any], tuple[str, ...]]:
+    """Take the executor options out of ``opts`` (the executor's name and its options); add
+    the manifests' entries to ``paths``."""
     from .batch.inputs import ManifestError, read_manifest
 
-    place = RunPlace(opts.pop("executor", None) or "local", opts.pop("scheduler", None))
+    executor = opts.pop("executor", None) or "local"
+    scheduler = opts.pop("scheduler", None)
     entries: list[str] = []
     for manifest in opts.pop("manifests", ()) or ():
         try:
             entries += read_manifest(manifest)
         except (ManifestError, OSError) as exc:
             raise UsageFailure(f"manifest {manifest}: {exc}") from exc
-    return place, tuple(paths) + tuple(entries)
-
-
-def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
-              timeout: float | None,
-              on_result: Callable[[int, Any], None] | None = None,
-              place: RunPlace | None = None) -> list[Any]:
-    """Run ``fn`` over ``tasks``: the one place that decides where per-input work runs.
-
-    Returns one :class:`~mediaprep.batch.runner.Outcome` per task, in input order; a task that
-    hangs, crashes its worker or raises gets an error outcome and the run goes on.
-    """
-    import multiprocessing
-
-    from .batch.runner import WorkerStartError, run_all
-
-    if place is not None and place.executor != "local":
-        from .batch.executors import ExecutorUnavailable, get_executor
-
-        try:
-            ex = get_executor(place.executor,
-                              **({"address": place.scheduler} if place.scheduler else {}))
-        except ExecutorUnavailable as exc:
-            raise UsageFailure(str(exc)) from exc
-        return ex.run(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result)
-    if jobs != 0 and multiprocessing.current_process().daemon:
-        jobs = 0  # a daemonic process may not start workers; whoever runs us isolates us
-    try:
-        return run_all(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result)
-    except WorkerStartError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def prestart_workers(fn: Callable[[Any], Any], *, jobs: int | None,
-                     place: RunPlace) -> None:
-    """Let local workers' start-up (the fork server importing mediaprep) overlap with the
-    command's own walking and planning; :func:`run_tasks` would otherwise wait for it."""
-    import multiprocessing
-
-    from .batch.runner import prestart
-
-    if place.executor == "local" and jobs != 0 and not multiprocessing.current_process().daemon:
-        prestart(fn)
+    return executor, ({"address": scheduler} if scheduler else {}), tuple(paths) + tuple(entries)
 
 
 def _timeout(value: float | None, command: str) -> float | None:
@@ -247,9 +191,9 @@ def _say(text: str, *, err: bool = False) -> None:
     click.echo(displayable(text), err=err)
 
 
-def _say_if_nothing_found(items: list[Any], command: str) -> None:
+def _say_if_nothing_found(count: int, command: str) -> None:
     """As ruff does: a folder with no media (a mistyped path?) passes, but not silently."""
-    if not items:
+    if not count:
         click.echo(f"mediaprep {command}: warning: no images or videos found in the paths "
                    "given (include/exclude from the config apply)", err=True)
 
@@ -277,44 +221,42 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
           frames_dirs: tuple[str, ...], verbose: bool, jobs: int | None,
           timeout: float | None, quiet: bool, **opts: Any) -> None:
     """Validate files and folders (recursively); nothing is written."""
+    from .batch import check_many
     from .batch.progress import Progress, human_duration
-    from .batch.tasks import check_one, plan_check
+    from .batch.summary import input_failed
     from .report import render
 
-    place, paths = pop_run_options(opts, paths)
+    executor, executor_options, paths = pop_run_options(opts, paths)
     if not paths and not frames_dirs:
         raise UsageFailure("give at least one file or folder")
     settings, config = build_settings(opts)
     settings = settings.replace(deep=deep) if deep else settings
-    prestart_workers(check_one, jobs=jobs, place=place)
-    from .batch.inputs import collect
-    from .batch.summary import failed_check_entry, failed_json, report_from_files
+    progress = Progress(0, label="check", enabled=False if quiet else None)
 
-    items = collect(paths, config, frames_dirs=frames_dirs)
-    _say_if_nothing_found(items, "check")
-    tasks = plan_check([i.source for i in items], settings, config=config,
-                       displays=[i.display for i in items])
-    files: list[dict[str, Any] | None] = [None] * len(tasks)
+    def on_start(total: int) -> None:
+        _say_if_nothing_found(total, "check")
+        progress.total = total
+        progress.__enter__()
 
-    with Progress(len(tasks), label="check", enabled=False if quiet else None) as progress:
-        def on_result(index: int, outcome: Any) -> None:
-            t = tasks[index]
-            entry = (outcome.value if outcome.ok
-                     else failed_check_entry(t.display, t.source, outcome.error))
-            files[index] = entry
-            progress.advance(not failed_json(entry, strict=strict),
-                             bytes_in=int((entry.get("info") or {}).get("bytes") or 0))
+    def on_result(_index: int, entry: dict[str, Any]) -> None:
+        progress.advance(not input_failed(entry, strict=strict),
+                         bytes_in=int((entry.get("info") or {}).get("bytes") or 0))
 
-        run_tasks(tasks, check_one, jobs=jobs, timeout=_timeout(timeout, "check"),
-                  on_result=on_result, place=place)
-    data = report_from_files([f for f in files if f is not None], settings, strict=strict)
+    try:
+        result = check_many(paths, settings, config=config, frames_dirs=frames_dirs,
+                            strict=strict, jobs=jobs, timeout=_timeout(timeout, "check"),
+                            executor=executor, executor_options=executor_options,
+                            on_start=on_start, on_result=on_result)
+    finally:
+        progress.close()
+    data = result.report
     out = render(data, fmt, strict=strict, verbose=verbose)
     if out:
         click.echo(out, nl=False)
     if fmt in ("github", "junit", "sarif", "json", "html"):
         s = data["summary"]
         click.echo(f"mediaprep: {s['files']} files, {s['passed']} passed, {s['failed']} failed"
-                   f", {human_duration(progress.elapsed)}", err=True)
+                   f", {human_duration(result.elapsed)}", err=True)
     sys.exit(EXIT_FAILED if data["summary"]["failed"] else EXIT_OK)
 
 
@@ -480,269 +422,46 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     run (or of a finished one) only works on what is left. Unchanged inputs are taken from the
     cache (see --cache-dir, --no-cache) without media work.
     """
-    from .batch.cache import default_cache_dir
-    from .batch.inputs import collect
-    from .batch.journal import (
-        JOURNAL_FOLDER,
-        PrepJob,
-        journal_hit,
-        journal_line_file,
-        journal_path,
-        prep_job,
-        prune_journal,
-        record_runs,
-        recorded_runs,
-        run_lock,
-        state_dir,
-        state_problem,
-        sweep_temporaries,
-        write_folders,
-    )
-    from .batch.parts_file import PartsFile
+    from .batch import InputResult, prep_many
     from .batch.progress import Progress
-    from .batch.runner import Outcome
-    from .batch.summary import failed_prep_line
-    from .batch.tasks import plan_prep
-    from .output import RUN_STOPPING_ERRNOS, new_run_id, writing_for_run
     from .report import displayable
 
-    place, paths = pop_run_options(opts, paths)
+    executor, executor_options, paths = pop_run_options(opts, paths)
     if not paths and not frames_dirs:
         raise UsageFailure("give at least one file or folder")
     if resize is not None:
         opts["resize_model"] = resize == "model"
     settings, config = build_settings(opts)
-    if settings.transport == "url" and not settings.url_prefix:
-        raise UsageFailure("--transport url needs --url-prefix (where DIR will be hosted)")
-    if batch_requests is not None:
-        _check_batch_options(settings, prompt)
-    out = Path(out_dir)
-    problem = state_problem(out)
-    if problem is not None:
-        raise UsageFailure(problem)
-    out.mkdir(parents=True, exist_ok=True)
-    prestart_workers(prep_job, jobs=jobs, place=place)
-    items = collect(paths, config, frames_dirs=frames_dirs, skip=out)
-    _say_if_nothing_found(items, "prep")
-    _refuse_inputs_inside(items, out)
-    requests_path = None if batch_requests is None else Path(batch_requests)
-    if requests_path is not None:
-        _refuse_batch_requests_path(requests_path, items, out)
-    tasks = plan_prep([i.source for i in items], out, settings, config=config,
-                      displays=[i.display for i in items])
-    journal = state_dir(out) / JOURNAL_FOLDER
-    cache = None if no_cache else str(Path(cache_dir) if cache_dir else default_cache_dir())
-    run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
-    jobs_list = [PrepJob(t, str(journal), cache, run_id) for t in tasks]
-    records = [journal_path(journal, t.stem) for t in tasks]
-    # where this run writes, and so where a killed run's temporaries can be
-    folders = write_folders(out, [t.stem for t in tasks],
-                            *([] if requests_path is None else [requests_path.parent]))
+    progress = Progress(0, label="prep", enabled=False if quiet else None)
 
-    with run_lock(out) as locked, writing_for_run(run_id):
-        if not locked:
-            raise UsageFailure(f"another mediaprep prep run is writing to {out}")
-        earlier = recorded_runs(out)
-        record_runs(out, [*earlier, run_id])  # before anything is written: a kill finds it
-        sweep_temporaries(out, folders, earlier)  # what killed runs left half-written
-        # Inputs a previous run finished (journal records still valid) need no worker.
-        hits = {i: done for i, job in enumerate(jobs_list)
-                if (done := journal_hit(job)) is not None}
-        todo = [i for i in range(len(tasks)) if i not in hits]
-        parts = PartsFile(out / "parts.jsonl", records, journal_line_file,
-                          lambda i: failed_prep_line(tasks[i].display,
-                                                     "its result record is missing"))
-        try:
-            with parts, Progress(len(tasks), label="prep",
-                                 enabled=False if quiet else None) as progress:
-                keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
+    def on_start(total: int) -> None:
+        _say_if_nothing_found(total, "prep")
+        progress.total = total
+        progress.__enter__()
 
-                def report(index: int, outcome: Any) -> None:
-                    t = tasks[index]
-                    if outcome.ok:
-                        d = outcome.value
-                        progress.advance(d.ok, fixed=d.fixed, bytes_in=d.bytes_in,
-                                         bytes_out=d.bytes_out)
-                        status = d.status
-                        if not keep_parts:
-                            parts.done(index)
-                    else:
-                        if getattr(outcome.error, "errno", None) in RUN_STOPPING_ERRNOS:
-                            raise RunStopped(f"{t.display}: {outcome.error.message}")
-                        line = failed_prep_line(t.display, outcome.error)
-                        progress.advance(False)
-                        status = _status_of(line)
-                        parts.failed(index, line)
-                    if not quiet:
-                        line_out = displayable(status)  # a name that is not UTF-8 prints
-                        progress.write(line_out) if progress.enabled else click.echo(line_out)
+    def on_result(r: InputResult) -> None:
+        progress.advance(r.ok, fixed=r.fixed, bytes_in=r.bytes_in, bytes_out=r.bytes_out)
+        if not quiet:
+            line_out = displayable(r.status)  # a name that is not UTF-8 prints
+            progress.write(line_out) if progress.enabled else click.echo(line_out)
 
-                for i, done in hits.items():
-                    report(i, Outcome(value=done))
-                run_tasks([jobs_list[i] for i in todo], prep_job, jobs=jobs,
-                          timeout=_timeout(timeout, "prep"),
-                          on_result=lambda k, outcome: report(todo[k], outcome), place=place)
-                if not keep_parts:
-                    parts.close()
-        except BaseException:
-            # Ctrl-C, a full disk: the workers are dead by now, and what they were writing is
-            # half-written; a rerun would sweep it too, but nothing half-written may stay.
-            sweep_temporaries(out, folders, [*earlier, run_id])
-            raise
-        # workers killed by the timeout leave temporary files too
-        sweep_temporaries(out, folders, [*earlier, run_id])
-        failed = progress.failed + parts.missing
-        prune_journal(journal, records)
-        if requests_path is not None:
-            n_req, skipped = _write_batch_requests(out / "parts.jsonl", requests_path,
-                                                   settings, prompt or "", group, batch_url)
-        record_runs(out, [])  # every temporary of the runs so far is gone
-    _say(f"prep: {progress.summary()} -> {out}", err=True)
-    if requests_path is not None:
-        _say(f"prep: {n_req} batch requests in {batch_requests}"
-             + (f" ({skipped} failed inputs left out)" if skipped else ""), err=True)
-    if not click.get_current_context().meta.get("mediaprep.no_report"):
-        from .report.html import write_prep_report_safely
-        write_prep_report_safely(out, [t.source for t in tasks], settings)
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
-
-
-def _status_of(line: dict[str, Any]) -> str:
-    detail = "; ".join(f"{f['code']}: {f['message']}" for f in line.get("findings") or [])
-    return f"{line['path']}: FAILED ({detail})"
-
-
-def _check_batch_options(settings: Settings, prompt: str | None) -> None:
-    if prompt is None:
-        raise UsageFailure("--batch-requests needs --prompt (the text sent with the media)")
-    if settings.dialect != "openai":
-        raise UsageFailure("batch requests are OpenAI Batch API lines: use --dialect openai")
-    if settings.transport == "path":
-        raise UsageFailure("batch requests cannot carry file:// paths: use --transport base64 "
-                           "or url")
-
-
-def _write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: str,
-                          group: int, url: str) -> tuple[int, int]:
-    """OpenAI Batch API JSONL from ``parts.jsonl``: ``group`` inputs per request at most, fewer
-    when one more would break a request limit (data URLs per request, whole-body bytes).
-    Returns (requests written, failed inputs left out)."""
-    from .emit.parts import urls_in
-    from .emit.request import check_request, request_body
-    from .output import atomic_writer, json_line
-    from .report import displayable
-
-    limits = settings.limits
-
-    def cap(key: str) -> float:
-        row = limits.get(key)
-        return float("inf") if row is None or row.value is None else row.value
-
-    max_data, max_urls, max_bytes = (cap("request.max_data_urls"),
-                                     cap("request.max_media_urls"),
-                                     cap("request.max_body_bytes"))
-    base = len(json.dumps(request_body([prompt], settings), separators=(",", ":")).encode())
-    skipped = written = 0
-
-    batch: list[tuple[str, dict[str, Any]]] = []
-    size = base
-    n_data = n_urls = 0
-
-    def flush(fh: Any) -> None:
-        nonlocal batch, size, n_data, n_urls, written
-        if not batch:
-            return
-        body = request_body([p for _, p in batch] + [prompt], settings)
-        problems = [f for f in check_request(body, settings) if f.severity == "error"]
-        if problems:  # one input alone too big for a request: prep keeps parts within limits
-            raise click.ClickException(displayable(f"{batch[0][0]}: {problems[0].message}"))
-        cid = batch[0][0] if len(batch) == 1 else f"{batch[0][0]}+{len(batch) - 1}"
-        fh.write(json_line({"custom_id": cid, "method": "POST", "url": url, "body": body},
-                           separators=(",", ":")) + "\n")
-        written += 1
-        batch, size, n_data, n_urls = [], base, 0, 0
-
-    with atomic_writer(dest) as fh, open(parts, encoding="utf-8") as src:
-        for text in src:
-            line = json.loads(text)
-            part = line.get("part")
-            if not line.get("ok") or not part:
-                skipped += 1
-                continue
-            urls = urls_in(part)
-            d = sum(1 for u in urls if u.startswith("data:"))
-            psize = len(json.dumps(part, separators=(",", ":")).encode()) + 1
-            if batch and (len(batch) >= group or n_data + d > max_data
-                          or n_urls + len(urls) - d > max_urls
-                          or size + psize > max_bytes):
-                flush(fh)
-            batch.append((line["path"], part))
-            size += psize
-            n_data += d
-            n_urls += len(urls) - d
-        flush(fh)
-    return written, skipped
-
-
-def _refuse_batch_requests_path(dest: Path, items: list[Any], out: Path) -> None:
-    """--batch-requests never overwrites an input or a file of DIR's own: parts.jsonl,
-    anything in DIR/.mediaprep, the HTML report."""
-    from .resource import frame_files
-
-    def real(p: Path) -> Path:
-        try:
-            return Path(os.path.realpath(p))
-        except (OSError, ValueError):
-            return Path(os.path.abspath(p))
-
-    target = real(dest)
-    out_r = real(out)
-    state = out_r / ".mediaprep"
-    reserved = {out_r / "parts.jsonl": "the parts file", out_r / "report.html": "the report"}
     try:
-        st = os.stat(dest)
-        same = {(st.st_dev, st.st_ino)}
-    except OSError:
-        same = set()
-
-    def is_dest(p: Path) -> bool:  # also by identity: another spelling, a case-blind disk
-        if p == target:
-            return True
-        try:
-            s = os.stat(p)
-        except OSError:
-            return False
-        return (s.st_dev, s.st_ino) in same
-
-    why = next((what for p, what in reserved.items() if is_dest(p)), None)
-    if target == state or state in target.parents or is_dest(state):
-        why = "mediaprep's state folder"
-    if why is not None:
-        raise UsageFailure(f"--batch-requests {dest} would overwrite {why} of {out}; "
-                           "choose another file")
-    for item in items:
-        if item.real is None:
-            continue
-        members = [item.real]
-        if item.real.is_dir():
-            with contextlib.suppress(OSError, ValueError):
-                members = [real(m) for m in frame_files(item.real)]
-        for m in members:
-            if is_dest(m):
-                raise UsageFailure(f"--batch-requests {dest} is an input ({item.display}); "
-                                   "choose another file")
-
-
-def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
-    """Outputs never land over inputs: an input inside DIR would be read and written at once."""
-    root = str(out.resolve())
-    inside = root.rstrip(os.sep) + os.sep
-    for item in items:
-        p = item.real  # None: a URL, a missing file or a link loop: no place, inside or out
-        if p is None:
-            continue
-        if str(p) == root or str(p).startswith(inside):
-            raise UsageFailure(f"input {item.display} is inside the output folder {out}")
+        result = prep_many(
+            paths, out_dir, settings, config=config, frames_dirs=frames_dirs, jobs=jobs,
+            timeout=_timeout(timeout, "prep"), executor=executor,
+            executor_options=executor_options,
+            cache=False if no_cache else (cache_dir or True), batch_requests=batch_requests,
+            prompt=prompt, group=group, batch_url=batch_url,
+            html_report=not click.get_current_context().meta.get("mediaprep.no_report"),
+            on_start=on_start, on_result=on_result)
+    finally:
+        progress.close()
+    _say(f"prep: {result.summary()} -> {Path(out_dir)}", err=True)
+    if result.requests is not None:
+        left = result.requests_left_out
+        _say(f"prep: {result.requests} batch requests in {batch_requests}"
+             + (f" ({left} failed inputs left out)" if left else ""), err=True)
+    sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
 
 
 @main.command()
@@ -759,6 +478,7 @@ def _refuse_inputs_inside(items: list[Any], out: Path) -> None:
 def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None:
     """Frames at --fps capped by --max-frames, plus DIR/frames.json."""
     from .batch.journal import sweep_temporaries
+    from .batch.run import run_tasks
     from .batch.summary import task_failure_message
     from .kinds.common import check_params
     from .output import atomic_write, new_run_id
@@ -774,7 +494,8 @@ def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None
     # or grows there, not here)
     run_id = new_run_id()  # the marker of this run's temporaries, for the sweep below
     outcome = run_tasks([(video, str(out), settings, run_id)], frames_job, jobs=1,
-                        timeout=_timeout(timeout, "prep"))[0]
+                        timeout=_timeout(timeout, "prep"), on_result=None, executor=None,
+                        executor_options=None)[0]
     if not outcome.ok:
         sweep_temporaries(out, [out], [run_id])  # a killed worker may leave a half-written frame
         _say(f"error file.unreadable: {task_failure_message(video, outcome.error)}", err=True)

@@ -60,7 +60,8 @@ class PartsFile:
 
     def unchanged(self) -> bool:
         """Whether ``parts.jsonl`` already holds exactly these records' lines (a rerun where
-        every input was a journal hit): then :meth:`skip` instead of copying every line."""
+        every input was a journal hit): then the run need not copy every line, and leaves without
+        :meth:`close` (the context's exit drops the temporary, if any)."""
         sig = _signature(self.records)
         return (sig is not None and self._sig_path is not None
                 and _read_json(self._sig_path) == [sig, _stat(self.path)])
@@ -107,10 +108,6 @@ class PartsFile:
         tmp, self._tmp = self._tmp, None
         tmp.commit()
         self._write_signature()
-
-    def skip(self) -> None:
-        """Leave ``parts.jsonl`` as it is (see :meth:`unchanged`)."""
-        self.abort()
 
     def abort(self) -> None:
         """Drop the temporary file; ``parts.jsonl`` stays as it was."""

@@ -7,8 +7,7 @@
 
 The bar is drawn with ``tqdm`` (small, no dependencies of its own, redraws rate-limited so a run
 of thousands of tiny files is not slowed by the terminal). It appears only when stderr is a
-terminal (never in CI logs or pipes) unless ``enabled`` forces it; without ``tqdm`` installed the
-counts and the summary still work, with no bar.
+terminal (never in CI logs or pipes) unless ``enabled`` forces it.
 """
 
 from __future__ import annotations
@@ -18,29 +17,9 @@ import time
 from types import TracebackType
 from typing import Any, TextIO
 
+from .summary import human_bytes, human_duration, run_summary
+
 __all__ = ["Progress", "human_bytes", "human_duration"]
-
-
-def human_bytes(n: int) -> str:
-    """``"512 B"``, ``"12.3 MiB"``, ``"340 MiB"`` (binary units, as the providers' limits)."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
-        value /= 1024
-        if value < 1024 or unit == "PiB":
-            break
-    return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-
-
-def human_duration(seconds: float) -> str:
-    """``"0.8 s"``, ``"2 min 05 s"``, ``"1 h 02 min"``."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = int(round(seconds))
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _is_tty(stream: Any) -> bool:
@@ -146,22 +125,12 @@ class Progress:
 
     def summary(self) -> str:
         """``"200 files, 180 passed, 15 fixed, 5 failed, 1.2 GiB in → 340 MiB out, 12.3 s"``."""
-        n = self.done
-        files = f"{n} file" if n == 1 else f"{n} files"
-        if n != self.total:  # interrupted, or some inputs never counted
-            files = f"{n} of {self.total} files"
-        parts = [files, f"{self.passed} passed", f"{self.fixed} fixed", f"{self.failed} failed"]
-        if self.bytes_in or self.bytes_out:
-            parts.append(f"{human_bytes(self.bytes_in)} in → {human_bytes(self.bytes_out)} out")
-        parts.append(human_duration(self.elapsed))
-        return ", ".join(parts)
+        return run_summary(self.total, self.passed, self.fixed, self.failed, self.bytes_in,
+                           self.bytes_out, self.elapsed)
 
 
 def _make_bar(total: int, label: str, stream: TextIO) -> Any:
-    try:
-        from tqdm import tqdm
-    except ImportError:  # optional at run time: counts and summary work without it
-        return None
+    from tqdm import tqdm
 
     class _Bar(tqdm):  # type: ignore[misc]
         # No monitor thread: the parent of a worker pool stays single-threaded and quiet.

@@ -1,4 +1,6 @@
-"""A run's results as data: failed inputs, the check report's totals.
+"""A run's results as data: the one failure predicate (:func:`input_failed`), the one
+summary builder of each command (:func:`report_from_files` for check, :func:`run_summary` for
+prep), and the entries of inputs whose task did not return.
 """
 
 from __future__ import annotations
@@ -6,40 +8,27 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..model import Report
 from ..settings import Settings
 
 
-def report_json(reports: list[Report], settings: Settings, *,
-                strict: bool = False) -> dict[str, Any]:
-    """The ``check --format json`` object of SPEC section 4."""
-    files = [r.to_json() for r in reports]
-    failed = sum(1 for r in reports if r.failed(strict=strict))
-    return {
-        "target": settings.target,
-        "dialect": settings.dialect,
-        "transport": settings.transport,
-        "files": files,
-        "summary": {
-            "files": len(reports),
-            "passed": len(reports) - failed,
-            "failed": failed,
-            "errors": sum(r.errors for r in reports),
-            "warnings": sum(r.warnings for r in reports),
-        },
-    }
-
-
-def failed_json(file: dict[str, Any], *, strict: bool = False) -> bool:
-    """Whether a ``check --format json`` file entry fails the run."""
-    bad = ("error", "warning") if strict else ("error",)
-    return any(f.get("severity") in bad for f in file.get("findings") or [])
+def input_failed(entry: dict[str, Any], *, strict: bool = False) -> bool:
+    """Did this input fail: the one predicate for a ``check --format json`` file entry and a
+    ``parts.jsonl`` line. It failed when ``ok`` is false (an entry without ``ok``: when it has
+    an error finding); with ``strict`` a warning fails it too. A prepared input whose errors
+    were fixed is ``ok`` (its findings keep the errors it had)."""
+    findings = entry.get("findings") or []
+    ok = entry.get("ok")
+    if ok is None:
+        ok = not any(f.get("severity") == "error" for f in findings)
+    if not ok:
+        return True
+    return strict and any(f.get("severity") == "warning" for f in findings)
 
 
 def report_from_files(files: list[dict[str, Any]], settings: Settings, *,
                       strict: bool = False) -> dict[str, Any]:
     """The ``check --format json`` object from file entries already in JSON shape."""
-    failed = sum(1 for f in files if failed_json(f, strict=strict))
+    failed = sum(1 for f in files if input_failed(f, strict=strict))
 
     def count(sev: str) -> int:
         return sum(1 for f in files for x in f.get("findings") or [] if x.get("severity") == sev)
@@ -83,3 +72,39 @@ def failed_prep_line(display: str, error: Any) -> dict[str, Any]:
     """A ``parts.jsonl`` line for an input whose task did not return."""
     return {"path": display, "ok": False, "kind": "other", "part": None, "outputs": [],
             "findings": [unreadable_finding(task_failure_message(display, error))]}
+
+
+def run_summary(total: int, passed: int, fixed: int, failed: int, bytes_in: int,
+                bytes_out: int, elapsed: float) -> str:
+    """``"200 files, 180 passed, 15 fixed, 5 failed, 1.2 GiB in → 340 MiB out, 12.3 s"``."""
+    n = passed + fixed + failed
+    files = f"{n} file" if n == 1 else f"{n} files"
+    if n != total:  # interrupted, or some inputs never counted
+        files = f"{n} of {total} files"
+    parts = [files, f"{passed} passed", f"{fixed} fixed", f"{failed} failed"]
+    if bytes_in or bytes_out:
+        parts.append(f"{human_bytes(bytes_in)} in → {human_bytes(bytes_out)} out")
+    parts.append(human_duration(elapsed))
+    return ", ".join(parts)
+
+
+def human_bytes(n: int) -> str:
+    """``"512 B"``, ``"12.3 MiB"``, ``"340 MiB"`` (binary units, as the providers' limits)."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        value /= 1024
+        if value < 1024 or unit == "PiB":
+            break
+    return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+
+
+def human_duration(seconds: float) -> str:
+    """``"0.8 s"``, ``"2 min 05 s"``, ``"1 h 02 min"``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"

@@ -1,0 +1,153 @@
+"""OpenAI Batch API requests (JSONL) from a ``prep`` run's ``parts.jsonl``.
+
+    check_batch_options(settings, prompt)                 # before the run
+    refuse_batch_requests_path(dest, items, out_dir)      # never over an input or DIR's files
+    written, left_out = write_batch_requests(out / "parts.jsonl", dest, settings, prompt)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..settings import Settings
+
+__all__ = ["DEFAULT_BATCH_URL", "BatchRequestError", "check_batch_options",
+           "refuse_batch_requests_path", "write_batch_requests"]
+
+DEFAULT_BATCH_URL = "/v1/chat/completions"
+
+
+class BatchRequestError(Exception):
+    """One prepared input alone breaks a request limit (prep keeps parts within limits, so
+    this means limits were overridden apart). CLI: exit 1."""
+
+
+def check_batch_options(settings: Settings, prompt: str | None) -> str | None:
+    """Why batch requests cannot be written with these options (None: they can)."""
+    if prompt is None:
+        return "--batch-requests needs --prompt (the text sent with the media)"
+    if settings.dialect != "openai":
+        return "batch requests are OpenAI Batch API lines: use --dialect openai"
+    if settings.transport == "path":
+        return ("batch requests cannot carry file:// paths: use --transport base64 "
+                "or url")
+    return None
+
+
+def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: str,
+                         group: int = 1, url: str = DEFAULT_BATCH_URL) -> tuple[int, int]:
+    """OpenAI Batch API JSONL from ``parts.jsonl``: ``group`` inputs per request at most, fewer
+    when one more would break a request limit (data URLs per request, whole-body bytes).
+    Returns (requests written, failed inputs left out)."""
+    from ..emit.parts import urls_in
+    from ..emit.request import check_request, request_body
+    from ..output import atomic_writer, json_line
+    from ..report import displayable
+    from .summary import input_failed
+
+    limits = settings.limits
+
+    def cap(key: str) -> float:
+        row = limits.get(key)
+        return float("inf") if row is None or row.value is None else row.value
+
+    max_data, max_urls, max_bytes = (cap("request.max_data_urls"),
+                                     cap("request.max_media_urls"),
+                                     cap("request.max_body_bytes"))
+    base = len(json.dumps(request_body([prompt], settings), separators=(",", ":")).encode())
+    skipped = written = 0
+
+    batch: list[tuple[str, dict[str, Any]]] = []
+    size = base
+    n_data = n_urls = 0
+
+    def flush(fh: Any) -> None:
+        nonlocal batch, size, n_data, n_urls, written
+        if not batch:
+            return
+        body = request_body([p for _, p in batch] + [prompt], settings)
+        problems = [f for f in check_request(body, settings) if f.severity == "error"]
+        if problems:  # one input alone too big for a request: prep keeps parts within limits
+            raise BatchRequestError(displayable(f"{batch[0][0]}: {problems[0].message}"))
+        cid = batch[0][0] if len(batch) == 1 else f"{batch[0][0]}+{len(batch) - 1}"
+        fh.write(json_line({"custom_id": cid, "method": "POST", "url": url, "body": body},
+                           separators=(",", ":")) + "\n")
+        written += 1
+        batch, size, n_data, n_urls = [], base, 0, 0
+
+    with atomic_writer(dest) as fh, open(parts, encoding="utf-8") as src:
+        for text in src:
+            line = json.loads(text)
+            part = line.get("part")
+            if input_failed(line) or not part:
+                skipped += 1
+                continue
+            urls = urls_in(part)
+            d = sum(1 for u in urls if u.startswith("data:"))
+            psize = len(json.dumps(part, separators=(",", ":")).encode()) + 1
+            if batch and (len(batch) >= group or n_data + d > max_data
+                          or n_urls + len(urls) - d > max_urls
+                          or size + psize > max_bytes):
+                flush(fh)
+            batch.append((line["path"], part))
+            size += psize
+            n_data += d
+            n_urls += len(urls) - d
+        flush(fh)
+    return written, skipped
+
+
+def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path) -> str | None:
+    """Why ``dest`` must not be written (None: it may): batch requests never overwrite an input
+    or a file of DIR's own (parts.jsonl, anything in DIR/.mediaprep, the HTML report).
+    ``items``: the run's inputs (:class:`~mediaprep.batch.inputs.Item`)."""
+    from ..resource import frame_files
+
+    def real(p: Path) -> Path:
+        try:
+            return Path(os.path.realpath(p))
+        except (OSError, ValueError):
+            return Path(os.path.abspath(p))
+
+    target = real(dest)
+    out_r = real(out)
+    state = out_r / ".mediaprep"
+    reserved = {out_r / "parts.jsonl": "the parts file", out_r / "report.html": "the report"}
+    try:
+        st = os.stat(dest)
+        same = {(st.st_dev, st.st_ino)}
+    except OSError:
+        same = set()
+
+    def is_dest(p: Path) -> bool:  # also by identity: another spelling, a case-blind disk
+        if p == target:
+            return True
+        try:
+            s = os.stat(p)
+        except OSError:
+            return False
+        return (s.st_dev, s.st_ino) in same
+
+    why = next((what for p, what in reserved.items() if is_dest(p)), None)
+    if target == state or state in target.parents or is_dest(state):
+        why = "mediaprep's state folder"
+    if why is not None:
+        return (f"--batch-requests {dest} would overwrite {why} of {out}; "
+                "choose another file")
+    for item in items:
+        if item.real is None:
+            continue
+        members = [item.real]
+        if item.real.is_dir():
+            with contextlib.suppress(OSError, ValueError):
+                members = [real(m) for m in frame_files(item.real)]
+        for m in members:
+            if is_dest(m):
+                return (f"--batch-requests {dest} is an input ({item.display}); "
+                        "choose another file")
+    return None

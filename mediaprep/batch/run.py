@@ -1,0 +1,413 @@
+"""Folder runs as one library call each: :func:`prep_many` and :func:`check_many`.
+
+    from mediaprep.batch import prep_many, check_many
+    result = prep_many(["photos/"], "out", settings)      # DIR/parts.jsonl, outputs, report
+    result.failed, result.from_cache, result.summary()
+    report = check_many(["photos/"], settings).report      # as ``check --format json``
+
+``prep_many`` owns everything a ``prep`` run does around the per-input work: the lock on DIR,
+the journal (a rerun resumes), the cache, ``parts.jsonl``, the sweeps of killed runs'
+temporaries and the run markers, the OpenAI Batch requests and DIR/report.html. The ``mediaprep``
+command only parses options, calls these and prints what they return.
+
+Only light modules are imported here (``import mediaprep.batch`` stays cheap): PyAV, numpy and
+Pillow come with the functions that need them, while the workers' fork server starts.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..settings import Settings
+from .requests import DEFAULT_BATCH_URL
+from .summary import run_summary
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .executors import Executor
+
+__all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "InputResult",
+           "RunStopped", "check_many", "prep_many", "run_tasks"]
+
+# Seconds one input may take before its worker is killed and the input gets file.unreadable.
+# check reads headers (a healthy file takes milliseconds); prep may transcode an hour of video.
+DEFAULT_TIMEOUT = {"check": 120.0, "prep": 1200.0}
+
+
+class BatchError(ValueError):
+    """A run that cannot start as asked: bad options, an output folder it must not write to,
+    another run holding DIR (CLI: exit 2, before any input is touched)."""
+
+
+class RunStopped(Exception):
+    """A worker hit an error that every later input would hit too (a full disk: see
+    ``output.RUN_STOPPING_ERRNOS``). Finished inputs are kept; a rerun finishes the rest."""
+
+
+@dataclass(frozen=True)
+class InputResult:
+    """How one input of a ``prep`` run ended (given to ``on_result`` as it ends)."""
+
+    index: int  # in input order
+    path: str  # as reports show it
+    ok: bool
+    fixed: bool  # ok after a fix
+    status: str  # one line for humans: "a.jpg: ok (converted ...)", "b.mp4: FAILED (...)"
+    origin: str  # "prepared", "cache", "journal", or "failed" (its task did not return)
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+@dataclass
+class BatchResult:
+    """What a :func:`prep_many` run did. The lines themselves are in ``parts.jsonl`` (read
+    with :meth:`lines`; with data URLs they can be hundreds of megabytes)."""
+
+    out_dir: Path
+    results: list[InputResult] = field(default_factory=list)  # input order
+    missing: int = 0  # inputs whose journal record was lost before parts.jsonl got its line
+    elapsed: float = 0.0
+    requests: int | None = None  # batch requests written (None: none asked for)
+    requests_left_out: int = 0  # failed inputs not in the batch requests
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for r in self.results if r.ok and not r.fixed)
+
+    @property
+    def fixed(self) -> int:
+        return sum(1 for r in self.results if r.ok and r.fixed)
+
+    @property
+    def prepared(self) -> int:
+        """Inputs that are sendable now (passed or fixed)."""
+        return sum(1 for r in self.results if r.ok)
+
+    @property
+    def failed(self) -> int:
+        """Inputs that failed, counting those whose line was lost (see ``missing``)."""
+        return sum(1 for r in self.results if not r.ok) + self.missing
+
+    @property
+    def from_journal(self) -> int:
+        return sum(1 for r in self.results if r.origin == "journal")
+
+    @property
+    def from_cache(self) -> int:
+        return sum(1 for r in self.results if r.origin == "cache")
+
+    @property
+    def parts_path(self) -> Path:
+        return self.out_dir / "parts.jsonl"
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The ``parts.jsonl`` records, in input order."""
+        import json
+
+        with open(self.parts_path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh]
+
+    def summary(self) -> str:
+        """``"9 files, 7 passed, 1 fixed, 1 failed, 1.2 MiB in → 800 KiB out, 3.1 s"``."""
+        return run_summary(self.total, self.passed, self.fixed,
+                           sum(1 for r in self.results if not r.ok),
+                           sum(r.bytes_in for r in self.results),
+                           sum(r.bytes_out for r in self.results), self.elapsed)
+
+
+@dataclass
+class CheckResult:
+    """What a :func:`check_many` run found: ``report`` is the ``check --format json`` object."""
+
+    report: dict[str, Any]
+    elapsed: float = 0.0
+    strict: bool = False
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        return list(self.report["files"])
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return dict(self.report["summary"])
+
+    @property
+    def failed(self) -> int:
+        return int(self.report["summary"]["failed"])
+
+    @property
+    def passed(self) -> int:
+        return int(self.report["summary"]["passed"])
+
+
+def _is_local(executor: Any) -> bool:
+    return executor is None or executor == "local"
+
+
+def _prestart(fn: Callable[[Any], Any], jobs: int | None, executor: Any) -> None:
+    """Let local workers' start-up (the fork server importing mediaprep) overlap with the
+    walking and planning; the run would otherwise wait for it."""
+    from .runner import prestart
+
+    if _is_local(executor) and jobs != 0 and not multiprocessing.current_process().daemon:
+        prestart(fn)
+
+
+def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
+         timeout: float | None, on_result: Callable[[int, Any], None] | None,
+         executor: Any, executor_options: Mapping[str, Any] | None) -> list[Any]:
+    """Run ``fn`` over ``tasks``: the one place that decides where per-input work runs.
+    Returns one :class:`~mediaprep.batch.runner.Outcome` per task, in input order; a task that
+    hangs, crashes its worker or raises gets an error outcome and the run goes on.
+
+    ``executor``: None or "local" (worker processes here), another name of
+    :func:`~mediaprep.batch.executors.get_executor` (with ``executor_options``), or an
+    executor object. Raises ``ExecutorUnavailable`` and ``WorkerStartError`` as those do.
+    """
+    from .runner import run_all
+
+    if not _is_local(executor):
+        if isinstance(executor, str):
+            from .executors import get_executor
+
+            executor = get_executor(executor, **dict(executor_options or {}))
+        return list(executor.run(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result))
+    if jobs != 0 and multiprocessing.current_process().daemon:
+        jobs = 0  # a daemonic process may not start workers; whoever runs us isolates us
+    return run_all(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result)
+
+
+def _config(config: Config | None) -> Config:
+    from ..config import Config
+
+    return config if config is not None else Config()
+
+
+def _settings(settings: Settings | None) -> Settings:
+    from ..settings import make_settings
+
+    return settings if settings is not None else make_settings(None)
+
+
+def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | None = None, *,
+               config: Config | None = None,
+               frames_dirs: Iterable[str | os.PathLike[str]] = (), strict: bool = False,
+               jobs: int | None = None, timeout: float | None = DEFAULT_TIMEOUT["check"],
+               executor: str | Executor | None = None,
+               executor_options: Mapping[str, Any] | None = None,
+               on_start: Callable[[int], None] | None = None,
+               on_result: Callable[[int, dict[str, Any]], None] | None = None) -> CheckResult:
+    """Check files, folders (recursively, media files only), URLs and frame folders; nothing
+    is written. Returns the ``check --format json`` object (SPEC section 4) as a
+    :class:`CheckResult`.
+
+    ``config``: include/exclude and per-path overrides. ``jobs``: worker processes (default:
+    the CPUs; 0: in this process, no isolation). ``timeout``: seconds one input may take
+    (None: no limit). ``on_start(n)`` is called once the inputs are known, ``on_result(index,
+    entry)`` as each input ends (any order).
+    """
+    from .inputs import collect
+    from .summary import failed_check_entry, report_from_files
+    from .tasks import check_one, plan_check
+
+    settings = _settings(settings)
+    config = _config(config)
+    _prestart(check_one, jobs, executor)
+    items = collect(list(paths), config, frames_dirs=list(frames_dirs))
+    if on_start is not None:
+        on_start(len(items))
+    tasks = plan_check([i.source for i in items], settings, config=config,
+                       displays=[i.display for i in items])
+    files: list[dict[str, Any] | None] = [None] * len(tasks)
+    start = time.monotonic()
+
+    def ended(index: int, outcome: Any) -> None:
+        t = tasks[index]
+        entry = (outcome.value if outcome.ok
+                 else failed_check_entry(t.display, t.source, outcome.error))
+        files[index] = entry
+        if on_result is not None:
+            on_result(index, entry)
+
+    run_tasks(tasks, check_one, jobs=jobs, timeout=timeout, on_result=ended, executor=executor,
+         executor_options=executor_options)
+    report = report_from_files([f for f in files if f is not None], settings, strict=strict)
+    return CheckResult(report, time.monotonic() - start, strict)
+
+
+def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+              settings: Settings | None = None, *, config: Config | None = None,
+              frames_dirs: Iterable[str | os.PathLike[str]] = (), jobs: int | None = None,
+              timeout: float | None = DEFAULT_TIMEOUT["prep"],
+              executor: str | Executor | None = None,
+              executor_options: Mapping[str, Any] | None = None,
+              cache: bool | str | os.PathLike[str] | None = True,
+              batch_requests: str | os.PathLike[str] | None = None, prompt: str | None = None,
+              group: int = 1, batch_url: str = DEFAULT_BATCH_URL, html_report: bool = True,
+              on_start: Callable[[int], None] | None = None,
+              on_result: Callable[[InputResult], None] | None = None) -> BatchResult:
+    """Make every input sendable into ``out_dir``: outputs, ``parts.jsonl`` (one line per
+    input, in input order), and ``report.html``. Inputs are never written.
+
+    Resumable: each finished input is recorded under ``out_dir/.mediaprep/``, so a rerun of a
+    killed run (or of a finished one) only works on what is left. ``cache``: True for the
+    default cache folder (``$MEDIAPREP_CACHE_DIR``, else ``$XDG_CACHE_HOME/mediaprep``), a
+    folder, or False/None for no cache. ``batch_requests``: also write OpenAI Batch API
+    requests there (``group`` inputs per request at most, ``prompt`` after the media).
+    ``on_start(n)`` is called once the inputs are known, ``on_result`` as each input ends.
+
+    Raises :class:`BatchError` when the run cannot start as asked, :class:`RunStopped` (and
+    ``OSError``) when it cannot go on; finished inputs are kept either way.
+    """
+    from ..output import RUN_STOPPING_ERRNOS, new_run_id, writing_for_run
+    from .cache import default_cache_dir
+    from .inputs import collect
+    from .journal import (
+        JOURNAL_FOLDER,
+        PrepJob,
+        journal_hit,
+        journal_line_file,
+        journal_path,
+        prep_job,
+        prune_journal,
+        record_runs,
+        recorded_runs,
+        run_lock,
+        state_dir,
+        state_problem,
+        sweep_temporaries,
+        write_folders,
+    )
+    from .parts_file import PartsFile
+    from .requests import check_batch_options, refuse_batch_requests_path, write_batch_requests
+    from .summary import failed_prep_line
+    from .tasks import plan_prep
+
+    settings = _settings(settings)
+    config = _config(config)
+    if settings.transport == "url" and not settings.url_prefix:
+        raise BatchError("--transport url needs --url-prefix (where DIR will be hosted)")
+    if batch_requests is not None:
+        why = check_batch_options(settings, prompt)
+        if why is not None:
+            raise BatchError(why)
+    out = Path(out_dir)
+    problem = state_problem(out)
+    if problem is not None:
+        raise BatchError(problem)
+    out.mkdir(parents=True, exist_ok=True)
+    _prestart(prep_job, jobs, executor)
+    items = collect(list(paths), config, frames_dirs=list(frames_dirs), skip=out)
+    if on_start is not None:
+        on_start(len(items))
+    _refuse_inputs_inside(items, out)
+    requests_path = None if batch_requests is None else Path(batch_requests)
+    if requests_path is not None:
+        why = refuse_batch_requests_path(requests_path, items, out)
+        if why is not None:
+            raise BatchError(why)
+    tasks = plan_prep([i.source for i in items], out, settings, config=config,
+                      displays=[i.display for i in items])
+    journal = state_dir(out) / JOURNAL_FOLDER
+    cache_dir = (None if cache is None or cache is False
+                 else str(default_cache_dir() if cache is True else Path(cache)))
+    run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
+    jobs_list = [PrepJob(t, str(journal), cache_dir, run_id) for t in tasks]
+    records = [journal_path(journal, t.stem) for t in tasks]
+    # where this run writes, and so where a killed run's temporaries can be
+    folders = write_folders(out, [t.stem for t in tasks],
+                            *([] if requests_path is None else [requests_path.parent]))
+    results: list[InputResult | None] = [None] * len(tasks)
+    result = BatchResult(out)
+
+    with run_lock(out) as locked, writing_for_run(run_id):
+        if not locked:
+            raise BatchError(f"another mediaprep prep run is writing to {out}")
+        earlier = recorded_runs(out)
+        record_runs(out, [*earlier, run_id])  # before anything is written: a kill finds it
+        sweep_temporaries(out, folders, earlier)  # what killed runs left half-written
+        # Inputs a previous run finished (journal records still valid) need no worker.
+        hits = {i: done for i, job in enumerate(jobs_list)
+                if (done := journal_hit(job)) is not None}
+        todo = [i for i in range(len(tasks)) if i not in hits]
+        parts = PartsFile(out / "parts.jsonl", records, journal_line_file,
+                          lambda i: failed_prep_line(tasks[i].display,
+                                                     "its result record is missing"))
+        start = time.monotonic()
+        try:
+            with parts:
+                keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
+
+                def ended(index: int, done: Any, error: Any) -> None:
+                    t = tasks[index]
+                    if error is None:
+                        r = InputResult(index, t.display, done.ok, done.ok and done.fixed,
+                                        done.status, done.origin, done.bytes_in,
+                                        done.bytes_out)
+                        if not keep_parts:
+                            parts.done(index)
+                    else:
+                        if getattr(error, "errno", None) in RUN_STOPPING_ERRNOS:
+                            raise RunStopped(f"{t.display}: {error.message}")
+                        line = failed_prep_line(t.display, error)
+                        r = InputResult(index, t.display, False, False, _status_of(line),
+                                        "failed")
+                        parts.failed(index, line)
+                    results[index] = r
+                    if on_result is not None:
+                        on_result(r)
+
+                for i, done in hits.items():
+                    ended(i, done, None)
+                run_tasks([jobs_list[i] for i in todo], prep_job, jobs=jobs, timeout=timeout,
+                     on_result=lambda k, o: ended(todo[k], o.value, o.error),
+                     executor=executor, executor_options=executor_options)
+                if not keep_parts:
+                    parts.close()
+                result.elapsed = time.monotonic() - start
+        except BaseException:
+            # Ctrl-C, a full disk: the workers are dead by now, and what they were writing is
+            # half-written; a rerun would sweep it too, but nothing half-written may stay.
+            sweep_temporaries(out, folders, [*earlier, run_id])
+            raise
+        # workers killed by the timeout leave temporary files too
+        sweep_temporaries(out, folders, [*earlier, run_id])
+        result.results = [r for r in results if r is not None]
+        result.missing = parts.missing
+        prune_journal(journal, records)
+        if requests_path is not None:
+            result.requests, result.requests_left_out = write_batch_requests(
+                out / "parts.jsonl", requests_path, settings, prompt or "", group, batch_url)
+        record_runs(out, [])  # every temporary of the runs so far is gone
+    if html_report:
+        from ..report.html import write_prep_report_safely
+
+        write_prep_report_safely(out, [t.source for t in tasks], settings)
+    return result
+
+
+def _status_of(line: dict[str, Any]) -> str:
+    detail = "; ".join(f"{f['code']}: {f['message']}" for f in line.get("findings") or [])
+    return f"{line['path']}: FAILED ({detail})"
+
+
+def _refuse_inputs_inside(items: Sequence[Any], out: Path) -> None:
+    """Outputs never land over inputs: an input inside DIR would be read and written at once."""
+    root = str(out.resolve())
+    inside = root.rstrip(os.sep) + os.sep
+    for item in items:
+        p = item.real  # None: a URL, a missing file or a link loop: no place, inside or out
+        if p is None:
+            continue
+        if str(p) == root or str(p).startswith(inside):
+            raise BatchError(f"input {item.display} is inside the output folder {out}")
