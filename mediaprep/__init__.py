@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .api import check, prepare, probe
+    from .errors import MediaprepError
     from .limits import Limit, Limits, limits_for
     from .model import CODES, Finding, MediaInfo, Prepared, Report
     from .settings import Settings, SettingsError
@@ -30,6 +31,7 @@ _HOMES = {
     "MediaInfo": ".model",
     "Limit": ".limits",
     "Limits": ".limits",
+    "MediaprepError": ".errors",
     "limits_for": ".limits",
     "Prepared": ".model",
     "prepare": ".api",
@@ -43,6 +45,7 @@ __all__ = [
     "Limit",
     "Limits",
     "MediaInfo",
+    "MediaprepError",
     "Prepared",
     "Report",
     "Settings",

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import MediaprepError
 from .settings import Settings, SettingsError, make_settings
 
 CONFIG_NAMES = ("mediaprep.toml", "pyproject.toml")
 
 
-class ConfigError(ValueError):
+class ConfigError(MediaprepError, ValueError):
     """A config file that cannot be read or holds unknown keys (the CLI exits 2)."""
 
 

@@ -16,10 +16,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import MediaprepError
 from .model import CODES, Severity
+from .tokens import VISION_MODELS_WITH_ESTIMATE
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 GiB = 1024 * MiB
+
+#: Request body bytes besides the media that a request with ONE image needs (JSON keys, model
+#: name, a short prompt): what a base64 image may not use of a whole-body limit.
+IMAGE_REQUEST_OVERHEAD = 16 * KiB
+#: The same for a video: its file part, or a frame list whose per-frame part keys (~60 B each)
+#: add up over hundreds of frames; hence larger than the image's.
+VIDEO_REQUEST_OVERHEAD = 64 * KiB
+#: Download cap for a URL input when the target's table has no byte row for its kind.
+FETCH_MAX_BYTES_UNLISTED = 100 * MiB
 
 #: Bump when a row changes meaning or value: the prep cache keys on it.
 TABLE_VERSION = "2026-11-23.1"
@@ -99,7 +111,8 @@ def _rows(*rows: Limit) -> dict[str, Limit]:
     return {r.key: r for r in rows}
 
 
-VISION_MODELS = frozenset({"kimi-k2.7-code", "kimi-k2.6", "kimi-k2.5"})
+#: Models that take images and video: the models mediaprep.tokens has a processor config for.
+VISION_MODELS = frozenset(VISION_MODELS_WITH_ESTIMATE)
 TEXT_ONLY_MODELS = frozenset({"kimi-k2-thinking", "Moonshot-Kimi-K2-Instruct"})
 
 _DS = "dashscope-vision"
@@ -259,7 +272,7 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-class LimitError(ValueError):
+class LimitError(MediaprepError, ValueError):
     """A limit override that cannot be applied (unknown key, bad value)."""
 
 
@@ -303,3 +316,17 @@ def limits_for(target: str = DEFAULT_TARGET, overrides: Mapping[str, Any] | None
             raise LimitError(f"unknown limit {key!r}; known: {known}")
         rows[key] = dataclasses.replace(rows[key], value=parse_limit_value(rows[key], raw))
     return Limits(target, rows)
+
+
+def fetch_cap(limits: Mapping[str, Limit], kind: str | None) -> int:
+    """Bytes a URL input of ``kind`` may download: the table's URL byte row for the kind
+    (``image.max_bytes.url`` 10 MiB, ``video.max_bytes.url`` 2 GiB on DashScope), else the
+    whole-body limit, else :data:`FETCH_MAX_BYTES_UNLISTED`. ``kind`` None (not known yet):
+    the largest of the image and video caps."""
+    if kind not in ("image", "video"):
+        return max(fetch_cap(limits, "image"), fetch_cap(limits, "video"))
+    for key in (f"{kind}.max_bytes.url", "request.max_body_bytes"):
+        row = limits.get(key)
+        if row is not None and row.value is not None:
+            return int(row.value)
+    return FETCH_MAX_BYTES_UNLISTED

@@ -15,6 +15,8 @@ from typing import IO, Any, Union
 
 from PIL import Image
 
+from .errors import MediaprepError
+
 SourceLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], Image.Image,
                    Sequence[Any], "Source"]
 
@@ -22,7 +24,7 @@ FRAME_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"
                               "heif", "gif", "avif"})
 
 
-class SourceError(ValueError):
+class SourceError(MediaprepError, ValueError):
     """An input mediaprep cannot take at all (wrong type, URL not allowed)."""
 
 
@@ -242,10 +244,23 @@ _URL_VIDEO_EXTS = frozenset({"mp4", "mov", "mkv", "avi", "flv", "wmv", "webm", "
 
 
 def fetch_policy(settings: Any) -> Any:
-    """The :class:`~mediaprep.net.fetch.FetchPolicy` that ``settings`` asks for."""
+    """The :class:`~mediaprep.net.fetch.FetchPolicy` that ``settings`` asks for.
+
+    The download cap comes from the limits table (:func:`mediaprep.limits.fetch_cap`): the
+    largest any kind may have until the first bytes say what the body is, then that kind's.
+    """
+    from .backends.sniff import sniff
+    from .limits import fetch_cap
     from .net.fetch import FetchPolicy
 
-    return FetchPolicy(allow=bool(settings.allow_url),
+    limits = settings.limits
+
+    def cap_for_head(head: bytes) -> int:
+        kind = sniff(head).kind
+        return fetch_cap(limits, kind if kind in ("image", "video") else None)
+
+    return FetchPolicy(allow=bool(settings.allow_url), max_bytes=fetch_cap(limits, None),
+                       cap_for_head=cap_for_head,
                        allow_private=bool(getattr(settings, "allow_private_urls", False)),
                        allow_loopback=bool(getattr(settings, "allow_loopback_urls", False)))
 

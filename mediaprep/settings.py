@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from .errors import MediaprepError
 from .limits import (
     DEFAULT_DIALECT,
     DEFAULT_FPS,
@@ -36,7 +37,7 @@ DEFAULT_SAFETY_MARGIN = 0.02  # keep encoded outputs 2% under a byte limit
 DEFAULT_FRAME_MAX_SIDE = 1280  # frames longer than this on a side are scaled down
 
 
-class SettingsError(ValueError):
+class SettingsError(MediaprepError, ValueError):
     """Options that cannot work together (the CLI exits 2 on these)."""
 
 

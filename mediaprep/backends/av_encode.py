@@ -34,7 +34,16 @@ import av
 import av.error
 import av.filter
 
+from ..errors import MediaprepError
 from ..output import temp_path_for
+from ..tuning import (  # noqa: F401  (re-exported)
+    MAX_ATTEMPTS,
+    MAX_BITS_PER_PIXEL,
+    MIN_BITS_PER_PIXEL,
+    MIN_SHORT_SIDE,
+    X264_PRESET,
+)
+from .sniff import identity_size, largest_fitting
 
 __all__ = [
     "DoesNotFit",
@@ -47,26 +56,15 @@ __all__ = [
     "verify",
 ]
 
-#: libx264 preset: "veryfast" is the speed/size sweet spot on small machines (2 cores); slower
-#: presets buy ~10-15 % size for 2-4x the time, which the budget rule does not need.
-X264_PRESET = "veryfast"
-#: Below this many bits per pixel per frame x264 output turns to mush; we downscale instead.
-MIN_BITS_PER_PIXEL = 0.02
-#: Never spend more than this: x264 at 0.3 bits per pixel per frame is visually lossless.
-MAX_BITS_PER_PIXEL = 0.3
-#: Downscaling for bitrate stops at this short side (unless the source is smaller already).
-MIN_SHORT_SIDE = 144
 #: MP4 container cost: ftyp+moov headers, plus sample tables (stsz, stts, ctts, stss, stco)
 #: per frame. Measured ~13 B/frame for x264 "veryfast" with B-frames; 20 leaves headroom.
 MP4_FIXED_OVERHEAD = 2048
 MP4_PER_FRAME_OVERHEAD = 20
-#: At most this many encodes per call.
-MAX_ATTEMPTS = 4
 #: An H.264 frame cannot be smaller than its NAL/slice headers (~10-20 B even for all-skip P).
 MIN_BYTES_PER_FRAME = 16
 
 
-class VideoEncodeError(Exception):
+class VideoEncodeError(MediaprepError):
     """Base class for errors from :mod:`mediaprep.backends.av_encode`."""
 
 
@@ -411,19 +409,7 @@ def verify(
 
 def _payload_budget(max_bytes: int, size_of: Callable[[int], int], margin: float) -> int:
     """Largest file size n with size_of(n) <= max_bytes*(1-margin) (size_of is monotonic)."""
-    limit = math.floor(max_bytes * (1.0 - margin))
-    if size_of(0) > limit:
-        return 0
-    lo, hi = 0, max(1, limit)
-    while size_of(hi) <= limit:  # size_of may shrink sizes (compression); grow the bracket
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if size_of(mid) <= limit:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return largest_fitting(size_of, math.floor(max_bytes * (1.0 - margin)))
 
 
 def _even_floor(x: float) -> int:
@@ -732,7 +718,7 @@ def transcode_to_fit(
     dst: str | os.PathLike[str],
     *,
     max_bytes: int,
-    size_of: Callable[[int], int] = lambda n: n,
+    size_of: Callable[[int], int] = identity_size,
     margin: float = 0.03,
     max_box: tuple[int, int] | None = (2560, 1440),
     min_side_exclusive: int = 10,

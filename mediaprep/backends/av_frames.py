@@ -41,6 +41,8 @@ import av.error
 import numpy as np
 from PIL import Image
 
+from ..errors import MediaprepError
+
 Source = str | os.PathLike[str] | IO[bytes]
 
 __all__ = [
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 
-class FrameExtractionError(Exception):
+class FrameExtractionError(MediaprepError):
     """Base class of every error this module raises on purpose."""
 
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from ..errors import MediaprepError
 from ..limits import Limits, limits_for
 from ..model import UNENCODED, MediaInfo
 from ..resource import Source
@@ -49,13 +50,13 @@ def register_plugins() -> None:
         _heif_registered = True
 
 
-class BombError(Exception):
+class BombError(MediaprepError):
     def __init__(self, pixels: int | None, message: str) -> None:
         super().__init__(message)
         self.pixels = pixels
 
 
-class DecodeTimeout(OSError):
+class DecodeTimeout(MediaprepError, OSError):
     """A decode ran past ``image.max_decode_seconds`` (checked between the decoder's reads)."""
 
 

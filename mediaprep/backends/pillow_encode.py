@@ -27,10 +27,29 @@ from typing import Any
 
 from PIL import Image
 
+from ..errors import MediaprepError
+from ..tuning import (  # noqa: F401  (PREFER_DOWNSCALE_BELOW, DOWNSCALE_QUALITY re-exported)
+    DOWNSCALE_QUALITY,
+    IMAGE_MAX_QUALITY,
+    IMAGE_MIN_QUALITY,
+    PREFER_DOWNSCALE_BELOW,
+    SAMPLE_CLOSE,
+    SAMPLE_MIN_PIXELS,
+    SAMPLE_ROWS,
+    SAMPLE_STRIPS,
+    SAMPLE_TRIES,
+    SEARCH_ACCEPT,
+    SEARCH_ACCEPT_AFTER_SHRINK,
+    SEARCH_AIM,
+    SEARCH_MAX_ROUNDS,
+    SEARCH_MAX_TRIES_PER_SIZE,
+    SEARCH_SHRINK_AIM,
+)
 from .pillow import normalise_mode
-from .sniff import data_url_size  # noqa: F401  (re-exported: callers pass it as size_of)
+from .sniff import MIME, data_url_size, data_url_sizer, identity_size, largest_fitting
 
-MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+#: Formats this encoder writes (their MIME types: :data:`~mediaprep.backends.sniff.MIME`).
+ENCODABLE = ("jpeg", "png", "webp")
 
 #: Prior slope of log(size) against log(1/S(q)) (see :func:`_abscissa`), measured on photos and
 #: synthetic photo-like images: JPEG 0.6-1.0, WEBP 0.9-1.4 over q 40-92.
@@ -40,27 +59,6 @@ _PRIOR_SLOPE = {"jpeg": 0.8, "webp": 1.2}
 _OVERHEAD = {"jpeg": 620, "webp": 60, "png": 80}
 #: size - overhead ~ pixels**gamma: smaller images are denser (gamma < 1). Prior, then measured.
 _PRIOR_GAMMA = 0.9
-_SHRINK_AIM = 0.92
-_AIM = 0.97  # aim the prediction slightly under the budget so it lands inside
-_ACCEPT = 0.90  # a fit using >= 90% of the budget is good enough: stop searching
-_ACCEPT_AFTER_SHRINK = 0.75
-_MAX_TRIES_PER_SIZE = 5
-_MAX_ROUNDS = 16
-#: Strip sample used to predict a full encode's size before doing it (see :func:`_sample`).
-_SAMPLE_STRIPS = 10
-_SAMPLE_ROWS = 32
-_SAMPLE_MIN_PIXELS = 1_000_000
-_SAMPLE_TRIES = 5
-_SAMPLE_CLOSE = 0.95  # a predicted size within 5% under the target is close enough
-
-
-#: Image quality policy for prepare (images only; frames keep the plain search): below this
-#: predicted JPEG/WEBP quality at the planned size, scale down to where DOWNSCALE_QUALITY fits.
-#: Measured on the bench photos at a 1 MB budget (PSNR of what the model sees, bench/
-#: bench_fit_images.py): q~44 at 5760x4320 scores 0.6 dB below q~76 at 4000x3000 and q~41 at
-#: 6000x4000 0.2 dB below q~73 at 4200x2800, while q~64 at full size beats any downscale.
-PREFER_DOWNSCALE_BELOW = 50
-DOWNSCALE_QUALITY = 70
 
 
 def estimate_lossy_bytes(fmt: str, pixels: int, q: int, ref_bpp: float, ref_q: float) -> float:
@@ -76,7 +74,7 @@ def quality_from_scale(s: float) -> float:
     return _quality_at("jpeg", -math.log(max(s, 1e-6)))
 
 
-class BudgetError(ValueError):
+class BudgetError(MediaprepError, ValueError):
     """The image cannot be encoded within the budget even at ``min_side`` and ``min_quality``."""
 
     def __init__(self, message: str, *, max_bytes: int, smallest: int | None, steps: list[str]):
@@ -104,8 +102,7 @@ class EncodedImage:
 SizeOf = Callable[[int], int] | Callable[[int, str], int]
 
 
-def _identity(n: int) -> int:
-    return n
+_identity = identity_size
 
 
 def _sizer(size_of: SizeOf) -> Callable[[int, str], int]:
@@ -124,20 +121,14 @@ def _sizer(size_of: SizeOf) -> Callable[[int, str], int]:
     return lambda n, _mime: size_of(n)  # type: ignore[call-arg]
 
 
-def _raw_budget(fits: Callable[[int], bool], hi: int) -> int:
-    """Largest payload length n that fits (size_of is monotone): binary search, no encoding."""
-    lo, hi = 0, max(hi, 1)
-    if not fits(0):
-        return 0
-    while fits(hi):  # size_of may count fewer bytes than the payload
-        hi *= 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+def _one_arg(size_of: SizeOf, mime: str) -> Callable[[int], int]:
+    """``size_of`` for one MIME type, as ``n -> counted bytes`` (what :func:`largest_fitting`
+    inverts: in closed form for data URLs and the identity)."""
+    if size_of is data_url_size:
+        return data_url_sizer(mime)
+    if _sizer(size_of) is size_of:  # a two-parameter rule of the caller's
+        return lambda n: size_of(n, mime)  # type: ignore[call-arg]
+    return size_of  # type: ignore[return-value]
 
 
 def _abscissa(fmt: str, q: float) -> float:
@@ -207,8 +198,9 @@ def _encode(img: Image.Image, fmt: str, quality: int | None, **opts: Any) -> byt
 class _Run:
     """State of one encode_to_budget call: counts encodes and keeps the step log."""
 
-    def __init__(self, size_of: Callable[[int, str], int], budget: float, max_bytes: int):
-        self.size_of = size_of
+    def __init__(self, size_of: SizeOf, budget: float, max_bytes: int):
+        self.given = size_of
+        self.size_of = _sizer(size_of)
         self.budget = budget
         self.max_bytes = max_bytes
         self.encodes = 0
@@ -220,7 +212,7 @@ class _Run:
         return self.size_of(n, MIME[fmt]) <= self.budget
 
     def raw_budget(self, fmt: str) -> int:
-        return _raw_budget(lambda n: self.fits(n, fmt), int(self.budget))
+        return largest_fitting(_one_arg(self.given, MIME[fmt]), self.budget)
 
     def encode(self, img: Image.Image, fmt: str, q: int | None, **opts: Any) -> bytes:
         data = _encode(img, fmt, q, **opts)
@@ -257,8 +249,8 @@ def _search_quality(
     min_q: int,
     max_q: int,
     raw_budget: int,
-    max_tries: int = _MAX_TRIES_PER_SIZE,
-    accept: float = _ACCEPT,
+    max_tries: int = SEARCH_MAX_TRIES_PER_SIZE,
+    accept: float = SEARCH_ACCEPT,
 ) -> tuple[tuple[int, bytes] | None, dict[int, int]]:
     """Best fitting (quality, data) at this size, or None when ``min_q`` is too big."""
     sizes: dict[int, int] = {}
@@ -282,7 +274,7 @@ def _search_quality(
             return None, sizes
         lo = best + 1 if best is not None else min_q
         hi = lowest_fail - 1 if lowest_fail is not None else max_q
-        guess = _predict_quality(fmt, sizes, _AIM * raw_budget)
+        guess = _predict_quality(fmt, sizes, SEARCH_AIM * raw_budget)
         q = int(min(max(math.floor(guess), lo), hi))
     if fitting:
         best = max(fitting)
@@ -295,7 +287,7 @@ def _scaled(img: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 def _shrink_factor(fmt: str, history: list[tuple[int, int]], raw: int) -> float:
-    """Linear scale factor expected to bring the size to ``_SHRINK_AIM * raw``.
+    """Linear scale factor expected to bring the size to ``SEARCH_SHRINK_AIM * raw``.
 
     ``history`` holds (pixels, bytes) measured at the same quality; the last two give the
     exponent gamma of (bytes - overhead) ~ pixels**gamma, else a prior. This is the spec's
@@ -309,7 +301,7 @@ def _shrink_factor(fmt: str, history: list[tuple[int, int]], raw: int) -> float:
             g = math.log((s0 - h) / (s1 - h)) / math.log(p0 / p1)
             gamma = min(max(g, 0.5), 1.2)
     size = history[-1][1]
-    want = max(_SHRINK_AIM * raw - h, 1.0) / max(size - h, 1.0)
+    want = max(SEARCH_SHRINK_AIM * raw - h, 1.0) / max(size - h, 1.0)
     return min(want ** (1.0 / (2.0 * gamma)), 0.95)
 
 
@@ -332,14 +324,14 @@ def _sample(img: Image.Image) -> tuple[Image.Image, float] | None:
     are close to additive over blocks, so this predicts a full encode for a few percent of its
     cost. None for images too small to be worth it (a full encode is cheap there)."""
     w, h = img.size
-    if w * h < _SAMPLE_MIN_PIXELS or h < _SAMPLE_STRIPS * _SAMPLE_ROWS * 4:
+    if w * h < SAMPLE_MIN_PIXELS or h < SAMPLE_STRIPS * SAMPLE_ROWS * 4:
         return None
-    sample = Image.new(img.mode, (w, _SAMPLE_STRIPS * _SAMPLE_ROWS))
-    step = h / _SAMPLE_STRIPS
-    for i in range(_SAMPLE_STRIPS):
-        y = int((i + 0.5) * step) - _SAMPLE_ROWS // 2
-        y = max(0, min(h - _SAMPLE_ROWS, y - y % 16))  # MCU-aligned
-        sample.paste(img.crop((0, y, w, y + _SAMPLE_ROWS)), (0, i * _SAMPLE_ROWS))
+    sample = Image.new(img.mode, (w, SAMPLE_STRIPS * SAMPLE_ROWS))
+    step = h / SAMPLE_STRIPS
+    for i in range(SAMPLE_STRIPS):
+        y = int((i + 0.5) * step) - SAMPLE_ROWS // 2
+        y = max(0, min(h - SAMPLE_ROWS, y - y % 16))  # MCU-aligned
+        sample.paste(img.crop((0, y, w, y + SAMPLE_ROWS)), (0, i * SAMPLE_ROWS))
     return sample, h / sample.height
 
 
@@ -371,17 +363,17 @@ class _Estimator:
         predictions from the curve, interpolating once a fit and a miss bracket the target."""
         if self.size_at(max_q) <= target:
             return max_q
-        for _ in range(_SAMPLE_TRIES):
+        for _ in range(SAMPLE_TRIES):
             fitting = [k for k, v in self.points.items() if v <= target]
             missing = [k for k, v in self.points.items() if v > target]
             best = max(fitting) if fitting else None
             if best is not None and (
-                min(missing) - best <= 1 or self.points[best] >= _SAMPLE_CLOSE * target
+                min(missing) - best <= 1 or self.points[best] >= SAMPLE_CLOSE * target
             ):
                 return best
             if best is None and min_q in self.points:
                 return min_q
-            guess = _predict_quality(self.fmt, self.points, _AIM * target)
+            guess = _predict_quality(self.fmt, self.points, SEARCH_AIM * target)
             lo = best + 1 if best is not None else min_q
             q = int(min(max(math.floor(guess), lo), min(missing) - 1))
             if q in self.points:
@@ -405,7 +397,7 @@ class _Estimator:
         at_half = max(len(half) - _OVERHEAD[fmt], 1) * self.factor
         gamma = math.log(max(full - oh, 1) / at_half) / math.log(4.0)
         gamma = min(max(gamma, 0.5), 1.6)
-        want = max(_SHRINK_AIM * raw - oh, 1.0) / max(full - oh, 1.0)
+        want = max(SEARCH_SHRINK_AIM * raw - oh, 1.0) / max(full - oh, 1.0)
         return min(want ** (1.0 / (2.0 * gamma)), 0.95)
 
 
@@ -424,7 +416,7 @@ def _lossy(
     start = max_q
     est = _Estimator(run, img, fmt)
     if est.usable:
-        start = est.quality_for(_AIM * raw, min_q, max_q)
+        start = est.quality_for(SEARCH_AIM * raw, min_q, max_q)
         if prefer_downscale_below is not None and start < prefer_downscale_below:
             # The budget allows only a low quality at this size: fewer pixels at a good quality
             # look better (and the model resamples big images down anyway). Aim the size at
@@ -439,13 +431,14 @@ def _lossy(
                 img = cur  # later shrinks resample from here: one more resampling at most
                 est = _Estimator(run, cur, fmt)
                 if est.usable:
-                    start = est.quality_for(_AIM * raw, min_q, max_q)
+                    start = est.quality_for(SEARCH_AIM * raw, min_q, max_q)
     history: list[tuple[int, int]] = []
-    for _ in range(_MAX_ROUNDS):
+    for _ in range(SEARCH_MAX_ROUNDS):
         # After a downscale, min_q at ~90% of the budget is the expected outcome: accept from
         # 75% and allow one upward try at most (quality gained there is small).
         first = cur is img
-        tries, accept = (_MAX_TRIES_PER_SIZE, _ACCEPT) if first else (2, _ACCEPT_AFTER_SHRINK)
+        tries, accept = ((SEARCH_MAX_TRIES_PER_SIZE, SEARCH_ACCEPT) if first
+                         else (2, SEARCH_ACCEPT_AFTER_SHRINK))
         found, sizes = _search_quality(run, cur, fmt, start, min_q, max_q, raw, tries, accept)
         if found is not None:
             return run.result(found[1], cur, fmt, found[0])
@@ -498,7 +491,7 @@ def _png(
         return _lossy(run, conv, to, min_q, max_q, min_side, **policy)
     cur = img
     history = [(img.width * img.height, len(data))]
-    for _ in range(_MAX_ROUNDS):
+    for _ in range(SEARCH_MAX_ROUNDS):
         new = _shrink_size(cur.size, _shrink_factor("png", history, raw), min_side)
         if new is None:
             break
@@ -518,8 +511,8 @@ def encode_to_budget(
     max_bytes: int,
     size_of: SizeOf = _identity,
     margin: float = 0.02,
-    min_quality: int = 40,
-    max_quality: int = 92,
+    min_quality: int = IMAGE_MIN_QUALITY,
+    max_quality: int = IMAGE_MAX_QUALITY,
     min_side: int = 11,
     allow_format_change: bool = False,
     try_png: bool = True,
@@ -546,11 +539,11 @@ def encode_to_budget(
     fmt = format.lower()
     if fmt == "jpg":
         fmt = "jpeg"
-    if fmt not in MIME:
-        raise ValueError(f"unsupported format {format!r}; use one of {tuple(MIME)}")
+    if fmt not in ENCODABLE:
+        raise ValueError(f"unsupported format {format!r}; use one of {ENCODABLE}")
     if not 1 <= min_quality <= max_quality <= 100:
         raise ValueError("need 1 <= min_quality <= max_quality <= 100")
-    run = _Run(_sizer(size_of), max_bytes * (1.0 - margin), max_bytes)
+    run = _Run(size_of, max_bytes * (1.0 - margin), max_bytes)
     work, note = normalise_mode(img, fmt)
     if note:
         run.steps.append(note)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 HEAD_BYTES = 4096
@@ -137,3 +140,48 @@ def data_url_size(n_bytes: int, mime: str) -> int:
     count the whole data URL against their per-item limit.
     """
     return len(f"data:{mime};base64,") + 4 * ((n_bytes + 2) // 3)
+
+
+def largest_payload(budget: float, mime: str) -> int:
+    """The inverse of :func:`data_url_size`: the largest ``n`` with
+    ``data_url_size(n, mime) <= budget`` (0 when not even an empty payload fits).
+
+    Closed form: whole groups of 3 bytes, each written as 4 characters, after the prefix.
+    """
+    room = math.floor(budget) - len(f"data:{mime};base64,")
+    return 3 * (room // 4) if room >= 0 else 0
+
+
+def largest_fitting(size_of: Callable[[int], int], budget: float) -> int:
+    """Largest payload ``n`` with ``size_of(n) <= budget``, ``size_of`` monotone (0 when even 0
+    does not fit). Closed form for the identity and for ``partial(data_url_size, mime=...)``
+    (:func:`data_url_sizer`); a bisection for any other counting rule a caller passes.
+    """
+    if size_of is identity_size:
+        return max(0, math.floor(budget))
+    if (isinstance(size_of, functools.partial) and size_of.func is data_url_size
+            and not size_of.args and set(size_of.keywords) == {"mime"}):
+        return largest_payload(budget, size_of.keywords["mime"])
+    if size_of(0) > budget:
+        return 0
+    lo, hi = 0, max(1, math.floor(budget))
+    while size_of(hi) <= budget:  # size_of may count fewer bytes than the payload
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if size_of(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def identity_size(n_bytes: int) -> int:
+    """The payload counted as it is (url and path transports)."""
+    return n_bytes
+
+
+def data_url_sizer(mime: str) -> Callable[[int], int]:
+    """``size_of`` for a data URL of ``mime`` (inverted in closed form by
+    :func:`largest_fitting`)."""
+    return functools.partial(data_url_size, mime=mime)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ from ..limits import Limit, Limits
 from ..model import Finding, MediaInfo, Report
 from ..settings import Settings
 from ..tokens import VISION_MODELS_WITH_ESTIMATE, frames_for_video, image_tokens, video_tokens
+
+log = logging.getLogger("mediaprep")
 
 
 def finding(row: Limit, message: str, actual: object, *, fixable: bool = False,
@@ -130,7 +133,9 @@ def estimate_for(report: Report, settings: Settings) -> int | None:
 def token_findings(report: Report, settings: Settings) -> None:
     try:
         est = estimate_for(report, settings)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError) as exc:
+        # the report goes out without an estimate (and without the token findings)
+        log.warning("%s: no token estimate: %s", report.path, exc)
         est = None
     if est is None:
         return

@@ -21,22 +21,35 @@ from ..backends.pillow import (
     resize_within,
 )
 from ..backends.pillow_encode import (
-    DOWNSCALE_QUALITY,
-    PREFER_DOWNSCALE_BELOW,
     BudgetError,
     EncodedImage,
     encode_to_budget,
     estimate_lossy_bytes,
     quality_from_scale,
 )
-from ..backends.sniff import HEAD_BYTES, Sniffed, data_url_size, extension_matches, sniff
+from ..backends.sniff import (
+    HEAD_BYTES,
+    MIME,
+    Sniffed,
+    data_url_size,
+    extension_matches,
+    identity_size,
+    largest_payload,
+    sniff,
+)
 from ..emit.parts import image_part
 from ..emit.sink import Sink, emit_url
-from ..limits import Limits
+from ..limits import IMAGE_REQUEST_OVERHEAD, Limits
 from ..model import UNENCODED, Finding, MediaInfo, Prepared, Report
 from ..resource import Source
 from ..settings import Settings
 from ..tokens import image_tokens, model_resize
+from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
+    DOWNSCALE_QUALITY,
+    DRAFT_SNAP,
+    PNG_RECOMPRESS_FLOOR,
+    PREFER_DOWNSCALE_BELOW,
+)
 from .common import check_extension, check_item_bytes, finding, in_box, mime_for, report_for
 
 # formats prep can convert from (it decodes them); anything else is a dead end
@@ -121,8 +134,6 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
 
 ENCODABLE = ("jpeg", "png", "webp")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
-# body bytes a single-item request needs besides the data URL (JSON keys, model, text)
-REQUEST_OVERHEAD = 16 * 1024
 
 
 @dataclass
@@ -160,14 +171,7 @@ class ImagePlan:
             return None
         if not self.budget_is_data_url:
             return self.budget
-        lo, hi = 0, self.budget
-        while hi - lo > 1:  # data_url_size is monotone in n
-            mid = (lo + hi) // 2
-            if data_url_size(mid, "image/jpeg") <= self.budget:
-                lo = mid
-            else:
-                hi = mid
-        return lo
+        return largest_payload(self.budget, MIME["jpeg"])
 
 
 def _blocking(findings: list[Finding]) -> list[Finding]:
@@ -239,7 +243,7 @@ def plan_image(
         plan.budget_is_data_url = True
         body = limits.value("request.max_body_bytes")
         if body is not None:
-            body_budget = body - REQUEST_OVERHEAD
+            body_budget = body - IMAGE_REQUEST_OVERHEAD
             plan.budget = min(plan.budget, body_budget) if plan.budget else body_budget
     else:
         plan.budget = limits.value(f"image.max_bytes.{transport}")
@@ -262,9 +266,6 @@ def plan_image(
     return plan
 
 
-#: A PNG input re-encoded as PNG (zlib 6) at the same pixel count is taken to be at least this
-#: share of the input's bytes (inputs are rarely compressed much harder than zlib 6).
-_PNG_RECOMPRESS_FLOOR = 0.6
 
 
 def _plan_png(plan: ImagePlan, info: MediaInfo) -> None:
@@ -275,14 +276,11 @@ def _plan_png(plan: ImagePlan, info: MediaInfo) -> None:
         return
     w, h = _upright(info)
     tw, th = plan.target_size((w, h))
-    expect = info.bytes * _PNG_RECOMPRESS_FLOOR * (tw * th) / (w * h)
+    expect = info.bytes * PNG_RECOMPRESS_FLOOR * (tw * th) / (w * h)
     if plan.allow_format_change and expect > raw:
         plan.try_png = False
 
 
-#: A DCT draft decode is taken when it gives at least this share (linear) of the budget-planned
-#: size: the plan is an estimate, and the quality search spends the freed bytes on quality.
-DRAFT_SNAP = 0.85
 #: libjpeg's standard luminance quantisation table (ITU T.81 Annex K), summed: the input's own
 #: table over it gives the quantiser scale, hence the input's quality, from the header alone.
 _STD_LUMA_SUM = 3688
@@ -537,7 +535,7 @@ def _transform_and_encode(
 
 
 def _encode(img: Image.Image, plan: ImagePlan, settings: Settings) -> EncodedImage:
-    size_of = data_url_size if plan.budget_is_data_url else (lambda n: n)
+    size_of = data_url_size if plan.budget_is_data_url else identity_size
     return encode_to_budget(
         img,
         format=plan.out_format,

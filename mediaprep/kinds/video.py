@@ -5,6 +5,7 @@ frames).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -23,19 +24,27 @@ from ..backends.av_encode import (
 )
 from ..backends.av_frames import FrameExtractionError, extract_frames
 from ..backends.pillow_encode import BudgetError, encode_to_budget
-from ..backends.sniff import HEAD_BYTES, Sniffed, extension_matches, sniff
+from ..backends.sniff import (
+    HEAD_BYTES,
+    Sniffed,
+    data_url_sizer,
+    extension_matches,
+    identity_size,
+    sniff,
+)
 from ..emit.parts import data_url, frames_part, video_file_part
 from ..emit.sink import Sink, url_for_file
+from ..limits import VIDEO_REQUEST_OVERHEAD
 from ..model import Finding, MediaInfo, Prepared, Report
 from ..output import atomic_write, inside, temp_path_for
 from ..resource import Source
 from ..settings import Settings
 from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, frames_for_video, video_tokens
+from ..tuning import FRAME_QUALITY
 from .common import (
     check_extension,
     check_item_bytes,
     check_params,
-    data_url_size,
     finding,
     in_box,
     mime_for,
@@ -45,6 +54,8 @@ from .common import (
 # A sample aspect ratio (pixel shape) beyond this either way makes the display size absurd: real
 # anamorphic video stays within about 4:1 (e.g. 1440x1080 shown as 1920x1080 is 4:3).
 MAX_SAR = 16.0
+
+log = logging.getLogger("mediaprep")
 
 
 def max_fps_frames(duration: float, fps: float) -> int:
@@ -135,9 +146,7 @@ def _ratio(sar: float) -> str:
     return f"{f.numerator}:{f.denominator}"
 
 
-FRAME_QUALITY = 85  # JPEG quality frames start from; lowered only to fit a byte budget
 FRAME_FORMAT = "jpeg"
-REQUEST_OVERHEAD = 64 * 1024  # JSON keys, text and model name beside the frames
 
 
 def _file_budget(settings: Settings) -> tuple[int | None, bool]:
@@ -150,7 +159,8 @@ def _file_budget(settings: Settings) -> tuple[int | None, bool]:
         if row is not None and row.value is not None:
             cap = row.value - 1 if row.strict else row.value
         if body is not None:
-            cap = min(cap, body - REQUEST_OVERHEAD) if cap else body - REQUEST_OVERHEAD
+            cap = (min(cap, body - VIDEO_REQUEST_OVERHEAD) if cap
+                   else body - VIDEO_REQUEST_OVERHEAD)
         return cap, True
     row = limits.get(f"video.max_bytes.{settings.transport}")
     return (row.value if row is not None else None), False
@@ -158,8 +168,7 @@ def _file_budget(settings: Settings) -> tuple[int | None, bool]:
 
 def _file_part_url(sink: Sink, path: Path, settings: Settings) -> str:
     if settings.transport == "base64":
-        return data_url(path.read_bytes(), "video/mp4" if path.suffix == ".mp4"
-                        else mime_for(path.suffix[1:]))
+        return data_url(path.read_bytes(), mime_for(path.suffix[1:]))
     return url_for_file(sink, path, None, settings)
 
 
@@ -223,8 +232,7 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
         codes = {f.code for f in report.findings if f.severity in ("error", "warning")
                  and not f.code.startswith("tokens.")}
         budget, counts_data_url = _file_budget(settings)
-        size_of = (lambda n: data_url_size(n, "video/mp4")) if counts_data_url else (
-            lambda n: n)
+        size_of = data_url_sizer(mime_for("mp4")) if counts_data_url else identity_size
         out_path: Path | None = None
         if not codes:
             out_path = work_sink.path_for(src.name, info.format or "mp4")
@@ -241,7 +249,8 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                     result.changes.append("remuxed")
                     result.fixes.append(f"remuxed {info.format} -> mp4 (video copied, audio "
                                         "dropped)")
-            except (RemuxNotPossible, VideoEncodeError, OSError):
+            except (RemuxNotPossible, VideoEncodeError, OSError) as exc:
+                log.info("%s: remux failed, transcoding instead: %s", src.name, exc)
                 out_path = None
         if out_path is None:
             out_path = work_sink.path_for(src.name, "mp4")
@@ -251,12 +260,14 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                                       size_of=size_of, margin=settings.safety_margin,
                                       max_box=box)
             except DoesNotFit as exc:
+                log.info("%s: transcode cannot fit %s bytes: %s", src.name, budget, exc)
                 result.findings.append(Finding(
                     "base64.too_large" if counts_data_url else "file.too_large", "error",
                     f"{src.name}: cannot be transcoded within {budget:,} bytes ({exc})",
                     budget, None))
                 return False
             except (VideoEncodeError, OSError, ValueError) as exc:
+                log.warning("%s: transcode failed: %s", src.name, exc)
                 result.findings.append(Finding("file.unreadable", "error",
                                                f"{src.name}: transcoding failed: {exc}"))
                 return False
@@ -331,7 +342,7 @@ def frame_budget(n: int, settings: Settings) -> tuple[int, int]:
     per_item = per_item or (10 << 20)
     body = limits.value("request.max_body_bytes")
     if body is not None and cap > 0:
-        per_item = min(per_item, (body - REQUEST_OVERHEAD) // cap)
+        per_item = min(per_item, (body - VIDEO_REQUEST_OVERHEAD) // cap)
     return cap, per_item
 
 
@@ -379,8 +390,8 @@ def extract_frame_set(src: Source, info: MediaInfo, settings: Settings, out_dir:
         budget = per_item if per_item is not None else 1 << 62
         try:
             enc = encode_to_budget(fr.image, format=FRAME_FORMAT, max_bytes=budget,
-                                   size_of=lambda n: data_url_size(n, mime)
-                                   if settings.transport == "base64" else n,
+                                   size_of=data_url_sizer(mime)
+                                   if settings.transport == "base64" else identity_size,
                                    margin=settings.safety_margin, max_quality=FRAME_QUALITY)
         finally:
             fr.image.close()

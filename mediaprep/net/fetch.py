@@ -34,12 +34,14 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
+
+from ..errors import MediaprepError
 
 __all__ = [
     "CODES",
@@ -68,6 +70,8 @@ CODES: dict[str, str] = {
 _HTTP_SCHEMES = ("http", "https")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
+#: Body bytes handed to ``FetchPolicy.cap_for_head`` (enough for any magic number).
+CAP_HEAD_BYTES = 4096
 # 64:ff9b::/96 is the NAT64 well-known prefix: the last 32 bits are an IPv4 address.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
@@ -75,7 +79,7 @@ _UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 
 
-class FetchError(Exception):
+class FetchError(MediaprepError):
     """A URL could not be fetched; ``code`` is one of :data:`CODES`, ``message`` says why."""
 
     def __init__(
@@ -93,9 +97,12 @@ class FetchError(Exception):
 class FetchPolicy:
     """What the caller allows. The default allows nothing (no network I/O at all).
 
-    ``max_bytes`` defaults to 100 MiB: providers cap images at 10 MiB and base64 videos at
-    10 MiB, local-path videos at 100 MB; raise it (up to 2 GiB, the URL video limit) to download
-    bigger videos. ``read_timeout`` is the overall budget for one call (all hops, headers and
+    ``max_bytes`` is the most any body may have (100 MiB unless set; mediaprep's own flows set
+    it from the limits table, :func:`mediaprep.limits.fetch_cap`). ``cap_for_head``, when set,
+    lowers the cap once the first :data:`CAP_HEAD_BYTES` of the body are in (or the whole body,
+    if shorter): it is called with them and returns that body's cap (e.g. by media kind: an
+    image 10 MiB, a video 2 GiB); a Content-Length above it is refused at that point, before
+    the rest is read. ``read_timeout`` is the overall budget for one call (all hops, headers and
     body), not a per-read timeout. ``allow_private`` turns the address check off entirely;
     ``allow_loopback`` only lets loopback through (for tests and local servers).
     ``ssl_context`` replaces ``ssl.create_default_context()`` (e.g. a corporate CA bundle).
@@ -111,6 +118,7 @@ class FetchPolicy:
     schemes: tuple[str, ...] = _HTTP_SCHEMES
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
     user_agent: str = "mediaprep-fetch/0.1"
+    cap_for_head: Callable[[bytes], int] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Bad policy values are programming errors, not network failures: plain ValueError.
@@ -698,18 +706,33 @@ def fetch(
             )
             path = Path(name)
             total = 0
+            cap = policy.max_bytes
+            head: bytearray | None = bytearray() if policy.cap_for_head is not None else None
             with os.fdopen(fd, "wb") as out:
                 while True:
                     # Ask for at most one byte past the cap: enough to know it is exceeded.
-                    want = min(_CHUNK, policy.max_bytes - total + 1)
+                    want = min(_CHUNK, cap - total + 1)
                     chunk = _read_some(opened, want, deadline, watchdog)
+                    if head is not None and (not chunk or len(head) + len(chunk)
+                                             >= CAP_HEAD_BYTES):
+                        head += chunk[: CAP_HEAD_BYTES - len(head)]
+                        cap = min(cap, policy.cap_for_head(bytes(head)))  # type: ignore[misc]
+                        head = None
+                        if declared is not None and declared > cap:
+                            raise FetchError(
+                                "url.too_large",
+                                f"Content-Length {declared} is above the cap of {cap} bytes",
+                                url=opened.final_url,
+                            )
+                    elif head is not None:
+                        head += chunk
                     if not chunk:
                         break
                     total += len(chunk)
-                    if total > policy.max_bytes:
+                    if total > cap:
                         raise FetchError(
                             "url.too_large",
-                            f"body is above the cap of {policy.max_bytes} bytes",
+                            f"body is above the cap of {cap} bytes",
                             url=opened.final_url,
                         )
                     out.write(chunk)

@@ -1,0 +1,71 @@
+"""Tuning constants that change what prep writes, in one place, each with why.
+
+These are choices, not provider limits (those are rows of :mod:`mediaprep.limits`). Changing one
+changes output bytes: bench (bench/) and the parts.jsonl comparison over the real-media corpus
+say whether a change is worth it.
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------ image encoding (Pillow)
+
+#: JPEG/WEBP quality an image encode starts from: 92 is visually lossless on photos; above it
+#: libjpeg's size grows fast for no visible gain.
+IMAGE_MAX_QUALITY = 92
+#: Lowest quality the search goes to before it shrinks pixels instead: below 40 JPEG blocking
+#: shows and fewer pixels at a better quality look better.
+IMAGE_MIN_QUALITY = 40
+#: Quality video frames start from (lowered only to fit a byte budget): frames are many and
+#: the model samples them small, so they start lower than stills.
+FRAME_QUALITY = 85
+
+#: Image quality policy for prepare (images only; frames keep the plain search): below this
+#: predicted JPEG/WEBP quality at the planned size, scale down to where DOWNSCALE_QUALITY fits.
+#: Measured on the bench photos at a 1 MB budget (PSNR of what the model sees, bench/
+#: bench_fit_images.py): q~44 at 5760x4320 scores 0.6 dB below q~76 at 4000x3000 and q~41 at
+#: 6000x4000 0.2 dB below q~73 at 4200x2800, while q~64 at full size beats any downscale.
+PREFER_DOWNSCALE_BELOW = 50
+DOWNSCALE_QUALITY = 70
+
+#: Quality search: aim the size prediction this share under the budget so it lands inside.
+SEARCH_AIM = 0.97
+#: A fit using at least this share of the budget is good enough: stop searching (each more
+#: encode of a large image costs a second for a percent or two of bytes).
+SEARCH_ACCEPT = 0.90
+#: The same after a shrink: sizes move in steps there, a closer fit costs many encodes.
+SEARCH_ACCEPT_AFTER_SHRINK = 0.75
+#: A shrink aims this share under the budget (the size model is rougher across sizes).
+SEARCH_SHRINK_AIM = 0.92
+#: Encodes tried at one size before shrinking, and shrink rounds before giving up: bound the
+#: work on an image that cannot fit.
+SEARCH_MAX_TRIES_PER_SIZE = 5
+SEARCH_MAX_ROUNDS = 16
+#: Strip sample used to predict a full encode's size before doing it: 10 strips of 32 rows
+#: from images of a megapixel or more, up to 5 sample encodes, close enough within 5%.
+SAMPLE_STRIPS = 10
+SAMPLE_ROWS = 32
+SAMPLE_MIN_PIXELS = 1_000_000
+SAMPLE_TRIES = 5
+SAMPLE_CLOSE = 0.95
+
+#: A DCT draft decode is taken when it gives at least this share (linear) of the budget-planned
+#: size: the plan is an estimate, and the quality search spends the freed bytes on quality.
+DRAFT_SNAP = 0.85
+#: A PNG input re-encoded as PNG (zlib 6) at the same pixel count is taken to be at least this
+#: share of the input's bytes (inputs are rarely compressed much harder than zlib 6): far over
+#: the budget even so, the lossless attempts are skipped.
+PNG_RECOMPRESS_FLOOR = 0.6
+
+# ------------------------------------------------------------------ video encoding (PyAV)
+
+#: libx264 preset: "veryfast" is the speed/size sweet spot on small machines (2 cores); slower
+#: presets buy ~10-15 % size for 2-4x the time, which the budget rule does not need.
+X264_PRESET = "veryfast"
+#: Below this many bits per pixel per frame x264 output turns to mush; we downscale instead.
+MIN_BITS_PER_PIXEL = 0.02
+#: Never spend more than this: x264 at 0.3 bits per pixel per frame is visually lossless.
+MAX_BITS_PER_PIXEL = 0.3
+#: Downscaling for bitrate stops at this short side (unless the source is smaller already).
+MIN_SHORT_SIDE = 144
+#: At most this many encodes per transcode: each is a full pass over the video.
+MAX_ATTEMPTS = 4
