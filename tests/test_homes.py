@@ -23,6 +23,11 @@ from mediaprep.backends.sniff import (
     largest_fitting,
     largest_payload,
 )
+from mediaprep.batch.executors import ExecutorUnavailable
+from mediaprep.batch.inputs import ManifestError
+from mediaprep.batch.requests import BatchRequestError
+from mediaprep.batch.run import BatchError
+from mediaprep.batch.runner import WorkerStartError
 from mediaprep.config import ConfigError
 from mediaprep.kinds import check_info
 from mediaprep.limits import GiB, LimitError, fetch_cap, limits_for
@@ -43,6 +48,7 @@ PUBLIC_ERRORS = [
     av_encode.VideoEncodeError, av_encode.RemuxNotPossible, av_encode.DoesNotFit,
     av_encode.VerifyError, av_frames.FrameExtractionError, av_frames.NoVideoStream,
     av_frames.NoFrames, av_frames.UnreadableVideo,
+    ManifestError, ExecutorUnavailable, WorkerStartError, BatchError, BatchRequestError,
 ]
 
 

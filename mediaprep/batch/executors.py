@@ -46,6 +46,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from ..errors import MediaprepError
 from .runner import Outcome, TaskError, _task_error, default_jobs, run_all
 
 __all__ = ["EXECUTORS", "DaskExecutor", "Executor", "ExecutorUnavailable", "LocalExecutor",
@@ -68,7 +69,7 @@ TIMEOUT_GRACE = 1.0
 SCHEDULER_CONFIG = {"distributed.scheduler.worker-saturation": 1.0}
 
 
-class ExecutorUnavailable(RuntimeError):
+class ExecutorUnavailable(MediaprepError, RuntimeError):
     """The executor asked for cannot run here (its engine is not installed). CLI: exit 2."""
 
     exit_code = 2

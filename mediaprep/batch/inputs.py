@@ -12,6 +12,7 @@ from typing import Any
 
 from ..backends.sniff import EXTENSIONS, HEAD_BYTES, sniff
 from ..config import Config, resolved_folder
+from ..errors import MediaprepError
 from ..resource import is_url
 
 
@@ -151,7 +152,7 @@ def _symlink_loop(p: Path) -> bool:
 __all__ = ["ManifestError", "read_manifest"]
 
 
-class ManifestError(ValueError):
+class ManifestError(MediaprepError, ValueError):
     """The manifest cannot be read (the CLI exits 2 on this)."""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,8 @@ from ..output import sweep_temporaries as _sweep
 from ..resource import frame_files, is_url
 from .cache import Cache, cache_key, canonical_json, hash_input, package_version
 from .tasks import PrepTask, prep_one
+
+log = logging.getLogger("mediaprep")
 
 # --- prep over many inputs: a journal (resume) and the content-addressed cache ----------------
 #
@@ -166,7 +169,8 @@ def _prep_job(job: PrepJob) -> PrepDone:
         assert key is not None
         try:
             hit = _from_cache(cache, key, t, jpath, jkey)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("cache: entry for %s unusable (%s); preparing it again", t.display, exc)
             hit = None  # a damaged entry is a miss
         if hit is not None:
             return hit
@@ -303,8 +307,10 @@ def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any
         if not rel.startswith(t.stem):
             return  # an output outside its stem cannot be renamed for another input
         files[_OUT + rel[len(t.stem):]] = Path(t.out_dir) / rel
-    with contextlib.suppress(OSError, ValueError):
+    try:
         cache.put(key, {"stem": t.stem}, files)
+    except (OSError, ValueError) as exc:  # the run goes on; the next one prepares it again
+        log.warning("cache: could not store %s: %s", t.display, exc)
 
 
 def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,

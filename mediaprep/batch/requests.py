@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import MediaprepError
 from ..settings import Settings
 
 __all__ = ["DEFAULT_BATCH_URL", "BatchRequestError", "check_batch_options",
@@ -22,7 +23,7 @@ __all__ = ["DEFAULT_BATCH_URL", "BatchRequestError", "check_batch_options",
 DEFAULT_BATCH_URL = "/v1/chat/completions"
 
 
-class BatchRequestError(Exception):
+class BatchRequestError(MediaprepError):
     """One prepared input alone breaks a request limit (prep keeps parts within limits, so
     this means limits were overridden apart). CLI: exit 1."""
 

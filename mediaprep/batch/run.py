@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import MediaprepError
 from ..settings import Settings
 from .requests import DEFAULT_BATCH_URL
 from .summary import run_summary
@@ -40,7 +41,7 @@ __all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "Input
 DEFAULT_TIMEOUT = {"check": 120.0, "prep": 1200.0}
 
 
-class BatchError(ValueError):
+class BatchError(MediaprepError, ValueError):
     """A run that cannot start as asked: bad options, an output folder it must not write to,
     another run holding DIR (CLI: exit 2, before any input is touched)."""
 

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from multiprocessing import connection
 from typing import Any, Generic, Literal, TypeVar
 
+from ..errors import MediaprepError
+
 __all__ = ["ErrorKind", "Outcome", "TaskError", "WorkerStartError", "default_jobs", "prestart",
            "run_all"]
 
@@ -91,7 +93,7 @@ class Outcome(Generic[R]):
         return self.error is None
 
 
-class WorkerStartError(RuntimeError):
+class WorkerStartError(MediaprepError, RuntimeError):
     """Worker processes die before they can take a task (so no task can run)."""
 
 
