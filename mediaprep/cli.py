@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -86,14 +86,28 @@ def build_settings(ctx_opts: dict[str, Any]) -> tuple[Settings, Config]:
         base = make_settings(None, **config.options)
         cli = {k: v for k, v in ctx_opts.items() if v is not None}
         settings = make_settings(base, **cli, limits=overrides or None)
-        return settings, config
     except (ConfigError, SettingsError, LimitError, TypeError) as exc:
         raise UsageFailure(str(exc)) from exc
+    _refuse_bad_params(settings)
+    return settings, config
+
+
+def _refuse_bad_params(settings: Settings) -> None:
+    """``--fps 20`` or ``--max-frames 0`` (or the same in the config) is a usage error before
+    any input is read; the library reports the same as a ``param.*`` finding on each file."""
+    from .kinds.common import check_params
+
+    bad = [f for f in check_params(settings) if f.severity == "error"]
+    if bad:
+        raise UsageFailure("; ".join(f"{f.message} ({f.code}; see `mediaprep limits`)"
+                                     for f in bad))
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context(silent=True)
+        name = (ctx.info_name if ctx is not None else None) or fn.__name__
         try:
             return fn(*args, **kwargs)
         except (SettingsError, LimitError, ConfigError, BatchError,
@@ -104,16 +118,54 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             # Not click's bare "Aborted!" with exit 1, which a script would read as "some
             # input failed": say what is kept, and exit as a shell does on Ctrl-C.
-            click.echo(f"\nmediaprep {fn.__name__}: interrupted{KEPT.get(fn.__name__, '')}",
-                       err=True)
+            click.echo(f"\nmediaprep {name}: interrupted{KEPT.get(name, '')}", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except (OSError, RunStopped) as exc:
+            if isinstance(exc, BrokenPipeError) and _output_pipe_closed():
+                _quiet_exit_on_closed_pipe()
             # The machine, not an input: a full disk, an output folder that cannot be made.
-            _say(f"mediaprep {fn.__name__}: stopped: {exc}{KEPT.get(fn.__name__, '')}",
-                 err=True)
+            _say(f"mediaprep {name}: stopped: {exc}{KEPT.get(name, '')}", err=True)
             sys.exit(EXIT_USAGE)
 
     return wrapper
+
+
+#: ``mediaprep limits | head -1``: the reader has what it wanted and closed the pipe. As other
+#: Unix tools do (killed by SIGPIPE), stop without a word; the exit status is the shell's
+#: 128 + SIGPIPE, so ``set -o pipefail`` still sees that the output was cut short.
+EXIT_PIPE_CLOSED = 141
+
+
+def _output_pipe_closed() -> bool:
+    """Whether stdout or stderr is a pipe whose reader has gone (where poll() can tell)."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return True  # Windows: the error came from writing our output
+    poller = select.poll()
+    fds = []
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            fds.append(stream.fileno())  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            continue
+    for fd in fds:
+        poller.register(fd, 0)  # POLLERR is always reported: a pipe with no reader
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return True
+    return any(ev & select.POLLERR for _, ev in events) or not fds
+
+
+def _quiet_exit_on_closed_pipe() -> NoReturn:
+    # what is still buffered for the closed pipe would fail again at exit ("Exception
+    # ignored ... BrokenPipeError"): point stdout at /dev/null first
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    sys.exit(EXIT_PIPE_CLOSED)
 
 
 KEPT = {"prep": "; finished inputs are kept: run the same command again to finish"}
@@ -130,7 +182,9 @@ def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "file.unreadable; 0: no limit [default: 120 for check, 1200 for "
                           "prep]."),
         click.option("-q", "--quiet", is_flag=True,
-                     help="No progress bar and no per-file lines; the summary still prints."),
+                     help="No progress bar and no per-file lines: check prints only the "
+                          "findings that fail a file (text format), prep no status lines; the "
+                          "summary still prints."),
         click.option("--allow-url", is_flag=True, default=None,
                      help="Fetch http(s) inputs (otherwise they are not fetched)."),
         click.option("--allow-private-urls", is_flag=True, default=None,
@@ -250,7 +304,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     finally:
         progress.close()
     data = result.report
-    out = render(data, fmt, strict=strict, verbose=verbose)
+    out = render(data, fmt, strict=strict, verbose=verbose, quiet=quiet)
     if out:
         click.echo(out, nl=False)
     if fmt in ("github", "junit", "sarif", "json", "html"):
@@ -292,7 +346,8 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
                                for i in infos], indent=2))
     else:
         for i in infos:
-            _say(_describe(i))
+            for line in _describe(i):  # one _say per line: a newline is not a control character
+                _say(line)
     sys.exit(EXIT_FAILED if bad else EXIT_OK)
 
 
@@ -308,7 +363,7 @@ def _tokens_of(info: Any, settings: Settings) -> dict[str, Any]:
     return {} if est is None else {"tokens": {"estimate": est, "model": settings.model}}
 
 
-def _describe(info: Any) -> str:
+def _describe(info: Any) -> list[str]:
     parts = [f"{info.path}: {info.kind}"]
     if info.format:
         parts.append(info.format)
@@ -340,12 +395,11 @@ def _describe(info: Any) -> str:
         parts.append(f"{len(info.members)} frames")
     if not info.extension_matches:
         parts.append(f"(named .{info.extension})")
-    line = ", ".join(parts)
+    lines = [", ".join(parts)]
     if info.error:
-        line += f"\n  {info.error_code}: {info.error}"
-    for note in info.notes:
-        line += f"\n  note: {note}"
-    return line
+        lines.append(f"  {info.error_code}: {info.error}")
+    lines += [f"  note: {note}" for note in info.notes]
+    return lines
 
 
 @main.command(name="limits")
@@ -480,15 +534,9 @@ def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None
     from .batch.journal import sweep_temporaries
     from .batch.run import run_tasks
     from .batch.summary import task_failure_message
-    from .kinds.common import check_params
     from .output import atomic_write, new_run_id
 
-    settings, _ = build_settings(opts)
-    params = [f for f in check_params(settings) if f.severity == "error"]
-    if params:
-        for f in params:
-            _say(f"{video}: error {f.code}: {f.message}", err=True)
-        sys.exit(EXIT_FAILED)
+    settings, _ = build_settings(opts)  # --fps 20: a usage error (exit 2) before any work
     out = Path(out_dir)  # made by the worker once the input is known to be a video
     # the probe and the decode run in a worker, killed after --timeout (a hostile file hangs
     # or grows there, not here)
@@ -501,6 +549,9 @@ def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None
         _say(f"error file.unreadable: {task_failure_message(video, outcome.error)}", err=True)
         sys.exit(EXIT_FAILED)
     done = outcome.value
+    if done.get("output_error"):  # the output folder, not the input (README: exit 2)
+        _say(f"mediaprep frames: stopped: {done['output_error']}", err=True)
+        sys.exit(EXIT_USAGE)
     if done.get("error"):
         _say(f"{video}: error {done['error']}", err=True)
         sys.exit(EXIT_FAILED)
@@ -550,7 +601,32 @@ def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]
         return {"error": f"{info.error_code or 'file.unsupported_format'}: "
                          f"{info.error or 'not a video'}"}
     try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return {"output_error": f"cannot make the output folder {out_dir}: {exc}"}
+    try:
         fs = extract_frame_set(src, info, settings, Path(out_dir), None, for_request=False)
-    except (FrameExtractionError, OSError, ValueError) as exc:
+    except OSError as exc:
+        if _is_output_error(exc, out_dir):
+            return {"output_error": f"cannot write frames into {out_dir}: {exc}"}
+        return {"error": f"file.unreadable: cannot take frames: {exc}"}
+    except (FrameExtractionError, ValueError) as exc:
         return {"error": f"file.unreadable: cannot take frames: {exc}"}
     return {"manifest": frames_manifest(video, fs), "notes": list(fs.notes)}
+
+
+def _is_output_error(exc: OSError, out_dir: str) -> bool:
+    """Whether an error while taking frames is the output's: a full or read-only disk, or a
+    path in (or above) the output folder; the input is only ever read."""
+    from .output import RUN_STOPPING_ERRNOS
+
+    if exc.errno in RUN_STOPPING_ERRNOS:
+        return True
+    out = os.path.realpath(out_dir)
+    for name in (exc.filename, exc.filename2):
+        if not isinstance(name, str | bytes | os.PathLike):
+            continue
+        p = os.path.realpath(os.fsdecode(name))
+        if p == out or p.startswith(out.rstrip(os.sep) + os.sep) or out.startswith(p + os.sep):
+            return True
+    return False

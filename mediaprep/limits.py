@@ -198,13 +198,15 @@ _MS = "moonshot-vision"
 MOONSHOT: dict[str, Limit] = _rows(
     Limit("image.formats", frozenset({"png", "jpeg", "webp", "gif"}), "file.unsupported_format",
           "error", _MS, "image formats"),
-    Limit("image.recommended_box", (3840, 2160), "image.resolution", "warning", _MS,
-          "recommended maximum image resolution (4K), either orientation"),
+    Limit("image.recommended_box", (4096, 2160), "image.resolution", "warning", _MS,
+          "recommended maximum image resolution (the guide's '4k (4096x2160)'), "
+          "either orientation"),
     Limit("video.formats",
           frozenset({"mp4", "mpeg", "mov", "avi", "flv", "webm", "wmv", "3gp"}),
           "file.unsupported_format", "error", _MS, "video containers"),
-    Limit("video.recommended_box", (2560, 1440), "video.resolution", "warning", _MS,
-          "recommended maximum video resolution ('2K' read as 2560x1440), either orientation"),
+    Limit("video.recommended_box", (2048, 1080), "video.resolution", "warning", _MS,
+          "recommended maximum video resolution (the guide's '2k (2048x1080)'), "
+          "either orientation"),
     Limit("request.max_body_bytes", 100 * MiB, "request.too_large", "error", _MS,
           "whole request body"),
     Limit("dialects", frozenset({"openai"}), "transport.unsupported", "error", _MS,

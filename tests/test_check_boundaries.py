@@ -179,13 +179,11 @@ def test_resolution_warning_above_8k(generated):
     assert report.ok  # a warning does not fail the file
 
 
-def test_resolution_warning_moonshot_above_4k(generated):
+def test_resolution_moonshot_4k_is_4096x2160(generated):
+    # Moonshot's guide: "4k (4096x2160)"; boundary cases are in tests/test_issue14_small.py
     assert codes(mediaprep.check(generated["webp_3840x2160"], target="moonshot")) == []
-    report = mediaprep.check(generated["webp_3841x2160"], target="moonshot")
-    assert codes(report) == ["image.resolution"]  # and no format tier on Moonshot
-    assert report.findings[0].limit == [3840, 2160] and report.ok
-    portrait = mediaprep.check(generated["webp_2160x3841"], target="moonshot")
-    assert codes(portrait) == ["image.resolution"]
+    assert codes(mediaprep.check(generated["webp_3841x2160"], target="moonshot")) == []
+    assert codes(mediaprep.check(generated["webp_2160x3841"], target="moonshot")) == []
 
 
 # --- base64.too_large (images) -----------------------------------------------------------------

@@ -211,12 +211,14 @@ def test_json_reflects_options(generated):
 
 
 def test_json_params(generated):
-    code, data = check_json("--fps", "10.1", generated["video_2s"])
-    assert code == 1
-    f = data["files"][0]["findings"][0]
-    assert f["code"] == "param.fps" and f["limit"] == [0.1, 10.0] and f["actual"] == 10.1
-    code, data = check_json("--max-frames", "2001", generated["video_2s"])
-    assert code == 1 and data["files"][0]["findings"][0]["code"] == "param.max_frames"
+    # out-of-range --fps / --max-frames are usage errors (issue 14); within range they pass
+    for opt, value, code_name in (("--fps", "10.1", "param.fps"),
+                                  ("--max-frames", "2001", "param.max_frames")):
+        res = CliRunner().invoke(main, ["check", "--format", "json", opt, value,
+                                        str(generated["video_2s"])])
+        assert res.exit_code == 2 and code_name in res.output
+    code, data = check_json("--fps", "10", generated["video_2s"])
+    assert code == 0
     code, data = check_json("--model", "kimi-k2-thinking", generated["png"])
     assert code == 1 and data["files"][0]["findings"][0]["code"] == "model.no_vision"
 
@@ -286,8 +288,9 @@ def test_frames_dir(generated):
 
 
 def test_frames_dir_param_checks(generated):
-    code, data = check_json("--fps", "0.05", "--frames-dir", generated["frames_5"])
-    assert code == 1 and data["files"][0]["findings"][0]["code"] == "param.fps"
+    res = CliRunner().invoke(main, ["check", "--format", "json", "--fps", "0.05", "--frames-dir",
+                                    str(generated["frames_5"])])
+    assert res.exit_code == 2 and "param.fps" in res.output  # a usage error (issue 14)
 
 
 # --- probe -------------------------------------------------------------------------------------

@@ -256,7 +256,7 @@ def test_frames_cli(generated, tmp_path):
     assert all((tmp_path / f["file"]).is_file() for f in m["frames"])
     bad = CliRunner().invoke(main, ["frames", str(generated["video_2s"]), "-o",
                                     str(tmp_path / "b"), "--fps", "10.1"])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # a usage error (issue 14)
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/realmedia is absent")

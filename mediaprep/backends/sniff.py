@@ -24,7 +24,10 @@ IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", 
                            "jpeg2000", "ico", "cur", "jxl", "mpo"})
 VIDEO_FORMATS = frozenset({"mp4", "mov", "mkv", "webm", "avi", "flv", "wmv", "mpeg", "ts", "3gp"})
 # formats the same decoder family reads, so a "mismatch" between them is not worth reporting
-_EQUIVALENT = [{"jpeg", "mpo"}, {"mp4", "mov", "3gp"}, {"mkv", "webm"}]
+_EQUIVALENT = [{"jpeg", "mpo"}, {"mp4", "mov", "3gp"}]
+# one way only: a WebM is a Matroska file, so .mkv is a fair name for it; a Matroska file named
+# .webm is not a WebM (other codecs; Moonshot accepts webm but refuses mkv)
+_ALSO_NAMED = {("mkv", "webm")}
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs",
                 b"mif1", b"msf1", b"mif2"}
@@ -115,7 +118,7 @@ def extension_matches(ext: str | None, fmt: str | None) -> bool:
     if not ext or fmt is None or ext not in EXTENSIONS:
         return True
     claimed = EXTENSIONS[ext]
-    if claimed == fmt:
+    if claimed == fmt or (claimed, fmt) in _ALSO_NAMED:
         return True
     return any(claimed in group and fmt in group for group in _EQUIVALENT)
 

@@ -7,21 +7,56 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..model import Finding
-from ..settings import Settings
+from ..settings import Settings, SettingsError
 from .parts import text_part, urls_in
+
+_DASHSCOPE_KEYS = frozenset({"image", "video", "text", "audio"})
+
+
+def part_dialect(part: dict[str, Any]) -> str | None:
+    """The dialect a content part is written in: OpenAI-compatible parts name their ``type``;
+    DashScope native parts are keyed by the medium (``image``, ``video``, ``text``)."""
+    if "type" in part:
+        return "openai"
+    if _DASHSCOPE_KEYS & part.keys():
+        return "dashscope"
+    return None
+
+
+def _summary(part: dict[str, Any]) -> str:
+    """A short, readable naming of a part (never a whole data URL)."""
+    def short(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > 48:
+            return value[:45] + "..."
+        if isinstance(value, dict):
+            return {k: short(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [short(v) for v in value[:3]] + (["..."] if len(value) > 3 else [])
+        return value
+
+    return json.dumps(short(part), ensure_ascii=False, default=str)
 
 
 def _content(items: Iterable[Any], dialect: str) -> list[dict[str, Any]]:
     content = []
-    for item in items:
+    for index, item in enumerate(items):
         if isinstance(item, str):
             content.append(text_part(item, dialect))
-        elif isinstance(item, dict):
-            content.append(item)
+            continue
+        if isinstance(item, dict):
+            part = item
         elif getattr(item, "part", None) is not None:  # a Prepared
-            content.append(item.part)
+            part = item.part
         else:
             raise ValueError(f"cannot put {item!r} in a message (not prepared or failed?)")
+        other = part_dialect(part)
+        if other is not None and other != dialect:
+            name = getattr(item, "path", None)
+            what = f"item {index}" + (f" ({name})" if name else "")
+            raise SettingsError(f"{what} is a {other}-dialect part, but the request is in the "
+                                f"{dialect} dialect: prepare it with dialect={dialect!r}: "
+                                f"{_summary(part)}")
+        content.append(part)
     return content
 
 

@@ -453,10 +453,13 @@ def _transform_and_encode(
     if src.image is None and opened is not img:
         opened.close()  # a frame was copied out of a multi-frame file
     result.stats["decoded"] = list(img.size)  # after any JPEG draft (DCT scaling)
+    # a JPEG draft decodes at 1/2-1/8 already: the fix messages name the input's own size
+    drafted = (info.width, info.height) != img.size and info.width is not None
     img, rotated = apply_orientation(img)
     if rotated:
         result.fixes.append("applied EXIF orientation")
         result.changes.append("rotated")
+    source_size = tuple(up) if drafted else img.size
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     if plan.pad_aspect:
         cap = plan.exact_size_cap
@@ -471,17 +474,18 @@ def _transform_and_encode(
                 else min(plan.max_pixels or 1 << 62, cap[0] * cap[1]),
             )
 
-        unpadded = img.size
         img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
         if padded:
             result.changes.append("padded")
             if shrunk:
                 result.changes.append("resized")
-                result.fixes.append(f"resized {unpadded[0]}x{unpadded[1]} to fit once padded")
+                result.fixes.append(f"resized {source_size[0]}x{source_size[1]} to fit once "
+                                    "padded")
             result.fixes.append(f"padded to a {plan.pad_aspect:g}:1 aspect ratio "
                                 f"({img.size[0]}x{img.size[1]})")
             target = img.size
-    before = img.size
+            source_size = img.size
+    before = source_size
     uncapped = img
     if plain is not None and not plain.passthrough:
         uncapped, _ = resize_within(
@@ -492,6 +496,8 @@ def _transform_and_encode(
         # exactly the planned size: the model's W'xH' or the token cap keep their own rounding
         img = resize_to(img, target)
         resized = True
+    elif drafted and img.size != before:
+        resized = True  # the draft decode alone brought it to the planned size
     if resized:
         result.changes.append("resized")
         how = (

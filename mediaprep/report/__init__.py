@@ -51,10 +51,12 @@ Severity = Literal["error", "warning", "info"]
 FORMATS: tuple[str, ...] = ("text", "json", "github", "junit", "sarif", "html")
 
 
-def render(report: Report, fmt: str, *, strict: bool = False, verbose: bool = False) -> str:
+def render(report: Report, fmt: str, *, strict: bool = False, verbose: bool = False,
+           quiet: bool = False) -> str:
     """Render ``report`` in format ``fmt`` (one of :data:`FORMATS`).
 
-    ``verbose`` only affects ``text`` (it also lists files without findings).
+    ``verbose`` and ``quiet`` only affect ``text`` (``verbose`` also lists files without
+    findings; ``quiet`` lists only the findings that fail a file, then the summary).
     Output ends with a newline unless it is empty (``github`` with no findings).
     Raises ``ValueError`` for an unknown format.
     """
@@ -64,7 +66,7 @@ def render(report: Report, fmt: str, *, strict: bool = False, verbose: bool = Fa
     # and a CLI run needs only one renderer.
     module = importlib.import_module(f"{__name__}.{fmt}")
     if fmt == "text":
-        return module.render(report, strict=strict, verbose=verbose)
+        return module.render(report, strict=strict, verbose=verbose, quiet=quiet)
     if fmt == "json":
         return module.render(report)
     return module.render(report, strict=strict)

@@ -77,12 +77,21 @@ def summary_line(report: Report, *, strict: bool = False) -> str:
     return line
 
 
-def render(report: Report, *, strict: bool = False, verbose: bool = False) -> str:
-    """Render the text report; see the module docstring for the layout."""
+def render(report: Report, *, strict: bool = False, verbose: bool = False,
+           quiet: bool = False) -> str:
+    """Render the text report; see the module docstring for the layout.
+
+    ``quiet`` keeps only the findings that fail a file (errors; warnings too with ``strict``)
+    and the summary line.
+    """
     lines: list[str] = []
+    failing = ("error", "warning") if strict else ("error",)
     for file in files_of(report):
         path = displayable(path_of(file))
         findings = findings_of(file)
+        if quiet:
+            findings = [f for f in findings if severity_of(f) in failing]
+            verbose = False
         if not findings:
             if verbose:
                 lines.append(_ok_line(path, file))
