@@ -6,6 +6,7 @@ run that could not go on (a full disk), 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
