@@ -820,7 +820,7 @@ def frames_job(task: tuple[str, str, Settings, str]) -> dict[str, Any]:
 def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]:
     from .backends.av_frames import FrameExtractionError
     from .kinds import probe_source
-    from .kinds.video import extract_frame_set, frames_manifest
+    from .kinds.video import frames_for_command, frames_manifest
     from .resource import to_source
 
     src = to_source(video)
@@ -829,7 +829,9 @@ def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]
         return {"error": f"{info.error_code or 'file.unsupported_format'}: "
                          f"{info.error or 'not a video'}"}
     try:
-        fs = extract_frame_set(src, info, settings, Path(out_dir), None, for_request=False)
+        fs, refused = frames_for_command(src, info, settings, Path(out_dir))
     except (FrameExtractionError, OSError, ValueError) as exc:
         return {"error": f"file.unreadable: cannot take frames: {exc}"}
+    if fs is None:  # prep's rules: too few frames (see frames_for_command)
+        return {"error": f"{refused.code}: {refused.message}"}
     return {"manifest": frames_manifest(video, fs), "notes": list(fs.notes)}
