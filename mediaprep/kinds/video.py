@@ -431,13 +431,14 @@ def frames_for_command(src: Source, info: MediaInfo, settings: Settings,
                        out_dir: Path) -> tuple[FrameSet | None, Finding | None]:
     """The ``frames`` command's frames, by prep's rules: the fps raise of
     :func:`extract_frame_set` and the ``frames.min`` floor. A clip prep refuses for too few
-    frames gets none: returns (None, the finding that says why)."""
+    frames gets none: returns (None, the finding that says why). A --max-frames below the
+    floor is the user's choice and lowers it (the frames are not a request)."""
     short = [f for f in check_video(info, settings)
              if f.code == "video.too_short" and not f.fixable]
     if short:
         return None, short[0]
     fs = extract_frame_set(src, info, settings, out_dir, None, for_request=False)
-    min_frames = settings.limits.value("frames.min") or 1
+    min_frames = min(settings.limits.value("frames.min") or 1, settings.max_frames)
     if len(fs.frames) < min_frames:
         for p in fs.files:
             p.unlink(missing_ok=True)
