@@ -593,7 +593,7 @@ def frames_job(task: tuple[str, str, Settings, str]) -> dict[str, Any]:
 def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]:
     from .backends.av_frames import FrameExtractionError
     from .kinds import probe_source
-    from .kinds.video import extract_frame_set, frames_manifest
+    from .kinds.video import frames_for_command, frames_manifest
     from .resource import to_source
 
     src = to_source(video)
@@ -606,13 +606,15 @@ def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]
     except OSError as exc:
         return {"output_error": f"cannot make the output folder {out_dir}: {exc}"}
     try:
-        fs = extract_frame_set(src, info, settings, Path(out_dir), None, for_request=False)
+        fs, refused = frames_for_command(src, info, settings, Path(out_dir))
     except OSError as exc:
         if _is_output_error(exc, out_dir):
             return {"output_error": f"cannot write frames into {out_dir}: {exc}"}
         return {"error": f"file.unreadable: cannot take frames: {exc}"}
     except (FrameExtractionError, ValueError) as exc:
         return {"error": f"file.unreadable: cannot take frames: {exc}"}
+    if fs is None:  # prep's rules: too few frames (see frames_for_command)
+        return {"error": f"{refused.code}: {refused.message}"}
     return {"manifest": frames_manifest(video, fs), "notes": list(fs.notes)}
 
 

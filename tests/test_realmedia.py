@@ -115,7 +115,8 @@ EXCEPTIONS: dict[tuple[str, str], Exception_] = {
 }
 
 # notable words that explain why a file the manifest could open is unreadable to mediaprep
-DAMAGE_WORDS = ("truncated", "corrupt", "huge", "no samples", "0 decodable", "garbage")
+DAMAGE_WORDS = ("truncated", "corrupt", "huge", "no samples", "0 decodable", "garbage",
+                "adler32")
 
 
 def _num(text: str) -> float | None:

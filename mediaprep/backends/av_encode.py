@@ -52,6 +52,7 @@ __all__ = [
     "VideoEncodeError",
     "VideoOutput",
     "remux",
+    "transcode_floor_fits",
     "transcode_to_fit",
     "verify",
 ]
@@ -405,6 +406,15 @@ def verify(
 
 # --------------------------------------------------------------------------------------------
 # transcode
+
+
+def transcode_floor_fits(frames: int, max_bytes: int, size_of: Callable[[int], int],
+                         margin: float) -> bool:
+    """Whether any transcode of ``frames`` frames can fit ``max_bytes`` (as transcode_to_fit
+    counts it): False when the MP4 overhead and the smallest H.264 frames alone are over it,
+    which check can know from the probe, before any encode."""
+    floor = MP4_FIXED_OVERHEAD + (MP4_PER_FRAME_OVERHEAD + MIN_BYTES_PER_FRAME) * max(frames, 1)
+    return _payload_budget(max_bytes, size_of, margin) >= floor
 
 
 def _payload_budget(max_bytes: int, size_of: Callable[[int], int], margin: float) -> int:

@@ -14,6 +14,7 @@ import struct
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -348,12 +349,20 @@ def structural_problem(fmt: str | None, src: Source, im: Image.Image) -> str | N
     return None
 
 
+#: A PNG whose IDAT chunks total at most this many bytes has its zlib stream inflated (output
+#: discarded) by the shallow check, so a bad checksum is found by check and not first by prep's
+#: decode; it costs at most a few ms (65 MiB of output at zlib's largest ratio). Larger image
+#: data is left to ``--deep``.
+PNG_INFLATE_CHECK_BYTES = 64 * 1024
+
+
 def _png_problem(src: Source) -> str | None:
-    """Walk the chunk headers (no CRC, no inflate): IDAT present, IEND reached within the file."""
+    """Walk the chunk headers (no CRC): IDAT present, IEND reached within the file; a small
+    image's zlib stream inflates (see :data:`PNG_INFLATE_CHECK_BYTES`)."""
     size = src.size
     with src.open() as fh:
         pos = 8
-        seen_idat = False
+        idat: list[tuple[int, int]] = []
         while pos + 8 <= size:
             fh.seek(pos)
             hdr = fh.read(8)
@@ -361,33 +370,155 @@ def _png_problem(src: Source) -> str | None:
                 break
             length, ctype = struct.unpack(">I4s", hdr)
             if ctype == b"IDAT":
-                seen_idat = True
+                idat.append((pos + 8, length))
             if ctype == b"IEND":
-                return None if seen_idat else "corrupt: the PNG has no image data"
+                if not idat:
+                    return "corrupt: the PNG has no image data"
+                return _png_inflate_problem(fh, idat)
             pos += 12 + length
         return "truncated: the PNG ends before its IEND chunk"
 
 
+def _png_inflate_problem(fh: IO[bytes], idat: list[tuple[int, int]]) -> str | None:
+    if sum(n for _, n in idat) > PNG_INFLATE_CHECK_BYTES:
+        return None
+    z = zlib.decompressobj()
+    try:
+        for start, n in idat:
+            fh.seek(start)
+            buf = fh.read(n)
+            while buf and not z.eof:
+                z.decompress(buf, 1 << 20)  # output discarded, at most 1 MiB at a time
+                buf = z.unconsumed_tail
+    except zlib.error as exc:
+        return f"corrupt: the PNG's image data does not inflate ({exc})"
+    return None
+
+
 def _isobmff_problem(src: Source) -> str | None:
-    """Walk the top-level boxes of a HEIF/AVIF: each must end inside the file."""
+    """Walk the top-level boxes of a HEIF/AVIF: each must end inside the file; then the primary
+    item must have data (:func:`_heif_primary_problem`)."""
     size = src.size
+    meta: tuple[int, int] | None = None  # (payload start, payload length) of the meta box
     with src.open() as fh:
         pos = 0
         while pos + 8 <= size:
             fh.seek(pos)
             hdr = fh.read(16)
             box_size, box_type = struct.unpack(">I4s", hdr[:8])
+            head = 8
             if box_size == 1 and len(hdr) >= 16:  # 64-bit size follows
-                box_size = struct.unpack(">Q", hdr[8:16])[0]
+                box_size, head = struct.unpack(">Q", hdr[8:16])[0], 16
             elif box_size == 0:  # runs to the end of the file
-                return None
-            if box_size < 8:
+                box_size = size - pos
+            if box_size < head:
                 return f"corrupt: the {box_type!r} box has an impossible size"
             if pos + box_size > size:
                 return (f"truncated: the {box_type.decode('latin-1')} box runs past the end of "
                         "the file")
+            if box_type == b"meta" and meta is None:
+                meta = (pos + head, box_size - head)
             pos += box_size
-    return None
+        if meta is None or meta[1] > HEIF_META_MAX_BYTES:
+            return None
+        fh.seek(meta[0])
+        payload = fh.read(meta[1])
+        try:
+            return _heif_primary_problem(payload, fh, size)
+        except (struct.error, IndexError, ValueError):
+            return None  # a meta box this walk cannot read: Pillow's open has judged it
+
+
+#: A HEIF meta box larger than this is not parsed for the primary item's data check.
+HEIF_META_MAX_BYTES = 1 << 20
+
+
+def _boxes_in(data: bytes, start: int = 0) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of the boxes in ``data[start:]``."""
+    pos = start
+    while pos + 8 <= len(data):
+        n, kind = struct.unpack_from(">I4s", data, pos)
+        head = 8
+        if n == 1:
+            n, head = struct.unpack_from(">Q", data, pos + 8)[0], 16
+        elif n == 0:
+            n = len(data) - pos
+        if n < head or pos + n > len(data):
+            return
+        yield kind, pos + head, pos + n
+        pos += n
+
+
+def _uint(data: bytes, pos: int, size: int) -> int:
+    return int.from_bytes(data[pos:pos + size], "big") if size else 0
+
+
+def _heif_primary_problem(meta: bytes, fh: IO[bytes], size: int) -> str | None:
+    """The primary item (pitm) must have data (iloc) inside the file, and for a coded picture
+    (hvc1, av01) that data must start like one: a header with no picture passes Pillow's open
+    and fails only at the decode."""
+    boxes = {kind: (a, b) for kind, a, b in _boxes_in(meta, 4)}  # meta is a full box
+    if b"pitm" not in boxes or b"iloc" not in boxes:
+        return None
+    a, _ = boxes[b"pitm"]
+    primary = _uint(meta, a + 4, 2 if meta[a] == 0 else 4)
+    item_type = None
+    if b"iinf" in boxes:
+        a, b = boxes[b"iinf"]
+        for kind, ia, _ib in _boxes_in(meta, a + (6 if meta[a] == 0 else 8)):
+            if kind == b"infe" and meta[ia] >= 2:
+                idsize = 2 if meta[ia] == 2 else 4
+                if _uint(meta, ia + 4, idsize) == primary:
+                    item_type = meta[ia + 4 + idsize + 2: ia + 4 + idsize + 6]
+    a, _ = boxes[b"iloc"]
+    version = meta[a]
+    off_size, len_size = meta[a + 4] >> 4, meta[a + 4] & 15
+    base_size, idx_size = meta[a + 5] >> 4, (meta[a + 5] & 15 if version in (1, 2) else 0)
+    pos = a + 6
+    count = _uint(meta, pos, 2 if version < 2 else 4)
+    pos += 2 if version < 2 else 4
+    for _ in range(count):
+        item = _uint(meta, pos, 2 if version < 2 else 4)
+        pos += 2 if version < 2 else 4
+        method = 0
+        if version in (1, 2):
+            method = _uint(meta, pos, 2) & 15
+            pos += 2
+        pos += 2  # data_reference_index
+        base = _uint(meta, pos, base_size)
+        pos += base_size
+        n_ext = _uint(meta, pos, 2)
+        pos += 2
+        extents = []
+        for _ in range(n_ext):
+            pos += idx_size
+            off, length = _uint(meta, pos, off_size), _uint(meta, pos + off_size, len_size)
+            pos += off_size + len_size
+            extents.append((base + off, length))
+        if pos > len(meta):
+            return None
+        if item != primary:
+            continue
+        if method != 0:  # in the idat box or another item: not checked here
+            return None
+        if not extents or all(length == 0 and off >= size for off, length in extents):
+            return "corrupt: the HEIF's primary picture has no data"
+        for off, length in extents:
+            if off + length > size:
+                return "truncated: the HEIF's primary picture runs past the end of the file"
+        off, length = extents[0]
+        fh.seek(off)
+        first = fh.read(min(8, length or 8))
+        if item_type == b"hvc1" and len(first) >= 5:
+            nal = int.from_bytes(first[:4], "big")  # hvcC's usual 4-byte NAL lengths
+            if nal == 0 or first[4] & 0x80:
+                return "corrupt: the HEIF's primary picture holds no coded picture"
+        elif item_type == b"av01" and first:
+            obu_type = (first[0] >> 3) & 15
+            if first[0] & 0x80 or obu_type == 0 or 9 <= obu_type <= 14:
+                return "corrupt: the AVIF's primary picture holds no coded picture"
+        return None
+    return "corrupt: the HEIF's primary picture has no data"
 
 
 def _raster_end(im: Image.Image) -> int | None:

@@ -20,6 +20,7 @@ from ..backends.av_encode import (
     RemuxNotPossible,
     VideoEncodeError,
     remux,
+    transcode_floor_fits,
     transcode_to_fit,
 )
 from ..backends.av_frames import FrameExtractionError, extract_frames
@@ -128,8 +129,11 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                            "no picture of that shape can be sent (limit "
                            f"1:{MAX_SAR:g} to {MAX_SAR:g}:1)", [1 / MAX_SAR, MAX_SAR], sar))
 
-    out += check_item_bytes("video", name, info.bytes, mime_for(fmt), settings,
-                            "prep transcodes it smaller or sends frames")
+    if settings.video_mode != "file":
+        out += check_item_bytes("video", name, info.bytes, mime_for(fmt), settings,
+                                "prep transcodes it smaller or sends frames")
+    else:
+        out += _file_size_findings(info, settings)
 
     if info.has_audio:
         row = limits.get("video.audio")
@@ -139,6 +143,27 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                                limit="ignored"))
     return out
 
+
+
+def _file_size_findings(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """The byte limit when the video must go as a file (no frames fallback): fixable by a
+    transcode, unless the probe already shows no transcode can fit."""
+    fmt = info.format or "unknown"
+    found = check_item_bytes("video", info.path, info.bytes, mime_for(fmt), settings,
+                             "prep transcodes it smaller (whether a transcode reaches the "
+                             "budget is known only once it has run)")
+    budget, counts_data_url = _file_budget(settings)
+    if not found or budget is None or not info.duration:
+        return found
+    frames = info.frame_count or round((info.fps or 30.0) * info.duration)
+    size_of = (lambda n: data_url_size(n, "video/mp4")) if counts_data_url else (lambda n: n)
+    if transcode_floor_fits(frames, budget, size_of, settings.safety_margin):
+        return found
+    f = found[0]
+    return [Finding(f.code, "error", f"{info.path}: {frames:,} frames cannot be transcoded "
+                                     f"within {budget:,} bytes (the MP4 overhead and the "
+                                     "smallest frames alone are over it); use --video-mode "
+                                     "auto to send frames", f.limit, f.actual, fixable=False)]
 
 
 def _ratio(sar: float) -> str:
@@ -411,6 +436,27 @@ def extract_frame_set(src: Source, info: MediaInfo, settings: Settings, out_dir:
     if lowered:
         fs.notes.append("frame quality or size lowered to fit the request")
     return fs
+
+
+def frames_for_command(src: Source, info: MediaInfo, settings: Settings,
+                       out_dir: Path) -> tuple[FrameSet | None, Finding | None]:
+    """The ``frames`` command's frames, by prep's rules: the fps raise of
+    :func:`extract_frame_set` and the ``frames.min`` floor. A clip prep refuses for too few
+    frames gets none: returns (None, the finding that says why). A --max-frames below the
+    floor is the user's choice and lowers it (the frames are not a request)."""
+    short = [f for f in check_video(info, settings)
+             if f.code == "video.too_short" and not f.fixable]
+    if short:
+        return None, short[0]
+    fs = extract_frame_set(src, info, settings, out_dir, None, for_request=False)
+    min_frames = min(settings.limits.value("frames.min") or 1, settings.max_frames)
+    if len(fs.frames) < min_frames:
+        for p in fs.files:
+            p.unlink(missing_ok=True)
+        return None, Finding("frames.too_few", "error",
+                             f"{info.path}: only {len(fs.frames)} frames could be taken; at "
+                             f"least {min_frames} are needed", min_frames, len(fs.frames))
+    return fs, None
 
 
 def over_token_cap(result: Prepared, settings: Settings) -> bool:
