@@ -156,7 +156,7 @@ def _file_size_findings(info: MediaInfo, settings: Settings) -> list[Finding]:
     if not found or budget is None or not info.duration:
         return found
     frames = info.frame_count or round((info.fps or 30.0) * info.duration)
-    size_of = (lambda n: data_url_size(n, "video/mp4")) if counts_data_url else (lambda n: n)
+    size_of = data_url_sizer(mime_for("mp4")) if counts_data_url else identity_size
     if transcode_floor_fits(frames, budget, size_of, settings.safety_margin):
         return found
     f = found[0]
