@@ -7,7 +7,7 @@ keeps (``mediaprep.tokens.model_resize``: 16,384 patches of 14 px, 7,168 px a si
 that size, so the model sees the same pixels (same token estimate) for fewer bytes.
 
 Sets: ``../shared/realmedia/images`` (skipped when absent), the generated fixtures
-(``fixtures/generate.py``) and three generated photo-like images of common camera sizes
+(``tests/fixtures/generate.py``) and three generated photo-like images of common camera sizes
 (4032x3024, 6000x4000, 3840x2160), which are where the saving is.
 
 Run: python bench/bench_resize_model.py [--no-real] [--no-photos]
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_fit_images import photo_like  # noqa: E402
 
 import mediaprep  # noqa: E402
-from fixtures.generate import generate  # noqa: E402
+from tests.fixtures.generate import generate  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "realmedia" / "images"
 PHOTOS = [(4032, 3024, ".jpg"), (6000, 4000, ".jpg"), (3840, 2160, ".png")]

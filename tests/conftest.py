@@ -1,17 +1,25 @@
-"""Shared fixtures: the generated boundary media (see fixtures/generate.py)."""
+"""Shared fixtures: the generated boundary media (see tests/fixtures/generate.py), and where the
+real-world media lives (:data:`REALMEDIA`).
+
+``tests`` is a package (``tests/__init__.py``), so pytest puts the checkout's root on ``sys.path``
+and ``tests.fixtures`` / ``tests.videogen`` import like any module: no ``sys.path`` edit here.
+"""
 
 from __future__ import annotations
 
-import sys
+import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `fixtures` is a top-level folder of the repository, not installed
-    sys.path.insert(0, str(ROOT))
+from tests.fixtures.generate import generate
 
-from fixtures.generate import generate  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
+# The real-world corpus (MANIFEST.tsv says what each file is): $MEDIAPREP_REALMEDIA when set, else
+# ../shared/realmedia beside the checkout. Tests that read it skip when the folder is absent:
+# ``from tests.conftest import REALMEDIA``.
+REALMEDIA = Path(os.environ.get("MEDIAPREP_REALMEDIA") or ROOT.parent / "shared" / "realmedia")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -25,7 +33,7 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``{name: path}`` of every fixture in fixtures.generate.FIXTURES, made once per session."""
+    """``{name: path}`` of every tests.fixtures.generate.FIXTURES entry, made once a session."""
     return generate(tmp_path_factory.mktemp("generated"))
 
 
@@ -37,3 +45,4 @@ def ordinary_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+

@@ -1,7 +1,7 @@
 """Hostile and broken inputs: nothing crashes, nothing hangs, nothing leaks.
 
-The corpus (fixtures/hostile.py) is built and every entry goes through the four commands
-(``check``, ``probe``, ``prep``, ``frames``) in a fresh child process: ``fixtures.hostile
+The corpus (tests/fixtures/hostile.py) is built and every entry goes through the four commands
+(``check``, ``probe``, ``prep``, ``frames``) in a fresh child process: ``tests.fixtures.hostile
 --run`` hands each entry to :func:`mediaprep.batch.runner.run_all` (one task per entry, killed after
 :data:`PER_FILE_LIMIT` seconds) and reports exit codes, finding codes, tracebacks, seconds per
 command and the peak RSS of the driver and of its workers. The child starts small (not forked
@@ -38,9 +38,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     result = out / "result.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MEDIAPREP_HOSTILE_JOBS": str(JOBS),
            "MEDIAPREP_CACHE_DIR": str(out / "cache")}  # hermetic: no user cache read or filled
-    proc = subprocess.run([sys.executable, "-m", "fixtures.hostile", "--run", str(out / "corpus"),
-                           str(result)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "tests.fixtures.hostile", "--run",
+                           str(out / "corpus"), str(result)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(result.read_text())
     data["corpus"] = out / "corpus"

@@ -1,15 +1,19 @@
 """The package's shape: no import cycle, no module named like a public function, a plain
-module object whose public names are the documented functions and classes."""
+module object whose public names are the documented functions and classes; and the tests' shape:
+tests/ mirrors the package, the fixture generators live in tests/fixtures, the real media is found
+from one place."""
 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import types
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "mediaprep"
+TESTS = Path(__file__).resolve().parent
 
 
 def _module_name(path: Path) -> str:
@@ -109,3 +113,47 @@ def test_mediaprep_is_a_plain_module_with_its_public_functions():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
     assert isinstance(sys.modules.get("types"), types.ModuleType)
+
+
+def test_tests_mirror_the_package():
+    folders = {p.name for p in TESTS.iterdir() if (p / "__init__.py").is_file()} - {"fixtures"}
+    subpackages = {p.parent.name for p in PKG.glob("*/*.py")}
+    assert {"kinds", "backends", "batch"} <= folders <= subpackages, (folders, subpackages)
+    for folder in folders:  # each folder holds tests, not only an __init__.py
+        assert list((TESTS / folder).glob("test_*.py")), folder
+
+
+def test_the_fixture_generators_are_a_package_under_tests():
+    assert not (PKG.parent / "fixtures").exists()
+    assert (TESTS / "fixtures" / "__init__.py").is_file()
+    assert "sys.path.insert" not in (TESTS / "conftest.py").read_text()
+    proc = subprocess.run([sys.executable, "-c", "import tests.fixtures.generate, "
+                           "tests.fixtures.hostile, tests.videogen; print('ok')"],
+                          cwd=PKG.parent, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def _string_constants(path: Path) -> list[str]:
+    return [n.value for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def test_real_media_is_found_from_one_place():
+    """Only tests/conftest.py names the real-media folder (REALMEDIA): relative to the checkout
+    or from $MEDIAPREP_REALMEDIA, never an absolute path."""
+    def names_it(text: str) -> bool:
+        return text == "realmedia" or text.startswith("/") and "realmedia" in text
+
+    naming = sorted(str(p.relative_to(TESTS)) for p in TESTS.rglob("*.py")
+                    if p.name != "test_layout.py" and any(map(names_it, _string_constants(p))))
+    assert naming == ["conftest.py"]
+    env = {**os.environ, "MEDIAPREP_REALMEDIA": "/elsewhere/media"}
+    env.pop("PYTHONPATH", None)
+    code = "from tests.conftest import REALMEDIA; print(REALMEDIA)"
+    got = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert got.stdout.strip() == "/elsewhere/media", got.stderr
+    env.pop("MEDIAPREP_REALMEDIA")
+    got = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert got.stdout.strip() == str(PKG.parent.parent / "shared" / "realmedia"), got.stderr

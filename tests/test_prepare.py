@@ -15,8 +15,9 @@ import mediaprep
 from mediaprep.api import prepare
 from mediaprep.cli import main
 from mediaprep.emit import check_request, request_body, user_message
+from tests.conftest import REALMEDIA
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "realmedia"
+REAL = REALMEDIA
 
 
 def _decode_data_url(url: str) -> tuple[str, bytes]:

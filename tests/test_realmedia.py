@@ -1,4 +1,5 @@
-"""Real-world media from other projects' test suites (/work/shared/realmedia), read in place.
+"""Real-world media from other projects' test suites (../shared/realmedia, or
+$MEDIAPREP_REALMEDIA), read in place.
 
 For every file in MANIFEST.tsv, ``mediaprep.probe`` and ``mediaprep.check`` must not raise, and
 what the manifest says is odd about the file must show up as the right finding. The manifest is
@@ -22,8 +23,9 @@ from click.testing import CliRunner
 import mediaprep
 from mediaprep.cli import main
 from mediaprep.model import CODES, MediaInfo
+from tests.conftest import REALMEDIA
 
-ROOT = Path("/work/shared/realmedia")
+ROOT = REALMEDIA
 MANIFEST = ROOT / "MANIFEST.tsv"
 if not MANIFEST.is_file():
     pytest.skip(f"{MANIFEST} is absent", allow_module_level=True)

@@ -1,4 +1,4 @@
-"""Every real-world file of /work/shared/realmedia through prepare, in every target and dialect.
+"""Every real-world file of ../shared/realmedia through prepare, in every target and dialect.
 
 Each input either comes out sendable, and every output written re-checks clean under the same
 settings, or it is refused with an error finding (a known code and a message) that says why.
@@ -19,8 +19,9 @@ import mediaprep
 from mediaprep.limits import DIALECTS, TARGETS, limits_for
 from mediaprep.model import CODES
 from mediaprep.settings import Settings
+from tests.conftest import REALMEDIA
 
-ROOT = Path("/work/shared/realmedia")
+ROOT = REALMEDIA
 if not (ROOT / "MANIFEST.tsv").is_file():
     pytest.skip(f"{ROOT} is absent", allow_module_level=True)
 

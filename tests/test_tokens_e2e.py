@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 import mediaprep
-from fixtures.generate import jpeg_header_only
 from mediaprep.kinds.common import request_token_findings, request_tokens
 from mediaprep.settings import Settings
 from mediaprep.tokens import image_tokens, model_resize, video_tokens
+from tests.fixtures.generate import jpeg_header_only
 
 
 def _noisy(w: int, h: int, seed: int = 0) -> Image.Image:

@@ -1,7 +1,7 @@
 """Pixel transforms: orientation, modes, colour, resize, padding, draft decoding.
 
 All inputs are generated in memory or tmp_path; the real-media section skips when
-/work/shared/realmedia is absent.
+../shared/realmedia (or $MEDIAPREP_REALMEDIA) is absent.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from mediaprep.backends.pillow import (
     pad_to_min_side,
     resize_within,
 )
+from tests.conftest import REALMEDIA
 
 # ------------------------------------------------------------------------ helpers
 
@@ -431,7 +432,7 @@ def test_heic_roundtrip() -> None:
 
 # ---------------------------------------------------------------------- real media
 
-REAL = Path("/work/shared/realmedia/images")
+REAL = REALMEDIA / "images"
 real = pytest.mark.skipif(not REAL.is_dir(), reason="real media folder absent")
 
 

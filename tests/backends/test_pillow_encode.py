@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from PIL import Image
 from mediaprep.backends.pillow import apply_orientation, load_image, resize_within
 from mediaprep.backends.pillow_encode import BudgetError, EncodedImage, encode_to_budget
 from mediaprep.backends.sniff import data_url_size
+from tests.conftest import REALMEDIA
 
 
 def _noisy(w: int, h: int, seed: int = 0, alpha: bool = False) -> Image.Image:
@@ -186,7 +186,7 @@ def test_icc_kept_only_when_not_converted() -> None:
 
 # ----------------------------------------------------------------- real media
 
-REAL = Path("/work/shared/realmedia/images")
+REAL = REALMEDIA / "images"
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="real media folder absent")

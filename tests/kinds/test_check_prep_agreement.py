@@ -11,7 +11,6 @@ Task functions are top-level in this module so worker processes can import them 
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -19,16 +18,14 @@ import pytest
 
 import mediaprep
 from mediaprep.batch.runner import run_all
+from tests.conftest import REALMEDIA
 
 TARGETS = ("dashscope", "moonshot")
-ROOT = Path(__file__).resolve().parents[1]
 TASK_TIMEOUT = 30.0  # seconds one input's check + prep may take before its worker is killed
 
 
 def _realmedia() -> Path | None:
-    env = os.environ.get("MEDIAPREP_REALMEDIA")
-    root = Path(env) if env else ROOT.parent / "shared" / "realmedia"
-    return root if root.is_dir() else None
+    return REALMEDIA if REALMEDIA.is_dir() else None
 
 
 def _codes(findings) -> list[str]:
@@ -62,7 +59,7 @@ def agree_one(task: tuple[str, str, str, str]) -> dict:
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """fixtures.hostile's corpus, built once for the module."""
-    from fixtures.hostile import build
+    from tests.fixtures.hostile import build
 
     return build(tmp_path_factory.mktemp("hostile"))
 
@@ -168,7 +165,7 @@ def _frames_cli(video: Path, out: Path) -> tuple[int, str]:
 
 def test_frames_refuses_the_clip_prep_refuses(tmp_path: Path) -> None:
     """0.1 s of video cannot give 4 frames even at the highest fps: no frame from `frames`."""
-    from fixtures.generate import encode_video
+    from tests.fixtures.generate import encode_video
 
     clip = tmp_path / "one_frame.mp4"
     encode_video(clip, n_frames=1, fps=10)
@@ -183,7 +180,7 @@ def test_frames_raises_the_fps_as_prep_does(tmp_path: Path) -> None:
     """A 1 s clip at the default 2 fps would give 2 frames; both raise the fps to give 4."""
     import json
 
-    from fixtures.generate import encode_video
+    from tests.fixtures.generate import encode_video
 
     clip = tmp_path / "one_second.mp4"
     encode_video(clip, n_frames=10, fps=10)

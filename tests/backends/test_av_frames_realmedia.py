@@ -3,16 +3,15 @@ also where the demuxer seeks short: a truncated Matroska file with no cues."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import av
 import pytest
 
 from mediaprep.backends.av_frames import extract_frames
+from tests.conftest import REALMEDIA
 
-REAL = Path(os.environ.get("MEDIAPREP_REALMEDIA")
-            or Path(__file__).resolve().parents[2] / "shared" / "realmedia")
+REAL = REALMEDIA
 CLIPS = ["videos/ft_fixture2.mkv", "videos/mb_rotate-buck-bunny.mp4"]
 
 

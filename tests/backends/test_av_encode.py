@@ -24,8 +24,9 @@ from mediaprep.backends.av_encode import (
     transcode_to_fit,
     verify,
 )
+from tests.conftest import REALMEDIA
 
-REALMEDIA = Path("/work/shared/realmedia/videos")
+VIDEOS = REALMEDIA / "videos"
 DATA_URL_LIMIT = 10_485_760
 
 
@@ -365,12 +366,12 @@ def test_verify_catches_truncation_and_wrong_duration(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------- real media
 
 
-@pytest.mark.skipif(not REALMEDIA.is_dir(), reason="no /work/shared/realmedia")
+@pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"no real media at {REALMEDIA}")
 @pytest.mark.parametrize(
     "name", ["mb_hevc.ts", "mpy_transparent.webm", "ft_fixture.3gp", "dec_corrupted.mp4"]
 )
 def test_real_media_fits_data_url(tmp_path: Path, name: str) -> None:
-    src = REALMEDIA / name
+    src = VIDEOS / name
     dst = tmp_path / (name + ".mp4")
     out = transcode_to_fit(src, dst, max_bytes=DATA_URL_LIMIT, size_of=data_url_size)
     assert data_url_size(dst.stat().st_size) <= DATA_URL_LIMIT

@@ -1,6 +1,6 @@
 """CI report renderers (mediaprep.report): every format is read back with a real parser.
 
-README: the SARIF check uses tests/sarif_2_1_0_subset.schema.json, a hand-written subset
+README: the SARIF check uses tests/report/sarif_2_1_0_subset.schema.json, a hand-written subset
 of the OASIS SARIF 2.1.0 schema (oasis-tcs/sarif-spec,
 Documents/CommitteeSpecifications/2.1.0/sarif-schema-2.1.0.json) covering the objects
 mediaprep emits; it needs ``jsonschema`` and is skipped without it.

@@ -6,7 +6,6 @@ import csv
 import io
 import math
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -21,29 +20,16 @@ from mediaprep.backends.av_frames import (
     plan_sampling,
     video_timeline,
 )
-
-try:
-    from tests.videogen import (
-        corrupt_packets,
-        index_pattern,
-        make_audio_only,
-        make_empty_video,
-        make_video,
-        read_index,
-        truncate,
-    )
-except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from videogen import (  # type: ignore[no-redef]
-        corrupt_packets,
-        index_pattern,
-        make_audio_only,
-        make_empty_video,
-        make_video,
-        read_index,
-        truncate,
-    )
-
-REALMEDIA = Path("/work/shared/realmedia")
+from tests.conftest import REALMEDIA
+from tests.videogen import (
+    corrupt_packets,
+    index_pattern,
+    make_audio_only,
+    make_empty_video,
+    make_video,
+    read_index,
+    truncate,
+)
 
 
 def expected_indices(pts_s: list[float], times: list[float]) -> list[int]:
@@ -304,7 +290,7 @@ def _real_videos():
     ]
 
 
-@pytest.mark.skipif(not REALMEDIA.exists(), reason="no /work/shared/realmedia")
+@pytest.mark.skipif(not REALMEDIA.exists(), reason=f"no real media at {REALMEDIA}")
 @pytest.mark.parametrize("relpath", _real_videos())
 def test_real_media(relpath):
     path = REALMEDIA / relpath

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from mediaprep.cli import main
 from mediaprep.model import CODES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "sarif_2_1_0_subset.schema.json").read_text())
 GITHUB = re.compile(r"^::(error|warning|notice) file=([^,]+),title=([a-z_.]+)::(.+)$")
 

@@ -22,7 +22,7 @@ from mediaprep.cli import main
 from mediaprep.report.changes import KINDS, changes_of, count_changes, describe_counts
 from mediaprep.report.html import MAX_SHEET_FRAMES, even_sample
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 NAMES = ["clip.ts", "icon.gif", "short_clip.mp4", "sideways_photo.jpg", "thin_banner.png"]
 

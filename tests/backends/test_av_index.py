@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 import mediaprep
-from fixtures.hostile import mp4_h264
 from mediaprep.cli import main
+from tests.fixtures.hostile import mp4_h264
 
 
 def _codes(report) -> set[str]:

@@ -1,6 +1,6 @@
 """Every finding code at and just past its boundary, through the public ``mediaprep.check``.
 
-Real files come from fixtures/generate.py (the session fixture ``generated``); boundaries that
+Real files come from tests/fixtures/generate.py (the session fixture ``generated``); boundaries that
 would need big or long files (10 MB data URLs, 2 GB videos, 2,001 frames) are checked on a
 :class:`MediaInfo` through ``check_info``, which is the same code after the probe.
 """
@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from PIL import Image, ImageFile
 
 import mediaprep
-from fixtures.generate import png_chunk
 from mediaprep.backends.sniff import data_url_size
 from mediaprep.cli import main
 from mediaprep.kinds import check_info
 from mediaprep.limits import GiB, MiB
 from mediaprep.model import MediaInfo
 from mediaprep.settings import Settings
+from tests.fixtures.generate import png_chunk
 
 DATA_URL_LIMIT = 10_485_760
 

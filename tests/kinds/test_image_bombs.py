@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import mediaprep
-from fixtures.generate import jpeg_header_only
-from fixtures.hostile import (
+from tests.fixtures.generate import jpeg_header_only
+from tests.fixtures.hostile import (
     apng_lying_actl,
     avif_declaring,
     gif_screen_bomb,
@@ -23,7 +23,7 @@ from fixtures.hostile import (
     webp_canvas_bomb,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def codes(report) -> list[str]:
