@@ -1,0 +1,1 @@
+"""Network access: fetching URL inputs (only when the caller allows it)."""
