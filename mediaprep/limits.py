@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .errors import MediaprepError
@@ -34,7 +35,7 @@ VIDEO_REQUEST_OVERHEAD = 64 * KiB
 FETCH_MAX_BYTES_UNLISTED = 100 * MiB
 
 #: Bump when a row changes meaning or value: the prep cache keys on it.
-TABLE_VERSION = "2026-11-23.1"
+TABLE_VERSION = "2026-11-23.2"
 
 TARGETS = ("dashscope", "moonshot")
 DIALECTS = ("openai", "dashscope")
@@ -70,6 +71,12 @@ SOURCES: dict[str, Source] = {
     "moonshot-vision": Source(
         "Moonshot open platform: using the Kimi vision models (image and video input)",
         "https://platform.moonshot.ai/docs/guide/use-kimi-vision-model",
+        "2026-11",
+    ),
+    "moonshot-models": Source(
+        "Moonshot open platform: model list and pricing (kimi-k2.5 and the other K2 models: "
+        "256K context window, 262,144 tokens)",
+        "https://platform.moonshot.ai/docs/pricing/chat",
         "2026-11",
     ),
     "mediaprep": Source(
@@ -117,6 +124,13 @@ TEXT_ONLY_MODELS = frozenset({"kimi-k2-thinking", "Moonshot-Kimi-K2-Instruct"})
 
 _DS = "dashscope-vision"
 
+#: The model's context in tokens, per vision model. Moonshot documents a 256K (262,144-token)
+#: context for kimi-k2.5 and the other K2 models; Model Studio says "the total number of tokens
+#: for all images and text must not exceed the model's maximum input limit" (dashscope-vision).
+#: kimi-k2.6 and kimi-k2.7-code: the same 256K is assumed (no other figure is documented).
+MODEL_CONTEXT: Mapping[str, int] = MappingProxyType(
+    {"kimi-k2.5": 262_144, "kimi-k2.6": 262_144, "kimi-k2.7-code": 262_144})
+
 _COMMON_PARAMS = (
     Limit("param.fps.min", 0.1, "param.fps", "error", _DS, "lowest fps"),
     Limit("param.fps.max", 10.0, "param.fps", "error", _DS, "highest fps"),
@@ -140,6 +154,12 @@ _COMMON_PARAMS = (
           "estimated tokens per image (off unless --max-image-tokens)"),
     Limit("tokens.max_request", None, "tokens.request_too_many", "error", "mediaprep",
           "estimated tokens per request (off unless --max-tokens)"),
+    Limit("tokens.context", MODEL_CONTEXT, "tokens.context", "error", "moonshot-models",
+          "the model's context in tokens, per model (Model Studio: all images and text must "
+          "fit the model's maximum input); checked against the vision-token estimate: an "
+          "error for what the client decides (images, frames, a request), a warning for a "
+          "video file the server samples. Override with one number for every model, "
+          "model=N,... for some, or off"),
     Limit("models.vision", VISION_MODELS, "model.no_vision", "error", "dashscope-models",
           "models that take images and video"),
     Limit("models.text_only", TEXT_ONLY_MODELS, "model.no_vision", "error", "dashscope-models",
@@ -267,6 +287,8 @@ class Limits(Mapping[str, Limit]):
 
 
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return dict(v)
     if isinstance(v, frozenset):
         return sorted(v)
     if isinstance(v, tuple):
@@ -284,6 +306,8 @@ def parse_limit_value(row: Limit, raw: Any) -> Any:
     try:
         if isinstance(raw, str) and raw.strip().lower() in ("none", "off", ""):
             return None
+        if isinstance(cur, Mapping):
+            return _parse_per_model(cur, raw)
         if isinstance(cur, frozenset):
             items = raw.split(",") if isinstance(raw, str) else list(raw)
             return frozenset(str(i).strip() for i in items if str(i).strip())
@@ -303,6 +327,39 @@ def parse_limit_value(row: Limit, raw: Any) -> Any:
         return raw
     except (ValueError, TypeError) as exc:
         raise LimitError(f"cannot read {raw!r} as a value for limit {row.key}") from exc
+
+
+def _parse_per_model(cur: Mapping[str, Any], raw: Any) -> Any:
+    """A per-model row: one number (every model), ``model=N,...`` or a TOML table (those
+    models; the others keep theirs)."""
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, str) and "=" in raw:
+        pairs = [tuple(x.split("=", 1)) for x in raw.split(",") if x.strip()]
+    else:
+        f = float(raw)
+        if not f.is_integer() or f < 1:
+            raise ValueError(raw)
+        return int(f)
+    out = dict(cur)
+    for model, value in pairs:
+        f = float(value)
+        if not f.is_integer() or f < 1:
+            raise ValueError(value)
+        out[str(model).strip()] = int(f)
+    return MappingProxyType(out)
+
+
+def context_tokens(limits: Mapping[str, Limit], model: str) -> int | None:
+    """The context (tokens) in force for ``model``: the ``tokens.context`` row, per model, or
+    one number for all; None when it is off or the model has no figure."""
+    row = limits.get("tokens.context")
+    if row is None or row.value is None:
+        return None
+    if isinstance(row.value, Mapping):
+        value = row.value.get(model)
+        return None if value is None else int(value)
+    return int(row.value)
 
 
 def limits_for(target: str = DEFAULT_TARGET, overrides: Mapping[str, Any] | None = None) -> Limits:

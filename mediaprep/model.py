@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "url.not_verified": "A URL was passed through without being fetched and checked.",
     "tokens.image_too_many": "The image costs more tokens than --max-image-tokens.",
     "tokens.request_too_many": "The request costs more tokens than --max-tokens.",
+    "tokens.context": "The token estimate is above the model's context (SPEC, second round).",
     "model.unknown": "The model is in neither model list of the target's limits table.",
 }
 

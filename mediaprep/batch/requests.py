@@ -43,10 +43,12 @@ def check_batch_options(settings: Settings, prompt: str | None) -> str | None:
 def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: str,
                          group: int = 1, url: str = DEFAULT_BATCH_URL) -> tuple[int, int]:
     """OpenAI Batch API JSONL from ``parts.jsonl``: ``group`` inputs per request at most, fewer
-    when one more would break a request limit (data URLs per request, whole-body bytes).
+    when one more would break a request limit (data URLs per request, whole-body bytes, the
+    model's context in vision tokens: ``tokens.context``).
     Returns (requests written, failed inputs left out)."""
     from ..emit.parts import urls_in
     from ..emit.request import check_request, request_body
+    from ..limits import context_tokens
     from ..output import atomic_writer, json_line
     from ..report import displayable
     from .summary import input_failed
@@ -60,15 +62,17 @@ def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: st
     max_data, max_urls, max_bytes = (cap("request.max_data_urls"),
                                      cap("request.max_media_urls"),
                                      cap("request.max_body_bytes"))
+    ctx = context_tokens(limits, settings.model)
+    max_tokens = float("inf") if ctx is None else ctx
     base = len(json.dumps(request_body([prompt], settings), separators=(",", ":")).encode())
     skipped = written = 0
 
     batch: list[tuple[str, dict[str, Any]]] = []
     size = base
-    n_data = n_urls = 0
+    n_data = n_urls = n_tokens = 0
 
     def flush(fh: Any) -> None:
-        nonlocal batch, size, n_data, n_urls, written
+        nonlocal batch, size, n_data, n_urls, n_tokens, written
         if not batch:
             return
         body = request_body([p for _, p in batch] + [prompt], settings)
@@ -79,7 +83,7 @@ def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: st
         fh.write(json_line({"custom_id": cid, "method": "POST", "url": url, "body": body},
                            separators=(",", ":")) + "\n")
         written += 1
-        batch, size, n_data, n_urls = [], base, 0, 0
+        batch, size, n_data, n_urls, n_tokens = [], base, 0, 0, 0
 
     with atomic_writer(dest) as fh, open(parts, encoding="utf-8") as src:
         for text in src:
@@ -91,16 +95,30 @@ def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: st
             urls = urls_in(part)
             d = sum(1 for u in urls if u.startswith("data:"))
             psize = len(json.dumps(part, separators=(",", ":")).encode()) + 1
+            tokens = _client_tokens(line)
             if batch and (len(batch) >= group or n_data + d > max_data
                           or n_urls + len(urls) - d > max_urls
-                          or size + psize > max_bytes):
+                          or size + psize > max_bytes
+                          or n_tokens + tokens > max_tokens):
                 flush(fh)
             batch.append((line["path"], part))
+            n_tokens += tokens
             size += psize
             n_data += d
             n_urls += len(urls) - d
         flush(fh)
     return written, skipped
+
+
+def _client_tokens(line: dict[str, Any]) -> int:
+    """The vision tokens the client decides in one parts.jsonl line: an image's or a frame
+    list's estimate; 0 for a video file (the server samples it; its own warning says so)."""
+    est = line.get("tokens")
+    if not isinstance(est, dict) or not isinstance(est.get("estimate"), int):
+        return 0
+    if line.get("kind") in ("image", "frames") or line.get("timestamps") is not None:
+        return est["estimate"]
+    return 0
 
 
 def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path) -> str | None:

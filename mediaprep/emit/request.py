@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
+from ..errors import MediaprepError
+from ..limits import context_tokens
 from ..model import Finding
 from ..settings import Settings, SettingsError
+from ..tokens import VISION_MODELS_WITH_ESTIMATE, image_tokens, video_tokens
 from .parts import text_part, urls_in
+
+#: Bytes of an image read to learn its size (its header) from a data URL or file:// path.
+_HEADER_BYTES = 256 * 1024
+
+
+class RequestLimitError(MediaprepError, ValueError):
+    """A whole request breaks a limit the client decides (``tokens.context``): ``findings``
+    say which. Raised by :func:`request_body`; :func:`check_request` returns the findings."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__("; ".join(f.message for f in findings))
+        self.findings = findings
 
 _DASHSCOPE_KEYS = frozenset({"image", "video", "text", "audio"})
 
@@ -84,9 +103,81 @@ def request_body(items: Sequence[Any], settings: Settings, *, system: str | None
         messages.append({"role": "system", "content": system if settings.dialect == "openai"
                          else [text_part(system, "dashscope")]})
     messages.append(user_message(items, dialect=settings.dialect))
+    problems = context_request_findings(_items_tokens(items), settings)
+    if problems:
+        raise RequestLimitError(problems)
     if settings.dialect == "dashscope":
         return dashscope_body(settings.model, messages, extra or None)
     return openai_body(settings.model, messages, **extra)
+
+
+def _image_size(url: str) -> tuple[int, int] | None:
+    """An image's size from the header of a data URL or a file:// path (None: not known)."""
+    try:
+        if url.startswith("data:"):
+            comma = url.find(",")
+            if comma < 0 or ";base64" not in url[:comma]:
+                return None
+            chars = url[comma + 1: comma + 1 + _HEADER_BYTES * 4 // 3]
+            head = base64.b64decode(chars[: len(chars) // 4 * 4])
+        elif url.startswith("file:"):
+            with open(Path(unquote(urlparse(url).path)), "rb") as fh:
+                head = fh.read(_HEADER_BYTES)
+        else:
+            return None
+        from PIL import Image  # header only: Image.open reads no pixels
+
+        with Image.open(io.BytesIO(head)) as im:
+            return im.size
+    except Exception:  # any header PIL cannot read (or a bomb it refuses): not counted
+        return None
+
+
+def part_tokens(part: Mapping[str, Any]) -> int | None:
+    """The vision-token estimate of what the client decides in one part: an image, or a frame
+    list (counted at its first frame's size). None for text, a video file (the server samples
+    it) and media whose size cannot be read (an https URL)."""
+    if part.get("type") == "image_url" or "image" in part:
+        raw = part.get("image_url", {}).get("url") if "image_url" in part else part.get("image")
+        size = _image_size(raw) if isinstance(raw, str) else None
+        return image_tokens(*size) if size else None
+    frames = part.get("video")
+    if isinstance(frames, list) and frames:
+        size = _image_size(frames[0]) if isinstance(frames[0], str) else None
+        return video_tokens(len(frames), *size) if size else None
+    return None
+
+
+def _items_tokens(items: Iterable[Any]) -> int:
+    total = 0
+    for item in items:
+        if isinstance(item, str):
+            continue
+        tokens = getattr(item, "tokens", None)
+        kind = getattr(item, "kind", None)
+        if kind in ("image", "frames") or (kind == "video" and getattr(item, "timestamps", None)
+                                            is not None):
+            if isinstance(tokens, Mapping) and tokens.get("estimate") is not None:
+                total += int(tokens["estimate"])
+                continue
+        part = item if isinstance(item, dict) else getattr(item, "part", None)
+        if isinstance(part, Mapping):  # a video file's part counts 0: the server samples it
+            total += part_tokens(part) or 0
+    return total
+
+
+def context_request_findings(total: int, settings: Settings) -> list[Finding]:
+    """``tokens.context`` (error) when the vision tokens the client decides in one request
+    (``total``) are above the model's context."""
+    if settings.model not in VISION_MODELS_WITH_ESTIMATE:
+        return []
+    ctx = context_tokens(settings.limits, settings.model)
+    if ctx is None or total <= ctx:
+        return []
+    return [Finding("tokens.context", "error",
+                    f"the request is about {total:,} vision tokens (estimate), above the "
+                    f"{ctx:,}-token context of {settings.model}; split it into smaller "
+                    "requests (prep --batch-requests --group cuts them to fit)", ctx, total)]
 
 
 def check_request(body: dict[str, Any], settings: Settings) -> list[Finding]:
@@ -112,4 +203,8 @@ def check_request(body: dict[str, Any], settings: Settings) -> list[Finding]:
         if row.exceeds_max(size):
             out.append(Finding(row.code, row.severity, f"the request body is {size:,} bytes; "
                                f"at most {row.value:,} are accepted", row.value, size))
+    if context_tokens(limits, settings.model) is not None:
+        parts = [p for m in messages if isinstance(m.get("content"), list)
+                 for p in m["content"] if isinstance(p, Mapping)]
+        out += context_request_findings(sum(part_tokens(p) or 0 for p in parts), settings)
     return out

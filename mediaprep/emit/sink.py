@@ -36,6 +36,14 @@ class Sink:
         return path.resolve().relative_to(self.out_dir.resolve()).as_posix()
 
 
+def require_out_dir(sink: Sink, settings: Settings) -> None:
+    """The path and url transports point at written files: without an output folder there
+    is nothing to point at, so refuse (never a dangling file:// or an empty frame list)."""
+    if sink.out_dir is None and settings.transport != "base64":
+        raise SettingsError(f"the {settings.transport} transport needs an output folder "
+                            "(out_dir / -o DIR)")
+
+
 def url_for_file(sink: Sink, path: Path, data_mime: tuple[bytes, str] | None,
                  settings: Settings) -> str:
     """The URL the part carries for a file written to ``path``."""
@@ -54,8 +62,7 @@ def emit_url(sink: Sink, name: str, data: bytes, fmt: str, mime: str,
              settings: Settings) -> tuple[str, list[Path]]:
     """Write ``data`` (when there is an output folder) and give the URL for the part."""
     if sink.out_dir is None:
-        if settings.transport != "base64":
-            raise SettingsError(f"the {settings.transport} transport needs an output folder")
+        require_out_dir(sink, settings)
         return data_url(data, mime), []
     path = sink.path_for(name, fmt)
     atomic_write(path, data)

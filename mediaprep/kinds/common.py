@@ -4,14 +4,22 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..backends.sniff import MIME, data_url_size, mime_for  # noqa: F401  (re-exported)
-from ..limits import Limit, Limits
+from ..limits import Limit, Limits, context_tokens
 from ..model import Finding, MediaInfo, Report
 from ..settings import Settings
-from ..tokens import VISION_MODELS_WITH_ESTIMATE, frames_for_video, image_tokens, video_tokens
+from ..tokens import (
+    KIMI_K25,
+    VISION_MODELS_WITH_ESTIMATE,
+    frames_for_video,
+    image_tokens,
+    video_chunk_tokens,
+    video_tokens,
+)
 
 log = logging.getLogger("mediaprep")
 
@@ -112,6 +120,13 @@ def check_item_bytes(kind: str, name: str, n_bytes: int, mime: str, settings: Se
 
 
 
+def _video_frame_size(info: MediaInfo) -> tuple[int, int]:
+    w, h = info.display_size or (info.width, info.height)
+    if info.sample_aspect_ratio:
+        w = max(1, round(w * info.sample_aspect_ratio))
+    return w, h
+
+
 def estimate_for(report: Report, settings: Settings) -> int | None:
     info = report.info
     if settings.model not in VISION_MODELS_WITH_ESTIMATE or info.error_code:
@@ -119,9 +134,7 @@ def estimate_for(report: Report, settings: Settings) -> int | None:
     if info.kind == "image" and info.width and info.height:
         return image_tokens(info.width, info.height)
     if info.kind == "video" and info.width and info.height and info.duration:
-        w, h = info.display_size or (info.width, info.height)
-        if info.sample_aspect_ratio:
-            w = max(1, round(w * info.sample_aspect_ratio))
+        w, h = _video_frame_size(info)
         n = frames_for_video(info.duration, settings.fps, settings.max_frames)
         return video_tokens(n, w, h)
     if info.kind == "frames" and info.width and info.height:
@@ -164,7 +177,41 @@ def token_findings(report: Report, settings: Settings) -> None:
                 fixable=True,
             )
         )
+    extra += context_findings(report, est, settings)
     report.findings += extra
+
+
+def context_findings(report: Report, est: int, settings: Settings) -> list[Finding]:
+    """``tokens.context``: the estimate is above the model's context. An error for what the
+    client decides (an image, a frame list); a warning for a video file, whose frames the
+    server samples at ``fps`` up to ``max_frames``: it names the fps or max_frames that fit."""
+    ctx = context_tokens(settings.limits, settings.model)
+    if ctx is None or est <= ctx:
+        return []
+    row = settings.limits["tokens.context"]
+    info = report.info
+    what = (f"{report.path}: about {est:,} tokens (estimate), above the {ctx:,}-token context "
+            f"of {settings.model}")
+    if report.kind != "video":
+        return [Finding(row.code, "error", f"{what}; send fewer or smaller frames/images",
+                        ctx, est)]
+    w, h = _video_frame_size(info)
+    k = KIMI_K25.temporal_merge_kernel_size
+    fit_frames = (ctx // video_chunk_tokens(w, h)) * k  # whole chunks of 4 frames
+    hints = []
+    if fit_frames >= 1 and info.duration:
+        fps = math.floor(fit_frames / info.duration * 100) / 100
+        while fps > 0 and round(info.duration * fps) > fit_frames:
+            fps = round(fps - 0.01, 2)
+        lo = settings.limits.value("param.fps.min", 0.1) or 0.0
+        if fps >= lo and fps > 0:
+            hints.append(f"--fps {fps:g}")
+    if fit_frames >= 1:
+        hints.append(f"--max-frames {fit_frames}")
+    how = (" or ".join(hints) + " would fit") if hints else "no fps or max_frames fits"
+    return [Finding(row.code, "warning",
+                    f"{what} at fps {settings.fps:g} and max_frames {settings.max_frames} "
+                    f"(the server samples the file); {how}", ctx, est)]
 
 
 def request_tokens(items: Iterable[Any], model: str | None = None) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from ..backends.sniff import (
     sniff,
 )
 from ..emit.parts import data_url, frames_part, video_file_part
-from ..emit.sink import Sink, url_for_file
+from ..emit.sink import Sink, require_out_dir, url_for_file
 from ..limits import VIDEO_REQUEST_OVERHEAD
 from ..model import Finding, MediaInfo, Prepared, Report
 from ..output import atomic_write, inside, temp_path_for
@@ -198,6 +198,7 @@ def _file_part_url(sink: Sink, path: Path, settings: Settings) -> str:
 
 
 def prepare_video(src: Source, report: Report, settings: Settings, sink: Sink) -> Prepared:
+    require_out_dir(sink, settings)  # path/url point at written files: as images do
     info = report.info
     result = Prepared(path=src.name, kind="video", ok=False, info=info,
                       findings=list(report.findings), bytes_in=info.bytes, tokens=report.tokens)
@@ -559,7 +560,8 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     # The frames stand in for the video: findings about the file no longer block it. They keep
     # their severity, as an image's do once fixed: they describe the input (a fixed input is
     # counted by them), and ``ok`` says the output is good.
-    result.findings = [f if f.severity != "error" else _resolved(f) for f in result.findings]
+    result.findings = [f if f.severity != "error" else _resolved(f) for f in result.findings
+                       if f.code != "tokens.context"]  # that was the server's sampling of a file
     result.ok = True
     if sink.out_dir is not None and sink.stem is not None:
         manifest = frames_manifest(result.path, fs)
