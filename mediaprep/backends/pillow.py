@@ -552,6 +552,37 @@ def _decode_all(im: Image.Image, guard: DecodeGuard) -> None:
         im.load()
 
 
+def verify_decodes(data: bytes, limits: Limits | None = None) -> str | None:
+    """Prove that ``data`` (an image the shallow probe already judged: size, cost, structure)
+    decodes, as cheaply as that can be proved; the reason when it does not, else None.
+
+    The pixels are thrown away, so a JPEG is decoded at 1/8 scale (DCT scaling): libjpeg still
+    Huffman-decodes every scan's entropy-coded data, so damage or a cut is still found, but the
+    inverse DCT, upsampling and colour conversion shrink 64-fold. Other formats are decoded in
+    full (first frame only); a PNG's zlib stream cannot be checked by less than inflating it,
+    and the unfiltering after it is cheap next to the inflate."""
+    guard = DecodeGuard.from_limits(limits)
+    try:
+        with open_image(io.BytesIO(data), guard.max_pixels, guard, len(data)) as im:
+            im.seek(0)
+            if im.format in ("JPEG", "MPO"):
+                im.draft(im.mode if im.mode in ("RGB", "L") else None,
+                         (-(-im.width // 8), -(-im.height // 8)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im.load()
+    except BombError as exc:
+        return str(exc)
+    except DecodeTimeout as exc:
+        return str(exc)
+    except UnidentifiedImageError:
+        return "not a readable image (Pillow cannot identify it)"
+    except (OSError, ValueError, SyntaxError, struct.error, EOFError, MemoryError,
+            IndexError, KeyError, TypeError, ZeroDivisionError, RuntimeError) as exc:
+        return f"cannot decode image: {type(exc).__name__}: {exc}"
+    return None
+
+
 # ------------------------------------------------------------------ structure, before Pillow
 
 
