@@ -1210,13 +1210,13 @@ def iter_animation(source: ImageSource, frames: int, keep: set[int], *,
                     img.seek(i)
                 except EOFError:
                     break
+                img.load()  # WebP sets a frame's duration only once it is decoded
                 ms = img.info.get("duration")
                 ms = int(ms) if isinstance(ms, int | float) and ms > SHORT_FRAME_MS \
                     else GIF_DEFAULT_MS
                 if durations is not None:
                     durations.append(ms)
                 if i in keep:
-                    img.load()
                     yield i, img.copy()
     finally:
         if not isinstance(source, Image.Image):

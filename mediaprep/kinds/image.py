@@ -494,7 +494,8 @@ def prepare_animation(src: Source, report: Report, settings: Settings, sink: Sin
             try:
                 flat, _ = normalise_mode(frame, FRAME_FORMAT)
             finally:
-                frame.close()
+                if "flat" not in locals() or flat is not frame:
+                    frame.close()
             m = Source(name=f"{src.name} (frame {i})", image=flat)
             m_report = check(probe(m, frame_settings.limits), frame_settings)
             stem = (sink.stem / f"frame_{k:06d}") if sink.stem is not None else None
