@@ -64,6 +64,9 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Limit on estimated tokens per image."),
         click.option("--video-mode", type=click.Choice(VIDEO_MODES), default=None,
                      help="Send videos as files, as frames, or decide per video."),
+        click.option("--animation", type=click.Choice(["first", "frames"]), default=None,
+                     help="Animated GIF/APNG/WebP: send the first frame, or all frames as a "
+                          "video image list [default: first]."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                      help="Config file (default: mediaprep.toml or [tool.mediaprep] in "
                           "pyproject.toml, searched upwards)."),

@@ -135,6 +135,9 @@ _COMMON_PARAMS = (
     Limit("param.fps.min", 0.1, "param.fps", "error", _DS, "lowest fps"),
     Limit("param.fps.max", 10.0, "param.fps", "error", _DS, "highest fps"),
     Limit("param.max_frames.max", 2000, "param.max_frames", "error", _DS, "max_frames ceiling"),
+    Limit("image.max_frames", 1, "image.animated", "warning", "mediaprep",
+          "frames of an animated GIF/APNG/WebP that are sent (the first); --animation frames "
+          "sends all as a video image list, fps from their durations within the fps range"),
     Limit("image.max_decode_pixels", 1 << 30, "image.decompression_bomb", "error",
           "mediaprep", "pixels an image may declare before mediaprep refuses to decode it "
           "(32768 x 32768, libheif's own ceiling; a 200 MP phone photo is 0.2 G)"),

@@ -32,6 +32,7 @@ from .limits import (
 VideoMode = Literal["auto", "file", "frames"]
 VIDEO_MODES = ("auto", "file", "frames")
 SMALL_IMAGE_FIXES = ("pad", "upscale")
+ANIMATION_MODES = ("first", "frames")  # an animated image: its first frame, or all as a video
 
 DEFAULT_SAFETY_MARGIN = 0.02  # keep encoded outputs 2% under a byte limit
 DEFAULT_FRAME_MAX_SIDE = 1280  # frames longer than this on a side are scaled down
@@ -57,6 +58,7 @@ class Settings:
     max_pixels: int | None = None
     frame_max_side: int = DEFAULT_FRAME_MAX_SIDE
     small_image_fix: str = "pad"
+    animation: str = "first"  # an animated GIF/APNG/WebP: "first" frame, or "frames" (a video)
     pad_aspect: bool = False
     resize_model: bool = False
     safety_margin: float = DEFAULT_SAFETY_MARGIN
@@ -88,6 +90,9 @@ class Settings:
             raise SettingsError(f"unknown video mode {self.video_mode!r}")
         if self.small_image_fix not in SMALL_IMAGE_FIXES:
             raise SettingsError(f"unknown small-image fix {self.small_image_fix!r}")
+        if self.animation not in ANIMATION_MODES:
+            raise SettingsError(f"unknown animation mode {self.animation!r} "
+                                f"(choose {', '.join(ANIMATION_MODES)})")
         if not math.isfinite(self.fps):
             raise SettingsError(f"fps must be a number, got {self.fps!r}")
         for name in ("max_frames", "max_side", "max_pixels", "frame_max_side", "max_tokens",

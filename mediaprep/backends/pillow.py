@@ -1218,3 +1218,37 @@ def fit_and_pad_to_aspect(
     if shrunk:
         img = resize_to(img, content)
     return _pad(img, target), True, shrunk
+
+
+#: A GIF/APNG/WebP frame that says it lasts this long or less (0 ms is common) is shown for
+#: GIF_DEFAULT_MS by browsers; the fps of an animation sent as frames reads it the same way.
+SHORT_FRAME_MS = 10
+GIF_DEFAULT_MS = 100
+
+
+def iter_animation(source: ImageSource, frames: int, keep: set[int], *,
+                   max_pixels: int | None = None, seconds: float | None = None,
+                   durations: list[int] | None = None) -> Iterator[tuple[int, Image.Image]]:
+    """The composited frames of an animation whose indices are in ``keep``, one at a time,
+    each as a detached copy (the caller closes it); at most ``frames`` are read. Every frame's
+    duration in ms (browser rule for 0-10 ms) is appended to ``durations``."""
+    img = open_lazy(source, max_pixels=max_pixels, seconds=seconds)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            for i in range(frames):
+                try:
+                    img.seek(i)
+                except EOFError:
+                    break
+                img.load()  # WebP sets a frame's duration only once it is decoded
+                ms = img.info.get("duration")
+                ms = int(ms) if isinstance(ms, int | float) and ms > SHORT_FRAME_MS \
+                    else GIF_DEFAULT_MS
+                if durations is not None:
+                    durations.append(ms)
+                if i in keep:
+                    yield i, img.copy()
+    finally:
+        if not isinstance(source, Image.Image):
+            img.close()

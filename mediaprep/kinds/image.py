@@ -12,6 +12,7 @@ from ..backends.pillow import (
     _fit_size,
     apply_orientation,
     fit_and_pad_to_aspect,
+    iter_animation,
     load_image,
     normalise_mode,
     open_lazy,
@@ -38,13 +39,13 @@ from ..backends.sniff import (
     largest_payload,
     sniff,
 )
-from ..emit.parts import image_part
+from ..emit.parts import frames_part, image_part
 from ..emit.sink import Sink, emit_url
 from ..limits import IMAGE_REQUEST_OVERHEAD, Limits
 from ..model import UNENCODED, Finding, MediaInfo, Prepared, Report
 from ..resource import Source
 from ..settings import Settings
-from ..tokens import image_tokens, model_resize
+from ..tokens import VISION_MODELS_WITH_ESTIMATE, image_tokens, model_resize, video_tokens
 from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     DOWNSCALE_QUALITY,
     DRAFT_SNAP,
@@ -52,6 +53,7 @@ from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     PREFER_DOWNSCALE_BELOW,
 )
 from .common import check_extension, check_item_bytes, finding, in_box, mime_for, report_for
+from .video import FRAME_FORMAT, frame_budget
 
 # formats prep can convert from (it decodes them); anything else is a dead end
 CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
@@ -130,7 +132,49 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
 
     out += check_item_bytes("image", name, info.bytes, mime_for(wire_fmt), settings,
                             "prep re-encodes or scales it down")
+    out += check_animated(info, settings)
     return out
+
+
+def animation_as_frames(info: MediaInfo, settings: Settings) -> bool:
+    """Whether prep sends this animation as a video image list (--animation frames, and at
+    least frames.min frames)."""
+    n = info.frames or 0
+    return (settings.animation == "frames" and n > 1
+            and n >= (settings.limits.value("frames.min") or 1))
+
+
+def keeps_animation(info: MediaInfo, settings: Settings) -> bool:
+    """The target takes the animated file itself (Moonshot takes GIF): it passes through,
+    unless something else must change. The model then sees what the provider makes of it."""
+    allowed = settings.limits.value("image.formats") or frozenset()
+    return "gif" in allowed and (info.format or "") in allowed
+
+
+def check_animated(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.animated: an animation of N frames, of which only the first is sent (or all, as
+    a video image list, with --animation frames)."""
+    row = settings.limits.get("image.max_frames")
+    n = info.frames or 0
+    if row is None or row.value is None or not row.exceeds_max(n):
+        return []
+    name, target = info.path, settings.target
+    min_frames = settings.limits.value("frames.min") or 1
+    if animation_as_frames(info, settings):
+        msg = (f"{name}: {n} frames; prep sends them as a video image list "
+               "(--animation frames, fps from the frame durations)")
+    elif settings.animation == "frames":
+        msg = (f"{name}: {n} frames; only the first is sent: a video image list needs at least "
+               f"{min_frames} frames")
+    elif keeps_animation(info, settings):
+        msg = (f"{name}: {n} frames; {target} takes animated {info.format}: passed through "
+               f"as is, and the model sees what {target} makes of the animation (only the "
+               "first frame if prep must change the file; --animation frames sends all "
+               "frames as a video image list)")
+    else:
+        msg = (f"{name}: {n} frames; only the first is sent (--animation frames sends them "
+               "as a video image list)")
+    return [finding(row, msg, n, fixable=animation_as_frames(info, settings))]
 
 
 ENCODABLE = ("jpeg", "png", "webp")
@@ -179,7 +223,8 @@ def _blocking(findings: list[Finding]) -> list[Finding]:
     return [
         f
         for f in findings
-        if f.severity in ("error", "warning") and f.code != "file.extension_mismatch"
+        if f.severity in ("error", "warning")
+        and f.code not in ("file.extension_mismatch", "image.animated")
     ]
 
 
@@ -371,6 +416,8 @@ def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -
         findings=list(report.findings),
         bytes_in=info.bytes,
     )
+    if src.image is None and animation_as_frames(info, settings):
+        return prepare_animation(src, report, settings, sink, result)
     plan = plan_image(info, report.findings, settings, from_pil=src.image is not None)
     if plan.passthrough:
         data = src.read_bytes()
@@ -421,6 +468,89 @@ def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -
     url, outputs = emit_url(sink, src.name, data, fmt, mime, settings)
     result.outputs = outputs
     result.part = image_part(url, settings.dialect)
+    result.ok = True
+    return result
+
+
+def prepare_animation(src: Source, report: Report, settings: Settings, sink: Sink,
+                      result: Prepared) -> Prepared:
+    """--animation frames: an animated GIF/APNG/WebP as a video image list, its frames
+    composited and prepared one at a time as images in the target's frame format (JPEG), at
+    the fps of their durations (within the fps range); uniformly sampled when too many."""
+    info = report.info
+    limits = settings.limits
+    n = info.frames or 0
+    cap, per_item = frame_budget(n, settings)
+    keep = sorted({int(k * n / cap) for k in range(cap)}) if n > cap else list(range(n))
+    if len(keep) < n:
+        result.fixes.append(f"sampled {len(keep)} of {n} frames uniformly")
+    max_side = min(settings.max_side or settings.frame_max_side, settings.frame_max_side)
+    frame_settings = settings.replace(
+        max_side=max_side, max_tokens=None, animation="first",
+        limit_overrides={
+            **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
+            **({"image.max_data_url_bytes": per_item} if settings.transport == "base64"
+               else {})})
+    durations: list[int] = []
+    urls: list[str] = []
+    outputs = []
+    last_size: tuple[int, int] | None = None
+    ceiling = limits.value("image.max_decode_pixels")
+    try:
+        for k, (i, frame) in enumerate(iter_animation(
+                src.path or src.data, n, set(keep), durations=durations,
+                max_pixels=1 << 62 if ceiling is None else ceiling,
+                seconds=limits.value("image.max_decode_seconds"))):
+            try:
+                flat, _ = normalise_mode(frame, FRAME_FORMAT)
+            finally:
+                if "flat" not in locals() or flat is not frame:
+                    frame.close()
+            m = Source(name=f"{src.name} (frame {i})", image=flat)
+            m_report = check(probe(m, frame_settings.limits), frame_settings)
+            stem = (sink.stem / f"frame_{k:06d}") if sink.stem is not None else None
+            one = prepare_image(m, m_report, frame_settings, Sink(sink.out_dir, stem))
+            flat.close()
+            if not one.ok or one.part is None:
+                result.findings += [f for f in one.findings if f.severity == "error"]
+                return result
+            urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
+            if one.output_info is not None and one.output_info.width:
+                last_size = (one.output_info.width, one.output_info.height or 1)
+            outputs += one.outputs
+            result.bytes_out += one.bytes_out
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
+            Image.DecompressionBombError) as exc:
+        result.findings.append(Finding("file.unreadable", "error",
+                                       f"{src.name}: cannot decode the animation's frames: "
+                                       f"{exc}"))
+        return result
+    min_frames = limits.value("frames.min") or 1
+    if len(urls) < min_frames:
+        result.findings.append(Finding("frames.too_few", "error",
+                                       f"{src.name}: only {len(urls)} frames could be read; at "
+                                       f"least {min_frames} are needed", min_frames, len(urls)))
+        return result
+    seconds = sum(durations) / 1000.0
+    lo = limits.value("param.fps.min") or 0.1
+    hi = limits.value("param.fps.max") or 10.0
+    natural = len(urls) / seconds if seconds > 0 else hi
+    fps = round(min(max(natural, lo), hi), 6)
+    result.part = frames_part(urls, fps, settings.dialect)
+    result.fps = fps
+    starts = [0.0]
+    for ms in durations:
+        starts.append(starts[-1] + ms / 1000.0)
+    result.timestamps = [round(starts[i], 6) for i in keep[:len(urls)]]
+    result.outputs = outputs
+    how = "" if math.isclose(fps, natural, rel_tol=1e-6) else \
+        f" (the durations give {natural:.4g} fps; the range is {lo:g}-{hi:g})"
+    result.fixes.append(f"sent as a video image list: {len(urls)} frames at {fps:g} fps "
+                        f"over {seconds:g} s{how}")
+    result.changes.append("sent as frames")
+    if last_size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
+        result.tokens = {"estimate": video_tokens(len(urls), *last_size),
+                         "model": settings.model}
     result.ok = True
     return result
 

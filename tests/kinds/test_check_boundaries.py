@@ -451,13 +451,16 @@ def test_frames_member_problems_are_reported(generated, tmp_path):
 
 
 def test_moonshot_image_formats(generated):
-    assert codes(mediaprep.check(generated["gif_animated"], target="moonshot")) == []
+    # an animation is taken as is, and the warning says what becomes of it (issue 14 item 5)
+    assert codes(mediaprep.check(generated["gif_animated"], target="moonshot")) == [
+        "image.animated"]
     bad = mediaprep.check(generated["bmp"], target="moonshot")
     f = finding(bad, "file.unsupported_format")
     assert f.limit == ["gif", "jpeg", "png", "webp"] and f.actual == "bmp"
     # and the other way round on DashScope
     assert codes(mediaprep.check(generated["bmp"])) == []
-    assert codes(mediaprep.check(generated["gif_animated"])) == ["file.unsupported_format"]
+    assert codes(mediaprep.check(generated["gif_animated"])) == ["file.unsupported_format",
+                                                                 "image.animated"]
 
 
 def test_moonshot_video_formats(generated):
