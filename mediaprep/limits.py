@@ -366,7 +366,18 @@ def context_tokens(limits: Mapping[str, Limit], model: str) -> int | None:
 
 
 def limits_for(target: str = DEFAULT_TARGET, overrides: Mapping[str, Any] | None = None) -> Limits:
-    """The limits in force for ``target`` with ``overrides`` (key -> value or string) applied."""
+    """The limits in force for a target, with overrides applied.
+
+    Args:
+        target: ``dashscope`` or ``moonshot``.
+        overrides: row key -> value (or its string form, as ``--limit KEY=VALUE`` gives it).
+
+    Returns:
+        The :class:`Limits` table (every row with its source and date).
+
+    Raises:
+        LimitError: an unknown target or row key, or a value the row cannot take.
+    """
     if target not in TABLES:
         raise LimitError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     rows = dict(TABLES[target])

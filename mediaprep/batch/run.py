@@ -216,6 +216,20 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
     the CPUs; 0: in this process, no isolation). ``timeout``: seconds one input may take
     (None: no limit). ``on_start(n)`` is called once the inputs are known, ``on_result(index,
     entry)`` as each input ends (any order).
+
+    Args:
+        paths: files, folders, URLs to check.
+        settings: the :class:`~mediaprep.settings.Settings` (default: the defaults).
+        frames_dirs: folders each taken as one video sent as its frames.
+        strict: warnings fail an input too.
+        executor: ``"local"``, ``"dask"`` or an executor object; ``executor_options`` are
+            passed to a named one.
+
+    Returns:
+        A :class:`CheckResult` whose ``report`` is the ``check --format json`` object.
+
+    Raises:
+        BatchError: the run cannot start as asked (e.g. an executor that is not installed).
     """
     from .inputs import collect
     from .summary import failed_check_entry, report_from_files
@@ -267,8 +281,28 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     requests there (``group`` inputs per request at most, ``prompt`` after the media).
     ``on_start(n)`` is called once the inputs are known, ``on_result`` as each input ends.
 
-    Raises :class:`BatchError` when the run cannot start as asked, :class:`RunStopped` (and
-    ``OSError``) when it cannot go on; finished inputs are kept either way.
+    Args:
+        paths: files, folders (walked recursively, media files only), URLs.
+        out_dir: the output folder (made if missing; never an input's folder).
+        settings: the :class:`~mediaprep.settings.Settings` (default: the defaults).
+        config: include/exclude patterns and per-path overrides (``[tool.mediaprep]``).
+        frames_dirs: folders each taken as one video sent as its frames.
+        jobs: worker processes (default: the CPUs; 0: in this process, no isolation).
+        timeout: seconds one input may take before its worker is killed (None: no limit).
+        executor: ``"local"``, ``"dask"`` or an executor object; ``executor_options`` are
+            passed to a named one (``address=...`` for Dask).
+        batch_url: the ``url`` of each OpenAI Batch request line.
+        html_report: write ``out_dir/report.html``.
+
+    Returns:
+        A :class:`BatchResult`: counts (passed, fixed, failed, from the journal, from the
+        cache), ``summary()``, and ``lines()`` (the ``parts.jsonl`` lines).
+
+    Raises:
+        BatchError: the run cannot start as asked (an input inside ``out_dir``, a link where
+            ``.mediaprep`` should be, a requests path that is an input...).
+        RunStopped: it cannot go on (a full disk); ``OSError`` likewise. Finished inputs are
+            kept either way.
     """
     from ..output import RUN_STOPPING_ERRNOS, new_run_id, writing_for_run
     from .cache import default_cache_dir

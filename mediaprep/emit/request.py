@@ -80,24 +80,68 @@ def _content(items: Iterable[Any], dialect: str) -> list[dict[str, Any]]:
 
 
 def user_message(items: Sequence[Any], *, dialect: str = "openai") -> dict[str, Any]:
-    """A user message: media (Prepared objects or parts) and text (str), in order."""
+    """A user message: media (Prepared objects or parts) and text (str), in order.
+
+    Args:
+        items: Prepared results, content parts or strings (text).
+        dialect: ``openai`` or ``dashscope``; parts of the other dialect are refused.
+
+    Returns:
+        ``{"role": "user", "content": [...]}``.
+
+    Raises:
+        SettingsError: an item is a part of the other dialect, or of no known shape.
+    """
     return {"role": "user", "content": _content(items, dialect)}
 
 
 def openai_body(model: str, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    """An OpenAI-compatible chat/completions body (DashScope compatible mode, Moonshot)."""
+    """An OpenAI-compatible chat/completions body (DashScope compatible mode, Moonshot).
+
+    Args:
+        model: the model name, e.g. ``kimi-k2.5``.
+        messages: the chat messages.
+        extra: further body keys (``temperature``...).
+
+    Returns:
+        ``{"model", "messages", ...}``. Raises: nothing.
+    """
     return {"model": model, "messages": messages, **extra}
 
 
 def dashscope_body(model: str, messages: list[dict[str, Any]],
                    parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A native DashScope MultiModalConversation body (``input.messages``, ``parameters``)."""
+    """A native DashScope MultiModalConversation body.
+
+    Args:
+        model: the model name.
+        messages: the chat messages (native content lists).
+        parameters: the body's ``parameters`` (none: empty).
+
+    Returns:
+        ``{"model", "input": {"messages"}, "parameters"}``. Raises: nothing.
+    """
     return {"model": model, "input": {"messages": messages}, "parameters": dict(parameters or {})}
 
 
 def request_body(items: Sequence[Any], settings: Settings, *, system: str | None = None,
                  **extra: Any) -> dict[str, Any]:
-    """One user turn as a whole body in the settings' dialect."""
+    """One user turn as a whole request body in the settings' dialect.
+
+    Args:
+        items: Prepared results, content parts or strings, in order.
+        settings: the dialect, model and limits (the model's context) in force.
+        system: an optional system prompt.
+        extra: further body keys (openai) or ``parameters`` (dashscope).
+
+    Returns:
+        A body the official ``openai`` / ``dashscope`` SDKs accept.
+
+    Raises:
+        RequestLimitError: the estimated vision tokens exceed the model's context
+            (``tokens.context``); its ``findings`` say by how much.
+        SettingsError: an item is a part of the other dialect.
+    """
     messages = []
     if system:
         messages.append({"role": "system", "content": system if settings.dialect == "openai"
@@ -181,7 +225,15 @@ def context_request_findings(total: int, settings: Settings) -> list[Finding]:
 
 
 def check_request(body: dict[str, Any], settings: Settings) -> list[Finding]:
-    """Request-level limits: media count per request and whole-body bytes."""
+    """Request-level limits of a whole body: media per request, body bytes, the context.
+
+    Args:
+        body: a body as :func:`request_body` makes it (either dialect).
+        settings: the limits in force.
+
+    Returns:
+        The findings (empty: the request is within every limit). Raises: nothing.
+    """
     limits = settings.limits
     messages = body.get("messages") or body.get("input", {}).get("messages", [])
     urls = [u for m in messages if isinstance(m.get("content"), list)
