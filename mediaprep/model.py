@@ -138,6 +138,9 @@ class MediaInfo:
     error: str | None = None
     error_code: str | None = None
     notes: list[str] = field(default_factory=list)
+    # the video's packet scan (mediaprep.backends.av.VideoScan), kept so remux/transcode need
+    # not demux the input again; not serialised, not compared
+    scan: Any = field(default=None, repr=False, compare=False)
 
     @property
     def pixels(self) -> int | None:
@@ -158,7 +161,7 @@ class MediaInfo:
         out: dict[str, Any] = {"format": self.format, "width": self.width,
                                "height": self.height, "bytes": self.bytes}
         skip = {"path", "kind", "format", "width", "height", "bytes", "members", "notes",
-                "extension_matches"}
+                "extension_matches", "scan"}
         for name in self.__dataclass_fields__:
             if name in skip:
                 continue

@@ -16,7 +16,8 @@ from __future__ import annotations
 import struct
 import time
 from array import array
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import IO
 
@@ -48,6 +49,115 @@ _CONTAINERS = {"avi": "avi", "flv": "flv", "asf": "wmv", "mpeg": "mpeg", "mpegvi
                "mpegts": "ts", "matroska,webm": "mkv", "mov,mp4,m4a,3gp,3g2,mj2": "mp4"}
 
 
+@dataclass
+class VideoScan:
+    """The one demux-only pass over a video stream's packets (no decoding): what probe, remux,
+    transcode and output verification all read their timing from.
+
+    ``start``/``end`` are the smallest pts and the largest pts + duration (a packet without a
+    duration lasts as long as the one before); ``frame_count`` counts packets with a timestamp,
+    ``packets`` every non-empty one. ``complete`` is False when the scan stopped early (budget or
+    a damaged packet): its numbers then describe a prefix only.
+    """
+
+    stream_index: int
+    codec: str
+    width: int
+    height: int
+    sar: Fraction
+    time_base: Fraction
+    start: int | None = None
+    end: int | None = None
+    packets: int = 0
+    packet_bytes: int = 0
+    corrupt: int = 0
+    header_duration: float | None = None
+    # Packet durations that differ by more than half: frames reordered by B-frames would get
+    # wrong MP4 sample durations (the encoder turns B-frames off then).
+    vfr: bool = False
+    frame_count: int = 0
+    max_packet_duration: int = 0
+    complete: bool = True
+    damaged: bool = False
+    stamps: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def duration(self) -> float:
+        if self.start is None or self.end is None:
+            return 0.0
+        return float((self.end - self.start) * self.time_base)
+
+    @property
+    def fps(self) -> float:
+        d = self.duration
+        return self.packets / d if d > 0 else 30.0
+
+
+def video_stream(container: av.container.InputContainer):
+    """The stream that is the video: the first video stream that is not cover art (an
+    attached picture is a one-frame "video" stream, never the content); None when none is."""
+    for s in container.streams.video:
+        if not (s.disposition & av.stream.Disposition.attached_pic):
+            return s
+    return None
+
+
+def scan_packets(container, vs, *, bounded: bool = True,
+                 on_packet: Callable[[av.Packet], None] | None = None) -> VideoScan:
+    """Demux every packet of ``vs`` once (``on_packet`` sees each non-empty one). ``bounded``
+    stops after SCAN_MAX_PACKETS packets or SCAN_MAX_SECONDS (``complete`` is then False)."""
+    cc = vs.codec_context
+    tb = vs.time_base or Fraction(1, av.time_base)
+    sar = vs.sample_aspect_ratio or (cc.sample_aspect_ratio if cc is not None else None)
+    if not sar or sar <= 0:
+        sar = Fraction(1)
+    header = None
+    if vs.duration is not None and vs.time_base:
+        header = float(vs.duration * vs.time_base)
+    elif container.duration:
+        header = container.duration / av.time_base
+    sc = VideoScan(stream_index=vs.index, codec=cc.name if cc is not None else "",
+                   width=(cc.width if cc is not None else 0) or 0,
+                   height=(cc.height if cc is not None else 0) or 0,
+                   sar=Fraction(sar), time_base=Fraction(tb), header_duration=header)
+    stamps = array("q")  # 8 bytes a packet: the scan's memory is bounded with its length
+    last_dur = dmin = dmax = 0
+    deadline = time.monotonic() + SCAN_MAX_SECONDS
+    try:
+        for p in container.demux(vs):
+            if p.size == 0:  # flush packet
+                continue
+            if on_packet is not None:
+                on_packet(p)
+            sc.packets += 1
+            sc.packet_bytes += p.size
+            sc.corrupt += bool(p.is_corrupt)
+            ts = p.pts if p.pts is not None else p.dts
+            if ts is None:
+                continue
+            stamps.append(ts)
+            if p.duration:
+                dmin = min(dmin, p.duration) if dmin else p.duration
+                dmax = max(dmax, p.duration)
+            dur = p.duration or last_dur
+            last_dur = dur
+            sc.start = ts if sc.start is None else min(sc.start, ts)
+            sc.end = ts + dur if sc.end is None else max(sc.end, ts + dur)
+            if bounded and (len(stamps) >= SCAN_MAX_PACKETS or (
+                    len(stamps) % 512 == 0 and time.monotonic() > deadline)):
+                sc.complete = False
+                break
+    except av.FFmpegError:
+        if not bounded:
+            raise
+        sc.damaged = True
+    sc.frame_count = len(stamps)
+    sc.max_packet_duration = dmax
+    sc.vfr = bool(dmin) and dmax > 1.5 * dmin
+    sc.stamps = np.sort(np.frombuffer(stamps, dtype=np.int64))  # 8 bytes a packet, not 36
+    return sc
+
+
 def probe_video(src: Source, sniffed: Sniffed) -> MediaInfo:
     info = MediaInfo(path=src.name, kind="video", format=sniffed.format, bytes=src.size)
     index = None
@@ -70,11 +180,13 @@ def probe_video(src: Source, sniffed: Sniffed) -> MediaInfo:
         return info
     try:
         with container:
-            _read(container, info, sniffed, index)
+            read_video(container, info, index)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
             OverflowError) as exc:
         info.error_code = info.error_code or "file.unreadable"
         info.error = info.error or f"cannot read the video: {_short(exc)}"
+    if info.error_code:
+        info.scan = None
     return info
 
 
@@ -85,15 +197,21 @@ def _short(exc: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
-def _read(container: av.container.InputContainer, info: MediaInfo, sniffed: Sniffed,
-          index: Mp4Index | None) -> None:
+def read_video(container: av.container.InputContainer, info: MediaInfo,
+               index: Mp4Index | None, *, bounded: bool = True,
+               on_packet: Callable[[av.Packet], None] | None = None) -> None:
+    """Fill ``info`` from an open container: header facts, the packet scan (kept on
+    ``info.scan`` when it covered the whole stream) and the first decoded frame. Unbounded
+    (``bounded=False``, for verifying an output) the scan covers every packet whatever the
+    size, and a damaged packet raises."""
     info.container = container.format.name
     if info.format is None:
         info.format = _CONTAINERS.get(container.format.name, container.format.name)
     info.has_audio = bool(container.streams.audio)
     if container.duration is not None and container.duration > 0:
         info.declared_duration = container.duration / av.time_base
-    if not container.streams.video:
+    vs = video_stream(container)
+    if vs is None:
         if container.streams.audio:
             info.kind = "other"
             info.error_code = "video.no_video_stream"
@@ -103,7 +221,6 @@ def _read(container: av.container.InputContainer, info: MediaInfo, sniffed: Snif
             info.error_code = "file.unreadable"
             info.error = "the container holds no audio or video stream (truncated or empty)"
         return
-    vs = container.streams.video[0]
     cc = vs.codec_context
     if cc is None:  # FFmpeg found no decoder it could open (unknown codec, absurd header)
         info.error_code = "file.unreadable"
@@ -120,41 +237,33 @@ def _read(container: av.container.InputContainer, info: MediaInfo, sniffed: Snif
         info.declared_duration = float(vs.duration * tb)
     if vs.average_rate:
         info.fps = float(vs.average_rate)
-    _scan_packets(container, vs, info, tb, index)
+    _scan_packets(container, vs, info, tb, index, on_packet, bounded)
     _first_frame(container, vs, info)
 
 
-def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | None) -> None:
-    if info.bytes > SCAN_MAX_BYTES:
+def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | None,
+                  on_packet: Callable[[av.Packet], None] | None = None,
+                  bounded: bool = True) -> None:
+    if bounded and info.bytes > SCAN_MAX_BYTES:
         bound = _index_span(container, vs, tb, index, None)
         info.duration = bound or info.declared_duration
         info.notes.append("large file: packets not scanned; duration from "
                           + ("the index" if bound else "the header"))
         return
-    stamps = array("q")  # 8 bytes a packet: the scan's memory is bounded with its length
-    last_dur = 0
-    deadline = time.monotonic() + SCAN_MAX_SECONDS
-    complete = True
-    try:
-        for pkt in container.demux(vs):
-            ts = pkt.pts if pkt.pts is not None else pkt.dts
-            if ts is None:
-                continue
-            stamps.append(ts)
-            last_dur = max(last_dur, pkt.duration or 0)
-            if len(stamps) >= SCAN_MAX_PACKETS or (len(stamps) % 512 == 0
-                                                   and time.monotonic() > deadline):
-                complete = False
-                break
-    except av.FFmpegError:
+    sc = scan_packets(container, vs, bounded=bounded, on_packet=on_packet)
+    complete = sc.complete
+    if sc.damaged:
         info.notes.append("demux stopped at a damaged packet")
-    info.frame_count = len(stamps) if complete else None
-    if not stamps:
+    info.frame_count = sc.frame_count if complete else None
+    if not sc.frame_count:
         info.error_code = "file.unreadable"
         info.error = "the video stream holds no frames"
         return
-    ts_sorted = np.sort(np.frombuffer(stamps, dtype=np.int64))  # 8 bytes a packet, not 36
-    del stamps
+    ts_sorted = sc.stamps
+    sc.stamps = None
+    if complete and not sc.damaged:
+        info.scan = sc  # the whole stream: remux/transcode need not scan it again
+    last_dur = sc.max_packet_duration
     start = int(ts_sorted[0])
     info.start_time = float(start * tb) if vs.start_time is None else float(vs.start_time * tb)
     intervals = np.diff(ts_sorted)
@@ -163,6 +272,7 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index 
     if not last_dur and len(intervals):
         last_dur = med
     span = float((int(ts_sorted[-1]) - start + last_dur) * tb)
+    del ts_sorted
     if complete:
         declared = info.declared_duration
         # Close to the packets, the header is the finer word (edit lists trim samples the

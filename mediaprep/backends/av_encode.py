@@ -35,6 +35,7 @@ import av.error
 import av.filter
 
 from ..errors import MediaprepError
+from ..model import MediaInfo
 from ..output import temp_path_for
 from ..tuning import (  # noqa: F401  (re-exported)
     MAX_ATTEMPTS,
@@ -43,7 +44,8 @@ from ..tuning import (  # noqa: F401  (re-exported)
     MIN_SHORT_SIDE,
     X264_PRESET,
 )
-from .sniff import identity_size, largest_fitting
+from .av import VideoScan, mp4_index, read_video, scan_packets, video_stream
+from .sniff import HEAD_BYTES, identity_size, largest_fitting, sniff
 
 __all__ = [
     "DoesNotFit",
@@ -107,108 +109,35 @@ class VideoOutput:
     transcoded: bool
     attempts: int
     steps: list[str] = field(default_factory=list)
+    # the output as mediaprep.probe describes it (from verify's one open), path set to dst
+    info: MediaInfo | None = field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------------------------
 # source scan
 
 
-@dataclass
-class _Scan:
-    """What a demux-only pass over the source's video packets says (no decoding)."""
-
-    stream_index: int
-    codec: str
-    width: int
-    height: int
-    sar: Fraction
-    time_base: Fraction
-    start: int | None  # smallest pts (stream time base)
-    end: int | None  # largest pts + duration
-    packets: int
-    packet_bytes: int
-    corrupt: int
-    header_duration: float | None
-    vfr: bool
-
-    @property
-    def duration(self) -> float:
-        if self.start is None or self.end is None:
-            return 0.0
-        return float((self.end - self.start) * self.time_base)
-
-    @property
-    def fps(self) -> float:
-        d = self.duration
-        return self.packets / d if d > 0 else 30.0
-
-
 def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
-    for s in container.streams.video:
-        # Cover art (attached_pic) is a one-frame "video" stream, never the content.
-        if not (s.disposition & av.stream.Disposition.attached_pic):
-            return s
-    raise VideoEncodeError(f"{container.name}: no video stream")
+    s = video_stream(container)
+    if s is None:
+        raise VideoEncodeError(f"{container.name}: no video stream")
+    return s
 
 
-def _header_duration(container: Any, stream: Any) -> float | None:
-    if stream.duration is not None and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration:
-        return container.duration / av.time_base
-    return None
-
-
-def _scan(src: str) -> _Scan:
+def _scan(src: str) -> VideoScan:
     """Demux (not decode) all video packets: the real span and count, whatever the header says.
 
-    Why a pass of its own: headers lie (truncated files keep the full duration, some WebM have
-    none), and the bitrate must be chosen before the first frame is encoded. Demuxing is I/O
-    bound and far cheaper than decoding.
+    Only when the probe's scan (``MediaInfo.scan``) is not at hand or stopped early: it is the
+    same pass (mediaprep.backends.av.scan_packets), here unbounded. Headers lie (truncated
+    files keep the full duration, some WebM have none), and the bitrate must be chosen before
+    the first frame is encoded.
     """
     with av.open(src) as c:
-        s = _video_stream(c)
-        tb = s.time_base or Fraction(1, 90000)
-        start: int | None = None
-        end: int | None = None
-        n = nbytes = corrupt = 0
-        last_dur = 0
-        dmin = dmax = 0
-        for p in c.demux(s):
-            if p.size == 0:  # flush packet
-                continue
-            n += 1
-            nbytes += p.size
-            corrupt += bool(p.is_corrupt)
-            ts = p.pts if p.pts is not None else p.dts
-            if ts is None:
-                continue
-            dur = p.duration or last_dur
-            last_dur = dur
-            if p.duration:
-                dmin = min(dmin, p.duration) if dmin else p.duration
-                dmax = max(dmax, p.duration)
-            start = ts if start is None else min(start, ts)
-            end = ts + dur if end is None else max(end, ts + dur)
-        sar = s.sample_aspect_ratio or Fraction(1)
-        if sar <= 0:
-            sar = Fraction(1)
-        return _Scan(
-            stream_index=s.index,
-            codec=s.codec_context.name,
-            width=s.codec_context.width,
-            height=s.codec_context.height,
-            sar=Fraction(sar),
-            time_base=Fraction(tb),
-            start=start,
-            end=end,
-            packets=n,
-            packet_bytes=nbytes,
-            corrupt=corrupt,
-            header_duration=_header_duration(c, s),
-            # Frame durations that differ by more than half: treat as variable frame rate.
-            vfr=bool(dmin) and dmax > 1.5 * dmin,
-        )
+        return scan_packets(c, _video_stream(c), bounded=False)
+
+
+def _usable(scan: VideoScan | None) -> bool:
+    return scan is not None and scan.complete and not scan.damaged
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +172,8 @@ def _container_accepts(container: str, codec: str) -> bool:
 
 
 def remux(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, container: str = "mp4"
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, container: str = "mp4",
+    scan: VideoScan | None = None,
 ) -> VideoOutput:
     """Copy the video packets of ``src`` into a new ``container`` file at ``dst``.
 
@@ -251,9 +181,12 @@ def remux(
     first) so a fetching server can start at once. Timestamps are rebased to start at 0; the
     display rotation is kept (it is metadata on the packets' stream, copied with the codec
     parameters). Raises :class:`RemuxNotPossible` when the muxer has no tag for the codec.
+    ``scan`` is the source's packet scan when the caller has it (``MediaInfo.scan``).
     """
     src, dst = os.fspath(src), os.fspath(dst)
-    scan = _scan(src)
+    if not _usable(scan):
+        scan = _scan(src)
+    assert scan is not None
     if not _container_accepts(container, scan.codec):
         raise RemuxNotPossible(f"{scan.codec} video cannot be stored in {container}")
     if scan.packets == 0 or scan.start is None:
@@ -289,9 +222,9 @@ def remux(
                         if last_dts is None:  # the header itself was refused
                             raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
                         raise
-        verify(tmp, expected_duration=scan.duration)
+        info = verify(tmp, expected_duration=scan.duration)
         out = _describe(
-            tmp, dst, container, remuxed=True, transcoded=False, attempts=1, steps=steps
+            info, tmp, dst, container, remuxed=True, transcoded=False, attempts=1, steps=steps
         )
         os.replace(tmp, dst)
         return out
@@ -300,6 +233,7 @@ def remux(
 
 
 def _describe(
+    info: MediaInfo,
     tmp: str,
     dst: str,
     container: str,
@@ -309,51 +243,39 @@ def _describe(
     attempts: int,
     steps: list[str],
 ) -> VideoOutput:
-    with av.open(tmp) as c:
-        s = _video_stream(c)
-        dur = _packet_span(c, s)[0]
-        size = os.path.getsize(tmp)
-        return VideoOutput(
-            path=os.path.abspath(dst),
-            container=container,
-            codec=s.codec_context.name,
-            width=s.codec_context.width,
-            height=s.codec_context.height,
-            duration=dur,
-            bytes=size,
-            bitrate=int(size * 8 / dur) if dur > 0 else None,
-            remuxed=remuxed,
-            transcoded=transcoded,
-            attempts=attempts,
-            steps=steps,
-        )
+    """What was written, from verify's description (no open of its own)."""
+    sc = info.scan
+    dur = sc.duration
+    size = os.path.getsize(tmp)
+    info.path = os.path.abspath(dst)
+    return VideoOutput(
+        path=os.path.abspath(dst),
+        container=container,
+        codec=sc.codec,
+        width=sc.width,
+        height=sc.height,
+        duration=dur,
+        bytes=size,
+        bitrate=int(size * 8 / dur) if dur > 0 else None,
+        remuxed=remuxed,
+        transcoded=transcoded,
+        attempts=attempts,
+        steps=steps,
+        info=info,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # verify
 
 
-def _packet_span(c: Any, s: Any) -> tuple[float, int]:
-    start = end = None
-    n = 0
-    for p in c.demux(s):
-        if p.size == 0 or p.pts is None:
-            continue
-        n += 1
-        start = p.pts if start is None else min(start, p.pts)
-        e = p.pts + (p.duration or 0)
-        end = e if end is None else max(end, e)
-    if start is None or end is None:
-        return 0.0, 0
-    return float((end - start) * s.time_base), n
-
-
 def verify(
     path: str | os.PathLike[str], *, expected_duration: float, tolerance: float = 0.1
-) -> None:
+) -> MediaInfo:
     """Check that ``path`` is a usable video: every video packet demuxes, the first frame and the
     frames of the last GOP decode, and the packet span is within ``tolerance`` s of
-    ``expected_duration``. Raises :class:`VerifyError`.
+    ``expected_duration``. Raises :class:`VerifyError`. Returns the file as
+    :func:`mediaprep.probe` describes it (same scan, same rules), from this one open.
 
     Why not decode everything: a full decode costs as much as a third of the encode; demuxing all
     packets catches truncation and the two decodes catch a broken stream start or end. The last
@@ -361,36 +283,40 @@ def verify(
     """
     path = os.fspath(path)
     try:
-        with av.open(path) as c:
-            s = _video_stream(c)
-            cc = s.codec_context
-            start = end = None
-            first_ok = False
-            gop: list[av.Packet] = []
-            for p in c.demux(s):
-                if p.size == 0:
-                    continue
-                if p.pts is not None:
-                    start = p.pts if start is None else min(start, p.pts)
-                    e = p.pts + (p.duration or 0)
-                    end = e if end is None else max(end, e)
-                if not first_ok:
-                    first_ok = bool(cc.decode(p))
-                if p.is_keyframe:
-                    gop = []
-                gop.append(p)
-            if not first_ok:
-                first_ok = bool(cc.decode(None))
-            if not first_ok:
-                raise VerifyError(f"{path}: the first frame does not decode")
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            fmt = sniff(fh.read(HEAD_BYTES)).format
+            index = None
+            if fmt in ("mp4", "mov", "3gp"):
+                try:
+                    index = mp4_index(fh, size)
+                except (ValueError, struct.error):
+                    index = None
+    except OSError as e:
+        raise VerifyError(f"{path}: {e}") from e
+    info = MediaInfo(path=path, kind="video", format=fmt, bytes=size)
+    gop: list[av.Packet] = []
+
+    def keep(p: av.Packet) -> None:
+        if p.is_keyframe:
+            gop.clear()
+        gop.append(p)
+
+    try:
+        with av.open(path, metadata_errors="ignore") as c:
+            read_video(c, info, index, bounded=False, on_packet=keep)
+            if info.error_code:
+                raise VerifyError(f"{path}: {info.error}")
+            sc = info.scan
+            if sc is None or sc.start is None or sc.end is None:
+                raise VerifyError(f"{path}: no timestamps")
+            cc = c.streams[sc.stream_index].codec_context
             cc.flush_buffers()
             last = [f for p in gop for f in cc.decode(p)]
             last += cc.decode(None)
             if not last:
                 raise VerifyError(f"{path}: the last frames do not decode")
-            if start is None or end is None:
-                raise VerifyError(f"{path}: no timestamps")
-            duration = float((end - start) * s.time_base)
+            duration = sc.duration
     except av.error.FFmpegError as e:
         raise VerifyError(f"{path}: {e}") from e
     except VideoEncodeError as e:
@@ -402,6 +328,7 @@ def verify(
             f"{path}: duration {duration:.3f} s, expected {expected_duration:.3f} s "
             f"(tolerance {tolerance} s)"
         )
+    return info
 
 
 # --------------------------------------------------------------------------------------------
@@ -599,7 +526,7 @@ def _decoded_frames(c: Any, s: Any, stats: _EncodeStats) -> Iterator[av.VideoFra
 
 
 def _encode(
-    src: str, tmp: str, scan: _Scan, att: _Attempt, max_duration: float | None
+    src: str, tmp: str, scan: VideoScan, att: _Attempt, max_duration: float | None
 ) -> _EncodeStats:
     """One streaming decode -> filter -> x264 -> MP4 pass. Only a handful of frames are alive at
     once (decoder delay + x264 lookahead), so memory does not grow with the video's length."""
@@ -733,6 +660,7 @@ def transcode_to_fit(
     max_box: tuple[int, int] | None = (2560, 1440),
     min_side_exclusive: int = 10,
     max_duration: float | None = None,
+    scan: VideoScan | None = None,
 ) -> VideoOutput:
     """Re-encode ``src`` to H.264/yuv420p MP4 (faststart, no audio) at ``dst`` so that
     ``size_of(file size) <= max_bytes * (1 - margin)``.
@@ -743,12 +671,15 @@ def transcode_to_fit(
     when the result is still too big, the bitrate (and, if bits per pixel get too low, the
     resolution) is lowered and the encode retried, at most ``MAX_ATTEMPTS`` times. Raises
     :class:`DoesNotFit` when no attempt fits (no ``dst`` is left behind), :class:`VerifyError`
-    when the output does not verify. ``max_duration`` keeps only the first seconds.
+    when the output does not verify. ``max_duration`` keeps only the first seconds. ``scan`` is
+    the source's packet scan when the caller has it (``MediaInfo.scan``): no second demux pass.
     """
     src, dst = os.fspath(src), os.fspath(dst)
     limit = math.floor(max_bytes * (1.0 - margin))
     payload = _payload_budget(max_bytes, size_of, margin)
-    scan = _scan(src)
+    if not _usable(scan):
+        scan = _scan(src)
+    assert scan is not None
     if scan.packets == 0 or scan.start is None:
         raise VerifyError(f"{src}: no video packets")
     duration = scan.duration
@@ -796,9 +727,10 @@ def transcode_to_fit(
                     steps.append(f"skipped {stats.decode_errors} undecodable packets")
                 if stats.dropped_ts:
                     steps.append(f"dropped {stats.dropped_ts} frames with repeated timestamps")
-                verify(tmp, expected_duration=stats.duration)
+                info = verify(tmp, expected_duration=stats.duration)
                 out = _describe(
-                    tmp, dst, "mp4", remuxed=False, transcoded=True, attempts=attempt, steps=steps
+                    info, tmp, dst, "mp4", remuxed=False, transcoded=True, attempts=attempt,
+                    steps=steps,
                 )
                 os.replace(tmp, dst)
                 return out

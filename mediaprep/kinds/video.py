@@ -260,6 +260,7 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
         budget, counts_data_url = _file_budget(settings)
         size_of = data_url_sizer(mime_for("mp4")) if counts_data_url else identity_size
         out_path: Path | None = None
+        out_info: MediaInfo | None = None  # the output as probe describes it, from verify
         if not codes:
             out_path = work_sink.path_for(src.name, info.format or "mp4")
             _atomic_copy(in_path, out_path)
@@ -267,24 +268,25 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
         elif codes <= {"file.unsupported_format"}:
             out_path = work_sink.path_for(src.name, "mp4")
             try:
-                remux(in_path, out_path, container="mp4")
+                vo = remux(in_path, out_path, container="mp4", scan=info.scan)
+                out_info = vo.info
                 if budget is not None and size_of(out_path.stat().st_size) > budget:
                     out_path.unlink()
-                    out_path = None
+                    out_path, out_info = None, None
                 else:
                     result.changes.append("remuxed")
                     result.fixes.append(f"remuxed {info.format} -> mp4 (video copied, audio "
                                         "dropped)")
             except (RemuxNotPossible, VideoEncodeError, OSError) as exc:
                 log.info("%s: remux failed, transcoding instead: %s", src.name, exc)
-                out_path = None
+                out_path, out_info = None, None
         if out_path is None:
             out_path = work_sink.path_for(src.name, "mp4")
             box = settings.limits.value("video.recommended_box")
             try:
                 vo = transcode_to_fit(in_path, out_path, max_bytes=budget or (1 << 62),
                                       size_of=size_of, margin=settings.safety_margin,
-                                      max_box=box)
+                                      max_box=box, scan=info.scan)
             except DoesNotFit as exc:
                 log.info("%s: transcode cannot fit %s bytes: %s", src.name, budget, exc)
                 result.findings.append(Finding(
@@ -302,7 +304,13 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                                 f"{vo.bytes:,} bytes" + (" (audio dropped)" if info.has_audio
                                                          else ""))
             result.stats["attempts"] = vo.attempts
-        out_info = probe(Source(name=str(out_path), path=out_path))
+            out_info = vo.info
+        if out_info is None:  # passed through: the copy is probed as any input
+            out_info = probe(Source(name=str(out_path), path=out_path))
+        else:  # remuxed or transcoded: verify's description, named as probe names it
+            out_info.path = str(out_path)
+            out_info.extension = out_path.suffix[1:].lower() or None
+            out_info.extension_matches = extension_matches(out_info.extension, out_info.format)
         recheck = check(out_info, settings.replace(video_mode="file"))
         problems = [f for f in recheck.findings if f.severity == "error"]
         if problems:
