@@ -301,8 +301,17 @@ def journal_line_file(jpath: Path) -> Path:
 
 
 def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:
-    """Whether the record's line file and outputs are still the ones it recorded."""
-    want = [(_line_path(jpath), meta.get("line") or {})]
+    """Whether the record's line (its line file, or its place in ``parts.jsonl`` once that
+    file is gone) and outputs are still the ones it recorded."""
+    line = meta.get("line") or {}
+    lpath = _line_path(jpath)
+    want = [(lpath, line)]
+    if not lpath.exists():
+        where = _line_index(jpath.parent.parent).get(jpath.name)
+        if (not isinstance(where, list) or len(where) != 3
+                or [where[1], where[2]] != [line.get("size"), line.get("mtime_ns")]):
+            return False
+        want = []
     try:
         want += [(Path(out_dir) / o["name"], o) for o in meta.get("outputs") or []]
     except (KeyError, TypeError):
@@ -315,6 +324,29 @@ def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:
         if st.st_size != rec.get("size") or st.st_mtime_ns != rec.get("mtime_ns"):
             return False
     return True
+
+
+_INDEX_MEMO: dict[str, tuple[Any, dict[str, list[int]]]] = {}
+
+
+def _line_index(state: Path) -> dict[str, list[int]]:
+    """:func:`~mediaprep.batch.parts_file.read_index`, read once per version of the index
+    (the parent asks for every input before any worker starts)."""
+    from .parts_file import INDEX_FILE, read_index
+
+    try:
+        st = (state / INDEX_FILE).stat()
+        parts = (state.parent / "parts.jsonl").stat()
+    except OSError:
+        return {}
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino, parts.st_size, parts.st_mtime_ns,
+             parts.st_ino)
+    memo = _INDEX_MEMO.get(str(state))
+    if memo is None or memo[0] != stamp:
+        memo = (stamp, read_index(state))
+        _INDEX_MEMO.clear()  # one DIR at a time: memory stays bounded
+        _INDEX_MEMO[str(state)] = memo
+    return memo[1]
 
 
 def _done(meta: dict[str, Any], origin: str) -> PrepDone:
