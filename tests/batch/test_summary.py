@@ -108,3 +108,29 @@ def test_stale_output_changed_by_the_user_is_left(generated, tmp_path) -> None:
     result = prep_many([media], out, cache=False, jobs=0, html_report=False, clean=True)
     assert result.stale == [] and result.cleaned == []
     assert (out / "b.png").read_bytes() == b"edited by me"
+
+
+def test_each_data_url_is_stored_once_and_resume_is_byte_identical(generated, tmp_path) -> None:
+    media = folder(tmp_path / "in", generated, {"a.png": "png", "b.jpg": "jpeg_exif6",
+                                                "c.png": "png_10x400"})
+    out = tmp_path / "out"
+    first = prep_many([media], out, cache=False, jobs=0, html_report=False)
+    parts = (out / "parts.jsonl").read_bytes()
+    urls = [json.loads(x)["part"]["image_url"]["url"] for x in parts.splitlines()]
+    assert all(u.startswith("data:") for u in urls)
+    # no copy of any data URL elsewhere in DIR (the journal used to keep one per input)
+    for p in out.rglob("*"):
+        if p.is_file() and p.name != "parts.jsonl":
+            blob = p.read_bytes()
+            assert not any(u[-200:].encode() in blob for u in urls), p
+    # a rerun that must rebuild parts.jsonl (its signature gone) takes the lines from it
+    (out / ".mediaprep" / "parts.sig").unlink()
+    again = prep_many([media], out, cache=False, jobs=0, html_report=False)
+    assert again.from_journal == 3 and again.prepared_now == 0
+    assert (out / "parts.jsonl").read_bytes() == parts
+    assert [r.status for r in again.results] == [r.status for r in first.results]
+    # a parts.jsonl edited by hand is not trusted: those inputs are prepared again
+    (out / "parts.jsonl").write_bytes(parts.replace(b"data:", b"DATA:", 1))
+    third = prep_many([media], out, cache=False, jobs=0, html_report=False)
+    assert third.prepared_now == 3
+    assert (out / "parts.jsonl").read_bytes() == parts
