@@ -349,8 +349,14 @@ def test_journal_resumes_without_the_cache(generated, tmp_path, monkeypatch) -> 
     ino = (out / "parts.jsonl").stat().st_ino
     assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
     assert (out / "parts.jsonl").stat().st_ino == ino
-    (out / "parts.jsonl").unlink()
+    # parts.jsonl rebuilt from the journal (its signature gone): no media work, same bytes
+    (out / ".mediaprep" / "parts.sig").unlink()
     _no_media_work(monkeypatch)
+    assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
+    assert (out / "parts.jsonl").read_bytes() == before
+    # parts.jsonl removed: it held the only copy of the lines, so they are made again, the same
+    monkeypatch.undo()
+    (out / "parts.jsonl").unlink()
     assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
     assert (out / "parts.jsonl").read_bytes() == before
     # an output removed behind its back: that input (only) is prepared again
