@@ -468,12 +468,17 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
 @click.option("--no-report", is_flag=True, expose_value=False,
               callback=lambda ctx, _p, v: ctx.meta.__setitem__("mediaprep.no_report", v),
               help="Do not write DIR/report.html.")
+@click.option("--clean", is_flag=True,
+              help="Remove outputs that earlier runs made for inputs not named now.")
+@click.option("--format", "prep_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: the summary and every input's result as one JSON "
+                                      "object on stdout (the text summary stays on stderr).")
 @batch_options
 @handle_errors
 def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], quiet: bool,
          resize: str | None, jobs: int | None, timeout: float | None, no_cache: bool,
          cache_dir: str | None, batch_requests: str | None, prompt: str | None, group: int,
-         batch_url: str, **opts: Any) -> None:
+         batch_url: str, clean: bool, prep_format: str, **opts: Any) -> None:
     """Make every input sendable: fix what can be fixed, write outputs and DIR/parts.jsonl.
 
     Resumable: each finished input is recorded under DIR/.mediaprep/, so a rerun of a killed
@@ -501,7 +506,10 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         progress.advance(r.ok, fixed=r.fixed, bytes_in=r.bytes_in, bytes_out=r.bytes_out)
         if not quiet:
             line_out = displayable(r.status)  # a name that is not UTF-8 prints
-            progress.write(line_out) if progress.enabled else click.echo(line_out)
+            if progress.enabled:
+                progress.write(line_out)
+            else:  # stdout holds only the JSON object under --format json
+                click.echo(line_out, err=prep_format == "json")
 
     try:
         result = prep_many(
@@ -511,14 +519,21 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
             cache=False if no_cache else (cache_dir or True), batch_requests=batch_requests,
             prompt=prompt, group=group, batch_url=batch_url,
             html_report=not click.get_current_context().meta.get("mediaprep.no_report"),
-            on_start=on_start, on_result=on_result)
+            clean=clean, on_start=on_start, on_result=on_result)
     finally:
         progress.close()
-    _say(f"prep: {result.summary()} -> {Path(out_dir)}", err=True)
+    from .batch.summary import plural
+
+    first, *rest = result.summary().split("\n")
+    _say(f"prep: {first} -> {Path(out_dir)}", err=True)
+    for more in rest:
+        _say(f"prep: {more}", err=True)
     if result.requests is not None:
         left = result.requests_left_out
-        _say(f"prep: {result.requests} batch requests in {batch_requests}"
-             + (f" ({left} failed inputs left out)" if left else ""), err=True)
+        _say(f"prep: {plural(result.requests, 'batch request')} in {batch_requests}"
+             + (f" ({plural(left, 'failed input')} left out)" if left else ""), err=True)
+    if prep_format == "json":
+        click.echo(json.dumps(result.to_json(), indent=2))
     sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
 
 

@@ -97,7 +97,7 @@ def test_url_inputs_count_their_bytes_in(server: str, generated: dict[str, Path]
         args += ["--url-prefix", "https://cdn.example/"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    (summary,) = [line for line in res.output.splitlines() if line.startswith("prep: ")]
+    summary = [line for line in res.output.splitlines() if line.startswith("prep: ")][0]
     assert "0 B in" not in summary
     want = human_bytes(a.stat().st_size + b.stat().st_size)
     assert f"{want} in" in summary, summary

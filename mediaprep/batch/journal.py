@@ -17,6 +17,7 @@ from typing import Any
 from ..limits import TABLE_VERSION
 from ..output import atomic_write, is_link_or_not_folder, is_run_id, json_line, writing_for_run
 from ..output import sweep_temporaries as _sweep
+from ..report.changes import changes_of
 from ..resource import frame_files, is_url
 from .cache import Cache, cache_key, canonical_json, hash_input, package_version
 from .tasks import PrepTask, prep_one
@@ -42,6 +43,7 @@ LOCK_FILE = "lock"
 META_FILE = "meta.json"  # a journal record's metadata, as stored in a cache entry
 LINE_FILE = "line.json"  # and its parts.jsonl line
 _OUT = "out/s"  # cache names of outputs: _OUT + the output's path after its stem
+STALE_FILE = "stale.json"  # outputs of inputs earlier runs named and later ones did not
 RUNS_FILE = "runs"  # markers of the runs whose temporaries may still be in DIR (JSON list)
 MAX_RUNS = 64  # runs remembered (each killed run adds one until a run ends)
 # The names of a journal's records (journal_path): the only files prune_journal removes.
@@ -68,6 +70,7 @@ class PrepDone:
     bytes_out: int
     status: str  # one line for humans: "a.jpg: ok (converted ...)"
     origin: str  # "prepared", "cache" or "journal"
+    changes: tuple[str, ...] = ()  # kinds of change (report.changes.KINDS)
 
 
 def state_dir(out_dir: str | os.PathLike[str]) -> Path:
@@ -184,13 +187,35 @@ def _prep_job(job: PrepJob) -> PrepDone:
 prep_job.worker_imports = prep_one.worker_imports  # type: ignore[attr-defined]
 
 
+# Encoder attempts ("jpeg q=92 800x450: 57596 B (fits, counted 76819)") and no-ops: how prepare
+# got there, not what changed; the per-file status line leaves them out (parts.jsonl keeps them).
+_JARGON = re.compile(r"^(jpeg|png|webp|gif|bmp|tiff?)\b.*\d+ B\b|^passed through unchanged$")
+
+
 def _status(line: dict[str, Any], display: str) -> str:
+    """One line for a person: ``a.jpg: fixed: rotated, converted (applied EXIF orientation;
+    encoded as jpeg)``, ``b.png: ok, unchanged``, ``c.mp4: FAILED (video.too_short: ...)``."""
     if line.get("ok"):
-        fixes = "; ".join(line.get("fixes") or [])
-        return f"{display}: ok" + (f" ({fixes})" if fixes else "")
+        kinds = changes_of(line)
+        why = "; ".join(f for f in (str(x) for x in line.get("fixes") or [])
+                        if not _JARGON.search(f))
+        if not kinds and not why:
+            return f"{display}: ok, unchanged"
+        what = ", ".join(kinds) or "changed"
+        return f"{display}: fixed: {what}" + (f" ({why})" if why else "")
     detail = "; ".join(f"{f.get('code')}: {f.get('message')}" for f in line.get("findings") or []
                        if f.get("severity") == "error")
     return f"{display}: FAILED" + (f" ({detail})" if detail else "")
+
+
+def _fixed(line: dict[str, Any]) -> bool:
+    """Whether a prepared input was changed: any change to what the model gets (a rotation, a
+    resize, a conversion, flattening, frames) or an error fixed counts; only an input sent as
+    it was counts as passed."""
+    if not line.get("ok"):
+        return False
+    return bool(changes_of(line)) or any(f.get("severity") == "error"
+                                         for f in line.get("findings") or [])
 
 
 def _input_bytes(source: str) -> int:
@@ -236,11 +261,8 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
     stats = _outputs_of(t, outputs or [])
     if done is None:
         assert line is not None
-        ok = bool(line.get("ok"))
-        done = {"ok": ok,
-                "fixed": ok and any(f.get("severity") == "error"
-                                    for f in line.get("findings") or []),
-                "status": _status(line, t.display)}
+        done = {"ok": bool(line.get("ok")), "fixed": _fixed(line),
+                "status": _status(line, t.display), "changes": changes_of(line)}
     lst = lpath.stat()
     meta = {
         "jkey": jkey,
@@ -250,6 +272,7 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
         "outputs": stats,
         "line": {"size": lst.st_size, "mtime_ns": lst.st_mtime_ns},
         "done": {"ok": done["ok"], "fixed": done["fixed"], "status": done["status"],
+                 "changes": list(done.get("changes") or []),
                  "bytes_in": _input_bytes(t.source) or bytes_in,  # a URL: prepare's count
                  "bytes_out": sum(o["size"] for o in stats)},
     }
@@ -278,8 +301,17 @@ def journal_line_file(jpath: Path) -> Path:
 
 
 def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:
-    """Whether the record's line file and outputs are still the ones it recorded."""
-    want = [(_line_path(jpath), meta.get("line") or {})]
+    """Whether the record's line (its line file, or its place in ``parts.jsonl`` once that
+    file is gone) and outputs are still the ones it recorded."""
+    line = meta.get("line") or {}
+    lpath = _line_path(jpath)
+    want = [(lpath, line)]
+    if not lpath.exists():
+        where = _line_index(jpath.parent.parent).get(jpath.name)
+        if (not isinstance(where, list) or len(where) != 3
+                or [where[1], where[2]] != [line.get("size"), line.get("mtime_ns")]):
+            return False
+        want = []
     try:
         want += [(Path(out_dir) / o["name"], o) for o in meta.get("outputs") or []]
     except (KeyError, TypeError):
@@ -294,10 +326,33 @@ def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:
     return True
 
 
+_INDEX_MEMO: dict[str, tuple[Any, dict[str, list[int]]]] = {}
+
+
+def _line_index(state: Path) -> dict[str, list[int]]:
+    """:func:`~mediaprep.batch.parts_file.read_index`, read once per version of the index
+    (the parent asks for every input before any worker starts)."""
+    from .parts_file import INDEX_FILE, read_index
+
+    try:
+        st = (state / INDEX_FILE).stat()
+        parts = (state.parent / "parts.jsonl").stat()
+    except OSError:
+        return {}
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino, parts.st_size, parts.st_mtime_ns,
+             parts.st_ino)
+    memo = _INDEX_MEMO.get(str(state))
+    if memo is None or memo[0] != stamp:
+        memo = (stamp, read_index(state))
+        _INDEX_MEMO.clear()  # one DIR at a time: memory stays bounded
+        _INDEX_MEMO[str(state)] = memo
+    return memo[1]
+
+
 def _done(meta: dict[str, Any], origin: str) -> PrepDone:
     d = meta["done"]
     return PrepDone(bool(d["ok"]), bool(d["fixed"]), int(d["bytes_in"]), int(d["bytes_out"]),
-                    str(d["status"]), origin)
+                    str(d["status"]), origin, tuple(str(c) for c in d.get("changes") or ()))
 
 
 def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any]) -> None:
@@ -455,6 +510,92 @@ def sweep_temporaries(out_dir: str | os.PathLike[str], folders: Iterable[Path],
     below = [f for f in folders if f == out or out in f.parents]
     others = [f for f in folders if f not in below]
     return _sweep(below, runs, root=out) + _sweep(others, runs)
+
+
+def _safe_output_name(name: Any) -> bool:
+    """An output name a journal record may carry: relative, inside DIR, not mediaprep's own
+    files (the state folder, parts.jsonl, report.html)."""
+    if not isinstance(name, str) or not name or "\x00" in name or os.path.isabs(name):
+        return False
+    parts = Path(name).parts
+    return (".." not in parts and parts[0] != STATE_DIR
+            and name not in ("parts.jsonl", "report.html"))
+
+
+def _unchanged_file(out: Path, o: dict[str, Any]) -> bool:
+    """Whether ``DIR/name`` is still the file a record wrote: a plain file (no link on the way
+    below DIR) of the recorded size and time. Anything else may be the user's now."""
+    name = o.get("name")
+    if not _safe_output_name(name):
+        return False
+    p = out / name
+    cur = out
+    for part in Path(name).parts[:-1]:
+        cur = cur / part
+        if cur.is_symlink():
+            return False
+    try:
+        st = p.lstat()
+    except OSError:
+        return False
+    import stat as _st
+
+    return (_st.S_ISREG(st.st_mode) and st.st_size == o.get("size")
+            and st.st_mtime_ns == o.get("mtime_ns"))
+
+
+def stale_outputs(out_dir: str | os.PathLike[str], journal_dir: str | os.PathLike[str],
+                  keep: Iterable[Path], *, clean: bool = False) -> tuple[list[str], list[str]]:
+    """Outputs made by earlier runs for inputs this run no longer names: those of the journal
+    records :func:`prune_journal` is about to drop, and those found before (remembered in
+    ``.mediaprep/stale.json``, as the records are gone). Only files still as mediaprep wrote
+    them count. With ``clean`` they are removed (and the folders they leave empty).
+
+    Returns ``(still there, removed)``, names relative to DIR, sorted."""
+    out = Path(out_dir)
+    jdir = Path(journal_dir)
+    wanted = {p.name for p in keep}
+    found: dict[str, dict[str, Any]] = {}
+    remembered = state_dir(out) / STALE_FILE
+    try:
+        with open(remembered, encoding="utf-8") as fh:
+            old = json.load(fh)
+    except (OSError, ValueError):
+        old = []
+    for o in old if isinstance(old, list) else []:
+        if isinstance(o, dict):
+            found[str(o.get("name"))] = o
+    if not is_link_or_not_folder(jdir):
+        with contextlib.suppress(OSError):
+            for p in jdir.iterdir():
+                if p.name in wanted or not p.name.endswith(".json") \
+                        or not _RECORD_NAME.match(p.name):
+                    continue
+                meta = _read_meta(p)
+                for o in (meta or {}).get("outputs") or []:
+                    if isinstance(o, dict):
+                        found[str(o.get("name"))] = o
+    still = {n: o for n, o in found.items() if _unchanged_file(out, o)}
+    removed: list[str] = []
+    if clean:
+        for name in sorted(still):
+            try:
+                (out / name).unlink()
+            except OSError:
+                continue
+            removed.append(name)
+            parent = (out / name).parent
+            while parent != out and out in parent.parents:
+                try:
+                    parent.rmdir()  # only an empty folder goes
+                except OSError:
+                    break
+                parent = parent.parent
+        for name in removed:
+            still.pop(name)
+    if still or remembered.exists():
+        atomic_write(remembered, json.dumps(list(still.values())) + "\n")
+    return sorted(still), removed
 
 
 def prune_journal(journal_dir: str | os.PathLike[str], keep: Iterable[Path]) -> None:

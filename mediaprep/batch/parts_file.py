@@ -19,6 +19,7 @@ rename is the promise against a killed process, and a rerun rewrites the file fr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -33,6 +34,27 @@ from ..output import TempFile, atomic_write, json_line
 __all__ = ["PartsFile"]
 
 SIGNATURE_FILE = "parts.sig"  # beside the journal: which records the current parts.jsonl holds
+INDEX_FILE = "parts.idx"  # beside the journal: where each record's line is in parts.jsonl
+_KEEP_GENERATIONS = 2  # the index of the parts.jsonl in place, and of the one before it
+
+
+def read_index(state: Path) -> dict[str, list[int]]:
+    """``{record name: [offset, length, line mtime_ns]}`` of the lines in the ``parts.jsonl``
+    now in place (``state``: DIR/.mediaprep), read from its index; {} when none matches it.
+
+    Each data URL is stored once in DIR: once a record's line is in ``parts.jsonl`` its line
+    file is removed and the journal finds the line there through this index. A generation names
+    the ``parts.jsonl`` it describes by size, time and inode, so a rename of a newer file over
+    it (or any edit) makes it stale rather than wrong."""
+    gens = _read_json(state / INDEX_FILE)
+    now = _stat(state.parent / "parts.jsonl")
+    if not isinstance(gens, list) or now is None:
+        return {}
+    for gen in gens:
+        if isinstance(gen, dict) and gen.get("parts") == now and isinstance(gen.get("lines"),
+                                                                           dict):
+            return gen["lines"]
+    return {}
 
 
 class PartsFile:
@@ -55,6 +77,10 @@ class PartsFile:
         self._tmp: TempFile | None = None
         self._any_failed = False
         self._sig_path = records[0].parent.parent / SIGNATURE_FILE if records else None
+        self._state = records[0].parent.parent if records else None
+        self._old_index = read_index(self._state) if self._state is not None else {}
+        self._new_index: dict[str, list[int]] = {}  # lines written now: record -> where
+        self._offset = 0  # bytes written to the temporary so far
 
     # -- the run
 
@@ -84,11 +110,28 @@ class PartsFile:
             data = self._ready.pop(i)
             if data is not None:
                 _write_all(fd, data)
-            elif not _copy_line(self.line_file(self.records[i]), fd):
-                self.missing += 1
-                self._any_failed = True
-                line = json_line(self.missing_line(i)) + "\n"
-                _write_all(fd, line.encode("utf-8"))
+                self._offset += len(data)
+            else:
+                rec = self.records[i]
+                src = self.line_file(rec)
+                written = _copy_line(src, fd)
+                where = None
+                if written:
+                    with contextlib.suppress(OSError):
+                        where = [self._offset, written, src.stat().st_mtime_ns]
+                elif (old := self._old_index.get(rec.name)) is not None:
+                    written = _copy_range(self.path, fd, old[0], old[1])
+                    if written:
+                        where = [self._offset, written, old[2]]
+                if not written:
+                    self.missing += 1
+                    self._any_failed = True
+                    line = (json_line(self.missing_line(i)) + "\n").encode("utf-8")
+                    _write_all(fd, line)
+                    written = len(line)
+                elif where is not None:
+                    self._new_index[rec.name] = where
+                self._offset += written
             self._next += 1
 
     def _open(self) -> int:
@@ -106,8 +149,28 @@ class PartsFile:
         self._open()  # no inputs at all: an empty parts.jsonl
         assert self._tmp is not None
         tmp, self._tmp = self._tmp, None
+        self._write_index(tmp.fd)  # before the rename: a kill between them loses nothing
         tmp.commit()
         self._write_signature()
+        self._drop_line_files()
+
+    def _write_index(self, fd: int) -> None:
+        if self._state is None:
+            return
+        st = os.fstat(fd)
+        gens = _read_json(self._state / INDEX_FILE)
+        gens = [g for g in gens if isinstance(g, dict)] if isinstance(gens, list) else []
+        new = {"parts": [st.st_size, st.st_mtime_ns, st.st_ino], "lines": self._new_index}
+        atomic_write(self._state / INDEX_FILE,
+                     json.dumps([new, *gens][:_KEEP_GENERATIONS]) + "\n")
+
+    def _drop_line_files(self) -> None:
+        """The lines are in ``parts.jsonl`` now (and the index says where): their line files
+        would hold every data URL a second time."""
+        for rec in self.records:
+            if rec.name in self._new_index:
+                with contextlib.suppress(OSError):
+                    self.line_file(rec).unlink()
 
     def abort(self) -> None:
         """Drop the temporary file; ``parts.jsonl`` stays as it was."""
@@ -150,32 +213,57 @@ def _sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
     return int(send(out_fd, in_fd, offset, count))
 
 
-def _copy_line(src: Path, fd: int) -> bool:
-    """Append the line in ``src`` to ``fd``; False (nothing written) when it is missing or not
-    a whole line (a record's line file is written whole, by rename: this is a damaged one)."""
+def _copy_line(src: Path, fd: int) -> int:
+    """Append the line in ``src`` to ``fd``; its length, or 0 (nothing written) when it is
+    missing or not a whole line (a record's line file is written whole, by rename: this is a
+    damaged one)."""
     try:
         sfd = os.open(src, os.O_RDONLY)
     except OSError:
-        return False
+        return 0
     try:
         size = os.fstat(sfd).st_size
-        if size == 0 or os.pread(sfd, 1, size - 1) != b"\n":
-            return False
-        offset = 0
-        while offset < size:
-            try:
-                sent = _sendfile(fd, sfd, offset, size - offset)
-            except OSError as exc:
-                if offset or exc.errno not in _NO_SENDFILE:
-                    raise  # a full disk is not "no sendfile here"
-                _write_all(fd, os.pread(sfd, size, 0))  # copied by hand
-                return True
-            if sent == 0:  # the file shrank under us
-                raise OSError(errno.EIO, f"{src} changed while it was copied")
-            offset += sent
-        return True
+        return _send(sfd, fd, 0, size, src)
     finally:
         os.close(sfd)
+
+
+def _copy_range(src: Path, fd: int, offset: int, size: int) -> int:
+    """Append the line at ``offset`` in ``src`` (the ``parts.jsonl`` in place) to ``fd``; its
+    length, or 0 when it is not a whole line there."""
+    if not (isinstance(offset, int) and isinstance(size, int)) or offset < 0 or size <= 0:
+        return 0
+    try:
+        sfd = os.open(src, os.O_RDONLY)
+    except OSError:
+        return 0
+    try:
+        if os.fstat(sfd).st_size < offset + size:
+            return 0
+        if offset and os.pread(sfd, 1, offset - 1) != b"\n":
+            return 0
+        return _send(sfd, fd, offset, size, src)
+    finally:
+        os.close(sfd)
+
+
+def _send(sfd: int, fd: int, start: int, size: int, src: Path) -> int:
+    if size == 0 or os.pread(sfd, 1, start + size - 1) != b"\n":
+        return 0
+    offset = start
+    end = start + size
+    while offset < end:
+        try:
+            sent = _sendfile(fd, sfd, offset, end - offset)
+        except OSError as exc:
+            if offset != start or exc.errno not in _NO_SENDFILE:
+                raise  # a full disk is not "no sendfile here"
+            _write_all(fd, os.pread(sfd, size, start))  # copied by hand
+            return size
+        if sent == 0:  # the file shrank under us
+            raise OSError(errno.EIO, f"{src} changed while it was copied")
+        offset += sent
+    return size
 
 
 def _stat(path: Path) -> list[int] | None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MediaprepError
 from ..settings import Settings
 from .requests import DEFAULT_BATCH_URL
-from .summary import run_summary
+from .summary import plural, run_summary
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -63,6 +63,12 @@ class InputResult:
     origin: str  # "prepared", "cache", "journal", or "failed" (its task did not return)
     bytes_in: int = 0
     bytes_out: int = 0
+    changes: tuple[str, ...] = ()  # kinds of change (mediaprep.report.changes.KINDS)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "ok": self.ok, "fixed": self.fixed, "status": self.status,
+                "origin": self.origin, "changes": list(self.changes),
+                "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
 
 
 @dataclass
@@ -76,6 +82,9 @@ class BatchResult:
     elapsed: float = 0.0
     requests: int | None = None  # batch requests written (None: none asked for)
     requests_left_out: int = 0  # failed inputs not in the batch requests
+    stale: list[str] = field(default_factory=list)  # outputs of earlier runs' inputs, left
+    cleaned: list[str] = field(default_factory=list)  # those removed (clean=True)
+    report_path: Path | None = None  # DIR/report.html, when written
 
     @property
     def total(self) -> int:
@@ -118,12 +127,70 @@ class BatchResult:
         with open(self.parts_path, encoding="utf-8") as fh:
             return [json.loads(line) for line in fh]
 
+    @property
+    def prepared_now(self) -> int:
+        """Inputs worked on by this run (prepared or failed now, neither journal nor cache)."""
+        return sum(1 for r in self.results if r.origin in ("prepared", "failed"))
+
+    def change_counts(self) -> dict[str, int]:
+        """How many inputs had each kind of change (``{"rotated": 3, ...}``, KINDS order)."""
+        from ..report.changes import KINDS
+
+        counts = {k: sum(1 for r in self.results if r.ok and k in r.changes) for k in KINDS}
+        return {k: n for k, n in counts.items() if n}
+
     def summary(self) -> str:
-        """``"9 files, 7 passed, 1 fixed, 1 failed, 1.2 MiB in → 800 KiB out, 3.1 s"``."""
-        return run_summary(self.total, self.passed, self.fixed,
-                           sum(1 for r in self.results if not r.ok),
-                           sum(r.bytes_in for r in self.results),
-                           sum(r.bytes_out for r in self.results), self.elapsed)
+        """What the run did, in a few lines::
+
+            9 files, 7 passed, 1 fixed, 1 failed, 1.2 MiB in → 800 KiB out, 3.1 s
+            changes: 1 rotated, 1 converted
+            5 prepared now, 3 already done (journal), 1 from the cache
+            report: out/report.html
+        """
+        from ..report.changes import describe_counts
+
+        lines = [run_summary(self.total, self.passed, self.fixed,
+                             sum(1 for r in self.results if not r.ok),
+                             sum(r.bytes_in for r in self.results),
+                             sum(r.bytes_out for r in self.results), self.elapsed)]
+        if self.prepared:
+            lines.append("changes: " + (describe_counts(self.change_counts()) or "none"))
+        origins = [f"{self.prepared_now} prepared now"]
+        if self.from_journal:
+            origins.append(f"{self.from_journal} already done (journal)")
+        if self.from_cache:
+            origins.append(f"{self.from_cache} from the cache")
+        lines.append(", ".join(origins))
+        if self.cleaned:
+            lines.append(f"removed {plural(len(self.cleaned), 'output')} from earlier runs "
+                         "(--clean)")
+        if self.stale:
+            n = len(self.stale)
+            lines.append(f"{plural(n, 'output')} from earlier runs {'is' if n == 1 else 'are'} "
+                         "not in parts.jsonl (--clean removes them)")
+        if self.report_path is not None:
+            lines.append(f"report: {self.report_path}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as one JSON object (``prep --format json``): the summary and the inputs."""
+        return {
+            "out_dir": str(self.out_dir),
+            "parts": str(self.parts_path),
+            "report": None if self.report_path is None else str(self.report_path),
+            "summary": {
+                "files": self.total, "passed": self.passed, "fixed": self.fixed,
+                "failed": self.failed, "prepared_now": self.prepared_now,
+                "from_journal": self.from_journal, "from_cache": self.from_cache,
+                "changes": self.change_counts(),
+                "bytes_in": sum(r.bytes_in for r in self.results),
+                "bytes_out": sum(r.bytes_out for r in self.results),
+                "seconds": round(self.elapsed, 3),
+                "requests": self.requests, "requests_left_out": self.requests_left_out,
+                "stale_outputs": list(self.stale), "removed_outputs": list(self.cleaned),
+            },
+            "results": [r.to_json() for r in self.results],
+        }
 
 
 @dataclass
@@ -269,6 +336,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
               cache: bool | str | os.PathLike[str] | None = True,
               batch_requests: str | os.PathLike[str] | None = None, prompt: str | None = None,
               group: int = 1, batch_url: str = DEFAULT_BATCH_URL, html_report: bool = True,
+              clean: bool = False,
               on_start: Callable[[int], None] | None = None,
               on_result: Callable[[InputResult], None] | None = None) -> BatchResult:
     """Make every input sendable into ``out_dir``: outputs, ``parts.jsonl`` (one line per
@@ -280,6 +348,8 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     folder, or False/None for no cache. ``batch_requests``: also write OpenAI Batch API
     requests there (``group`` inputs per request at most, ``prompt`` after the media).
     ``on_start(n)`` is called once the inputs are known, ``on_result`` as each input ends.
+    Outputs an earlier run made for inputs not named now are listed in ``result.stale``;
+    ``clean`` removes them (only files mediaprep wrote and that are unchanged since).
 
     Args:
         paths: files, folders (walked recursively, media files only), URLs.
@@ -318,6 +388,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         record_runs,
         recorded_runs,
         run_lock,
+        stale_outputs,
         state_dir,
         state_problem,
         sweep_temporaries,
@@ -388,7 +459,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
                     if error is None:
                         r = InputResult(index, t.display, done.ok, done.ok and done.fixed,
                                         done.status, done.origin, done.bytes_in,
-                                        done.bytes_out)
+                                        done.bytes_out, tuple(done.changes))
                         if not keep_parts:
                             parts.done(index)
                     else:
@@ -419,6 +490,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         sweep_temporaries(out, folders, [*earlier, run_id])
         result.results = [r for r in results if r is not None]
         result.missing = parts.missing
+        result.stale, result.cleaned = stale_outputs(out, journal, records, clean=clean)
         prune_journal(journal, records)
         if requests_path is not None:
             result.requests, result.requests_left_out = write_batch_requests(
@@ -427,7 +499,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     if html_report:
         from ..report.html import write_prep_report_safely
 
-        write_prep_report_safely(out, [t.source for t in tasks], settings)
+        result.report_path = write_prep_report_safely(out, [t.source for t in tasks], settings)
     return result
 
 

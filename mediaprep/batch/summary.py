@@ -78,7 +78,7 @@ def run_summary(total: int, passed: int, fixed: int, failed: int, bytes_in: int,
                 bytes_out: int, elapsed: float) -> str:
     """``"200 files, 180 passed, 15 fixed, 5 failed, 1.2 GiB in → 340 MiB out, 12.3 s"``."""
     n = passed + fixed + failed
-    files = f"{n} file" if n == 1 else f"{n} files"
+    files = plural(n, "file")
     if n != total:  # interrupted, or some inputs never counted
         files = f"{n} of {total} files"
     parts = [files, f"{passed} passed", f"{fixed} fixed", f"{failed} failed"]
@@ -86,6 +86,11 @@ def run_summary(total: int, passed: int, fixed: int, failed: int, bytes_in: int,
         parts.append(f"{human_bytes(bytes_in)} in → {human_bytes(bytes_out)} out")
     parts.append(human_duration(elapsed))
     return ", ".join(parts)
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 file"``, ``"2 files"``, ``"0 requests"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def human_bytes(n: int) -> str:

@@ -205,17 +205,18 @@ def test_prep_summary_and_quiet(generated, tmp_path) -> None:
         "a.png": "png", "b.jpg": "jpeg_exif6", "c.png": "png_10x400", "d.jpg": "jpeg_truncated"})
     loud = run("prep", media, "-o", tmp_path / "o1", "--no-cache", "-j", "2")
     assert loud.exit_code == 1
-    assert "c.png: ok (" in loud.stdout and "d.jpg: FAILED" in loud.stdout
-    summary = loud.stderr.strip().splitlines()[-1]
+    assert "c.png: fixed: padded" in loud.stdout and "d.jpg: FAILED" in loud.stdout
+    assert "b.jpg: fixed: rotated" in loud.stdout
+    summary = loud.stderr.strip().splitlines()[0]
     assert summary.startswith("prep: 4 files, ")
-    # exif6 is only rotated (no error finding), the 10 px image had an error and was fixed
-    assert "2 passed, 1 fixed, 1 failed" in summary, summary
+    # a change counts as fixed: exif6 was rotated (no error finding), the 10 px image padded
+    assert "1 passed, 2 fixed, 1 failed" in summary, summary
     assert " in → " in summary and " out" in summary and summary.count(" s") >= 1
     assert "\r" not in loud.stderr  # no bar when stderr is not a terminal
     quiet = run("prep", media, "-o", tmp_path / "o2", "--no-cache", "-q")
     assert quiet.exit_code == 1
     assert quiet.stdout == ""
-    assert quiet.stderr.strip().startswith("prep: 4 files, 2 passed, 1 fixed, 1 failed")
+    assert quiet.stderr.strip().startswith("prep: 4 files, 1 passed, 2 fixed, 1 failed")
 
 
 def test_progress_bar_on_a_terminal_only(generated, tmp_path) -> None:
@@ -350,8 +351,14 @@ def test_journal_resumes_without_the_cache(generated, tmp_path, monkeypatch) -> 
     ino = (out / "parts.jsonl").stat().st_ino
     assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
     assert (out / "parts.jsonl").stat().st_ino == ino
-    (out / "parts.jsonl").unlink()
+    # parts.jsonl rebuilt from the journal (its signature gone): no media work, same bytes
+    (out / ".mediaprep" / "parts.sig").unlink()
     _no_media_work(monkeypatch)
+    assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
+    assert (out / "parts.jsonl").read_bytes() == before
+    # parts.jsonl removed: it held the only copy of the lines, so they are made again, the same
+    monkeypatch.undo()
+    (out / "parts.jsonl").unlink()
     assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
     assert (out / "parts.jsonl").read_bytes() == before
     # an output removed behind its back: that input (only) is prepared again
@@ -411,7 +418,7 @@ def test_batch_requests_one_per_input_and_grouped(generated, tmp_path, ordinary_
         assert content[0]["type"] == "image_url"
         assert content[0]["image_url"]["url"].startswith("data:image/")
         assert content[-1] == {"type": "text", "text": "Describe."}
-    assert "1 failed inputs left out" in r.stderr
+    assert "1 failed input left out" in r.stderr  # grammar: 1 input
     for written in (reqs, tmp_path / "out" / "parts.jsonl"):
         assert written.stat().st_mode & 0o777 == ordinary_mode  # not mkstemp's 0600
     parts = [json.loads(x) for x in (tmp_path / "out" / "parts.jsonl").read_text().splitlines()]
