@@ -33,6 +33,9 @@ CODES: dict[str, str] = {
     "model.no_vision": "The model takes text only.",
     "request.too_large": "The request body is larger than the target accepts.",
     "request.too_many_data_urls": "The request holds more media items than the target accepts.",
+    # SPEC section 4, second round (stable)
+    "video.undecodable": "The video stream cannot be decoded (encrypted, no decoder in the "
+                         "bundled FFmpeg, or damaged packets found by --deep).",
     # mediaprep additions (the contract is silent; documented in README.md)
     "file.extension_mismatch": "The file's extension does not match what its bytes are.",
     "video.audio_ignored": "The audio track is ignored by the model (dropped when transcoding).",

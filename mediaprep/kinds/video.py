@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..backends.av import probe_video
+from ..backends.av import probe_video, undecodable_reason
 from ..backends.av_encode import (
     DoesNotFit,
     RemuxNotPossible,
@@ -64,11 +64,20 @@ def max_fps_frames(duration: float, fps: float) -> int:
     return max(1, math.ceil(duration * fps - 1e-9)) if duration > 0 else 0
 
 
-def probe(src: Source, *, sniffed: Sniffed | None = None) -> MediaInfo:
-    """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av)."""
+def probe(src: Source, *, sniffed: Sniffed | None = None, deep: bool = False) -> MediaInfo:
+    """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av).
+
+    A stream that cannot become pictures (encrypted, no decoder in the bundled FFmpeg, or with
+    ``deep`` a packet that does not decode) is ``video.undecodable``: the model would get noise
+    or nothing."""
     if sniffed is None:
         sniffed = sniff(src.head(HEAD_BYTES))
     info = probe_video(src, sniffed)
+    # (a stream FFmpeg opened no decoder for is refused by the probe as unreadable: say why)
+    if info.kind == "video" and (info.error_code is None or info.codec is None):
+        why = undecodable_reason(src, info, deep=deep)
+        if why:
+            info.error_code, info.error = "video.undecodable", why
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
