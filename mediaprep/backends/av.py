@@ -405,9 +405,8 @@ def undecodable_reason(src: Source, info: MediaInfo, *, deep: bool = False) -> s
                 return None
             vs = container.streams.video[0]
             if vs.codec_context is None:
-                tag = vs.codec_tag or "?"
-                return (f"the bundled FFmpeg has no decoder for this video codec (tag "
-                        f"{tag!r}); the model would get nothing")
+                return ("the bundled FFmpeg has no decoder for this video codec; the model "
+                        "would get nothing")
             return _decode_all(container, vs) if deep else None
     except (av.FFmpegError, OSError, ValueError, RuntimeError) as exc:
         return f"decoding failed: {_short(exc)}" if deep else None
@@ -425,29 +424,30 @@ def mp4_encryption(fh: IO[bytes], size: int) -> str | None:
         fh.seek(off)
         moov = fh.read(n)
         found: list[str] = []
-
-        def walk(o: int, e: int, depth: int) -> None:
-            for k, po, pe in _children(moov, o, e):
-                if depth > 12:
-                    return
-                if k in _ENC_CONTAINERS:
-                    walk(po, pe, depth + 1)
-                elif k == b"stsd" and pe - po >= 8:
-                    for ek, eo, ee in _children(moov, po + 8, pe):
-                        if ek in _ENCRYPTED_ENTRIES:
-                            found.append("cenc")
-                            # visual sample entry: 78 bytes before its child boxes
-                            walk(eo + 78, ee, depth + 1)
-                elif k == b"schm" and pe - po >= 8 and found:
-                    found.append(moov[po + 4:po + 8].decode("latin-1"))
-
-        walk(0, len(moov), 0)
+        _walk_encryption(moov, 0, len(moov), 0, found)
         if found:
             scheme = found[-1] if len(found) > 1 else "unknown scheme"
             return (f"the video stream is encrypted ({scheme}, CENC); without the key the "
                     "model would get noise")
         return None
     return None
+
+
+def _walk_encryption(moov: bytes, o: int, e: int, depth: int, found: list[str]) -> None:
+    """Append 'cenc' per encrypted video sample entry, then each scheme (schm) under it."""
+    if depth > 12:
+        return
+    for k, po, pe in _children(moov, o, e):
+        if k in _ENC_CONTAINERS:
+            _walk_encryption(moov, po, pe, depth + 1, found)
+        elif k == b"stsd" and pe - po >= 8:
+            for ek, eo, ee in _children(moov, po + 8, pe):
+                if ek in _ENCRYPTED_ENTRIES:
+                    found.append("cenc")
+                    # a visual sample entry holds 78 bytes before its child boxes
+                    _walk_encryption(moov, eo + 78, ee, depth + 1, found)
+        elif k == b"schm" and pe - po >= 8 and found:
+            found.append(moov[po + 4:po + 8].decode("latin-1"))
 
 
 def _decode_all(container, vs) -> str | None:

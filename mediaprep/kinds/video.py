@@ -268,7 +268,8 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
         budget, counts_data_url = _file_budget(settings)
         size_of = data_url_sizer(mime_for("mp4")) if counts_data_url else identity_size
         out_path: Path | None = None
-        if not codes:
+        lie = _header_lie(info)
+        if not codes and lie is None:
             out_path = work_sink.path_for(src.name, info.format or "mp4")
             _atomic_copy(in_path, out_path)
             result.fixes.append("passed through unchanged")
@@ -281,8 +282,10 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                     out_path = None
                 else:
                     result.changes.append("remuxed")
-                    result.fixes.append(f"remuxed {info.format} -> mp4 (video copied, audio "
-                                        "dropped)")
+                    why = (f"remuxed {info.format} -> mp4" if codes
+                           else f"remuxed so the header tells the truth ({lie})")
+                    result.fixes.append(f"{why} (video copied"
+                                        + (", audio dropped)" if info.has_audio else ")"))
             except (RemuxNotPossible, VideoEncodeError, OSError) as exc:
                 log.info("%s: remux failed, transcoding instead: %s", src.name, exc)
                 out_path = None
@@ -332,6 +335,18 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
             Path(tmp_in.name).unlink(missing_ok=True)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _header_lie(info: MediaInfo) -> str | None:
+    """'header declares X s, packets span Y s' when the container header's duration is far from
+    the packets' (the probe's tolerance: 1 s or 10 %): a server may trust either, so prep
+    remuxes (lossless) to a header that agrees with the packets."""
+    declared, span = info.declared_duration, info.duration
+    if not declared or not span or info.frame_count is None:
+        return None  # (no complete packet scan: the span is not known well enough to judge)
+    if abs(declared - span) <= max(1.0, 0.1 * span):
+        return None
+    return f"header declared {declared:,.3f} s, packets span {span:,.3f} s"
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
