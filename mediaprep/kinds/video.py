@@ -73,8 +73,11 @@ def probe(src: Source, *, sniffed: Sniffed | None = None, deep: bool = False) ->
     if sniffed is None:
         sniffed = sniff(src.head(HEAD_BYTES))
     info = probe_video(src, sniffed)
-    # (a stream FFmpeg opened no decoder for is refused by the probe as unreadable: say why)
-    if info.kind == "video" and (info.error_code is None or info.codec is None):
+    # (a stream FFmpeg opened no decoder for is refused by the probe as unreadable: say why;
+    # only once the container opened: a file refused before that, e.g. for an implausible
+    # sample table, is not handed to FFmpeg again)
+    no_decoder = info.container is not None and info.codec is None
+    if info.kind == "video" and (info.error_code is None or no_decoder):
         why = undecodable_reason(src, info, deep=deep)
         if why:
             info.error_code, info.error = "video.undecodable", why
