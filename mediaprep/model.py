@@ -36,6 +36,8 @@ CODES: dict[str, str] = {
     # SPEC section 4, second round
     "image.animated": "An animated image (GIF/APNG/WebP): only its first frame is sent, unless "
                       "--animation frames sends its frames as a video image list.",
+    "video.undecodable": "The video stream cannot be decoded (encrypted, no decoder in the "
+                         "bundled FFmpeg, or damaged packets found by --deep).",
     # mediaprep additions (the contract is silent; documented in README.md)
     "file.extension_mismatch": "The file's extension does not match what its bytes are.",
     "video.audio_ignored": "The audio track is ignored by the model (dropped when transcoding).",

@@ -59,11 +59,6 @@ EXCEPTIONS: dict[tuple[str, str], Exception_] = {
         "stream holds 45 frames at 24 fps = 1.875 s, so mediaprep reports video.too_short",
         lambda i, c: abs(i.duration - 1.875) < 0.01 and "video.too_short" in c,
     ),
-    ("videos/mp4ff_cbcs.mp4", "duration"): Exception_(
-        "the header declares 17.6 s but the fragments hold ~7.6 s of samples; mediaprep trusts "
-        "the packets",
-        lambda i, c: 7.0 < i.duration < 8.0,
-    ),
     ("videos/mp4ff_v300_multiple_segments.mp4", "duration"): Exception_(
         "the header declares 3,900 s (> 1 h) but only 8 s of samples exist; mediaprep measures "
         "8 s and does not report video.too_long",
@@ -75,9 +70,10 @@ EXCEPTIONS: dict[tuple[str, str], Exception_] = {
         lambda i, c: i.duration < 2.0 and "video.too_short" in c,
     ),
     ("videos/dec_corrupted.mp4", "unreadable"): Exception_(
-        "GAP: frames are corrupt mid-stream (PyAV fails after 28 frames); the probe demuxes "
-        "every packet but decodes only the first frame, and --deep does not reach videos, so "
-        "the file passes today",
+        "GAP (closed by --deep): frames are corrupt mid-stream (PyAV fails after 28 frames); "
+        "the default probe demuxes every packet but decodes only the first frame, so the file "
+        "passes a plain check; check --deep decodes every packet and reports video.undecodable "
+        "(tests/kinds/test_video_undecodable.py)",
         _any,
         gap=True,
     ),
@@ -172,6 +168,8 @@ def _rules(row: dict[str, str], info: MediaInfo, found: list[str]) -> dict[str, 
         rules["unsupported"] = need("file.unsupported_format")
     if "over 4K box" in notable and fmt not in ("JPEG", "PNG", "MPO") and not failed_read:
         rules["format_tier"] = need("image.format_tier")
+    if "encrypted (CENC" in notable:
+        rules["encrypted"] = need("video.undecodable")
     if "audio-only" in notable:
         rules["no_video"] = need("video.no_video_stream")
     elif kind == "video" and duration is not None and duration < 2.0 and not failed_read:
@@ -233,7 +231,8 @@ def test_manifest_file(row):
             path.name in f.message
             for f in report.findings
             if f.code in FAILED_READ
-            or f.code in ("file.unsupported_format", "video.no_video_stream")
+            or f.code in ("file.unsupported_format", "video.no_video_stream",
+                          "video.undecodable")
         )
     json.dumps(report.to_json())  # the report serialises
 

@@ -482,3 +482,110 @@ def _judge(track: dict, size: int, mdat: int, fragmented: bool) -> Mp4Index:
         if ticks:
             out.video_span = ticks / scale
     return out
+
+
+# --- can the stream be decoded into pictures? (encryption, a missing decoder, --deep damage) ---
+
+#: Sample entries of an encrypted track (ISO 23001-7 CENC: the real format sits in sinf/frma).
+_ENCRYPTED_ENTRIES = {b"encv"}
+_ENC_CONTAINERS = {b"trak", b"mdia", b"minf", b"stbl", b"sinf", b"schi"}
+
+
+def undecodable_reason(src: Source, info: MediaInfo, *, deep: bool = False) -> str | None:
+    """Why the probed video stream cannot be decoded into the pictures the model would see, or
+    None. Checks an MP4's sample entries for encryption (CENC 'encv' with its sinf/schm scheme),
+    whether the bundled FFmpeg has a decoder for the stream, and with ``deep`` decodes every
+    video packet (frames are dropped as they come: memory stays bounded)."""
+    if info.format in ("mp4", "mov", "3gp"):
+        try:
+            with src.open() as fh:
+                enc = mp4_encryption(fh, info.bytes)
+        except (OSError, ValueError, struct.error):
+            enc = None
+        if enc:
+            return enc
+    try:
+        container = av.open(str(src.path) if src.path else src.open(), mode="r",
+                            metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return None  # the probe already says why it cannot be opened
+    try:
+        with container:
+            if not container.streams.video:
+                return None
+            vs = container.streams.video[0]
+            if vs.codec_context is None:
+                return ("the bundled FFmpeg has no decoder for this video codec; the model "
+                        "would get nothing")
+            return _decode_all(container, vs) if deep else None
+    except (av.FFmpegError, OSError, ValueError, RuntimeError) as exc:
+        return f"decoding failed: {_short(exc)}" if deep else None
+
+
+def mp4_encryption(fh: IO[bytes], size: int) -> str | None:
+    """'encrypted (CENC scheme ...)' when an MP4's video sample entry is encrypted, else None."""
+    if not fh.seekable():
+        return None
+    for kind, off, n in _top_boxes(fh, size):
+        if kind != b"moov":
+            continue
+        if n > MOOV_MAX_BYTES:
+            return None
+        fh.seek(off)
+        moov = fh.read(n)
+        found: list[str] = []
+        _walk_encryption(moov, 0, len(moov), 0, found)
+        if found:
+            scheme = found[-1] if len(found) > 1 else "unknown scheme"
+            return (f"the video stream is encrypted ({scheme}, CENC); without the key the "
+                    "model would get noise")
+        return None
+    return None
+
+
+def _walk_encryption(moov: bytes, o: int, e: int, depth: int, found: list[str]) -> None:
+    """Append 'cenc' per encrypted video sample entry, then each scheme (schm) under it."""
+    if depth > 12:
+        return
+    for k, po, pe in _children(moov, o, e):
+        if k in _ENC_CONTAINERS:
+            _walk_encryption(moov, po, pe, depth + 1, found)
+        elif k == b"stsd" and pe - po >= 8:
+            for ek, eo, ee in _children(moov, po + 8, pe):
+                if ek in _ENCRYPTED_ENTRIES:
+                    found.append("cenc")
+                    # a visual sample entry holds 78 bytes before its child boxes
+                    _walk_encryption(moov, eo + 78, ee, depth + 1, found)
+        elif k == b"schm" and pe - po >= 8 and found:
+            found.append(moov[po + 4:po + 8].decode("latin-1"))
+
+
+def _decode_all(container, vs) -> str | None:
+    """Decode every video packet; a message naming the first damaged one, or None."""
+    cc = vs.codec_context
+    tb = vs.time_base or Fraction(1, av.time_base)
+    errors = packets = 0
+    first: str | None = None
+    for pkt in container.demux(vs):
+        if pkt.size == 0:
+            continue
+        packets += 1
+        try:
+            for _frame in cc.decode(pkt):
+                pass
+        except av.FFmpegError as exc:
+            errors += 1
+            if first is None:
+                ts = pkt.pts if pkt.pts is not None else pkt.dts
+                at = f" at {float(ts * tb):.3f} s" if ts is not None else ""
+                first = f"packet {packets}{at}: {_short(exc)}"
+    try:
+        for _frame in cc.decode(None):
+            pass
+    except av.FFmpegError as exc:
+        errors += 1
+        first = first or f"at the end of the stream: {_short(exc)}"
+    if errors:
+        return (f"{errors} of {packets} video packets cannot be decoded (first: {first}); the "
+                "model would get damaged or missing frames")
+    return None

@@ -47,7 +47,7 @@ def probe_source(src: Source, *, limits: Limits | None = None, deep: bool = Fals
     if sniffed.kind == "image":
         return image.probe(src, limits, deep=deep, sniffed=sniffed)
     if sniffed.kind == "video":
-        return video.probe(src, sniffed=sniffed)
+        return video.probe(src, sniffed=sniffed, deep=deep)
     info = _unknown(src, sniffed)
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)

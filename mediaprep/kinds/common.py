@@ -49,6 +49,8 @@ def probe_failure(info: MediaInfo, limits: Limits) -> list[Finding]:
                         f"{name}: {info.error}; nothing to show the model", None, None)]
     if info.error_code == "file.unsupported_format":
         return [Finding("file.unsupported_format", "error", f"{name}: {info.error}")]
+    if info.error_code == "video.undecodable":
+        return [Finding("video.undecodable", "error", f"{name}: {info.error}")]
     if info.error_code == "url.not_verified":
         return [Finding("url.not_verified", "info", f"{name}: {info.error}")]
     return [Finding("file.unreadable", "error", f"{name}: {info.error}")]

@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..backends.av import probe_video
+from ..backends.av import probe_video, undecodable_reason
 from ..backends.av_encode import (
     DoesNotFit,
     RemuxNotPossible,
@@ -64,11 +64,23 @@ def max_fps_frames(duration: float, fps: float) -> int:
     return max(1, math.ceil(duration * fps - 1e-9)) if duration > 0 else 0
 
 
-def probe(src: Source, *, sniffed: Sniffed | None = None) -> MediaInfo:
-    """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av)."""
+def probe(src: Source, *, sniffed: Sniffed | None = None, deep: bool = False) -> MediaInfo:
+    """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av).
+
+    A stream that cannot become pictures (encrypted, no decoder in the bundled FFmpeg, or with
+    ``deep`` a packet that does not decode) is ``video.undecodable``: the model would get noise
+    or nothing."""
     if sniffed is None:
         sniffed = sniff(src.head(HEAD_BYTES))
     info = probe_video(src, sniffed)
+    # (a stream FFmpeg opened no decoder for is refused by the probe as unreadable: say why;
+    # only once the container opened: a file refused before that, e.g. for an implausible
+    # sample table, is not handed to FFmpeg again)
+    no_decoder = info.container is not None and info.codec is None
+    if info.kind == "video" and (info.error_code is None or no_decoder):
+        why = undecodable_reason(src, info, deep=deep)
+        if why:
+            info.error_code, info.error = "video.undecodable", why
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
@@ -261,7 +273,8 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
         size_of = data_url_sizer(mime_for("mp4")) if counts_data_url else identity_size
         out_path: Path | None = None
         out_info: MediaInfo | None = None  # the output as probe describes it, from verify
-        if not codes:
+        lie = _header_lie(info)
+        if not codes and lie is None:
             out_path = work_sink.path_for(src.name, info.format or "mp4")
             _atomic_copy(in_path, out_path)
             result.fixes.append("passed through unchanged")
@@ -275,8 +288,10 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
                     out_path, out_info = None, None
                 else:
                     result.changes.append("remuxed")
-                    result.fixes.append(f"remuxed {info.format} -> mp4 (video copied, audio "
-                                        "dropped)")
+                    why = (f"remuxed {info.format} -> mp4" if codes
+                           else f"remuxed so the header tells the truth ({lie})")
+                    result.fixes.append(f"{why} (video copied"
+                                        + (", audio dropped)" if info.has_audio else ")"))
             except (RemuxNotPossible, VideoEncodeError, OSError) as exc:
                 log.info("%s: remux failed, transcoding instead: %s", src.name, exc)
                 out_path, out_info = None, None
@@ -332,6 +347,18 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
             Path(tmp_in.name).unlink(missing_ok=True)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _header_lie(info: MediaInfo) -> str | None:
+    """'header declares X s, packets span Y s' when the container header's duration is far from
+    the packets' (the probe's tolerance: 1 s or 10 %): a server may trust either, so prep
+    remuxes (lossless) to a header that agrees with the packets."""
+    declared, span = info.declared_duration, info.duration
+    if not declared or not span or info.frame_count is None:
+        return None  # (no complete packet scan: the span is not known well enough to judge)
+    if abs(declared - span) <= max(1.0, 0.1 * span):
+        return None
+    return f"header declared {declared:,.3f} s, packets span {span:,.3f} s"
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
