@@ -491,6 +491,9 @@ _ENCRYPTED_ENTRIES = {b"encv"}
 _ENC_CONTAINERS = {b"trak", b"mdia", b"minf", b"stbl", b"sinf", b"schi"}
 
 
+_NO_DECODER = "the bundled FFmpeg has no decoder for this video codec; the model would get nothing"
+
+
 def undecodable_reason(src: Source, info: MediaInfo, *, deep: bool = False) -> str | None:
     """Why the probed video stream cannot be decoded into the pictures the model would see, or
     None. Checks an MP4's sample entries for encryption (CENC 'encv' with its sinf/schm scheme),
@@ -504,6 +507,8 @@ def undecodable_reason(src: Source, info: MediaInfo, *, deep: bool = False) -> s
             enc = None
         if enc:
             return enc
+    if not deep:  # the probe's own open already told whether a decoder exists
+        return _NO_DECODER if info.container is not None and info.codec is None else None
     try:
         container = av.open(str(src.path) if src.path else src.open(), mode="r",
                             metadata_errors="ignore")
@@ -515,9 +520,8 @@ def undecodable_reason(src: Source, info: MediaInfo, *, deep: bool = False) -> s
                 return None
             vs = container.streams.video[0]
             if vs.codec_context is None:
-                return ("the bundled FFmpeg has no decoder for this video codec; the model "
-                        "would get nothing")
-            return _decode_all(container, vs) if deep else None
+                return _NO_DECODER
+            return _decode_all(container, vs)
     except (av.FFmpegError, OSError, ValueError, RuntimeError) as exc:
         return f"decoding failed: {_short(exc)}" if deep else None
 
