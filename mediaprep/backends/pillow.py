@@ -356,26 +356,32 @@ def structural_problem(fmt: str | None, src: Source, im: Image.Image) -> str | N
 PNG_INFLATE_CHECK_BYTES = 64 * 1024
 
 
+def _png_chunks(fh: IO[bytes], size: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, data offset, length) of each chunk header within ``size`` bytes (no CRC check,
+    no data read): the one PNG chunk walk."""
+    pos = 8
+    while pos + 8 <= size:
+        fh.seek(pos)
+        hdr = fh.read(8)
+        if len(hdr) < 8:
+            return
+        length, ctype = struct.unpack(">I4s", hdr)
+        yield ctype, pos + 8, length
+        pos += 12 + length
+
+
 def _png_problem(src: Source) -> str | None:
     """Walk the chunk headers (no CRC): IDAT present, IEND reached within the file; a small
     image's zlib stream inflates (see :data:`PNG_INFLATE_CHECK_BYTES`)."""
-    size = src.size
     with src.open() as fh:
-        pos = 8
         idat: list[tuple[int, int]] = []
-        while pos + 8 <= size:
-            fh.seek(pos)
-            hdr = fh.read(8)
-            if len(hdr) < 8:
-                break
-            length, ctype = struct.unpack(">I4s", hdr)
+        for ctype, offset, length in _png_chunks(fh, src.size):
             if ctype == b"IDAT":
-                idat.append((pos + 8, length))
+                idat.append((offset, length))
             if ctype == b"IEND":
                 if not idat:
                     return "corrupt: the PNG has no image data"
                 return _png_inflate_problem(fh, idat)
-            pos += 12 + length
         return "truncated: the PNG ends before its IEND chunk"
 
 
@@ -682,20 +688,14 @@ def _jpeg_walk(fh: IO[bytes], limit: int | None) -> tuple[int, tuple[int, int, i
 
 def _png_frames(fh: IO[bytes], size: int) -> int | None:
     """The fcTL chunks of an APNG (its real frames), or None for a still PNG (no acTL)."""
-    pos, frames, animated = 8, 0, False
-    while pos + 8 <= size:
-        fh.seek(pos)
-        hdr = fh.read(8)
-        if len(hdr) < 8:
-            break
-        length, ctype = struct.unpack(">I4s", hdr)
+    frames, animated = 0, False
+    for ctype, _, _ in _png_chunks(fh, size):
         if ctype == b"acTL":
             animated = True
         elif ctype == b"fcTL":
             frames += 1
         elif ctype == b"IEND" or (ctype == b"IDAT" and not animated):
             break
-        pos += 12 + length
     return frames if animated else None
 
 
