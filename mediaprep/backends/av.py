@@ -185,6 +185,9 @@ def probe_video(src: Source, sniffed: Sniffed) -> MediaInfo:
             OverflowError) as exc:
         info.error_code = info.error_code or "file.unreadable"
         info.error = info.error or f"cannot read the video: {_short(exc)}"
+    no_decoder = info.container is not None and info.codec is None
+    if index is not None and index.encrypted and (info.error_code is None or no_decoder):
+        info.error_code, info.error = "video.undecodable", index.encrypted
     if info.error_code:
         info.scan = None
     return info
@@ -359,6 +362,7 @@ class Mp4Index:
     video_span: float | None = None  # seconds the stts sums to (over the samples stsz lists)
     fragmented: bool = False  # moof boxes add samples the moov does not list
     implausible: str | None = None  # why the sample table cannot be right, if it cannot
+    encrypted: str | None = None  # why the video cannot be decoded: a CENC sample entry
 
 
 def _top_boxes(fh: IO[bytes], size: int):
@@ -419,14 +423,17 @@ def mp4_index(fh: IO[bytes], size: int) -> Mp4Index | None:
             fragmented = True
     if moov is None:
         return None
+    index = Mp4Index(fragmented=fragmented)
     for kind, off, end in _children(moov, 0, len(moov)):
         if kind != b"trak":
             continue
         track = _track(moov, off, end)
         if track.get("handler") != b"vide":
             continue
-        return _judge(track, size, mdat, fragmented)
-    return Mp4Index(fragmented=fragmented)
+        index = _judge(track, size, mdat, fragmented)
+        break
+    index.encrypted = _moov_encryption(moov)
+    return index
 
 
 def _track(buf: bytes, off: int, end: int) -> dict:
@@ -496,17 +503,9 @@ _NO_DECODER = "the bundled FFmpeg has no decoder for this video codec; the model
 
 def undecodable_reason(src: Source, info: MediaInfo, *, deep: bool = False) -> str | None:
     """Why the probed video stream cannot be decoded into the pictures the model would see, or
-    None. Checks an MP4's sample entries for encryption (CENC 'encv' with its sinf/schm scheme),
-    whether the bundled FFmpeg has a decoder for the stream, and with ``deep`` decodes every
-    video packet (frames are dropped as they come: memory stays bounded)."""
-    if info.format in ("mp4", "mov", "3gp"):
-        try:
-            with src.open() as fh:
-                enc = mp4_encryption(fh, info.bytes)
-        except (OSError, ValueError, struct.error):
-            enc = None
-        if enc:
-            return enc
+    None: whether the bundled FFmpeg has a decoder for the stream, and with ``deep`` every
+    video packet decodes (frames are dropped as they come: memory stays bounded). Encryption
+    (a CENC 'encv' sample entry) is judged by :func:`probe_video` from the moov it reads."""
     if not deep:  # the probe's own open already told whether a decoder exists
         return _NO_DECODER if info.container is not None and info.codec is None else None
     try:
@@ -526,25 +525,15 @@ def undecodable_reason(src: Source, info: MediaInfo, *, deep: bool = False) -> s
         return f"decoding failed: {_short(exc)}" if deep else None
 
 
-def mp4_encryption(fh: IO[bytes], size: int) -> str | None:
+def _moov_encryption(moov: bytes) -> str | None:
     """'encrypted (CENC scheme ...)' when an MP4's video sample entry is encrypted, else None."""
-    if not fh.seekable():
+    found: list[str] = []
+    _walk_encryption(moov, 0, len(moov), 0, found)
+    if not found:
         return None
-    for kind, off, n in _top_boxes(fh, size):
-        if kind != b"moov":
-            continue
-        if n > MOOV_MAX_BYTES:
-            return None
-        fh.seek(off)
-        moov = fh.read(n)
-        found: list[str] = []
-        _walk_encryption(moov, 0, len(moov), 0, found)
-        if found:
-            scheme = found[-1] if len(found) > 1 else "unknown scheme"
-            return (f"the video stream is encrypted ({scheme}, CENC); without the key the "
-                    "model would get noise")
-        return None
-    return None
+    scheme = found[-1] if len(found) > 1 else "unknown scheme"
+    return (f"the video stream is encrypted ({scheme}, CENC); without the key the model would "
+            "get noise")
 
 
 def _walk_encryption(moov: bytes, o: int, e: int, depth: int, found: list[str]) -> None:

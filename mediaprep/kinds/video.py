@@ -77,7 +77,8 @@ def probe(src: Source, *, sniffed: Sniffed | None = None, deep: bool = False) ->
     # only once the container opened: a file refused before that, e.g. for an implausible
     # sample table, is not handed to FFmpeg again)
     no_decoder = info.container is not None and info.codec is None
-    if info.kind == "video" and (info.error_code is None or no_decoder):
+    if info.kind == "video" and info.error_code != "video.undecodable" and (
+            info.error_code is None or no_decoder):
         why = undecodable_reason(src, info, deep=deep)
         if why:
             info.error_code, info.error = "video.undecodable", why
