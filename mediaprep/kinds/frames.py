@@ -12,9 +12,7 @@ from ..resource import Source
 from ..settings import Settings
 from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, video_tokens
 from .common import check_params, data_url_size, finding, mime_for, probe_failure, report_for
-from .image import check as check_image_input
-from .image import check_image, prepare_image
-from .image import probe as probe_image_input
+from .image import check_image, prepare_frame_images
 from .video import frame_budget, over_token_cap
 
 
@@ -97,22 +95,10 @@ def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: S
     frame_settings = settings.replace(max_side=max_side, max_tokens=None, limit_overrides={
         **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
         **({"image.max_data_url_bytes": per_item} if settings.transport == "base64" else {})})
-    urls, outputs = [], []
-    last_size: tuple[int, int] | None = None
-    for i, m in enumerate(members):
-        m_info = probe_image_input(m, frame_settings.limits)
-        m_report = check_image_input(m_info, frame_settings)
-        stem = (sink.stem / f"frame_{i:06d}") if sink.stem is not None else None
-        one = prepare_image(m, m_report, frame_settings, Sink(sink.out_dir, stem))
-        if not one.ok or one.part is None:
-            result.findings += one.findings
-            return result
-        urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
-        if one.output_info is not None and one.output_info.width:
-            last_size = (one.output_info.width, one.output_info.height or 1)
-        outputs += one.outputs
-        result.bytes_out += one.bytes_out
-        result.changes += [c for c in one.changes if c not in result.changes]
+    done = prepare_frame_images(members, frame_settings, sink, result)
+    if done is None:
+        return result
+    urls, outputs, last_size = done
     n = len(urls)
     min_frames = settings.limits.value("frames.min") or 1
     if n < min_frames:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from PIL import Image
 
@@ -472,6 +474,36 @@ def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -
     return result
 
 
+def prepare_frame_images(
+    frames: Iterable[Source], frame_settings: Settings, sink: Sink, result: Prepared, *,
+    errors_only: bool = False, keep_changes: bool = True,
+) -> tuple[list[str], list[Path], tuple[int, int] | None] | None:
+    """Prepare each frame of a video image list as an image, into ``frame_NNNNNN`` below the
+    sink's stem: the one loop for frame lists and animations. Adds the bytes (and, with
+    ``keep_changes``, the frames' change kinds) to ``result``. Returns the frames' URLs, the
+    outputs and the last frame's size; None when a frame cannot be prepared (its findings, or
+    with ``errors_only`` its errors, are added to ``result``)."""
+    urls: list[str] = []
+    outputs: list[Path] = []
+    last_size: tuple[int, int] | None = None
+    for k, m in enumerate(frames):
+        m_report = check(probe(m, frame_settings.limits), frame_settings)
+        stem = (sink.stem / f"frame_{k:06d}") if sink.stem is not None else None
+        one = prepare_image(m, m_report, frame_settings, Sink(sink.out_dir, stem))
+        if not one.ok or one.part is None:
+            result.findings += [f for f in one.findings
+                                if not errors_only or f.severity == "error"]
+            return None
+        urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
+        if one.output_info is not None and one.output_info.width:
+            last_size = (one.output_info.width, one.output_info.height or 1)
+        outputs += one.outputs
+        result.bytes_out += one.bytes_out
+        if keep_changes:
+            result.changes += [c for c in one.changes if c not in result.changes]
+    return urls, outputs, last_size
+
+
 def prepare_animation(src: Source, report: Report, settings: Settings, sink: Sink,
                       result: Prepared) -> Prepared:
     """--animation frames: an animated GIF/APNG/WebP as a video image list, its frames
@@ -492,33 +524,27 @@ def prepare_animation(src: Source, report: Report, settings: Settings, sink: Sin
             **({"image.max_data_url_bytes": per_item} if settings.transport == "base64"
                else {})})
     durations: list[int] = []
-    urls: list[str] = []
-    outputs = []
-    last_size: tuple[int, int] | None = None
     ceiling = limits.value("image.max_decode_pixels")
-    try:
-        for k, (i, frame) in enumerate(iter_animation(
+
+    def frames() -> Iterator[Source]:
+        for i, frame in iter_animation(
                 src.path or src.data, n, set(keep), durations=durations,
                 max_pixels=1 << 62 if ceiling is None else ceiling,
-                seconds=limits.value("image.max_decode_seconds"))):
+                seconds=limits.value("image.max_decode_seconds")):
             try:
                 flat, _ = normalise_mode(frame, FRAME_FORMAT)
             finally:
                 if "flat" not in locals() or flat is not frame:
                     frame.close()
-            m = Source(name=f"{src.name} (frame {i})", image=flat)
-            m_report = check(probe(m, frame_settings.limits), frame_settings)
-            stem = (sink.stem / f"frame_{k:06d}") if sink.stem is not None else None
-            one = prepare_image(m, m_report, frame_settings, Sink(sink.out_dir, stem))
-            flat.close()
-            if not one.ok or one.part is None:
-                result.findings += [f for f in one.findings if f.severity == "error"]
-                return result
-            urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
-            if one.output_info is not None and one.output_info.width:
-                last_size = (one.output_info.width, one.output_info.height or 1)
-            outputs += one.outputs
-            result.bytes_out += one.bytes_out
+            yield Source(name=f"{src.name} (frame {i})", image=flat)
+            flat.close()  # prepared by now: one frame in memory at a time
+
+    try:
+        done = prepare_frame_images(frames(), frame_settings, sink, result,
+                                    errors_only=True, keep_changes=False)
+        if done is None:
+            return result
+        urls, outputs, last_size = done
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
             Image.DecompressionBombError) as exc:
         result.findings.append(Finding("file.unreadable", "error",
