@@ -1,6 +1,6 @@
 """The library's front door: probe, check and prepare one input.
 
-Every input becomes one :class:`~mediaprep.resource.Source`; a URL is fetched (when allowed)
+Every input becomes one :class:`~mediaprep.resource.Resource`; a URL is fetched (when allowed)
 into a local file first, so every kind and backend reads a local file or bytes. The kind of
 the input (mediaprep.kinds) then probes, checks and prepares it.
 """
@@ -13,21 +13,21 @@ from typing import Any
 from .backends.sniff import extension_matches
 from .emit.parts import image_part, video_file_part
 from .emit.sink import Sink
-from .kinds import KINDS, check_info, probe_source
+from .kinds import KINDS, check_info, probe_resource
 from .model import Finding, MediaInfo, Prepared, Report
 from .net.fetch import FetchError, head_probe
 from .output import safe_relative
 from .resource import (
     HEAD_RANGE,
-    Source,
-    SourceLike,
+    Resource,
+    ResourceLike,
     fetch_error_finding,
     fetch_policy,
-    fetch_source,
+    fetch_resource,
     kind_from_extension,
     not_verified_finding,
     release,
-    to_source,
+    to_resource,
     url_extension,
     url_off_finding,
 )
@@ -36,7 +36,7 @@ from .settings import Settings, make_settings
 __all__ = ["check", "prepare", "probe"]
 
 
-def probe(source: SourceLike, *, settings: Settings | None = None, deep: bool = False,
+def probe(source: ResourceLike, *, settings: Settings | None = None, deep: bool = False,
           **options: Any) -> MediaInfo:
     """What ``source`` is: kind, format, size, dimensions, timing.
 
@@ -52,25 +52,25 @@ def probe(source: SourceLike, *, settings: Settings | None = None, deep: bool = 
         ``info.error_code`` say what is wrong.
 
     Raises:
-        SettingsError: an option is invalid. SourceError: an input of a type it cannot take.
+        SettingsError: an option is invalid. ResourceError: an input of a type it cannot take.
     """
     s = make_settings(settings, **options)
-    src = to_source(source)
+    src = to_resource(source)
     if src.url is not None and s.allow_url:
         try:
-            fetched = fetch_source(src, s)
+            fetched = fetch_resource(src, s)
         except FetchError as exc:
             return MediaInfo(path=src.name, kind="other", error=f"cannot fetch: {exc.message}",
                              error_code="file.too_large" if exc.code == "url.too_large"
                              else "file.unreadable")
         try:
-            return probe_source(fetched, limits=s.limits, deep=deep)
+            return probe_resource(fetched, limits=s.limits, deep=deep)
         finally:
             release(fetched)
-    return probe_source(src, limits=s.limits, deep=deep)
+    return probe_resource(src, limits=s.limits, deep=deep)
 
 
-def check(source: SourceLike, *, settings: Settings | None = None, **options: Any) -> Report:
+def check(source: ResourceLike, *, settings: Settings | None = None, **options: Any) -> Report:
     """Check ``source`` against every applicable limit; nothing is written.
 
     Args:
@@ -84,16 +84,16 @@ def check(source: SourceLike, *, settings: Settings | None = None, **options: An
         ``report.tokens``.
 
     Raises:
-        SettingsError: an option is invalid. SourceError: an input of a type it cannot take.
+        SettingsError: an option is invalid. ResourceError: an input of a type it cannot take.
     """
     s = make_settings(settings, **options)
-    src = to_source(source)
+    src = to_resource(source)
     if src.url is not None:
         return _check_url(src, s)
-    return check_info(probe_source(src, limits=s.limits, deep=s.deep), s)
+    return check_info(probe_resource(src, limits=s.limits, deep=s.deep), s)
 
 
-def prepare(source: SourceLike, *, settings: Settings | None = None,
+def prepare(source: ResourceLike, *, settings: Settings | None = None,
             out_dir: str | Path | None = None, stem: PurePath | None = None,
             **options: Any) -> Prepared:
     """Make ``source`` sendable and return its content part (SPEC section 2).
@@ -112,21 +112,21 @@ def prepare(source: SourceLike, *, settings: Settings | None = None,
 
     Raises:
         SettingsError: an option is invalid, or asks for outputs with nowhere to write them.
-        SourceError: an input of a type it cannot take.
+        ResourceError: an input of a type it cannot take.
     """
     s = make_settings(settings, **options)
-    src = to_source(source)
+    src = to_resource(source)
     if src.url is not None:
         return _prepare_url(src, s, out_dir, stem)
     return _prepare_local(src, s, out_dir, stem)
 
 
-def _prepare_local(src: Source, s: Settings, out_dir: str | Path | None,
+def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
                    stem: PurePath | None) -> Prepared:
     if stem is None:  # the input's own name, never its folders (an absolute path would nest)
         stem = safe_relative(Path(src.name).name).with_suffix("")
     sink = Sink(Path(out_dir) if out_dir is not None else None, stem)
-    info = probe_source(src, limits=s.limits)
+    info = probe_resource(src, limits=s.limits)
     report = check_info(info, s)
     blocking = [f for f in report.findings if f.severity == "error" and not f.fixable]
     if blocking or info.error_code:
@@ -144,11 +144,11 @@ def _prepare_local(src: Source, s: Settings, out_dir: str | Path | None,
 # ------------------------------------------------------------------------------ URL inputs
 #
 # A URL input is fetched only when the settings allow it (``Settings.allow_url``); then it is
-# handled like a local file (mediaprep.resource.fetch_source). Under the url transport, a URL
+# handled like a local file (mediaprep.resource.fetch_resource). Under the url transport, a URL
 # that needs no change passes through untouched: it is validated from a HEAD and a bounded
 # Range read when allowed, and passed with a ``url.not_verified`` info finding when not.
 
-def _head_info(src: Source, settings: Any) -> Any:
+def _head_info(src: Resource, settings: Any) -> Any:
     """What a URL is, from a HEAD and its first :data:`HEAD_RANGE` bytes (raises FetchError).
 
     Returns (MediaInfo, complete): ``complete`` is False when the first bytes could not say
@@ -161,7 +161,7 @@ def _head_info(src: Source, settings: Any) -> Any:
     if not hp.head:
         return MediaInfo(path=name, kind="other", bytes=hp.size or 0,
                          error="the URL serves no bytes", error_code="file.unreadable"), True
-    info = probe_source(Source(name=name, data=hp.head), limits=settings.limits)
+    info = probe_resource(Resource(name=name, data=hp.head), limits=settings.limits)
     info.path = name
     info.bytes = hp.size if hp.size is not None else len(hp.head)
     info.extension = url_extension(src.url)
@@ -179,7 +179,7 @@ def _head_info(src: Source, settings: Any) -> Any:
     return info, False  # videos: duration and frames need the whole index
 
 
-def _check_url(src: Source, settings: Any) -> Any:
+def _check_url(src: Resource, settings: Any) -> Any:
     """check for a URL input (see the section comment)."""
 
     name = src.name
@@ -197,7 +197,7 @@ def _check_url(src: Source, settings: Any) -> Any:
             info, complete = _head_info(src, settings)
             if complete:
                 return check_info(info, settings)
-        fetched = fetch_source(src, settings)
+        fetched = fetch_resource(src, settings)
     except FetchError as exc:
         info = MediaInfo(path=name, kind="other", error=exc.message,
                          error_code="file.too_large" if exc.code == "url.too_large"
@@ -205,15 +205,15 @@ def _check_url(src: Source, settings: Any) -> Any:
         return Report(path=name, kind="other", info=info,
                       findings=[fetch_error_finding(name, exc)])
     try:
-        from .kinds import probe_source
+        from .kinds import probe_resource
 
-        return check_info(probe_source(fetched, limits=settings.limits, deep=settings.deep),
+        return check_info(probe_resource(fetched, limits=settings.limits, deep=settings.deep),
                           settings)
     finally:
         release(fetched)
 
 
-def _prepare_url(src: Source, settings: Any, out_dir: Any, stem: Any) -> Any:
+def _prepare_url(src: Resource, settings: Any, out_dir: Any, stem: Any) -> Any:
     """prepare for a URL input (see the section comment)."""
 
     name = src.name
@@ -253,7 +253,7 @@ def _prepare_url(src: Source, settings: Any, out_dir: Any, stem: Any) -> Any:
                 if any(f.severity == "error" and not f.fixable for f in report.findings):
                     return Prepared(path=name, kind=info.kind, ok=False, info=info,
                                     findings=report.findings, bytes_in=info.bytes)
-        fetched = fetch_source(src, settings)
+        fetched = fetch_resource(src, settings)
     except FetchError as exc:
         return Prepared(path=name, kind="other", ok=False,
                         findings=[fetch_error_finding(name, exc)])

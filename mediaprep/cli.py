@@ -30,7 +30,7 @@ from .limits import LimitError
 from .settings import VIDEO_MODES, Settings, SettingsError, make_settings
 
 if TYPE_CHECKING:
-    from .resource import Source
+    from .resource import Resource
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it (128 + SIGINT)
@@ -256,10 +256,10 @@ def _say_if_nothing_found(count: int, command: str) -> None:
                    "given (include/exclude from the config apply)", err=True)
 
 
-def _source_for(item: Any) -> Source:
-    from .resource import to_source
+def _resource_for(item: Any) -> Resource:
+    from .resource import to_resource
 
-    return to_source(item.path, name=item.display)
+    return to_resource(item.path, name=item.display)
 
 
 @main.command()
@@ -334,12 +334,12 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
     """Print what each file is."""
     from .api import probe as probe_api
     from .batch.inputs import collect
-    from .kinds import probe_source
+    from .kinds import probe_resource
 
     settings, config = build_settings({"config_path": config_path, **url_opts})
     items = collect(paths, config)
     infos = [probe_api(i.url, settings=settings, deep=deep) if i.url is not None
-             else probe_source(_source_for(i), limits=settings.limits, deep=deep)
+             else probe_resource(_resource_for(i), limits=settings.limits, deep=deep)
              for i in items]
     bad = any(i.error_code for i in infos)
     if as_json:
@@ -610,12 +610,12 @@ def frames_job(task: tuple[str, str, Settings, str]) -> dict[str, Any]:
 
 def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]:
     from .backends.av_frames import FrameExtractionError
-    from .kinds import probe_source
+    from .kinds import probe_resource
     from .kinds.video import frames_for_command, frames_manifest
-    from .resource import to_source
+    from .resource import to_resource
 
-    src = to_source(video)
-    info = probe_source(src, limits=settings.limits)
+    src = to_resource(video)
+    info = probe_resource(src, limits=settings.limits)
     if info.kind != "video" or info.error_code:
         return {"error": f"{info.error_code or 'file.unsupported_format'}: "
                          f"{info.error or 'not a video'}"}

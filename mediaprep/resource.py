@@ -1,4 +1,4 @@
-"""Inputs in every shape the library takes, as one :class:`Source`.
+"""Inputs in every shape the library takes, as one :class:`Resource`.
 
 A path, bytes, a binary file object, a PIL image, a list of frames (paths or images), or an
 http(s) URL (fetched only when the caller allows it). Nothing here decodes pixels.
@@ -17,26 +17,26 @@ from PIL import Image
 
 from .errors import MediaprepError
 
-SourceLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], Image.Image,
-                   Sequence[Any], "Source"]
+ResourceLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], Image.Image,
+                   Sequence[Any], "Resource"]
 
 FRAME_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "heic",
                               "heif", "gif", "avif"})
 
 
-class SourceError(MediaprepError, ValueError):
+class ResourceError(MediaprepError, ValueError):
     """An input mediaprep cannot take at all (wrong type, URL not allowed)."""
 
 
 @dataclass
-class Source:
+class Resource:
     """One input. Exactly one of ``path``, ``data``, ``image``, ``frames``, ``url`` is set."""
 
     name: str
     path: Path | None = None
     data: bytes | None = None
     image: Image.Image | None = None
-    frames: list[Source] | None = None
+    frames: list[Resource] | None = None
     url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,7 +59,7 @@ class Source:
             return open(self.path, "rb")
         if self.data is not None:
             return io.BytesIO(self.data)
-        raise SourceError(f"{self.name}: no bytes to read")
+        raise ResourceError(f"{self.name}: no bytes to read")
 
     def head(self, n: int) -> bytes:
         if self.path is not None:
@@ -85,38 +85,38 @@ class Source:
             return self.data
         if self.path is not None:
             return self.path.read_bytes()
-        raise SourceError(f"{self.name}: no bytes to read")
+        raise ResourceError(f"{self.name}: no bytes to read")
 
 
 def is_url(value: Any) -> bool:
     return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 
-def to_source(value: SourceLike, *, name: str | None = None) -> Source:
-    """Normalise any accepted input into a :class:`Source` (no I/O beyond stat for paths)."""
-    if isinstance(value, Source):
+def to_resource(value: ResourceLike, *, name: str | None = None) -> Resource:
+    """Normalise any accepted input into a :class:`Resource` (no I/O beyond stat for paths)."""
+    if isinstance(value, Resource):
         return value
     if isinstance(value, Image.Image):
         label = name or getattr(value, "filename", "") or "<image>"
-        return Source(name=str(label), image=value)
+        return Resource(name=str(label), image=value)
     if isinstance(value, bytes | bytearray | memoryview):
-        return Source(name=name or "<bytes>", data=bytes(value))
+        return Resource(name=name or "<bytes>", data=bytes(value))
     if is_url(value):
-        return Source(name=name or str(value), url=str(value))
+        return Resource(name=name or str(value), url=str(value))
     if isinstance(value, str | os.PathLike):
         p = Path(value)
         if p.is_dir():
             members = frame_files(p)
-            return Source(name=name or str(value), path=p,
-                          frames=[to_source(m) for m in members])
-        return Source(name=name or str(value), path=p)
+            return Resource(name=name or str(value), path=p,
+                          frames=[to_resource(m) for m in members])
+        return Resource(name=name or str(value), path=p)
     if hasattr(value, "read"):
-        return stream_source(value, name=name)
+        return stream_resource(value, name=name)
     if isinstance(value, Sequence) and not isinstance(value, str):
-        frames = [to_source(v, name=f"{name or 'frames'}[{i}]") if not _named(v) else to_source(v)
+        frames = [to_resource(v) if _named(v) else to_resource(v, name=f"{name or 'frames'}[{i}]")
                   for i, v in enumerate(value)]
-        return Source(name=name or "<frames>", frames=frames)
-    raise SourceError(f"cannot take an input of type {type(value).__name__}")
+        return Resource(name=name or "<frames>", frames=frames)
+    raise ResourceError(f"cannot take an input of type {type(value).__name__}")
 
 
 # ------------------------------------------------------------------------------ file objects
@@ -128,21 +128,21 @@ def to_source(value: SourceLike, *, name: str | None = None) -> Source:
 # file at position 0 whose descriptor is the very file (same device and inode) its name names
 # now is read through that path, so a big video is not copied. Anything else is spooled: held
 # in memory up to SPOOL_MEMORY bytes, past that copied in chunks to a private temp file that is
-# removed when the Source is garbage (or by :func:`release`), so memory stays bounded.
+# removed when the Resource is garbage (or by :func:`release`), so memory stays bounded.
 
 SPOOL_MEMORY = 4 * 1024 * 1024
 _SPOOL_CHUNK = 1024 * 1024
 
 
-def stream_source(value: Any, *, name: str | None = None) -> Source:
-    """A :class:`Source` for the bytes of file object ``value`` from its current position."""
+def stream_resource(value: Any, *, name: str | None = None) -> Resource:
+    """A :class:`Resource` for the bytes of file object ``value`` from its current position."""
     fname = getattr(value, "name", None)
     if isinstance(fname, bytes):
         fname = os.fsdecode(fname)
     label = name or (fname if isinstance(fname, str) and fname else None) or "<stream>"
     same = _same_file_at_start(value, fname)
     if same is not None:
-        return Source(name=str(label), path=same)
+        return Resource(name=str(label), path=same)
     return _spool(value, str(label))
 
 
@@ -171,11 +171,12 @@ def _read_chunk(value: Any, n: int) -> bytes:
     if chunk is None:  # a non-blocking raw stream with nothing ready yet
         return b""
     if not isinstance(chunk, bytes | bytearray | memoryview):
-        raise SourceError(f"the stream gave {type(chunk).__name__}, not bytes (open it with 'rb')")
+        raise ResourceError(f"the stream gave {type(chunk).__name__}, not bytes "
+                            "(open it with 'rb')")
     return bytes(chunk)
 
 
-def _spool(value: Any, label: str) -> Source:
+def _spool(value: Any, label: str) -> Resource:
     import tempfile
     import weakref
 
@@ -183,7 +184,7 @@ def _spool(value: Any, label: str) -> Source:
     while len(held) <= SPOOL_MEMORY:
         chunk = _read_chunk(value, _SPOOL_CHUNK)
         if not chunk:
-            return Source(name=label, data=bytes(held))
+            return Resource(name=label, data=bytes(held))
         held += chunk
     suffix = Path(label).suffix
     suffix = suffix.lower() if suffix[1:].isalnum() and len(suffix) <= 9 else ""
@@ -201,7 +202,7 @@ def _spool(value: Any, label: str) -> Source:
     except BaseException:
         _unlink_quietly(path)
         raise
-    src = Source(name=label, path=path, extra={"spooled": True})
+    src = Resource(name=label, path=path, extra={"spooled": True})
     src.extra["_cleanup"] = weakref.finalize(src, _unlink_quietly, path)
     return src
 
@@ -300,25 +301,25 @@ def not_verified_finding(name: str, why: str) -> Any:
                                                f"({why})")
 
 
-def fetch_source(src: Source, settings: Any) -> Source:
-    """Download ``src.url`` to a temp file; a path Source named by the URL (raises FetchError).
+def fetch_resource(src: Resource, settings: Any) -> Resource:
+    """Download ``src.url`` to a temp file; a path Resource named by the URL (raises FetchError).
 
-    The temp file is removed by :func:`release` or, at the latest, when the Source is garbage.
+    The temp file is removed by :func:`release` or, at the latest, when the Resource is garbage.
     """
     import weakref
 
     from .net.fetch import fetch
 
     got = fetch(src.url, fetch_policy(settings))
-    fetched = Source(name=src.name, path=got.path,
+    fetched = Resource(name=src.name, path=got.path,
                      extra={**src.extra, "url": src.url, "final_url": got.final_url,
                             "fetched": True})
     fetched.extra["_cleanup"] = weakref.finalize(fetched, _unlink_quietly, got.path)
     return fetched
 
 
-def release(src: Source) -> None:
-    """Remove the temp file behind a fetched Source now."""
+def release(src: Resource) -> None:
+    """Remove the temp file behind a fetched Resource now."""
     cleanup = src.extra.get("_cleanup")
     if cleanup is not None:
         cleanup()

@@ -20,7 +20,7 @@ from PIL import Image
 
 import mediaprep
 from mediaprep.model import CODES
-from mediaprep.resource import Source
+from mediaprep.resource import Resource
 
 EXAMPLES = int(os.environ.get("MEDIAPREP_FUZZ_EXAMPLES", "30"))
 DERANDOMIZE = "MEDIAPREP_FUZZ_EXAMPLES" not in os.environ
@@ -90,14 +90,14 @@ def test_mutated_fixtures_give_findings_or_valid_outputs(seeds, tmp_path_factory
     fuzzed = mutate(data, edits)
     faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)
     try:
-        info = mediaprep.probe(Source(name=name, data=fuzzed))
+        info = mediaprep.probe(Resource(name=name, data=fuzzed))
         assert info.error_code is None or info.error_code in CODES
-        report = mediaprep.check(Source(name=name, data=fuzzed))
+        report = mediaprep.check(Resource(name=name, data=fuzzed))
         _codes_known(report.findings)
         if info.error_code is not None and info.kind != "frames":
             assert not report.ok  # an unreadable input never passes
         out = tmp_path_factory.mktemp("fuzz")
-        prepared = mediaprep.prepare(Source(name=name, data=fuzzed), out_dir=out,
+        prepared = mediaprep.prepare(Resource(name=name, data=fuzzed), out_dir=out,
                                      frame_max_side=160)
         _codes_known(prepared.findings)
         event("prepared" if prepared.ok else "refused")

@@ -33,7 +33,7 @@ from mediaprep.kinds import check_info
 from mediaprep.limits import GiB, LimitError, fetch_cap, limits_for
 from mediaprep.model import MediaInfo
 from mediaprep.net.fetch import FetchError
-from mediaprep.resource import SourceError
+from mediaprep.resource import ResourceError
 from mediaprep.settings import SettingsError
 from mediaprep.tokens import VISION_MODELS_WITH_ESTIMATE
 
@@ -43,7 +43,7 @@ MiB = 1 << 20
 
 
 PUBLIC_ERRORS = [
-    SettingsError, SourceError, LimitError, ConfigError, FetchError,
+    SettingsError, ResourceError, LimitError, ConfigError, FetchError,
     pillow_encode.BudgetError, pillow.BombError, pillow.DecodeTimeout,
     av_encode.VideoEncodeError, av_encode.RemuxNotPossible, av_encode.DoesNotFit,
     av_encode.VerifyError, av_frames.FrameExtractionError, av_frames.NoVideoStream,
@@ -58,7 +58,7 @@ def test_each_public_exception_is_a_mediaprep_error(exc: type[Exception]) -> Non
 
 
 def test_errors_keep_their_other_bases() -> None:
-    for exc in (SettingsError, SourceError, LimitError, ConfigError, pillow_encode.BudgetError):
+    for exc in (SettingsError, ResourceError, LimitError, ConfigError, pillow_encode.BudgetError):
         assert issubclass(exc, ValueError)
     assert issubclass(pillow.DecodeTimeout, OSError)
     assert "MediaprepError" in mediaprep.__all__

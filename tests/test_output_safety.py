@@ -22,7 +22,7 @@ from PIL import Image
 import mediaprep
 from mediaprep.cli import main
 from mediaprep.output import atomic_write, inside, output_stems, safe_relative
-from mediaprep.resource import Source
+from mediaprep.resource import Resource
 
 HOSTILE_NAMES = [
     "../../etc/passwd.jpg",
@@ -101,7 +101,7 @@ def test_distinct_inputs_get_distinct_stems(names: list[str]) -> None:
 @pytest.mark.parametrize("name", HOSTILE_NAMES[:12])
 def test_library_prepare_keeps_outputs_inside(tmp_path: Path, name: str) -> None:
     out = tmp_path / "out"
-    prepared = mediaprep.prepare(Source(name=name, data=_jpeg()), out_dir=out)
+    prepared = mediaprep.prepare(Resource(name=name, data=_jpeg()), out_dir=out)
     assert prepared.ok, prepared.findings
     assert prepared.outputs
     for p in prepared.outputs:
@@ -185,6 +185,6 @@ def test_output_folder_symlink_escape_is_refused(tmp_path: Path) -> None:
     os.symlink(outside, out / "photo")
     with pytest.raises(ValueError):
         inside(out, PurePath("photo/x.jpg"))
-    prepared = mediaprep.prepare(Source(name="photo.mp4", data=b""), out_dir=out)
+    prepared = mediaprep.prepare(Resource(name="photo.mp4", data=b""), out_dir=out)
     assert not prepared.ok
     assert list(outside.iterdir()) == []

@@ -43,7 +43,7 @@ from PIL import Image
 
 from ..errors import MediaprepError
 
-Source = str | os.PathLike[str] | IO[bytes]
+VideoInput = str | os.PathLike[str] | IO[bytes]
 
 __all__ = [
     "FrameExtractionError",
@@ -141,7 +141,7 @@ def plan_sampling(duration: float, fps: float, max_frames: int) -> SamplingPlan:
 # opening and scanning
 
 
-def _open(source: Source, start: int | None = None) -> tuple[Any, int | None]:
+def _open(source: VideoInput, start: int | None = None) -> tuple[Any, int | None]:
     """Open ``source`` for reading; a file object is first moved to ``start`` when given.
 
     Returns the container and the file object's starting position (None for paths), so a
@@ -210,7 +210,7 @@ def _valid_sar(sar: Any) -> Fraction | None:
     return f if f is not None and Fraction(1, 100) < f < 100 else None
 
 
-def _scan(source: Source) -> _Scan:
+def _scan(source: VideoInput) -> _Scan:
     """Demux the video stream once without decoding (except its first frame)."""
     container, file_start = _open(source)
     try:
@@ -317,7 +317,7 @@ def _drain_first(cc: Any) -> Any:
     return frames[0] if frames else None
 
 
-def video_timeline(path_or_file: Source) -> tuple[float, float, int]:
+def video_timeline(path_or_file: VideoInput) -> tuple[float, float, int]:
     """``(start_time_s, duration_s, rotation_deg)`` of the video stream.
 
     ``start_time_s`` is the raw presentation time of the stream's first frame;
@@ -485,7 +485,7 @@ def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> 
 
 
 def iter_frames(
-    source: Source,
+    source: VideoInput,
     plan: SamplingPlan,
     *,
     max_side: int | None = None,
@@ -509,7 +509,7 @@ def iter_frames(
 
 
 def _iter_frames(
-    source: Source,
+    source: VideoInput,
     plan: SamplingPlan,
     scan: _Scan,
     max_side: int | None,
@@ -719,7 +719,7 @@ def _end_of(scan: _Scan, cand: tuple[Any, float, int], frame_dur: float) -> floa
 
 
 def extract_frames(
-    source: Source,
+    source: VideoInput,
     *,
     fps: float = 2.0,
     max_frames: int = 2000,

@@ -56,10 +56,10 @@ class PartsLine(dict):  # type: ignore[type-arg]
 def prep_one(task: PrepTask) -> dict[str, Any]:
     """Prepare one input; return its ``parts.jsonl`` record (never raises for bad media)."""
     from ..api import prepare
-    from ..resource import to_source
+    from ..resource import to_resource
 
     out = Path(task.out_dir)
-    result = prepare(to_source(task.source, name=task.display), settings=task.settings,
+    result = prepare(to_resource(task.source, name=task.display), settings=task.settings,
                      out_dir=out, stem=PurePosixPath(task.stem))
     line = PartsLine(result.to_json(root=out))
     line.bytes_in = result.bytes_in
@@ -69,9 +69,9 @@ def prep_one(task: PrepTask) -> dict[str, Any]:
 def check_one(task: CheckTask) -> dict[str, Any]:
     """Check one input; return its report as JSON (as in ``check --format json``)."""
     from ..api import check
-    from ..resource import to_source
+    from ..resource import to_resource
 
-    return check(to_source(task.source, name=task.display), settings=task.settings).to_json()
+    return check(to_resource(task.source, name=task.display), settings=task.settings).to_json()
 
 
 # What the fork server imports before forking workers for these (see runner.PRELOAD).

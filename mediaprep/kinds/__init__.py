@@ -11,18 +11,18 @@ from ..backends.pillow import probe_image
 from ..backends.sniff import HEAD_BYTES, Sniffed, extension_matches, sniff
 from ..limits import Limits, limits_for
 from ..model import MediaInfo, Report
-from ..resource import Source
+from ..resource import Resource
 from ..settings import Settings
 from . import frames, image, video
 from .common import report_for
 
-__all__ = ["KINDS", "check_info", "probe_source"]
+__all__ = ["KINDS", "check_info", "probe_resource"]
 
 
-def probe_source(src: Source, *, limits: Limits | None = None, deep: bool = False) -> MediaInfo:
+def probe_resource(src: Resource, *, limits: Limits | None = None, deep: bool = False) -> MediaInfo:
     limits = limits or limits_for()
     if src.frames is not None:
-        return frames.probe_frames(src, lambda m: probe_source(m, limits=limits, deep=deep))
+        return frames.probe_frames(src, lambda m: probe_resource(m, limits=limits, deep=deep))
     if src.url is not None:
         info = MediaInfo(path=src.name, kind="other")
         info.error_code = "url.not_verified"
@@ -70,7 +70,7 @@ def _path_problem(path: Path) -> str | None:
     return None
 
 
-def _unknown(src: Source, sniffed: Sniffed) -> MediaInfo:
+def _unknown(src: Resource, sniffed: Sniffed) -> MediaInfo:
     """Bytes no magic number matched: try the decoders before giving up (e.g. TGA, raw MPEG)."""
     from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, VIDEO_FORMATS
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ..emit.parts import frames_part
 from ..emit.sink import Sink
 from ..model import Finding, MediaInfo, Prepared, Report
-from ..resource import Source
+from ..resource import Resource
 from ..settings import Settings
 from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, video_tokens
 from .common import check_params, data_url_size, finding, mime_for, probe_failure, report_for
@@ -16,7 +16,7 @@ from .image import check_image, prepare_frame_images
 from .video import frame_budget, over_token_cap
 
 
-def probe_frames(src: Source, probe_one: Callable[[Source], MediaInfo]) -> MediaInfo:
+def probe_frames(src: Resource, probe_one: Callable[[Resource], MediaInfo]) -> MediaInfo:
     members = [probe_one(m) for m in src.frames or []]
     info = MediaInfo(path=src.name, kind="frames", format="frames",
                      bytes=sum(m.bytes for m in members), members=members)
@@ -64,7 +64,7 @@ def check_frames(info: MediaInfo, settings: Settings) -> list[Finding]:
     return out
 
 
-def prepare_frames_list(src: Source, report: Report, settings: Settings, sink: Sink
+def prepare_frames_list(src: Resource, report: Report, settings: Settings, sink: Sink
                         ) -> Prepared:
     """An image list: each frame prepared as an image; uniformly sampled down when too many."""
     info = report.info

@@ -45,7 +45,7 @@ from ..emit.parts import frames_part, image_part
 from ..emit.sink import Sink, emit_url
 from ..limits import IMAGE_REQUEST_OVERHEAD, Limits
 from ..model import UNENCODED, Finding, MediaInfo, Prepared, Report
-from ..resource import Source
+from ..resource import Resource
 from ..settings import Settings
 from ..tokens import VISION_MODELS_WITH_ESTIMATE, image_tokens, model_resize, video_tokens
 from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
@@ -62,7 +62,7 @@ CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "a
                          "jpeg2000", "ico", "cur", "mpo", "ppm", "tga"})
 
 
-def probe(src: Source, limits: Limits, *, deep: bool = False,
+def probe(src: Resource, limits: Limits, *, deep: bool = False,
           sniffed: Sniffed | None = None) -> MediaInfo:
     """What an image input is (header, structure walk; ``deep`` decodes it)."""
     if src.image is not None:
@@ -408,7 +408,7 @@ def size_for_tokens(w: int, h: int, max_tokens: int) -> tuple[int, int]:
     return (max(1, math.floor(w * lo)), max(1, math.floor(h * lo)))
 
 
-def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -> Prepared:
+def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink) -> Prepared:
     info = report.info
     result = Prepared(
         path=src.name,
@@ -455,7 +455,7 @@ def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -
         out_info, recheck = info, report
     else:
         # re-check what will be sent: the header and structure of the bytes encoded here
-        out_src = Source(name=f"{src.name} (prepared)", data=data)
+        out_src = Resource(name=f"{src.name} (prepared)", data=data)
         out_info = probe(out_src, settings.limits)
         recheck = check(out_info, settings)
         problems = [f for f in recheck.findings if f.severity == "error"]
@@ -475,7 +475,7 @@ def prepare_image(src: Source, report: Report, settings: Settings, sink: Sink) -
 
 
 def prepare_frame_images(
-    frames: Iterable[Source], frame_settings: Settings, sink: Sink, result: Prepared, *,
+    frames: Iterable[Resource], frame_settings: Settings, sink: Sink, result: Prepared, *,
     errors_only: bool = False, keep_changes: bool = True,
 ) -> tuple[list[str], list[Path], tuple[int, int] | None] | None:
     """Prepare each frame of a video image list as an image, into ``frame_NNNNNN`` below the
@@ -504,7 +504,7 @@ def prepare_frame_images(
     return urls, outputs, last_size
 
 
-def prepare_animation(src: Source, report: Report, settings: Settings, sink: Sink,
+def prepare_animation(src: Resource, report: Report, settings: Settings, sink: Sink,
                       result: Prepared) -> Prepared:
     """--animation frames: an animated GIF/APNG/WebP as a video image list, its frames
     composited and prepared one at a time as images in the target's frame format (JPEG), at
@@ -526,7 +526,7 @@ def prepare_animation(src: Source, report: Report, settings: Settings, sink: Sin
     durations: list[int] = []
     ceiling = limits.value("image.max_decode_pixels")
 
-    def frames() -> Iterator[Source]:
+    def frames() -> Iterator[Resource]:
         for i, frame in iter_animation(
                 src.path or src.data, n, set(keep), durations=durations,
                 max_pixels=1 << 62 if ceiling is None else ceiling,
@@ -536,7 +536,7 @@ def prepare_animation(src: Source, report: Report, settings: Settings, sink: Sin
             finally:
                 if "flat" not in locals() or flat is not frame:
                     frame.close()
-            yield Source(name=f"{src.name} (frame {i})", image=flat)
+            yield Resource(name=f"{src.name} (frame {i})", image=flat)
             flat.close()  # prepared by now: one frame in memory at a time
 
     try:
@@ -582,7 +582,7 @@ def prepare_animation(src: Source, report: Report, settings: Settings, sink: Sin
 
 
 def _transform_and_encode(
-    src: Source, plan: ImagePlan, result: Prepared, settings: Settings
+    src: Resource, plan: ImagePlan, result: Prepared, settings: Settings
 ) -> tuple[bytes, str]:
     info = result.info
     assert info is not None
@@ -722,7 +722,7 @@ def _encode(img: Image.Image, plan: ImagePlan, settings: Settings) -> EncodedIma
 
 
 def _bytes_saved(
-    src: Source,
+    src: Resource,
     result: Prepared,
     plain: ImagePlan,
     uncapped: Image.Image,

@@ -38,7 +38,7 @@ from ..emit.sink import Sink, require_out_dir, url_for_file
 from ..limits import VIDEO_REQUEST_OVERHEAD
 from ..model import Finding, MediaInfo, Prepared, Report
 from ..output import atomic_write, inside, temp_path_for
-from ..resource import Source
+from ..resource import Resource
 from ..settings import Settings
 from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, frames_for_video, video_tokens
 from ..tuning import FRAME_QUALITY
@@ -64,7 +64,7 @@ def max_fps_frames(duration: float, fps: float) -> int:
     return max(1, math.ceil(duration * fps - 1e-9)) if duration > 0 else 0
 
 
-def probe(src: Source, *, sniffed: Sniffed | None = None, deep: bool = False) -> MediaInfo:
+def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False) -> MediaInfo:
     """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av).
 
     A stream that cannot become pictures (encrypted, no decoder in the bundled FFmpeg, or with
@@ -210,7 +210,7 @@ def _file_part_url(sink: Sink, path: Path, settings: Settings) -> str:
     return url_for_file(sink, path, None, settings)
 
 
-def prepare_video(src: Source, report: Report, settings: Settings, sink: Sink) -> Prepared:
+def prepare_video(src: Resource, report: Report, settings: Settings, sink: Sink) -> Prepared:
     require_out_dir(sink, settings)  # path/url point at written files: as images do
     info = report.info
     result = Prepared(path=src.name, kind="video", ok=False, info=info,
@@ -250,7 +250,7 @@ def prepare_video(src: Source, report: Report, settings: Settings, sink: Sink) -
     return result
 
 
-def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, sink: Sink,
+def _try_file(src: Resource, info: MediaInfo, report: Report, settings: Settings, sink: Sink,
               result: Prepared) -> bool:
     """Pass through, remux or transcode; True when ``result`` is now a sendable file."""
     if src.path is None:
@@ -322,7 +322,7 @@ def _try_file(src: Source, info: MediaInfo, report: Report, settings: Settings, 
             result.stats["attempts"] = vo.attempts
             out_info = vo.info
         if out_info is None:  # passed through: the copy is probed as any input
-            out_info = probe(Source(name=str(out_path), path=out_path))
+            out_info = probe(Resource(name=str(out_path), path=out_path))
         else:  # remuxed or transcoded: verify's description, named as probe names it
             out_info.path = str(out_path)
             out_info.extension = out_path.suffix[1:].lower() or None
@@ -408,7 +408,7 @@ def frame_budget(n: int, settings: Settings) -> tuple[int, int]:
     return cap, per_item
 
 
-def extract_frame_set(src: Source, info: MediaInfo, settings: Settings, out_dir: Path | None,
+def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_dir: Path | None,
                       stem: Path | None, *, for_request: bool = True) -> FrameSet:
     """Take frames at the asked fps (raised for short clips), capped, encoded within budget.
 
@@ -475,7 +475,7 @@ def extract_frame_set(src: Source, info: MediaInfo, settings: Settings, out_dir:
     return fs
 
 
-def frames_for_command(src: Source, info: MediaInfo, settings: Settings,
+def frames_for_command(src: Resource, info: MediaInfo, settings: Settings,
                        out_dir: Path) -> tuple[FrameSet | None, Finding | None]:
     """The ``frames`` command's frames, by prep's rules: the fps raise of
     :func:`extract_frame_set` and the ``frames.min`` floor. A clip prep refuses for too few
@@ -541,7 +541,7 @@ def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> S
     return settings.replace(fps=fps)
 
 
-def prepare_frames_from_video(src: Source, info: MediaInfo, settings: Settings, sink: Sink,
+def prepare_frames_from_video(src: Resource, info: MediaInfo, settings: Settings, sink: Sink,
                               result: Prepared) -> Prepared:
     if over_token_cap(result, settings):
         settings = _fit_tokens_frames(info, settings, result)
