@@ -1,7 +1,8 @@
 """The library's front door: probe, check and prepare one input.
 
-Every input becomes one :class:`~mediaprep.resource.Resource`; a URL is fetched (when allowed)
-into a local file first, so every kind and backend reads a local file or bytes. The kind of
+Every input becomes one :class:`~mediaprep.resource.Resource`, whose ``access`` decides the URL
+policy and whose ``local`` fetches a URL (when allowed) into a local file, so every kind and
+backend reads a local file or bytes. The kind of
 the input (mediaprep.kinds) then probes, checks and prepares it.
 """
 
@@ -15,21 +16,15 @@ from .emit.parts import image_part, video_file_part
 from .emit.sink import Sink
 from .kinds import KINDS, check_info, probe_resource
 from .model import Finding, MediaInfo, Prepared, Report
-from .net.fetch import FetchError, head_probe
+from .net.fetch import FetchError
 from .output import safe_relative
 from .resource import (
-    HEAD_RANGE,
     Resource,
     ResourceLike,
     fetch_error_finding,
-    fetch_policy,
-    fetch_resource,
     kind_from_extension,
-    not_verified_finding,
-    release,
     to_resource,
     url_extension,
-    url_off_finding,
 )
 from .settings import Settings, make_settings
 
@@ -55,19 +50,17 @@ def probe(source: ResourceLike, *, settings: Settings | None = None, deep: bool 
         SettingsError: an option is invalid. ResourceError: an input of a type it cannot take.
     """
     s = make_settings(settings, **options)
-    src = to_resource(source)
-    if src.url is not None and s.allow_url:
-        try:
-            fetched = fetch_resource(src, s)
-        except FetchError as exc:
-            return MediaInfo(path=src.name, kind="other", error=f"cannot fetch: {exc.message}",
-                             error_code="file.too_large" if exc.code == "url.too_large"
-                             else "file.unreadable")
-        try:
-            return probe_resource(fetched, limits=s.limits, deep=deep)
-        finally:
-            release(fetched)
-    return probe_resource(src, limits=s.limits, deep=deep)
+    res = to_resource(source)
+    access = res.access(s)
+    if access.mode in ("unverified", "refused"):
+        return MediaInfo(path=res.name, kind="other", error_code="url.not_verified",
+                         error="a URL input is not fetched unless allowed")
+    try:
+        with res.local(s) as local:
+            return probe_resource(local, limits=s.limits, deep=deep)
+    except FetchError as exc:
+        return MediaInfo(path=res.name, kind="other", error=f"cannot fetch: {exc.message}",
+                         error_code=_fetch_code(exc))
 
 
 def check(source: ResourceLike, *, settings: Settings | None = None, **options: Any) -> Report:
@@ -87,10 +80,27 @@ def check(source: ResourceLike, *, settings: Settings | None = None, **options: 
         SettingsError: an option is invalid. ResourceError: an input of a type it cannot take.
     """
     s = make_settings(settings, **options)
-    src = to_resource(source)
-    if src.url is not None:
-        return _check_url(src, s)
-    return check_info(probe_resource(src, limits=s.limits, deep=s.deep), s)
+    res = to_resource(source)
+    access = res.access(s)
+    if access.mode == "unverified":
+        info = MediaInfo(path=res.name, kind=kind_from_extension(res.url))
+        return Report(path=res.name, kind=info.kind, info=info, findings=[access.finding])
+    if access.mode == "refused":
+        info = MediaInfo(path=res.name, kind="other", error="URL fetching is off",
+                         error_code="file.unreadable")
+        return Report(path=res.name, kind="other", info=info, findings=[access.finding])
+    try:
+        if access.mode == "head":
+            info, complete = _head_info(res, s)
+            if complete:
+                return check_info(info, s)
+        with res.local(s) as local:
+            return check_info(probe_resource(local, limits=s.limits, deep=s.deep), s)
+    except FetchError as exc:
+        info = MediaInfo(path=res.name, kind="other", error=exc.message,
+                         error_code=_fetch_code(exc))
+        return Report(path=res.name, kind="other", info=info,
+                      findings=[fetch_error_finding(res.name, exc)])
 
 
 def prepare(source: ResourceLike, *, settings: Settings | None = None,
@@ -115,10 +125,46 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
         ResourceError: an input of a type it cannot take.
     """
     s = make_settings(settings, **options)
-    src = to_resource(source)
-    if src.url is not None:
-        return _prepare_url(src, s, out_dir, stem)
-    return _prepare_local(src, s, out_dir, stem)
+    res = to_resource(source)
+    access = res.access(s)
+    if access.mode == "unverified":
+        kind = kind_from_extension(res.url)
+        if kind == "other":
+            return Prepared(path=res.name, kind="other", ok=False, findings=[Finding(
+                "file.unsupported_format", "error",
+                f"{res.name}: cannot tell from the URL whether it is an image or a video; pass "
+                "--allow-url to let mediaprep look at it")])
+        return _url_passthrough(res, s, kind, [access.finding])
+    if access.mode == "refused":
+        return Prepared(path=res.name, kind="other", ok=False, findings=[access.finding])
+    try:
+        if access.mode == "head":
+            info, complete = _head_info(res, s)
+            if complete:
+                report = check_info(info, s)
+                worth_fixing = [f for f in report.findings if f.severity in ("error", "warning")]
+                if not worth_fixing and info.kind in ("image", "video"):
+                    return _url_passthrough(res, s, info.kind, report.findings, info)
+                if _blocking(report):
+                    return Prepared(path=res.name, kind=info.kind, ok=False, info=info,
+                                    findings=report.findings, bytes_in=info.bytes)
+        with res.local(s) as local:
+            result = _prepare_local(local, s, out_dir, stem)
+    except FetchError as exc:
+        return Prepared(path=res.name, kind="other", ok=False,
+                        findings=[fetch_error_finding(res.name, exc)])
+    if res.url is None:
+        return result
+    result.path = res.name
+    if (access.mode == "head" and result.ok and result.kind in ("image", "video")
+            and result.fixes == ["passed through unchanged"]):
+        # nothing changed: the original URL goes, not a copy under --url-prefix
+        for out in result.outputs:
+            out.unlink(missing_ok=True)
+        kept = _url_passthrough(res, s, result.kind, result.findings, result.info)
+        kept.tokens = result.tokens
+        return kept
+    return result
 
 
 def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
@@ -143,30 +189,35 @@ def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
 
 # ------------------------------------------------------------------------------ URL inputs
 #
-# A URL input is fetched only when the settings allow it (``Settings.allow_url``); then it is
-# handled like a local file (mediaprep.resource.fetch_resource). Under the url transport, a URL
-# that needs no change passes through untouched: it is validated from a HEAD and a bounded
-# Range read when allowed, and passed with a ``url.not_verified`` info finding when not.
+# The policy (fetch or not, judge from the first bytes or not) is Resource.access; what is
+# left here is the part of a URL's flow that needs the kinds: probing its first bytes, and the
+# content part that names the URL itself.
 
-def _head_info(src: Resource, settings: Any) -> Any:
-    """What a URL is, from a HEAD and its first :data:`HEAD_RANGE` bytes (raises FetchError).
+def _fetch_code(exc: FetchError) -> str:
+    return "file.too_large" if exc.code == "url.too_large" else "file.unreadable"
+
+
+def _blocking(report: Report) -> bool:
+    return any(f.severity == "error" and not f.fixable for f in report.findings)
+
+
+def _head_info(res: Resource, settings: Settings) -> tuple[MediaInfo, bool]:
+    """What a URL is, from a HEAD and its first bytes (raises FetchError).
 
     Returns (MediaInfo, complete): ``complete`` is False when the first bytes could not say
     enough (a video whose index is at the end, an image whose header is past the range).
     """
-
-    hp = head_probe(src.url, fetch_policy(settings), max_range=HEAD_RANGE)
-    partial = hp.size is None or len(hp.head) < hp.size
-    name = src.name
-    if not hp.head:
-        return MediaInfo(path=name, kind="other", bytes=hp.size or 0,
+    read = res.head_read(settings)
+    name = res.name
+    if not read.head.data:
+        return MediaInfo(path=name, kind="other", bytes=read.size or 0,
                          error="the URL serves no bytes", error_code="file.unreadable"), True
-    info = probe_resource(Resource(name=name, data=hp.head), limits=settings.limits)
+    info = probe_resource(read.head, limits=settings.limits)
     info.path = name
-    info.bytes = hp.size if hp.size is not None else len(hp.head)
-    info.extension = url_extension(src.url)
+    info.bytes = read.size if read.size is not None else len(read.head.data)
+    info.extension = url_extension(res.url)
     info.extension_matches = extension_matches(info.extension, info.format)
-    if not partial:
+    if not read.partial:
         return info, True
     if info.kind == "image" and info.error_code == "file.unreadable" and info.width:
         # the structure walk saw the end of the range, not of the file
@@ -179,95 +230,15 @@ def _head_info(src: Resource, settings: Any) -> Any:
     return info, False  # videos: duration and frames need the whole index
 
 
-def _check_url(src: Resource, settings: Any) -> Any:
-    """check for a URL input (see the section comment)."""
-
-    name = src.name
-    if settings.transport == "url" and not settings.allow_url:
-        info = MediaInfo(path=name, kind=kind_from_extension(src.url))
-        return Report(path=name, kind=info.kind, info=info,
-                      findings=[not_verified_finding(name, "URL fetching is off; --allow-url "
-                                                           "checks it from its first bytes")])
-    if not settings.allow_url:
-        info = MediaInfo(path=name, kind="other", error="URL fetching is off",
-                         error_code="file.unreadable")
-        return Report(path=name, kind="other", info=info, findings=[url_off_finding(name)])
-    try:
-        if settings.transport == "url":
-            info, complete = _head_info(src, settings)
-            if complete:
-                return check_info(info, settings)
-        fetched = fetch_resource(src, settings)
-    except FetchError as exc:
-        info = MediaInfo(path=name, kind="other", error=exc.message,
-                         error_code="file.too_large" if exc.code == "url.too_large"
-                         else "file.unreadable")
-        return Report(path=name, kind="other", info=info,
-                      findings=[fetch_error_finding(name, exc)])
-    try:
-        from .kinds import probe_resource
-
-        return check_info(probe_resource(fetched, limits=settings.limits, deep=settings.deep),
-                          settings)
-    finally:
-        release(fetched)
-
-
-def _prepare_url(src: Resource, settings: Any, out_dir: Any, stem: Any) -> Any:
-    """prepare for a URL input (see the section comment)."""
-
-    name = src.name
-
-    def passthrough(kind: str, findings: list, info: Any = None) -> Prepared:
-        if kind == "image":
-            part = image_part(src.url, settings.dialect)
-        else:
-            max_frames = settings.max_frames if settings.max_frames_set else None
-            part = video_file_part(src.url, settings.fps, settings.dialect, max_frames)
-        return Prepared(path=name, kind=kind, ok=True, part=part, findings=findings, info=info,
-                        fixes=["passed through as the original URL"],
-                        fps=settings.fps if kind == "video" else None,
-                        bytes_in=info.bytes if info is not None else 0)
-
-    if settings.transport == "url" and not settings.allow_url:
-        kind = kind_from_extension(src.url)
-        if kind == "other":
-            return Prepared(path=name, kind="other", ok=False, findings=[Finding(
-                "file.unsupported_format", "error",
-                f"{name}: cannot tell from the URL whether it is an image or a video; pass "
-                "--allow-url to let mediaprep look at it")])
-        return passthrough(kind, [not_verified_finding(
-            name, "URL fetching is off; --allow-url checks it from its first bytes")])
-    if not settings.allow_url:
-        return Prepared(path=name, kind="other", ok=False, findings=[url_off_finding(name)])
-    try:
-        if settings.transport == "url":
-            from .kinds import check_info
-
-            info, complete = _head_info(src, settings)
-            if complete:
-                report = check_info(info, settings)
-                worth_fixing = [f for f in report.findings if f.severity in ("error", "warning")]
-                if not worth_fixing and info.kind in ("image", "video"):
-                    return passthrough(info.kind, report.findings, info)
-                if any(f.severity == "error" and not f.fixable for f in report.findings):
-                    return Prepared(path=name, kind=info.kind, ok=False, info=info,
-                                    findings=report.findings, bytes_in=info.bytes)
-        fetched = fetch_resource(src, settings)
-    except FetchError as exc:
-        return Prepared(path=name, kind="other", ok=False,
-                        findings=[fetch_error_finding(name, exc)])
-    try:
-        result = _prepare_local(fetched, settings, out_dir, stem)
-        result.path = name
-        if (settings.transport == "url" and result.ok and result.kind in ("image", "video")
-                and result.fixes == ["passed through unchanged"]):
-            # nothing changed: the original URL goes, not a copy under --url-prefix
-            for out in result.outputs:
-                out.unlink(missing_ok=True)
-            kept = passthrough(result.kind, result.findings, result.info)
-            kept.tokens = result.tokens
-            return kept
-        return result
-    finally:
-        release(fetched)
+def _url_passthrough(res: Resource, settings: Settings, kind: str, findings: list[Finding],
+                     info: MediaInfo | None = None) -> Prepared:
+    """The URL itself as the content part: nothing about it needed a change."""
+    if kind == "image":
+        part = image_part(res.url, settings.dialect)
+    else:
+        max_frames = settings.max_frames if settings.max_frames_set else None
+        part = video_file_part(res.url, settings.fps, settings.dialect, max_frames)
+    return Prepared(path=res.name, kind=kind, ok=True, part=part, findings=findings, info=info,
+                    fixes=["passed through as the original URL"],
+                    fps=settings.fps if kind == "video" else None,
+                    bytes_in=info.bytes if info is not None else 0)

@@ -334,13 +334,11 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
     """Print what each file is."""
     from .api import probe as probe_api
     from .batch.inputs import collect
-    from .kinds import probe_resource
 
     settings, config = build_settings({"config_path": config_path, **url_opts})
     items = collect(paths, config)
-    infos = [probe_api(i.url, settings=settings, deep=deep) if i.url is not None
-             else probe_resource(_resource_for(i), limits=settings.limits, deep=deep)
-             for i in items]
+    infos = [probe_api(i.url if i.url is not None else _resource_for(i), settings=settings,
+                       deep=deep) for i in items]
     bad = any(i.error_code for i in infos)
     if as_json:
         click.echo(json.dumps([{"path": i.path, "kind": i.kind, "info": i.to_json(),

@@ -193,9 +193,6 @@ class Report:
     def ok(self) -> bool:
         return not has_errors(self.findings)
 
-    def failed(self, *, strict: bool = False) -> bool:
-        return has_errors(self.findings, strict=strict)
-
     @property
     def errors(self) -> int:
         return sum(1 for f in self.findings if f.severity == "error")

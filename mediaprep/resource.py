@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Union
@@ -30,7 +31,13 @@ class ResourceError(MediaprepError, ValueError):
 
 @dataclass
 class Resource:
-    """One input. Exactly one of ``path``, ``data``, ``image``, ``frames``, ``url`` is set."""
+    """One input, read once: what it is, where its bytes are, and how a URL may be read.
+
+    Exactly one of ``path``, ``data``, ``image``, ``frames``, ``url`` is set (a folder of frames
+    has ``path`` and ``frames``). :meth:`access` applies the URL policy, :meth:`local` hands
+    out a local copy of a URL and removes it afterwards, :meth:`head_read` reads a URL's first
+    bytes. Build one with :func:`to_resource`.
+    """
 
     name: str
     path: Path | None = None
@@ -86,6 +93,57 @@ class Resource:
         if self.path is not None:
             return self.path.read_bytes()
         raise ResourceError(f"{self.name}: no bytes to read")
+
+    @contextmanager
+    def as_path(self, suffix: str = "") -> Iterator[Path]:
+        """A path to this input's bytes, for a backend that reads only files: the input's own
+        path, or a private temp copy of its bytes removed when the block ends."""
+        if self.path is not None:
+            yield self.path
+            return
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix="mediaprep-in-", suffix=suffix)
+        path = Path(tmp)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(self.read_bytes())
+            yield path
+        finally:
+            _unlink_quietly(path)
+
+    # The URL policy (see "URL inputs" below): decided here, once, for every entry point.
+
+    def access(self, settings: Any) -> Access:
+        """How this input may be read under ``settings`` (see :class:`Access`)."""
+        if self.url is None:
+            return Access("local")
+        if not settings.allow_url:
+            if settings.transport == "url":
+                return Access("unverified", not_verified_finding(
+                    self.name, "URL fetching is off; --allow-url checks it from its first bytes"))
+            return Access("refused", url_off_finding(self.name))
+        return Access("head" if settings.transport == "url" else "fetch")
+
+    @contextmanager
+    def local(self, settings: Any) -> Iterator[Resource]:
+        """This input as local bytes or a path: a URL is fetched into a temp file (raises
+        :class:`~mediaprep.net.fetch.FetchError`), removed when the block ends."""
+        if self.url is None:
+            yield self
+            return
+        fetched = fetch_resource(self, settings)
+        try:
+            yield fetched
+        finally:
+            release(fetched)
+
+    def head_read(self, settings: Any) -> HeadRead:
+        """A URL's first :data:`HEAD_RANGE` bytes, from a HEAD and one Range read."""
+        from .net.fetch import head_probe
+
+        hp = head_probe(self.url, fetch_policy(settings), max_range=HEAD_RANGE)
+        return HeadRead(Resource(name=self.name, data=hp.head), hp.size)
 
 
 def is_url(value: Any) -> bool:
@@ -227,6 +285,52 @@ def _natural_key(p: Path) -> list[Any]:
 
 # ------------------------------------------------------------------------------ URL inputs
 #
+# The URL policy, decided in one place (Resource.access): a URL is fetched only when the settings
+# allow it (``Settings.allow_url``), with :mod:`mediaprep.net.fetch` (http(s) only, size cap from
+# the limits table, connect and overall timeouts, at most 3 redirects, private and loopback
+# addresses refused unless allowed) into a temp file that is then read like a path and removed
+# when the work is done (Resource.local). Under the url transport, a URL that needs no change
+# passes through untouched: it is judged from a HEAD and a bounded Range read when fetching is
+# allowed (Resource.head_read), and passed with a ``url.not_verified`` info finding when not.
+# Fetch errors become findings: ``file.too_large`` for the size cap, else ``file.unreadable``;
+# the fetch error code (``url.timeout``, ``url.private_address`` ...) is the finding's ``actual``.
+
+HEAD_RANGE = 64 * 1024  # bytes read to validate a pass-through URL
+_URL_IMAGE_EXTS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic",
+                             "heif"})
+_URL_VIDEO_EXTS = frozenset({"mp4", "mov", "mkv", "avi", "flv", "wmv", "webm", "mpg", "mpeg",
+                             "3gp", "m4v"})
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a resource may be read under some settings: the URL policy's one decision.
+
+    ``mode`` is ``"local"`` (not a URL: read it), ``"fetch"`` (download it, then read it like a
+    path), ``"head"`` (url transport: judge it from its first bytes, fetch only if they cannot
+    say enough), ``"unverified"`` (url transport, fetching off: pass the URL through unchecked,
+    with ``finding``) or ``"refused"`` (fetching off: ``finding`` says how to allow it).
+    """
+
+    mode: str
+    finding: Any = None
+
+
+@dataclass(frozen=True)
+class HeadRead:
+    """The first bytes of a URL as a Resource, with the size the server gave (if any)."""
+
+    head: Resource
+    size: int | None
+
+    @property
+    def partial(self) -> bool:
+        data = self.head.data or b""
+        return self.size is None or len(data) < self.size
+
+
+
+#
 # A URL input is fetched only when the settings allow it (``Settings.allow_url``). Then it is
 # downloaded with :mod:`mediaprep.net.fetch` (http(s) only, size cap, connect and overall timeouts,
 # at most 3 redirects, private and loopback addresses refused unless allowed) into a temp file
@@ -237,11 +341,8 @@ def _natural_key(p: Path) -> list[Any]:
 # ``file.unreadable``; the fetch error code (``url.timeout``, ``url.private_address`` ...) is
 # the finding's ``actual``.
 
-HEAD_RANGE = 64 * 1024  # bytes read to validate a pass-through URL
-_URL_IMAGE_EXTS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic",
-                             "heif"})
-_URL_VIDEO_EXTS = frozenset({"mp4", "mov", "mkv", "avi", "flv", "wmv", "webm", "mpg", "mpeg",
-                             "3gp", "m4v"})
+
+
 
 
 def fetch_policy(settings: Any) -> Any:

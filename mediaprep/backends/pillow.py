@@ -734,16 +734,14 @@ _heif_registered = False
 
 
 def register_heif() -> bool:
-    """Register the pillow-heif opener once so ``Image.open`` reads HEIC/HEIF. Returns success."""
+    """Register the pillow-heif opener once so ``Image.open`` reads HEIC/HEIF (a hard
+    dependency: imported on the first image open, not at ``import mediaprep``)."""
     global _heif_registered
     if not _heif_registered:
-        try:
-            import pillow_heif
+        import pillow_heif
 
-            pillow_heif.register_heif_opener()
-            _heif_registered = True
-        except ImportError:  # optional at runtime: HEIC files then fail as unreadable
-            return False
+        pillow_heif.register_heif_opener()
+        _heif_registered = True
     return True
 
 

@@ -11,7 +11,7 @@ from ..backends.pillow import probe_image
 from ..backends.sniff import HEAD_BYTES, Sniffed, extension_matches, sniff
 from ..limits import Limits, limits_for
 from ..model import MediaInfo, Report
-from ..resource import Resource
+from ..resource import Resource, ResourceError
 from ..settings import Settings
 from . import frames, image, video
 from .common import report_for
@@ -23,11 +23,8 @@ def probe_resource(src: Resource, *, limits: Limits | None = None, deep: bool = 
     limits = limits or limits_for()
     if src.frames is not None:
         return frames.probe_frames(src, lambda m: probe_resource(m, limits=limits, deep=deep))
-    if src.url is not None:
-        info = MediaInfo(path=src.name, kind="other")
-        info.error_code = "url.not_verified"
-        info.error = "a URL input is not fetched unless allowed"
-        return info
+    if src.url is not None:  # the URL policy is Resource.access; the api reads URLs locally
+        raise ResourceError(f"{src.name}: a URL is read through Resource.local, not probed")
     if src.image is not None:
         return image.probe(src, limits)
     if src.path is not None:

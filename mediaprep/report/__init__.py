@@ -103,15 +103,15 @@ def severity_of(finding: Mapping[str, Any]) -> Severity:
 
 
 def file_failed(file: Mapping[str, Any], *, strict: bool = False) -> bool:
-    """Whether this file fails the check.
-
-    Fails when the checker said ``ok: false`` or any finding is an error; with
-    ``strict`` a warning fails too. ``info`` findings never fail a file.
+    """Whether this file fails: :func:`mediaprep.batch.summary.input_failed` (the one rule),
+    after the report's severities are normalised with :func:`severity_of`, so that a checker's
+    unknown severity counts as an error. ``info`` findings never fail a file.
     """
-    if file.get("ok") is False:
-        return True
-    severities = {severity_of(f) for f in findings_of(file)}
-    return "error" in severities or (strict and "warning" in severities)
+    from ..batch.summary import input_failed
+
+    return input_failed({"ok": file.get("ok"),
+                         "findings": [{"severity": severity_of(f)} for f in findings_of(file)]},
+                        strict=strict)
 
 
 def summary_of(report: Report, *, strict: bool = False) -> dict[str, int]:
