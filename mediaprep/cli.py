@@ -200,10 +200,11 @@ def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--manifest", "manifests", multiple=True, type=click.Path(dir_okay=False),
                      help="A file listing inputs, one path or URL per line (# comments); "
                           "relative paths are relative to the manifest's folder."),
-        click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-                     show_default=True,
-                     help="Where per-input work runs: local worker processes, or a Dask "
-                          "cluster (pip install 'mediaprep[dask]')."),
+        click.option("--executor", default="local", show_default=True,
+                     metavar="local|dask|MODULE:FACTORY",
+                     help="Where per-input work runs: local worker processes, a Dask "
+                          "cluster (pip install 'mediaprep[dask]'), or an executor of your "
+                          "own (an importable factory)."),
         click.option("--scheduler", default=None, metavar="ADDRESS",
                      help="Dask scheduler address [default: $MEDIAPREP_DASK_SCHEDULER, else a "
                           "local cluster of --jobs workers]."),
@@ -219,7 +220,12 @@ def pop_run_options(opts: dict[str, Any], paths: tuple[str, ...]) -> tuple[
     the manifests' entries to ``paths``."""
     from .batch.inputs import ManifestError, read_manifest
 
+    from .batch.executors import EXECUTORS
+
     executor = opts.pop("executor", None) or "local"
+    if executor not in EXECUTORS and ":" not in executor:
+        raise UsageFailure(f"--executor {executor}: choose local or dask, or give an executor "
+                           "of your own as package.module:factory")
     scheduler = opts.pop("scheduler", None)
     entries: list[str] = []
     for manifest in opts.pop("manifests", ()) or ():

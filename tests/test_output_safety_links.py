@@ -33,32 +33,37 @@ from mediaprep.cli import main
 
 CLI = [sys.executable, "-c", "from mediaprep.cli import main; main()"]
 
-# A test double for prep's per-input work (the runner pickles it by name): an input named
-# leave* is a worker killed mid-write: it makes its output's temporary through the one
-# atomic-write helper, with its run's marker, writes half of it and hangs.
+# A test double for prep's per-input work, plugged in through the public executor seam
+# (``--executor double:LeaveExecutor``): an input named leave* is a worker killed mid-write:
+# it makes its output's temporary through the one atomic-write helper, with its run's marker,
+# writes half of it and hangs.
 DOUBLE = textwrap.dedent('''
-    import time
+    import functools, time
     from pathlib import Path
-    from mediaprep.batch.journal import prep_job as _real_prep
+    from mediaprep.batch.executors import LocalExecutor
     from mediaprep.output import temp_path_for, writing_for_run
 
-    def prep_job(job):
+    def leaving(fn, job):
         if Path(job.task.source).name.startswith("leave"):
             with writing_for_run(job.run_id):
                 out = Path(job.task.out_dir) / (job.task.stem + ".png")
                 temp_path_for(out).write_bytes(b"half an output")
             time.sleep(60)
-        return _real_prep(job)
+        return fn(job)
+
+    class LeaveExecutor(LocalExecutor):
+        def run(self, tasks, fn, **options):
+            return super().run(tasks, functools.partial(leaving, fn), **options)
 ''')
 
-LAUNCHER = textwrap.dedent('''
-    import sys
-    sys.path.insert(0, sys.argv.pop(1))
-    import double, mediaprep.batch.journal
-    mediaprep.batch.journal.prep_job = double.prep_job
-    from mediaprep.cli import main
-    main()
-''')
+
+def _with_double(tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a prep run through the double."""
+    dbl = _double(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(dbl), str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    return [sys.executable, "-m", "mediaprep", *args, "--executor", "double:LeaveExecutor"], env
+
 
 
 def _png(colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -219,10 +224,10 @@ def test_a_killed_runs_temporaries_are_swept_on_the_rerun(media: Path, tmp_path:
     out = tmp_path / "out"
     files = _lookalikes(out)
     (media / "sub" / "leave.png").write_bytes(_png((9, 9, 9)))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, str(_double(tmp_path)), "prep", str(media), "-o",
-         str(out), "--no-cache", "-q", "-j", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd, env = _with_double(tmp_path, "prep", str(media), "-o", str(out), "--no-cache", "-q",
+                            "-j", "1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
         _wait_for(lambda: _temporaries(out), proc)
     finally:
@@ -257,9 +262,9 @@ def test_a_worker_killed_by_the_timeout_leaves_no_temporary(media: Path,
     out = tmp_path / "out"
     files = _lookalikes(out)
     (media / "leave.png").write_bytes(_png((9, 9, 9)))
-    r = subprocess.run([sys.executable, "-c", LAUNCHER, str(_double(tmp_path)), "prep",
-                        str(media), "-o", str(out), "--no-cache", "-q", "-j", "1",
-                        "--timeout", "2"], capture_output=True, text=True, timeout=300)
+    cmd, env = _with_double(tmp_path, "prep", str(media), "-o", str(out), "--no-cache", "-q",
+                            "-j", "1", "--timeout", "2")
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 1, r.stderr
     assert "took too long" in (out / "parts.jsonl").read_text()
     assert _temporaries(out) == []

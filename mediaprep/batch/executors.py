@@ -92,8 +92,12 @@ class Executor(Protocol):
 def get_executor(name: str, **options: Any) -> Executor:
     """The executor called ``name`` (see :data:`EXECUTORS`); ``options`` go to its constructor.
 
-    Raises :class:`ExecutorUnavailable` (with the install command) when the engine is missing,
-    and ``ValueError`` for an unknown name.
+    ``name`` may also be ``"package.module:factory"``: an executor of your own (anything with
+    the :class:`Executor` contract, e.g. a :class:`LocalExecutor` subclass that wraps ``fn``),
+    which is how ``--executor`` plugs one into the CLI; tests use it to inject failing work.
+
+    Raises :class:`ExecutorUnavailable` (with the install command) when the engine is missing
+    or the factory cannot be imported, and ``ValueError`` for an unknown name.
     """
     if name == "local":
         return LocalExecutor(**options)
@@ -103,7 +107,15 @@ def get_executor(name: str, **options: Any) -> Executor:
                 f"the dask executor needs Dask distributed, which is not installed: {INSTALL_HINT}"
             )
         return DaskExecutor(**options)
-    raise ValueError(f"unknown executor {name!r} (choose from {', '.join(EXECUTORS)})")
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ExecutorUnavailable(f"cannot load the executor {name!r}: {exc}") from exc
+        return factory(**options)
+    raise ValueError(f"unknown executor {name!r} (choose from {', '.join(EXECUTORS)}, or "
+                     "give package.module:factory)")
 
 
 def _validate(jobs: int | None, timeout: float | None) -> None:

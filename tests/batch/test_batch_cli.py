@@ -25,43 +25,47 @@ from click.testing import CliRunner
 from PIL import Image
 
 import mediaprep.batch.journal as batch
+from mediaprep.batch.executors import LocalExecutor
 from mediaprep.cli import main
 
-# A test double for the per-file work, importable in worker processes (the runner pickles the
-# function by name): files named hang* sleep 30 s, crash* kill their worker with SIGSEGV, and
-# full* meet a full disk in prep.
+# A test double for the per-file work, plugged in through the public executor seam
+# (``--executor double:TroubleExecutor``): the local executor, with each input's work run
+# through troubled(): files named hang* sleep 30 s, crash* kill their worker with SIGSEGV, and
+# full* meet a full disk in prep. Workers import it by name (the runner pickles the work).
 DOUBLE = textwrap.dedent('''
-    import errno, os, signal, time
+    import errno, functools, os, signal, time
     from pathlib import Path
-    from mediaprep.batch.tasks import check_one as _real_check
-    from mediaprep.batch.journal import prep_job as _real_prep
+    from mediaprep.batch.executors import LocalExecutor
 
-    def _trouble(name):
+    def troubled(fn, item):
+        task = getattr(item, "task", item)  # a prep job carries its task; a check is the task
+        name = Path(task.source).name
         if name.startswith("hang"):
             time.sleep(30)
         if name.startswith("crash"):
             os.kill(os.getpid(), signal.SIGSEGV)
+        if name.startswith("full") and item is not task:  # its output meets a full disk
+            raise OSError(errno.ENOSPC, "No space left on device", task.out_dir)
+        return fn(item)
 
-    def check_one(task):
-        _trouble(Path(task.source).name)
-        return _real_check(task)
-
-    def prep_job(job):
-        _trouble(Path(job.task.source).name)
-        if Path(job.task.source).name.startswith("full"):  # its output meets a full disk
-            raise OSError(errno.ENOSPC, "No space left on device", job.task.out_dir)
-        return _real_prep(job)
+    class TroubleExecutor(LocalExecutor):
+        def run(self, tasks, fn, **options):
+            return super().run(tasks, functools.partial(troubled, fn), **options)
 ''')
 
-LAUNCHER = textwrap.dedent('''
-    import sys
-    sys.path.insert(0, sys.argv.pop(1))
-    import double, mediaprep.batch.tasks, mediaprep.batch.journal
-    mediaprep.batch.tasks.check_one = double.check_one
-    mediaprep.batch.journal.prep_job = double.prep_job
-    from mediaprep.cli import main
-    main()
-''')
+
+SEEN: list[tuple[str, bool]] = []
+
+
+class SpyExecutor(LocalExecutor):
+    """In-process (-j 0) executor that records what each check task was given, then checks it
+    with fetching off (the test has no server)."""
+
+    def run(self, tasks: Any, fn: Any, **options: Any) -> Any:
+        SEEN.extend((t.source, t.settings.allow_url) for t in tasks)
+        offline = [t.__class__(t.source, t.display, t.settings.replace(allow_url=False))
+                   for t in tasks]
+        return super().run(offline, fn, **options)
 
 
 def run(*args: Any) -> Any:
@@ -88,8 +92,11 @@ def troubled(tmp_path: Path, generated: dict[str, Path]) -> tuple[Path, Path]:
 
 
 def run_double(dbl: Path, *args: Any, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", LAUNCHER, str(dbl), *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(dbl), str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "mediaprep", *map(str, args),
+                           "--executor", "double:TroubleExecutor"],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 # --- jobs, timeout, crash isolation ----------------------------------------------------------
@@ -254,11 +261,11 @@ def test_progress_bar_on_a_terminal_only(generated, tmp_path) -> None:
 # --- cache ----------------------------------------------------------------------------------
 
 
-def _no_media_work(monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(task: Any) -> Any:
-        raise AssertionError(f"media work for {task.source}")
-
-    monkeypatch.setattr(batch, "prep_one", boom)
+def _work(r: Any) -> dict[str, int]:
+    """How a ``prep --format json`` run got its inputs: prepared now, from the cache, from
+    the journal (the run's own public account)."""
+    s = json.loads(r.stdout)["summary"]
+    return {k: s[k] for k in ("prepared_now", "from_cache", "from_journal")}
 
 
 def _tree(out: Path) -> dict[str, str]:
@@ -266,7 +273,7 @@ def _tree(out: Path) -> dict[str, str]:
             for p in sorted(out.rglob("*")) if p.is_file() and ".mediaprep" not in p.parts}
 
 
-def test_cache_hit_does_no_media_work(generated, tmp_path, monkeypatch) -> None:
+def test_cache_hit_does_no_media_work(generated, tmp_path) -> None:
     media = make_folder(tmp_path / "in", generated, {
         "a.png": "png", "b.jpg": "jpeg_exif6", "c.png": "png_10x400", "d.jpg": "jpeg_truncated",
         "v.mp4": "video_audio"})
@@ -274,9 +281,10 @@ def test_cache_hit_does_no_media_work(generated, tmp_path, monkeypatch) -> None:
     first = run("prep", media, "-o", tmp_path / "o1", "--cache-dir", cache, "-j", "0")
     assert first.exit_code == 1
     assert any(cache.iterdir())
-    _no_media_work(monkeypatch)
-    again = run("prep", media, "-o", tmp_path / "o2", "--cache-dir", cache, "-j", "0")
+    again = run("prep", media, "-o", tmp_path / "o2", "--cache-dir", cache, "-j", "0",
+                "--format", "json")
     assert again.exit_code == 1, again.output
+    assert _work(again) == {"prepared_now": 0, "from_cache": 5, "from_journal": 0}
     assert (tmp_path / "o2" / "parts.jsonl").read_bytes() == \
         (tmp_path / "o1" / "parts.jsonl").read_bytes()
     assert _tree(tmp_path / "o2") == _tree(tmp_path / "o1")
@@ -290,43 +298,39 @@ def test_cache_hit_does_no_media_work(generated, tmp_path, monkeypatch) -> None:
     assert a1.read_bytes() == before
 
 
-def test_cache_key_covers_bytes_and_options(generated, tmp_path, monkeypatch) -> None:
+def test_cache_key_covers_bytes_and_options(generated, tmp_path) -> None:
     media = make_folder(tmp_path / "in", generated, {"a.jpg": "jpeg_exif6"})
     cache = tmp_path / "cache"
     assert run("prep", media, "-o", tmp_path / "o1", "--cache-dir", cache, "-j", "0").exit_code \
         == 0
-    calls: list[str] = []
-    real = batch.prep_one
+    fresh = {"prepared_now": 1, "from_cache": 0, "from_journal": 0}
 
-    def counting(task: Any) -> Any:
-        calls.append(task.source)
-        return real(task)
+    def prep(*args: Any) -> Any:
+        return run("prep", *args, "-j", "0", "--format", "json")
 
-    monkeypatch.setattr(batch, "prep_one", counting)
+    # the same input and options: a hit
+    assert _work(prep(media, "-o", tmp_path / "o0", "--cache-dir", cache))["from_cache"] == 1
     # an option that changes the output: a miss
-    assert run("prep", media, "-o", tmp_path / "o2", "--cache-dir", cache, "-j", "0",
-               "--max-side", "32").exit_code == 0
-    assert len(calls) == 1
+    r = prep(media, "-o", tmp_path / "o2", "--cache-dir", cache, "--max-side", "32")
+    assert r.exit_code == 0 and _work(r) == fresh
     # other bytes under the same name: a miss
     Image.open(generated["jpeg"]).save(media / "a.jpg", quality=50)
-    assert run("prep", media, "-o", tmp_path / "o3", "--cache-dir", cache, "-j", "0").exit_code \
-        == 0
-    assert len(calls) == 2
+    r = prep(media, "-o", tmp_path / "o3", "--cache-dir", cache)
+    assert r.exit_code == 0 and _work(r) == fresh
     # the same bytes under another extension: a miss (the name is part of what is probed)
     renamed = tmp_path / "renamed"
     renamed.mkdir()
     shutil.copy(media / "a.jpg", renamed / "a.png")
-    r = run("prep", renamed, "-o", tmp_path / "o5", "--cache-dir", cache, "-j", "0")
-    assert len(calls) == 3
-    assert "file.extension_mismatch" in r.stdout + (tmp_path / "o5" / "parts.jsonl").read_text()
+    r = prep(renamed, "-o", tmp_path / "o5", "--cache-dir", cache)
+    assert _work(r) == fresh
+    assert "file.extension_mismatch" in (tmp_path / "o5" / "parts.jsonl").read_text()
     # --no-cache: always prepared, and nothing is written to the cache folder
     other = tmp_path / "cache2"
-    assert run("prep", media, "-o", tmp_path / "o4", "--cache-dir", other, "-j", "0",
-               "--no-cache").exit_code == 0
-    assert len(calls) == 4 and not other.exists()
+    r = prep(media, "-o", tmp_path / "o4", "--cache-dir", other, "--no-cache")
+    assert r.exit_code == 0 and _work(r) == fresh and not other.exists()
 
 
-def test_cache_hit_for_a_copy_under_another_name(generated, tmp_path, monkeypatch) -> None:
+def test_cache_hit_for_a_copy_under_another_name(generated, tmp_path) -> None:
     """Content-addressed: a renamed copy hits, and its line names the new input and outputs
     (file:// URLs included)."""
     cache = tmp_path / "cache"
@@ -334,15 +338,16 @@ def test_cache_hit_for_a_copy_under_another_name(generated, tmp_path, monkeypatc
     b = make_folder(tmp_path / "b", generated, {"two.png": "png_10x400"})
     common = ["--cache-dir", cache, "-j", "0", "--transport", "path", "--dialect", "dashscope"]
     assert run("prep", a / "one.png", "-o", tmp_path / "o1", *common).exit_code == 0
-    _no_media_work(monkeypatch)
-    assert run("prep", b / "two.png", "-o", tmp_path / "o2", *common).exit_code == 0
+    hit = run("prep", b / "two.png", "-o", tmp_path / "o2", *common, "--format", "json")
+    assert hit.exit_code == 0
+    assert _work(hit) == {"prepared_now": 0, "from_cache": 1, "from_journal": 0}
     line = json.loads((tmp_path / "o2" / "parts.jsonl").read_text())
     assert line["path"].endswith("two.png") and line["outputs"] == ["two.png"]
     assert line["part"]["image"] == (tmp_path / "o2" / "two.png").resolve().as_uri()
     assert (tmp_path / "o2" / "two.png").read_bytes() == (tmp_path / "o1" / "one.png").read_bytes()
 
 
-def test_journal_resumes_without_the_cache(generated, tmp_path, monkeypatch) -> None:
+def test_journal_resumes_without_the_cache(generated, tmp_path) -> None:
     media = make_folder(tmp_path / "in", generated, {"a.png": "png", "b.jpg": "jpeg_exif6"})
     out = tmp_path / "out"
     assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
@@ -353,22 +358,20 @@ def test_journal_resumes_without_the_cache(generated, tmp_path, monkeypatch) -> 
     assert (out / "parts.jsonl").stat().st_ino == ino
     # parts.jsonl rebuilt from the journal (its signature gone): no media work, same bytes
     (out / ".mediaprep" / "parts.sig").unlink()
-    _no_media_work(monkeypatch)
-    assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
+    r = run("prep", media, "-o", out, "--no-cache", "-j", "0", "--format", "json")
+    assert r.exit_code == 0
+    assert _work(r) == {"prepared_now": 0, "from_cache": 0, "from_journal": 2}
     assert (out / "parts.jsonl").read_bytes() == before
     # parts.jsonl removed: it held the only copy of the lines, so they are made again, the same
-    monkeypatch.undo()
     (out / "parts.jsonl").unlink()
     assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
     assert (out / "parts.jsonl").read_bytes() == before
     # an output removed behind its back: that input (only) is prepared again
     (out / "b.jpg").unlink()
-    monkeypatch.undo()
-    calls: list[str] = []
-    real = batch.prep_one
-    monkeypatch.setattr(batch, "prep_one", lambda t: calls.append(t.source) or real(t))
-    assert run("prep", media, "-o", out, "--no-cache", "-j", "0").exit_code == 0
-    assert [Path(c).name for c in calls] == ["b.jpg"]
+    r = run("prep", media, "-o", out, "--no-cache", "-j", "0", "--format", "json")
+    assert r.exit_code == 0
+    assert [(Path(x["path"]).name, x["origin"]) for x in json.loads(r.stdout)["results"]] == [
+        ("a.png", "journal"), ("b.jpg", "prepared")]
     assert (out / "b.jpg").exists() and (out / "parts.jsonl").read_bytes() == before
 
 
@@ -464,24 +467,15 @@ def test_batch_request_usage_errors(generated, tmp_path, args) -> None:
 # --- URLs -----------------------------------------------------------------------------------
 
 
-def test_allow_url_reaches_the_settings(monkeypatch) -> None:
-    import mediaprep.batch.tasks as tasks
-
-    seen: list[tuple[str, bool]] = []
-    real = tasks.check_one
-
-    def spy(task: Any) -> Any:
-        seen.append((task.source, task.settings.allow_url))
-        return real(task.__class__(task.source, task.display,
-                                   task.settings.replace(allow_url=False)))
-
-    monkeypatch.setattr(tasks, "check_one", spy)
+def test_allow_url_reaches_the_settings() -> None:
+    SEEN.clear()
     url = "https://example.invalid/a.jpg"
-    r = run("check", url, "-j", "0", "--format", "json")
-    assert seen == [(url, False)]
+    spy = ["--executor", f"{__name__}:SpyExecutor"]
+    r = run("check", url, "-j", "0", "--format", "json", *spy)
+    assert SEEN == [(url, False)]
     assert json.loads(r.stdout)["files"][0]["path"] == url  # kept as a URL, not a path
-    run("check", url, "-j", "0", "--allow-url")
-    assert seen[-1] == (url, True)
+    run("check", url, "-j", "0", "--allow-url", *spy)
+    assert SEEN[-1] == (url, True)
 
 
 def test_a_folder_without_media_passes_with_a_warning(tmp_path) -> None:

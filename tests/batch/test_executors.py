@@ -309,3 +309,42 @@ def test_dask_worker_killed_mid_run(cluster, inputs, local_run, tmp_path: Path) 
     assert not [p for p in out.rglob("*") if ".part" in p.name]
     # The nanny replaced the killed worker.
     assert pid not in cluster.run(os.getpid).values()
+
+
+# --- an executor of your own: the public seam for custom engines (and test doubles) ----------
+
+
+class CountingExecutor(LocalExecutor):
+    """The local executor that counts the tasks it was given (in this process, -j 0)."""
+
+    given: list[int] = []
+
+    def run(self, tasks, fn, **options):  # type: ignore[no-untyped-def]
+        CountingExecutor.given.append(len(tasks))
+        return super().run(tasks, fn, **options)
+
+
+def test_an_importable_factory_is_an_executor(tmp_path: Path) -> None:
+    assert isinstance(get_executor(f"{__name__}:CountingExecutor"), CountingExecutor)
+    with pytest.raises(ExecutorUnavailable):
+        get_executor("no_such_module_here:Executor")
+    with pytest.raises(ExecutorUnavailable):
+        get_executor(f"{__name__}:NoSuchName")
+    with pytest.raises(ValueError):
+        get_executor("nope")
+
+
+def test_the_cli_runs_on_an_executor_of_your_own(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mediaprep.cli import main
+
+    png = tmp_path / "a.png"
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(png)
+    CountingExecutor.given.clear()
+    r = CliRunner().invoke(main, ["check", str(png), "-j", "0", "--executor",
+                                  f"{__name__}:CountingExecutor"])
+    assert r.exit_code == 0, r.output
+    assert CountingExecutor.given == [1]
+    bad = CliRunner().invoke(main, ["check", str(png), "--executor", "nope"])
+    assert bad.exit_code == 2 and "--executor nope" in bad.output
