@@ -240,14 +240,14 @@ def probe_image(src: Resource, sniffed: Sniffed, *, max_pixels: int | None,
                             guard.max_jpeg_scans, guard.max_seconds, guard.box)
     try:
         with src.open() as fh:
-            frames = _pre_open(fh, sniffed.format, src.size, guard)
+            frames, walk_problem = _pre_open(fh, sniffed.format, src.size, guard)
             fh.seek(0)
             with open_image(fh, max_pixels, guard, src.size) as im:
                 _from_pil(info, im)
                 info.format = _PILLOW_FORMATS.get(im.format or "", (im.format or "").lower()) or (
                     sniffed.format)
                 _read_header_extras(info, im, src, frames)
-                problem = structural_problem(info.format, src, im)
+                problem = structural_problem(info.format, src, im) or walk_problem
                 if problem:
                     info.error, info.error_code = problem, "file.unreadable"
                 elif deep:
@@ -704,12 +704,14 @@ def _png_verify(data: bytes, rows: list[tuple[int, int]], guard: DecodeGuard) ->
 # ------------------------------------------------------------------ structure, before Pillow
 
 
-def _pre_open(fh: IO[bytes], fmt: str | None, size: int, guard: DecodeGuard) -> int | None:
+def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
+              guard: DecodeGuard) -> tuple[int | None, str | None]:
     """Judge what the container declares before Pillow opens it (Pillow's ICO and animated
     WebP readers decode or allocate the whole canvas on open). Returns the APNG frame count
-    (fcTL chunks) when the file is a PNG, else None."""
+    (fcTL chunks) when the file is a PNG, else None; and a JPEG marker segment libjpeg refuses
+    (:func:`_jpeg_walk`), else None."""
     if fmt in ("jpeg", "mpo"):
-        scans, dims = _jpeg_walk(fh, guard.max_jpeg_scans)
+        scans, dims, problem = _jpeg_walk(fh, guard.max_jpeg_scans)
         if guard.max_jpeg_scans is not None and scans > guard.max_jpeg_scans:
             raise BombError(None, f"the JPEG holds more than {guard.max_jpeg_scans} scans "
                                   "(image.max_jpeg_scans; encoders write a few dozen at most): "
@@ -717,13 +719,14 @@ def _pre_open(fh: IO[bytes], fmt: str | None, size: int, guard: DecodeGuard) -> 
         if dims:
             guard.judge(dims[0], dims[1], mode="L" if dims[2] == 1 else "RGB",
                         file_bytes=size, jpeg=True)
+        return None, problem
     elif fmt == "png":
         head = fh.read(33)
         if len(head) >= 24 and head[12:16] == b"IHDR":
             w, h = struct.unpack(">II", head[16:24])
             mode = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}.get(head[25], "RGBA")
             guard.judge(w, h, mode=mode, file_bytes=size)
-        return _png_frames(fh, size)
+        return _png_frames(fh, size), None
     elif fmt == "gif":
         head = fh.read(10)
         if len(head) == 10:
@@ -740,7 +743,7 @@ def _pre_open(fh: IO[bytes], fmt: str | None, size: int, guard: DecodeGuard) -> 
     elif fmt == "ico" or fmt == "cur":
         for w, h in _ico_entries(fh, size):
             guard.judge(w, h, mode="RGBA", file_bytes=size, what="an icon in the ICO")
-    return None
+    return None, None
 
 
 def _whole(fh: IO[bytes]) -> Any:
@@ -757,29 +760,44 @@ _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _ENTROPY_END = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 
 
-def _jpeg_walk(fh: IO[bytes], limit: int | None) -> tuple[int, tuple[int, int, int] | None]:
+def _jpeg_walk(fh: IO[bytes], limit: int | None
+               ) -> tuple[int, tuple[int, int, int] | None, str | None]:
     """Count the scans (SOS markers) of the first JPEG in the file by walking its marker
     segments and skipping entropy-coded data; stop past ``limit``. Also the first SOF's
-    width, height and component count."""
+    width, height and component count, and a marker segment libjpeg refuses to read (its
+    fatal marker errors: a second SOI or SOF, a bad SOS, DHT or DQT), which is what a stray
+    marker inside entropy-coded data makes the decode fail on (see :func:`_segment_problem`)."""
     data = _whole(fh)
     try:
         n, pos, scans, dims = len(data), 2, 0, None
+        components: bytes | None = None  # the SOF's component ids
         while pos + 4 <= n:
             if data[pos] != 0xFF:
-                return scans, dims  # not a marker: a damaged file, Pillow will say so
+                return scans, dims, None  # not a marker: a damaged file, Pillow will say so
             marker = data[pos + 1]
             if marker == 0xFF:  # fill byte
                 pos += 1
                 continue
             if marker == 0xD9:
                 break
-            if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            if marker == 0xD8:
+                return scans, dims, "corrupt: a second start-of-image marker inside the JPEG"
+            if marker == 0x01 or 0xD0 <= marker <= 0xD7:
                 pos += 2
                 continue
             length = (data[pos + 2] << 8) | data[pos + 3]
-            if marker in _SOF and dims is None and pos + 10 <= n:
-                h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
-                dims = (w, h, data[pos + 9])
+            if marker in _SOF:
+                if components is not None:
+                    return scans, dims, "corrupt: a second frame header (SOF) inside the JPEG"
+                if pos + 10 <= n:
+                    h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
+                    dims = (w, h, data[pos + 9])
+                    components = bytes(data[pos + 10 : pos + 10 + 3 * data[pos + 9] : 3])
+            elif marker in (0xDA, 0xC4, 0xDB) and pos + 2 + length <= n:
+                problem = _segment_problem(marker, bytes(data[pos + 4 : pos + 2 + length]),
+                                           length - 2, components)
+                if problem:
+                    return scans, dims, f"corrupt: {problem}"
             pos += 2 + length
             if marker == 0xDA:
                 scans += 1
@@ -789,12 +807,49 @@ def _jpeg_walk(fh: IO[bytes], limit: int | None) -> tuple[int, tuple[int, int, i
                 # (one regex search in C, not a Python step per 0xFF byte)
                 m = _ENTROPY_END.search(data, pos)
                 if m is None:
-                    return scans, dims
+                    return scans, dims, None
                 pos = m.start()
-        return scans, dims
+        return scans, dims, None
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
+
+
+def _segment_problem(marker: int, body: bytes, length: int,
+                     components: bytes | None) -> str | None:
+    """libjpeg's fatal errors reading an SOS, DHT or DQT segment (``body``: the ``length``
+    bytes after the length field), as its get_sos, get_dht and get_dqt raise them."""
+    if marker == 0xDA:
+        if components is None:
+            return "a scan (SOS) before the frame header"
+        ns = body[0] if body else 0
+        if length != ns * 2 + 4 or not 1 <= ns <= 4:
+            return "a scan header (SOS) of the wrong length"
+        ids = body[1 : 1 + 2 * ns : 2]
+        if len(set(ids)) != ns or any(c not in components for c in ids):
+            return "a scan header (SOS) names a component the frame does not have"
+        return None
+    pos = 0
+    if marker == 0xC4:
+        while length > 16:
+            index, count = body[pos], sum(body[pos + 1 : pos + 17])
+            pos, length = pos + 17, length - 17
+            if count > 256 or count > length:
+                return "a Huffman table (DHT) that does not fit its segment"
+            pos, length = pos + count, length - count
+            if (index & ~0x10) >= 4:
+                return f"a Huffman table (DHT) index {index:#x} out of range"
+        return "a Huffman table segment (DHT) of the wrong length" if length else None
+    while length > 0:  # DQT
+        n = body[pos]
+        pos, length = pos + 1, length - 1
+        prec = n >> 4
+        if n & 0x0F >= 4:
+            return f"a quantisation table (DQT) index {n & 0x0F} out of range"
+        count = min(64, length >> (1 if prec else 0))
+        step = count * (2 if prec else 1)
+        pos, length = pos + step, length - step
+    return "a quantisation table segment (DQT) of the wrong length" if length else None
 
 
 def _png_frames(fh: IO[bytes], size: int) -> int | None:
