@@ -840,14 +840,11 @@ def _segment_problem(marker: int, body: bytes, length: int,
             if (index & ~0x10) >= 4:
                 return f"a Huffman table (DHT) index {index:#x} out of range"
         return "a Huffman table segment (DHT) of the wrong length" if length else None
-    while length > 0:  # DQT
+    while length > 0:  # DQT: each table is 64 entries of 1 byte (precision 0) or 2
         n = body[pos]
-        pos, length = pos + 1, length - 1
-        prec = n >> 4
         if n & 0x0F >= 4:
             return f"a quantisation table (DQT) index {n & 0x0F} out of range"
-        count = min(64, length >> (1 if prec else 0))
-        step = count * (2 if prec else 1)
+        step = 1 + (128 if n >> 4 else 64)
         pos, length = pos + step, length - step
     return "a quantisation table segment (DQT) of the wrong length" if length else None
 

@@ -18,8 +18,8 @@ from PIL import Image
 import mediaprep
 from tests.fixtures.generate import png_chunk
 
-DAMAGED = [f"jpeg_stray_{m}" for m in ("sof", "soi", "sos", "dht")] + [
-    f"jpeg_progressive_stray_{m}" for m in ("sof", "soi", "sos", "dht")] + [
+DAMAGED = [f"jpeg_stray_{m}" for m in ("sof", "soi", "sos", "dht", "dqt")] + [
+    f"jpeg_progressive_stray_{m}" for m in ("sof", "soi", "sos", "dht", "dqt")] + [
     f"png_{k}_damaged" for k in ("filter", "short", "crc")]
 
 
