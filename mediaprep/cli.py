@@ -218,9 +218,8 @@ def pop_run_options(opts: dict[str, Any], paths: tuple[str, ...]) -> tuple[
         str, dict[str, Any], tuple[str, ...]]:
     """Take the executor options out of ``opts`` (the executor's name and its options); add
     the manifests' entries to ``paths``."""
-    from .batch.inputs import ManifestError, read_manifest
-
     from .batch.executors import EXECUTORS
+    from .batch.inputs import ManifestError, read_manifest
 
     executor = opts.pop("executor", None) or "local"
     if executor not in EXECUTORS and ":" not in executor:
