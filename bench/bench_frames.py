@@ -178,14 +178,15 @@ def _rss_helper(name: str, path: str, fps: str, max_frames: str) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+def run_timed(cmd: list[str], env: dict[str, str] | None = None,
+              cwd: Path = ROOT) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of one child process, from its own rusage (os.wait4).
 
     Runs in this checkout's root, so ``python -m mediaprep`` imports this copy.
     """
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            cwd=ROOT)  # fmt: skip
+                            cwd=cwd)  # fmt: skip
     _, status, ru = os.wait4(proc.pid, 0)
     dt = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -201,11 +202,12 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def cli_ours(clip: Path, fps: float, out: Path) -> tuple[float, float, int]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def cli_ours(clip: Path, fps: float, out: Path, root: Path = ROOT) -> tuple[float, float, int]:
+    """``mediaprep frames`` from the checkout at ``root`` (default: this one)."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
     cmd = [sys.executable, "-m", "mediaprep", "frames", str(clip), "-o", str(_fresh_dir(out)),
            "--fps", f"{fps:g}"]  # fmt: skip
-    dt, rss = run_timed(cmd, env)
+    dt, rss = run_timed(cmd, env, cwd=root)
     return dt, rss, len(list(out.glob("*.jpg")))
 
 
@@ -229,7 +231,15 @@ def decord_at(clip: Path, fps: float) -> int | None:
     return int(vr.get_batch(idx).shape[0])
 
 
-def cli_rows(work: Path, repeat: int) -> None:
+def _median(runs: list[tuple[float, float, int]]) -> tuple[float, float, int]:
+    """The run of median wall time (its RSS and frame count with it)."""
+    runs = sorted(runs, key=lambda r: r[0])
+    return runs[len(runs) // 2]
+
+
+def cli_rows(work: Path, repeat: int, baseline: Path | None = None) -> None:
+    """Each row runs ours, ffmpeg (and ``baseline``, another checkout) interleaved ``repeat``
+    times (A B A B ...: a load change hits both sides) and prints medians and ratios."""
     clips = {
         "30 s": encode_clip(work / "h264_1080p30_30s.mp4", seconds=30, fps=30, width=1920,
                             height=1080, gop=60, crf=None, bitrate=5_700_000, bframes=3),
@@ -239,22 +249,38 @@ def cli_rows(work: Path, repeat: int) -> None:
     have_ffmpeg = shutil.which("ffmpeg") is not None
     rows = [("30 s", 2.0, 1.2), ("30 s", 0.1, None), ("2 min", 2.0, None), ("2 min", 0.1, 10.0)]
     print("\n== mediaprep frames vs FFmpeg CLI (1080p30 H.264, 5.7 Mbit/s, GOP 60, B-frames)")
+    print(f"  medians of {repeat} interleaved runs; load average {os.getloadavg()[0]:.2f}")
     if not have_ffmpeg:
         print("  (ffmpeg not installed: FFmpeg rows skipped; apt-get install -y ffmpeg)")
-    print(f"  {'clip':<6} {'fps':>4}  {'mediaprep':>10} {'frames':>6} {'RSS MB':>7}  "
-          f"{'ffmpeg':>8} {'frames':>6}  {'ratio':>6}  target")  # fmt: skip
+    head = f"  {'clip':<6} {'fps':>4}  {'mediaprep':>10} {'frames':>6} {'RSS MB':>7}"
+    if have_ffmpeg:
+        head += f"  {'ffmpeg':>8} {'frames':>6}  {'ratio':>6}  target"
+    if baseline is not None:
+        head += f"  {'before':>8} {'speed-up':>8}"
+    print(head)
     for name, fps, target in rows:
         clip = clips[name]
-        o = min((cli_ours(clip, fps, work / "out_ours") for _ in range(repeat)), key=lambda r: r[0])
+        mine: list[tuple[float, float, int]] = []
+        theirs: list[tuple[float, float, int]] = []
+        before: list[tuple[float, float, int]] = []
+        for _ in range(repeat):
+            mine.append(cli_ours(clip, fps, work / "out_ours"))
+            if have_ffmpeg:
+                theirs.append(cli_ffmpeg(clip, fps, work / "out_ffmpeg"))
+            if baseline is not None:
+                before.append(cli_ours(clip, fps, work / "out_before", baseline))
+        o = _median(mine)
         line = f"  {name:<6} {fps:>4g}  {o[0]:>9.2f}s {o[2]:>6} {o[1]:>7.0f}"
         if have_ffmpeg:
-            f = min((cli_ffmpeg(clip, fps, work / "out_ffmpeg") for _ in range(repeat)),
-                    key=lambda r: r[0])  # fmt: skip
+            f = _median(theirs)
             ratio = f[0] / o[0]
             verdict = ""
             if target is not None:
                 verdict = f">= {target:g}x {'met' if ratio >= target else 'NOT met'}"
             line += f"  {f[0]:>7.2f}s {f[2]:>6}  {ratio:>5.2f}x  {verdict}"
+        if baseline is not None:
+            b = _median(before)
+            line += f"  {b[0]:>7.2f}s {b[0] / o[0]:>7.2f}x"
         print(line, flush=True)
     try:
         import decord  # type: ignore[import-not-found]  # noqa: F401
@@ -278,14 +304,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "bench"))
     ap.add_argument("--long", action="store_true", help="also the 1 h / 2,000 frames memory check")
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--baseline", default=None,
+                    help="another checkout of mediaprep, timed interleaved as 'before'")
     ap.add_argument("--rss-only", action="store_true", help="skip the timing comparisons")
     ap.add_argument("--library", action="store_true", help="also the library-level baselines")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
 
-    cli_rows(work, args.repeat)
+    cli_rows(work, args.repeat, Path(args.baseline) if args.baseline else None)
     if not (args.library or args.long or args.rss_only):
         return
 

@@ -49,6 +49,12 @@ _CONTAINERS = {"avi": "avi", "flv": "flv", "asf": "wmv", "mpeg": "mpeg", "mpegvi
                "mpegts": "ts", "matroska,webm": "mkv", "mov,mp4,m4a,3gp,3g2,mj2": "mp4"}
 
 
+# VideoScan.flags bits, one byte a packet
+KEY = 1  # a keyframe
+DISCARD = 2  # FFmpeg drops the frame (edit-list pre-roll): never shown
+NO_PTS = 4  # the packet has no pts (its dts stands in)
+
+
 @dataclass
 class VideoScan:
     """The one demux-only pass over a video stream's packets (no decoding): what probe, remux,
@@ -58,6 +64,12 @@ class VideoScan:
     duration lasts as long as the one before); ``frame_count`` counts packets with a timestamp,
     ``packets`` every non-empty one. ``complete`` is False when the scan stopped early (budget or
     a damaged packet): its numbers then describe a prefix only.
+
+    ``order`` and ``flags`` list every packet with a timestamp in file (decode) order: its pts
+    (the dts when it has none) and :data:`KEY`/:data:`DISCARD`/:data:`NO_PTS` bits; frame
+    extraction reads its timeline from them (mediaprep.backends.av_frames), so the input is
+    not scanned twice. ``seconds`` and ``rotation`` are the probe's duration (one rule:
+    :func:`read_video`) and display rotation, set once the probe has them.
     """
 
     stream_index: int
@@ -80,6 +92,10 @@ class VideoScan:
     complete: bool = True
     damaged: bool = False
     stamps: np.ndarray | None = field(default=None, repr=False, compare=False)
+    order: np.ndarray | None = field(default=None, repr=False, compare=False)
+    flags: np.ndarray | None = field(default=None, repr=False, compare=False)
+    seconds: float | None = None
+    rotation: int = 0
 
     @property
     def duration(self) -> float:
@@ -102,10 +118,14 @@ def video_stream(container: av.container.InputContainer):
     return None
 
 
-def scan_packets(container, vs, *, bounded: bool = True,
+def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = None,
                  on_packet: Callable[[av.Packet], None] | None = None) -> VideoScan:
     """Demux every packet of ``vs`` once (``on_packet`` sees each non-empty one). ``bounded``
-    stops after SCAN_MAX_PACKETS packets or SCAN_MAX_SECONDS (``complete`` is then False)."""
+    stops after SCAN_MAX_PACKETS packets or SCAN_MAX_SECONDS (``complete`` is then False).
+    ``strict`` (default: not ``bounded``) raises on a damaged packet instead of stopping there
+    (``damaged`` is then True)."""
+    if strict is None:
+        strict = not bounded
     cc = vs.codec_context
     tb = vs.time_base or Fraction(1, av.time_base)
     sar = vs.sample_aspect_ratio or (cc.sample_aspect_ratio if cc is not None else None)
@@ -121,6 +141,7 @@ def scan_packets(container, vs, *, bounded: bool = True,
                    height=(cc.height if cc is not None else 0) or 0,
                    sar=Fraction(sar), time_base=Fraction(tb), header_duration=header)
     stamps = array("q")  # 8 bytes a packet: the scan's memory is bounded with its length
+    flags = bytearray()  # 1 byte a packet
     last_dur = dmin = dmax = 0
     deadline = time.monotonic() + SCAN_MAX_SECONDS
     try:
@@ -132,10 +153,15 @@ def scan_packets(container, vs, *, bounded: bool = True,
             sc.packets += 1
             sc.packet_bytes += p.size
             sc.corrupt += bool(p.is_corrupt)
-            ts = p.pts if p.pts is not None else p.dts
+            ts = p.pts
+            bits = 0
             if ts is None:
-                continue
+                ts = p.dts
+                bits = NO_PTS
+                if ts is None:
+                    continue
             stamps.append(ts)
+            flags.append(bits | (KEY if p.is_keyframe else 0) | (DISCARD if p.is_discard else 0))
             if p.duration:
                 dmin = min(dmin, p.duration) if dmin else p.duration
                 dmax = max(dmax, p.duration)
@@ -148,13 +174,15 @@ def scan_packets(container, vs, *, bounded: bool = True,
                 sc.complete = False
                 break
     except av.FFmpegError:
-        if not bounded:
+        if strict:
             raise
         sc.damaged = True
     sc.frame_count = len(stamps)
     sc.max_packet_duration = dmax
     sc.vfr = bool(dmin) and dmax > 1.5 * dmin
-    sc.stamps = np.sort(np.frombuffer(stamps, dtype=np.int64))  # 8 bytes a packet, not 36
+    sc.order = np.frombuffer(stamps, dtype=np.int64)  # 8 bytes a packet, not 36
+    sc.flags = np.frombuffer(bytes(flags), dtype=np.uint8)
+    sc.stamps = np.sort(sc.order)
     return sc
 
 
@@ -201,12 +229,13 @@ def _short(exc: BaseException) -> str:
 
 
 def read_video(container: av.container.InputContainer, info: MediaInfo,
-               index: Mp4Index | None, *, bounded: bool = True,
-               on_packet: Callable[[av.Packet], None] | None = None) -> None:
+               index: Mp4Index | None, *, bounded: bool = True, strict: bool | None = None,
+               on_packet: Callable[[av.Packet], None] | None = None) -> VideoScan | None:
     """Fill ``info`` from an open container: header facts, the packet scan (kept on
     ``info.scan`` when it covered the whole stream) and the first decoded frame. Unbounded
     (``bounded=False``, for verifying an output) the scan covers every packet whatever the
-    size, and a damaged packet raises."""
+    size, and a damaged packet raises (unless ``strict=False``: the scan then stops there).
+    Returns the scan, whole or not (None when there is none)."""
     info.container = container.format.name
     if info.format is None:
         info.format = _CONTAINERS.get(container.format.name, container.format.name)
@@ -223,12 +252,12 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
             info.kind = "other"
             info.error_code = "file.unreadable"
             info.error = "the container holds no audio or video stream (truncated or empty)"
-        return
+        return None
     cc = vs.codec_context
     if cc is None:  # FFmpeg found no decoder it could open (unknown codec, absurd header)
         info.error_code = "file.unreadable"
         info.error = "the video stream's codec cannot be opened (unknown or corrupt header)"
-        return
+        return None
     info.codec = cc.name
     info.width, info.height = cc.width or None, cc.height or None
     info.pix_fmt = cc.pix_fmt
@@ -240,20 +269,24 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
         info.declared_duration = float(vs.duration * tb)
     if vs.average_rate:
         info.fps = float(vs.average_rate)
-    _scan_packets(container, vs, info, tb, index, on_packet, bounded)
+    sc = _scan_packets(container, vs, info, tb, index, on_packet, bounded, strict)
     _first_frame(container, vs, info)
+    if sc is not None:
+        sc.seconds = info.duration
+        sc.rotation = info.rotation or 0
+    return sc
 
 
 def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | None,
                   on_packet: Callable[[av.Packet], None] | None = None,
-                  bounded: bool = True) -> None:
+                  bounded: bool = True, strict: bool | None = None) -> VideoScan | None:
     if bounded and info.bytes > SCAN_MAX_BYTES:
         bound = _index_span(container, vs, tb, index, None)
         info.duration = bound or info.declared_duration
         info.notes.append("large file: packets not scanned; duration from "
                           + ("the index" if bound else "the header"))
-        return
-    sc = scan_packets(container, vs, bounded=bounded, on_packet=on_packet)
+        return None
+    sc = scan_packets(container, vs, bounded=bounded, strict=strict, on_packet=on_packet)
     complete = sc.complete
     if sc.damaged:
         info.notes.append("demux stopped at a damaged packet")
@@ -261,7 +294,7 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index 
     if not sc.frame_count:
         info.error_code = "file.unreadable"
         info.error = "the video stream holds no frames"
-        return
+        return sc
     ts_sorted = sc.stamps
     sc.stamps = None
     if complete and not sc.damaged:
@@ -301,6 +334,7 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index 
         info.fps_varies = irregular / len(intervals) > VFR_SHARE
         if info.duration and info.frame_count:
             info.fps = info.frame_count / info.duration
+    return sc
 
 
 def _first_frame(container, vs, info: MediaInfo) -> None:

@@ -7,16 +7,17 @@ the rate really used, ``M / duration``, is reported. The frame on screen at ``t`
 frame whose presentation time is ``<= t`` (the first frame when ``t`` precedes it), so the
 rule holds for variable frame rate, edit lists and streams whose timestamps do not start at 0.
 
-How it stays fast. One demux pass without decoding (:func:`_scan`) lists every presented
-frame's pts and every keyframe's pts, and finds the stream's real span (container headers
-lie). Decoding then walks the targets in order. For each target the exact source frame
-needed is known (the largest pts ``<= t``); if a keyframe lies after the last decoded frame
-and at or before that frame, decoding forward would only produce frames that are thrown
-away, so the demuxer seeks to that keyframe instead; otherwise it decodes forward. Decoding
-uses FFmpeg's frame/slice threads. Only frames actually taken are converted, with scaling,
-colour conversion and non-square pixel correction done in one swscale call; display
-rotation is applied last as a lossless transpose. At most a couple of decoded frames are
-held at a time (plus the decoder's own reference frames).
+How it stays fast. The probe's one demux pass without decoding
+(:func:`mediaprep.backends.av.scan_packets`, handed in as ``scan=``, else made here) lists
+every packet's pts and keyframe/discard flags, and gives the stream's span by the probe's one
+duration rule (container headers lie). Decoding then walks the targets in order. For each
+target the exact source frame needed is known (the largest pts ``<= t``); if a keyframe lies
+after the last decoded frame and at or before that frame, decoding forward would only produce
+frames that are thrown away, so the demuxer seeks to that keyframe instead; otherwise it
+decodes forward. Decoding uses FFmpeg's frame/slice threads. Only frames actually taken are
+converted, with scaling, colour conversion and non-square pixel correction done in one swscale
+call; display rotation is applied last as a lossless transpose. At most a couple of decoded
+frames are held at a time (plus the decoder's own reference frames).
 
 Robustness. Packets that fail to decode are skipped and counted; read errors end the
 stream cleanly; a container whose header claims more time than its samples cover stops at
@@ -42,6 +43,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import MediaprepError
+from ..model import MediaInfo
+from .av import DISCARD, KEY, NO_PTS, VideoScan, read_video
 
 VideoInput = str | os.PathLike[str] | IO[bytes]
 
@@ -210,111 +213,86 @@ def _valid_sar(sar: Any) -> Fraction | None:
     return f if f is not None and Fraction(1, 100) < f < 100 else None
 
 
-def _scan(source: VideoInput) -> _Scan:
-    """Demux the video stream once without decoding (except its first frame)."""
+def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
+                    one_way: bool = False) -> _Scan:
+    """The frame timeline from the probe's packet scan (:class:`VideoScan`, one demux pass
+    shared with probe, remux and transcode): presented frames (FFmpeg's discarded edit-list
+    pre-roll is never shown), keyframes, file order. The span is the probe's duration rule
+    (``VideoScan.seconds``) from the first presented frame. ``one_way``: a file object that
+    cannot be rewound (no seeking)."""
+    if vsc.order is None or vsc.flags is None:
+        raise UnreadableVideo("the packet scan holds no packet list")
+    flags = vsc.flags
+    shown = (flags & DISCARD) == 0
+    order = vsc.order[shown]
+    if not len(order):
+        raise NoFrames("the video stream holds no frames")
+    flags = flags[shown]
+    unknown_pts = bool(np.any(flags & NO_PTS))
+    pts = _sorted(order)
+    keys = _sorted(order[(flags & KEY) != 0])
+    decode_order = None if unknown_pts else _sorted_as_is(order)
+    tb = vsc.time_base
+    origin = pts[0]
+    seconds = vsc.seconds if vsc.seconds is not None else vsc.duration
+    end = origin + seconds / float(tb) if seconds > 0 else float(pts[-1])
+    return _Scan(
+        stream_index=vsc.stream_index,
+        time_base=Fraction(tb),
+        origin=origin,
+        end=float(end),
+        pts=None if unknown_pts else pts,
+        keys=keys if not unknown_pts else [],
+        codec=vsc.codec or "",
+        decode_order=decode_order,
+        rotation=_norm_rotation(vsc.rotation or 0),
+        sar=_valid_sar(vsc.sar) or Fraction(1),
+        width=vsc.width,
+        height=vsc.height,
+        read_errors=int(vsc.damaged),
+        seekable=not unknown_pts and len(keys) > 1 and not one_way,
+        file_start=file_start,
+    )
+
+
+def _sorted_as_is(values: Any) -> Any:
+    out = array("q")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    return out
+
+
+def _scan(source: VideoInput, probed: VideoScan | None = None) -> _Scan:
+    """The frame timeline: from ``probed`` (the probe's scan of this input: no open here), else
+    from the probe's own scan and first-frame read (:func:`mediaprep.backends.av.read_video`,
+    unbounded) in one open."""
+    one_way = not isinstance(source, str | os.PathLike) and not getattr(
+        source, "seekable", lambda: False)()
+    if probed is not None:
+        start = None
+        if not isinstance(source, str | os.PathLike) and not one_way:
+            start = source.tell()
+        return from_video_scan(probed, file_start=start, one_way=one_way)
     container, file_start = _open(source)
     try:
         stream = _video_stream(container)
-        tb = stream.time_base or Fraction(1, 1)
         cc = stream.codec_context
         if cc is None or cc.codec is None:
             raise UnreadableVideo(f"no decoder for the video codec of stream {stream.index}")
-        pts: Any = array("q")  # 8 bytes a packet (a 400k-packet file: 3 MB, not 15)
-        keys: Any = array("q")
-        unknown_pts = False
-        end: float | None = None
-        first_frame = None
-        fed = 0
-        read_errors = 0
-        packets = container.demux(stream)
-        while True:
-            try:
-                pkt = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError:
-                read_errors += 1
-                break
-            if pkt.size == 0:
-                continue
-            if first_frame is None and fed < 64:
-                fed += 1
-                try:
-                    frames = cc.decode(pkt)
-                except av.error.FFmpegError:
-                    frames = []
-                except ValueError as exc:
-                    raise UnreadableVideo(f"cannot decode the video stream: {exc}") from exc
-                if frames:
-                    first_frame = frames[0]
-                elif fed == 64:
-                    first_frame = _drain_first(cc)
-            if pkt.is_discard:
-                continue
-            p = pkt.pts
-            if p is None:
-                unknown_pts = True
-                p = pkt.dts
-                if p is None:
-                    continue
-            pts.append(p)
-            if pkt.is_keyframe:
-                keys.append(p)
-            d = pkt.duration or 0
-            if end is None or p + d > end:
-                end = p + d
-        if first_frame is None and fed:
-            first_frame = _drain_first(cc)
-        if not pts:
+        info = MediaInfo(path=str(source), kind="video")
+        try:
+            vsc = read_video(container, info, None, bounded=False, strict=False)
+        except (av.error.FFmpegError, OSError, RuntimeError, ZeroDivisionError,
+                OverflowError) as exc:
+            raise UnreadableVideo(f"cannot read the video stream: {exc}") from exc
+        except ValueError as exc:
+            raise UnreadableVideo(f"cannot decode the video stream: {exc}") from exc
+        if vsc is None or not vsc.frame_count:
             raise NoFrames("the video stream holds no frames")
-        decode_order = None if unknown_pts else pts  # file order, before the sort
-        pts, keys = _sorted(pts), _sorted(keys)
-        # frames stored without a duration: use the typical gap between frames
-        if end is None or end <= pts[-1]:
-            gaps = np.diff(np.frombuffer(pts, dtype=np.int64))
-            gaps = np.sort(gaps[gaps > 0])
-            if len(gaps):
-                gap = int(gaps[len(gaps) // 2])
-            elif (rate := stream.average_rate or stream.guessed_rate) and 0 < rate <= 240:
-                gap = float(1 / (rate * tb))
-            else:
-                gap = float(Fraction(1, 25) / tb)
-            end = max(end or pts[-1], pts[-1] + gap)
-        origin = pts[0]
-        rotation = _norm_rotation(first_frame.rotation) if first_frame is not None else 0
-        sar = _valid_sar(stream.sample_aspect_ratio) or _valid_sar(cc.sample_aspect_ratio)
-        width = first_frame.width if first_frame is not None else cc.width
-        height = first_frame.height if first_frame is not None else cc.height
-        seekable = not unknown_pts and len(keys) > 1
-        if not isinstance(source, str | os.PathLike) and file_start is None:
-            seekable = False  # a one-way stream: cannot even reopen it
-        return _Scan(
-            stream_index=stream.index,
-            time_base=Fraction(tb),
-            origin=origin,
-            end=float(end if end is not None else pts[-1]),
-            pts=None if unknown_pts else pts,
-            keys=keys if not unknown_pts else [],
-            codec=cc.name or "",
-            decode_order=decode_order,
-            rotation=rotation,
-            sar=sar or Fraction(1),
-            width=width,
-            height=height,
-            read_errors=read_errors,
-            seekable=seekable,
-            file_start=file_start,
-        )
+        if vsc.stream_index != stream.index:  # one rule for the stream: the probe's
+            raise UnreadableVideo("the video stream changed between reads")
+        return from_video_scan(vsc, file_start=file_start, one_way=one_way)
     finally:
         container.close()
-
-
-def _drain_first(cc: Any) -> Any:
-    try:
-        frames = cc.decode(None)
-    except (av.error.FFmpegError, ValueError):
-        return None
-    return frames[0] if frames else None
 
 
 def video_timeline(path_or_file: VideoInput) -> tuple[float, float, int]:
@@ -491,6 +469,7 @@ def iter_frames(
     max_side: int | None = None,
     seek: bool = True,
     stats: dict[str, Any] | None = None,
+    scan: VideoScan | None = None,
 ) -> Iterator[SampledFrame]:
     """Yield the frame on screen at each time of ``plan``, in order.
 
@@ -498,14 +477,16 @@ def iter_frames(
     square pixels, scaled so the longest side is at most ``max_side`` when given. A target
     beyond the last frame's end (a plan made from a lying header) ends the iteration.
     ``seek=False`` forces decoding forward (for checking); ``stats``, when given, is filled
-    with ``decode_errors``, ``decoded`` and ``seeks`` counts as decoding goes.
+    with ``decode_errors``, ``decoded`` and ``seeks`` counts as decoding goes. ``scan``: the
+    probe's packet scan of ``source`` (``MediaInfo.scan``), so the input is not scanned again.
 
     Raises :class:`NoVideoStream`, :class:`NoFrames` or :class:`UnreadableVideo`.
     """
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side!r}")
-    scan = _scan(source)
-    return _iter_frames(source, plan, scan, max_side, seek, stats if stats is not None else {})
+    timeline = _scan(source, scan)
+    return _iter_frames(source, plan, timeline, max_side, seek,
+                        stats if stats is not None else {})
 
 
 def _iter_frames(
@@ -724,6 +705,7 @@ def extract_frames(
     fps: float = 2.0,
     max_frames: int = 2000,
     max_side: int | None = None,
+    scan: VideoScan | None = None,
 ) -> tuple[SamplingPlan, Iterator[SampledFrame], dict[str, Any]]:
     """Plan and stream frames of ``source`` at ``fps``, capped at ``max_frames``.
 
@@ -731,23 +713,26 @@ def extract_frames(
     applied), ``sar`` (sample aspect ratio corrected, float), ``start_time`` (raw seconds of
     the first frame), ``width``/``height`` (coded size) and the counters ``decode_errors``
     (packets skipped as undecodable), ``decoded`` and ``seeks``, which grow while ``frames``
-    is consumed and are final once it is exhausted.
+    is consumed and are final once it is exhausted. ``scan``: the probe's packet scan of
+    ``source`` (``MediaInfo.scan``): the timeline and duration come from it and the input is
+    opened once, to decode; without it, the same scan is made here first (a second open).
 
     Raises :class:`NoVideoStream`, :class:`NoFrames` or :class:`UnreadableVideo` here, or
     :class:`NoFrames` from the iterator when nothing decodes.
     """
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side!r}")
-    scan = _scan(source)
-    plan = plan_sampling(scan.duration_seconds, fps, max_frames)
+    timeline = _scan(source, scan)
+    scan = None
+    plan = plan_sampling(timeline.duration_seconds, fps, max_frames)
     info: dict[str, Any] = {
-        "rotation": scan.rotation,
-        "sar": float(scan.sar),
-        "start_time": scan.start_seconds,
-        "width": scan.width,
-        "height": scan.height,
+        "rotation": timeline.rotation,
+        "sar": float(timeline.sar),
+        "start_time": timeline.start_seconds,
+        "width": timeline.width,
+        "height": timeline.height,
         "decode_errors": 0,
         "decoded": 0,
         "seeks": 0,
     }
-    return plan, _iter_frames(source, plan, scan, max_side, True, info), info
+    return plan, _iter_frames(source, plan, timeline, max_side, True, info), info

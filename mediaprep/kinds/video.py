@@ -438,8 +438,10 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
             notes.append(f"frames capped at {cap} (at most {cap} media items per request)")
             max_frames = min(max_frames, cap)
     source_arg: Any = str(src.path) if src.path is not None else src.open()
+    # the probe's packet scan (when it covered the whole stream): one rule for the duration
+    # and the timeline, and the input is opened once more only, to decode
     plan, frames, meta = extract_frames(source_arg, fps=fps, max_frames=max_frames,
-                                        max_side=settings.frame_max_side)
+                                        max_side=settings.frame_max_side, scan=info.scan)
     fs = FrameSet(fps=plan.fps, requested_fps=settings.fps, duration=plan.duration,
                   rotation=int(meta.get("rotation", 0)), notes=notes)
     frame_dir = None
