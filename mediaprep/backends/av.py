@@ -98,14 +98,17 @@ class VideoScan:
     rotation: int = 0
 
     @property
-    def duration(self) -> float:
+    def span(self) -> float:
+        """Seconds from the first packet's pts to the last one's end: what an output must
+        match when it is verified against its input, and what bitrates are computed over.
+        What the video *lasts* is ``seconds`` (the probe's rule), not this."""
         if self.start is None or self.end is None:
             return 0.0
         return float((self.end - self.start) * self.time_base)
 
     @property
     def fps(self) -> float:
-        d = self.duration
+        d = self.span
         return self.packets / d if d > 0 else 30.0
 
 

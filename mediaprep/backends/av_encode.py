@@ -231,7 +231,7 @@ def remux(
                         if last_dts is None:  # the header itself was refused
                             raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
                         raise
-        info = verify(tmp, expected_duration=scan.duration)
+        info = verify(tmp, expected_duration=scan.span)
         out = _describe(
             info, tmp, dst, container, remuxed=True, transcoded=False, attempts=1, steps=steps
         )
@@ -254,7 +254,7 @@ def _describe(
 ) -> VideoOutput:
     """What was written, from verify's description (no open of its own)."""
     sc = info.scan
-    dur = sc.duration
+    dur = sc.span
     size = os.path.getsize(tmp)
     info.path = os.path.abspath(dst)
     return VideoOutput(
@@ -325,7 +325,7 @@ def verify(
             last += cc.decode(None)
             if not last:
                 raise VerifyError(f"{path}: the last frames do not decode")
-            duration = sc.duration
+            duration = sc.span
     except av.error.FFmpegError as e:
         raise VerifyError(f"{path}: {e}") from e
     except VideoEncodeError as e:
@@ -694,7 +694,7 @@ def transcode_to_fit(
     assert scan is not None
     if scan.packets == 0 or scan.start is None:
         raise VerifyError(f"{src}: no video packets")
-    duration = scan.duration
+    duration = scan.span
     if max_duration is not None:
         duration = min(duration, max_duration)
     if duration <= 0:
@@ -707,11 +707,11 @@ def transcode_to_fit(
         steps.append(f"square pixels (SAR {scan.sar})")
     if (w, h) != (scan.width, scan.height) and scan.sar == 1:
         steps.append(f"fit {w}x{h}")
-    if scan.header_duration and abs(scan.header_duration - scan.duration) > 0.5:
+    if scan.header_duration and abs(scan.header_duration - scan.span) > 0.5:
         steps.append(
-            f"header says {scan.header_duration:.3f} s, packets span {scan.duration:.3f} s"
+            f"header says {scan.header_duration:.3f} s, packets span {scan.span:.3f} s"
         )
-    src_bps = scan.packet_bytes * 8 / scan.duration if scan.duration > 0 else 0.0
+    src_bps = scan.packet_bytes * 8 / scan.span if scan.span > 0 else 0.0
     att = _plan(payload, duration, scan.fps, frames, w, h, min_short, src_bps)
     if att is None:
         raise DoesNotFit(

@@ -234,7 +234,7 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
     decode_order = None if unknown_pts else _sorted_as_is(order)
     tb = vsc.time_base
     origin = pts[0]
-    seconds = vsc.seconds if vsc.seconds is not None else vsc.duration
+    seconds = vsc.seconds if vsc.seconds is not None else vsc.span
     end = origin + seconds / float(tb) if seconds > 0 else float(pts[-1])
     return _Scan(
         stream_index=vsc.stream_index,
