@@ -64,6 +64,7 @@ _COLOUR = re.compile(r"^colour (.+) -> (.+)$")
 _PADDED = re.compile(r"^padded (\d+x\d+) -> (\d+x\d+)$")
 _RESIZED = re.compile(r"^resized (\d+x\d+) -> (\d+x\d+)(.*)$")
 #: how prepare got there, not what changed: left out of the words
+_REMUXED = re.compile(r"^remuxed (\w+) -> (\w+)(.*)$")
 _UNDER = re.compile(r"^sent as frames: ([\d.]+) s is under ([\d.]+) s$")
 _QUIET = re.compile(r"^(passed through unchanged$|attempt \d+:)")
 _FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "bmp": "BMP",
@@ -94,6 +95,8 @@ def _piece(text: str) -> str | None:
         return f"colours converted from {m[1]} to {m[2]}"
     if m := _PADDED.match(text):
         return f"padded from {m[1]} to {m[2]} px"
+    if m := _REMUXED.match(text):
+        return f"remuxed from {m[1].upper()} to {m[2].upper()}{m[3]}"
     if m := _RESIZED.match(text):
         return f"resized from {m[1]} to {m[2]} px{m[3]}"
     return text

@@ -161,18 +161,27 @@ def video_thumbs(path: str | os.PathLike[str], n: int
         pics: list[tuple[bytes, int, int, float]] = []
         if decoded > FORWARD_DECODE_PIXELS and n > 1:
             stream.codec_context.skip_frame = "NONKEY"
-            keys: set[int] = set()  # keyframes shown: a seek that lands on one again stops
+            # A seek that lands on a keyframe shown already, or close after it (under half the
+            # strip's spacing: the same picture to the eye), decodes nothing.
+            gap = (duration or 0) / n / 2 / float(tb)
+            shown: list[int] = []
             for t in times:
                 with contextlib.suppress(av.FFmpegError):
                     container.seek(int((start + t) / tb), stream=stream, backward=True)
-                frame = _next_key_frame(container, stream, keys)
+                    # nothing decoded before the seek may come out after it
+                    stream.codec_context.flush_buffers()
+                frame = _next_key_frame(container, stream, shown, gap)
                 if frame is False:
                     continue  # the same keyframe as the last moment: not decoded again
                 if frame is None:
                     break
                 at = max(0.0, float(frame.time or 0.0) - start)
-                if not pics or at > pics[-1][3] + 1e-6:
+                if not pics or at > pics[-1][3] + gap * float(tb):
                     pics.append(_frame_jpeg(frame, start))
+                if frame.pts is not None and frame.pts < shown[-1]:
+                    # a picture from before the keyframe sought: this decoder decodes an open
+                    # GOP's leading pictures (VVC), so every seek would cost a GOP: stop here
+                    break
             if not pics:
                 container.seek(0)
         if not pics:
@@ -191,20 +200,21 @@ def video_thumbs(path: str | os.PathLike[str], n: int
     return pics, meta
 
 
-def _next_key_frame(container: Any, stream: Any, keys: set[int]) -> Any:
+def _next_key_frame(container: Any, stream: Any, shown: list[int], gap: float) -> Any:
     """The first frame decoded after a seek (None: none left), or False when the seek landed
-    on a keyframe already in ``keys`` (one short clip has one keyframe: three seeks, one
-    decode)."""
-    first = True
+    on a keyframe at most ``gap`` (time base units) after one in ``shown``: a short clip has
+    one keyframe, so three seeks make one decode."""
     for packet in container.demux(stream):
-        if first and packet.size and packet.pts is not None:
-            first = False
-            if packet.pts in keys:
+        if packet.size and packet.pts is not None:
+            if any(s <= packet.pts <= s + gap for s in shown):
                 return False
-            keys.add(packet.pts)
-        for frame in packet.decode():
-            return frame
-    return None
+            shown.append(packet.pts)
+            break
+    else:
+        return None
+    for frame in packet.decode():
+        return frame
+    return next(iter(container.decode(stream)), None)
 
 
 LOOP_FILTERED = frozenset({"h264", "hevc", "vvc"})  #: decoders that can skip their deblocking
