@@ -4,7 +4,10 @@ Two entry points:
 
 - :func:`write_prep_report` writes ``DIR/report.html`` after ``prep -o DIR``, from
   ``DIR/parts.jsonl``; thumbnails are small JPEGs under ``DIR/.mediaprep/thumbs/``, linked
-  relative to DIR (the page opens from disk or as a CI artifact).
+  relative to DIR (the page opens from disk or as a CI artifact). The prep workers make them
+  (:func:`thumbnail_line`) as each input is prepared, in parallel, from the files just
+  written; the report reads their records and makes only what is missing (a resumed run
+  whose thumbnails were removed, an input a worker could not finish).
 - :func:`render` is ``check --format html``: the same page for a check report (no outputs),
   with thumbnails of the inputs inline as data URIs.
 

@@ -351,3 +351,24 @@ def test_thumbnails_survive_resume_and_cache_and_are_deterministic(tmp_path: Pat
     # prepared afresh, in this process: the same DIR contents as the workers made
     assert run("prep", EXAMPLES, "-o", three, "--no-cache", "-q", "-j", "0").exit_code == 0
     assert _tree(three) == _tree(one)
+
+
+def test_a_strip_shows_distinct_moments_even_for_an_open_gop_decoder() -> None:
+    # VVC's decoder gives an open GOP's leading pictures after each seek: the old strip showed
+    # the clip's start twice (0.000 s and 0.040 s) and decoded a GOP per seek
+    from mediaprep.report.html import video_thumbs
+    from tests.conftest import REALMEDIA
+
+    clip = REALMEDIA / "videos" / "mp4ff_vvc_400kbps_2s.mp4"
+    if not clip.is_file():
+        pytest.skip("no real media")
+    try:
+        pics, meta = video_thumbs(clip, 3)
+    except Exception as exc:  # noqa: BLE001 - an FFmpeg without a VVC decoder
+        pytest.skip(f"no VVC decode here: {exc}")
+    times = [t for *_, t in pics]
+    assert times == sorted(times) and times[0] == 0.0
+    assert all(b - a >= meta["duration"] / 3 / 2 for a, b in zip(times, times[1:],
+                                                                  strict=False)), times
+    for data, w, h, _ in pics:
+        assert data[:2] == b"\xff\xd8" and max(w, h) <= 256
