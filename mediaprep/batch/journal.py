@@ -17,7 +17,7 @@ from typing import Any
 from ..limits import TABLE_VERSION
 from ..output import atomic_write, is_link_or_not_folder, is_run_id, json_line, writing_for_run
 from ..output import sweep_temporaries as _sweep
-from ..report.changes import changes_of
+from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
 from .cache import Cache, cache_key, canonical_json, hash_input, package_version
 from .tasks import PrepTask, prep_one
@@ -58,6 +58,7 @@ class PrepJob:
     journal_dir: str
     cache_dir: str | None = None  # None: no cache
     run_id: str | None = None  # the run's marker, carried by the temporaries it makes
+    thumbs: bool = False  # make the input's report thumbnails once it is prepared
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,27 @@ def prep_job(job: PrepJob) -> PrepDone:
     A top-level function (picklable): this is what ``prep`` runs in its workers.
     """
     with writing_for_run(job.run_id):
-        return _prep_job(job)
+        done = _prep_job(job)
+        if job.thumbs:
+            _thumbnails(job)
+        return done
+
+
+def _thumbnails(job: PrepJob) -> None:
+    """The input's thumbnails for DIR/report.html, made here, in the worker, while its files
+    are fresh in the page cache and in parallel with the other inputs (the report at the end
+    only reads them). Whether it was prepared now or came from the journal or the cache, what
+    is missing is made; nothing here fails the input."""
+    from ..report.html import thumbnail_line
+
+    lpath = _line_path(journal_path(job.journal_dir, job.task.stem))
+    try:
+        with open(lpath, encoding="utf-8", errors="surrogateescape") as fh:
+            line = json.loads(fh.read())
+    except (OSError, ValueError):
+        return  # the line is already in parts.jsonl (a journal hit): the report finds it
+    if isinstance(line, dict):
+        thumbnail_line(job.task.out_dir, line, job.task.source)
 
 
 def _prep_job(job: PrepJob) -> PrepDone:
@@ -184,21 +205,17 @@ def _prep_job(job: PrepJob) -> PrepDone:
     return _done(meta, "prepared")
 
 
-prep_job.worker_imports = prep_one.worker_imports  # type: ignore[attr-defined]
-
-
-# Encoder attempts ("jpeg q=92 800x450: 57596 B (fits, counted 76819)") and no-ops: how prepare
-# got there, not what changed; the per-file status line leaves them out (parts.jsonl keeps them).
-_JARGON = re.compile(r"^(jpeg|png|webp|gif|bmp|tiff?)\b.*\d+ B\b|^passed through unchanged$")
+prep_job.worker_imports = (*prep_one.worker_imports, "mediaprep.report.html")  # type: ignore[attr-defined]
 
 
 def _status(line: dict[str, Any], display: str) -> str:
-    """One line for a person: ``a.jpg: fixed: rotated, converted (applied EXIF orientation;
-    encoded as jpeg)``, ``b.png: ok, unchanged``, ``c.mp4: FAILED (video.too_short: ...)``."""
+    """One line for a person: ``a.jpg: fixed: rotated, converted (turned upright, as its EXIF
+    orientation says; converted to JPEG at quality 92, ...)``, ``b.png: ok, unchanged``,
+    ``c.mp4: FAILED (video.too_short: ...)``. The words are the HTML report's
+    (:func:`~mediaprep.report.changes.words_of`); parts.jsonl keeps prepare's raw notes."""
     if line.get("ok"):
         kinds = changes_of(line)
-        why = "; ".join(f for f in (str(x) for x in line.get("fixes") or [])
-                        if not _JARGON.search(f))
+        why = "; ".join(words_of(line))
         if not kinds and not why:
             return f"{display}: ok, unchanged"
         what = ", ".join(kinds) or "changed"

@@ -428,7 +428,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     cache_dir = (None if cache is None or cache is False
                  else str(default_cache_dir() if cache is True else Path(cache)))
     run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
-    jobs_list = [PrepJob(t, str(journal), cache_dir, run_id) for t in tasks]
+    jobs_list = [PrepJob(t, str(journal), cache_dir, run_id, html_report) for t in tasks]
     records = [journal_path(journal, t.stem) for t in tasks]
     # where this run writes, and so where a killed run's temporaries can be
     folders = write_folders(out, [t.stem for t in tasks],

@@ -4,7 +4,10 @@ Two entry points:
 
 - :func:`write_prep_report` writes ``DIR/report.html`` after ``prep -o DIR``, from
   ``DIR/parts.jsonl``; thumbnails are small JPEGs under ``DIR/.mediaprep/thumbs/``, linked
-  relative to DIR (the page opens from disk or as a CI artifact).
+  relative to DIR (the page opens from disk or as a CI artifact). The prep workers make them
+  (:func:`thumbnail_line`) as each input is prepared, in parallel, from the files just
+  written; the report reads their records and makes only what is missing (a resumed run
+  whose thumbnails were removed, an input a worker could not finish).
 - :func:`render` is ``check --format html``: the same page for a check report (no outputs),
   with thumbnails of the inputs inline as data URIs.
 
@@ -40,7 +43,7 @@ from . import (
     severity_of,
     summary_of,
 )
-from .changes import KINDS, changes_of, count_changes
+from .changes import KINDS, changes_of, count_changes, words_of
 
 __all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES"]
 
@@ -130,8 +133,21 @@ def video_thumbs(path: str | os.PathLike[str], n: int
     """
     import av
 
-    with av.open(str(path), "r") as container:
+    # A short probe: the streams' sizes and rates are in the container's header (mediaprep's
+    # own outputs are MP4); FFmpeg's default probe decodes audio too. Probed in full when the
+    # short one leaves the size unknown.
+    container = av.open(str(path), "r", options=QUICK_PROBE)
+    if not container.streams.video or not container.streams.video[0].codec_context.width:
+        container.close()
+        container = av.open(str(path), "r")
+    with container:
         stream = container.streams.video[0]
+        # one thread: a few frames are wanted, not throughput; frame threads decode ahead
+        # (CPU spent on frames never shown) and each costs a start-up
+        stream.codec_context.thread_count = 1
+        if stream.codec_context.name in LOOP_FILTERED:
+            # no deblocking: invisible at 256 px, a fifth of these codecs' decode time
+            stream.codec_context.options = {"skip_loop_filter": "all"}
         tb = stream.time_base
         start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
         duration = None
@@ -148,15 +164,27 @@ def video_thumbs(path: str | os.PathLike[str], n: int
         pics: list[tuple[bytes, int, int, float]] = []
         if decoded > FORWARD_DECODE_PIXELS and n > 1:
             stream.codec_context.skip_frame = "NONKEY"
+            # A seek that lands on a keyframe shown already, or close after it (under half the
+            # strip's spacing: the same picture to the eye), decodes nothing.
+            gap = (duration or 0) / n / 2 / float(tb)
+            shown: list[int] = []
             for t in times:
                 with contextlib.suppress(av.FFmpegError):
                     container.seek(int((start + t) / tb), stream=stream, backward=True)
-                frame = next(iter(container.decode(stream)), None)
+                    # nothing decoded before the seek may come out after it
+                    stream.codec_context.flush_buffers()
+                frame = _next_key_frame(container, stream, shown, gap)
+                if frame is False:
+                    continue  # the same keyframe as the last moment: not decoded again
                 if frame is None:
                     break
                 at = max(0.0, float(frame.time or 0.0) - start)
-                if not pics or at > pics[-1][3] + 1e-6:
+                if not pics or at > pics[-1][3] + gap * float(tb):
                     pics.append(_frame_jpeg(frame, start))
+                if frame.pts is not None and frame.pts < shown[-1]:
+                    # a picture from before the keyframe sought: this decoder decodes an open
+                    # GOP's leading pictures (VVC), so every seek would cost a GOP: stop here
+                    break
             if not pics:
                 container.seek(0)
         if not pics:
@@ -175,6 +203,25 @@ def video_thumbs(path: str | os.PathLike[str], n: int
     return pics, meta
 
 
+def _next_key_frame(container: Any, stream: Any, shown: list[int], gap: float) -> Any:
+    """The first frame decoded after a seek (None: none left), or False when the seek landed
+    on a keyframe at most ``gap`` (time base units) after one in ``shown``: a short clip has
+    one keyframe, so three seeks make one decode."""
+    for packet in container.demux(stream):
+        if packet.size and packet.pts is not None:
+            if any(s <= packet.pts <= s + gap for s in shown):
+                return False
+            shown.append(packet.pts)
+            break
+    else:
+        return None
+    for frame in packet.decode():
+        return frame
+    return next(iter(container.decode(stream)), None)
+
+
+LOOP_FILTERED = frozenset({"h264", "hevc", "vvc"})  #: decoders that can skip their deblocking
+QUICK_PROBE = {"analyzeduration": "0", "probesize": "65536"}
 #: a video whose every frame adds up to fewer pixels is decoded forward for its strip
 FORWARD_DECODE_PIXELS = 10_000_000
 MAX_FORWARD_FRAMES = 600  #: frames decoded forward at most for a video's thumbnails
@@ -222,7 +269,7 @@ class Thumbs:
         if self.folder is None:
             return Pic("data:image/jpeg;base64," + base64.b64encode(data).decode("ascii"), w, h,
                        label)
-        name = f"{key}-{w}x{h}.jpg"
+        name = f"{key}.jpg"
         from ..output import atomic_write
 
         atomic_write(self.folder / name, data)
@@ -232,12 +279,16 @@ class Thumbs:
     def _cached(self, key: str) -> Pic | None:
         if self.folder is None:
             return None
-        with contextlib.suppress(OSError):
-            for p in self.folder.glob(f"{key}-*.jpg"):
-                w, h = (int(v) for v in p.stem.rsplit("-", 1)[1].split("x"))
-                self.used.add(p.name)
-                return Pic(self.prefix + p.name, w, h)
-        return None
+        name = f"{key}.jpg"
+        try:  # one name per thumbnail, no listing of the folder: the size is in its header
+            from PIL import Image
+
+            with Image.open(self.folder / name) as im:
+                w, h = im.size
+        except Exception:  # noqa: BLE001 - missing or damaged: made again
+            return None
+        self.used.add(name)
+        return Pic(self.prefix + name, w, h)
 
     def image(self, path: str | os.PathLike[str] | None) -> Pic:
         """A thumbnail of an image file."""
@@ -262,29 +313,12 @@ class Thumbs:
         key = self._key(path, f"video{n}")
         if key is None:
             return [Pic(None, note="file not found")], {}
-        if self.folder is not None:
-            meta_file = self.folder / f"{key}.json"
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                saved = json.loads(meta_file.read_text(encoding="utf-8"))
-                pics = [Pic(self.prefix + p["name"], p["w"], p["h"], p["label"])
-                        for p in saved["pics"]]
-                if all((self.folder / p["name"]).exists() for p in saved["pics"]):
-                    self.used.update([p["name"] for p in saved["pics"]] + [meta_file.name])
-                    return pics, saved["meta"]
         try:
             frames, meta = video_thumbs(path, n)
         except Exception as exc:  # noqa: BLE001 - a thumbnail never fails the run
             return [Pic(None, note=_short(exc))], {}
         pics = [self._pic(f"{key}-{k}", data, w, h, _time_label(t))
                 for k, (data, w, h, t) in enumerate(frames)]
-        if self.folder is not None:
-            from ..output import atomic_write
-
-            record = {"meta": meta, "pics": [{"name": p.src[len(self.prefix):], "w": p.width,
-                                              "h": p.height, "label": p.label}
-                                             for p in pics if p.src]}
-            atomic_write(self.folder / f"{key}.json", json.dumps(record).encode())
-            self.used.add(f"{key}.json")
         return pics, meta
 
     def prune(self) -> None:
@@ -379,7 +413,96 @@ def _is_video_file(line: Mapping[str, Any]) -> bool:
                                                                            str))
 
 
-def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thumbs,
+@dataclass
+class Pics:
+    """The pictures of one prep row (made in the worker that prepared the input, or here)."""
+
+    before: Pic | None = None
+    after: Pic | None = None
+    sheet: list[Pic] = field(default_factory=list)
+    sheet_total: int = 0
+    strip: list[Pic] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)  # a video file's duration, fps, size
+
+    def to_json(self) -> dict[str, Any]:
+        def one(p: Pic | None) -> Any:
+            return None if p is None else [p.src, p.width, p.height, p.label, p.note]
+
+        return {"before": "after" if self.before is self.after and self.before is not None
+                else one(self.before), "after": one(self.after),
+                "sheet": [one(p) for p in self.sheet], "sheet_total": self.sheet_total,
+                "strip": [one(p) for p in self.strip], "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, rec: Mapping[str, Any]) -> Pics:
+        def one(v: Any) -> Pic | None:
+            return None if v is None else Pic(v[0], int(v[1]), int(v[2]), str(v[3]), str(v[4]))
+
+        after = one(rec["after"])
+        sheet = [p for v in rec["sheet"] if (p := one(v)) is not None]
+        strip = [p for v in rec["strip"] if (p := one(v)) is not None]
+        # the same picture twice is one object, as when it was made (the page shows it once)
+        if after is not None and sheet and after.src == sheet[0].src:
+            after = sheet[0]
+        elif after is not None and strip and after.src == strip[0].src:
+            after = strip[0]
+        before = after if rec["before"] == "after" else one(rec["before"])
+        return cls(before, after, sheet, int(rec["sheet_total"]), strip, dict(rec["meta"]))
+
+    def pictures(self) -> list[Pic]:
+        return [p for p in (self.before, self.after, *self.sheet, *self.strip) if p is not None]
+
+
+def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thumbs) -> Pics:
+    """The pictures of a parts.jsonl line: its outputs' and, where they differ, its input's."""
+    findings = [f for f in line.get("findings") or [] if isinstance(f, Mapping)]
+    outputs = [str(o) for o in line.get("outputs") or []]
+    ok = bool(line.get("ok"))
+    changes = changes_of(line)
+    kind = str(line.get("kind") or "other")
+    pics = Pics()
+    in_file = _first_member(source) if source else None
+    if not ok and {code_of(f) for f in findings} & UNDECODABLE:
+        pics.before = Pic(None, note="cannot be decoded")  # as prep found: not tried again
+        return pics
+    timestamps = line.get("timestamps")
+    if ok and outputs and (isinstance(timestamps, list) or kind == "frames"):
+        pics.sheet_total = len(outputs)
+        for i in even_sample(len(outputs)):
+            pic = thumbs.image(out / outputs[i])
+            t = timestamps[i] if isinstance(timestamps, list) and i < len(timestamps) else None
+            pic.label = _time_label(float(t)) if isinstance(t, int | float) else f"#{i + 1}"
+            pics.sheet.append(pic)
+        pics.after = pics.sheet[0]
+        if kind == "video":
+            pics.before = pics.sheet[0]  # the video's first frame sent: no decode of the input
+        elif in_file:
+            pics.before = thumbs.image(in_file)
+        return pics
+    if ok and _is_video_file(line) and outputs:
+        pics.strip, pics.meta = thumbs.video(out / outputs[0], STRIP_FRAMES)
+        # remuxed, transcoded or untouched: at 256 px the input's first frame is the output's
+        # (not decoded again: the input may be 4K HEVC)
+        pics.after = pics.before = pics.strip[0]
+        return pics
+    if ok and outputs:
+        pics.after = thumbs.image(out / outputs[0])
+    elif ok:
+        pics.after = Pic(None, note="sent as a URL")
+    if in_file:
+        if kind == "video" or (kind == "other" and _looks_video(in_file)):
+            pics.before = _video_first(thumbs, in_file)
+        elif (ok and not set(changes) - SAME_PICTURE and pics.after is not None
+              and pics.after.src):
+            # untouched, or only re-encoded/converted/resized: at 256 px the same picture, so
+            # the input (maybe a 40 MP PNG) is not decoded again
+            pics.before = pics.after
+        else:
+            pics.before = thumbs.image(in_file)
+    return pics
+
+
+def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, pics: Pics,
               max_frames: int | None) -> Row:
     findings = [f for f in line.get("findings") or [] if isinstance(f, Mapping)]
     outputs = [str(o) for o in line.get("outputs") or []]
@@ -388,7 +511,7 @@ def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Th
     row = Row(name=displayable(str(line.get("path") or source or "?")),
               status="failed" if not ok else ("changed" if changes else "unchanged"),
               kind=str(line.get("kind") or "other"), changes=changes,
-              fixes=[str(f) for f in line.get("fixes") or []], findings=findings)
+              fixes=words_of(line), findings=findings)
     row.bytes_in = _file_size(source) if source else None
     row.bytes_out = sum(s for o in outputs if (s := _file_size(out / o)) is not None)
     tokens = line.get("tokens")
@@ -397,36 +520,14 @@ def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Th
     if not ok:
         row.reason = _reason(findings)
         row.bytes_out = None
-    in_file = _first_member(source) if source else None
-    if not ok and {code_of(f) for f in findings} & UNDECODABLE:
-        row.before = Pic(None, note="cannot be decoded")  # as prep found: not tried again
-        return row
-    timestamps = line.get("timestamps")
-    if ok and outputs and (isinstance(timestamps, list) or row.kind == "frames"):
-        picks = even_sample(len(outputs))
-        row.sheet_total = len(outputs)
-        for i in picks:
-            pic = thumbs.image(out / outputs[i])
-            t = timestamps[i] if isinstance(timestamps, list) and i < len(timestamps) else None
-            pic.label = _time_label(float(t)) if isinstance(t, int | float) else f"#{i + 1}"
-            row.sheet.append(pic)
-        row.after = row.sheet[0]
-        if row.kind == "video":
-            row.before = row.sheet[0]  # the video's first frame sent: no decode of the input
-        elif in_file:
-            row.before = thumbs.image(in_file)
-        part = line.get("part") or {}
+    row.before, row.after = pics.before, pics.after
+    row.sheet, row.sheet_total, row.strip = pics.sheet, pics.sheet_total, pics.strip
+    part = line.get("part") or {}
+    if row.sheet:
         fps = line.get("fps") or (part.get("fps") if isinstance(part, Mapping) else None)
         row.video = f"{len(outputs)} frames" + (f" at {float(fps):.4g} fps" if fps else "")
-        return row
-    if ok and _is_video_file(line) and outputs:
-        strip, meta = thumbs.video(out / outputs[0], STRIP_FRAMES)
-        row.strip = strip
-        row.after = strip[0]
-        # remuxed, transcoded or untouched: at 256 px the input's first frame is the output's
-        # (not decoded again: the input may be 4K HEVC)
-        row.before = strip[0]
-        part = line.get("part") or {}
+    elif row.strip:
+        meta = pics.meta
         mf = part.get("max_frames") if isinstance(part, Mapping) else None
         bits = []
         if meta.get("duration"):
@@ -441,21 +542,6 @@ def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Th
         if mf is not None:
             bits.append(f"max_frames {mf}")
         row.video = " · ".join(bits)
-        return row
-    if ok and outputs:
-        row.after = thumbs.image(out / outputs[0])
-    elif ok:
-        row.after = Pic(None, note="sent as a URL")
-    if in_file:
-        if row.kind == "video" or (row.kind == "other" and _looks_video(in_file)):
-            row.before = _video_first(thumbs, in_file)
-        elif (ok and not set(changes) - SAME_PICTURE and row.after is not None
-              and row.after.src):
-            # untouched, or only re-encoded/converted/resized: at 256 px the same picture, so
-            # the input (maybe a 40 MP PNG) is not decoded again
-            row.before = row.after
-        else:
-            row.before = thumbs.image(in_file)
     return row
 
 
@@ -481,12 +567,75 @@ def _lines(parts: Path) -> Iterator[dict[str, Any]]:
             except ValueError:
                 continue
             if isinstance(line, dict):
-                part = line.get("part")
-                if isinstance(part, dict):  # keep what kind of part it is, not its data
-                    line["part"] = {k: (v if k in ("fps", "max_frames", "type") else
-                                        [] if isinstance(v, list) else "...")
-                                    for k, v in part.items()}
-                yield line
+                yield _without_data(line)
+
+
+def _without_data(line: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(line)
+    part = line.get("part")
+    if isinstance(part, Mapping):  # keep what kind of part it is, not its data
+        out["part"] = {k: (v if k in ("fps", "max_frames", "type") else
+                           [] if isinstance(v, list) else "...") for k, v in part.items()}
+    return out
+
+
+# --- thumbnails made as each input is prepared ----------------------------------------------
+#
+# A worker that has just prepared an input (its files still in the page cache) makes that
+# input's thumbnails and writes what the row shows to ``thumbs/<line hash>.row.json``; the
+# report at the run's end only reads these records. The record is named by the line (without
+# its data): an input the journal or the cache served has the same line, so its record is
+# found again; a record that is missing, or names a thumbnail that is gone, is made anew.
+
+_ROW_VERSION = "1"
+
+
+def _row_key(line: Mapping[str, Any]) -> str:
+    text = json.dumps(_without_data(line), sort_keys=True, ensure_ascii=False, default=str)
+    h = hashlib.sha256(f"{_ROW_VERSION}\0{THUMB_SIDE}\0".encode())
+    h.update(text.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:40]
+
+
+def _load_row(thumbs: Thumbs, key: str) -> Pics | None:
+    assert thumbs.folder is not None
+    try:
+        rec = json.loads((thumbs.folder / f"{key}.row.json").read_text(encoding="utf-8"))
+        pics = Pics.from_json(rec)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    names = [p.src[len(thumbs.prefix):] for p in pics.pictures() if p.src]
+    if not all((thumbs.folder / n).is_file() for n in names):
+        return None
+    thumbs.used.update([*names, f"{key}.row.json"])
+    return pics
+
+
+def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | None,
+              out: Path) -> Pics:
+    from ..output import atomic_write
+
+    pics = _pics_of(line, source, out, thumbs)
+    rec = pics.to_json()
+    atomic_write(thumbs.folder / f"{key}.row.json",  # type: ignore[operator]
+                 json.dumps(rec, sort_keys=True).encode())
+    thumbs.used.add(f"{key}.row.json")
+    return pics
+
+
+def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
+                   source: str | None) -> None:
+    """Make the thumbnails of one prepared input of ``prep -o out_dir`` (its ``parts.jsonl``
+    line and its input path) unless they are there already. Run by the worker that prepared
+    it; never raises (a thumbnail is a view of the run, not the run)."""
+    try:
+        out = Path(out_dir)
+        thumbs = Thumbs(out / THUMB_FOLDER, prefix=THUMB_FOLDER.as_posix() + "/")
+        key = _row_key(line)
+        if _load_row(thumbs, key) is None:
+            _make_row(thumbs, key, line, source, out)
+    except Exception:  # noqa: BLE001 - the report at the end makes what is missing
+        return
 
 
 def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | None = None, *,
@@ -512,7 +661,11 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
 
     def make(i: int) -> Row:
         try:
-            return _prep_row(lines[i], srcs[i] or None, out, thumbs, max_frames)
+            key = _row_key(lines[i])
+            pics = _load_row(thumbs, key)
+            if pics is None:  # not made by a worker (a failed worker, a resumed run)
+                pics = _make_row(thumbs, key, lines[i], srcs[i] or None, out)
+            return _prep_row(lines[i], srcs[i] or None, out, pics, max_frames)
         except Exception as exc:  # noqa: BLE001 - one odd line must not lose the page
             line = lines[i]
             return Row(name=displayable(str(line.get("path") or srcs[i])),

@@ -196,6 +196,7 @@ def test_no_report_turns_it_off(tmp_path: Path) -> None:
     assert run("prep", EXAMPLES / "icon.gif", "-o", out, "--no-cache", "-q",
                "--no-report").exit_code == 0
     assert (out / "parts.jsonl").exists() and not (out / "report.html").exists()
+    assert not (out / ".mediaprep" / "thumbs").exists()  # no thumbnails made for no report
 
 
 def test_rerun_reuses_thumbnails_and_drops_stale_ones(tmp_path: Path) -> None:
@@ -261,3 +262,113 @@ def test_check_format_html_in_chromium(tmp_path: Path, cwd_root: None) -> None:
     assert [r["status"] for r in page.rows][:4] == ["failed"] * 4  # failed first
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", res.stdout)
     assert not re.search(r"<(script|link)[^>]+(src|href)=[\"'](?!data:)", res.stdout)
+
+
+# --- what changed, in words (issue 15 item 3) ----------------------------------------------
+
+#: prepare's own arithmetic: in parts.jsonl, never on a card or a status line
+JARGON = re.compile(r"counted|zlib|\bq=\d|\d B \(|fits\)|too big\)|passed through unchanged|"
+                    r"\bmode [A-Z]")
+
+
+def test_cards_say_what_changed_in_words(prepped: Path, dom: Page) -> None:
+    for r in dom.rows:
+        assert not JARGON.search(r["text"]), r["text"]
+    banner = row_of(dom, "thin_banner.png")["text"]
+    assert "padded from 300x8 to 300x11 px" in banner and "saved as PNG (lossless)" in banner
+    assert "turned upright" in row_of(dom, "sideways_photo.jpg")["text"]
+    assert "converted to PNG" in row_of(dom, "icon.gif")["text"]
+    # the JSON keeps prepare's raw notes
+    raw = {Path(json.loads(t)["path"]).name: json.loads(t)["fixes"]
+           for t in (prepped / "parts.jsonl").read_text().splitlines()}
+    assert any("zlib" in f and "counted" in f for f in raw["thin_banner.png"])
+
+
+def test_realmedia_cards_and_status_lines_agree_without_jargon(tmp_path: Path) -> None:
+    from mediaprep.report.changes import words_of
+    from tests.conftest import REALMEDIA
+
+    if REALMEDIA is None or not (REALMEDIA / "images").is_dir():
+        pytest.skip("no real media")
+    src = tmp_path / "in"
+    src.mkdir()
+    names = ["pil_hopper_orientation_6.webp", "pil_xmp_tags_orientation.png", "pil_7x13.png",
+             "pil_p_trns_single.png", "pil_hopper_orientation_8.jpg", "pil_pil_sample_cmyk.jpg"]
+    for n in names:
+        shutil.copy(REALMEDIA / "images" / n, src / n)
+    out = tmp_path / "out"
+    res = run("prep", src, "-o", out, "--no-cache", "-j", "0")
+    assert res.exit_code == 0, res.output
+    page = parse((out / "report.html").read_text())
+    lines = {Path(json.loads(t)["path"]).name: json.loads(t)
+             for t in (out / "parts.jsonl").read_text().splitlines()}
+    status = {Path(s.split(": ", 1)[0]).name: s for s in res.stdout.splitlines() if ": " in s}
+    assert any(JARGON.search(f) for line in lines.values() for f in line["fixes"])
+    for n in names:
+        card = row_of(page, n)["text"]
+        assert not JARGON.search(card), card
+        assert not JARGON.search(status[n]), status[n]
+        words = words_of(lines[n])
+        for w in words:  # the card and the status line say the same words
+            assert w in card and w in status[n], (w, card, status[n])
+    assert "turned upright" in status["pil_hopper_orientation_6.webp"]
+    assert "padded from 7x13 to 11x13 px" in status["pil_7x13.png"]
+
+
+# --- thumbnails: made by the workers, and still there after a resume or a cache hit ----------
+
+
+def _pictures(out: Path) -> dict[str, bytes]:
+    page = parse((out / "report.html").read_text())
+    srcs = [i["src"] for r in page.rows for i in r["imgs"]]
+    assert srcs and all((out / s).is_file() for s in srcs)
+    return {s: (out / s).read_bytes() for s in srcs}
+
+
+def _tree(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and "journal" not in p.parts and p.name not in (
+                "lock", "runs", "parts.idx", "parts.sig")}
+
+
+def test_thumbnails_survive_resume_and_cache_and_are_deterministic(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    one, two, three = tmp_path / "one", tmp_path / "two", tmp_path / "three"
+    assert run("prep", EXAMPLES, "-o", one, "--cache-dir", cache, "-q", "-j", "2"
+               ).exit_code == 0
+    first = _pictures(one)
+    assert len(parse((one / "report.html").read_text()).rows) == len(NAMES)
+    # a resume (every input a journal hit) whose thumbnails were removed makes them again
+    shutil.rmtree(one / ".mediaprep" / "thumbs")
+    assert run("prep", EXAMPLES, "-o", one, "--cache-dir", cache, "-q", "-j", "2"
+               ).exit_code == 0
+    assert _pictures(one) == first
+    # every input from the cache: the same page and pictures, byte for byte
+    assert run("prep", EXAMPLES, "-o", two, "--cache-dir", cache, "-q", "-j", "2"
+               ).exit_code == 0
+    assert _pictures(two) == first
+    assert (two / "report.html").read_bytes() == (one / "report.html").read_bytes()
+    # prepared afresh, in this process: the same DIR contents as the workers made
+    assert run("prep", EXAMPLES, "-o", three, "--no-cache", "-q", "-j", "0").exit_code == 0
+    assert _tree(three) == _tree(one)
+
+
+def test_a_strip_shows_distinct_moments_even_for_an_open_gop_decoder() -> None:
+    # VVC's decoder gives an open GOP's leading pictures after each seek: the old strip showed
+    # the clip's start twice (0.000 s and 0.040 s) and decoded a GOP per seek
+    from mediaprep.report.html import video_thumbs
+    from tests.conftest import REALMEDIA
+
+    clip = REALMEDIA / "videos" / "mp4ff_vvc_400kbps_2s.mp4"
+    if not clip.is_file():
+        pytest.skip("no real media")
+    try:
+        pics, meta = video_thumbs(clip, 3)
+    except Exception as exc:  # noqa: BLE001 - an FFmpeg without a VVC decoder
+        pytest.skip(f"no VVC decode here: {exc}")
+    times = [t for *_, t in pics]
+    assert times == sorted(times) and times[0] == 0.0
+    assert all(b - a >= meta["duration"] / 3 / 2 for a, b in zip(times, times[1:],
+                                                                  strict=False)), times
+    for data, w, h, _ in pics:
+        assert data[:2] == b"\xff\xd8" and max(w, h) <= 256
