@@ -105,7 +105,7 @@ def check(source: ResourceLike, *, settings: Settings | None = None, **options: 
 
 def prepare(source: ResourceLike, *, settings: Settings | None = None,
             out_dir: str | Path | None = None, stem: PurePath | None = None,
-            **options: Any) -> Prepared:
+            preview: bool = False, **options: Any) -> Prepared:
     """Make ``source`` sendable and return its content part (SPEC section 2).
 
     Args:
@@ -114,6 +114,9 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
         out_dir: where outputs are written (atomically; never over the input). Without it,
             images stay in memory (base64 transport only).
         stem: the outputs' name below ``out_dir`` (default: the input's own name).
+        preview: also set ``prepared.preview`` (a small RGB PIL image of what is sent) when
+            its pixels come free from a decode prepare makes anyway (an image passed through
+            and proved to decode); None otherwise. The report's thumbnails use it.
 
     Returns:
         A :class:`~mediaprep.model.Prepared`: ``prepared.ok``, ``prepared.part`` (the content
@@ -149,7 +152,7 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
                     return Prepared(path=res.name, kind=info.kind, ok=False, info=info,
                                     findings=report.findings, bytes_in=info.bytes)
         with res.local(s) as local:
-            result = _prepare_local(local, s, out_dir, stem)
+            result = _prepare_local(local, s, out_dir, stem, preview)
     except FetchError as exc:
         return Prepared(path=res.name, kind="other", ok=False,
                         findings=[fetch_error_finding(res.name, exc)])
@@ -168,10 +171,10 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
 
 
 def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
-                   stem: PurePath | None) -> Prepared:
+                   stem: PurePath | None, preview: bool = False) -> Prepared:
     if stem is None:  # the input's own name, never its folders (an absolute path would nest)
         stem = safe_relative(Path(src.name).name).with_suffix("")
-    sink = Sink(Path(out_dir) if out_dir is not None else None, stem)
+    sink = Sink(Path(out_dir) if out_dir is not None else None, stem, keep_preview=preview)
     info = probe_resource(src, limits=s.limits)
     report = check_info(info, s)
     blocking = [f for f in report.findings if f.severity == "error" and not f.fixable]

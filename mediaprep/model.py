@@ -242,6 +242,9 @@ class Prepared:
     bytes_in: int = 0
     bytes_out: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    # prepare(preview=True): a small RGB PIL image of what is sent (long side <= 256 px), when
+    # its pixels came free from a decode prepare made anyway; not part of the JSON
+    preview: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self, *, root: Path | None = None) -> dict[str, Any]:
         """One line of ``parts.jsonl`` (SPEC section 4)."""

@@ -642,7 +642,57 @@ def _decode_all(im: Image.Image, guard: DecodeGuard) -> None:
         im.load()
 
 
-def verify_decodes(data: bytes, limits: Limits | None = None) -> str | None:
+#: Long side of a preview (the report's thumbnails), px.
+PREVIEW_SIDE = 256
+#: Above this many pixels an image that cannot be decoded reduced (not JPEG) gets no preview:
+#: decoding it whole only to shrink it would cost the memory prep itself avoids.
+PREVIEW_MAX_FULL_PIXELS = 24_000_000
+
+
+def preview_image(img: Image.Image) -> Image.Image:
+    """A small RGB copy of ``img`` (long side at most :data:`PREVIEW_SIDE`), the same for the
+    same pixels wherever they were decoded: the report's thumbnails are made by this one
+    function, from a file or from pixels prepare decoded anyway. Transparency goes on a light
+    grey so that white-on-clear content shows; 16-bit and float greys are scaled to 8 bits.
+    ``img`` itself is never changed."""
+    if img.mode in ("P", "1", "CMYK", "YCbCr", "LAB", "HSV"):  # modes resize cannot take
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode.startswith("I;16"):
+        img = img.convert("I")
+    w, h = img.size
+    if max(w, h) > PREVIEW_SIDE:  # shrink first: the conversions below then touch few pixels
+        scale = PREVIEW_SIDE / max(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        back = Image.new("RGB", rgba.size, (236, 238, 242))
+        back.paste(rgba, mask=rgba.getchannel("A"))
+        return back
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    return img.convert("RGB")  # a new image even when it is RGB already
+
+
+def preview_draft(im: Image.Image) -> None:
+    """Ask a JPEG for the reduced decode a preview needs (DCT scaling), as :func:`verify_decodes`
+    would decode it when that is the same scale (so both give the same pixels)."""
+    if im.format in ("JPEG", "MPO"):
+        if _verify_scale_serves_preview(im):
+            im.draft(im.mode, (-(-im.width // 8), -(-im.height // 8)))
+        else:
+            im.draft("RGB", (PREVIEW_SIDE, PREVIEW_SIDE))
+
+
+def _verify_scale_serves_preview(im: Image.Image) -> bool:
+    """Whether the verify's 1/8 JPEG decode is also the preview's: an RGB or grey JPEG whose
+    1/8 scale is still at least 3/4 of a preview on its long side (so a 1600 px photo's
+    preview is 200 px, decoded once, rather than 256 px, decoded twice)."""
+    return im.mode in ("RGB", "L") and max(im.size) >= 8 * PREVIEW_SIDE * 3 // 4
+
+
+def verify_decodes(data: bytes, limits: Limits | None = None, *,
+                   keep: Callable[[Image.Image], None] | None = None) -> str | None:
     """Prove that ``data`` (an image the shallow probe already judged: size, cost, structure)
     decodes, as cheaply as that can be proved; the reason when it does not, else None.
 
@@ -652,7 +702,10 @@ def verify_decodes(data: bytes, limits: Limits | None = None) -> str | None:
     inflated and its rows' filter types read, not unfiltered into pixels
     (:func:`png_data_problem`: what makes Pillow's decode fail, at under half its cost). Other
     formats are decoded in full (first frame only): a WebP or HEIC decoder has no cheaper mode
-    that still reads every coded byte."""
+    that still reads every coded byte.
+
+    ``keep`` is given the decoded image when its pixels are the ones a preview of the file
+    would decode (:func:`preview_draft`): a full decode, or a JPEG whose 1/8 scale serves."""
     guard = DecodeGuard.from_limits(limits)
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
@@ -661,6 +714,9 @@ def verify_decodes(data: bytes, limits: Limits | None = None) -> str | None:
                 return _png_verify(data, rows, guard)
         with open_image(io.BytesIO(data), guard.max_pixels, guard, len(data)) as im:
             im.seek(0)
+            # judged before the draft changes the size (a JPEG's pixels serve a preview only
+            # when its 1/8 decode is the preview's own)
+            serves = im.format not in ("JPEG", "MPO") or _verify_scale_serves_preview(im)
             if im.format in ("JPEG", "MPO"):
                 im.draft(im.mode if im.mode in ("RGB", "L") else None,
                          (-(-im.width // 8), -(-im.height // 8)))
@@ -670,6 +726,10 @@ def verify_decodes(data: bytes, limits: Limits | None = None) -> str | None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im.load()
+            if keep is not None and serves and (
+                    im.format in ("JPEG", "MPO")
+                    or im.width * im.height <= PREVIEW_MAX_FULL_PIXELS):
+                keep(im)
     except BombError as exc:
         return str(exc)
     except DecodeTimeout as exc:

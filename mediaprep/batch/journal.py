@@ -157,17 +157,18 @@ def prep_job(job: PrepJob) -> PrepDone:
     A top-level function (picklable): this is what ``prep`` runs in its workers.
     """
     with writing_for_run(job.run_id):
-        done = _prep_job(job)
+        done, preview = _prep_job(job)
         if job.thumbs:
-            _thumbnails(job)
+            _thumbnails(job, preview)
         return done
 
 
-def _thumbnails(job: PrepJob) -> None:
+def _thumbnails(job: PrepJob, preview: Any = None) -> None:
     """The input's thumbnails for DIR/report.html, made here, in the worker, while its files
     are fresh in the page cache and in parallel with the other inputs (the report at the end
     only reads them). Whether it was prepared now or came from the journal or the cache, what
-    is missing is made; nothing here fails the input."""
+    is missing is made; nothing here fails the input. ``preview``: prepare's own preview of
+    what is sent, when it had one (the output's thumbnail is then not decoded again)."""
     from ..report.html import thumbnail_line
 
     lpath = _line_path(journal_path(job.journal_dir, job.task.stem))
@@ -177,15 +178,15 @@ def _thumbnails(job: PrepJob) -> None:
     except (OSError, ValueError):
         return  # the line is already in parts.jsonl (a journal hit): the report finds it
     if isinstance(line, dict):
-        thumbnail_line(job.task.out_dir, line, job.task.source)
+        thumbnail_line(job.task.out_dir, line, job.task.source, preview=preview)
 
 
-def _prep_job(job: PrepJob) -> PrepDone:
+def _prep_job(job: PrepJob) -> tuple[PrepDone, Any]:
     t = job.task
     jkey = journal_key(t)
     hit = journal_hit(job, jkey)
     if hit is not None:
-        return hit
+        return hit, None
     jpath = journal_path(job.journal_dir, t.stem)
     key = input_key(t) if job.cache_dir is not None else None
     cache = Cache(job.cache_dir) if job.cache_dir is not None and key is not None else None
@@ -197,12 +198,12 @@ def _prep_job(job: PrepJob) -> PrepDone:
             log.warning("cache: entry for %s unusable (%s); preparing it again", t.display, exc)
             hit = None  # a damaged entry is a miss
         if hit is not None:
-            return hit
-    line = prep_one(t)
+            return hit, None
+    line = prep_one(t, preview=job.thumbs)
     meta = _write_journal(jpath, t, jkey, line, bytes_in=getattr(line, "bytes_in", 0))
     if cache is not None and key is not None:
         _store(cache, key, t, jpath, line)
-    return _done(meta, "prepared")
+    return _done(meta, "prepared"), getattr(line, "preview", None)
 
 
 prep_job.worker_imports = (*prep_one.worker_imports, "mediaprep.report.html")  # type: ignore[attr-defined]

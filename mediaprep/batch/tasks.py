@@ -51,18 +51,21 @@ class PartsLine(dict):  # type: ignore[type-arg]
     in (``bytes_in``, not written: for a URL, the bytes fetched or the HEAD's size)."""
 
     bytes_in: int = 0
+    preview: Any = None  # prepare's preview of what is sent (for the report), when it had one
 
 
-def prep_one(task: PrepTask) -> dict[str, Any]:
-    """Prepare one input; return its ``parts.jsonl`` record (never raises for bad media)."""
+def prep_one(task: PrepTask, *, preview: bool = False) -> dict[str, Any]:
+    """Prepare one input; return its ``parts.jsonl`` record (never raises for bad media).
+    ``preview``: keep the prepared preview on the record (``line.preview``, not written)."""
     from ..api import prepare
     from ..resource import to_resource
 
     out = Path(task.out_dir)
     result = prepare(to_resource(task.source, name=task.display), settings=task.settings,
-                     out_dir=out, stem=PurePosixPath(task.stem))
+                     out_dir=out, stem=PurePosixPath(task.stem), preview=preview)
     line = PartsLine(result.to_json(root=out))
     line.bytes_in = result.bytes_in
+    line.preview = result.preview
     return line
 
 

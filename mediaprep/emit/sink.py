@@ -17,10 +17,12 @@ EXTENSION = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "
 
 @dataclass
 class Sink:
-    """The output folder (None: keep results in memory) and this input's output stem."""
+    """The output folder (None: keep results in memory) and this input's output stem;
+    ``keep_preview``: also keep a preview of what is sent when its pixels come free."""
 
     out_dir: Path | None = None
     stem: PurePath | None = None
+    keep_preview: bool = False
 
     def path_for(self, name: str, fmt: str, *, suffix: str = "") -> Path:
         if self.out_dir is None:

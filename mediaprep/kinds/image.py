@@ -20,6 +20,7 @@ from ..backends.pillow import (
     normalise_mode,
     open_lazy,
     pad_to_min_side,
+    preview_image,
     probe_image,
     resize_to,
     resize_within,
@@ -454,7 +455,11 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
             problem, emitted = _verify_beside(
                 data, settings, lambda: emit_url(sink, src.name, data, fmt, mime, settings))
         else:
-            problem = verify_decodes(data, settings.limits)
+            keep = None
+            if sink.keep_preview:  # the verify's pixels are the preview's (no decode again)
+                def keep(im: Image.Image) -> None:
+                    result.preview = preview_image(im)
+            problem = verify_decodes(data, settings.limits, keep=keep)
         if problem:
             result.findings.append(
                 Finding("file.unreadable", "error", f"{src.name}: {problem}"))

@@ -31,6 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..backends.pillow import (
+    PREVIEW_MAX_FULL_PIXELS,
+    PREVIEW_SIDE,
+    preview_draft,
+    preview_image,
+)
 from . import (
     Report,
     code_of,
@@ -47,7 +53,7 @@ from .changes import KINDS, changes_of, count_changes, words_of
 
 __all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES"]
 
-THUMB_SIDE = 256  #: long side of a thumbnail, px
+THUMB_SIDE = PREVIEW_SIDE  #: long side of a thumbnail, px
 MAX_SHEET_FRAMES = 64  #: frames shown on a contact sheet; past it an even sample
 STRIP_FRAMES = 3  #: frames shown for a video sent as a file
 THUMB_FOLDER = Path(".mediaprep") / "thumbs"
@@ -57,9 +63,6 @@ SAME_PICTURE = frozenset({"converted", "re-encoded", "resized"})
 #: codes of inputs with nothing to show (the thumbnail is not attempted)
 UNDECODABLE = frozenset({"file.unreadable", "image.decompression_bomb",
                          "video.no_video_stream"})
-# Above this many pixels an input that cannot be decoded reduced (not JPEG) gets no thumbnail
-# of its own: decoding it whole only to shrink it would cost the memory prep itself avoids.
-MAX_FULL_DECODE_PIXELS = 24_000_000
 
 
 # --- thumbnails ------------------------------------------------------------------------------
@@ -76,34 +79,26 @@ class Pic:
     note: str = ""  # why there is no picture
 
 
-def _rgb(img: Any) -> Any:
-    from PIL import Image
-
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        # transparency on a light checkerboard-free grey, so white-on-clear content shows
-        back = Image.new("RGB", rgba.size, (236, 238, 242))
-        back.paste(rgba, mask=rgba.getchannel("A"))
-        return back
-    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
-        return img.point(lambda v: v / 256).convert("L").convert("RGB")
-    return img.convert("RGB") if img.mode != "RGB" else img
-
-
 def _jpeg(img: Any) -> tuple[bytes, int, int]:
-    img = _rgb(img)
-    if max(img.size) > THUMB_SIDE:
-        img.thumbnail((THUMB_SIDE, THUMB_SIDE), reducing_gap=2.0)
+    """A thumbnail's bytes: :func:`~mediaprep.backends.pillow.preview_image` of ``img`` as a
+    small JPEG."""
+    return encode_preview(preview_image(img))
+
+
+def encode_preview(small: Any) -> tuple[bytes, int, int]:
+    """A preview (already small, RGB) as thumbnail JPEG bytes, with its size."""
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=78, optimize=False)
-    return buf.getvalue(), img.width, img.height
+    small.save(buf, "JPEG", quality=78, optimize=False)
+    return buf.getvalue(), small.width, small.height
 
 
 def image_thumb(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
     """A small JPEG of an image file's first picture, pixels as stored (no EXIF turn).
 
-    JPEGs are decoded reduced (Pillow ``draft``: DCT scaling); other formats whole, up to
-    :data:`MAX_FULL_DECODE_PIXELS`. Raises on anything it cannot show.
+    JPEGs are decoded reduced (Pillow ``draft``: DCT scaling, the scale prepare's verify
+    decodes at where that serves); other formats whole, up to
+    :data:`~mediaprep.backends.pillow.PREVIEW_MAX_FULL_PIXELS`. Raises on anything it cannot
+    show.
     """
     import warnings
 
@@ -114,8 +109,8 @@ def image_thumb(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
         im = Image.open(path)
     with im:
         if im.format in ("JPEG", "MPO"):
-            im.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
-        elif im.width * im.height > MAX_FULL_DECODE_PIXELS:
+            preview_draft(im)
+        elif im.width * im.height > PREVIEW_MAX_FULL_PIXELS:
             raise ValueError(f"{im.width}x{im.height} is too large to preview")
         im.load()
         return _jpeg(im)
@@ -290,8 +285,10 @@ class Thumbs:
         self.used.add(name)
         return Pic(self.prefix + name, w, h)
 
-    def image(self, path: str | os.PathLike[str] | None) -> Pic:
-        """A thumbnail of an image file."""
+    def image(self, path: str | os.PathLike[str] | None, preview: Any = None) -> Pic:
+        """A thumbnail of an image file; ``preview``: the file's own pixels as
+        :func:`~mediaprep.backends.pillow.preview_image` made them (prepare had them
+        decoded), so the file is not decoded again: the same bytes either way."""
         if path is None:
             return Pic(None, note="no file")
         key = self._key(path, "image")
@@ -301,6 +298,8 @@ class Thumbs:
         if hit is not None:
             return hit
         try:
+            if preview is not None:
+                return self._pic(key, *encode_preview(preview))
             return self._pic(key, *image_thumb(path))
         except Exception as exc:  # noqa: BLE001 - a thumbnail never fails the run
             return Pic(None, note=_short(exc))
@@ -453,8 +452,10 @@ class Pics:
         return [p for p in (self.before, self.after, *self.sheet, *self.strip) if p is not None]
 
 
-def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thumbs) -> Pics:
-    """The pictures of a parts.jsonl line: its outputs' and, where they differ, its input's."""
+def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thumbs,
+             preview: Any = None) -> Pics:
+    """The pictures of a parts.jsonl line: its outputs' and, where they differ, its input's.
+    ``preview``: prepare's preview of the (image) output, when it had one."""
     findings = [f for f in line.get("findings") or [] if isinstance(f, Mapping)]
     outputs = [str(o) for o in line.get("outputs") or []]
     ok = bool(line.get("ok"))
@@ -486,7 +487,7 @@ def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thu
         pics.after = pics.before = pics.strip[0]
         return pics
     if ok and outputs:
-        pics.after = thumbs.image(out / outputs[0])
+        pics.after = thumbs.image(out / outputs[0], preview if kind == "image" else None)
     elif ok:
         pics.after = Pic(None, note="sent as a URL")
     if in_file:
@@ -612,10 +613,10 @@ def _load_row(thumbs: Thumbs, key: str) -> Pics | None:
 
 
 def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | None,
-              out: Path) -> Pics:
+              out: Path, preview: Any = None) -> Pics:
     from ..output import atomic_write
 
-    pics = _pics_of(line, source, out, thumbs)
+    pics = _pics_of(line, source, out, thumbs, preview)
     rec = pics.to_json()
     atomic_write(thumbs.folder / f"{key}.row.json",  # type: ignore[operator]
                  json.dumps(rec, sort_keys=True).encode())
@@ -624,7 +625,7 @@ def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | N
 
 
 def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
-                   source: str | None) -> None:
+                   source: str | None, *, preview: Any = None) -> None:
     """Make the thumbnails of one prepared input of ``prep -o out_dir`` (its ``parts.jsonl``
     line and its input path) unless they are there already. Run by the worker that prepared
     it; never raises (a thumbnail is a view of the run, not the run)."""
@@ -633,7 +634,7 @@ def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
         thumbs = Thumbs(out / THUMB_FOLDER, prefix=THUMB_FOLDER.as_posix() + "/")
         key = _row_key(line)
         if _load_row(thumbs, key) is None:
-            _make_row(thumbs, key, line, source, out)
+            _make_row(thumbs, key, line, source, out, preview)
     except Exception:  # noqa: BLE001 - the report at the end makes what is missing
         return
 

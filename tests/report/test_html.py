@@ -372,3 +372,36 @@ def test_a_strip_shows_distinct_moments_even_for_an_open_gop_decoder() -> None:
                                                                   strict=False)), times
     for data, w, h, _ in pics:
         assert data[:2] == b"\xff\xd8" and max(w, h) <= 256
+
+
+def test_prepares_own_pixels_give_the_same_thumbnails_as_the_files(tmp_path: Path) -> None:
+    """A passed-through image's thumbnail comes from the pixels prepare's verify decoded (no
+    decode again), and is byte for byte the one a decode of the file gives (a resume whose
+    thumbnails are gone makes them from the files)."""
+    import numpy as np
+    import pillow_heif
+
+    import mediaprep
+
+    pillow_heif.register_heif_opener()
+    media = tmp_path / "in"
+    media.mkdir()
+    rng = np.random.default_rng(7)
+    noise = Image.fromarray(rng.integers(0, 255, (2100, 2400, 3), dtype=np.uint8))
+    noise.save(media / "big.jpg", quality=85)  # 1/8 scale covers a 256 px thumbnail
+    noise.resize((1200, 900)).save(media / "small.jpg", quality=85)  # 1/8 is too small
+    noise.resize((640, 480)).save(media / "photo.webp", quality=80)
+    noise.resize((512, 384)).save(media / "phone.heic", quality=70)
+    noise.resize((300, 200)).save(media / "plain.png")  # verified by inflating: no pixels
+    has = {p.name: mediaprep.prepare(p, preview=True).preview is not None
+           for p in sorted(media.iterdir())}
+    assert has == {"big.jpg": True, "phone.heic": True, "photo.webp": True,
+                   "plain.png": False, "small.jpg": False}
+    assert max(mediaprep.prepare(media / "big.jpg", preview=True).preview.size) == 256
+
+    out = tmp_path / "out"
+    assert run("prep", media, "-o", out, "--no-cache", "-q", "-j", "0").exit_code == 0
+    first = _pictures(out)
+    shutil.rmtree(out / ".mediaprep" / "thumbs")
+    assert run("prep", media, "-o", out, "--no-cache", "-q", "-j", "0").exit_code == 0
+    assert _pictures(out) == first and len(first) >= 5
