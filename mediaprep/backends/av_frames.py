@@ -27,6 +27,7 @@ PyAV traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from array import array
@@ -711,7 +712,9 @@ def extract_frames(
 
     Returns ``(plan, frames, info)``. ``info`` holds ``rotation`` (degrees counter-clockwise
     applied), ``sar`` (sample aspect ratio corrected, float), ``start_time`` (raw seconds of
-    the first frame), ``width``/``height`` (coded size) and the counters ``decode_errors``
+    the first frame), ``width``/``height`` (coded size), ``decoders`` (1, or 2 when two
+    decoders share the targets: a path on a machine with two cores and enough work) and the
+    counters ``decode_errors``
     (packets skipped as undecodable), ``decoded`` and ``seeks``, which grow while ``frames``
     is consumed and are final once it is exhausted. ``scan``: the probe's packet scan of
     ``source`` (``MediaInfo.scan``): the timeline and duration come from it and the input is
@@ -735,4 +738,126 @@ def extract_frames(
         "decoded": 0,
         "seeks": 0,
     }
+    chunks = _parallel_chunks(source, plan, timeline, max_side)
+    info["decoders"] = 1 if chunks is None else PARALLEL_DECODERS
+    if chunks is not None:
+        return plan, _iter_frames_parallel(source, plan, chunks, timeline, max_side, info), info
     return plan, _iter_frames(source, plan, timeline, max_side, True, info), info
+
+
+# --------------------------------------------------------------------------- two decoders
+#
+# A target's frame depends only on the keyframe before it and the packets between, so targets
+# that need different keyframes can be decoded by different decoders: on a machine with two
+# cores, two decoders (each its own open of the file) take alternate chunks of targets, and
+# the frames still come out in order, each the one shown at its time (the same code picks it).
+# Frame threads cannot do this when only a few frames per GOP are wanted (one picture decodes
+# on one core). Memory stays bounded: a decoder runs at most PARALLEL_WINDOW chunks ahead of
+# the consumer, and a chunk holds at most PARALLEL_CHUNK_BYTES of converted frames.
+
+PARALLEL_DECODERS = 2
+PARALLEL_WINDOW = 3  # chunks decoded but not yet taken, in all
+PARALLEL_CHUNK_BYTES = 24 << 20  # converted frames held per chunk
+PARALLEL_MIN_WORK = 8 * 1920 * 1080  # target pixels (frames x coded size) worth a second decoder
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _parallel_chunks(source: VideoInput, plan: SamplingPlan, scan: _Scan,
+                     max_side: int | None) -> list[list[float]] | None:
+    """The plan's timestamps cut into chunks for two decoders, or None to decode with one: a
+    file-object input, no seeking, one core, or too little work to pay for a second open."""
+    ts = plan.timestamps
+    if (not isinstance(source, str | os.PathLike) or _cores() < 2 or len(ts) < 4
+            or not scan.seekable or scan.pts is None or len(scan.keys) < 2
+            or len(ts) * scan.width * scan.height < PARALLEL_MIN_WORK):
+        return None
+    inv_tb = float(1 / scan.time_base)
+    side = max(scan.width, scan.height) or 1
+    scale = min(1.0, (max_side or side) / side)
+    frame_bytes = max(1, int(scan.width * scale) * int(scan.height * scale) * 3)
+    per_chunk = max(1, min(-(-len(ts) // PARALLEL_DECODERS),
+                           PARALLEL_CHUNK_BYTES // frame_bytes))
+    chunks: list[list[float]] = []
+    last_key: int | None = None
+    for t in ts:
+        target = scan.origin + t * inv_tb
+        k = bisect_right(scan.keys, target + 1e-6 * inv_tb) - 1
+        # cut only where the keyframe changes: two decoders never decode the same GOP
+        if chunks and k != last_key and len(chunks[-1]) >= per_chunk:
+            chunks.append([])
+        if not chunks:
+            chunks.append([])
+        chunks[-1].append(t)
+        last_key = k
+    return chunks if len(chunks) >= 2 else None
+
+
+def _iter_frames_parallel(source: VideoInput, plan: SamplingPlan, chunks: list[list[float]],
+                          scan: _Scan, max_side: int | None,
+                          stats: dict[str, Any]) -> Iterator[SampledFrame]:
+    import queue
+    import threading
+
+    for key in ("decode_errors", "decoded", "seeks"):
+        stats.setdefault(key, 0)
+    outs: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in chunks]
+    turn = threading.Condition()
+    taken = [0]  # chunks the consumer has finished
+    stop = threading.Event()
+    done = object()
+
+    def work(mine: list[int]) -> None:
+        for j in mine:
+            with turn:  # at most PARALLEL_WINDOW chunks ahead of the consumer
+                turn.wait_for(lambda j=j: stop.is_set() or j < taken[0] + PARALLEL_WINDOW)
+            if stop.is_set():
+                return
+            sub = dataclasses.replace(plan, timestamps=chunks[j])
+            # the scan's read errors are counted once, with the first chunk
+            timeline = dataclasses.replace(scan, read_errors=scan.read_errors if j == 0 else 0)
+            own: dict[str, Any] = {}
+            try:
+                for fr in _iter_frames(source, sub, timeline, max_side, True, own):
+                    if stop.is_set():
+                        fr.image.close()
+                        return
+                    outs[j].put(fr)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in order
+                outs[j].put(exc)
+            outs[j].put((done, own))
+
+    workers = [threading.Thread(target=work, args=(list(range(w, len(chunks),
+                                                             PARALLEL_DECODERS)),),
+                                daemon=True, name=f"mediaprep-frames-{w}")
+               for w in range(PARALLEL_DECODERS)]
+    for w in workers:
+        w.start()
+    try:
+        for j in range(len(chunks)):
+            while True:
+                item = outs[j].get()
+                if isinstance(item, tuple) and item and item[0] is done:
+                    for key, n in item[1].items():
+                        stats[key] = stats.get(key, 0) + n
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+            with turn:
+                taken[0] = j + 1
+                turn.notify_all()
+    finally:
+        stop.set()
+        with turn:
+            turn.notify_all()
+        for j in range(len(chunks)):  # frames decoded ahead and never taken
+            while not outs[j].empty():
+                left = outs[j].get_nowait()
+                if isinstance(left, SampledFrame):
+                    left.image.close()
