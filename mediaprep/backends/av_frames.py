@@ -341,13 +341,15 @@ class _Decoder:
         stats: dict[str, Any],
         full: set[int] | None = None,
         drain: set[int] | None = None,
+        threads: int = 0,
     ) -> None:
         self.container = container
         self.stream = stream
         self.cc = stream.codec_context
         # before the codec opens: frame + slice threads, as many as FFmpeg finds CPUs for
+        # (0), or one when decoders already run side by side (each thread holds its frames)
         self.cc.thread_type = "AUTO"
-        self.cc.thread_count = 0
+        self.cc.thread_count = threads
         self.stats = stats
         self.queue: deque[Any] = deque()
         self.packets = container.demux(stream)
@@ -497,6 +499,7 @@ def _iter_frames(
     max_side: int | None,
     allow_seek: bool,
     stats: dict[str, Any],
+    threads: int = 0,
 ) -> Iterator[SampledFrame]:
     for key in ("decode_errors", "decoded", "seeks"):
         stats.setdefault(key, 0)
@@ -514,7 +517,7 @@ def _iter_frames(
         keys = scan.keys
         can_seek = allow_seek and scan.seekable and pts_list is not None
         full, drain = _decode_sets(scan, plan, can_seek)
-        dec = _Decoder(container, stream, stats, full, drain)
+        dec = _Decoder(container, stream, stats, full, drain, threads)
         counter = 0  # frames seen, for indexes when pts are unknown (forward decoding only)
         last_pts: float | None = None  # pts of the newest decoded frame
         cand: tuple[Any, float, int] | None = None  # best frame with pts <= target so far
@@ -823,7 +826,7 @@ def _iter_frames_parallel(source: VideoInput, plan: SamplingPlan, chunks: list[l
             timeline = dataclasses.replace(scan, read_errors=scan.read_errors if j == 0 else 0)
             own: dict[str, Any] = {}
             try:
-                for fr in _iter_frames(source, sub, timeline, max_side, True, own):
+                for fr in _iter_frames(source, sub, timeline, max_side, True, own, threads=1):
                     if stop.is_set():
                         fr.image.close()
                         return
