@@ -25,6 +25,7 @@ import html
 import io
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -236,6 +237,12 @@ class Thumbs:
     any failure gives a placeholder :class:`Pic` with the reason."""
 
     def __init__(self, folder: Path | None, prefix: str = "") -> None:
+        from ..output import is_link_or_not_folder
+
+        if folder is not None and is_link_or_not_folder(folder):
+            # a link (or a file) where the thumbnail folder goes is not ours to write into or
+            # prune: the page carries its pictures inline instead
+            folder = None
         self.folder = folder
         self.prefix = prefix
         self.used: set[str] = set()
@@ -326,9 +333,14 @@ class Thumbs:
             return
         with contextlib.suppress(OSError):
             for p in self.folder.iterdir():
-                if p.name not in self.used:
+                # only names this class gives (a thumbnail, a row record): anything else in the
+                # folder is left as it is
+                if p.name not in self.used and _THUMB_NAME.fullmatch(p.name):
                     with contextlib.suppress(OSError):
                         p.unlink()
+
+
+_THUMB_NAME = re.compile(r"[0-9a-f]{32}\.jpg|[0-9a-f]{40}\.row\.json")
 
 
 def _short(exc: BaseException) -> str:
@@ -662,10 +674,13 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
 
     def make(i: int) -> Row:
         try:
-            key = _row_key(lines[i])
-            pics = _load_row(thumbs, key)
-            if pics is None:  # not made by a worker (a failed worker, a resumed run)
-                pics = _make_row(thumbs, key, lines[i], srcs[i] or None, out)
+            if thumbs.folder is None:  # no folder of ours to keep them in: pictures inline
+                pics = _pics_of(lines[i], srcs[i] or None, out, thumbs)
+            else:
+                key = _row_key(lines[i])
+                pics = _load_row(thumbs, key)
+                if pics is None:  # not made by a worker (a failed worker, a resumed run)
+                    pics = _make_row(thumbs, key, lines[i], srcs[i] or None, out)
             return _prep_row(lines[i], srcs[i] or None, out, pics, max_frames)
         except Exception as exc:  # noqa: BLE001 - one odd line must not lose the page
             line = lines[i]

@@ -405,3 +405,33 @@ def test_prepares_own_pixels_give_the_same_thumbnails_as_the_files(tmp_path: Pat
     shutil.rmtree(out / ".mediaprep" / "thumbs")
     assert run("prep", media, "-o", out, "--no-cache", "-q", "-j", "0").exit_code == 0
     assert _pictures(out) == first and len(first) >= 5
+
+
+def test_the_thumbnail_folder_never_reaches_files_that_are_not_its_own(tmp_path: Path) -> None:
+    """A link where .mediaprep/thumbs goes is neither written through nor pruned (the page
+    carries its pictures inline); in the real folder, only names the report gives are pruned."""
+    media = tmp_path / "in"
+    media.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(media / "a.png")
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.jpg").write_bytes(b"the user's")
+    (precious / ("0" * 32 + ".jpg")).write_bytes(b"named like ours, still the user's")
+    linked = tmp_path / "linked"
+    (linked / ".mediaprep").mkdir(parents=True)
+    (linked / ".mediaprep" / "thumbs").symlink_to(precious, target_is_directory=True)
+    assert run("prep", media, "-o", linked, "--no-cache", "-q", "-j", "0").exit_code == 0
+    assert sorted(p.name for p in precious.iterdir()) == ["0" * 32 + ".jpg", "keep.jpg"]
+    assert (precious / "keep.jpg").read_bytes() == b"the user's"
+    page = (linked / "report.html").read_text()
+    assert "data:image/jpeg;base64," in page  # the picture is still shown
+
+    real = tmp_path / "real"
+    assert run("prep", media, "-o", real, "--no-cache", "-q", "-j", "0").exit_code == 0
+    thumbs = real / ".mediaprep" / "thumbs"
+    (thumbs / "notes.txt").write_text("mine")
+    stale = thumbs / ("f" * 32 + ".jpg")
+    stale.write_bytes(b"a thumbnail of an input no longer named")
+    (real / "parts.jsonl").unlink()  # the report is built again, and prunes
+    assert run("prep", media, "-o", real, "--no-cache", "-q", "-j", "0").exit_code == 0
+    assert (thumbs / "notes.txt").read_text() == "mine" and not stale.exists()
