@@ -177,8 +177,7 @@ def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
     sink = Sink(Path(out_dir) if out_dir is not None else None, stem, keep_preview=preview)
     info = probe_resource(src, limits=s.limits)
     report = check_info(info, s)
-    blocking = [f for f in report.findings if f.severity == "error" and not f.fixable]
-    if blocking or info.error_code:
+    if _blocking(report) or info.error_code:
         return Prepared(path=src.name, kind=info.kind, ok=False, info=info,
                         findings=report.findings, bytes_in=info.bytes, tokens=report.tokens)
     kind = KINDS.get(info.kind)

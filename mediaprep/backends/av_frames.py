@@ -843,6 +843,7 @@ def _iter_frames_parallel(source: VideoInput, plan: SamplingPlan, chunks: list[l
         w.start()
     try:
         for j in range(len(chunks)):
+            given = 0
             while True:
                 item = outs[j].get()
                 if isinstance(item, tuple) and item and item[0] is done:
@@ -851,7 +852,10 @@ def _iter_frames_parallel(source: VideoInput, plan: SamplingPlan, chunks: list[l
                     break
                 if isinstance(item, BaseException):
                     raise item
+                given += 1
                 yield item
+            if given < len(chunks[j]):
+                return  # the video ended inside this chunk: one decoder would stop here too
             with turn:
                 taken[0] = j + 1
                 turn.notify_all()
