@@ -253,13 +253,13 @@ def prepare_video(src: Resource, report: Report, settings: Settings, sink: Sink)
 def _try_file(src: Resource, info: MediaInfo, report: Report, settings: Settings, sink: Sink,
               result: Prepared) -> bool:
     """Pass through, remux or transcode; True when ``result`` is now a sendable file."""
-    if src.path is None:
-        tmp_in = tempfile.NamedTemporaryFile(suffix="." + (info.format or "bin"), delete=False)
-        tmp_in.write(src.read_bytes())
-        tmp_in.close()
-        in_path = Path(tmp_in.name)
-    else:
-        in_path, tmp_in = src.path, None
+    # PyAV's encoders read a path: bytes in memory get a temp copy, removed afterwards
+    with src.as_path("." + (info.format or "bin")) as in_path:
+        return _try_file_at(in_path, src, info, report, settings, sink, result)
+
+
+def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
+                 settings: Settings, sink: Sink, result: Prepared) -> bool:
     workdir = None
     try:
         if sink.out_dir is None:
@@ -344,8 +344,6 @@ def _try_file(src: Resource, info: MediaInfo, report: Report, settings: Settings
         result.ok = True
         return True
     finally:
-        if tmp_in is not None:
-            Path(tmp_in.name).unlink(missing_ok=True)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
