@@ -628,9 +628,16 @@ def _raster_end(im: Image.Image) -> int | None:
     return None
 
 
+def shown_frame(im: Image.Image) -> int:
+    """The frame of a just-opened file that a viewer shows, and so the one prepare sends: a
+    HEIF's primary image (pillow-heif opens at it; it need not be the first: zPug_3.heic's
+    is the second of three), else the first frame."""
+    return im.tell() if im.info.get("primary") else 0
+
+
 def _decode_all(im: Image.Image, guard: DecodeGuard) -> None:
-    # the first frame is what gets sent; later frames of an animation are never decoded
-    im.seek(0)
+    # the shown frame is what gets sent; later frames of an animation are never decoded
+    im.seek(shown_frame(im))
     if im.format in ("JPEG", "MPO"):
         # at the scale prep decodes it: every scan's entropy data is still read and checked
         scale = jpeg_scale(im.size, guard.box)
@@ -664,14 +671,19 @@ def preview_image(img: Image.Image) -> Image.Image:
         scale = PREVIEW_SIDE / max(w, h)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    icc = img.info.get("icc_profile")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
-        back = Image.new("RGB", rgba.size, (236, 238, 242))
-        back.paste(rgba, mask=rgba.getchannel("A"))
-        return back
-    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
-        return img.point(lambda v: v / 256).convert("L").convert("RGB")
-    return img.convert("RGB")  # a new image even when it is RGB already
+        out = Image.new("RGB", rgba.size, (236, 238, 242))
+        out.paste(rgba, mask=rgba.getchannel("A"))
+    elif img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        out = img.point(lambda v: v / 256).convert("L").convert("RGB")
+    else:
+        out = img.convert("RGB")  # a new image even when it is RGB already
+    # only the colour profile goes with the pixels: other metadata (a GIF's comment, which a
+    # JPEG save would write) differs between a file and the pixels it was encoded from
+    out.info = {"icc_profile": icc} if icc else {}
+    return out
 
 
 def preview_draft(im: Image.Image) -> None:
@@ -704,8 +716,8 @@ def verify_decodes(data: bytes, limits: Limits | None = None, *,
     formats are decoded in full (first frame only): a WebP or HEIC decoder has no cheaper mode
     that still reads every coded byte.
 
-    ``keep`` is given the decoded image when its pixels are the ones a preview of the file
-    would decode (:func:`preview_draft`): a full decode, or a JPEG whose 1/8 scale serves."""
+    ``keep`` is given the decoded image, the pixels a preview of the file decodes
+    (:func:`preview_draft`): a JPEG is then decoded at the preview's scale rather than 1/8."""
     guard = DecodeGuard.from_limits(limits)
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
@@ -713,20 +725,23 @@ def verify_decodes(data: bytes, limits: Limits | None = None, *,
             if rows is not None:
                 return _png_verify(data, rows, guard)
         with open_image(io.BytesIO(data), guard.max_pixels, guard, len(data)) as im:
-            im.seek(0)
-            # judged before the draft changes the size (a JPEG's pixels serve a preview only
-            # when its 1/8 decode is the preview's own)
-            serves = im.format not in ("JPEG", "MPO") or _verify_scale_serves_preview(im)
+            im.seek(shown_frame(im))
             if im.format in ("JPEG", "MPO"):
-                im.draft(im.mode if im.mode in ("RGB", "L") else None,
-                         (-(-im.width // 8), -(-im.height // 8)))
+                if keep is not None:
+                    # a preview is wanted: decoded at the preview's own scale (the 1/8 one for
+                    # a large photo). Any DCT scale Huffman-decodes every scan, so the proof is
+                    # the same, and a small JPEG is not decoded a second time for its preview.
+                    preview_draft(im)
+                else:
+                    im.draft(im.mode if im.mode in ("RGB", "L") else None,
+                             (-(-im.width // 8), -(-im.height // 8)))
                 # fewer, larger reads: one decoder call per JPEG_VERIFY_BLOCK (the deadline is
                 # still looked at between them)
                 im.decodermaxblock = max(im.decodermaxblock, JPEG_VERIFY_BLOCK)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im.load()
-            if keep is not None and serves and (
+            if keep is not None and (
                     im.format in ("JPEG", "MPO")
                     or im.width * im.height <= PREVIEW_MAX_FULL_PIXELS):
                 keep(im)
@@ -1018,7 +1033,8 @@ def load_image(
     the later Lanczos resize still does the final, exact step.
 
     Animated GIF/WEBP/APNG/AVIF sequences and multi-image HEIF: with ``first_frame`` (default)
-    the first frame is decoded and returned detached from the file. With ``first_frame=False``
+    the shown frame (:func:`shown_frame`: a HEIF's primary image, else the first) is decoded
+    and returned detached from the file. With ``first_frame=False``
     the opened image is returned unloaded so the caller can ``seek`` through frames.
     The returned image keeps ``format`` and ``info`` (EXIF, ICC, XMP, transparency).
     """
@@ -1036,12 +1052,11 @@ def load_image(
     n_frames = getattr(img, "n_frames", 1)
     if n_frames > 1:
         fmt = img.format
-        if img.tell() != 0:
-            img.seek(0)
+        img.seek(shown_frame(img))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img.load()
-        # Detach frame 0 from the (still open) multi-frame file; copy() keeps info/palette.
+        # Detach the frame from the (still open) multi-frame file; copy() keeps info/palette.
         frame = img.copy()
         frame.format = fmt
         if not isinstance(source, Image.Image):

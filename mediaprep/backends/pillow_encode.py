@@ -97,6 +97,8 @@ class EncodedImage:
     encodes: int
     steps: list[str] = field(default_factory=list)
     sample_encodes: int = 0  # encodes of strip samples used to predict sizes (not counted above)
+    # the pixels encoded (a lossless encode decodes back to exactly these: the report's preview)
+    image: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 SizeOf = Callable[[int], int] | Callable[[int, str], int]
@@ -238,6 +240,7 @@ class _Run:
             self.encodes,
             self.steps,
             self.sample_encodes,
+            img,
         )
 
 

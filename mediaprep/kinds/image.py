@@ -429,7 +429,8 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
         result.fixes.append("passed through unchanged")
     else:
         try:
-            data, fmt = _transform_and_encode(src, plan, result, settings)
+            data, fmt = _transform_and_encode(src, plan, result, settings,
+                                              keep_preview=sink.keep_preview)
         except BudgetError as exc:
             result.findings.append(_budget_finding(src.name, exc, settings))
             return result
@@ -611,7 +612,8 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
 
 
 def _transform_and_encode(
-    src: Resource, plan: ImagePlan, result: Prepared, settings: Settings
+    src: Resource, plan: ImagePlan, result: Prepared, settings: Settings, *,
+    keep_preview: bool = False,
 ) -> tuple[bytes, str]:
     info = result.info
     assert info is not None
@@ -732,6 +734,10 @@ def _transform_and_encode(
         replacement = _bytes_saved(src, result, plain, uncapped, enc, settings)
         if replacement is not None:
             return replacement
+    if keep_preview and enc.format == "png" and enc.image is not None:
+        # lossless: the PNG decodes back to exactly the pixels encoded, so its preview is made
+        # from them (the same bytes as from the file, with no decode)
+        result.preview = preview_image(enc.image)
     return enc.data, enc.format
 
 

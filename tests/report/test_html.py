@@ -375,9 +375,10 @@ def test_a_strip_shows_distinct_moments_even_for_an_open_gop_decoder() -> None:
 
 
 def test_prepares_own_pixels_give_the_same_thumbnails_as_the_files(tmp_path: Path) -> None:
-    """A passed-through image's thumbnail comes from the pixels prepare's verify decoded (no
-    decode again), and is byte for byte the one a decode of the file gives (a resume whose
-    thumbnails are gone makes them from the files)."""
+    """A passed-through image's thumbnail comes from the pixels prepare's verify decoded, and a
+    PNG prepare encoded from the pixels it encoded (no decode again); each is byte for byte the
+    one a decode of the file gives (a resume whose thumbnails are gone makes them from the
+    files)."""
     import numpy as np
     import pillow_heif
 
@@ -389,15 +390,24 @@ def test_prepares_own_pixels_give_the_same_thumbnails_as_the_files(tmp_path: Pat
     rng = np.random.default_rng(7)
     noise = Image.fromarray(rng.integers(0, 255, (2100, 2400, 3), dtype=np.uint8))
     noise.save(media / "big.jpg", quality=85)  # 1/8 scale covers a 256 px thumbnail
-    noise.resize((1200, 900)).save(media / "small.jpg", quality=85)  # 1/8 is too small
     noise.resize((640, 480)).save(media / "photo.webp", quality=80)
     noise.resize((512, 384)).save(media / "phone.heic", quality=70)
+    noise.resize((1200, 900)).save(media / "small.jpg", quality=85)  # decoded at 1/4 for it
     noise.resize((300, 200)).save(media / "plain.png")  # verified by inflating: no pixels
+    sideways = noise.resize((320, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned upright by prepare: a PNG encoded from its pixels
+    sideways.save(media / "sideways.png", exif=exif)
+    # a palette GIF with a comment becomes a PNG; the comment must not reach the thumbnail
+    noise.resize((120, 90)).convert("P").save(media / "said.gif", comment=b"hello")
     has = {p.name: mediaprep.prepare(p, preview=True).preview is not None
            for p in sorted(media.iterdir())}
     assert has == {"big.jpg": True, "phone.heic": True, "photo.webp": True,
-                   "plain.png": False, "small.jpg": False}
+                   "plain.png": False, "small.jpg": True, "sideways.png": True,
+                   "said.gif": True}
     assert max(mediaprep.prepare(media / "big.jpg", preview=True).preview.size) == 256
+    upright = mediaprep.prepare(media / "sideways.png", preview=True)
+    assert "rotated" in upright.changes and upright.preview.size == (160, 256)
 
     out = tmp_path / "out"
     assert run("prep", media, "-o", out, "--no-cache", "-q", "-j", "0").exit_code == 0
