@@ -129,9 +129,8 @@ def video_thumbs(path: str | os.PathLike[str], n: int
     """
     import av
 
-    # A short probe: the streams' sizes and rates are in the container's header (mediaprep's
-    # own outputs are MP4); FFmpeg's default probe decodes audio too. Probed in full when the
-    # short one leaves the size unknown.
+    # A short probe (QUICK_PROBE; mediaprep's own outputs are MP4), in full when the short one
+    # leaves the size unknown.
     container = av.open(str(path), "r", options=QUICK_PROBE)
     if not container.streams.video or not container.streams.video[0].codec_context.width:
         container.close()
@@ -141,6 +140,7 @@ def video_thumbs(path: str | os.PathLike[str], n: int
         # one thread: a few frames are wanted, not throughput; frame threads decode ahead
         # (CPU spent on frames never shown) and each costs a start-up
         stream.codec_context.thread_count = 1
+        stream.codec_context.skip_frame = "DEFAULT"  # the probe's "all" stays off the decode
         if stream.codec_context.name in LOOP_FILTERED:
             # no deblocking: invisible at 256 px, a fifth of these codecs' decode time
             stream.codec_context.options = {"skip_loop_filter": "all"}
@@ -174,9 +174,9 @@ def video_thumbs(path: str | os.PathLike[str], n: int
                     continue  # the same keyframe as the last moment: not decoded again
                 if frame is None:
                     break
-                at = max(0.0, float(frame.time or 0.0) - start)
+                at = max(0.0, _seconds(frame, tb) - start)
                 if not pics or at > pics[-1][3] + gap * float(tb):
-                    pics.append(_frame_jpeg(frame, start))
+                    pics.append(_frame_jpeg(frame, start, tb))
                 if frame.pts is not None and frame.pts < shown[-1]:
                     # a picture from before the keyframe sought: this decoder decodes an open
                     # GOP's leading pictures (VVC), so every seek would cost a GOP: stop here
@@ -191,8 +191,8 @@ def video_thumbs(path: str | os.PathLike[str], n: int
             for k, frame in enumerate(container.decode(stream)):
                 if nxt is None or k >= MAX_FORWARD_FRAMES:
                     break
-                if (frame.time or 0.0) - start + 1e-6 >= nxt or k == 0:
-                    pics.append(_frame_jpeg(frame, start))
+                if _seconds(frame, tb) - start + 1e-6 >= nxt or k == 0:
+                    pics.append(_frame_jpeg(frame, start, tb))
                     nxt = next(wanted, None)
     if not pics:
         raise ValueError("no frame could be decoded")
@@ -213,22 +213,37 @@ def _next_key_frame(container: Any, stream: Any, shown: list[int], gap: float) -
         return None
     for frame in packet.decode():
         return frame
+    # a decoder that holds the picture back (HEVC reorders) gives it up when drained: feeding
+    # it more packets instead decodes the next keyframe too, and may put that one out first
+    drained = stream.codec_context.decode(None)
+    stream.codec_context.flush_buffers()  # out of its drained state, ready for the next seek
+    if drained:
+        return drained[0]
     return next(iter(container.decode(stream)), None)
 
 
 LOOP_FILTERED = frozenset({"h264", "hevc", "vvc"})  #: decoders that can skip their deblocking
-QUICK_PROBE = {"analyzeduration": "0", "probesize": "65536"}
+#: A short probe that decodes nothing: the streams' sizes and rates are in the container's
+#: header, and FFmpeg's probe decodes a picture of every stream for the pixel format (45 ms for
+#: a 3K H.264 keyframe) that the strip's own decode finds anyway.
+QUICK_PROBE = {"analyzeduration": "0", "probesize": "65536", "skip_frame": "all"}
 #: a video whose every frame adds up to fewer pixels is decoded forward for its strip
 FORWARD_DECODE_PIXELS = 10_000_000
 MAX_FORWARD_FRAMES = 600  #: frames decoded forward at most for a video's thumbnails
 
 
-def _frame_jpeg(frame: Any, start: float) -> tuple[bytes, int, int, float]:
+def _seconds(frame: Any, tb: Any) -> float:
+    """A frame's time from its pts in the stream's time base (a frame drained from the decoder
+    carries no time base of its own: its ``time`` is NaN)."""
+    return float(frame.pts * tb) if frame.pts is not None and tb else 0.0
+
+
+def _frame_jpeg(frame: Any, start: float, tb: Any) -> tuple[bytes, int, int, float]:
     w, h = frame.width, frame.height
     scale = min(1.0, THUMB_SIDE / max(w, h, 1))
     img = frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
     data, tw, th = _jpeg(img)
-    return data, tw, th, max(0.0, float(frame.time or 0.0) - start)
+    return data, tw, th, max(0.0, _seconds(frame, tb) - start)
 
 
 class Thumbs:

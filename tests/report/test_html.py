@@ -374,6 +374,37 @@ def test_a_strip_shows_distinct_moments_even_for_an_open_gop_decoder() -> None:
         assert data[:2] == b"\xff\xd8" and max(w, h) <= 256
 
 
+def test_every_real_video_strip_starts_at_the_start_with_real_times() -> None:
+    """The strip of each real video: ascending finite times from its start. HEVC holds a
+    keyframe's picture back until it is drained: the strip of mb_video-h265.mp4 once began at
+    8.333 s (the second keyframe, decoded to get the first out); a drained frame has no time of
+    its own (ft_fixture2.mpg then showed one picture of three); and a drained decoder left so
+    failed the next seek (mb_hevc.ts had no strip)."""
+    import math
+
+    from mediaprep.report.html import video_thumbs
+    from tests.conftest import REALMEDIA
+
+    videos = REALMEDIA / "videos"
+    if not videos.is_dir():
+        pytest.skip("no real media")
+    strips = {}
+    for clip in sorted(videos.iterdir()):
+        try:
+            strips[clip.name] = [t for *_, t in video_thumbs(clip, 3)[0]]
+        except Exception:  # noqa: BLE001 - audio only, corrupt, no samples: a placeholder
+            continue
+    assert len(strips) >= 25
+    for name, times in strips.items():
+        assert all(math.isfinite(t) for t in times), (name, times)
+        assert times == sorted(times) and times[0] <= 0.05, (name, times)
+    if "mb_video-h265.mp4" in strips:
+        assert strips["mb_video-h265.mp4"][0] == 0.0
+    if "ft_fixture2.mpg" in strips:
+        assert len(strips["ft_fixture2.mpg"]) == 3
+    assert "mb_hevc.ts" in strips or not (videos / "mb_hevc.ts").exists()
+
+
 def test_prepares_own_pixels_give_the_same_thumbnails_as_the_files(tmp_path: Path) -> None:
     """A passed-through image's thumbnail comes from the pixels prepare's verify decoded, and a
     PNG prepare encoded from the pixels it encoded (no decode again); each is byte for byte the
