@@ -114,9 +114,10 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
         out_dir: where outputs are written (atomically; never over the input). Without it,
             images stay in memory (base64 transport only).
         stem: the outputs' name below ``out_dir`` (default: the input's own name).
-        preview: also set ``prepared.preview`` (a small RGB PIL image of what is sent) when
-            its pixels come free from a decode prepare makes anyway (an image passed through
-            and proved to decode); None otherwise. The report's thumbnails use it.
+        preview: also fill ``prepared.previews`` (small RGB PIL images of what is sent, by
+            output index; ``prepared.preview`` is the first) where the pixels come free: the
+            decode that proves a passed-through image, the pixels an image or a video's frames
+            were encoded from. The report's thumbnails use them.
 
     Returns:
         A :class:`~mediaprep.model.Prepared`: ``prepared.ok``, ``prepared.part`` (the content

@@ -242,9 +242,14 @@ class Prepared:
     bytes_in: int = 0
     bytes_out: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
-    # prepare(preview=True): a small RGB PIL image of what is sent (long side <= 256 px), when
-    # its pixels came free from a decode prepare made anyway; not part of the JSON
-    preview: Any = field(default=None, repr=False, compare=False)
+    # prepare(preview=True): small RGB PIL images (long side <= 256 px) of what is sent, by
+    # output index, made from pixels prepare had anyway; not part of the JSON
+    previews: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def preview(self) -> Any:
+        """The preview of what is sent (its first output), or None: see ``previews``."""
+        return self.previews.get(0)
 
     def to_json(self, *, root: Path | None = None) -> dict[str, Any]:
         """One line of ``parts.jsonl`` (SPEC section 4)."""

@@ -229,7 +229,9 @@ def test_a_killed_runs_temporaries_are_swept_on_the_rerun(media: Path, tmp_path:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        _wait_for(lambda: _temporaries(out), proc)
+        # the leave* worker's temporary (another input's output or thumbnail may have one
+        # for a moment too)
+        _wait_for(lambda: any(p.name.endswith("-leave.png") for p in _temporaries(out)), proc)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)

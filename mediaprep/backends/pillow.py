@@ -651,6 +651,18 @@ def _decode_all(im: Image.Image, guard: DecodeGuard) -> None:
 
 #: Long side of a preview (the report's thumbnails), px.
 PREVIEW_SIDE = 256
+#: Frames of one video previewed at most (the report's contact sheet); past it an even sample.
+PREVIEW_MAX_FRAMES = 64
+
+
+def preview_sample(n: int, k: int = PREVIEW_MAX_FRAMES) -> list[int]:
+    """Indexes of ``k`` of ``n`` frames spread evenly (all of them when ``n <= k``): the frames
+    a contact sheet shows, and so the ones prepare keeps previews of."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
 #: Above this many pixels an image that cannot be decoded reduced (not JPEG) gets no preview:
 #: decoding it whole only to shrink it would cost the memory prep itself avoids.
 PREVIEW_MAX_FULL_PIXELS = 24_000_000

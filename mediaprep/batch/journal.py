@@ -157,18 +157,24 @@ def prep_job(job: PrepJob) -> PrepDone:
     A top-level function (picklable): this is what ``prep`` runs in its workers.
     """
     with writing_for_run(job.run_id):
-        done, preview = _prep_job(job)
-        if job.thumbs:
-            _thumbnails(job, preview)
+        done = _prep_job(job)
+        if job.thumbs and done.origin != "prepared":
+            _thumbnails(job)
         return done
 
 
-def _thumbnails(job: PrepJob, preview: Any = None) -> None:
-    """The input's thumbnails for DIR/report.html, made here, in the worker, while its files
-    are fresh in the page cache and in parallel with the other inputs (the report at the end
-    only reads them). Whether it was prepared now or came from the journal or the cache, what
-    is missing is made; nothing here fails the input. ``preview``: prepare's own preview of
-    what is sent, when it had one (the output's thumbnail is then not decoded again)."""
+# The input's thumbnails for DIR/report.html are made in the worker, while its files are fresh
+# in the page cache and in parallel with the other inputs (the report at the end only reads
+# them). An input prepared now has them made from prepare's own pixels (previews), before its
+# journal record, which lists them: a thumbnail from a lossy encode's pixels cannot be made
+# again from the file, so a record whose thumbnails are gone is prepared again, and the cache
+# keeps them with the outputs. Nothing here fails the input.
+
+_THUMB = "thumb/"  # cache names of an input's report thumbnails: _THUMB + the file's name
+
+
+def _thumbnails(job: PrepJob) -> None:
+    """What is missing of a journal or cache hit's thumbnails, made from its files."""
     from ..report.html import thumbnail_line
 
     lpath = _line_path(journal_path(job.journal_dir, job.task.stem))
@@ -178,32 +184,38 @@ def _thumbnails(job: PrepJob, preview: Any = None) -> None:
     except (OSError, ValueError):
         return  # the line is already in parts.jsonl (a journal hit): the report finds it
     if isinstance(line, dict):
-        thumbnail_line(job.task.out_dir, line, job.task.source, preview=preview)
+        thumbnail_line(job.task.out_dir, line, job.task.source)
 
 
-def _prep_job(job: PrepJob) -> tuple[PrepDone, Any]:
+def _prep_job(job: PrepJob) -> PrepDone:
     t = job.task
     jkey = journal_key(t)
     hit = journal_hit(job, jkey)
     if hit is not None:
-        return hit, None
+        return hit
     jpath = journal_path(job.journal_dir, t.stem)
     key = input_key(t) if job.cache_dir is not None else None
     cache = Cache(job.cache_dir) if job.cache_dir is not None and key is not None else None
     if cache is not None:
         assert key is not None
         try:
-            hit = _from_cache(cache, key, t, jpath, jkey)
+            hit = _from_cache(cache, key, t, jpath, jkey, thumbs=job.thumbs)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("cache: entry for %s unusable (%s); preparing it again", t.display, exc)
             hit = None  # a damaged entry is a miss
         if hit is not None:
-            return hit, None
+            return hit
     line = prep_one(t, preview=job.thumbs)
-    meta = _write_journal(jpath, t, jkey, line, bytes_in=getattr(line, "bytes_in", 0))
+    thumbs: list[Path] = []
+    if job.thumbs:
+        from ..report.html import thumbnail_line
+
+        thumbs = thumbnail_line(t.out_dir, line, t.source, previews=line.previews)
+    meta = _write_journal(jpath, t, jkey, line, bytes_in=getattr(line, "bytes_in", 0),
+                          thumbs=thumbs)
     if cache is not None and key is not None:
-        _store(cache, key, t, jpath, line)
-    return _done(meta, "prepared"), getattr(line, "preview", None)
+        _store(cache, key, t, jpath, line, thumbs)
+    return _done(meta, "prepared")
 
 
 prep_job.worker_imports = (*prep_one.worker_imports, "mediaprep.report.html")  # type: ignore[attr-defined]
@@ -262,7 +274,8 @@ def _outputs_of(t: PrepTask, names: list[str]) -> list[dict[str, Any]]:
 def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, Any] | None,
                    *, text: str | None = None, done: dict[str, Any] | None = None,
                    outputs: list[str] | None = None,
-                   place_line: Any = None, bytes_in: int = 0) -> dict[str, Any]:
+                   place_line: Any = None, bytes_in: int = 0,
+                   thumbs: list[Path] | None = None) -> dict[str, Any]:
     """Write the journal record of an input: its parts line to ``<h>.line`` (``text`` when its
     JSON is at hand, or ``place_line(path)`` to put it there, a copy from the cache), then
     the metadata to ``<h>.json``, each atomically. The metadata is written last and records the
@@ -288,6 +301,10 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
         "display": t.display,
         "out_dir": t.out_dir,
         "outputs": stats,
+        # the report's thumbnails of it (relative to DIR), by size: another input with the same
+        # output shares one, and rewriting it may change its time but not its bytes
+        "thumbs": [{"name": p.relative_to(t.out_dir).as_posix(), "size": p.stat().st_size}
+                   for p in thumbs or []],
         "line": {"size": lst.st_size, "mtime_ns": lst.st_mtime_ns},
         "done": {"ok": done["ok"], "fixed": done["fixed"], "status": done["status"],
                  "changes": list(done.get("changes") or []),
@@ -341,6 +358,12 @@ def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:
             return False
         if st.st_size != rec.get("size") or st.st_mtime_ns != rec.get("mtime_ns"):
             return False
+    try:
+        for rec in meta.get("thumbs") or []:
+            if (Path(out_dir) / rec["name"]).stat().st_size != rec["size"]:
+                return False
+    except (OSError, KeyError, TypeError):
+        return False  # made from prepare's pixels: only preparing it again makes it again
     return True
 
 
@@ -373,9 +396,12 @@ def _done(meta: dict[str, Any], origin: str) -> PrepDone:
                     str(d["status"]), origin, tuple(str(c) for c in d.get("changes") or ()))
 
 
-def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any]) -> None:
-    """Put the outputs and the journal record in the cache; a cache that fails is no error."""
+def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any],
+           thumbs: list[Path]) -> None:
+    """Put the outputs, their thumbnails and the journal record in the cache; a cache that
+    fails is no error."""
     files: dict[str, str | os.PathLike[str]] = {META_FILE: jpath, LINE_FILE: _line_path(jpath)}
+    files.update({_THUMB + p.name: p for p in thumbs})
     for rel in line.get("outputs") or []:
         if not rel.startswith(t.stem):
             return  # an output outside its stem cannot be renamed for another input
@@ -387,7 +413,7 @@ def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any
 
 
 def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
-                jkey: str | None) -> PrepDone | None:
+                jkey: str | None, *, thumbs: bool = False) -> PrepDone | None:
     entry = cache.get(key)
     if entry is None or META_FILE not in entry.files or LINE_FILE not in entry.files:
         return None
@@ -415,15 +441,29 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
         entry.materialise(t.out_dir, names)
         meta = _write_journal(
             jpath, t, jkey, None, done=old["done"], outputs=new_outputs,
-            place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}))
+            place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}),
+            thumbs=_cached_thumbs(entry, t) if thumbs else None)
         return _done(meta, "cache")
     with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
         line = _rebase(json.loads(fh.read()), t, old_stem, old_out, old_display)
     if line is None:
         return None
     entry.materialise(t.out_dir, names)
-    meta = _write_journal(jpath, t, jkey, line)
+    meta = _write_journal(jpath, t, jkey, line,
+                          thumbs=_cached_thumbs(entry, t) if thumbs else None)
     return _done(meta, "cache")
+
+
+def _cached_thumbs(entry: Any, t: PrepTask) -> list[Path]:
+    """The entry's thumbnails, put in DIR's thumbnail folder (named by the outputs' bytes, the
+    same for any input they were made for); none when that folder is not ours."""
+    from ..report.html import thumbnail_folder
+
+    folder = thumbnail_folder(t.out_dir)
+    names = {n: n[len(_THUMB):] for n in entry.files if n.startswith(_THUMB)}
+    if folder is None or not names:
+        return []
+    return entry.materialise(folder, names)
 
 
 def _rebase(line: dict[str, Any], t: PrepTask, old_stem: str, old_out: str,

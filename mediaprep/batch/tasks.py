@@ -51,12 +51,12 @@ class PartsLine(dict):  # type: ignore[type-arg]
     in (``bytes_in``, not written: for a URL, the bytes fetched or the HEAD's size)."""
 
     bytes_in: int = 0
-    preview: Any = None  # prepare's preview of what is sent (for the report), when it had one
+    previews: dict[int, Any] = {}  # prepare's previews of the outputs (for the report); not written
 
 
 def prep_one(task: PrepTask, *, preview: bool = False) -> dict[str, Any]:
     """Prepare one input; return its ``parts.jsonl`` record (never raises for bad media).
-    ``preview``: keep the prepared preview on the record (``line.preview``, not written)."""
+    ``preview``: keep prepare's previews on the record (``line.previews``, not written)."""
     from ..api import prepare
     from ..resource import to_resource
 
@@ -65,7 +65,7 @@ def prep_one(task: PrepTask, *, preview: bool = False) -> dict[str, Any]:
                      out_dir=out, stem=PurePosixPath(task.stem), preview=preview)
     line = PartsLine(result.to_json(root=out))
     line.bytes_in = result.bytes_in
-    line.preview = result.preview
+    line.previews = result.previews
     return line
 
 

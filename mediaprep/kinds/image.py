@@ -459,7 +459,7 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
             keep = None
             if sink.keep_preview:  # the verify's pixels are the preview's (no decode again)
                 def keep(im: Image.Image) -> None:
-                    result.preview = preview_image(im)
+                    result.previews[0] = preview_image(im)
             problem = verify_decodes(data, settings.limits, keep=keep)
         if problem:
             result.findings.append(
@@ -734,10 +734,10 @@ def _transform_and_encode(
         replacement = _bytes_saved(src, result, plain, uncapped, enc, settings)
         if replacement is not None:
             return replacement
-    if keep_preview and enc.format == "png" and enc.image is not None:
-        # lossless: the PNG decodes back to exactly the pixels encoded, so its preview is made
-        # from them (the same bytes as from the file, with no decode)
-        result.preview = preview_image(enc.image)
+    if keep_preview and enc.image is not None:
+        # the pixels encoded: a PNG decodes back to exactly these; a JPEG or WebP to nearly
+        # these (the same picture at 256 px; the report stores that thumbnail with the run)
+        result.previews[0] = preview_image(enc.image)
     return enc.data, enc.format
 
 

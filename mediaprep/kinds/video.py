@@ -24,6 +24,7 @@ from ..backends.av_encode import (
     transcode_to_fit,
 )
 from ..backends.av_frames import FrameExtractionError, extract_frames
+from ..backends.pillow import preview_image, preview_sample
 from ..backends.pillow_encode import BudgetError, encode_to_budget
 from ..backends.sniff import (
     HEAD_BYTES,
@@ -384,6 +385,7 @@ class FrameSet:
     notes: list[str] = field(default_factory=list)
     bytes_out: int = 0
     size: tuple[int, int] | None = None  # frame size as sent (for the token estimate)
+    previews: dict[int, Any] = field(default_factory=dict)  # frame index -> its preview
 
 
 def frame_budget(n: int, settings: Settings) -> tuple[int, int]:
@@ -407,11 +409,14 @@ def frame_budget(n: int, settings: Settings) -> tuple[int, int]:
 
 
 def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_dir: Path | None,
-                      stem: Path | None, *, for_request: bool = True) -> FrameSet:
+                      stem: Path | None, *, for_request: bool = True,
+                      keep_previews: bool = False) -> FrameSet:
     """Take frames at the asked fps (raised for short clips), capped, encoded within budget.
 
     Frames stream from the decoder one at a time; each is encoded and written (or turned into
-    a data URL) before the next is decoded.
+    a data URL) before the next is decoded. ``keep_previews``: keep the previews of the frames
+    a contact sheet shows (:func:`~mediaprep.backends.pillow.preview_sample` of those planned),
+    made from the pixels encoded.
     """
     limits = settings.limits
     fps = settings.fps
@@ -448,6 +453,7 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
         frame_dir.mkdir(parents=True, exist_ok=True)
     mime = mime_for(FRAME_FORMAT)
     lowered = False
+    sampled = set(preview_sample(len(plan.timestamps))) if keep_previews else set()
     for i, fr in enumerate(frames):
         budget = per_item if per_item is not None else 1 << 62
         try:
@@ -455,6 +461,8 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
                                    size_of=data_url_sizer(mime)
                                    if settings.transport == "base64" else identity_size,
                                    margin=settings.safety_margin, max_quality=FRAME_QUALITY)
+            if i in sampled and enc.image is not None:
+                fs.previews[i] = preview_image(enc.image)
         finally:
             fr.image.close()
         lowered = lowered or any("scale" in s or "q=" in s for s in enc.steps[1:])
@@ -546,7 +554,8 @@ def prepare_frames_from_video(src: Resource, info: MediaInfo, settings: Settings
     if over_token_cap(result, settings):
         settings = _fit_tokens_frames(info, settings, result)
     try:
-        fs = extract_frame_set(src, info, settings, sink.out_dir, sink.stem)
+        fs = extract_frame_set(src, info, settings, sink.out_dir, sink.stem,
+                               keep_previews=sink.keep_preview)
     except (FrameExtractionError, BudgetError, OSError, ValueError) as exc:
         result.findings.append(Finding("file.unreadable", "error",
                                        f"{src.name}: cannot take frames: {exc}"))
@@ -579,6 +588,7 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     result.fps = round(fs.fps, 6)
     result.timestamps = [f["timestamp"] for f in fs.frames]
     result.outputs = list(fs.files)
+    result.previews = fs.previews if fs.files else {}
     result.bytes_out = fs.bytes_out
     result.fixes.append(f"{n} frames at {fs.fps:.4g} fps")
     result.changes.append("sent as frames")

@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.pillow import (
+    PREVIEW_MAX_FRAMES,
     PREVIEW_MAX_FULL_PIXELS,
     PREVIEW_SIDE,
     preview_draft,
     preview_image,
+    preview_sample,
 )
 from . import (
     Report,
@@ -55,7 +57,8 @@ from .changes import KINDS, changes_of, count_changes, words_of
 __all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES"]
 
 THUMB_SIDE = PREVIEW_SIDE  #: long side of a thumbnail, px
-MAX_SHEET_FRAMES = 64  #: frames shown on a contact sheet; past it an even sample
+MAX_SHEET_FRAMES = PREVIEW_MAX_FRAMES  #: frames shown on a contact sheet; past it an even sample
+even_sample = preview_sample
 STRIP_FRAMES = 3  #: frames shown for a video sent as a file
 THUMB_FOLDER = Path(".mediaprep") / "thumbs"
 HASH_WHOLE_BYTES = 8 << 20  # files up to this size are hashed whole to name their thumbnail
@@ -308,9 +311,10 @@ class Thumbs:
         return Pic(self.prefix + name, w, h)
 
     def image(self, path: str | os.PathLike[str] | None, preview: Any = None) -> Pic:
-        """A thumbnail of an image file; ``preview``: the file's own pixels as
-        :func:`~mediaprep.backends.pillow.preview_image` made them (prepare had them
-        decoded), so the file is not decoded again: the same bytes either way."""
+        """A thumbnail of an image file; ``preview``: its pixels as
+        :func:`~mediaprep.backends.pillow.preview_image` made them from what prepare decoded
+        or encoded, so the file is not decoded again (from a lossy encode's pixels, not the
+        file's exact bytes: the run's journal and cache keep that thumbnail)."""
         if path is None:
             return Pic(None, note="no file")
         key = self._key(path, "image")
@@ -368,13 +372,6 @@ def _time_label(t: float) -> str:
         m, s = divmod(t, 60)
         return f"{int(m)}:{s:06.3f}"
     return f"{t:.3f} s"
-
-
-def even_sample(n: int, k: int = MAX_SHEET_FRAMES) -> list[int]:
-    """Indexes of ``k`` frames spread evenly over ``n`` (all of them when ``n <= k``)."""
-    if n <= k:
-        return list(range(n))
-    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
 # --- the rows of the page ------------------------------------------------------------------
@@ -480,9 +477,10 @@ class Pics:
 
 
 def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thumbs,
-             preview: Any = None) -> Pics:
+             previews: Mapping[int, Any] | None = None) -> Pics:
     """The pictures of a parts.jsonl line: its outputs' and, where they differ, its input's.
-    ``preview``: prepare's preview of the (image) output, when it had one."""
+    ``previews``: prepare's previews of the outputs, by index, where it had them."""
+    previews = previews or {}
     findings = [f for f in line.get("findings") or [] if isinstance(f, Mapping)]
     outputs = [str(o) for o in line.get("outputs") or []]
     ok = bool(line.get("ok"))
@@ -497,7 +495,7 @@ def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thu
     if ok and outputs and (isinstance(timestamps, list) or kind == "frames"):
         pics.sheet_total = len(outputs)
         for i in even_sample(len(outputs)):
-            pic = thumbs.image(out / outputs[i])
+            pic = thumbs.image(out / outputs[i], previews.get(i))
             t = timestamps[i] if isinstance(timestamps, list) and i < len(timestamps) else None
             pic.label = _time_label(float(t)) if isinstance(t, int | float) else f"#{i + 1}"
             pics.sheet.append(pic)
@@ -514,7 +512,7 @@ def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thu
         pics.after = pics.before = pics.strip[0]
         return pics
     if ok and outputs:
-        pics.after = thumbs.image(out / outputs[0], preview if kind == "image" else None)
+        pics.after = thumbs.image(out / outputs[0], previews.get(0) if kind == "image" else None)
     elif ok:
         pics.after = Pic(None, note="sent as a URL")
     if in_file:
@@ -640,10 +638,10 @@ def _load_row(thumbs: Thumbs, key: str) -> Pics | None:
 
 
 def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | None,
-              out: Path, preview: Any = None) -> Pics:
+              out: Path, previews: Mapping[int, Any] | None = None) -> Pics:
     from ..output import atomic_write
 
-    pics = _pics_of(line, source, out, thumbs, preview)
+    pics = _pics_of(line, source, out, thumbs, previews)
     rec = pics.to_json()
     atomic_write(thumbs.folder / f"{key}.row.json",  # type: ignore[operator]
                  json.dumps(rec, sort_keys=True).encode())
@@ -652,18 +650,36 @@ def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | N
 
 
 def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
-                   source: str | None, *, preview: Any = None) -> None:
+                   source: str | None, *, previews: Mapping[int, Any] | None = None
+                   ) -> list[Path]:
     """Make the thumbnails of one prepared input of ``prep -o out_dir`` (its ``parts.jsonl``
-    line and its input path) unless they are there already. Run by the worker that prepared
-    it; never raises (a thumbnail is a view of the run, not the run)."""
+    line and its input path) unless they are there already; ``previews``: prepare's, by output
+    index. Returns the thumbnail files the input's row shows (for its journal record and cache
+    entry: a thumbnail made from prepare's pixels cannot be made again from the files). Run by
+    the worker that prepared it; never raises (a thumbnail is a view of the run, not the run):
+    on any failure, or inline pictures (the folder is a link), it returns []."""
     try:
         out = Path(out_dir)
         thumbs = Thumbs(out / THUMB_FOLDER, prefix=THUMB_FOLDER.as_posix() + "/")
+        if thumbs.folder is None:
+            return []
         key = _row_key(line)
-        if _load_row(thumbs, key) is None:
-            _make_row(thumbs, key, line, source, out, preview)
+        pics = _load_row(thumbs, key)
+        if pics is None:
+            pics = _make_row(thumbs, key, line, source, out, previews)
+        return [thumbs.folder / p.src[len(thumbs.prefix):] for p in pics.pictures()
+                if p.src and p.src.startswith(thumbs.prefix)]
     except Exception:  # noqa: BLE001 - the report at the end makes what is missing
-        return
+        return []
+
+
+def thumbnail_folder(out_dir: str | os.PathLike[str]) -> Path | None:
+    """Where ``prep -o out_dir`` keeps its thumbnails, or None when that is not a folder of
+    ours (a link or a file there: the page then carries its pictures inline)."""
+    from ..output import is_link_or_not_folder
+
+    folder = Path(out_dir) / THUMB_FOLDER
+    return None if is_link_or_not_folder(folder) else folder
 
 
 def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | None = None, *,
