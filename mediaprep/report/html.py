@@ -36,6 +36,7 @@ from ..backends.pillow import (
     PREVIEW_MAX_FRAMES,
     PREVIEW_MAX_FULL_PIXELS,
     PREVIEW_SIDE,
+    PREVIEW_VERSION,
     preview_draft,
     preview_image,
     preview_sample,
@@ -270,7 +271,7 @@ class Thumbs:
     def _key(self, path: str | os.PathLike[str], extra: str) -> str | None:
         """Named by the file's bytes (its size and, past 8 MiB, its first and last MiB), so
         the same run gives the same page: report.html is identical for identical outputs."""
-        h = hashlib.sha256(f"{extra}\0{THUMB_SIDE}\0".encode())
+        h = hashlib.sha256(f"{extra}\0{THUMB_SIDE}\0{PREVIEW_VERSION}\0".encode())
         try:
             with open(path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
