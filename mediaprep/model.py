@@ -143,6 +143,9 @@ class MediaInfo:
     # the video's packet scan (mediaprep.backends.av.VideoScan), kept so remux/transcode need
     # not demux the input again; not serialised, not compared
     scan: Any = field(default=None, repr=False, compare=False)
+    # a video's first decoded frame as a small RGB picture (the report's), when the probe was
+    # asked for it (prepare(preview=True)): the probe decodes that frame anyway
+    first_frame: Any = field(default=None, repr=False, compare=False)
 
     @property
     def pixels(self) -> int | None:
@@ -243,8 +246,9 @@ class Prepared:
     bytes_out: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
     # prepare(preview=True): small RGB PIL images (long side <= 256 px) of what is sent, by
-    # output index, made from pixels prepare had anyway; not part of the JSON
-    previews: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
+    # output index ("input": the input's own first picture), made from pixels prepare had
+    # anyway; not part of the JSON
+    previews: dict[int | str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def preview(self) -> Any:

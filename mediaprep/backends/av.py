@@ -19,13 +19,14 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import IO
+from typing import IO, Any
 
 import av
 import numpy as np
 
 from ..model import MediaInfo
 from ..resource import Resource
+from .pillow import PREVIEW_SIDE
 from .sniff import Sniffed
 
 # Demux at most this much before trusting the header instead (why: a 2 GB file would take
@@ -189,7 +190,7 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
     return sc
 
 
-def probe_video(src: Resource, sniffed: Sniffed) -> MediaInfo:
+def probe_video(src: Resource, sniffed: Sniffed, *, preview: bool = False) -> MediaInfo:
     info = MediaInfo(path=src.name, kind="video", format=sniffed.format, bytes=src.size)
     index = None
     if sniffed.format in ("mp4", "mov", "3gp"):
@@ -211,7 +212,7 @@ def probe_video(src: Resource, sniffed: Sniffed) -> MediaInfo:
         return info
     try:
         with container:
-            read_video(container, info, index)
+            read_video(container, info, index, preview=preview)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
             OverflowError) as exc:
         info.error_code = info.error_code or "file.unreadable"
@@ -233,9 +234,11 @@ def _short(exc: BaseException) -> str:
 
 def read_video(container: av.container.InputContainer, info: MediaInfo,
                index: Mp4Index | None, *, bounded: bool = True, strict: bool | None = None,
-               on_packet: Callable[[av.Packet], None] | None = None) -> VideoScan | None:
+               on_packet: Callable[[av.Packet], None] | None = None,
+               preview: bool = False) -> VideoScan | None:
     """Fill ``info`` from an open container: header facts, the packet scan (kept on
-    ``info.scan`` when it covered the whole stream) and the first decoded frame. Unbounded
+    ``info.scan`` when it covered the whole stream) and the first decoded frame (with
+    ``preview``, kept small on ``info.first_frame``). Unbounded
     (``bounded=False``, for verifying an output) the scan covers every packet whatever the
     size, and a damaged packet raises (unless ``strict=False``: the scan then stops there).
     Returns the scan, whole or not (None when there is none)."""
@@ -273,7 +276,7 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
     if vs.average_rate:
         info.fps = float(vs.average_rate)
     sc = _scan_packets(container, vs, info, tb, index, on_packet, bounded, strict)
-    _first_frame(container, vs, info)
+    _first_frame(container, vs, info, preview)
     if sc is not None:
         sc.seconds = info.duration
         sc.rotation = info.rotation or 0
@@ -340,7 +343,15 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index 
     return sc
 
 
-def _first_frame(container, vs, info: MediaInfo) -> None:
+def frame_preview(frame: av.VideoFrame) -> Any:
+    """A decoded frame as a small RGB PIL image (long side at most PREVIEW_SIDE), pixels as
+    stored (no rotation): the report's pictures of a video."""
+    w, h = frame.width, frame.height
+    scale = min(1.0, PREVIEW_SIDE / max(w, h, 1))
+    return frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
+
+
+def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> None:
     if info.error_code:
         return
     try:
@@ -352,6 +363,8 @@ def _first_frame(container, vs, info: MediaInfo) -> None:
             info.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
             if not info.width:
                 info.width, info.height = frame.width, frame.height
+            if preview:
+                info.first_frame = frame_preview(frame)
             return
     except av.FFmpegError as exc:
         info.error_code = "file.unreadable"

@@ -51,7 +51,7 @@ class PartsLine(dict):  # type: ignore[type-arg]
     in (``bytes_in``, not written: for a URL, the bytes fetched or the HEAD's size)."""
 
     bytes_in: int = 0
-    previews: dict[int, Any] = {}  # prepare's previews of the outputs (for the report); not written
+    previews: dict[int | str, Any] = {}  # prepare's previews, for the report (not written)
 
 
 def prep_one(task: PrepTask, *, preview: bool = False) -> dict[str, Any]:

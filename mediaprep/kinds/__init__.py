@@ -19,7 +19,8 @@ from .common import report_for
 __all__ = ["KINDS", "check_info", "probe_resource"]
 
 
-def probe_resource(src: Resource, *, limits: Limits | None = None, deep: bool = False) -> MediaInfo:
+def probe_resource(src: Resource, *, limits: Limits | None = None, deep: bool = False,
+                   preview: bool = False) -> MediaInfo:
     limits = limits or limits_for()
     if src.frames is not None:
         return frames.probe_frames(src, lambda m: probe_resource(m, limits=limits, deep=deep))
@@ -44,7 +45,7 @@ def probe_resource(src: Resource, *, limits: Limits | None = None, deep: bool = 
     if sniffed.kind == "image":
         return image.probe(src, limits, deep=deep, sniffed=sniffed)
     if sniffed.kind == "video":
-        return video.probe(src, sniffed=sniffed, deep=deep)
+        return video.probe(src, sniffed=sniffed, deep=deep, preview=preview)
     info = _unknown(src, sniffed)
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)

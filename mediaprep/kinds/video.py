@@ -65,7 +65,8 @@ def max_fps_frames(duration: float, fps: float) -> int:
     return max(1, math.ceil(duration * fps - 1e-9)) if duration > 0 else 0
 
 
-def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False) -> MediaInfo:
+def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False,
+          preview: bool = False) -> MediaInfo:
     """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av).
 
     A stream that cannot become pictures (encrypted, no decoder in the bundled FFmpeg, or with
@@ -73,7 +74,7 @@ def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False) 
     or nothing."""
     if sniffed is None:
         sniffed = sniff(src.head(HEAD_BYTES))
-    info = probe_video(src, sniffed)
+    info = probe_video(src, sniffed, preview=preview)
     # (a stream FFmpeg opened no decoder for is refused by the probe as unreadable: say why;
     # only once the container opened: a file refused before that, e.g. for an implausible
     # sample table, is not handed to FFmpeg again)
@@ -216,6 +217,8 @@ def prepare_video(src: Resource, report: Report, settings: Settings, sink: Sink)
     info = report.info
     result = Prepared(path=src.name, kind="video", ok=False, info=info,
                       findings=list(report.findings), bytes_in=info.bytes, tokens=report.tokens)
+    if info.first_frame is not None:  # the probe's decode of it (prepare(preview=True))
+        result.previews["input"] = info.first_frame
     limits = settings.limits
     dur = info.duration or 0.0
     min_d, max_d = limits.value("video.min_duration"), limits.value("video.max_duration")
@@ -342,6 +345,8 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
         result.bytes_out = out_path.stat().st_size
         result.outputs = [out_path] if sink.out_dir is not None else []
         result.mime = mime_for(out_info.format)
+        if info.first_frame is not None and "transcoded" not in result.changes:
+            result.previews[0] = info.first_frame  # the same pictures: copied or remuxed
         result.ok = True
         return True
     finally:

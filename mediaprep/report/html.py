@@ -121,10 +121,11 @@ def image_thumb(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
         return _jpeg(im)
 
 
-def video_thumbs(path: str | os.PathLike[str], n: int
+def video_thumbs(path: str | os.PathLike[str], n: int, *, first: Any = None
                  ) -> tuple[list[tuple[bytes, int, int, float]], dict[str, Any]]:
     """Up to ``n`` small JPEGs of frames spread over a video (PyAV), with their times from its
-    start, and the video's ``duration``, ``fps`` and size. Raises on anything it cannot show.
+    start, and the video's ``duration``, ``fps`` and size. ``first``: its first frame, small,
+    as the probe decoded it (not decoded again). Raises on anything it cannot show.
 
     Cheap by design (the report must not cost what prep costs): a small video is decoded
     forward once; any other is read at its keyframes only (the decoder skips the rest), sought
@@ -168,7 +169,17 @@ def video_thumbs(path: str | os.PathLike[str], n: int
             # strip's spacing: the same picture to the eye), decodes nothing.
             gap = (duration or 0) / n / 2 / float(tb)
             shown: list[int] = []
-            for t in times:
+            for k, t in enumerate(times):
+                if k == 0 and first is not None:
+                    # the start's keyframe is the probe's frame: its packet is only read, for
+                    # its time and so that a later seek landing on it decodes nothing
+                    for packet in container.demux(stream):
+                        if packet.size and packet.pts is not None:
+                            shown.append(packet.pts)
+                            at = max(0.0, float(packet.pts * tb) - start)
+                            pics.append((*_jpeg(first), at))
+                            break
+                    continue
                 with contextlib.suppress(av.FFmpegError):
                     container.seek(int((start + t) / tb), stream=stream, backward=True)
                     # nothing decoded before the seek may come out after it
@@ -195,7 +206,10 @@ def video_thumbs(path: str | os.PathLike[str], n: int
             for k, frame in enumerate(container.decode(stream)):
                 if nxt is None or k >= MAX_FORWARD_FRAMES:
                     break
-                if _seconds(frame, tb) - start + 1e-6 >= nxt or k == 0:
+                if k == 0 and first is not None:
+                    pics.append((*_jpeg(first), max(0.0, _seconds(frame, tb) - start)))
+                    nxt = next(wanted, None)
+                elif _seconds(frame, tb) - start + 1e-6 >= nxt or k == 0:
                     pics.append(_frame_jpeg(frame, start, tb))
                     nxt = next(wanted, None)
     if not pics:
@@ -243,10 +257,9 @@ def _seconds(frame: Any, tb: Any) -> float:
 
 
 def _frame_jpeg(frame: Any, start: float, tb: Any) -> tuple[bytes, int, int, float]:
-    w, h = frame.width, frame.height
-    scale = min(1.0, THUMB_SIDE / max(w, h, 1))
-    img = frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
-    data, tw, th = _jpeg(img)
+    from ..backends.av import frame_preview
+
+    data, tw, th = _jpeg(frame_preview(frame))
     return data, tw, th, max(0.0, _seconds(frame, tb) - start)
 
 
@@ -331,20 +344,31 @@ class Thumbs:
         except Exception as exc:  # noqa: BLE001 - a thumbnail never fails the run
             return Pic(None, note=_short(exc))
 
-    def video(self, path: str | os.PathLike[str] | None, n: int) -> tuple[list[Pic],
-                                                                          dict[str, Any]]:
-        """``n`` thumbnails of frames over a video, labelled with their times, and its metadata."""
+    def video(self, path: str | os.PathLike[str] | None, n: int, first: Any = None
+              ) -> tuple[list[Pic], dict[str, Any]]:
+        """``n`` thumbnails of frames over a video, labelled with their times, and its metadata;
+        ``first``: its first frame as the probe decoded it (:func:`~mediaprep.backends.av.
+        frame_preview`), so that one is not decoded again."""
         if path is None:
             return [Pic(None, note="no file")], {}
         key = self._key(path, f"video{n}")
         if key is None:
             return [Pic(None, note="file not found")], {}
+        if first is not None and n == 1:  # no need to open the file at all
+            pic = self._cached(f"{key}-0") or self._pic(f"{key}-0", *_jpeg(first))
+            pic.label = _time_label(0.0)
+            return [pic], {}
         try:
-            frames, meta = video_thumbs(path, n)
+            frames, meta = video_thumbs(path, n, first=first)
         except Exception as exc:  # noqa: BLE001 - a thumbnail never fails the run
             return [Pic(None, note=_short(exc))], {}
-        pics = [self._pic(f"{key}-{k}", data, w, h, _time_label(t))
-                for k, (data, w, h, t) in enumerate(frames)]
+        pics = []
+        for k, (data, w, h, t) in enumerate(frames):
+            # one there already stays (it may be from the probe's frame, kept by the journal
+            # or the cache): this decode is for the times and metadata of the row
+            pic = self._cached(f"{key}-{k}") or self._pic(f"{key}-{k}", data, w, h)
+            pic.label = _time_label(t)
+            pics.append(pic)
         return pics, meta
 
     def prune(self) -> None:
@@ -478,7 +502,7 @@ class Pics:
 
 
 def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thumbs,
-             previews: Mapping[int, Any] | None = None) -> Pics:
+             previews: Mapping[int | str, Any] | None = None) -> Pics:
     """The pictures of a parts.jsonl line: its outputs' and, where they differ, its input's.
     ``previews``: prepare's previews of the outputs, by index, where it had them."""
     previews = previews or {}
@@ -507,7 +531,7 @@ def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thu
             pics.before = thumbs.image(in_file)
         return pics
     if ok and _is_video_file(line) and outputs:
-        pics.strip, pics.meta = thumbs.video(out / outputs[0], STRIP_FRAMES)
+        pics.strip, pics.meta = thumbs.video(out / outputs[0], STRIP_FRAMES, previews.get(0))
         # remuxed, transcoded or untouched: at 256 px the input's first frame is the output's
         # (not decoded again: the input may be 4K HEVC)
         pics.after = pics.before = pics.strip[0]
@@ -518,7 +542,7 @@ def _pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thu
         pics.after = Pic(None, note="sent as a URL")
     if in_file:
         if kind == "video" or (kind == "other" and _looks_video(in_file)):
-            pics.before = _video_first(thumbs, in_file)
+            pics.before = _video_first(thumbs, in_file, previews.get("input"))
         elif (ok and not set(changes) - SAME_PICTURE and pics.after is not None
               and pics.after.src):
             # untouched, or only re-encoded/converted/resized: at 256 px the same picture, so
@@ -577,8 +601,8 @@ def _looks_video(path: str) -> bool:
                                          ".wmv", ".m4v", ".mpg", ".mpeg", ".3gp"}
 
 
-def _video_first(thumbs: Thumbs, path: str) -> Pic:
-    pics, _ = thumbs.video(path, 1)
+def _video_first(thumbs: Thumbs, path: str, first: Any = None) -> Pic:
+    pics, _ = thumbs.video(path, 1, first)
     return pics[0]
 
 
@@ -639,7 +663,7 @@ def _load_row(thumbs: Thumbs, key: str) -> Pics | None:
 
 
 def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | None,
-              out: Path, previews: Mapping[int, Any] | None = None) -> Pics:
+              out: Path, previews: Mapping[int | str, Any] | None = None) -> Pics:
     from ..output import atomic_write
 
     pics = _pics_of(line, source, out, thumbs, previews)
@@ -651,7 +675,7 @@ def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | N
 
 
 def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
-                   source: str | None, *, previews: Mapping[int, Any] | None = None
+                   source: str | None, *, previews: Mapping[int | str, Any] | None = None
                    ) -> list[Path]:
     """Make the thumbnails of one prepared input of ``prep -o out_dir`` (its ``parts.jsonl``
     line and its input path) unless they are there already; ``previews``: prepare's, by output
