@@ -19,7 +19,7 @@ import secrets
 import stat
 import unicodedata
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
@@ -121,6 +121,12 @@ def make_ordinary(path: str | os.PathLike[str]) -> None:
     serving DIR for ``--transport url``, or a teammate, could not read it.
     """
     os.chmod(path, 0o666 & ~_UMASK)
+
+
+# --- what prep keeps in DIR besides the outputs --------------------------------------------------
+
+STATE_DIR = ".mediaprep"  # DIR/.mediaprep: the journal, the lock, the run markers, ...
+THUMB_FOLDER = PurePosixPath(STATE_DIR) / "thumbs"  # the report's thumbnails, below DIR
 
 
 # --- temporary files: the one helper every temp-then-rename in an output folder goes through --

@@ -47,6 +47,10 @@ DOUBLE = textwrap.dedent('''
         if Path(job.task.source).name.startswith("leave"):
             with writing_for_run(job.run_id):
                 out = Path(job.task.out_dir) / (job.task.stem + ".png")
+                # and half a report thumbnail, which the worker writes too
+                thumb = Path(job.task.out_dir, ".mediaprep", "thumbs", "0" * 32 + ".jpg")
+                thumb.parent.mkdir(parents=True, exist_ok=True)
+                temp_path_for(thumb).write_bytes(b"half a thumbnail")
                 temp_path_for(out).write_bytes(b"half an output")
             time.sleep(60)
         return fn(job)
@@ -219,8 +223,9 @@ def _wait_for(pred: Any, proc: subprocess.Popen[bytes]) -> None:
 
 
 def test_a_killed_runs_temporaries_are_swept_on_the_rerun(media: Path, tmp_path: Path) -> None:
-    """SIGKILL while a worker is writing: its temporary stays; the rerun removes it (and only
-    it: a user's lookalikes stay), and a link into a user's folder is not swept through."""
+    """SIGKILL while a worker is writing: its temporaries stay (an output's, a thumbnail's);
+    the rerun removes them (and only them: a user's lookalikes stay), and a link into a user's
+    folder is not swept through."""
     out = tmp_path / "out"
     files = _lookalikes(out)
     (media / "sub" / "leave.png").write_bytes(_png((9, 9, 9)))

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ..limits import TABLE_VERSION
-from ..output import atomic_write, is_link_or_not_folder, is_run_id, json_line, writing_for_run
+from ..output import (
+    STATE_DIR,
+    THUMB_FOLDER,
+    atomic_write,
+    is_link_or_not_folder,
+    is_run_id,
+    json_line,
+    writing_for_run,
+)
 from ..output import sweep_temporaries as _sweep
 from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
@@ -37,7 +45,6 @@ log = logging.getLogger("mediaprep")
 # options and name, outputs as recorded) and skips their work. The cache stores the same two
 # files with the outputs, keyed by the input's bytes.
 
-STATE_DIR = ".mediaprep"
 JOURNAL_FOLDER = "journal"
 LOCK_FILE = "lock"
 META_FILE = "meta.json"  # a journal record's metadata, as stored in a cache entry
@@ -526,11 +533,11 @@ def state_problem(out_dir: str | os.PathLike[str]) -> str | None:
 
 def write_folders(out_dir: str | os.PathLike[str], stems: Iterable[str],
                   *extra: str | os.PathLike[str]) -> list[Path]:
-    """The folders a ``prep`` run writes in: DIR, its state and journal folders, each output's
-    folder and a video's frames folder (``DIR/<stem>/``), and ``extra`` (the batch requests'
-    folder). Output stems never hold a hidden part (output.clean_component)."""
+    """The folders a ``prep`` run writes in: DIR, its state, journal and thumbnail folders, each
+    output's folder and a video's frames folder (``DIR/<stem>/``), and ``extra`` (the batch
+    requests' folder). Output stems never hold a hidden part (output.clean_component)."""
     out = Path(os.path.abspath(out_dir))
-    folders = [out, out / STATE_DIR, out / STATE_DIR / JOURNAL_FOLDER]
+    folders = [out, out / STATE_DIR, out / STATE_DIR / JOURNAL_FOLDER, out / THUMB_FOLDER]
     for stem in stems:
         p = out / stem
         folders += [p.parent, p]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MediaprepError
+from ..output import STATE_DIR
 from ..settings import Settings
 
 __all__ = ["DEFAULT_BATCH_URL", "BatchRequestError", "check_batch_options",
@@ -135,7 +136,7 @@ def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path) -> s
 
     target = real(dest)
     out_r = real(out)
-    state = out_r / ".mediaprep"
+    state = out_r / STATE_DIR
     reserved = {out_r / "parts.jsonl": "the parts file", out_r / "report.html": "the report"}
     try:
         st = os.stat(dest)

@@ -41,6 +41,7 @@ from ..backends.pillow import (
     preview_image,
     preview_sample,
 )
+from ..output import THUMB_FOLDER
 from . import (
     Report,
     code_of,
@@ -61,7 +62,6 @@ THUMB_SIDE = PREVIEW_SIDE  #: long side of a thumbnail, px
 MAX_SHEET_FRAMES = PREVIEW_MAX_FRAMES  #: frames shown on a contact sheet; past it an even sample
 even_sample = preview_sample
 STRIP_FRAMES = 3  #: frames shown for a video sent as a file
-THUMB_FOLDER = Path(".mediaprep") / "thumbs"
 HASH_WHOLE_BYTES = 8 << 20  # files up to this size are hashed whole to name their thumbnail
 #: kinds of change after which a thumbnail of the input looks like the output's
 SAME_PICTURE = frozenset({"converted", "re-encoded", "resized"})
