@@ -364,7 +364,10 @@ def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> None:
             if not info.width:
                 info.width, info.height = frame.width, frame.height
             if preview:
-                info.first_frame = frame_preview(frame)
+                try:
+                    info.first_frame = frame_preview(frame)
+                except Exception:  # noqa: BLE001 - a view of the run: never fails the input
+                    info.first_frame = None
             return
     except av.FFmpegError as exc:
         info.error_code = "file.unreadable"

@@ -703,6 +703,15 @@ def preview_image(img: Image.Image) -> Image.Image:
     return out
 
 
+def preview_or_none(img: Image.Image) -> Image.Image | None:
+    """:func:`preview_image`, or None when it cannot be made (a mode it does not know): a
+    preview is a view of the run, and must never fail the input that prepare made."""
+    try:
+        return preview_image(img)
+    except Exception:  # noqa: BLE001 - the report then decodes the file, or shows a placeholder
+        return None
+
+
 def preview_draft(im: Image.Image) -> None:
     """Ask a JPEG for the reduced decode a preview needs (DCT scaling), as :func:`verify_decodes`
     would decode it when that is the same scale (so both give the same pixels)."""

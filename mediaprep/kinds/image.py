@@ -20,7 +20,7 @@ from ..backends.pillow import (
     normalise_mode,
     open_lazy,
     pad_to_min_side,
-    preview_image,
+    preview_or_none,
     probe_image,
     resize_to,
     resize_within,
@@ -459,7 +459,8 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
             keep = None
             if sink.keep_preview:  # the verify's pixels are the preview's (no decode again)
                 def keep(im: Image.Image) -> None:
-                    result.previews[0] = preview_image(im)
+                    if (small := preview_or_none(im)) is not None:
+                        result.previews[0] = small
             problem = verify_decodes(data, settings.limits, keep=keep)
         if problem:
             result.findings.append(
@@ -737,7 +738,8 @@ def _transform_and_encode(
     if keep_preview and enc.image is not None:
         # the pixels encoded: a PNG decodes back to exactly these; a JPEG or WebP to nearly
         # these (the same picture at 256 px; the report stores that thumbnail with the run)
-        result.previews[0] = preview_image(enc.image)
+        if (small := preview_or_none(enc.image)) is not None:
+            result.previews[0] = small
     return enc.data, enc.format
 
 

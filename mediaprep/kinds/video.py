@@ -24,7 +24,7 @@ from ..backends.av_encode import (
     transcode_to_fit,
 )
 from ..backends.av_frames import FrameExtractionError, extract_frames
-from ..backends.pillow import preview_image, preview_sample
+from ..backends.pillow import preview_or_none, preview_sample
 from ..backends.pillow_encode import BudgetError, encode_to_budget
 from ..backends.sniff import (
     HEAD_BYTES,
@@ -467,7 +467,8 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
                                    if settings.transport == "base64" else identity_size,
                                    margin=settings.safety_margin, max_quality=FRAME_QUALITY)
             if i in sampled and enc.image is not None:
-                fs.previews[i] = preview_image(enc.image)
+                if (small := preview_or_none(enc.image)) is not None:
+                    fs.previews[i] = small
         finally:
             fr.image.close()
         lowered = lowered or any("scale" in s or "q=" in s for s in enc.steps[1:])

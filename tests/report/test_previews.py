@@ -87,3 +87,13 @@ def test_a_run_keeps_the_thumbnails_only_prepare_could_make(tmp_path: Path) -> N
 
     assert run("prep", media, "-o", two, "--cache-dir", cache, "-q", "-j", "0").exit_code == 0
     assert _thumb_bytes(two) == first
+
+
+def test_a_preview_that_cannot_be_made_is_none_and_never_fails_the_input() -> None:
+    from mediaprep.backends.pillow import preview_or_none
+
+    # Pillow cannot convert premultiplied "La" to anything preview_image needs
+    assert preview_or_none(Image.new("La", (40, 30))) is None
+    assert preview_or_none(Image.new("RGB", (40, 30))).size == (40, 30)
+    r = mediaprep.prepare(Image.new("La", (400, 300)), preview=True)
+    assert r.ok  # encoded from a mode it can send; its preview then comes from those pixels
