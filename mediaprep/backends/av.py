@@ -13,6 +13,8 @@ is refused as file.unreadable before anything is decoded.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
 import time
 from array import array
@@ -635,3 +637,144 @@ def _decode_all(container, vs) -> str | None:
         return (f"{errors} of {packets} video packets cannot be decoded (first: {first}); the "
                 "model would get damaged or missing frames")
     return None
+
+
+# --- the report's strip of a video ------------------------------------------------------------
+
+
+def video_strip(path: str | os.PathLike[str], n: int, *, first: Any = None
+                ) -> tuple[list[tuple[Any, float]], dict[str, Any]]:
+    """Up to ``n`` frames spread over a video as small pictures (:func:`frame_preview`), with
+    their times from its start, and the video's ``duration``, ``fps`` and size: the report's
+    strip. ``first``: its first frame as the probe kept it (``MediaInfo.first_frame``: not
+    decoded again). Raises on anything it cannot show.
+
+    Cheap by design (the report must not cost what prep costs): a small video is decoded
+    forward once; any other is read at its keyframes only (the decoder skips the rest), sought
+    for each moment, so a strip of a 4K HEVC file costs a few keyframe decodes. A short file
+    with one keyframe then shows fewer pictures than asked.
+    """
+    # A short probe (QUICK_PROBE; mediaprep's own outputs are MP4), in full when the short one
+    # leaves the size unknown.
+    container = av.open(str(path), "r", options=QUICK_PROBE)
+    if not container.streams.video or not container.streams.video[0].codec_context.width:
+        container.close()
+        container = av.open(str(path), "r")
+    with container:
+        stream = container.streams.video[0]
+        # one thread: a few frames are wanted, not throughput; frame threads decode ahead
+        # (CPU spent on frames never shown) and each costs a start-up
+        stream.codec_context.thread_count = 1
+        stream.codec_context.skip_frame = "DEFAULT"  # the probe's "all" stays off the decode
+        if stream.codec_context.name in LOOP_FILTERED:
+            # no deblocking: invisible at 256 px, a fifth of these codecs' decode time
+            stream.codec_context.options = {"skip_loop_filter": "all"}
+        tb = stream.time_base
+        start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+        duration = None
+        if stream.duration is not None and tb:
+            duration = float(stream.duration * tb)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else None
+        w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+        meta = {"duration": duration, "fps": fps, "width": w, "height": h}
+        times = [0.0] if not duration else [duration * k / n for k in range(n)]
+        decoded = (duration or 0) * (fps or 30) * w * h  # pixels a forward decode would cost
+        pics: list[tuple[Any, float]] = []
+        if decoded > FORWARD_DECODE_PIXELS and n > 1:
+            stream.codec_context.skip_frame = "NONKEY"
+            # A seek that lands on a keyframe shown already, or close after it (under half the
+            # strip's spacing: the same picture to the eye), decodes nothing.
+            gap = (duration or 0) / n / 2 / float(tb)
+            shown: list[int] = []
+            for k, t in enumerate(times):
+                if k == 0 and first is not None:
+                    # the start's keyframe is the probe's frame: its packet is only read, for
+                    # its time and so that a later seek landing on it decodes nothing
+                    for packet in container.demux(stream):
+                        if packet.size and packet.pts is not None:
+                            shown.append(packet.pts)
+                            at = max(0.0, float(packet.pts * tb) - start)
+                            pics.append((first, at))
+                            break
+                    continue
+                with contextlib.suppress(av.FFmpegError):
+                    container.seek(int((start + t) / tb), stream=stream, backward=True)
+                    # nothing decoded before the seek may come out after it
+                    stream.codec_context.flush_buffers()
+                frame = _next_key_frame(container, stream, shown, gap)
+                if frame is False:
+                    continue  # the same keyframe as the last moment: not decoded again
+                if frame is None:
+                    break
+                at = max(0.0, _seconds(frame, tb) - start)
+                if not pics or at > pics[-1][1] + gap * float(tb):
+                    pics.append(_frame_at(frame, start, tb))
+                if frame.pts is not None and frame.pts < shown[-1]:
+                    # a picture from before the keyframe sought: this decoder decodes an open
+                    # GOP's leading pictures (VVC), so every seek would cost a GOP: stop here
+                    break
+            if not pics:
+                container.seek(0)
+        if not pics:
+            if n == 1 or decoded > FORWARD_DECODE_PIXELS:
+                stream.codec_context.skip_frame = "NONKEY"
+            wanted = iter(times)
+            nxt = next(wanted, None)
+            for k, frame in enumerate(container.decode(stream)):
+                if nxt is None or k >= MAX_FORWARD_FRAMES:
+                    break
+                if k == 0 and first is not None:
+                    pics.append((first, max(0.0, _seconds(frame, tb) - start)))
+                    nxt = next(wanted, None)
+                elif _seconds(frame, tb) - start + 1e-6 >= nxt or k == 0:
+                    pics.append(_frame_at(frame, start, tb))
+                    nxt = next(wanted, None)
+    if not pics:
+        raise ValueError("no frame could be decoded")
+    return pics, meta
+
+
+def _next_key_frame(container: Any, stream: Any, shown: list[int], gap: float) -> Any:
+    """The first frame decoded after a seek (None: none left), or False when the seek landed
+    on a keyframe at most ``gap`` (time base units) after one in ``shown``: a short clip has
+    one keyframe, so three seeks make one decode."""
+    for packet in container.demux(stream):
+        if packet.size and packet.pts is not None:
+            if any(s <= packet.pts <= s + gap for s in shown):
+                return False
+            shown.append(packet.pts)
+            break
+    else:
+        return None
+    for frame in packet.decode():
+        return frame
+    # a decoder that holds the picture back (HEVC reorders) gives it up when drained: feeding
+    # it more packets instead decodes the next keyframe too, and may put that one out first
+    drained = stream.codec_context.decode(None)
+    stream.codec_context.flush_buffers()  # out of its drained state, ready for the next seek
+    if drained:
+        return drained[0]
+    return next(iter(container.decode(stream)), None)
+
+
+LOOP_FILTERED = frozenset({"h264", "hevc", "vvc"})  #: decoders that can skip their deblocking
+#: A short probe that decodes nothing: the streams' sizes and rates are in the container's
+#: header, and FFmpeg's probe decodes a picture of every stream for the pixel format (45 ms for
+#: a 3K H.264 keyframe) that the strip's own decode finds anyway.
+QUICK_PROBE = {"analyzeduration": "0", "probesize": "65536", "skip_frame": "all"}
+#: a video whose every frame adds up to fewer pixels is decoded forward for its strip
+FORWARD_DECODE_PIXELS = 10_000_000
+MAX_FORWARD_FRAMES = 600  #: frames decoded forward at most for a video's thumbnails
+
+
+def _seconds(frame: Any, tb: Any) -> float:
+    """A frame's time from its pts in the stream's time base (a frame drained from the decoder
+    carries no time base of its own: its ``time`` is NaN)."""
+    return float(frame.pts * tb) if frame.pts is not None and tb else 0.0
+
+
+def _frame_at(frame: Any, start: float, tb: Any) -> tuple[Any, float]:
+    return frame_preview(frame), max(0.0, _seconds(frame, tb) - start)

@@ -654,6 +654,7 @@ PREVIEW_SIDE = 256
 #: What :func:`preview_image` makes, as a version: thumbnails are named by it, so a change to
 #: its pixels makes them again rather than mixing old and new ones in one DIR.
 PREVIEW_VERSION = "2"
+PREVIEW_QUALITY = 78  #: JPEG quality of the report's thumbnails: small files, no visible loss
 #: Frames of one video previewed at most (the report's contact sheet); past it an even sample.
 PREVIEW_MAX_FRAMES = 64
 
@@ -701,6 +702,36 @@ def preview_image(img: Image.Image) -> Image.Image:
     # JPEG save would write) differs between a file and the pixels it was encoded from
     out.info = {"icc_profile": icc} if icc else {}
     return out
+
+
+def file_preview(path: str | os.PathLike[str]) -> Image.Image:
+    """:func:`preview_image` of an image file's picture (the one a viewer shows), pixels as
+    stored (no EXIF turn). A JPEG is decoded reduced (:func:`preview_draft`); other formats
+    whole, up to :data:`PREVIEW_MAX_FULL_PIXELS`. Raises on anything it cannot show."""
+    register_heif()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(path)
+    with im:
+        if im.format in ("JPEG", "MPO"):
+            preview_draft(im)
+        elif im.width * im.height > PREVIEW_MAX_FULL_PIXELS:
+            raise ValueError(f"{im.width}x{im.height} is too large to preview")
+        im.load()
+        return preview_image(im)
+
+
+def preview_jpeg(small: Image.Image) -> bytes:
+    """A preview as the report's thumbnail file: a small baseline JPEG."""
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=PREVIEW_QUALITY, optimize=False)
+    return buf.getvalue()
+
+
+def picture_size(path: str | os.PathLike[str] | IO[bytes]) -> tuple[int, int]:
+    """An image's size from its header, no pixels read (raises when it is not one)."""
+    with Image.open(path) as im:
+        return im.size
 
 
 def preview_or_none(img: Image.Image) -> Image.Image | None:

@@ -169,10 +169,9 @@ def _image_size(url: str) -> tuple[int, int] | None:
                 head = fh.read(_HEADER_BYTES)
         else:
             return None
-        from PIL import Image  # header only: Image.open reads no pixels
+        from ..backends.pillow import picture_size
 
-        with Image.open(io.BytesIO(head)) as im:
-            return im.size
+        return picture_size(io.BytesIO(head))
     except Exception:  # any header PIL cannot read (or a bomb it refuses): not counted
         return None
 
