@@ -653,7 +653,7 @@ def _decode_all(im: Image.Image, guard: DecodeGuard) -> None:
 PREVIEW_SIDE = 256
 #: What :func:`preview_image` makes, as a version: thumbnails are named by it, so a change to
 #: its pixels makes them again rather than mixing old and new ones in one DIR.
-PREVIEW_VERSION = "2"
+PREVIEW_VERSION = "3"
 PREVIEW_QUALITY = 78  #: JPEG quality of the report's thumbnails: small files, no visible loss
 #: Frames of one video previewed at most (the report's contact sheet); past it an even sample.
 PREVIEW_MAX_FRAMES = 64
@@ -744,20 +744,11 @@ def preview_or_none(img: Image.Image) -> Image.Image | None:
 
 
 def preview_draft(im: Image.Image) -> None:
-    """Ask a JPEG for the reduced decode a preview needs (DCT scaling), as :func:`verify_decodes`
-    would decode it when that is the same scale (so both give the same pixels)."""
+    """Ask a JPEG for the smallest DCT-scaled decode that still covers a preview: the one
+    scale both a file's thumbnail and prepare's verify (when a preview is wanted) decode at,
+    so both give the same pixels."""
     if im.format in ("JPEG", "MPO"):
-        if _verify_scale_serves_preview(im):
-            im.draft(im.mode, (-(-im.width // 8), -(-im.height // 8)))
-        else:
-            im.draft("RGB", (PREVIEW_SIDE, PREVIEW_SIDE))
-
-
-def _verify_scale_serves_preview(im: Image.Image) -> bool:
-    """Whether the verify's 1/8 JPEG decode is also the preview's: an RGB or grey JPEG whose
-    1/8 scale is still at least 3/4 of a preview on its long side (so a 1600 px photo's
-    preview is 200 px, decoded once, rather than 256 px, decoded twice)."""
-    return im.mode in ("RGB", "L") and max(im.size) >= 8 * PREVIEW_SIDE * 3 // 4
+        im.draft("RGB", (PREVIEW_SIDE, PREVIEW_SIDE))
 
 
 def verify_decodes(data: bytes, limits: Limits | None = None, *,

@@ -464,12 +464,10 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
 def _cached_thumbs(entry: Any, t: PrepTask) -> list[Path]:
     """The entry's thumbnails, put in DIR's thumbnail folder (named by the outputs' bytes, the
     same for any input they were made for); none when that folder is not ours."""
-    from ..report.html import thumbnail_folder
-
-    folder = thumbnail_folder(t.out_dir)
+    folder = Path(t.out_dir) / THUMB_FOLDER
     names = {n: n[len(_THUMB):] for n in entry.files if n.startswith(_THUMB)}
-    if folder is None or not names:
-        return []
+    if not names or is_link_or_not_folder(folder):
+        return []  # a link (or a file) there: the page carries its pictures inline
     return entry.materialise(folder, names)
 
 

@@ -544,15 +544,6 @@ def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
         return []
 
 
-def thumbnail_folder(out_dir: str | os.PathLike[str]) -> Path | None:
-    """Where ``prep -o out_dir`` keeps its thumbnails, or None when that is not a folder of
-    ours (a link or a file there: the page then carries its pictures inline)."""
-    from ..output import is_link_or_not_folder
-
-    folder = Path(out_dir) / THUMB_FOLDER
-    return None if is_link_or_not_folder(folder) else folder
-
-
 def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | None = None, *,
                       settings: Any = None, jobs: int | None = None) -> Path:
     """Write ``DIR/report.html`` for the ``prep`` run whose ``DIR/parts.jsonl`` is there.
