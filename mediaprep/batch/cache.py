@@ -17,6 +17,12 @@ renamed into place in one step, so readers see a whole entry or none: a crash mi
 only a stray temporary folder (swept later), and of two processes putting the same key one wins
 the rename and the other drops its copy.
 
+A cache root is mediaprep's when it holds mediaprep's ``CACHEDIR.TAG`` (the Cache Directory
+Tagging spec, https://bford.info/cachedir/: backup tools skip the folder). The tag is written
+when the cache makes its root, or finds it empty; a folder that is neither tagged nor empty
+(``--cache-dir ~``) is never read, written or swept. The sweep removes only the temporary
+folders the cache names itself, never through a link.
+
 Every stored file is a copy (never a hard link to the file it was stored from) with its SHA-256
 in ``record.json``, taken while it is copied; ``record.json`` carries a digest of itself. A hit
 is served only after its files hash to what was recorded: an entry damaged on disk (bit rot, an
@@ -26,6 +32,7 @@ a miss. Files handed out of the cache are copies too, so no two folders share da
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -33,7 +40,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -41,12 +50,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from ..output import temp_path_for
+from ..output import atomic_write, is_link_or_not_folder, temp_path_for, temp_run_id
 
 __all__ = [
     "CACHE_FORMAT",
+    "CACHEDIR_TAG",
     "Cache",
     "CacheEntry",
+    "CacheRootRefused",
     "cache_key",
     "canonical_json",
     "default_cache_dir",
@@ -60,6 +71,16 @@ RECORD = "record.json"
 FILES = "files"
 TMP = "tmp"
 STALE_TMP_SECONDS = 3600.0  # a temporary folder this old belongs to a put that died
+CACHEDIR_TAG = "CACHEDIR.TAG"
+_TAG_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"  # the spec's first line
+_TAG_TEXT = (_TAG_SIGNATURE + b"\n"
+             b"# This file is a cache directory tag created by mediaprep (its prep cache).\n"
+             b"# For information about cache directory tags, see:\n"
+             b"#\thttps://bford.info/cachedir/\n")
+_TAG_READ = 512  # bytes of a tag read to judge it: the signature and mediaprep's comment
+# The temporary folders put and _drop make in ROOT/tmp (mkdtemp: prefix + 8 random characters):
+# the only names the sweep removes.
+_OWN_TMP = re.compile(r"^(?:[0-9a-f]{16}|broken)\.[a-z0-9_]{8}\Z")
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -308,12 +329,109 @@ def _verified(path: Path, listed: Mapping[str, Any]) -> dict[str, Path]:
     return files
 
 
+class CacheRootRefused(OSError):
+    """A cache root mediaprep may not use: not its own (no mediaprep ``CACHEDIR.TAG``) and not
+    empty, one it cannot make or mark, or one whose ``tmp`` is a link or not a folder."""
+
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _has_own_tag(root: Path) -> bool:
+    """Whether ``root`` holds mediaprep's CACHEDIR.TAG: a plain file (not a link, not a FIFO
+    that would block the read) opening with the spec's signature and naming mediaprep."""
+    flags = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(root / CACHEDIR_TAG, flags)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, _TAG_READ)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return head.startswith(_TAG_SIGNATURE) and b"mediaprep" in head
+
+
+def _old_cache_layout(root: Path, names: list[str]) -> bool:
+    """Whether an untagged root is a cache of a mediaprep from before the tag: only ``tmp`` and
+    ``ab/`` folders holding only ``ab...`` entry names (64 hex digits), at least one of them.
+    Nothing else a user keeps looks like this; such a root is tagged and used as before."""
+    shards = 0
+    for name in names:
+        p = root / name
+        if is_link_or_not_folder(p):
+            return False
+        if name == TMP:
+            continue
+        if len(name) != 2 or not _HEX.issuperset(name):
+            return False
+        try:
+            inner = os.listdir(p)
+        except OSError:
+            return False
+        if not all(len(n) == 64 and n.startswith(name) and _HEX.issuperset(n) for n in inner):
+            return False
+        shards += 1
+    return shards > 0
+
+
 class Cache:
     """A cache folder. Safe for many processes at once (threads too) without locks."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
         self._swept = False
+        self._refused: str | None = None  # why the root is not ours ("": it is); see claim
+
+    def claim(self) -> str | None:
+        """None when the root is mediaprep's cache, else why it is not (and then the cache
+        reads nothing, writes nothing and sweeps nothing there).
+
+        Ours: it holds mediaprep's ``CACHEDIR.TAG``, or it is missing or empty (or a cache of
+        an earlier mediaprep, untagged), and is then made and tagged now. Judged once per
+        Cache object."""
+        if self._refused is None:
+            self._refused = self._judge_root() or ""
+        return self._refused or None
+
+    def _judge_root(self) -> str | None:
+        root = self.root
+        if _has_own_tag(root):
+            return None
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            # a tag another process is writing at this moment does not make the root "used"
+            names = [n for n in os.listdir(root)
+                     if not (temp_run_id(n) is not None and n.endswith(CACHEDIR_TAG))]
+        except OSError as exc:
+            return f"cannot use {root} as the cache: {exc.strerror or exc}"
+        if names == [CACHEDIR_TAG] and _has_own_tag(root):
+            return None  # another process tagged it between the two looks
+        if names and not _old_cache_layout(root, names):
+            return (f"{root} is not a mediaprep cache (it holds no mediaprep {CACHEDIR_TAG}) "
+                    f"and is not empty")
+        try:
+            atomic_write(root / CACHEDIR_TAG, _TAG_TEXT)
+        except OSError as exc:
+            return f"cannot mark {root} as mediaprep's cache: {exc.strerror or exc}"
+        return None
+
+    def _tmp_root(self) -> Path:
+        """``ROOT/tmp``, made if missing; refused when it is a link or not a folder, so
+        nothing is written, moved or removed through it."""
+        tmp_root = self.root / TMP
+        with contextlib.suppress(FileExistsError):
+            tmp_root.mkdir()
+        if is_link_or_not_folder(tmp_root) or not tmp_root.is_dir():
+            raise CacheRootRefused(errno.ENOTDIR,
+                                   "the cache's temporary folder is a link or not a folder",
+                                   str(tmp_root))
+        return tmp_root
 
     def entry_dir(self, key: str) -> Path:
         _check_key(key)
@@ -328,6 +446,8 @@ class Cache:
         the next :meth:`put` stores a good one.
         """
         path = self.entry_dir(key)
+        if self.claim() is not None:
+            return None  # not mediaprep's folder: nothing in it is an entry
         try:
             text = (path / RECORD).read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -352,9 +472,7 @@ class Cache:
         log.warning("mediaprep cache: entry %s in %s is damaged (%s): dropped, a miss",
                     key[:12], self.root, why)
         try:
-            tmp_root = self.root / TMP
-            tmp_root.mkdir(parents=True, exist_ok=True)
-            trash = Path(tempfile.mkdtemp(prefix="broken.", dir=tmp_root))
+            trash = Path(tempfile.mkdtemp(prefix="broken.", dir=self._tmp_root()))
         except OSError:
             return None
         try:
@@ -387,9 +505,11 @@ class Cache:
         files = dict(files or {})
         for name in files:
             _check_name(name)
-        tmp_root = self.root / TMP
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        self._sweep(tmp_root)
+        refused = self.claim()
+        if refused is not None:
+            raise CacheRootRefused(errno.EPERM, refused, str(self.root))
+        tmp_root = self._tmp_root()
+        self._sweep()
         tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=tmp_root))
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would follow the folder into place
         try:
@@ -451,18 +571,34 @@ class Cache:
             shutil.rmtree(trash, ignore_errors=True)
         return True
 
-    def _sweep(self, tmp_root: Path) -> None:
-        """Remove temporary folders of puts that died long ago (once per Cache object)."""
+    def _sweep(self) -> None:
+        """Remove temporary folders of puts that died long ago (once per Cache object).
+
+        Only the names put and _drop give them (:data:`_OWN_TMP`), only real folders, only in
+        a ``ROOT/tmp`` that is not a link: each is opened without following links and removed
+        below that descriptor, so nothing outside the cache is ever reached."""
         if self._swept:
             return
         self._swept = True
         cutoff = time.time() - STALE_TMP_SECONDS
         try:
-            for p in tmp_root.iterdir():
-                try:
-                    if p.stat().st_mtime < cutoff:
-                        shutil.rmtree(p, ignore_errors=True)
-                except OSError:
-                    pass
+            root_fd = os.open(self.root, _DIR_FLAGS)
+        except OSError:
+            return
+        try:
+            fd = os.open(TMP, _DIR_FLAGS | _NOFOLLOW, dir_fd=root_fd)
+        except OSError:
+            return
+        finally:
+            os.close(root_fd)
+        try:
+            with os.scandir(fd) as entries:
+                stale = [e.name for e in entries
+                         if _OWN_TMP.match(e.name) and e.is_dir(follow_symlinks=False)
+                         and e.stat(follow_symlinks=False).st_mtime < cutoff]
+            for name in stale:
+                shutil.rmtree(name, dir_fd=fd, ignore_errors=True)
         except OSError:
             pass
+        finally:
+            os.close(fd)

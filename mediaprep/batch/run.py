@@ -16,6 +16,7 @@ Pillow come with the functions that need them, while the workers' fork server st
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -28,6 +29,8 @@ from ..errors import MediaprepError
 from ..settings import Settings
 from .requests import DEFAULT_BATCH_URL
 from .summary import plural, run_summary
+
+log = logging.getLogger("mediaprep")
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -345,7 +348,10 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     Resumable: each finished input is recorded under ``out_dir/.mediaprep/``, so a rerun of a
     killed run (or of a finished one) only works on what is left. ``cache``: True for the
     default cache folder (``$MEDIAPREP_CACHE_DIR``, else ``$XDG_CACHE_HOME/mediaprep``), a
-    folder, or False/None for no cache. ``batch_requests``: also write OpenAI Batch API
+    folder, or False/None for no cache. The cache folder must be mediaprep's (its
+    ``CACHEDIR.TAG``), new or empty: a folder named here that is not is a ``BatchError``; a
+    default one that is not is logged (``mediaprep`` logger) and the run goes on without it.
+    ``batch_requests``: also write OpenAI Batch API
     requests there (``group`` inputs per request at most, ``prompt`` after the media).
     ``on_start(n)`` is called once the inputs are known, ``on_result`` as each input ends.
     Outputs an earlier run made for inputs not named now are listed in ``result.stale``;
@@ -375,7 +381,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
             kept either way.
     """
     from ..output import RUN_STOPPING_ERRNOS, new_run_id, writing_for_run
-    from .cache import default_cache_dir
+    from .cache import Cache, default_cache_dir
     from .inputs import collect
     from .journal import (
         JOURNAL_FOLDER,
@@ -411,6 +417,15 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     problem = state_problem(out)
     if problem is not None:
         raise BatchError(problem)
+    cache_dir = (None if cache is None or cache is False
+                 else str(default_cache_dir() if cache is True else Path(cache)))
+    if cache_dir is not None and (refused := Cache(cache_dir).claim()) is not None:
+        if cache is not True:  # the user named it: a mistake to fix now, not a silent miss
+            raise BatchError(f"cache folder refused: {refused} (name a new or empty folder, "
+                             "or run without the cache)")
+        # an ambient setting (MEDIAPREP_CACHE_DIR, XDG_CACHE_HOME): the run itself is fine
+        log.warning("mediaprep cache: %s; this run goes on without the cache", refused)
+        cache_dir = None
     out.mkdir(parents=True, exist_ok=True)
     _prestart(prep_job, jobs, executor)
     items = collect(list(paths), config, frames_dirs=list(frames_dirs), skip=out)
@@ -425,8 +440,6 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     tasks = plan_prep([i.source for i in items], out, settings, config=config,
                       displays=[i.display for i in items])
     journal = state_dir(out) / JOURNAL_FOLDER
-    cache_dir = (None if cache is None or cache is False
-                 else str(default_cache_dir() if cache is True else Path(cache)))
     run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
     jobs_list = [PrepJob(t, str(journal), cache_dir, run_id, html_report) for t in tasks]
     records = [journal_path(journal, t.stem) for t in tasks]
