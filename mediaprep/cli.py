@@ -10,7 +10,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from .limits import LimitError
 from .settings import VIDEO_MODES, Settings, SettingsError, make_settings
 
 if TYPE_CHECKING:
+    from .batch.frames_dir import FramesRecord
     from .resource import Resource
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -553,66 +553,66 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
 @handle_errors
 def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None:
     """Frames at --fps capped by --max-frames, plus DIR/frames.json."""
+    from .batch.frames_dir import (
+        FramesDirRefused,
+        finish_frames,
+        give_up_frames,
+        read_frames_record,
+        refuse_frames_in_the_way,
+    )
     from .batch.journal import sweep_temporaries
     from .batch.run import run_tasks
     from .batch.summary import task_failure_message
-    from .output import atomic_write, new_run_id
+    from .output import new_run_id
 
     settings, _ = build_settings(opts)  # --fps 20: a usage error (exit 2) before any work
     out = Path(out_dir)  # made by the worker once the input is known to be a video
+    try:  # only files an earlier frames run recorded writing may be replaced or removed
+        record = read_frames_record(out, video)
+        refuse_frames_in_the_way(out, record, settings.max_frames)
+    except FramesDirRefused as exc:
+        _say(f"mediaprep frames: stopped: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     # the probe and the decode run in a worker, killed after --timeout (a hostile file hangs
     # or grows there, not here)
     run_id = new_run_id()  # the marker of this run's temporaries, for the sweep below
-    outcome = run_tasks([(video, str(out), settings, run_id)], frames_job, jobs=1,
+    outcome = run_tasks([(video, str(out), settings, run_id, record)], frames_job, jobs=1,
                         timeout=_timeout(timeout, "prep"), on_result=None, executor=None,
                         executor_options=None)[0]
     if not outcome.ok:
         sweep_temporaries(out, [out], [run_id])  # a killed worker may leave a half-written frame
+        give_up_frames(out, video)
         _say(f"error file.unreadable: {task_failure_message(video, outcome.error)}", err=True)
         sys.exit(EXIT_FAILED)
     done = outcome.value
+    if done.get("output_error") or done.get("error"):
+        give_up_frames(out, video)
     if done.get("output_error"):  # the output folder, not the input (README: exit 2)
         _say(f"mediaprep frames: stopped: {done['output_error']}", err=True)
         sys.exit(EXIT_USAGE)
     if done.get("error"):
         _say(f"{video}: error {done['error']}", err=True)
         sys.exit(EXIT_FAILED)
-    manifest = done["manifest"]
-    atomic_write(out / "frames.json", (json.dumps(manifest, indent=2) + "\n").encode())
-    _remove_stale_frames(out, {f["file"] for f in manifest["frames"]})
+    manifest = finish_frames(out, video, record, done["manifest"])
     for note in done["notes"]:
         _say(f"{video}: {note}", err=True)
     _say(f"{video}: {len(manifest['frames'])} frames at {manifest['fps']:.4g} fps into {out}")
     sys.exit(EXIT_OK if manifest["frames"] else EXIT_FAILED)
 
 
-_FRAME_NAME = re.compile(r"frame_\d{6}\.jpg")
-
-
-def _remove_stale_frames(out: Path, keep: set[str]) -> None:
-    """Remove an earlier run's frames that frames.json no longer lists: only regular files
-    named as ``frames`` names them (frame_NNNNNN.jpg), directly in ``out``."""
-    with os.scandir(out) as entries:
-        for entry in entries:
-            if (_FRAME_NAME.fullmatch(entry.name) and entry.name not in keep
-                    and entry.is_file(follow_symlinks=False)):
-                try:
-                    os.unlink(entry.path)
-                except OSError:
-                    pass
-
-
-def frames_job(task: tuple[str, str, Settings, str]) -> dict[str, Any]:
+def frames_job(task: tuple[str, str, Settings, str, FramesRecord]) -> dict[str, Any]:
     """The ``frames`` command's work (in a worker): probe, take the frames, write them."""
     from .output import writing_for_run
 
-    video, out_dir, settings, run_id = task
+    video, out_dir, settings, run_id, record = task
     with writing_for_run(run_id):
-        return _frames_work(video, out_dir, settings)
+        return _frames_work(video, out_dir, settings, record)
 
 
-def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]:
+def _frames_work(video: str, out_dir: str, settings: Settings,
+                 record: FramesRecord) -> dict[str, Any]:
     from .backends.av_frames import FrameExtractionError
+    from .batch.frames_dir import claim_frames
     from .kinds import probe_resource
     from .kinds.video import frames_for_command, frames_manifest
     from .resource import to_resource
@@ -627,6 +627,7 @@ def _frames_work(video: str, out_dir: str, settings: Settings) -> dict[str, Any]
     except OSError as exc:
         return {"output_error": f"cannot make the output folder {out_dir}: {exc}"}
     try:
+        claim_frames(Path(out_dir), video, record, settings.max_frames)
         fs, refused = frames_for_command(src, info, settings, Path(out_dir))
     except OSError as exc:
         if _is_output_error(exc, out_dir):
