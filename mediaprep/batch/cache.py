@@ -446,6 +446,8 @@ class Cache:
         the next :meth:`put` stores a good one.
         """
         path = self.entry_dir(key)
+        if self._refused is None and not os.path.lexists(self.root):
+            return None  # no cache yet: a miss, and nothing made for it
         if self.claim() is not None:
             return None  # not mediaprep's folder: nothing in it is an entry
         try:
