@@ -49,7 +49,8 @@ from ..limits import IMAGE_REQUEST_OVERHEAD, Limits
 from ..model import UNENCODED, Finding, MediaInfo, Prepared, Report
 from ..resource import Resource
 from ..settings import Settings
-from ..tokens import VISION_MODELS_WITH_ESTIMATE, image_tokens, model_resize, video_tokens
+from ..targets.base import Estimator
+from ..tokens import model_resize
 from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     DOWNSCALE_QUALITY,
     DRAFT_SNAP,
@@ -248,8 +249,10 @@ def plan_image(
         plan.pad_aspect = limits.value("image.max_aspect_ratio")
 
     caps = []
+    # an unknown model is sized by the target's own model's processor
+    est = settings.estimator or settings.target.estimator(settings.target.default_model)
     if settings.resize_model:
-        mw, mh = model_resize(*_upright(info))
+        mw, mh = model_resize(*_upright(info), cfg=est.cfg)
         if (mw, mh) != _upright(info):
             caps.append(((mw, mh), "model"))
             plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
@@ -261,7 +264,7 @@ def plan_image(
     ]
     token_cap = min(token_caps) if token_caps else None
     if token_cap is not None:
-        cap = size_for_tokens(*_upright(info), token_cap)
+        cap = size_for_tokens(*_upright(info), token_cap, est)
         if cap != _upright(info):
             caps.append((cap, "tokens"))
             plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
@@ -395,15 +398,15 @@ def _upright(info: MediaInfo) -> tuple[int, int]:
     return info.display_size or (info.width or 1, info.height or 1)
 
 
-def size_for_tokens(w: int, h: int, max_tokens: int) -> tuple[int, int]:
+def size_for_tokens(w: int, h: int, max_tokens: int, est: Estimator) -> tuple[int, int]:
     """The largest size of the same aspect whose token estimate is within ``max_tokens``."""
-    if image_tokens(w, h) <= max_tokens:
+    if est.image(w, h) <= max_tokens:
         return (w, h)
     lo, hi = 0.0, 1.0
     for _ in range(30):  # bisection on the scale; tokens grow (nearly) with the scale
         mid = (lo + hi) / 2
         cw, ch = max(1, math.floor(w * mid)), max(1, math.floor(h * mid))
-        if image_tokens(cw, ch) <= max_tokens:
+        if est.image(cw, ch) <= max_tokens:
             lo = mid
         else:
             hi = mid
@@ -605,9 +608,9 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
     result.fixes.append(f"sent as a video image list: {len(urls)} frames at {fps:g} fps "
                         f"over {seconds:g} s{how}")
     result.changes.append("sent as frames")
-    if last_size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
-        result.tokens = {"estimate": video_tokens(len(urls), *last_size),
-                         "model": settings.model}
+    est = settings.estimator
+    if last_size is not None and est is not None:
+        result.tokens = est.to_json(est.video(len(urls), *last_size))
     result.ok = True
     return result
 

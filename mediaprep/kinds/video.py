@@ -41,7 +41,6 @@ from ..model import Finding, MediaInfo, Prepared, Report
 from ..output import atomic_write, inside, temp_path_for
 from ..resource import Resource
 from ..settings import Settings
-from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, frames_for_video, video_tokens
 from ..tuning import FRAME_QUALITY
 from .common import (
     check_extension,
@@ -109,19 +108,20 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                            limit=sorted(row.value)))
 
     dur = info.duration
+    files_only = settings.video_mode == "file" or not settings.target.frame_lists
     fps_max = limits.value("param.fps.max", 10.0)
     min_frames = limits.value("frames.min", 1) or 1
     if dur is not None:
         row = limits.get("video.min_duration")
         if row is not None and row.value is not None and row.below_min(round(dur, 6)):
-            can_frames = max_fps_frames(dur, fps_max) >= min_frames
+            can_frames = not files_only and max_fps_frames(dur, fps_max) >= min_frames
             how = ("prep sends it as frames" if can_frames
                    else f"too short even for {min_frames} frames at {fps_max:g} fps")
             out.append(finding(row, f"{name}: {dur:.3f} s is shorter than {row.value:g} s; "
                                     f"{how}", round(dur, 3), fixable=can_frames))
         row = limits.get("video.max_duration")
         if row is not None and row.value is not None and row.exceeds_max(round(dur, 6)):
-            frames_ok = settings.video_mode != "file"
+            frames_ok = not files_only
             how = ("prep sends it as frames (within max_frames)" if frames_ok
                    else "cut it, or use --video-mode frames")
             out.append(finding(row, f"{name}: {dur:.1f} s is longer than {row.value:g} s; {how}",
@@ -144,7 +144,7 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                            "no picture of that shape can be sent (limit "
                            f"1:{MAX_SAR:g} to {MAX_SAR:g}:1)", [1 / MAX_SAR, MAX_SAR], sar))
 
-    if settings.video_mode != "file":
+    if not files_only:
         out += check_item_bytes("video", name, info.bytes, mime_for(fmt), settings,
                                 "prep transcodes it smaller or sends frames")
     else:
@@ -225,6 +225,12 @@ def prepare_video(src: Resource, report: Report, settings: Settings, sink: Sink)
     mode = settings.video_mode
     too_short = min_d is not None and dur < min_d
     too_long = max_d is not None and dur > max_d
+    if not settings.target.frame_lists:  # a file or nothing: the check findings say why
+        if not (too_short or too_long):
+            if over_token_cap(result, settings):
+                settings = _fit_tokens_file(info, settings, result)
+            _try_file(src, info, report, settings, sink, result)
+        return result
     if over_token_cap(result, settings):
         if mode == "file" and not (too_short or too_long):
             settings = _fit_tokens_file(info, settings, result)
@@ -525,14 +531,15 @@ def _fit_tokens_frames(info: MediaInfo, settings: Settings, result: Prepared) ->
     w, h = max(1, int(w * s)), max(1, int(h * s))
     dur = info.duration or 0.0
     n = min(settings.max_frames, max(1, math.ceil(round(dur * settings.fps, 9))))
-    if cap is None or video_tokens(n, w, h) <= cap:
+    est = settings.estimator
+    if cap is None or est is None or est.video(n, w, h) <= cap:
         return settings
-    fit = fit_video(n, w, h, cap, min_frames=settings.limits.value("frames.min") or 1)
+    fit = est.fit_video(n, w, h, cap, min_frames=settings.limits.value("frames.min") or 1)
     if fit is None:
         return settings  # cannot fit: the check finding stays and says so
     n2, fw, fh = fit
     result.fixes.append(f"fitted --max-tokens {cap:,}: {n} -> {n2} frames, {w}x{h} -> "
-                        f"{fw}x{fh} (about {video_tokens(n2, fw, fh):,} tokens, estimate)")
+                        f"{fw}x{fh} (about {est.video(n2, fw, fh):,} tokens, estimate)")
     return settings.replace(frame_max_side=max(fw, fh), max_frames=n2)
 
 
@@ -542,16 +549,19 @@ def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> S
     cap = settings.limits.value("tokens.max_request")
     w, h = info.display_size or (info.width or 1, info.height or 1)
     dur = info.duration or 0.0
-    chunk = video_tokens(1, w, h)
-    keep = (cap // chunk) * 4 if cap else 0
+    est = settings.estimator
+    if est is None or est.rule.video_sample_fps is not None:
+        return settings  # the server samples at its own rate: the part's fps changes nothing
+    chunk = est.chunk(w, h)
+    keep = (cap // chunk) * est.cfg.temporal_merge_kernel_size if cap else 0
     fps_min = settings.limits.value("param.fps.min") or 0.0
     if keep < 1 or dur <= 0 or keep / dur < fps_min:
         return settings
     fps = min(settings.fps, math.floor(keep / dur * 1000) / 1000)
-    n = frames_for_video(dur, fps, settings.max_frames)
+    n = est.file_frames(dur, fps, settings.max_frames)
     result.fixes.append(f"fitted --max-tokens {cap:,}: fps {settings.fps:g} -> {fps:g} "
-                        f"({n} frames, about {video_tokens(n, w, h):,} tokens, estimate)")
-    result.tokens = {"estimate": video_tokens(n, w, h), "model": settings.model}
+                        f"({n} frames, about {est.video(n, w, h):,} tokens, estimate)")
+    result.tokens = est.to_json(est.video(n, w, h))
     return settings.replace(fps=fps)
 
 
@@ -598,8 +608,9 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     result.bytes_out = fs.bytes_out
     result.fixes.append(f"{n} frames at {fs.fps:.4g} fps")
     result.changes.append("sent as frames")
-    if fs.size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
-        result.tokens = {"estimate": video_tokens(n, *fs.size), "model": settings.model}
+    est = settings.estimator
+    if fs.size is not None and est is not None:
+        result.tokens = est.to_json(est.video(n, *fs.size))
         if over_token_cap(result, settings):  # nothing fits: even 4 frames at the floor
             cap = settings.limits.value("tokens.max_request")
             result.findings.append(Finding(
