@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from ..errors import MediaprepError
 from ..output import temp_path_for
 
 __all__ = [
@@ -283,7 +284,7 @@ def _meta_digest(meta: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
 
 
-class _Damaged(Exception):
+class _Damaged(MediaprepError):
     """An entry whose files are not what its record says."""
 
 
