@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ..emit.parts import frames_part
 from ..emit.sink import Sink
-from ..model import Finding, MediaInfo, Prepared, Report
+from ..model import Change, Finding, MediaInfo, Prepared, Report
 from ..resource import Resource
 from ..settings import Settings
 from .common import check_params, data_url_size, finding, mime_for, probe_failure, report_for
@@ -79,7 +79,8 @@ def prepare_frames_list(src: Resource, report: Report, settings: Settings, sink:
     if len(members) > cap:
         step = len(members) / cap
         members = [members[int(k * step)] for k in range(cap)]
-        result.fixes.append(f"sampled {cap} of {len(info.members)} frames uniformly")
+        result.changes.append(Change("sampled", f"{len(info.members)} frames",
+                                     f"{cap} taken uniformly", f"at most {cap} fit one request"))
     max_side = settings.max_side
     est = settings.estimator
     if est and over_token_cap(result, settings) and members and info.width and info.height:
@@ -88,9 +89,10 @@ def prepare_frames_list(src: Resource, report: Report, settings: Settings, sink:
                             min_frames=settings.limits.value("frames.min") or 1)
         if fit is not None:
             n2, fw, fh = fit
-            result.fixes.append(f"fitted --max-tokens {tcap:,}: {len(members)} -> {n2} frames, "
-                                f"{info.width}x{info.height} -> {fw}x{fh} (about "
-                                f"{est.video(n2, fw, fh):,} tokens, estimate)")
+            result.changes.append(Change(
+                "sampled", f"{len(members)} frames of {info.width}x{info.height}",
+                f"{n2} of {fw}x{fh}",
+                f"--max-tokens {tcap:,}: about {est.video(n2, fw, fh):,} tokens, estimate"))
             if n2 < len(members):
                 step = len(members) / n2
                 members = [members[int(k * step)] for k in range(n2)]
