@@ -161,7 +161,7 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
         return result
     result.path = res.name
     if (access.mode == "head" and result.ok and result.kind in ("image", "video")
-            and result.fixes == ["passed through unchanged"]):
+            and not result.changes):
         # nothing changed: the original URL goes, not a copy under --url-prefix
         for out in result.outputs:
             out.unlink(missing_ok=True)
@@ -243,6 +243,5 @@ def _url_passthrough(res: Resource, settings: Settings, kind: str, findings: lis
         max_frames = settings.max_frames if settings.max_frames_set else None
         part = video_file_part(res.url, settings.fps, settings.dialect, max_frames)
     return Prepared(path=res.name, kind=kind, ok=True, part=part, findings=findings, info=info,
-                    fixes=["passed through as the original URL"],
                     fps=settings.fps if kind == "video" else None,
                     bytes_in=info.bytes if info is not None else 0)

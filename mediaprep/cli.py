@@ -44,14 +44,19 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command takes; ``None`` means "from config, else the default"."""
     opts = [
         click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None,
-                     help="Provider whose limits apply [default: dashscope]."),
+                     help="Where the media goes: DashScope, Moonshot, or your own vLLM/SGLang "
+                          "server (vllm) [default: dashscope]."),
         click.option("--dialect", type=click.Choice(limits_mod.DIALECTS), default=None,
                      help="API dialect of the content parts [default: openai]."),
         click.option("--transport", type=click.Choice(limits_mod.TRANSPORTS), default=None,
                      help="How media travels: data URL, public URL, or file:// path "
                           "[default: base64]."),
-        click.option("--model", default=None, help="Model the request is for "
-                                                   "[default: kimi-k2.5]."),
+        click.option("--model", default=None, help="Model the request is for [default: the "
+                                                   "target's: kimi-k2.5; on vllm "
+                                                   "moonshotai/Kimi-K2.5]."),
+        click.option("--allowed-local-media-path", default=None, metavar="DIR",
+                     help="vllm: the folder the server reads file:// parts from (its "
+                          "--allowed-local-media-path); the path transport writes there."),
         click.option("--fps", type=float, default=None, help="Video frames per second "
                                                              "[default: 2]."),
         click.option("--max-frames", type=int, default=None,

@@ -216,15 +216,64 @@ class Report:
         return out
 
 
+#: Every kind of change prep makes, in the order reports list them (the one home: the text
+#: summary, the HTML report and parts.jsonl all count and name changes by these).
+CHANGE_KINDS: tuple[str, ...] = ("rotated", "converted", "resized", "padded", "re-encoded",
+                                 "remuxed", "transcoded", "sent as frames", "flattened",
+                                 "sampled")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change prep made to an input: its kind (:data:`CHANGE_KINDS`), what it was, what it
+    became, and why. Every rendering of what changed (the per-file line, ``fixes``, the report,
+    the summary's counts) is made from these; nothing parses a sentence back."""
+
+    kind: str
+    before: str | None = None  # "from" in JSON: "4000x3000", "GIF", "a 1.50 s video file"
+    after: str | None = None  # "to": "3000x4000", "PNG", "6 frames at 4 fps"
+    why: str | None = None  # "EXIF orientation 6", "above the 8K box"
+
+    def __post_init__(self) -> None:
+        if self.kind not in CHANGE_KINDS:
+            raise ValueError(f"unknown kind of change {self.kind!r}")
+
+    def words(self) -> str:
+        """``resized from 8000x6000 to 7680x5760 (above the recommended 7680x4320)``."""
+        text = self.kind
+        if self.before is not None:
+            text += f" from {self.before}"
+        if self.after is not None:
+            text += f" to {self.after}"
+        if self.why:
+            text += f" ({self.why})"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "from": self.before, "to": self.after, "why": self.why}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Change | None:
+        """A record as parts.jsonl holds it (None for anything else: an old or damaged line)."""
+        if not isinstance(raw, dict) or raw.get("kind") not in CHANGE_KINDS:
+            return None
+        text = {k: (str(raw[k]) if raw.get(k) is not None else None)
+                for k in ("from", "to", "why")}
+        return cls(raw["kind"], text["from"], text["to"], text["why"])
+
+
+#: What ``fixes`` says of an input sent as it was.
+UNCHANGED = "passed through unchanged"
+
+
 @dataclass
 class Prepared:
     """A sendable input, or the reasons it could not be made sendable (``ok`` False).
 
     ``part`` is the content part (SPEC section 2). ``outputs`` are files written under the output
     folder; ``data`` holds an image's bytes when nothing was written. ``findings`` are the
-    input's findings from check plus any from the re-check of the output; ``fixes`` say what was
-    changed (in words) and ``changes`` the kinds of change, from
-    :data:`mediaprep.report.changes.KINDS` (what the report and summary count).
+    input's findings from check plus any from the re-check of the output; ``changes`` are what
+    prep changed (typed :class:`Change` records) and ``fixes`` the same in words.
     """
 
     path: str
@@ -233,8 +282,7 @@ class Prepared:
     part: dict[str, Any] | None = None
     outputs: list[Path] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    fixes: list[str] = field(default_factory=list)
-    changes: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     info: MediaInfo | None = None
     output_info: MediaInfo | None = None
     data: bytes | None = None
@@ -249,6 +297,18 @@ class Prepared:
     # output index ("input": the input's own first picture), made from pixels prepare had
     # anyway; not part of the JSON
     previews: dict[int | str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def fixes(self) -> list[str]:
+        """What changed, in words (one per change; ``passed through unchanged`` when a
+        sendable input needed none)."""
+        words = [c.words() for c in self.changes]
+        return words or ([UNCHANGED] if self.ok else [])
+
+    def change_kinds(self) -> list[str]:
+        """The kinds of change, each once, in :data:`CHANGE_KINDS` order."""
+        have = {c.kind for c in self.changes}
+        return [k for k in CHANGE_KINDS if k in have]
 
     @property
     def preview(self) -> Any:
@@ -268,9 +328,9 @@ class Prepared:
                                "part": self.part, "outputs": outputs,
                                "findings": [f.to_json() for f in self.findings]}
         if self.fixes:
-            out["fixes"] = list(self.fixes)
+            out["fixes"] = self.fixes
         if self.changes:
-            out["changes"] = list(dict.fromkeys(self.changes))
+            out["changes"] = [c.to_json() for c in self.changes]
         if self.fps is not None:
             out["fps"] = self.fps
         if self.timestamps is not None:

@@ -19,15 +19,15 @@ from .limits import (
     DEFAULT_DIALECT,
     DEFAULT_FPS,
     DEFAULT_MAX_FRAMES,
-    DEFAULT_MODEL,
     DEFAULT_TARGET,
     DEFAULT_TRANSPORT,
     DIALECTS,
-    TARGETS,
     TRANSPORTS,
     Limits,
     limits_for,
 )
+from .targets import Target, get_target
+from .targets.base import Estimator
 
 VideoMode = Literal["auto", "file", "frames"]
 VIDEO_MODES = ("auto", "file", "frames")
@@ -44,10 +44,12 @@ class SettingsError(MediaprepError, ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    target: str = DEFAULT_TARGET
+    #: where the media goes: a name (``dashscope``, ``moonshot``, ``vllm``), made the
+    #: :class:`~mediaprep.targets.base.Target` object once (it prints and compares as its name)
+    target: Target | str = DEFAULT_TARGET
     dialect: str = DEFAULT_DIALECT
     transport: str = DEFAULT_TRANSPORT
-    model: str = DEFAULT_MODEL
+    model: str | None = None  # None: the target's default model
     fps: float = DEFAULT_FPS
     max_frames: int = DEFAULT_MAX_FRAMES
     max_frames_set: bool = False  # emitted as max_frames in the native dialect only when set
@@ -69,8 +71,18 @@ class Settings:
     # URL inputs (with allow_url): addresses refused unless allowed (mediaprep.net.fetch)
     allow_private_urls: bool = False  # private, link-local, loopback ...: everything
     allow_loopback_urls: bool = False  # loopback only (local servers, tests)
+    # the folder a self-hosted server reads file:// parts from (vLLM's
+    # --allowed-local-media-path): the path transport's outputs must lie under it
+    allowed_local_media_path: str | None = None
 
     def __post_init__(self) -> None:
+        try:
+            target = get_target(self.target)
+        except KeyError as exc:
+            raise SettingsError(exc.args[0]) from None
+        object.__setattr__(self, "target", target)
+        if self.model is None:
+            object.__setattr__(self, "model", target.default_model)
         # fps is a JSON float on the wire whatever the caller typed (5 -> 5.0)
         object.__setattr__(self, "fps", float(self.fps))
         if self.max_frames != DEFAULT_MAX_FRAMES and not self.max_frames_set:
@@ -78,8 +90,6 @@ class Settings:
         self.validate()
 
     def validate(self) -> None:
-        if self.target not in TARGETS:
-            raise SettingsError(f"unknown target {self.target!r} (choose {', '.join(TARGETS)})")
         if self.dialect not in DIALECTS:
             raise SettingsError(f"unknown dialect {self.dialect!r} "
                                 f"(choose {', '.join(DIALECTS)})")
@@ -105,18 +115,11 @@ class Settings:
                 raise SettingsError(f"{name.replace('_', '-')} must be at least 1")
         if not 0 <= self.safety_margin < 0.5:
             raise SettingsError("the safety margin must be between 0 and 0.5")
-        limits = self.limits  # raises LimitError (a ValueError) on bad overrides
-        if self.dialect not in limits.value("dialects"):
-            spoken = ", ".join(sorted(limits.value("dialects")))
-            raise SettingsError(f"target {self.target} does not speak the {self.dialect} "
-                                f"dialect (it speaks {spoken})")
-        if self.transport not in limits.value("transports"):
-            raise SettingsError(f"target {self.target} does not take the {self.transport} "
-                                f"transport (it takes "
-                                f"{', '.join(sorted(limits.value('transports')))})")
-        if self.transport == "path" and self.dialect != "dashscope":
-            raise SettingsError("the path transport (file:// URIs) works with the DashScope "
-                                "SDK's native dialect only: add --dialect dashscope")
+        self.limits  # noqa: B018  (raises LimitError, a ValueError, on bad overrides)
+        problem = self.target.settings_problem(self.dialect, self.transport, self.video_mode,
+                                               self.animation, self.allowed_local_media_path)
+        if problem:
+            raise SettingsError(problem)
 
     def __getstate__(self) -> dict[str, Any]:
         # Without the cached limits table: a prep task pickles its settings once per input,
@@ -134,13 +137,30 @@ class Settings:
             overrides["tokens.max_image"] = self.max_image_tokens
         return limits_for(self.target, overrides)
 
+    @property
+    def estimator(self) -> Estimator | None:
+        """Token estimates for this model on this target (None: the model has none)."""
+        return self.target.estimator(self.model)
+
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **_follow_target(self, changes))
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["target"] = self.target.name
         out["limit_overrides"] = dict(self.limit_overrides)
+        if out["allowed_local_media_path"] is None:
+            del out["allowed_local_media_path"]  # absent unless set: cache keys stay as they were
         return out
+
+
+def _follow_target(base: Settings, changes: dict[str, Any]) -> dict[str, Any]:
+    """A new target without a model named brings its own default model (a vLLM server serves
+    ``moonshotai/Kimi-K2.5``, not ``kimi-k2.5``), unless the model was chosen by hand."""
+    if "target" in changes and "model" not in changes and isinstance(base.target, Target) \
+            and base.model == base.target.default_model:
+        return {**changes, "model": None}
+    return changes
 
 
 def make_settings(settings: Settings | None = None, **kwargs: Any) -> Settings:
@@ -155,4 +175,4 @@ def make_settings(settings: Settings | None = None, **kwargs: Any) -> Settings:
         changes["limit_overrides"] = {**base.limit_overrides, **kwargs["limits"]}
     if "max_frames" in changes:
         changes.setdefault("max_frames_set", True)
-    return dataclasses.replace(base, **changes) if changes else base
+    return base.replace(**changes) if changes else base

@@ -337,20 +337,21 @@ def fit_video(
     min_side: int = MIN_FIT_SIDE,
     min_frames: int = 1,
     cfg: KimiVisionConfig = KIMI_K25,
+    chunk_prompt: int = 0,
 ) -> tuple[int, int, int] | None:
     """``(frames, width, height)`` whose :func:`video_tokens` is within ``max_tokens``.
 
     Keeps every frame and scales the frames down (aspect kept) as far as ``min_side`` on the
     long side; past that, keeps that size and takes fewer frames (whole chunks of 4). None when
     even ``min_frames`` frames at that size are over the budget. Returns the input unchanged
-    when it already fits.
+    when it already fits. ``chunk_prompt``: text tokens a target counts around each chunk.
     """
     n = operator.index(n_frames)
     w, h = _dimension(width, "width"), _dimension(height, "height")
-    if video_tokens(n, w, h, cfg=cfg) <= max_tokens:
-        return (n, w, h)
     chunks = -(-n // cfg.temporal_merge_kernel_size)
-    per_chunk = max_tokens // chunks
+    if video_tokens(n, w, h, cfg=cfg) + chunks * chunk_prompt <= max_tokens:
+        return (n, w, h)
+    per_chunk = max_tokens // chunks - chunk_prompt
     long_ = max(w, h)
     floor_scale = min(1.0, min_side / long_)
 
@@ -367,7 +368,7 @@ def fit_video(
                 hi = mid
         return (n, *size(lo))
     fw, fh = size(floor_scale)
-    chunk = video_chunk_tokens(fw, fh, cfg=cfg)
+    chunk = video_chunk_tokens(fw, fh, cfg=cfg) + chunk_prompt
     keep = (max_tokens // chunk) * cfg.temporal_merge_kernel_size
     keep = min(keep, n)
     if keep < max(1, min_frames):

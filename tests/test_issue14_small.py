@@ -281,9 +281,9 @@ def test_resize_message_names_the_input_size_after_a_jpeg_draft(tmp_path):
     for target in ("moonshot", "dashscope"):
         p = mediaprep.prepare(src, target=target)
         assert p.ok, p.findings
-        resized = [f for f in p.fixes if f.startswith("resized ")]
-        assert resized and resized[0].startswith("resized 2048x12288 -> "), (target, p.fixes)
-        assert "resized" in p.changes
+        resized = [c for c in p.changes if c.kind == "resized"]
+        assert resized and resized[0].before == "2048x12288", (target, p.changes)
+        assert "resized" in p.change_kinds()
 
 
 # --- check -q: only what fails, then the summary ----------------------------------------------

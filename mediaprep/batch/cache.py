@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from ..errors import MediaprepError
 from ..output import atomic_write, is_link_or_not_folder, temp_path_for, temp_run_id
 
 __all__ = [
@@ -304,7 +305,7 @@ def _meta_digest(meta: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
 
 
-class _Damaged(Exception):
+class _Damaged(MediaprepError):
     """An entry whose files are not what its record says."""
 
 
@@ -329,7 +330,7 @@ def _verified(path: Path, listed: Mapping[str, Any]) -> dict[str, Path]:
     return files
 
 
-class CacheRootRefused(OSError):
+class CacheRootRefused(MediaprepError, OSError):
     """A cache root mediaprep may not use: not its own (no mediaprep ``CACHEDIR.TAG``) and not
     empty, one it cannot make or mark, or one whose ``tmp`` is a link or not a folder."""
 

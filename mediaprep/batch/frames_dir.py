@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import MediaprepError
 from ..output import atomic_write
 
 __all__ = ["FramesDirRefused", "FramesRecord", "claim_frames", "finish_frames",
@@ -35,7 +36,7 @@ MANIFEST_MAX_BYTES = 4 * 1024 * 1024
 FRAME_NAME = re.compile(r"frame_(\d{6})\.jpg\Z")
 
 
-class FramesDirRefused(Exception):
+class FramesDirRefused(MediaprepError):
     """DIR holds a frames.json or a frame file that is not mediaprep's: the run would replace
     it. (CLI: a usage error, exit 2, before anything is written.)"""
 

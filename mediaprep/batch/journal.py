@@ -229,17 +229,15 @@ prep_job.worker_imports = (*prep_one.worker_imports, "mediaprep.report.html")  #
 
 
 def _status(line: dict[str, Any], display: str) -> str:
-    """One line for a person: ``a.jpg: fixed: rotated, converted (turned upright, as its EXIF
-    orientation says; converted to JPEG at quality 92, ...)``, ``b.png: ok, unchanged``,
-    ``c.mp4: FAILED (video.too_short: ...)``. The words are the HTML report's
-    (:func:`~mediaprep.report.changes.words_of`); parts.jsonl keeps prepare's raw notes."""
+    """One line for a person: ``a.jpg: fixed: rotated (as its EXIF orientation says);
+    re-encoded from JPEG to JPEG 3000x4000, quality 92, 1.2 MiB``, ``b.png: ok, unchanged``,
+    ``c.mp4: FAILED (video.too_short: ...)``. The words are the HTML report's and
+    parts.jsonl's ``fixes`` (:func:`~mediaprep.report.changes.words_of`)."""
     if line.get("ok"):
-        kinds = changes_of(line)
-        why = "; ".join(words_of(line))
-        if not kinds and not why:
+        words = words_of(line)
+        if not words:
             return f"{display}: ok, unchanged"
-        what = ", ".join(kinds) or "changed"
-        return f"{display}: fixed: {what}" + (f" ({why})" if why else "")
+        return f"{display}: fixed: " + "; ".join(words)
     detail = "; ".join(f"{f.get('code')}: {f.get('message')}" for f in line.get("findings") or []
                        if f.get("severity") == "error")
     return f"{display}: FAILED" + (f" ({detail})" if detail else "")

@@ -49,7 +49,7 @@ class BatchError(MediaprepError, ValueError):
     another run holding DIR (CLI: exit 2, before any input is touched)."""
 
 
-class RunStopped(Exception):
+class RunStopped(MediaprepError):
     """A worker hit an error that every later input would hit too (a full disk: see
     ``output.RUN_STOPPING_ERRNOS``). Finished inputs are kept; a rerun finishes the rest."""
 

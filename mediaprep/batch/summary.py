@@ -34,7 +34,7 @@ def report_from_files(files: list[dict[str, Any]], settings: Settings, *,
         return sum(1 for f in files for x in f.get("findings") or [] if x.get("severity") == sev)
 
     return {
-        "target": settings.target,
+        "target": settings.target.name,
         "dialect": settings.dialect,
         "transport": settings.transport,
         "files": files,

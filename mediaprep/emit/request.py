@@ -14,7 +14,7 @@ from ..errors import MediaprepError
 from ..limits import context_tokens
 from ..model import Finding
 from ..settings import Settings, SettingsError
-from ..tokens import VISION_MODELS_WITH_ESTIMATE, image_tokens, video_tokens
+from ..targets.base import Estimator
 from .parts import text_part, urls_in
 
 #: Bytes of an image read to learn its size (its header) from a data URL or file:// path.
@@ -147,7 +147,7 @@ def request_body(items: Sequence[Any], settings: Settings, *, system: str | None
         messages.append({"role": "system", "content": system if settings.dialect == "openai"
                          else [text_part(system, "dashscope")]})
     messages.append(user_message(items, dialect=settings.dialect))
-    problems = context_request_findings(_items_tokens(items), settings)
+    problems = context_request_findings(_items_tokens(items, settings.estimator), settings)
     if problems:
         raise RequestLimitError(problems)
     if settings.dialect == "dashscope":
@@ -176,22 +176,22 @@ def _image_size(url: str) -> tuple[int, int] | None:
         return None
 
 
-def part_tokens(part: Mapping[str, Any]) -> int | None:
+def part_tokens(part: Mapping[str, Any], est: Estimator) -> int | None:
     """The vision-token estimate of what the client decides in one part: an image, or a frame
     list (counted at its first frame's size). None for text, a video file (the server samples
     it) and media whose size cannot be read (an https URL)."""
     if part.get("type") == "image_url" or "image" in part:
         raw = part.get("image_url", {}).get("url") if "image_url" in part else part.get("image")
         size = _image_size(raw) if isinstance(raw, str) else None
-        return image_tokens(*size) if size else None
+        return est.image(*size) if size else None
     frames = part.get("video")
     if isinstance(frames, list) and frames:
         size = _image_size(frames[0]) if isinstance(frames[0], str) else None
-        return video_tokens(len(frames), *size) if size else None
+        return est.video(len(frames), *size) if size else None
     return None
 
 
-def _items_tokens(items: Iterable[Any]) -> int:
+def _items_tokens(items: Iterable[Any], est: Estimator | None) -> int:
     total = 0
     for item in items:
         if isinstance(item, str):
@@ -204,15 +204,15 @@ def _items_tokens(items: Iterable[Any]) -> int:
                 total += int(tokens["estimate"])
                 continue
         part = item if isinstance(item, dict) else getattr(item, "part", None)
-        if isinstance(part, Mapping):  # a video file's part counts 0: the server samples it
-            total += part_tokens(part) or 0
+        if isinstance(part, Mapping) and est is not None:  # a video file's part counts 0
+            total += part_tokens(part, est) or 0
     return total
 
 
 def context_request_findings(total: int, settings: Settings) -> list[Finding]:
     """``tokens.context`` (error) when the vision tokens the client decides in one request
     (``total``) are above the model's context."""
-    if settings.model not in VISION_MODELS_WITH_ESTIMATE:
+    if settings.estimator is None:
         return []
     ctx = context_tokens(settings.limits, settings.model)
     if ctx is None or total <= ctx:
@@ -257,5 +257,7 @@ def check_request(body: dict[str, Any], settings: Settings) -> list[Finding]:
     if context_tokens(limits, settings.model) is not None:
         parts = [p for m in messages if isinstance(m.get("content"), list)
                  for p in m["content"] if isinstance(p, Mapping)]
-        out += context_request_findings(sum(part_tokens(p) or 0 for p in parts), settings)
+        est = settings.estimator
+        out += context_request_findings(
+            sum(part_tokens(p, est) or 0 for p in parts) if est else 0, settings)
     return out

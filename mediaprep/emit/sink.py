@@ -44,12 +44,26 @@ def require_out_dir(sink: Sink, settings: Settings) -> None:
     if sink.out_dir is None and settings.transport != "base64":
         raise SettingsError(f"the {settings.transport} transport needs an output folder "
                             "(out_dir / -o DIR)")
+    if settings.transport == "path" and sink.out_dir is not None:
+        _under_local_media_path(Path(sink.out_dir), settings)
+
+
+def _under_local_media_path(path: Path, settings: Settings) -> None:
+    """A server that reads file:// parts only from one folder (vLLM's
+    --allowed-local-media-path) refuses any other: so does mediaprep, before writing."""
+    root = settings.allowed_local_media_path
+    if root is None:
+        return
+    if not Path(path).resolve().is_relative_to(Path(root).resolve()):
+        raise SettingsError(f"{path} is not under --allowed-local-media-path {root}: the "
+                            "server would refuse its file:// parts; write the outputs there")
 
 
 def url_for_file(sink: Sink, path: Path, data_mime: tuple[bytes, str] | None,
                  settings: Settings) -> str:
     """The URL the part carries for a file written to ``path``."""
     if settings.transport == "path":
+        _under_local_media_path(path, settings)
         return file_uri(path)
     if settings.transport == "url":
         if not settings.url_prefix:

@@ -12,14 +12,6 @@ from ..backends.sniff import MIME, data_url_size, mime_for  # noqa: F401  (re-ex
 from ..limits import Limit, Limits, context_tokens
 from ..model import Finding, MediaInfo, Report
 from ..settings import Settings
-from ..tokens import (
-    KIMI_K25,
-    VISION_MODELS_WITH_ESTIMATE,
-    frames_for_video,
-    image_tokens,
-    video_chunk_tokens,
-    video_tokens,
-)
 
 log = logging.getLogger("mediaprep")
 
@@ -131,17 +123,18 @@ def _video_frame_size(info: MediaInfo) -> tuple[int, int]:
 
 def estimate_for(report: Report, settings: Settings) -> int | None:
     info = report.info
-    if settings.model not in VISION_MODELS_WITH_ESTIMATE or info.error_code:
+    est = settings.estimator
+    if est is None or info.error_code:
         return None
     if info.kind == "image" and info.width and info.height:
-        return image_tokens(info.width, info.height)
+        return est.image(info.width, info.height)
     if info.kind == "video" and info.width and info.height and info.duration:
         w, h = _video_frame_size(info)
-        n = frames_for_video(info.duration, settings.fps, settings.max_frames)
-        return video_tokens(n, w, h)
+        n = est.file_frames(info.duration, settings.fps, settings.max_frames, info.fps)
+        return est.video(n, w, h)
     if info.kind == "frames" and info.width and info.height:
         n = min(len(info.members), settings.max_frames)
-        return video_tokens(max(1, n), info.width, info.height) if n else None
+        return est.video(max(1, n), info.width, info.height) if n else None
     return None
 
 
@@ -154,7 +147,7 @@ def token_findings(report: Report, settings: Settings) -> None:
         est = None
     if est is None:
         return
-    report.tokens = {"estimate": est, "model": settings.model}
+    report.tokens = settings.estimator.to_json(est)
     limits = settings.limits
     extra: list[Finding] = []
     row = limits.get("tokens.max_image")
@@ -198,8 +191,9 @@ def context_findings(report: Report, est: int, settings: Settings) -> list[Findi
         return [Finding(row.code, "error", f"{what}; send fewer or smaller frames/images",
                         ctx, est)]
     w, h = _video_frame_size(info)
-    k = KIMI_K25.temporal_merge_kernel_size
-    fit_frames = (ctx // video_chunk_tokens(w, h)) * k  # whole chunks of 4 frames
+    estimator = settings.estimator
+    k = estimator.cfg.temporal_merge_kernel_size
+    fit_frames = (ctx // estimator.chunk(w, h)) * k  # whole chunks of 4 frames
     hints = []
     if fit_frames >= 1 and info.duration:
         fps = math.floor(fit_frames / info.duration * 100) / 100

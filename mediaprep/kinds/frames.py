@@ -7,10 +7,9 @@ from collections.abc import Callable
 
 from ..emit.parts import frames_part
 from ..emit.sink import Sink
-from ..model import Finding, MediaInfo, Prepared, Report
+from ..model import Change, Finding, MediaInfo, Prepared, Report
 from ..resource import Resource
 from ..settings import Settings
-from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, video_tokens
 from .common import check_params, data_url_size, finding, mime_for, probe_failure, report_for
 from .image import check_image, prepare_frame_images
 from .video import frame_budget, over_token_cap
@@ -37,6 +36,11 @@ def check_frames(info: MediaInfo, settings: Settings) -> list[Finding]:
     limits = settings.limits
     name = info.path
     n = len(info.members)
+    if not settings.target.frame_lists:
+        return [Finding("transport.unsupported", "error",
+                        f"{name}: the {settings.target.title} takes no list of images as a "
+                        "video (its API has no such part); send the frames as images, or "
+                        "make them a video file", None, n)]
     out: list[Finding] = []
     row = limits.get("frames.min")
     if row is not None and row.value is not None and row.below_min(n):
@@ -75,17 +79,20 @@ def prepare_frames_list(src: Resource, report: Report, settings: Settings, sink:
     if len(members) > cap:
         step = len(members) / cap
         members = [members[int(k * step)] for k in range(cap)]
-        result.fixes.append(f"sampled {cap} of {len(info.members)} frames uniformly")
+        result.changes.append(Change("sampled", f"{len(info.members)} frames",
+                                     f"{cap} taken uniformly", f"at most {cap} fit one request"))
     max_side = settings.max_side
-    if over_token_cap(result, settings) and members and info.width and info.height:
+    est = settings.estimator
+    if est and over_token_cap(result, settings) and members and info.width and info.height:
         tcap = settings.limits.value("tokens.max_request")
-        fit = fit_video(len(members), info.width, info.height, tcap,
-                        min_frames=settings.limits.value("frames.min") or 1)
+        fit = est.fit_video(len(members), info.width, info.height, tcap,
+                            min_frames=settings.limits.value("frames.min") or 1)
         if fit is not None:
             n2, fw, fh = fit
-            result.fixes.append(f"fitted --max-tokens {tcap:,}: {len(members)} -> {n2} frames, "
-                                f"{info.width}x{info.height} -> {fw}x{fh} (about "
-                                f"{video_tokens(n2, fw, fh):,} tokens, estimate)")
+            result.changes.append(Change(
+                "sampled", f"{len(members)} frames of {info.width}x{info.height}",
+                f"{n2} of {fw}x{fh}",
+                f"--max-tokens {tcap:,}: about {est.video(n2, fw, fh):,} tokens, estimate"))
             if n2 < len(members):
                 step = len(members) / n2
                 members = [members[int(k * step)] for k in range(n2)]
@@ -105,8 +112,8 @@ def prepare_frames_list(src: Resource, report: Report, settings: Settings, sink:
         return result
     result.part = frames_part(urls, settings.fps, settings.dialect)
     result.fps = settings.fps
-    if last_size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
-        result.tokens = {"estimate": video_tokens(n, *last_size), "model": settings.model}
+    if last_size is not None and est is not None:
+        result.tokens = est.to_json(est.video(n, *last_size))
     result.outputs = outputs
     result.ok = True
     return result

@@ -46,10 +46,11 @@ from ..backends.sniff import (
 from ..emit.parts import frames_part, image_part
 from ..emit.sink import Sink, emit_url
 from ..limits import IMAGE_REQUEST_OVERHEAD, Limits
-from ..model import UNENCODED, Finding, MediaInfo, Prepared, Report
+from ..model import UNENCODED, Change, Finding, MediaInfo, Prepared, Report
 from ..resource import Resource
 from ..settings import Settings
-from ..tokens import VISION_MODELS_WITH_ESTIMATE, image_tokens, model_resize, video_tokens
+from ..targets.base import Estimator
+from ..tokens import model_resize
 from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     DOWNSCALE_QUALITY,
     DRAFT_SNAP,
@@ -248,8 +249,10 @@ def plan_image(
         plan.pad_aspect = limits.value("image.max_aspect_ratio")
 
     caps = []
+    # an unknown model is sized by the target's own model's processor
+    est = settings.estimator or settings.target.estimator(settings.target.default_model)
     if settings.resize_model:
-        mw, mh = model_resize(*_upright(info))
+        mw, mh = model_resize(*_upright(info), cfg=est.cfg)
         if (mw, mh) != _upright(info):
             caps.append(((mw, mh), "model"))
             plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
@@ -261,7 +264,7 @@ def plan_image(
     ]
     token_cap = min(token_caps) if token_caps else None
     if token_cap is not None:
-        cap = size_for_tokens(*_upright(info), token_cap)
+        cap = size_for_tokens(*_upright(info), token_cap, est)
         if cap != _upright(info):
             caps.append((cap, "tokens"))
             plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
@@ -395,15 +398,15 @@ def _upright(info: MediaInfo) -> tuple[int, int]:
     return info.display_size or (info.width or 1, info.height or 1)
 
 
-def size_for_tokens(w: int, h: int, max_tokens: int) -> tuple[int, int]:
+def size_for_tokens(w: int, h: int, max_tokens: int, est: Estimator) -> tuple[int, int]:
     """The largest size of the same aspect whose token estimate is within ``max_tokens``."""
-    if image_tokens(w, h) <= max_tokens:
+    if est.image(w, h) <= max_tokens:
         return (w, h)
     lo, hi = 0.0, 1.0
     for _ in range(30):  # bisection on the scale; tokens grow (nearly) with the scale
         mid = (lo + hi) / 2
         cw, ch = max(1, math.floor(w * mid)), max(1, math.floor(h * mid))
-        if image_tokens(cw, ch) <= max_tokens:
+        if est.image(cw, ch) <= max_tokens:
             lo = mid
         else:
             hi = mid
@@ -426,7 +429,6 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
     if plan.passthrough:
         data = src.read_bytes()
         fmt = "jpeg" if info.format == "mpo" else info.format
-        result.fixes.append("passed through unchanged")
     else:
         try:
             data, fmt = _transform_and_encode(src, plan, result, settings,
@@ -530,8 +532,9 @@ def prepare_frame_images(
             last_size = (one.output_info.width, one.output_info.height or 1)
         outputs += one.outputs
         result.bytes_out += one.bytes_out
-        if keep_changes:
-            result.changes += [c for c in one.changes if c not in result.changes]
+        if keep_changes:  # each kind once: the first frame's record stands for all
+            seen = {c.kind for c in result.changes}
+            result.changes += [c for c in one.changes if c.kind not in seen]
     return urls, outputs, last_size
 
 
@@ -546,7 +549,8 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
     cap, per_item = frame_budget(n, settings)
     keep = sorted({int(k * n / cap) for k in range(cap)}) if n > cap else list(range(n))
     if len(keep) < n:
-        result.fixes.append(f"sampled {len(keep)} of {n} frames uniformly")
+        result.changes.append(Change("sampled", f"{n} frames", f"{len(keep)} taken uniformly",
+                                     f"at most {cap} fit one request"))
     max_side = min(settings.max_side or settings.frame_max_side, settings.frame_max_side)
     frame_settings = settings.replace(
         max_side=max_side, max_tokens=None, animation="first",
@@ -600,14 +604,13 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
         starts.append(starts[-1] + ms / 1000.0)
     result.timestamps = [round(starts[i], 6) for i in keep[:len(urls)]]
     result.outputs = outputs
-    how = "" if math.isclose(fps, natural, rel_tol=1e-6) else \
-        f" (the durations give {natural:.4g} fps; the range is {lo:g}-{hi:g})"
-    result.fixes.append(f"sent as a video image list: {len(urls)} frames at {fps:g} fps "
-                        f"over {seconds:g} s{how}")
-    result.changes.append("sent as frames")
-    if last_size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
-        result.tokens = {"estimate": video_tokens(len(urls), *last_size),
-                         "model": settings.model}
+    why = "--animation frames" if math.isclose(fps, natural, rel_tol=1e-6) else \
+        f"--animation frames; the durations give {natural:.4g} fps, the range is {lo:g}-{hi:g}"
+    result.changes.append(Change("sent as frames", f"a {seconds:g} s animation",
+                                 f"{len(urls)} frames at {fps:g} fps", why))
+    est = settings.estimator
+    if last_size is not None and est is not None:
+        result.tokens = est.to_json(est.video(len(urls), *last_size))
     result.ok = True
     return result
 
@@ -655,8 +658,7 @@ def _transform_and_encode(
     drafted = (info.width, info.height) != img.size and info.width is not None
     img, rotated = apply_orientation(img)
     if rotated:
-        result.fixes.append("applied EXIF orientation")
-        result.changes.append("rotated")
+        result.changes.append(Change("rotated", why="as its EXIF orientation says"))
     source_size = tuple(up) if drafted else img.size
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     if plan.pad_aspect:
@@ -674,13 +676,11 @@ def _transform_and_encode(
 
         img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
         if padded:
-            result.changes.append("padded")
             if shrunk:
-                result.changes.append("resized")
-                result.fixes.append(f"resized {source_size[0]}x{source_size[1]} to fit once "
-                                    "padded")
-            result.fixes.append(f"padded to a {plan.pad_aspect:g}:1 aspect ratio "
-                                f"({img.size[0]}x{img.size[1]})")
+                result.changes.append(Change("resized", _wxh(source_size),
+                                             why="to fit once padded"))
+            result.changes.append(Change("padded", after=_wxh(img.size),
+                                         why=f"to a {plan.pad_aspect:g}:1 aspect ratio"))
             target = img.size
             source_size = img.size
     before = source_size
@@ -697,40 +697,38 @@ def _transform_and_encode(
     elif drafted and img.size != before:
         resized = True  # the draft decode alone brought it to the planned size
     if resized:
-        result.changes.append("resized")
-        how = (
-            {"model": " (what the model keeps)", "tokens": " (token cap)"}.get(
-                plan.exact_cap_reason or "", ""
-            )
+        why = (
+            {"model": "what the model keeps", "tokens": "the token cap"}.get(
+                plan.exact_cap_reason or "")
             if plan.exact_size_cap and sorted(target) == sorted(plan.exact_size_cap)
-            else ""
+            else _size_reason(plan)
         )
-        result.fixes.append(f"resized {before[0]}x{before[1]} -> {img.size[0]}x{img.size[1]}" + how)
+        result.changes.append(Change("resized", _wxh(before), _wxh(img.size), why))
     if plan.pad_min_side is not None:
         small = img.size
         img, padded = pad_to_min_side(
             img, plan.pad_min_side, upscale=settings.small_image_fix == "upscale"
         )
         if padded:
-            result.changes.append("padded")
-            result.fixes.append(f"padded {small[0]}x{small[1]} -> {img.size[0]}x{img.size[1]}")
+            how = "upscaled" if settings.small_image_fix == "upscale" else "padded"
+            result.changes.append(Change(
+                "padded", _wxh(small), _wxh(img.size),
+                f"each side must exceed {plan.pad_min_side} px" + (
+                    "; upscaled" if how == "upscaled" else "")))
     had_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
     img, note = normalise_mode(img, plan.out_format)
     if had_alpha and img.mode not in ("RGBA", "LA") and plan.out_format == "jpeg":
-        result.changes.append("flattened")
+        result.changes.append(Change("flattened", "transparent", "opaque",
+                                     "JPEG has no transparency"))
     if note:
-        result.fixes.append(note)
+        result.stats["mode"] = note
     enc = _encode(img, plan, settings)
     result.stats["encodes"] = enc.encodes
     result.stats["sample_encodes"] = enc.sample_encodes
     result.stats["size"] = [enc.width, enc.height]
     result.stats["quality"] = enc.quality
-    result.fixes += [s for s in enc.steps if s]
-    if enc.format != (result.info.format if result.info else None):
-        result.fixes.append(f"encoded as {enc.format}")
-        result.changes.append("converted")
-    else:
-        result.changes.append("re-encoded")
+    result.stats["encode_steps"] = [s for s in enc.steps if s]
+    result.changes.append(_encode_change(result.info, enc, note, plan))
     if plain is not None:
         replacement = _bytes_saved(src, result, plain, uncapped, enc, settings)
         if replacement is not None:
@@ -741,6 +739,58 @@ def _transform_and_encode(
         if (small := preview_or_none(enc.image)) is not None:
             result.previews[0] = small
     return enc.data, enc.format
+
+
+def _wxh(size: tuple[int, int] | list[int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+_FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "bmp": "BMP",
+                 "tiff": "TIFF", "heic": "HEIC", "avif": "AVIF", "mpo": "JPEG"}
+
+
+def _format_name(fmt: str | None) -> str:
+    return _FORMAT_NAMES.get(fmt or "", (fmt or "unknown").upper())
+
+
+def _size_reason(plan: ImagePlan) -> str | None:
+    """Why the plan shrinks the picture, in words (the first size reason it has)."""
+    for reason in plan.reasons:
+        if reason in ("image.resolution", "image.format_tier"):
+            return f"above the {_wxh(plan.box)} box" if plan.box else "above the box"
+        if reason.startswith(("file.too_large", "base64.too_large", "request.too_large")):
+            return "to fit the byte limit"
+        if reason.startswith("fit --max"):
+            return "--max-side/--max-pixels"
+    return "to fit the byte limit" if plan.budget is not None else None
+
+
+def _encode_change(info: MediaInfo | None, enc: EncodedImage, note: str | None,
+                   plan: ImagePlan) -> Change:
+    """The encode as a change: converted (another format) or re-encoded (the same one)."""
+    before = _format_name(info.format if info else None)
+    quality = f"quality {enc.quality}" if enc.quality else "lossless"
+    after = f"{_format_name(enc.format)} {_wxh((enc.width, enc.height))}, {quality}, " \
+            f"{_human_bytes(len(enc.data))}"
+    colour = "; ".join(_colour_words(p) for p in (note or "").split("; ")
+                       if p.startswith("colour ") or p == "CMYK -> RGB") or None
+    if info is None or enc.format != info.format:
+        why = "not a format the target takes" if "file.unsupported_format" in plan.reasons or \
+            "image.format_tier" in plan.reasons else None
+        return Change("converted", before, after, "; ".join(x for x in (why, colour) if x) or None)
+    return Change("re-encoded", None, after, colour)  # "re-encoded to JPEG 240x320, ..."
+
+
+def _colour_words(piece: str) -> str:
+    """``colour Display P3 -> sRGB`` (normalise_mode's note) as words."""
+    if piece == "CMYK -> RGB":
+        return "colours converted from CMYK to RGB"
+    a, _, b = piece.removeprefix("colour ").partition(" -> ")
+    return f"colours converted from {a} to {b}"
+
+
+def _human_bytes(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
 
 
 def _encode(img: Image.Image, plan: ImagePlan, settings: Settings) -> EncodedImage:
@@ -794,15 +844,9 @@ def _bytes_saved(
     if use_plain:
         if plain.passthrough:  # the input itself is sent after all
             result.changes[:] = []
-        result.fixes.append(
-            f"--resize model: kept the {size[0]}x{size[1]} output ({without:,} bytes), smaller "
-            f"than {enc.width}x{enc.height} ({with_:,} bytes); the model resizes it the same"
-        )
+        else:  # the same encode without the resize: its record replaces the resized one
+            result.changes[:] = [c for c in result.changes if c.kind != "resized"]
         return data, fmt
-    result.fixes.append(
-        f"--resize model saves {without - with_:,} bytes ({without:,} -> {with_:,}; "
-        f"{size[0]}x{size[1]} -> {enc.width}x{enc.height})"
-    )
     return None
 
 

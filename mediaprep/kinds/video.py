@@ -37,11 +37,10 @@ from ..backends.sniff import (
 from ..emit.parts import data_url, frames_part, video_file_part
 from ..emit.sink import Sink, require_out_dir, url_for_file
 from ..limits import VIDEO_REQUEST_OVERHEAD
-from ..model import Finding, MediaInfo, Prepared, Report
+from ..model import Change, Finding, MediaInfo, Prepared, Report
 from ..output import atomic_write, inside, temp_path_for
 from ..resource import Resource
 from ..settings import Settings
-from ..tokens import VISION_MODELS_WITH_ESTIMATE, fit_video, frames_for_video, video_tokens
 from ..tuning import FRAME_QUALITY
 from .common import (
     check_extension,
@@ -109,19 +108,20 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                            limit=sorted(row.value)))
 
     dur = info.duration
+    files_only = settings.video_mode == "file" or not settings.target.frame_lists
     fps_max = limits.value("param.fps.max", 10.0)
     min_frames = limits.value("frames.min", 1) or 1
     if dur is not None:
         row = limits.get("video.min_duration")
         if row is not None and row.value is not None and row.below_min(round(dur, 6)):
-            can_frames = max_fps_frames(dur, fps_max) >= min_frames
+            can_frames = not files_only and max_fps_frames(dur, fps_max) >= min_frames
             how = ("prep sends it as frames" if can_frames
                    else f"too short even for {min_frames} frames at {fps_max:g} fps")
             out.append(finding(row, f"{name}: {dur:.3f} s is shorter than {row.value:g} s; "
                                     f"{how}", round(dur, 3), fixable=can_frames))
         row = limits.get("video.max_duration")
         if row is not None and row.value is not None and row.exceeds_max(round(dur, 6)):
-            frames_ok = settings.video_mode != "file"
+            frames_ok = not files_only
             how = ("prep sends it as frames (within max_frames)" if frames_ok
                    else "cut it, or use --video-mode frames")
             out.append(finding(row, f"{name}: {dur:.1f} s is longer than {row.value:g} s; {how}",
@@ -144,7 +144,7 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
                            "no picture of that shape can be sent (limit "
                            f"1:{MAX_SAR:g} to {MAX_SAR:g}:1)", [1 / MAX_SAR, MAX_SAR], sar))
 
-    if settings.video_mode != "file":
+    if not files_only:
         out += check_item_bytes("video", name, info.bytes, mime_for(fmt), settings,
                                 "prep transcodes it smaller or sends frames")
     else:
@@ -225,29 +225,37 @@ def prepare_video(src: Resource, report: Report, settings: Settings, sink: Sink)
     mode = settings.video_mode
     too_short = min_d is not None and dur < min_d
     too_long = max_d is not None and dur > max_d
+    if not settings.target.frame_lists:  # a file or nothing: the check findings say why
+        if not (too_short or too_long):
+            if over_token_cap(result, settings):
+                settings = _fit_tokens_file(info, settings, result)
+            _try_file(src, info, report, settings, sink, result)
+        return result
     if over_token_cap(result, settings):
         if mode == "file" and not (too_short or too_long):
             settings = _fit_tokens_file(info, settings, result)
         else:
-            if mode == "auto":
-                result.fixes.append("sent as frames: fitting --max-tokens")
-            return prepare_frames_from_video(src, info, settings, sink, result)
+            why = "to fit --max-tokens" if mode == "auto" else "--video-mode frames"
+            return prepare_frames_from_video(src, info, settings, sink, result, why)
     if mode == "auto":
         if too_short:
-            result.fixes.append(f"sent as frames: {dur:.2f} s is under {min_d:g} s")
-            return prepare_frames_from_video(src, info, settings, sink, result)
+            return prepare_frames_from_video(
+                src, info, settings, sink, result,
+                f"{dur:.2f} s is shorter than the {min_d:g} s a video file needs")
         if too_long:
-            result.fixes.append(f"sent as frames: {dur:.0f} s is over {max_d:g} s")
-            return prepare_frames_from_video(src, info, settings, sink, result)
+            return prepare_frames_from_video(
+                src, info, settings, sink, result,
+                f"{dur:.0f} s is longer than the {max_d:g} s a video file may last")
         done = _try_file(src, info, report, settings, sink, result)
         if done:
             return result
-        result.fixes.append("sent as frames: the file could not be made to fit")
         result.findings = [f for f in result.findings if f.code != "file.unreadable"] or list(
             report.findings)
-        return prepare_frames_from_video(src, info, settings, sink, result)
+        return prepare_frames_from_video(src, info, settings, sink, result,
+                                         "the file could not be made to fit")
     if mode == "frames":
-        return prepare_frames_from_video(src, info, settings, sink, result)
+        return prepare_frames_from_video(src, info, settings, sink, result,
+                                         "--video-mode frames")
     if too_short or too_long:
         return result  # the check findings already say why a file cannot go
     _try_file(src, info, report, settings, sink, result)
@@ -282,7 +290,6 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
         if not codes and lie is None:
             out_path = work_sink.path_for(src.name, info.format or "mp4")
             _atomic_copy(in_path, out_path)
-            result.fixes.append("passed through unchanged")
         elif codes <= {"file.unsupported_format"}:
             out_path = work_sink.path_for(src.name, "mp4")
             try:
@@ -292,11 +299,11 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
                     out_path.unlink()
                     out_path, out_info = None, None
                 else:
-                    result.changes.append("remuxed")
-                    why = (f"remuxed {info.format} -> mp4" if codes
-                           else f"remuxed so the header tells the truth ({lie})")
-                    result.fixes.append(f"{why} (video copied"
-                                        + (", audio dropped)" if info.has_audio else ")"))
+                    why = ("not a container the target takes" if codes
+                           else f"so the header tells the truth: {lie}")
+                    copied = "video copied" + (", audio dropped" if info.has_audio else "")
+                    result.changes.append(Change("remuxed", (info.format or "?").upper(),
+                                                 "MP4", f"{why}; {copied}"))
             except (RemuxNotPossible, VideoEncodeError, OSError) as exc:
                 log.info("%s: remux failed, transcoding instead: %s", src.name, exc)
                 out_path, out_info = None, None
@@ -319,10 +326,11 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
                 result.findings.append(Finding("file.unreadable", "error",
                                                f"{src.name}: transcoding failed: {exc}"))
                 return False
-            result.changes.append("transcoded")
-            result.fixes.append(f"transcoded to H.264 MP4 {vo.width}x{vo.height}, "
-                                f"{vo.bytes:,} bytes" + (" (audio dropped)" if info.has_audio
-                                                         else ""))
+            why = _transcode_reason(codes, settings)
+            result.changes.append(Change(
+                "transcoded", f"{(info.format or '?').upper()} {info.width}x{info.height}",
+                f"H.264 MP4 {vo.width}x{vo.height}, {vo.bytes:,} bytes",
+                why + ("; audio dropped" if info.has_audio else "")))
             result.stats["attempts"] = vo.attempts
             out_info = vo.info
         if out_info is None:  # passed through: the copy is probed as any input
@@ -352,6 +360,18 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _transcode_reason(codes: set[str], settings: Settings) -> str:
+    """Why a video is transcoded, in words (the first reason its findings give)."""
+    if codes & {"file.too_large", "base64.too_large", "request.too_large"}:
+        return "to fit the byte limit"
+    if "video.resolution" in codes:
+        box = settings.limits.value("video.recommended_box")
+        return f"above the recommended {box[0]}x{box[1]}" if box else "above the recommended box"
+    if "file.unsupported_format" in codes:
+        return "not a format the target takes, and it could not be remuxed"
+    return "the file could not be copied as it is"
 
 
 def _header_lie(info: MediaInfo) -> str | None:
@@ -525,14 +545,16 @@ def _fit_tokens_frames(info: MediaInfo, settings: Settings, result: Prepared) ->
     w, h = max(1, int(w * s)), max(1, int(h * s))
     dur = info.duration or 0.0
     n = min(settings.max_frames, max(1, math.ceil(round(dur * settings.fps, 9))))
-    if cap is None or video_tokens(n, w, h) <= cap:
+    est = settings.estimator
+    if cap is None or est is None or est.video(n, w, h) <= cap:
         return settings
-    fit = fit_video(n, w, h, cap, min_frames=settings.limits.value("frames.min") or 1)
+    fit = est.fit_video(n, w, h, cap, min_frames=settings.limits.value("frames.min") or 1)
     if fit is None:
         return settings  # cannot fit: the check finding stays and says so
     n2, fw, fh = fit
-    result.fixes.append(f"fitted --max-tokens {cap:,}: {n} -> {n2} frames, {w}x{h} -> "
-                        f"{fw}x{fh} (about {video_tokens(n2, fw, fh):,} tokens, estimate)")
+    result.changes.append(Change("sampled", f"{n} frames of {w}x{h}", f"{n2} of {fw}x{fh}",
+                                 f"--max-tokens {cap:,}: about {est.video(n2, fw, fh):,} "
+                                 "tokens, estimate"))
     return settings.replace(frame_max_side=max(fw, fh), max_frames=n2)
 
 
@@ -542,21 +564,25 @@ def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> S
     cap = settings.limits.value("tokens.max_request")
     w, h = info.display_size or (info.width or 1, info.height or 1)
     dur = info.duration or 0.0
-    chunk = video_tokens(1, w, h)
-    keep = (cap // chunk) * 4 if cap else 0
+    est = settings.estimator
+    if est is None or est.rule.video_sample_fps is not None:
+        return settings  # the server samples at its own rate: the part's fps changes nothing
+    chunk = est.chunk(w, h)
+    keep = (cap // chunk) * est.cfg.temporal_merge_kernel_size if cap else 0
     fps_min = settings.limits.value("param.fps.min") or 0.0
     if keep < 1 or dur <= 0 or keep / dur < fps_min:
         return settings
     fps = min(settings.fps, math.floor(keep / dur * 1000) / 1000)
-    n = frames_for_video(dur, fps, settings.max_frames)
-    result.fixes.append(f"fitted --max-tokens {cap:,}: fps {settings.fps:g} -> {fps:g} "
-                        f"({n} frames, about {video_tokens(n, w, h):,} tokens, estimate)")
-    result.tokens = {"estimate": video_tokens(n, w, h), "model": settings.model}
+    n = est.file_frames(dur, fps, settings.max_frames)
+    result.changes.append(Change("sampled", f"fps {settings.fps:g}", f"fps {fps:g}",
+                                 f"--max-tokens {cap:,}: {n} frames, about "
+                                 f"{est.video(n, w, h):,} tokens, estimate"))
+    result.tokens = est.to_json(est.video(n, w, h))
     return settings.replace(fps=fps)
 
 
 def prepare_frames_from_video(src: Resource, info: MediaInfo, settings: Settings, sink: Sink,
-                              result: Prepared) -> Prepared:
+                              result: Prepared, why: str | None = None) -> Prepared:
     if over_token_cap(result, settings):
         settings = _fit_tokens_frames(info, settings, result)
     try:
@@ -566,20 +592,21 @@ def prepare_frames_from_video(src: Resource, info: MediaInfo, settings: Settings
         result.findings.append(Finding("file.unreadable", "error",
                                        f"{src.name}: cannot take frames: {exc}"))
         return result
-    return _finish_frames(fs, settings, sink, result)
+    return _finish_frames(fs, settings, sink, result, why)
 
 
-def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepared) -> Prepared:
+def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepared,
+                   why: str | None = None) -> Prepared:
     limits = settings.limits
     n = len(fs.frames)
     min_frames = limits.value("frames.min") or 1
-    result.fixes += fs.notes
     if fs.fps != fs.requested_fps and not math.isclose(fs.fps, fs.requested_fps):
         # the API samples at the fps it is told: say so when it is not what the user asked
-        why = next((x for x in fs.notes if "raised" in x or "capped" in x), "max_frames cap")
+        reason = next((x for x in fs.notes if "raised" in x or "capped" in x),
+                      "max_frames cap")
         result.findings.append(Finding("param.fps", "info",
                                        f"{result.path}: frames taken at {fs.fps:.4g} fps, not "
-                                       f"the {fs.requested_fps:g} asked ({why})",
+                                       f"the {fs.requested_fps:g} asked ({reason})",
                                        fs.requested_fps, round(fs.fps, 6), fixable=True))
     if n < min_frames:
         result.findings.append(Finding("frames.too_few", "error",
@@ -596,10 +623,12 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     result.outputs = list(fs.files)
     result.previews = fs.previews if fs.files else {}
     result.bytes_out = fs.bytes_out
-    result.fixes.append(f"{n} frames at {fs.fps:.4g} fps")
-    result.changes.append("sent as frames")
-    if fs.size is not None and settings.model in VISION_MODELS_WITH_ESTIMATE:
-        result.tokens = {"estimate": video_tokens(n, *fs.size), "model": settings.model}
+    result.changes.append(Change("sent as frames", f"a {fs.duration:.2f} s video",
+                                 f"{n} frames at {fs.fps:.4g} fps",
+                                 "; ".join(x for x in (why, *fs.notes) if x) or None))
+    est = settings.estimator
+    if fs.size is not None and est is not None:
+        result.tokens = est.to_json(est.video(n, *fs.size))
         if over_token_cap(result, settings):  # nothing fits: even 4 frames at the floor
             cap = settings.limits.value("tokens.max_request")
             result.findings.append(Finding(

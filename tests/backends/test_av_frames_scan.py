@@ -47,7 +47,7 @@ def test_a_frames_prepare_opens_the_input_twice(tmp_path, monkeypatch):
     src = ROOT / "examples" / "short_clip.mp4"
     opens = _count_opens(monkeypatch)
     res = mediaprep.prepare(src, out_dir=tmp_path, video_mode="frames")
-    assert res.ok and "sent as frames" in res.changes
+    assert res.ok and "sent as frames" in res.change_kinds()
     assert opens.count(os.path.abspath(src)) == 2  # the probe's scan, then the decode
 
 

@@ -42,7 +42,7 @@ def test_a_transcode_opens_the_input_twice_and_the_output_once(tmp_path, monkeyp
         pytest.skip("real media not present")
     opens = _count_opens(monkeypatch)
     res = mediaprep.prepare(src, out_dir=tmp_path)
-    assert res.ok and "transcoded" in res.changes
+    assert res.ok and "transcoded" in res.change_kinds()
     assert _split(opens, src) == (2, 1)
     # the re-checked description of the output is what probe says of the written file
     opens.clear()
@@ -54,7 +54,7 @@ def test_a_remux_opens_the_input_twice_and_the_output_once(tmp_path, monkeypatch
     src = ROOT / "examples" / "clip.ts"
     opens = _count_opens(monkeypatch)
     res = mediaprep.prepare(src, out_dir=tmp_path)
-    assert res.ok and "remuxed" in res.changes
+    assert res.ok and "remuxed" in res.change_kinds()
     assert _split(opens, src) == (2, 1)
     assert mediaprep.probe(res.outputs[0]).to_json() == res.output_info.to_json()
 

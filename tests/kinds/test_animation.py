@@ -63,7 +63,7 @@ def test_five_gif_frames_of_100ms_go_at_10_fps_as_jpeg():
     assert all(u.startswith("data:image/jpeg;base64,") for u in urls)
     frame = Image.open(io.BytesIO(base64.b64decode(urls[2].split(",", 1)[1])))
     assert frame.format == "JPEG" and frame.size == (64, 48)
-    assert "sent as frames" in res.changes
+    assert "sent as frames" in res.change_kinds()
     assert res.timestamps == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
 
 

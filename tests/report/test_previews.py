@@ -35,12 +35,12 @@ def test_what_prepare_keeps_previews_of(tmp_path: Path) -> None:
     assert abs(image.preview.size[0] / image.preview.size[1] - 5 / 3) < 0.02
 
     video = mediaprep.prepare(clip, out_dir=out, stem=PurePath("clip"), preview=True)
-    assert video.ok and "transcoded" not in video.changes and len(video.outputs) == 1
+    assert video.ok and "transcoded" not in video.change_kinds() and len(video.outputs) == 1
     assert set(video.previews) == {0, "input"}  # the probe's first frame, copied as it is
     assert video.previews[0].size == (256, 192)
 
     frames = mediaprep.prepare(short, out_dir=out, stem=PurePath("short"), preview=True)
-    assert frames.ok and "sent as frames" in frames.changes
+    assert frames.ok and "sent as frames" in frames.change_kinds()
     assert sorted(k for k in frames.previews if isinstance(k, int)) == list(
         range(len(frames.outputs)))
     # without preview=True nothing is kept
