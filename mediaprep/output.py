@@ -12,13 +12,14 @@ import contextlib
 import contextvars
 import errno
 import hashlib
+import itertools
 import json
 import os
 import re
 import secrets
 import stat
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any
 
@@ -64,31 +65,89 @@ def safe_relative(name: str) -> PurePath:
 
 
 def output_stems(names: Iterable[str]) -> dict[str, PurePath]:
-    """Input display name -> output stem (relative, no extension), unique across the run.
+    """Input display name -> output stem (relative, no extension), unique across the run
+    (:func:`plan_stems` for names that are all distinct)."""
+    names = list(dict.fromkeys(names))
+    return dict(zip(names, plan_stems(names), strict=True))
+
+
+def plan_stems(names: Sequence[str], keys: Sequence[str] | None = None, *,
+               extensions: Iterable[str] = ()) -> list[PurePath]:
+    """The output stem (relative, no extension) of each input, decided over the whole run.
+
+    ``names``: each input's output-relative name (two inputs may share one: ``h/a.png`` from
+    two URLs differing in their query); ``keys``: what tells inputs apart (default: the
+    names); the same key is the same input and gets the same stem. ``extensions``: those an
+    output can get (``a.jpg/`` as another input's folder would take ``a``'s output file).
 
     Extensions are replaced later by what the output really is, so ``a.png`` and ``a.heic``
-    would both become ``a.jpg``: the stem carries a hash of the input name when stems collide.
+    would both become ``a.jpg``: a stem that two inputs share, that is another stem's folder
+    (a video's frames go to ``DIR/<stem>/``), or that takes a name mediaprep owns in DIR
+    (:data:`RESERVED_NAMES`), gets a hash of its input's key; the hash is lengthened until the
+    name is free, free also of every stem kept as it is. Names compare as a case-insensitive
+    file system does. The result depends on the set of inputs, not their order: a rerun on
+    the same inputs gives the same stems.
     """
-    names = list(dict.fromkeys(names))
-    stems: dict[str, PurePath] = {}
-    base = {n: safe_relative(n).with_suffix("") for n in names}
-    keys = {n: base[n].as_posix().lower() for n in names}
-    counts: dict[str, int] = {}
-    folders: set[str] = set()  # a stem that is another's folder would share its files
-    for n in names:
-        key = keys[n]
-        counts[key] = counts.get(key, 0) + 1
+    ids = list(keys) if keys is not None else list(names)
+    if len(ids) != len(names):
+        raise ValueError("keys must match names one to one")
+    base = [_unreserved(safe_relative(n).with_suffix("")) for n in names]
+    fold = [_fold(b) for b in base]
+    owners: dict[str, set[str]] = {}
+    folders: set[str] = set()
+    for i, key in enumerate(fold):
+        owners.setdefault(key, set()).add(ids[i])
         parts = key.split("/")
-        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
-    for n in names:
-        stem = base[n]
-        key = keys[n]
-        # frames of a video go to a folder named by its stem: ``clip.mp4`` -> ``clip/``
-        if counts[key] > 1 or key in folders:
-            digest = hashlib.sha256(n.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-            stem = stem.with_name(f"{stem.name}-{digest}")
-        stems[n] = stem
-    return stems
+        folders.update("/".join(parts[:j]) for j in range(1, len(parts)))
+    exts = {e.casefold().lstrip(".") for e in extensions}
+    # stems whose output file a folder of that name would block: ``a`` when ``a.jpg/`` exists
+    blocked = {f.rpartition(".")[0] for f in folders if f.rpartition(".")[2] in exts}
+
+    def free(key: str) -> bool:
+        return (key not in folders and key not in blocked
+                and ("/" in key or key not in _RESERVED_KEYS))
+
+    stems: list[PurePath | None] = [None] * len(names)
+    taken: set[str] = set()
+    for i, key in enumerate(fold):
+        if len(owners[key]) == 1 and free(key):
+            stems[i] = base[i]
+            taken.add(key)
+    renamed: dict[str, PurePath] = {}  # by key: an input named twice gets one stem
+    for i in sorted((i for i in range(len(names)) if stems[i] is None),
+                    key=lambda i: (ids[i], names[i])):
+        if ids[i] not in renamed:
+            renamed[ids[i]] = _hashed(base[i], ids[i], lambda k: free(k) and k not in taken)
+            taken.add(_fold(renamed[ids[i]]))
+        stems[i] = renamed[ids[i]]
+    return [s for s in stems if s is not None]
+
+
+def _fold(stem: PurePath) -> str:
+    """A stem as a case-insensitive file system compares it."""
+    return stem.as_posix().casefold()
+
+
+def _hashed(stem: PurePath, key: str, free: Callable[[str], bool]) -> PurePath:
+    """``stem`` with the shortest hash of ``key`` (8 hex digits at least) that ``free`` takes."""
+    raw = key.encode("utf-8", "surrogatepass")
+    for round_ in itertools.count():
+        digest = hashlib.sha256(raw if round_ == 0 else raw + b"\0%d" % round_).hexdigest()
+        for length in range(8, len(digest) + 1, 4):
+            candidate = stem.with_name(f"{stem.name}-{digest[:length]}")
+            if free(_fold(candidate)):
+                return candidate
+    raise AssertionError("unreachable")
+
+
+def _unreserved(stem: PurePath) -> PurePath:
+    """A stem whose first folder is a name mediaprep owns in DIR (an input ``report.html/x.png``
+    would make the folder ``DIR/report.html/``) moves below a folder of its own: ``_`` before
+    that name. A stem that is only that name is renamed by :func:`plan_stems` instead."""
+    first, *rest = stem.parts
+    if rest and first.casefold() in _RESERVED_KEYS:
+        return PurePath(f"_{first}", *rest)
+    return stem
 
 
 def inside(root: Path, relative: PurePath) -> Path:
@@ -125,8 +184,19 @@ def make_ordinary(path: str | os.PathLike[str]) -> None:
 
 # --- what prep keeps in DIR besides the outputs --------------------------------------------------
 
+PARTS_FILE = "parts.jsonl"  # DIR/parts.jsonl: one line per input
+REPORT_FILE = "report.html"  # DIR/report.html: the run's page
 STATE_DIR = ".mediaprep"  # DIR/.mediaprep: the journal, the lock, the run markers, ...
 THUMB_FOLDER = PurePosixPath(STATE_DIR) / "thumbs"  # the report's thumbnails, below DIR
+# The names a run owns at DIR's top level: never an output's name or its folder's.
+RESERVED_NAMES = frozenset({PARTS_FILE, REPORT_FILE, STATE_DIR, THUMB_FOLDER.parts[0]})
+_RESERVED_KEYS = frozenset(n.casefold() for n in RESERVED_NAMES)
+
+
+def is_reserved_name(name: str) -> bool:
+    """Whether ``name`` at DIR's top level is one of :data:`RESERVED_NAMES`, as a
+    case-insensitive file system compares names."""
+    return name.casefold() in _RESERVED_KEYS
 
 
 # --- temporary files: the one helper every temp-then-rename in an output folder goes through --

@@ -16,10 +16,12 @@ from typing import Any
 
 from ..limits import TABLE_VERSION
 from ..output import (
+    PARTS_FILE,
     STATE_DIR,
     THUMB_FOLDER,
     atomic_write,
     is_link_or_not_folder,
+    is_reserved_name,
     is_run_id,
     json_line,
     writing_for_run,
@@ -382,7 +384,7 @@ def _line_index(state: Path) -> dict[str, list[int]]:
 
     try:
         st = (state / INDEX_FILE).stat()
-        parts = (state.parent / "parts.jsonl").stat()
+        parts = (state.parent / PARTS_FILE).stat()
     except OSError:
         return {}
     stamp = (st.st_size, st.st_mtime_ns, st.st_ino, parts.st_size, parts.st_mtime_ns,
@@ -574,13 +576,12 @@ def sweep_temporaries(out_dir: str | os.PathLike[str], folders: Iterable[Path],
 
 
 def _safe_output_name(name: Any) -> bool:
-    """An output name a journal record may carry: relative, inside DIR, not mediaprep's own
-    files (the state folder, parts.jsonl, report.html)."""
+    """An output name a journal record may carry: relative, inside DIR, not below one of
+    mediaprep's own names (the state folder, parts.jsonl, report.html: output.RESERVED_NAMES)."""
     if not isinstance(name, str) or not name or "\x00" in name or os.path.isabs(name):
         return False
     parts = Path(name).parts
-    return (".." not in parts and parts[0] != STATE_DIR
-            and name not in ("parts.jsonl", "report.html"))
+    return ".." not in parts and not is_reserved_name(parts[0])
 
 
 def _unchanged_file(out: Path, o: dict[str, Any]) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..output import TempFile, atomic_write, json_line
+from ..output import PARTS_FILE, TempFile, atomic_write, json_line
 
 __all__ = ["PartsFile"]
 
@@ -47,7 +47,7 @@ def read_index(state: Path) -> dict[str, list[int]]:
     the ``parts.jsonl`` it describes by size, time and inode, so a rename of a newer file over
     it (or any edit) makes it stale rather than wrong."""
     gens = _read_json(state / INDEX_FILE)
-    now = _stat(state.parent / "parts.jsonl")
+    now = _stat(state.parent / PARTS_FILE)
     if not isinstance(gens, list) or now is None:
         return {}
     for gen in gens:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MediaprepError
+from ..output import PARTS_FILE
 from ..settings import Settings
 from .requests import DEFAULT_BATCH_URL
 from .summary import plural, run_summary
@@ -121,7 +122,7 @@ class BatchResult:
 
     @property
     def parts_path(self) -> Path:
-        return self.out_dir / "parts.jsonl"
+        return self.out_dir / PARTS_FILE
 
     def lines(self) -> list[dict[str, Any]]:
         """The ``parts.jsonl`` records, in input order."""
@@ -459,7 +460,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         hits = {i: done for i, job in enumerate(jobs_list)
                 if (done := journal_hit(job)) is not None}
         todo = [i for i in range(len(tasks)) if i not in hits]
-        parts = PartsFile(out / "parts.jsonl", records, journal_line_file,
+        parts = PartsFile(out / PARTS_FILE, records, journal_line_file,
                           lambda i: failed_prep_line(tasks[i].display,
                                                      "its result record is missing"))
         start = time.monotonic()
@@ -507,7 +508,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         prune_journal(journal, records)
         if requests_path is not None:
             result.requests, result.requests_left_out = write_batch_requests(
-                out / "parts.jsonl", requests_path, settings, prompt or "", group, batch_url)
+                out / PARTS_FILE, requests_path, settings, prompt or "", group, batch_url)
         record_runs(out, [])  # every temporary of the runs so far is gone
     if html_report:
         from ..report.html import write_prep_report_safely

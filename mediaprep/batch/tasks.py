@@ -20,7 +20,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..output import output_stems
+from ..emit.sink import EXTENSION
+from ..output import plan_stems
 from ..resource import is_url
 from ..settings import Settings
 
@@ -115,15 +116,26 @@ def plan_prep(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLi
     if len(shown) != len(srcs):
         raise ValueError("displays must match inputs one to one")
     names = input_names(srcs)
-    stems = output_stems(names)
+    stems = plan_stems(names, _input_keys(srcs, names), extensions=EXTENSION.values())
     out = os.path.abspath(os.fspath(out_dir))
     tasks = []
-    for src, disp, name in zip(srcs, shown, names, strict=True):
+    for src, disp, stem in zip(srcs, shown, stems, strict=True):
         s = settings
         if config is not None and not is_url(src):
             s = config.settings_for(Path(src), settings)
-        tasks.append(PrepTask(src, disp, out, stems[name].as_posix(), s))
+        tasks.append(PrepTask(src, disp, out, stem.as_posix(), s))
     return tasks
+
+
+def _input_keys(srcs: Sequence[str], names: Sequence[str]) -> list[str]:
+    """What tells inputs apart when naming them: the name, unless two inputs share it (two
+    URLs differing in their query), then the name and the input itself. The same input named
+    twice is one input."""
+    by_name: dict[str, set[str]] = {}
+    for src, name in zip(srcs, names, strict=True):
+        by_name.setdefault(name, set()).add(os.path.abspath(src) if not is_url(src) else src)
+    return [name if len(by_name[name]) == 1 else f"{name}\0{src}"
+            for src, name in zip(srcs, names, strict=True)]
 
 
 def plan_check(inputs: Iterable[str | os.PathLike[str]], settings: Settings, *,

@@ -41,7 +41,7 @@ from ..backends.pillow import (
     preview_jpeg,
     preview_sample,
 )
-from ..output import THUMB_FOLDER
+from ..output import PARTS_FILE, REPORT_FILE, THUMB_FOLDER
 from . import (
     Report,
     code_of,
@@ -559,7 +559,7 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
 
     out = Path(out_dir)
     thumbs = Thumbs(out / THUMB_FOLDER, prefix=THUMB_FOLDER.as_posix() + "/")
-    lines = list(_lines(out / "parts.jsonl"))
+    lines = list(_lines(out / PARTS_FILE))
     srcs = list(sources) if sources is not None and len(sources) == len(lines) else [
         str(line.get("path") or "") for line in lines]
     max_frames = getattr(settings, "max_frames", None)
@@ -596,7 +596,7 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
     # nothing run-specific (folder name, time taken): the same run gives the same page
     page = _page("mediaprep prep", rows, totals, counts, context,
                  statuses=("failed", "changed", "unchanged"), footer="")
-    path = out / "report.html"
+    path = out / REPORT_FILE
     atomic_write(path, page.encode("utf-8", "surrogateescape"))
     return path
 
