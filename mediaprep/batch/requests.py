@@ -1,7 +1,7 @@
 """OpenAI Batch API requests (JSONL) from a ``prep`` run's ``parts.jsonl``.
 
     check_batch_options(settings, prompt)                 # before the run
-    refuse_batch_requests_path(dest, items, out_dir)      # never over an input or DIR's files
+    refuse_batch_requests_path(dest, items, out_dir, stems)  # never over an input or the run's
     written, left_out = write_batch_requests(out / "parts.jsonl", dest, settings, prompt)
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import MediaprepError
-from ..output import STATE_DIR
+from ..output import PARTS_FILE, REPORT_FILE, STATE_DIR, is_reserved_name
 from ..settings import Settings
 
 __all__ = ["DEFAULT_BATCH_URL", "BatchRequestError", "check_batch_options",
@@ -122,10 +122,20 @@ def _client_tokens(line: dict[str, Any]) -> int:
     return 0
 
 
-def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path) -> str | None:
+def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path,
+                               stems: Iterable[str] = ()) -> str | None:
     """Why ``dest`` must not be written (None: it may): batch requests never overwrite an input
-    or a file of DIR's own (parts.jsonl, anything in DIR/.mediaprep, the HTML report).
+    or anything the run writes (an output, a frames folder, parts.jsonl, the HTML report,
+    DIR/.mediaprep).
+
+    Inside DIR only a file directly in DIR is taken (``out/requests.jsonl``), and only when
+    its name is none an output can have: not one of mediaprep's own names, not hidden (the
+    run's temporaries), no output's extension (``.jpg``, ``.mp4``...: an output of this run, an
+    earlier one's, or a later one's), not the top folder of an output (``stems``: the run's
+    output stems, whose videos' frames go to ``DIR/<stem>/``), compared as a case-insensitive
+    file system does. So it is never an output, nor swept or cleaned as one.
     ``items``: the run's inputs (:class:`~mediaprep.batch.inputs.Item`)."""
+    from ..emit.sink import EXTENSION
     from ..resource import frame_files
 
     def real(p: Path) -> Path:
@@ -137,7 +147,7 @@ def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path) -> s
     target = real(dest)
     out_r = real(out)
     state = out_r / STATE_DIR
-    reserved = {out_r / "parts.jsonl": "the parts file", out_r / "report.html": "the report"}
+    reserved = {out_r / PARTS_FILE: "the parts file", out_r / REPORT_FILE: "the report"}
     try:
         st = os.stat(dest)
         same = {(st.st_dev, st.st_ino)}
@@ -156,9 +166,22 @@ def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path) -> s
     why = next((what for p, what in reserved.items() if is_dest(p)), None)
     if target == state or state in target.parents or is_dest(state):
         why = "mediaprep's state folder"
+    if why is None and (target == out_r or out_r in target.parents):
+        rel = target.relative_to(out_r).parts
+        name = rel[0] if rel else ""
+        folders = {PurePosixPath(s).parts[0].casefold() for s in stems}
+        if len(rel) != 1:
+            why = "a folder the run writes in"
+        elif name.startswith(".") or is_reserved_name(name):
+            why = "a name mediaprep keeps"
+        elif name.casefold() in folders or target.is_dir():
+            why = "an output's folder"
+        elif name.rpartition(".")[2].casefold() in set(EXTENSION.values()):
+            why = "an output (outputs have that extension)"
     if why is not None:
         return (f"--batch-requests {dest} would overwrite {why} of {out}; "
-                "choose another file")
+                "choose another file (in the output folder: directly in it, named "
+                "like requests.jsonl)")
     for item in items:
         if item.real is None:
             continue

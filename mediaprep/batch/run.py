@@ -377,7 +377,8 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
 
     Raises:
         BatchError: the run cannot start as asked (an input inside ``out_dir``, a link where
-            ``.mediaprep`` should be, a requests path that is an input...).
+            ``.mediaprep`` should be, a requests path that is an input or one of the run's
+            own files...).
         RunStopped: it cannot go on (a full disk); ``OSError`` likewise. Finished inputs are
             kept either way.
     """
@@ -433,13 +434,13 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     if on_start is not None:
         on_start(len(items))
     _refuse_inputs_inside(items, out)
-    requests_path = None if batch_requests is None else Path(batch_requests)
-    if requests_path is not None:
-        why = refuse_batch_requests_path(requests_path, items, out)
-        if why is not None:
-            raise BatchError(why)
     tasks = plan_prep([i.source for i in items], out, settings, config=config,
                       displays=[i.display for i in items])
+    requests_path = None if batch_requests is None else Path(batch_requests)
+    if requests_path is not None:
+        why = refuse_batch_requests_path(requests_path, items, out, [t.stem for t in tasks])
+        if why is not None:
+            raise BatchError(why)
     journal = state_dir(out) / JOURNAL_FOLDER
     run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
     jobs_list = [PrepJob(t, str(journal), cache_dir, run_id, html_report) for t in tasks]

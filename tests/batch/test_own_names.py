@@ -1,8 +1,11 @@
-"""Every output name of a ``prep`` run is its own (issue 22, items 3 and 6).
+"""Every output name of a ``prep`` run is its own (issue 22, items 3, 4 and 6).
 
 - Names are decided over the whole set of inputs: a hashed name given to a colliding stem is
   never another input's own name (``a.png``, ``a.gif``, ``a-<hash of a.gif>.png``), also when
   the file system ignores case; the same inputs in any order get the same names.
+- ``--batch-requests`` is never a path the run writes (an output, a frames folder, DIR's own
+  files) nor an input; a file directly in DIR with a name no output can have is fine, and is
+  not cleaned as a stale output.
 - Names mediaprep owns in DIR (parts.jsonl, report.html, .mediaprep) are never an output's:
   a clip ``parts.jsonl.mp4`` sent as frames does not get the folder ``DIR/parts.jsonl/``.
 """
@@ -16,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from mediaprep.batch import prep_many
 from mediaprep.batch.tasks import plan_prep
+from mediaprep.cli import main
 from mediaprep.output import RESERVED_NAMES, plan_stems
 from mediaprep.settings import make_settings
 from tests.videogen import make_video
@@ -175,3 +180,88 @@ def test_a_clip_named_like_dirs_own_files_does_not_take_them(tmp_path: Path) -> 
     assert again.failed == 0 and again.from_journal == len(lines)
     assert {n: line["outputs"] for n, line in _lines(out).items()} == {
         n: line["outputs"] for n, line in lines.items()}
+
+
+# --- item 4: --batch-requests is never a path the run writes ----------------------------------
+
+
+def run(*args: Any) -> Any:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _digests(root: Path) -> dict[Path, str]:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
+            if p.is_file()}
+
+
+@pytest.fixture()
+def prepared(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """A finished run: an image and a clip sent as frames (``DIR/clip/``)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes(_png((200, 30, 30)))
+    make_video(src / "clip.mp4", n_frames=20, fps=10)
+    out = tmp_path / "out"
+    r = run("prep", src, "-o", out, "--no-cache", "-q", "--video-mode", "frames")
+    assert r.exit_code == 0, r.output
+    outputs = [o for line in _lines(out).values() for o in line["outputs"]]
+    return src, out, outputs
+
+
+@pytest.mark.parametrize("which", ["image-output", "image-output-case", "frame", "frames-json",
+                                   "frames-folder", "new-file-in-frames-folder",
+                                   "an-output-name-not-yet-made", "report-case",
+                                   "hidden", "out-itself"])
+def test_batch_requests_over_the_runs_own_paths_is_refused(
+        prepared: tuple[Path, Path, list[str]], which: str) -> None:
+    src, out, outputs = prepared
+    image = next(o for o in outputs if "/" not in o)
+    frame = next(o for o in outputs if o.startswith("clip/"))
+    dest = {"image-output": out / image,
+            "image-output-case": out / image.upper(),
+            "frame": out / frame,
+            "frames-json": out / "clip" / "frames.json",
+            "frames-folder": out / "clip",
+            "new-file-in-frames-folder": out / "clip" / "requests.jsonl",
+            "an-output-name-not-yet-made": out / "a.webp",
+            "report-case": out / "Report.HTML",
+            "hidden": out / ".requests.jsonl",
+            "out-itself": out}[which]
+    before = _digests(out)
+    r = run("prep", src, "-o", out, "--no-cache", "-q", "--video-mode", "frames",
+            "--transport", "base64", "--batch-requests", dest, "--prompt", "Describe.")
+    assert r.exit_code == 2, r.output
+    assert "--batch-requests" in r.output and "Traceback" not in r.output
+    assert _digests(out) == before  # refused before any work
+    for line in _lines(out).values():  # parts.jsonl still names files that are there
+        assert all((out / o).is_file() for o in line["outputs"])
+
+
+def test_batch_requests_named_like_a_frames_folder_to_come_is_refused(tmp_path: Path) -> None:
+    """``requests.jsonl.mp4`` sent as frames goes to ``DIR/requests.jsonl/``."""
+    src = tmp_path / "in"
+    src.mkdir()
+    make_video(src / "requests.jsonl.mp4", n_frames=20, fps=10)
+    out = tmp_path / "out"
+    r = run("prep", src, "-o", out, "--no-cache", "-q", "--video-mode", "frames",
+            "--batch-requests", out / "Requests.jsonl", "--prompt", "Describe.")
+    assert r.exit_code == 2, r.output
+    assert not (out / "Requests.jsonl").exists() and not (out / "parts.jsonl").exists()
+
+
+def test_batch_requests_in_dir_is_fine_and_never_cleaned(
+        prepared: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    src, out, _ = prepared
+    dest = out / "requests.jsonl"
+    r = run("prep", src, "-o", out, "--no-cache", "-q", "--video-mode", "frames",
+            "--batch-requests", dest, "--prompt", "Describe.")
+    assert r.exit_code == 0, r.output
+    assert len(dest.read_text().splitlines()) == 2
+    kept = dest.read_bytes()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "z.png").write_bytes(_png((1, 2, 3)))
+    r = run("prep", other, "-o", out, "--no-cache", "-q", "--clean")
+    assert r.exit_code == 0, r.output
+    assert dest.read_bytes() == kept  # not an output of an earlier run: --clean leaves it
+    assert not list((out / "clip").glob("frame_*.jpg"))  # while the earlier run's went
