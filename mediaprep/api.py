@@ -47,7 +47,8 @@ def probe(source: ResourceLike, *, settings: Settings | None = None, deep: bool 
         ``info.error_code`` say what is wrong.
 
     Raises:
-        SettingsError: an option is invalid. ResourceError: an input of a type it cannot take.
+        SettingsError: an option is invalid. ResourceError: an input it cannot take (a wrong
+            type, an empty path).
     """
     s = make_settings(settings, **options)
     res = to_resource(source)
@@ -77,7 +78,8 @@ def check(source: ResourceLike, *, settings: Settings | None = None, **options: 
         ``report.tokens``.
 
     Raises:
-        SettingsError: an option is invalid. ResourceError: an input of a type it cannot take.
+        SettingsError: an option is invalid. ResourceError: an input it cannot take (a wrong
+            type, an empty path).
     """
     s = make_settings(settings, **options)
     res = to_resource(source)
@@ -126,7 +128,7 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
 
     Raises:
         SettingsError: an option is invalid, or asks for outputs with nowhere to write them.
-        ResourceError: an input of a type it cannot take.
+        ResourceError: an input it cannot take (a wrong type, an empty path).
     """
     s = make_settings(settings, **options)
     res = to_resource(source)

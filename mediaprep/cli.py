@@ -25,6 +25,7 @@ from .batch.executors import ExecutorUnavailable
 from .batch.requests import BatchRequestError
 from .batch.runner import WorkerStartError
 from .config import Config, ConfigError, load_config
+from .errors import blank_path_problem
 from .limits import LimitError
 from .settings import VIDEO_MODES, Settings, SettingsError, make_settings
 
@@ -38,6 +39,18 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it (128 + SIGINT)
 
 class UsageFailure(click.UsageError):
     exit_code = EXIT_USAGE
+
+
+class PathParam(click.Path):
+    """A path argument or option; an empty or blank one is a usage error (exit 2) before any
+    work, never the current folder (an unset shell variable)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        why = blank_path_problem(value)
+        if why is not None:
+            self.fail(why, param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,7 +85,7 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--animation", type=click.Choice(["first", "frames"]), default=None,
                      help="Animated GIF/APNG/WebP: send the first frame, or all frames as a "
                           "video image list [default: first]."),
-        click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+        click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None,
                      help="Config file (default: mediaprep.toml or [tool.mediaprep] in "
                           "pyproject.toml, searched upwards)."),
     ]
@@ -202,7 +215,7 @@ def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--allow-loopback-urls", is_flag=True, default=None,
                      help="With --allow-url: also fetch from loopback addresses (local "
                           "servers)."),
-        click.option("--manifest", "manifests", multiple=True, type=click.Path(dir_okay=False),
+        click.option("--manifest", "manifests", multiple=True, type=PathParam(dir_okay=False),
                      help="A file listing inputs, one path or URL per line (# comments); "
                           "relative paths are relative to the manifest's folder."),
         click.option("--executor", default="local", show_default=True,
@@ -273,14 +286,14 @@ def _resource_for(item: Any) -> Resource:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=PathParam())
 @shared_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "junit", "sarif",
                                                    "html"]),
               default="text", show_default=True, help="Report format.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
 @click.option("--deep", is_flag=True, help="Decode pixels too (slower; catches more damage).")
-@click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(file_okay=False),
+@click.option("--frames-dir", "frames_dirs", multiple=True, type=PathParam(file_okay=False),
               help="A folder of frame images to check as one video (image list).")
 @click.option("-v", "--verbose", is_flag=True, help="List passing files too.")
 @batch_options
@@ -329,10 +342,10 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(), required=True)
+@click.argument("paths", nargs=-1, type=PathParam(), required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, as a list.")
 @click.option("--deep", is_flag=True, help="Decode pixels too.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None)
 @click.option("--allow-url", is_flag=True, default=None, help="Fetch http(s) inputs.")
 @click.option("--allow-loopback-urls", is_flag=True, default=None,
               help="With --allow-url: also fetch from loopback addresses.")
@@ -418,7 +431,7 @@ def _describe(info: Any) -> list[str]:
 @click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None)
 @click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None)
 @handle_errors
 def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bool,
                config_path: str | None) -> None:
@@ -446,8 +459,8 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True,
+@click.argument("paths", nargs=-1, type=PathParam())
+@click.option("-o", "--out", "out_dir", type=PathParam(file_okay=False), required=True,
               help="Output folder (created; inputs are never written).")
 @shared_options
 @click.option("--url-prefix", default=None, help="Where the outputs will be hosted "
@@ -460,13 +473,13 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
               help="Pad images beyond the aspect-ratio limit instead of failing them.")
 @click.option("--resize", "resize", type=click.Choice(["none", "model"]), default=None,
               help="'model': resize images to exactly what the model keeps.")
-@click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(file_okay=False),
+@click.option("--frames-dir", "frames_dirs", multiple=True, type=PathParam(file_okay=False),
               help="A folder of frame images to send as one video (image list).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor fill the prep cache.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--cache-dir", type=PathParam(file_okay=False), default=None,
               help="Cache folder [default: $MEDIAPREP_CACHE_DIR, else "
                    "$XDG_CACHE_HOME/mediaprep, else ~/.cache/mediaprep].")
-@click.option("--batch-requests", "batch_requests", type=click.Path(dir_okay=False),
+@click.option("--batch-requests", "batch_requests", type=PathParam(dir_okay=False),
               default=None, help="Also write OpenAI Batch API requests (JSONL) to this file.")
 @click.option("--prompt", default=None, help="Text sent after the media in each batch request.")
 @click.option("--group", type=click.IntRange(min=1), default=1, show_default=True,
@@ -546,8 +559,8 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
 
 
 @main.command()
-@click.argument("video", type=click.Path())
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True,
+@click.argument("video", type=PathParam())
+@click.option("-o", "--out", "out_dir", type=PathParam(file_okay=False), required=True,
               help="Output folder for the frames and frames.json.")
 @shared_options
 @click.option("--max-side", "frame_max_side", type=int, default=None,

@@ -37,8 +37,26 @@ run that cannot go on, and the steps inside a backend that a kind turns into fin
 
 from __future__ import annotations
 
-__all__ = ["MediaprepError"]
+import os
+from typing import Any
+
+__all__ = ["MediaprepError", "blank_path_problem"]
 
 
 class MediaprepError(Exception):
     """Base class of mediaprep's own exceptions (settings, sources, limits, fetch, encode)."""
+
+
+def blank_path_problem(value: Any) -> str | None:
+    """Why ``value``, given as a path, names no file: empty or only blanks (None: not blank).
+
+    ``Path("")`` is the current folder, so an unset shell variable (``prep "$DIR" -o out``)
+    would take the whole working directory. The library raises with this message
+    (``ResourceError``, ``BatchError``), the CLI makes it a usage error.
+    """
+    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if text is None or text.strip():
+        return None
+    return f"an empty path ({text!r}) names no file (is a variable unset?)"

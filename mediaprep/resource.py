@@ -16,7 +16,7 @@ from typing import IO, Any, Union
 
 from PIL import Image
 
-from .errors import MediaprepError
+from .errors import MediaprepError, blank_path_problem
 
 ResourceLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], Image.Image,
                    Sequence[Any], "Resource"]
@@ -26,7 +26,7 @@ FRAME_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"
 
 
 class ResourceError(MediaprepError, ValueError):
-    """An input mediaprep cannot take at all (wrong type, URL not allowed)."""
+    """An input mediaprep cannot take at all (wrong type, an empty path, URL not allowed)."""
 
 
 @dataclass
@@ -162,6 +162,9 @@ def to_resource(value: ResourceLike, *, name: str | None = None) -> Resource:
     if is_url(value):
         return Resource(name=name or str(value), url=str(value))
     if isinstance(value, str | os.PathLike):
+        why = blank_path_problem(value)
+        if why is not None:
+            raise ResourceError(why)
         p = Path(value)
         if p.is_dir():
             members = frame_files(p)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MediaprepError
+from ..errors import MediaprepError, blank_path_problem
 from ..output import PARTS_FILE
 from ..settings import Settings
 from .requests import DEFAULT_BATCH_URL
@@ -300,16 +300,19 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
         A :class:`CheckResult` whose ``report`` is the ``check --format json`` object.
 
     Raises:
-        BatchError: the run cannot start as asked (e.g. an executor that is not installed).
+        BatchError: the run cannot start as asked (e.g. an executor that is not installed,
+            an empty path).
     """
     from .inputs import collect
     from .summary import failed_check_entry, report_from_files
     from .tasks import check_one, plan_check
 
+    paths, frames_dirs = list(paths), list(frames_dirs)
+    _refuse_blank_paths([*paths, *frames_dirs])
     settings = _settings(settings)
     config = _config(config)
     _prestart(check_one, jobs, executor)
-    items = collect(list(paths), config, frames_dirs=list(frames_dirs))
+    items = collect(paths, config, frames_dirs=frames_dirs)
     if on_start is not None:
         on_start(len(items))
     tasks = plan_check([i.source for i in items], settings, config=config,
@@ -378,7 +381,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     Raises:
         BatchError: the run cannot start as asked (an input inside ``out_dir``, a link where
             ``.mediaprep`` should be, a requests path that is an input or one of the run's
-            own files...).
+            own files, an empty path...).
         RunStopped: it cannot go on (a full disk); ``OSError`` likewise. Finished inputs are
             kept either way.
     """
@@ -407,6 +410,9 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     from .summary import failed_prep_line
     from .tasks import plan_prep
 
+    paths, frames_dirs = list(paths), list(frames_dirs)
+    _refuse_blank_paths([*paths, *frames_dirs, out_dir,
+                         *([] if batch_requests is None else [batch_requests])])
     settings = _settings(settings)
     config = _config(config)
     if settings.transport == "url" and not settings.url_prefix:
@@ -430,7 +436,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         cache_dir = None
     out.mkdir(parents=True, exist_ok=True)
     _prestart(prep_job, jobs, executor)
-    items = collect(list(paths), config, frames_dirs=list(frames_dirs), skip=out)
+    items = collect(paths, config, frames_dirs=frames_dirs, skip=out)
     if on_start is not None:
         on_start(len(items))
     _refuse_inputs_inside(items, out)
@@ -521,6 +527,14 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
 def _status_of(line: dict[str, Any]) -> str:
     detail = "; ".join(f"{f['code']}: {f['message']}" for f in line.get("findings") or [])
     return f"{line['path']}: FAILED ({detail})"
+
+
+def _refuse_blank_paths(paths: Iterable[Any]) -> None:
+    """An empty path is not the current folder (an unset variable): the run does not start."""
+    for p in paths:
+        why = blank_path_problem(p)
+        if why is not None:
+            raise BatchError(why)
 
 
 def _refuse_inputs_inside(items: Sequence[Any], out: Path) -> None:
