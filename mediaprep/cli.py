@@ -30,7 +30,6 @@ from .limits import LimitError
 from .settings import VIDEO_MODES, Settings, SettingsError, make_settings
 
 if TYPE_CHECKING:
-    from .batch.frames_dir import FramesRecord
     from .resource import Resource
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -304,8 +303,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     """Validate files and folders (recursively); nothing is written."""
     from .batch import check_many
     from .batch.progress import Progress, human_duration
-    from .batch.summary import input_failed
-    from .report import render
+    from .report import input_failed, render
 
     executor, executor_options, paths = pop_run_options(opts, paths)
     if not paths and not frames_dirs:
@@ -571,105 +569,22 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
 @handle_errors
 def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None:
     """Frames at --fps capped by --max-frames, plus DIR/frames.json."""
-    from .batch.frames_dir import (
-        FramesDirRefused,
-        finish_frames,
-        give_up_frames,
-        read_frames_record,
-        refuse_frames_in_the_way,
-    )
-    from .batch.journal import sweep_temporaries
-    from .batch.run import run_tasks
-    from .batch.summary import task_failure_message
-    from .output import new_run_id
+    from .batch.extract import FramesOutputError, frames_to_folder
+    from .batch.frames_dir import FramesDirRefused
 
     settings, _ = build_settings(opts)  # --fps 20: a usage error (exit 2) before any work
-    out = Path(out_dir)  # made by the worker once the input is known to be a video
     try:  # only files an earlier frames run recorded writing may be replaced or removed
-        record = read_frames_record(out, video)
-        refuse_frames_in_the_way(out, record, settings.max_frames)
-    except FramesDirRefused as exc:
+        outcome = frames_to_folder(video, out_dir, settings, timeout=_timeout(timeout, "prep"))
+    except (FramesDirRefused, FramesOutputError) as exc:  # the output folder (README: exit 2)
         _say(f"mediaprep frames: stopped: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    # the probe and the decode run in a worker, killed after --timeout (a hostile file hangs
-    # or grows there, not here)
-    run_id = new_run_id()  # the marker of this run's temporaries, for the sweep below
-    outcome = run_tasks([(video, str(out), settings, run_id, record)], frames_job, jobs=1,
-                        timeout=_timeout(timeout, "prep"), on_result=None, executor=None,
-                        executor_options=None)[0]
-    if not outcome.ok:
-        sweep_temporaries(out, [out], [run_id])  # a killed worker may leave a half-written frame
-        give_up_frames(out, video)
-        _say(f"error file.unreadable: {task_failure_message(video, outcome.error)}", err=True)
+    if outcome.error:
+        _say(f"error {outcome.error}" if outcome.error.startswith("file.unreadable: ")
+             else f"{video}: error {outcome.error}", err=True)
         sys.exit(EXIT_FAILED)
-    done = outcome.value
-    if done.get("output_error") or done.get("error"):
-        give_up_frames(out, video)
-    if done.get("output_error"):  # the output folder, not the input (README: exit 2)
-        _say(f"mediaprep frames: stopped: {done['output_error']}", err=True)
-        sys.exit(EXIT_USAGE)
-    if done.get("error"):
-        _say(f"{video}: error {done['error']}", err=True)
-        sys.exit(EXIT_FAILED)
-    manifest = finish_frames(out, video, record, done["manifest"])
-    for note in done["notes"]:
+    manifest = outcome.manifest or {"frames": [], "fps": 0.0}
+    for note in outcome.notes:
         _say(f"{video}: {note}", err=True)
-    _say(f"{video}: {len(manifest['frames'])} frames at {manifest['fps']:.4g} fps into {out}")
-    sys.exit(EXIT_OK if manifest["frames"] else EXIT_FAILED)
-
-
-def frames_job(task: tuple[str, str, Settings, str, FramesRecord]) -> dict[str, Any]:
-    """The ``frames`` command's work (in a worker): probe, take the frames, write them."""
-    from .output import writing_for_run
-
-    video, out_dir, settings, run_id, record = task
-    with writing_for_run(run_id):
-        return _frames_work(video, out_dir, settings, record)
-
-
-def _frames_work(video: str, out_dir: str, settings: Settings,
-                 record: FramesRecord) -> dict[str, Any]:
-    from .backends.av_frames import FrameExtractionError
-    from .batch.frames_dir import claim_frames
-    from .kinds import probe_resource
-    from .kinds.video import frames_for_command, frames_manifest
-    from .resource import to_resource
-
-    src = to_resource(video)
-    info = probe_resource(src, limits=settings.limits)
-    if info.kind != "video" or info.error_code:
-        return {"error": f"{info.error_code or 'file.unsupported_format'}: "
-                         f"{info.error or 'not a video'}"}
-    try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return {"output_error": f"cannot make the output folder {out_dir}: {exc}"}
-    try:
-        claim_frames(Path(out_dir), video, record, settings.max_frames)
-        fs, refused = frames_for_command(src, info, settings, Path(out_dir))
-    except OSError as exc:
-        if _is_output_error(exc, out_dir):
-            return {"output_error": f"cannot write frames into {out_dir}: {exc}"}
-        return {"error": f"file.unreadable: cannot take frames: {exc}"}
-    except (FrameExtractionError, ValueError) as exc:
-        return {"error": f"file.unreadable: cannot take frames: {exc}"}
-    if fs is None:  # prep's rules: too few frames (see frames_for_command)
-        return {"error": f"{refused.code}: {refused.message}"}
-    return {"manifest": frames_manifest(video, fs), "notes": list(fs.notes)}
-
-
-def _is_output_error(exc: OSError, out_dir: str) -> bool:
-    """Whether an error while taking frames is the output's: a full or read-only disk, or a
-    path in (or above) the output folder; the input is only ever read."""
-    from .output import RUN_STOPPING_ERRNOS
-
-    if exc.errno in RUN_STOPPING_ERRNOS:
-        return True
-    out = os.path.realpath(out_dir)
-    for name in (exc.filename, exc.filename2):
-        if not isinstance(name, str | bytes | os.PathLike):
-            continue
-        p = os.path.realpath(os.fsdecode(name))
-        if p == out or p.startswith(out.rstrip(os.sep) + os.sep) or out.startswith(p + os.sep):
-            return True
-    return False
+    _say(f"{video}: {len(manifest['frames'])} frames at {manifest['fps']:.4g} fps into "
+         f"{out_dir}")
+    sys.exit(EXIT_OK if outcome.ok else EXIT_FAILED)

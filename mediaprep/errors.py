@@ -32,6 +32,7 @@ run that cannot go on, and the steps inside a backend that a kind turns into fin
     ├── CacheRootRefused (OSError)          batch/cache.py: a cache folder that is not ours
     ├── FramesDirRefused                    batch/frames_dir.py: frames -o would touch files
     │                                       it did not write
+    ├── FramesOutputError                   batch/extract.py: frames -o cannot be written
     └── _Damaged                            batch/cache.py: a cache entry not as recorded
 """
 

@@ -27,9 +27,9 @@ import av
 import numpy as np
 
 from ..model import MediaInfo
-from ..resource import Resource
 from .pillow import PREVIEW_SIDE
 from .sniff import Sniffed
+from .source import MediaSource
 
 # Demux at most this much before trusting the header instead (why: a 2 GB file would take
 # seconds to read; the header is right for ordinary complete files).
@@ -192,7 +192,7 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
     return sc
 
 
-def probe_video(src: Resource, sniffed: Sniffed, *, preview: bool = False) -> MediaInfo:
+def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False) -> MediaInfo:
     info = MediaInfo(path=src.name, kind="video", format=sniffed.format, bytes=src.size)
     index = None
     if sniffed.format in ("mp4", "mov", "3gp"):
@@ -556,7 +556,7 @@ _ENC_CONTAINERS = {b"trak", b"mdia", b"minf", b"stbl", b"sinf", b"schi"}
 _NO_DECODER = "the bundled FFmpeg has no decoder for this video codec; the model would get nothing"
 
 
-def undecodable_reason(src: Resource, info: MediaInfo, *, deep: bool = False) -> str | None:
+def undecodable_reason(src: MediaSource, info: MediaInfo, *, deep: bool = False) -> str | None:
     """Why the probed video stream cannot be decoded into the pictures the model would see, or
     None: whether the bundled FFmpeg has a decoder for the stream, and with ``deep`` every
     video packet decodes (frames are dropped as they come: memory stays bounded). Encryption

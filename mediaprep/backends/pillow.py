@@ -26,8 +26,8 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from ..errors import MediaprepError
 from ..limits import Limits, limits_for
 from ..model import UNENCODED, MediaInfo
-from ..resource import Resource
 from .sniff import Sniffed
+from .source import MediaSource
 
 _PILLOW_FORMATS = {
     "JPEG": "jpeg", "MPO": "mpo", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp",
@@ -227,7 +227,7 @@ def _pixels_from_message(msg: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def probe_image(src: Resource, sniffed: Sniffed, *, max_pixels: int | None,
+def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
                 deep: bool = False, limits: Limits | None = None) -> MediaInfo:
     info = MediaInfo(path=src.name, kind="image", format=sniffed.format, bytes=src.size)
     if src.image is not None:
@@ -278,7 +278,7 @@ def _from_pil(info: MediaInfo, im: Image.Image) -> MediaInfo:
     return info
 
 
-def _read_header_extras(info: MediaInfo, im: Image.Image, src: Resource,
+def _read_header_extras(info: MediaInfo, im: Image.Image, src: MediaSource,
                         frames: int | None = None) -> None:
     if info.format == "png":
         # IHDR byte 24 is the bit depth per sample; Pillow folds 16-bit RGB(A) into 8-bit modes
@@ -316,7 +316,7 @@ def _orientation(im: Image.Image, fmt: str | None) -> int | None:
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else None
 
 
-def structural_problem(fmt: str | None, src: Resource, im: Image.Image) -> str | None:
+def structural_problem(fmt: str | None, src: MediaSource, im: Image.Image) -> str | None:
     """A reason the file is cut short or inconsistent, found without decoding pixels."""
     size = src.size
     if src.path is None and src.data is None:
@@ -370,7 +370,7 @@ def _png_chunks(fh: IO[bytes], size: int) -> Iterator[tuple[bytes, int, int]]:
         pos += 12 + length
 
 
-def _png_problem(src: Resource) -> str | None:
+def _png_problem(src: MediaSource) -> str | None:
     """Walk the chunk headers (no CRC): IDAT present, IEND reached within the file; a small
     image's data is verified as prep verifies it (see :data:`PNG_INFLATE_CHECK_BYTES`)."""
     with src.open() as fh:
@@ -485,7 +485,7 @@ def _bad_filter(out: bytes, at: int, segments: list[tuple[int, int, int]]) -> in
     return None
 
 
-def _isobmff_problem(src: Resource) -> str | None:
+def _isobmff_problem(src: MediaSource) -> str | None:
     """Walk the top-level boxes of a HEIF/AVIF: each must end inside the file; then the primary
     item must have data (:func:`_heif_primary_problem`)."""
     size = src.size

@@ -1,9 +1,11 @@
 """Folder runs as a library call: :func:`prep_many` and :func:`check_many` (see
-:mod:`mediaprep.batch.run`), over inputs, tasks, journal, cache, parts file and runner.
+:mod:`mediaprep.batch.run`), over inputs, tasks, journal, cache, parts file and runner; and
+the ``frames`` command's :func:`frames_to_folder` (:mod:`mediaprep.batch.extract`).
 
 Importing this is cheap: PyAV, numpy and Pillow load when a run needs them.
 """
 
+from .extract import FramesOutcome, FramesOutputError, frames_to_folder
 from .run import (
     DEFAULT_TIMEOUT,
     BatchError,
@@ -15,5 +17,6 @@ from .run import (
     prep_many,
 )
 
-__all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "InputResult",
-           "RunStopped", "check_many", "prep_many"]
+__all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "FramesOutcome",
+           "FramesOutputError", "InputResult", "RunStopped", "check_many", "frames_to_folder",
+           "prep_many"]

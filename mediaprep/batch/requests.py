@@ -51,8 +51,7 @@ def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: st
     from ..emit.request import check_request, request_body
     from ..limits import context_tokens
     from ..output import atomic_writer, json_line
-    from ..report import displayable
-    from .summary import input_failed
+    from ..report import displayable, input_failed
 
     limits = settings.limits
 

@@ -1,4 +1,5 @@
-"""A run's results as data: the one failure predicate (:func:`input_failed`), the one
+"""A run's results as data (the one failure predicate, :func:`input_failed`, lives in
+mediaprep.report and is re-exported here): the one
 summary builder of each command (:func:`report_from_files` for check, :func:`run_summary` for
 prep), and the entries of inputs whose task did not return.
 """
@@ -8,21 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..report import input_failed  # noqa: F401  (the one failure rule, re-exported)
 from ..settings import Settings
-
-
-def input_failed(entry: dict[str, Any], *, strict: bool = False) -> bool:
-    """Did this input fail: the one predicate for a ``check --format json`` file entry and a
-    ``parts.jsonl`` line. It failed when ``ok`` is false (an entry without ``ok``: when it has
-    an error finding); with ``strict`` a warning fails it too. A prepared input whose errors
-    were fixed is ``ok`` (its findings keep the errors it had)."""
-    findings = entry.get("findings") or []
-    ok = entry.get("ok")
-    if ok is None:
-        ok = not any(f.get("severity") == "error" for f in findings)
-    if not ok:
-        return True
-    return strict and any(f.get("severity") == "warning" for f in findings)
 
 
 def report_from_files(files: list[dict[str, Any]], settings: Settings, *,

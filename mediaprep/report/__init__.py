@@ -102,13 +102,25 @@ def severity_of(finding: Mapping[str, Any]) -> Severity:
     return "error"
 
 
+def input_failed(entry: dict[str, Any], *, strict: bool = False) -> bool:
+    """Did this input fail: the one predicate for a ``check --format json`` file entry and a
+    ``parts.jsonl`` line. It failed when ``ok`` is false (an entry without ``ok``: when it has
+    an error finding); with ``strict`` a warning fails it too. A prepared input whose errors
+    were fixed is ``ok`` (its findings keep the errors it had)."""
+    findings = entry.get("findings") or []
+    ok = entry.get("ok")
+    if ok is None:
+        ok = not any(f.get("severity") == "error" for f in findings)
+    if not ok:
+        return True
+    return strict and any(f.get("severity") == "warning" for f in findings)
+
+
 def file_failed(file: Mapping[str, Any], *, strict: bool = False) -> bool:
-    """Whether this file fails: :func:`mediaprep.batch.summary.input_failed` (the one rule),
+    """Whether this file fails: :func:`input_failed` (the one rule),
     after the report's severities are normalised with :func:`severity_of`, so that a checker's
     unknown severity counts as an error. ``info`` findings never fail a file.
     """
-    from ..batch.summary import input_failed
-
     return input_failed({"ok": file.get("ok"),
                          "findings": [{"severity": severity_of(f)} for f in findings_of(file)]},
                         strict=strict)
