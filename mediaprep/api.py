@@ -61,7 +61,7 @@ def probe(source: ResourceLike, *, settings: Settings | None = None, deep: bool 
             return probe_resource(local, limits=s.limits, deep=deep)
     except FetchError as exc:
         return MediaInfo(path=res.name, kind="other", error=f"cannot fetch: {exc.message}",
-                         error_code=_fetch_code(exc))
+                         error_code=exc.finding_code)
 
 
 def check(source: ResourceLike, *, settings: Settings | None = None, **options: Any) -> Report:
@@ -100,7 +100,7 @@ def check(source: ResourceLike, *, settings: Settings | None = None, **options: 
             return check_info(probe_resource(local, limits=s.limits, deep=s.deep), s)
     except FetchError as exc:
         info = MediaInfo(path=res.name, kind="other", error=exc.message,
-                         error_code=_fetch_code(exc))
+                         error_code=exc.finding_code)
         return Report(path=res.name, kind="other", info=info,
                       findings=[fetch_error_finding(res.name, exc)])
 
@@ -199,8 +199,6 @@ def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
 # left here is the part of a URL's flow that needs the kinds: probing its first bytes, and the
 # content part that names the URL itself.
 
-def _fetch_code(exc: FetchError) -> str:
-    return "file.too_large" if exc.code == "url.too_large" else "file.unreadable"
 
 
 def _blocking(report: Report) -> bool:

@@ -27,6 +27,7 @@ from .batch.runner import WorkerStartError
 from .config import Config, ConfigError, load_config
 from .errors import blank_path_problem
 from .limits import LimitError
+from .report import FORMATS as REPORT_FORMATS
 from .settings import VIDEO_MODES, Settings, SettingsError, make_settings
 
 if TYPE_CHECKING:
@@ -287,8 +288,7 @@ def _resource_for(item: Any) -> Resource:
 @main.command()
 @click.argument("paths", nargs=-1, type=PathParam())
 @shared_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "junit", "sarif",
-                                                   "html"]),
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS),
               default="text", show_default=True, help="Report format.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
 @click.option("--deep", is_flag=True, help="Decode pixels too (slower; catches more damage).")
@@ -332,7 +332,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     out = render(data, fmt, strict=strict, verbose=verbose, quiet=quiet)
     if out:
         click.echo(out, nl=False)
-    if fmt in ("github", "junit", "sarif", "json", "html"):
+    if fmt != "text":  # the machine formats keep stdout for themselves
         s = data["summary"]
         click.echo(f"mediaprep: {s['files']} files, {s['passed']} passed, {s['failed']} failed"
                    f", {human_duration(result.elapsed)}", err=True)
@@ -383,7 +383,7 @@ def _tokens_of(info: Any, settings: Settings) -> dict[str, Any]:
         est = estimate_for(Report(path=info.path, kind=info.kind, info=info), settings)
     except (ValueError, TypeError):
         est = None
-    return {} if est is None else {"tokens": {"estimate": est, "model": settings.model}}
+    return {} if est is None else {"tokens": settings.estimator.to_json(est)}
 
 
 def _describe(info: Any) -> list[str]:

@@ -384,8 +384,7 @@ def fetch_error_finding(name: str, exc: Any) -> Any:
     hint = {"url.private_address": " (a private or loopback address; allow it with "
                                    "--allow-private-urls or --allow-loopback-urls)",
             "url.scheme": " (only http and https are fetched)"}.get(exc.code, "")
-    code = "file.too_large" if exc.code == "url.too_large" else "file.unreadable"
-    return Finding(code, "error", f"{name}: cannot fetch the URL: {exc.message}{hint}",
+    return Finding(exc.finding_code, "error", f"{name}: cannot fetch the URL: {exc.message}{hint}",
                    None, exc.code)
 
 

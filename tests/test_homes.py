@@ -205,3 +205,64 @@ def test_transcode_failure_before_frames_fallback_is_logged(
     assert result.ok and any("sent as frames" in f for f in result.fixes), result.findings
     assert any(r.name == "mediaprep" and "clip.mp4" in r.getMessage()
                and "transcode" in r.getMessage() for r in caplog.records)
+
+
+# --- one registry each: encodable formats, report formats, fetch-error codes, the token dict ---
+
+PKG = Path(mediaprep.__file__).parent
+
+
+def _literal_sites(predicate) -> list[str]:
+    import ast
+
+    sites = []
+    for path in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if predicate(node):
+                sites.append(f"{path.relative_to(PKG)}:{node.lineno}")
+    return sites
+
+
+def test_the_encodable_formats_and_report_formats_are_written_once():
+    import ast
+
+    def tuple_of(values):
+        def pred(node):
+            return (isinstance(node, ast.Tuple | ast.List)
+                    and [getattr(e, "value", None) for e in node.elts] == list(values))
+        return pred
+
+    assert _literal_sites(tuple_of(pillow.ENCODABLE)) == ["backends/pillow.py:"
+                                                          + _line_of("backends/pillow.py",
+                                                                     "ENCODABLE = (")]
+    from mediaprep.report import FORMATS
+
+    assert len(_literal_sites(tuple_of(FORMATS))) == 1
+
+
+def _line_of(rel: str, text: str) -> str:
+    for i, line in enumerate((PKG / rel).read_text().splitlines(), 1):
+        if line.startswith(text):
+            return str(i)
+    raise AssertionError(text)
+
+
+def test_fetch_errors_map_to_finding_codes_in_one_place():
+    from mediaprep.net.fetch import FetchError
+
+    assert FetchError("url.too_large", "big").finding_code == "file.too_large"
+    assert FetchError("url.timeout", "slow").finding_code == "file.unreadable"
+    texts = [p.read_text() for p in PKG.rglob("*.py")]
+    assert sum(t.count('== "url.too_large"') for t in texts) == 1
+
+
+def test_the_token_dict_is_built_in_one_place():
+    import ast
+
+    def builds_token_dict(node):
+        return (isinstance(node, ast.Dict) and len(node.keys) == 2
+                and {getattr(k, "value", None) for k in node.keys} == {"estimate", "model"})
+
+    assert _literal_sites(builds_token_dict) == ["tokens.py:"
+                                                 + _line_of("tokens.py",
+                                                            '        return {"estimate"')]

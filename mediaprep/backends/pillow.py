@@ -1011,7 +1011,8 @@ def _ico_entries(fh: IO[bytes], size: int) -> Iterator[tuple[int, int]]:
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image
 
 #: Output formats whose pixel modes :func:`normalise_mode` knows.
-OUTPUT_FORMATS = ("jpeg", "png", "webp")
+#: The formats mediaprep encodes images to (the one home; pillow_encode and kinds ask here).
+ENCODABLE = ("jpeg", "png", "webp")
 
 _ORIENTATION_TAG = 0x0112
 _WHITE = 255
@@ -1269,8 +1270,8 @@ def normalise_mode(img: Image.Image, out_format: str) -> tuple[Image.Image, str 
     fmt = out_format.lower()
     if fmt == "jpg":
         fmt = "jpeg"
-    if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"unsupported output format {out_format!r}; use one of {OUTPUT_FORMATS}")
+    if fmt not in ENCODABLE:
+        raise ValueError(f"unsupported output format {out_format!r}; use one of {ENCODABLE}")
     notes: list[str] = []
     src_mode = img.mode
     out = img

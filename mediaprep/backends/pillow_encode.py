@@ -45,11 +45,10 @@ from ..tuning import (  # noqa: F401  (PREFER_DOWNSCALE_BELOW, DOWNSCALE_QUALITY
     SEARCH_MAX_TRIES_PER_SIZE,
     SEARCH_SHRINK_AIM,
 )
-from .pillow import normalise_mode
+from .pillow import ENCODABLE, normalise_mode
 from .sniff import MIME, data_url_size, data_url_sizer, identity_size, largest_fitting
 
 #: Formats this encoder writes (their MIME types: :data:`~mediaprep.backends.sniff.MIME`).
-ENCODABLE = ("jpeg", "png", "webp")
 
 #: Prior slope of log(size) against log(1/S(q)) (see :func:`_abscissa`), measured on photos and
 #: synthetic photo-like images: JPEG 0.6-1.0, WEBP 0.9-1.4 over q 40-92.

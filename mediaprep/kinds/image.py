@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..backends.pillow import (
+    ENCODABLE,
     _fit_size,
     apply_orientation,
     fit_and_pad_to_aspect,
@@ -182,7 +183,6 @@ def check_animated(info: MediaInfo, settings: Settings) -> list[Finding]:
     return [finding(row, msg, n, fixable=animation_as_frames(info, settings))]
 
 
-ENCODABLE = ("jpeg", "png", "webp")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 

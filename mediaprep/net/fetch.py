@@ -92,6 +92,12 @@ class FetchError(MediaprepError):
         #: HTTP status for ``url.http_error``, else None.
         self.status = status
 
+    @property
+    def finding_code(self) -> str:
+        """The finding this failure is for an input (the one mapping): ``file.too_large`` for
+        the size cap, else ``file.unreadable`` (``code`` says which fetch step failed)."""
+        return "file.too_large" if self.code == "url.too_large" else "file.unreadable"
+
 
 @dataclass(frozen=True)
 class FetchPolicy:
