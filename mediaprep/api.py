@@ -108,7 +108,7 @@ def check(source: ResourceLike, *, settings: Settings | None = None, **options: 
 def prepare(source: ResourceLike, *, settings: Settings | None = None,
             out_dir: str | Path | None = None, stem: PurePath | None = None,
             preview: bool = False, **options: Any) -> Prepared:
-    """Make ``source`` sendable and return its content part (SPEC section 2).
+    """Make ``source`` sendable and return its content part (docs/formats.md, "Content parts").
 
     Args:
         source: any input :func:`probe` takes.

@@ -375,7 +375,7 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
 
 
 def _tokens_of(info: Any, settings: Settings) -> dict[str, Any]:
-    """``{"tokens": {...}}`` beside ``info`` where an estimate applies (SPEC section 4)."""
+    """``{"tokens": {...}}`` beside ``info`` where an estimate applies (docs/formats.md)."""
     from .kinds.common import estimate_for
     from .model import Report
 

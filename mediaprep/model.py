@@ -13,7 +13,7 @@ SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
 #: code -> one-line description (also used for SARIF rule descriptions and `mediaprep limits`).
 CODES: dict[str, str] = {
-    # SPEC section 4 (stable)
+    # stable since the first round (README.md, "Limits and choices")
     "file.unreadable": "The file cannot be read or decoded (empty, truncated, corrupt, timed out).",
     "file.unsupported_format": "The format or container is not accepted by the target.",
     "file.too_large": "The file is larger than the target accepts for this transport.",
@@ -33,7 +33,7 @@ CODES: dict[str, str] = {
     "model.no_vision": "The model takes text only.",
     "request.too_large": "The request body is larger than the target accepts.",
     "request.too_many_data_urls": "The request holds more media items than the target accepts.",
-    # SPEC section 4, second round
+    # added in the second round
     "image.animated": "An animated image (GIF/APNG/WebP): only its first frame is sent, unless "
                       "--animation frames sends its frames as a video image list.",
     "video.undecodable": "The video stream cannot be decoded (encrypted, no decoder in the "
@@ -46,7 +46,7 @@ CODES: dict[str, str] = {
     "url.not_verified": "A URL was passed through without being fetched and checked.",
     "tokens.image_too_many": "The image costs more tokens than --max-image-tokens.",
     "tokens.request_too_many": "The request costs more tokens than --max-tokens.",
-    "tokens.context": "The token estimate is above the model's context (SPEC, second round).",
+    "tokens.context": "The token estimate is above the model's context.",
     "model.unknown": "The model is in neither model list of the target's limits table.",
 }
 
@@ -162,7 +162,7 @@ class MediaInfo:
         return (self.height, self.width) if swap else (self.width, self.height)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``info`` object of the JSON outputs: set fields only, SPEC keys first."""
+        """The ``info`` object of the JSON outputs: set fields only, the documented keys first."""
         out: dict[str, Any] = {"format": self.format, "width": self.width,
                                "height": self.height, "bytes": self.bytes}
         skip = {"path", "kind", "format", "width", "height", "bytes", "members", "notes",
@@ -270,10 +270,11 @@ UNCHANGED = "passed through unchanged"
 class Prepared:
     """A sendable input, or the reasons it could not be made sendable (``ok`` False).
 
-    ``part`` is the content part (SPEC section 2). ``outputs`` are files written under the output
-    folder; ``data`` holds an image's bytes when nothing was written. ``findings`` are the
-    input's findings from check plus any from the re-check of the output; ``changes`` are what
-    prep changed (typed :class:`Change` records) and ``fixes`` the same in words.
+    ``part`` is the content part (docs/formats.md, "Content parts"). ``outputs`` are files
+    written under the output folder; ``data`` holds an image's bytes when nothing was written.
+    ``findings`` are the input's findings from check plus any from the re-check of the output;
+    ``changes`` are what prep changed (typed :class:`Change` records) and ``fixes`` the same in
+    words.
     """
 
     path: str
@@ -316,7 +317,7 @@ class Prepared:
         return self.previews.get(0)
 
     def to_json(self, *, root: Path | None = None) -> dict[str, Any]:
-        """One line of ``parts.jsonl`` (SPEC section 4)."""
+        """One line of ``parts.jsonl`` (docs/formats.md)."""
         outputs = []
         base = root.resolve() if root else None
         for p in self.outputs:

@@ -280,7 +280,7 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
                on_start: Callable[[int], None] | None = None,
                on_result: Callable[[int, dict[str, Any]], None] | None = None) -> CheckResult:
     """Check files, folders (recursively, media files only), URLs and frame folders; nothing
-    is written. Returns the ``check --format json`` object (SPEC section 4) as a
+    is written. Returns the ``check --format json`` object (docs/formats.md) as a
     :class:`CheckResult`.
 
     ``config``: include/exclude and per-path overrides. ``jobs``: worker processes (default:

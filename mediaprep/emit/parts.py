@@ -1,4 +1,5 @@
-"""Content parts (SPEC section 2) for the OpenAI-compatible and DashScope native dialects."""
+"""Content parts for the OpenAI-compatible and DashScope native dialects (docs/formats.md,
+"Content parts")."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def prefixed_url(prefix: str, relative: str) -> str:
 
 
 def image_part(url: str, dialect: str) -> dict[str, Any]:
-    """An image content part (SPEC section 2).
+    """An image content part (docs/formats.md, "Content parts").
 
     Args:
         url: a data URL, ``file://`` URI or https URL.
@@ -73,7 +74,7 @@ def video_file_part(url: str, fps: float, dialect: str,
         max_frames: sent in the dashscope dialect when the user set it.
 
     Returns:
-        The part as SPEC section 2 writes it. Raises: nothing.
+        The part as docs/formats.md ("Content parts") writes it. Raises: nothing.
     """
     if dialect == "dashscope":
         part: dict[str, Any] = {"video": url, "fps": fps}

@@ -1,8 +1,8 @@
 """Safe fetching of http(s) inputs, standard library only.
 
-SPEC section 3: "Nothing is fetched from the network unless the user allows it." So every call
-takes a :class:`FetchPolicy` whose ``allow`` is off by default, and refuses before touching the
-network when it is off.
+README.md ("Library"): a URL is not fetched unless allowed. So every call takes a
+:class:`FetchPolicy` whose ``allow`` is off by default, and refuses before touching the network
+when it is off.
 
 What "safe" means here:
 

@@ -1,4 +1,4 @@
-"""Render a ``check`` report (SPEC section 4, ``check --format json`` object) for CI.
+"""Render a ``check`` report (docs/formats.md, "check --format json") for CI.
 
 The input is the plain JSON-shaped dict, not library objects, so a report can be
 rendered from a saved ``--format json`` file and every renderer sees exactly what
@@ -44,7 +44,7 @@ __all__ = [
     "summary_of",
 ]
 
-#: A report as produced by ``check --format json`` (SPEC section 4).
+#: A report as produced by ``check --format json`` (docs/formats.md).
 Report = Mapping[str, Any]
 Severity = Literal["error", "warning", "info"]
 

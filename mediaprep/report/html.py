@@ -1,4 +1,5 @@
-"""The HTML report: one self-contained page that shows what the model will get (SPEC section 5).
+"""The HTML report: one self-contained page that shows what the model will get
+(docs/formats.md, "The HTML report").
 
 Two entry points:
 
@@ -613,7 +614,8 @@ def _context(settings: Any) -> str:
 
 
 def render(report: Report, *, strict: bool = False) -> str:
-    """``check --format html``: the page for a check report (SPEC section 4 JSON object).
+    """``check --format html``: the page for a check report (the object of docs/formats.md,
+    "check --format json").
 
     Inputs that can be read from here get an inline thumbnail (data URI); others a placeholder.
     """

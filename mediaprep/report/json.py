@@ -1,4 +1,4 @@
-"""The report as pretty-printed JSON (the SPEC ``check --format json`` object)."""
+"""The report as pretty-printed JSON (the ``check --format json`` object of docs/formats.md)."""
 
 from __future__ import annotations
 
