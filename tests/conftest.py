@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.generate import generate
+from tests.fixtures.once import built_once, session_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,8 +34,18 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``{name: path}`` of every tests.fixtures.generate.FIXTURES entry, made once a session."""
-    return generate(tmp_path_factory.mktemp("generated"))
+    """``{name: path}`` of every tests.fixtures.generate.FIXTURES entry, made once a session
+    (shared by the xdist workers)."""
+    return built_once(session_root(tmp_path_factory.getbasetemp()), "generated", generate)
+
+
+@pytest.fixture(scope="session")
+def hostile_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """``{name: Case}`` of tests.fixtures.hostile's corpus, built once a session (shared by the
+    xdist workers)."""
+    from tests.fixtures.hostile import build
+
+    return built_once(session_root(tmp_path_factory.getbasetemp()), "hostile", build)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import pytest
 
 import mediaprep
 from mediaprep.model import CODES
+from tests.fixtures.once import session_root
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_FILE_LIMIT = 60.0  # seconds for all four commands over one input (coarse: a hang is minutes)
@@ -33,17 +34,19 @@ PROBE_CODES = {"file.unreadable", "file.unsupported_format", "image.decompressio
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def run(tmp_path_factory: pytest.TempPathFactory, hostile_corpus: dict) -> dict:
     out = tmp_path_factory.mktemp("hostile")
     result = out / "result.json"
+    # the corpus conftest built once a session (hostile_corpus) is run as it is
+    corpus = session_root(tmp_path_factory.getbasetemp()) / "hostile"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MEDIAPREP_HOSTILE_JOBS": str(JOBS),
            "MEDIAPREP_CACHE_DIR": str(out / "cache")}  # hermetic: no user cache read or filled
     proc = subprocess.run([sys.executable, "-m", "tests.fixtures.hostile", "--run",
-                           str(out / "corpus"), str(result)], cwd=ROOT, env=env,
+                           str(corpus), str(result), str(out / "scratch")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(result.read_text())
-    data["corpus"] = out / "corpus"
+    data["corpus"] = corpus
     return data
 
 

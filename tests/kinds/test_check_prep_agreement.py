@@ -57,11 +57,9 @@ def agree_one(task: tuple[str, str, str, str]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """fixtures.hostile's corpus, built once for the module."""
-    from tests.fixtures.hostile import build
-
-    return build(tmp_path_factory.mktemp("hostile"))
+def hostile(hostile_corpus: dict) -> dict:
+    """fixtures.hostile's corpus (built once a session)."""
+    return hostile_corpus
 
 
 def _inputs(generated: dict[str, Path], hostile: dict) -> dict[str, Path]:

@@ -24,10 +24,8 @@ DAMAGED = [f"jpeg_stray_{m}" for m in ("sof", "soi", "sos", "dht", "dqt")] + [
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from tests.fixtures.hostile import build
-
-    return build(tmp_path_factory.mktemp("hostile"))
+def hostile(hostile_corpus: dict) -> dict:
+    return hostile_corpus
 
 
 def _errors(findings) -> list[str]:
