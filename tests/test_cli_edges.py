@@ -1,4 +1,5 @@
-"""Issue 14, item 1 (Moonshot's own boxes) and item 10 (the smaller things users hit)."""
+"""Edges a user meets through the CLI: Moonshot's own resolution boxes, probe's error lines, a
+closed pipe, frames output errors, misnamed containers, dialect refusals, param options, quiet."""
 
 from __future__ import annotations
 
