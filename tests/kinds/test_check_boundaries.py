@@ -180,7 +180,7 @@ def test_resolution_warning_above_8k(generated):
 
 
 def test_resolution_moonshot_4k_is_4096x2160(generated):
-    # Moonshot's guide: "4k (4096x2160)"; boundary cases are in tests/test_issue14_small.py
+    # Moonshot's guide: "4k (4096x2160)"; boundary cases are in tests/test_cli_edges.py
     assert codes(mediaprep.check(generated["webp_3840x2160"], target="moonshot")) == []
     assert codes(mediaprep.check(generated["webp_3841x2160"], target="moonshot")) == []
     assert codes(mediaprep.check(generated["webp_2160x3841"], target="moonshot")) == []
