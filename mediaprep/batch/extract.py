@@ -50,6 +50,16 @@ def frames_to_folder(video: str, out_dir: str | os.PathLike[str], settings: Sett
     """Take frames of ``video`` at ``settings.fps`` capped by ``settings.max_frames`` into
     ``out_dir``, with ``out_dir/frames.json``.
 
+    Args:
+        video: the video's path.
+        out_dir: the folder for the frames (made if missing).
+        settings: fps, max_frames, the frame size (``frame_max_side``) and the limits.
+        timeout: seconds the worker may take before it is killed (None: no limit).
+
+    Returns:
+        A :class:`FramesOutcome`: ``manifest`` (what ``frames.json`` holds) and ``notes``, or
+        ``error`` ("code: message") when the input gave no frames.
+
     Raises:
         FramesDirRefused: ``out_dir`` holds a ``frames.json`` or frame names that are not
             mediaprep's (nothing is written).
