@@ -504,7 +504,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     run (or of a finished one) only works on what is left. Unchanged inputs are taken from the
     cache (see --cache-dir, --no-cache) without media work.
     """
-    from .batch import InputResult, prep_many
+    from .batch import InputResult, PrepOptions, prep_many
     from .batch.progress import Progress
     from .report import displayable
 
@@ -531,14 +531,15 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
                 click.echo(line_out, err=prep_format == "json")
 
     try:
-        result = prep_many(
-            paths, out_dir, settings, config=config, frames_dirs=frames_dirs, jobs=jobs,
+        options = PrepOptions(
+            config=config, frames_dirs=frames_dirs, jobs=jobs,
             timeout=_timeout(timeout, "prep"), executor=executor,
             executor_options=executor_options,
             cache=False if no_cache else (cache_dir or True), batch_requests=batch_requests,
             prompt=prompt, group=group, batch_url=batch_url,
             html_report=not click.get_current_context().meta.get("mediaprep.no_report"),
             clean=clean, on_start=on_start, on_result=on_result)
+        result = prep_many(paths, out_dir, settings, options)
     finally:
         progress.close()
     from .batch.summary import plural

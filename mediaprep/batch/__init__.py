@@ -12,11 +12,12 @@ from .run import (
     BatchResult,
     CheckResult,
     InputResult,
+    PrepOptions,
     RunStopped,
     check_many,
     prep_many,
 )
 
 __all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "FramesOutcome",
-           "FramesOutputError", "InputResult", "RunStopped", "check_many", "frames_to_folder",
-           "prep_many"]
+           "FramesOutputError", "InputResult", "PrepOptions", "RunStopped", "check_many",
+           "frames_to_folder", "prep_many"]

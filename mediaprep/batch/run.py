@@ -16,6 +16,7 @@ Pillow come with the functions that need them, while the workers' fork server st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .executors import Executor
 
 __all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "InputResult",
+           "PrepOptions",
            "RunStopped", "check_many", "prep_many", "run_tasks"]
 
 # Seconds one input may take before its worker is killed and the input gets file.unreadable.
@@ -334,18 +336,44 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
     return CheckResult(report, time.monotonic() - start, strict)
 
 
+@dataclass(frozen=True)
+class PrepOptions:
+    """How a :func:`prep_many` run goes: everything but what to prepare, where to, and the
+    :class:`~mediaprep.settings.Settings` of the media.
+
+    ``config``: include/exclude patterns and per-path overrides (``[tool.mediaprep]``).
+    ``frames_dirs``: folders each taken as one video sent as its frames. ``jobs``: worker
+    processes (default: the CPUs; 0: in this process, no isolation). ``timeout``: seconds one
+    input may take before its worker is killed (None: no limit). ``executor``: ``"local"``,
+    ``"dask"`` or an executor object; ``executor_options`` are passed to a named one
+    (``address=...`` for Dask). ``cache``: True for the default cache folder, a folder, or
+    False/None for none. ``batch_requests``: also write OpenAI Batch API requests there
+    (``group`` inputs per request at most, ``prompt`` after the media, ``batch_url`` the
+    ``url`` of each line). ``html_report``: write ``out_dir/report.html``. ``clean``: remove
+    outputs of earlier runs no longer named. ``on_start(n)`` is called once the inputs are
+    known, ``on_result`` as each input ends.
+    """
+
+    config: Config | None = None
+    frames_dirs: Sequence[str | os.PathLike[str]] = ()
+    jobs: int | None = None
+    timeout: float | None = DEFAULT_TIMEOUT["prep"]
+    executor: str | Executor | None = None
+    executor_options: Mapping[str, Any] | None = None
+    cache: bool | str | os.PathLike[str] | None = True
+    batch_requests: str | os.PathLike[str] | None = None
+    prompt: str | None = None
+    group: int = 1
+    batch_url: str = DEFAULT_BATCH_URL
+    html_report: bool = True
+    clean: bool = False
+    on_start: Callable[[int], None] | None = None
+    on_result: Callable[[InputResult], None] | None = None
+
+
 def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
-              settings: Settings | None = None, *, config: Config | None = None,
-              frames_dirs: Iterable[str | os.PathLike[str]] = (), jobs: int | None = None,
-              timeout: float | None = DEFAULT_TIMEOUT["prep"],
-              executor: str | Executor | None = None,
-              executor_options: Mapping[str, Any] | None = None,
-              cache: bool | str | os.PathLike[str] | None = True,
-              batch_requests: str | os.PathLike[str] | None = None, prompt: str | None = None,
-              group: int = 1, batch_url: str = DEFAULT_BATCH_URL, html_report: bool = True,
-              clean: bool = False,
-              on_start: Callable[[int], None] | None = None,
-              on_result: Callable[[InputResult], None] | None = None) -> BatchResult:
+              settings: Settings | None = None, options: PrepOptions | None = None,
+              **changes: Any) -> BatchResult:
     """Make every input sendable into ``out_dir``: outputs, ``parts.jsonl`` (one line per
     input, in input order), and ``report.html``. Inputs are never written.
 
@@ -365,14 +393,10 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         paths: files, folders (walked recursively, media files only), URLs.
         out_dir: the output folder (made if missing; never an input's folder).
         settings: the :class:`~mediaprep.settings.Settings` (default: the defaults).
-        config: include/exclude patterns and per-path overrides (``[tool.mediaprep]``).
-        frames_dirs: folders each taken as one video sent as its frames.
-        jobs: worker processes (default: the CPUs; 0: in this process, no isolation).
-        timeout: seconds one input may take before its worker is killed (None: no limit).
-        executor: ``"local"``, ``"dask"`` or an executor object; ``executor_options`` are
-            passed to a named one (``address=...`` for Dask).
-        batch_url: the ``url`` of each OpenAI Batch request line.
-        html_report: write ``out_dir/report.html``.
+        options: how the run goes (:class:`PrepOptions`: jobs, timeout, cache, batch requests,
+            callbacks...).
+        **changes: fields of :class:`PrepOptions` on top of ``options``
+            (``prep_many(paths, out, jobs=4, cache=False)``); an unknown name is a TypeError.
 
     Returns:
         A :class:`BatchResult`: counts (passed, fixed, failed, from the journal, from the
@@ -385,46 +409,48 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         RunStopped: it cannot go on (a full disk); ``OSError`` likewise. Finished inputs are
             kept either way.
     """
-    from ..output import RUN_STOPPING_ERRNOS, new_run_id, writing_for_run
-    from .cache import Cache, default_cache_dir
-    from .inputs import collect
-    from .journal import (
-        JOURNAL_FOLDER,
-        PrepJob,
-        journal_hit,
-        journal_line_file,
-        journal_path,
-        prep_job,
-        prune_journal,
-        record_runs,
-        recorded_runs,
-        run_lock,
-        stale_outputs,
-        state_dir,
-        state_problem,
-        sweep_temporaries,
-        write_folders,
-    )
-    from .parts_file import PartsFile
-    from .requests import check_batch_options, refuse_batch_requests_path, write_batch_requests
-    from .summary import failed_prep_line
-    from .tasks import plan_prep
-
-    paths, frames_dirs = list(paths), list(frames_dirs)
-    _refuse_blank_paths([*paths, *frames_dirs, out_dir,
-                         *([] if batch_requests is None else [batch_requests])])
+    o = dataclasses.replace(options or PrepOptions(), **changes)
+    paths = list(paths)
+    _refuse_blank_paths([*paths, *o.frames_dirs, out_dir,
+                         *([] if o.batch_requests is None else [o.batch_requests])])
     settings = _settings(settings)
-    config = _config(config)
+    o = dataclasses.replace(o, config=_config(o.config), frames_dirs=list(o.frames_dirs))
+    out = Path(out_dir)
+    _refuse_prep_options(settings, o, out)
+    cache_dir = _cache_dir(o.cache)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = _plan_prep_run(paths, out, settings, o, cache_dir)
+    result = BatchResult(out)
+    _run_prep(plan, o, result)
+    if o.html_report:
+        from ..report.html import write_prep_report_safely
+
+        result.report_path = write_prep_report_safely(out, [t.source for t in plan.tasks],
+                                                      settings)
+    return result
+
+
+def _refuse_prep_options(settings: Settings, o: PrepOptions, out: Path) -> None:
+    """A run that cannot start as asked: a BatchError before anything is written."""
+    from .journal import state_problem
+    from .requests import check_batch_options
+
     if settings.transport == "url" and not settings.url_prefix:
         raise BatchError("--transport url needs --url-prefix (where DIR will be hosted)")
-    if batch_requests is not None:
-        why = check_batch_options(settings, prompt)
+    if o.batch_requests is not None:
+        why = check_batch_options(settings, o.prompt)
         if why is not None:
             raise BatchError(why)
-    out = Path(out_dir)
     problem = state_problem(out)
     if problem is not None:
         raise BatchError(problem)
+
+
+def _cache_dir(cache: bool | str | os.PathLike[str] | None) -> str | None:
+    """The cache folder this run uses (None: none). A folder named here that is not
+    mediaprep's is a BatchError; a default one is logged and the run goes on without it."""
+    from .cache import Cache, default_cache_dir
+
     cache_dir = (None if cache is None or cache is False
                  else str(default_cache_dir() if cache is True else Path(cache)))
     if cache_dir is not None and (refused := Cache(cache_dir).claim()) is not None:
@@ -434,94 +460,145 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         # an ambient setting (MEDIAPREP_CACHE_DIR, XDG_CACHE_HOME): the run itself is fine
         log.warning("mediaprep cache: %s; this run goes on without the cache", refused)
         cache_dir = None
-    out.mkdir(parents=True, exist_ok=True)
-    _prestart(prep_job, jobs, executor)
-    items = collect(paths, config, frames_dirs=frames_dirs, skip=out)
-    if on_start is not None:
-        on_start(len(items))
+    return cache_dir
+
+
+@dataclass
+class _PrepPlan:
+    """What a prep run will do, decided before the lock: its tasks, jobs and where it writes."""
+
+    out: Path
+    settings: Settings
+    tasks: list[Any]
+    jobs: list[Any]
+    records: list[Path]
+    folders: list[Path]
+    journal: Path
+    run_id: str
+    requests_path: Path | None
+
+
+def _plan_prep_run(paths: list[Any], out: Path, settings: Settings, o: PrepOptions,
+                   cache_dir: str | None) -> _PrepPlan:
+    from ..output import new_run_id
+    from .inputs import collect
+    from .journal import JOURNAL_FOLDER, PrepJob, journal_path, prep_job, state_dir, write_folders
+    from .requests import refuse_batch_requests_path
+    from .tasks import plan_prep
+
+    _prestart(prep_job, o.jobs, o.executor)
+    items = collect(paths, o.config, frames_dirs=o.frames_dirs, skip=out)
+    if o.on_start is not None:
+        o.on_start(len(items))
     _refuse_inputs_inside(items, out)
-    tasks = plan_prep([i.source for i in items], out, settings, config=config,
+    tasks = plan_prep([i.source for i in items], out, settings, config=o.config,
                       displays=[i.display for i in items])
-    requests_path = None if batch_requests is None else Path(batch_requests)
+    requests_path = None if o.batch_requests is None else Path(o.batch_requests)
     if requests_path is not None:
         why = refuse_batch_requests_path(requests_path, items, out, [t.stem for t in tasks])
         if why is not None:
             raise BatchError(why)
     journal = state_dir(out) / JOURNAL_FOLDER
     run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
-    jobs_list = [PrepJob(t, str(journal), cache_dir, run_id, html_report) for t in tasks]
-    records = [journal_path(journal, t.stem) for t in tasks]
-    # where this run writes, and so where a killed run's temporaries can be
-    folders = write_folders(out, [t.stem for t in tasks],
-                            *([] if requests_path is None else [requests_path.parent]))
-    results: list[InputResult | None] = [None] * len(tasks)
-    result = BatchResult(out)
+    return _PrepPlan(
+        out, settings, tasks,
+        [PrepJob(t, str(journal), cache_dir, run_id, o.html_report) for t in tasks],
+        [journal_path(journal, t.stem) for t in tasks],
+        # where this run writes, and so where a killed run's temporaries can be
+        write_folders(out, [t.stem for t in tasks],
+                      *([] if requests_path is None else [requests_path.parent])),
+        journal, run_id, requests_path)
 
-    with run_lock(out) as locked, writing_for_run(run_id):
+
+def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
+    """The run itself, under the folder's lock: journal hits, the workers, parts.jsonl, the
+    sweep of temporaries, stale outputs and batch requests."""
+    from ..output import writing_for_run
+    from .journal import (
+        prune_journal,
+        record_runs,
+        recorded_runs,
+        run_lock,
+        stale_outputs,
+        sweep_temporaries,
+    )
+    from .requests import write_batch_requests
+
+    out = plan.out
+    with run_lock(out) as locked, writing_for_run(plan.run_id):
         if not locked:
             raise BatchError(f"another mediaprep prep run is writing to {out}")
         earlier = recorded_runs(out)
-        record_runs(out, [*earlier, run_id])  # before anything is written: a kill finds it
-        sweep_temporaries(out, folders, earlier)  # what killed runs left half-written
-        # Inputs a previous run finished (journal records still valid) need no worker.
-        hits = {i: done for i, job in enumerate(jobs_list)
-                if (done := journal_hit(job)) is not None}
-        todo = [i for i in range(len(tasks)) if i not in hits]
-        parts = PartsFile(out / PARTS_FILE, records, journal_line_file,
-                          lambda i: failed_prep_line(tasks[i].display,
-                                                     "its result record is missing"))
-        start = time.monotonic()
+        record_runs(out, [*earlier, plan.run_id])  # before anything is written: a kill finds it
+        sweep_temporaries(out, plan.folders, earlier)  # what killed runs left half-written
         try:
-            with parts:
-                keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
-
-                def ended(index: int, done: Any, error: Any) -> None:
-                    t = tasks[index]
-                    if error is None:
-                        r = InputResult(index, t.display, done.ok, done.ok and done.fixed,
-                                        done.status, done.origin, done.bytes_in,
-                                        done.bytes_out, tuple(done.changes))
-                        if not keep_parts:
-                            parts.done(index)
-                    else:
-                        if getattr(error, "errno", None) in RUN_STOPPING_ERRNOS:
-                            raise RunStopped(f"{t.display}: {error.message}")
-                        line = failed_prep_line(t.display, error)
-                        r = InputResult(index, t.display, False, False, _status_of(line),
-                                        "failed")
-                        parts.failed(index, line)
-                    results[index] = r
-                    if on_result is not None:
-                        on_result(r)
-
-                for i, done in hits.items():
-                    ended(i, done, None)
-                run_tasks([jobs_list[i] for i in todo], prep_job, jobs=jobs, timeout=timeout,
-                     on_result=lambda k, o: ended(todo[k], o.value, o.error),
-                     executor=executor, executor_options=executor_options)
-                if not keep_parts:
-                    parts.close()
-                result.elapsed = time.monotonic() - start
+            _run_prep_tasks(plan, o, result)
         except BaseException:
             # Ctrl-C, a full disk: the workers are dead by now, and what they were writing is
             # half-written; a rerun would sweep it too, but nothing half-written may stay.
-            sweep_temporaries(out, folders, [*earlier, run_id])
+            sweep_temporaries(out, plan.folders, [*earlier, plan.run_id])
             raise
         # workers killed by the timeout leave temporary files too
-        sweep_temporaries(out, folders, [*earlier, run_id])
-        result.results = [r for r in results if r is not None]
-        result.missing = parts.missing
-        result.stale, result.cleaned = stale_outputs(out, journal, records, clean=clean)
-        prune_journal(journal, records)
-        if requests_path is not None:
+        sweep_temporaries(out, plan.folders, [*earlier, plan.run_id])
+        result.stale, result.cleaned = stale_outputs(out, plan.journal, plan.records,
+                                                     clean=o.clean)
+        prune_journal(plan.journal, plan.records)
+        if plan.requests_path is not None:
             result.requests, result.requests_left_out = write_batch_requests(
-                out / PARTS_FILE, requests_path, settings, prompt or "", group, batch_url)
+                out / PARTS_FILE, plan.requests_path, plan.settings, o.prompt or "", o.group,
+                o.batch_url)
         record_runs(out, [])  # every temporary of the runs so far is gone
-    if html_report:
-        from ..report.html import write_prep_report_safely
 
-        result.report_path = write_prep_report_safely(out, [t.source for t in tasks], settings)
-    return result
+
+def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
+    """Inputs a previous run finished come from the journal; the rest go to the workers;
+    parts.jsonl gets every line in input order."""
+    from ..output import RUN_STOPPING_ERRNOS
+    from .journal import journal_hit, journal_line_file, prep_job
+    from .parts_file import PartsFile
+    from .summary import failed_prep_line
+
+    tasks = plan.tasks
+    results: list[InputResult | None] = [None] * len(tasks)
+    # Inputs a previous run finished (journal records still valid) need no worker.
+    hits = {i: done for i, job in enumerate(plan.jobs)
+            if (done := journal_hit(job)) is not None}
+    todo = [i for i in range(len(tasks)) if i not in hits]
+    parts = PartsFile(plan.out / PARTS_FILE, plan.records, journal_line_file,
+                      lambda i: failed_prep_line(tasks[i].display,
+                                                 "its result record is missing"))
+    start = time.monotonic()
+    with parts:
+        keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
+
+        def ended(index: int, done: Any, error: Any) -> None:
+            t = tasks[index]
+            if error is None:
+                r = InputResult(index, t.display, done.ok, done.ok and done.fixed,
+                                done.status, done.origin, done.bytes_in,
+                                done.bytes_out, tuple(done.changes))
+                if not keep_parts:
+                    parts.done(index)
+            else:
+                if getattr(error, "errno", None) in RUN_STOPPING_ERRNOS:
+                    raise RunStopped(f"{t.display}: {error.message}")
+                line = failed_prep_line(t.display, error)
+                r = InputResult(index, t.display, False, False, _status_of(line), "failed")
+                parts.failed(index, line)
+            results[index] = r
+            if o.on_result is not None:
+                o.on_result(r)
+
+        for i, done in hits.items():
+            ended(i, done, None)
+        run_tasks([plan.jobs[i] for i in todo], prep_job, jobs=o.jobs, timeout=o.timeout,
+                  on_result=lambda k, out: ended(todo[k], out.value, out.error),
+                  executor=o.executor, executor_options=o.executor_options)
+        if not keep_parts:
+            parts.close()
+        result.elapsed = time.monotonic() - start
+    result.results = [r for r in results if r is not None]
+    result.missing = parts.missing
 
 
 def _status_of(line: dict[str, Any]) -> str:

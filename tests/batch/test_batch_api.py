@@ -110,3 +110,23 @@ def test_importing_the_batch_api_leaves_media_libraries_for_later() -> None:
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_prep_many_takes_an_options_object(tmp_path):
+    from PIL import Image
+
+    from mediaprep.batch import PrepOptions
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(src / "a.png")
+    seen = []
+    options = PrepOptions(jobs=0, cache=False, html_report=False, on_result=seen.append)
+    result = prep_many([src], tmp_path / "out", None, options)
+    assert [r.ok for r in seen] == [True] and result.prepared == 1
+    assert not (tmp_path / "out" / "report.html").exists()
+    # keyword changes apply on top of the object; an unknown one is a TypeError
+    again = prep_many([src], tmp_path / "out2", None, options, html_report=True)
+    assert again.report_path is not None and (tmp_path / "out2" / "report.html").is_file()
+    with pytest.raises(TypeError):
+        prep_many([src], tmp_path / "out3", None, options, job=2)

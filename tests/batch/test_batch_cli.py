@@ -170,12 +170,11 @@ def test_a_full_disk_while_writing_parts_jsonl_stops_prep(generated, tmp_path,
 def test_hanging_file_in_prep_gets_an_unreadable_line(troubled, tmp_path) -> None:
     media, dbl = troubled
     out = tmp_path / "out"
-    t0 = time.monotonic()
     # --timeout 3, not 1: on a loaded machine a real input's worker took over a second (a
-    # good input failed as "took too long"); the hang is 30 s either way
+    # good input failed as "took too long"); the hang is 30 s either way, and its line says it
+    # was cut by the timeout (no wall-clock assertion: this machine's load is not the code's)
     proc = run_double(dbl, "prep", media, "-o", out, "-j", "2", "--timeout", "3", "--no-cache",
                       cwd=tmp_path)
-    assert time.monotonic() - t0 < 15
     assert proc.returncode == 1, proc.stderr
     lines = [json.loads(x) for x in (out / "parts.jsonl").read_text().splitlines()]
     by_name = {Path(x["path"]).name: x for x in lines}
@@ -183,6 +182,7 @@ def test_hanging_file_in_prep_gets_an_unreadable_line(troubled, tmp_path) -> Non
     for name in ("hang.png", "crash.png"):
         assert not by_name[name]["ok"] and by_name[name]["part"] is None
         assert by_name[name]["findings"][0]["code"] == "file.unreadable"
+    assert "took too long" in by_name["hang.png"]["findings"][0]["message"]
     assert by_name["a.png"]["ok"] and by_name["small.png"]["ok"]  # padded
     assert not [p for p in out.rglob(".*") if p.is_file() and p.parent == out], list(out.iterdir())
 
