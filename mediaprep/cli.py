@@ -24,7 +24,7 @@ from .batch import DEFAULT_TIMEOUT, BatchError, RunStopped
 from .batch.executors import ExecutorUnavailable
 from .batch.requests import BatchRequestError
 from .batch.runner import WorkerStartError
-from .config import Config, ConfigError, load_config
+from .config import RUN_SWITCHES, Config, ConfigError, load_config
 from .errors import blank_path_problem
 from .limits import LimitError
 from .report import FORMATS as REPORT_FORMATS
@@ -99,6 +99,9 @@ def build_settings(ctx_opts: dict[str, Any]) -> tuple[Settings, Config]:
     try:
         path = ctx_opts.pop("config_path", None)
         config = load_config(Path(path) if path else None)
+        for key in RUN_SWITCHES:  # a flag given turns the config's switch on
+            if ctx_opts.pop(key, None):
+                setattr(config, key, True)
         overrides: dict[str, Any] = dict(config.options.pop("limits", {}) or {})
         for raw in ctx_opts.pop("limit_overrides", ()) or ():
             if "=" not in raw:
@@ -215,6 +218,11 @@ def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--allow-loopback-urls", is_flag=True, default=None,
                      help="With --allow-url: also fetch from loopback addresses (local "
                           "servers)."),
+        click.option("--force-exclude", is_flag=True, default=None,
+                     help="Choose files named on the command line as a folder walk does: the "
+                          "config's include/exclude apply, and a file that is not media (a "
+                          "TypeScript .ts) is skipped. For pre-commit and other tools that "
+                          "name files [config: force_exclude]."),
         click.option("--manifest", "manifests", multiple=True, type=PathParam(dir_okay=False),
                      help="A file listing inputs, one path or URL per line (# comments); "
                           "relative paths are relative to the manifest's folder."),
@@ -357,6 +365,7 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
     from .batch.inputs import collect
 
     settings, config = build_settings({"config_path": config_path, **url_opts})
+    config.force_exclude = False  # a file named to probe is probed, whatever the config says
     items = collect(paths, config)
     infos = [probe_api(i.url if i.url is not None else _resource_for(i), settings=settings,
                        deep=deep) for i in items]

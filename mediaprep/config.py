@@ -8,6 +8,7 @@ long option names with ``_`` or ``-`` (``max_frames`` / ``max-frames``), plus:
     "image.min_side" = 16
     include = ["assets/**"]        # globs, relative to the config file's folder
     exclude = ["**/thumbs/**"]
+    force_exclude = true           # include/exclude apply to files named on the command line
     [[tool.mediaprep.overrides]]   # per-path settings, first match wins
     paths = ["videos/**"]
     fps = 1
@@ -39,6 +40,10 @@ class Config:
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     overrides: list[dict[str, Any]] = field(default_factory=list)
+    # Files named on the command line are chosen as a folder walk chooses them: include/exclude
+    # apply and a file that is not media (a TypeScript .ts) is skipped. For tools that name the
+    # files themselves, as pre-commit does (``--force-exclude``, as ruff has it).
+    force_exclude: bool = False
 
     @property
     def root(self) -> Path:
@@ -111,6 +116,17 @@ def _has_tool_table(pyproject: Path) -> bool:
         return "tool.mediaprep" in text
 
 
+# keys of the config that choose how a run goes, not how an input is judged (not Settings)
+RUN_SWITCHES = ("force_exclude",)
+
+
+def _table_name(path: Path | str, data: dict[str, Any]) -> str:
+    """Where in the file the options are, for messages."""
+    if Path(path).name == "pyproject.toml" or "mediaprep" in data.get("tool", {}):
+        return "[tool.mediaprep]"
+    return "the top-level table"
+
+
 def load_config(path: Path | None = None, *, search: bool = True) -> Config:
     if path is None:
         path = find_config() if search else None
@@ -129,6 +145,12 @@ def load_config(path: Path | None = None, *, search: bool = True) -> Config:
     cfg.include = list(table.pop("include", []))
     cfg.exclude = list(table.pop("exclude", []))
     cfg.overrides = [normalise_keys(o) for o in table.pop("overrides", [])]
+    for key in RUN_SWITCHES:
+        value = table.pop(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {_table_name(path, data)}: {key} must be true or false, "
+                              f"got {value!r}")
+        setattr(cfg, key, value)
     cfg.options = table
     try:
         make_settings(None, **cfg.options)

@@ -70,7 +70,7 @@ def _path_problem(path: Path) -> str | None:
 
 def _unknown(src: Resource, sniffed: Sniffed) -> MediaInfo:
     """Bytes no magic number matched: try the decoders before giving up (e.g. TGA, raw MPEG)."""
-    from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, VIDEO_FORMATS
+    from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, SHARED_EXTENSIONS, VIDEO_FORMATS
 
     claimed = EXTENSIONS.get(src.extension or "")
     what = "text" if sniffed.detail == "text" else "data"
@@ -82,7 +82,12 @@ def _unknown(src: Resource, sniffed: Sniffed) -> MediaInfo:
         if vinfo.error_code is None:
             return vinfo
     info = MediaInfo(path=src.name, kind="other", bytes=src.size)
-    if claimed in IMAGE_FORMATS or claimed in VIDEO_FORMATS:
+    if what == "text" and src.extension in SHARED_EXTENSIONS:
+        # a TypeScript source named on the command line: not damaged media, not media at all
+        info.error_code = "file.unsupported_format"
+        info.error = (f"not an image or a video: text named .{src.extension} (TypeScript?), "
+                      f"not an MPEG transport stream")
+    elif claimed in IMAGE_FORMATS or claimed in VIDEO_FORMATS:
         info.error_code = "file.unreadable"
         info.error = f"named .{src.extension} but the bytes are not a {claimed} file ({what})"
     else:
