@@ -89,23 +89,27 @@ def sniff(head: bytes) -> Sniffed:
     return Sniffed("other", None)
 
 
-# MPEG-TS packets: 188 bytes from the sync byte; M2TS (Blu-ray, AVCHD .mts) puts a 4-byte
-# timecode before each, so 192-byte packets whose sync byte is at offset 4
-_TS_PACKINGS = ((188, 0), (192, 4))
+# MPEG-TS packets are 188 bytes from the sync byte; M2TS (Blu-ray, AVCHD .mts) puts a 4-byte
+# timecode before each, so 192 bytes
+_TS_PACKET_SIZES = (188, 192)
 _TS_SYNC = 0x47
 _TS_MIN_PACKETS = 3
 
 
 def is_transport_stream(head: bytes) -> bool:
-    """Whether ``head`` is MPEG-TS or M2TS packets: the sync byte starts every packet in it.
+    """Whether ``head`` is MPEG-TS or M2TS packets: a sync byte every packet, from the first
+    packet on (a capture cut mid-packet starts with the rest of one).
 
     Every packet the head holds must agree (at least three), not only the first three: a text
-    file that starts with "G" may have a "G" 188 and 376 bytes on, hardly one every 188 bytes.
+    file may have a "G" at 0, 188 and 376 by chance, hardly one every 188 bytes.
     """
-    for size, offset in _TS_PACKINGS:
-        starts = range(offset, len(head), size)
-        if len(starts) >= _TS_MIN_PACKETS and all(head[i] == _TS_SYNC for i in starts):
-            return True
+    for size in _TS_PACKET_SIZES:
+        for first in range(min(size, len(head))):
+            if head[first] != _TS_SYNC:
+                continue
+            starts = range(first, len(head), size)
+            if len(starts) >= _TS_MIN_PACKETS and all(head[i] == _TS_SYNC for i in starts):
+                return True
     return False
 
 

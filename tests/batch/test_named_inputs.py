@@ -40,8 +40,8 @@ def checked(result: Any) -> list[str]:
 
 @pytest.fixture()
 def web_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A web project: TypeScript sources named .ts and .mts, and two real clips (MPEG-TS with
-    188-byte packets, M2TS with 192-byte ones)."""
+    """A web project: TypeScript sources named .ts and .mts, and real clips (MPEG-TS with
+    188-byte packets, M2TS with 192-byte ones, and an MPEG-TS cut mid-packet)."""
     repo = tmp_path / "web"
     (repo / "src").mkdir(parents=True)
     (repo / "src" / "index.ts").write_text(TYPESCRIPT)
@@ -57,6 +57,8 @@ def web_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (repo / "media").mkdir()
     make_video(repo / "media" / "clip.ts", n_frames=25, container_format="mpegts")
     make_video(repo / "media" / "camera.m2ts", n_frames=25, container_format="mpegts")
+    # a capture cut mid-packet: its sync bytes start 100 bytes in
+    (repo / "media" / "cut.ts").write_bytes((repo / "media" / "clip.ts").read_bytes()[88:])
     monkeypatch.chdir(repo)
     return repo
 
@@ -64,7 +66,7 @@ def web_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_folder_walk_skips_typescript_and_checks_the_clips(web_repo: Path) -> None:
     result = cli("check", "-j", "0", "--format", "json", web_repo)
     assert result.exit_code == 0, result.output
-    assert checked(result) == ["camera.m2ts", "clip.ts"]
+    assert checked(result) == ["camera.m2ts", "clip.ts", "cut.ts"]
     entries = json.loads(result.stdout)["files"]
     assert all(e["kind"] == "video" and e["ok"] for e in entries)
 
