@@ -223,6 +223,9 @@ def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "config's include/exclude apply, and a file that is not media (a "
                           "TypeScript .ts) is skipped. For pre-commit and other tools that "
                           "name files [config: force_exclude]."),
+        click.option("--fail-on-empty", is_flag=True, default=None,
+                     help="Exit 1 when the paths hold no images or videos (a CI step that "
+                          "checks nothing fails) [config: fail_on_empty]."),
         click.option("--manifest", "manifests", multiple=True, type=PathParam(dir_okay=False),
                      help="A file listing inputs, one path or URL per line (# comments); "
                           "relative paths are relative to the manifest's folder."),
@@ -280,11 +283,17 @@ def _say(text: str, *, err: bool = False) -> None:
     click.echo(displayable(text), err=err)
 
 
-def _say_if_nothing_found(count: int, command: str) -> None:
-    """As ruff does: a folder with no media (a mistyped path?) passes, but not silently."""
+def _say_if_nothing_found(count: int, command: str, config: Config) -> None:
+    """As ruff does: a folder with no media (a mistyped path?) passes, but not silently; with
+    ``fail_on_empty`` it fails (CI that checks nothing should not pass)."""
     if not count:
-        click.echo(f"mediaprep {command}: warning: no images or videos found in the paths "
+        level = "error" if config.fail_on_empty else "warning"
+        click.echo(f"mediaprep {command}: {level}: no images or videos found in the paths "
                    "given (include/exclude from the config apply)", err=True)
+
+
+def _fails_as_empty(count: int, config: Config) -> bool:
+    return config.fail_on_empty and not count
 
 
 def _resource_for(item: Any) -> Resource:
@@ -321,7 +330,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     progress = Progress(0, label="check", enabled=False if quiet else None)
 
     def on_start(total: int) -> None:
-        _say_if_nothing_found(total, "check")
+        _say_if_nothing_found(total, "check", config)
         progress.total = total
         progress.__enter__()
 
@@ -344,7 +353,8 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
         s = data["summary"]
         click.echo(f"mediaprep: {s['files']} files, {s['passed']} passed, {s['failed']} failed"
                    f", {human_duration(result.elapsed)}", err=True)
-    sys.exit(EXIT_FAILED if data["summary"]["failed"] else EXIT_OK)
+    failed = data["summary"]["failed"] or _fails_as_empty(data["summary"]["files"], config)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @main.command()
@@ -526,7 +536,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     progress = Progress(0, label="prep", enabled=False if quiet else None)
 
     def on_start(total: int) -> None:
-        _say_if_nothing_found(total, "prep")
+        _say_if_nothing_found(total, "prep", config)
         progress.total = total
         progress.__enter__()
 
@@ -562,7 +572,8 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
              + (f" ({plural(left, 'failed input')} left out)" if left else ""), err=True)
     if prep_format == "json":
         click.echo(json.dumps(result.to_json(), indent=2))
-    sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
+    failed = result.failed or _fails_as_empty(result.total, config)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @main.command()

@@ -9,6 +9,7 @@ long option names with ``_`` or ``-`` (``max_frames`` / ``max-frames``), plus:
     include = ["assets/**"]        # globs, relative to the config file's folder
     exclude = ["**/thumbs/**"]
     force_exclude = true           # include/exclude apply to files named on the command line
+    fail_on_empty = true           # a run that finds no media fails
     [[tool.mediaprep.overrides]]   # per-path settings, first match wins
     paths = ["videos/**"]
     fps = 1
@@ -44,6 +45,8 @@ class Config:
     # apply and a file that is not media (a TypeScript .ts) is skipped. For tools that name the
     # files themselves, as pre-commit does (``--force-exclude``, as ruff has it).
     force_exclude: bool = False
+    # a run whose paths hold no media fails (the CLI exits 1) instead of passing with a warning
+    fail_on_empty: bool = False
 
     @property
     def root(self) -> Path:
@@ -117,7 +120,7 @@ def _has_tool_table(pyproject: Path) -> bool:
 
 
 # keys of the config that choose how a run goes, not how an input is judged (not Settings)
-RUN_SWITCHES = ("force_exclude",)
+RUN_SWITCHES = ("force_exclude", "fail_on_empty")
 
 
 def _table_name(path: Path | str, data: dict[str, Any]) -> str:
