@@ -7,6 +7,7 @@ run that could not go on (a full disk), 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -149,7 +150,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if isinstance(exc, BrokenPipeError) and _output_pipe_closed():
                 _quiet_exit_on_closed_pipe()
             # The machine, not an input: a full disk, an output folder that cannot be made.
-            _say(f"mediaprep {name}: stopped: {exc}{KEPT.get(name, '')}", err=True)
+            _say(f"mediaprep {name}: stopped: {exc}{_what_to_do(exc, name)}", err=True)
             sys.exit(EXIT_USAGE)
 
     return wrapper
@@ -194,6 +195,25 @@ def _quiet_exit_on_closed_pipe() -> NoReturn:
 
 
 KEPT = {"prep": "; finished inputs are kept: run the same command again to finish"}
+
+# What to fix when the machine stops a run: running the same command again alone would stop
+# the same way
+_FIXES = {
+    errno.ENOSPC: "free some space on that disk (or choose another output folder with -o)",
+    errno.EDQUOT: "free some of your disk quota (or choose another output folder with -o)",
+    errno.EROFS: "that file system is read-only: choose another output folder with -o",
+    errno.EACCES: "make the output folder writable for you (or choose another with -o)",
+    errno.EPERM: "make the output folder writable for you (or choose another with -o)",
+}
+
+
+def _what_to_do(exc: BaseException, command: str) -> str:
+    fix = _FIXES.get(getattr(exc, "errno", None) or 0)
+    if fix is None:
+        return KEPT.get(command, "")
+    if command == "prep":
+        return f"; {fix}, then run the same command again: finished inputs are kept"
+    return f"; {fix}"
 
 
 def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -292,6 +312,15 @@ def _say_if_nothing_found(count: int, command: str, config: Config) -> None:
                    "given (include/exclude from the config apply)", err=True)
 
 
+def _say_run_findings(command: str, findings: list[Any], strict: bool = False) -> None:
+    """Findings about the whole run (an unknown model), once on stderr, not on every file."""
+    for f in findings:
+        fails = f.severity == "error" or (strict and f.severity == "warning")
+        _say(f"mediaprep {command}: {f.severity} {f.code}: {f.message}"
+             + (" (--strict: the run fails)" if fails and f.severity == "warning" else ""),
+             err=True)
+
+
 def _fails_as_empty(count: int, config: Config) -> bool:
     return config.fail_on_empty and not count
 
@@ -320,6 +349,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     """Validate files and folders (recursively); nothing is written."""
     from .batch import check_many
     from .batch.progress import Progress, human_duration
+    from .batch.summary import plural
     from .report import input_failed, render
 
     executor, executor_options, paths = pop_run_options(opts, paths)
@@ -349,11 +379,14 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     out = render(data, fmt, strict=strict, verbose=verbose, quiet=quiet)
     if out:
         click.echo(out, nl=False)
+    _say_run_findings("check", result.run_findings, strict)
     if fmt != "text":  # the machine formats keep stdout for themselves
         s = data["summary"]
-        click.echo(f"mediaprep: {s['files']} files, {s['passed']} passed, {s['failed']} failed"
+        click.echo(f"mediaprep: {plural(s['files'], 'file')}, {s['passed']} passed, "
+                   f"{s['failed']} failed"
                    f", {human_duration(result.elapsed)}", err=True)
-    failed = data["summary"]["failed"] or _fails_as_empty(data["summary"]["files"], config)
+    failed = (data["summary"]["failed"] or result.run_failed
+              or _fails_as_empty(data["summary"]["files"], config))
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -562,6 +595,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         progress.close()
     from .batch.summary import plural
 
+    _say_run_findings("prep", result.run_findings)
     first, *rest = result.summary().split("\n")
     _say(f"prep: {first} -> {Path(out_dir)}", err=True)
     for more in rest:

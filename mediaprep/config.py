@@ -65,11 +65,12 @@ class Config:
         if not self.overrides:
             return base
         rel = _relative(path, self.root)
-        for ov in self.overrides:
+        for number, ov in enumerate(self.overrides, 1):
             globs = ov.get("paths", [])
             if any(_match(rel, g) for g in globs):
-                opts = {k: v for k, v in ov.items() if k != "paths"}
-                return make_settings(base, **normalise_keys(opts))
+                opts = normalise_keys({k: v for k, v in ov.items() if k != "paths"})
+                # checked when loaded; this catches what clashes with command-line options
+                return _settings_from(self.path, _override_name(number), opts, base)
         return base
 
 
@@ -155,8 +156,44 @@ def load_config(path: Path | None = None, *, search: bool = True) -> Config:
                               f"got {value!r}")
         setattr(cfg, key, value)
     cfg.options = table
-    try:
-        make_settings(None, **cfg.options)
-    except (TypeError, SettingsError, ValueError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    where = _table_name(path, data)
+    base = _settings_from(path, where, cfg.options)
+    for number, ov in enumerate(cfg.overrides, 1):
+        _settings_from(path, _override_name(number),
+                       {k: v for k, v in ov.items() if k != "paths"}, base)
     return cfg
+
+
+def _limits_name(where: str) -> str:
+    if where == "[tool.mediaprep]":
+        return "[tool.mediaprep.limits]"
+    return "[limits]" if where == "the top-level table" else f"{where}, its limits"
+
+
+def _override_name(number: int) -> str:
+    return f"[[tool.mediaprep.overrides]] #{number}"
+
+
+def _settings_from(path: Path | str | None, where: str, options: dict[str, Any],
+                   base: Settings | None = None) -> Settings:
+    """Settings from a table of the config; what is wrong names the file, the table and the
+    key (``fps = "fast"``), not only what Python said."""
+    try:
+        return make_settings(base, **options)
+    except (TypeError, SettingsError, ValueError) as exc:
+        problem = exc
+    limits = options.get("limits")
+    if limits:
+        try:
+            make_settings(base, limits=limits)
+        except (TypeError, SettingsError, ValueError) as exc:
+            raise ConfigError(f"{path}: {_limits_name(where)}: {exc}") from exc
+    for key, value in options.items():
+        try:
+            make_settings(base, **{key: value})
+        except TypeError:
+            raise ConfigError(f"{path}: {where}: unknown key {key!r} (keys are the long "
+                              "option names of check and prep)") from problem
+        except (SettingsError, ValueError) as exc:
+            raise ConfigError(f"{path}: {where}: {key} = {value!r}: {exc}") from problem
+    raise ConfigError(f"{path}: {where}: {problem}") from problem

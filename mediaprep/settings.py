@@ -84,7 +84,11 @@ class Settings:
         if self.model is None:
             object.__setattr__(self, "model", target.default_model)
         # fps is a JSON float on the wire whatever the caller typed (5 -> 5.0)
-        object.__setattr__(self, "fps", float(self.fps))
+        try:
+            fps = float(self.fps)
+        except (TypeError, ValueError):
+            raise SettingsError(f"fps must be a number, got {self.fps!r}") from None
+        object.__setattr__(self, "fps", fps)
         if self.max_frames != DEFAULT_MAX_FRAMES and not self.max_frames_set:
             object.__setattr__(self, "max_frames_set", True)
         self.validate()

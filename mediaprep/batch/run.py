@@ -35,6 +35,7 @@ log = logging.getLogger("mediaprep")
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..model import Finding
     from .executors import Executor
 
 __all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "InputResult",
@@ -52,7 +53,12 @@ class BatchError(MediaprepError, ValueError):
 
 class RunStopped(MediaprepError):
     """A worker hit an error that every later input would hit too (a full disk: see
-    ``output.RUN_STOPPING_ERRNOS``). Finished inputs are kept; a rerun finishes the rest."""
+    ``output.RUN_STOPPING_ERRNOS``). Finished inputs are kept; a rerun finishes the rest.
+    ``errno``: the error's number, so that a message can say what to fix."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class BatchResult:
     stale: list[str] = field(default_factory=list)  # outputs of earlier runs' inputs, left
     cleaned: list[str] = field(default_factory=list)  # those removed (clean=True)
     report_path: Path | None = None  # DIR/report.html, when written
+    run_findings: list[Finding] = field(default_factory=list)  # about the run (see run_findings)
 
     @property
     def total(self) -> int:
@@ -204,6 +211,13 @@ class CheckResult:
     report: dict[str, Any]
     elapsed: float = 0.0
     strict: bool = False
+    run_findings: list[Finding] = field(default_factory=list)  # about the run (see run_findings)
+
+    @property
+    def run_failed(self) -> bool:
+        """Whether a finding about the run fails it (a warning fails it under ``strict``)."""
+        return any(f.severity == "error" or (self.strict and f.severity == "warning")
+                   for f in self.run_findings)
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -271,6 +285,21 @@ def _settings(settings: Settings | None) -> Settings:
     return settings if settings is not None else make_settings(None)
 
 
+def run_findings(settings: Settings) -> tuple[list[Finding], Settings]:
+    """Findings about a run rather than any one input, said once by the run (``model.unknown``:
+    a model the limits table does not know), and the settings its inputs are judged with: they
+    take that model as known, so that no input repeats the finding (or fails on it under
+    ``strict``). A per-path override naming another unknown model is still said per input."""
+    from ..kinds.common import check_model
+
+    said = [f for f in check_model(settings) if f.code == "model.unknown"]
+    if not said:
+        return [], settings
+    vision = [*sorted(settings.limits.value("models.vision")), settings.model]
+    overrides = {**settings.limit_overrides, "models.vision": ",".join(vision)}
+    return said, settings.replace(limit_overrides=overrides)
+
+
 def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | None = None, *,
                config: Config | None = None,
                frames_dirs: Iterable[str | os.PathLike[str]] = (), strict: bool = False,
@@ -297,7 +326,9 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
             passed to a named one.
 
     Returns:
-        A :class:`CheckResult` whose ``report`` is the ``check --format json`` object.
+        A :class:`CheckResult` whose ``report`` is the ``check --format json`` object, and
+        whose ``run_findings`` are about the run, said once instead of on every file (an
+        unknown model: see :func:`run_findings`).
 
     Raises:
         BatchError: the run cannot start as asked (e.g. an executor that is not installed,
@@ -309,7 +340,7 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
 
     paths, frames_dirs = list(paths), list(frames_dirs)
     _refuse_blank_paths([*paths, *frames_dirs])
-    settings = _settings(settings)
+    said, settings = run_findings(_settings(settings))
     config = _config(config)
     _prestart(check_one, jobs, executor)
     items = collect(paths, config, frames_dirs=frames_dirs)
@@ -331,7 +362,7 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
     run_tasks(tasks, check_one, jobs=jobs, timeout=timeout, on_result=ended, executor=executor,
          executor_options=executor_options)
     report = report_from_files([f for f in files if f is not None], settings, strict=strict)
-    return CheckResult(report, time.monotonic() - start, strict)
+    return CheckResult(report, time.monotonic() - start, strict, said)
 
 
 def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
@@ -376,7 +407,8 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
 
     Returns:
         A :class:`BatchResult`: counts (passed, fixed, failed, from the journal, from the
-        cache), ``summary()``, and ``lines()`` (the ``parts.jsonl`` lines).
+        cache), ``summary()``, ``lines()`` (the ``parts.jsonl`` lines), and
+        ``run_findings`` (about the run, said once: see :func:`run_findings`).
 
     Raises:
         BatchError: the run cannot start as asked (an input inside ``out_dir``, a link where
@@ -413,7 +445,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     paths, frames_dirs = list(paths), list(frames_dirs)
     _refuse_blank_paths([*paths, *frames_dirs, out_dir,
                          *([] if batch_requests is None else [batch_requests])])
-    settings = _settings(settings)
+    said, settings = run_findings(_settings(settings))
     config = _config(config)
     if settings.transport == "url" and not settings.url_prefix:
         raise BatchError("--transport url needs --url-prefix (where DIR will be hosted)")
@@ -455,7 +487,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     folders = write_folders(out, [t.stem for t in tasks],
                             *([] if requests_path is None else [requests_path.parent]))
     results: list[InputResult | None] = [None] * len(tasks)
-    result = BatchResult(out)
+    result = BatchResult(out, run_findings=said)
 
     with run_lock(out) as locked, writing_for_run(run_id):
         if not locked:
@@ -485,7 +517,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
                             parts.done(index)
                     else:
                         if getattr(error, "errno", None) in RUN_STOPPING_ERRNOS:
-                            raise RunStopped(f"{t.display}: {error.message}")
+                            raise RunStopped(f"{t.display}: {error.message}", error.errno)
                         line = failed_prep_line(t.display, error)
                         r = InputResult(index, t.display, False, False, _status_of(line),
                                         "failed")
