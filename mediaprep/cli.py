@@ -54,12 +54,18 @@ class PathParam(click.Path):
         return super().convert(value, param, ctx)
 
 
+CONFIG_HELP = ("Config file (default: mediaprep.toml or [tool.mediaprep] in pyproject.toml, "
+               "searched upwards).")
+TARGET_HELP = ("Where the media goes: DashScope, Moonshot, or your own vLLM/SGLang server "
+               "(vllm) [default: dashscope].")
+LIMIT_HELP = "Override a row of the limits table (see `mediaprep limits`)."
+
+
 def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command takes; ``None`` means "from config, else the default"."""
     opts = [
         click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None,
-                     help="Where the media goes: DashScope, Moonshot, or your own vLLM/SGLang "
-                          "server (vllm) [default: dashscope]."),
+                     help=TARGET_HELP),
         click.option("--dialect", type=click.Choice(limits_mod.DIALECTS), default=None,
                      help="API dialect of the content parts [default: openai]."),
         click.option("--transport", type=click.Choice(limits_mod.TRANSPORTS), default=None,
@@ -76,7 +82,7 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-frames", type=int, default=None,
                      help="Cap on frames per video [default: 2000]."),
         click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override a row of the limits table (see `mediaprep limits`)."),
+                     help=LIMIT_HELP),
         click.option("--max-tokens", type=int, default=None,
                      help="Limit on estimated tokens per request."),
         click.option("--max-image-tokens", type=int, default=None,
@@ -87,8 +93,7 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Animated GIF/APNG/WebP: send the first frame, or all frames as a "
                           "video image list [default: first]."),
         click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None,
-                     help="Config file (default: mediaprep.toml or [tool.mediaprep] in "
-                          "pyproject.toml, searched upwards)."),
+                     help=CONFIG_HELP),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -394,7 +399,8 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
 @click.argument("paths", nargs=-1, type=PathParam(), required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, as a list.")
 @click.option("--deep", is_flag=True, help="Decode pixels too.")
-@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None)
+@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None,
+              help=CONFIG_HELP)
 @click.option("--allow-url", is_flag=True, default=None, help="Fetch http(s) inputs.")
 @click.option("--allow-loopback-urls", is_flag=True, default=None,
               help="With --allow-url: also fetch from loopback addresses.")
@@ -478,10 +484,12 @@ def _describe(info: Any) -> list[str]:
 
 
 @main.command(name="limits")
-@click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None)
-@click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None, help=TARGET_HELP)
+@click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a row, as check and prep take it.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None)
+@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None,
+              help=CONFIG_HELP)
 @handle_errors
 def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bool,
                config_path: str | None) -> None:
@@ -508,7 +516,7 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
         click.echo(f"  {'':<28} {row.note}; source: {src.title} ({src.as_of})")
 
 
-@main.command()
+@main.command(short_help="Make inputs sendable: fixed outputs and DIR/parts.jsonl.")
 @click.argument("paths", nargs=-1, type=PathParam())
 @click.option("-o", "--out", "out_dir", type=PathParam(file_okay=False), required=True,
               help="Output folder (created; inputs are never written).")
