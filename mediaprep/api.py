@@ -178,7 +178,7 @@ def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
     if stem is None:  # the input's own name, never its folders (an absolute path would nest)
         stem = safe_relative(Path(src.name).name).with_suffix("")
     sink = Sink(Path(out_dir) if out_dir is not None else None, stem, keep_preview=preview)
-    info = probe_resource(src, limits=s.limits, preview=preview)
+    info = probe_resource(src, limits=s.limits, deep=s.deep, preview=preview)
     report = check_info(info, s)
     if _blocking(report) or info.error_code:
         return Prepared(path=src.name, kind=info.kind, ok=False, info=info,

@@ -533,6 +533,10 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
               help="'model': resize images to exactly what the model keeps.")
 @click.option("--frames-dir", "frames_dirs", multiple=True, type=PathParam(file_okay=False),
               help="A folder of frame images to send as one video (image list).")
+@click.option("--deep", is_flag=True, default=None,
+              help="Decode every input's pixels first, as check --deep does (slower): a video "
+                   "damaged mid-stream fails as video.undecodable instead of going out as it "
+                   "is.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor fill the prep cache.")
 @click.option("--cache-dir", type=PathParam(file_okay=False), default=None,
               help="Cache folder [default: $MEDIAPREP_CACHE_DIR, else "
@@ -559,6 +563,10 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
          cache_dir: str | None, batch_requests: str | None, prompt: str | None, group: int,
          batch_url: str, clean: bool, prep_format: str, **opts: Any) -> None:
     """Make every input sendable: fix what can be fixed, write outputs and DIR/parts.jsonl.
+
+    Without --deep, an input that needs no change is judged from its headers and container
+    structure, as check judges it: damage inside a video stream (packets that do not decode)
+    is not seen, and such a video is sent as it is. --deep decodes it first.
 
     Resumable: each finished input is recorded under DIR/.mediaprep/, so a rerun of a killed
     run (or of a finished one) only works on what is left. Unchanged inputs are taken from the

@@ -74,10 +74,12 @@ class InputResult:
     bytes_in: int = 0
     bytes_out: int = 0
     changes: tuple[str, ...] = ()  # kinds of change (mediaprep.report.changes.KINDS)
+    warnings: tuple[str, ...] = ()  # codes of the warnings that hold for what is sent
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "ok": self.ok, "fixed": self.fixed, "status": self.status,
                 "origin": self.origin, "changes": list(self.changes),
+                "warnings": list(self.warnings),
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
 
 
@@ -108,6 +110,11 @@ class BatchResult:
     @property
     def fixed(self) -> int:
         return sum(1 for r in self.results if r.ok and r.fixed)
+
+    @property
+    def warned(self) -> int:
+        """Prepared inputs with a warning that holds for what is sent (``image.animated``)."""
+        return sum(1 for r in self.results if r.ok and r.warnings)
 
     @property
     def prepared(self) -> int:
@@ -163,7 +170,8 @@ class BatchResult:
         lines = [run_summary(self.total, self.passed, self.fixed,
                              sum(1 for r in self.results if not r.ok),
                              sum(r.bytes_in for r in self.results),
-                             sum(r.bytes_out for r in self.results), self.elapsed)]
+                             sum(r.bytes_out for r in self.results), self.elapsed,
+                             self.warned)]
         if self.prepared:
             lines.append("changes: " + (describe_counts(self.change_counts()) or "none"))
         origins = [f"{self.prepared_now} prepared now"]
@@ -191,7 +199,8 @@ class BatchResult:
             "report": None if self.report_path is None else str(self.report_path),
             "summary": {
                 "files": self.total, "passed": self.passed, "fixed": self.fixed,
-                "failed": self.failed, "prepared_now": self.prepared_now,
+                "failed": self.failed, "warned": self.warned,
+                "prepared_now": self.prepared_now,
                 "from_journal": self.from_journal, "from_cache": self.from_cache,
                 "changes": self.change_counts(),
                 "bytes_in": sum(r.bytes_in for r in self.results),
@@ -512,7 +521,8 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
                     if error is None:
                         r = InputResult(index, t.display, done.ok, done.ok and done.fixed,
                                         done.status, done.origin, done.bytes_in,
-                                        done.bytes_out, tuple(done.changes))
+                                        done.bytes_out, tuple(done.changes),
+                                        tuple(done.warnings))
                         if not keep_parts:
                             parts.done(index)
                     else:
