@@ -323,12 +323,12 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
 
     ``config``: include/exclude and per-path overrides. ``jobs``: worker processes (default:
     the CPUs; 0: in this process, no isolation). ``timeout``: seconds one input may take
-    (None: no limit). ``on_start(n)`` is called once the inputs are known, ``on_result(index,
-    entry)`` as each input ends (any order).
+    (None: no limit). ``on_start(n)`` is called once the inputs are known,
+    ``on_result(index, entry)`` as each input ends (any order).
 
     Args:
         paths: files, folders, URLs to check.
-        settings: the :class:`~mediaprep.settings.Settings` (default: the defaults).
+        settings: the :class:`mediaprep.settings.Settings` (default: the defaults).
         frames_dirs: folders each taken as one video sent as its frames.
         strict: warnings fail an input too.
         executor: ``"local"``, ``"dask"`` or an executor object; ``executor_options`` are
@@ -404,7 +404,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     Args:
         paths: files, folders (walked recursively, media files only), URLs.
         out_dir: the output folder (made if missing; never an input's folder).
-        settings: the :class:`~mediaprep.settings.Settings` (default: the defaults).
+        settings: the :class:`mediaprep.settings.Settings` (default: the defaults).
         config: include/exclude patterns and per-path overrides (``[tool.mediaprep]``).
         frames_dirs: folders each taken as one video sent as its frames.
         jobs: worker processes (default: the CPUs; 0: in this process, no isolation).
