@@ -14,7 +14,7 @@ from typing import Any
 from .backends.sniff import extension_matches
 from .emit.parts import image_part, video_file_part
 from .emit.sink import Sink
-from .kinds import KINDS, check_info, probe_resource
+from .kinds import KINDS, add_notes, check_info, noted_warnings, probe_resource
 from .model import Finding, MediaInfo, Prepared, Report
 from .net.fetch import FetchError
 from .output import safe_relative
@@ -178,7 +178,7 @@ def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
     if stem is None:  # the input's own name, never its folders (an absolute path would nest)
         stem = safe_relative(Path(src.name).name).with_suffix("")
     sink = Sink(Path(out_dir) if out_dir is not None else None, stem, keep_preview=preview)
-    info = probe_resource(src, limits=s.limits, preview=preview)
+    info = probe_resource(src, limits=s.limits, deep=s.deep, preview=preview)
     report = check_info(info, s)
     if _blocking(report) or info.error_code:
         return Prepared(path=src.name, kind=info.kind, ok=False, info=info,
@@ -186,7 +186,10 @@ def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
                         previews={"input": info.first_frame} if info.first_frame else {})
     kind = KINDS.get(info.kind)
     if kind is not None:
-        return kind.prepare(src, report, s, sink)
+        with noted_warnings() as said:  # a decoder's warning: a note on the input, not stderr
+            prepared = kind.prepare(src, report, s, sink)
+        add_notes(prepared.info, said)
+        return prepared
     return Prepared(path=src.name, kind=info.kind, ok=False, info=info,
                     findings=report.findings + [Finding(
                         "file.unsupported_format", "error",

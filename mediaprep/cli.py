@@ -7,6 +7,7 @@ run that could not go on (a full disk), 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -24,7 +25,7 @@ from .batch import DEFAULT_TIMEOUT, BatchError, RunStopped
 from .batch.executors import ExecutorUnavailable
 from .batch.requests import BatchRequestError
 from .batch.runner import WorkerStartError
-from .config import Config, ConfigError, load_config
+from .config import RUN_SWITCHES, Config, ConfigError, load_config
 from .errors import blank_path_problem
 from .limits import LimitError
 from .report import FORMATS as REPORT_FORMATS
@@ -53,12 +54,18 @@ class PathParam(click.Path):
         return super().convert(value, param, ctx)
 
 
+CONFIG_HELP = ("Config file (default: mediaprep.toml or [tool.mediaprep] in pyproject.toml, "
+               "searched upwards).")
+TARGET_HELP = ("Where the media goes: DashScope, Moonshot, or your own vLLM/SGLang server "
+               "(vllm) [default: dashscope].")
+LIMIT_HELP = "Override a row of the limits table (see `mediaprep limits`)."
+
+
 def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command takes; ``None`` means "from config, else the default"."""
     opts = [
         click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None,
-                     help="Where the media goes: DashScope, Moonshot, or your own vLLM/SGLang "
-                          "server (vllm) [default: dashscope]."),
+                     help=TARGET_HELP),
         click.option("--dialect", type=click.Choice(limits_mod.DIALECTS), default=None,
                      help="API dialect of the content parts [default: openai]."),
         click.option("--transport", type=click.Choice(limits_mod.TRANSPORTS), default=None,
@@ -75,7 +82,7 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-frames", type=int, default=None,
                      help="Cap on frames per video [default: 2000]."),
         click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override a row of the limits table (see `mediaprep limits`)."),
+                     help=LIMIT_HELP),
         click.option("--max-tokens", type=int, default=None,
                      help="Limit on estimated tokens per request."),
         click.option("--max-image-tokens", type=int, default=None,
@@ -86,8 +93,7 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Animated GIF/APNG/WebP: send the first frame, or all frames as a "
                           "video image list [default: first]."),
         click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None,
-                     help="Config file (default: mediaprep.toml or [tool.mediaprep] in "
-                          "pyproject.toml, searched upwards)."),
+                     help=CONFIG_HELP),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -99,6 +105,9 @@ def build_settings(ctx_opts: dict[str, Any]) -> tuple[Settings, Config]:
     try:
         path = ctx_opts.pop("config_path", None)
         config = load_config(Path(path) if path else None)
+        for key in RUN_SWITCHES:  # a flag given turns the config's switch on
+            if ctx_opts.pop(key, None):
+                setattr(config, key, True)
         overrides: dict[str, Any] = dict(config.options.pop("limits", {}) or {})
         for raw in ctx_opts.pop("limit_overrides", ()) or ():
             if "=" not in raw:
@@ -146,7 +155,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if isinstance(exc, BrokenPipeError) and _output_pipe_closed():
                 _quiet_exit_on_closed_pipe()
             # The machine, not an input: a full disk, an output folder that cannot be made.
-            _say(f"mediaprep {name}: stopped: {exc}{KEPT.get(name, '')}", err=True)
+            _say(f"mediaprep {name}: stopped: {exc}{_what_to_do(exc, name)}", err=True)
             sys.exit(EXIT_USAGE)
 
     return wrapper
@@ -192,6 +201,25 @@ def _quiet_exit_on_closed_pipe() -> NoReturn:
 
 KEPT = {"prep": "; finished inputs are kept: run the same command again to finish"}
 
+# What to fix when the machine stops a run: running the same command again alone would stop
+# the same way
+_FIXES = {
+    errno.ENOSPC: "free some space on that disk (or choose another output folder with -o)",
+    errno.EDQUOT: "free some of your disk quota (or choose another output folder with -o)",
+    errno.EROFS: "that file system is read-only: choose another output folder with -o",
+    errno.EACCES: "make the output folder writable for you (or choose another with -o)",
+    errno.EPERM: "make the output folder writable for you (or choose another with -o)",
+}
+
+
+def _what_to_do(exc: BaseException, command: str) -> str:
+    fix = _FIXES.get(getattr(exc, "errno", None) or 0)
+    if fix is None:
+        return KEPT.get(command, "")
+    if command == "prep":
+        return f"; {fix}, then run the same command again: finished inputs are kept"
+    return f"; {fix}"
+
 
 def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options of the commands that run over many inputs (check, prep)."""
@@ -215,6 +243,14 @@ def batch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--allow-loopback-urls", is_flag=True, default=None,
                      help="With --allow-url: also fetch from loopback addresses (local "
                           "servers)."),
+        click.option("--force-exclude", is_flag=True, default=None,
+                     help="Choose files named on the command line as a folder walk does: the "
+                          "config's include/exclude apply, and a file that is not media (a "
+                          "TypeScript .ts) is skipped. For pre-commit and other tools that "
+                          "name files [config: force_exclude]."),
+        click.option("--fail-on-empty", is_flag=True, default=None,
+                     help="Exit 1 when the paths hold no images or videos (a CI step that "
+                          "checks nothing fails) [config: fail_on_empty]."),
         click.option("--manifest", "manifests", multiple=True, type=PathParam(dir_okay=False),
                      help="A file listing inputs, one path or URL per line (# comments); "
                           "relative paths are relative to the manifest's folder."),
@@ -272,11 +308,26 @@ def _say(text: str, *, err: bool = False) -> None:
     click.echo(displayable(text), err=err)
 
 
-def _say_if_nothing_found(count: int, command: str) -> None:
-    """As ruff does: a folder with no media (a mistyped path?) passes, but not silently."""
+def _say_if_nothing_found(count: int, command: str, config: Config) -> None:
+    """As ruff does: a folder with no media (a mistyped path?) passes, but not silently; with
+    ``fail_on_empty`` it fails (CI that checks nothing should not pass)."""
     if not count:
-        click.echo(f"mediaprep {command}: warning: no images or videos found in the paths "
+        level = "error" if config.fail_on_empty else "warning"
+        click.echo(f"mediaprep {command}: {level}: no images or videos found in the paths "
                    "given (include/exclude from the config apply)", err=True)
+
+
+def _say_run_findings(command: str, findings: list[Any], strict: bool = False) -> None:
+    """Findings about the whole run (an unknown model), once on stderr, not on every file."""
+    for f in findings:
+        fails = f.severity == "error" or (strict and f.severity == "warning")
+        _say(f"mediaprep {command}: {f.severity} {f.code}: {f.message}"
+             + (" (--strict: the run fails)" if fails and f.severity == "warning" else ""),
+             err=True)
+
+
+def _fails_as_empty(count: int, config: Config) -> bool:
+    return config.fail_on_empty and not count
 
 
 def _resource_for(item: Any) -> Resource:
@@ -303,6 +354,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     """Validate files and folders (recursively); nothing is written."""
     from .batch import check_many
     from .batch.progress import Progress, human_duration
+    from .batch.summary import plural
     from .report import input_failed, render
 
     executor, executor_options, paths = pop_run_options(opts, paths)
@@ -313,7 +365,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     progress = Progress(0, label="check", enabled=False if quiet else None)
 
     def on_start(total: int) -> None:
-        _say_if_nothing_found(total, "check")
+        _say_if_nothing_found(total, "check", config)
         progress.total = total
         progress.__enter__()
 
@@ -332,18 +384,23 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     out = render(data, fmt, strict=strict, verbose=verbose, quiet=quiet)
     if out:
         click.echo(out, nl=False)
+    _say_run_findings("check", result.run_findings, strict)
     if fmt != "text":  # the machine formats keep stdout for themselves
         s = data["summary"]
-        click.echo(f"mediaprep: {s['files']} files, {s['passed']} passed, {s['failed']} failed"
+        click.echo(f"mediaprep: {plural(s['files'], 'file')}, {s['passed']} passed, "
+                   f"{s['failed']} failed"
                    f", {human_duration(result.elapsed)}", err=True)
-    sys.exit(EXIT_FAILED if data["summary"]["failed"] else EXIT_OK)
+    failed = (data["summary"]["failed"] or result.run_failed
+              or _fails_as_empty(data["summary"]["files"], config))
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @main.command()
 @click.argument("paths", nargs=-1, type=PathParam(), required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, as a list.")
 @click.option("--deep", is_flag=True, help="Decode pixels too.")
-@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None)
+@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None,
+              help=CONFIG_HELP)
 @click.option("--allow-url", is_flag=True, default=None, help="Fetch http(s) inputs.")
 @click.option("--allow-loopback-urls", is_flag=True, default=None,
               help="With --allow-url: also fetch from loopback addresses.")
@@ -357,6 +414,7 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
     from .batch.inputs import collect
 
     settings, config = build_settings({"config_path": config_path, **url_opts})
+    config.force_exclude = False  # a file named to probe is probed, whatever the config says
     items = collect(paths, config)
     infos = [probe_api(i.url if i.url is not None else _resource_for(i), settings=settings,
                        deep=deep) for i in items]
@@ -426,10 +484,12 @@ def _describe(info: Any) -> list[str]:
 
 
 @main.command(name="limits")
-@click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None)
-@click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None, help=TARGET_HELP)
+@click.option("--limit", "limit_overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a row, as check and prep take it.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None)
+@click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None,
+              help=CONFIG_HELP)
 @handle_errors
 def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bool,
                config_path: str | None) -> None:
@@ -456,7 +516,7 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
         click.echo(f"  {'':<28} {row.note}; source: {src.title} ({src.as_of})")
 
 
-@main.command()
+@main.command(short_help="Make inputs sendable: fixed outputs and DIR/parts.jsonl.")
 @click.argument("paths", nargs=-1, type=PathParam())
 @click.option("-o", "--out", "out_dir", type=PathParam(file_okay=False), required=True,
               help="Output folder (created; inputs are never written).")
@@ -473,6 +533,10 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
               help="'model': resize images to exactly what the model keeps.")
 @click.option("--frames-dir", "frames_dirs", multiple=True, type=PathParam(file_okay=False),
               help="A folder of frame images to send as one video (image list).")
+@click.option("--deep", is_flag=True, default=None,
+              help="Decode every input's pixels first, as check --deep does (slower): a video "
+                   "damaged mid-stream fails as video.undecodable instead of going out as it "
+                   "is.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor fill the prep cache.")
 @click.option("--cache-dir", type=PathParam(file_okay=False), default=None,
               help="Cache folder [default: $MEDIAPREP_CACHE_DIR, else "
@@ -500,6 +564,10 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
          batch_url: str, clean: bool, prep_format: str, **opts: Any) -> None:
     """Make every input sendable: fix what can be fixed, write outputs and DIR/parts.jsonl.
 
+    Without --deep, an input that needs no change is judged from its headers and container
+    structure, as check judges it: damage inside a video stream (packets that do not decode)
+    is not seen, and such a video is sent as it is. --deep decodes it first.
+
     Resumable: each finished input is recorded under DIR/.mediaprep/, so a rerun of a killed
     run (or of a finished one) only works on what is left. Unchanged inputs are taken from the
     cache (see --cache-dir, --no-cache) without media work.
@@ -517,7 +585,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     progress = Progress(0, label="prep", enabled=False if quiet else None)
 
     def on_start(total: int) -> None:
-        _say_if_nothing_found(total, "prep")
+        _say_if_nothing_found(total, "prep", config)
         progress.total = total
         progress.__enter__()
 
@@ -544,6 +612,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         progress.close()
     from .batch.summary import plural
 
+    _say_run_findings("prep", result.run_findings)
     first, *rest = result.summary().split("\n")
     _say(f"prep: {first} -> {Path(out_dir)}", err=True)
     for more in rest:
@@ -554,7 +623,8 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
              + (f" ({plural(left, 'failed input')} left out)" if left else ""), err=True)
     if prep_format == "json":
         click.echo(json.dumps(result.to_json(), indent=2))
-    sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
+    failed = result.failed or _fails_as_empty(result.total, config)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @main.command()

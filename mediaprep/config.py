@@ -8,6 +8,8 @@ long option names with ``_`` or ``-`` (``max_frames`` / ``max-frames``), plus:
     "image.min_side" = 16
     include = ["assets/**"]        # globs, relative to the config file's folder
     exclude = ["**/thumbs/**"]
+    force_exclude = true           # include/exclude apply to files named on the command line
+    fail_on_empty = true           # a run that finds no media fails
     [[tool.mediaprep.overrides]]   # per-path settings, first match wins
     paths = ["videos/**"]
     fps = 1
@@ -39,6 +41,12 @@ class Config:
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     overrides: list[dict[str, Any]] = field(default_factory=list)
+    # Files named on the command line are chosen as a folder walk chooses them: include/exclude
+    # apply and a file that is not media (a TypeScript .ts) is skipped. For tools that name the
+    # files themselves, as pre-commit does (``--force-exclude``, as ruff has it).
+    force_exclude: bool = False
+    # a run whose paths hold no media fails (the CLI exits 1) instead of passing with a warning
+    fail_on_empty: bool = False
 
     @property
     def root(self) -> Path:
@@ -57,11 +65,12 @@ class Config:
         if not self.overrides:
             return base
         rel = _relative(path, self.root)
-        for ov in self.overrides:
+        for number, ov in enumerate(self.overrides, 1):
             globs = ov.get("paths", [])
             if any(_match(rel, g) for g in globs):
-                opts = {k: v for k, v in ov.items() if k != "paths"}
-                return make_settings(base, **normalise_keys(opts))
+                opts = normalise_keys({k: v for k, v in ov.items() if k != "paths"})
+                # checked when loaded; this catches what clashes with command-line options
+                return _settings_from(self.path, _override_name(number), opts, base)
         return base
 
 
@@ -111,6 +120,17 @@ def _has_tool_table(pyproject: Path) -> bool:
         return "tool.mediaprep" in text
 
 
+# keys of the config that choose how a run goes, not how an input is judged (not Settings)
+RUN_SWITCHES = ("force_exclude", "fail_on_empty")
+
+
+def _table_name(path: Path | str, data: dict[str, Any]) -> str:
+    """Where in the file the options are, for messages."""
+    if Path(path).name == "pyproject.toml" or "mediaprep" in data.get("tool", {}):
+        return "[tool.mediaprep]"
+    return "the top-level table"
+
+
 def load_config(path: Path | None = None, *, search: bool = True) -> Config:
     if path is None:
         path = find_config() if search else None
@@ -129,9 +149,51 @@ def load_config(path: Path | None = None, *, search: bool = True) -> Config:
     cfg.include = list(table.pop("include", []))
     cfg.exclude = list(table.pop("exclude", []))
     cfg.overrides = [normalise_keys(o) for o in table.pop("overrides", [])]
+    for key in RUN_SWITCHES:
+        value = table.pop(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {_table_name(path, data)}: {key} must be true or false, "
+                              f"got {value!r}")
+        setattr(cfg, key, value)
     cfg.options = table
-    try:
-        make_settings(None, **cfg.options)
-    except (TypeError, SettingsError, ValueError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    where = _table_name(path, data)
+    base = _settings_from(path, where, cfg.options)
+    for number, ov in enumerate(cfg.overrides, 1):
+        _settings_from(path, _override_name(number),
+                       {k: v for k, v in ov.items() if k != "paths"}, base)
     return cfg
+
+
+def _limits_name(where: str) -> str:
+    if where == "[tool.mediaprep]":
+        return "[tool.mediaprep.limits]"
+    return "[limits]" if where == "the top-level table" else f"{where}, its limits"
+
+
+def _override_name(number: int) -> str:
+    return f"[[tool.mediaprep.overrides]] #{number}"
+
+
+def _settings_from(path: Path | str | None, where: str, options: dict[str, Any],
+                   base: Settings | None = None) -> Settings:
+    """Settings from a table of the config; what is wrong names the file, the table and the
+    key (``fps = "fast"``), not only what Python said."""
+    try:
+        return make_settings(base, **options)
+    except (TypeError, SettingsError, ValueError) as exc:
+        problem = exc
+    limits = options.get("limits")
+    if limits:
+        try:
+            make_settings(base, limits=limits)
+        except (TypeError, SettingsError, ValueError) as exc:
+            raise ConfigError(f"{path}: {_limits_name(where)}: {exc}") from exc
+    for key, value in options.items():
+        try:
+            make_settings(base, **{key: value})
+        except TypeError:
+            raise ConfigError(f"{path}: {where}: unknown key {key!r} (keys are the long "
+                              "option names of check and prep)") from problem
+        except (SettingsError, ValueError) as exc:
+            raise ConfigError(f"{path}: {where}: {key} = {value!r}: {exc}") from problem
+    raise ConfigError(f"{path}: {where}: {problem}") from problem

@@ -44,6 +44,53 @@ class SettingsError(MediaprepError, ValueError):
 
 @dataclass(frozen=True)
 class Settings:
+    """Every option of probe, check and prepare, validated when made (``SettingsError``).
+
+    Make one with keywords (``Settings(target="moonshot", fps=1)``), with
+    :func:`make_settings` on top of another, or let the functions take the keywords
+    themselves (``mediaprep.check(path, target="moonshot")``). The command line and the
+    config file fill the same fields; each field's CLI option is named after it.
+
+    Attributes:
+        target: where the media goes: ``"dashscope"``, ``"moonshot"`` or ``"vllm"`` (your own
+            vLLM or SGLang server); its limits apply.
+        dialect: API dialect of the content parts: ``"openai"`` or ``"dashscope"``.
+        transport: how media travels: ``"base64"`` (data URLs), ``"url"`` (hosted under
+            ``url_prefix``) or ``"path"`` (file:// URIs: the DashScope SDK's dialect, or a
+            vllm server's ``allowed_local_media_path``).
+        model: model the request is for (its limits, context and token estimate; None: the
+            target's default model).
+        fps: video frames per second sampled (0.1 to 10).
+        max_frames: cap on frames per video (1 to 2000).
+        max_frames_set: whether ``max_frames`` was given (the native dialect then sends it);
+            set by itself when ``max_frames`` differs from the default.
+        limit_overrides: rows of the limits table overridden, ``{"image.min_side": 16}``
+            (``--limit KEY=VALUE``; see ``mediaprep limits``).
+        url_prefix: where prep's outputs will be hosted (``transport="url"``).
+        video_mode: send videos as ``"file"``, as ``"frames"``, or decide per video
+            (``"auto"``).
+        max_side: prep scales images down to this long side (None: only as limits need).
+        max_pixels: prep scales images down to this area (None: only as limits need).
+        frame_max_side: frames taken from a video are scaled down to this long side.
+        small_image_fix: how an image of 10 px or less on a side is fixed: ``"pad"`` or
+            ``"upscale"``.
+        animation: an animated GIF/APNG/WebP is sent as its ``"first"`` frame, or as
+            ``"frames"`` (a video image list).
+        pad_aspect: pad images beyond the aspect-ratio limit instead of failing them.
+        resize_model: resize images to exactly the size the model keeps (``--resize model``).
+        safety_margin: fraction kept free under a byte limit when encoding (0 to 0.5).
+        max_tokens: limit on the estimated tokens of a request (None: off).
+        max_image_tokens: limit on the estimated tokens of one image (None: off).
+        deep: decode pixels too (check and prep), so damage inside a stream is found.
+        allow_url: fetch http(s) inputs (otherwise they are not fetched).
+        allow_private_urls: with ``allow_url``, also fetch from private, link-local and
+            loopback addresses.
+        allow_loopback_urls: with ``allow_url``, also fetch from loopback addresses (local
+            servers).
+        allowed_local_media_path: vllm: the folder the server reads file:// parts from (its
+            ``--allowed-local-media-path``); the path transport writes there.
+    """
+
     #: where the media goes: a name (``dashscope``, ``moonshot``, ``vllm``), made the
     #: :class:`~mediaprep.targets.base.Target` object once (it prints and compares as its name)
     target: Target | str = DEFAULT_TARGET
@@ -84,7 +131,11 @@ class Settings:
         if self.model is None:
             object.__setattr__(self, "model", target.default_model)
         # fps is a JSON float on the wire whatever the caller typed (5 -> 5.0)
-        object.__setattr__(self, "fps", float(self.fps))
+        try:
+            fps = float(self.fps)
+        except (TypeError, ValueError):
+            raise SettingsError(f"fps must be a number, got {self.fps!r}") from None
+        object.__setattr__(self, "fps", fps)
         if self.max_frames != DEFAULT_MAX_FRAMES and not self.max_frames_set:
             object.__setattr__(self, "max_frames_set", True)
         self.validate()

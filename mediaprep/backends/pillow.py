@@ -173,7 +173,10 @@ def pil_open(fh: IO[bytes], max_pixels: int | None, *,
         except Image.DecompressionBombError as exc:
             pixels = _pixels_from_message(str(exc))
             if max_pixels is not None and (pixels is None or pixels > max_pixels):
-                raise BombError(pixels, str(exc)) from exc
+                # our sentence and our limit, not Pillow's (its threshold is not the one used)
+                declared = f"{pixels:,} pixels" if pixels is not None else "too many pixels"
+                raise BombError(pixels, f"declares {declared}, above image.max_decode_pixels "
+                                        f"{max_pixels:,}") from exc
             fh.seek(0)
             with _pixels_lock:
                 saved = Image.MAX_IMAGE_PIXELS

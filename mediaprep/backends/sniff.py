@@ -20,6 +20,9 @@ EXTENSIONS: dict[str, str] = {
     "avi": "avi", "flv": "flv", "wmv": "wmv", "asf": "wmv", "mpg": "mpeg", "mpeg": "mpeg",
     "m2v": "mpeg", "ts": "ts", "m2ts": "ts", "mts": "ts", "3gp": "3gp", "3g2": "3gp",
 }
+# Extensions other kinds of file share: .ts and .mts are TypeScript sources too. A folder walk
+# takes such a file only when its bytes are media (mediaprep.batch.inputs.is_media_file).
+SHARED_EXTENSIONS = frozenset({"ts", "mts", "m2ts"})
 IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
                            "jpeg2000", "ico", "cur", "jxl", "mpo"})
 VIDEO_FORMATS = frozenset({"mp4", "mov", "mkv", "webm", "avi", "flv", "wmv", "mpeg", "ts", "3gp"})
@@ -79,11 +82,35 @@ def sniff(head: bytes) -> Sniffed:
         return Sniffed("video", "wmv")
     if h[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
         return Sniffed("video", "mpeg")
-    if h[0] == 0x47 and len(h) > 376 and h[188] == 0x47 and h[376] == 0x47:
+    if is_transport_stream(h):
         return Sniffed("video", "ts")
     if _looks_like_text(h):
         return Sniffed("other", None, "text")
     return Sniffed("other", None)
+
+
+# MPEG-TS packets are 188 bytes from the sync byte; M2TS (Blu-ray, AVCHD .mts) puts a 4-byte
+# timecode before each, so 192 bytes
+_TS_PACKET_SIZES = (188, 192)
+_TS_SYNC = 0x47
+_TS_MIN_PACKETS = 3
+
+
+def is_transport_stream(head: bytes) -> bool:
+    """Whether ``head`` is MPEG-TS or M2TS packets: a sync byte every packet, from the first
+    packet on (a capture cut mid-packet starts with the rest of one).
+
+    Every packet the head holds must agree (at least three), not only the first three: a text
+    file may have a "G" at 0, 188 and 376 by chance, hardly one every 188 bytes.
+    """
+    for size in _TS_PACKET_SIZES:
+        for first in range(min(size, len(head))):
+            if head[first] != _TS_SYNC:
+                continue
+            starts = range(first, len(head), size)
+            if len(starts) >= _TS_MIN_PACKETS and all(head[i] == _TS_SYNC for i in starts):
+                return True
+    return False
 
 
 def _sniff_isobmff(h: bytes) -> Sniffed:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backends.sniff import EXTENSIONS, HEAD_BYTES, sniff
+from ..backends.sniff import EXTENSIONS, HEAD_BYTES, SHARED_EXTENSIONS, sniff
 from ..config import Config, resolved_folder
 from ..errors import MediaprepError
 from ..resource import is_url
@@ -45,8 +45,12 @@ def display_path(path: Path, real: Path | None = None) -> str:
 
 
 def is_media_file(path: Path) -> bool:
-    """By extension, or by magic number for media with a misleading name."""
-    if path.suffix[1:].lower() in EXTENSIONS:
+    """By extension, or by magic number for media with a misleading name.
+
+    An extension other files share (.ts: TypeScript) counts only when the bytes are media too.
+    """
+    ext = path.suffix[1:].lower()
+    if ext in EXTENSIONS and ext not in SHARED_EXTENSIONS:
         return True
     try:
         if not path.is_file():  # a FIFO would block the open forever; devices never end
@@ -62,8 +66,10 @@ def collect(paths: Iterable[str | Path], config: Config, *,
     """Files named, media files found under folders named (recursively), and frame folders.
 
     Symlinked folders are not followed (a link loop cannot trap the walk); each real file is
-    taken once even when named twice. ``skip``: a folder the walks leave out (prep's output
-    folder: ``prep . -o out`` must not take the last run's outputs as inputs).
+    taken once even when named twice. With ``config.force_exclude``, a file named is taken only
+    as a walk would take it (include/exclude, and media only). ``skip``: a folder the walks
+    leave out (prep's output folder: ``prep . -o out`` must not take the last run's outputs as
+    inputs).
     """
     skip_real = str(_resolved(skip)) if skip is not None else None
     items: list[Item] = []
@@ -90,9 +96,17 @@ def collect(paths: Iterable[str | Path], config: Config, *,
             for f, real in _walk(p, skip_real):
                 if config.selected(f, real) and is_media_file(f):
                     add(Item(f, display_path(f, real), real=real))
-        else:
+        elif not (config.force_exclude and _left_out(p, config)):
             add(named(p))
     return items
+
+
+def _left_out(p: Path, config: Config) -> bool:
+    """Under ``force_exclude``: whether a walk would leave out the file named ``p`` (include,
+    exclude, not media). One that does not exist is kept, to be reported as missing."""
+    if not p.exists():
+        return False
+    return not (config.selected(p, _resolved(p)) and is_media_file(p))
 
 
 def _resolved(p: Path) -> Path | None:

@@ -30,6 +30,7 @@ from ..output import sweep_temporaries as _sweep
 from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
 from .cache import Cache, cache_key, canonical_json, hash_input, package_version
+from .summary import warnings_left
 from .tasks import PrepTask, prep_one
 
 log = logging.getLogger("mediaprep")
@@ -81,6 +82,7 @@ class PrepDone:
     status: str  # one line for humans: "a.jpg: ok (converted ...)"
     origin: str  # "prepared", "cache" or "journal"
     changes: tuple[str, ...] = ()  # kinds of change (report.changes.KINDS)
+    warnings: tuple[str, ...] = ()  # codes of the warnings that hold for what is sent
 
 
 def state_dir(out_dir: str | os.PathLike[str]) -> Path:
@@ -237,12 +239,24 @@ def _status(line: dict[str, Any], display: str) -> str:
     parts.jsonl's ``fixes`` (:func:`~mediaprep.report.changes.words_of`)."""
     if line.get("ok"):
         words = words_of(line)
+        warned = "".join(f"; warning {f.get('code')}: {_own_words(f.get('message'), display)}"
+                         for f in warnings_left(line))
         if not words:
-            return f"{display}: ok, unchanged"
-        return f"{display}: fixed: " + "; ".join(words)
+            return f"{display}: ok, unchanged{warned}"
+        return f"{display}: fixed: " + "; ".join(words) + warned
     detail = "; ".join(f"{f.get('code')}: {f.get('message')}" for f in line.get("findings") or []
                        if f.get("severity") == "error")
     return f"{display}: FAILED" + (f" ({detail})" if detail else "")
+
+
+def _own_words(message: Any, display: str) -> str:
+    """A finding's message without the file name it starts with (the line starts with it)."""
+    text = str(message or "")
+    name = Path(display).name
+    for prefix in (f"{display}: ", f"{name}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
 
 
 def _fixed(line: dict[str, Any]) -> bool:
@@ -300,7 +314,8 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
     if done is None:
         assert line is not None
         done = {"ok": bool(line.get("ok")), "fixed": _fixed(line),
-                "status": _status(line, t.display), "changes": changes_of(line)}
+                "status": _status(line, t.display), "changes": changes_of(line),
+                "warnings": [f.get("code") for f in warnings_left(line)]}
     lst = lpath.stat()
     meta = {
         "jkey": jkey,
@@ -315,6 +330,7 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
         "line": {"size": lst.st_size, "mtime_ns": lst.st_mtime_ns},
         "done": {"ok": done["ok"], "fixed": done["fixed"], "status": done["status"],
                  "changes": list(done.get("changes") or []),
+                 "warnings": list(done.get("warnings") or []),
                  "bytes_in": _input_bytes(t.source) or bytes_in,  # a URL: prepare's count
                  "bytes_out": sum(o["size"] for o in stats)},
     }
@@ -400,7 +416,8 @@ def _line_index(state: Path) -> dict[str, list[int]]:
 def _done(meta: dict[str, Any], origin: str) -> PrepDone:
     d = meta["done"]
     return PrepDone(bool(d["ok"]), bool(d["fixed"]), int(d["bytes_in"]), int(d["bytes_out"]),
-                    str(d["status"]), origin, tuple(str(c) for c in d.get("changes") or ()))
+                    str(d["status"]), origin, tuple(str(c) for c in d.get("changes") or ()),
+                    tuple(str(c) for c in d.get("warnings") or ()))
 
 
 def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any],

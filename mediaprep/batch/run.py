@@ -36,6 +36,7 @@ log = logging.getLogger("mediaprep")
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..model import Finding
     from .executors import Executor
 
 __all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "InputResult",
@@ -54,7 +55,12 @@ class BatchError(MediaprepError, ValueError):
 
 class RunStopped(MediaprepError):
     """A worker hit an error that every later input would hit too (a full disk: see
-    ``output.RUN_STOPPING_ERRNOS``). Finished inputs are kept; a rerun finishes the rest."""
+    ``output.RUN_STOPPING_ERRNOS``). Finished inputs are kept; a rerun finishes the rest.
+    ``errno``: the error's number, so that a message can say what to fix."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,12 @@ class InputResult:
     bytes_in: int = 0
     bytes_out: int = 0
     changes: tuple[str, ...] = ()  # kinds of change (mediaprep.report.changes.KINDS)
+    warnings: tuple[str, ...] = ()  # codes of the warnings that hold for what is sent
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "ok": self.ok, "fixed": self.fixed, "status": self.status,
                 "origin": self.origin, "changes": list(self.changes),
+                "warnings": list(self.warnings),
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
 
 
@@ -91,6 +99,7 @@ class BatchResult:
     stale: list[str] = field(default_factory=list)  # outputs of earlier runs' inputs, left
     cleaned: list[str] = field(default_factory=list)  # those removed (clean=True)
     report_path: Path | None = None  # DIR/report.html, when written
+    run_findings: list[Finding] = field(default_factory=list)  # about the run (see run_findings)
 
     @property
     def total(self) -> int:
@@ -103,6 +112,11 @@ class BatchResult:
     @property
     def fixed(self) -> int:
         return sum(1 for r in self.results if r.ok and r.fixed)
+
+    @property
+    def warned(self) -> int:
+        """Prepared inputs with a warning that holds for what is sent (``image.animated``)."""
+        return sum(1 for r in self.results if r.ok and r.warnings)
 
     @property
     def prepared(self) -> int:
@@ -158,7 +172,8 @@ class BatchResult:
         lines = [run_summary(self.total, self.passed, self.fixed,
                              sum(1 for r in self.results if not r.ok),
                              sum(r.bytes_in for r in self.results),
-                             sum(r.bytes_out for r in self.results), self.elapsed)]
+                             sum(r.bytes_out for r in self.results), self.elapsed,
+                             self.warned)]
         if self.prepared:
             lines.append("changes: " + (describe_counts(self.change_counts()) or "none"))
         origins = [f"{self.prepared_now} prepared now"]
@@ -186,7 +201,8 @@ class BatchResult:
             "report": None if self.report_path is None else str(self.report_path),
             "summary": {
                 "files": self.total, "passed": self.passed, "fixed": self.fixed,
-                "failed": self.failed, "prepared_now": self.prepared_now,
+                "failed": self.failed, "warned": self.warned,
+                "prepared_now": self.prepared_now,
                 "from_journal": self.from_journal, "from_cache": self.from_cache,
                 "changes": self.change_counts(),
                 "bytes_in": sum(r.bytes_in for r in self.results),
@@ -206,6 +222,13 @@ class CheckResult:
     report: dict[str, Any]
     elapsed: float = 0.0
     strict: bool = False
+    run_findings: list[Finding] = field(default_factory=list)  # about the run (see run_findings)
+
+    @property
+    def run_failed(self) -> bool:
+        """Whether a finding about the run fails it (a warning fails it under ``strict``)."""
+        return any(f.severity == "error" or (self.strict and f.severity == "warning")
+                   for f in self.run_findings)
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -273,6 +296,21 @@ def _settings(settings: Settings | None) -> Settings:
     return settings if settings is not None else make_settings(None)
 
 
+def run_findings(settings: Settings) -> tuple[list[Finding], Settings]:
+    """Findings about a run rather than any one input, said once by the run (``model.unknown``:
+    a model the limits table does not know), and the settings its inputs are judged with: they
+    take that model as known, so that no input repeats the finding (or fails on it under
+    ``strict``). A per-path override naming another unknown model is still said per input."""
+    from ..kinds.common import check_model
+
+    said = [f for f in check_model(settings) if f.code == "model.unknown"]
+    if not said:
+        return [], settings
+    vision = [*sorted(settings.limits.value("models.vision")), settings.model]
+    overrides = {**settings.limit_overrides, "models.vision": ",".join(vision)}
+    return said, settings.replace(limit_overrides=overrides)
+
+
 def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | None = None, *,
                config: Config | None = None,
                frames_dirs: Iterable[str | os.PathLike[str]] = (), strict: bool = False,
@@ -287,19 +325,21 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
 
     ``config``: include/exclude and per-path overrides. ``jobs``: worker processes (default:
     the CPUs; 0: in this process, no isolation). ``timeout``: seconds one input may take
-    (None: no limit). ``on_start(n)`` is called once the inputs are known, ``on_result(index,
-    entry)`` as each input ends (any order).
+    (None: no limit). ``on_start(n)`` is called once the inputs are known,
+    ``on_result(index, entry)`` as each input ends (any order).
 
     Args:
         paths: files, folders, URLs to check.
-        settings: the :class:`~mediaprep.settings.Settings` (default: the defaults).
+        settings: the :class:`mediaprep.settings.Settings` (default: the defaults).
         frames_dirs: folders each taken as one video sent as its frames.
         strict: warnings fail an input too.
         executor: ``"local"``, ``"dask"`` or an executor object; ``executor_options`` are
             passed to a named one.
 
     Returns:
-        A :class:`CheckResult` whose ``report`` is the ``check --format json`` object.
+        A :class:`CheckResult` whose ``report`` is the ``check --format json`` object, and
+        whose ``run_findings`` are about the run, said once instead of on every file (an
+        unknown model: see :func:`run_findings`).
 
     Raises:
         BatchError: the run cannot start as asked (e.g. an executor that is not installed,
@@ -311,7 +351,7 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
 
     paths, frames_dirs = list(paths), list(frames_dirs)
     _refuse_blank_paths([*paths, *frames_dirs])
-    settings = _settings(settings)
+    said, settings = run_findings(_settings(settings))
     config = _config(config)
     _prestart(check_one, jobs, executor)
     items = collect(paths, config, frames_dirs=frames_dirs)
@@ -333,7 +373,7 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
     run_tasks(tasks, check_one, jobs=jobs, timeout=timeout, on_result=ended, executor=executor,
          executor_options=executor_options)
     report = report_from_files([f for f in files if f is not None], settings, strict=strict)
-    return CheckResult(report, time.monotonic() - start, strict)
+    return CheckResult(report, time.monotonic() - start, strict, said)
 
 
 @dataclass(frozen=True)
@@ -400,7 +440,8 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
 
     Returns:
         A :class:`BatchResult`: counts (passed, fixed, failed, from the journal, from the
-        cache), ``summary()``, and ``lines()`` (the ``parts.jsonl`` lines).
+        cache), ``summary()``, ``lines()`` (the ``parts.jsonl`` lines), and
+        ``run_findings`` (about the run, said once: see :func:`run_findings`).
 
     Raises:
         BatchError: the run cannot start as asked (an input inside ``out_dir``, a link where
@@ -413,14 +454,14 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     paths = list(paths)
     _refuse_blank_paths([*paths, *o.frames_dirs, out_dir,
                          *([] if o.batch_requests is None else [o.batch_requests])])
-    settings = _settings(settings)
+    said, settings = run_findings(_settings(settings))
     o = dataclasses.replace(o, config=_config(o.config), frames_dirs=list(o.frames_dirs))
     out = Path(out_dir)
     _refuse_prep_options(settings, o, out)
     cache_dir = _cache_dir(o.cache)
     out.mkdir(parents=True, exist_ok=True)
     plan = _plan_prep_run(paths, out, settings, o, cache_dir)
-    result = BatchResult(out)
+    result = BatchResult(out, run_findings=said)
     _run_prep(plan, o, result)
     if o.html_report:
         from ..report.html import write_prep_report_safely
@@ -576,12 +617,12 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> Non
             if error is None:
                 r = InputResult(index, t.display, done.ok, done.ok and done.fixed,
                                 done.status, done.origin, done.bytes_in,
-                                done.bytes_out, tuple(done.changes))
+                                done.bytes_out, tuple(done.changes), tuple(done.warnings))
                 if not keep_parts:
                     parts.done(index)
             else:
                 if getattr(error, "errno", None) in RUN_STOPPING_ERRNOS:
-                    raise RunStopped(f"{t.display}: {error.message}")
+                    raise RunStopped(f"{t.display}: {error.message}", error.errno)
                 line = failed_prep_line(t.display, error)
                 r = InputResult(index, t.display, False, False, _status_of(line), "failed")
                 parts.failed(index, line)

@@ -13,6 +13,17 @@ from ..report import input_failed  # noqa: F401  (the one failure rule, re-expor
 from ..settings import Settings
 
 
+def warnings_left(line: dict[str, Any]) -> list[dict[str, Any]]:
+    """The warnings of a prepared input that still hold for what is sent (``image.animated``:
+    only the first of 30 frames): a warning prep fixed (an image scaled down to the
+    recommended size) no longer does. The one rule for the per-file lines and the counts."""
+    if not line.get("ok"):
+        return []
+    changed = bool(line.get("changes"))
+    return [f for f in line.get("findings") or [] if f.get("severity") == "warning"
+            and not (changed and f.get("fixable"))]
+
+
 def report_from_files(files: list[dict[str, Any]], settings: Settings, *,
                       strict: bool = False) -> dict[str, Any]:
     """The ``check --format json`` object from file entries already in JSON shape."""
@@ -63,13 +74,16 @@ def failed_prep_line(display: str, error: Any) -> dict[str, Any]:
 
 
 def run_summary(total: int, passed: int, fixed: int, failed: int, bytes_in: int,
-                bytes_out: int, elapsed: float) -> str:
-    """``"200 files, 180 passed, 15 fixed, 5 failed, 1.2 GiB in → 340 MiB out, 12.3 s"``."""
+                bytes_out: int, elapsed: float, warned: int = 0) -> str:
+    """``"200 files, 180 passed, 15 fixed, 5 failed, 1.2 GiB in → 340 MiB out, 12.3 s"``;
+    ``warned``: prepared inputs with a warning that holds for what is sent (said when any)."""
     n = passed + fixed + failed
     files = plural(n, "file")
     if n != total:  # interrupted, or some inputs never counted
         files = f"{n} of {total} files"
     parts = [files, f"{passed} passed", f"{fixed} fixed", f"{failed} failed"]
+    if warned:
+        parts.append(f"{warned} with warnings")
     if bytes_in or bytes_out:
         parts.append(f"{human_bytes(bytes_in)} in → {human_bytes(bytes_out)} out")
     parts.append(human_duration(elapsed))

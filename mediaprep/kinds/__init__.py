@@ -4,6 +4,10 @@ prepare strategy; this module picks the kind of an input and routes to it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..backends.av import probe_video
@@ -21,9 +25,47 @@ __all__ = ["KINDS", "check_info", "probe_resource"]
 
 def probe_resource(src: Resource, *, limits: Limits | None = None, deep: bool = False,
                    preview: bool = False) -> MediaInfo:
+    """What ``src`` is. What the decoders warn about on the way (Pillow's "Corrupt EXIF
+    data") becomes a note on the info, which names the file, instead of a bare line on stderr."""
+    with noted_warnings() as said:
+        info = _probe(src, limits=limits, deep=deep, preview=preview)
+    add_notes(info, said)
+    return info
+
+
+@contextlib.contextmanager
+def noted_warnings() -> Iterator[list[str]]:
+    """Collect the Python warnings raised inside (each said once) as notes to keep."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        said: list[str] = []
+        yield said
+    for w in caught:
+        if not issubclass(w.category, UserWarning | RuntimeWarning):
+            # about code (a deprecation), not about this input: the usual filters decide
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        package = w.filename.split(os.sep + "site-packages" + os.sep)[-1].split(os.sep)[0]
+        note = f"{_WARNING_ORIGINS.get(package, '')}{' '.join(str(w.message).split())}"
+        if note not in said:
+            said.append(note)
+
+
+def add_notes(info: MediaInfo | None, notes: list[str]) -> None:
+    if info is not None:
+        info.notes += [n for n in notes if n not in info.notes]
+
+
+# a warning's package, named in its note ("Pillow: Corrupt EXIF data ...")
+_WARNING_ORIGINS = {"PIL": "Pillow: ", "av": "PyAV: ", "pillow_heif": "pillow-heif: ",
+                    "numpy": "numpy: "}
+
+
+def _probe(src: Resource, *, limits: Limits | None, deep: bool, preview: bool) -> MediaInfo:
     limits = limits or limits_for()
     if src.frames is not None:
-        return frames.probe_frames(src, lambda m: probe_resource(m, limits=limits, deep=deep))
+        return frames.probe_frames(src, lambda m: _probe(m, limits=limits, deep=deep,
+                                                         preview=False))
     if src.url is not None:  # the URL policy is Resource.access; the api reads URLs locally
         raise ResourceError(f"{src.name}: a URL is read through Resource.local, not probed")
     if src.image is not None:
@@ -70,7 +112,7 @@ def _path_problem(path: Path) -> str | None:
 
 def _unknown(src: Resource, sniffed: Sniffed) -> MediaInfo:
     """Bytes no magic number matched: try the decoders before giving up (e.g. TGA, raw MPEG)."""
-    from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, VIDEO_FORMATS
+    from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, SHARED_EXTENSIONS, VIDEO_FORMATS
 
     claimed = EXTENSIONS.get(src.extension or "")
     what = "text" if sniffed.detail == "text" else "data"
@@ -82,7 +124,12 @@ def _unknown(src: Resource, sniffed: Sniffed) -> MediaInfo:
         if vinfo.error_code is None:
             return vinfo
     info = MediaInfo(path=src.name, kind="other", bytes=src.size)
-    if claimed in IMAGE_FORMATS or claimed in VIDEO_FORMATS:
+    if what == "text" and src.extension in SHARED_EXTENSIONS:
+        # a TypeScript source named on the command line: not damaged media, not media at all
+        info.error_code = "file.unsupported_format"
+        info.error = (f"not an image or a video: text named .{src.extension} (TypeScript?), "
+                      f"not an MPEG transport stream")
+    elif claimed in IMAGE_FORMATS or claimed in VIDEO_FORMATS:
         info.error_code = "file.unreadable"
         info.error = f"named .{src.extension} but the bytes are not a {claimed} file ({what})"
     else:

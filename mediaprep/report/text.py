@@ -31,6 +31,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _inputs(files: list[Mapping[str, Any]]) -> str:
+    """``"3 files"``, ``"1 frame folder"``, ``"2 files and 1 frame folder"``: a folder of
+    frames checked as one video is not "1 file"."""
+    folders = sum(1 for f in files if f.get("kind") == "frames")
+    said = [_plural(len(files) - folders, "file")] if len(files) > folders or not files else []
+    if folders:
+        said.append(_plural(folders, "frame folder"))
+    return " and ".join(said)
+
+
 def _finding_lines(path: str, finding: Mapping[str, Any], raw_path: str = "") -> list[str]:
     message = message_of(finding)
     # messages name their file for library users; the line already starts with it
@@ -48,7 +58,7 @@ def _ok_line(path: str, file: Mapping[str, Any]) -> str:
     tokens = file.get("tokens")
     if isinstance(tokens, Mapping) and tokens.get("estimate") is not None:
         model = f" for {tokens['model']}" if tokens.get("model") else ""
-        return f"{path}: ok (~{tokens['estimate']} tokens{model}, estimate)"
+        return f"{path}: ok (~{_plural(tokens['estimate'], 'token')}{model}, estimate)"
     return f"{path}: ok"
 
 
@@ -56,7 +66,7 @@ def summary_line(report: Report, *, strict: bool = False) -> str:
     """``Checked N files: P passed, F failed, E errors, W warnings`` plus the context."""
     s = summary_of(report, strict=strict)
     line = (
-        f"Checked {_plural(s['files'], 'file')}: {s['passed']} passed, {s['failed']} failed, "
+        f"Checked {_inputs(files_of(report))}: {s['passed']} passed, {s['failed']} failed, "
         f"{_plural(s['errors'], 'error')}, {_plural(s['warnings'], 'warning')}"
     )
     # The limits depend on target/dialect/transport, so say which were in force.
@@ -66,13 +76,14 @@ def summary_line(report: Report, *, strict: bool = False) -> str:
         context.append("strict: warnings fail")
     if context:
         line += f" ({', '.join(context)})"
-    estimates = [f["tokens"] for f in files_of(report) if isinstance(f.get("tokens"), Mapping)
-                 and isinstance(f["tokens"].get("estimate"), int)]
+    with_estimate = [f for f in files_of(report) if isinstance(f.get("tokens"), Mapping)
+                     and isinstance(f["tokens"].get("estimate"), int)]
+    estimates = [f["tokens"] for f in with_estimate]
     if estimates:
         # what the model will be charged if every file goes in one request (an estimate)
         total = sum(t["estimate"] for t in estimates)
         models = sorted({str(t.get("model")) for t in estimates if t.get("model")})
-        line += f"; ~{total:,} tokens for {_plural(len(estimates), 'file')}"
+        line += f"; ~{total:,} {'token' if total == 1 else 'tokens'} for {_inputs(with_estimate)}"
         line += f" (estimate, {', '.join(models)})" if models else " (estimate)"
     return line
 
