@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..backends.av import probe_video, undecodable_reason
+from ..backends.av import VideoBounds, probe_video, undecodable_reason
 from ..backends.av_encode import (
     DoesNotFit,
     RemuxNotPossible,
@@ -36,7 +36,7 @@ from ..backends.sniff import (
 )
 from ..emit.parts import data_url, frames_part, video_file_part
 from ..emit.sink import Sink, require_out_dir, url_for_file
-from ..limits import VIDEO_REQUEST_OVERHEAD
+from ..limits import VIDEO_REQUEST_OVERHEAD, Limits, limits_for
 from ..model import Change, Finding, MediaInfo, Prepared, Report
 from ..output import atomic_write, inside, temp_path_for
 from ..resource import Resource
@@ -65,7 +65,7 @@ def max_fps_frames(duration: float, fps: float) -> int:
 
 
 def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False,
-          preview: bool = False) -> MediaInfo:
+          preview: bool = False, limits: Limits | None = None) -> MediaInfo:
     """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av).
 
     A stream that cannot become pictures (encrypted, no decoder in the bundled FFmpeg, or with
@@ -73,7 +73,7 @@ def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False,
     or nothing."""
     if sniffed is None:
         sniffed = sniff(src.head(HEAD_BYTES))
-    info = probe_video(src, sniffed, preview=preview)
+    info = probe_video(src, sniffed, preview=preview, bounds=video_bounds(limits))
     # (a stream FFmpeg opened no decoder for is refused by the probe as unreadable: say why;
     # only once the container opened: a file refused before that, e.g. for an implausible
     # sample table, is not handed to FFmpeg again)
@@ -86,6 +86,12 @@ def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False,
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
+
+
+def video_bounds(limits: Limits | None) -> VideoBounds:
+    """What opening a video may cost, from the limits table (its defaults when None)."""
+    limits = limits or limits_for()
+    return VideoBounds(limits.value("video.max_streams"), limits.value("video.max_frame_pixels"))
 
 
 def check(info: MediaInfo, settings: Settings) -> Report:

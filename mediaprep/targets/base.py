@@ -299,6 +299,13 @@ def shared_rows(*, vision: frozenset[str], text_only: frozenset[str],
               "(djpeg -maxscans)"),
         Limit("image.max_decode_seconds", 60.0, "file.unreadable", "error", "mediaprep",
               "seconds one image decode may take, checked between the decoder's input reads"),
+        Limit("video.max_streams", 64, "file.unreadable", "error", "mediaprep",
+              "streams of any kind a video container may hold (FFmpeg decodes a frame of "
+              "every stream to open it; a Blu-ray remux holds ~40)"),
+        Limit("video.max_frame_pixels", 8192 * 4352, "file.unreadable", "error", "mediaprep",
+              "pixels of one video frame, judged from the headers before a frame is decoded: "
+              "the largest any level of H.264, HEVC, VP9 or AV1 allows (8192 x 4352, level "
+              "6.2)"),
         Limit("tokens.max_image", None, "tokens.image_too_many", "error", "mediaprep",
               "estimated tokens per image (off unless --max-image-tokens)"),
         Limit("tokens.max_request", None, "tokens.request_too_many", "error", "mediaprep",
