@@ -55,11 +55,6 @@ MP4_MAX_EDITS = 1_000
 # when ``video.max_frame_pixels`` refuses a frame of that codec.
 LEVEL_MAX_PIXELS = {"h264": 139_264 * 256, "hevc": 35_651_584, "vp9": 35_651_584,
                     "av1": 35_651_584}
-# The look at a video's headers before it is opened for real: FFmpeg's stream probe reads
-# each stream's size from its bitstream (an H.264 SPS, not the container's sample entry, which
-# may lie either way) on one thread, allocates no frame above ``video.max_frame_pixels``
-# (max_pixels) and sets up at most one stream past ``video.max_streams``.
-HEADER_LOOK = {"threads": "1"}
 
 _CONTAINERS = {"avi": "avi", "flv": "flv", "asf": "wmv", "mpeg": "mpeg", "mpegvideo": "mpeg",
                "mpegts": "ts", "matroska,webm": "mkv", "mov,mp4,m4a,3gp,3g2,mj2": "mp4"}
@@ -223,6 +218,31 @@ class VideoBounds:
                 f"video.max_frame_pixels {self.max_frame_pixels:,}{why}; refused before "
                 "decoding (raise the limit to decode it anyway)")
 
+    def open_options(self) -> dict[str, str]:
+        """FFmpeg options of the probe's open, so that its stream probe (which decodes a
+        frame of every stream) is bounded: at most one stream past the limit is set up, no
+        frame above the pixel limit is allocated (max_pixels: the stream's size is still read
+        from its bitstream, an H.264 SPS, not from the container's sample entry, which may
+        lie either way), one thread a stream (FFmpeg's own choice when given no options)."""
+        options = {"threads": "1"}
+        if self.max_streams is not None:
+            options["max_streams"] = str(self.max_streams + 1)
+        if self.max_frame_pixels is not None:
+            options["max_pixels"] = str(self.max_frame_pixels)
+        return options
+
+    def container_problem(self, container: av.container.InputContainer) -> str | None:
+        """Why an opened container is refused before its packets are read or a frame is
+        decoded (too many streams; a video stream, any of them, with frames too large)."""
+        problem = self.streams_problem(len(container.streams), more=True)
+        for vs in () if problem else container.streams.video:
+            cc = vs.codec_context
+            if cc is not None:
+                problem = self.frame_problem(cc.name, cc.width or 0, cc.height or 0)
+                if problem:
+                    break
+        return problem
+
     def streams_problem(self, n: int, more: bool = False) -> str | None:
         if self.max_streams is None or n <= self.max_streams:
             return None
@@ -250,20 +270,19 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
                 info.error_code = "file.unreadable"
                 info.error = problem
                 return info
-    if bounds.max_streams is not None or bounds.max_frame_pixels is not None:
-        problem = _header_problem(src, bounds)
-        if problem:
-            info.error_code, info.error = "file.unreadable", problem
-            return info
     try:
         container = av.open(str(src.path) if src.path else src.open(), mode="r",
-                            metadata_errors="ignore")
+                            metadata_errors="ignore", options=bounds.open_options())
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         info.error_code = "file.unreadable"
         info.error = f"cannot open the container: {_short(exc)}"
         return info
     try:
         with container:
+            problem = bounds.container_problem(container)
+            if problem:
+                info.error_code, info.error = "file.unreadable", problem
+                return info
             read_video(container, info, index, preview=preview)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
             OverflowError) as exc:
@@ -275,32 +294,6 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
     if info.error_code:
         info.scan = None
     return info
-
-
-def _header_problem(src: MediaSource, bounds: VideoBounds) -> str | None:
-    """Judge the stream count and the frame size of every video stream from a bounded look at
-    the headers (:data:`HEADER_LOOK`) before the real open, whose stream probe decodes a frame
-    of every stream at whatever size its bitstream says. None when there is nothing to
-    refuse, or when the look fails (the real open then says why)."""
-    options = dict(HEADER_LOOK)
-    if bounds.max_streams is not None:
-        options["max_streams"] = str(bounds.max_streams + 1)
-    if bounds.max_frame_pixels is not None:
-        options["max_pixels"] = str(bounds.max_frame_pixels)
-    try:
-        with av.open(str(src.path) if src.path else src.open(), mode="r",
-                     metadata_errors="ignore", options=options) as container:
-            problem = bounds.streams_problem(len(container.streams), more=True)
-            # every video stream: the real open's probe decodes a frame of each
-            for vs in () if problem else container.streams.video:
-                cc = vs.codec_context
-                if cc is not None:
-                    problem = bounds.frame_problem(cc.name, cc.width or 0, cc.height or 0)
-                    if problem:
-                        break
-            return problem
-    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
-        return None
 
 
 def _short(exc: BaseException) -> str:
