@@ -10,7 +10,7 @@ import pytest
 
 import mediaprep
 from tests.fixtures.generate import encode_video
-from tests.fixtures.hostile import mkv_many_streams, mp4_h264, mp4_patch
+from tests.fixtures.hostile import mkv_many_streams, mp4_elst_bomb, mp4_h264, mp4_patch
 
 
 def _error(report) -> tuple[str, str]:
@@ -50,8 +50,7 @@ def test_an_mp4_with_more_tracks_than_the_limit_is_refused_from_its_moov(tmp_pat
 
 def test_an_edit_list_of_20000_entries_is_refused_up_front(tmp_path):
     p = tmp_path / "elst.mp4"
-    p.write_bytes(mp4_h264(sample_count=50, stts=[(50, 1)], timescale=25, header_seconds=2,
-                           edits=20_000))
+    p.write_bytes(mp4_elst_bomb(20_000))  # FFmpeg's index: 40 M entries, 1.1 GB to check
     assert p.stat().st_size < 300_000
     code, message = _error(mediaprep.check(p))
     assert code == "file.unreadable" and "edit list holds 20,000 entries" in message
