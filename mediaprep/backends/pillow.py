@@ -1511,6 +1511,82 @@ SHORT_FRAME_MS = 10
 GIF_DEFAULT_MS = 100
 
 
+#: Formats whose frames of SHORT_FRAME_MS or less browsers show for GIF_DEFAULT_MS (the
+#: GIF rule; Chromium applies it to animated WebP too). An APNG's or AVIF's 10 ms is 10 ms.
+BROWSER_RULE_FORMATS = frozenset({"GIF", "WEBP"})
+
+
+def shown_ms(ms: Any, fmt: str | None) -> int:
+    """How long a frame that declares ``ms`` is shown: the browser rule for GIF and WebP; a
+    frame without a duration (or of 0 ms) is shown for GIF_DEFAULT_MS in any format."""
+    ms = int(ms) if isinstance(ms, int | float) and ms > 0 else 0
+    if ms == 0 or (fmt in BROWSER_RULE_FORMATS and ms <= SHORT_FRAME_MS):
+        return GIF_DEFAULT_MS
+    return ms
+
+
+def animation_durations(source: ImageSource, frames: int, *, max_pixels: int | None = None,
+                        seconds: float | None = None) -> list[int]:
+    """How long each of the first ``frames`` frames of an animation is shown, in ms
+    (:func:`shown_ms`), before any frame is chosen: a GIF's from its graphic control blocks
+    (nothing decoded), other formats' from their decoder (WebP and AVIF give a frame's
+    duration once it is decoded)."""
+    img = open_lazy(source, max_pixels=max_pixels, seconds=seconds)
+    try:
+        fmt = img.format
+        if fmt == "GIF":
+            img.fp.seek(0)
+            found = gif_delays(img.fp.read())
+            if len(found) >= frames:
+                return [shown_ms(ms, fmt) for ms in found[:frames]]
+        out = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            for i in range(frames):
+                try:
+                    img.seek(i)
+                except EOFError:
+                    break
+                if fmt != "GIF":
+                    img.load()
+                out.append(shown_ms(img.info.get("duration"), fmt))
+        return out
+    finally:
+        if not isinstance(source, Image.Image):
+            img.close()
+
+
+def gif_delays(data: bytes) -> list[int]:
+    """The delay (ms) each image of a GIF declares in the graphic control extension before it
+    (0 when none), read from the block structure."""
+    n = len(data)
+    if n < 13:
+        return []
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    delay, out = 0, []
+
+    def skip_blocks(p: int) -> int:
+        while p < n and data[p]:
+            p += 1 + data[p]
+        return p + 1
+
+    while pos < n:
+        if data[pos] == 0x21 and pos + 2 < n:
+            if data[pos + 1] == 0xF9 and pos + 6 <= n and data[pos + 2] >= 4:
+                delay = 10 * (data[pos + 4] | data[pos + 5] << 8)
+            pos = skip_blocks(pos + 2)
+        elif data[pos] == 0x2C and pos + 10 <= n:
+            local = data[pos + 9]
+            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            pos = skip_blocks(pos + 1)  # after the LZW minimum code size
+            out.append(delay)
+            delay = 0
+        else:
+            break  # the trailer, or damage: what was read stands
+    return out
+
+
 def iter_animation(source: ImageSource, frames: int, keep: set[int], *,
                    max_pixels: int | None = None, seconds: float | None = None,
                    durations: list[int] | None = None) -> Iterator[tuple[int, Image.Image]]:
@@ -1527,11 +1603,8 @@ def iter_animation(source: ImageSource, frames: int, keep: set[int], *,
                 except EOFError:
                     break
                 img.load()  # WebP sets a frame's duration only once it is decoded
-                ms = img.info.get("duration")
-                ms = int(ms) if isinstance(ms, int | float) and ms > SHORT_FRAME_MS \
-                    else GIF_DEFAULT_MS
                 if durations is not None:
-                    durations.append(ms)
+                    durations.append(shown_ms(img.info.get("duration"), img.format))
                 if i in keep:
                     yield i, img.copy()
     finally:

@@ -297,6 +297,10 @@ def shared_rows(*, vision: frozenset[str], text_only: frozenset[str],
               "scans (SOS markers) in a JPEG: encoders write 1-3 (baseline) or ~10 "
               "(progressive), a few dozen at most; each scan costs a pass over every block "
               "(djpeg -maxscans)"),
+        Limit("image.max_animation_pixels", 1 << 32, "image.decompression_bomb", "error",
+              "mediaprep", "frames x canvas pixels an animation sent as frames may composite "
+              "(every frame is composited onto the whole canvas, sampled or not: 1-2 G a "
+              "second)"),
         Limit("image.max_decode_seconds", 60.0, "file.unreadable", "error", "mediaprep",
               "seconds one image decode may take, checked between the decoder's input reads"),
         Limit("video.max_streams", 64, "file.unreadable", "error", "mediaprep",
