@@ -94,3 +94,37 @@ def test_the_frame_size_judged_is_the_bitstream_s_not_the_sample_entry_s(tmp_pat
     hidden.write_bytes(mp4_patch(bytes(data), size=(16, 16)))
     code, message = _error(mediaprep.check(hidden))
     assert code == "file.unreadable" and "9008x9008" in message
+
+
+@pytest.fixture(scope="module")
+def three_hours(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("long") / "three_hours.mp4"
+    encode_video(p, n_frames=109, fps=1, pts_step=100)  # a frame every 100 s: 10,900 s
+    return p
+
+
+def test_a_video_too_long_for_frames_within_the_fps_range_is_refused(three_hours, tmp_path):
+    """250 base64 frames over 10,900 s would go at 0.023 fps, below the table's 0.1."""
+    report = mediaprep.check(three_hours)
+    [sparse] = [f for f in report.findings if f.code == "param.fps"]
+    assert sparse.severity == "error" and "2,500 s or less" in sparse.message
+    assert not [f for f in report.findings if f.fixable and f.severity == "error"]
+    res = mediaprep.prepare(three_hours, out_dir=tmp_path / "out")
+    assert not res.ok and res.part is None and res.fps is None
+    assert "param.fps" in [f.code for f in res.findings]
+
+
+def test_the_frames_that_fit_are_sent_within_the_fps_range(three_hours, tmp_path):
+    res = mediaprep.prepare(three_hours, out_dir=tmp_path / "out", transport="url",
+                            url_prefix="https://media.example/",
+                            limits={"request.max_media_urls": 2000})
+    assert res.ok and 0.1 <= res.fps <= 10
+    assert len(res.part["video"]) / res.fps == pytest.approx(10_900, rel=0.01)
+
+
+def test_a_video_sent_as_frames_by_choice_is_judged_too(tmp_path):
+    p = tmp_path / "long.mp4"
+    encode_video(p, n_frames=31, fps=1, pts_step=100)  # 3,100 s: a file may go, frames not
+    assert mediaprep.check(p).ok
+    report = mediaprep.check(p, video_mode="frames")
+    assert [f.code for f in report.findings if f.severity == "error"] == ["param.fps"]
