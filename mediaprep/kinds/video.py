@@ -612,7 +612,8 @@ def frames_fps_problem(info: MediaInfo, settings: Settings) -> Finding | None:
                    f"{info.path}: {dur:,.0f} s as frames would be {cap} frames at "
                    f"{cap / dur:.3g} fps, below the lowest fps {lo:g} (param.fps.min): at most "
                    f"{cap} frames can be sent ({why}), which covers at most {longest:,.0f} s; "
-                   f"cut the video to {longest:,.0f} s or less", lo, round(cap / dur, 6))
+                   f"cut the video to {longest:,.0f} s or less",
+                   [lo, limits.value("param.fps.max")], round(cap / dur, 6))
 
 
 def prepare_frames_from_video(src: Resource, info: MediaInfo, settings: Settings, sink: Sink,
