@@ -286,10 +286,12 @@ def shared_rows(*, vision: frozenset[str], text_only: frozenset[str],
         Limit("image.max_decode_pixels", 1 << 30, "image.decompression_bomb", "error",
               "mediaprep", "pixels an image may declare before mediaprep refuses to decode it "
               "(32768 x 32768, libheif's own ceiling; a 200 MP phone photo is 0.2 G)"),
-        Limit("image.max_decode_bytes", 1 << 30, "image.decompression_bomb", "error",
-              "mediaprep", "bytes the decoded image would take (pixels x bytes per pixel, at "
-              "the scale the decoder really uses: a JPEG is decoded at 1/2-1/8 when that "
-              "covers the box; an animation's whole canvas, RGBA)"),
+        Limit("image.max_decode_bytes", 448 << 20, "image.decompression_bomb", "error",
+              "mediaprep", "bytes decoding and preparing an image would take at its peak: the "
+              "decoded pixels, the decoder's own buffer (a TIFF strip at its true bit depth, "
+              "libwebp's frame) and prep's full-size working copy, at the scale the decoder "
+              "really uses (a JPEG is decoded at 1/2-1/8 when that covers the box; an "
+              "animation's whole canvas, RGBA); keeps a prep under 1 GB"),
         Limit("image.max_pixels_per_byte", 1000, "image.decompression_bomb", "error",
               "mediaprep", "pixels a large image (decoded above 256 MiB) may claim per input "
               "byte: a photo claims tens, a bomb thousands"),
