@@ -113,18 +113,18 @@ class DecodeGuard:
         scale = jpeg_scale((w, h), self.box) if jpeg else 1
         cost, parts = decode_cost(-(-w // scale) * -(-h // scale), per, buffer_per_pixel,
                                   buffer)
-        if self.max_bytes is not None and cost > self.max_bytes:
-            how = f" at 1/{scale} scale" if scale > 1 else ""
-            raise BombError(pixels, f"{where}{w}x{h} would take {cost / 2**20:,.0f} MiB to "
-                                    f"decode and prepare{how} ({parts}), above "
-                                    f"image.max_decode_bytes {self.max_bytes / 2**20:,.0f} MiB; "
-                                    "raise it to prepare the image anyway")
         if (self.max_pixels_per_byte is not None and file_bytes and claimed > RATIO_FLOOR_BYTES
                 and pixels / file_bytes > self.max_pixels_per_byte):
             raise BombError(pixels, f"{where}{w}x{h} = {pixels:,} pixels from {file_bytes:,} "
                                     f"bytes: {pixels / file_bytes:,.0f} pixels per byte, above "
                                     f"image.max_pixels_per_byte {self.max_pixels_per_byte:,g} "
                                     "(a photo claims tens)")
+        if self.max_bytes is not None and cost > self.max_bytes:
+            how = f" at 1/{scale} scale" if scale > 1 else ""
+            raise BombError(pixels, f"{where}{w}x{h} would take {cost / 2**20:,.0f} MiB to "
+                                    f"decode and prepare{how} ({parts}), above "
+                                    f"image.max_decode_bytes {self.max_bytes / 2**20:,.0f} MiB; "
+                                    "raise it to prepare the image anyway")
 
 
 def decode_cost(pixels: int, per: int, buffer_per_pixel: float = 0,
