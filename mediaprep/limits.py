@@ -41,7 +41,7 @@ VIDEO_REQUEST_OVERHEAD = 64 * KiB
 FETCH_MAX_BYTES_UNLISTED = 100 * MiB
 
 #: Bump when a row changes meaning or value: the prep cache keys on it.
-TABLE_VERSION = "2026-11-23.2"
+TABLE_VERSION = "2026-12-07.1"
 
 #: The targets' names and tables (each target's module is its home: mediaprep/targets/).
 TARGETS = NAMES

@@ -279,19 +279,23 @@ def test_short_clip_fps_raise_is_reported_as_a_finding(generated, tmp_path):
     assert raised and raised[0].actual == pytest.approx(4 / 1.9, rel=1e-3)
 
 
-def test_over_an_hour_refused_as_file_but_covered_as_frames(generated, tmp_path):
+def test_over_an_hour_refused_as_file_and_as_frames_below_the_fps_range(generated, tmp_path):
     as_file = prepare(generated["video_3601s"], video_mode="file", out_dir=tmp_path / "f")
     assert not as_file.ok and "video.too_long" in [f.code for f in as_file.findings]
+    # base64 allows 250 data URLs per request: 250 frames over 3601 s would be 0.069 fps,
+    # below the table's 0.1 (issue 22 item 16): refused, saying what would fit
     auto = prepare(generated["video_3601s"], out_dir=tmp_path / "a", frame_max_side=64)
-    assert auto.ok and auto.part["type"] == "video"
-    # 2 fps x 3601 s is over max_frames (2000) and base64 allows 250 data URLs per request
-    assert len(auto.part["video"]) == 250
-    assert auto.fps == pytest.approx(250 / 3601, rel=1e-3)
-    ts = auto.timestamps
-    assert ts == sorted(ts) and ts[-1] < 3601
+    assert not auto.ok and auto.part is None
+    [sparse] = [f for f in auto.findings if f.code == "param.fps"]
+    assert "2,500 s or less" in sparse.message
+    # by URL, with a server that takes 2,000 media items: 2,000 frames (max_frames) at 0.55 fps
     as_url = prepare(generated["video_3601s"], video_mode="frames", transport="url",
-                     url_prefix="https://x.example/m", out_dir=tmp_path / "u", frame_max_side=64)
-    assert len(as_url.part["video"]) == 256  # by URL: 256 media items per request
+                     url_prefix="https://x.example/m", out_dir=tmp_path / "u", frame_max_side=64,
+                     limits={"request.max_media_urls": 2000})
+    assert as_url.ok and len(as_url.part["video"]) == 2000
+    assert as_url.fps == pytest.approx(2000 / 3601, rel=1e-3)
+    ts = as_url.timestamps
+    assert ts == sorted(ts) and ts[-1] < 3601
 
 
 def test_library_transcode_without_out_dir_keeps_result_in_memory(generated):

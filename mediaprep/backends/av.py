@@ -47,6 +47,14 @@ VFR_SHARE = 0.10
 MOOV_MAX_BYTES = 64 * 1024 * 1024
 # When the scan stops early, packets demuxed after seeking to the end to find the last one.
 TAIL_MAX_PACKETS = 5_000
+# Entries of an MP4 edit list (elst) before it is refused unread: FFmpeg rebuilds the sample
+# index once per entry (20,000 entries in 284 kB took 4 GB); cameras and editors write 1-3.
+MP4_MAX_EDITS = 1_000
+# The largest frame each codec's highest level allows, in pixels (H.264 level 6.2: 139,264
+# macroblocks; HEVC, VP9 and AV1: 35,651,584 luma samples, 8192 x 4352): named in the finding
+# when ``video.max_frame_pixels`` refuses a frame of that codec.
+LEVEL_MAX_PIXELS = {"h264": 139_264 * 256, "hevc": 35_651_584, "vp9": 35_651_584,
+                    "av1": 35_651_584}
 
 _CONTAINERS = {"avi": "avi", "flv": "flv", "asf": "wmv", "mpeg": "mpeg", "mpegvideo": "mpeg",
                "mpegts": "ts", "matroska,webm": "mkv", "mov,mp4,m4a,3gp,3g2,mj2": "mp4"}
@@ -192,8 +200,62 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
     return sc
 
 
-def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False) -> MediaInfo:
+@dataclass(frozen=True)
+class VideoBounds:
+    """What opening and probing a video may cost (``video.max_streams`` and
+    ``video.max_frame_pixels`` of the limits table; None: off)."""
+
+    max_streams: int | None = None
+    max_frame_pixels: int | None = None
+
+    def frame_problem(self, codec: str | None, w: int, h: int) -> str | None:
+        """Why frames of ``w`` x ``h`` are refused before decoding, or None."""
+        if self.max_frame_pixels is None or w * h <= self.max_frame_pixels:
+            return None
+        level = LEVEL_MAX_PIXELS.get(codec or "")
+        why = (f"; no level of {codec} allows more than {level:,} (8192x4352)" if level else "")
+        return (f"the video declares frames of {w}x{h} = {w * h:,} pixels, above "
+                f"video.max_frame_pixels {self.max_frame_pixels:,}{why}; refused before "
+                "decoding (raise the limit to decode it anyway)")
+
+    def open_options(self) -> dict[str, str]:
+        """FFmpeg options of the probe's open, so that its stream probe (which decodes a
+        frame of every stream) is bounded: at most one stream past the limit is set up, no
+        frame above the pixel limit is allocated (max_pixels: the stream's size is still read
+        from its bitstream, an H.264 SPS, not from the container's sample entry, which may
+        lie either way), one thread a stream (FFmpeg's own choice when given no options)."""
+        options = {"threads": "1"}
+        if self.max_streams is not None:
+            options["max_streams"] = str(self.max_streams + 1)
+        if self.max_frame_pixels is not None:
+            options["max_pixels"] = str(self.max_frame_pixels)
+        return options
+
+    def container_problem(self, container: av.container.InputContainer) -> str | None:
+        """Why an opened container is refused before its packets are read or a frame is
+        decoded (too many streams; a video stream, any of them, with frames too large)."""
+        problem = self.streams_problem(len(container.streams), more=True)
+        for vs in () if problem else container.streams.video:
+            cc = vs.codec_context
+            if cc is not None:
+                problem = self.frame_problem(cc.name, cc.width or 0, cc.height or 0)
+                if problem:
+                    break
+        return problem
+
+    def streams_problem(self, n: int, more: bool = False) -> str | None:
+        if self.max_streams is None or n <= self.max_streams:
+            return None
+        count = f"more than {self.max_streams}" if more else f"{n:,}"
+        return (f"the container holds {count} streams, above video.max_streams "
+                f"{self.max_streams} (FFmpeg decodes a frame of every stream to open the "
+                "file); refused before decoding")
+
+
+def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
+                bounds: VideoBounds | None = None) -> MediaInfo:
     info = MediaInfo(path=src.name, kind="video", format=sniffed.format, bytes=src.size)
+    bounds = bounds or VideoBounds()
     index = None
     if sniffed.format in ("mp4", "mov", "3gp"):
         try:
@@ -201,19 +263,26 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False) ->
                 index = mp4_index(fh, info.bytes)
         except (OSError, ValueError, struct.error):
             index = None
-        if index is not None and index.implausible:
-            info.error_code = "file.unreadable"
-            info.error = index.implausible
-            return info
+        if index is not None:
+            # (FFmpeg fails to open an MP4 with more tracks than it may set up: said here)
+            problem = index.implausible or bounds.streams_problem(index.tracks)
+            if problem:
+                info.error_code = "file.unreadable"
+                info.error = problem
+                return info
     try:
         container = av.open(str(src.path) if src.path else src.open(), mode="r",
-                            metadata_errors="ignore")
+                            metadata_errors="ignore", options=bounds.open_options())
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         info.error_code = "file.unreadable"
         info.error = f"cannot open the container: {_short(exc)}"
         return info
     try:
         with container:
+            problem = bounds.container_problem(container)
+            if problem:
+                info.error_code, info.error = "file.unreadable", problem
+                return info
             read_video(container, info, index, preview=preview)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
             OverflowError) as exc:
@@ -406,7 +475,7 @@ def _index_span(container, vs, tb: Fraction, index: Mp4Index | None,
 
 # --------------------------------------------------------------------------------- MP4 index
 
-_CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+_CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 
 
 @dataclass
@@ -418,6 +487,7 @@ class Mp4Index:
     fragmented: bool = False  # moof boxes add samples the moov does not list
     implausible: str | None = None  # why the sample table cannot be right, if it cannot
     encrypted: str | None = None  # why the video cannot be decoded: a CENC sample entry
+    tracks: int = 0  # trak boxes in the moov (each a stream FFmpeg sets up)
 
 
 def _top_boxes(fh: IO[bytes], size: int):
@@ -479,14 +549,18 @@ def mp4_index(fh: IO[bytes], size: int) -> Mp4Index | None:
     if moov is None:
         return None
     index = Mp4Index(fragmented=fragmented)
+    tracks, judged = 0, False
     for kind, off, end in _children(moov, 0, len(moov)):
         if kind != b"trak":
             continue
+        tracks += 1
+        if judged:
+            continue  # the first video track is judged; the others are only counted
         track = _track(moov, off, end)
         if track.get("handler") != b"vide":
             continue
-        index = _judge(track, size, mdat, fragmented)
-        break
+        index, judged = _judge(track, size, mdat, fragmented), True
+    index.tracks = tracks
     index.encrypted = _moov_encryption(moov)
     return index
 
@@ -512,6 +586,8 @@ def _track(buf: bytes, off: int, end: int) -> dict:
                 out["stsz"] = struct.unpack_from(">II", buf, po + 4)
             elif kind == b"stz2" and pe - po >= 12:
                 out["stsz"] = (0, struct.unpack_from(">I", buf, po + 8)[0])
+            elif kind == b"elst" and pe - po >= 8:
+                out["edits"] = struct.unpack_from(">I", buf, po + 4)[0]
 
     walk(off, end)
     return out
@@ -519,6 +595,13 @@ def _track(buf: bytes, off: int, end: int) -> dict:
 
 def _judge(track: dict, size: int, mdat: int, fragmented: bool) -> Mp4Index:
     out = Mp4Index(fragmented=fragmented)
+    edits = track.get("edits", 0)
+    if edits > MP4_MAX_EDITS:
+        out.implausible = (f"the MP4 edit list holds {edits:,} entries (more than "
+                           f"{MP4_MAX_EDITS:,}; editors write a few): FFmpeg would rebuild "
+                           "its index once per entry; refused before decoding (a corrupt or "
+                           "hostile index)")
+        return out
     sample_size, count = track.get("stsz", (0, None))
     if count is None:
         return out

@@ -97,8 +97,12 @@ class DecodeGuard:
                    limits.value("image.recommended_box"))
 
     def judge(self, w: int, h: int, *, mode: str | None, file_bytes: int | None,
-              animated: bool = False, jpeg: bool = False, what: str = "") -> None:
-        """Raise BombError when decoding ``w`` x ``h`` would cost too much."""
+              animated: bool = False, jpeg: bool = False, what: str = "",
+              buffer_per_pixel: float = 0, buffer: int = 0) -> None:
+        """Raise BombError when decoding ``w`` x ``h`` would cost too much: the decoded image
+        (its mode's bytes a pixel), the decoder's own buffer (``buffer_per_pixel`` a pixel,
+        or ``buffer`` bytes: a TIFF strip at its true bit depth, libwebp's frame) and the
+        full-size copy prep makes before it shrinks (:func:`decode_cost`)."""
         pixels = w * h
         where = f"{what} " if what else ""
         if self.max_pixels is not None and pixels > self.max_pixels:
@@ -107,18 +111,55 @@ class DecodeGuard:
         per = 4 if animated else _WORK_BYTES.get(mode or "RGB", 4)
         claimed = pixels * per
         scale = jpeg_scale((w, h), self.box) if jpeg else 1
-        decoded = -(-w // scale) * -(-h // scale) * per
-        if self.max_bytes is not None and decoded > self.max_bytes:
-            how = f" at 1/{scale} scale" if scale > 1 else ""
-            raise BombError(pixels, f"{where}{w}x{h} would take {decoded / 2**20:,.0f} MiB to "
-                                    f"decode{how}, above image.max_decode_bytes "
-                                    f"{self.max_bytes / 2**20:,.0f} MiB")
+        cost, parts = decode_cost(-(-w // scale) * -(-h // scale), per, buffer_per_pixel,
+                                  buffer)
         if (self.max_pixels_per_byte is not None and file_bytes and claimed > RATIO_FLOOR_BYTES
                 and pixels / file_bytes > self.max_pixels_per_byte):
             raise BombError(pixels, f"{where}{w}x{h} = {pixels:,} pixels from {file_bytes:,} "
                                     f"bytes: {pixels / file_bytes:,.0f} pixels per byte, above "
                                     f"image.max_pixels_per_byte {self.max_pixels_per_byte:,g} "
                                     "(a photo claims tens)")
+        if self.max_bytes is not None and cost > self.max_bytes:
+            how = f" at 1/{scale} scale" if scale > 1 else ""
+            raise BombError(pixels, f"{where}{w}x{h} would take {cost / 2**20:,.0f} MiB to "
+                                    f"decode and prepare{how} ({parts}), above "
+                                    f"image.max_decode_bytes {self.max_bytes / 2**20:,.0f} MiB; "
+                                    "raise it to prepare the image anyway")
+
+
+def decode_cost(pixels: int, per: int, buffer_per_pixel: float = 0,
+                buffer: int = 0) -> tuple[int, str]:
+    """Bytes decoding and preparing ``pixels`` costs at its peak, and what they are: the
+    decoded image (``per`` bytes a pixel), the decoder's own buffer, and one full-size copy of
+    the image as prep converts it before it shrinks it (a mode conversion, or the premultiplied
+    copy a resize of RGBA makes; measured: a 13000 x 13000 RGBA PNG peaked at 9.3 B/px over
+    the process's base, a single-strip RGB TIFF at 6.7, an RGB WebP at 15)."""
+    buffer = int(buffer + pixels * buffer_per_pixel)
+    cost = pixels * per * 2 + buffer
+    parts = f"{per} B/px decoded, {per} B/px for prep's working copy"
+    if buffer:
+        parts += f", {buffer / 2**20:,.0f} MiB of decoder buffer"
+    return cost, parts
+
+
+#: libwebp decodes a frame into its own RGBA buffer, which Pillow copies before unpacking it
+WEBP_BUFFER_PER_PIXEL = 8
+
+
+def tiff_strip_bytes(im: Image.Image) -> int:
+    """The largest strip or tile of a TIFF at its true bit depth (16-bit RGBA: 8 B/px): what
+    Pillow's libtiff decoder holds besides the image while it decodes one (a whole-image
+    strip is the whole image again)."""
+    try:
+        tags = im.tag_v2
+        width = int(tags.get(322) or tags.get(256) or im.width)  # tile width, else the width
+        rows = int(tags.get(323) or tags.get(278) or im.height)  # tile length, else strip rows
+        bits = tags.get(258) or (8,)
+        bits = sum(int(b) for b in bits) if isinstance(bits, tuple) else int(bits) * int(
+            tags.get(277) or 1)
+        return -(-width * bits // 8) * min(rows, im.height)
+    except (TypeError, ValueError, AttributeError):
+        return 0
 
 
 def jpeg_scale(size: tuple[int, int], box: tuple[int, int] | None) -> int:
@@ -221,7 +262,9 @@ def open_image(fh: IO[bytes], max_pixels: int | None,
         w, h = im.size
         animated = (getattr(im, "n_frames", 1) or 1) > 1 or bool(getattr(im, "is_animated", 0))
         guard.judge(w, h, mode=im.mode, file_bytes=size, animated=animated,
-                    jpeg=im.format in ("JPEG", "MPO"))
+                    jpeg=im.format in ("JPEG", "MPO"),
+                    buffer=tiff_strip_bytes(im) if im.format == "TIFF" else 0,
+                    buffer_per_pixel=WEBP_BUFFER_PER_PIXEL if im.format == "WEBP" else 0)
         yield im
 
 
@@ -865,7 +908,8 @@ def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
             h = int.from_bytes(head[27:30], "little") + 1
             animated = bool(head[20] & 0x02)
             guard.judge(w, h, mode="RGBA", file_bytes=size, animated=animated,
-                        what="the WebP canvas" if animated else "")
+                        what="the WebP canvas" if animated else "",
+                        buffer_per_pixel=WEBP_BUFFER_PER_PIXEL)
     elif fmt == "ico" or fmt == "cur":
         for w, h in _ico_entries(fh, size):
             guard.judge(w, h, mode="RGBA", file_bytes=size, what="an icon in the ICO")
@@ -1514,6 +1558,82 @@ SHORT_FRAME_MS = 10
 GIF_DEFAULT_MS = 100
 
 
+#: Formats whose frames of SHORT_FRAME_MS or less browsers show for GIF_DEFAULT_MS (the
+#: GIF rule; Chromium applies it to animated WebP too). An APNG's or AVIF's 10 ms is 10 ms.
+BROWSER_RULE_FORMATS = frozenset({"GIF", "WEBP"})
+
+
+def shown_ms(ms: Any, fmt: str | None) -> int:
+    """How long a frame that declares ``ms`` is shown: the browser rule for GIF and WebP; a
+    frame without a duration (or of 0 ms) is shown for GIF_DEFAULT_MS in any format."""
+    ms = int(ms) if isinstance(ms, int | float) and ms > 0 else 0
+    if ms == 0 or (fmt in BROWSER_RULE_FORMATS and ms <= SHORT_FRAME_MS):
+        return GIF_DEFAULT_MS
+    return ms
+
+
+def animation_durations(source: ImageSource, frames: int, *, max_pixels: int | None = None,
+                        seconds: float | None = None) -> list[int]:
+    """How long each of the first ``frames`` frames of an animation is shown, in ms
+    (:func:`shown_ms`), before any frame is chosen: a GIF's from its graphic control blocks
+    (nothing decoded), other formats' from their decoder (WebP and AVIF give a frame's
+    duration once it is decoded)."""
+    img = open_lazy(source, max_pixels=max_pixels, seconds=seconds)
+    try:
+        fmt = img.format
+        if fmt == "GIF":
+            img.fp.seek(0)
+            found = gif_delays(img.fp.read())
+            if len(found) >= frames:
+                return [shown_ms(ms, fmt) for ms in found[:frames]]
+        out = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            for i in range(frames):
+                try:
+                    img.seek(i)
+                except EOFError:
+                    break
+                if fmt != "GIF":
+                    img.load()
+                out.append(shown_ms(img.info.get("duration"), fmt))
+        return out
+    finally:
+        if not isinstance(source, Image.Image):
+            img.close()
+
+
+def gif_delays(data: bytes) -> list[int]:
+    """The delay (ms) each image of a GIF declares in the graphic control extension before it
+    (0 when none), read from the block structure."""
+    n = len(data)
+    if n < 13:
+        return []
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    delay, out = 0, []
+
+    def skip_blocks(p: int) -> int:
+        while p < n and data[p]:
+            p += 1 + data[p]
+        return p + 1
+
+    while pos < n:
+        if data[pos] == 0x21 and pos + 2 < n:
+            if data[pos + 1] == 0xF9 and pos + 6 <= n and data[pos + 2] >= 4:
+                delay = 10 * (data[pos + 4] | data[pos + 5] << 8)
+            pos = skip_blocks(pos + 2)
+        elif data[pos] == 0x2C and pos + 10 <= n:
+            local = data[pos + 9]
+            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            pos = skip_blocks(pos + 1)  # after the LZW minimum code size
+            out.append(delay)
+            delay = 0
+        else:
+            break  # the trailer, or damage: what was read stands
+    return out
+
+
 def iter_animation(source: ImageSource, frames: int, keep: set[int], *,
                    max_pixels: int | None = None, seconds: float | None = None,
                    durations: list[int] | None = None) -> Iterator[tuple[int, Image.Image]]:
@@ -1530,11 +1650,8 @@ def iter_animation(source: ImageSource, frames: int, keep: set[int], *,
                 except EOFError:
                     break
                 img.load()  # WebP sets a frame's duration only once it is decoded
-                ms = img.info.get("duration")
-                ms = int(ms) if isinstance(ms, int | float) and ms > SHORT_FRAME_MS \
-                    else GIF_DEFAULT_MS
                 if durations is not None:
-                    durations.append(ms)
+                    durations.append(shown_ms(img.info.get("duration"), img.format))
                 if i in keep:
                     yield i, img.copy()
     finally:

@@ -264,11 +264,11 @@ def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
          timeout: float | None, on_result: Callable[[int, Any], None] | None,
          executor: Any, executor_options: Mapping[str, Any] | None) -> list[Any]:
     """Run ``fn`` over ``tasks``: the one place that decides where per-input work runs.
-    Returns one :class:`~mediaprep.batch.runner.Outcome` per task, in input order; a task that
+    Returns one :class:`mediaprep.batch.runner.Outcome` per task, in input order; a task that
     hangs, crashes its worker or raises gets an error outcome and the run goes on.
 
     ``executor``: None or "local" (worker processes here), another name of
-    :func:`~mediaprep.batch.executors.get_executor` (with ``executor_options``), or an
+    :func:`mediaprep.batch.executors.get_executor` (with ``executor_options``), or an
     executor object. Raises ``ExecutorUnavailable`` and ``WorkerStartError`` as those do.
     """
     from .runner import run_all
@@ -379,7 +379,7 @@ def check_many(paths: Iterable[str | os.PathLike[str]], settings: Settings | Non
 @dataclass(frozen=True)
 class PrepOptions:
     """How a :func:`prep_many` run goes: everything but what to prepare, where to, and the
-    :class:`~mediaprep.settings.Settings` of the media.
+    :class:`mediaprep.settings.Settings` of the media.
 
     ``config``: include/exclude patterns and per-path overrides (``[tool.mediaprep]``).
     ``frames_dirs``: folders each taken as one video sent as its frames. ``jobs``: worker
@@ -432,7 +432,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     Args:
         paths: files, folders (walked recursively, media files only), URLs.
         out_dir: the output folder (made if missing; never an input's folder).
-        settings: the :class:`~mediaprep.settings.Settings` (default: the defaults).
+        settings: the :class:`mediaprep.settings.Settings` (default: the defaults).
         options: how the run goes (:class:`PrepOptions`: jobs, timeout, cache, batch requests,
             callbacks...).
         **changes: fields of :class:`PrepOptions` on top of ``options``

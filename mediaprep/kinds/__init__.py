@@ -87,8 +87,8 @@ def _probe(src: Resource, *, limits: Limits | None, deep: bool, preview: bool) -
     if sniffed.kind == "image":
         return image.probe(src, limits, deep=deep, sniffed=sniffed)
     if sniffed.kind == "video":
-        return video.probe(src, sniffed=sniffed, deep=deep, preview=preview)
-    info = _unknown(src, sniffed)
+        return video.probe(src, sniffed=sniffed, deep=deep, preview=preview, limits=limits)
+    info = _unknown(src, sniffed, limits)
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
@@ -110,7 +110,7 @@ def _path_problem(path: Path) -> str | None:
     return None
 
 
-def _unknown(src: Resource, sniffed: Sniffed) -> MediaInfo:
+def _unknown(src: Resource, sniffed: Sniffed, limits: Limits) -> MediaInfo:
     """Bytes no magic number matched: try the decoders before giving up (e.g. TGA, raw MPEG)."""
     from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, SHARED_EXTENSIONS, VIDEO_FORMATS
 
@@ -120,7 +120,7 @@ def _unknown(src: Resource, sniffed: Sniffed) -> MediaInfo:
         info = probe_image(src, Sniffed("image", None), max_pixels=None)
         if info.error_code is None:
             return info
-        vinfo = probe_video(src, Sniffed("video", None))
+        vinfo = probe_video(src, Sniffed("video", None), bounds=video.video_bounds(limits))
         if vinfo.error_code is None:
             return vinfo
     info = MediaInfo(path=src.name, kind="other", bytes=src.size)

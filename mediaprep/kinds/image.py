@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import bisect
+import collections
+import itertools
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +17,7 @@ from PIL import Image
 from ..backends.pillow import (
     ENCODABLE,
     _fit_size,
+    animation_durations,
     apply_orientation,
     fit_and_pad_to_aspect,
     iter_animation,
@@ -180,7 +184,25 @@ def check_animated(info: MediaInfo, settings: Settings) -> list[Finding]:
     else:
         msg = (f"{name}: {n} frames; only the first is sent (--animation frames sends them "
                "as a video image list)")
-    return [finding(row, msg, n, fixable=animation_as_frames(info, settings))]
+    return [finding(row, msg, n, fixable=animation_as_frames(info, settings)),
+            *check_animation_cost(info, settings)]
+
+
+def check_animation_cost(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.decompression_bomb when sending an animation as frames would composite more
+    than ``image.max_animation_pixels``: every frame up to the last one sent is drawn onto
+    the whole canvas (a 69 kB GIF of 3,000 frames on 4000x4000 is 48 G pixels, a minute of
+    CPU), so this is judged from the header before any frame is decoded."""
+    row = settings.limits.get("image.max_animation_pixels")
+    if row is None or row.value is None or not animation_as_frames(info, settings):
+        return []
+    n, w, h = info.frames or 0, info.width or 0, info.height or 0
+    if not row.exceeds_max(n * w * h):
+        return []
+    return [finding(row, f"{info.path}: --animation frames would composite {n:,} frames of a "
+                         f"{w}x{h} canvas, {n * w * h:,} pixels, above "
+                         f"image.max_animation_pixels {row.value:,}; refused before decoding "
+                         "(--animation first sends the first frame)", n * w * h)]
 
 
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -538,19 +560,68 @@ def prepare_frame_images(
     return urls, outputs, last_size
 
 
+def animation_schedule(durations: list[int], cap: int, lo: float, hi: float,
+                       min_frames: int) -> tuple[list[int], float]:
+    """Which frames (indices, in order; a long frame may be sent more than once) and at what
+    fps an animation of these frame ``durations`` (ms) is sent, so that count / fps is its
+    real length: every frame when its own rate is within ``lo``-``hi`` and ``cap`` allows,
+    else the frame shown at each of count evenly spaced moments (count = length x the nearest
+    rate in range, at most ``cap``). An animation too short for ``min_frames`` frames at ``hi``
+    goes whole at ``hi``: it is then sent longer than it lasts (no list can be shorter)."""
+    n = len(durations)
+    seconds = sum(durations) / 1000.0
+    if n == 0 or seconds <= 0:
+        return list(range(n)), hi
+    natural = n / seconds
+    if lo <= natural <= hi and n <= cap:
+        return list(range(n)), n / seconds
+    if natural > hi or n > cap:
+        count = min(cap, math.floor(seconds * min(hi, natural) + 1e-9))
+    else:
+        count = min(cap, math.ceil(seconds * lo - 1e-9))
+    if count < min_frames:  # too short for a list at hi: every frame (or cap), at hi
+        return list(range(min(n, cap))), hi
+    starts = list(itertools.accumulate(durations, initial=0))
+    picks = [min(n - 1, bisect.bisect_right(starts, k * seconds * 1000.0 / count) - 1)
+             for k in range(count)]
+    return picks, min(hi, max(lo, count / seconds))
+
+
 def prepare_animation(src: Resource, report: Report, settings: Settings, sink: Sink,
                       result: Prepared) -> Prepared:
-    """--animation frames: an animated GIF/APNG/WebP as a video image list, its frames
-    composited and prepared one at a time as images in the target's frame format (JPEG), at
-    the fps of their durations (within the fps range); uniformly sampled when too many."""
+    """--animation frames: an animated GIF/APNG/WebP/AVIF as a video image list, its frames
+    composited and prepared one at a time as images in the target's frame format (JPEG). The
+    frames sent and their fps (:func:`animation_schedule`) keep the animation's real length:
+    frame count / fps is the sum of its frame durations, within the fps range."""
     info = report.info
     limits = settings.limits
     n = info.frames or 0
-    cap, per_item = frame_budget(n, settings)
-    keep = sorted({int(k * n / cap) for k in range(cap)}) if n > cap else list(range(n))
-    if len(keep) < n:
-        result.changes.append(Change("sampled", f"{n} frames", f"{len(keep)} taken uniformly",
-                                     f"at most {cap} fit one request"))
+    ceiling = limits.value("image.max_decode_pixels")
+    lo = limits.value("param.fps.min") or 0.1
+    hi = limits.value("param.fps.max") or 10.0
+    min_frames = limits.value("frames.min") or 1
+    source = src.path or src.data
+    open_args = {"max_pixels": 1 << 62 if ceiling is None else ceiling,
+                 "seconds": limits.value("image.max_decode_seconds")}
+    try:
+        durations = animation_durations(source, n, **open_args)
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
+            Image.DecompressionBombError) as exc:
+        result.findings.append(Finding("file.unreadable", "error",
+                                       f"{src.name}: cannot read the animation's frames: {exc}"))
+        return result
+    seconds = sum(durations) / 1000.0
+    # a slow animation repeats frames: the list may hold more than the file
+    cap, _ = frame_budget(max(n, math.ceil(seconds * lo)), settings)
+    picks, fps = animation_schedule(durations, cap, lo, hi, min_frames)
+    _, per_item = frame_budget(len(picks), settings)
+    if sorted(set(picks)) != list(range(len(durations))) or len(picks) > len(durations):
+        result.changes.append(Change("sampled", f"{len(durations)} frames",
+                                     f"{len(picks)} taken at even moments",
+                                     f"{len(picks)} frames at {fps:.4g} fps keep its "
+                                     f"{seconds:g} s within the fps range"
+                                     + (f" and at most {cap} fit one request"
+                                        if len(picks) == cap else "")))
     max_side = min(settings.max_side or settings.frame_max_side, settings.frame_max_side)
     frame_settings = settings.replace(
         max_side=max_side, max_tokens=None, animation="first",
@@ -558,20 +629,18 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
             **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
             **({"image.max_data_url_bytes": per_item} if settings.transport == "base64"
                else {})})
-    durations: list[int] = []
-    ceiling = limits.value("image.max_decode_pixels")
+    sends = collections.Counter(picks)
 
     def frames() -> Iterator[Resource]:
-        for i, frame in iter_animation(
-                src.path or src.data, n, set(keep), durations=durations,
-                max_pixels=1 << 62 if ceiling is None else ceiling,
-                seconds=limits.value("image.max_decode_seconds")):
+        for i, frame in iter_animation(source, max(picks, default=-1) + 1, set(sends),
+                                       **open_args):
             try:
                 flat, _ = normalise_mode(frame, FRAME_FORMAT)
             finally:
                 if "flat" not in locals() or flat is not frame:
                     frame.close()
-            yield Resource(name=f"{src.name} (frame {i})", image=flat)
+            for _ in range(sends[i]):  # a frame shown longer than a step goes more than once
+                yield Resource(name=f"{src.name} (frame {i})", image=flat)
             flat.close()  # prepared by now: one frame in memory at a time
 
     try:
@@ -586,26 +655,26 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
                                        f"{src.name}: cannot decode the animation's frames: "
                                        f"{exc}"))
         return result
-    min_frames = limits.value("frames.min") or 1
     if len(urls) < min_frames:
         result.findings.append(Finding("frames.too_few", "error",
                                        f"{src.name}: only {len(urls)} frames could be read; at "
                                        f"least {min_frames} are needed", min_frames, len(urls)))
         return result
-    seconds = sum(durations) / 1000.0
-    lo = limits.value("param.fps.min") or 0.1
-    hi = limits.value("param.fps.max") or 10.0
-    natural = len(urls) / seconds if seconds > 0 else hi
-    fps = round(min(max(natural, lo), hi), 6)
+    if len(urls) < len(picks):  # the file held fewer frames than it declared
+        fps = min(hi, max(lo, len(urls) / seconds)) if seconds > 0 else fps
+    fps = round(fps, 6)
     result.part = frames_part(urls, fps, settings.dialect)
     result.fps = fps
-    starts = [0.0]
-    for ms in durations:
-        starts.append(starts[-1] + ms / 1000.0)
-    result.timestamps = [round(starts[i], 6) for i in keep[:len(urls)]]
+    starts = list(itertools.accumulate(durations, initial=0))
+    step = seconds / len(picks) if picks else 0.0
+    # when: a frame's own start when every frame is sent, else the moment it was taken at
+    result.timestamps = [round(starts[i] / 1000.0 if len(picks) == len(durations) else k * step,
+                               6) for k, i in enumerate(picks[:len(urls)])]
     result.outputs = outputs
-    why = "--animation frames" if math.isclose(fps, natural, rel_tol=1e-6) else \
-        f"--animation frames; the durations give {natural:.4g} fps, the range is {lo:g}-{hi:g}"
+    sent = len(urls) / fps
+    why = "--animation frames" if math.isclose(sent, seconds, rel_tol=1e-3) else \
+        f"--animation frames; the durations give {len(durations) / seconds:.4g} fps; sent as " \
+        f"{sent:g} s: a video image list holds at least {min_frames} frames, at most {hi:g} fps"
     result.changes.append(Change("sent as frames", f"a {seconds:g} s animation",
                                  f"{len(urls)} frames at {fps:g} fps", why))
     est = settings.estimator

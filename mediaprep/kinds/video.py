@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..backends.av import probe_video, undecodable_reason
+from ..backends.av import VideoBounds, probe_video, undecodable_reason
 from ..backends.av_encode import (
     DoesNotFit,
     RemuxNotPossible,
@@ -36,7 +36,7 @@ from ..backends.sniff import (
 )
 from ..emit.parts import data_url, frames_part, video_file_part
 from ..emit.sink import Sink, require_out_dir, url_for_file
-from ..limits import VIDEO_REQUEST_OVERHEAD
+from ..limits import VIDEO_REQUEST_OVERHEAD, Limits, limits_for
 from ..model import Change, Finding, MediaInfo, Prepared, Report
 from ..output import atomic_write, inside, temp_path_for
 from ..resource import Resource
@@ -65,7 +65,7 @@ def max_fps_frames(duration: float, fps: float) -> int:
 
 
 def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False,
-          preview: bool = False) -> MediaInfo:
+          preview: bool = False, limits: Limits | None = None) -> MediaInfo:
     """What a video file is: container, stream, timing (one packet scan, mediaprep.backends.av).
 
     A stream that cannot become pictures (encrypted, no decoder in the bundled FFmpeg, or with
@@ -73,7 +73,7 @@ def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False,
     or nothing."""
     if sniffed is None:
         sniffed = sniff(src.head(HEAD_BYTES))
-    info = probe_video(src, sniffed, preview=preview)
+    info = probe_video(src, sniffed, preview=preview, bounds=video_bounds(limits))
     # (a stream FFmpeg opened no decoder for is refused by the probe as unreadable: say why;
     # only once the container opened: a file refused before that, e.g. for an implausible
     # sample table, is not handed to FFmpeg again)
@@ -86,6 +86,12 @@ def probe(src: Resource, *, sniffed: Sniffed | None = None, deep: bool = False,
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
+
+
+def video_bounds(limits: Limits | None) -> VideoBounds:
+    """What opening a video may cost, from the limits table (its defaults when None)."""
+    limits = limits or limits_for()
+    return VideoBounds(limits.value("video.max_streams"), limits.value("video.max_frame_pixels"))
 
 
 def check(info: MediaInfo, settings: Settings) -> Report:
@@ -120,12 +126,17 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
             out.append(finding(row, f"{name}: {dur:.3f} s is shorter than {row.value:g} s; "
                                     f"{how}", round(dur, 3), fixable=can_frames))
         row = limits.get("video.max_duration")
-        if row is not None and row.value is not None and row.exceeds_max(round(dur, 6)):
-            frames_ok = not files_only
+        too_long = row is not None and row.value is not None and row.exceeds_max(round(dur, 6))
+        sparse = frames_fps_problem(info, settings) if settings.target.frame_lists else None
+        if too_long:
+            frames_ok = not files_only and sparse is None
             how = ("prep sends it as frames (within max_frames)" if frames_ok
-                   else "cut it, or use --video-mode frames")
+                   else "cut it, or use --video-mode frames" if sparse is None
+                   else "too long to send as frames too")
             out.append(finding(row, f"{name}: {dur:.1f} s is longer than {row.value:g} s; {how}",
                                round(dur, 3), fixable=frames_ok))
+        if sparse is not None and (too_long or settings.video_mode == "frames"):
+            out.append(sparse)  # what prep would send: frames, and they cannot fit
 
     row = limits.get("video.recommended_box")
     if row is not None and row.value is not None and info.width and info.height:
@@ -581,10 +592,39 @@ def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> S
     return settings.replace(fps=fps)
 
 
+def frames_fps_problem(info: MediaInfo, settings: Settings) -> Finding | None:
+    """param.fps (error) when a video sent as frames could not be: the frames one request
+    holds (``max_frames``, the media items a request takes) spread over its duration come at
+    less than ``param.fps.min``, and the part's fps would then be out of the target's range
+    (a 3-hour video: 250 frames at 0.023 fps). The finding says how long a video can be."""
+    limits = settings.limits
+    lo = limits.value("param.fps.min")
+    dur = info.duration or 0.0
+    if lo is None or dur <= 0 or settings.fps <= 0:
+        return None
+    wanted = min(settings.max_frames, max_fps_frames(dur, settings.fps))
+    cap = min(wanted, frame_budget(wanted, settings)[0])
+    if max_fps_frames(dur, lo) <= cap:
+        return None
+    why = "max_frames" if cap == settings.max_frames else "the media items one request takes"
+    longest = cap / lo
+    return Finding("param.fps", "error",
+                   f"{info.path}: {dur:,.0f} s as frames would be {cap} frames at "
+                   f"{cap / dur:.3g} fps, below the lowest fps {lo:g} (param.fps.min): at most "
+                   f"{cap} frames can be sent ({why}), which covers at most {longest:,.0f} s; "
+                   f"cut the video to {longest:,.0f} s or less",
+                   [lo, limits.value("param.fps.max")], round(cap / dur, 6))
+
+
 def prepare_frames_from_video(src: Resource, info: MediaInfo, settings: Settings, sink: Sink,
                               result: Prepared, why: str | None = None) -> Prepared:
     if over_token_cap(result, settings):
         settings = _fit_tokens_frames(info, settings, result)
+    sparse = frames_fps_problem(info, settings)
+    if sparse is not None:
+        if sparse.message not in {f.message for f in result.findings}:
+            result.findings.append(sparse)
+        return result
     try:
         fs = extract_frame_set(src, info, settings, sink.out_dir, sink.stem,
                                keep_previews=sink.keep_preview)

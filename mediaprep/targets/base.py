@@ -286,10 +286,12 @@ def shared_rows(*, vision: frozenset[str], text_only: frozenset[str],
         Limit("image.max_decode_pixels", 1 << 30, "image.decompression_bomb", "error",
               "mediaprep", "pixels an image may declare before mediaprep refuses to decode it "
               "(32768 x 32768, libheif's own ceiling; a 200 MP phone photo is 0.2 G)"),
-        Limit("image.max_decode_bytes", 1 << 30, "image.decompression_bomb", "error",
-              "mediaprep", "bytes the decoded image would take (pixels x bytes per pixel, at "
-              "the scale the decoder really uses: a JPEG is decoded at 1/2-1/8 when that "
-              "covers the box; an animation's whole canvas, RGBA)"),
+        Limit("image.max_decode_bytes", 448 << 20, "image.decompression_bomb", "error",
+              "mediaprep", "bytes decoding and preparing an image would take at its peak: the "
+              "decoded pixels, the decoder's own buffer (a TIFF strip at its true bit depth, "
+              "libwebp's frame) and prep's full-size working copy, at the scale the decoder "
+              "really uses (a JPEG is decoded at 1/2-1/8 when that covers the box; an "
+              "animation's whole canvas, RGBA); keeps a prep under 1 GB"),
         Limit("image.max_pixels_per_byte", 1000, "image.decompression_bomb", "error",
               "mediaprep", "pixels a large image (decoded above 256 MiB) may claim per input "
               "byte: a photo claims tens, a bomb thousands"),
@@ -297,8 +299,19 @@ def shared_rows(*, vision: frozenset[str], text_only: frozenset[str],
               "scans (SOS markers) in a JPEG: encoders write 1-3 (baseline) or ~10 "
               "(progressive), a few dozen at most; each scan costs a pass over every block "
               "(djpeg -maxscans)"),
+        Limit("image.max_animation_pixels", 1 << 32, "image.decompression_bomb", "error",
+              "mediaprep", "frames x canvas pixels an animation sent as frames may composite "
+              "(every frame is composited onto the whole canvas, sampled or not: 1-2 G a "
+              "second)"),
         Limit("image.max_decode_seconds", 60.0, "file.unreadable", "error", "mediaprep",
               "seconds one image decode may take, checked between the decoder's input reads"),
+        Limit("video.max_streams", 64, "file.unreadable", "error", "mediaprep",
+              "streams of any kind a video container may hold (FFmpeg decodes a frame of "
+              "every stream to open it; a Blu-ray remux holds ~40)"),
+        Limit("video.max_frame_pixels", 8192 * 4352, "file.unreadable", "error", "mediaprep",
+              "pixels of one video frame, judged from the headers before a frame is decoded: "
+              "the largest any level of H.264, HEVC, VP9 or AV1 allows (8192 x 4352, level "
+              "6.2)"),
         Limit("tokens.max_image", None, "tokens.image_too_many", "error", "mediaprep",
               "estimated tokens per image (off unless --max-image-tokens)"),
         Limit("tokens.max_request", None, "tokens.request_too_many", "error", "mediaprep",
