@@ -61,8 +61,29 @@ TARGET_HELP = ("Where the media goes: DashScope, Moonshot, or your own vLLM/SGLa
 LIMIT_HELP = "Override a row of the limits table (see `mediaprep limits`)."
 
 
+#: Options about how media is sent, which frames (a folder of JPEGs and frames.json) ignore:
+#: the frames command does not take them rather than accept them and do nothing.
+NOT_FOR_FRAMES = frozenset({"--dialect", "--transport", "--model", "--allowed-local-media-path",
+                            "--max-tokens", "--max-image-tokens", "--video-mode",
+                            "--animation"})
+
+
 def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command takes; ``None`` means "from config, else the default"."""
+    return _with_options(fn, skip=frozenset())
+
+
+def frame_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared options that mean something to ``frames`` (all but :data:`NOT_FOR_FRAMES`)."""
+    return _with_options(fn, skip=NOT_FOR_FRAMES)
+
+
+def _flag(option: Callable[..., Any]) -> str:
+    """The first flag of a ``click.option`` decorator (``--target``)."""
+    return option(lambda: None).__click_params__[0].opts[0]
+
+
+def _with_options(fn: Callable[..., Any], skip: frozenset[str]) -> Callable[..., Any]:
     opts = [
         click.option("--target", type=click.Choice(limits_mod.TARGETS), default=None,
                      help=TARGET_HELP),
@@ -96,7 +117,8 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help=CONFIG_HELP),
     ]
     for opt in reversed(opts):
-        fn = opt(fn)
+        if _flag(opt) not in skip:
+            fn = opt(fn)
     return fn
 
 
@@ -631,7 +653,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
 @click.argument("video", type=PathParam())
 @click.option("-o", "--out", "out_dir", type=PathParam(file_okay=False), required=True,
               help="Output folder for the frames and frames.json.")
-@shared_options
+@frame_options
 @click.option("--max-side", "frame_max_side", type=int, default=None,
               help="Scale frames down to this long side [default: 1280].")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None,

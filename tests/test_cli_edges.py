@@ -311,3 +311,18 @@ def test_quiet_is_documented_alike():
     readme = (ROOT / "README.md").read_text()
     assert "only the" in help_text and "findings that fail" in " ".join(help_text.split())
     assert "`check` then prints only the findings that fail" in " ".join(readme.split())
+
+
+@pytest.mark.parametrize("opt", ["--dialect=dashscope", "--transport=url", "--model=x",
+                                 "--max-tokens=10", "--video-mode=file", "--animation=frames"])
+def test_frames_takes_no_option_that_would_do_nothing(generated, tmp_path, opt):
+    """frames writes JPEGs and frames.json: how media is sent means nothing to it, so it does
+    not take those options (rather than take them and write the same bytes)."""
+    from click.testing import CliRunner
+
+    from mediaprep.cli import main
+
+    r = CliRunner().invoke(main, ["frames", str(generated["video_2s"]), "-o",
+                                  str(tmp_path / "f"), opt])
+    assert r.exit_code == 2 and "No such option" in r.output
+    assert not (tmp_path / "f").exists()
