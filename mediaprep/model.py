@@ -262,6 +262,21 @@ class Change:
         return cls(raw["kind"], text["from"], text["to"], text["why"])
 
 
+#: The keys of every parts.jsonl line, in order (docs/formats.md, "parts.jsonl").
+LINE_KEYS = ("path", "ok", "kind", "part", "outputs", "findings", "fixes", "changes", "fps",
+             "timestamps", "tokens")
+
+
+def line_of(**values: Any) -> dict[str, Any]:
+    """A parts.jsonl line with every key of :data:`LINE_KEYS` (the missing ones null; lists
+    empty), in that order: the one place a line's shape is decided."""
+    unknown = set(values) - set(LINE_KEYS)
+    if unknown:
+        raise TypeError(f"not a parts.jsonl key: {', '.join(sorted(unknown))}")
+    empty = {"outputs": [], "findings": [], "fixes": [], "changes": []}
+    return {k: values.get(k, empty.get(k)) for k in LINE_KEYS}
+
+
 #: What ``fixes`` says of an input sent as it was.
 UNCHANGED = "passed through unchanged"
 
@@ -325,17 +340,12 @@ class Prepared:
                 outputs.append(p.resolve().relative_to(base).as_posix() if base else str(p))
             except ValueError:
                 outputs.append(str(p))
-        out: dict[str, Any] = {"path": self.path, "ok": self.ok, "kind": self.kind,
-                               "part": self.part, "outputs": outputs,
-                               "findings": [f.to_json() for f in self.findings]}
-        if self.fixes:
-            out["fixes"] = self.fixes
-        if self.changes:
-            out["changes"] = [c.to_json() for c in self.changes]
-        if self.fps is not None:
-            out["fps"] = self.fps
-        if self.timestamps is not None:
-            out["timestamps"] = [round(t, 6) for t in self.timestamps]
-        if self.tokens is not None:
-            out["tokens"] = self.tokens
-        return out
+        # the same keys on every line (null or empty where a value does not apply): a program
+        # reading parts.jsonl never meets a missing key
+        return line_of(
+            path=self.path, ok=self.ok, kind=self.kind, part=self.part, outputs=outputs,
+            findings=[f.to_json() for f in self.findings], fixes=self.fixes,
+            changes=[c.to_json() for c in self.changes], fps=self.fps,
+            timestamps=(None if self.timestamps is None
+                        else [round(t, 6) for t in self.timestamps]),
+            tokens=self.tokens)

@@ -83,6 +83,8 @@ class PrepDone:
     origin: str  # "prepared", "cache" or "journal"
     changes: tuple[str, ...] = ()  # kinds of change (report.changes.KINDS)
     warnings: tuple[str, ...] = ()  # codes of the warnings that hold for what is sent
+    codes: tuple[str, ...] = ()  # every finding's code, as parts.jsonl lists them
+    outputs: tuple[str, ...] = ()  # the files written, relative to DIR
 
 
 def state_dir(out_dir: str | os.PathLike[str]) -> Path:
@@ -315,7 +317,9 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
         assert line is not None
         done = {"ok": bool(line.get("ok")), "fixed": _fixed(line),
                 "status": _status(line, t.display), "changes": changes_of(line),
-                "warnings": [f.get("code") for f in warnings_left(line)]}
+                "warnings": [f.get("code") for f in warnings_left(line)],
+                "codes": [f.get("code") for f in line.get("findings") or []],
+                "outputs": [str(o) for o in line.get("outputs") or []]}
     lst = lpath.stat()
     meta = {
         "jkey": jkey,
@@ -331,6 +335,8 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
         "done": {"ok": done["ok"], "fixed": done["fixed"], "status": done["status"],
                  "changes": list(done.get("changes") or []),
                  "warnings": list(done.get("warnings") or []),
+                 "codes": list(done.get("codes") or []),
+                 "outputs": list(done.get("outputs") or []),
                  "bytes_in": _input_bytes(t.source) or bytes_in,  # a URL: prepare's count
                  "bytes_out": sum(o["size"] for o in stats)},
     }
@@ -417,7 +423,9 @@ def _done(meta: dict[str, Any], origin: str) -> PrepDone:
     d = meta["done"]
     return PrepDone(bool(d["ok"]), bool(d["fixed"]), int(d["bytes_in"]), int(d["bytes_out"]),
                     str(d["status"]), origin, tuple(str(c) for c in d.get("changes") or ()),
-                    tuple(str(c) for c in d.get("warnings") or ()))
+                    tuple(str(c) for c in d.get("warnings") or ()),
+                    tuple(str(c) for c in d.get("codes") or ()),
+                    tuple(str(o) for o in d.get("outputs") or ()))
 
 
 def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any],

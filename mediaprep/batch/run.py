@@ -77,11 +77,14 @@ class InputResult:
     bytes_out: int = 0
     changes: tuple[str, ...] = ()  # kinds of change (mediaprep.report.changes.KINDS)
     warnings: tuple[str, ...] = ()  # codes of the warnings that hold for what is sent
+    codes: tuple[str, ...] = ()  # every finding's code (errors fixed, warnings, infos)
+    outputs: tuple[str, ...] = ()  # the files written, relative to the output folder
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "ok": self.ok, "fixed": self.fixed, "status": self.status,
                 "origin": self.origin, "changes": list(self.changes),
-                "warnings": list(self.warnings),
+                "warnings": list(self.warnings), "codes": list(self.codes),
+                "outputs": list(self.outputs),
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
 
 
@@ -617,14 +620,16 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> Non
             if error is None:
                 r = InputResult(index, t.display, done.ok, done.ok and done.fixed,
                                 done.status, done.origin, done.bytes_in,
-                                done.bytes_out, tuple(done.changes), tuple(done.warnings))
+                                done.bytes_out, tuple(done.changes), tuple(done.warnings),
+                                tuple(done.codes), tuple(done.outputs))
                 if not keep_parts:
                     parts.done(index)
             else:
                 if getattr(error, "errno", None) in RUN_STOPPING_ERRNOS:
                     raise RunStopped(f"{t.display}: {error.message}", error.errno)
                 line = failed_prep_line(t.display, error)
-                r = InputResult(index, t.display, False, False, _status_of(line), "failed")
+                r = InputResult(index, t.display, False, False, _status_of(line), "failed",
+                                codes=tuple(f["code"] for f in line.get("findings") or []))
                 parts.failed(index, line)
             results[index] = r
             if o.on_result is not None:

@@ -69,8 +69,10 @@ def failed_check_entry(display: str, source: str, error: Any) -> dict[str, Any]:
 
 def failed_prep_line(display: str, error: Any) -> dict[str, Any]:
     """A ``parts.jsonl`` line for an input whose task did not return."""
-    return {"path": display, "ok": False, "kind": "other", "part": None, "outputs": [],
-            "findings": [unreadable_finding(task_failure_message(display, error))]}
+    from ..model import line_of
+
+    return line_of(path=display, ok=False, kind="other",
+                   findings=[unreadable_finding(task_failure_message(display, error))])
 
 
 def run_summary(total: int, passed: int, fixed: int, failed: int, bytes_in: int,

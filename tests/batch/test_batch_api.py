@@ -130,3 +130,34 @@ def test_prep_many_takes_an_options_object(tmp_path):
     assert again.report_path is not None and (tmp_path / "out2" / "report.html").is_file()
     with pytest.raises(TypeError):
         prep_many([src], tmp_path / "out3", None, options, job=2)
+
+
+def test_every_parts_line_has_the_same_keys_and_json_results_say_codes_and_outputs(tmp_path):
+    """parts.jsonl lines have the same keys every time (null where a value does not apply);
+    prep --format json gives each input its finding codes, outputs and changes."""
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from mediaprep.cli import main
+    from mediaprep.model import LINE_KEYS
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(src / "plain.png")
+    Image.new("RGB", (300, 8), (9, 9, 9)).save(src / "banner.png")  # padded: image.too_small
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["prep", str(src), "-o", str(out), "--no-cache", "-j", "0",
+                                  "--format", "json"])
+    assert r.exit_code == 1, r.output
+    lines = [json.loads(x) for x in (out / "parts.jsonl").read_text().splitlines()]
+    assert [tuple(line) for line in lines] == [LINE_KEYS] * 3
+    by = {line["path"].rsplit("/", 1)[-1]: line for line in lines}
+    assert by["plain.png"]["fps"] is None and by["plain.png"]["changes"] == []
+    results = {x["path"].rsplit("/", 1)[-1]: x for x in json.loads(r.stdout)["results"]}
+    assert "image.too_small" in results["banner.png"]["codes"]
+    assert results["banner.png"]["outputs"] == by["banner.png"]["outputs"] != []
+    assert results["banner.png"]["changes"] == ["padded", "re-encoded"]
+    assert results["broken.jpg"]["codes"] and not results["broken.jpg"]["ok"]
