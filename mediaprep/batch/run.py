@@ -390,6 +390,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
     from .inputs import collect
     from .journal import (
         JOURNAL_FOLDER,
+        JournalIndex,
         PrepJob,
         journal_hit,
         journal_line_file,
@@ -464,8 +465,9 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         record_runs(out, [*earlier, run_id])  # before anything is written: a kill finds it
         sweep_temporaries(out, folders, earlier)  # what killed runs left half-written
         # Inputs a previous run finished (journal records still valid) need no worker.
+        index = JournalIndex(state_dir(out))
         hits = {i: done for i, job in enumerate(jobs_list)
-                if (done := journal_hit(job)) is not None}
+                if (done := journal_hit(job, index=index)) is not None}
         todo = [i for i in range(len(tasks)) if i not in hits]
         parts = PartsFile(out / PARTS_FILE, records, journal_line_file,
                           lambda i: failed_prep_line(tasks[i].display,
@@ -513,6 +515,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         result.missing = parts.missing
         result.stale, result.cleaned = stale_outputs(out, journal, records, clean=clean)
         prune_journal(journal, records)
+        index.write(records)
         if requests_path is not None:
             result.requests, result.requests_left_out = write_batch_requests(
                 out / PARTS_FILE, requests_path, settings, prompt or "", group, batch_url)
