@@ -47,7 +47,8 @@ def one(path):
 
 if __name__ == "__main__":
     src, out = sys.argv[1], sys.argv[2]
-    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs)
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs
+                   if not f.startswith("."))
     with Pool(2) as pool, open(out, "w") as fh:
         for line in pool.imap(one, files, chunksize=1):
             fh.write(line + "\n")
