@@ -176,12 +176,59 @@ def build(n_files: int, regen: bool = False, jobs: int = 2) -> tuple[Path, list[
 # --- the two sides -----------------------------------------------------------------------------
 
 
+def vs_verify(files: list[Path], by_fmt: dict[str, list[Path]], rounds: int) -> None:
+    """CPU seconds (this process) of ``mediaprep.check`` and of ``Image.open().verify()`` per
+    file, the two interleaved round by round; the median round per format is printed.
+
+    verify reads a JPEG's headers only; check also walks every scan's entropy-coded data (a
+    stray marker there, or thousands of scans, is refused before any decode)."""
+    import statistics
+
+    from PIL import Image
+
+    import mediaprep
+
+    def ours(p: Path) -> None:
+        mediaprep.check(p)
+
+    def verify(p: Path) -> None:
+        with Image.open(p) as im:
+            im.verify()
+
+    cpu: dict[str, dict[str, list[float]]] = {"check": defaultdict(list),
+                                              "verify": defaultdict(list)}
+    for r in range(rounds):
+        sides = [("check", ours), ("verify", verify)]
+        for name, fn in sides if r % 2 == 0 else sides[::-1]:
+            for ext, group in by_fmt.items():
+                t = time.process_time()
+                for p in group:
+                    fn(p)
+                cpu[name][ext].append(time.process_time() - t)
+    print(f"\n  CPU, median of {rounds} interleaved rounds (ratio: verify / check; >= 1: check "
+          "is as cheap as verify)")
+    print("  format      files   check ms/file   verify ms/file   ratio")
+    tot_c = tot_v = 0.0
+    for ext, group in sorted(by_fmt.items(), key=lambda kv: -len(kv[1])):
+        c = statistics.median(cpu["check"][ext])
+        v = statistics.median(cpu["verify"][ext])
+        tot_c, tot_v = tot_c + c, tot_v + v
+        print(f"  {ext:<10} {len(group):>6} {c / len(group) * 1e3:>15.3f} "
+              f"{v / len(group) * 1e3:>16.3f} {v / c:>7.2f}")
+    print(f"  {'all':<10} {len(files):>6} {tot_c / len(files) * 1e3:>15.3f} "
+          f"{tot_v / len(files) * 1e3:>16.3f} {tot_v / tot_c:>7.2f}")
+
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--regen", action="store_true", help="rebuild the cached folder")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2, help="processes for the one-time encode")
+    ap.add_argument("--vs-verify", action="store_true",
+                    help="CPU of mediaprep.check against PIL.Image.open().verify() (issue 28: "
+                         "check CPU <= verify's), rounds interleaved, medians per format")
     args = ap.parse_args()
 
     folder, files = build(args.files, args.regen, args.jobs)
@@ -200,6 +247,10 @@ def main() -> None:
     pillow_heif.register_heif_opener()
     for p in files:  # warm the page cache for both sides
         p.read_bytes()
+
+    if args.vs_verify:
+        vs_verify(files, by_fmt, max(args.repeat, 5))
+        return
 
     per_file: dict[str, dict[str, float]] = {"ours": {}, "baseline": {}}
 

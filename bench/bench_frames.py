@@ -8,8 +8,9 @@ CLI rows (issue 16): a 30 s and a 2-minute 1080p30 H.264 clip (~5.7 Mbit/s, GOP 
 frames, x264 B-frames with pyramid; generated with PyAV from moving synthetic content and
 cached in ``--workdir``). Each row times, in this one run, ``mediaprep frames CLIP -o DIR
 --fps F`` (a fresh interpreter, so import and probe are counted) and ``ffmpeg -i CLIP -vf
-fps=F -q:v 3 DIR/%04d.jpg`` (the Debian ``ffmpeg`` package, bench only: the row is skipped
-when it is absent), prints both and the ratio, and the peak RSS of our process. decord's
+fps=F:round=up,scale=W:H -q:v 3 DIR/%04d.jpg`` (W:H: the size mediaprep wrote; the Debian
+``ffmpeg`` package, bench only: the row is skipped when it is absent), prints both and the
+ratio, and the peak RSS of each command's whole process tree (the worker counted). decord's
 ``VideoReader.get_batch`` at the same timestamps runs too when decord imports.
 
 Inputs are generated with PyAV into ``--workdir`` (default: a folder in the temp dir, reused
@@ -25,6 +26,7 @@ between runs). Baselines:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -180,20 +182,43 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_timed(cmd: list[str], env: dict[str, str] | None = None,
               cwd: Path = ROOT) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process, from its own rusage (os.wait4).
+    """(wall seconds, peak RSS MB) of one command.
 
     Runs in this checkout's root, so ``python -m mediaprep`` imports this copy.
+    The RSS is the whole process tree's: ``mediaprep frames`` decodes in a worker forked from
+    a fork server, neither of which the command's own rusage counts, so the tree's summed RSS
+    is sampled every 10 ms (psutil) and the larger of that and the command's own peak kept.
     """
+    import psutil
+
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                             cwd=cwd)  # fmt: skip
-    _, status, ru = os.wait4(proc.pid, 0)
+    tree_peak = 0
+    try:
+        root_p = psutil.Process(proc.pid)
+        while True:
+            got = os.wait4(proc.pid, os.WNOHANG)
+            if got[0] == proc.pid:
+                _, status, ru = got
+                break
+            total = 0
+            try:
+                for p in [root_p, *root_p.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        total += p.memory_info().rss
+            except psutil.Error:
+                pass
+            tree_peak = max(tree_peak, total)
+            time.sleep(0.01)
+    except psutil.Error:
+        _, status, ru = os.wait4(proc.pid, 0)
     dt = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}): {err[-500:]}")
-    return dt, ru.ru_maxrss / 1024.0
+    return dt, max(ru.ru_maxrss / 1024.0, tree_peak / 2**20)
 
 
 def _fresh_dir(path: Path) -> Path:
@@ -211,8 +236,25 @@ def cli_ours(clip: Path, fps: float, out: Path, root: Path = ROOT) -> tuple[floa
     return dt, rss, len(list(out.glob("*.jpg")))
 
 
-def cli_ffmpeg(clip: Path, fps: float, out: Path) -> tuple[float, float, int]:
-    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clip), "-vf", f"fps={fps:g}",
+def written_size(out: Path) -> tuple[int, int] | None:
+    """The size of the frames a run wrote (the first one's)."""
+    from PIL import Image
+
+    first = next(iter(sorted(out.glob("*.jpg"))), None)
+    if first is None:
+        return None
+    with Image.open(first) as im:
+        return im.size
+
+
+def cli_ffmpeg(clip: Path, fps: float, out: Path,
+               size: tuple[int, int] | None = None) -> tuple[float, float, int]:
+    """The FFmpeg CLI doing the same work: ``fps=F:round=up`` (plain ``fps=F`` rounds to the
+    nearest and is late by up to half an interval: +5 s at 0.1 fps; round=up is exact at the
+    same cost) and scaled to the size mediaprep wrote (``size``), so both sides encode the same
+    pixels."""
+    vf = f"fps={fps:g}:round=up" + (f",scale={size[0]}:{size[1]}" if size else "")
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clip), "-vf", vf,
            "-q:v", "3", str(_fresh_dir(out) / "%04d.jpg")]  # fmt: skip
     dt, rss = run_timed(cmd)
     return dt, rss, len(list(out.glob("*.jpg")))
@@ -254,7 +296,7 @@ def cli_rows(work: Path, repeat: int, baseline: Path | None = None) -> None:
         print("  (ffmpeg not installed: FFmpeg rows skipped; apt-get install -y ffmpeg)")
     head = f"  {'clip':<6} {'fps':>4}  {'mediaprep':>10} {'frames':>6} {'RSS MB':>7}"
     if have_ffmpeg:
-        head += f"  {'ffmpeg':>8} {'frames':>6}  {'ratio':>6}  target"
+        head += f"  {'ffmpeg':>8} {'frames':>6} {'RSS MB':>7}  {'ratio':>6}  target"
     if baseline is not None:
         head += f"  {'before':>8} {'speed-up':>8}"
     print(head)
@@ -266,7 +308,8 @@ def cli_rows(work: Path, repeat: int, baseline: Path | None = None) -> None:
         for _ in range(repeat):
             mine.append(cli_ours(clip, fps, work / "out_ours"))
             if have_ffmpeg:
-                theirs.append(cli_ffmpeg(clip, fps, work / "out_ffmpeg"))
+                theirs.append(cli_ffmpeg(clip, fps, work / "out_ffmpeg",
+                                         written_size(work / "out_ours")))
             if baseline is not None:
                 before.append(cli_ours(clip, fps, work / "out_before", baseline))
         o = _median(mine)
@@ -277,7 +320,7 @@ def cli_rows(work: Path, repeat: int, baseline: Path | None = None) -> None:
             verdict = ""
             if target is not None:
                 verdict = f">= {target:g}x {'met' if ratio >= target else 'NOT met'}"
-            line += f"  {f[0]:>7.2f}s {f[2]:>6}  {ratio:>5.2f}x  {verdict}"
+            line += f"  {f[0]:>7.2f}s {f[2]:>6} {f[1]:>7.0f}  {ratio:>5.2f}x  {verdict}"
         if baseline is not None:
             b = _median(before)
             line += f"  {b[0]:>7.2f}s {b[0] / o[0]:>7.2f}x"

@@ -32,6 +32,9 @@ from ..tuning import (  # noqa: F401  (PREFER_DOWNSCALE_BELOW, DOWNSCALE_QUALITY
     DOWNSCALE_QUALITY,
     IMAGE_MAX_QUALITY,
     IMAGE_MIN_QUALITY,
+    PNG_SAMPLE_ROWS,
+    PNG_SAMPLE_STRIPS,
+    PNG_SKIP_OVER,
     PREFER_DOWNSCALE_BELOW,
     SAMPLE_CLOSE,
     SAMPLE_MIN_PIXELS,
@@ -337,6 +340,27 @@ def _sample(img: Image.Image) -> tuple[Image.Image, float] | None:
     return sample, h / sample.height
 
 
+def _png_estimate(run: _Run, img: Image.Image) -> int | None:
+    """The PNG (zlib 6) size of ``img`` predicted from PNG_SAMPLE_STRIPS strips of
+    PNG_SAMPLE_ROWS rows encoded as one image; None when the image is too small for a sample
+    to be much cheaper than the encode itself."""
+    w, h = img.size
+    rows = PNG_SAMPLE_STRIPS * PNG_SAMPLE_ROWS
+    if w * h < SAMPLE_MIN_PIXELS or h < rows * 4:
+        return None
+    sample = Image.new(img.mode, (w, rows))
+    if img.mode == "P":
+        sample.putpalette(img.getpalette() or [])
+    step = h / PNG_SAMPLE_STRIPS
+    for i in range(PNG_SAMPLE_STRIPS):
+        y = max(0, min(h - PNG_SAMPLE_ROWS, int((i + 0.5) * step) - PNG_SAMPLE_ROWS // 2))
+        sample.paste(img.crop((0, y, w, y + PNG_SAMPLE_ROWS)), (0, i * PNG_SAMPLE_ROWS))
+    n = len(_encode(sample, "png", None))
+    run.sample_encodes += 1
+    oh = _OVERHEAD["png"]
+    return oh + int(max(0, n - oh) * h / rows)
+
+
 class _Estimator:
     """Predicted full-image sizes at given qualities, from encodes of a strip sample."""
 
@@ -477,6 +501,13 @@ def _png(
 ) -> EncodedImage:
     raw = run.raw_budget("png")
     data = b""
+    if try_png and allow_format_change:
+        # a lossless encode of a noisy 4K picture costs seconds: predict it before trying it
+        guess = _png_estimate(run, img)
+        if guess is not None and guess > raw * PNG_SKIP_OVER:
+            run.steps.append(f"png predicted at ~{guess} bytes from a strip sample "
+                             f"(budget {raw}): not tried")
+            try_png = False
     if try_png or not allow_format_change:
         data = run.encode(img, "png", None)
         if run.fits(len(data), "png"):

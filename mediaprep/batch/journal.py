@@ -58,6 +58,10 @@ RUNS_FILE = "runs"  # markers of the runs whose temporaries may still be in DIR 
 MAX_RUNS = 64  # runs remembered (each killed run adds one until a run ends)
 # The names of a journal's records (journal_path): the only files prune_journal removes.
 _RECORD_NAME = re.compile(r"^[0-9a-f]{40}\.(json|line)\Z")
+# Every record's metadata in one file beside the journal, each with its record file's stat,
+# so a rerun reads one file instead of opening one per input (JournalIndex).
+JOURNAL_INDEX_FILE = "journal.idx"
+_JOURNAL_INDEX_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -150,16 +154,92 @@ def journal_key(task: PrepTask) -> str | None:
         return None
 
 
-def journal_hit(job: PrepJob, jkey: str | None = None) -> PrepDone | None:
+class JournalIndex:
+    """The metadata of a journal's records as the last run left them, read from one file
+    (``DIR/.mediaprep/journal.idx``), each entry with the stat (size, time, inode) of the record
+    file it copies: an entry stands for its record only while that file is unchanged, so a
+    record rewritten since (a killed run, a worker of this one) is read from its file instead.
+
+    Why: a rerun over 10^5 finished inputs must not open and parse 10^5 record files to learn
+    that nothing changed; with the index a hit costs stat calls and a dictionary lookup."""
+
+    def __init__(self, state: str | os.PathLike[str]) -> None:
+        self.state = Path(state)
+        self.path = self.state / JOURNAL_INDEX_FILE
+        self.entries: dict[str, list[Any]] = {}  # record name -> [record stat, metadata]
+        self._lines: dict[str, list[int]] | None = None
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return
+        if (isinstance(data, dict) and data.get("version") == _JOURNAL_INDEX_VERSION
+                and isinstance(data.get("records"), dict)):
+            self.entries = data["records"]
+
+    def lines(self) -> dict[str, list[int]]:
+        """Where each record's line is in ``parts.jsonl`` (parts_file.read_index), read once:
+        the parent looks every input up before it writes ``parts.jsonl``."""
+        if self._lines is None:
+            self._lines = _line_index(self.state)
+        return self._lines
+
+    def meta(self, jpath: Path) -> dict[str, Any] | None:
+        """The record's metadata (None: no record), from the index while its stat matches."""
+        try:
+            st = os.stat(jpath)
+        except OSError:
+            return None
+        entry = self.entries.get(jpath.name)
+        if (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], dict)
+                and entry[0] == [st.st_size, st.st_mtime_ns, st.st_ino]):
+            return entry[1]
+        return _read_meta(jpath)
+
+    def write(self, records: Iterable[Path]) -> None:
+        """Index the records now in the journal (those of this run, in input order): entries
+        still matching their file are kept, the others read. Not rewritten when unchanged (a
+        rerun where every input was a hit from the index)."""
+        fresh: dict[str, list[Any]] = {}
+        changed = False
+        for jpath in records:
+            try:
+                st = os.stat(jpath)
+            except OSError:
+                changed = True
+                continue
+            stat = [st.st_size, st.st_mtime_ns, st.st_ino]
+            entry = self.entries.get(jpath.name)
+            if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == stat):
+                meta = _read_meta(jpath)
+                if meta is None:
+                    changed = True
+                    continue
+                entry = [stat, meta]
+                changed = True
+            fresh[jpath.name] = entry
+        if not changed and fresh.keys() == self.entries.keys():
+            return
+        atomic_write(self.path, json.dumps({"version": _JOURNAL_INDEX_VERSION,
+                                            "records": fresh}, separators=(",", ":")) + "\n")
+        self.entries = fresh
+
+
+def journal_hit(job: PrepJob, jkey: str | None = None,
+                index: JournalIndex | None = None) -> PrepDone | None:
     """The input's result from its journal record, when one was finished under the same key
-    and its outputs are still as written. Cheap (stat calls and one short read): the parent
-    runs it for every input before starting any worker."""
+    and its outputs are still as written. Cheap (stat calls; with ``index``, no file opened
+    while the record is as indexed): the parent runs it for every input before starting any
+    worker."""
     jpath = journal_path(job.journal_dir, job.task.stem)
-    meta = _read_meta(jpath)  # first: on a cold run there is none, and no key to compute
+    # first: on a cold run there is none, and no key to compute
+    meta = index.meta(jpath) if index is not None else _read_meta(jpath)
     if meta is None:
         return None
     jkey = jkey or journal_key(job.task)
-    if jkey is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta, jpath):
+    lines = index.lines() if index is not None else None
+    if jkey is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta, jpath,
+                                                                 lines):
         return _done(meta, "journal")
     return None
 
@@ -364,32 +444,36 @@ def journal_line_file(jpath: Path) -> Path:
     return _line_path(jpath)
 
 
-def _intact(out_dir: str, meta: dict[str, Any], jpath: Path) -> bool:
+def _intact(out_dir: str, meta: dict[str, Any], jpath: Path,
+            lines: dict[str, list[int]] | None = None) -> bool:
     """Whether the record's line (its line file, or its place in ``parts.jsonl`` once that
-    file is gone) and outputs are still the ones it recorded."""
+    file is gone: ``lines``, the parts index, read here when not given) and outputs are still
+    the ones it recorded. Stat calls on plain strings: the parent runs this for every input."""
     line = meta.get("line") or {}
-    lpath = _line_path(jpath)
-    want = [(lpath, line)]
-    if not lpath.exists():
-        where = _line_index(jpath.parent.parent).get(jpath.name)
+    lpath = os.fspath(_line_path(jpath))
+    want: list[tuple[str, Any]] = [(lpath, line)]
+    if not os.path.exists(lpath):
+        if lines is None:
+            lines = _line_index(jpath.parent.parent)
+        where = lines.get(jpath.name)
         if (not isinstance(where, list) or len(where) != 3
                 or [where[1], where[2]] != [line.get("size"), line.get("mtime_ns")]):
             return False
         want = []
     try:
-        want += [(Path(out_dir) / o["name"], o) for o in meta.get("outputs") or []]
+        want += [(os.path.join(out_dir, o["name"]), o) for o in meta.get("outputs") or []]
     except (KeyError, TypeError):
         return False
     for path, rec in want:
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError:
             return False
         if st.st_size != rec.get("size") or st.st_mtime_ns != rec.get("mtime_ns"):
             return False
     try:
         for rec in meta.get("thumbs") or []:
-            if (Path(out_dir) / rec["name"]).stat().st_size != rec["size"]:
+            if os.stat(os.path.join(out_dir, rec["name"])).st_size != rec["size"]:
                 return False
     except (OSError, KeyError, TypeError):
         return False  # made from prepare's pixels: only preparing it again makes it again
@@ -595,8 +679,10 @@ def sweep_temporaries(out_dir: str | os.PathLike[str], folders: Iterable[Path],
     batch requests') is swept without the link check below DIR."""
     out = Path(os.path.abspath(out_dir))
     runs = list(runs)
-    below = [f for f in folders if f == out or out in f.parents]
-    others = [f for f in folders if f not in below]
+    below: list[Path] = []
+    others: list[Path] = []
+    for f in folders:  # one pass: a run names one or two folders per input
+        (below if f == out or out in f.parents else others).append(f)
     return _sweep(below, runs, root=out) + _sweep(others, runs)
 
 

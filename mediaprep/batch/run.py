@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..model import Finding
     from .executors import Executor
+    from .journal import JournalIndex
 
 __all__ = ["DEFAULT_TIMEOUT", "BatchError", "BatchResult", "CheckResult", "InputResult",
            "PrepOptions",
@@ -559,11 +560,13 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
     sweep of temporaries, stale outputs and batch requests."""
     from ..output import writing_for_run
     from .journal import (
+        JournalIndex,
         prune_journal,
         record_runs,
         recorded_runs,
         run_lock,
         stale_outputs,
+        state_dir,
         sweep_temporaries,
     )
     from .requests import write_batch_requests
@@ -575,8 +578,9 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
         earlier = recorded_runs(out)
         record_runs(out, [*earlier, plan.run_id])  # before anything is written: a kill finds it
         sweep_temporaries(out, plan.folders, earlier)  # what killed runs left half-written
+        index = JournalIndex(state_dir(out))  # one file standing for the records (a rerun)
         try:
-            _run_prep_tasks(plan, o, result)
+            _run_prep_tasks(plan, o, result, index)
         except BaseException:
             # Ctrl-C, a full disk: the workers are dead by now, and what they were writing is
             # half-written; a rerun would sweep it too, but nothing half-written may stay.
@@ -587,6 +591,7 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
         result.stale, result.cleaned = stale_outputs(out, plan.journal, plan.records,
                                                      clean=o.clean)
         prune_journal(plan.journal, plan.records)
+        index.write(plan.records)
         if plan.requests_path is not None:
             result.requests, result.requests_left_out = write_batch_requests(
                 out / PARTS_FILE, plan.requests_path, plan.settings, o.prompt or "", o.group,
@@ -594,7 +599,8 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
         record_runs(out, [])  # every temporary of the runs so far is gone
 
 
-def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
+def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
+                    index: JournalIndex) -> None:
     """Inputs a previous run finished come from the journal; the rest go to the workers;
     parts.jsonl gets every line in input order."""
     from ..output import RUN_STOPPING_ERRNOS
@@ -606,7 +612,7 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> Non
     results: list[InputResult | None] = [None] * len(tasks)
     # Inputs a previous run finished (journal records still valid) need no worker.
     hits = {i: done for i, job in enumerate(plan.jobs)
-            if (done := journal_hit(job)) is not None}
+            if (done := journal_hit(job, index=index)) is not None}
     todo = [i for i in range(len(tasks)) if i not in hits]
     parts = PartsFile(plan.out / PARTS_FILE, plan.records, journal_line_file,
                       lambda i: failed_prep_line(tasks[i].display,

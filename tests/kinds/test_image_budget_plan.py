@@ -108,3 +108,35 @@ def test_sample_prediction_lands_in_one_encode() -> None:
         assert len(r.data) <= budget * 0.98
         assert r.encodes <= 2, r.steps
         assert r.sample_encodes >= 1
+
+
+def test_png_predicted_over_the_budget_from_a_sample_is_not_encoded(tmp_path: Path) -> None:
+    """Issue 28: a noisy photo saved as PNG re-encodes to ~0.95x its bytes, above what the
+    header-only floor (PNG_RECOMPRESS_FLOOR x input) expects: a strip sample predicts the full
+    encode, and the seconds of a lossless encode that cannot fit are not spent."""
+    from mediaprep.tuning import PNG_RECOMPRESS_FLOOR
+
+    src = tmp_path / "noisy.png"
+    _photo(2000, 1500, seed=6, noise=30.0).save(src, "PNG")
+    size = src.stat().st_size
+    budget = int(size * 0.95)  # a data URL of ~0.71x the input's bytes
+    assert PNG_RECOMPRESS_FLOOR * size < budget * 3 / 4  # the floor alone would try the PNG
+    r = mediaprep.prepare(src, limits={"image.max_data_url_bytes": budget})
+    assert r.ok and r.mime == "image/jpeg"
+    steps = r.stats["encode_steps"]
+    assert any("predicted" in s and "not tried" in s for s in steps), steps
+    assert not any("zlib 6" in s for s in steps), steps  # no full PNG encode
+    assert r.stats["sample_encodes"] >= 1
+    assert _url_size(r) <= budget
+
+
+def test_png_predicted_to_fit_is_encoded_as_png(tmp_path: Path) -> None:
+    src = tmp_path / "noisy.png"
+    img = _photo(2000, 1500, seed=6, noise=30.0)
+    img.save(src, "PNG")
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    budget = int(len(buf.getvalue()) * 4 / 3 * 1.05) + 1000  # its zlib-6 PNG fits, just
+    r = mediaprep.prepare(Image.open(src), limits={"image.max_data_url_bytes": budget})
+    assert r.ok and r.mime == "image/png", r.fixes
+    assert r.stats["sample_encodes"] >= 1  # predicted, then encoded once

@@ -1,0 +1,165 @@
+"""`mediaprep prep` over 1,000 / 10,000 / 100,000 tiny generated images: time and peak RSS per
+input, cold and rerun, against the floor of the same work done by hand in the same run.
+
+    python bench/bench_scale.py [--sizes 1000,10000] [--jobs 2] [--plan 1000000]
+
+* cold: an empty output folder, no cache, report on. The baseline is a naive script over the
+  same files (read, base64, one JSON line each; one process): what any tool must do per file.
+* rerun: the same command again, every input finished. The baseline is a stat of every input
+  in one Python process (the least a rerun can do to learn that nothing changed).
+* --plan N: the parent's planning alone (walk-free: N names under a few real folders) for a
+  10^6-input figure without 10^6 files: plan_prep, journal lookups (all misses), write_folders.
+
+Peak RSS is the largest sum over the command's process tree (parent, fork server, workers),
+sampled every 20 ms. Ratios are baseline time / mediaprep time (below 1: mediaprep slower);
+per input figures should stay flat as N grows (no step worse than N log N). The files are
+generated once under the system temp folder and kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-c", "from mediaprep.cli import main; main()"]
+BASELINE_COLD = """
+import base64, json, os, sys
+out = open(sys.argv[2], "w")
+for d, _, files in os.walk(sys.argv[1]):
+    for f in sorted(files):
+        p = os.path.join(d, f)
+        with open(p, "rb") as fh:
+            data = fh.read()
+        out.write(json.dumps({"path": p, "url": "data:image/png;base64,"
+                              + base64.b64encode(data).decode()}) + "\\n")
+"""
+BASELINE_RERUN = """
+import os, sys
+n = 0
+for d, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        os.stat(os.path.join(d, f)); n += 1
+"""
+
+
+def _png(i: int) -> bytes:
+    """A distinct 16x16 grey+alpha PNG (no two inputs share bytes: no cache or dedup help)."""
+    raw = b"".join(b"\0" + bytes([(i + y) & 255, (i >> 8) & 255] * 16) for y in range(16))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + tag + data
+                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 4, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def folder(n: int) -> Path:
+    src = Path(tempfile.gettempdir()) / f"mediaprep-bench-scale-{n}"
+    done = src / ".complete"
+    if not done.exists():
+        src.mkdir(exist_ok=True)
+        for i in range(n):
+            d = src / f"d{i // 1000:04d}"
+            d.mkdir(exist_ok=True)
+            (d / f"f{i:07d}.png").write_bytes(_png(i))
+        done.write_text("")
+    return src
+
+
+def timed(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall s, CPU s of the tree, peak RSS MB of the tree) of a command."""
+    t0 = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0.0
+    cpu: dict[int, float] = {}
+    while proc.poll() is None:
+        rss = 0
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            procs = [proc]
+        for p in procs:
+            try:
+                rss += p.memory_info().rss
+                t = p.cpu_times()
+                cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                pass
+        peak = max(peak, rss / 2**20)
+        time.sleep(0.02)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{cmd} failed ({proc.returncode}): {err[-2000:]}")
+    return wall, sum(cpu.values()), peak
+
+
+def plan_figure(n: int) -> None:
+    """The parent's planning of n inputs (no media work): names, stems, journal lookups."""
+    code = f"""
+import os, resource, sys, tempfile, time
+from pathlib import Path
+from mediaprep.batch.journal import JournalIndex, PrepJob, journal_hit, journal_path, write_folders
+from mediaprep.batch.tasks import plan_prep
+from mediaprep.settings import make_settings
+n = {n}
+srcs = [f"/photos/{{i // 1000:04d}}/img_{{i:07d}}.jpg" for i in range(n)]
+out = tempfile.mkdtemp()
+t0 = time.perf_counter()
+tasks = plan_prep(srcs, out, make_settings(None))
+t1 = time.perf_counter()
+journal = Path(out) / ".mediaprep" / "journal"
+index = JournalIndex(Path(out) / ".mediaprep")
+jobs = [PrepJob(t, str(journal), None, None, True) for t in tasks]
+hits = sum(journal_hit(j, index=index) is not None for j in jobs)
+records = [journal_path(journal, t.stem) for t in tasks]
+t2 = time.perf_counter()
+folders = write_folders(out, [t.stem for t in tasks])
+t3 = time.perf_counter()
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"plan {{n}}: plan_prep {{t1 - t0:.1f}} s, journal lookups {{t2 - t1:.1f}} s, "
+      f"folders {{t3 - t2:.1f}} s; {{(t3 - t0) / n * 1e6:.0f}} us an input; "
+      f"peak RSS {{rss:.0f}} MB")
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--plan", type=int, default=0, help="also time planning of N inputs")
+    args = ap.parse_args()
+    print(f"{'N':>7} {'run':6} {'wall s':>8} {'ms/in':>6} {'cpu s':>7} {'RSS MB':>7} "
+          f"{'base s':>7} {'ratio':>6}")
+    for n in [int(s) for s in args.sizes.split(",")]:
+        src = folder(n)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out"
+            cmd = [*CLI, "prep", str(src), "-o", str(out), "-j", str(args.jobs), "--no-cache",
+                   "-q"]
+            rows = {}
+            # interleaved: baseline, ours, baseline, ours (the machine's speed drifts)
+            b_cold = timed([sys.executable, "-c", BASELINE_COLD, str(src), str(Path(tmp) / "b")])
+            rows["cold"] = (timed(cmd), b_cold)
+            b_rerun = timed([sys.executable, "-c", BASELINE_RERUN, str(src)])
+            rows["rerun"] = (timed(cmd), b_rerun)
+            for name, ((wall, cpu, rss), (bwall, _bcpu, _brss)) in rows.items():
+                print(f"{n:>7} {name:6} {wall:8.2f} {wall / n * 1000:6.2f} {cpu:7.2f} "
+                      f"{rss:7.0f} {bwall:7.2f} {bwall / wall:6.2f}", flush=True)
+    if args.plan:
+        plan_figure(args.plan)
+
+
+if __name__ == "__main__":
+    main()
