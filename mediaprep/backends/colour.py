@@ -273,6 +273,17 @@ class Cicp:
         return f"{prim} {self.hdr}" if self.hdr else prim
 
 
+def frame_cicp(frame: object) -> Cicp | None:
+    """A decoded video frame's (or stream's codec context's) colour tags, None when it has
+    none (PyAV: ``color_primaries``, ``color_trc``, ``colorspace``, ``color_range``)."""
+    trc = int(getattr(frame, "color_trc", 2) or 2)
+    prim = int(getattr(frame, "color_primaries", 2) or 2)
+    if trc == 2 and prim == 2:
+        return None
+    return Cicp(prim, trc, int(getattr(frame, "colorspace", 2) or 2),
+                int(getattr(frame, "color_range", 0) or 0) == 2)
+
+
 def read_nclx(head: bytes) -> Cicp | None:
     """The first ``colr``/``nclx`` box in an HEIF/AVIF file's opening bytes (its ``meta``)."""
     at = head.find(b"colrnclx")
@@ -304,7 +315,8 @@ def _hable(x: np.ndarray | float) -> np.ndarray | float:
     return (x * (x * a + b * c) + d * e) / (x * (x * a + b) + d * f) - e / f
 
 
-def tone_map(rgb: np.ndarray, cicp: Cicp, *, peak_nits: float | None = None) -> np.ndarray:
+def tone_map(rgb: np.ndarray, cicp: Cicp, *, peak_nits: float | None = None,
+             deep: bool = False) -> np.ndarray:
     """HDR (PQ or HLG) or wide-gamut RGB -> 8-bit sRGB (..., 3).
 
     ``rgb``: the coded signal, as uint8 or uint16 (full scale) or 0..1 floats. The operator is
@@ -314,7 +326,7 @@ def tone_map(rgb: np.ndarray, cicp: Cicp, *, peak_nits: float | None = None) -> 
     pixel's components scaled by the same factor (hues are kept). Then BT.2020 or P3 -> BT.709
     primaries in linear light, clipped, and the sRGB curve. An SDR transfer with wide primaries
     only gets the gamut conversion. Integer input goes through lookup tables (the transfer
-    curves cost one table read per sample, not a power).
+    curves cost one table read per sample, not a power). ``deep``: 16-bit output.
     """
     x = np.asarray(rgb)
     to_xyz = _RGB_TO_XYZ.get(cicp.primaries)
@@ -349,6 +361,9 @@ def tone_map(rgb: np.ndarray, cicp: Cicp, *, peak_nits: float | None = None) -> 
         m = (_XYZ_TO_709 @ to_xyz).astype(np.float32)
         planes = [planes[0] * m[i, 0] + planes[1] * m[i, 1] + planes[2] * m[i, 2]
                   for i in range(3)]
+    if deep:  # 16-bit output (a lookup table's nodes): the sRGB curve computed, not looked up
+        return np.stack([(srgb_encode(p) * 65535 + 0.5).astype(np.uint16) for p in planes],
+                        axis=-1)
     enc = _encode_table()
     out = np.empty(x.shape[:-1] + (3,), np.uint8)
     for c, p in enumerate(planes):
@@ -503,3 +518,20 @@ def colour_facts(im: Image.Image, head: bytes) -> ColourFacts:
     if cicp is not None and cicp.wide:
         return ColourFacts(cicp.describe(), None, cicp)
     return ColourFacts(None, None, cicp)
+
+
+#: A Hald CLUT of this level (64 steps a side, a 512x512 picture) carries the tone map into
+#: FFmpeg's haldclut filter for video: trilinear between nodes 1/63 of the signal apart
+HALD_LEVEL = 8
+
+
+@lru_cache(maxsize=4)
+def hald_clut(cicp: Cicp) -> np.ndarray:
+    """:func:`tone_map` as a Hald CLUT picture (rgb48, HALD_LEVEL**3 square): node (r, g, b)
+    of the input signal's cube at index r + g*n + b*n*n, n = HALD_LEVEL**2."""
+    n = HALD_LEVEL * HALD_LEVEL
+    steps = np.arange(n, dtype=np.float32) / (n - 1)
+    b, g, r = np.meshgrid(steps, steps, steps, indexing="ij")
+    cube = np.stack([r, g, b], axis=-1).reshape(-1, 3)
+    side = HALD_LEVEL ** 3
+    return tone_map(cube, cicp, deep=True).reshape(side, side, 3)
