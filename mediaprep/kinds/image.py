@@ -855,8 +855,10 @@ def _transform_and_encode(
                     "; upscaled" if how == "upscaled" else "")))
     had_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
     cicp = Cicp(*info.cicp) if info.cicp else None
-    if cicp is not None and (cicp.hdr and settings.hdr == "convert"
-                             or not cicp.hdr and cicp.wide and not img.info.get("icc_profile")):
+    # decoded HDR is always tone-mapped (--hdr keep only keeps a file that goes as it is): an
+    # 8-bit JPEG/PNG/WebP cannot say it holds PQ or HLG
+    if cicp is not None and (cicp.hdr
+                             or cicp.wide and not img.info.get("icc_profile")):
         img = tone_map_image(img, cicp)
         tone_note = f"colour {cicp.describe()} -> " + ("SDR sRGB, tone-mapped" if cicp.hdr
                                                        else "sRGB")

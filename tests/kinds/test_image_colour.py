@@ -267,3 +267,13 @@ def test_a_real_16_bit_png_keeps_its_picture():
         expected = np.asarray(im, np.float64) * 255 / 65535
     sent = np.asarray(_sent(mediaprep.prepare(path)).convert("L"), np.float64)
     assert np.abs(sent - expected).mean() < 1.0
+
+
+@needs_ffmpeg
+def test_hdr_keep_still_tone_maps_a_file_that_must_be_converted(tmp_path):
+    """An AVIF is not a format DashScope takes: converted to JPEG it cannot stay HDR, so its
+    pixels are tone-mapped even under --hdr keep."""
+    path = write_hdr_avif(tmp_path / "pq.avif", "pq")
+    sent = np.asarray(_sent(mediaprep.prepare(path, hdr="keep")).convert("RGB"))
+    ref = ffmpeg_tone_mapped(path).reshape(sent.shape)
+    assert mean_delta_e(sent, ref) <= TONE_MAP_MAX_DELTA_E
