@@ -928,6 +928,8 @@ def _encode_change(info: MediaInfo | None, enc: EncodedImage, note: str | None,
             f"{_human_bytes(len(enc.data))}"
     colour = "; ".join(_colour_words(p) for p in (note or "").split("; ")
                        if p.startswith("colour ") or p == "CMYK -> RGB") or None
+    if "image.high_bit_depth" in plan.reasons:
+        colour = "; ".join(x for x in (colour, "16-bit or float samples scaled to 8 bits") if x)
     if info is None or enc.format != info.format:
         why = "not a format the target takes" if "file.unsupported_format" in plan.reasons or \
             "image.format_tier" in plan.reasons else None

@@ -277,3 +277,11 @@ def test_hdr_keep_still_tone_maps_a_file_that_must_be_converted(tmp_path):
     sent = np.asarray(_sent(mediaprep.prepare(path, hdr="keep")).convert("RGB"))
     ref = ffmpeg_tone_mapped(path).reshape(sent.shape)
     assert mean_delta_e(sent, ref) <= TONE_MAP_MAX_DELTA_E
+
+
+def test_the_change_says_deep_samples_were_scaled(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((20, 20), 40000, np.uint16)).save(path)
+    prepared = mediaprep.prepare(path)
+    (change,) = [c for c in prepared.changes if c.kind == "re-encoded"]
+    assert "scaled to 8 bits" in change.why
