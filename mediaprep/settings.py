@@ -82,6 +82,10 @@ class Settings:
         animation: an animated GIF/APNG/WebP is sent as its ``"first"`` frame, or as
             ``"frames"`` (a video image list).
         pad_aspect: pad images beyond the aspect-ratio limit instead of failing them.
+        hdr: HDR (PQ/HLG) stills and videos are tone-mapped to SDR (``"convert"``) or sent as
+            they are (``"keep"``); pixels mediaprep decodes are tone-mapped either way.
+        background: the colour transparent pixels are flattened onto where the target's
+            processor drops alpha: a name or ``#rrggbb`` (default ``"white"``).
         resize_model: resize images to exactly the size the model keeps (``--resize model``).
         safety_margin: fraction kept free under a byte limit when encoding (0 to 0.5).
         max_tokens: limit on the estimated tokens of a request (None: off).
