@@ -113,6 +113,12 @@ def _with_options(fn: Callable[..., Any], skip: frozenset[str]) -> Callable[...,
         click.option("--animation", type=click.Choice(["first", "frames"]), default=None,
                      help="Animated GIF/APNG/WebP: send the first frame, or all frames as a "
                           "video image list [default: first]."),
+        click.option("--hdr", type=click.Choice(["convert", "keep"]), default=None,
+                     help="HDR (PQ/HLG) stills and videos: tone-map them to SDR, or send them "
+                          "as they are [default: convert]."),
+        click.option("--background", default=None, metavar="COLOUR",
+                     help="What transparent pixels are flattened onto (the model's processor "
+                          "drops alpha): a name or #rrggbb [default: white]."),
         click.option("--config", "config_path", type=PathParam(dir_okay=False), default=None,
                      help=CONFIG_HELP),
     ]

@@ -48,6 +48,17 @@ CODES: dict[str, str] = {
     "tokens.request_too_many": "The request costs more tokens than --max-tokens.",
     "tokens.context": "The token estimate is above the model's context.",
     "model.unknown": "The model is in neither model list of the target's limits table.",
+    # SPEC section 6 (third round): colour
+    "image.hdr": "An HDR (PQ or HLG) still: prep tone-maps it to SDR sRGB unless --hdr keep.",
+    "video.hdr": "An HDR (PQ or HLG) video: prep tone-maps it to SDR BT.709 unless --hdr keep.",
+    # mediaprep additions, colour (README.md)
+    "image.colour_profile": "The image's colours are not sRGB (a wide-gamut or CMYK ICC "
+                            "profile) and would look visibly wrong to a decoder that ignores "
+                            "the profile: prep converts it to sRGB.",
+    "image.high_bit_depth": "16-bit or float grey samples: a decoder that converts them to "
+                            "8-bit RGB by clipping shows white (or black); prep scales them.",
+    "image.transparency": "The image has an alpha channel; the model's processor drops alpha, "
+                          "so prep flattens transparent pixels onto --background.",
 }
 
 
@@ -121,6 +132,14 @@ class MediaInfo:
     orientation: int | None = None
     frames: int | None = None  # frames in an animated image
     declared_pixels: int | None = None  # set when a bomb is refused before the size is known
+    # colour, when it is not plain sRGB (mediaprep.backends.colour): what the numbers mean
+    # ("Display P3 (ICC)", "CMYK", "BT.2020 PQ"), how far off (mean CIEDE2000) a decoder that
+    # ignores that would be, the HDR transfer (PQ, HLG) and the H.273 code points (primaries,
+    # transfer, matrix, full range) of an HEIF/AVIF nclx box or a video stream
+    colour: str | None = None
+    colour_shift: float | None = None
+    hdr: str | None = None
+    cicp: list[int] | None = None
     # videos
     container: str | None = None
     codec: str | None = None

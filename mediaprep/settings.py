@@ -33,6 +33,11 @@ VideoMode = Literal["auto", "file", "frames"]
 VIDEO_MODES = ("auto", "file", "frames")
 SMALL_IMAGE_FIXES = ("pad", "upscale")
 ANIMATION_MODES = ("first", "frames")  # an animated image: its first frame, or all as a video
+HDR_MODES = ("convert", "keep")  # an HDR still or video: tone-mapped to SDR, or sent as it is
+#: What transparent pixels are flattened onto where the target's processor drops alpha. White:
+#: what a sticker or logo is seen on in a viewer or a chat (the processor itself would show the
+#: colour stored under the transparency, black for most stickers).
+DEFAULT_BACKGROUND = "white"
 
 DEFAULT_SAFETY_MARGIN = 0.02  # keep encoded outputs 2% under a byte limit
 DEFAULT_FRAME_MAX_SIDE = 1280  # frames longer than this on a side are scaled down
@@ -77,6 +82,10 @@ class Settings:
         animation: an animated GIF/APNG/WebP is sent as its ``"first"`` frame, or as
             ``"frames"`` (a video image list).
         pad_aspect: pad images beyond the aspect-ratio limit instead of failing them.
+        hdr: HDR (PQ/HLG) stills and videos are tone-mapped to SDR (``"convert"``) or sent as
+            they are (``"keep"``); pixels mediaprep decodes are tone-mapped either way.
+        background: the colour transparent pixels are flattened onto where the target's
+            processor drops alpha: a name or ``#rrggbb`` (default ``"white"``).
         resize_model: resize images to exactly the size the model keeps (``--resize model``).
         safety_margin: fraction kept free under a byte limit when encoding (0 to 0.5).
         max_tokens: limit on the estimated tokens of a request (None: off).
@@ -109,6 +118,8 @@ class Settings:
     small_image_fix: str = "pad"
     animation: str = "first"  # an animated GIF/APNG/WebP: "first" frame, or "frames" (a video)
     pad_aspect: bool = False
+    hdr: str = "convert"
+    background: str = DEFAULT_BACKGROUND
     resize_model: bool = False
     safety_margin: float = DEFAULT_SAFETY_MARGIN
     max_tokens: int | None = None
@@ -154,6 +165,12 @@ class Settings:
         if self.animation not in ANIMATION_MODES:
             raise SettingsError(f"unknown animation mode {self.animation!r} "
                                 f"(choose {', '.join(ANIMATION_MODES)})")
+        if self.hdr not in HDR_MODES:
+            raise SettingsError(f"unknown hdr mode {self.hdr!r} (choose {', '.join(HDR_MODES)})")
+        try:
+            self.background_rgb  # noqa: B018
+        except ValueError as exc:
+            raise SettingsError(f"--background: {exc}") from None
         if not math.isfinite(self.fps):
             raise SettingsError(f"fps must be a number, got {self.fps!r}")
         for name in ("max_frames", "max_side", "max_pixels", "frame_max_side", "max_tokens",
@@ -178,6 +195,13 @@ class Settings:
         state = self.__dict__.copy()
         state.pop("limits", None)
         return state
+
+    @property
+    def background_rgb(self) -> tuple[int, int, int]:
+        """:attr:`background` as (r, g, b)."""
+        from .backends.colour import parse_colour
+
+        return parse_colour(self.background)
 
     @cached_property
     def limits(self) -> Limits:

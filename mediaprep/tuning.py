@@ -77,3 +77,22 @@ MAX_BITS_PER_PIXEL = 0.3
 MIN_SHORT_SIDE = 144
 #: At most this many encodes per transcode: each is a full pass over the video.
 MAX_ATTEMPTS = 4
+
+# ---------------------------------------------------------------------------------- colour
+
+#: An ICC profile whose test colours move less than this (mean CIEDE2000) when converted to
+#: sRGB is sRGB under another name (Apple's, HP's, a camera's sRGB): it is dropped, the pixels
+#: kept. 0.5 is a quarter of the visible shift below; LittleCMS's own round trip of sRGB gives
+#: about 0.1.
+COLOUR_SAME_AS_SRGB = 0.5
+#: Above this mean CIEDE2000 between what a profile means and what a decoder that ignores it
+#: shows (the Kimi processor does: Image.open(...).convert("RGB")), a file is not passed
+#: through as is: it gets image.colour_profile and is converted. 2 is where a side-by-side
+#: comparison shows the difference (1 is the just-noticeable difference of a trained eye), and
+#: it is above what the conversion's own re-encode costs (a JPEG at quality 92: about 0.7), so
+#: converting never costs more than it gains. Display P3 measures 3.5, Adobe RGB 5.3, ProPhoto
+#: 9.3 on the test cube.
+COLOUR_VISIBLE_SHIFT = 2.0
+#: The luminance an HDR picture's SDR white sits at when tone-mapped (cd/m2): 100, as FFmpeg's
+#: zscale (npl=100) and tonemap filters use, so mediaprep's SDR matches the usual reference.
+HDR_REFERENCE_WHITE = 100.0

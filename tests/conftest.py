@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # ../shared/realmedia beside the checkout. Tests that read it skip when the folder is absent:
 # ``from tests.conftest import REALMEDIA``.
 REALMEDIA = Path(os.environ.get("MEDIAPREP_REALMEDIA") or ROOT.parent / "shared" / "realmedia")
+# Phones' files (HEICs, P3 JPEGs, CMYK, HDR clips): $MEDIAPREP_REALMEDIA_PHONES, else
+# ../shared/realmedia-phones beside the checkout; skip when absent.
+REALMEDIA_PHONES = Path(os.environ.get("MEDIAPREP_REALMEDIA_PHONES")
+                        or ROOT.parent / "shared" / "realmedia-phones")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -27,6 +27,7 @@ import av
 import numpy as np
 
 from ..model import MediaInfo
+from .colour import frame_cicp, tone_map
 from .pillow import PREVIEW_SIDE
 from .sniff import Sniffed
 from .source import MediaSource
@@ -338,6 +339,12 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
     info.codec = cc.name
     info.width, info.height = cc.width or None, cc.height or None
     info.pix_fmt = cc.pix_fmt
+    cicp = frame_cicp(cc)
+    if cicp is not None:
+        info.cicp = [cicp.primaries, cicp.transfer, cicp.matrix, int(cicp.full_range)]
+        info.hdr = cicp.hdr
+        if cicp.hdr or cicp.wide:
+            info.colour = cicp.describe()
     sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio
     if sar and sar.numerator > 0 and sar != 1:
         info.sample_aspect_ratio = float(sar)
@@ -419,7 +426,16 @@ def frame_preview(frame: av.VideoFrame) -> Any:
     stored (no rotation): the report's pictures of a video."""
     w, h = frame.width, frame.height
     scale = min(1.0, PREVIEW_SIDE / max(w, h, 1))
-    return frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
+    size = max(1, round(w * scale)), max(1, round(h * scale))
+    cicp = frame_cicp(frame)
+    if cicp is not None and cicp.hdr:  # as sent: tone-mapped, the transcodes' colour path
+        from PIL import Image
+
+        rgb = frame.reformat(width=size[0], height=size[1], format="rgb48le",
+                             src_colorspace="bt2020" if cicp.matrix in (9, 10) else None,
+                             src_color_range="JPEG" if cicp.full_range else "MPEG")
+        return Image.fromarray(tone_map(rgb.to_ndarray(), cicp), "RGB")
+    return frame.to_image(width=size[0], height=size[1])
 
 
 def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> None:

@@ -45,6 +45,7 @@ from ..tuning import (  # noqa: F401  (re-exported)
     X264_PRESET,
 )
 from .av import VideoScan, mp4_index, read_video, scan_packets, video_stream
+from .colour import HALD_LEVEL, frame_cicp, hald_clut
 from .sniff import HEAD_BYTES, identity_size, largest_fitting, sniff
 
 #: libx264 threads. One thread makes a transcode deterministic (same input and options give the
@@ -457,6 +458,8 @@ class _Pipeline:
         self.key: tuple[int, int, str] | None = None
         self.rotation: _Rotation | None = None
         self.graph: av.filter.Graph | None = None
+        self.src: Any = None  # the graph's buffer source of decoded frames
+        self.tone_mapped = ""  # "BT.2020 HLG" when the pipeline tone-maps that to SDR
 
     def _build(self, frame: av.VideoFrame) -> None:
         rot = self.rotation
@@ -473,11 +476,41 @@ class _Pipeline:
         nodes = [src]
         for name, arg in rot.filters:
             nodes.append(g.add(name, arg) if arg else g.add(name))
+        cicp = frame_cicp(frame)
+        if cicp is not None and cicp.hdr:
+            # PQ/HLG: no zscale in PyAV's FFmpeg, so the tone map (colour.tone_map) goes in as
+            # a Hald CLUT, applied to the scaled picture in RGB; the result is BT.709 SDR
+            size = HALD_LEVEL ** 3
+            full = "pc" if frame.color_range == 2 else "tv"
+            nodes.append(g.add("scale", f"{self.out_w}:{self.out_h}:flags=bicubic:"
+                                        f"in_color_matrix={_MATRIX.get(cicp.matrix, 'auto')}:"
+                                        f"in_range={full}"))
+            nodes.append(g.add("format", "rgb48le"))
+            clut_src = g.add("buffer", video_size=f"{size}x{size}",
+                             pix_fmt=str(int(av.VideoFormat("rgb48le"))),
+                             time_base=str(self.time_base), pixel_aspect="1/1")
+            hald = g.add("haldclut", "interp=trilinear")
+            g.link_nodes(*nodes, hald)
+            clut_src.link_to(hald, 0, 1)
+            tail = [hald, g.add("scale", "out_color_matrix=bt709:out_range=tv"),
+                    g.add("format", "yuv420p"), g.add("buffersink")]
+            g.link_nodes(*tail).configure()
+            clut = av.VideoFrame.from_ndarray(hald_clut(cicp), format="rgb48le")
+            clut.pts = 0
+            clut.time_base = self.time_base
+            clut_src.push(clut)
+            clut_src.push(None)  # one picture: haldclut keeps using it
+            self.src = src
+            self.graph = g
+            self.key = (frame.width, frame.height, frame.format.name)
+            self.tone_mapped = cicp.describe()
+            return
         # Full-range (yuvj*, MJPEG) input is converted to limited range, as H.264 players expect.
         nodes.append(g.add("scale", f"{self.out_w}:{self.out_h}:flags=bicubic"))
         nodes.append(g.add("format", "yuv420p"))
         nodes.append(g.add("buffersink"))
         g.link_nodes(*nodes).configure()
+        self.src = src
         self.graph = g
         self.key = (frame.width, frame.height, frame.format.name)
 
@@ -489,12 +522,16 @@ class _Pipeline:
         if self.key != (frame.width, frame.height, frame.format.name):
             self._build(frame)
         assert self.graph is not None
-        self.graph.vpush(frame)
+        self.src.push(frame)
         while True:
             try:
                 yield self.graph.vpull()
             except (av.error.BlockingIOError, av.error.EOFError):
                 return
+
+
+#: H.273 matrix code -> the scale filter's name for it
+_MATRIX = {1: "bt709", 5: "bt601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020"}
 
 
 @dataclass
@@ -515,6 +552,7 @@ class _EncodeStats:
     width: int = 0
     height: int = 0
     rotation_note: str = ""
+    tone_mapped: str = ""
 
 
 def _decoded_frames(c: Any, s: Any, stats: _EncodeStats) -> Iterator[av.VideoFrame]:
@@ -598,6 +636,10 @@ def _encode(
                         if (pipe.out_w, pipe.out_h) != (ost.width, ost.height):
                             ost.width, ost.height = pipe.out_w, pipe.out_h
                         stats.rotation_note = pipe.rotation.note if pipe.rotation else ""
+                        if pipe.tone_mapped:  # say what the pixels now are: BT.709 SDR
+                            cc.color_primaries = cc.color_trc = cc.colorspace = 1
+                            cc.color_range = 1
+                            stats.tone_mapped = pipe.tone_mapped
                     out.pts = rel
                     out.time_base = tb
                     out.duration = dur

@@ -46,6 +46,7 @@ from PIL import Image
 from ..errors import MediaprepError
 from ..model import MediaInfo
 from .av import DISCARD, KEY, NO_PTS, VideoScan, read_video
+from .colour import frame_cicp, tone_map
 
 VideoInput = str | os.PathLike[str] | IO[bytes]
 
@@ -442,6 +443,18 @@ def _rgb_image(frame: Any) -> Image.Image:
     )
 
 
+def _sdr_image(frame: Any) -> Image.Image:
+    """``frame`` as an 8-bit sRGB picture: a PQ or HLG frame tone-mapped
+    (:func:`mediaprep.backends.colour.tone_map`) from its 16-bit RGB, any other as it is."""
+    cicp = frame_cicp(frame)
+    if cicp is None or not cicp.hdr:
+        return _rgb_image(frame)
+    matrix = "bt2020" if cicp.matrix in (9, 10) else None
+    rgb = frame.reformat(format="rgb48le", src_colorspace=matrix,
+                         src_color_range="JPEG" if cicp.full_range else "MPEG")
+    return Image.fromarray(tone_map(rgb.to_ndarray(), cicp), "RGB")
+
+
 def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> Image.Image:
     """RGB PIL image, square pixels, longest side <= max_side, turned upright."""
     w, h = frame.width, frame.height
@@ -454,8 +467,11 @@ def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> 
         # scale in the source's YUV first (swscale's fast path; 1080p -> 720p is ~2 ms),
         # then convert the small picture to RGB; asking for both in one call is ~10x slower
         fmt = frame.format.name if frame.format.name in _YUV_SCALE_FORMATS else "rgb24"
+        hdr = frame_cicp(frame)
+        if hdr is not None and hdr.hdr:
+            fmt = frame.format.name  # 10-bit YUV stays 10-bit until the tone map
         frame = frame.reformat(width=tw, height=th, format=fmt, interpolation="BICUBIC")
-    img = _rgb_image(frame)
+    img = _sdr_image(frame)
     if rotation == 90:
         img = img.transpose(Image.Transpose.ROTATE_90)
     elif rotation == 180:

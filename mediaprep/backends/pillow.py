@@ -17,15 +17,16 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import IO, Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaprepError
 from ..limits import Limits, limits_for
 from ..model import UNENCODED, MediaInfo
+from .colour import colour_facts, flatten, tone_map_image
+from .colour import to_srgb as colour_to_srgb
 from .sniff import Sniffed
 from .source import MediaSource
 
@@ -293,6 +294,7 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
                 info.format = _PILLOW_FORMATS.get(im.format or "", (im.format or "").lower()) or (
                     sniffed.format)
                 _read_header_extras(info, im, src, frames)
+                _read_colour(info, im, src)
                 problem = structural_problem(info.format, src, im) or walk_problem
                 if problem:
                     info.error, info.error_code = problem, "file.unreadable"
@@ -322,6 +324,19 @@ def _from_pil(info: MediaInfo, im: Image.Image) -> MediaInfo:
     if info.format is None and im.format:
         info.format = _PILLOW_FORMATS.get(im.format, im.format.lower())
     return info
+
+
+def _read_colour(info: MediaInfo, im: Image.Image, src: MediaSource) -> None:
+    facts = colour_facts(im, src.head(_NCLX_HEAD) if info.format in ("heic", "avif") else b"")
+    info.colour, info.colour_shift = facts.colour, facts.shift
+    if facts.cicp is not None:
+        c = facts.cicp
+        info.cicp = [c.primaries, c.transfer, c.matrix, int(c.full_range)]
+        info.hdr = c.hdr
+
+
+#: An HEIF/AVIF's meta box (with its colr boxes) sits in its opening bytes
+_NCLX_HEAD = 64 * 1024
 
 
 def _read_header_extras(info: MediaInfo, im: Image.Image, src: MediaSource,
@@ -724,6 +739,8 @@ def preview_image(img: Image.Image) -> Image.Image:
     function, from a file or from pixels prepare decoded anyway. Transparency goes on a light
     grey so that white-on-clear content shows; 16-bit and float greys are scaled to 8 bits.
     ``img`` itself is never changed."""
+    if img.mode == "CMYK" and img.info.get("icc_profile"):
+        img = colour_to_srgb(img, [])  # the one colour path prep's own conversion takes
     if img.mode in ("P", "1", "CMYK", "YCbCr", "LAB", "HSV"):  # modes resize cannot take
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif img.mode.startswith("I;16"):
@@ -744,9 +761,13 @@ def preview_image(img: Image.Image) -> Image.Image:
         out = img.point(lambda v: v / 256).convert("L").convert("RGB")
     else:
         out = img.convert("RGB")  # a new image even when it is RGB already
-    # only the colour profile goes with the pixels: other metadata (a GIF's comment, which a
-    # JPEG save would write) differs between a file and the pixels it was encoded from
+    # pixels in sRGB, by the same conversion prep makes (a profile LittleCMS cannot read
+    # stays with them); no other metadata: a GIF's comment, which a JPEG save would write,
+    # differs between a file and the pixels it was encoded from
     out.info = {"icc_profile": icc} if icc else {}
+    if icc and out.mode == "RGB":
+        out = colour_to_srgb(out, [])
+        out.info = {k: v for k, v in out.info.items() if k == "icc_profile"}
     return out
 
 
@@ -764,7 +785,17 @@ def file_preview(path: str | os.PathLike[str]) -> Image.Image:
         elif im.width * im.height > PREVIEW_MAX_FULL_PIXELS:
             raise ValueError(f"{im.width}x{im.height} is too large to preview")
         im.load()
+        cicp = colour_facts(im, _head_of(path) if im.format in ("AVIF", "HEIF") else b"").cicp
+        if cicp is not None and (cicp.hdr or cicp.wide and not im.info.get("icc_profile")):
+            # an HDR picture as a viewer that tone-maps shows it (the colour path prep takes)
+            return preview_image(tone_map_image(im.convert("RGBA" if "A" in im.mode
+                                                           else "RGB"), cicp))
         return preview_image(im)
+
+
+def _head_of(path: str | os.PathLike[str]) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(_NCLX_HEAD)
 
 
 def preview_jpeg(small: Image.Image) -> bytes:
@@ -1227,11 +1258,6 @@ def apply_orientation(img: Image.Image) -> tuple[Image.Image, bool]:
 # ------------------------------------------------------------------------------- mode / colour
 
 
-@lru_cache(maxsize=1)
-def _srgb_profile() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
 def _has_alpha(img: Image.Image) -> bool:
     return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         img.mode == "P" and "transparency" in img.info
@@ -1284,49 +1310,17 @@ def _to_srgb(img: Image.Image, notes: list[str]) -> Image.Image:
     """Convert pixels from an embedded ICC profile to sRGB and drop the profile.
 
     Choice: convert rather than keep the profile. The models are trained on and displayed in
-    sRGB and nothing guarantees the provider honours an embedded profile, so Display P3 /
-    Adobe RGB / CMYK data would look washed out or wrong. A profile that is already sRGB is
-    just dropped. Grey profiles are kept (gamma differences are small, and the encoder embeds
-    any profile still present). A profile lcms cannot read is kept too.
+    sRGB and nothing guarantees the provider honours an embedded profile (the Kimi processor
+    does not), so Display P3 / Adobe RGB / CMYK data would look washed out or wrong. Profiles
+    are judged by their numbers (:func:`mediaprep.backends.colour.to_srgb`): one that is sRGB
+    under another name is just dropped.
     """
-    icc = img.info.get("icc_profile")
-    if not icc:
-        return img
-    try:
-        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        space = (src.profile.xcolor_space or "").strip()
-        desc = src.profile.profile_description or ""
-    except Exception:
-        notes.append("ICC profile unreadable, kept")
-        return img
-    if space == "RGB" and img.mode in ("RGB", "RGBA"):
-        if "srgb" in desc.lower():
-            out = img.copy()
-        else:
-            try:
-                out = ImageCms.profileToProfile(img, src, _srgb_profile(), outputMode=img.mode)  # type: ignore[assignment]
-            except Exception:
-                notes.append("ICC conversion failed, profile kept")
-                return img
-            notes.append(f"colour {desc or 'ICC'} -> sRGB")
-    elif space == "CMYK" and img.mode == "CMYK":
-        try:
-            out = ImageCms.profileToProfile(img, src, _srgb_profile(), outputMode="RGB")  # type: ignore[assignment]
-        except Exception:
-            notes.append("ICC conversion failed, profile kept")
-            return img
-        notes.append(f"CMYK ({desc or 'ICC'}) -> sRGB")
-    elif space == "GRAY" and img.mode in ("L", "LA"):
-        return img
-    else:
-        # Profile does not match the pixel data (e.g. RGB profile on a CMYK image): ignore it.
-        out = img.copy()
-        notes.append("mismatched ICC profile dropped")
-    out.info.pop("icc_profile", None)
-    return out
+    return colour_to_srgb(img, notes)
 
 
-def normalise_mode(img: Image.Image, out_format: str) -> tuple[Image.Image, str | None]:
+def normalise_mode(img: Image.Image, out_format: str, *,
+                   background: tuple[int, int, int] | None = None
+                   ) -> tuple[Image.Image, str | None]:
     """Convert ``img`` to a mode ``out_format`` ("jpeg", "png", "webp") stores, in sRGB.
 
     Results: JPEG -> ``L`` or ``RGB`` (alpha flattened on white); PNG -> ``L``, ``LA``, ``RGB``
@@ -1334,6 +1328,8 @@ def normalise_mode(img: Image.Image, out_format: str) -> tuple[Image.Image, str 
     CMYK JPEGs), LAB, YCbCr, palette (with tRNS transparency), ``1``, ``I;16``/``I``/``F`` (scaled
     to 8 bit, see :func:`_scale_to_8bit`), L/RGB with a tRNS colour key, and ICC profiles
     (converted to sRGB, see :func:`_to_srgb`). An alpha channel that is fully opaque is dropped.
+    ``background``: flatten any transparency onto it whatever the format (the model's
+    processor drops alpha); without it only JPEG is flattened, on white.
 
     Returns ``(image, note)``; ``note`` is None when nothing changed.
     """
@@ -1384,7 +1380,10 @@ def normalise_mode(img: Image.Image, out_format: str) -> tuple[Image.Image, str 
     if out.mode in ("RGBA", "LA") and _alpha_is_opaque(out):
         out = out.convert("RGB" if out.mode == "RGBA" else "L")
         notes.append("opaque alpha dropped")
-    if fmt == "jpeg" and out.mode in ("RGBA", "LA"):
+    if background is not None and out.mode in ("RGBA", "LA"):
+        out = flatten(out, background)
+        notes.append("alpha flattened on the background")
+    elif fmt == "jpeg" and out.mode in ("RGBA", "LA"):
         out = _flatten(out, grey=out.mode == "LA")
         notes.append("alpha flattened on white")
     if fmt == "webp" and out.mode in ("L", "LA"):

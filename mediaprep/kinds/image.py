@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..backends.colour import Cicp, alpha_in_use, tone_map_image
 from ..backends.pillow import (
     ENCODABLE,
     _fit_size,
@@ -57,6 +58,7 @@ from ..settings import Settings
 from ..targets.base import Estimator
 from ..tokens import model_resize
 from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
+    COLOUR_VISIBLE_SHIFT,
     DOWNSCALE_QUALITY,
     DRAFT_SNAP,
     PNG_RECOMPRESS_FLOOR,
@@ -143,7 +145,56 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
     out += check_item_bytes("image", name, info.bytes, mime_for(wire_fmt), settings,
                             "prep re-encodes or scales it down")
     out += check_animated(info, settings)
+    out += check_colour(info, settings)
     return out
+
+
+def check_colour(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """What the model would see wrong in colour if the file went as it is: HDR shown flat and
+    grey, a wide-gamut or CMYK profile ignored, transparency shown as the colour under it
+    (the Kimi processor decodes with ``Image.open(...).convert("RGB")``)."""
+    name = info.path
+    out: list[Finding] = []
+    if info.hdr and settings.hdr == "convert":
+        out.append(Finding("image.hdr", "info",
+                           f"{name}: HDR ({info.colour}); a decoder that does not tone-map "
+                           "shows it flat and grey: prep tone-maps it to SDR sRGB (--hdr keep "
+                           "sends it as it is)", actual=info.colour, fixable=True))
+    elif needs_colour_conversion(info):
+        shift = (f" off by a mean \N{GREEK CAPITAL LETTER DELTA}E2000 of {info.colour_shift:.1f}"
+                 if info.colour_shift is not None else " wrong")
+        out.append(Finding("image.colour_profile", "warning",
+                           f"{name}: colours are {info.colour}; a decoder that ignores that "
+                           f"(the model's processor does) shows them{shift}: prep converts it "
+                           "to sRGB", limit=COLOUR_VISIBLE_SHIFT,
+                           actual=info.colour_shift if info.colour_shift is not None
+                           else info.colour, fixable=True))
+    if (info.mode or "").startswith("I;16") or info.mode in ("I", "F"):
+        out.append(Finding("image.high_bit_depth", "warning",
+                           f"{name}: {'float' if info.mode == 'F' else '16/32-bit integer'} "
+                           "grey samples; the model's processor converts them to 8-bit RGB by "
+                           f"clipping ({'black' if info.mode == 'F' else 'white'}): prep scales "
+                           "them to 8 bits", actual=info.mode, fixable=True))
+    if has_alpha_channel(info) and settings.target.drops_alpha:
+        out.append(Finding("image.transparency", "info",
+                           f"{name}: has an alpha channel; the model's processor drops it and "
+                           "shows the colour stored under transparent pixels: prep flattens "
+                           f"them onto {settings.background}", actual=info.mode, fixable=True))
+    return out
+
+
+def needs_colour_conversion(info: MediaInfo) -> bool:
+    """Whether ignoring the file's colour description would shift colours visibly (CMYK, an ICC
+    profile above :data:`COLOUR_VISIBLE_SHIFT`, or wide-gamut nclx primaries)."""
+    if info.colour is None or info.hdr:
+        return False
+    if info.colour_shift is not None:
+        return info.colour_shift > COLOUR_VISIBLE_SHIFT
+    return True  # CMYK, or BT.2020/P3 primaries in an nclx box
+
+
+def has_alpha_channel(info: MediaInfo) -> bool:
+    return (info.mode or "") in ALPHA_MODES
 
 
 def animation_as_frames(info: MediaInfo, settings: Settings) -> bool:
@@ -328,6 +379,8 @@ def plan_image(
         plan.reasons.append(f"apply EXIF orientation {info.orientation}")
     if needs:
         plan.reasons += [f.code for f in needs]
+    if info.hdr and settings.hdr == "convert":
+        plan.reasons.append("image.hdr")
     user_caps = (settings.max_side is not None and max(w, h) > settings.max_side) or (
         settings.max_pixels is not None and w * h > settings.max_pixels
     )
@@ -448,6 +501,10 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
     if src.image is None and animation_as_frames(info, settings):
         return prepare_animation(src, report, settings, sink, result)
     plan = plan_image(info, report.findings, settings, from_pil=src.image is not None)
+    if plan.passthrough and has_alpha_channel(info) and settings.target.drops_alpha \
+            and _transparent(src, settings):
+        plan.passthrough = False  # the processor would show what lies under the transparency
+        plan.reasons.append("image.transparency")
     if plan.passthrough:
         data = src.read_bytes()
         fmt = "jpeg" if info.format == "mpo" else info.format
@@ -510,6 +567,18 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
     result.part = image_part(url, settings.dialect)
     result.ok = True
     return result
+
+
+def _transparent(src: Resource, settings: Settings) -> bool:
+    """Whether an image with an alpha channel has any pixel that is not opaque (decoded once;
+    an image that cannot be decoded is left to the verify that follows to report)."""
+    ceiling = settings.limits.value("image.max_decode_pixels")
+    try:
+        with open_lazy(src.path or src.data, max_pixels=1 << 62 if ceiling is None else ceiling,
+                       seconds=settings.limits.value("image.max_decode_seconds")) as im:
+            return alpha_in_use(im)
+    except Exception:  # noqa: BLE001 - the passthrough's verify names what is wrong
+        return False
 
 
 def _verify_beside(data: bytes, settings: Settings,
@@ -785,10 +854,26 @@ def _transform_and_encode(
                 f"each side must exceed {plan.pad_min_side} px" + (
                     "; upscaled" if how == "upscaled" else "")))
     had_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    img, note = normalise_mode(img, plan.out_format)
-    if had_alpha and img.mode not in ("RGBA", "LA") and plan.out_format == "jpeg":
-        result.changes.append(Change("flattened", "transparent", "opaque",
-                                     "JPEG has no transparency"))
+    cicp = Cicp(*info.cicp) if info.cicp else None
+    # decoded HDR is always tone-mapped (--hdr keep only keeps a file that goes as it is): an
+    # 8-bit JPEG/PNG/WebP cannot say it holds PQ or HLG
+    if cicp is not None and (cicp.hdr
+                             or cicp.wide and not img.info.get("icc_profile")):
+        img = tone_map_image(img, cicp)
+        tone_note = f"colour {cicp.describe()} -> " + ("SDR sRGB, tone-mapped" if cicp.hdr
+                                                       else "sRGB")
+    else:
+        tone_note = None
+    drops = settings.target.drops_alpha
+    img, note = normalise_mode(img, plan.out_format,
+                               background=settings.background_rgb if drops else None)
+    if tone_note:
+        note = "; ".join(x for x in (tone_note, note) if x)
+    if had_alpha and img.mode not in ("RGBA", "LA") and (plan.out_format == "jpeg" or drops) \
+            and note and "flattened" in note:
+        why = ("the model's processor drops alpha" if drops else "JPEG has no transparency")
+        result.changes.append(Change("flattened", "transparent",
+                                     f"on {settings.background}" if drops else "opaque", why))
     if note:
         result.stats["mode"] = note
     enc = _encode(img, plan, settings)
@@ -843,6 +928,8 @@ def _encode_change(info: MediaInfo | None, enc: EncodedImage, note: str | None,
             f"{_human_bytes(len(enc.data))}"
     colour = "; ".join(_colour_words(p) for p in (note or "").split("; ")
                        if p.startswith("colour ") or p == "CMYK -> RGB") or None
+    if "image.high_bit_depth" in plan.reasons:
+        colour = "; ".join(x for x in (colour, "16-bit or float samples scaled to 8 bits") if x)
     if info is None or enc.format != info.format:
         why = "not a format the target takes" if "file.unsupported_format" in plan.reasons or \
             "image.format_tier" in plan.reasons else None

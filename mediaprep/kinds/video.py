@@ -161,6 +161,11 @@ def check_video(info: MediaInfo, settings: Settings) -> list[Finding]:
     else:
         out += _file_size_findings(info, settings)
 
+    if info.hdr and settings.hdr == "convert":
+        out.append(Finding("video.hdr", "info",
+                           f"{name}: HDR ({info.colour}); a decoder that does not tone-map "
+                           "shows it washed out: prep transcodes it to SDR BT.709 (--hdr keep "
+                           "sends it as it is)", actual=info.colour, fixable=True))
     if info.has_audio:
         row = limits.get("video.audio")
         if row is not None:
@@ -293,6 +298,8 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
         # (token findings are met by the part's fps, not by changing the file)
         codes = {f.code for f in report.findings if f.severity in ("error", "warning")
                  and not f.code.startswith("tokens.")}
+        if info.hdr and settings.hdr == "convert":
+            codes.add("video.hdr")  # copied or remuxed it would stay HDR
         budget, counts_data_url = _file_budget(settings)
         size_of = data_url_sizer(mime_for("mp4")) if counts_data_url else identity_size
         out_path: Path | None = None
@@ -338,6 +345,8 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
                                                f"{src.name}: transcoding failed: {exc}"))
                 return False
             why = _transcode_reason(codes, settings)
+            if info.hdr and "HDR" not in why:  # a transcode is 8-bit SDR whatever its reason
+                why += "; HDR tone-mapped to SDR BT.709"
             result.changes.append(Change(
                 "transcoded", f"{(info.format or '?').upper()} {info.width}x{info.height}",
                 f"H.264 MP4 {vo.width}x{vo.height}, {vo.bytes:,} bytes",
@@ -382,6 +391,8 @@ def _transcode_reason(codes: set[str], settings: Settings) -> str:
         return f"above the recommended {box[0]}x{box[1]}" if box else "above the recommended box"
     if "file.unsupported_format" in codes:
         return "not a format the target takes, and it could not be remuxed"
+    if "video.hdr" in codes:
+        return "HDR tone-mapped to SDR BT.709"
     return "the file could not be copied as it is"
 
 

@@ -161,6 +161,10 @@ class Target:
     frame_lists: bool = True
     #: the option that lets the server read file:// URIs from a folder (None: none needed)
     local_media_option: str | None = None
+    #: whether the model's processor drops an image's alpha channel (the Kimi K2.5 processor
+    #: opens every image with convert("RGB")): transparency is then flattened onto
+    #: --background, never left to show the colour stored under it
+    drops_alpha: bool = True
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
