@@ -196,7 +196,7 @@ def test_no_report_turns_it_off(tmp_path: Path) -> None:
     assert run("prep", EXAMPLES / "icon.gif", "-o", out, "--no-cache", "-q",
                "--no-report").exit_code == 0
     assert (out / "parts.jsonl").exists() and not (out / "report.html").exists()
-    assert not (out / ".mediaprep" / "thumbs").exists()  # no thumbnails made for no report
+    assert not (out / "report_files").exists()  # no thumbnails made for no report
 
 
 def test_rerun_reuses_thumbnails_and_drops_stale_ones(tmp_path: Path) -> None:
@@ -206,7 +206,7 @@ def test_rerun_reuses_thumbnails_and_drops_stale_ones(tmp_path: Path) -> None:
         shutil.copy(EXAMPLES / n, src / n)
     out = tmp_path / "out"
     assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 0
-    thumbs = out / ".mediaprep" / "thumbs"
+    thumbs = out / "report_files"
     first = {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()}
     assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 0
     assert {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()} == first
@@ -344,7 +344,7 @@ def test_thumbnails_survive_resume_and_cache_and_are_deterministic(tmp_path: Pat
     first = _pictures(one)
     assert len(parse((one / "report.html").read_text()).rows) == len(NAMES)
     # a resume (every input a journal hit) whose thumbnails were removed makes them again
-    shutil.rmtree(one / ".mediaprep" / "thumbs")
+    shutil.rmtree(one / "report_files")
     assert run("prep", EXAMPLES, "-o", one, "--cache-dir", cache, "-q", "-j", "2"
                ).exit_code == 0
     assert _pictures(one) == first
@@ -448,7 +448,7 @@ def test_prepares_own_pixels_give_the_same_thumbnails_as_the_files(tmp_path: Pat
     out = tmp_path / "out"
     assert run("prep", media, "-o", out, "--no-cache", "-q", "-j", "0").exit_code == 0
     first = _pictures(out)
-    shutil.rmtree(out / ".mediaprep" / "thumbs")
+    shutil.rmtree(out / "report_files")
     assert run("prep", media, "-o", out, "--no-cache", "-q", "-j", "0").exit_code == 0
     assert _pictures(out) == first and len(first) >= 5
 
@@ -465,7 +465,7 @@ def test_the_thumbnail_folder_never_reaches_files_that_are_not_its_own(tmp_path:
     (precious / ("0" * 32 + ".jpg")).write_bytes(b"named like ours, still the user's")
     linked = tmp_path / "linked"
     (linked / ".mediaprep").mkdir(parents=True)
-    (linked / ".mediaprep" / "thumbs").symlink_to(precious, target_is_directory=True)
+    (linked / "report_files").symlink_to(precious, target_is_directory=True)
     assert run("prep", media, "-o", linked, "--no-cache", "-q", "-j", "0").exit_code == 0
     assert sorted(p.name for p in precious.iterdir()) == ["0" * 32 + ".jpg", "keep.jpg"]
     assert (precious / "keep.jpg").read_bytes() == b"the user's"
@@ -474,7 +474,7 @@ def test_the_thumbnail_folder_never_reaches_files_that_are_not_its_own(tmp_path:
 
     real = tmp_path / "real"
     assert run("prep", media, "-o", real, "--no-cache", "-q", "-j", "0").exit_code == 0
-    thumbs = real / ".mediaprep" / "thumbs"
+    thumbs = real / "report_files"
     (thumbs / "notes.txt").write_text("mine")
     stale = thumbs / ("f" * 32 + ".jpg")
     stale.write_bytes(b"a thumbnail of an input no longer named")
