@@ -3,9 +3,11 @@
 
 Two entry points:
 
-- :func:`write_prep_report` writes ``DIR/report.html`` after ``prep -o DIR``, from
-  ``DIR/parts.jsonl``; thumbnails are small JPEGs under ``DIR/.mediaprep/thumbs/``, linked
-  relative to DIR (the page opens from disk or as a CI artifact). The prep workers make them
+- :func:`write_prep_report` writes ``DIR/report.html`` (or the page ``prep --report`` names)
+  after ``prep -o DIR``, from ``DIR/parts.jsonl``; thumbnails are small JPEGs kept in the
+  visible ``DIR/report_files/`` (``output.THUMB_FOLDER``). The page carries them inline while
+  they total at most :data:`REPORT_INLINE_BYTES` (it stands alone: copied, mailed, a CI
+  artifact); past that it links them relative to the page's own folder. The prep workers make them
   (:func:`thumbnail_line`) as each input is prepared, in parallel, from the files just
   written; the report reads their records and makes only what is missing (a resumed run
   whose thumbnails were removed, an input a worker could not finish).
@@ -57,12 +59,16 @@ from . import (
 )
 from .changes import KINDS, changes_of, count_changes, words_of
 
-__all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES"]
+__all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES",
+           "REPORT_INLINE_BYTES"]
 
 THUMB_SIDE = PREVIEW_SIDE  #: long side of a thumbnail, px
 MAX_SHEET_FRAMES = PREVIEW_MAX_FRAMES  #: frames shown on a contact sheet; past it an even sample
 even_sample = preview_sample
 STRIP_FRAMES = 3  #: frames shown for a video sent as a file
+#: thumbnail bytes a prep page carries inline (data URIs), so it shows its pictures when copied
+#: alone; past it (about 400 inputs) the page links them in the folder beside it
+REPORT_INLINE_BYTES = 4 << 20
 HASH_WHOLE_BYTES = 8 << 20  # files up to this size are hashed whole to name their thumbnail
 #: kinds of change after which a thumbnail of the input looks like the output's
 SAME_PICTURE = frozenset({"converted", "re-encoded", "resized"})
@@ -546,13 +552,18 @@ def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
 
 
 def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | None = None, *,
-                      settings: Any = None, jobs: int | None = None) -> Path:
+                      settings: Any = None, jobs: int | None = None,
+                      page: str | os.PathLike[str] | None = None,
+                      inline_max: int = REPORT_INLINE_BYTES) -> Path:
     """Write ``DIR/report.html`` for the ``prep`` run whose ``DIR/parts.jsonl`` is there.
 
     ``sources``: the inputs in ``parts.jsonl`` order (paths or URLs) for the input thumbnails
     and sizes; without them the lines' ``path`` is used. ``settings``: the run's
     :class:`~mediaprep.settings.Settings` (target, model and ``max_frames`` on the page).
-    ``jobs``: threads making thumbnails [default: up to 4]. Returns the report's path; raises
+    ``jobs``: threads making thumbnails [default: up to 4]. ``page``: where the page goes
+    [default: ``DIR/report.html``]. ``inline_max``: the thumbnails' total bytes up to which the
+    page carries them inline; past it they are linked in ``DIR/report_files/`` relative to the
+    page's folder. Returns the report's path; raises
     ``OSError`` when parts.jsonl cannot be read or the page cannot be written (a thumbnail that
     fails is a placeholder, never an error).
     """
@@ -594,12 +605,46 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
               ("bytes out", _human(sum(r.bytes_out or 0 for r in rows))),
               ("estimated tokens", f"~{sum(r.tokens or 0 for r in rows):,}")]
     context = _context(settings)
+    path = Path(page) if page is not None else out / REPORT_FILE
+    footer = _place_pictures(rows, thumbs, path.parent, inline_max)
     # nothing run-specific (folder name, time taken): the same run gives the same page
-    page = _page("mediaprep prep", rows, totals, counts, context,
-                 statuses=("failed", "changed", "unchanged"), footer="")
-    path = out / REPORT_FILE
-    atomic_write(path, page.encode("utf-8", "surrogateescape"))
+    text = _page("mediaprep prep", rows, totals, counts, context,
+                 statuses=("failed", "changed", "unchanged"), footer=footer)
+    atomic_write(path, text.encode("utf-8", "surrogateescape"))
     return path
+
+
+def _place_pictures(rows: Sequence[Row], thumbs: Thumbs, page_dir: Path, inline_max: int
+                    ) -> str:
+    """Point the rows' pictures where the page finds them: inline while the thumbnails total
+    at most ``inline_max`` bytes, else linked from ``page_dir`` into the thumbnail folder.
+    Returns the page's note on where its pictures are ("" when inline)."""
+    if thumbs.folder is None:  # made inline already
+        return ""
+    pics: dict[int, Pic] = {}  # one picture may stand for two (before is after): once each
+    for row in rows:
+        for pic in (row.before, row.after, *row.sheet, *row.strip):
+            if pic is not None and pic.src and pic.src.startswith(thumbs.prefix):
+                pics.setdefault(id(pic), pic)
+    names = {pic.src[len(thumbs.prefix):] for pic in pics.values()}  # type: ignore[index]
+    sizes = {n: s for n in names if (s := _file_size(thumbs.folder / n)) is not None}
+    if sum(sizes.values()) <= inline_max:
+        for pic in pics.values():
+            name = pic.src[len(thumbs.prefix):]  # type: ignore[index]
+            try:
+                data = (thumbs.folder / name).read_bytes()
+            except OSError as exc:
+                pic.src, pic.note = None, _short(exc)
+                continue
+            pic.src = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+        return ""
+    from urllib.parse import quote
+
+    link = Path(os.path.relpath(thumbs.folder, page_dir)).as_posix()
+    for pic in pics.values():
+        pic.src = quote(f"{link}/{pic.src[len(thumbs.prefix):]}")  # type: ignore[index]
+    return (f"pictures are in {link}/ beside this page "
+            "(copy or upload the page together with that folder)")
 
 
 def _context(settings: Any) -> str:
@@ -906,14 +951,16 @@ def _page(title: str, rows: list[Row], totals: list[tuple[str, str]],
 
 
 def write_prep_report_safely(out_dir: str | os.PathLike[str], sources: Sequence[str],
-                             settings: Any = None) -> Path | None:
+                             settings: Any = None,
+                             page: str | os.PathLike[str] | None = None) -> Path | None:
     """:func:`write_prep_report` for the ``prep`` command: a report that cannot be written is a
     warning on stderr, never a failed run (the outputs and parts.jsonl are already there).
     Returns the report's path, or None."""
     try:
-        return write_prep_report(out_dir, sources, settings=settings)
+        return write_prep_report(out_dir, sources, settings=settings, page=page)
     except Exception as exc:  # noqa: BLE001 - the report is a view of the run, not the run
         import click
 
-        click.echo(displayable(f"prep: warning: report.html not written: {exc}"), err=True)
+        name = page if page is not None else REPORT_FILE
+        click.echo(displayable(f"prep: warning: {name} not written: {exc}"), err=True)
         return None
