@@ -267,7 +267,8 @@ class Row:
     sheet: list[Pic] = field(default_factory=list)
     sheet_total: int = 0
     strip: list[Pic] = field(default_factory=list)
-    video: str = ""  # "3.00 s · 25 fps · max_frames 2000"
+    video: str = ""  # "3.00 s · 25 fps in the file"
+    sampling: str = ""  # a video file: how the server samples it, "fps 2 · max_frames 2000"
     changes: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
     findings: list[Mapping[str, Any]] = field(default_factory=list)
@@ -440,12 +441,14 @@ def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, pics: Pics
             bits.append(f"{meta['width']}x{meta['height']}")
         if meta.get("fps"):
             bits.append(f"{meta['fps']:.4g} fps in the file")
+        row.video = " · ".join(bits)
+        sampling = []
         if line.get("fps"):
-            bits.append(f"sampled at fps {float(line['fps']):g}")
+            sampling.append(f"fps {float(line['fps']):g}")
         mf = mf if mf is not None else max_frames
         if mf is not None:
-            bits.append(f"max_frames {mf}")
-        row.video = " · ".join(bits)
+            sampling.append(f"max_frames {mf}")
+        row.sampling = " · ".join(sampling)
     return row
 
 
@@ -701,9 +704,13 @@ def render(report: Report, *, strict: bool = False) -> str:
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         rows = list(pool.map(make, files))
     s = summary_of(report, strict=strict)
-    totals = [("inputs", f"{s['files']:,}"), ("passed", f"{s['passed']:,}"),
-              ("failed", f"{s['failed']:,}"), ("errors", f"{s['errors']:,}"),
-              ("warnings", f"{s['warnings']:,}"),
+    # the same three statuses as the tabs (a file with warnings is not counted as passed)
+    n_status = {st: sum(1 for r in rows if r.status == st) for st in ("passed", "warning",
+                                                                       "failed")}
+    totals = [("inputs", f"{s['files']:,}"), ("passed", f"{n_status['passed']:,}"),
+              ("warning", f"{n_status['warning']:,}"), ("failed", f"{n_status['failed']:,}"),
+              ("error findings", f"{s['errors']:,}"),
+              ("warning findings", f"{s['warnings']:,}"),
               ("bytes", _human(sum(r.bytes_in or 0 for r in rows))),
               ("estimated tokens", f"~{sum(r.tokens or 0 for r in rows):,}")]
     context = " · ".join(f"{k} {report[k]}" for k in ("target", "dialect", "transport")
@@ -748,8 +755,10 @@ def _row_html(row: Row, index: int) -> str:
     out: list[str] = []
     out.append(f'<article class="row st-{row.status}" data-status="{row.status}" '
                f'data-name="{_e(row.name.lower())}" id="i{index}">')
-    # pictures
-    out.append('<div class="pics">')
+    # pictures (none to show: a narrow column with the placeholder's reason)
+    shown = [p for p in (row.before, row.after) if p is not None]
+    bare = not any(p.src for p in shown)
+    out.append('<div class="pics bare">' if bare else '<div class="pics">')
     if row.before is not None and row.before is row.after and row.status == "unchanged":
         out.append(f'<figure>{_img(row.after, f"{row.name} as the model gets it", "thumb")}'
                    f'<figcaption>sent as it is</figcaption></figure>')
@@ -801,10 +810,15 @@ def _row_html(row: Row, index: int) -> str:
                          "</li>")
         out.append('<ul class="findings">' + "".join(items) + "</ul>")
     if row.strip:
-        out.append(f'<p class="vid">video file: {_e(row.video)}</p><div class="strip">'
+        sampled = f", sampled by the server at {row.sampling}" if row.sampling else ""
+        n = len(row.strip)
+        preview = (f"{n} frames spread over the file, a preview here: the model gets the "
+                   "frames the server samples" if n > 1 else "its first frame, a preview")
+        out.append(f'<p class="vid">sent as a video file{_e(sampled)}: {_e(row.video)}</p>'
+                   '<div class="strip">'
                    + "".join(f'<figure>{_img(p, f"{row.name} at {p.label}", "fr")}'
                              f'<figcaption>{_e(p.label)}</figcaption></figure>' for p in row.strip)
-                   + "</div>")
+                   + f'</div><p class="vid note">{_e(preview)}</p>')
     if row.sheet:
         shown = len(row.sheet)
         count = (f"all {shown} frames sent" if shown == row.sheet_total else
@@ -862,9 +876,10 @@ box-shadow:0 0 0 1px var(--line);display:block;margin:auto}
 .ph{display:flex;align-items:center;justify-content:center;width:150px;height:110px;
 background:#f2f4f7;color:var(--mute);font-size:12px;border-radius:6px;padding:8px;
 border:1px dashed #d0d5dd}
+.pics.bare{width:150px}.pics.bare .ph{height:auto;min-height:44px}
 .arrow{color:#98a2b3;font-size:22px}
 .body{min-width:0;flex:1}
-h2{font-size:16px;margin:0 0 4px;font-weight:600;word-break:break-all}
+h2{font-size:16px;margin:0 0 4px;font-weight:600;overflow-wrap:anywhere}
 .badge{font-size:11px;text-transform:uppercase;letter-spacing:.6px;border-radius:5px;
 padding:2px 7px;vertical-align:2px;font-weight:650}
 .b-failed{background:#fee4e2;color:var(--err)}.b-changed{background:#e0eaff;color:var(--chg)}
@@ -885,7 +900,7 @@ ul{margin:4px 0 6px;padding-left:18px}
 letter-spacing:.5px;font-weight:650}
 .sev-error .sev{color:var(--err)}.sev-fixed .sev{color:var(--ok)}
 .sev-warning .sev{color:var(--warn)}.sev-info .sev{color:var(--info)}
-.vid{margin:8px 0 6px;font-size:13px;color:#344054}
+.vid{margin:8px 0 6px;font-size:13px;color:#344054}.vid.note{color:var(--mute)}
 .strip,.sheet{display:flex;flex-wrap:wrap;gap:8px}
 img.fr,.ph.fr{max-width:128px;max-height:96px;width:auto;height:auto;border-radius:4px;
 box-shadow:0 0 0 1px var(--line);display:block}
