@@ -775,7 +775,7 @@ def _row_html(row: Row, index: int) -> str:
     badge = {"failed": "failed", "changed": "changed", "unchanged": "unchanged",
              "passed": "passed", "warning": "warning"}[row.status]
     out.append(f'<h2><span class="badge b-{row.status}">{badge}</span> '
-               f'<span class="name">{_e(row.name)}</span></h2>')
+               f'<span class="name">{_breakable(row.name)}</span></h2>')
     meta = [row.details or row.kind]
     if row.bytes_in is not None:
         meta.append(_human(row.bytes_in) + (f" &rarr; {_human(row.bytes_out)}"
@@ -830,6 +830,12 @@ def _row_html(row: Row, index: int) -> str:
                    + "</div>")
     out.append("</div></article>")
     return "".join(out)
+
+
+def _breakable(name: str) -> str:
+    """A file name, escaped, that a narrow screen wraps after ``/ _ - .`` (not mid-word: CSS
+    breaks a long name anywhere only when a part of it is wider than the line)."""
+    return re.sub(r"([/_.-])", r"\1<wbr>", _e(name))
 
 
 def _strip_name(message: str, row: Row) -> str:
@@ -907,7 +913,10 @@ box-shadow:0 0 0 1px var(--line);display:block}
 .sheet figcaption,.strip figcaption{font-variant-numeric:tabular-nums}
 footer{color:var(--mute);font-size:12px;padding:0 28px 30px}
 .hide{display:none}
-@media (max-width:860px){.row{flex-direction:column}.pics{width:auto}}
+@media (max-width:860px){.row{flex-direction:column}.pics{width:auto}
+.pics figure{flex:0 1 auto;min-width:0}img.thumb{max-width:100%;height:auto}
+main,nav,header{padding-left:14px;padding-right:14px}.row{padding:12px}
+nav input{min-width:0;flex:1 1 160px}}
 """
 
 _JS = """

@@ -117,6 +117,8 @@ MEASURE = """<script>
 document.querySelectorAll('article.row').forEach(function(r){
   var pics=r.querySelector('.pics');r.setAttribute('data-pics-width',pics.offsetWidth);
   r.setAttribute('data-height',r.offsetHeight)});
+document.body.setAttribute('data-overflow',
+  document.documentElement.scrollWidth>document.documentElement.clientWidth);
 </script></body>"""
 
 
@@ -131,11 +133,18 @@ def test_failed_cards_are_not_a_wide_placeholder_and_names_wrap_between_words(
     assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 1
     text = (out / "report.html").read_text()
     assert "break-all" not in text and "overflow-wrap:anywhere" in text
+    # the name may wrap after its separators, and reads whole
+    assert "a_<wbr>long_<wbr>descriptive_<wbr>name_<wbr>that" in text
+    assert any(r["name"].endswith("a_picture_with_a_long_descriptive_name_that_must_wrap.png")
+               for r in parse(text).rows)
     measured = tmp_path / "measured.html"
     measured.write_text(text.replace("</body>", MEASURE, 1))
     dom = browse(measured, "--dump-dom", "--window-size=1280,900").stdout
     widths = dict(re.findall(r'data-status="(\w+)"[^>]*data-pics-width="(\d+)"', dom))
     assert int(widths["failed"]) <= 160 < int(widths["changed"]), widths
+    assert 'data-overflow="false"' in dom
+    phone = browse(measured, "--dump-dom", "--window-size=390,900").stdout
+    assert 'data-overflow="false"' in phone  # nothing wider than a phone's screen
 
 
 def test_a_video_file_s_strip_says_it_is_a_preview(tmp_path: Path) -> None:
