@@ -12,7 +12,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -358,6 +358,22 @@ def _fails_as_empty(count: int, config: Config) -> bool:
     return config.fail_on_empty and not count
 
 
+def _write_report_file(dest: Path, text: str, data: Mapping[str, Any]) -> None:
+    """``check -o FILE``: the report, written atomically; never over a file it checked."""
+    from .output import atomic_write
+    from .report import files_of, path_of
+
+    for file in files_of(data):
+        name = path_of(file)
+        with contextlib.suppress(OSError, ValueError):
+            if dest.exists() and os.path.exists(name) and os.path.samefile(dest, name):
+                raise UsageFailure(f"-o {dest} is one of the files checked; choose another file")
+    try:
+        atomic_write(dest, text)
+    except OSError as exc:
+        raise click.FileError(str(dest), hint=exc.strerror or str(exc)) from exc
+
+
 def _resource_for(item: Any) -> Resource:
     from .resource import to_resource
 
@@ -374,11 +390,13 @@ def _resource_for(item: Any) -> Resource:
 @click.option("--frames-dir", "frames_dirs", multiple=True, type=PathParam(file_okay=False),
               help="A folder of frame images to check as one video (image list).")
 @click.option("-v", "--verbose", is_flag=True, help="List passing files too.")
+@click.option("-o", "--output", "report_file", type=PathParam(dir_okay=False), default=None,
+              help="Write the report to this file instead of stdout (e.g. --format html).")
 @batch_options
 @handle_errors
 def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
-          frames_dirs: tuple[str, ...], verbose: bool, jobs: int | None,
-          timeout: float | None, quiet: bool, **opts: Any) -> None:
+          frames_dirs: tuple[str, ...], verbose: bool, report_file: str | None,
+          jobs: int | None, timeout: float | None, quiet: bool, **opts: Any) -> None:
     """Validate files and folders (recursively); nothing is written."""
     from .batch import check_many
     from .batch.progress import Progress, human_duration
@@ -410,10 +428,14 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
         progress.close()
     data = result.report
     out = render(data, fmt, strict=strict, verbose=verbose, quiet=quiet)
-    if out:
+    if report_file is not None:
+        _write_report_file(Path(report_file), out, data)
+    elif out:
         click.echo(out, nl=False)
     _say_run_findings("check", result.run_findings, strict)
-    if fmt != "text":  # the machine formats keep stdout for themselves
+    if report_file is not None:
+        _say(f"check: report: {report_file}", err=True)
+    if fmt != "text" or report_file is not None:  # stdout is the report's, or not used
         s = data["summary"]
         click.echo(f"mediaprep: {plural(s['files'], 'file')}, {s['passed']} passed, "
                    f"{s['failed']} failed"
@@ -579,6 +601,9 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
 @click.option("--no-report", is_flag=True, expose_value=False,
               callback=lambda ctx, _p, v: ctx.meta.__setitem__("mediaprep.no_report", v),
               help="Do not write DIR/report.html.")
+@click.option("--report", "report_path", type=PathParam(dir_okay=False), default=None,
+              help="Write the HTML report here instead of DIR/report.html (its pictures stay "
+                   "in DIR/report_files/ when too many to carry inline).")
 @click.option("--clean", is_flag=True,
               help="Remove outputs that earlier runs made for inputs not named now.")
 @click.option("--format", "prep_format", type=click.Choice(["text", "json"]), default="text",
@@ -589,7 +614,8 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
 def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], quiet: bool,
          resize: str | None, jobs: int | None, timeout: float | None, no_cache: bool,
          cache_dir: str | None, batch_requests: str | None, prompt: str | None, group: int,
-         batch_url: str, clean: bool, prep_format: str, **opts: Any) -> None:
+         batch_url: str, report_path: str | None, clean: bool, prep_format: str,
+         **opts: Any) -> None:
     """Make every input sendable: fix what can be fixed, write outputs and DIR/parts.jsonl.
 
     Without --deep, an input that needs no change is judged from its headers and container
@@ -634,7 +660,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
             cache=False if no_cache else (cache_dir or True), batch_requests=batch_requests,
             prompt=prompt, group=group, batch_url=batch_url,
             html_report=not click.get_current_context().meta.get("mediaprep.no_report"),
-            clean=clean, on_start=on_start, on_result=on_result)
+            report_path=report_path, clean=clean, on_start=on_start, on_result=on_result)
         result = prep_many(paths, out_dir, settings, options)
     finally:
         progress.close()

@@ -187,7 +187,9 @@ def make_ordinary(path: str | os.PathLike[str]) -> None:
 PARTS_FILE = "parts.jsonl"  # DIR/parts.jsonl: one line per input
 REPORT_FILE = "report.html"  # DIR/report.html: the run's page
 STATE_DIR = ".mediaprep"  # DIR/.mediaprep: the journal, the lock, the run markers, ...
-THUMB_FOLDER = PurePosixPath(STATE_DIR) / "thumbs"  # the report's thumbnails, below DIR
+# The report's pictures, beside DIR/report.html and visible: a CI artifact upload (which skips
+# hidden folders) or a copy of the page with its folder keeps them.
+THUMB_FOLDER = PurePosixPath("report_files")
 # The names a run owns at DIR's top level: never an output's name or its folder's.
 RESERVED_NAMES = frozenset({PARTS_FILE, REPORT_FILE, STATE_DIR, THUMB_FOLDER.parts[0]})
 _RESERVED_KEYS = frozenset(n.casefold() for n in RESERVED_NAMES)

@@ -48,7 +48,7 @@ DOUBLE = textwrap.dedent('''
             with writing_for_run(job.run_id):
                 out = Path(job.task.out_dir) / (job.task.stem + ".png")
                 # and half a report thumbnail, which the worker writes too
-                thumb = Path(job.task.out_dir, ".mediaprep", "thumbs", "0" * 32 + ".jpg")
+                thumb = Path(job.task.out_dir, "report_files", "0" * 32 + ".jpg")
                 thumb.parent.mkdir(parents=True, exist_ok=True)
                 temp_path_for(thumb).write_bytes(b"half a thumbnail")
                 temp_path_for(out).write_bytes(b"half an output")

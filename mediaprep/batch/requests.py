@@ -19,7 +19,7 @@ from ..output import PARTS_FILE, REPORT_FILE, STATE_DIR, is_reserved_name
 from ..settings import Settings
 
 __all__ = ["DEFAULT_BATCH_URL", "BatchRequestError", "check_batch_options",
-           "refuse_batch_requests_path", "write_batch_requests"]
+           "refuse_batch_requests_path", "refuse_report_path", "write_batch_requests"]
 
 DEFAULT_BATCH_URL = "/v1/chat/completions"
 
@@ -122,7 +122,8 @@ def _client_tokens(line: dict[str, Any]) -> int:
 
 
 def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path,
-                               stems: Iterable[str] = ()) -> str | None:
+                               stems: Iterable[str] = (), *, option: str = "--batch-requests",
+                               example: str = "requests.jsonl") -> str | None:
     """Why ``dest`` must not be written (None: it may): batch requests never overwrite an input
     or anything the run writes (an output, a frames folder, parts.jsonl, the HTML report,
     DIR/.mediaprep).
@@ -133,7 +134,8 @@ def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path,
     earlier one's, or a later one's), not the top folder of an output (``stems``: the run's
     output stems, whose videos' frames go to ``DIR/<stem>/``), compared as a case-insensitive
     file system does. So it is never an output, nor swept or cleaned as one.
-    ``items``: the run's inputs (:class:`~mediaprep.batch.inputs.Item`)."""
+    ``items``: the run's inputs (:class:`~mediaprep.batch.inputs.Item`). ``option`` and
+    ``example`` name the option and a good file name in the message."""
     from ..emit.sink import EXTENSION
     from ..resource import frame_files
 
@@ -178,9 +180,9 @@ def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path,
         elif name.rpartition(".")[2].casefold() in set(EXTENSION.values()):
             why = "an output (outputs have that extension)"
     if why is not None:
-        return (f"--batch-requests {dest} would overwrite {why} of {out}; "
+        return (f"{option} {dest} would overwrite {why} of {out}; "
                 "choose another file (in the output folder: directly in it, named "
-                "like requests.jsonl)")
+                f"like {example})")
     for item in items:
         if item.real is None:
             continue
@@ -190,6 +192,25 @@ def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path,
                 members = [real(m) for m in frame_files(item.real)]
         for m in members:
             if is_dest(m):
-                return (f"--batch-requests {dest} is an input ({item.display}); "
+                return (f"{option} {dest} is an input ({item.display}); "
                         "choose another file")
     return None
+
+
+def refuse_report_path(dest: Path, items: Sequence[Any], out: Path, stems: Iterable[str] = (),
+                       requests: Path | None = None) -> str | None:
+    """Why the page ``prep --report`` names must not be written there (None: it may): as
+    :func:`refuse_batch_requests_path` (never an input or a file the run makes), except that
+    ``DIR/report.html`` is the page's own place; nor a folder, nor the batch requests' file."""
+    def same(a: Path, b: Path) -> bool:
+        return os.path.realpath(a) == os.path.realpath(b) or (
+            a.exists() and b.exists() and os.path.samefile(a, b))
+
+    if same(dest, out / REPORT_FILE):
+        return None
+    if dest.is_dir():
+        return f"--report {dest} is a folder; name the page's file (e.g. {dest / REPORT_FILE})"
+    if requests is not None and same(dest, requests):
+        return f"--report {dest} is also the --batch-requests file; choose another file"
+    return refuse_batch_requests_path(dest, items, out, stems, option="--report",
+                                      example="run-report.html")

@@ -393,7 +393,8 @@ class PrepOptions:
     (``address=...`` for Dask). ``cache``: True for the default cache folder, a folder, or
     False/None for none. ``batch_requests``: also write OpenAI Batch API requests there
     (``group`` inputs per request at most, ``prompt`` after the media, ``batch_url`` the
-    ``url`` of each line). ``html_report``: write ``out_dir/report.html``. ``clean``: remove
+    ``url`` of each line). ``html_report``: write ``out_dir/report.html``, or the page
+    ``report_path`` names (never an input or a file the run makes). ``clean``: remove
     outputs of earlier runs no longer named. ``on_start(n)`` is called once the inputs are
     known, ``on_result`` as each input ends.
     """
@@ -410,6 +411,7 @@ class PrepOptions:
     group: int = 1
     batch_url: str = DEFAULT_BATCH_URL
     html_report: bool = True
+    report_path: str | os.PathLike[str] | None = None
     clean: bool = False
     on_start: Callable[[int], None] | None = None
     on_result: Callable[[InputResult], None] | None = None
@@ -471,7 +473,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
         from ..report.html import write_prep_report_safely
 
         result.report_path = write_prep_report_safely(out, [t.source for t in plan.tasks],
-                                                      settings)
+                                                      settings, o.report_path)
     return result
 
 
@@ -528,7 +530,7 @@ def _plan_prep_run(paths: list[Any], out: Path, settings: Settings, o: PrepOptio
     from ..output import new_run_id
     from .inputs import collect
     from .journal import JOURNAL_FOLDER, PrepJob, journal_path, prep_job, state_dir, write_folders
-    from .requests import refuse_batch_requests_path
+    from .requests import refuse_batch_requests_path, refuse_report_path
     from .tasks import plan_prep
 
     _prestart(prep_job, o.jobs, o.executor)
@@ -541,6 +543,11 @@ def _plan_prep_run(paths: list[Any], out: Path, settings: Settings, o: PrepOptio
     requests_path = None if o.batch_requests is None else Path(o.batch_requests)
     if requests_path is not None:
         why = refuse_batch_requests_path(requests_path, items, out, [t.stem for t in tasks])
+        if why is not None:
+            raise BatchError(why)
+    if o.html_report and o.report_path is not None:
+        why = refuse_report_path(Path(o.report_path), items, out, [t.stem for t in tasks],
+                                 requests_path)
         if why is not None:
             raise BatchError(why)
     journal = state_dir(out) / JOURNAL_FOLDER

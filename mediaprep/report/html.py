@@ -3,9 +3,11 @@
 
 Two entry points:
 
-- :func:`write_prep_report` writes ``DIR/report.html`` after ``prep -o DIR``, from
-  ``DIR/parts.jsonl``; thumbnails are small JPEGs under ``DIR/.mediaprep/thumbs/``, linked
-  relative to DIR (the page opens from disk or as a CI artifact). The prep workers make them
+- :func:`write_prep_report` writes ``DIR/report.html`` (or the page ``prep --report`` names)
+  after ``prep -o DIR``, from ``DIR/parts.jsonl``; thumbnails are small JPEGs kept in the
+  visible ``DIR/report_files/`` (``output.THUMB_FOLDER``). The page carries them inline while
+  they total at most :data:`REPORT_INLINE_BYTES` (it stands alone: copied, mailed, a CI
+  artifact); past that it links them relative to the page's own folder. The prep workers make them
   (:func:`thumbnail_line`) as each input is prepared, in parallel, from the files just
   written; the report reads their records and makes only what is missing (a resumed run
   whose thumbnails were removed, an input a worker could not finish).
@@ -57,12 +59,16 @@ from . import (
 )
 from .changes import KINDS, changes_of, count_changes, words_of
 
-__all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES"]
+__all__ = ["render", "write_prep_report", "THUMB_SIDE", "MAX_SHEET_FRAMES",
+           "REPORT_INLINE_BYTES"]
 
 THUMB_SIDE = PREVIEW_SIDE  #: long side of a thumbnail, px
 MAX_SHEET_FRAMES = PREVIEW_MAX_FRAMES  #: frames shown on a contact sheet; past it an even sample
 even_sample = preview_sample
 STRIP_FRAMES = 3  #: frames shown for a video sent as a file
+#: thumbnail bytes a prep page carries inline (data URIs), so it shows its pictures when copied
+#: alone; past it (about 400 inputs) the page links them in the folder beside it
+REPORT_INLINE_BYTES = 4 << 20
 HASH_WHOLE_BYTES = 8 << 20  # files up to this size are hashed whole to name their thumbnail
 #: kinds of change after which a thumbnail of the input looks like the output's
 SAME_PICTURE = frozenset({"converted", "re-encoded", "resized"})
@@ -261,7 +267,8 @@ class Row:
     sheet: list[Pic] = field(default_factory=list)
     sheet_total: int = 0
     strip: list[Pic] = field(default_factory=list)
-    video: str = ""  # "3.00 s · 25 fps · max_frames 2000"
+    video: str = ""  # "3.00 s · 25 fps in the file"
+    sampling: str = ""  # a video file: how the server samples it, "fps 2 · max_frames 2000"
     changes: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
     findings: list[Mapping[str, Any]] = field(default_factory=list)
@@ -434,12 +441,14 @@ def _prep_row(line: Mapping[str, Any], source: str | None, out: Path, pics: Pics
             bits.append(f"{meta['width']}x{meta['height']}")
         if meta.get("fps"):
             bits.append(f"{meta['fps']:.4g} fps in the file")
+        row.video = " · ".join(bits)
+        sampling = []
         if line.get("fps"):
-            bits.append(f"sampled at fps {float(line['fps']):g}")
+            sampling.append(f"fps {float(line['fps']):g}")
         mf = mf if mf is not None else max_frames
         if mf is not None:
-            bits.append(f"max_frames {mf}")
-        row.video = " · ".join(bits)
+            sampling.append(f"max_frames {mf}")
+        row.sampling = " · ".join(sampling)
     return row
 
 
@@ -546,13 +555,18 @@ def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
 
 
 def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | None = None, *,
-                      settings: Any = None, jobs: int | None = None) -> Path:
+                      settings: Any = None, jobs: int | None = None,
+                      page: str | os.PathLike[str] | None = None,
+                      inline_max: int = REPORT_INLINE_BYTES) -> Path:
     """Write ``DIR/report.html`` for the ``prep`` run whose ``DIR/parts.jsonl`` is there.
 
     ``sources``: the inputs in ``parts.jsonl`` order (paths or URLs) for the input thumbnails
     and sizes; without them the lines' ``path`` is used. ``settings``: the run's
     :class:`~mediaprep.settings.Settings` (target, model and ``max_frames`` on the page).
-    ``jobs``: threads making thumbnails [default: up to 4]. Returns the report's path; raises
+    ``jobs``: threads making thumbnails [default: up to 4]. ``page``: where the page goes
+    [default: ``DIR/report.html``]. ``inline_max``: the thumbnails' total bytes up to which the
+    page carries them inline; past it they are linked in ``DIR/report_files/`` relative to the
+    page's folder. Returns the report's path; raises
     ``OSError`` when parts.jsonl cannot be read or the page cannot be written (a thumbnail that
     fails is a placeholder, never an error).
     """
@@ -594,12 +608,46 @@ def write_prep_report(out_dir: str | os.PathLike[str], sources: Sequence[str] | 
               ("bytes out", _human(sum(r.bytes_out or 0 for r in rows))),
               ("estimated tokens", f"~{sum(r.tokens or 0 for r in rows):,}")]
     context = _context(settings)
+    path = Path(page) if page is not None else out / REPORT_FILE
+    footer = _place_pictures(rows, thumbs, path.parent, inline_max)
     # nothing run-specific (folder name, time taken): the same run gives the same page
-    page = _page("mediaprep prep", rows, totals, counts, context,
-                 statuses=("failed", "changed", "unchanged"), footer="")
-    path = out / REPORT_FILE
-    atomic_write(path, page.encode("utf-8", "surrogateescape"))
+    text = _page("mediaprep prep", rows, totals, counts, context,
+                 statuses=("failed", "changed", "unchanged"), footer=footer)
+    atomic_write(path, text.encode("utf-8", "surrogateescape"))
     return path
+
+
+def _place_pictures(rows: Sequence[Row], thumbs: Thumbs, page_dir: Path, inline_max: int
+                    ) -> str:
+    """Point the rows' pictures where the page finds them: inline while the thumbnails total
+    at most ``inline_max`` bytes, else linked from ``page_dir`` into the thumbnail folder.
+    Returns the page's note on where its pictures are ("" when inline)."""
+    if thumbs.folder is None:  # made inline already
+        return ""
+    pics: dict[int, Pic] = {}  # one picture may stand for two (before is after): once each
+    for row in rows:
+        for pic in (row.before, row.after, *row.sheet, *row.strip):
+            if pic is not None and pic.src and pic.src.startswith(thumbs.prefix):
+                pics.setdefault(id(pic), pic)
+    names = {pic.src[len(thumbs.prefix):] for pic in pics.values()}  # type: ignore[index]
+    sizes = {n: s for n in names if (s := _file_size(thumbs.folder / n)) is not None}
+    if sum(sizes.values()) <= inline_max:
+        for pic in pics.values():
+            name = pic.src[len(thumbs.prefix):]  # type: ignore[index]
+            try:
+                data = (thumbs.folder / name).read_bytes()
+            except OSError as exc:
+                pic.src, pic.note = None, _short(exc)
+                continue
+            pic.src = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+        return ""
+    from urllib.parse import quote
+
+    link = Path(os.path.relpath(thumbs.folder, page_dir)).as_posix()
+    for pic in pics.values():
+        pic.src = quote(f"{link}/{pic.src[len(thumbs.prefix):]}")  # type: ignore[index]
+    return (f"pictures are in {link}/ beside this page "
+            "(copy or upload the page together with that folder)")
 
 
 def _context(settings: Any) -> str:
@@ -656,9 +704,13 @@ def render(report: Report, *, strict: bool = False) -> str:
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         rows = list(pool.map(make, files))
     s = summary_of(report, strict=strict)
-    totals = [("inputs", f"{s['files']:,}"), ("passed", f"{s['passed']:,}"),
-              ("failed", f"{s['failed']:,}"), ("errors", f"{s['errors']:,}"),
-              ("warnings", f"{s['warnings']:,}"),
+    # the same three statuses as the tabs (a file with warnings is not counted as passed)
+    n_status = {st: sum(1 for r in rows if r.status == st) for st in ("passed", "warning",
+                                                                       "failed")}
+    totals = [("inputs", f"{s['files']:,}"), ("passed", f"{n_status['passed']:,}"),
+              ("warning", f"{n_status['warning']:,}"), ("failed", f"{n_status['failed']:,}"),
+              ("error findings", f"{s['errors']:,}"),
+              ("warning findings", f"{s['warnings']:,}"),
               ("bytes", _human(sum(r.bytes_in or 0 for r in rows))),
               ("estimated tokens", f"~{sum(r.tokens or 0 for r in rows):,}")]
     context = " · ".join(f"{k} {report[k]}" for k in ("target", "dialect", "transport")
@@ -703,8 +755,10 @@ def _row_html(row: Row, index: int) -> str:
     out: list[str] = []
     out.append(f'<article class="row st-{row.status}" data-status="{row.status}" '
                f'data-name="{_e(row.name.lower())}" id="i{index}">')
-    # pictures
-    out.append('<div class="pics">')
+    # pictures (none to show: a narrow column with the placeholder's reason)
+    shown = [p for p in (row.before, row.after) if p is not None]
+    bare = not any(p.src for p in shown)
+    out.append('<div class="pics bare">' if bare else '<div class="pics">')
     if row.before is not None and row.before is row.after and row.status == "unchanged":
         out.append(f'<figure>{_img(row.after, f"{row.name} as the model gets it", "thumb")}'
                    f'<figcaption>sent as it is</figcaption></figure>')
@@ -721,7 +775,7 @@ def _row_html(row: Row, index: int) -> str:
     badge = {"failed": "failed", "changed": "changed", "unchanged": "unchanged",
              "passed": "passed", "warning": "warning"}[row.status]
     out.append(f'<h2><span class="badge b-{row.status}">{badge}</span> '
-               f'<span class="name">{_e(row.name)}</span></h2>')
+               f'<span class="name">{_breakable(row.name)}</span></h2>')
     meta = [row.details or row.kind]
     if row.bytes_in is not None:
         meta.append(_human(row.bytes_in) + (f" &rarr; {_human(row.bytes_out)}"
@@ -756,10 +810,15 @@ def _row_html(row: Row, index: int) -> str:
                          "</li>")
         out.append('<ul class="findings">' + "".join(items) + "</ul>")
     if row.strip:
-        out.append(f'<p class="vid">video file: {_e(row.video)}</p><div class="strip">'
+        sampled = f", sampled by the server at {row.sampling}" if row.sampling else ""
+        n = len(row.strip)
+        preview = (f"{n} frames spread over the file, a preview here: the model gets the "
+                   "frames the server samples" if n > 1 else "its first frame, a preview")
+        out.append(f'<p class="vid">sent as a video file{_e(sampled)}: {_e(row.video)}</p>'
+                   '<div class="strip">'
                    + "".join(f'<figure>{_img(p, f"{row.name} at {p.label}", "fr")}'
                              f'<figcaption>{_e(p.label)}</figcaption></figure>' for p in row.strip)
-                   + "</div>")
+                   + f'</div><p class="vid note">{_e(preview)}</p>')
     if row.sheet:
         shown = len(row.sheet)
         count = (f"all {shown} frames sent" if shown == row.sheet_total else
@@ -771,6 +830,12 @@ def _row_html(row: Row, index: int) -> str:
                    + "</div>")
     out.append("</div></article>")
     return "".join(out)
+
+
+def _breakable(name: str) -> str:
+    """A file name, escaped, that a narrow screen wraps after ``/ _ - .`` (not mid-word: CSS
+    breaks a long name anywhere only when a part of it is wider than the line)."""
+    return re.sub(r"([/_.-])", r"\1<wbr>", _e(name))
 
 
 def _strip_name(message: str, row: Row) -> str:
@@ -817,9 +882,10 @@ box-shadow:0 0 0 1px var(--line);display:block;margin:auto}
 .ph{display:flex;align-items:center;justify-content:center;width:150px;height:110px;
 background:#f2f4f7;color:var(--mute);font-size:12px;border-radius:6px;padding:8px;
 border:1px dashed #d0d5dd}
+.pics.bare{width:150px}.pics.bare .ph{height:auto;min-height:44px}
 .arrow{color:#98a2b3;font-size:22px}
 .body{min-width:0;flex:1}
-h2{font-size:16px;margin:0 0 4px;font-weight:600;word-break:break-all}
+h2{font-size:16px;margin:0 0 4px;font-weight:600;overflow-wrap:anywhere}
 .badge{font-size:11px;text-transform:uppercase;letter-spacing:.6px;border-radius:5px;
 padding:2px 7px;vertical-align:2px;font-weight:650}
 .b-failed{background:#fee4e2;color:var(--err)}.b-changed{background:#e0eaff;color:var(--chg)}
@@ -840,14 +906,17 @@ ul{margin:4px 0 6px;padding-left:18px}
 letter-spacing:.5px;font-weight:650}
 .sev-error .sev{color:var(--err)}.sev-fixed .sev{color:var(--ok)}
 .sev-warning .sev{color:var(--warn)}.sev-info .sev{color:var(--info)}
-.vid{margin:8px 0 6px;font-size:13px;color:#344054}
+.vid{margin:8px 0 6px;font-size:13px;color:#344054}.vid.note{color:var(--mute)}
 .strip,.sheet{display:flex;flex-wrap:wrap;gap:8px}
 img.fr,.ph.fr{max-width:128px;max-height:96px;width:auto;height:auto;border-radius:4px;
 box-shadow:0 0 0 1px var(--line);display:block}
 .sheet figcaption,.strip figcaption{font-variant-numeric:tabular-nums}
 footer{color:var(--mute);font-size:12px;padding:0 28px 30px}
 .hide{display:none}
-@media (max-width:860px){.row{flex-direction:column}.pics{width:auto}}
+@media (max-width:860px){.row{flex-direction:column}.pics{width:auto}
+.pics figure{flex:0 1 auto;min-width:0}img.thumb{max-width:100%;height:auto}
+main,nav,header{padding-left:14px;padding-right:14px}.row{padding:12px}
+nav input{min-width:0;flex:1 1 160px}}
 """
 
 _JS = """
@@ -906,14 +975,16 @@ def _page(title: str, rows: list[Row], totals: list[tuple[str, str]],
 
 
 def write_prep_report_safely(out_dir: str | os.PathLike[str], sources: Sequence[str],
-                             settings: Any = None) -> Path | None:
+                             settings: Any = None,
+                             page: str | os.PathLike[str] | None = None) -> Path | None:
     """:func:`write_prep_report` for the ``prep`` command: a report that cannot be written is a
     warning on stderr, never a failed run (the outputs and parts.jsonl are already there).
     Returns the report's path, or None."""
     try:
-        return write_prep_report(out_dir, sources, settings=settings)
+        return write_prep_report(out_dir, sources, settings=settings, page=page)
     except Exception as exc:  # noqa: BLE001 - the report is a view of the run, not the run
         import click
 
-        click.echo(displayable(f"prep: warning: report.html not written: {exc}"), err=True)
+        name = page if page is not None else REPORT_FILE
+        click.echo(displayable(f"prep: warning: {name} not written: {exc}"), err=True)
         return None

@@ -94,7 +94,7 @@ def test_stale_outputs_are_named_then_cleaned(generated, tmp_path) -> None:
     left = {p.name for p in out.iterdir() if p.is_file()}
     assert left == (outputs - {"b.jpg", "c.png"}) | {"notes.txt"}
     assert {"a.png", "parts.jsonl", "report.html"} <= left
-    assert (out / ".mediaprep" / "thumbs").is_dir()
+    assert (out / "report_files").is_dir()
     fourth = run("prep", media, "-o", out, "--no-cache", "-j", "0")
     assert "earlier runs" not in fourth.stderr
 

@@ -3,6 +3,8 @@ both opened in a real browser (headless Chromium; skipped only when it cannot be
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import re
@@ -140,10 +142,10 @@ def test_report_in_chromium_names_every_input_with_its_pictures(prepped: Path,
         for img in r["imgs"]:
             assert img.get("loading") == "lazy"
             src = img["src"]
-            assert not src.startswith(("http:", "https:", "//"))
-            target = prepped / src
-            assert target.is_file() and Image.open(target).format == "JPEG"
-            assert max(Image.open(target).size) <= 256
+            # a small run's page carries its pictures inline (it stands alone when copied)
+            assert src.startswith("data:image/jpeg;base64,")
+            with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as im:
+                assert im.format == "JPEG" and max(im.size) <= 256
     clip = row_of(dom, "short_clip.mp4")  # 1.5 s: sent as 4 frames, each labelled with its time
     frames = [i for i in clip["imgs"] if "fr" in (i.get("class") or "").split()]
     assert len(frames) == 4
@@ -196,7 +198,7 @@ def test_no_report_turns_it_off(tmp_path: Path) -> None:
     assert run("prep", EXAMPLES / "icon.gif", "-o", out, "--no-cache", "-q",
                "--no-report").exit_code == 0
     assert (out / "parts.jsonl").exists() and not (out / "report.html").exists()
-    assert not (out / ".mediaprep" / "thumbs").exists()  # no thumbnails made for no report
+    assert not (out / "report_files").exists()  # no thumbnails made for no report
 
 
 def test_rerun_reuses_thumbnails_and_drops_stale_ones(tmp_path: Path) -> None:
@@ -206,7 +208,7 @@ def test_rerun_reuses_thumbnails_and_drops_stale_ones(tmp_path: Path) -> None:
         shutil.copy(EXAMPLES / n, src / n)
     out = tmp_path / "out"
     assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 0
-    thumbs = out / ".mediaprep" / "thumbs"
+    thumbs = out / "report_files"
     first = {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()}
     assert run("prep", src, "-o", out, "--no-cache", "-q").exit_code == 0
     assert {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()} == first
@@ -323,11 +325,15 @@ def test_realmedia_cards_and_status_lines_agree_without_jargon(tmp_path: Path) -
 # --- thumbnails: made by the workers, and still there after a resume or a cache hit ----------
 
 
-def _pictures(out: Path) -> dict[str, bytes]:
+def _pictures(out: Path) -> dict[int, bytes]:
+    """The page's pictures in order (inline), each one a thumbnail kept in DIR/report_files."""
     page = parse((out / "report.html").read_text())
     srcs = [i["src"] for r in page.rows for i in r["imgs"]]
-    assert srcs and all((out / s).is_file() for s in srcs)
-    return {s: (out / s).read_bytes() for s in srcs}
+    assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)
+    pictures = dict(enumerate(base64.b64decode(s.split(",", 1)[1]) for s in srcs))
+    kept = {f.read_bytes() for f in (out / "report_files").glob("*.jpg")}
+    assert set(pictures.values()) <= kept
+    return pictures
 
 
 def _tree(out: Path) -> dict[str, bytes]:
@@ -344,7 +350,7 @@ def test_thumbnails_survive_resume_and_cache_and_are_deterministic(tmp_path: Pat
     first = _pictures(one)
     assert len(parse((one / "report.html").read_text()).rows) == len(NAMES)
     # a resume (every input a journal hit) whose thumbnails were removed makes them again
-    shutil.rmtree(one / ".mediaprep" / "thumbs")
+    shutil.rmtree(one / "report_files")
     assert run("prep", EXAMPLES, "-o", one, "--cache-dir", cache, "-q", "-j", "2"
                ).exit_code == 0
     assert _pictures(one) == first
@@ -448,7 +454,7 @@ def test_prepares_own_pixels_give_the_same_thumbnails_as_the_files(tmp_path: Pat
     out = tmp_path / "out"
     assert run("prep", media, "-o", out, "--no-cache", "-q", "-j", "0").exit_code == 0
     first = _pictures(out)
-    shutil.rmtree(out / ".mediaprep" / "thumbs")
+    shutil.rmtree(out / "report_files")
     assert run("prep", media, "-o", out, "--no-cache", "-q", "-j", "0").exit_code == 0
     assert _pictures(out) == first and len(first) >= 5
 
@@ -465,7 +471,7 @@ def test_the_thumbnail_folder_never_reaches_files_that_are_not_its_own(tmp_path:
     (precious / ("0" * 32 + ".jpg")).write_bytes(b"named like ours, still the user's")
     linked = tmp_path / "linked"
     (linked / ".mediaprep").mkdir(parents=True)
-    (linked / ".mediaprep" / "thumbs").symlink_to(precious, target_is_directory=True)
+    (linked / "report_files").symlink_to(precious, target_is_directory=True)
     assert run("prep", media, "-o", linked, "--no-cache", "-q", "-j", "0").exit_code == 0
     assert sorted(p.name for p in precious.iterdir()) == ["0" * 32 + ".jpg", "keep.jpg"]
     assert (precious / "keep.jpg").read_bytes() == b"the user's"
@@ -474,7 +480,7 @@ def test_the_thumbnail_folder_never_reaches_files_that_are_not_its_own(tmp_path:
 
     real = tmp_path / "real"
     assert run("prep", media, "-o", real, "--no-cache", "-q", "-j", "0").exit_code == 0
-    thumbs = real / ".mediaprep" / "thumbs"
+    thumbs = real / "report_files"
     (thumbs / "notes.txt").write_text("mine")
     stale = thumbs / ("f" * 32 + ".jpg")
     stale.write_bytes(b"a thumbnail of an input no longer named")

@@ -58,7 +58,7 @@ def test_a_video_sent_as_many_frames_keeps_previews_of_the_sheets_sample_only(
 
 
 def _thumb_bytes(out: Path) -> dict[str, bytes]:
-    folder = out / ".mediaprep" / "thumbs"
+    folder = out / "report_files"
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.jpg"))}
 
 
@@ -78,7 +78,7 @@ def test_a_run_keeps_the_thumbnails_only_prepare_could_make(tmp_path: Path) -> N
     assert all(m["thumbs"] for m in meta)
 
     gone = next(iter(first))
-    (one / ".mediaprep" / "thumbs" / gone).unlink()
+    (one / "report_files" / gone).unlink()
     r = run("prep", media, "-o", one, "--no-cache", "-j", "0", "--format", "json")
     assert r.exit_code == 0
     origins = sorted(x["origin"] for x in json.loads(r.stdout)["results"])
