@@ -210,6 +210,9 @@ def refuse_report_path(dest: Path, items: Sequence[Any], out: Path, stems: Itera
         return None
     if dest.is_dir():
         return f"--report {dest} is a folder; name the page's file (e.g. {dest / REPORT_FILE})"
+    if not dest.resolve().parent.is_dir():  # mediaprep makes no folder it would not own
+        return (f"--report {dest}: its folder {dest.parent} does not exist; make it first, or "
+                "name a file in an existing folder")
     if requests is not None and same(dest, requests):
         return f"--report {dest} is also the --batch-requests file; choose another file"
     return refuse_batch_requests_path(dest, items, out, stems, option="--report",

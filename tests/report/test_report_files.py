@@ -154,3 +154,19 @@ def test_a_video_file_s_strip_says_it_is_a_preview(tmp_path: Path) -> None:
         video["text"]
     assert "3 frames spread over the file, a preview here" in video["text"]
     assert "3.00 s" in video["text"]
+
+
+def test_report_option_makes_no_folder_of_its_own(tmp_path):
+    """mediaprep creates no folder it does not own: --report into a missing folder is refused."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from mediaprep.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (40, 30)).save(src / "a.png")
+    r = CliRunner().invoke(main, ["prep", str(src), "-o", str(tmp_path / "out"), "--no-cache",
+                                  "-j", "0", "--report", str(tmp_path / "nope" / "r.html")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not (tmp_path / "nope").exists()
