@@ -1,0 +1,67 @@
+"""Issue 22 items 18-20: what a user or a file hands in is validated before use (limit values,
+terminal controls in the github format, empty images, endless config and manifest files)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+import mediaprep
+from mediaprep.cli import main
+
+
+def run(*args: str):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+# --- item 18: limit values -----------------------------------------------------------------------
+
+BAD_LIMITS = [
+    ("image.max_decode_pixels", "nan"),
+    ("image.max_decode_bytes", "inf"),
+    ("video.max_duration", "-1"),
+    ("video.max_duration", "1e400"),
+    ("image.max_decode_seconds", ""),
+    ("image.min_side", "-5"),
+    ("image.recommended_box", "-5x3"),
+    ("param.fps.min", "0"),
+    ("param.fps.max", "off"),
+    ("param.max_frames.max", "off"),
+    ("image.formats", "off"),
+    ("models.vision", "off"),
+    ("tokens.context", "kimi-k2.5=nan"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_LIMITS)
+def test_bad_limit_on_the_command_line_is_a_usage_error(generated, key, value):
+    result = run("check", "--limit", f"{key}={value}", generated["png"])
+    assert result.exit_code == 2, result.output
+    assert key in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-3.0", '""'])
+def test_bad_limit_in_a_config_file_is_a_usage_error(generated, tmp_path, value):
+    cfg = tmp_path / "mediaprep.toml"
+    cfg.write_text(f'[limits]\n"video.max_duration" = {value}\n')
+    result = run("check", "--config", cfg, generated["png"])
+    assert result.exit_code == 2, result.output
+    assert "video.max_duration" in result.output
+
+
+@pytest.mark.parametrize(("key", "value"), [("image.max_decode_pixels", float("nan")),
+                                            ("video.max_duration", float("inf")),
+                                            ("image.max_decode_bytes", -1),
+                                            ("param.fps.min", None)])
+def test_bad_limit_in_the_library_is_a_mediaprep_error(generated, key, value):
+    with pytest.raises(mediaprep.MediaprepError, match=key.replace(".", r"\.")):
+        mediaprep.check(generated["png"], limits={key: value})
+
+
+def test_limits_that_may_be_off_still_can(generated):
+    for key in ("image.max_decode_pixels", "video.max_duration", "tokens.context"):
+        assert run("check", "--limit", f"{key}=off", generated["png"]).exit_code == 0
