@@ -65,3 +65,18 @@ def test_bad_limit_in_the_library_is_a_mediaprep_error(generated, key, value):
 def test_limits_that_may_be_off_still_can(generated):
     for key in ("image.max_decode_pixels", "video.max_duration", "tokens.context"):
         assert run("check", "--limit", f"{key}=off", generated["png"]).exit_code == 0
+
+
+# --- item 19: the github format shows controls escaped --------------------------------------------
+
+HOSTILE_NAME = "a\x1b]0;owned\x07\x1b[2J\x9b31m\u202egpj.exe.png"
+
+
+def test_github_format_escapes_controls_in_names_and_messages(tmp_path):
+    (tmp_path / HOSTILE_NAME).write_bytes(b"not a picture at all")
+    result = run("check", "--format", "github", tmp_path)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("::error file=")
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert raw not in result.output
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202egpj.exe.png" in result.output
