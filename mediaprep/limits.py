@@ -41,6 +41,10 @@ VIDEO_REQUEST_OVERHEAD = 64 * KiB
 #: Download cap for a URL input when the target's table has no byte row for its kind.
 FETCH_MAX_BYTES_UNLISTED = 100 * MiB
 
+#: Bytes mediaprep reads of a config file or an input manifest before refusing it (an endless
+#: file such as /dev/zero would otherwise grow until MemoryError): about 500,000 listed paths.
+TEXT_INPUT_MAX_BYTES = 64 * MiB
+
 #: Bump when a row changes meaning or value: the prep cache keys on it.
 TABLE_VERSION = "2026-12-07.1"
 

@@ -3,6 +3,12 @@ terminal controls in the github format, empty images, endless config and manifes
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -80,3 +86,54 @@ def test_github_format_escapes_controls_in_names_and_messages(tmp_path):
     for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
         assert raw not in result.output
     assert "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202egpj.exe.png" in result.output
+
+
+# --- item 20: an image without pixels; endless config and manifest files ------------------------
+
+
+@pytest.mark.parametrize("size", [(0, 0), (0, 5), (7, 0)])
+@pytest.mark.parametrize("limits", [None, {"image.min_side": "off"}])
+def test_an_image_without_pixels_is_a_finding(size, limits):
+    from PIL import Image
+
+    options = {"limits": limits} if limits else {}
+    prepared = mediaprep.prepare(Image.new("RGB", size), **options)
+    assert not prepared.ok
+    found = [f for f in prepared.findings if f.code == "image.too_small"]
+    assert found and found[0].severity == "error" and not found[0].fixable
+    assert "without pixels" in found[0].message
+    assert not mediaprep.check(Image.new("RGB", size), **options).ok
+
+
+def _cli_under_2gb(*args: str) -> subprocess.CompletedProcess:
+    """The CLI in a process whose address space is capped: reading /dev/zero whole would end
+    in MemoryError there instead of in the OOM killer."""
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "mediaprep", *args], capture_output=True,
+                          text=True, env=env, preexec_fn=cap, timeout=120)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("option", ["--config", "--manifest"])
+def test_endless_config_or_manifest_is_a_usage_error(generated, option):
+    result = _cli_under_2gb("check", option, "/dev/zero", str(generated["png"]))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "/dev/zero" in result.stderr and "larger than" in result.stderr
+
+
+def test_a_config_just_over_the_cap_is_refused_and_one_under_is_read(generated, tmp_path):
+    from mediaprep.limits import TEXT_INPUT_MAX_BYTES
+
+    big = tmp_path / "mediaprep.toml"
+    with open(big, "wb") as fh:
+        fh.write(b'target = "dashscope"\n')
+        fh.truncate(TEXT_INPUT_MAX_BYTES + 1)  # NULs after the line: refused for size first
+    result = run("check", "--config", big, generated["png"])
+    assert result.exit_code == 2 and "larger than" in result.output
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(f"{generated['png']}\n" + "# padding\n" * 1000)
+    assert run("check", "--manifest", manifest).exit_code == 0
