@@ -4,9 +4,10 @@ Report (check's answer) and Prepared (prepare's answer).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
@@ -368,3 +369,52 @@ class Prepared:
             timestamps=(None if self.timestamps is None
                         else [round(t, 6) for t in self.timestamps]),
             tokens=self.tokens)
+
+
+KINDS_OF_INPUT: tuple[str, ...] = get_args(Kind)
+
+
+def line_problem(line: Any) -> str | None:
+    """Why ``line``, a ``parts.jsonl`` line (:meth:`Prepared.to_json`) read back from disk (a
+    cache entry, which anyone who can write the cache folder can plant), cannot be used as one;
+    None when its keys have the types and values prepare writes."""
+    if not isinstance(line, dict):
+        return "not a JSON object"
+    if set(line) != set(LINE_KEYS):
+        return "its keys are not those of a parts.jsonl line"
+    if not isinstance(line.get("path"), str) or not isinstance(line.get("ok"), bool):
+        return "path or ok missing"
+    if line.get("kind") not in KINDS_OF_INPUT:
+        return f"kind {str(line.get('kind'))[:40]!r} is none of {', '.join(KINDS_OF_INPUT)}"
+    if not (line.get("part") is None or isinstance(line["part"], dict)):
+        return "part is not an object"
+    for key in ("outputs", "fixes", "changes"):
+        value = line.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"{key} is not a list of strings"
+    findings = line.get("findings")
+    if not isinstance(findings, list):
+        return "findings is not a list"
+    for f in findings:
+        if (not isinstance(f, dict) or f.get("code") not in CODES
+                or f.get("severity") not in SEVERITIES or not isinstance(f.get("message"), str)):
+            return "a finding without a known code, a severity and a message"
+    fps = line.get("fps")
+    if fps is not None and not _finite(fps, above=0):
+        return "fps is not a number above 0"
+    stamps = line.get("timestamps")
+    if stamps is not None and (not isinstance(stamps, list)
+                               or not all(_finite(t, above=None) for t in stamps)):
+        return "timestamps is not a list of numbers"
+    tokens = line.get("tokens")
+    if tokens is not None and (not isinstance(tokens, dict) or not (
+            tokens.get("estimate") is None or (isinstance(tokens["estimate"], int)
+                                                and not isinstance(tokens["estimate"], bool)))):
+        return "tokens is not an estimate"
+    return None
+
+
+def _finite(value: Any, *, above: float | None) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and (above is None or value > above)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..limits import TABLE_VERSION
+from ..model import line_problem
 from ..output import (
     PARTS_FILE,
     STATE_DIR,
@@ -533,9 +534,21 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
     entry = cache.get(key)
     if entry is None or META_FILE not in entry.files or LINE_FILE not in entry.files:
         return None
+    # The cache folder may be shared or planted: its record and line are input like any other,
+    # checked before any of it reaches DIR, parts.jsonl or the report.
     old = _read_meta(entry.files[META_FILE])
-    if old is None:
+    try:
+        with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
+            cached_line = json.loads(fh.read())
+    except (OSError, ValueError):
+        cached_line = None
+    problem = ("its record is not one prep writes" if _meta_problem(old)
+               else line_problem(cached_line))
+    if problem is not None:
+        log.warning("cache: entry %s for %s not used: %s", key[:12], t.display, problem)
+        cache.discard(key, problem)
         return None
+    assert old is not None and cached_line is not None
     old_stem, old_out, old_display = old["stem"], old["out_dir"], old["display"]
     names: dict[str, str] = {}
     new_outputs = []
@@ -560,8 +573,7 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
             place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}),
             thumbs=_cached_thumbs(entry, t) if thumbs else None)
         return _done(meta, "cache")
-    with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
-        line = _rebase(json.loads(fh.read()), t, old_stem, old_out, old_display)
+    line = _rebase(cached_line, t, old_stem, old_out, old_display)
     if line is None:
         return None
     entry.materialise(t.out_dir, names)
@@ -570,11 +582,32 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
     return _done(meta, "cache")
 
 
+def _meta_problem(meta: Any) -> bool:
+    """Whether a cached journal record lacks what :func:`_from_cache` reads, as prep writes it."""
+    if not isinstance(meta, dict) or not all(
+            isinstance(meta.get(k), str) for k in ("stem", "out_dir", "display")):
+        return True
+    outputs, done = meta.get("outputs"), meta.get("done")
+    if not isinstance(outputs, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
+        return True
+    if not isinstance(done, dict):
+        return True
+    return not (isinstance(done.get("ok"), bool) and isinstance(done.get("fixed"), bool)
+                and isinstance(done.get("status"), str)
+                and all(type(done.get(k)) is int for k in ("bytes_in", "bytes_out"))
+                and isinstance(done.get("changes", []), list))
+
+
 def _cached_thumbs(entry: Any, t: PrepTask) -> list[Path]:
     """The entry's thumbnails, put in DIR's thumbnail folder (named by the outputs' bytes, the
     same for any input they were made for); none when that folder is not ours."""
     folder = Path(t.out_dir) / THUMB_FOLDER
-    names = {n: n[len(_THUMB):] for n in entry.files if n.startswith(_THUMB)}
+    from ..report.html import is_thumbnail_name
+
+    # only pictures named as the report names them: an entry cannot plant a row record
+    names = {n: n[len(_THUMB):] for n in entry.files
+             if n.startswith(_THUMB) and is_thumbnail_name(n[len(_THUMB):])}
     if not names or is_link_or_not_folder(folder):
         return []  # a link (or a file) there: the page carries its pictures inline
     return entry.materialise(folder, names)
