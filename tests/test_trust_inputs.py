@@ -137,3 +137,38 @@ def test_a_config_just_over_the_cap_is_refused_and_one_under_is_read(generated, 
     manifest = tmp_path / "list.txt"
     manifest.write_text(f"{generated['png']}\n" + "# padding\n" * 1000)
     assert run("check", "--manifest", manifest).exit_code == 0
+
+
+# --- item 21: a HEIF item's data must be able to hold a picture of its declared size ------------
+
+
+def test_heic_whose_data_cannot_be_its_declared_picture_fails_check(tmp_path):
+    from tests.fixtures.hostile import heic_declaring
+
+    liar = tmp_path / "liar.heic"
+    liar.write_bytes(heic_declaring(1596, 1064))
+    report = mediaprep.check(liar)
+    assert not report.ok
+    assert [f.code for f in report.findings] == ["file.unreadable"]
+    assert "18 bytes" in report.findings[0].message
+    assert not mediaprep.prepare(liar, out_dir=tmp_path / "out").ok
+    honest = tmp_path / "honest.heic"
+    honest.write_bytes(heic_declaring(64, 64))  # the same 18 bytes, truly 64 x 64
+    assert mediaprep.check(honest).ok
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+@pytest.mark.parametrize("side", [1596, 4000])
+def test_flat_pictures_at_the_lowest_quality_still_pass(tmp_path, fmt, side):
+    """The floor sits well under what real encoders write for the cheapest picture there is."""
+    import pillow_heif
+    from PIL import Image
+
+    path = tmp_path / f"flat.{fmt.lower()}"
+    im = Image.new("RGB", (side, side * 2 // 3), (0, 0, 0))
+    if fmt == "HEIF":
+        pillow_heif.from_pillow(im).save(path, quality=0)
+    else:
+        im.save(path, format="AVIF", quality=0)
+    report = mediaprep.check(path)
+    assert not [f for f in report.findings if f.code == "file.unreadable"], report.findings
