@@ -16,6 +16,7 @@ SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 CODES: dict[str, str] = {
     # stable since the first round (README.md, "Limits and choices")
     "file.unreadable": "The file cannot be read or decoded (empty, truncated, corrupt, timed out).",
+    "file.changed": "The file changed while it was prepared; the result is not cached.",
     "file.unsupported_format": "The format or container is not accepted by the target.",
     "file.too_large": "The file is larger than the target accepts for this transport.",
     "base64.too_large": "The base64 data URL is larger than the per-item limit.",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..limits import TABLE_VERSION
-from ..model import line_problem
+from ..model import Finding, line_problem
 from ..output import (
     PARTS_FILE,
     STATE_DIR,
@@ -123,16 +123,19 @@ def input_key(task: PrepTask) -> str | None:
         return None
 
 
-def _fingerprint(source: str) -> Any:
+def _fingerprint(source: str, *, ctime: bool = False) -> Any:
     """What says an input is unchanged without reading it: path, size, mtime and inode (of each
-    member, for a frames folder), as ``make`` and ``rsync`` judge files. None for URLs."""
+    member, for a frames folder), as ``make`` and ``rsync`` judge files. None for URLs.
+    ``ctime``: the inode's change time too, which every write moves and no one can set back
+    (what says the bytes stayed the same during one prepare; not part of a journal key)."""
     if is_url(source):
         return None
     p = Path(source)
 
     def stat(f: Path) -> list[Any]:
         st = f.stat()
-        return [os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino]
+        return [os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino,
+                *([st.st_ctime_ns] if ctime else [])]
 
     try:
         if p.is_dir():
@@ -288,6 +291,9 @@ def _prep_job(job: PrepJob) -> PrepDone:
     if hit is not None:
         return hit
     jpath = journal_path(job.journal_dir, t.stem)
+    # Taken before the key's hash and again after prepare: bytes rewritten in between (a file
+    # being saved or synced) must not be cached under a key made from other bytes.
+    before = _fingerprint(t.source, ctime=True)
     key = input_key(t) if job.cache_dir is not None else None
     cache = Cache(job.cache_dir) if job.cache_dir is not None and key is not None else None
     if cache is not None:
@@ -300,6 +306,15 @@ def _prep_job(job: PrepJob) -> PrepDone:
         if hit is not None:
             return hit
     line = prep_one(t, preview=job.thumbs)
+    changed = before is not None and _fingerprint(t.source, ctime=True) != before
+    if changed:
+        line["findings"] = [*line.get("findings", []), Finding(
+            "file.changed", "warning",
+            f"{t.display}: changed while it was prepared (its size, time or inode differ "
+            "after); what was sent may mix two versions, and it is not cached: run again once "
+            "it stays still").to_json()]
+        cache = None
+        jkey = None  # nor skipped by the journal next time
     thumbs: list[Path] = []
     if job.thumbs:
         from ..report.html import thumbnail_line
