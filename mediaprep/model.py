@@ -44,6 +44,8 @@ CODES: dict[str, str] = {
     "file.extension_mismatch": "The file's extension does not match what its bytes are.",
     "video.audio_ignored": "The audio track is ignored by the model (dropped when transcoding).",
     "video.no_video_stream": "The container holds no video stream (audio-only or empty).",
+    "video.frames_dropped": "Frames of the input are not in the prepared video (repeated "
+                            "timestamps); the message says how many.",
     "transport.unsupported": "The transport cannot carry this kind of media to this target.",
     "url.not_verified": "A URL was passed through without being fetched and checked.",
     "tokens.image_too_many": "The image costs more tokens than --max-image-tokens.",

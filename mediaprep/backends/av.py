@@ -108,6 +108,10 @@ class VideoScan:
     flags: np.ndarray | None = field(default=None, repr=False, compare=False)
     seconds: float | None = None
     rotation: int = 0
+    # Segments joined by ``cat`` (timestamps restart at each): the restarts mended onto one
+    # timeline (TimestampMender), and the coded sizes of the segments, first one included
+    restarts: int = 0
+    segment_sizes: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def span(self) -> float:
@@ -122,6 +126,58 @@ class VideoScan:
     def fps(self) -> float:
         d = self.span
         return self.packets / d if d > 0 else 30.0
+
+
+#: Segments whose coded size is read (from the keyframe that starts each one) at most
+MAX_SEGMENT_SIZES = 64
+
+
+class TimestampMender:
+    """One timeline for segments joined end to end (``cat a.ts b.ts c.ts``: timestamps restart
+    at each). A keyframe whose dts goes back starts a segment; it and every packet after it
+    are shifted to follow the end of what came before. The one rule the scan, remux and
+    transcode apply (each to its own demux of the same packets), so they agree."""
+
+    def __init__(self) -> None:
+        self.shift = 0
+        self.restarts = 0
+        self.last_dts: int | None = None
+        self.end: int | None = None
+
+    def mend(self, p: av.Packet) -> bool:
+        """Shift ``p`` onto the timeline (in place); True when it starts a segment."""
+        dts = p.dts if p.dts is not None else p.pts
+        starts = (dts is not None and self.last_dts is not None and self.end is not None
+                  and p.is_keyframe and dts + self.shift < self.last_dts)
+        if starts:
+            # its first picture right after the last one shown, its dts still increasing
+            first = p.pts if p.pts is not None else dts
+            self.shift = max(self.end - first, self.last_dts + 1 - dts)
+            self.restarts += 1
+        if self.shift:
+            if p.pts is not None:
+                p.pts += self.shift
+            if p.dts is not None:
+                p.dts += self.shift
+        if dts is not None:
+            self.last_dts = dts + self.shift
+        ts = p.pts if p.pts is not None else p.dts
+        if ts is not None:
+            tail = ts + (p.duration or 0)
+            self.end = tail if self.end is None else max(self.end, tail)
+        return starts
+
+
+def coded_size(codec: str, packet: av.Packet) -> tuple[int, int] | None:
+    """The picture size a keyframe's own parameter sets (H.264/HEVC SPS...) declare, read by
+    the codec's parser: no decoding. None when the parser finds none."""
+    try:
+        parser = av.CodecContext.create(codec, "r")
+        parser.parse(bytes(packet))
+        parser.parse(None)
+        return (parser.width, parser.height) if parser.width and parser.height else None
+    except (av.FFmpegError, ValueError, TypeError):
+        return None
 
 
 def video_stream(container: av.container.InputContainer):
@@ -159,10 +215,17 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
     flags = bytearray()  # 1 byte a packet
     last_dur = dmin = dmax = 0
     deadline = time.monotonic() + SCAN_MAX_SECONDS
+    mender = TimestampMender()
     try:
         for p in container.demux(vs):
             if p.size == 0:  # flush packet
                 continue
+            if mender.mend(p) and len(sc.segment_sizes) < MAX_SEGMENT_SIZES:
+                if not sc.segment_sizes:
+                    sc.segment_sizes.append((sc.width, sc.height))
+                size = coded_size(sc.codec, p)
+                if size is not None:
+                    sc.segment_sizes.append(size)
             if on_packet is not None:
                 on_packet(p)
             sc.packets += 1
@@ -193,6 +256,7 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
             raise
         sc.damaged = True
     sc.frame_count = len(stamps)
+    sc.restarts = mender.restarts
     sc.max_packet_duration = dmax
     sc.vfr = bool(dmin) and dmax > 1.5 * dmin
     sc.order = np.frombuffer(stamps, dtype=np.int64)  # 8 bytes a packet, not 36
@@ -413,6 +477,13 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index 
         info.duration = max(span, bound or info.declared_duration or 0.0)
         info.notes.append("packet scan stopped early; duration from "
                           + ("the index" if bound else "the header (no index found)"))
+    if sc.restarts:
+        sizes = list(dict.fromkeys(sc.segment_sizes))
+        info.notes.append(f"{sc.restarts + 1} segments joined (timestamps restart at each), "
+                          "read as one; sizes " + ", ".join(f"{w}x{h}" for w, h in sizes))
+        largest = max(sizes, key=lambda wh: wh[0] * wh[1], default=None)
+        if largest and largest[0] * largest[1] > (info.width or 0) * (info.height or 0):
+            info.width, info.height = largest  # every segment is judged: the largest
     if len(intervals) >= 3:
         irregular = int(np.count_nonzero(np.abs(intervals - med) > VFR_TOLERANCE * med))
         info.fps_varies = irregular / len(intervals) > VFR_SHARE
