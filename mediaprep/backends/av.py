@@ -130,6 +130,8 @@ class VideoScan:
 
 #: Segments whose coded size is read (from the keyframe that starts each one) at most
 MAX_SEGMENT_SIZES = 64
+#: How far back (seconds) a keyframe's timestamp must go to start a joined segment
+RESTART_MIN_SECONDS = 0.5
 
 
 class TimestampMender:
@@ -147,8 +149,10 @@ class TimestampMender:
     def mend(self, p: av.Packet) -> bool:
         """Shift ``p`` onto the timeline (in place); True when it starts a segment."""
         dts = p.dts if p.dts is not None else p.pts
+        # back by more than half a second: a reordered or repeated packet is not a restart
+        margin = int(RESTART_MIN_SECONDS / p.time_base) if p.time_base else 0
         starts = (dts is not None and self.last_dts is not None and self.end is not None
-                  and p.is_keyframe and dts + self.shift < self.last_dts)
+                  and p.is_keyframe and dts + self.shift < self.last_dts - margin)
         if starts:
             # its first picture right after the last one shown, its dts still increasing
             first = p.pts if p.pts is not None else dts
