@@ -391,10 +391,13 @@ def line_problem(line: Any) -> str | None:
         return f"kind {str(line.get('kind'))[:40]!r} is none of {', '.join(KINDS_OF_INPUT)}"
     if not (line.get("part") is None or isinstance(line["part"], dict)):
         return "part is not an object"
-    for key in ("outputs", "fixes", "changes"):
+    for key in ("outputs", "fixes"):
         value = line.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return f"{key} is not a list of strings"
+    changes = line.get("changes", [])
+    if not isinstance(changes, list) or any(Change.from_json(c) is None for c in changes):
+        return "changes is not a list of change records"
     findings = line.get("findings")
     if not isinstance(findings, list):
         return "findings is not a list"

@@ -136,39 +136,42 @@ RESTART_MIN_SECONDS = 0.5
 
 class TimestampMender:
     """One timeline for segments joined end to end (``cat a.ts b.ts c.ts``: timestamps restart
-    at each). A keyframe whose dts goes back starts a segment; it and every packet after it
-    are shifted to follow the end of what came before. The one rule the scan, remux and
-    transcode apply (each to its own demux of the same packets), so they agree."""
+    at each). A keyframe shown more than :data:`RESTART_MIN_SECONDS` before the latest picture
+    so far starts a segment; it and every packet after it are shifted to follow the end of what
+    came before. The one rule the scan, remux, transcode and frame extraction apply (each to
+    its own demux of the same packets), so they agree. Cheap per packet: the scan runs it on
+    every one; the others only on a stream the scan found joined."""
 
-    def __init__(self) -> None:
+    def __init__(self, time_base: Fraction | None) -> None:
+        self.margin = int(RESTART_MIN_SECONDS / time_base) if time_base else 0
         self.shift = 0
         self.restarts = 0
-        self.last_dts: int | None = None
-        self.end: int | None = None
+        self.top: int | None = None  # the latest timestamp so far, mended
+        self.last: av.Packet | None = None
 
-    def mend(self, p: av.Packet) -> bool:
-        """Shift ``p`` onto the timeline (in place); True when it starts a segment."""
-        dts = p.dts if p.dts is not None else p.pts
-        # back by more than half a second: a reordered or repeated packet is not a restart
-        margin = int(RESTART_MIN_SECONDS / p.time_base) if p.time_base else 0
-        starts = (dts is not None and self.last_dts is not None and self.end is not None
-                  and p.is_keyframe and dts + self.shift < self.last_dts - margin)
+    def mend(self, p: av.Packet, ts: int | None = None) -> bool:
+        """Shift ``p`` onto the timeline (in place); True when it starts a segment. ``ts``:
+        its pts (its dts when it has none), when the caller has read it already."""
+        if ts is None:
+            ts = p.pts if p.pts is not None else p.dts
+            if ts is None:
+                return False
+        top = self.top
+        starts = top is not None and ts + self.shift < top - self.margin and p.is_keyframe
         if starts:
-            # its first picture right after the last one shown, its dts still increasing
-            first = p.pts if p.pts is not None else dts
-            self.shift = max(self.end - first, self.last_dts + 1 - dts)
+            assert top is not None and self.last is not None
+            # its picture right after the latest one shown, for as long as that one lasted
+            self.shift = top + (self.last.duration or 1) - ts
             self.restarts += 1
         if self.shift:
             if p.pts is not None:
                 p.pts += self.shift
             if p.dts is not None:
                 p.dts += self.shift
-        if dts is not None:
-            self.last_dts = dts + self.shift
-        ts = p.pts if p.pts is not None else p.dts
-        if ts is not None:
-            tail = ts + (p.duration or 0)
-            self.end = tail if self.end is None else max(self.end, tail)
+        mended = ts + self.shift
+        if top is None or mended >= top:
+            self.top = mended
+            self.last = p
         return starts
 
 
@@ -219,29 +222,32 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
     flags = bytearray()  # 1 byte a packet
     last_dur = dmin = dmax = 0
     deadline = time.monotonic() + SCAN_MAX_SECONDS
-    mender = TimestampMender()
+    mender = TimestampMender(sc.time_base)
     try:
         for p in container.demux(vs):
             if p.size == 0:  # flush packet
                 continue
-            if mender.mend(p) and len(sc.segment_sizes) < MAX_SEGMENT_SIZES:
-                if not sc.segment_sizes:
-                    sc.segment_sizes.append((sc.width, sc.height))
-                size = coded_size(sc.codec, p)
-                if size is not None:
-                    sc.segment_sizes.append(size)
-            if on_packet is not None:
-                on_packet(p)
-            sc.packets += 1
-            sc.packet_bytes += p.size
-            sc.corrupt += bool(p.is_corrupt)
             ts = p.pts
             bits = 0
             if ts is None:
                 ts = p.dts
                 bits = NO_PTS
-                if ts is None:
-                    continue
+            if ts is not None and mender.mend(p, ts):
+                if len(sc.segment_sizes) < MAX_SEGMENT_SIZES:
+                    if not sc.segment_sizes:
+                        sc.segment_sizes.append((sc.width, sc.height))
+                    size = coded_size(sc.codec, p)
+                    if size is not None:
+                        sc.segment_sizes.append(size)
+            if ts is not None:
+                ts += mender.shift
+            if on_packet is not None:
+                on_packet(p)
+            sc.packets += 1
+            sc.packet_bytes += p.size
+            sc.corrupt += bool(p.is_corrupt)
+            if ts is None:
+                continue
             stamps.append(ts)
             flags.append(bits | (KEY if p.is_keyframe else 0) | (DISCARD if p.is_discard else 0))
             if p.duration:

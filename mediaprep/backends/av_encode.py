@@ -225,11 +225,13 @@ def remux(
                     raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
                 offset = scan.start
                 last_dts: int | None = None
-                mender = TimestampMender()  # joined segments: as the scan timed them
+                # joined segments: on the timeline the scan gave them
+                mender = TimestampMender(scan.time_base) if scan.restarts else None
                 for p in ic.demux(ist):
                     if p.size == 0:
                         continue
-                    mender.mend(p)
+                    if mender is not None:
+                        mender.mend(p)
                     if p.pts is not None:
                         p.pts -= offset
                     if p.dts is not None:
@@ -574,14 +576,15 @@ class _EncodeStats:
     tone_mapped: str = ""
 
 
-def _decoded_frames(c: Any, s: Any, stats: _EncodeStats) -> Iterator[av.VideoFrame]:
+def _decoded_frames(c: Any, s: Any, stats: _EncodeStats,
+                    mender: TimestampMender | None = None) -> Iterator[av.VideoFrame]:
     """Decode, skipping packets the decoder rejects (corrupt mid-stream data) and counting them.
-    Joined segments' restarting timestamps are put on one timeline first, as the scan did."""
-    mender = TimestampMender()
+    ``mender``: joined segments' restarting timestamps put on one timeline, as the scan did."""
     for p in c.demux(s):
         if p.size == 0:  # PyAV's trailing flush packet; the decoder is drained below
             continue
-        mender.mend(p)
+        if mender is not None:
+            mender.mend(p)
         try:
             frames = s.codec_context.decode(p)
         except av.error.FFmpegError:
@@ -637,7 +640,8 @@ def _encode(
             last_dur = 0
             end_ts = 0
             started = False
-            for frame in _decoded_frames(ic, ist, stats):
+            mender = TimestampMender(tb) if scan.restarts else None
+            for frame in _decoded_frames(ic, ist, stats, mender):
                 pts = frame.pts
                 if pts is None:  # no timestamp at all: continue after the previous frame
                     pts = 0 if last_pts is None else (first or 0) + last_pts + (last_dur or 1)

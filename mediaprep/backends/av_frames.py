@@ -349,7 +349,7 @@ class _Decoder:
         mend: bool = False,
     ) -> None:
         self.container = container
-        self.mender = TimestampMender() if mend else None
+        self.mender = TimestampMender(stream.time_base) if mend else None
         self.stream = stream
         self.cc = stream.codec_context
         # before the codec opens: frame + slice threads, as many as FFmpeg finds CPUs for
