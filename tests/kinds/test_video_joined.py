@@ -79,7 +79,8 @@ def test_a_larger_segment_in_the_middle_is_judged_and_kept(tmp_path):
     assert "video.resolution" in [f.code for f in report.findings]
     prepared = _prep(path, tmp_path / "out")
     assert prepared.ok, prepared.findings
-    assert "transcoded" in [c.kind for c in prepared.changes]  # one MP4 track holds one picture size
+    # one MP4 track holds one picture size
+    assert "transcoded" in [c.kind for c in prepared.changes]
     assert _frames_in(prepared.outputs[0]) == 60
 
 
