@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import http.server
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -56,8 +58,16 @@ def _ours_under(folder: Path) -> list[str]:
 
 @pytest.mark.parametrize("command", ["prep", "check"])
 def test_a_killed_workers_download_is_removed(tmp_path, trickle_server, command):
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    # a short TMPDIR of its own: multiprocessing's fork server puts a socket there, whose path
+    # must fit AF_UNIX's 108 bytes (pytest's tmp_path under xdist may not)
+    tmp = Path(tempfile.mkdtemp(prefix="mp-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    try:
+        _run_and_look(tmp, tmp_path, trickle_server, command)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_and_look(tmp: Path, tmp_path: Path, trickle_server: str, command: str) -> None:
     env = {**os.environ, "TMPDIR": str(tmp),
            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
            "MEDIAPREP_CACHE_DIR": str(tmp_path / "cache")}
