@@ -42,7 +42,10 @@ class _Trickle(http.server.BaseHTTPRequestHandler):
 @pytest.fixture()
 def trickle_server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
-    httpd.daemon_threads = True
+    # server_close joins the handlers (each ends once its client is gone), so no socket of
+    # theirs is left for the garbage collector to warn about in a later test
+    httpd.daemon_threads = False
+    httpd.block_on_close = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
