@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaprepError
+from .limits import TEXT_INPUT_MAX_BYTES
 from .settings import Settings, SettingsError, make_settings
 
 CONFIG_NAMES = ("mediaprep.toml", "pyproject.toml")
@@ -107,10 +108,27 @@ def find_config(start: Path | None = None) -> Path | None:
     return None
 
 
+def read_capped_text(path: str | Path, *, encoding: str = "utf-8") -> str:
+    """The text of a small file the user names (a config, a manifest), read up to
+    :data:`~mediaprep.limits.TEXT_INPUT_MAX_BYTES`.
+
+    Raises:
+        OSError: it cannot be read.
+        ValueError: it is larger than the cap (UnicodeDecodeError, a ValueError, when it is not
+            text in ``encoding``).
+    """
+    with open(path, "rb") as fh:
+        data = fh.read(TEXT_INPUT_MAX_BYTES + 1)
+    if len(data) > TEXT_INPUT_MAX_BYTES:
+        raise ValueError(f"larger than {TEXT_INPUT_MAX_BYTES:,} bytes, more than such a file "
+                         "ever holds")
+    return data.decode(encoding)
+
+
 def _has_tool_table(pyproject: Path) -> bool:
     try:
-        text = pyproject.read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_capped_text(pyproject)
+    except (OSError, ValueError):
         return False
     try:
         return "mediaprep" in tomllib.loads(text).get("tool", {})
@@ -137,9 +155,11 @@ def load_config(path: Path | None = None, *, search: bool = True) -> Config:
         if path is None:
             return Config()
     try:
-        data = tomllib.loads(Path(path).read_text("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped_text(path)
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     table = data.get("tool", {}).get("mediaprep", {}) if Path(path).name == "pyproject.toml" \

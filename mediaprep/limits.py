@@ -13,6 +13,7 @@ here is MiB (1024·1024) throughout.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -39,6 +40,10 @@ IMAGE_REQUEST_OVERHEAD = 16 * KiB
 VIDEO_REQUEST_OVERHEAD = 64 * KiB
 #: Download cap for a URL input when the target's table has no byte row for its kind.
 FETCH_MAX_BYTES_UNLISTED = 100 * MiB
+
+#: Bytes mediaprep reads of a config file or an input manifest before refusing it (an endless
+#: file such as /dev/zero would otherwise grow until MemoryError): about 500,000 listed paths.
+TEXT_INPUT_MAX_BYTES = 64 * MiB
 
 #: Bump when a row changes meaning or value: the prep cache keys on it.
 TABLE_VERSION = "2026-12-07.1"
@@ -114,11 +119,53 @@ class LimitError(MediaprepError, ValueError):
     """A limit override that cannot be applied (unknown key, bad value)."""
 
 
+#: Rows that cannot be switched off (``off``/``none``): the checks read them as sets, ranges or
+#: parameters; every other row may be off (no limit).
+ALWAYS_ON = frozenset({
+    "param.fps.min", "param.fps.max", "param.max_frames.max", "image.formats",
+    "image.formats_above_tier", "image.format_tier_box", "video.formats", "video.audio",
+    "models.vision", "models.text_only", "dialects", "transports",
+})
+#: Rows whose value must be above zero (zero would divide or refuse every input as a parameter).
+POSITIVE = frozenset({"param.fps.min", "param.fps.max", "param.max_frames.max"})
+
+
 def parse_limit_value(row: Limit, raw: Any) -> Any:
-    """Turn an override (from a command line string or a TOML value) into the row's type."""
+    """Turn an override (from a command line string or a TOML value) into the row's type.
+
+    Raises:
+        LimitError: the value is empty, not a number where one is needed, not finite (nan,
+            inf), negative, or ``off`` for a row that cannot be off.
+    """
+    value = _parse_limit_value(row, raw)
+    if value is None and row.key in ALWAYS_ON:
+        raise LimitError(f"limit {row.key} cannot be off")
+    for number in _numbers_in(value):
+        if not math.isfinite(number) or number < 0 or (number == 0 and row.key in POSITIVE):
+            lowest = "above 0" if row.key in POSITIVE else "0 or more"
+            raise LimitError(f"limit {row.key} takes a finite number {lowest}, "
+                             f"got {raw!r}")
+    return value
+
+
+def _numbers_in(value: Any) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, tuple):
+        return [v for v in value if isinstance(v, (int, float))]
+    if isinstance(value, Mapping):
+        return [v for v in value.values() if isinstance(v, (int, float))]
+    return []
+
+
+def _parse_limit_value(row: Limit, raw: Any) -> Any:
     cur = row.value
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise LimitError(f"limit {row.key} needs a value (or off), got {raw!r}")
     try:
-        if isinstance(raw, str) and raw.strip().lower() in ("none", "off", ""):
+        if isinstance(raw, str) and raw.strip().lower() in ("none", "off"):
             return None
         if isinstance(cur, Mapping):
             return _parse_per_model(cur, raw)

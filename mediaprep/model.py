@@ -4,9 +4,10 @@ Report (check's answer) and Prepared (prepare's answer).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
@@ -15,6 +16,7 @@ SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 CODES: dict[str, str] = {
     # stable since the first round (README.md, "Limits and choices")
     "file.unreadable": "The file cannot be read or decoded (empty, truncated, corrupt, timed out).",
+    "file.changed": "The file changed while it was prepared; the result is not cached.",
     "file.unsupported_format": "The format or container is not accepted by the target.",
     "file.too_large": "The file is larger than the target accepts for this transport.",
     "base64.too_large": "The base64 data URL is larger than the per-item limit.",
@@ -42,6 +44,8 @@ CODES: dict[str, str] = {
     "file.extension_mismatch": "The file's extension does not match what its bytes are.",
     "video.audio_ignored": "The audio track is ignored by the model (dropped when transcoding).",
     "video.no_video_stream": "The container holds no video stream (audio-only or empty).",
+    "video.frames_dropped": "Frames of the input are not in the prepared video (repeated "
+                            "timestamps); the message says how many.",
     "transport.unsupported": "The transport cannot carry this kind of media to this target.",
     "url.not_verified": "A URL was passed through without being fetched and checked.",
     "tokens.image_too_many": "The image costs more tokens than --max-image-tokens.",
@@ -368,3 +372,55 @@ class Prepared:
             timestamps=(None if self.timestamps is None
                         else [round(t, 6) for t in self.timestamps]),
             tokens=self.tokens)
+
+
+KINDS_OF_INPUT: tuple[str, ...] = get_args(Kind)
+
+
+def line_problem(line: Any) -> str | None:
+    """Why ``line``, a ``parts.jsonl`` line (:meth:`Prepared.to_json`) read back from disk (a
+    cache entry, which anyone who can write the cache folder can plant), cannot be used as one;
+    None when its keys have the types and values prepare writes."""
+    if not isinstance(line, dict):
+        return "not a JSON object"
+    if set(line) != set(LINE_KEYS):
+        return "its keys are not those of a parts.jsonl line"
+    if not isinstance(line.get("path"), str) or not isinstance(line.get("ok"), bool):
+        return "path or ok missing"
+    if line.get("kind") not in KINDS_OF_INPUT:
+        return f"kind {str(line.get('kind'))[:40]!r} is none of {', '.join(KINDS_OF_INPUT)}"
+    if not (line.get("part") is None or isinstance(line["part"], dict)):
+        return "part is not an object"
+    for key in ("outputs", "fixes"):
+        value = line.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"{key} is not a list of strings"
+    changes = line.get("changes", [])
+    if not isinstance(changes, list) or any(Change.from_json(c) is None for c in changes):
+        return "changes is not a list of change records"
+    findings = line.get("findings")
+    if not isinstance(findings, list):
+        return "findings is not a list"
+    for f in findings:
+        if (not isinstance(f, dict) or f.get("code") not in CODES
+                or f.get("severity") not in SEVERITIES or not isinstance(f.get("message"), str)):
+            return "a finding without a known code, a severity and a message"
+    fps = line.get("fps")
+    if fps is not None and not _finite(fps, above=0):
+        return "fps is not a number above 0"
+    stamps = line.get("timestamps")
+    if stamps is not None and (not isinstance(stamps, list)
+                               or not all(_finite(t, above=None) for t in stamps)):
+        return "timestamps is not a list of numbers"
+    tokens = line.get("tokens")
+    if tokens is not None and (not isinstance(tokens, dict) or not (
+            tokens.get("estimate") is None or (isinstance(tokens["estimate"], int)
+                                                and not isinstance(tokens["estimate"], bool)))):
+        return "tokens is not an estimate"
+    return None
+
+
+def _finite(value: Any, *, above: float | None) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and (above is None or value > above)

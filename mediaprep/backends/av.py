@@ -108,6 +108,10 @@ class VideoScan:
     flags: np.ndarray | None = field(default=None, repr=False, compare=False)
     seconds: float | None = None
     rotation: int = 0
+    # Segments joined by ``cat`` (timestamps restart at each): the restarts mended onto one
+    # timeline (TimestampMender), and the coded sizes of the segments, first one included
+    restarts: int = 0
+    segment_sizes: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def span(self) -> float:
@@ -122,6 +126,65 @@ class VideoScan:
     def fps(self) -> float:
         d = self.span
         return self.packets / d if d > 0 else 30.0
+
+
+#: Segments whose coded size is read (from the keyframe that starts each one) at most
+MAX_SEGMENT_SIZES = 64
+#: How far back (seconds) a keyframe's timestamp must go to start a joined segment
+RESTART_MIN_SECONDS = 0.5
+
+
+class TimestampMender:
+    """One timeline for segments joined end to end (``cat a.ts b.ts c.ts``: timestamps restart
+    at each). A keyframe shown more than :data:`RESTART_MIN_SECONDS` before the latest picture
+    so far starts a segment; it and every packet after it are shifted to follow the end of what
+    came before. The one rule the scan, remux, transcode and frame extraction apply (each to
+    its own demux of the same packets), so they agree. Cheap per packet: the scan runs it on
+    every one; the others only on a stream the scan found joined."""
+
+    def __init__(self, time_base: Fraction | None) -> None:
+        self.margin = int(RESTART_MIN_SECONDS / time_base) if time_base else 0
+        self.shift = 0
+        self.restarts = 0
+        self.top: int | None = None  # the latest timestamp so far, mended
+        self.last: av.Packet | None = None
+
+    def mend(self, p: av.Packet, ts: int | None = None) -> bool:
+        """Shift ``p`` onto the timeline (in place); True when it starts a segment. ``ts``:
+        its pts (its dts when it has none), when the caller has read it already."""
+        if ts is None:
+            ts = p.pts if p.pts is not None else p.dts
+            if ts is None:
+                return False
+        top = self.top
+        starts = top is not None and ts + self.shift < top - self.margin and p.is_keyframe
+        if starts:
+            assert top is not None and self.last is not None
+            # its picture right after the latest one shown, for as long as that one lasted
+            self.shift = top + (self.last.duration or 1) - ts
+            self.restarts += 1
+        if self.shift:
+            if p.pts is not None:
+                p.pts += self.shift
+            if p.dts is not None:
+                p.dts += self.shift
+        mended = ts + self.shift
+        if top is None or mended >= top:
+            self.top = mended
+            self.last = p
+        return starts
+
+
+def coded_size(codec: str, packet: av.Packet) -> tuple[int, int] | None:
+    """The picture size a keyframe's own parameter sets (H.264/HEVC SPS...) declare, read by
+    the codec's parser: no decoding. None when the parser finds none."""
+    try:
+        parser = av.CodecContext.create(codec, "r")
+        parser.parse(bytes(packet))
+        parser.parse(None)
+        return (parser.width, parser.height) if parser.width and parser.height else None
+    except (av.FFmpegError, ValueError, TypeError):
+        return None
 
 
 def video_stream(container: av.container.InputContainer):
@@ -159,22 +222,32 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
     flags = bytearray()  # 1 byte a packet
     last_dur = dmin = dmax = 0
     deadline = time.monotonic() + SCAN_MAX_SECONDS
+    mender = TimestampMender(sc.time_base)
     try:
         for p in container.demux(vs):
             if p.size == 0:  # flush packet
                 continue
-            if on_packet is not None:
-                on_packet(p)
-            sc.packets += 1
-            sc.packet_bytes += p.size
-            sc.corrupt += bool(p.is_corrupt)
             ts = p.pts
             bits = 0
             if ts is None:
                 ts = p.dts
                 bits = NO_PTS
-                if ts is None:
-                    continue
+            if ts is not None and mender.mend(p, ts):
+                if len(sc.segment_sizes) < MAX_SEGMENT_SIZES:
+                    if not sc.segment_sizes:
+                        sc.segment_sizes.append((sc.width, sc.height))
+                    size = coded_size(sc.codec, p)
+                    if size is not None:
+                        sc.segment_sizes.append(size)
+            if ts is not None:
+                ts += mender.shift
+            if on_packet is not None:
+                on_packet(p)
+            sc.packets += 1
+            sc.packet_bytes += p.size
+            sc.corrupt += bool(p.is_corrupt)
+            if ts is None:
+                continue
             stamps.append(ts)
             flags.append(bits | (KEY if p.is_keyframe else 0) | (DISCARD if p.is_discard else 0))
             if p.duration:
@@ -193,6 +266,7 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
             raise
         sc.damaged = True
     sc.frame_count = len(stamps)
+    sc.restarts = mender.restarts
     sc.max_packet_duration = dmax
     sc.vfr = bool(dmin) and dmax > 1.5 * dmin
     sc.order = np.frombuffer(stamps, dtype=np.int64)  # 8 bytes a packet, not 36
@@ -413,6 +487,13 @@ def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index 
         info.duration = max(span, bound or info.declared_duration or 0.0)
         info.notes.append("packet scan stopped early; duration from "
                           + ("the index" if bound else "the header (no index found)"))
+    if sc.restarts:
+        sizes = list(dict.fromkeys(sc.segment_sizes))
+        info.notes.append(f"{sc.restarts + 1} segments joined (timestamps restart at each), "
+                          "read as one; sizes " + ", ".join(f"{w}x{h}" for w, h in sizes))
+        largest = max(sizes, key=lambda wh: wh[0] * wh[1], default=None)
+        if largest and largest[0] * largest[1] > (info.width or 0) * (info.height or 0):
+            info.width, info.height = largest  # every segment is judged: the largest
     if len(intervals) >= 3:
         irregular = int(np.count_nonzero(np.abs(intervals - med) > VFR_TOLERANCE * med))
         info.fps_varies = irregular / len(intervals) > VFR_SHARE

@@ -44,7 +44,14 @@ from ..tuning import (  # noqa: F401  (re-exported)
     MIN_SHORT_SIDE,
     X264_PRESET,
 )
-from .av import VideoScan, mp4_index, read_video, scan_packets, video_stream
+from .av import (
+    TimestampMender,
+    VideoScan,
+    mp4_index,
+    read_video,
+    scan_packets,
+    video_stream,
+)
 from .colour import HALD_LEVEL, frame_cicp, hald_clut
 from .sniff import HEAD_BYTES, identity_size, largest_fitting, sniff
 
@@ -119,6 +126,7 @@ class VideoOutput:
     transcoded: bool
     attempts: int
     steps: list[str] = field(default_factory=list)
+    dropped: int = 0  # input frames not in the output (repeated timestamps): said in a finding
     # the output as mediaprep.probe describes it (from verify's one open), path set to dst
     info: MediaInfo | None = field(default=None, repr=False, compare=False)
 
@@ -201,7 +209,10 @@ def remux(
         raise RemuxNotPossible(f"{scan.codec} video cannot be stored in {container}")
     if scan.packets == 0 or scan.start is None:
         raise VerifyError(f"{src}: no video packets")
+    if len(set(scan.segment_sizes)) > 1:  # one MP4 track has one picture size
+        raise RemuxNotPossible("its joined segments differ in picture size")
     steps = [f"remux {scan.codec} into {container}"]
+    dropped = 0
     options = {"movflags": "+faststart"} if container in ("mp4", "mov") else {}
     tmp = _tmp_path(dst, "." + container)
     try:
@@ -214,15 +225,20 @@ def remux(
                     raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
                 offset = scan.start
                 last_dts: int | None = None
+                # joined segments: on the timeline the scan gave them
+                mender = TimestampMender(scan.time_base) if scan.restarts else None
                 for p in ic.demux(ist):
                     if p.size == 0:
                         continue
+                    if mender is not None:
+                        mender.mend(p)
                     if p.pts is not None:
                         p.pts -= offset
                     if p.dts is not None:
                         p.dts -= offset
                         # Muxers need strictly increasing dts; a repeated one is a broken packet.
                         if last_dts is not None and p.dts <= last_dts:
+                            dropped += 1
                             continue
                         last_dts = p.dts
                     p.stream = ost
@@ -232,10 +248,15 @@ def remux(
                         if last_dts is None:  # the header itself was refused
                             raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
                         raise
+        if scan.restarts:
+            steps.append(f"{scan.restarts + 1} joined segments put on one timeline")
+        if dropped:
+            steps.append(f"dropped {dropped} frames with repeated timestamps")
         info = verify(tmp, expected_duration=scan.span)
         out = _describe(
             info, tmp, dst, container, remuxed=True, transcoded=False, attempts=1, steps=steps
         )
+        out.dropped = dropped
         os.replace(tmp, dst)
         return out
     finally:
@@ -555,11 +576,15 @@ class _EncodeStats:
     tone_mapped: str = ""
 
 
-def _decoded_frames(c: Any, s: Any, stats: _EncodeStats) -> Iterator[av.VideoFrame]:
-    """Decode, skipping packets the decoder rejects (corrupt mid-stream data) and counting them."""
+def _decoded_frames(c: Any, s: Any, stats: _EncodeStats,
+                    mender: TimestampMender | None = None) -> Iterator[av.VideoFrame]:
+    """Decode, skipping packets the decoder rejects (corrupt mid-stream data) and counting them.
+    ``mender``: joined segments' restarting timestamps put on one timeline, as the scan did."""
     for p in c.demux(s):
         if p.size == 0:  # PyAV's trailing flush packet; the decoder is drained below
             continue
+        if mender is not None:
+            mender.mend(p)
         try:
             frames = s.codec_context.decode(p)
         except av.error.FFmpegError:
@@ -615,7 +640,8 @@ def _encode(
             last_dur = 0
             end_ts = 0
             started = False
-            for frame in _decoded_frames(ic, ist, stats):
+            mender = TimestampMender(tb) if scan.restarts else None
+            for frame in _decoded_frames(ic, ist, stats, mender):
                 pts = frame.pts
                 if pts is None:  # no timestamp at all: continue after the previous frame
                     pts = 0 if last_pts is None else (first or 0) + last_pts + (last_dur or 1)
@@ -786,6 +812,7 @@ def transcode_to_fit(
                     info, tmp, dst, "mp4", remuxed=False, transcoded=True, attempts=attempt,
                     steps=steps,
                 )
+                out.dropped = stats.dropped_ts
                 os.replace(tmp, dst)
                 return out
         finally:

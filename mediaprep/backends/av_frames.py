@@ -45,7 +45,7 @@ from PIL import Image
 
 from ..errors import MediaprepError
 from ..model import MediaInfo
-from .av import DISCARD, KEY, NO_PTS, VideoScan, read_video
+from .av import DISCARD, KEY, NO_PTS, TimestampMender, VideoScan, read_video
 from .colour import frame_cicp, tone_map
 
 VideoInput = str | os.PathLike[str] | IO[bytes]
@@ -193,6 +193,7 @@ class _Scan:
     file_start: int | None = None  # where a file-object source starts
     codec: str = ""  # decoder name
     decode_order: list[int] | None = None  # pts of the packets in file (decode) order
+    restarts: int = 0  # joined segments: packets are put on the scan's one timeline as read
 
     @property
     def start_seconds(self) -> float:
@@ -252,8 +253,10 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
         width=vsc.width,
         height=vsc.height,
         read_errors=int(vsc.damaged),
-        seekable=not unknown_pts and len(keys) > 1 and not one_way,
+        # a seek by time is ambiguous where timestamps restart: read forward
+        seekable=not unknown_pts and len(keys) > 1 and not one_way and not vsc.restarts,
         file_start=file_start,
+        restarts=vsc.restarts,
     )
 
 
@@ -343,8 +346,10 @@ class _Decoder:
         full: set[int] | None = None,
         drain: set[int] | None = None,
         threads: int = 0,
+        mend: bool = False,
     ) -> None:
         self.container = container
+        self.mender = TimestampMender(stream.time_base) if mend else None
         self.stream = stream
         self.cc = stream.codec_context
         # before the codec opens: frame + slice threads, as many as FFmpeg finds CPUs for
@@ -390,6 +395,8 @@ class _Decoder:
                 self._decode(None)
                 self.eof = True
                 continue
+            if self.mender is not None:
+                self.mender.mend(pkt)
             pts = pkt.pts
             if self.full is not None:
                 skip = pts not in self.full
@@ -533,7 +540,7 @@ def _iter_frames(
         keys = scan.keys
         can_seek = allow_seek and scan.seekable and pts_list is not None
         full, drain = _decode_sets(scan, plan, can_seek)
-        dec = _Decoder(container, stream, stats, full, drain, threads)
+        dec = _Decoder(container, stream, stats, full, drain, threads, mend=bool(scan.restarts))
         counter = 0  # frames seen, for indexes when pts are unknown (forward decoding only)
         last_pts: float | None = None  # pts of the newest decoded frame
         cand: tuple[Any, float, int] | None = None  # best frame with pts <= target so far

@@ -402,7 +402,7 @@ def structural_problem(fmt: str | None, src: MediaSource, im: Image.Image) -> st
         if chunk[12:16] == b"VP8L" and chunk_end - 20 < 8:  # 5-byte header + data
             return "corrupt: the WEBP holds no image data"
     elif fmt in ("heic", "avif"):
-        return _isobmff_problem(src)
+        return _isobmff_problem(src, im.size)
     elif fmt in ("bmp", "tiff"):
         end = _raster_end(im)
         if end is not None and end > size:
@@ -546,9 +546,10 @@ def _bad_filter(out: bytes, at: int, segments: list[tuple[int, int, int]]) -> in
     return None
 
 
-def _isobmff_problem(src: MediaSource) -> str | None:
+def _isobmff_problem(src: MediaSource, shown: tuple[int, int] = (0, 0)) -> str | None:
     """Walk the top-level boxes of a HEIF/AVIF: each must end inside the file; then the primary
-    item must have data (:func:`_heif_primary_problem`)."""
+    item must have data that can hold a picture of the ``shown`` size
+    (:func:`_heif_primary_problem`)."""
     size = src.size
     meta: tuple[int, int] | None = None  # (payload start, payload length) of the meta box
     with src.open() as fh:
@@ -575,13 +576,29 @@ def _isobmff_problem(src: MediaSource) -> str | None:
         fh.seek(meta[0])
         payload = fh.read(meta[1])
         try:
-            return _heif_primary_problem(payload, fh, size)
+            return _heif_primary_problem(payload, fh, size, shown)
         except (struct.error, IndexError, ValueError):
             return None  # a meta box this walk cannot read: Pillow's open has judged it
 
 
 #: A HEIF meta box larger than this is not parsed for the primary item's data check.
 HEIF_META_MAX_BYTES = 1 << 20
+#: The fewest bytes a coded picture of a HEIF/AVIF item can take: (block side in px, blocks per
+#: byte, bytes of headers). A block (HEVC's 64 px CTU, AV1's largest 128 px superblock) of a
+#: flat picture costs at least about half a bit: x265 spends 7 bits per CTU and libaom 1.5
+#: per superblock at their lowest quality (measured on flat 64 px to 8000 px pictures).
+CODED_PICTURE_FLOOR = {b"hvc1": (64, 16, 6), b"av01": (128, 16, 2)}
+
+
+def _coded_picture_floor(item_type: bytes | None, shown: tuple[int, int]) -> int:
+    """The fewest bytes a coded picture of ``item_type`` ``shown`` px large can take (0: not
+    judged)."""
+    floor = CODED_PICTURE_FLOOR.get(item_type or b"")
+    if floor is None or not (shown[0] and shown[1]):
+        return 0
+    side, per_byte, headers = floor
+    blocks = -(-shown[0] // side) * -(-shown[1] // side)
+    return headers + -(-blocks // per_byte)
 
 
 def _boxes_in(data: bytes, start: int = 0) -> Iterator[tuple[bytes, int, int]]:
@@ -604,9 +621,11 @@ def _uint(data: bytes, pos: int, size: int) -> int:
     return int.from_bytes(data[pos:pos + size], "big") if size else 0
 
 
-def _heif_primary_problem(meta: bytes, fh: IO[bytes], size: int) -> str | None:
+def _heif_primary_problem(meta: bytes, fh: IO[bytes], size: int,
+                          shown: tuple[int, int] = (0, 0)) -> str | None:
     """The primary item (pitm) must have data (iloc) inside the file, and for a coded picture
-    (hvc1, av01) that data must start like one: a header with no picture passes Pillow's open
+    (hvc1, av01) that data must start like one and be large enough to code a picture of the
+    ``shown`` size (:data:`CODED_PICTURE_FLOOR`): a header with no picture passes Pillow's open
     and fails only at the decode."""
     boxes = {kind: (a, b) for kind, a, b in _boxes_in(meta, 4)}  # meta is a full box
     if b"pitm" not in boxes or b"iloc" not in boxes:
@@ -657,6 +676,11 @@ def _heif_primary_problem(meta: bytes, fh: IO[bytes], size: int) -> str | None:
         for off, length in extents:
             if off + length > size:
                 return "truncated: the HEIF's primary picture runs past the end of the file"
+        floor = _coded_picture_floor(item_type, shown)
+        held = sum(length or size - off for off, length in extents)  # 0: to the end
+        if held < floor:
+            return (f"corrupt: the HEIF's primary picture is {held} bytes, fewer than any "
+                    f"coded {shown[0]}x{shown[1]} picture takes ({floor})")
         off, length = extents[0]
         fh.seek(off)
         first = fh.read(min(8, length or 8))

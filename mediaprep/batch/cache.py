@@ -470,6 +470,11 @@ class Cache:
         except (_Damaged, ValueError, TypeError, KeyError, AttributeError) as exc:
             return self._drop(key, path, str(exc))
 
+    def discard(self, key: str, why: str) -> None:
+        """Drop the entry for ``key`` (one its reader found unusable: ``why``), as a damaged
+        one is dropped: moved aside in one rename, removed, logged."""
+        self._drop(key, self.entry_dir(key), why)
+
     def _drop(self, key: str, path: Path, why: str) -> None:
         """Move a damaged entry aside in one rename and remove it; log it."""
         log.warning("mediaprep cache: entry %s in %s is damaged (%s): dropped, a miss",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.sniff import EXTENSIONS, HEAD_BYTES, SHARED_EXTENSIONS, sniff
-from ..config import Config, resolved_folder
+from ..config import Config, read_capped_text, resolved_folder
 from ..errors import MediaprepError
 from ..resource import is_url
 
@@ -178,8 +178,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[str]:
     """
     manifest = Path(path)
     try:
-        text = manifest.read_text(encoding="utf-8-sig")  # tolerate a BOM from Windows editors
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped_text(manifest, encoding="utf-8-sig")  # a BOM from Windows editors
+    except (OSError, ValueError) as exc:
         raise ManifestError(f"cannot read manifest {manifest}: {exc}") from exc
     base = manifest.parent
     out: list[str] = []

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..limits import TABLE_VERSION
+from ..model import Finding, line_problem
 from ..output import (
     PARTS_FILE,
     STATE_DIR,
@@ -122,16 +123,19 @@ def input_key(task: PrepTask) -> str | None:
         return None
 
 
-def _fingerprint(source: str) -> Any:
+def _fingerprint(source: str, *, ctime: bool = False) -> Any:
     """What says an input is unchanged without reading it: path, size, mtime and inode (of each
-    member, for a frames folder), as ``make`` and ``rsync`` judge files. None for URLs."""
+    member, for a frames folder), as ``make`` and ``rsync`` judge files. None for URLs.
+    ``ctime``: the inode's change time too, which every write moves and no one can set back
+    (what says the bytes stayed the same during one prepare; not part of a journal key)."""
     if is_url(source):
         return None
     p = Path(source)
 
     def stat(f: Path) -> list[Any]:
         st = f.stat()
-        return [os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino]
+        return [os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino,
+                *([st.st_ctime_ns] if ctime else [])]
 
     try:
         if p.is_dir():
@@ -287,6 +291,9 @@ def _prep_job(job: PrepJob) -> PrepDone:
     if hit is not None:
         return hit
     jpath = journal_path(job.journal_dir, t.stem)
+    # Taken before the key's hash and again after prepare: bytes rewritten in between (a file
+    # being saved or synced) must not be cached under a key made from other bytes.
+    before = _fingerprint(t.source, ctime=True)
     key = input_key(t) if job.cache_dir is not None else None
     cache = Cache(job.cache_dir) if job.cache_dir is not None and key is not None else None
     if cache is not None:
@@ -299,6 +306,15 @@ def _prep_job(job: PrepJob) -> PrepDone:
         if hit is not None:
             return hit
     line = prep_one(t, preview=job.thumbs)
+    changed = before is not None and _fingerprint(t.source, ctime=True) != before
+    if changed:
+        line["findings"] = [*line.get("findings", []), Finding(
+            "file.changed", "warning",
+            f"{t.display}: changed while it was prepared (its size, time or inode differ "
+            "after); what was sent may mix two versions, and it is not cached: run again once "
+            "it stays still").to_json()]
+        cache = None
+        jkey = None  # nor skipped by the journal next time
     thumbs: list[Path] = []
     if job.thumbs:
         from ..report.html import thumbnail_line
@@ -533,9 +549,21 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
     entry = cache.get(key)
     if entry is None or META_FILE not in entry.files or LINE_FILE not in entry.files:
         return None
+    # The cache folder may be shared or planted: its record and line are input like any other,
+    # checked before any of it reaches DIR, parts.jsonl or the report.
     old = _read_meta(entry.files[META_FILE])
-    if old is None:
+    try:
+        with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
+            cached_line = json.loads(fh.read())
+    except (OSError, ValueError):
+        cached_line = None
+    problem = ("its record is not one prep writes" if _meta_problem(old)
+               else line_problem(cached_line))
+    if problem is not None:
+        log.warning("cache: entry %s for %s not used: %s", key[:12], t.display, problem)
+        cache.discard(key, problem)
         return None
+    assert old is not None and cached_line is not None
     old_stem, old_out, old_display = old["stem"], old["out_dir"], old["display"]
     names: dict[str, str] = {}
     new_outputs = []
@@ -560,8 +588,7 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
             place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}),
             thumbs=_cached_thumbs(entry, t) if thumbs else None)
         return _done(meta, "cache")
-    with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
-        line = _rebase(json.loads(fh.read()), t, old_stem, old_out, old_display)
+    line = _rebase(cached_line, t, old_stem, old_out, old_display)
     if line is None:
         return None
     entry.materialise(t.out_dir, names)
@@ -570,11 +597,32 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
     return _done(meta, "cache")
 
 
+def _meta_problem(meta: Any) -> bool:
+    """Whether a cached journal record lacks what :func:`_from_cache` reads, as prep writes it."""
+    if not isinstance(meta, dict) or not all(
+            isinstance(meta.get(k), str) for k in ("stem", "out_dir", "display")):
+        return True
+    outputs, done = meta.get("outputs"), meta.get("done")
+    if not isinstance(outputs, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
+        return True
+    if not isinstance(done, dict):
+        return True
+    return not (isinstance(done.get("ok"), bool) and isinstance(done.get("fixed"), bool)
+                and isinstance(done.get("status"), str)
+                and all(type(done.get(k)) is int for k in ("bytes_in", "bytes_out"))
+                and isinstance(done.get("changes", []), list))
+
+
 def _cached_thumbs(entry: Any, t: PrepTask) -> list[Path]:
     """The entry's thumbnails, put in DIR's thumbnail folder (named by the outputs' bytes, the
     same for any input they were made for); none when that folder is not ours."""
     folder = Path(t.out_dir) / THUMB_FOLDER
-    names = {n: n[len(_THUMB):] for n in entry.files if n.startswith(_THUMB)}
+    from ..report.html import is_thumbnail_name
+
+    # only pictures named as the report names them: an entry cannot plant a row record
+    names = {n: n[len(_THUMB):] for n in entry.files
+             if n.startswith(_THUMB) and is_thumbnail_name(n[len(_THUMB):])}
     if not names or is_link_or_not_folder(folder):
         return []  # a link (or a file) there: the page carries its pictures inline
     return entry.materialise(folder, names)

@@ -30,6 +30,7 @@ import contextlib
 import math
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import time
 import traceback
@@ -224,8 +225,16 @@ def preload_modules(fn: Callable[..., Any]) -> list[str]:
     return [*PRELOAD, *(m for m in mods if m.startswith("mediaprep."))]
 
 
-def _worker_main(conn: Any, fn: Callable[[Any], Any], memory_limit_mb: int | None) -> None:
-    """Loop: receive ``(index, task)``, send back the result; exit on EOF."""
+def _worker_main(conn: Any, fn: Callable[[Any], Any], memory_limit_mb: int | None,
+                 scratch: str | None = None) -> None:
+    """Loop: receive ``(index, task)``, send back the result; exit on EOF. ``scratch``: this
+    worker's temporary folder (downloads, spooled inputs), removed by the parent whatever ends
+    the worker: a killed worker cannot remove its own."""
+    if scratch is not None:
+        import tempfile
+
+        tempfile.tempdir = scratch
+        os.environ["TMPDIR"] = scratch  # for libraries that read it themselves
     # Ctrl-C goes to the whole process group: the parent handles it and kills us; a worker
     # must not turn it into an "exception" outcome of the task it happens to run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -314,11 +323,13 @@ def _limit_memory(extra_mb: int) -> None:
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "ready", "started", "queue", "task_start", "deadline")
+    __slots__ = ("proc", "conn", "scratch", "ready", "started", "queue", "task_start",
+                 "deadline")
 
-    def __init__(self, proc: Any, conn: Any) -> None:
+    def __init__(self, proc: Any, conn: Any, scratch: str | None = None) -> None:
         self.proc = proc
         self.conn = conn
+        self.scratch = scratch  # its temporary folder, removed once it has ended
         self.ready = False
         self.started = time.monotonic()
         # Indices sent and not yet answered, oldest first: the worker runs queue[0].
@@ -356,35 +367,51 @@ class _Pool(Generic[T, R]):
         self.start_failures = 0
         self.mean_task: float | None = None  # running mean of task seconds, sizes batches
         self.batching = True  # off once a batch fails to pickle: then find the bad task alone
+        self.scratch: str | None = None  # the run's temporary folder, one subfolder a worker
 
     def run(self) -> list[Outcome[R]]:
+        import tempfile
+
+        self.scratch = tempfile.mkdtemp(prefix="mediaprep-run-")
         try:
-            for _ in range(self.jobs):
-                self.workers.append(self._start())
-            while self.done < len(self.tasks):
-                if not self.workers:  # cannot happen by the bookkeeping; never spin idle
+            try:
+                for _ in range(self.jobs):
                     self.workers.append(self._start())
-                self._dispatch()
-                self._wait()
-        except BaseException:
-            self._kill_all()  # KeyboardInterrupt, on_result raising, WorkerStartError
-            raise
-        self._close_all()
+                while self.done < len(self.tasks):
+                    if not self.workers:  # cannot happen by the bookkeeping; never spin idle
+                        self.workers.append(self._start())
+                    self._dispatch()
+                    self._wait()
+            except BaseException:
+                self._kill_all()  # KeyboardInterrupt, on_result raising, WorkerStartError
+                raise
+            self._close_all()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         return self.results  # type: ignore[return-value]  # every slot is filled
 
     # -- workers
 
     def _start(self) -> _Worker:
+        import tempfile
+
+        scratch = tempfile.mkdtemp(prefix="w", dir=self.scratch) if self.scratch else None
         parent_end, child_end = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(
             target=_worker_main,
-            args=(child_end, self.fn, self.memory_limit_mb),
+            args=(child_end, self.fn, self.memory_limit_mb, scratch),
             name="mediaprep-worker",
             daemon=True,
         )
         proc.start()
         child_end.close()  # so the worker's death reads as EOF here
-        return _Worker(proc, parent_end)
+        return _Worker(proc, parent_end, scratch)
+
+    @staticmethod
+    def _remove_scratch(w: _Worker) -> None:
+        """What an ended worker left in its temporary folder (a killed one's download)."""
+        if w.scratch is not None:
+            shutil.rmtree(w.scratch, ignore_errors=True)
 
     def _replace(self, w: _Worker, kill: bool) -> None:
         if kill:
@@ -392,6 +419,7 @@ class _Pool(Generic[T, R]):
         w.proc.join()
         w.conn.close()
         w.proc.close()
+        self._remove_scratch(w)
         self._requeue(w)
         i = self.workers.index(w)
         if self.pending:

@@ -112,7 +112,10 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
                            fmt, fixable=fmt in CONVERTIBLE, limit=sorted(row.value)))
 
     row = limits.get("image.min_side")
-    if row is not None and row.value is not None and (row.below_min(w) or row.below_min(h)):
+    if 0 in (info.width, info.height):  # no pixels (a 0x0 PIL image): nothing to pad or send
+        out.append(Finding("image.too_small", "error", f"{name}: {w}x{h} px, an image without "
+                           "pixels", limit=None if row is None else row.value, actual=0))
+    elif row is not None and row.value is not None and (row.below_min(w) or row.below_min(h)):
         out.append(finding(row, f"{name}: {w}x{h} px; each side must be more than {row.value} px"
                                 " (prep pads it)", min(w, h), fixable=True))
 

@@ -304,6 +304,7 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
         size_of = data_url_sizer(mime_for("mp4")) if counts_data_url else identity_size
         out_path: Path | None = None
         out_info: MediaInfo | None = None  # the output as probe describes it, from verify
+        dropped = 0  # input frames the output lacks: never silently
         lie = _header_lie(info)
         if not codes and lie is None:
             out_path = work_sink.path_for(src.name, info.format or "mp4")
@@ -313,6 +314,7 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
             try:
                 vo = remux(in_path, out_path, container="mp4", scan=info.scan)
                 out_info = vo.info
+                dropped = vo.dropped
                 if budget is not None and size_of(out_path.stat().st_size) > budget:
                     out_path.unlink()
                     out_path, out_info = None, None
@@ -353,6 +355,7 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
                 why + ("; audio dropped" if info.has_audio else "")))
             result.stats["attempts"] = vo.attempts
             out_info = vo.info
+            dropped = vo.dropped
         if out_info is None:  # passed through: the copy is probed as any input
             out_info = probe(Resource(name=str(out_path), path=out_path))
         else:  # remuxed or transcoded: verify's description, named as probe names it
@@ -365,6 +368,11 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
             out_path.unlink(missing_ok=True)
             result.findings += problems
             return False
+        if dropped:
+            result.findings.append(Finding(
+                "video.frames_dropped", "warning",
+                f"{src.name}: {dropped} of its {info.frame_count or '?'} frames repeat an "
+                "earlier frame's timestamp and are not in the output", None, dropped))
         url = _file_part_url(work_sink, out_path, settings)
         max_frames = settings.max_frames if settings.max_frames_set else None
         result.part = video_file_part(url, settings.fps, settings.dialect, max_frames)

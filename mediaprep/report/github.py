@@ -4,12 +4,17 @@
 ``strict`` does not change an annotation's severity (it only decides whether the run
 fails, which is the CLI's exit code); it is accepted for a uniform renderer signature.
 Files without findings produce no output; with no findings the result is ``""``.
+Control characters (OSC, CSI, C1, bidi) in paths, codes and messages are shown escaped as the
+text format shows them (:func:`mediaprep.report.displayable`): the workflow log is a terminal.
 """
 
 from __future__ import annotations
 
-from . import Report, code_of, files_of, findings_of, message_of, path_of, severity_of
+import re
 
+from . import Report, code_of, displayable, files_of, findings_of, message_of, path_of, severity_of
+
+_LINE_BREAK = re.compile("(\r\n|\r|\n)")
 _COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
 
 
@@ -34,10 +39,15 @@ def render(report: Report, *, strict: bool = False) -> str:
     del strict  # see the module docstring: severities are reported as they are
     lines = []
     for file in files_of(report):
-        path = escape_property(path_of(file))
+        path = escape_property(displayable(path_of(file)))
         for finding in findings_of(file):
             command = _COMMAND[severity_of(finding)]
-            title = escape_property(code_of(finding))
-            message = escape_data(message_of(finding))
+            title = escape_property(displayable(code_of(finding)))
+            # line breaks stay (an annotation may span lines, as %0A); every other control
+            # is shown escaped
+            pieces = _LINE_BREAK.split(message_of(finding))
+            message = escape_data("".join(
+                piece if _LINE_BREAK.fullmatch(piece) else displayable(piece)
+                for piece in pieces))
             lines.append(f"::{command} file={path},title={title}::{message}")
     return "".join(line + "\n" for line in lines)

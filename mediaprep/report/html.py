@@ -77,6 +77,15 @@ UNDECODABLE = frozenset({"file.unreadable", "image.decompression_bomb",
                          "video.no_video_stream"})
 
 
+#: a thumbnail's file name: 32 hex digits of its key (:meth:`Thumbs._key`), ``-N`` for a strip
+_PICTURE_NAME = re.compile(r"[0-9a-f]{32}(?:-[0-9]{1,4})?\.jpg")
+
+
+def is_thumbnail_name(name: str) -> bool:
+    """Whether ``name`` is a thumbnail's file name as the report makes them."""
+    return _PICTURE_NAME.fullmatch(name) is not None
+
+
 # --- thumbnails ------------------------------------------------------------------------------
 
 
@@ -511,8 +520,10 @@ def _load_row(thumbs: Thumbs, key: str) -> Pics | None:
         pics = Pics.from_json(rec)
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-    names = [p.src[len(thumbs.prefix):] for p in pics.pictures() if p.src]
-    if not all((thumbs.folder / n).is_file() for n in names):
+    srcs = [p.src for p in pics.pictures() if p.src]
+    names = [src[len(thumbs.prefix):] for src in srcs]
+    if not all(src.startswith(thumbs.prefix) and is_thumbnail_name(n) and
+               (thumbs.folder / n).is_file() for src, n in zip(srcs, names, strict=True)):
         return None
     thumbs.used.update([*names, f"{key}.row.json"])
     return pics
@@ -742,10 +753,10 @@ def _img(pic: Pic | None, alt: str, cls: str = "") -> str:
     if pic is None:
         return ""
     if pic.src is None:
-        return (f'<div class="ph {cls}" role="img" aria-label="{_e(alt)}: no picture">'
+        return (f'<div class="ph {_e(cls)}" role="img" aria-label="{_e(alt)}: no picture">'
                 f'<span>{_e(pic.note or "no picture")}</span></div>')
-    return (f'<img class="{cls}" src="{_e(pic.src)}" width="{pic.width}" height="{pic.height}" '
-            f'loading="lazy" decoding="async" alt="{_e(alt)}">')
+    return (f'<img class="{_e(cls)}" src="{_e(pic.src)}" width="{_e(pic.width)}" '
+            f'height="{_e(pic.height)}" loading="lazy" decoding="async" alt="{_e(alt)}">')
 
 
 _SEV_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -753,8 +764,8 @@ _SEV_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 def _row_html(row: Row, index: int) -> str:
     out: list[str] = []
-    out.append(f'<article class="row st-{row.status}" data-status="{row.status}" '
-               f'data-name="{_e(row.name.lower())}" id="i{index}">')
+    out.append(f'<article class="row st-{_e(row.status)}" data-status="{_e(row.status)}" '
+               f'data-name="{_e(row.name.lower())}" id="i{int(index)}">')
     # pictures (none to show: a narrow column with the placeholder's reason)
     shown = [p for p in (row.before, row.after) if p is not None]
     bare = not any(p.src for p in shown)
@@ -774,14 +785,14 @@ def _row_html(row: Row, index: int) -> str:
     out.append('<div class="body">')
     badge = {"failed": "failed", "changed": "changed", "unchanged": "unchanged",
              "passed": "passed", "warning": "warning"}[row.status]
-    out.append(f'<h2><span class="badge b-{row.status}">{badge}</span> '
+    out.append(f'<h2><span class="badge b-{_e(row.status)}">{_e(badge)}</span> '
                f'<span class="name">{_breakable(row.name)}</span></h2>')
-    meta = [row.details or row.kind]
+    meta = [_e(row.details or row.kind)]
     if row.bytes_in is not None:
-        meta.append(_human(row.bytes_in) + (f" &rarr; {_human(row.bytes_out)}"
-                                            if row.bytes_out is not None else ""))
+        meta.append(_e(_human(row.bytes_in)) + (f" &rarr; {_e(_human(row.bytes_out))}"
+                                                if row.bytes_out is not None else ""))
     if row.tokens is not None:
-        meta.append(f"~{row.tokens:,} tokens (estimate)")
+        meta.append(_e(f"~{row.tokens:,} tokens (estimate)"))
     out.append(f'<p class="meta">{" · ".join(meta)}</p>')
     findings = list(row.findings)
     if row.reason:
@@ -793,7 +804,7 @@ def _row_html(row: Row, index: int) -> str:
             out[-1] = (f'<p class="reason"><code>{_e(code_of(first))}</code> '
                        f'{_e(_strip_name(row.reason, row))}</p>')
     if row.changes:
-        chips = "".join(f'<span class="chip k-{k.replace(" ", "-")}">{_e(k)}</span>'
+        chips = "".join(f'<span class="chip k-{_e(k.replace(" ", "-"))}">{_e(k)}</span>'
                         for k in row.changes)
         out.append(f'<div class="chips">{chips}</div>')
     if row.fixes:
@@ -805,7 +816,7 @@ def _row_html(row: Row, index: int) -> str:
             sev = severity_of(f)
             if sev == "error" and row.status in ("changed", "unchanged"):
                 sev = "fixed"  # prepared: the error was an input's, and prep resolved it
-            items.append(f'<li class="sev-{sev}"><span class="sev">{sev}</span> '
+            items.append(f'<li class="sev-{_e(sev)}"><span class="sev">{_e(sev)}</span> '
                          f'<code>{_e(code_of(f))}</code> {_e(_strip_name(message_of(f), row))}'
                          "</li>")
         out.append('<ul class="findings">' + "".join(items) + "</ul>")
@@ -823,7 +834,7 @@ def _row_html(row: Row, index: int) -> str:
         shown = len(row.sheet)
         count = (f"all {shown} frames sent" if shown == row.sheet_total else
                  f"{shown} of the {row.sheet_total} frames sent (an even sample)")
-        out.append(f'<p class="vid">sent as frames: {_e(row.video)}; {count}</p>'
+        out.append(f'<p class="vid">sent as frames: {_e(row.video)}; {_e(count)}</p>'
                    '<div class="sheet">'
                    + "".join(f'<figure>{_img(p, f"{row.name} frame at {p.label}", "fr")}'
                              f'<figcaption>{_e(p.label)}</figcaption></figure>' for p in row.sheet)
@@ -954,13 +965,14 @@ def _page(title: str, rows: list[Row], totals: list[tuple[str, str]],
         + "</div>")
     if counts is not None:
         parts.append('<div class="kinds" aria-label="changes by kind">' + "".join(
-            f'<span class="{"" if counts.get(k) else "zero"}">{counts.get(k, 0)} {_e(k)}</span>'
+            f'<span class="{"" if counts.get(k) else "zero"}">{_e(counts.get(k, 0))} {_e(k)}</span>'
             for k in KINDS) + "</div>")
     parts.append("</header>")
     buttons = [("all", f"all {len(rows):,}")] + [(s, f"{s} {n_status[s]:,}") for s in statuses]
     parts.append("<nav>" + "".join(
-        f'<button type="button" data-want="{w}" aria-pressed="{"true" if w == "all" else "false"}"'
-        f">{_e(label)}</button>" for w, label in buttons)
+        f'<button type="button" data-want="{_e(w)}" '
+        f'aria-pressed="{"true" if w == "all" else "false"}">{_e(label)}</button>'
+        for w, label in buttons)
         + '<span class="shown" id="shown"></span>'
         '<input id="q" type="search" placeholder="filter by name" aria-label="filter by name">'
         "</nav><main>")

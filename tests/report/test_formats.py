@@ -250,7 +250,10 @@ def test_github_round_trip() -> None:
         assert match.group(1) == command[finding["severity"]]
         assert _unescape(match.group(2)) == path
         assert _unescape(match.group(3)) == finding["code"]
-        assert _unescape(match.group(4)) == finding["message"]
+        # line breaks round-trip; other controls are shown escaped, as the text format does
+        shown = "".join(part if part in ("\r\n", "\r", "\n") else displayable(part)
+                        for part in re.split("(\r\n|\r|\n)", finding["message"]))
+        assert _unescape(match.group(4)) == shown
 
 
 def test_github_escaping_rules() -> None:
