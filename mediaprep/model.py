@@ -140,6 +140,9 @@ class MediaInfo:
     colour_shift: float | None = None
     hdr: str | None = None
     cicp: list[int] | None = None
+    # bytes of the first image when much more follows it (a motion photo's video, an MPF gain
+    # map): what prep sends, stripped losslessly, and what the byte limits are judged on
+    image_bytes: int | None = None
     # videos
     container: str | None = None
     codec: str | None = None
@@ -165,6 +168,12 @@ class MediaInfo:
     # a video's first decoded frame as a small RGB picture (the report's), when the probe was
     # asked for it (prepare(preview=True)): the probe decodes that frame anyway
     first_frame: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def sent_bytes(self) -> int:
+        """The bytes prep sends when it does not re-encode: the first image of a file with
+        more after it (:attr:`image_bytes`), else the whole file."""
+        return self.image_bytes if self.image_bytes is not None else self.bytes
 
     @property
     def pixels(self) -> int | None:
@@ -239,7 +248,7 @@ class Report:
 #: summary, the HTML report and parts.jsonl all count and name changes by these).
 CHANGE_KINDS: tuple[str, ...] = ("rotated", "converted", "resized", "padded", "re-encoded",
                                  "remuxed", "transcoded", "sent as frames", "flattened",
-                                 "sampled")
+                                 "sampled", "stripped")
 
 
 @dataclass(frozen=True)

@@ -287,7 +287,7 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
                             guard.max_jpeg_scans, guard.max_seconds, guard.box)
     try:
         with src.open() as fh:
-            frames, walk_problem = _pre_open(fh, sniffed.format, src.size, guard)
+            frames, walk_problem, jpeg_end = _pre_open(fh, sniffed.format, src.size, guard)
             fh.seek(0)
             with open_image(fh, max_pixels, guard, src.size) as im:
                 _from_pil(info, im)
@@ -295,7 +295,12 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
                     sniffed.format)
                 _read_header_extras(info, im, src, frames)
                 _read_colour(info, im, src)
-                problem = structural_problem(info.format, src, im) or walk_problem
+                if jpeg_end is not None and src.size - jpeg_end > JPEG_TRAILER_KEPT_BYTES:
+                    info.image_bytes = jpeg_end
+                    info.notes.append(f"{src.size - jpeg_end:,} bytes after the first image's "
+                                      f"end ({trailer_kind(src, jpeg_end, info.format)})")
+                problem = (None if jpeg_end is not None else
+                           structural_problem(info.format, src, im)) or walk_problem
                 if problem:
                     info.error, info.error_code = problem, "file.unreadable"
                 elif deep:
@@ -375,6 +380,24 @@ def _orientation(im: Image.Image, fmt: str | None) -> int | None:
     except Exception:  # malformed EXIF is common and never fatal
         return None
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else None
+
+
+#: Bytes after a JPEG's end-of-image that are sent along (padding some cameras write); more is
+#: a motion photo's video or an MPF gain map, which prep strips (the model sees the first image).
+JPEG_TRAILER_KEPT_BYTES = 1024
+
+
+def trailer_kind(src: MediaSource, end: int, fmt: str | None) -> str:
+    """What follows a JPEG's first image, in words: an MP4 (a motion photo's video), the MPF
+    secondary images (an Ultra HDR gain map, a stereo pair), or unknown data."""
+    with src.open() as fh:
+        fh.seek(end)
+        head = fh.read(64)
+    if b"ftyp" in head[:16]:
+        return "a motion photo's video"
+    if fmt == "mpo" or head[:2] == b"\xff\xd8":
+        return "MPF secondary images: a gain map or another picture"
+    return "data the image does not use"
 
 
 def structural_problem(fmt: str | None, src: MediaSource, im: Image.Image) -> str | None:
@@ -905,13 +928,13 @@ def _png_verify(data: bytes, rows: list[tuple[int, int]], guard: DecodeGuard) ->
 
 
 def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
-              guard: DecodeGuard) -> tuple[int | None, str | None]:
+              guard: DecodeGuard) -> tuple[int | None, str | None, int | None]:
     """Judge what the container declares before Pillow opens it (Pillow's ICO and animated
     WebP readers decode or allocate the whole canvas on open). Returns the APNG frame count
-    (fcTL chunks) when the file is a PNG, else None; and a JPEG marker segment libjpeg refuses
-    (:func:`_jpeg_walk`), else None."""
+    (fcTL chunks) when the file is a PNG, else None; a JPEG marker segment libjpeg refuses
+    (:func:`_jpeg_walk`), else None; and where a JPEG's first image ends, else None."""
     if fmt in ("jpeg", "mpo"):
-        scans, dims, problem = _jpeg_walk(fh, guard.max_jpeg_scans)
+        scans, dims, problem, end = _jpeg_walk(fh, guard.max_jpeg_scans)
         if guard.max_jpeg_scans is not None and scans > guard.max_jpeg_scans:
             raise BombError(None, f"the JPEG holds more than {guard.max_jpeg_scans} scans "
                                   "(image.max_jpeg_scans; encoders write a few dozen at most): "
@@ -919,14 +942,14 @@ def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
         if dims:
             guard.judge(dims[0], dims[1], mode="L" if dims[2] == 1 else "RGB",
                         file_bytes=size, jpeg=True)
-        return None, problem
+        return None, problem, end
     elif fmt == "png":
         head = fh.read(33)
         if len(head) >= 24 and head[12:16] == b"IHDR":
             w, h = struct.unpack(">II", head[16:24])
             mode = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}.get(head[25], "RGBA")
             guard.judge(w, h, mode=mode, file_bytes=size)
-        return _png_frames(fh, size), None
+        return _png_frames(fh, size), None, None
     elif fmt == "gif":
         head = fh.read(10)
         if len(head) == 10:
@@ -944,7 +967,7 @@ def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
     elif fmt == "ico" or fmt == "cur":
         for w, h in _ico_entries(fh, size):
             guard.judge(w, h, mode="RGBA", file_bytes=size, what="an icon in the ICO")
-    return None, None
+    return None, None, None
 
 
 def _whole(fh: IO[bytes]) -> Any:
@@ -987,34 +1010,38 @@ def _entropy_end(data: Any, pos: int) -> int:
 
 
 def _jpeg_walk(fh: IO[bytes], limit: int | None
-               ) -> tuple[int, tuple[int, int, int] | None, str | None]:
+               ) -> tuple[int, tuple[int, int, int] | None, str | None, int | None]:
     """Count the scans (SOS markers) of the first JPEG in the file by walking its marker
     segments and skipping entropy-coded data; stop past ``limit``. Also the first SOF's
-    width, height and component count, and a marker segment libjpeg refuses to read (its
+    width, height and component count, a marker segment libjpeg refuses to read (its
     fatal marker errors: a second SOI or SOF, a bad SOS, DHT or DQT), which is what a stray
-    marker inside entropy-coded data makes the decode fail on (see :func:`_segment_problem`)."""
+    marker inside entropy-coded data makes the decode fail on (see :func:`_segment_problem`),
+    and where the first image ends (the byte after its EOI marker; None when not reached):
+    a motion photo's video or an MPF gain map follows it."""
     data = _whole(fh)
     try:
         n, pos, scans, dims = len(data), 2, 0, None
         components: bytes | None = None  # the SOF's component ids
         while pos + 4 <= n:
             if data[pos] != 0xFF:
-                return scans, dims, None  # not a marker: a damaged file, Pillow will say so
+                return scans, dims, None, None  # not a marker: a damaged file, Pillow will say so
             marker = data[pos + 1]
             if marker == 0xFF:  # fill byte
                 pos += 1
                 continue
             if marker == 0xD9:
-                break
+                return scans, dims, None, pos + 2
             if marker == 0xD8:
-                return scans, dims, "corrupt: a second start-of-image marker inside the JPEG"
+                return (scans, dims, "corrupt: a second start-of-image marker inside the JPEG",
+                        None)
             if marker == 0x01 or 0xD0 <= marker <= 0xD7:
                 pos += 2
                 continue
             length = (data[pos + 2] << 8) | data[pos + 3]
             if marker in _SOF:
                 if components is not None:
-                    return scans, dims, "corrupt: a second frame header (SOF) inside the JPEG"
+                    return (scans, dims,
+                            "corrupt: a second frame header (SOF) inside the JPEG", None)
                 if pos + 10 <= n:
                     h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
                     dims = (w, h, data[pos + 9])
@@ -1023,7 +1050,7 @@ def _jpeg_walk(fh: IO[bytes], limit: int | None
                 problem = _segment_problem(marker, bytes(data[pos + 4 : pos + 2 + length]),
                                            length - 2, components)
                 if problem:
-                    return scans, dims, f"corrupt: {problem}"
+                    return scans, dims, f"corrupt: {problem}", None
             pos += 2 + length
             if marker == 0xDA:
                 scans += 1
@@ -1032,8 +1059,8 @@ def _jpeg_walk(fh: IO[bytes], limit: int | None
                 # entropy data runs to the next marker that is neither FF00 stuffing nor RSTn
                 pos = _entropy_end(data, pos)
                 if pos < 0:
-                    return scans, dims, None
-        return scans, dims, None
+                    return scans, dims, None, None
+        return scans, dims, None, None
     finally:
         if isinstance(data, mmap.mmap):
             data.close()

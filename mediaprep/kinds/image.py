@@ -30,6 +30,7 @@ from ..backends.pillow import (
     probe_image,
     resize_to,
     resize_within,
+    trailer_kind,
     verify_decodes,
 )
 from ..backends.pillow_encode import (
@@ -142,7 +143,7 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
                                          " (prep converts it)", fmt, fixable=True,
                            limit=sorted(tier_formats.value)))
 
-    out += check_item_bytes("image", name, info.bytes, mime_for(wire_fmt), settings,
+    out += check_item_bytes("image", name, info.sent_bytes, mime_for(wire_fmt), settings,
                             "prep re-encodes or scales it down")
     out += check_animated(info, settings)
     out += check_colour(info, settings)
@@ -506,7 +507,7 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
         plan.passthrough = False  # the processor would show what lies under the transparency
         plan.reasons.append("image.transparency")
     if plan.passthrough:
-        data = src.read_bytes()
+        data = first_image_bytes(src, info, result)
         fmt = "jpeg" if info.format == "mpo" else info.format
     else:
         try:
@@ -579,6 +580,22 @@ def _transparent(src: Resource, settings: Settings) -> bool:
             return alpha_in_use(im)
     except Exception:  # noqa: BLE001 - the passthrough's verify names what is wrong
         return False
+
+
+def first_image_bytes(src: Resource, info: MediaInfo, result: Prepared | None) -> bytes:
+    """The input's bytes as sent unchanged: up to the first image's end when more follows it
+    (a motion photo's video, an MPF gain map: the model sees the first image only), recorded
+    in ``result`` as a lossless strip."""
+    data = src.read_bytes()
+    if info.image_bytes is None or info.image_bytes >= len(data):
+        return data
+    if result is not None:
+        what = trailer_kind(src, info.image_bytes, info.format)
+        result.changes.append(Change("stripped", _human_bytes(len(data)),
+                                     _human_bytes(info.image_bytes),
+                                     f"{what} after the image; the model sees the first "
+                                     "image only"))
+    return data[:info.image_bytes]
 
 
 def _verify_beside(data: bytes, settings: Settings,
@@ -981,7 +998,8 @@ def _bytes_saved(
     info = result.info
     assert info is not None
     if plain.passthrough:
-        data, fmt = src.read_bytes(), ("jpeg" if info.format == "mpo" else info.format or "")
+        data = first_image_bytes(src, info, None)
+        fmt = "jpeg" if info.format == "mpo" else info.format or ""
         size = list(info.display_size or (info.width, info.height))
     else:
         img, _ = normalise_mode(uncapped, plain.out_format)
