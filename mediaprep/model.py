@@ -59,6 +59,9 @@ CODES: dict[str, str] = {
                             "8-bit RGB by clipping shows white (or black); prep scales them.",
     "image.transparency": "The image has an alpha channel; the model's processor drops alpha, "
                           "so prep flattens transparent pixels onto --background.",
+    # added in the third round
+    "image.raw_preview": "A raw camera file (DNG): its embedded preview is sent, not the raw "
+                         "data (mediaprep does not develop raw images).",
 }
 
 
@@ -140,9 +143,13 @@ class MediaInfo:
     colour_shift: float | None = None
     hdr: str | None = None
     cicp: list[int] | None = None
-    # bytes of the first image when much more follows it (a motion photo's video, an MPF gain
-    # map): what prep sends, stripped losslessly, and what the byte limits are judged on
+    # the bytes of the image that stands for the file when that is not the whole file: the
+    # first image of a JPEG with more after it (a motion photo's video, an MPF gain map), a
+    # raw file's embedded preview at image_offset. What prep sends (losslessly cut out) and
+    # what the byte limits are judged on; width/height/format-of-pixels are that image's.
     image_bytes: int | None = None
+    image_offset: int | None = None
+    raw_size: tuple[int, int] | None = None  # a raw file's sensor image, when it has one
     # videos
     container: str | None = None
     codec: str | None = None

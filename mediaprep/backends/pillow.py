@@ -27,8 +27,9 @@ from ..limits import Limits, limits_for
 from ..model import UNENCODED, MediaInfo
 from .colour import colour_facts, flatten, tone_map_image
 from .colour import to_srgb as colour_to_srgb
+from .raw import DngFile, read_dng
 from .sniff import Sniffed
-from .source import MediaSource
+from .source import BytesSource, MediaSource
 
 _PILLOW_FORMATS = {
     "JPEG": "jpeg", "MPO": "mpo", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp",
@@ -281,6 +282,11 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
         _from_pil(info, src.image)
         info.format = info.format or UNENCODED
         return info
+    if sniffed.format == "tiff":
+        with src.open() as fh:
+            dng = read_dng(fh, src.size)
+        if dng is not None:
+            return _probe_dng(src, info, dng, max_pixels=max_pixels, deep=deep, limits=limits)
     guard = DecodeGuard.from_limits(limits)
     if max_pixels != guard.max_pixels:
         guard = DecodeGuard(max_pixels, guard.max_bytes, guard.max_pixels_per_byte,
@@ -319,6 +325,35 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
             IndexError, KeyError, TypeError, ZeroDivisionError, RuntimeError) as exc:
         info.error_code = "file.unreadable"
         info.error = f"cannot read image: {type(exc).__name__}: {exc}"
+    return info
+
+
+def _probe_dng(src: MediaSource, info: MediaInfo, dng: DngFile, *, max_pixels: int | None,
+               deep: bool, limits: Limits | None) -> MediaInfo:
+    """A DNG stands for its largest embedded JPEG preview (probed as that JPEG); one with none
+    is refused: mediaprep does not develop raw sensor data."""
+    info.format = "dng"
+    info.raw_size = dng.raw_size if dng.raw_size != (0, 0) else None
+    best = dng.best
+    if best is None:
+        info.error_code = "file.unsupported_format"
+        info.error = ("a DNG raw file with no embedded JPEG preview; mediaprep does not develop "
+                      "raw images (export a JPEG from a raw converter)")
+        return info
+    with src.open() as fh:
+        fh.seek(best.offset)
+        preview = fh.read(best.length)
+    inner = probe_image(BytesSource(src.name, preview), Sniffed("image", "jpeg"),
+                        max_pixels=max_pixels, deep=deep, limits=limits)
+    for name in ("width", "height", "mode", "bit_depth", "error", "error_code",
+                 "declared_pixels"):
+        setattr(info, name, getattr(inner, name))
+    if inner.error is not None:
+        info.error = f"its embedded preview: {inner.error}"
+    info.image_offset, info.image_bytes = best.offset, best.length
+    raw = f"raw {info.raw_size[0]}x{info.raw_size[1]}; " if info.raw_size else ""
+    info.notes.append(f"DNG ({raw}the embedded {best.width}x{best.height} JPEG preview is "
+                      "used)")
     return info
 
 

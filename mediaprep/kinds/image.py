@@ -70,7 +70,7 @@ from .video import FRAME_FORMAT, frame_budget
 
 # formats prep can convert from (it decodes them); anything else is a dead end
 CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
-                         "jpeg2000", "ico", "cur", "mpo", "ppm", "tga"})
+                         "jpeg2000", "ico", "cur", "mpo", "ppm", "tga", "dng"})
 
 
 def probe(src: Resource, limits: Limits, *, deep: bool = False,
@@ -88,6 +88,12 @@ def probe(src: Resource, limits: Limits, *, deep: bool = False,
     return info
 
 
+def wire_format(fmt: str | None) -> str:
+    """The format of what is sent when the input is sent unchanged: an MPO is a JPEG with
+    more pictures after it (cut off), a DNG stands for its embedded JPEG preview."""
+    return "jpeg" if fmt in ("mpo", "dng") else fmt or ""
+
+
 def check(info: MediaInfo, settings: Settings) -> Report:
     """Every limit an image input meets or breaks."""
     return report_for(info, settings,
@@ -103,7 +109,7 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
 
     row = limits.get("image.formats")
     # an MPO is a JPEG with extra pictures appended; providers read it as the JPEG it starts with
-    wire_fmt = "jpeg" if fmt == "mpo" else fmt
+    wire_fmt = wire_format(fmt)
     if row is not None and fmt == UNENCODED:
         out.append(finding(row, f"{name}: an image in memory, not yet in a file format; prep "
                                 "encodes it", fmt, fixable=True, limit=sorted(row.value)))
@@ -147,6 +153,12 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
                             "prep re-encodes or scales it down")
     out += check_animated(info, settings)
     out += check_colour(info, settings)
+    if fmt == "dng":
+        raw = f" ({info.raw_size[0]}x{info.raw_size[1]} raw)" if info.raw_size else ""
+        out.append(Finding("image.raw_preview", "warning",
+                           f"{name}: a DNG raw file{raw}; its embedded {w}x{h} JPEG preview is "
+                           "sent, as the camera rendered it (mediaprep does not develop raw "
+                           "data)", actual=[w, h]))
     return out
 
 
@@ -303,7 +315,7 @@ def _blocking(findings: list[Finding]) -> list[Finding]:
         f
         for f in findings
         if f.severity in ("error", "warning")
-        and f.code not in ("file.extension_mismatch", "image.animated")
+        and f.code not in ("file.extension_mismatch", "image.animated", "image.raw_preview")
     ]
 
 
@@ -346,7 +358,7 @@ def plan_image(
         plan.exact_size_cap, plan.exact_cap_reason = min(caps, key=lambda c: c[0][0] * c[0][1])
 
     fmt = info.format or ""
-    wire = "jpeg" if fmt == "mpo" else fmt
+    wire = wire_format(fmt)
     allowed = limits.value("image.formats") or frozenset(ENCODABLE)
     tier_box = limits.value("image.format_tier_box")
     tier_formats = limits.value("image.formats_above_tier")
@@ -501,6 +513,11 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
     )
     if src.image is None and animation_as_frames(info, settings):
         return prepare_animation(src, report, settings, sink, result)
+    if info.image_offset is not None and info.image_bytes is not None:
+        # a raw file's preview is the image prepared from here on (its pixels, its bytes)
+        with src.open() as fh:
+            fh.seek(info.image_offset)
+            src = Resource(name=src.name, data=fh.read(info.image_bytes))
     plan = plan_image(info, report.findings, settings, from_pil=src.image is not None)
     if plan.passthrough and has_alpha_channel(info) and settings.target.drops_alpha \
             and _transparent(src, settings):
@@ -508,7 +525,7 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
         plan.reasons.append("image.transparency")
     if plan.passthrough:
         data = first_image_bytes(src, info, result)
-        fmt = "jpeg" if info.format == "mpo" else info.format
+        fmt = wire_format(info.format)
     else:
         try:
             data, fmt = _transform_and_encode(src, plan, result, settings,
@@ -587,6 +604,12 @@ def first_image_bytes(src: Resource, info: MediaInfo, result: Prepared | None) -
     (a motion photo's video, an MPF gain map: the model sees the first image only), recorded
     in ``result`` as a lossless strip."""
     data = src.read_bytes()
+    if info.format == "dng" and result is not None:  # src is its preview (prepare_image)
+        result.changes.append(Change("converted", "DNG", f"its embedded JPEG preview "
+                                     f"{_wxh((info.width or 0, info.height or 0))}, "
+                                     f"{_human_bytes(len(data))}",
+                                     "a raw file: the camera's own rendering is sent"))
+        return data
     if info.image_bytes is None or info.image_bytes >= len(data):
         return data
     if result is not None:
@@ -917,7 +940,8 @@ def _wxh(size: tuple[int, int] | list[int]) -> str:
 
 
 _FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "bmp": "BMP",
-                 "tiff": "TIFF", "heic": "HEIC", "avif": "AVIF", "mpo": "JPEG"}
+                 "tiff": "TIFF", "heic": "HEIC", "avif": "AVIF", "mpo": "JPEG",
+                 "dng": "DNG"}
 
 
 def _format_name(fmt: str | None) -> str:
@@ -999,7 +1023,7 @@ def _bytes_saved(
     assert info is not None
     if plain.passthrough:
         data = first_image_bytes(src, info, None)
-        fmt = "jpeg" if info.format == "mpo" else info.format or ""
+        fmt = wire_format(info.format)
         size = list(info.display_size or (info.width, info.height))
     else:
         img, _ = normalise_mode(uncapped, plain.out_format)
