@@ -150,6 +150,9 @@ class MediaInfo:
     image_bytes: int | None = None
     image_offset: int | None = None
     raw_size: tuple[int, int] | None = None  # a raw file's sensor image, when it has one
+    # "ffmpeg": the pixels are decoded by the bundled FFmpeg, Pillow refusing the file (an
+    # AVIF libavif rejects and dav1d reads); None: Pillow decodes it
+    decoder: str | None = None
     # videos
     container: str | None = None
     codec: str | None = None

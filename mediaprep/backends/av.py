@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import av
 import numpy as np
+from PIL import Image
 
 from ..model import MediaInfo
 from .colour import frame_cicp, tone_map
@@ -877,3 +878,53 @@ def _seconds(frame: Any, tb: Any) -> float:
 
 def _frame_at(frame: Any, start: float, tb: Any) -> tuple[Any, float]:
     return frame_preview(frame), max(0.0, _seconds(frame, tb) - start)
+
+
+def _still_streams(container: Any) -> tuple[Any, Any]:
+    """An image file's colour stream and its alpha plane's stream (FFmpeg's AVIF demuxer
+    names them "Color" and "Alpha"), the latter None when absent."""
+    videos = list(container.streams.video)
+    alpha = next((s for s in videos if (s.metadata or {}).get("title") == "Alpha"), None)
+    colour = next((s for s in videos if s is not alpha), None)
+    if colour is None:
+        raise ValueError("no picture stream")
+    return colour, alpha
+
+
+def probe_still(src: MediaSource) -> tuple[int, int, bool] | None:
+    """Width, height and whether it has alpha, of a still image (an AVIF Pillow refuses) as
+    the bundled FFmpeg reads it, from the stream header (nothing decoded); None when FFmpeg
+    cannot read it either."""
+    try:
+        with av.open(str(src.path) if src.path else src.open(), mode="r") as container:
+            colour, alpha = _still_streams(container)
+            cc = colour.codec_context
+            if not cc.width or not cc.height:
+                return None
+            return cc.width, cc.height, alpha is not None
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+
+
+def decode_still(src: MediaSource) -> Any:
+    """The picture of an image file Pillow refuses (an AVIF), decoded by the bundled FFmpeg
+    (dav1d): RGB, or RGBA with its alpha plane; a PIL image. OSError when it cannot."""
+    try:
+        return _decode_still(src)
+    except (av.FFmpegError, StopIteration, ValueError) as exc:
+        raise OSError(f"the bundled FFmpeg cannot decode it: {_short(exc)}") from exc
+
+
+def _decode_still(src: MediaSource) -> Any:
+    with av.open(str(src.path) if src.path else src.open(), mode="r") as container:
+        colour, alpha = _still_streams(container)
+        frame = next(container.decode(colour))
+        img = frame.to_image()
+        if alpha is None:
+            return img
+    with av.open(str(src.path) if src.path else src.open(), mode="r") as container:
+        _, alpha = _still_streams(container)
+        plane = next(container.decode(alpha)).reformat(format="gray", width=img.width,
+                                                        height=img.height)
+        img.putalpha(Image.fromarray(plane.to_ndarray(), "L"))
+    return img

@@ -319,8 +319,13 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
         info.error_code = "file.unreadable"
         info.error = str(exc)
     except UnidentifiedImageError:
-        info.error_code = "file.unreadable"
-        info.error = "not a readable image (Pillow cannot identify it)"
+        if sniffed.format == "jxl":
+            info.error_code = "file.unsupported_format"
+            info.error = ("a JPEG XL image: no provider takes it and mediaprep has no decoder "
+                          "for it; convert it to JPEG or PNG first")
+        else:
+            info.error_code = "file.unreadable"
+            info.error = "not a readable image (Pillow cannot identify it)"
     except (OSError, ValueError, SyntaxError, struct.error, EOFError, MemoryError,
             IndexError, KeyError, TypeError, ZeroDivisionError, RuntimeError) as exc:
         info.error_code = "file.unreadable"
@@ -435,8 +440,10 @@ def trailer_kind(src: MediaSource, end: int, fmt: str | None) -> str:
     return "data the image does not use"
 
 
-def structural_problem(fmt: str | None, src: MediaSource, im: Image.Image) -> str | None:
-    """A reason the file is cut short or inconsistent, found without decoding pixels."""
+def structural_problem(fmt: str | None, src: MediaSource,
+                       im: Image.Image | None) -> str | None:
+    """A reason the file is cut short or inconsistent, found without decoding pixels (``im``,
+    the file opened by Pillow, is needed for BMP and TIFF only)."""
     size = src.size
     if src.path is None and src.data is None:
         return None
@@ -461,7 +468,7 @@ def structural_problem(fmt: str | None, src: MediaSource, im: Image.Image) -> st
             return "corrupt: the WEBP holds no image data"
     elif fmt in ("heic", "avif"):
         return _isobmff_problem(src)
-    elif fmt in ("bmp", "tiff"):
+    elif fmt in ("bmp", "tiff") and im is not None:
         end = _raster_end(im)
         if end is not None and end > size:
             return f"truncated: pixel data should reach byte {end}, the file has {size}"

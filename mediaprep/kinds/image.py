@@ -14,9 +14,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..backends.av import decode_still, probe_still
 from ..backends.colour import Cicp, alpha_in_use, tone_map_image
 from ..backends.pillow import (
     ENCODABLE,
+    BombError,
+    DecodeGuard,
     _fit_size,
     animation_durations,
     apply_orientation,
@@ -30,6 +33,7 @@ from ..backends.pillow import (
     probe_image,
     resize_to,
     resize_within,
+    structural_problem,
     trailer_kind,
     verify_decodes,
 )
@@ -83,6 +87,9 @@ def probe(src: Resource, limits: Limits, *, deep: bool = False,
         sniffed = sniff(src.head(HEAD_BYTES))
     info = probe_image(src, sniffed, max_pixels=limits.value("image.max_decode_pixels"),
                        deep=deep, limits=limits)
+    if (info.format == "avif" and info.error_code == "file.unreadable" and info.width is None
+            and structural_problem("avif", src, None) is None):
+        _ffmpeg_fallback(src, info, limits)
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
@@ -92,6 +99,27 @@ def wire_format(fmt: str | None) -> str:
     """The format of what is sent when the input is sent unchanged: an MPO is a JPEG with
     more pictures after it (cut off), a DNG stands for its embedded JPEG preview."""
     return "jpeg" if fmt in ("mpo", "dng") else fmt or ""
+
+
+def _ffmpeg_fallback(src: Resource, info: MediaInfo, limits: Limits) -> None:
+    """An AVIF Pillow's libavif refuses (full alpha, 10-bit with HDR metadata, a property it
+    is strict about) that the bundled FFmpeg (dav1d) reads: its pixels come from FFmpeg."""
+    found = probe_still(src)
+    if found is None:
+        return
+    w, h, alpha = found
+    try:
+        DecodeGuard.from_limits(limits).judge(w, h, mode="RGBA" if alpha else "RGB",
+                                              file_bytes=src.size)
+    except BombError as exc:
+        info.error_code, info.error = "image.decompression_bomb", str(exc)
+        info.declared_pixels = exc.pixels
+        return
+    refused = info.error
+    info.error = info.error_code = None
+    info.width, info.height, info.mode, info.bit_depth = w, h, "RGBA" if alpha else "RGB", 8
+    info.decoder = "ffmpeg"
+    info.notes.append(f"decoded by the bundled FFmpeg (Pillow: {refused})")
 
 
 def check(info: MediaInfo, settings: Settings) -> Report:
@@ -402,6 +430,8 @@ def plan_image(
     animated = bool(info.frames and info.frames > 1) and "gif" not in allowed
     if animated:
         plan.reasons.append("take the first frame of an animation")
+    if info.decoder == "ffmpeg":  # a file Pillow refuses may be refused by the provider too
+        plan.reasons.append("decode with the bundled FFmpeg")
     plan.passthrough = not plan.reasons and not from_pil
     _plan_png(plan, info)
     return plan
@@ -811,9 +841,10 @@ def _transform_and_encode(
         )
     limits = settings.limits
     ceiling = limits.value("image.max_decode_pixels")
-    opened = open_lazy(src.image if src.image is not None else (src.path or src.data),
-                       max_pixels=1 << 62 if ceiling is None else ceiling,
-                       seconds=limits.value("image.max_decode_seconds"))
+    opened = decode_still(src) if info.decoder == "ffmpeg" else open_lazy(
+        src.image if src.image is not None else (src.path or src.data),
+        max_pixels=1 << 62 if ceiling is None else ceiling,
+        seconds=limits.value("image.max_decode_seconds"))
     try:
         decode_to = (
             plan.target_size(up) if plain is None or plain.passthrough else plain.target_size(up)
