@@ -165,6 +165,7 @@ class MediaInfo:
     rotation: int | None = None
     sample_aspect_ratio: float | None = None
     has_audio: bool | None = None
+    video_streams: int | None = None  # video tracks, cover art not counted (only one is sent)
     pix_fmt: str | None = None
     # image lists
     members: list[MediaInfo] = field(default_factory=list)

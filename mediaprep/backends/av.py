@@ -126,12 +126,27 @@ class VideoScan:
 
 
 def video_stream(container: av.container.InputContainer):
-    """The stream that is the video: the first video stream that is not cover art (an
-    attached picture is a one-frame "video" stream, never the content); None when none is."""
-    for s in container.streams.video:
-        if not (s.disposition & av.stream.Disposition.attached_pic):
-            return s
-    return None
+    """The stream that is the video: of the video streams that are not cover art (an attached
+    picture is a one-frame "video" stream, never the content), the one with the most frames
+    (then the longest, then the first): a Pixel motion photo's MP4 also holds a 1-2 frame
+    high-resolution "top shot" track, which FFmpeg's own choice (the largest) would pick.
+    None when there is none."""
+    streams = [s for s in container.streams.video
+               if not (s.disposition & av.stream.Disposition.attached_pic)]
+    if len(streams) <= 1:
+        return streams[0] if streams else None
+
+    def length(s: Any) -> tuple[int, float, int]:
+        seconds = float(s.duration * s.time_base) if s.duration and s.time_base else 0.0
+        return (s.frames or 0, seconds, -s.index)
+
+    return max(streams, key=length)
+
+
+def video_streams(container: av.container.InputContainer) -> int:
+    """How many video streams the container holds, cover art not counted."""
+    return sum(1 for s in container.streams.video
+               if not (s.disposition & av.stream.Disposition.attached_pic))
 
 
 def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = None,
@@ -319,6 +334,7 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
     if info.format is None:
         info.format = _CONTAINERS.get(container.format.name, container.format.name)
     info.has_audio = bool(container.streams.audio)
+    info.video_streams = video_streams(container)
     if container.duration is not None and container.duration > 0:
         info.declared_duration = container.duration / av.time_base
     vs = video_stream(container)
@@ -670,9 +686,9 @@ def undecodable_reason(src: MediaSource, info: MediaInfo, *, deep: bool = False)
         return None  # the probe already says why it cannot be opened
     try:
         with container:
-            if not container.streams.video:
+            vs = video_stream(container)
+            if vs is None:
                 return None
-            vs = container.streams.video[0]
             if vs.codec_context is None:
                 return _NO_DECODER
             return _decode_all(container, vs)

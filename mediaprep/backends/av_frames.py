@@ -45,7 +45,7 @@ from PIL import Image
 
 from ..errors import MediaprepError
 from ..model import MediaInfo
-from .av import DISCARD, KEY, NO_PTS, VideoScan, read_video
+from .av import DISCARD, KEY, NO_PTS, VideoScan, read_video, video_stream
 from .colour import frame_cicp, tone_map
 
 VideoInput = str | os.PathLike[str] | IO[bytes]
@@ -169,11 +169,10 @@ def _open(source: VideoInput, start: int | None = None) -> tuple[Any, int | None
 
 
 def _video_stream(container: Any) -> Any:
-    attached = av.stream.Disposition.attached_pic
-    streams = [s for s in container.streams.video if not (s.disposition & attached)]
-    if not streams:
+    stream = video_stream(container)  # the main one, as probe and remux take it
+    if stream is None:
         raise NoVideoStream("the container has no video stream")
-    return streams[0]
+    return stream
 
 
 @dataclass

@@ -305,7 +305,8 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
         out_path: Path | None = None
         out_info: MediaInfo | None = None  # the output as probe describes it, from verify
         lie = _header_lie(info)
-        if not codes and lie is None:
+        tracks = info.video_streams or 1
+        if not codes and lie is None and tracks == 1:
             out_path = work_sink.path_for(src.name, info.format or "mp4")
             _atomic_copy(in_path, out_path)
         elif codes <= {"file.unsupported_format"}:
@@ -318,7 +319,9 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
                     out_path, out_info = None, None
                 else:
                     why = ("not a container the target takes" if codes
-                           else f"so the header tells the truth: {lie}")
+                           else f"so the header tells the truth: {lie}" if lie
+                           else f"{tracks} video tracks: only the main one is sent (a "
+                                "provider may show another, such as a motion photo's still)")
                     copied = "video copied" + (", audio dropped" if info.has_audio else "")
                     result.changes.append(Change("remuxed", (info.format or "?").upper(),
                                                  "MP4", f"{why}; {copied}"))
