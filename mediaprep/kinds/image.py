@@ -671,15 +671,15 @@ def _verify_beside(data: bytes, settings: Settings,
 def prepare_frame_images(
     frames: Iterable[Resource], frame_settings: Settings, sink: Sink, result: Prepared, *,
     errors_only: bool = False, keep_changes: bool = True,
-) -> tuple[list[str], list[Path], tuple[int, int] | None] | None:
+) -> tuple[list[str], list[Path], list[tuple[int, int]]] | None:
     """Prepare each frame of a video image list as an image, into ``frame_NNNNNN`` below the
     sink's stem: the one loop for frame lists and animations. Adds the bytes (and, with
     ``keep_changes``, the frames' change kinds) to ``result``. Returns the frames' URLs, the
-    outputs and the last frame's size; None when a frame cannot be prepared (its findings, or
+    outputs and each frame's size; None when a frame cannot be prepared (its findings, or
     with ``errors_only`` its errors, are added to ``result``)."""
     urls: list[str] = []
     outputs: list[Path] = []
-    last_size: tuple[int, int] | None = None
+    sizes: list[tuple[int, int]] = []
     for k, m in enumerate(frames):
         m_report = check(probe(m, frame_settings.limits), frame_settings)
         stem = (sink.stem / f"frame_{k:06d}") if sink.stem is not None else None
@@ -690,13 +690,13 @@ def prepare_frame_images(
             return None
         urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
         if one.output_info is not None and one.output_info.width:
-            last_size = (one.output_info.width, one.output_info.height or 1)
+            sizes.append((one.output_info.width, one.output_info.height or 1))
         outputs += one.outputs
         result.bytes_out += one.bytes_out
         if keep_changes:  # each kind once: the first frame's record stands for all
             seen = {c.kind for c in result.changes}
             result.changes += [c for c in one.changes if c.kind not in seen]
-    return urls, outputs, last_size
+    return urls, outputs, sizes
 
 
 def animation_schedule(durations: list[int], cap: int, lo: float, hi: float,
@@ -787,7 +787,7 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
                                     errors_only=True, keep_changes=False)
         if done is None:
             return result
-        urls, outputs, last_size = done
+        urls, outputs, sizes = done
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
             Image.DecompressionBombError) as exc:
         result.findings.append(Finding("file.unreadable", "error",
@@ -817,8 +817,8 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
     result.changes.append(Change("sent as frames", f"a {seconds:g} s animation",
                                  f"{len(urls)} frames at {fps:g} fps", why))
     est = settings.estimator
-    if last_size is not None and est is not None:
-        result.tokens = est.to_json(est.video(len(urls), *last_size))
+    if sizes and est is not None:
+        result.tokens = est.to_json(est.frame_list(sizes))
     result.ok = True
     return result
 

@@ -598,7 +598,7 @@ def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> S
     if keep < 1 or dur <= 0 or keep / dur < fps_min:
         return settings
     fps = min(settings.fps, math.floor(keep / dur * 1000) / 1000)
-    n = est.file_frames(dur, fps, settings.max_frames)
+    n = est.file_frames(dur, fps, settings.max_frames, info.fps)
     result.changes.append(Change("sampled", f"fps {settings.fps:g}", f"fps {fps:g}",
                                  f"--max-tokens {cap:,}: {n} frames, about "
                                  f"{est.video(n, w, h):,} tokens, estimate"))
