@@ -1475,8 +1475,13 @@ def _fit_size(
     box: tuple[int, int] | None = None,
     max_side: int | None = None,
     max_pixels: int | None = None,
+    max_ratio: float | None = None,
 ) -> tuple[int, int]:
-    """Largest size <= ``size`` with the same aspect that meets every given constraint."""
+    """Largest size <= ``size`` with the same aspect that meets every given constraint.
+
+    ``max_ratio`` (the target's aspect-ratio limit): when ``size`` is within it, so is the
+    result: the short side is rounded up where rounding down would break it (40000x200 in
+    the 8K box is 7680x39, not 7680x38 = 202.1:1)."""
     w, h = size
     long_, short = max(w, h), min(w, h)
     scale = 1.0
@@ -1502,7 +1507,23 @@ def _fit_size(
 
     while not ok(nw, nh) and (nw > 1 or nh > 1):
         nw, nh = max(1, nw - (nw >= nh)), max(1, nh - (nh >= nw))
-    return nw, nh
+    return keep_ratio((nw, nh), size, max_ratio, ok)
+
+
+def keep_ratio(new: tuple[int, int], old: tuple[int, int], max_ratio: float | None,
+               ok: Callable[[int, int], bool] = lambda a, b: True) -> tuple[int, int]:
+    """``new`` (a resize of ``old``) with its short side rounded up as far as ``max_ratio``
+    needs, when ``old`` was within that ratio and ``ok`` accepts the result."""
+    nw, nh = new
+    lg, sh = max(nw, nh), min(nw, nh)
+    if (max_ratio is None or lg <= max_ratio * sh
+            or max(old) > max_ratio * min(old)):
+        return new
+    need = math.ceil(lg / max_ratio - 1e-9)
+    while lg > max_ratio * need:  # float rounding
+        need += 1
+    bumped = (nw, need) if nw >= nh else (need, nh)
+    return bumped if ok(*bumped) else new
 
 
 def resize_within(
@@ -1511,6 +1532,7 @@ def resize_within(
     box: tuple[int, int] | None = None,
     max_side: int | None = None,
     max_pixels: int | None = None,
+    max_ratio: float | None = None,
 ) -> tuple[Image.Image, bool]:
     """Shrink ``img`` (aspect kept, never enlarged) to satisfy every constraint given.
 
@@ -1520,7 +1542,8 @@ def resize_within(
     finish with Lanczos: near-identical quality, several times faster. Palette and 1-bit images
     are converted to RGB(A)/L first so they are filtered, not nearest-sampled.
     """
-    new = _fit_size(img.size, box=box, max_side=max_side, max_pixels=max_pixels)
+    new = _fit_size(img.size, box=box, max_side=max_side, max_pixels=max_pixels,
+                    max_ratio=max_ratio)
     if new == img.size:
         return img, False
     src = img

@@ -25,6 +25,7 @@ from ..backends.pillow import (
     apply_orientation,
     fit_and_pad_to_aspect,
     iter_animation,
+    keep_ratio,
     load_image,
     normalise_mode,
     open_lazy,
@@ -311,6 +312,7 @@ class ImagePlan:
     exact_cap_reason: str | None = None  # "model" or "tokens"
     pad_min_side: int | None = None
     pad_aspect: float | None = None
+    max_ratio: float | None = None  # the target's aspect limit: no resize may break it
     budget: int | None = None
     budget_is_data_url: bool = False
     allow_format_change: bool = True
@@ -320,7 +322,8 @@ class ImagePlan:
     def target_size(self, upright: tuple[int, int]) -> tuple[int, int]:
         """The size the pixels must have at most before encoding (hard limits only): the
         box/--max-side/--max-pixels fit of ``upright``, or exactly the token/model cap."""
-        fit = _fit_size(upright, box=self.box, max_side=self.max_side, max_pixels=self.max_pixels)
+        fit = _fit_size(upright, box=self.box, max_side=self.max_side, max_pixels=self.max_pixels,
+                        max_ratio=self.max_ratio)
         if self.exact_size_cap is not None:
             cw, ch = self.exact_size_cap
             if (cw > ch) != (upright[0] > upright[1]) and upright[0] != upright[1]:
@@ -359,14 +362,16 @@ def plan_image(
     plan.max_pixels = settings.max_pixels
     min_side = limits.value("image.min_side")
     plan.pad_min_side = min_side
+    plan.max_ratio = limits.value("image.max_aspect_ratio")
     if settings.pad_aspect:
-        plan.pad_aspect = limits.value("image.max_aspect_ratio")
+        plan.pad_aspect = plan.max_ratio
 
     caps = []
     # an unknown model is sized by the target's own model's processor
     est = settings.estimator or settings.target.estimator(settings.target.default_model)
     if settings.resize_model:
-        mw, mh = model_resize(*_upright(info), cfg=est.cfg)
+        mw, mh = keep_ratio(model_kept_size(*_upright(info), est), _upright(info),
+                            plan.max_ratio)
         if (mw, mh) != _upright(info):
             caps.append(((mw, mh), "model"))
             plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
@@ -378,7 +383,8 @@ def plan_image(
     ]
     token_cap = min(token_caps) if token_caps else None
     if token_cap is not None:
-        cap = size_for_tokens(*_upright(info), token_cap, est)
+        cap = keep_ratio(size_for_tokens(*_upright(info), token_cap, est), _upright(info),
+                         plan.max_ratio)
         if cap != _upright(info):
             caps.append((cap, "tokens"))
             plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
@@ -514,6 +520,23 @@ def draft_size(
 
 def _upright(info: MediaInfo) -> tuple[int, int]:
     return info.display_size or (info.width or 1, info.height or 1)
+
+
+#: The processor's resize is not idempotent (4981x1761 -> 3026x1070 -> 3023x1068): it is
+#: applied until it keeps the size, at most this many times (a handful are ever needed).
+MODEL_RESIZE_MAX_STEPS = 16
+
+
+def model_kept_size(w: int, h: int, est: Estimator) -> tuple[int, int]:
+    """The size the model keeps: the fixed point of its processor's resize, so that an image
+    sent at that size is not resized (resampled) again by the model."""
+    size = (w, h)
+    for _ in range(MODEL_RESIZE_MAX_STEPS):
+        new = model_resize(*size, cfg=est.cfg)
+        if new == size:
+            break
+        size = new
+    return size
 
 
 def size_for_tokens(w: int, h: int, max_tokens: int, est: Estimator) -> tuple[int, int]:
@@ -896,7 +919,8 @@ def _transform_and_encode(
     uncapped = img
     if plain is not None and not plain.passthrough:
         uncapped, _ = resize_within(
-            img, box=plain.box, max_side=plain.max_side, max_pixels=plain.max_pixels
+            img, box=plain.box, max_side=plain.max_side, max_pixels=plain.max_pixels,
+            max_ratio=plain.max_ratio,
         )
     resized = False
     if img.width > target[0] or img.height > target[1]:
