@@ -62,6 +62,8 @@ CODES: dict[str, str] = {
     # added in the third round
     "image.raw_preview": "A raw camera file (DNG): its embedded preview is sent, not the raw "
                          "data (mediaprep does not develop raw images).",
+    "image.downscaled": "The model sees the image at less than half its size (--tiles sends "
+                        "it as tiles it sees whole).",
 }
 
 
@@ -259,7 +261,7 @@ class Report:
 #: summary, the HTML report and parts.jsonl all count and name changes by these).
 CHANGE_KINDS: tuple[str, ...] = ("rotated", "converted", "resized", "padded", "re-encoded",
                                  "remuxed", "transcoded", "sent as frames", "flattened",
-                                 "sampled", "stripped")
+                                 "sampled", "stripped", "tiled")
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,7 @@ class Change:
 
 
 #: The keys of every parts.jsonl line, in order (docs/formats.md, "parts.jsonl").
-LINE_KEYS = ("path", "ok", "kind", "part", "outputs", "findings", "fixes", "changes", "fps",
+LINE_KEYS = ("path", "ok", "kind", "part", "parts", "outputs", "findings", "fixes", "changes", "fps",
              "timestamps", "tokens")
 
 
@@ -312,7 +314,7 @@ def line_of(**values: Any) -> dict[str, Any]:
     unknown = set(values) - set(LINE_KEYS)
     if unknown:
         raise TypeError(f"not a parts.jsonl key: {', '.join(sorted(unknown))}")
-    empty = {"outputs": [], "findings": [], "fixes": [], "changes": []}
+    empty = {"parts": [], "outputs": [], "findings": [], "fixes": [], "changes": []}
     return {k: values.get(k, empty.get(k)) for k in LINE_KEYS}
 
 
@@ -335,6 +337,9 @@ class Prepared:
     kind: str
     ok: bool
     part: dict[str, Any] | None = None
+    # --tiles: the content parts of an input sent as several images, in reading order (then
+    # ``part`` is None: no one part stands for the input); empty otherwise
+    parts: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -382,7 +387,8 @@ class Prepared:
         # the same keys on every line (null or empty where a value does not apply): a program
         # reading parts.jsonl never meets a missing key
         return line_of(
-            path=self.path, ok=self.ok, kind=self.kind, part=self.part, outputs=outputs,
+            path=self.path, ok=self.ok, kind=self.kind, part=self.part,
+            parts=list(self.parts), outputs=outputs,
             findings=[f.to_json() for f in self.findings], fixes=self.fixes,
             changes=[c.to_json() for c in self.changes], fps=self.fps,
             timestamps=(None if self.timestamps is None

@@ -121,6 +121,9 @@ class Settings:
     hdr: str = "convert"
     background: str = DEFAULT_BACKGROUND
     resize_model: bool = False
+    #: a tall or wide image goes as overlapping tiles in reading order, each seen by the model
+    #: without shrinking (Prepared.parts)
+    tiles: bool = False
     safety_margin: float = DEFAULT_SAFETY_MARGIN
     max_tokens: int | None = None
     max_image_tokens: int | None = None

@@ -64,6 +64,9 @@ def _content(items: Iterable[Any], dialect: str) -> list[dict[str, Any]]:
             continue
         if isinstance(item, dict):
             part = item
+        elif getattr(item, "parts", None):  # a Prepared sent as tiles: every tile, in order
+            content += _content(item.parts, dialect)
+            continue
         elif getattr(item, "part", None) is not None:  # a Prepared
             part = item.part
         else:

@@ -59,6 +59,7 @@ from ..emit.parts import frames_part, image_part
 from ..emit.sink import Sink, emit_url
 from ..limits import IMAGE_REQUEST_OVERHEAD, Limits
 from ..model import UNENCODED, Change, Finding, MediaInfo, Prepared, Report
+from ..output import safe_relative
 from ..resource import Resource
 from ..settings import Settings
 from ..targets.base import Estimator
@@ -69,6 +70,8 @@ from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     DRAFT_SNAP,
     PNG_RECOMPRESS_FLOOR,
     PREFER_DOWNSCALE_BELOW,
+    TILE_MIN_ASPECT,
+    TILE_OVERLAP,
 )
 from .common import check_extension, check_item_bytes, finding, in_box, mime_for, report_for
 from .video import FRAME_FORMAT, frame_budget
@@ -182,6 +185,7 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
                             "prep re-encodes or scales it down")
     out += check_animated(info, settings)
     out += check_colour(info, settings)
+    out += check_downscaled(info, settings)
     if fmt == "dng":
         raw = f" ({info.raw_size[0]}x{info.raw_size[1]} raw)" if info.raw_size else ""
         out.append(Finding("image.raw_preview", "warning",
@@ -237,6 +241,75 @@ def needs_colour_conversion(info: MediaInfo) -> bool:
 
 def has_alpha_channel(info: MediaInfo) -> bool:
     return (info.mode or "") in ALPHA_MODES
+
+
+def check_downscaled(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.downscaled (info): the model's processor keeps less than half of the image's
+    long side (a full-page screenshot's text becomes unreadable); what --tiles would cost."""
+    est = settings.estimator
+    if est is None or not tileable(info):
+        return []
+    up = _upright(info)
+    try:
+        kept = model_kept_size(*up, est)
+        if max(kept) * 2 >= max(up):
+            return []
+        layout = tile_layout(up, settings.limits.value("image.recommended_box"), est)
+    except (ValueError, TypeError):  # sizes the arithmetic refuses: no estimate, no finding
+        return []
+    tw, th = layout.tile
+    how = (f"sent as tiles (--tiles), it is {len(layout.boxes)} images of {tw}x{th}, about "
+           f"{len(layout.boxes) * est.image(tw, th):,} tokens against "
+           f"{est.image(*up):,}" if len(layout.boxes) > 1 else "--tiles cannot help")
+    return [Finding("image.downscaled", "info",
+                    f"{info.path}: the model sees {_wxh(up)} at {_wxh(kept)}, less than half "
+                    f"its size (small text is lost); {how}", limit=list(kept),
+                    actual=list(up), fixable=len(layout.boxes) > 1)]
+
+
+def tileable(info: MediaInfo) -> bool:
+    """A still, tall or wide image (:data:`~mediaprep.tuning.TILE_MIN_ASPECT`)."""
+    w, h = info.width or 0, info.height or 0
+    return bool(w and h) and (info.frames or 0) <= 1 and max(w, h) >= TILE_MIN_ASPECT * min(w, h)
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """How --tiles cuts an upright image: first scaled to ``size`` (when its short side is
+    more than a tile can hold), then cut into ``boxes`` (left, top, right, bottom) of
+    ``tile`` size, in reading order (top to bottom, or left to right), overlapping by
+    :data:`~mediaprep.tuning.TILE_OVERLAP`."""
+
+    size: tuple[int, int]
+    tile: tuple[int, int]
+    boxes: tuple[tuple[int, int, int, int], ...]
+
+
+def tile_layout(upright: tuple[int, int], box: tuple[int, int] | None,
+                est: Estimator) -> TileLayout:
+    """The tiles of an image: each within the target's ``box`` and kept by the model as it
+    is (its processor's resize is the identity on a tile: no shrinking)."""
+    w, h = upright
+    tall = h >= w
+    short, long_ = (w, h) if tall else (h, w)
+    cfg = est.cfg
+    p, limit, side = cfg.patch_size, cfg.in_patch_limit, cfg.max_side_px
+    b_short, b_long = (min(box), max(box)) if box else (side, side)
+    # a tile at least half as long as it is wide: the short side holds at most
+    # p * sqrt(2 * limit) px (2534 for K2.5)
+    s = min(short, b_short, side, int(p * math.sqrt(2 * limit)))
+    scale = s / short
+    length = max(1, round(long_ * scale)) if s != short else long_
+    t = min(length, b_long, side, (limit // max(1, s // p)) * p)
+    while t > p and model_resize(*((s, t) if tall else (t, s)), cfg=cfg) != (
+            (s, t) if tall else (t, s)):
+        t -= p
+    overlap = round(t * TILE_OVERLAP)
+    n = 1 if length <= t else math.ceil((length - overlap) / (t - overlap))
+    starts = [0] if n == 1 else [round(i * (length - t) / (n - 1)) for i in range(n)]
+    boxes = tuple((0, a, s, a + t) if tall else (a, 0, a + t, s) for a in starts)
+    size = (s, length) if tall else (length, s)
+    return TileLayout(size, (s, t) if tall else (t, s), boxes)
 
 
 def animation_as_frames(info: MediaInfo, settings: Settings) -> bool:
@@ -566,6 +639,12 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
     )
     if src.image is None and animation_as_frames(info, settings):
         return prepare_animation(src, report, settings, sink, result)
+    if settings.tiles and tileable(info):
+        est = settings.estimator or settings.target.estimator(settings.target.default_model)
+        layout = tile_layout(_upright(info), settings.limits.value("image.recommended_box"),
+                             est)
+        if len(layout.boxes) > 1:
+            return prepare_tiles(src, info, layout, settings, sink, result)
     if info.image_offset is not None and info.image_bytes is not None:
         # a raw file's preview is the image prepared from here on (its pixels, its bytes)
         with src.open() as fh:
@@ -672,6 +751,65 @@ def first_image_bytes(src: Resource, info: MediaInfo, result: Prepared | None) -
                                      f"{what} after the image; the model sees the first "
                                      "image only"))
     return data[:info.image_bytes]
+
+
+def prepare_tiles(src: Resource, info: MediaInfo, layout: TileLayout, settings: Settings,
+                  sink: Sink, result: Prepared) -> Prepared:
+    """--tiles: the image decoded once, turned upright, scaled to the layout's size when it
+    must be, and cut into its tiles, each prepared as an image of its own (its own part, in
+    reading order, in ``result.parts``)."""
+    limits = settings.limits
+    ceiling = limits.value("image.max_decode_pixels")
+    try:
+        if info.decoder == "ffmpeg":
+            img = decode_still(src)
+        else:
+            opened = open_lazy(src.image if src.image is not None else (src.path or src.data),
+                               max_pixels=1 << 62 if ceiling is None else ceiling,
+                               seconds=limits.value("image.max_decode_seconds"))
+            img = load_image(opened)
+            if src.image is None and opened is not img:
+                opened.close()
+        img, rotated = apply_orientation(img)
+        if tuple(img.size) != tuple(_upright(info)):  # a header the decode did not agree with
+            layout = tile_layout(img.size, limits.value("image.recommended_box"),
+                                 settings.estimator or settings.target.estimator(
+                                     settings.target.default_model))
+        if img.size != layout.size:
+            img = resize_to(img, layout.size)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError,
+            EOFError) as exc:
+        result.findings.append(
+            Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}"))
+        return result
+    if rotated:
+        result.changes.append(Change("rotated", why="as its EXIF orientation says"))
+    tile_settings = settings.replace(tiles=False)
+    base = sink.stem or safe_relative(src.name).with_suffix("")
+    tokens = 0
+    for i, box in enumerate(layout.boxes):
+        tile = Resource(name=f"{src.name} (tile {i + 1} of {len(layout.boxes)})",
+                        image=img.crop(box))
+        t_report = check(probe(tile, limits), tile_settings)
+        one = prepare_image(tile, t_report, tile_settings,
+                            Sink(sink.out_dir, base.with_name(f"{base.name}_tile{i + 1:02d}")))
+        if not one.ok or one.part is None:
+            result.findings += [f for f in one.findings if f.severity == "error"]
+            return result
+        result.parts.append(one.part)
+        result.outputs += one.outputs
+        result.bytes_out += one.bytes_out
+        tokens += int((one.tokens or {}).get("estimate", 0))
+    tw, th = layout.tile
+    est = settings.estimator
+    result.changes.append(Change(
+        "tiled", _wxh(_upright(info)), f"{len(layout.boxes)} tiles of {tw}x{th}",
+        "--tiles: the model sees each tile whole" + (
+            f"; about {tokens:,} tokens" if est is not None and tokens else "")))
+    if est is not None and tokens:
+        result.tokens = est.to_json(tokens)
+    result.ok = True
+    return result
 
 
 def _verify_beside(data: bytes, settings: Settings,
