@@ -472,6 +472,10 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
     fps = settings.fps
     duration = info.duration or 0.0
     notes: list[str] = []
+    if info.fps and 0 < info.fps < fps:
+        # the processor samples at min(fps, the video's own): faster only repeats frames
+        notes.append(f"fps lowered from {fps:g} to the video's own {info.fps:.4g}")
+        fps = info.fps
     min_frames = limits.value("frames.min") or 1
     fps_max = limits.value("param.fps.max") or fps
     if duration > 0 and math.ceil(round(duration * fps, 9)) < min_frames:
