@@ -496,7 +496,8 @@ def plan_image(
 
     needs = _blocking(findings)
     if info.orientation not in (None, 1):
-        plan.reasons.append(f"apply EXIF orientation {info.orientation}")
+        plan.reasons.append(f"apply {_orientation_source(info)} orientation "
+                            f"{info.orientation}")
     if needs:
         plan.reasons += [f.code for f in needs]
     if info.hdr and settings.hdr == "convert":
@@ -783,7 +784,8 @@ def prepare_tiles(src: Resource, info: MediaInfo, layout: TileLayout, settings: 
             Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}"))
         return result
     if rotated:
-        result.changes.append(Change("rotated", why="as its EXIF orientation says"))
+        result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
+                                                    "orientation says"))
     tile_settings = settings.replace(tiles=False)
     base = sink.stem or safe_relative(src.name).with_suffix("")
     tokens = 0
@@ -1028,7 +1030,8 @@ def _transform_and_encode(
     drafted = (info.width, info.height) != img.size and info.width is not None
     img, rotated = apply_orientation(img)
     if rotated:
-        result.changes.append(Change("rotated", why="as its EXIF orientation says"))
+        result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
+                                                    "orientation says"))
     source_size = tuple(up) if drafted else img.size
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     if plan.pad_aspect:
@@ -1126,6 +1129,12 @@ def _transform_and_encode(
         if (small := preview_or_none(enc.image)) is not None:
             result.previews[0] = small
     return enc.data, enc.format
+
+
+def _orientation_source(info: MediaInfo | None) -> str:
+    """Where an image's orientation is written: a HEIF/AVIF's irot/imir item properties, else
+    EXIF."""
+    return "irot/imir" if info is not None and info.format in ("heic", "avif") else "EXIF"
 
 
 def _wxh(size: tuple[int, int] | list[int]) -> str:

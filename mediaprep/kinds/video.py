@@ -660,8 +660,10 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     min_frames = limits.value("frames.min") or 1
     if fs.fps != fs.requested_fps and not math.isclose(fs.fps, fs.requested_fps):
         # the API samples at the fps it is told: say so when it is not what the user asked
-        reason = next((x for x in fs.notes if "raised" in x or "capped" in x),
-                      "max_frames cap")
+        reason = next((x for x in fs.notes if any(w in x for w in ("raised", "capped",
+                                                                    "lowered"))),
+                      "raised to give enough frames" if fs.fps > fs.requested_fps
+                      else "lowered by the max_frames cap")
         result.findings.append(Finding("param.fps", "info",
                                        f"{result.path}: frames taken at {fs.fps:.4g} fps, not "
                                        f"the {fs.requested_fps:g} asked ({reason})",

@@ -17,3 +17,10 @@ def test_frames_of_a_slow_clip_are_not_repeated(tmp_path: Path) -> None:
     assert p.timestamps is not None and len(p.timestamps) == 10
     assert p.fps == 1.0
     assert len(set(p.timestamps)) == len(p.timestamps)
+
+
+def test_fps_message_names_why_it_changed(tmp_path: Path) -> None:
+    path = make_video(tmp_path / "slow.mp4", n_frames=10, fps=1, width=64, height=48)
+    p = mediaprep.prepare(path, video_mode="frames", fps=2)
+    msgs = [f.message for f in p.findings if f.code == "param.fps"]
+    assert msgs and "video's own" in msgs[0] and "max_frames" not in msgs[0]
