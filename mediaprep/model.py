@@ -304,8 +304,8 @@ class Change:
 
 
 #: The keys of every parts.jsonl line, in order (docs/formats.md, "parts.jsonl").
-LINE_KEYS = ("path", "ok", "kind", "part", "parts", "outputs", "findings", "fixes", "changes", "fps",
-             "timestamps", "tokens")
+LINE_KEYS = ("path", "ok", "kind", "part", "parts", "outputs", "findings", "fixes", "changes",
+             "fps", "timestamps", "tokens")
 
 
 def line_of(**values: Any) -> dict[str, Any]:

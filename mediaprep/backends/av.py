@@ -143,6 +143,19 @@ def video_stream(container: av.container.InputContainer):
     return max(streams, key=length)
 
 
+def display_matrix(frame: Any) -> tuple[int, ...] | None:
+    """A decoded frame's display matrix (FFmpeg's int32[9], 16.16 fixed point), or None."""
+    try:
+        for sd in frame.side_data:
+            if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX"):
+                raw = bytes(sd)
+                if len(raw) >= 36:
+                    return struct.unpack("=9i", raw[:36])  # native-endian int32[9]
+    except ValueError:  # PyAV raises on side data types it has no enum member for
+        pass
+    return None
+
+
 def video_streams(container: av.container.InputContainer) -> int:
     """How many video streams the container holds, cover art not counted."""
     return sum(1 for s in container.streams.video

@@ -44,7 +44,14 @@ from ..tuning import (  # noqa: F401  (re-exported)
     MIN_SHORT_SIDE,
     X264_PRESET,
 )
-from .av import VideoScan, mp4_index, read_video, scan_packets, video_stream
+from .av import (
+    VideoScan,
+    display_matrix,
+    mp4_index,
+    read_video,
+    scan_packets,
+    video_stream,
+)
 from .colour import HALD_LEVEL, frame_cicp, hald_clut
 from .sniff import HEAD_BYTES, identity_size, largest_fitting, sniff
 
@@ -405,20 +412,8 @@ class _Rotation:
     note: str
 
 
-def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
-    try:
-        for sd in frame.side_data:
-            if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX"):
-                raw = bytes(sd)
-                if len(raw) >= 36:
-                    return struct.unpack("=9i", raw[:36])  # native-endian int32[9]
-    except ValueError:  # PyAV raises on side data types it has no enum member for
-        pass
-    return None
-
-
 def _rotation_of(frame: av.VideoFrame) -> _Rotation:
-    m = _display_matrix(frame)
+    m = display_matrix(frame)
     try:
         ccw = float(frame.rotation)  # av_display_rotation_get: counter-clockwise degrees
     except (TypeError, ValueError):
