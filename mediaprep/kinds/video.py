@@ -472,8 +472,9 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
     fps = settings.fps
     duration = info.duration or 0.0
     notes: list[str] = []
-    if info.fps and 0 < info.fps < fps:
-        # the processor samples at min(fps, the video's own): faster only repeats frames
+    if info.fps and (limits.value("param.fps.min") or 0) <= info.fps < fps:
+        # the processor samples at min(fps, the video's own): faster only repeats frames (a
+        # video sparser than the fps range keeps the range's rules: issue 22 item 16)
         notes.append(f"fps lowered from {fps:g} to the video's own {info.fps:.4g}")
         fps = info.fps
     min_frames = limits.value("frames.min") or 1
