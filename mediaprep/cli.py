@@ -579,6 +579,9 @@ def limits_cmd(target: str | None, limit_overrides: tuple[str, ...], as_json: bo
               help="How images of 10 px or less on a side are fixed [default: pad].")
 @click.option("--pad-aspect", is_flag=True, default=None,
               help="Pad images beyond the aspect-ratio limit instead of failing them.")
+@click.option("--tiles", is_flag=True, default=None,
+              help="Send a tall or wide image the model would shrink as overlapping tiles "
+                   "(several images, reading order), each seen whole.")
 @click.option("--resize", "resize", type=click.Choice(["none", "model"]), default=None,
               help="'model': resize images to exactly what the model keeps.")
 @click.option("--frames-dir", "frames_dirs", multiple=True, type=PathParam(file_okay=False),

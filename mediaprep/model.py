@@ -63,6 +63,11 @@ CODES: dict[str, str] = {
                             "8-bit RGB by clipping shows white (or black); prep scales them.",
     "image.transparency": "The image has an alpha channel; the model's processor drops alpha, "
                           "so prep flattens transparent pixels onto --background.",
+    # added in the third round
+    "image.raw_preview": "A raw camera file (DNG): its embedded preview is sent, not the raw "
+                         "data (mediaprep does not develop raw images).",
+    "image.downscaled": "The model sees the image at less than half its size (--tiles sends "
+                        "it as tiles it sees whole).",
 }
 
 
@@ -144,6 +149,16 @@ class MediaInfo:
     colour_shift: float | None = None
     hdr: str | None = None
     cicp: list[int] | None = None
+    # the bytes of the image that stands for the file when that is not the whole file: the
+    # first image of a JPEG with more after it (a motion photo's video, an MPF gain map), a
+    # raw file's embedded preview at image_offset. What prep sends (losslessly cut out) and
+    # what the byte limits are judged on; width/height/format-of-pixels are that image's.
+    image_bytes: int | None = None
+    image_offset: int | None = None
+    raw_size: tuple[int, int] | None = None  # a raw file's sensor image, when it has one
+    # "ffmpeg": the pixels are decoded by the bundled FFmpeg, Pillow refusing the file (an
+    # AVIF libavif rejects and dav1d reads); None: Pillow decodes it
+    decoder: str | None = None
     # videos
     container: str | None = None
     codec: str | None = None
@@ -156,6 +171,7 @@ class MediaInfo:
     rotation: int | None = None
     sample_aspect_ratio: float | None = None
     has_audio: bool | None = None
+    video_streams: int | None = None  # video tracks, cover art not counted (only one is sent)
     pix_fmt: str | None = None
     # image lists
     members: list[MediaInfo] = field(default_factory=list)
@@ -169,6 +185,12 @@ class MediaInfo:
     # a video's first decoded frame as a small RGB picture (the report's), when the probe was
     # asked for it (prepare(preview=True)): the probe decodes that frame anyway
     first_frame: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def sent_bytes(self) -> int:
+        """The bytes prep sends when it does not re-encode: the first image of a file with
+        more after it (:attr:`image_bytes`), else the whole file."""
+        return self.image_bytes if self.image_bytes is not None else self.bytes
 
     @property
     def pixels(self) -> int | None:
@@ -243,7 +265,7 @@ class Report:
 #: summary, the HTML report and parts.jsonl all count and name changes by these).
 CHANGE_KINDS: tuple[str, ...] = ("rotated", "converted", "resized", "padded", "re-encoded",
                                  "remuxed", "transcoded", "sent as frames", "flattened",
-                                 "sampled")
+                                 "sampled", "stripped", "tiled")
 
 
 @dataclass(frozen=True)
@@ -286,8 +308,8 @@ class Change:
 
 
 #: The keys of every parts.jsonl line, in order (docs/formats.md, "parts.jsonl").
-LINE_KEYS = ("path", "ok", "kind", "part", "outputs", "findings", "fixes", "changes", "fps",
-             "timestamps", "tokens")
+LINE_KEYS = ("path", "ok", "kind", "part", "parts", "outputs", "findings", "fixes", "changes",
+             "fps", "timestamps", "tokens")
 
 
 def line_of(**values: Any) -> dict[str, Any]:
@@ -296,7 +318,7 @@ def line_of(**values: Any) -> dict[str, Any]:
     unknown = set(values) - set(LINE_KEYS)
     if unknown:
         raise TypeError(f"not a parts.jsonl key: {', '.join(sorted(unknown))}")
-    empty = {"outputs": [], "findings": [], "fixes": [], "changes": []}
+    empty = {"parts": [], "outputs": [], "findings": [], "fixes": [], "changes": []}
     return {k: values.get(k, empty.get(k)) for k in LINE_KEYS}
 
 
@@ -319,6 +341,9 @@ class Prepared:
     kind: str
     ok: bool
     part: dict[str, Any] | None = None
+    # --tiles: the content parts of an input sent as several images, in reading order (then
+    # ``part`` is None: no one part stands for the input); empty otherwise
+    parts: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -366,7 +391,8 @@ class Prepared:
         # the same keys on every line (null or empty where a value does not apply): a program
         # reading parts.jsonl never meets a missing key
         return line_of(
-            path=self.path, ok=self.ok, kind=self.kind, part=self.part, outputs=outputs,
+            path=self.path, ok=self.ok, kind=self.kind, part=self.part,
+            parts=list(self.parts), outputs=outputs,
             findings=[f.to_json() for f in self.findings], fixes=self.fixes,
             changes=[c.to_json() for c in self.changes], fps=self.fps,
             timestamps=(None if self.timestamps is None

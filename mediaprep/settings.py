@@ -87,6 +87,8 @@ class Settings:
         background: the colour transparent pixels are flattened onto where the target's
             processor drops alpha: a name or ``#rrggbb`` (default ``"white"``).
         resize_model: resize images to exactly the size the model keeps (``--resize model``).
+        tiles: send a tall or wide image the model would shrink as overlapping tiles in
+            reading order, each kept whole by the model (``--tiles``; ``Prepared.parts``).
         safety_margin: fraction kept free under a byte limit when encoding (0 to 0.5).
         max_tokens: limit on the estimated tokens of a request (None: off).
         max_image_tokens: limit on the estimated tokens of one image (None: off).
@@ -121,6 +123,9 @@ class Settings:
     hdr: str = "convert"
     background: str = DEFAULT_BACKGROUND
     resize_model: bool = False
+    #: a tall or wide image goes as overlapping tiles in reading order, each seen by the model
+    #: without shrinking (Prepared.parts)
+    tiles: bool = False
     safety_margin: float = DEFAULT_SAFETY_MARGIN
     max_tokens: int | None = None
     max_image_tokens: int | None = None

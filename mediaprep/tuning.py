@@ -96,3 +96,13 @@ COLOUR_VISIBLE_SHIFT = 2.0
 #: The luminance an HDR picture's SDR white sits at when tone-mapped (cd/m2): 100, as FFmpeg's
 #: zscale (npl=100) and tonemap filters use, so mediaprep's SDR matches the usual reference.
 HDR_REFERENCE_WHITE = 100.0
+
+# ------------------------------------------------------------------ tiles (--tiles)
+
+#: Share of a tile's length it shares with the next one (--tiles): a line of text cut by one
+#: tile's edge is whole in the next. 10 % of a 7000 px tile is 700 px, many text lines.
+TILE_OVERLAP = 0.10
+#: --tiles and image.downscaled are for tall or wide captures (screenshots, documents,
+#: panoramas): at least this long:short. A photo the model shrinks stays one image (its
+#: subject survives the shrink; text across a page does not).
+TILE_MIN_ASPECT = 2.0

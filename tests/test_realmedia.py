@@ -34,7 +34,8 @@ ROWS: list[dict[str, str]] = list(csv.DictReader(MANIFEST.open(encoding="utf-8")
 FILE_ROWS = [r for r in ROWS if not r["relpath"].startswith("framelists/")]
 FRAME_ROWS = [r for r in ROWS if r["relpath"].startswith("framelists/")]
 
-FAILED_READ = {"file.unreadable", "image.decompression_bomb"}
+# a read refused: unreadable, a bomb, or a format mediaprep has no decoder for (JPEG XL)
+FAILED_READ = {"file.unreadable", "image.decompression_bomb", "file.unsupported_format"}
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,6 @@ EXCEPTIONS: dict[tuple[str, str], Exception_] = {
         "boxes, so it passes today (even with deep=True)",
         _any,
         gap=True,
-    ),
-    ("images/ft_fixture.jxl", "unsupported"): Exception_(
-        "JPEG XL is recognised by its magic number but Pillow has no decoder for it, so the probe "
-        "says file.unreadable (nothing can convert it) rather than file.unsupported_format",
-        lambda i, c: i.format == "jxl" and c == ["file.unreadable"],
     ),
     ("images/heif_zPug_3.heic", "frames"): Exception_(
         "3 top-level pictures in a HEIF are alternatives, not an animation: mediaprep notes "

@@ -78,6 +78,7 @@ def make_video(
     time_base: Fraction | None = None,
     start_pts: int = 0,
     rotation: int | None = None,
+    display_matrix: Sequence[int] | None = None,
     sar: Fraction | None = None,
     frame_fn: FrameFn | None = None,
     audio: bool = False,
@@ -125,6 +126,8 @@ def make_video(
             cc.sample_aspect_ratio = sar
         if rotation is not None:
             stream.set_display_rotation(rotation)
+        if display_matrix is not None:  # FFmpeg's int32[9] (a mirrored rotation, say)
+            stream.set_display_matrix(list(display_matrix))
         astream = None
         if audio:
             astream = out.add_stream("aac", rate=44100, layout="mono")

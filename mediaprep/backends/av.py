@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import av
 import numpy as np
+from PIL import Image
 
 from ..model import MediaInfo
 from .colour import frame_cicp, tone_map
@@ -188,12 +189,40 @@ def coded_size(codec: str, packet: av.Packet) -> tuple[int, int] | None:
 
 
 def video_stream(container: av.container.InputContainer):
-    """The stream that is the video: the first video stream that is not cover art (an
-    attached picture is a one-frame "video" stream, never the content); None when none is."""
-    for s in container.streams.video:
-        if not (s.disposition & av.stream.Disposition.attached_pic):
-            return s
+    """The stream that is the video: of the video streams that are not cover art (an attached
+    picture is a one-frame "video" stream, never the content), the one with the most frames
+    (then the longest, then the first): a Pixel motion photo's MP4 also holds a 1-2 frame
+    high-resolution "top shot" track, which FFmpeg's own choice (the largest) would pick.
+    None when there is none."""
+    streams = [s for s in container.streams.video
+               if not (s.disposition & av.stream.Disposition.attached_pic)]
+    if len(streams) <= 1:
+        return streams[0] if streams else None
+
+    def length(s: Any) -> tuple[int, float, int]:
+        seconds = float(s.duration * s.time_base) if s.duration and s.time_base else 0.0
+        return (s.frames or 0, seconds, -s.index)
+
+    return max(streams, key=length)
+
+
+def display_matrix(frame: Any) -> tuple[int, ...] | None:
+    """A decoded frame's display matrix (FFmpeg's int32[9], 16.16 fixed point), or None."""
+    try:
+        for sd in frame.side_data:
+            if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX"):
+                raw = bytes(sd)
+                if len(raw) >= 36:
+                    return struct.unpack("=9i", raw[:36])  # native-endian int32[9]
+    except ValueError:  # PyAV raises on side data types it has no enum member for
+        pass
     return None
+
+
+def video_streams(container: av.container.InputContainer) -> int:
+    """How many video streams the container holds, cover art not counted."""
+    return sum(1 for s in container.streams.video
+               if not (s.disposition & av.stream.Disposition.attached_pic))
 
 
 def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = None,
@@ -392,6 +421,7 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
     if info.format is None:
         info.format = _CONTAINERS.get(container.format.name, container.format.name)
     info.has_audio = bool(container.streams.audio)
+    info.video_streams = video_streams(container)
     if container.duration is not None and container.duration > 0:
         info.declared_duration = container.duration / av.time_base
     vs = video_stream(container)
@@ -750,9 +780,9 @@ def undecodable_reason(src: MediaSource, info: MediaInfo, *, deep: bool = False)
         return None  # the probe already says why it cannot be opened
     try:
         with container:
-            if not container.streams.video:
+            vs = video_stream(container)
+            if vs is None:
                 return None
-            vs = container.streams.video[0]
             if vs.codec_context is None:
                 return _NO_DECODER
             return _decode_all(container, vs)
@@ -958,3 +988,53 @@ def _seconds(frame: Any, tb: Any) -> float:
 
 def _frame_at(frame: Any, start: float, tb: Any) -> tuple[Any, float]:
     return frame_preview(frame), max(0.0, _seconds(frame, tb) - start)
+
+
+def _still_streams(container: Any) -> tuple[Any, Any]:
+    """An image file's colour stream and its alpha plane's stream (FFmpeg's AVIF demuxer
+    names them "Color" and "Alpha"), the latter None when absent."""
+    videos = list(container.streams.video)
+    alpha = next((s for s in videos if (s.metadata or {}).get("title") == "Alpha"), None)
+    colour = next((s for s in videos if s is not alpha), None)
+    if colour is None:
+        raise ValueError("no picture stream")
+    return colour, alpha
+
+
+def probe_still(src: MediaSource) -> tuple[int, int, bool] | None:
+    """Width, height and whether it has alpha, of a still image (an AVIF Pillow refuses) as
+    the bundled FFmpeg reads it, from the stream header (nothing decoded); None when FFmpeg
+    cannot read it either."""
+    try:
+        with av.open(str(src.path) if src.path else src.open(), mode="r") as container:
+            colour, alpha = _still_streams(container)
+            cc = colour.codec_context
+            if not cc.width or not cc.height:
+                return None
+            return cc.width, cc.height, alpha is not None
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+
+
+def decode_still(src: MediaSource) -> Any:
+    """The picture of an image file Pillow refuses (an AVIF), decoded by the bundled FFmpeg
+    (dav1d): RGB, or RGBA with its alpha plane; a PIL image. OSError when it cannot."""
+    try:
+        return _decode_still(src)
+    except (av.FFmpegError, StopIteration, ValueError) as exc:
+        raise OSError(f"the bundled FFmpeg cannot decode it: {_short(exc)}") from exc
+
+
+def _decode_still(src: MediaSource) -> Any:
+    with av.open(str(src.path) if src.path else src.open(), mode="r") as container:
+        colour, alpha = _still_streams(container)
+        frame = next(container.decode(colour))
+        img = frame.to_image()
+        if alpha is None:
+            return img
+    with av.open(str(src.path) if src.path else src.open(), mode="r") as container:
+        _, alpha = _still_streams(container)
+        plane = next(container.decode(alpha)).reformat(format="gray", width=img.width,
+                                                        height=img.height)
+        img.putalpha(Image.fromarray(plane.to_ndarray(), "L"))
+    return img

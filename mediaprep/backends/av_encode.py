@@ -47,6 +47,7 @@ from ..tuning import (  # noqa: F401  (re-exported)
 from .av import (
     TimestampMender,
     VideoScan,
+    display_matrix,
     mp4_index,
     read_video,
     scan_packets,
@@ -426,20 +427,8 @@ class _Rotation:
     note: str
 
 
-def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
-    try:
-        for sd in frame.side_data:
-            if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX"):
-                raw = bytes(sd)
-                if len(raw) >= 36:
-                    return struct.unpack("=9i", raw[:36])  # native-endian int32[9]
-    except ValueError:  # PyAV raises on side data types it has no enum member for
-        pass
-    return None
-
-
 def _rotation_of(frame: av.VideoFrame) -> _Rotation:
-    m = _display_matrix(frame)
+    m = display_matrix(frame)
     try:
         ccw = float(frame.rotation)  # av_display_rotation_get: counter-clockwise degrees
     except (TypeError, ValueError):

@@ -45,7 +45,16 @@ from PIL import Image
 
 from ..errors import MediaprepError
 from ..model import MediaInfo
-from .av import DISCARD, KEY, NO_PTS, TimestampMender, VideoScan, read_video
+from .av import (
+    DISCARD,
+    KEY,
+    NO_PTS,
+    TimestampMender,
+    VideoScan,
+    display_matrix,
+    read_video,
+    video_stream,
+)
 from .colour import frame_cicp, tone_map
 
 VideoInput = str | os.PathLike[str] | IO[bytes]
@@ -169,11 +178,10 @@ def _open(source: VideoInput, start: int | None = None) -> tuple[Any, int | None
 
 
 def _video_stream(container: Any) -> Any:
-    attached = av.stream.Disposition.attached_pic
-    streams = [s for s in container.streams.video if not (s.disposition & attached)]
-    if not streams:
+    stream = video_stream(container)  # the main one, as probe and remux take it
+    if stream is None:
         raise NoVideoStream("the container has no video stream")
-    return streams[0]
+    return stream
 
 
 @dataclass
@@ -462,8 +470,35 @@ def _sdr_image(frame: Any) -> Image.Image:
     return Image.fromarray(tone_map(rgb.to_ndarray(), cicp), "RGB")
 
 
+#: The sign pattern (a, b, c, d) of a display matrix's 2x2 part -> the PIL transpose that shows
+#: the frame as it says: a destination point is (a*p + c*q, b*p + d*q) (libavutil/display.h).
+_MATRIX_TURNS: dict[tuple[int, int, int, int], Any] = {
+    (1, 0, 0, 1): "identity",
+    (-1, 0, 0, 1): Image.Transpose.FLIP_LEFT_RIGHT,
+    (1, 0, 0, -1): Image.Transpose.FLIP_TOP_BOTTOM,
+    (-1, 0, 0, -1): Image.Transpose.ROTATE_180,
+    (0, -1, 1, 0): Image.Transpose.ROTATE_90,
+    (0, 1, -1, 0): Image.Transpose.ROTATE_270,
+    (0, 1, 1, 0): Image.Transpose.TRANSPOSE,
+    (0, -1, -1, 0): Image.Transpose.TRANSVERSE,
+}
+
+
+def _matrix_transpose(m: tuple[int, ...] | None) -> Any:
+    """The transpose a display matrix asks for (a mirrored rotation too), or None when there is
+    no matrix or it is not a multiple of 90 degrees (then the rotation angle decides)."""
+    if m is None:
+        return None
+
+    def sign(v: int) -> int:
+        return 0 if abs(v) < 1 << 8 else (1 if v > 0 else -1)
+
+    return _MATRIX_TURNS.get((sign(m[0]), sign(m[1]), sign(m[3]), sign(m[4])))
+
+
 def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> Image.Image:
     """RGB PIL image, square pixels, longest side <= max_side, turned upright."""
+    matrix = display_matrix(frame)  # read before reformat, which drops side data
     w, h = frame.width, frame.height
     dw = w * float(sar)
     scale = 1.0
@@ -479,6 +514,9 @@ def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> 
             fmt = frame.format.name  # 10-bit YUV stays 10-bit until the tone map
         frame = frame.reformat(width=tw, height=th, format=fmt, interpolation="BICUBIC")
     img = _sdr_image(frame)
+    turn = _matrix_transpose(matrix)
+    if turn is not None:  # rotations and reflections, as FFmpeg's autorotate applies them
+        return img.transpose(turn) if turn != "identity" else img
     if rotation == 90:
         img = img.transpose(Image.Transpose.ROTATE_90)
     elif rotation == 180:

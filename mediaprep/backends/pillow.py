@@ -27,8 +27,9 @@ from ..limits import Limits, limits_for
 from ..model import UNENCODED, MediaInfo
 from .colour import colour_facts, flatten, tone_map_image
 from .colour import to_srgb as colour_to_srgb
+from .raw import DngFile, read_dng
 from .sniff import Sniffed
-from .source import MediaSource
+from .source import BytesSource, MediaSource
 
 _PILLOW_FORMATS = {
     "JPEG": "jpeg", "MPO": "mpo", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp",
@@ -281,13 +282,18 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
         _from_pil(info, src.image)
         info.format = info.format or UNENCODED
         return info
+    if sniffed.format == "tiff":
+        with src.open() as fh:
+            dng = read_dng(fh, src.size)
+        if dng is not None:
+            return _probe_dng(src, info, dng, max_pixels=max_pixels, deep=deep, limits=limits)
     guard = DecodeGuard.from_limits(limits)
     if max_pixels != guard.max_pixels:
         guard = DecodeGuard(max_pixels, guard.max_bytes, guard.max_pixels_per_byte,
                             guard.max_jpeg_scans, guard.max_seconds, guard.box)
     try:
         with src.open() as fh:
-            frames, walk_problem = _pre_open(fh, sniffed.format, src.size, guard)
+            frames, walk_problem, jpeg_end = _pre_open(fh, sniffed.format, src.size, guard)
             fh.seek(0)
             with open_image(fh, max_pixels, guard, src.size) as im:
                 _from_pil(info, im)
@@ -295,7 +301,12 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
                     sniffed.format)
                 _read_header_extras(info, im, src, frames)
                 _read_colour(info, im, src)
-                problem = structural_problem(info.format, src, im) or walk_problem
+                if jpeg_end is not None and src.size - jpeg_end > JPEG_TRAILER_KEPT_BYTES:
+                    info.image_bytes = jpeg_end
+                    info.notes.append(f"{src.size - jpeg_end:,} bytes after the first image's "
+                                      f"end ({trailer_kind(src, jpeg_end, info.format)})")
+                problem = (None if jpeg_end is not None else
+                           structural_problem(info.format, src, im)) or walk_problem
                 if problem:
                     info.error, info.error_code = problem, "file.unreadable"
                 elif deep:
@@ -308,12 +319,46 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
         info.error_code = "file.unreadable"
         info.error = str(exc)
     except UnidentifiedImageError:
-        info.error_code = "file.unreadable"
-        info.error = "not a readable image (Pillow cannot identify it)"
+        if sniffed.format == "jxl":
+            info.error_code = "file.unsupported_format"
+            info.error = ("a JPEG XL image: no provider takes it and mediaprep has no decoder "
+                          "for it; convert it to JPEG or PNG first")
+        else:
+            info.error_code = "file.unreadable"
+            info.error = "not a readable image (Pillow cannot identify it)"
     except (OSError, ValueError, SyntaxError, struct.error, EOFError, MemoryError,
             IndexError, KeyError, TypeError, ZeroDivisionError, RuntimeError) as exc:
         info.error_code = "file.unreadable"
         info.error = f"cannot read image: {type(exc).__name__}: {exc}"
+    return info
+
+
+def _probe_dng(src: MediaSource, info: MediaInfo, dng: DngFile, *, max_pixels: int | None,
+               deep: bool, limits: Limits | None) -> MediaInfo:
+    """A DNG stands for its largest embedded JPEG preview (probed as that JPEG); one with none
+    is refused: mediaprep does not develop raw sensor data."""
+    info.format = "dng"
+    info.raw_size = dng.raw_size if dng.raw_size != (0, 0) else None
+    best = dng.best
+    if best is None:
+        info.error_code = "file.unsupported_format"
+        info.error = ("a DNG raw file with no embedded JPEG preview; mediaprep does not develop "
+                      "raw images (export a JPEG from a raw converter)")
+        return info
+    with src.open() as fh:
+        fh.seek(best.offset)
+        preview = fh.read(best.length)
+    inner = probe_image(BytesSource(src.name, preview), Sniffed("image", "jpeg"),
+                        max_pixels=max_pixels, deep=deep, limits=limits)
+    for name in ("width", "height", "mode", "bit_depth", "error", "error_code",
+                 "declared_pixels"):
+        setattr(info, name, getattr(inner, name))
+    if inner.error is not None:
+        info.error = f"its embedded preview: {inner.error}"
+    info.image_offset, info.image_bytes = best.offset, best.length
+    raw = f"raw {info.raw_size[0]}x{info.raw_size[1]}; " if info.raw_size else ""
+    info.notes.append(f"DNG ({raw}the embedded {best.width}x{best.height} JPEG preview is "
+                      "used)")
     return info
 
 
@@ -377,8 +422,28 @@ def _orientation(im: Image.Image, fmt: str | None) -> int | None:
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else None
 
 
-def structural_problem(fmt: str | None, src: MediaSource, im: Image.Image) -> str | None:
-    """A reason the file is cut short or inconsistent, found without decoding pixels."""
+#: Bytes after a JPEG's end-of-image that are sent along (padding some cameras write); more is
+#: a motion photo's video or an MPF gain map, which prep strips (the model sees the first image).
+JPEG_TRAILER_KEPT_BYTES = 1024
+
+
+def trailer_kind(src: MediaSource, end: int, fmt: str | None) -> str:
+    """What follows a JPEG's first image, in words: an MP4 (a motion photo's video), the MPF
+    secondary images (an Ultra HDR gain map, a stereo pair), or unknown data."""
+    with src.open() as fh:
+        fh.seek(end)
+        head = fh.read(64)
+    if b"ftyp" in head[:16]:
+        return "a motion photo's video"
+    if fmt == "mpo" or head[:2] == b"\xff\xd8":
+        return "MPF secondary images: a gain map or another picture"
+    return "data the image does not use"
+
+
+def structural_problem(fmt: str | None, src: MediaSource,
+                       im: Image.Image | None) -> str | None:
+    """A reason the file is cut short or inconsistent, found without decoding pixels (``im``,
+    the file opened by Pillow, is needed for BMP and TIFF only)."""
     size = src.size
     if src.path is None and src.data is None:
         return None
@@ -402,8 +467,8 @@ def structural_problem(fmt: str | None, src: MediaSource, im: Image.Image) -> st
         if chunk[12:16] == b"VP8L" and chunk_end - 20 < 8:  # 5-byte header + data
             return "corrupt: the WEBP holds no image data"
     elif fmt in ("heic", "avif"):
-        return _isobmff_problem(src, im.size)
-    elif fmt in ("bmp", "tiff"):
+        return _isobmff_problem(src, im.size if im is not None else (0, 0))
+    elif fmt in ("bmp", "tiff") and im is not None:
         end = _raster_end(im)
         if end is not None and end > size:
             return f"truncated: pixel data should reach byte {end}, the file has {size}"
@@ -929,13 +994,13 @@ def _png_verify(data: bytes, rows: list[tuple[int, int]], guard: DecodeGuard) ->
 
 
 def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
-              guard: DecodeGuard) -> tuple[int | None, str | None]:
+              guard: DecodeGuard) -> tuple[int | None, str | None, int | None]:
     """Judge what the container declares before Pillow opens it (Pillow's ICO and animated
     WebP readers decode or allocate the whole canvas on open). Returns the APNG frame count
-    (fcTL chunks) when the file is a PNG, else None; and a JPEG marker segment libjpeg refuses
-    (:func:`_jpeg_walk`), else None."""
+    (fcTL chunks) when the file is a PNG, else None; a JPEG marker segment libjpeg refuses
+    (:func:`_jpeg_walk`), else None; and where a JPEG's first image ends, else None."""
     if fmt in ("jpeg", "mpo"):
-        scans, dims, problem = _jpeg_walk(fh, guard.max_jpeg_scans)
+        scans, dims, problem, end = _jpeg_walk(fh, guard.max_jpeg_scans)
         if guard.max_jpeg_scans is not None and scans > guard.max_jpeg_scans:
             raise BombError(None, f"the JPEG holds more than {guard.max_jpeg_scans} scans "
                                   "(image.max_jpeg_scans; encoders write a few dozen at most): "
@@ -943,14 +1008,14 @@ def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
         if dims:
             guard.judge(dims[0], dims[1], mode="L" if dims[2] == 1 else "RGB",
                         file_bytes=size, jpeg=True)
-        return None, problem
+        return None, problem, end
     elif fmt == "png":
         head = fh.read(33)
         if len(head) >= 24 and head[12:16] == b"IHDR":
             w, h = struct.unpack(">II", head[16:24])
             mode = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}.get(head[25], "RGBA")
             guard.judge(w, h, mode=mode, file_bytes=size)
-        return _png_frames(fh, size), None
+        return _png_frames(fh, size), None, None
     elif fmt == "gif":
         head = fh.read(10)
         if len(head) == 10:
@@ -968,7 +1033,7 @@ def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
     elif fmt == "ico" or fmt == "cur":
         for w, h in _ico_entries(fh, size):
             guard.judge(w, h, mode="RGBA", file_bytes=size, what="an icon in the ICO")
-    return None, None
+    return None, None, None
 
 
 def _whole(fh: IO[bytes]) -> Any:
@@ -1011,34 +1076,38 @@ def _entropy_end(data: Any, pos: int) -> int:
 
 
 def _jpeg_walk(fh: IO[bytes], limit: int | None
-               ) -> tuple[int, tuple[int, int, int] | None, str | None]:
+               ) -> tuple[int, tuple[int, int, int] | None, str | None, int | None]:
     """Count the scans (SOS markers) of the first JPEG in the file by walking its marker
     segments and skipping entropy-coded data; stop past ``limit``. Also the first SOF's
-    width, height and component count, and a marker segment libjpeg refuses to read (its
+    width, height and component count, a marker segment libjpeg refuses to read (its
     fatal marker errors: a second SOI or SOF, a bad SOS, DHT or DQT), which is what a stray
-    marker inside entropy-coded data makes the decode fail on (see :func:`_segment_problem`)."""
+    marker inside entropy-coded data makes the decode fail on (see :func:`_segment_problem`),
+    and where the first image ends (the byte after its EOI marker; None when not reached):
+    a motion photo's video or an MPF gain map follows it."""
     data = _whole(fh)
     try:
         n, pos, scans, dims = len(data), 2, 0, None
         components: bytes | None = None  # the SOF's component ids
         while pos + 4 <= n:
             if data[pos] != 0xFF:
-                return scans, dims, None  # not a marker: a damaged file, Pillow will say so
+                return scans, dims, None, None  # not a marker: a damaged file, Pillow will say so
             marker = data[pos + 1]
             if marker == 0xFF:  # fill byte
                 pos += 1
                 continue
             if marker == 0xD9:
-                break
+                return scans, dims, None, pos + 2
             if marker == 0xD8:
-                return scans, dims, "corrupt: a second start-of-image marker inside the JPEG"
+                return (scans, dims, "corrupt: a second start-of-image marker inside the JPEG",
+                        None)
             if marker == 0x01 or 0xD0 <= marker <= 0xD7:
                 pos += 2
                 continue
             length = (data[pos + 2] << 8) | data[pos + 3]
             if marker in _SOF:
                 if components is not None:
-                    return scans, dims, "corrupt: a second frame header (SOF) inside the JPEG"
+                    return (scans, dims,
+                            "corrupt: a second frame header (SOF) inside the JPEG", None)
                 if pos + 10 <= n:
                     h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
                     dims = (w, h, data[pos + 9])
@@ -1047,7 +1116,7 @@ def _jpeg_walk(fh: IO[bytes], limit: int | None
                 problem = _segment_problem(marker, bytes(data[pos + 4 : pos + 2 + length]),
                                            length - 2, components)
                 if problem:
-                    return scans, dims, f"corrupt: {problem}"
+                    return scans, dims, f"corrupt: {problem}", None
             pos += 2 + length
             if marker == 0xDA:
                 scans += 1
@@ -1056,8 +1125,8 @@ def _jpeg_walk(fh: IO[bytes], limit: int | None
                 # entropy data runs to the next marker that is neither FF00 stuffing nor RSTn
                 pos = _entropy_end(data, pos)
                 if pos < 0:
-                    return scans, dims, None
-        return scans, dims, None
+                    return scans, dims, None, None
+        return scans, dims, None, None
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
@@ -1430,8 +1499,13 @@ def _fit_size(
     box: tuple[int, int] | None = None,
     max_side: int | None = None,
     max_pixels: int | None = None,
+    max_ratio: float | None = None,
 ) -> tuple[int, int]:
-    """Largest size <= ``size`` with the same aspect that meets every given constraint."""
+    """Largest size <= ``size`` with the same aspect that meets every given constraint.
+
+    ``max_ratio`` (the target's aspect-ratio limit): when ``size`` is within it, so is the
+    result: the short side is rounded up where rounding down would break it (40000x200 in
+    the 8K box is 7680x39, not 7680x38 = 202.1:1)."""
     w, h = size
     long_, short = max(w, h), min(w, h)
     scale = 1.0
@@ -1457,7 +1531,23 @@ def _fit_size(
 
     while not ok(nw, nh) and (nw > 1 or nh > 1):
         nw, nh = max(1, nw - (nw >= nh)), max(1, nh - (nh >= nw))
-    return nw, nh
+    return keep_ratio((nw, nh), size, max_ratio, ok)
+
+
+def keep_ratio(new: tuple[int, int], old: tuple[int, int], max_ratio: float | None,
+               ok: Callable[[int, int], bool] = lambda a, b: True) -> tuple[int, int]:
+    """``new`` (a resize of ``old``) with its short side rounded up as far as ``max_ratio``
+    needs, when ``old`` was within that ratio and ``ok`` accepts the result."""
+    nw, nh = new
+    lg, sh = max(nw, nh), min(nw, nh)
+    if (max_ratio is None or lg <= max_ratio * sh
+            or max(old) > max_ratio * min(old)):
+        return new
+    need = math.ceil(lg / max_ratio - 1e-9)
+    while lg > max_ratio * need:  # float rounding
+        need += 1
+    bumped = (nw, need) if nw >= nh else (need, nh)
+    return bumped if ok(*bumped) else new
 
 
 def resize_within(
@@ -1466,6 +1556,7 @@ def resize_within(
     box: tuple[int, int] | None = None,
     max_side: int | None = None,
     max_pixels: int | None = None,
+    max_ratio: float | None = None,
 ) -> tuple[Image.Image, bool]:
     """Shrink ``img`` (aspect kept, never enlarged) to satisfy every constraint given.
 
@@ -1475,7 +1566,8 @@ def resize_within(
     finish with Lanczos: near-identical quality, several times faster. Palette and 1-bit images
     are converted to RGB(A)/L first so they are filtered, not nearest-sampled.
     """
-    new = _fit_size(img.size, box=box, max_side=max_side, max_pixels=max_pixels)
+    new = _fit_size(img.size, box=box, max_side=max_side, max_pixels=max_pixels,
+                    max_ratio=max_ratio)
     if new == img.size:
         return img, False
     src = img

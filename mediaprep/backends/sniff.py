@@ -16,6 +16,7 @@ EXTENSIONS: dict[str, str] = {
     "gif": "gif", "webp": "webp", "bmp": "bmp", "dib": "bmp", "tif": "tiff", "tiff": "tiff",
     "heic": "heic", "heif": "heic", "hif": "heic", "avif": "avif", "jp2": "jpeg2000",
     "j2k": "jpeg2000", "jpx": "jpeg2000", "ico": "ico", "cur": "cur", "jxl": "jxl", "mpo": "mpo",
+    "dng": "dng",
     "mp4": "mp4", "m4v": "mp4", "mov": "mov", "qt": "mov", "mkv": "mkv", "webm": "webm",
     "avi": "avi", "flv": "flv", "wmv": "wmv", "asf": "wmv", "mpg": "mpeg", "mpeg": "mpeg",
     "m2v": "mpeg", "ts": "ts", "m2ts": "ts", "mts": "ts", "3gp": "3gp", "3g2": "3gp",
@@ -24,10 +25,10 @@ EXTENSIONS: dict[str, str] = {
 # takes such a file only when its bytes are media (mediaprep.batch.inputs.is_media_file).
 SHARED_EXTENSIONS = frozenset({"ts", "mts", "m2ts"})
 IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
-                           "jpeg2000", "ico", "cur", "jxl", "mpo"})
+                           "jpeg2000", "ico", "cur", "jxl", "mpo", "dng"})
 VIDEO_FORMATS = frozenset({"mp4", "mov", "mkv", "webm", "avi", "flv", "wmv", "mpeg", "ts", "3gp"})
 # formats the same decoder family reads, so a "mismatch" between them is not worth reporting
-_EQUIVALENT = [{"jpeg", "mpo"}, {"mp4", "mov", "3gp"}]
+_EQUIVALENT = [{"jpeg", "mpo"}, {"mp4", "mov", "3gp"}, {"tiff", "dng"}]
 # one way only: a WebM is a Matroska file, so .mkv is a fair name for it; a Matroska file named
 # .webm is not a WebM (other codecs; Moonshot accepts webm but refuses mkv)
 _ALSO_NAMED = {("mkv", "webm")}

@@ -5,6 +5,7 @@ do not depend on how inputs are made (paths, bytes, URLs, PIL images, frame fold
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -20,3 +21,27 @@ class MediaSource(Protocol):
     def head(self, n: int) -> bytes: ...
 
     def tail(self, n: int) -> bytes: ...
+
+
+class BytesSource:
+    """A :class:`MediaSource` over bytes in memory (a part of a file a backend cut out: a raw
+    file's embedded preview)."""
+
+    path = None
+    image = None
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self.data = name, data
+
+    def open(self) -> IO[bytes]:
+        return io.BytesIO(self.data)
+
+    def head(self, n: int) -> bytes:
+        return self.data[:n]
+
+    def tail(self, n: int) -> bytes:
+        return self.data[-n:]
+
+    @property
+    def size(self) -> int:
+        return len(self.data)

@@ -64,6 +64,9 @@ def _content(items: Iterable[Any], dialect: str) -> list[dict[str, Any]]:
             continue
         if isinstance(item, dict):
             part = item
+        elif getattr(item, "parts", None):  # a Prepared sent as tiles: every tile, in order
+            content += _content(item.parts, dialect)
+            continue
         elif getattr(item, "part", None) is not None:  # a Prepared
             part = item.part
         else:
@@ -178,16 +181,23 @@ def _image_size(url: str) -> tuple[int, int] | None:
 
 def part_tokens(part: Mapping[str, Any], est: Estimator) -> int | None:
     """The vision-token estimate of what the client decides in one part: an image, or a frame
-    list (counted at its first frame's size). None for text, a video file (the server samples
-    it) and media whose size cannot be read (an https URL)."""
+    list (each chunk of frames counted at its first frame's size, as the processor does).
+    None for text, a video file (the server samples it) and media whose size cannot be read
+    (an https URL)."""
     if part.get("type") == "image_url" or "image" in part:
         raw = part.get("image_url", {}).get("url") if "image_url" in part else part.get("image")
         size = _image_size(raw) if isinstance(raw, str) else None
         return est.image(*size) if size else None
     frames = part.get("video")
     if isinstance(frames, list) and frames:
-        size = _image_size(frames[0]) if isinstance(frames[0], str) else None
-        return est.video(len(frames), *size) if size else None
+        k = est.cfg.temporal_merge_kernel_size
+        sizes: list[tuple[int, int]] = []
+        for i in range(0, len(frames), k):  # only a chunk's first frame sizes it
+            size = _image_size(frames[i]) if isinstance(frames[i], str) else None
+            if size is None:
+                return None
+            sizes += [size] * len(frames[i:i + k])
+        return est.frame_list(sizes)
     return None
 
 

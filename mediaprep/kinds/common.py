@@ -134,7 +134,14 @@ def estimate_for(report: Report, settings: Settings) -> int | None:
         return est.video(n, w, h)
     if info.kind == "frames" and info.width and info.height:
         n = min(len(info.members), settings.max_frames)
-        return est.video(max(1, n), info.width, info.height) if n else None
+        if not n:
+            return None
+        # the frames sent (sampled as prep samples them), each chunk sized by its first frame;
+        # a member whose size is unknown counts as the largest
+        step = len(info.members) / n
+        sent = [info.members[int(k * step)] for k in range(n)]
+        return est.frame_list([(m.width, m.height) if m.width and m.height
+                               else (info.width, info.height) for m in sent])
     return None
 
 

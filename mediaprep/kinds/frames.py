@@ -105,15 +105,15 @@ def prepare_frames_list(src: Resource, report: Report, settings: Settings, sink:
     done = prepare_frame_images(members, frame_settings, sink, result)
     if done is None:
         return result
-    urls, outputs, last_size = done
+    urls, outputs, sizes = done
     n = len(urls)
     min_frames = settings.limits.value("frames.min") or 1
     if n < min_frames:
         return result
     result.part = frames_part(urls, settings.fps, settings.dialect)
     result.fps = settings.fps
-    if last_size is not None and est is not None:
-        result.tokens = est.to_json(est.video(n, *last_size))
+    if sizes and est is not None:
+        result.tokens = est.to_json(est.frame_list(sizes))
     result.outputs = outputs
     result.ok = True
     return result

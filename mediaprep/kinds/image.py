@@ -14,14 +14,18 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..backends.av import decode_still, probe_still
 from ..backends.colour import Cicp, alpha_in_use, tone_map_image
 from ..backends.pillow import (
     ENCODABLE,
+    BombError,
+    DecodeGuard,
     _fit_size,
     animation_durations,
     apply_orientation,
     fit_and_pad_to_aspect,
     iter_animation,
+    keep_ratio,
     load_image,
     normalise_mode,
     open_lazy,
@@ -30,6 +34,8 @@ from ..backends.pillow import (
     probe_image,
     resize_to,
     resize_within,
+    structural_problem,
+    trailer_kind,
     verify_decodes,
 )
 from ..backends.pillow_encode import (
@@ -53,6 +59,7 @@ from ..emit.parts import frames_part, image_part
 from ..emit.sink import Sink, emit_url
 from ..limits import IMAGE_REQUEST_OVERHEAD, Limits
 from ..model import UNENCODED, Change, Finding, MediaInfo, Prepared, Report
+from ..output import safe_relative
 from ..resource import Resource
 from ..settings import Settings
 from ..targets.base import Estimator
@@ -63,13 +70,15 @@ from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     DRAFT_SNAP,
     PNG_RECOMPRESS_FLOOR,
     PREFER_DOWNSCALE_BELOW,
+    TILE_MIN_ASPECT,
+    TILE_OVERLAP,
 )
 from .common import check_extension, check_item_bytes, finding, in_box, mime_for, report_for
 from .video import FRAME_FORMAT, frame_budget
 
 # formats prep can convert from (it decodes them); anything else is a dead end
 CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
-                         "jpeg2000", "ico", "cur", "mpo", "ppm", "tga"})
+                         "jpeg2000", "ico", "cur", "mpo", "ppm", "tga", "dng"})
 
 
 def probe(src: Resource, limits: Limits, *, deep: bool = False,
@@ -82,9 +91,39 @@ def probe(src: Resource, limits: Limits, *, deep: bool = False,
         sniffed = sniff(src.head(HEAD_BYTES))
     info = probe_image(src, sniffed, max_pixels=limits.value("image.max_decode_pixels"),
                        deep=deep, limits=limits)
+    if (info.format == "avif" and info.error_code == "file.unreadable" and info.width is None
+            and structural_problem("avif", src, None) is None):
+        _ffmpeg_fallback(src, info, limits)
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
+
+
+def wire_format(fmt: str | None) -> str:
+    """The format of what is sent when the input is sent unchanged: an MPO is a JPEG with
+    more pictures after it (cut off), a DNG stands for its embedded JPEG preview."""
+    return "jpeg" if fmt in ("mpo", "dng") else fmt or ""
+
+
+def _ffmpeg_fallback(src: Resource, info: MediaInfo, limits: Limits) -> None:
+    """An AVIF Pillow's libavif refuses (full alpha, 10-bit with HDR metadata, a property it
+    is strict about) that the bundled FFmpeg (dav1d) reads: its pixels come from FFmpeg."""
+    found = probe_still(src)
+    if found is None:
+        return
+    w, h, alpha = found
+    try:
+        DecodeGuard.from_limits(limits).judge(w, h, mode="RGBA" if alpha else "RGB",
+                                              file_bytes=src.size)
+    except BombError as exc:
+        info.error_code, info.error = "image.decompression_bomb", str(exc)
+        info.declared_pixels = exc.pixels
+        return
+    refused = info.error
+    info.error = info.error_code = None
+    info.width, info.height, info.mode, info.bit_depth = w, h, "RGBA" if alpha else "RGB", 8
+    info.decoder = "ffmpeg"
+    info.notes.append(f"decoded by the bundled FFmpeg (Pillow: {refused})")
 
 
 def check(info: MediaInfo, settings: Settings) -> Report:
@@ -102,7 +141,7 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
 
     row = limits.get("image.formats")
     # an MPO is a JPEG with extra pictures appended; providers read it as the JPEG it starts with
-    wire_fmt = "jpeg" if fmt == "mpo" else fmt
+    wire_fmt = wire_format(fmt)
     if row is not None and fmt == UNENCODED:
         out.append(finding(row, f"{name}: an image in memory, not yet in a file format; prep "
                                 "encodes it", fmt, fixable=True, limit=sorted(row.value)))
@@ -145,10 +184,17 @@ def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
                                          " (prep converts it)", fmt, fixable=True,
                            limit=sorted(tier_formats.value)))
 
-    out += check_item_bytes("image", name, info.bytes, mime_for(wire_fmt), settings,
+    out += check_item_bytes("image", name, info.sent_bytes, mime_for(wire_fmt), settings,
                             "prep re-encodes or scales it down")
     out += check_animated(info, settings)
     out += check_colour(info, settings)
+    out += check_downscaled(info, settings)
+    if fmt == "dng":
+        raw = f" ({info.raw_size[0]}x{info.raw_size[1]} raw)" if info.raw_size else ""
+        out.append(Finding("image.raw_preview", "warning",
+                           f"{name}: a DNG raw file{raw}; its embedded {w}x{h} JPEG preview is "
+                           "sent, as the camera rendered it (mediaprep does not develop raw "
+                           "data)", actual=[w, h]))
     return out
 
 
@@ -198,6 +244,75 @@ def needs_colour_conversion(info: MediaInfo) -> bool:
 
 def has_alpha_channel(info: MediaInfo) -> bool:
     return (info.mode or "") in ALPHA_MODES
+
+
+def check_downscaled(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.downscaled (info): the model's processor keeps less than half of the image's
+    long side (a full-page screenshot's text becomes unreadable); what --tiles would cost."""
+    est = settings.estimator
+    if est is None or not tileable(info):
+        return []
+    up = _upright(info)
+    try:
+        kept = model_kept_size(*up, est)
+        if max(kept) * 2 >= max(up):
+            return []
+        layout = tile_layout(up, settings.limits.value("image.recommended_box"), est)
+    except (ValueError, TypeError):  # sizes the arithmetic refuses: no estimate, no finding
+        return []
+    tw, th = layout.tile
+    how = (f"sent as tiles (--tiles), it is {len(layout.boxes)} images of {tw}x{th}, about "
+           f"{len(layout.boxes) * est.image(tw, th):,} tokens against "
+           f"{est.image(*up):,}" if len(layout.boxes) > 1 else "--tiles cannot help")
+    return [Finding("image.downscaled", "info",
+                    f"{info.path}: the model sees {_wxh(up)} at {_wxh(kept)}, less than half "
+                    f"its size (small text is lost); {how}", limit=list(kept),
+                    actual=list(up), fixable=len(layout.boxes) > 1)]
+
+
+def tileable(info: MediaInfo) -> bool:
+    """A still, tall or wide image (:data:`~mediaprep.tuning.TILE_MIN_ASPECT`)."""
+    w, h = info.width or 0, info.height or 0
+    return bool(w and h) and (info.frames or 0) <= 1 and max(w, h) >= TILE_MIN_ASPECT * min(w, h)
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """How --tiles cuts an upright image: first scaled to ``size`` (when its short side is
+    more than a tile can hold), then cut into ``boxes`` (left, top, right, bottom) of
+    ``tile`` size, in reading order (top to bottom, or left to right), overlapping by
+    :data:`~mediaprep.tuning.TILE_OVERLAP`."""
+
+    size: tuple[int, int]
+    tile: tuple[int, int]
+    boxes: tuple[tuple[int, int, int, int], ...]
+
+
+def tile_layout(upright: tuple[int, int], box: tuple[int, int] | None,
+                est: Estimator) -> TileLayout:
+    """The tiles of an image: each within the target's ``box`` and kept by the model as it
+    is (its processor's resize is the identity on a tile: no shrinking)."""
+    w, h = upright
+    tall = h >= w
+    short, long_ = (w, h) if tall else (h, w)
+    cfg = est.cfg
+    p, limit, side = cfg.patch_size, cfg.in_patch_limit, cfg.max_side_px
+    b_short, b_long = (min(box), max(box)) if box else (side, side)
+    # a tile at least half as long as it is wide: the short side holds at most
+    # p * sqrt(2 * limit) px (2534 for K2.5)
+    s = min(short, b_short, side, int(p * math.sqrt(2 * limit)))
+    scale = s / short
+    length = max(1, round(long_ * scale)) if s != short else long_
+    t = min(length, b_long, side, (limit // max(1, s // p)) * p)
+    while t > p and model_resize(*((s, t) if tall else (t, s)), cfg=cfg) != (
+            (s, t) if tall else (t, s)):
+        t -= p
+    overlap = round(t * TILE_OVERLAP)
+    n = 1 if length <= t else math.ceil((length - overlap) / (t - overlap))
+    starts = [0] if n == 1 else [round(i * (length - t) / (n - 1)) for i in range(n)]
+    boxes = tuple((0, a, s, a + t) if tall else (a, 0, a + t, s) for a in starts)
+    size = (s, length) if tall else (length, s)
+    return TileLayout(size, (s, t) if tall else (t, s), boxes)
 
 
 def animation_as_frames(info: MediaInfo, settings: Settings) -> bool:
@@ -273,6 +388,7 @@ class ImagePlan:
     exact_cap_reason: str | None = None  # "model" or "tokens"
     pad_min_side: int | None = None
     pad_aspect: float | None = None
+    max_ratio: float | None = None  # the target's aspect limit: no resize may break it
     budget: int | None = None
     budget_is_data_url: bool = False
     allow_format_change: bool = True
@@ -282,7 +398,8 @@ class ImagePlan:
     def target_size(self, upright: tuple[int, int]) -> tuple[int, int]:
         """The size the pixels must have at most before encoding (hard limits only): the
         box/--max-side/--max-pixels fit of ``upright``, or exactly the token/model cap."""
-        fit = _fit_size(upright, box=self.box, max_side=self.max_side, max_pixels=self.max_pixels)
+        fit = _fit_size(upright, box=self.box, max_side=self.max_side, max_pixels=self.max_pixels,
+                        max_ratio=self.max_ratio)
         if self.exact_size_cap is not None:
             cw, ch = self.exact_size_cap
             if (cw > ch) != (upright[0] > upright[1]) and upright[0] != upright[1]:
@@ -305,7 +422,7 @@ def _blocking(findings: list[Finding]) -> list[Finding]:
         f
         for f in findings
         if f.severity in ("error", "warning")
-        and f.code not in ("file.extension_mismatch", "image.animated")
+        and f.code not in ("file.extension_mismatch", "image.animated", "image.raw_preview")
     ]
 
 
@@ -321,14 +438,16 @@ def plan_image(
     plan.max_pixels = settings.max_pixels
     min_side = limits.value("image.min_side")
     plan.pad_min_side = min_side
+    plan.max_ratio = limits.value("image.max_aspect_ratio")
     if settings.pad_aspect:
-        plan.pad_aspect = limits.value("image.max_aspect_ratio")
+        plan.pad_aspect = plan.max_ratio
 
     caps = []
     # an unknown model is sized by the target's own model's processor
     est = settings.estimator or settings.target.estimator(settings.target.default_model)
     if settings.resize_model:
-        mw, mh = model_resize(*_upright(info), cfg=est.cfg)
+        mw, mh = keep_ratio(model_kept_size(*_upright(info), est), _upright(info),
+                            plan.max_ratio)
         if (mw, mh) != _upright(info):
             caps.append(((mw, mh), "model"))
             plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
@@ -340,7 +459,8 @@ def plan_image(
     ]
     token_cap = min(token_caps) if token_caps else None
     if token_cap is not None:
-        cap = size_for_tokens(*_upright(info), token_cap, est)
+        cap = keep_ratio(size_for_tokens(*_upright(info), token_cap, est), _upright(info),
+                         plan.max_ratio)
         if cap != _upright(info):
             caps.append((cap, "tokens"))
             plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
@@ -348,7 +468,7 @@ def plan_image(
         plan.exact_size_cap, plan.exact_cap_reason = min(caps, key=lambda c: c[0][0] * c[0][1])
 
     fmt = info.format or ""
-    wire = "jpeg" if fmt == "mpo" else fmt
+    wire = wire_format(fmt)
     allowed = limits.value("image.formats") or frozenset(ENCODABLE)
     tier_box = limits.value("image.format_tier_box")
     tier_formats = limits.value("image.formats_above_tier")
@@ -379,7 +499,8 @@ def plan_image(
 
     needs = _blocking(findings)
     if info.orientation not in (None, 1):
-        plan.reasons.append(f"apply EXIF orientation {info.orientation}")
+        plan.reasons.append(f"apply {_orientation_source(info)} orientation "
+                            f"{info.orientation}")
     if needs:
         plan.reasons += [f.code for f in needs]
     if info.hdr and settings.hdr == "convert":
@@ -392,6 +513,8 @@ def plan_image(
     animated = bool(info.frames and info.frames > 1) and "gif" not in allowed
     if animated:
         plan.reasons.append("take the first frame of an animation")
+    if info.decoder == "ffmpeg":  # a file Pillow refuses may be refused by the provider too
+        plan.reasons.append("decode with the bundled FFmpeg")
     plan.passthrough = not plan.reasons and not from_pil
     _plan_png(plan, info)
     return plan
@@ -476,6 +599,23 @@ def _upright(info: MediaInfo) -> tuple[int, int]:
     return info.display_size or (info.width or 1, info.height or 1)
 
 
+#: The processor's resize is not idempotent (4981x1761 -> 3026x1070 -> 3023x1068): it is
+#: applied until it keeps the size, at most this many times (a handful are ever needed).
+MODEL_RESIZE_MAX_STEPS = 16
+
+
+def model_kept_size(w: int, h: int, est: Estimator) -> tuple[int, int]:
+    """The size the model keeps: the fixed point of its processor's resize, so that an image
+    sent at that size is not resized (resampled) again by the model."""
+    size = (w, h)
+    for _ in range(MODEL_RESIZE_MAX_STEPS):
+        new = model_resize(*size, cfg=est.cfg)
+        if new == size:
+            break
+        size = new
+    return size
+
+
 def size_for_tokens(w: int, h: int, max_tokens: int, est: Estimator) -> tuple[int, int]:
     """The largest size of the same aspect whose token estimate is within ``max_tokens``."""
     if est.image(w, h) <= max_tokens:
@@ -503,14 +643,25 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
     )
     if src.image is None and animation_as_frames(info, settings):
         return prepare_animation(src, report, settings, sink, result)
+    if settings.tiles and tileable(info):
+        est = settings.estimator or settings.target.estimator(settings.target.default_model)
+        layout = tile_layout(_upright(info), settings.limits.value("image.recommended_box"),
+                             est)
+        if len(layout.boxes) > 1:
+            return prepare_tiles(src, info, layout, settings, sink, result)
+    if info.image_offset is not None and info.image_bytes is not None:
+        # a raw file's preview is the image prepared from here on (its pixels, its bytes)
+        with src.open() as fh:
+            fh.seek(info.image_offset)
+            src = Resource(name=src.name, data=fh.read(info.image_bytes))
     plan = plan_image(info, report.findings, settings, from_pil=src.image is not None)
     if plan.passthrough and has_alpha_channel(info) and settings.target.drops_alpha \
             and _transparent(src, settings):
         plan.passthrough = False  # the processor would show what lies under the transparency
         plan.reasons.append("image.transparency")
     if plan.passthrough:
-        data = src.read_bytes()
-        fmt = "jpeg" if info.format == "mpo" else info.format
+        data = first_image_bytes(src, info, result)
+        fmt = wire_format(info.format)
     else:
         try:
             data, fmt = _transform_and_encode(src, plan, result, settings,
@@ -584,6 +735,88 @@ def _transparent(src: Resource, settings: Settings) -> bool:
         return False
 
 
+def first_image_bytes(src: Resource, info: MediaInfo, result: Prepared | None) -> bytes:
+    """The input's bytes as sent unchanged: up to the first image's end when more follows it
+    (a motion photo's video, an MPF gain map: the model sees the first image only), recorded
+    in ``result`` as a lossless strip."""
+    data = src.read_bytes()
+    if info.format == "dng" and result is not None:  # src is its preview (prepare_image)
+        result.changes.append(Change("converted", "DNG", f"its embedded JPEG preview "
+                                     f"{_wxh((info.width or 0, info.height or 0))}, "
+                                     f"{_human_bytes(len(data))}",
+                                     "a raw file: the camera's own rendering is sent"))
+        return data
+    if info.image_bytes is None or info.image_bytes >= len(data):
+        return data
+    if result is not None:
+        what = trailer_kind(src, info.image_bytes, info.format)
+        result.changes.append(Change("stripped", _human_bytes(len(data)),
+                                     _human_bytes(info.image_bytes),
+                                     f"{what} after the image; the model sees the first "
+                                     "image only"))
+    return data[:info.image_bytes]
+
+
+def prepare_tiles(src: Resource, info: MediaInfo, layout: TileLayout, settings: Settings,
+                  sink: Sink, result: Prepared) -> Prepared:
+    """--tiles: the image decoded once, turned upright, scaled to the layout's size when it
+    must be, and cut into its tiles, each prepared as an image of its own (its own part, in
+    reading order, in ``result.parts``)."""
+    limits = settings.limits
+    ceiling = limits.value("image.max_decode_pixels")
+    try:
+        if info.decoder == "ffmpeg":
+            img = decode_still(src)
+        else:
+            opened = open_lazy(src.image if src.image is not None else (src.path or src.data),
+                               max_pixels=1 << 62 if ceiling is None else ceiling,
+                               seconds=limits.value("image.max_decode_seconds"))
+            img = load_image(opened)
+            if src.image is None and opened is not img:
+                opened.close()
+        img, rotated = apply_orientation(img)
+        if tuple(img.size) != tuple(_upright(info)):  # a header the decode did not agree with
+            layout = tile_layout(img.size, limits.value("image.recommended_box"),
+                                 settings.estimator or settings.target.estimator(
+                                     settings.target.default_model))
+        if img.size != layout.size:
+            img = resize_to(img, layout.size)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError,
+            EOFError) as exc:
+        result.findings.append(
+            Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}"))
+        return result
+    if rotated:
+        result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
+                                                    "orientation says"))
+    tile_settings = settings.replace(tiles=False)
+    base = sink.stem or safe_relative(src.name).with_suffix("")
+    tokens = 0
+    for i, box in enumerate(layout.boxes):
+        tile = Resource(name=f"{src.name} (tile {i + 1} of {len(layout.boxes)})",
+                        image=img.crop(box))
+        t_report = check(probe(tile, limits), tile_settings)
+        one = prepare_image(tile, t_report, tile_settings,
+                            Sink(sink.out_dir, base.with_name(f"{base.name}_tile{i + 1:02d}")))
+        if not one.ok or one.part is None:
+            result.findings += [f for f in one.findings if f.severity == "error"]
+            return result
+        result.parts.append(one.part)
+        result.outputs += one.outputs
+        result.bytes_out += one.bytes_out
+        tokens += int((one.tokens or {}).get("estimate", 0))
+    tw, th = layout.tile
+    est = settings.estimator
+    result.changes.append(Change(
+        "tiled", _wxh(_upright(info)), f"{len(layout.boxes)} tiles of {tw}x{th}",
+        "--tiles: the model sees each tile whole" + (
+            f"; about {tokens:,} tokens" if est is not None and tokens else "")))
+    if est is not None and tokens:
+        result.tokens = est.to_json(tokens)
+    result.ok = True
+    return result
+
+
 def _verify_beside(data: bytes, settings: Settings,
                    work: Callable[[], tuple[str, list[Path]]]
                    ) -> tuple[str | None, tuple[str, list[Path]]]:
@@ -604,15 +837,15 @@ def _verify_beside(data: bytes, settings: Settings,
 def prepare_frame_images(
     frames: Iterable[Resource], frame_settings: Settings, sink: Sink, result: Prepared, *,
     errors_only: bool = False, keep_changes: bool = True,
-) -> tuple[list[str], list[Path], tuple[int, int] | None] | None:
+) -> tuple[list[str], list[Path], list[tuple[int, int]]] | None:
     """Prepare each frame of a video image list as an image, into ``frame_NNNNNN`` below the
     sink's stem: the one loop for frame lists and animations. Adds the bytes (and, with
     ``keep_changes``, the frames' change kinds) to ``result``. Returns the frames' URLs, the
-    outputs and the last frame's size; None when a frame cannot be prepared (its findings, or
+    outputs and each frame's size; None when a frame cannot be prepared (its findings, or
     with ``errors_only`` its errors, are added to ``result``)."""
     urls: list[str] = []
     outputs: list[Path] = []
-    last_size: tuple[int, int] | None = None
+    sizes: list[tuple[int, int]] = []
     for k, m in enumerate(frames):
         m_report = check(probe(m, frame_settings.limits), frame_settings)
         stem = (sink.stem / f"frame_{k:06d}") if sink.stem is not None else None
@@ -623,13 +856,13 @@ def prepare_frame_images(
             return None
         urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
         if one.output_info is not None and one.output_info.width:
-            last_size = (one.output_info.width, one.output_info.height or 1)
+            sizes.append((one.output_info.width, one.output_info.height or 1))
         outputs += one.outputs
         result.bytes_out += one.bytes_out
         if keep_changes:  # each kind once: the first frame's record stands for all
             seen = {c.kind for c in result.changes}
             result.changes += [c for c in one.changes if c.kind not in seen]
-    return urls, outputs, last_size
+    return urls, outputs, sizes
 
 
 def animation_schedule(durations: list[int], cap: int, lo: float, hi: float,
@@ -720,7 +953,7 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
                                     errors_only=True, keep_changes=False)
         if done is None:
             return result
-        urls, outputs, last_size = done
+        urls, outputs, sizes = done
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
             Image.DecompressionBombError) as exc:
         result.findings.append(Finding("file.unreadable", "error",
@@ -750,8 +983,8 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
     result.changes.append(Change("sent as frames", f"a {seconds:g} s animation",
                                  f"{len(urls)} frames at {fps:g} fps", why))
     est = settings.estimator
-    if last_size is not None and est is not None:
-        result.tokens = est.to_json(est.video(len(urls), *last_size))
+    if sizes and est is not None:
+        result.tokens = est.to_json(est.frame_list(sizes))
     result.ok = True
     return result
 
@@ -774,9 +1007,10 @@ def _transform_and_encode(
         )
     limits = settings.limits
     ceiling = limits.value("image.max_decode_pixels")
-    opened = open_lazy(src.image if src.image is not None else (src.path or src.data),
-                       max_pixels=1 << 62 if ceiling is None else ceiling,
-                       seconds=limits.value("image.max_decode_seconds"))
+    opened = decode_still(src) if info.decoder == "ffmpeg" else open_lazy(
+        src.image if src.image is not None else (src.path or src.data),
+        max_pixels=1 << 62 if ceiling is None else ceiling,
+        seconds=limits.value("image.max_decode_seconds"))
     try:
         decode_to = (
             plan.target_size(up) if plain is None or plain.passthrough else plain.target_size(up)
@@ -799,7 +1033,8 @@ def _transform_and_encode(
     drafted = (info.width, info.height) != img.size and info.width is not None
     img, rotated = apply_orientation(img)
     if rotated:
-        result.changes.append(Change("rotated", why="as its EXIF orientation says"))
+        result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
+                                                    "orientation says"))
     source_size = tuple(up) if drafted else img.size
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     if plan.pad_aspect:
@@ -828,7 +1063,8 @@ def _transform_and_encode(
     uncapped = img
     if plain is not None and not plain.passthrough:
         uncapped, _ = resize_within(
-            img, box=plain.box, max_side=plain.max_side, max_pixels=plain.max_pixels
+            img, box=plain.box, max_side=plain.max_side, max_pixels=plain.max_pixels,
+            max_ratio=plain.max_ratio,
         )
     resized = False
     if img.width > target[0] or img.height > target[1]:
@@ -898,12 +1134,19 @@ def _transform_and_encode(
     return enc.data, enc.format
 
 
+def _orientation_source(info: MediaInfo | None) -> str:
+    """Where an image's orientation is written: a HEIF/AVIF's irot/imir item properties, else
+    EXIF."""
+    return "irot/imir" if info is not None and info.format in ("heic", "avif") else "EXIF"
+
+
 def _wxh(size: tuple[int, int] | list[int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
 _FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "bmp": "BMP",
-                 "tiff": "TIFF", "heic": "HEIC", "avif": "AVIF", "mpo": "JPEG"}
+                 "tiff": "TIFF", "heic": "HEIC", "avif": "AVIF", "mpo": "JPEG",
+                 "dng": "DNG"}
 
 
 def _format_name(fmt: str | None) -> str:
@@ -984,7 +1227,8 @@ def _bytes_saved(
     info = result.info
     assert info is not None
     if plain.passthrough:
-        data, fmt = src.read_bytes(), ("jpeg" if info.format == "mpo" else info.format or "")
+        data = first_image_bytes(src, info, None)
+        fmt = wire_format(info.format)
         size = list(info.display_size or (info.width, info.height))
     else:
         img, _ = normalise_mode(uncapped, plain.out_format)

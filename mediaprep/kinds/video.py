@@ -306,7 +306,8 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
         out_info: MediaInfo | None = None  # the output as probe describes it, from verify
         dropped = 0  # input frames the output lacks: never silently
         lie = _header_lie(info)
-        if not codes and lie is None:
+        tracks = info.video_streams or 1
+        if not codes and lie is None and tracks == 1:
             out_path = work_sink.path_for(src.name, info.format or "mp4")
             _atomic_copy(in_path, out_path)
         elif codes <= {"file.unsupported_format"}:
@@ -320,7 +321,9 @@ def _try_file_at(in_path: Path, src: Resource, info: MediaInfo, report: Report,
                     out_path, out_info = None, None
                 else:
                     why = ("not a container the target takes" if codes
-                           else f"so the header tells the truth: {lie}")
+                           else f"so the header tells the truth: {lie}" if lie
+                           else f"{tracks} video tracks: only the main one is sent (a "
+                                "provider may show another, such as a motion photo's still)")
                     copied = "video copied" + (", audio dropped" if info.has_audio else "")
                     result.changes.append(Change("remuxed", (info.format or "?").upper(),
                                                  "MP4", f"{why}; {copied}"))
@@ -477,6 +480,11 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
     fps = settings.fps
     duration = info.duration or 0.0
     notes: list[str] = []
+    if info.fps and (limits.value("param.fps.min") or 0) <= info.fps < fps:
+        # the processor samples at min(fps, the video's own): faster only repeats frames (a
+        # video sparser than the fps range keeps the range's rules: issue 22 item 16)
+        notes.append(f"fps lowered from {fps:g} to the video's own {info.fps:.4g}")
+        fps = info.fps
     min_frames = limits.value("frames.min") or 1
     fps_max = limits.value("param.fps.max") or fps
     if duration > 0 and math.ceil(round(duration * fps, 9)) < min_frames:
@@ -603,7 +611,7 @@ def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> S
     if keep < 1 or dur <= 0 or keep / dur < fps_min:
         return settings
     fps = min(settings.fps, math.floor(keep / dur * 1000) / 1000)
-    n = est.file_frames(dur, fps, settings.max_frames)
+    n = est.file_frames(dur, fps, settings.max_frames, info.fps)
     result.changes.append(Change("sampled", f"fps {settings.fps:g}", f"fps {fps:g}",
                                  f"--max-tokens {cap:,}: {n} frames, about "
                                  f"{est.video(n, w, h):,} tokens, estimate"))
@@ -661,8 +669,10 @@ def _finish_frames(fs: FrameSet, settings: Settings, sink: Sink, result: Prepare
     min_frames = limits.value("frames.min") or 1
     if fs.fps != fs.requested_fps and not math.isclose(fs.fps, fs.requested_fps):
         # the API samples at the fps it is told: say so when it is not what the user asked
-        reason = next((x for x in fs.notes if "raised" in x or "capped" in x),
-                      "max_frames cap")
+        reason = next((x for x in fs.notes if any(w in x for w in ("raised", "capped",
+                                                                    "lowered"))),
+                      "raised to give enough frames" if fs.fps > fs.requested_fps
+                      else "lowered by the max_frames cap")
         result.findings.append(Finding("param.fps", "info",
                                        f"{result.path}: frames taken at {fs.fps:.4g} fps, not "
                                        f"the {fs.requested_fps:g} asked ({reason})",

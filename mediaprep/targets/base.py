@@ -100,13 +100,22 @@ class TokenRule:
         chunks = -(-n_frames // cfg.temporal_merge_kernel_size)
         return video_tokens(n_frames, width, height, cfg=cfg) + chunks * self.chunk_prompt
 
+    def frame_list(self, sizes: list[tuple[int, int]], cfg: KimiVisionConfig) -> int:
+        """Tokens of frames of these sizes sent as one video: each chunk of 4 is sized by its
+        first frame, as the processor does (``navit_resize_video`` on the chunk's first)."""
+        k = cfg.temporal_merge_kernel_size
+        return sum(self.video(len(sizes[i:i + k]), *sizes[i], cfg)
+                   for i in range(0, len(sizes), k))
+
     def file_frames(self, duration: float, fps: float, max_frames: int,
                     source_fps: float | None) -> int:
-        """Frames the server samples from a video file of ``duration`` seconds."""
+        """Frames the server samples from a video file of ``duration`` seconds: at ``fps``
+        (or the target's own rate), never faster than the video's own ``source_fps``, as the
+        processor samples at ``min(sample_fps, video_fps)``."""
         if self.video_sample_fps is not None:
             return frames_for_video(duration, self.video_sample_fps, 10**9,
                                     source_fps=source_fps)
-        return frames_for_video(duration, fps, max_frames)
+        return frames_for_video(duration, fps, max_frames, source_fps=source_fps)
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,10 @@ class Estimator:
 
     def video(self, n_frames: int, width: int, height: int) -> int:
         return self.rule.video(n_frames, width, height, self.cfg)
+
+    def frame_list(self, sizes: list[tuple[int, int]]) -> int:
+        """Tokens of a list of frames of mixed sizes (each chunk sized by its first)."""
+        return self.rule.frame_list(sizes, self.cfg)
 
     def chunk(self, width: int, height: int) -> int:
         """Tokens of one full chunk of frames (its prompt included)."""
