@@ -18,7 +18,9 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..output import atomic_write, is_link_or_not_folder
 
@@ -45,6 +47,17 @@ class UploadRecord:
         if self.expires_at is None:
             return True
         return self.expires_at - margin > (time.time() if now is None else now)
+
+
+def expiry_time(entry: dict[str, Any]) -> float | None:
+    """The Unix time of a prepared upload entry's ``expires`` (ISO 8601 UTC; None: none)."""
+    value = entry.get("expires") if isinstance(entry, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return 0.0  # unreadable: treated as expired
 
 
 def default_uploads_dir() -> Path:

@@ -156,6 +156,16 @@ class _Handler(BaseHTTPRequestHandler):
                     return None
         return Path(name)
 
+    def drain(self) -> None:
+        """Read and drop the body (a request answered without it would leave it on the
+        connection, read as the next request)."""
+        left = int(self.headers.get("Content-Length") or 0)
+        while left:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+
     def answer_fault(self, fault: str | None) -> bool:
         if fault == "429":
             self.send_json(429, {"error": {"message": "rate limited", "type": "rate_limit"}},
@@ -226,6 +236,7 @@ class DashScopeServer(_Base):
 
     def post(self, h: _Handler) -> None:
         if urlsplit(h.path).path != "/oss":
+            h.drain()
             h.send_json(404, {"message": "no such path"})
             return
         fault = self.fault()
@@ -309,9 +320,14 @@ class MoonshotServer(_Base):
     def get(self, h: _Handler) -> None:
         if not self._auth(h):
             return
-        path = urlsplit(h.path).path
+        url = urlsplit(h.path)
+        path = url.path
         if path == "/v1/files":
-            h.send_json(200, {"object": "list", "data": list(self.files.values())})
+            items = list(self.files.values())
+            after = (parse_qs(url.query).get("after") or [None])[0]
+            if after in self.files:  # the cursor the openai SDK pages with
+                items = items[[f["id"] for f in items].index(after) + 1:]
+            h.send_json(200, {"object": "list", "data": items, "has_more": False})
         elif path.startswith("/v1/files/") and path[10:] in self.files:
             h.send_json(200, self.files[path[10:]])
         else:
@@ -320,11 +336,13 @@ class MoonshotServer(_Base):
 
     def post(self, h: _Handler) -> None:
         if urlsplit(h.path).path != "/v1/files":
+            h.drain()
             h.send_json(404, {"error": {"message": "no such path"}})
             return
         fault = self.fault()
-        if not self._auth(h):
-            h.read_body(None)
+        if not self.authorised(h):
+            h.drain()
+            self._auth(h)
             return
         body = h.read_body(fault)
         if body is None:
