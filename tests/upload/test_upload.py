@@ -328,3 +328,20 @@ def test_api_base_from_the_environment_and_the_config(generated, moonshot_server
                                     str(tmp_path / "cli"), "-j", "0", "--config", str(cfg)])
     assert res.exit_code == 0, res.output
     assert "uploads: 0 (0 bytes), 1 reused" in res.output
+
+
+def test_a_missing_extra_names_the_pip_command(generated, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['httpx'] = None\n"  # as if httpx were not installed
+            "import mediaprep\n"
+            "try:\n"
+            f"    mediaprep.prepare({str(generated['png_11x400'])!r}, out_dir={str(tmp_path)!r},"
+            " transport='upload')\n"
+            "except mediaprep.settings.SettingsError as exc:\n"
+            "    print(exc)\n")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert "pip install 'mediaprep[upload]'" in got.stdout, got.stderr
+    assert not list(tmp_path.iterdir())
