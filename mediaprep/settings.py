@@ -63,8 +63,9 @@ class Settings:
             vLLM or SGLang server); its limits apply.
         dialect: API dialect of the content parts: ``"openai"`` or ``"dashscope"``.
         transport: how media travels: ``"base64"`` (data URLs), ``"url"`` (hosted under
-            ``url_prefix``) or ``"path"`` (file:// URIs: the DashScope SDK's dialect, or a
-            vllm server's ``allowed_local_media_path``).
+            ``url_prefix``), ``"path"`` (file:// URIs: the DashScope SDK's dialect, or a
+            vllm server's ``allowed_local_media_path``) or ``"upload"`` (put in the
+            provider's own storage: ``oss://`` / ``ms://`` references; :mod:`mediaprep.upload`).
         model: model the request is for (its limits, context and token estimate; None: the
             target's default model).
         fps: video frames per second sampled (0.1 to 10).
@@ -100,6 +101,8 @@ class Settings:
             servers).
         allowed_local_media_path: vllm: the folder the server reads file:// parts from (its
             ``--allowed-local-media-path``); the path transport writes there.
+        api_base: the provider endpoint the upload transport talks to (``--api-base``); for
+            that transport None becomes ``$MEDIAPREP_API_BASE``, else the target's default.
     """
 
     #: where the media goes: a name (``dashscope``, ``moonshot``, ``vllm``), made the
