@@ -719,7 +719,7 @@ def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None
     sys.exit(EXIT_OK if outcome.ok else EXIT_FAILED)
 
 
-@main.group()
+@main.group(short_help="List or prune the files --transport upload put in storage.")
 def uploads() -> None:
     """The files --transport upload put in the providers' storage (as mediaprep recorded them:
     $MEDIAPREP_UPLOADS_DIR, else ~/.local/state/mediaprep/uploads)."""
