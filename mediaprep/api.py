@@ -127,10 +127,15 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
         False and the findings say why.
 
     Raises:
-        SettingsError: an option is invalid, or asks for outputs with nowhere to write them.
+        SettingsError: an option is invalid, or asks for outputs with nowhere to write them,
+            or ``transport="upload"`` without the target's API key in the environment.
         ResourceError: an input it cannot take (a wrong type, an empty path).
     """
     s = make_settings(settings, **options)
+    if s.transport == "upload":
+        from .upload import require_upload
+
+        require_upload(s)  # no key, no httpx: refused before any work
     res = to_resource(source)
     access = res.access(s)
     if access.mode == "unverified":
@@ -189,6 +194,10 @@ def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
         with noted_warnings() as said:  # a decoder's warning: a note on the input, not stderr
             prepared = kind.prepare(src, report, s, sink)
         add_notes(prepared.info, said)
+        if s.transport == "upload":
+            from .upload import upload_prepared
+
+            prepared = upload_prepared(prepared, s)
         return prepared
     return Prepared(path=src.name, kind=info.kind, ok=False, info=info,
                     findings=report.findings + [Finding(

@@ -90,14 +90,18 @@ def _with_options(fn: Callable[..., Any], skip: frozenset[str]) -> Callable[...,
         click.option("--dialect", type=click.Choice(limits_mod.DIALECTS), default=None,
                      help="API dialect of the content parts [default: openai]."),
         click.option("--transport", type=click.Choice(limits_mod.TRANSPORTS), default=None,
-                     help="How media travels: data URL, public URL, or file:// path "
-                          "[default: base64]."),
+                     help="How media travels: data URL, public URL, file:// path, or "
+                          "uploaded to the provider's storage [default: base64]."),
         click.option("--model", default=None, help="Model the request is for [default: the "
                                                    "target's: kimi-k2.5; on vllm "
                                                    "moonshotai/Kimi-K2.5]."),
         click.option("--allowed-local-media-path", default=None, metavar="DIR",
                      help="vllm: the folder the server reads file:// parts from (its "
                           "--allowed-local-media-path); the path transport writes there."),
+        click.option("--api-base", default=None, metavar="URL",
+                     help="The provider's API endpoint for --transport upload [default: "
+                          "$MEDIAPREP_API_BASE, else the target's: DashScope Beijing, "
+                          "https://api.moonshot.ai/v1]."),
         click.option("--fps", type=float, default=None, help="Video frames per second "
                                                              "[default: 2]."),
         click.option("--max-frames", type=int, default=None,
@@ -716,3 +720,54 @@ def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None
     _say(f"{video}: {len(manifest['frames'])} frames at {manifest['fps']:.4g} fps into "
          f"{out_dir}")
     sys.exit(EXIT_OK if outcome.ok else EXIT_FAILED)
+
+
+@main.group(short_help="List or prune the files --transport upload put in storage.")
+def uploads() -> None:
+    """The files --transport upload put in the providers' storage (as mediaprep recorded them:
+    $MEDIAPREP_UPLOADS_DIR, else ~/.local/state/mediaprep/uploads)."""
+
+
+@uploads.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def uploads_list(as_json: bool) -> None:
+    """List the files mediaprep uploaded, oldest first."""
+    from .upload.commands import listing
+    from .upload.records import Records
+
+    rows = listing(Records())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = " (expired)" if row["expired"] else ""
+        click.echo(f"{row['target']}\t{row['ref']}\t{row['name']}\t{row['bytes']:,} bytes\t"
+                   f"{row['age_seconds'] // 3600} h old{state}")
+    _say(f"uploads: {len(rows)} recorded", err=True)
+
+
+@uploads.command("prune")
+@click.option("--older-than", default=None, metavar="DURATION",
+              help="Only uploads older than this (30m, 12h, 7d, 2w) [default: all].")
+@handle_errors
+def uploads_prune(older_than: str | None) -> None:
+    """Delete the files mediaprep recorded uploading (Moonshot keeps files until deleted;
+    DashScope's expire by themselves, so only their records go). Nothing else is deleted."""
+    from .upload.commands import parse_duration, prune
+    from .upload.records import Records
+
+    try:
+        age = None if older_than is None else parse_duration(older_than)
+    except ValueError as exc:
+        raise UsageFailure(str(exc)) from exc
+    done = prune(Records(), age)
+    for rec in done.deleted:
+        click.echo(f"deleted {rec.ref} ({rec.name})")
+    for rec in done.forgotten:
+        click.echo(f"forgot {rec.ref} ({rec.name}; it expires by itself)")
+    for rec, why in done.failed:
+        _say(f"kept {rec.ref} ({rec.name}): {why}", err=True)
+    _say(f"uploads prune: {len(done.deleted)} deleted, {len(done.forgotten)} forgotten, "
+         f"{len(done.failed)} kept", err=True)
+    sys.exit(EXIT_FAILED if done.failed else EXIT_OK)

@@ -12,6 +12,7 @@ run that cannot go on, and the steps inside a backend that a kind turns into fin
     ├── ResourceError (ValueError)          resource.py: an input that cannot be one
     ├── RequestLimitError (ValueError)      emit/request.py: a request over a request limit
     ├── FetchError                          net/fetch.py: a URL input that cannot be fetched
+    ├── UploadError                         upload/http.py: an upload failed (upload.failed)
     ├── BombError                           backends/pillow.py: refused before decoding
     ├── DecodeTimeout (OSError)             backends/pillow.py: a decode past its time
     ├── BudgetError (ValueError)            backends/pillow_encode.py: no encoding fits

@@ -45,6 +45,17 @@ FETCH_MAX_BYTES_UNLISTED = 100 * MiB
 #: file such as /dev/zero would otherwise grow until MemoryError): about 500,000 listed paths.
 TEXT_INPUT_MAX_BYTES = 64 * MiB
 
+#: The upload transport's network behaviour (mediaprep's defaults; no provider documents them):
+#: attempts per request (429, 5xx and dropped connections are retried), the first backoff and
+#: the longest wait (exponential with jitter; a Retry-After is honoured up to the longest wait),
+#: seconds a connection or a read may stall, and the file size from which a terminal shows
+#: upload progress in bytes.
+UPLOAD_ATTEMPTS = 5
+UPLOAD_BACKOFF_SECONDS = 0.5
+UPLOAD_MAX_WAIT_SECONDS = 60.0
+UPLOAD_STALL_SECONDS = 120.0
+UPLOAD_PROGRESS_MIN_BYTES = 8 * MiB
+
 #: Bump when a row changes meaning or value: the prep cache keys on it.
 TABLE_VERSION = "2026-12-07.1"
 

@@ -48,6 +48,8 @@ CODES: dict[str, str] = {
                             "timestamps); the message says how many.",
     "transport.unsupported": "The transport cannot carry this kind of media to this target.",
     "url.not_verified": "A URL was passed through without being fetched and checked.",
+    "upload.failed": "The provider's storage refused or failed the upload (its status is in "
+                     "the message); a rerun tries again.",
     "tokens.image_too_many": "The image costs more tokens than --max-image-tokens.",
     "tokens.request_too_many": "The request costs more tokens than --max-tokens.",
     "tokens.context": "The token estimate is above the model's context.",
@@ -309,7 +311,7 @@ class Change:
 
 #: The keys of every parts.jsonl line, in order (docs/formats.md, "parts.jsonl").
 LINE_KEYS = ("path", "ok", "kind", "part", "parts", "outputs", "findings", "fixes", "changes",
-             "fps", "timestamps", "tokens")
+             "fps", "timestamps", "tokens", "uploads")
 
 
 def line_of(**values: Any) -> dict[str, Any]:
@@ -357,6 +359,9 @@ class Prepared:
     bytes_in: int = 0
     bytes_out: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    #: --transport upload: each output put in the provider's storage (file, ref, sha256, bytes,
+    #: expires (ISO 8601 UTC, absent: until deleted), uploaded: True now, False reused)
+    uploads: list[dict[str, Any]] = field(default_factory=list)
     # prepare(preview=True): small RGB PIL images (long side <= 256 px) of what is sent, by
     # output index ("input": the input's own first picture), made from pixels prepare had
     # anyway; not part of the JSON
@@ -397,7 +402,7 @@ class Prepared:
             changes=[c.to_json() for c in self.changes], fps=self.fps,
             timestamps=(None if self.timestamps is None
                         else [round(t, 6) for t in self.timestamps]),
-            tokens=self.tokens)
+            tokens=self.tokens, uploads=self.uploads or None)
 
 
 KINDS_OF_INPUT: tuple[str, ...] = get_args(Kind)
@@ -443,6 +448,11 @@ def line_problem(line: Any) -> str | None:
             tokens.get("estimate") is None or (isinstance(tokens["estimate"], int)
                                                 and not isinstance(tokens["estimate"], bool)))):
         return "tokens is not an estimate"
+    uploads = line.get("uploads")
+    if uploads is not None and (not isinstance(uploads, list) or not all(
+            isinstance(u, dict) and isinstance(u.get("ref"), str)
+            and isinstance(u.get("bytes"), int) for u in uploads)):
+        return "uploads is not a list of upload records"
     return None
 
 

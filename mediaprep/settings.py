@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,6 +40,7 @@ HDR_MODES = ("convert", "keep")  # an HDR still or video: tone-mapped to SDR, or
 #: colour stored under the transparency, black for most stickers).
 DEFAULT_BACKGROUND = "white"
 
+API_BASE_ENV = "MEDIAPREP_API_BASE"  # the endpoint when neither option nor config names one
 DEFAULT_SAFETY_MARGIN = 0.02  # keep encoded outputs 2% under a byte limit
 DEFAULT_FRAME_MAX_SIDE = 1280  # frames longer than this on a side are scaled down
 
@@ -61,8 +63,9 @@ class Settings:
             vLLM or SGLang server); its limits apply.
         dialect: API dialect of the content parts: ``"openai"`` or ``"dashscope"``.
         transport: how media travels: ``"base64"`` (data URLs), ``"url"`` (hosted under
-            ``url_prefix``) or ``"path"`` (file:// URIs: the DashScope SDK's dialect, or a
-            vllm server's ``allowed_local_media_path``).
+            ``url_prefix``), ``"path"`` (file:// URIs: the DashScope SDK's dialect, or a
+            vllm server's ``allowed_local_media_path``) or ``"upload"`` (put in the
+            provider's own storage: ``oss://`` / ``ms://`` references; :mod:`mediaprep.upload`).
         model: model the request is for (its limits, context and token estimate; None: the
             target's default model).
         fps: video frames per second sampled (0.1 to 10).
@@ -100,6 +103,8 @@ class Settings:
             servers).
         allowed_local_media_path: vllm: the folder the server reads file:// parts from (its
             ``--allowed-local-media-path``); the path transport writes there.
+        api_base: the provider endpoint the upload transport talks to (``--api-base``); for
+            that transport None becomes ``$MEDIAPREP_API_BASE``, else the target's default.
     """
 
     #: where the media goes: a name (``dashscope``, ``moonshot``, ``vllm``), made the
@@ -137,6 +142,9 @@ class Settings:
     # the folder a self-hosted server reads file:// parts from (vLLM's
     # --allowed-local-media-path): the path transport's outputs must lie under it
     allowed_local_media_path: str | None = None
+    # the provider's API endpoint the upload transport talks to (None: $MEDIAPREP_API_BASE,
+    # else the target's default; filled in for the upload transport, so keys name it)
+    api_base: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -154,6 +162,9 @@ class Settings:
         object.__setattr__(self, "fps", fps)
         if self.max_frames != DEFAULT_MAX_FRAMES and not self.max_frames_set:
             object.__setattr__(self, "max_frames_set", True)
+        if self.transport == "upload" and target.uploads is not None:
+            base = self.api_base or os.environ.get(API_BASE_ENV) or target.uploads.api_base
+            object.__setattr__(self, "api_base", base.rstrip("/"))
         self.validate()
 
     def validate(self) -> None:
@@ -189,6 +200,8 @@ class Settings:
         if not 0 <= self.safety_margin < 0.5:
             raise SettingsError("the safety margin must be between 0 and 0.5")
         self.limits  # noqa: B018  (raises LimitError, a ValueError, on bad overrides)
+        if self.api_base is not None and not self.api_base.startswith(("https://", "http://")):
+            raise SettingsError(f"--api-base must be an http(s) URL, got {self.api_base!r}")
         problem = self.target.settings_problem(self.dialect, self.transport, self.video_mode,
                                                self.animation, self.allowed_local_media_path)
         if problem:
@@ -231,12 +244,19 @@ class Settings:
         out["limit_overrides"] = dict(self.limit_overrides)
         if out["allowed_local_media_path"] is None:
             del out["allowed_local_media_path"]  # absent unless set: cache keys stay as they were
+        if out["api_base"] is None:
+            del out["api_base"]  # likewise (set for the upload transport only)
         return out
 
 
 def _follow_target(base: Settings, changes: dict[str, Any]) -> dict[str, Any]:
     """A new target without a model named brings its own default model (a vLLM server serves
     ``moonshotai/Kimi-K2.5``, not ``kimi-k2.5``), unless the model was chosen by hand."""
+    if "target" in changes and "api_base" not in changes and isinstance(base.target, Target):
+        # an endpoint filled in from the old target's default is not the new target's
+        uploads = base.target.uploads
+        if uploads is not None and base.api_base == uploads.api_base:
+            changes = {**changes, "api_base": None}
     if "target" in changes and "model" not in changes and isinstance(base.target, Target) \
             and base.model == base.target.default_model:
         return {**changes, "model": None}

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,9 +244,31 @@ def journal_hit(job: PrepJob, jkey: str | None = None,
     jkey = jkey or journal_key(job.task)
     lines = index.lines() if index is not None else None
     if jkey is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta, jpath,
-                                                                 lines):
+                                                                 lines) \
+            and _still_valid(meta):
         return _done(meta, "journal")
     return None
+
+
+def _valid_until(line: dict[str, Any] | None, margin: float = 0.0) -> float | None:
+    """Until when a line stands (Unix time; None: for good): an uploaded reference expires
+    (less the target's margin), and a failed upload is tried again by the next run (0)."""
+    if not isinstance(line, dict):
+        return None
+    if any(f.get("code") == "upload.failed" for f in line.get("findings") or []):
+        return 0.0
+    from ..upload.records import expiry_time
+
+    times = [expiry_time(u) for u in line.get("uploads") or []]
+    times = [t for t in times if t is not None]
+    return min(times) - margin if times else None
+
+
+def _still_valid(meta: dict[str, Any]) -> bool:
+    until = meta.get("valid_until")
+    if until is None:
+        return True
+    return isinstance(until, int | float) and not isinstance(until, bool) and until > time.time()
 
 
 def prep_job(job: PrepJob) -> PrepDone:
@@ -394,7 +417,8 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
                    *, text: str | None = None, done: dict[str, Any] | None = None,
                    outputs: list[str] | None = None,
                    place_line: Any = None, bytes_in: int = 0,
-                   thumbs: list[Path] | None = None) -> dict[str, Any]:
+                   thumbs: list[Path] | None = None,
+                   valid_until: float | None = None) -> dict[str, Any]:
     """Write the journal record of an input: its parts line to ``<h>.line`` (``text`` when its
     JSON is at hand, or ``place_line(path)`` to put it there, a copy from the cache), then
     the metadata to ``<h>.json``, each atomically. The metadata is written last and records the
@@ -436,6 +460,11 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
                  "bytes_in": _input_bytes(t.source) or bytes_in,  # a URL: prepare's count
                  "bytes_out": sum(o["size"] for o in stats)},
     }
+    uploads = getattr(t.settings.target, "uploads", None)
+    until = (_valid_until(line, uploads.margin if uploads is not None else 0.0)
+             if line is not None else valid_until)
+    if until is not None:
+        meta["valid_until"] = until
     _replace_text(jpath, json_line(meta) + "\n")
     return meta
 
@@ -552,6 +581,8 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
     # The cache folder may be shared or planted: its record and line are input like any other,
     # checked before any of it reaches DIR, parts.jsonl or the report.
     old = _read_meta(entry.files[META_FILE])
+    if old is not None and not _still_valid(old):
+        return None  # an uploaded reference past its life: prepared and uploaded again
     try:
         with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
             cached_line = json.loads(fh.read())
@@ -586,7 +617,8 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
         meta = _write_journal(
             jpath, t, jkey, None, done=old["done"], outputs=new_outputs,
             place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}),
-            thumbs=_cached_thumbs(entry, t) if thumbs else None)
+            thumbs=_cached_thumbs(entry, t) if thumbs else None,
+            valid_until=old.get("valid_until"))
         return _done(meta, "cache")
     line = _rebase(cached_line, t, old_stem, old_out, old_display)
     if line is None:

@@ -48,7 +48,7 @@ def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: st
     model's context in vision tokens: ``tokens.context``).
     Returns (requests written, failed inputs left out)."""
     from ..emit.parts import urls_in
-    from ..emit.request import check_request, request_body
+    from ..emit.request import check_request, request_body, request_headers
     from ..limits import context_tokens
     from ..output import atomic_writer, json_line
     from ..report import displayable, input_failed
@@ -80,8 +80,11 @@ def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: st
         if problems:  # one input alone too big for a request: prep keeps parts within limits
             raise BatchRequestError(displayable(f"{batch[0][0]}: {problems[0].message}"))
         cid = batch[0][0] if len(batch) == 1 else f"{batch[0][0]}+{len(batch) - 1}"
-        fh.write(json_line({"custom_id": cid, "method": "POST", "url": url, "body": body},
-                           separators=(",", ":")) + "\n")
+        request = {"custom_id": cid, "method": "POST", "url": url, "body": body}
+        headers = request_headers([p for _, p in batch], settings)
+        if headers:  # uploaded oss:// parts resolve only with the OSS header
+            request["headers"] = headers
+        fh.write(json_line(request, separators=(",", ":")) + "\n")
         written += 1
         batch, size, n_data, n_urls, n_tokens = [], base, 0, 0, 0
 

@@ -104,6 +104,9 @@ class BatchResult:
     cleaned: list[str] = field(default_factory=list)  # those removed (clean=True)
     report_path: Path | None = None  # DIR/report.html, when written
     run_findings: list[Finding] = field(default_factory=list)  # about the run (see run_findings)
+    #: --transport upload: files uploaded by this run, their bytes, and references reused
+    #: (a recorded upload of the same bytes) by the inputs prepared now; None: not uploading
+    uploads: dict[str, int] | None = None
 
     @property
     def total(self) -> int:
@@ -193,6 +196,10 @@ class BatchResult:
             n = len(self.stale)
             lines.append(f"{plural(n, 'output')} from earlier runs {'is' if n == 1 else 'are'} "
                          "not in parts.jsonl (--clean removes them)")
+        if self.uploads is not None:
+            u = self.uploads
+            lines.append(f"uploads: {u['uploaded']} ({u['bytes']:,} bytes), "
+                         f"{u['reused']} reused")
         if self.report_path is not None:
             lines.append(f"report: {self.report_path}")
         return "\n".join(lines)
@@ -484,6 +491,10 @@ def _refuse_prep_options(settings: Settings, o: PrepOptions, out: Path) -> None:
 
     if settings.transport == "url" and not settings.url_prefix:
         raise BatchError("--transport url needs --url-prefix (where DIR will be hosted)")
+    if settings.transport == "upload":
+        from ..upload import require_upload
+
+        require_upload(settings)  # no API key, no httpx: a usage error before any work
     if o.batch_requests is not None:
         why = check_batch_options(settings, o.prompt)
         if why is not None:
@@ -658,6 +669,24 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
         result.elapsed = time.monotonic() - start
     result.results = [r for r in results if r is not None]
     result.missing = parts.missing
+    if plan.settings.transport == "upload":
+        result.uploads = _upload_counts(result)
+
+
+def _upload_counts(result: BatchResult) -> dict[str, int]:
+    """What the inputs prepared by this run uploaded (journal and cache hits upload nothing)."""
+    now = {r.index for r in result.results if r.origin == "prepared"}
+    counts = {"uploaded": 0, "bytes": 0, "reused": 0}
+    for index, line in enumerate(result.lines()):
+        if index not in now:
+            continue
+        for u in line.get("uploads") or []:
+            if u.get("uploaded"):
+                counts["uploaded"] += 1
+                counts["bytes"] += int(u.get("bytes") or 0)
+            else:
+                counts["reused"] += 1
+    return counts
 
 
 def _status_of(line: dict[str, Any]) -> str:

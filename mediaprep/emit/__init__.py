@@ -10,7 +10,14 @@ from .parts import (
     urls_in,
     video_file_part,
 )
-from .request import check_request, dashscope_body, openai_body, request_body, user_message
+from .request import (
+    check_request,
+    dashscope_body,
+    openai_body,
+    request_body,
+    request_headers,
+    user_message,
+)
 
 __all__ = [
     "check_request",
@@ -22,6 +29,7 @@ __all__ = [
     "openai_body",
     "prefixed_url",
     "request_body",
+    "request_headers",
     "text_part",
     "urls_in",
     "user_message",

@@ -158,6 +158,30 @@ def request_body(items: Sequence[Any], settings: Settings, *, system: str | None
     return openai_body(settings.model, messages, **extra)
 
 
+def request_headers(items: Sequence[Any], settings: Settings) -> dict[str, str]:
+    """The HTTP headers a request with these items needs besides the key and content type:
+    Model Studio resolves uploaded ``oss://`` references only when the request carries
+    ``X-DashScope-OssResourceResolve: enable`` (its SDK adds it itself; the openai SDK takes it
+    as ``extra_headers``, curl as ``-H``).
+
+    Args:
+        items: Prepared results, content parts or strings, as for :func:`request_body`.
+        settings: the target in force.
+
+    Returns:
+        The headers (empty: none needed). Raises: nothing.
+    """
+    uploads = settings.target.uploads
+    if uploads is None or not uploads.headers:
+        return {}
+    prefix = uploads.scheme + "://"
+    for item in items:
+        part = item if isinstance(item, dict) else getattr(item, "part", None)
+        if isinstance(part, Mapping) and any(u.startswith(prefix) for u in urls_in(dict(part))):
+            return dict(uploads.headers)
+    return {}
+
+
 def _image_size(url: str) -> tuple[int, int] | None:
     """An image's size from the header of a data URL or a file:// path (None: not known)."""
     try:

@@ -65,6 +65,10 @@ def url_for_file(sink: Sink, path: Path, data_mime: tuple[bytes, str] | None,
     if settings.transport == "path":
         _under_local_media_path(path, settings)
         return file_uri(path)
+    if settings.transport == "upload":
+        # the written file's own URI until mediaprep.upload puts it in the provider's storage
+        # and swaps in the reference (oss://, ms://)
+        return file_uri(path)
     if settings.transport == "url":
         if not settings.url_prefix:
             raise SettingsError("the url transport needs --url-prefix (where the outputs are "

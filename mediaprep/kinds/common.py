@@ -275,6 +275,8 @@ def _single_item_body(info: MediaInfo, settings: Settings) -> list[Finding]:
     row = settings.limits.get("request.max_body_bytes")
     if row is None or row.value is None or info.kind not in ("image", "video"):
         return []
+    if settings.transport == "upload":
+        return []  # the body carries a reference to the stored file, not its bytes
     size = (data_url_size(info.bytes, mime_for(info.format)) if settings.transport == "base64"
             else info.bytes)
     if row.exceeds_max(size):

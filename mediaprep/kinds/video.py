@@ -461,7 +461,7 @@ def frame_budget(n: int, settings: Settings) -> tuple[int, int]:
         else limits.value(f"image.max_bytes.{settings.transport}")
     per_item = per_item or (10 << 20)
     body = limits.value("request.max_body_bytes")
-    if body is not None and cap > 0:
+    if body is not None and cap > 0 and settings.transport != "upload":  # upload: references
         per_item = min(per_item, (body - VIDEO_REQUEST_OVERHEAD) // cap)
     return cap, per_item
 

@@ -33,7 +33,7 @@ MiB = 1024 * KiB
 GiB = 1024 * MiB
 
 DIALECTS = ("openai", "dashscope")
-TRANSPORTS = ("base64", "url", "path")
+TRANSPORTS = ("base64", "url", "path", "upload")
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,28 @@ class Limit:
 def rows(*limits: Limit) -> dict[str, Limit]:
     """A table: key -> row, in the order given."""
     return {r.key: r for r in limits}
+
+
+@dataclass(frozen=True)
+class Uploads:
+    """A provider's own storage, where ``--transport upload`` puts prepared files.
+
+    ``protocol`` names the module of :mod:`mediaprep.upload` that speaks it; ``scheme`` is the
+    reference a part then carries (``oss://...``, ``ms://<id>``). ``expires`` is how long a
+    reference stays usable (None: until deleted); a cached one is reused only while more than
+    ``margin`` seconds of that are left. ``headers`` are what a request naming a reference
+    must carry. The byte and count limits are rows of the target's table (``upload.*``).
+    """
+
+    protocol: str
+    key_env: str  # the environment variable holding the API key
+    api_base: str  # the default endpoint
+    regions: Mapping[str, str]  # region name -> its endpoint (README lists them)
+    scheme: str
+    expires: float | None = None
+    margin: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    deletable: bool = False  # files stay until deleted (``mediaprep uploads prune``)
 
 
 @dataclass(frozen=True)
@@ -178,6 +200,8 @@ class Target:
     #: opens every image with convert("RGB")): transparency is then flattened onto
     #: --background, never left to show the colour stored under it
     drops_alpha: bool = True
+    #: the provider's own storage (``--transport upload``); None: it has none
+    uploads: Uploads | None = None
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -235,6 +259,8 @@ class Target:
         if transport not in self.transports:
             return (f"target {self.name} does not take the {transport} transport (it takes "
                     f"{', '.join(sorted(self.transports))})")
+        if transport == "upload" and self.uploads is None:
+            return f"target {self.name} has no storage of its own to upload to"
         if transport == "path" and dialect not in self.path_dialects:
             need = " or ".join(sorted(self.path_dialects))
             return (f"the path transport (file:// URIs) works with target {self.name} in the "

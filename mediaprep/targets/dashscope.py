@@ -5,7 +5,18 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from ..tokens import KIMI_K25
-from .base import DIALECTS, TRANSPORTS, GiB, Limit, MiB, Source, Target, rows, shared_rows
+from .base import (
+    DIALECTS,
+    TRANSPORTS,
+    GiB,
+    Limit,
+    MiB,
+    Source,
+    Target,
+    Uploads,
+    rows,
+    shared_rows,
+)
 
 _DS = "dashscope-vision"
 
@@ -16,7 +27,32 @@ SOURCES = {
         "https://www.alibabacloud.com/help/en/model-studio/error-code",
         "2026-11",
     ),
+    "dashscope-upload": Source(
+        "Model Studio: upload a local file to temporary storage (GET /api/v1/uploads?action="
+        "getPolicy, POST form to upload_host, oss:// URL valid 48 hours for the model and "
+        "account that uploaded it, files up to 1 GB, policy call 100 QPS, header "
+        "X-DashScope-OssResourceResolve: enable)",
+        "https://www.alibabacloud.com/help/en/model-studio/get-temporary-file-url",
+        "2026-11",
+    ),
 }
+
+#: Where ``--transport upload`` puts files: Model Studio's temporary storage. The endpoint is
+#: the SDK's ``dashscope.base_http_api_url`` (Beijing by default, as the SDK has it).
+UPLOADS = Uploads(
+    protocol="dashscope",
+    key_env="DASHSCOPE_API_KEY",
+    api_base="https://dashscope.aliyuncs.com/api/v1",
+    regions=MappingProxyType({
+        "cn-beijing": "https://dashscope.aliyuncs.com/api/v1",
+        "ap-southeast-1 (Singapore)": "https://dashscope-intl.aliyuncs.com/api/v1",
+        "us-east-1 (Virginia)": "https://dashscope-us.aliyuncs.com/api/v1",
+    }),
+    scheme="oss",
+    expires=48 * 3600.0,
+    margin=2 * 3600.0,  # a reference is not handed out with less than 2 h of life left
+    headers=MappingProxyType({"X-DashScope-OssResourceResolve": "enable"}),
+)
 
 #: The vision models (all three use the K2.5 MoonViT processor: mediaprep.tokens) and the
 #: text-only Kimi models, as Model Studio lists them.
@@ -60,6 +96,18 @@ TABLE = rows(
     Limit("video.max_data_url_bytes", 10 * MiB, "base64.too_large", "error", _DS,
           "whole data URL of one video (the document says strictly less than 10 MB)",
           strict=True),
+    Limit("image.max_bytes.upload", 10 * MiB, "file.too_large", "error", _DS,
+          "image file bytes sent by an uploaded oss:// URL (the model's limit for image "
+          "files)"),
+    Limit("video.max_bytes.upload", 1 * GiB, "file.too_large", "error", "dashscope-upload",
+          "video file bytes sent by an uploaded oss:// URL (temporary storage takes up to "
+          "1 GB; the model takes 2 GB by URL)"),
+    Limit("upload.max_file_bytes", 1 * GiB, "file.too_large", "error", "dashscope-upload",
+          "bytes of one file in temporary storage"),
+    Limit("upload.expires_seconds", 48 * 3600, "upload.failed", "error", "dashscope-upload",
+          "an oss:// URL is valid this long after the upload (and only for that model)"),
+    Limit("upload.policy_qps", 100, "upload.failed", "error", "dashscope-upload",
+          "upload policy calls per second (mediaprep reuses one policy while it is valid)"),
     Limit("video.min_duration", 2.0, "video.too_short", "error", _DS, "seconds"),
     Limit("video.max_duration", 3600.0, "video.too_long", "error", _DS, "seconds"),
     Limit("video.formats", frozenset({"mp4", "avi", "mkv", "mov", "flv", "wmv"}),
@@ -71,7 +119,8 @@ TABLE = rows(
     Limit("dialects", frozenset(DIALECTS), "transport.unsupported", "error", _DS,
           "API dialects the target speaks"),
     Limit("transports", frozenset(TRANSPORTS), "transport.unsupported", "error", _DS,
-          "how media can reach the target (path only in the dashscope dialect)"),
+          "how media can reach the target (path only in the dashscope dialect; upload: "
+          "temporary storage, oss:// URLs)"),
     *shared_rows(vision=frozenset(MODELS), text_only=TEXT_ONLY, context=CONTEXT,
                  models_source="dashscope-models", context_source="moonshot-models"),
 )
@@ -85,4 +134,5 @@ TARGET = Target(
     default_model="kimi-k2.5",
     # file:// URIs are read by the DashScope SDK, which speaks the native dialect
     path_dialects=frozenset({"dashscope"}),
+    uploads=UPLOADS,
 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import Limit, MiB, Source, Target, rows, shared_rows
+from types import MappingProxyType
+
+from .base import GiB, Limit, MiB, Source, Target, Uploads, rows, shared_rows
 from .dashscope import CONTEXT, MODELS, TEXT_ONLY
 
 _MS = "moonshot-vision"
@@ -13,7 +15,26 @@ SOURCES = {
         "https://platform.moonshot.ai/docs/guide/use-kimi-vision-model",
         "2026-11",
     ),
+    "moonshot-files": Source(
+        "Moonshot open platform: files API (POST /v1/files with purpose image or video, "
+        "referenced as ms://<id>; up to 100 MB a file, 1,000 files and 10 GB per account; "
+        "files stay until deleted)",
+        "https://platform.moonshot.ai/docs/api/files",
+        "2026-11",
+    ),
 }
+
+#: Where ``--transport upload`` puts files: the account's files (ms://<id>), kept until
+#: deleted, so ``mediaprep uploads prune`` deletes what mediaprep put there.
+UPLOADS = Uploads(
+    protocol="moonshot",
+    key_env="MOONSHOT_API_KEY",
+    api_base="https://api.moonshot.ai/v1",
+    regions=MappingProxyType({"global": "https://api.moonshot.ai/v1",
+                              "china": "https://api.moonshot.cn/v1"}),
+    scheme="ms",
+    deletable=True,
+)
 
 TABLE = rows(
     Limit("image.formats", frozenset({"png", "jpeg", "webp", "gif"}), "file.unsupported_format",
@@ -31,8 +52,19 @@ TABLE = rows(
           "whole request body"),
     Limit("dialects", frozenset({"openai"}), "transport.unsupported", "error", _MS,
           "Moonshot speaks the OpenAI-compatible dialect only"),
-    Limit("transports", frozenset({"base64"}), "transport.unsupported", "error", _MS,
-          "images go as base64 only (http(s) image URLs are refused)"),
+    Limit("transports", frozenset({"base64", "upload"}), "transport.unsupported", "error", _MS,
+          "base64, or uploaded to the account's files (ms://<id>); http(s) image URLs are "
+          "refused"),
+    Limit("image.max_bytes.upload", 100 * MiB, "file.too_large", "error", "moonshot-files",
+          "image file bytes sent as an uploaded file (ms://<id>)"),
+    Limit("video.max_bytes.upload", 100 * MiB, "file.too_large", "error", "moonshot-files",
+          "video file bytes sent as an uploaded file (ms://<id>)"),
+    Limit("upload.max_file_bytes", 100 * MiB, "file.too_large", "error", "moonshot-files",
+          "bytes of one uploaded file"),
+    Limit("upload.max_files", 1000, "upload.failed", "error", "moonshot-files",
+          "files one account may keep (mediaprep uploads prune deletes mediaprep's)"),
+    Limit("upload.max_total_bytes", 10 * GiB, "upload.failed", "error", "moonshot-files",
+          "bytes one account may keep in files"),
     Limit("frames.min", 4, "frames.too_few", "error", "mediaprep",
           "image-list videos: DashScope's bounds applied (Moonshot documents none)"),
     Limit("frames.max", 2000, "frames.too_many", "error", "mediaprep",
@@ -49,4 +81,5 @@ TARGET = Target(
     table=TABLE,
     models=MODELS,
     default_model="kimi-k2.5",
+    uploads=UPLOADS,
 )
