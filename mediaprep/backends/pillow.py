@@ -1725,20 +1725,27 @@ def animation_durations(source: ImageSource, frames: int, *, max_pixels: int | N
             if len(found) >= frames:
                 return [shown_ms(ms, fmt) for ms in found[:frames]]
         out = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            for i in range(frames):
-                try:
-                    img.seek(i)
-                except EOFError:
-                    break
-                if fmt != "GIF":
-                    img.load()
-                out.append(shown_ms(img.info.get("duration"), fmt))
+        for _ in _seek_frames(img, frames):
+            if fmt != "GIF":
+                img.load()
+            out.append(shown_ms(img.info.get("duration"), fmt))
         return out
     finally:
         if not isinstance(source, Image.Image):
             img.close()
+
+
+def _seek_frames(img: Image.Image, frames: int) -> Iterator[int]:
+    """Seek ``img`` to each of its first ``frames`` frames in turn, yielding the index (fewer
+    when the file has fewer). Pillow's bomb warning is off: the guard judged the file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for i in range(frames):
+            try:
+                img.seek(i)
+            except EOFError:
+                return
+            yield i
 
 
 def gif_delays(data: bytes) -> list[int]:
@@ -1780,18 +1787,12 @@ def iter_animation(source: ImageSource, frames: int, keep: set[int], *,
     duration in ms (browser rule for 0-10 ms) is appended to ``durations``."""
     img = open_lazy(source, max_pixels=max_pixels, seconds=seconds)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            for i in range(frames):
-                try:
-                    img.seek(i)
-                except EOFError:
-                    break
-                img.load()  # WebP sets a frame's duration only once it is decoded
-                if durations is not None:
-                    durations.append(shown_ms(img.info.get("duration"), img.format))
-                if i in keep:
-                    yield i, img.copy()
+        for i in _seek_frames(img, frames):
+            img.load()  # WebP sets a frame's duration only once it is decoded
+            if durations is not None:
+                durations.append(shown_ms(img.info.get("duration"), img.format))
+            if i in keep:
+                yield i, img.copy()
     finally:
         if not isinstance(source, Image.Image):
             img.close()
