@@ -26,7 +26,7 @@ from bench_jobs import make_jpeg  # noqa: E402
 from harness import compare, time_it  # noqa: E402
 
 from mediaprep.batch.executors import SCHEDULER_CONFIG, get_executor  # noqa: E402
-from mediaprep.batch.runner import default_jobs  # noqa: E402
+from mediaprep.batch.pool import default_jobs  # noqa: E402
 from mediaprep.batch.tasks import plan_prep, prep_one  # noqa: E402
 from mediaprep.settings import make_settings  # noqa: E402
 

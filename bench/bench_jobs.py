@@ -25,7 +25,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare  # noqa: E402
 
-from mediaprep.batch.runner import default_jobs, run_all  # noqa: E402
+from mediaprep.batch.pool import default_jobs, run_all  # noqa: E402
 
 
 def make_jpeg(path: Path, width: int = 2000, height: int = 1500) -> None:

@@ -18,22 +18,22 @@ if TYPE_CHECKING:
     from .api import check, prepare, probe
     from .errors import MediaprepError
     from .limits import Limit, Limits, limits_for
-    from .model import CODES, Finding, MediaInfo, Prepared, Report
     from .settings import Settings, SettingsError
+    from .types import CODES, Finding, MediaInfo, Prepared, Report
 
 # public name -> the module that defines it
 _HOMES = {
     "check": ".api",
     "probe": ".api",
-    "Report": ".model",
-    "CODES": ".model",
-    "Finding": ".model",
-    "MediaInfo": ".model",
+    "Report": ".types",
+    "CODES": ".types",
+    "Finding": ".types",
+    "MediaInfo": ".types",
     "Limit": ".limits",
     "Limits": ".limits",
     "MediaprepError": ".errors",
     "limits_for": ".limits",
-    "Prepared": ".model",
+    "Prepared": ".types",
     "prepare": ".api",
     "Settings": ".settings",
     "SettingsError": ".settings",

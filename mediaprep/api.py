@@ -15,7 +15,6 @@ from .backends.sniff import extension_matches
 from .emit.parts import image_part, video_file_part
 from .emit.sink import Sink
 from .kinds import KINDS, add_notes, check_info, noted_warnings, probe_resource
-from .model import Finding, MediaInfo, Prepared, Report
 from .net.fetch import FetchError
 from .output import safe_relative
 from .resource import (
@@ -27,6 +26,7 @@ from .resource import (
     url_extension,
 )
 from .settings import Settings, make_settings
+from .types import Finding, MediaInfo, Prepared, Report
 
 __all__ = ["check", "prepare", "probe"]
 
@@ -43,7 +43,7 @@ def probe(source: ResourceLike, *, settings: Settings | None = None, deep: bool 
         deep: decode the whole input to be sure it decodes.
 
     Returns:
-        A :class:`~mediaprep.model.MediaInfo`. Bad media never raises: ``info.error`` and
+        A :class:`~mediaprep.types.MediaInfo`. Bad media never raises: ``info.error`` and
         ``info.error_code`` say what is wrong.
 
     Raises:
@@ -74,7 +74,7 @@ def check(source: ResourceLike, *, settings: Settings | None = None, **options: 
             and ``limits={key: value}`` to override rows of the limits table).
 
     Returns:
-        A :class:`~mediaprep.model.Report`: ``report.ok``, ``report.findings``,
+        A :class:`~mediaprep.types.Report`: ``report.ok``, ``report.findings``,
         ``report.tokens``.
 
     Raises:
@@ -122,7 +122,7 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
             were encoded from. The report's thumbnails use them.
 
     Returns:
-        A :class:`~mediaprep.model.Prepared`: ``prepared.ok``, ``prepared.part`` (the content
+        A :class:`~mediaprep.types.Prepared`: ``prepared.ok``, ``prepared.part`` (the content
         part), ``prepared.findings``, ``prepared.fixes``. Bad media never raises: ``ok`` is
         False and the findings say why.
 

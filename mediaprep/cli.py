@@ -23,8 +23,8 @@ import click
 from . import limits as limits_mod
 from .batch import DEFAULT_TIMEOUT, BatchError, RunStopped
 from .batch.executors import ExecutorUnavailable
+from .batch.pool import WorkerStartError
 from .batch.requests import BatchRequestError
-from .batch.runner import WorkerStartError
 from .config import RUN_SWITCHES, Config, ConfigError, load_config
 from .errors import blank_path_problem
 from .limits import LimitError
@@ -489,7 +489,7 @@ def probe(paths: tuple[str, ...], as_json: bool, deep: bool, config_path: str | 
 def _tokens_of(info: Any, settings: Settings) -> dict[str, Any]:
     """``{"tokens": {...}}`` beside ``info`` where an estimate applies (docs/formats.md)."""
     from .kinds.common import estimate_for
-    from .model import Report
+    from .types import Report
 
     try:
         est = estimate_for(Report(path=info.path, kind=info.kind, info=info), settings)

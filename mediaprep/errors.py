@@ -24,11 +24,11 @@ run that cannot go on, and the steps inside a backend that a kind turns into fin
     │   ├── NoVideoStream
     │   ├── NoFrames
     │   └── UnreadableVideo
-    ├── BatchError (ValueError)             batch/run.py: a run that cannot start as asked
-    ├── RunStopped                          batch/run.py: a run that cannot go on (full disk)
+    ├── BatchError (ValueError)             batch/folder.py: a run that cannot start as asked
+    ├── RunStopped                          batch/folder.py: a run that cannot go on (full disk)
     ├── ManifestError (ValueError)          batch/inputs.py: a manifest that cannot be read
     ├── BatchRequestError                   batch/requests.py: --batch-requests cannot be made
-    ├── WorkerStartError (RuntimeError)     batch/runner.py: worker processes cannot start
+    ├── WorkerStartError (RuntimeError)     batch/pool.py: worker processes cannot start
     ├── ExecutorUnavailable (RuntimeError)  batch/executors.py: e.g. Dask is not installed
     ├── CacheRootRefused (OSError)          batch/cache.py: a cache folder that is not ours
     ├── FramesDirRefused                    batch/frames_dir.py: frames -o would touch files

@@ -379,7 +379,7 @@ def url_extension(url: str) -> str | None:
 
 def fetch_error_finding(name: str, exc: Any) -> Any:
     """A fetch failure as a finding (code ``file.too_large`` or ``file.unreadable``)."""
-    from .model import Finding
+    from .types import Finding
 
     hint = {"url.private_address": " (a private or loopback address; allow it with "
                                    "--allow-private-urls or --allow-loopback-urls)",
@@ -389,7 +389,7 @@ def fetch_error_finding(name: str, exc: Any) -> Any:
 
 
 def url_off_finding(name: str) -> Any:
-    from .model import Finding
+    from .types import Finding
 
     return Finding("file.unreadable", "error",
                    f"{name}: URL inputs are not fetched unless allowed; pass --allow-url "
@@ -398,7 +398,7 @@ def url_off_finding(name: str) -> Any:
 
 
 def not_verified_finding(name: str, why: str) -> Any:
-    from .model import Finding
+    from .types import Finding
 
     return Finding("url.not_verified", "info", f"{name}: passed through as given, not checked "
                                                f"({why})")

@@ -431,7 +431,7 @@ def test_cli_import_leaves_media_libraries_for_later():
 
 def test_fork_server_preloads_what_the_task_functions_use():
     from mediaprep.batch.journal import prep_job
-    from mediaprep.batch.runner import preload_modules
+    from mediaprep.batch.pool import preload_modules
     from mediaprep.batch.tasks import check_one
 
     assert "mediaprep.api" in preload_modules(check_one)

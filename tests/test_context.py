@@ -15,8 +15,8 @@ from mediaprep.cli import main
 from mediaprep.emit.request import RequestLimitError, check_request, request_body
 from mediaprep.kinds import check_info
 from mediaprep.limits import context_tokens, limits_for
-from mediaprep.model import MediaInfo
 from mediaprep.settings import make_settings
+from mediaprep.types import MediaInfo
 from tests.fixtures.generate import encode_video
 
 

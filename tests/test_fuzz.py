@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import mediaprep
-from mediaprep.model import CODES
 from mediaprep.resource import Resource
+from mediaprep.types import CODES
 
 EXAMPLES = int(os.environ.get("MEDIAPREP_FUZZ_EXAMPLES", "30"))
 DERANDOMIZE = "MEDIAPREP_FUZZ_EXAMPLES" not in os.environ

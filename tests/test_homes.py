@@ -24,18 +24,18 @@ from mediaprep.backends.sniff import (
     largest_payload,
 )
 from mediaprep.batch.executors import ExecutorUnavailable
+from mediaprep.batch.folder import BatchError
 from mediaprep.batch.inputs import ManifestError
+from mediaprep.batch.pool import WorkerStartError
 from mediaprep.batch.requests import BatchRequestError
-from mediaprep.batch.run import BatchError
-from mediaprep.batch.runner import WorkerStartError
 from mediaprep.config import ConfigError
 from mediaprep.kinds import check_info
 from mediaprep.limits import GiB, LimitError, fetch_cap, limits_for
-from mediaprep.model import MediaInfo
 from mediaprep.net.fetch import FetchError
 from mediaprep.resource import ResourceError
 from mediaprep.settings import SettingsError
 from mediaprep.tokens import VISION_MODELS_WITH_ESTIMATE
+from mediaprep.types import MediaInfo
 
 MiB = 1 << 20
 

@@ -2,7 +2,7 @@
 
 The corpus (tests/fixtures/hostile.py) is built and every entry goes through the four commands
 (``check``, ``probe``, ``prep``, ``frames``) in a fresh child process: ``tests.fixtures.hostile
---run`` hands each entry to :func:`mediaprep.batch.runner.run_all` (one task per entry, killed after
+--run`` hands each entry to :func:`mediaprep.batch.pool.run_all` (one task per entry, killed after
 :data:`PER_FILE_LIMIT` seconds) and reports exit codes, finding codes, tracebacks, seconds per
 command and the peak RSS of the driver and of its workers. The child starts small (not forked
 from pytest), so the peaks are the run's own.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import mediaprep
-from mediaprep.model import CODES
+from mediaprep.types import CODES
 from tests.fixtures.once import session_root
 
 ROOT = Path(__file__).resolve().parents[1]

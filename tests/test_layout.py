@@ -106,7 +106,7 @@ def test_mediaprep_is_a_plain_module_with_its_public_functions():
         "    f = getattr(mediaprep, n)\n"
         "    assert callable(f) and not isinstance(f, types.ModuleType), n\n"
         "from mediaprep import Report, Prepared, MediaInfo, Finding\n"
-        "assert Report.__module__ == 'mediaprep.model'\n"
+        "assert Report.__module__ == 'mediaprep.types'\n"
         "assert sorted(mediaprep.__all__) == sorted(mediaprep._HOMES)\n"
         "try:\n    mediaprep.nothing_here\nexcept AttributeError:\n    print('ok')\n")],
         capture_output=True, text=True, timeout=120)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import mediaprep
 from mediaprep.cli import main
 from mediaprep.limits import limits_for
-from mediaprep.model import CODES
+from mediaprep.types import CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

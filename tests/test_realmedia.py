@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 import mediaprep
 from mediaprep.cli import main
-from mediaprep.model import CODES, MediaInfo
+from mediaprep.types import CODES, MediaInfo
 from tests.conftest import REALMEDIA
 
 ROOT = REALMEDIA

@@ -17,8 +17,8 @@ import pytest
 
 import mediaprep
 from mediaprep.limits import DIALECTS, TARGETS, limits_for
-from mediaprep.model import CODES
 from mediaprep.settings import Settings
+from mediaprep.types import CODES
 from tests.conftest import REALMEDIA
 
 ROOT = REALMEDIA

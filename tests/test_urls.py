@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 import mediaprep
-from mediaprep.model import CODES
 from mediaprep.resource import HEAD_RANGE
 from mediaprep.settings import Settings
+from mediaprep.types import CODES
 
 FILES: dict[str, bytes] = {}
 LOG: list[tuple[str, str, str | None]] = []  # (method, path, Range header)

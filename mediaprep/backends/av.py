@@ -27,7 +27,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from ..model import MediaInfo
+from ..types import MediaInfo
 from .colour import frame_cicp, tone_map
 from .pillow import PREVIEW_SIDE
 from .sniff import Sniffed

@@ -35,7 +35,6 @@ import av.error
 import av.filter
 
 from ..errors import MediaprepError
-from ..model import MediaInfo
 from ..output import temp_path_for
 from ..tuning import (  # noqa: F401  (re-exported)
     MAX_ATTEMPTS,
@@ -44,6 +43,7 @@ from ..tuning import (  # noqa: F401  (re-exported)
     MIN_SHORT_SIDE,
     X264_PRESET,
 )
+from ..types import MediaInfo
 from .av import (
     TimestampMender,
     VideoScan,

@@ -44,7 +44,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import MediaprepError
-from ..model import MediaInfo
+from ..types import MediaInfo
 from .av import (
     DISCARD,
     KEY,

@@ -24,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaprepError
 from ..limits import Limits, limits_for
-from ..model import UNENCODED, MediaInfo
+from ..types import UNENCODED, MediaInfo
 from .colour import colour_facts, flatten, tone_map_image
 from .colour import to_srgb as colour_to_srgb
 from .raw import DngFile, read_dng

@@ -1,12 +1,12 @@
 """Folder runs as a library call: :func:`prep_many` and :func:`check_many` (see
-:mod:`mediaprep.batch.run`), over inputs, tasks, journal, cache, parts file and runner; and
+:mod:`mediaprep.batch.folder`), over inputs, tasks, journal, cache, parts file and runner; and
 the ``frames`` command's :func:`frames_to_folder` (:mod:`mediaprep.batch.extract`).
 
 Importing this is cheap: PyAV, numpy and Pillow load when a run needs them.
 """
 
 from .extract import FramesOutcome, FramesOutputError, frames_to_folder
-from .run import (
+from .folder import (
     DEFAULT_TIMEOUT,
     BatchError,
     BatchResult,

@@ -3,8 +3,8 @@
     executor = get_executor("dask", address="tcp://scheduler:8786")   # or get_executor("local")
     outcomes = executor.run(tasks, prep_one, jobs=4, timeout=300, on_result=write_line)
 
-Every executor has the contract of :func:`mediaprep.batch.runner.run_all`: one
-:class:`~mediaprep.batch.runner.Outcome` per task, in input order, ``on_result(index, outcome)``
+Every executor has the contract of :func:`mediaprep.batch.pool.run_all`: one
+:class:`~mediaprep.batch.pool.Outcome` per task, in input order, ``on_result(index, outcome)``
 called in this process as each task ends; an error is ``"exception"`` (``fn`` raised),
 ``"timeout"`` or ``"crash"``; one bad file never ends the run.
 
@@ -47,7 +47,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..errors import MediaprepError
-from .runner import Outcome, TaskError, _task_error, default_jobs, run_all
+from .pool import Outcome, TaskError, _task_error, default_jobs, run_all
 
 __all__ = ["EXECUTORS", "DaskExecutor", "Executor", "ExecutorUnavailable", "LocalExecutor",
            "get_executor"]
@@ -126,7 +126,7 @@ def _validate(jobs: int | None, timeout: float | None) -> None:
 
 
 class LocalExecutor:
-    """Worker processes on this machine: :func:`mediaprep.batch.runner.run_all` itself."""
+    """Worker processes on this machine: :func:`mediaprep.batch.pool.run_all` itself."""
 
     name = "local"
 

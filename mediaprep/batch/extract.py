@@ -66,8 +66,8 @@ def frames_to_folder(video: str, out_dir: str | os.PathLike[str], settings: Sett
         FramesOutputError: the output folder cannot be made or written.
     """
     from ..output import new_run_id
+    from .folder import run_tasks
     from .journal import sweep_temporaries
-    from .run import run_tasks
     from .summary import task_failure_message
 
     out = Path(out_dir)  # made by the worker once the input is known to be a video

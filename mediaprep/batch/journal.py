@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ..limits import TABLE_VERSION
-from ..model import Finding, line_problem
 from ..output import (
     PARTS_FILE,
     STATE_DIR,
@@ -31,6 +30,7 @@ from ..output import (
 from ..output import sweep_temporaries as _sweep
 from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
+from ..types import Finding, line_problem
 from .cache import Cache, cache_key, canonical_json, hash_input, package_version
 from .summary import warnings_left
 from .tasks import PrepTask, prep_one

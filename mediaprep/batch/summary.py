@@ -49,7 +49,7 @@ def unreadable_finding(message: str) -> dict[str, Any]:
 
 
 def task_failure_message(display: str, error: Any) -> str:
-    """``a.mp4: gave up after 60 s (...)`` for a :class:`~mediaprep.batch.runner.TaskError`."""
+    """``a.mp4: gave up after 60 s (...)`` for a :class:`~mediaprep.batch.pool.TaskError`."""
     kind = getattr(error, "kind", "exception")
     text = getattr(error, "message", str(error))
     what = {"timeout": "processing took too long", "crash": "the decoder crashed",
@@ -69,7 +69,7 @@ def failed_check_entry(display: str, source: str, error: Any) -> dict[str, Any]:
 
 def failed_prep_line(display: str, error: Any) -> dict[str, Any]:
     """A ``parts.jsonl`` line for an input whose task did not return."""
-    from ..model import line_of
+    from ..types import line_of
 
     return line_of(path=display, ok=False, kind="other",
                    findings=[unreadable_finding(task_failure_message(display, error))])

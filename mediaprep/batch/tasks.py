@@ -78,7 +78,7 @@ def check_one(task: CheckTask) -> dict[str, Any]:
     return check(to_resource(task.source, name=task.display), settings=task.settings).to_json()
 
 
-# What the fork server imports before forking workers for these (see runner.PRELOAD).
+# What the fork server imports before forking workers for these (see pool.PRELOAD).
 prep_one.worker_imports = ("mediaprep.api", "mediaprep.kinds.image", "mediaprep.kinds.video")  # type: ignore[attr-defined]
 check_one.worker_imports = ("mediaprep.api",)  # type: ignore[attr-defined]
 

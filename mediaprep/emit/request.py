@@ -12,9 +12,9 @@ from urllib.parse import unquote, urlparse
 
 from ..errors import MediaprepError
 from ..limits import context_tokens
-from ..model import Finding
 from ..settings import Settings, SettingsError
 from ..targets.base import Estimator
+from ..types import Finding
 from .parts import text_part, urls_in
 
 #: Bytes of an image read to learn its size (its header) from a data URL or file:// path.

@@ -14,9 +14,9 @@ from ..backends.av import probe_video
 from ..backends.pillow import probe_image
 from ..backends.sniff import HEAD_BYTES, Sniffed, extension_matches, sniff
 from ..limits import Limits, limits_for
-from ..model import MediaInfo, Report
 from ..resource import Resource, ResourceError
 from ..settings import Settings
+from ..types import MediaInfo, Report
 from . import frames, image, video
 from .common import report_for
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..backends.sniff import MIME, data_url_size, mime_for  # noqa: F401  (re-exported)
 from ..limits import Limit, Limits, context_tokens
-from ..model import Finding, MediaInfo, Report
 from ..settings import Settings
+from ..types import Finding, MediaInfo, Report
 
 log = logging.getLogger("mediaprep")
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from ..emit.parts import frames_part
 from ..emit.sink import Sink
-from ..model import Change, Finding, MediaInfo, Prepared, Report
 from ..resource import Resource
 from ..settings import Settings
+from ..types import Change, Finding, MediaInfo, Prepared, Report
 from .common import check_params, data_url_size, finding, mime_for, probe_failure, report_for
 from .image import check_image, prepare_frame_images
 from .video import frame_budget, over_token_cap

@@ -58,7 +58,6 @@ from ..backends.sniff import (
 from ..emit.parts import frames_part, image_part
 from ..emit.sink import Sink, emit_url
 from ..limits import IMAGE_REQUEST_OVERHEAD, Limits
-from ..model import UNENCODED, Change, Finding, MediaInfo, Prepared, Report
 from ..output import safe_relative
 from ..resource import Resource
 from ..settings import Settings
@@ -73,6 +72,7 @@ from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     TILE_MIN_ASPECT,
     TILE_OVERLAP,
 )
+from ..types import UNENCODED, Change, Finding, MediaInfo, Prepared, Report
 from .common import check_extension, check_item_bytes, finding, in_box, mime_for, report_for
 from .video import FRAME_FORMAT, frame_budget
 

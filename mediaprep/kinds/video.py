@@ -37,11 +37,11 @@ from ..backends.sniff import (
 from ..emit.parts import data_url, frames_part, video_file_part
 from ..emit.sink import Sink, require_out_dir, url_for_file
 from ..limits import VIDEO_REQUEST_OVERHEAD, Limits, limits_for
-from ..model import Change, Finding, MediaInfo, Prepared, Report
 from ..output import atomic_write, inside, temp_path_for
 from ..resource import Resource
 from ..settings import Settings
 from ..tuning import FRAME_QUALITY
+from ..types import Change, Finding, MediaInfo, Prepared, Report
 from .common import (
     check_extension,
     check_item_bytes,

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 __all__ = [
     "FORMATS",
-    "Report",
+    "RunReport",
     "Severity",
     "code_of",
     "codes_of",
@@ -44,14 +44,15 @@ __all__ = [
     "summary_of",
 ]
 
-#: A report as produced by ``check --format json`` (docs/formats.md).
-Report = Mapping[str, Any]
+#: A whole run's report as ``check --format json`` gives it (docs/formats.md); one file's
+#: check is :class:`mediaprep.types.Report`.
+RunReport = Mapping[str, Any]
 Severity = Literal["error", "warning", "info"]
 
 FORMATS: tuple[str, ...] = ("text", "json", "github", "junit", "sarif", "html")
 
 
-def render(report: Report, fmt: str, *, strict: bool = False, verbose: bool = False,
+def render(report: RunReport, fmt: str, *, strict: bool = False, verbose: bool = False,
            quiet: bool = False) -> str:
     """Render ``report`` in format ``fmt`` (one of :data:`FORMATS`).
 
@@ -77,7 +78,7 @@ def render(report: Report, fmt: str, *, strict: bool = False, verbose: bool = Fa
 # hide the findings a CI run exists to show.
 
 
-def files_of(report: Report) -> list[Mapping[str, Any]]:
+def files_of(report: RunReport) -> list[Mapping[str, Any]]:
     """The report's file entries (an absent or null ``files`` means none)."""
     files = report.get("files") or []
     return [f for f in files if isinstance(f, Mapping)]
@@ -126,7 +127,7 @@ def file_failed(file: Mapping[str, Any], *, strict: bool = False) -> bool:
                         strict=strict)
 
 
-def summary_of(report: Report, *, strict: bool = False) -> dict[str, int]:
+def summary_of(report: RunReport, *, strict: bool = False) -> dict[str, int]:
     """Summary counts: ``files``, ``passed``, ``failed``, ``errors``, ``warnings``.
 
     ``errors``/``warnings`` come from the report's own ``summary`` where present (the

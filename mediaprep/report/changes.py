@@ -1,6 +1,6 @@
 """Kinds of change as ``parts.jsonl`` lines carry them: reading, counting and wording them.
 
-A line's ``changes`` are the typed records prepare made (:class:`mediaprep.model.Change`:
+A line's ``changes`` are the typed records prepare made (:class:`mediaprep.types.Change`:
 kind, from, to, why); its ``fixes`` are the same in words. The text summary, the per-file
 lines and the HTML report all read them here, so they can never disagree on what "rotated"
 means, and nothing parses a sentence back.
@@ -12,11 +12,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..model import CHANGE_KINDS, Change
+from ..types import CHANGE_KINDS, Change
 
 __all__ = ["KINDS", "changes_of", "count_changes", "describe_counts", "records_of", "words_of"]
 
-#: Every kind, in the order reports list them (the one home is mediaprep.model.CHANGE_KINDS).
+#: Every kind, in the order reports list them (the one home is mediaprep.types.CHANGE_KINDS).
 KINDS: tuple[str, ...] = CHANGE_KINDS
 
 

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import re
 
-from . import Report, code_of, displayable, files_of, findings_of, message_of, path_of, severity_of
+from . import (
+    RunReport,
+    code_of,
+    displayable,
+    files_of,
+    findings_of,
+    message_of,
+    path_of,
+    severity_of,
+)
 
 _LINE_BREAK = re.compile("(\r\n|\r|\n)")
 _COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
@@ -34,7 +43,7 @@ def escape_property(value: str) -> str:
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(report: Report, *, strict: bool = False) -> str:
+def render(report: RunReport, *, strict: bool = False) -> str:
     """One ``::error|warning|notice file=PATH,title=CODE::message`` line per finding."""
     del strict  # see the module docstring: severities are reported as they are
     lines = []

@@ -46,7 +46,7 @@ from ..backends.pillow import (
 )
 from ..output import PARTS_FILE, REPORT_FILE, THUMB_FOLDER
 from . import (
-    Report,
+    RunReport,
     code_of,
     displayable,
     file_failed,
@@ -672,7 +672,7 @@ def _context(settings: Any) -> str:
 # --- check --format html -----------------------------------------------------------------------
 
 
-def render(report: Report, *, strict: bool = False) -> str:
+def render(report: RunReport, *, strict: bool = False) -> str:
     """``check --format html``: the page for a check report (the object of docs/formats.md,
     "check --format json").
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from . import Report
+from . import RunReport
 
 
 def jsonable(value: Any) -> Any:
@@ -45,6 +45,6 @@ def dumps(value: Any) -> str:
     return json.dumps(jsonable(value), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
 
 
-def render(report: Report) -> str:
+def render(report: RunReport) -> str:
     """The report itself, pretty-printed, key order kept as given."""
     return dumps(report)

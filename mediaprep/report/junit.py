@@ -15,7 +15,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from . import Report, code_of, file_failed, files_of, findings_of, message_of, path_of, severity_of
+from . import (
+    RunReport,
+    code_of,
+    file_failed,
+    files_of,
+    findings_of,
+    message_of,
+    path_of,
+    severity_of,
+)
 
 # Characters XML 1.0 forbids even as character references (and lone surrogates, which
 # come from undecodable file names); ElementTree would write them and parsers reject them.
@@ -60,7 +69,7 @@ def _testcase(suite: ET.Element, file: Mapping[str, Any], strict: bool) -> bool:
     return False
 
 
-def render(report: Report, *, strict: bool = False) -> str:
+def render(report: RunReport, *, strict: bool = False) -> str:
     """The JUnit XML document as a string (UTF-8 declared)."""
     files = files_of(report)
     root = ET.Element("testsuites", name="mediaprep")

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import (
-    Report,
+    RunReport,
     code_of,
     codes_of,
     files_of,
@@ -37,8 +37,8 @@ _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def code_descriptions() -> Mapping[str, str]:
-    """Finding code -> one-line description, from the one home in ``mediaprep.model``."""
-    from ..model import CODES
+    """Finding code -> one-line description, from the one home in ``mediaprep.types``."""
+    from ..types import CODES
 
     return CODES
 
@@ -112,7 +112,7 @@ def _result(path: str, finding: Mapping[str, Any], rule_index: int) -> dict[str,
     return result
 
 
-def build(report: Report) -> dict[str, Any]:
+def build(report: RunReport) -> dict[str, Any]:
     """The SARIF log as a dict (before JSON encoding)."""
     files = files_of(report)
     codes = codes_of(files)
@@ -139,7 +139,7 @@ def build(report: Report) -> dict[str, Any]:
     }
 
 
-def render(report: Report, *, strict: bool = False) -> str:
+def render(report: RunReport, *, strict: bool = False) -> str:
     """The SARIF log as pretty JSON text."""
     del strict  # levels are reported as they are; see the module docstring
     return dumps(build(report))

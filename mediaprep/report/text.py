@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import (
-    Report,
+    RunReport,
     code_of,
     displayable,
     files_of,
@@ -62,7 +62,7 @@ def _ok_line(path: str, file: Mapping[str, Any]) -> str:
     return f"{path}: ok"
 
 
-def summary_line(report: Report, *, strict: bool = False) -> str:
+def summary_line(report: RunReport, *, strict: bool = False) -> str:
     """``Checked N files: P passed, F failed, E errors, W warnings`` plus the context."""
     s = summary_of(report, strict=strict)
     line = (
@@ -88,7 +88,7 @@ def summary_line(report: Report, *, strict: bool = False) -> str:
     return line
 
 
-def render(report: Report, *, strict: bool = False, verbose: bool = False,
+def render(report: RunReport, *, strict: bool = False, verbose: bool = False,
            quiet: bool = False) -> str:
     """Render the text report; see the module docstring for the layout.
 

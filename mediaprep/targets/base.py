@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..model import CODES, Severity
 from ..tokens import (
     KimiVisionConfig,
     TokenEstimate,
@@ -27,6 +26,7 @@ from ..tokens import (
     image_tokens,
     video_tokens,
 )
+from ..types import CODES, Severity
 
 KiB = 1024
 MiB = 1024 * KiB

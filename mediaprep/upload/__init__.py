@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from ..model import Finding, Prepared
 from ..settings import Settings, SettingsError
 from ..targets.base import Uploads
+from ..types import Finding, Prepared
 from .dashscope import DashScopeStorage
 from .http import EXTRA, Http, UploadError, httpx_module
 from .moonshot import MoonshotFiles

@@ -141,7 +141,7 @@ def test_every_parts_line_has_the_same_keys_and_json_results_say_codes_and_outpu
     from PIL import Image
 
     from mediaprep.cli import main
-    from mediaprep.model import LINE_KEYS
+    from mediaprep.types import LINE_KEYS
 
     src = tmp_path / "in"
     src.mkdir()

@@ -20,7 +20,7 @@ from PIL import Image
 
 from mediaprep.batch.executors import EXECUTORS, ExecutorUnavailable, LocalExecutor, get_executor
 from mediaprep.batch.inputs import ManifestError, read_manifest
-from mediaprep.batch.runner import Outcome
+from mediaprep.batch.pool import Outcome
 from mediaprep.batch.tasks import check_one, plan_check, plan_prep, prep_one
 from mediaprep.settings import make_settings
 

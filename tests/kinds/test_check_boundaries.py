@@ -19,8 +19,8 @@ from mediaprep.backends.sniff import data_url_size
 from mediaprep.cli import main
 from mediaprep.kinds import check_info
 from mediaprep.limits import GiB, MiB
-from mediaprep.model import MediaInfo
 from mediaprep.settings import Settings
+from mediaprep.types import MediaInfo
 from tests.fixtures.generate import png_chunk
 
 DATA_URL_LIMIT = 10_485_760

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import mediaprep
-from mediaprep.batch.runner import run_all
+from mediaprep.batch.pool import run_all
 from tests.conftest import REALMEDIA
 
 TARGETS = ("dashscope", "moonshot")

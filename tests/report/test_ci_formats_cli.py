@@ -16,7 +16,7 @@ import yaml
 from click.testing import CliRunner
 
 from mediaprep.cli import main
-from mediaprep.model import CODES
+from mediaprep.types import CODES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "sarif_2_1_0_subset.schema.json").read_text())

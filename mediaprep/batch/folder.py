@@ -36,7 +36,7 @@ log = logging.getLogger("mediaprep")
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..model import Finding
+    from ..types import Finding
     from .executors import Executor
     from .journal import JournalIndex
 
@@ -265,7 +265,7 @@ def _is_local(executor: Any) -> bool:
 def _prestart(fn: Callable[[Any], Any], jobs: int | None, executor: Any) -> None:
     """Let local workers' start-up (the fork server importing mediaprep) overlap with the
     walking and planning; the run would otherwise wait for it."""
-    from .runner import prestart
+    from .pool import prestart
 
     if _is_local(executor) and jobs != 0 and not multiprocessing.current_process().daemon:
         prestart(fn)
@@ -275,14 +275,14 @@ def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
          timeout: float | None, on_result: Callable[[int, Any], None] | None,
          executor: Any, executor_options: Mapping[str, Any] | None) -> list[Any]:
     """Run ``fn`` over ``tasks``: the one place that decides where per-input work runs.
-    Returns one :class:`mediaprep.batch.runner.Outcome` per task, in input order; a task that
+    Returns one :class:`mediaprep.batch.pool.Outcome` per task, in input order; a task that
     hangs, crashes its worker or raises gets an error outcome and the run goes on.
 
     ``executor``: None or "local" (worker processes here), another name of
     :func:`mediaprep.batch.executors.get_executor` (with ``executor_options``), or an
     executor object. Raises ``ExecutorUnavailable`` and ``WorkerStartError`` as those do.
     """
-    from .runner import run_all
+    from .pool import run_all
 
     if not _is_local(executor):
         if isinstance(executor, str):

@@ -1,4 +1,4 @@
-"""Tests for mediaprep.batch.runner (isolated worker pool) and mediaprep.batch.progress.
+"""Tests for mediaprep.batch.pool (isolated worker pool) and mediaprep.batch.progress.
 
 Task functions are top-level in this module so worker processes can import them by name.
 Timing bounds are deliberately loose (shared, slow CI machines): they only tell "the hung task
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 
+from mediaprep.batch.pool import Outcome, WorkerStartError, default_jobs, run_all
 from mediaprep.batch.progress import Progress, human_bytes, human_duration
-from mediaprep.batch.runner import Outcome, WorkerStartError, default_jobs, run_all
 
 if TYPE_CHECKING or "pytest" in sys.modules:
     # The test process has pytest loaded already. A worker imports this module only for the
@@ -188,7 +188,7 @@ def test_workers_are_reused_not_started_per_task() -> None:
 
 def _record_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Sizes of the task messages the parent sends (the pool runs in this process)."""
-    from mediaprep.batch import runner
+    from mediaprep.batch import pool as runner
 
     sizes: list[int] = []
     real = runner._Pool._send
