@@ -691,6 +691,7 @@ def _rebase(line: dict[str, Any], t: PrepTask, old_stem: str, old_out: str,
     out["path"] = t.display
     out["outputs"] = outputs
     out["part"] = swap(line.get("part"))
+    out["parts"] = swap(line.get("parts"))  # an input sent as tiles: every tile's URL
     if seen != set(urls):
         return None  # a URL the part should carry is not where expected: prepare afresh
     if old_display != t.display:

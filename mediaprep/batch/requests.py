@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -45,72 +46,128 @@ def write_batch_requests(parts: Path, dest: Path, settings: Settings, prompt: st
                          group: int = 1, url: str = DEFAULT_BATCH_URL) -> tuple[int, int]:
     """OpenAI Batch API JSONL from ``parts.jsonl``: ``group`` inputs per request at most, fewer
     when one more would break a request limit (data URLs per request, whole-body bytes, the
-    model's context in vision tokens: ``tokens.context``).
+    model's context in vision tokens: ``tokens.context``). An input sent as tiles
+    (``--tiles``) goes whole into one request: every tile, in reading order.
     Returns (requests written, failed inputs left out)."""
-    from ..emit.parts import urls_in
-    from ..emit.request import check_request, request_body, request_headers
-    from ..limits import context_tokens
-    from ..output import atomic_writer, json_line
-    from ..report import displayable, input_failed
+    from ..emit.request import request_body
+    from ..output import atomic_writer
+    from ..report import input_failed
 
-    limits = settings.limits
-
-    def cap(key: str) -> float:
-        row = limits.get(key)
-        return float("inf") if row is None or row.value is None else row.value
-
-    max_data, max_urls, max_bytes = (cap("request.max_data_urls"),
-                                     cap("request.max_media_urls"),
-                                     cap("request.max_body_bytes"))
-    ctx = context_tokens(limits, settings.model)
-    max_tokens = float("inf") if ctx is None else ctx
+    caps = _RequestCaps.of(settings)
     base = len(json.dumps(request_body([prompt], settings), separators=(",", ":")).encode())
-    skipped = written = 0
-
-    batch: list[tuple[str, dict[str, Any]]] = []
-    size = base
-    n_data = n_urls = n_tokens = 0
-
-    def flush(fh: Any) -> None:
-        nonlocal batch, size, n_data, n_urls, n_tokens, written
-        if not batch:
-            return
-        body = request_body([p for _, p in batch] + [prompt], settings)
-        problems = [f for f in check_request(body, settings) if f.severity == "error"]
-        if problems:  # one input alone too big for a request: prep keeps parts within limits
-            raise BatchRequestError(displayable(f"{batch[0][0]}: {problems[0].message}"))
-        cid = batch[0][0] if len(batch) == 1 else f"{batch[0][0]}+{len(batch) - 1}"
-        request = {"custom_id": cid, "method": "POST", "url": url, "body": body}
-        headers = request_headers([p for _, p in batch], settings)
-        if headers:  # uploaded oss:// parts resolve only with the OSS header
-            request["headers"] = headers
-        fh.write(json_line(request, separators=(",", ":")) + "\n")
-        written += 1
-        batch, size, n_data, n_urls, n_tokens = [], base, 0, 0, 0
-
+    written = skipped = 0
+    pending = _Pending(base)
     with atomic_writer(dest) as fh, open(parts, encoding="utf-8") as src:
         for text in src:
             line = json.loads(text)
-            part = line.get("part")
-            if input_failed(line) or not part:
+            media = None if input_failed(line) else _InputMedia.of(line)
+            if media is None:
                 skipped += 1
                 continue
-            urls = urls_in(part)
-            d = sum(1 for u in urls if u.startswith("data:"))
-            psize = len(json.dumps(part, separators=(",", ":")).encode()) + 1
-            tokens = _client_tokens(line)
-            if batch and (len(batch) >= group or n_data + d > max_data
-                          or n_urls + len(urls) - d > max_urls
-                          or size + psize > max_bytes
-                          or n_tokens + tokens > max_tokens):
-                flush(fh)
-            batch.append((line["path"], part))
-            n_tokens += tokens
-            size += psize
-            n_data += d
-            n_urls += len(urls) - d
-        flush(fh)
+            if pending.inputs and not pending.fits(media, caps, group):
+                written += _write_request(fh, pending, settings, prompt, url)
+                pending = _Pending(base)
+            pending.add(media)
+        written += _write_request(fh, pending, settings, prompt, url)
     return written, skipped
+
+
+@dataclass(frozen=True)
+class _RequestCaps:
+    """The request limits a batch request is filled up to (inf: no limit)."""
+
+    data_urls: float
+    media_urls: float
+    body_bytes: float
+    tokens: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> _RequestCaps:
+        from ..limits import context_tokens
+
+        def cap(key: str) -> float:
+            row = settings.limits.get(key)
+            return float("inf") if row is None or row.value is None else row.value
+
+        ctx = context_tokens(settings.limits, settings.model)
+        return cls(cap("request.max_data_urls"), cap("request.max_media_urls"),
+                   cap("request.max_body_bytes"), float("inf") if ctx is None else ctx)
+
+
+@dataclass(frozen=True)
+class _InputMedia:
+    """One prepared input's content parts (one, or its tiles) and what they add to a request."""
+
+    path: str
+    parts: list[dict[str, Any]]
+    data_urls: int  # data: URLs among its media URLs
+    media_urls: int  # its other media URLs
+    size: int  # JSON bytes its parts add to the body (each with its comma)
+    tokens: int  # vision tokens the client decides (_client_tokens)
+
+    @classmethod
+    def of(cls, line: dict[str, Any]) -> _InputMedia | None:
+        """None: nothing to send (no part and no tiles)."""
+        from ..emit.parts import urls_in
+
+        parts = line.get("parts") or ([line["part"]] if line.get("part") else [])
+        if not parts:
+            return None
+        urls = [u for part in parts for u in urls_in(part)]
+        data = sum(1 for u in urls if u.startswith("data:"))
+        size = sum(len(json.dumps(part, separators=(",", ":")).encode()) + 1 for part in parts)
+        return cls(line["path"], parts, data, len(urls) - data, size, _client_tokens(line))
+
+
+@dataclass
+class _Pending:
+    """The inputs of the request being filled, and what they add up to."""
+
+    size: int  # the body's bytes so far (at first: the prompt alone)
+    inputs: list[_InputMedia] = field(default_factory=list)
+    data_urls: int = 0
+    media_urls: int = 0
+    tokens: int = 0
+
+    def fits(self, media: _InputMedia, caps: _RequestCaps, group: int) -> bool:
+        """Whether ``media`` may join without breaking ``group`` or a request limit."""
+        return (len(self.inputs) < group
+                and self.data_urls + media.data_urls <= caps.data_urls
+                and self.media_urls + media.media_urls <= caps.media_urls
+                and self.size + media.size <= caps.body_bytes
+                and self.tokens + media.tokens <= caps.tokens)
+
+    def add(self, media: _InputMedia) -> None:
+        self.inputs.append(media)
+        self.size += media.size
+        self.data_urls += media.data_urls
+        self.media_urls += media.media_urls
+        self.tokens += media.tokens
+
+
+def _write_request(fh: Any, pending: _Pending, settings: Settings, prompt: str,
+                   url: str) -> int:
+    """Write the pending inputs as one request line; the number of lines written (0 or 1)."""
+    from ..emit.request import check_request, request_body, request_headers
+    from ..output import json_line
+    from ..report import displayable
+
+    if not pending.inputs:
+        return 0
+    first = pending.inputs[0].path
+    parts = [part for media in pending.inputs for part in media.parts]
+    body = request_body([*parts, prompt], settings)
+    problems = [f for f in check_request(body, settings) if f.severity == "error"]
+    if problems:  # one input alone too big for a request: prep keeps parts within limits
+        raise BatchRequestError(displayable(f"{first}: {problems[0].message}"))
+    more = len(pending.inputs) - 1
+    request = {"custom_id": f"{first}+{more}" if more else first, "method": "POST", "url": url,
+               "body": body}
+    headers = request_headers(parts, settings)
+    if headers:  # uploaded oss:// parts resolve only with the OSS header
+        request["headers"] = headers
+    fh.write(json_line(request, separators=(",", ":")) + "\n")
+    return 1
 
 
 def _client_tokens(line: dict[str, Any]) -> int:

@@ -176,10 +176,21 @@ def request_headers(items: Sequence[Any], settings: Settings) -> dict[str, str]:
         return {}
     prefix = uploads.scheme + "://"
     for item in items:
-        part = item if isinstance(item, dict) else getattr(item, "part", None)
-        if isinstance(part, Mapping) and any(u.startswith(prefix) for u in urls_in(dict(part))):
+        if any(u.startswith(prefix) for part in _media_parts(item) for u in urls_in(part)):
             return dict(uploads.headers)
     return {}
+
+
+def _media_parts(item: Any) -> list[dict[str, Any]]:
+    """The content parts an item puts in a message: a part itself, a Prepared's part or its
+    tiles (``parts``); none for text."""
+    if isinstance(item, Mapping):
+        return [dict(item)]
+    tiles = getattr(item, "parts", None)
+    if tiles:
+        return [dict(p) for p in tiles]
+    part = getattr(item, "part", None)
+    return [dict(part)] if isinstance(part, Mapping) else []
 
 
 def _image_size(url: str) -> tuple[int, int] | None:
