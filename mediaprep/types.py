@@ -416,44 +416,90 @@ def line_problem(line: Any) -> str | None:
         return "not a JSON object"
     if set(line) != set(LINE_KEYS):
         return "its keys are not those of a parts.jsonl line"
+    return next((why for check in _LINE_CHECKS if (why := check(line)) is not None), None)
+
+
+def _identity_problem(line: dict[str, Any]) -> str | None:
     if not isinstance(line.get("path"), str) or not isinstance(line.get("ok"), bool):
         return "path or ok missing"
     if line.get("kind") not in KINDS_OF_INPUT:
         return f"kind {str(line.get('kind'))[:40]!r} is none of {', '.join(KINDS_OF_INPUT)}"
+    return None
+
+
+def _parts_problem(line: dict[str, Any]) -> str | None:
     if not (line.get("part") is None or isinstance(line["part"], dict)):
         return "part is not an object"
+    if not _list_of(line.get("parts"), dict):
+        return "parts is not a list of objects"
+    return None
+
+
+def _words_problem(line: dict[str, Any]) -> str | None:
     for key in ("outputs", "fixes"):
-        value = line.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not _list_of(line.get(key, []), str):
             return f"{key} is not a list of strings"
     changes = line.get("changes", [])
     if not isinstance(changes, list) or any(Change.from_json(c) is None for c in changes):
         return "changes is not a list of change records"
+    return None
+
+
+def _findings_problem(line: dict[str, Any]) -> str | None:
     findings = line.get("findings")
     if not isinstance(findings, list):
         return "findings is not a list"
-    for f in findings:
-        if (not isinstance(f, dict) or f.get("code") not in CODES
-                or f.get("severity") not in SEVERITIES or not isinstance(f.get("message"), str)):
-            return "a finding without a known code, a severity and a message"
+    if not all(_is_finding(f) for f in findings):
+        return "a finding without a known code, a severity and a message"
+    return None
+
+
+def _is_finding(f: Any) -> bool:
+    return (isinstance(f, dict) and f.get("code") in CODES
+            and f.get("severity") in SEVERITIES and isinstance(f.get("message"), str))
+
+
+def _timing_problem(line: dict[str, Any]) -> str | None:
     fps = line.get("fps")
     if fps is not None and not _finite(fps, above=0):
         return "fps is not a number above 0"
     stamps = line.get("timestamps")
-    if stamps is not None and (not isinstance(stamps, list)
-                               or not all(_finite(t, above=None) for t in stamps)):
+    if stamps is not None and not (isinstance(stamps, list)
+                                   and all(_finite(t, above=None) for t in stamps)):
         return "timestamps is not a list of numbers"
+    return None
+
+
+def _tokens_problem(line: dict[str, Any]) -> str | None:
     tokens = line.get("tokens")
-    if tokens is not None and (not isinstance(tokens, dict) or not (
-            tokens.get("estimate") is None or (isinstance(tokens["estimate"], int)
-                                                and not isinstance(tokens["estimate"], bool)))):
+    if tokens is None:
+        return None
+    if not isinstance(tokens, dict) or not (tokens.get("estimate") is None
+                                            or _whole(tokens["estimate"])):
         return "tokens is not an estimate"
+    return None
+
+
+def _uploads_problem(line: dict[str, Any]) -> str | None:
     uploads = line.get("uploads")
-    if uploads is not None and (not isinstance(uploads, list) or not all(
+    if uploads is not None and not (isinstance(uploads, list) and all(
             isinstance(u, dict) and isinstance(u.get("ref"), str)
             and isinstance(u.get("bytes"), int) for u in uploads)):
         return "uploads is not a list of upload records"
     return None
+
+
+#: line_problem's checks, in the order their problems are reported
+_LINE_CHECKS = (_identity_problem, _parts_problem, _words_problem, _findings_problem,
+                _timing_problem, _tokens_problem, _uploads_problem)
+
+
+def _list_of(value: Any, kind: type) -> bool:
+    return isinstance(value, list) and all(isinstance(v, kind) for v in value)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _finite(value: Any, *, above: float | None) -> bool:

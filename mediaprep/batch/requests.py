@@ -196,65 +196,92 @@ def refuse_batch_requests_path(dest: Path, items: Sequence[Any], out: Path,
     file system does. So it is never an output, nor swept or cleaned as one.
     ``items``: the run's inputs (:class:`~mediaprep.batch.inputs.Item`). ``option`` and
     ``example`` name the option and a good file name in the message."""
-    from ..emit.sink import EXTENSION
-    from ..resource import frame_files
+    why = _run_file_problem(dest, out, stems)
+    if why is not None:
+        return (f"{option} {dest} would overwrite {why} of {out}; "
+                "choose another file (in the output folder: directly in it, named "
+                f"like {example})")
+    same = _SameFile(dest)
+    for item in items:
+        if any(same(m) for m in _input_files(item)):
+            return f"{option} {dest} is an input ({item.display}); choose another file"
+    return None
 
-    def real(p: Path) -> Path:
-        try:
-            return Path(os.path.realpath(p))
-        except (OSError, ValueError):
-            return Path(os.path.abspath(p))
 
-    target = real(dest)
-    out_r = real(out)
-    state = out_r / STATE_DIR
-    reserved = {out_r / PARTS_FILE: "the parts file", out_r / REPORT_FILE: "the report"}
+def _real(p: Path) -> Path:
     try:
-        st = os.stat(dest)
-        same = {(st.st_dev, st.st_ino)}
-    except OSError:
-        same = set()
+        return Path(os.path.realpath(p))
+    except (OSError, ValueError):
+        return Path(os.path.abspath(p))
 
-    def is_dest(p: Path) -> bool:  # also by identity: another spelling, a case-blind disk
-        if p == target:
+
+class _SameFile:
+    """Whether a path is ``dest``: by its real path, or by identity (another spelling, a
+    case-blind disk)."""
+
+    def __init__(self, dest: Path) -> None:
+        self.target = _real(dest)
+        try:
+            st = os.stat(dest)
+            self.ids = {(st.st_dev, st.st_ino)}
+        except OSError:
+            self.ids = set()
+
+    def __call__(self, p: Path) -> bool:
+        if p == self.target:
             return True
         try:
             s = os.stat(p)
         except OSError:
             return False
-        return (s.st_dev, s.st_ino) in same
+        return (s.st_dev, s.st_ino) in self.ids
 
-    why = next((what for p, what in reserved.items() if is_dest(p)), None)
-    if target == state or state in target.parents or is_dest(state):
-        why = "mediaprep's state folder"
+
+def _run_file_problem(dest: Path, out: Path, stems: Iterable[str]) -> str | None:
+    """What of the run ``dest`` would overwrite (None: nothing): parts.jsonl, the report, the
+    state folder, or a name inside DIR an output may have."""
+    same = _SameFile(dest)
+    out_r = _real(out)
+    state = out_r / STATE_DIR
+    reserved = {out_r / PARTS_FILE: "the parts file", out_r / REPORT_FILE: "the report"}
+    why = next((what for p, what in reserved.items() if same(p)), None)
+    target = same.target
+    if target == state or state in target.parents or same(state):
+        return "mediaprep's state folder"
     if why is None and (target == out_r or out_r in target.parents):
-        rel = target.relative_to(out_r).parts
-        name = rel[0] if rel else ""
-        folders = {PurePosixPath(s).parts[0].casefold() for s in stems}
-        if len(rel) != 1:
-            why = "a folder the run writes in"
-        elif name.startswith(".") or is_reserved_name(name):
-            why = "a name mediaprep keeps"
-        elif name.casefold() in folders or target.is_dir():
-            why = "an output's folder"
-        elif name.rpartition(".")[2].casefold() in set(EXTENSION.values()):
-            why = "an output (outputs have that extension)"
-    if why is not None:
-        return (f"{option} {dest} would overwrite {why} of {out}; "
-                "choose another file (in the output folder: directly in it, named "
-                f"like {example})")
-    for item in items:
-        if item.real is None:
-            continue
-        members = [item.real]
-        if item.real.is_dir():
-            with contextlib.suppress(OSError, ValueError):
-                members = [real(m) for m in frame_files(item.real)]
-        for m in members:
-            if is_dest(m):
-                return (f"{option} {dest} is an input ({item.display}); "
-                        "choose another file")
+        return _name_in_out_problem(target, target.relative_to(out_r).parts, stems)
+    return why
+
+
+def _name_in_out_problem(target: Path, rel: tuple[str, ...],
+                         stems: Iterable[str]) -> str | None:
+    """Why ``target``, at ``rel`` inside DIR, may be a file the run writes (None: it is not)."""
+    from ..emit.sink import EXTENSION
+
+    name = rel[0] if rel else ""
+    folders = {PurePosixPath(s).parts[0].casefold() for s in stems}
+    if len(rel) != 1:
+        return "a folder the run writes in"
+    if name.startswith(".") or is_reserved_name(name):
+        return "a name mediaprep keeps"
+    if name.casefold() in folders or target.is_dir():
+        return "an output's folder"
+    if name.rpartition(".")[2].casefold() in set(EXTENSION.values()):
+        return "an output (outputs have that extension)"
     return None
+
+
+def _input_files(item: Any) -> list[Path]:
+    """An input's files (a frames folder's members), as real paths; none for a URL."""
+    from ..resource import frame_files
+
+    if item.real is None:
+        return []
+    members = [item.real]
+    if item.real.is_dir():
+        with contextlib.suppress(OSError, ValueError):
+            members = [_real(m) for m in frame_files(item.real)]
+    return members
 
 
 def refuse_report_path(dest: Path, items: Sequence[Any], out: Path, stems: Iterable[str] = (),

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import MediaprepError
-from ..limits import context_tokens
+from ..limits import Limits, context_tokens
 from ..settings import Settings, SettingsError
 from ..targets.base import Estimator
 from ..types import Finding
@@ -225,33 +225,49 @@ def part_tokens(part: Mapping[str, Any], est: Estimator) -> int | None:
         return est.image(*size) if size else None
     frames = part.get("video")
     if isinstance(frames, list) and frames:
-        k = est.cfg.temporal_merge_kernel_size
-        sizes: list[tuple[int, int]] = []
-        for i in range(0, len(frames), k):  # only a chunk's first frame sizes it
-            size = _image_size(frames[i]) if isinstance(frames[i], str) else None
-            if size is None:
-                return None
-            sizes += [size] * len(frames[i:i + k])
-        return est.frame_list(sizes)
+        sizes = _chunk_sizes(frames, est.cfg.temporal_merge_kernel_size)
+        return None if sizes is None else est.frame_list(sizes)
     return None
 
 
+def _chunk_sizes(frames: list[Any], k: int) -> list[tuple[int, int]] | None:
+    """Each frame's size as the processor takes it: its chunk's (``k`` frames) first frame's
+    (None: a size cannot be read)."""
+    sizes: list[tuple[int, int]] = []
+    for i in range(0, len(frames), k):  # only a chunk's first frame sizes it
+        size = _image_size(frames[i]) if isinstance(frames[i], str) else None
+        if size is None:
+            return None
+        sizes += [size] * len(frames[i:i + k])
+    return sizes
+
+
 def _items_tokens(items: Iterable[Any], est: Estimator | None) -> int:
-    total = 0
-    for item in items:
-        if isinstance(item, str):
-            continue
-        tokens = getattr(item, "tokens", None)
-        kind = getattr(item, "kind", None)
-        if kind in ("image", "frames") or (kind == "video" and getattr(item, "timestamps", None)
-                                            is not None):
-            if isinstance(tokens, Mapping) and tokens.get("estimate") is not None:
-                total += int(tokens["estimate"])
-                continue
-        part = item if isinstance(item, dict) else getattr(item, "part", None)
-        if isinstance(part, Mapping) and est is not None:  # a video file's part counts 0
-            total += part_tokens(part, est) or 0
-    return total
+    return sum(_item_tokens(item, est) for item in items if not isinstance(item, str))
+
+
+def _item_tokens(item: Any, est: Estimator | None) -> int:
+    """The vision tokens the client decides in one item: a Prepared image's or frame list's own
+    estimate, else its part's (a video file's part counts 0)."""
+    estimate = _prepared_estimate(item)
+    if estimate is not None:
+        return estimate
+    part = item if isinstance(item, dict) else getattr(item, "part", None)
+    if isinstance(part, Mapping) and est is not None:
+        return part_tokens(part, est) or 0
+    return 0
+
+
+def _prepared_estimate(item: Any) -> int | None:
+    """A Prepared image's, frame list's or sampled video's token estimate (None: it has none)."""
+    kind = getattr(item, "kind", None)
+    sampled = kind == "video" and getattr(item, "timestamps", None) is not None
+    if kind not in ("image", "frames") and not sampled:
+        return None
+    tokens = getattr(item, "tokens", None)
+    if isinstance(tokens, Mapping) and tokens.get("estimate") is not None:
+        return int(tokens["estimate"])
+    return None
 
 
 def context_request_findings(total: int, settings: Settings) -> list[Finding]:
@@ -278,12 +294,29 @@ def check_request(body: dict[str, Any], settings: Settings) -> list[Finding]:
     Returns:
         The findings (empty: the request is within every limit). Raises: nothing.
     """
-    limits = settings.limits
-    messages = body.get("messages") or body.get("input", {}).get("messages", [])
-    urls = [u for m in messages if isinstance(m.get("content"), list)
-            for p in m["content"] for u in urls_in(p)]
+    parts = _content_parts(body)
+    urls = [u for p in parts for u in urls_in(p)]
     data_urls = sum(1 for u in urls if u.startswith("data:"))
-    other = len(urls) - data_urls
+    out = _url_count_findings(settings.limits, data_urls, len(urls) - data_urls)
+    out += _body_size_findings(settings.limits, body)
+    if context_tokens(settings.limits, settings.model) is not None:
+        out += context_request_findings(_parts_tokens(parts, settings.estimator), settings)
+    return out
+
+
+def _content_parts(body: dict[str, Any]) -> list[Any]:
+    """The content parts of a body's messages, in either dialect."""
+    messages = body.get("messages") or body.get("input", {}).get("messages", [])
+    return [p for m in messages if isinstance(m.get("content"), list) for p in m["content"]]
+
+
+def _parts_tokens(parts: list[Any], est: Estimator | None) -> int:
+    if est is None:
+        return 0
+    return sum(part_tokens(p, est) or 0 for p in parts if isinstance(p, Mapping))
+
+
+def _url_count_findings(limits: Limits, data_urls: int, other: int) -> list[Finding]:
     out: list[Finding] = []
     row = limits.get("request.max_data_urls")
     if row is not None and row.value is not None and row.exceeds_max(data_urls):
@@ -293,16 +326,15 @@ def check_request(body: dict[str, Any], settings: Settings) -> list[Finding]:
     if row is not None and row.value is not None and row.exceeds_max(other):
         out.append(Finding(row.code, row.severity, f"the request carries {other} media URLs; "
                            f"at most {row.value} are accepted", row.value, other))
-    row = limits.get("request.max_body_bytes")
-    if row is not None and row.value is not None:
-        size = len(json.dumps(body, separators=(",", ":")).encode())
-        if row.exceeds_max(size):
-            out.append(Finding(row.code, row.severity, f"the request body is {size:,} bytes; "
-                               f"at most {row.value:,} are accepted", row.value, size))
-    if context_tokens(limits, settings.model) is not None:
-        parts = [p for m in messages if isinstance(m.get("content"), list)
-                 for p in m["content"] if isinstance(p, Mapping)]
-        est = settings.estimator
-        out += context_request_findings(
-            sum(part_tokens(p, est) or 0 for p in parts) if est else 0, settings)
     return out
+
+
+def _body_size_findings(limits: Limits, body: dict[str, Any]) -> list[Finding]:
+    row = limits.get("request.max_body_bytes")
+    if row is None or row.value is None:
+        return []
+    size = len(json.dumps(body, separators=(",", ":")).encode())
+    if not row.exceeds_max(size):
+        return []
+    return [Finding(row.code, row.severity, f"the request body is {size:,} bytes; "
+                    f"at most {row.value:,} are accepted", row.value, size)]

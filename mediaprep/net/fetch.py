@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 from ..errors import MediaprepError
 
@@ -182,24 +182,26 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+#: What an address is refused as, tested in this order after loopback (which a flag allows):
+#: ::1 and :: are also inside the IPv6 "reserved" ::/8.
+_REFUSED_KINDS = (("is_unspecified", "unspecified"), ("is_link_local", "link-local"),
+                  ("is_multicast", "multicast"), ("is_reserved", "reserved"))
+
+
 def _problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> str | None:
-    # Order matters: ::1 and :: are also inside the IPv6 "reserved" ::/8.
     if ip.is_loopback:
         return None if allow_loopback else "loopback"
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_reserved:
-        return "reserved"
+    why = next((why for attr, why in _REFUSED_KINDS if getattr(ip, attr)), None)
+    if why is None and _is_private(ip):
+        why = "private"
+    return why
+
+
+def _is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
-        return "private"
+        return True
     # not is_global also catches shared (100.64/10), documentation and benchmark ranges.
-    if ip.is_private or not ip.is_global:
-        return "private"
-    return None
+    return ip.is_private or not ip.is_global
 
 
 def address_problem(
@@ -246,28 +248,43 @@ def _parse(url: str, policy: FetchPolicy) -> _Target:
         port = parts.port
     except ValueError as e:
         raise FetchError("url.invalid", f"malformed URL: {e}", url=url) from None
-    scheme = parts.scheme.lower()
+    scheme = _allowed_scheme(parts.scheme, policy, url)
+    host = _ascii_host(parts, url)
+    return _Target(url, scheme, host, port or (443 if scheme == "https" else 80),
+                   _request_path(parts))
+
+
+def _allowed_scheme(scheme: str, policy: FetchPolicy, url: str) -> str:
+    scheme = scheme.lower()
     allowed = {s.lower() for s in policy.schemes} & set(_HTTP_SCHEMES)
     if scheme not in allowed:
         shown = scheme or "(none)"
         raise FetchError("url.scheme", f"scheme {shown!r} is not allowed", url=url)
+    return scheme
+
+
+def _ascii_host(parts: SplitResult, url: str) -> str:
+    """The URL's host in ASCII (IDNA); refused when missing or carrying credentials."""
     host = parts.hostname
     if not host:
         raise FetchError("url.invalid", "URL has no host", url=url)
     if parts.username is not None or parts.password is not None:
         # Credentials would be sent to every redirect target; refuse rather than leak them.
         raise FetchError("url.invalid", "credentials in URLs are not supported", url=url)
-    if ":" not in host:  # IPv6 literals are already ASCII
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError as e:
-            raise FetchError("url.invalid", f"bad host name: {e}", url=url) from None
+    if ":" in host:  # IPv6 literals are already ASCII
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as e:
+        raise FetchError("url.invalid", f"bad host name: {e}", url=url) from None
+
+
+def _request_path(parts: SplitResult) -> str:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     # Percent-encode spaces and non-ASCII; keep existing escapes and reserved characters.
-    path = quote(path, safe="/%?=&;:@!$'()*+,~-._[]")
-    return _Target(url, scheme, host, port or (443 if scheme == "https" else 80), path)
+    return quote(path, safe="/%?=&;:@!$'()*+,~-._[]")
 
 
 def _literal(target: _Target) -> list[tuple[int, tuple[Any, ...]]] | None:
@@ -584,57 +601,77 @@ def _open(
             # Built only when needed: loading the system CA store costs tens of milliseconds.
             context = ssl.create_default_context()
         conn = _PinnedConnection(target, addrs, policy, context, deadline, watchdog)
-        try:
-            with _guard(current, watchdog):
-                conn.putrequest(method, target.path, skip_accept_encoding=True)
-                conn.putheader("User-Agent", policy.user_agent)
-                conn.putheader("Accept", "*/*")
-                conn.putheader("Accept-Encoding", "identity")  # bytes as stored, no gzip
-                conn.putheader("Connection", "close")
-                for k, v in headers.items():
-                    conn.putheader(k, v)
-                conn.endheaders()
-                resp = conn.getresponse()
-            if watchdog.fired:  # the shutdown ended the headers early
-                raise FetchError(
-                    "url.timeout",
-                    f"the {policy.read_timeout:g} s deadline passed while reading the headers "
-                    f"of the {method} response from {target.host}",
-                    url=current,
-                )
-            if getattr(resp, "mp_cut_off", False):
-                raise FetchError(
-                    "url.unreachable",
-                    f"the {method} response from {target.host} was cut off in its headers",
-                    url=current,
-                )
-        except BaseException:
-            conn.mp_close()
-            raise
+        resp = _send(conn, target, method, headers, policy, watchdog, current)
         opened = _Opened(conn, resp, current, redirects)
-        status = resp.status
-        if status in _REDIRECTS:
-            location = resp.getheader("Location")
-            opened.close()
-            if not location:
-                raise FetchError(
-                    "url.http_error", f"HTTP {status} without Location", url=current, status=status
-                )
-            redirects += 1
-            if redirects > policy.max_redirects:
-                raise FetchError(
-                    "url.too_many_redirects",
-                    f"more than {policy.max_redirects} redirects",
-                    url=url,
-                )
-            current = urljoin(current, location.strip()).split("#", 1)[0]
-            continue
-        if 200 <= status < 300 or status in accept:
-            return opened
-        opened.close()
+        if resp.status not in _REDIRECTS:
+            return _accepted(opened, accept)
+        redirects += 1
+        current = _redirect_target(opened, policy, url)
+
+
+def _send(conn: _PinnedConnection, target: _Target, method: str, headers: Mapping[str, str],
+          policy: FetchPolicy, watchdog: _Watchdog, current: str) -> http.client.HTTPResponse:
+    """The request sent and its response's headers read (the connection closed on failure)."""
+    try:
+        with _guard(current, watchdog):
+            conn.putrequest(method, target.path, skip_accept_encoding=True)
+            conn.putheader("User-Agent", policy.user_agent)
+            conn.putheader("Accept", "*/*")
+            conn.putheader("Accept-Encoding", "identity")  # bytes as stored, no gzip
+            conn.putheader("Connection", "close")
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            resp = conn.getresponse()
+        if watchdog.fired:  # the shutdown ended the headers early
+            raise FetchError(
+                "url.timeout",
+                f"the {policy.read_timeout:g} s deadline passed while reading the headers "
+                f"of the {method} response from {target.host}",
+                url=current,
+            )
+        if getattr(resp, "mp_cut_off", False):
+            raise FetchError(
+                "url.unreachable",
+                f"the {method} response from {target.host} was cut off in its headers",
+                url=current,
+            )
+    except BaseException:
+        conn.mp_close()
+        raise
+    return resp
+
+
+def _redirect_target(opened: _Opened, policy: FetchPolicy, url: str) -> str:
+    """Where a redirect response (closed here) sends the next hop, ``opened.redirects + 1``
+    redirects after ``url``."""
+    status = opened.resp.status
+    location = opened.resp.getheader("Location")
+    opened.close()
+    if not location:
         raise FetchError(
-            "url.http_error", f"HTTP {status} {resp.reason}".rstrip(), url=current, status=status
+            "url.http_error", f"HTTP {status} without Location", url=opened.final_url,
+            status=status
         )
+    if opened.redirects + 1 > policy.max_redirects:
+        raise FetchError(
+            "url.too_many_redirects",
+            f"more than {policy.max_redirects} redirects",
+            url=url,
+        )
+    return urljoin(opened.final_url, location.strip()).split("#", 1)[0]
+
+
+def _accepted(opened: _Opened, accept: frozenset[int]) -> _Opened:
+    """``opened`` when its status is 2xx or accepted, else closed and an HTTP error."""
+    status = opened.resp.status
+    if 200 <= status < 300 or status in accept:
+        return opened
+    opened.close()
+    raise FetchError(
+        "url.http_error", f"HTTP {status} {opened.resp.reason}".rstrip(), url=opened.final_url,
+        status=status
+    )
 
 
 def _read_some(opened: _Opened, n: int, deadline: float, watchdog: _Watchdog) -> bytes:
@@ -700,54 +737,15 @@ def fetch(
         opened = _open(url, policy, "GET", {}, deadline, watchdog)
         try:
             declared = _declared_length(opened.resp)
-            if declared is not None and declared > policy.max_bytes:
-                raise FetchError(
-                    "url.too_large",
-                    f"Content-Length {declared} is above the cap of {policy.max_bytes} bytes",
-                    url=opened.final_url,
-                )
+            _refuse_declared(declared, policy.max_bytes, opened.final_url)
             content_type = opened.resp.getheader("Content-Type")
             fd, name = tempfile.mkstemp(
                 prefix="mediaprep-", suffix=_suffix(opened.final_url, content_type), dir=dest_dir
             )
             path = Path(name)
-            total = 0
-            cap = policy.max_bytes
-            head: bytearray | None = bytearray() if policy.cap_for_head is not None else None
             with os.fdopen(fd, "wb") as out:
-                while True:
-                    # Ask for at most one byte past the cap: enough to know it is exceeded.
-                    want = min(_CHUNK, cap - total + 1)
-                    chunk = _read_some(opened, want, deadline, watchdog)
-                    if head is not None and (not chunk or len(head) + len(chunk)
-                                             >= CAP_HEAD_BYTES):
-                        head += chunk[: CAP_HEAD_BYTES - len(head)]
-                        cap = min(cap, policy.cap_for_head(bytes(head)))  # type: ignore[misc]
-                        head = None
-                        if declared is not None and declared > cap:
-                            raise FetchError(
-                                "url.too_large",
-                                f"Content-Length {declared} is above the cap of {cap} bytes",
-                                url=opened.final_url,
-                            )
-                    elif head is not None:
-                        head += chunk
-                    if not chunk:
-                        break
-                    total += len(chunk)
-                    if total > cap:
-                        raise FetchError(
-                            "url.too_large",
-                            f"body is above the cap of {cap} bytes",
-                            url=opened.final_url,
-                        )
-                    out.write(chunk)
-            if declared is not None and total < declared:
-                raise FetchError(
-                    "url.unreachable",
-                    f"connection closed after {total} of {declared} bytes",
-                    url=opened.final_url,
-                )
+                total = _copy_body(opened, out, _BodyCap(policy, declared, opened.final_url),
+                                   deadline, watchdog)
         finally:
             opened.close()
         return Fetched(
@@ -766,6 +764,66 @@ def fetch(
         watchdog.close()
 
 
+def _refuse_declared(declared: int | None, cap: int, url: str) -> None:
+    if declared is not None and declared > cap:
+        raise FetchError(
+            "url.too_large",
+            f"Content-Length {declared} is above the cap of {cap} bytes",
+            url=url,
+        )
+
+
+class _BodyCap:
+    """The byte cap of a download: ``policy.max_bytes``, lowered once the first
+    ``CAP_HEAD_BYTES`` are in when ``policy.cap_for_head`` judges them (a format's own cap)."""
+
+    def __init__(self, policy: FetchPolicy, declared: int | None, url: str) -> None:
+        self.cap = policy.max_bytes
+        self.declared = declared
+        self.url = url
+        self._judge = policy.cap_for_head
+        self._head: bytearray | None = bytearray() if self._judge is not None else None
+
+    def see(self, chunk: bytes) -> None:
+        """Take the next chunk read (b"" at the end of the body)."""
+        if self._head is None:
+            return
+        if chunk and len(self._head) + len(chunk) < CAP_HEAD_BYTES:
+            self._head += chunk
+            return
+        self._head += chunk[: CAP_HEAD_BYTES - len(self._head)]
+        self.cap = min(self.cap, self._judge(bytes(self._head)))  # type: ignore[misc]
+        self._head = None
+        _refuse_declared(self.declared, self.cap, self.url)
+
+
+def _copy_body(opened: _Opened, out: Any, limit: _BodyCap, deadline: float,
+               watchdog: _Watchdog) -> int:
+    """Copy the response body to ``out`` within ``limit``; the bytes copied."""
+    total = 0
+    while True:
+        # Ask for at most one byte past the cap: enough to know it is exceeded.
+        chunk = _read_some(opened, min(_CHUNK, limit.cap - total + 1), deadline, watchdog)
+        limit.see(chunk)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > limit.cap:
+            raise FetchError(
+                "url.too_large",
+                f"body is above the cap of {limit.cap} bytes",
+                url=opened.final_url,
+            )
+        out.write(chunk)
+    if limit.declared is not None and total < limit.declared:
+        raise FetchError(
+            "url.unreachable",
+            f"connection closed after {total} of {limit.declared} bytes",
+            url=opened.final_url,
+        )
+    return total
+
+
 def head_probe(url: str, policy: FetchPolicy, *, max_range: int = 65536) -> HeadProbe:
     """Check a URL that will be passed through untouched: its type, size and first bytes.
 
@@ -782,16 +840,7 @@ def head_probe(url: str, policy: FetchPolicy, *, max_range: int = 65536) -> Head
     deadline = time.monotonic() + policy.read_timeout
     watchdog = _Watchdog(deadline)
     try:
-        head_size: int | None = None
-        head_type: str | None = None
-        try:
-            opened = _open(url, policy, "HEAD", {}, deadline, watchdog)
-            head_size = _declared_length(opened.resp)
-            head_type = opened.resp.getheader("Content-Type")
-            opened.close()
-        except FetchError as e:
-            if e.code != "url.http_error":
-                raise
+        head_size, head_type = _head_request(url, policy, deadline, watchdog)
         opened = _open(
             url,
             policy,
@@ -803,40 +852,19 @@ def head_probe(url: str, policy: FetchPolicy, *, max_range: int = 65536) -> Head
         )
         try:
             resp = opened.resp
-            size: int | None = None
-            buf = bytearray()
+            buf = b""
             if resp.status == 416:
                 m = _UNSATISFIED_RANGE.match(resp.getheader("Content-Range") or "")
                 size = int(m.group(1)) if m else head_size
             else:
-                while len(buf) < max_range:
-                    chunk = _read_some(
-                        opened, min(_CHUNK, max_range - len(buf)), deadline, watchdog
-                    )
-                    if not chunk:
-                        break
-                    buf += chunk
-                body = _declared_length(resp)
-                if resp.status == 206:
-                    m = _CONTENT_RANGE.match(resp.getheader("Content-Range") or "")
-                    if m and m.group(3) != "*":
-                        size = int(m.group(3))
-                    if body is None and m and int(m.group(2)) >= int(m.group(1)):
-                        body = int(m.group(2)) - int(m.group(1)) + 1
-                else:
-                    size = body
-                if body is not None and len(buf) < min(body, max_range):
-                    raise FetchError(
-                        "url.unreachable",
-                        f"connection closed after {len(buf)} of {min(body, max_range)} bytes",
-                        url=opened.final_url,
-                    )
+                buf = _read_head(opened, max_range, deadline, watchdog)
+                size = _ranged_size(opened, len(buf), max_range)
                 if size is None:
                     size = head_size
             return HeadProbe(
                 url=url,
                 final_url=opened.final_url,
-                head=bytes(buf),
+                head=buf,
                 size=size,
                 # a 416's Content-Type describes its error page, not the resource
                 content_type=(
@@ -849,3 +877,48 @@ def head_probe(url: str, policy: FetchPolicy, *, max_range: int = 65536) -> Head
             opened.close()
     finally:
         watchdog.close()
+
+
+def _head_request(url: str, policy: FetchPolicy, deadline: float,
+                  watchdog: _Watchdog) -> tuple[int | None, str | None]:
+    """The size and type a HEAD request declares (None, None: it failed with an HTTP status)."""
+    try:
+        opened = _open(url, policy, "HEAD", {}, deadline, watchdog)
+    except FetchError as e:
+        if e.code != "url.http_error":
+            raise
+        return None, None
+    size, content_type = _declared_length(opened.resp), opened.resp.getheader("Content-Type")
+    opened.close()
+    return size, content_type
+
+
+def _read_head(opened: _Opened, max_range: int, deadline: float, watchdog: _Watchdog) -> bytes:
+    """At most ``max_range`` bytes of the body, read until its end."""
+    buf = bytearray()
+    while len(buf) < max_range:
+        chunk = _read_some(opened, min(_CHUNK, max_range - len(buf)), deadline, watchdog)
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+def _ranged_size(opened: _Opened, got: int, max_range: int) -> int | None:
+    """The resource's size a ranged GET's response says (None: not said); an error when the
+    body ended before what it declared."""
+    resp = opened.resp
+    body = _declared_length(resp)
+    size = body
+    if resp.status == 206:
+        m = _CONTENT_RANGE.match(resp.getheader("Content-Range") or "")
+        size = int(m.group(3)) if m and m.group(3) != "*" else None
+        if body is None and m and int(m.group(2)) >= int(m.group(1)):
+            body = int(m.group(2)) - int(m.group(1)) + 1
+    if body is not None and got < min(body, max_range):
+        raise FetchError(
+            "url.unreachable",
+            f"connection closed after {got} of {min(body, max_range)} bytes",
+            url=opened.final_url,
+        )
+    return size
