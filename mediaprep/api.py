@@ -139,26 +139,13 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
     res = to_resource(source)
     access = res.access(s)
     if access.mode == "unverified":
-        kind = kind_from_extension(res.url)
-        if kind == "other":
-            return Prepared(path=res.name, kind="other", ok=False, findings=[Finding(
-                "file.unsupported_format", "error",
-                f"{res.name}: cannot tell from the URL whether it is an image or a video; pass "
-                "--allow-url to let mediaprep look at it")])
-        return _url_passthrough(res, s, kind, [access.finding])
+        return _unverified_url(res, s, access.finding)
     if access.mode == "refused":
         return Prepared(path=res.name, kind="other", ok=False, findings=[access.finding])
     try:
-        if access.mode == "head":
-            info, complete = _head_info(res, s)
-            if complete:
-                report = check_info(info, s)
-                worth_fixing = [f for f in report.findings if f.severity in ("error", "warning")]
-                if not worth_fixing and info.kind in ("image", "video"):
-                    return _url_passthrough(res, s, info.kind, report.findings, info)
-                if _blocking(report):
-                    return Prepared(path=res.name, kind=info.kind, ok=False, info=info,
-                                    findings=report.findings, bytes_in=info.bytes)
+        judged = _judged_from_head(res, s) if access.mode == "head" else None
+        if judged is not None:
+            return judged
         with res.local(s) as local:
             result = _prepare_local(local, s, out_dir, stem, preview)
     except FetchError as exc:
@@ -167,15 +154,46 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
     if res.url is None:
         return result
     result.path = res.name
-    if (access.mode == "head" and result.ok and result.kind in ("image", "video")
-            and not result.changes):
-        # nothing changed: the original URL goes, not a copy under --url-prefix
-        for out in result.outputs:
-            out.unlink(missing_ok=True)
-        kept = _url_passthrough(res, s, result.kind, result.findings, result.info)
-        kept.tokens = result.tokens
-        return kept
+    if access.mode == "head" and result.ok and result.kind in ("image", "video") \
+            and not result.changes:
+        return _url_kept(res, s, result)
     return result
+
+
+def _unverified_url(res: Resource, s: Settings, finding: Finding) -> Prepared:
+    """A URL not looked at (no --allow-url): sent as it is when its name says image or video."""
+    kind = kind_from_extension(res.url)
+    if kind == "other":
+        return Prepared(path=res.name, kind="other", ok=False, findings=[Finding(
+            "file.unsupported_format", "error",
+            f"{res.name}: cannot tell from the URL whether it is an image or a video; pass "
+            "--allow-url to let mediaprep look at it")])
+    return _url_passthrough(res, s, kind, [finding])
+
+
+def _judged_from_head(res: Resource, s: Settings) -> Prepared | None:
+    """A URL's result from its first bytes alone: passed through or refused (None: it must be
+    fetched whole and prepared). Raises FetchError."""
+    info, complete = _head_info(res, s)
+    if not complete:
+        return None
+    report = check_info(info, s)
+    worth_fixing = [f for f in report.findings if f.severity in ("error", "warning")]
+    if not worth_fixing and info.kind in ("image", "video"):
+        return _url_passthrough(res, s, info.kind, report.findings, info)
+    if _blocking(report):
+        return Prepared(path=res.name, kind=info.kind, ok=False, info=info,
+                        findings=report.findings, bytes_in=info.bytes)
+    return None
+
+
+def _url_kept(res: Resource, s: Settings, result: Prepared) -> Prepared:
+    """Nothing changed: the original URL goes, not a copy under --url-prefix."""
+    for out in result.outputs:
+        out.unlink(missing_ok=True)
+    kept = _url_passthrough(res, s, result.kind, result.findings, result.info)
+    kept.tokens = result.tokens
+    return kept
 
 
 def _prepare_local(src: Resource, s: Settings, out_dir: str | Path | None,
@@ -233,17 +251,17 @@ def _head_info(res: Resource, settings: Settings) -> tuple[MediaInfo, bool]:
     info.bytes = read.size if read.size is not None else len(read.head.data)
     info.extension = url_extension(res.url)
     info.extension_matches = extension_matches(info.extension, info.format)
-    if not read.partial:
-        return info, True
+    return info, not read.partial or _enough_in_range(info)
+
+
+def _enough_in_range(info: MediaInfo) -> bool:
+    """Whether the first bytes of a longer file say enough to judge it."""
     if info.kind == "image" and info.error_code == "file.unreadable" and info.width:
         # the structure walk saw the end of the range, not of the file
         info.error = info.error_code = None
-        return info, True
     if info.kind == "image" and info.error_code is None:
-        return info, True
-    if info.error_code == "image.decompression_bomb":
-        return info, True
-    return info, False  # videos: duration and frames need the whole index
+        return True
+    return info.error_code == "image.decompression_bomb"  # videos: need the whole index
 
 
 def _url_passthrough(res: Resource, settings: Settings, kind: str, findings: list[Finding],

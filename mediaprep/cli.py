@@ -12,7 +12,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -140,12 +140,8 @@ def build_settings(ctx_opts: dict[str, Any]) -> tuple[Settings, Config]:
         for key in RUN_SWITCHES:  # a flag given turns the config's switch on
             if ctx_opts.pop(key, None):
                 setattr(config, key, True)
-        overrides: dict[str, Any] = dict(config.options.pop("limits", {}) or {})
-        for raw in ctx_opts.pop("limit_overrides", ()) or ():
-            if "=" not in raw:
-                raise UsageFailure(f"--limit takes KEY=VALUE, got {raw!r}")
-            key, value = raw.split("=", 1)
-            overrides[key.strip()] = value.strip()
+        overrides = _limit_overrides(config.options.pop("limits", {}) or {},
+                                     ctx_opts.pop("limit_overrides", ()) or ())
         base = make_settings(None, **config.options)
         cli = {k: v for k, v in ctx_opts.items() if v is not None}
         settings = make_settings(base, **cli, limits=overrides or None)
@@ -153,6 +149,17 @@ def build_settings(ctx_opts: dict[str, Any]) -> tuple[Settings, Config]:
         raise UsageFailure(str(exc)) from exc
     _refuse_bad_params(settings)
     return settings, config
+
+
+def _limit_overrides(configured: Mapping[str, Any], given: Iterable[str]) -> dict[str, Any]:
+    """The config file's ``limits`` with each ``--limit KEY=VALUE`` on top."""
+    overrides = dict(configured)
+    for raw in given:
+        if "=" not in raw:
+            raise UsageFailure(f"--limit takes KEY=VALUE, got {raw!r}")
+        key, value = raw.split("=", 1)
+        overrides[key.strip()] = value.strip()
+    return overrides
 
 
 def _refuse_bad_params(settings: Settings) -> None:
@@ -431,14 +438,8 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     finally:
         progress.close()
     data = result.report
-    out = render(data, fmt, strict=strict, verbose=verbose, quiet=quiet)
-    if report_file is not None:
-        _write_report_file(Path(report_file), out, data)
-    elif out:
-        click.echo(out, nl=False)
-    _say_run_findings("check", result.run_findings, strict)
-    if report_file is not None:
-        _say(f"check: report: {report_file}", err=True)
+    _print_check_report(result, render(data, fmt, strict=strict, verbose=verbose, quiet=quiet),
+                        report_file, strict)
     if fmt != "text" or report_file is not None:  # stdout is the report's, or not used
         s = data["summary"]
         click.echo(f"mediaprep: {plural(s['files'], 'file')}, {s['passed']} passed, "
@@ -447,6 +448,17 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool,
     failed = (data["summary"]["failed"] or result.run_failed
               or _fails_as_empty(data["summary"]["files"], config))
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _print_check_report(result: Any, out: str, report_file: str | None, strict: bool) -> None:
+    """The rendered report to its file or stdout, then what is said of the run itself."""
+    if report_file is not None:
+        _write_report_file(Path(report_file), out, result.report)
+    elif out:
+        click.echo(out, nl=False)
+    _say_run_findings("check", result.run_findings, strict)
+    if report_file is not None:
+        _say(f"check: report: {report_file}", err=True)
 
 
 @main.command()
@@ -499,35 +511,16 @@ def _tokens_of(info: Any, settings: Settings) -> dict[str, Any]:
 
 
 def _describe(info: Any) -> list[str]:
+    """probe's text: one line of what the input is, then its error and notes."""
     parts = [f"{info.path}: {info.kind}"]
     if info.format:
         parts.append(info.format)
     if info.width:
         parts.append(f"{info.width}x{info.height}")
     parts.append(f"{info.bytes:,} bytes")
-    if info.kind == "image":
-        if info.mode:
-            parts.append(f"mode {info.mode}")
-        if info.bit_depth and info.bit_depth != 8:
-            parts.append(f"{info.bit_depth}-bit")
-        if info.orientation and info.orientation != 1:
-            parts.append(f"EXIF orientation {info.orientation}")
-        if info.frames:
-            parts.append(f"{info.frames} frames")
-    if info.kind == "video":
-        if info.codec:
-            parts.append(info.codec)
-        if info.duration is not None:
-            parts.append(f"{info.duration:.3f} s")
-        if info.fps:
-            parts.append(f"{info.fps:.3f} fps" + (" (variable)" if info.fps_varies else ""))
-        if info.rotation:
-            parts.append(f"rotated {info.rotation}")
-        if info.sample_aspect_ratio:
-            parts.append(f"SAR {info.sample_aspect_ratio:g}")
-        parts.append("audio" if info.has_audio else "no audio")
-    if info.kind == "frames":
-        parts.append(f"{len(info.members)} frames")
+    describe_kind = _KIND_DETAILS.get(info.kind)
+    if describe_kind is not None:
+        parts += describe_kind(info)
     if not info.extension_matches:
         parts.append(f"(named .{info.extension})")
     lines = [", ".join(parts)]
@@ -535,6 +528,40 @@ def _describe(info: Any) -> list[str]:
         lines.append(f"  {info.error_code}: {info.error}")
     lines += [f"  note: {note}" for note in info.notes]
     return lines
+
+
+def _image_details(info: Any) -> list[str]:
+    details = [f"mode {info.mode}"] if info.mode else []
+    if info.bit_depth and info.bit_depth != 8:
+        details.append(f"{info.bit_depth}-bit")
+    if info.orientation and info.orientation != 1:
+        details.append(f"EXIF orientation {info.orientation}")
+    if info.frames:
+        details.append(f"{info.frames} frames")
+    return details
+
+
+def _video_details(info: Any) -> list[str]:
+    details = [info.codec] if info.codec else []
+    if info.duration is not None:
+        details.append(f"{info.duration:.3f} s")
+    if info.fps:
+        details.append(f"{info.fps:.3f} fps" + (" (variable)" if info.fps_varies else ""))
+    if info.rotation:
+        details.append(f"rotated {info.rotation}")
+    if info.sample_aspect_ratio:
+        details.append(f"SAR {info.sample_aspect_ratio:g}")
+    details.append("audio" if info.has_audio else "no audio")
+    return details
+
+
+def _frames_details(info: Any) -> list[str]:
+    return [f"{len(info.members)} frames"]
+
+
+#: What probe's line says of each kind of input besides format, size and bytes.
+_KIND_DETAILS: dict[str, Callable[[Any], list[str]]] = {
+    "image": _image_details, "video": _video_details, "frames": _frames_details}
 
 
 @main.command(name="limits")
@@ -635,7 +662,6 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     """
     from .batch import InputResult, PrepOptions, prep_many
     from .batch.progress import Progress
-    from .report import displayable
 
     executor, executor_options, paths = pop_run_options(opts, paths)
     if not paths and not frames_dirs:
@@ -653,11 +679,7 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
     def on_result(r: InputResult) -> None:
         progress.advance(r.ok, fixed=r.fixed, bytes_in=r.bytes_in, bytes_out=r.bytes_out)
         if not quiet:
-            line_out = displayable(r.status)  # a name that is not UTF-8 prints
-            if progress.enabled:
-                progress.write(line_out)
-            else:  # stdout holds only the JSON object under --format json
-                click.echo(line_out, err=prep_format == "json")
+            _say_prep_status(r.status, progress, prep_format)
 
     try:
         options = PrepOptions(
@@ -671,6 +693,26 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         result = prep_many(paths, out_dir, settings, options)
     finally:
         progress.close()
+    _say_prep_summary(result, out_dir, batch_requests)
+    if prep_format == "json":
+        click.echo(json.dumps(result.to_json(), indent=2))
+    failed = result.failed or _fails_as_empty(result.total, config)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _say_prep_status(status: str, progress: Any, prep_format: str) -> None:
+    """One input's status line, above the progress bar when there is one."""
+    from .report import displayable
+
+    line_out = displayable(status)  # a name that is not UTF-8 prints
+    if progress.enabled:
+        progress.write(line_out)
+    else:  # stdout holds only the JSON object under --format json
+        click.echo(line_out, err=prep_format == "json")
+
+
+def _say_prep_summary(result: Any, out_dir: str, batch_requests: str | None) -> None:
+    """The run's findings, its summary and the batch requests written (on stderr)."""
     from .batch.summary import plural
 
     _say_run_findings("prep", result.run_findings)
@@ -682,10 +724,6 @@ def prep(paths: tuple[str, ...], out_dir: str, frames_dirs: tuple[str, ...], qui
         left = result.requests_left_out
         _say(f"prep: {plural(result.requests, 'batch request')} in {batch_requests}"
              + (f" ({plural(left, 'failed input')} left out)" if left else ""), err=True)
-    if prep_format == "json":
-        click.echo(json.dumps(result.to_json(), indent=2))
-    failed = result.failed or _fails_as_empty(result.total, config)
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @main.command()

@@ -154,14 +154,7 @@ def load_config(path: Path | None = None, *, search: bool = True) -> Config:
         path = find_config() if search else None
         if path is None:
             return Config()
-    try:
-        text = read_capped_text(path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = _read_toml(path)
     table = data.get("tool", {}).get("mediaprep", {}) if Path(path).name == "pyproject.toml" \
         else data.get("tool", {}).get("mediaprep", data)
     table = normalise_keys(dict(table))
@@ -169,19 +162,34 @@ def load_config(path: Path | None = None, *, search: bool = True) -> Config:
     cfg.include = list(table.pop("include", []))
     cfg.exclude = list(table.pop("exclude", []))
     cfg.overrides = [normalise_keys(o) for o in table.pop("overrides", [])]
-    for key in RUN_SWITCHES:
-        value = table.pop(key, False)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: {_table_name(path, data)}: {key} must be true or false, "
-                              f"got {value!r}")
-        setattr(cfg, key, value)
-    cfg.options = table
     where = _table_name(path, data)
+    _take_run_switches(cfg, table, f"{path}: {where}")
+    cfg.options = table
     base = _settings_from(path, where, cfg.options)
     for number, ov in enumerate(cfg.overrides, 1):
         _settings_from(path, _override_name(number),
                        {k: v for k, v in ov.items() if k != "paths"}, base)
     return cfg
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = read_capped_text(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _take_run_switches(cfg: Config, table: dict[str, Any], where: str) -> None:
+    """Move the run switches (RUN_SWITCHES) from ``table`` to ``cfg``: each true or false."""
+    for key in RUN_SWITCHES:
+        value = table.pop(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+        setattr(cfg, key, value)
 
 
 def _limits_name(where: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -172,33 +172,49 @@ def _numbers_in(value: Any) -> list[float]:
 
 
 def _parse_limit_value(row: Limit, raw: Any) -> Any:
-    cur = row.value
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise LimitError(f"limit {row.key} needs a value (or off), got {raw!r}")
+    if isinstance(raw, str) and raw.strip().lower() in ("none", "off"):
+        return None
     try:
-        if isinstance(raw, str) and raw.strip().lower() in ("none", "off"):
-            return None
-        if isinstance(cur, Mapping):
-            return _parse_per_model(cur, raw)
-        if isinstance(cur, frozenset):
-            items = raw.split(",") if isinstance(raw, str) else list(raw)
-            return frozenset(str(i).strip() for i in items if str(i).strip())
-        if isinstance(cur, tuple):
-            if isinstance(raw, str):
-                a, b = raw.lower().replace("×", "x").split("x")
-                return (int(a), int(b))
-            a, b = raw
-            return (int(a), int(b))
-        if isinstance(cur, bool):
-            return str(raw).lower() in ("1", "true", "yes")
-        if isinstance(cur, int) or cur is None:
-            f = float(raw)
-            return int(f) if f.is_integer() else f
-        if isinstance(cur, float):
-            return float(raw)
-        return raw
+        return _value_parser(row.value)(row.value, raw)
     except (ValueError, TypeError) as exc:
         raise LimitError(f"cannot read {raw!r} as a value for limit {row.key}") from exc
+
+
+def _value_parser(cur: Any) -> Callable[[Any, Any], Any]:
+    """How an override is read for a row whose value is ``cur`` (a row off reads a number)."""
+    if cur is None:
+        return _parse_number
+    return next((parse for kind, parse in _VALUE_PARSERS if isinstance(cur, kind)),
+                _parse_as_given)
+
+
+def _parse_set(_cur: frozenset[str], raw: Any) -> frozenset[str]:
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    return frozenset(str(i).strip() for i in items if str(i).strip())
+
+
+def _parse_pair(_cur: tuple[int, int], raw: Any) -> tuple[int, int]:
+    a, b = raw.lower().replace("×", "x").split("x") if isinstance(raw, str) else raw
+    return (int(a), int(b))
+
+
+def _parse_flag(_cur: bool, raw: Any) -> bool:
+    return str(raw).lower() in ("1", "true", "yes")
+
+
+def _parse_number(_cur: Any, raw: Any) -> int | float:
+    f = float(raw)
+    return int(f) if f.is_integer() else f
+
+
+def _parse_float(_cur: float, raw: Any) -> float:
+    return float(raw)
+
+
+def _parse_as_given(_cur: Any, raw: Any) -> Any:
+    return raw
 
 
 def _parse_per_model(cur: Mapping[str, Any], raw: Any) -> Any:
@@ -209,17 +225,25 @@ def _parse_per_model(cur: Mapping[str, Any], raw: Any) -> Any:
     elif isinstance(raw, str) and "=" in raw:
         pairs = [tuple(x.split("=", 1)) for x in raw.split(",") if x.strip()]
     else:
-        f = float(raw)
-        if not f.is_integer() or f < 1:
-            raise ValueError(raw)
-        return int(f)
+        return _count(raw)
     out = dict(cur)
     for model, value in pairs:
-        f = float(value)
-        if not f.is_integer() or f < 1:
-            raise ValueError(value)
-        out[str(model).strip()] = int(f)
+        out[str(model).strip()] = _count(value)
     return MappingProxyType(out)
+
+
+def _count(value: Any) -> int:
+    """A whole number of at least 1 (a ValueError otherwise)."""
+    f = float(value)
+    if not f.is_integer() or f < 1:
+        raise ValueError(value)
+    return int(f)
+
+
+#: How an override is read, by the type of the row's value (in this order: a bool is an int).
+_VALUE_PARSERS: tuple[tuple[type, Callable[[Any, Any], Any]], ...] = (
+    (Mapping, _parse_per_model), (frozenset, _parse_set), (tuple, _parse_pair),
+    (bool, _parse_flag), (int, _parse_number), (float, _parse_float))
 
 
 def context_tokens(limits: Mapping[str, Limit], model: str) -> int | None:

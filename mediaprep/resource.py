@@ -154,30 +154,47 @@ def to_resource(value: ResourceLike, *, name: str | None = None) -> Resource:
     """Normalise any accepted input into a :class:`Resource` (no I/O beyond stat for paths)."""
     if isinstance(value, Resource):
         return value
+    in_memory = _memory_resource(value, name)
+    if in_memory is not None:
+        return in_memory
+    if is_url(value):
+        return Resource(name=name or str(value), url=str(value))
+    if isinstance(value, str | os.PathLike):
+        return _path_resource(value, name)
+    if hasattr(value, "read"):
+        return stream_resource(value, name=name)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return _frames_resource(value, name)
+    raise ResourceError(f"cannot take an input of type {type(value).__name__}")
+
+
+def _memory_resource(value: Any, name: str | None) -> Resource | None:
+    """A PIL image or bytes already in memory (None: ``value`` is neither)."""
     if isinstance(value, Image.Image):
         label = name or getattr(value, "filename", "") or "<image>"
         return Resource(name=str(label), image=value)
     if isinstance(value, bytes | bytearray | memoryview):
         return Resource(name=name or "<bytes>", data=bytes(value))
-    if is_url(value):
-        return Resource(name=name or str(value), url=str(value))
-    if isinstance(value, str | os.PathLike):
-        why = blank_path_problem(value)
-        if why is not None:
-            raise ResourceError(why)
-        p = Path(value)
-        if p.is_dir():
-            members = frame_files(p)
-            return Resource(name=name or str(value), path=p,
-                          frames=[to_resource(m) for m in members])
-        return Resource(name=name or str(value), path=p)
-    if hasattr(value, "read"):
-        return stream_resource(value, name=name)
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        frames = [to_resource(v) if _named(v) else to_resource(v, name=f"{name or 'frames'}[{i}]")
-                  for i, v in enumerate(value)]
-        return Resource(name=name or "<frames>", frames=frames)
-    raise ResourceError(f"cannot take an input of type {type(value).__name__}")
+    return None
+
+
+def _path_resource(value: str | os.PathLike[str], name: str | None) -> Resource:
+    """A file, or a folder of frames (its members in order)."""
+    why = blank_path_problem(value)
+    if why is not None:
+        raise ResourceError(why)
+    p = Path(value)
+    if p.is_dir():
+        return Resource(name=name or str(value), path=p,
+                        frames=[to_resource(m) for m in frame_files(p)])
+    return Resource(name=name or str(value), path=p)
+
+
+def _frames_resource(value: Sequence[Any], name: str | None) -> Resource:
+    """A list of frames; an unnamed one is called ``name[i]`` (``frames[i]``)."""
+    frames = [to_resource(v) if _named(v) else to_resource(v, name=f"{name or 'frames'}[{i}]")
+              for i, v in enumerate(value)]
+    return Resource(name=name or "<frames>", frames=frames)
 
 
 # ------------------------------------------------------------------------------ file objects

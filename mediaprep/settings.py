@@ -168,37 +168,15 @@ class Settings:
         self.validate()
 
     def validate(self) -> None:
-        if self.dialect not in DIALECTS:
-            raise SettingsError(f"unknown dialect {self.dialect!r} "
-                                f"(choose {', '.join(DIALECTS)})")
-        if self.transport not in TRANSPORTS:
-            raise SettingsError(f"unknown transport {self.transport!r} "
-                                f"(choose {', '.join(TRANSPORTS)})")
-        if self.video_mode not in VIDEO_MODES:
-            raise SettingsError(f"unknown video mode {self.video_mode!r}")
-        if self.small_image_fix not in SMALL_IMAGE_FIXES:
-            raise SettingsError(f"unknown small-image fix {self.small_image_fix!r}")
-        if self.animation not in ANIMATION_MODES:
-            raise SettingsError(f"unknown animation mode {self.animation!r} "
-                                f"(choose {', '.join(ANIMATION_MODES)})")
-        if self.hdr not in HDR_MODES:
-            raise SettingsError(f"unknown hdr mode {self.hdr!r} (choose {', '.join(HDR_MODES)})")
+        for name, what, choices in _CHOICES:
+            value = getattr(self, name)
+            if value not in choices:
+                raise SettingsError(f"unknown {what} {value!r} (choose {', '.join(choices)})")
         try:
             self.background_rgb  # noqa: B018
         except ValueError as exc:
             raise SettingsError(f"--background: {exc}") from None
-        if not math.isfinite(self.fps):
-            raise SettingsError(f"fps must be a number, got {self.fps!r}")
-        for name in ("max_frames", "max_side", "max_pixels", "frame_max_side", "max_tokens",
-                     "max_image_tokens"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise SettingsError(f"{name.replace('_', '-')} must be a whole number, "
-                                    f"got {value!r}")
-            if value is not None and value < 1 and name != "max_frames":
-                raise SettingsError(f"{name.replace('_', '-')} must be at least 1")
-        if not 0 <= self.safety_margin < 0.5:
-            raise SettingsError("the safety margin must be between 0 and 0.5")
+        self._validate_numbers()
         self.limits  # noqa: B018  (raises LimitError, a ValueError, on bad overrides)
         if self.api_base is not None and not self.api_base.startswith(("https://", "http://")):
             raise SettingsError(f"--api-base must be an http(s) URL, got {self.api_base!r}")
@@ -206,6 +184,16 @@ class Settings:
                                                self.animation, self.allowed_local_media_path)
         if problem:
             raise SettingsError(problem)
+
+    def _validate_numbers(self) -> None:
+        if not math.isfinite(self.fps):
+            raise SettingsError(f"fps must be a number, got {self.fps!r}")
+        for name in _WHOLE_NUMBERS:
+            problem = _whole_number_problem(name, getattr(self, name))
+            if problem:
+                raise SettingsError(problem)
+        if not 0 <= self.safety_margin < 0.5:
+            raise SettingsError("the safety margin must be between 0 and 0.5")
 
     def __getstate__(self) -> dict[str, Any]:
         # Without the cached limits table: a prep task pickles its settings once per input,
@@ -249,6 +237,27 @@ class Settings:
         return out
 
 
+#: The options taken from a list: (field, what a message calls it, its choices).
+_CHOICES = (("dialect", "dialect", DIALECTS), ("transport", "transport", TRANSPORTS),
+            ("video_mode", "video mode", VIDEO_MODES),
+            ("small_image_fix", "small-image fix", SMALL_IMAGE_FIXES),
+            ("animation", "animation mode", ANIMATION_MODES), ("hdr", "hdr mode", HDR_MODES))
+
+#: The options that are whole numbers (None: off); all but max_frames at least 1.
+_WHOLE_NUMBERS = ("max_frames", "max_side", "max_pixels", "frame_max_side", "max_tokens",
+                  "max_image_tokens")
+
+
+def _whole_number_problem(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"{name.replace('_', '-')} must be a whole number, got {value!r}"
+    if value < 1 and name != "max_frames":
+        return f"{name.replace('_', '-')} must be at least 1"
+    return None
+
+
 def _follow_target(base: Settings, changes: dict[str, Any]) -> dict[str, Any]:
     """A new target without a model named brings its own default model (a vLLM server serves
     ``moonshotai/Kimi-K2.5``, not ``kimi-k2.5``), unless the model was chosen by hand."""
@@ -271,7 +280,7 @@ def make_settings(settings: Settings | None = None, **kwargs: Any) -> Settings:
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     changes = {k: v for k, v in kwargs.items() if v is not None and k in known}
-    if "limits" in kwargs and kwargs["limits"]:
+    if kwargs.get("limits"):
         changes["limit_overrides"] = {**base.limit_overrides, **kwargs["limits"]}
     if "max_frames" in changes:
         changes.setdefault("max_frames_set", True)
