@@ -864,87 +864,167 @@ def video_strip(path: str | os.PathLike[str], n: int, *, first: Any = None
     for each moment, so a strip of a 4K HEVC file costs a few keyframe decodes. A short file
     with one keyframe then shows fewer pictures than asked.
     """
-    # A short probe (QUICK_PROBE; mediaprep's own outputs are MP4), in full when the short one
-    # leaves the size unknown.
+    with _open_for_strip(path) as container:
+        stream = container.streams.video[0]
+        _quiet_decoder(stream.codec_context)
+        clock = _StripClock.of(container, stream, n)
+        meta = {"duration": clock.duration, "fps": clock.fps,
+                "width": stream.codec_context.width or 0,
+                "height": stream.codec_context.height or 0}
+        costly = clock.forward_pixels(meta["width"], meta["height"]) > FORWARD_DECODE_PIXELS
+        pics: list[tuple[Any, float]] = []
+        if costly and n > 1:
+            pics = _strip_by_seeking(container, stream, clock, first)
+        if not pics:
+            pics = _strip_forward(container, stream, clock, first,
+                                  keyframes_only=n == 1 or costly)
+    if not pics:
+        raise ValueError("no frame could be decoded")
+    return pics, meta
+
+
+def _open_for_strip(path: str | os.PathLike[str]) -> Any:
+    """A short probe (QUICK_PROBE; mediaprep's own outputs are MP4), in full when the short one
+    leaves the size unknown."""
     container = av.open(str(path), "r", options=QUICK_PROBE)
     if not container.streams.video or not container.streams.video[0].codec_context.width:
         container.close()
         container = av.open(str(path), "r")
-    with container:
-        stream = container.streams.video[0]
-        # one thread: a few frames are wanted, not throughput; frame threads decode ahead
-        # (CPU spent on frames never shown) and each costs a start-up
-        stream.codec_context.thread_count = 1
-        stream.codec_context.skip_frame = "DEFAULT"  # the probe's "all" stays off the decode
-        if stream.codec_context.name in LOOP_FILTERED:
-            # no deblocking: invisible at 256 px, a fifth of these codecs' decode time
-            stream.codec_context.options = {"skip_loop_filter": "all"}
+    return container
+
+
+def _quiet_decoder(cc: Any) -> None:
+    """A decoder set for a few pictures, not throughput: one thread (frame threads decode
+    ahead, CPU spent on frames never shown, and each costs a start-up), and no deblocking where
+    the codec allows (invisible at 256 px, a fifth of these codecs' decode time)."""
+    cc.thread_count = 1
+    cc.skip_frame = "DEFAULT"  # the probe's "all" stays off the decode
+    if cc.name in LOOP_FILTERED:
+        cc.options = {"skip_loop_filter": "all"}
+
+
+@dataclass(frozen=True)
+class _StripClock:
+    """A video's timing as its strip reads it: where its stream starts (seconds), how long it
+    lasts and its rate (None: unknown), its time base, and the moments (seconds from the start)
+    the strip would show."""
+
+    start: float
+    duration: float | None
+    fps: float | None
+    tb: Any
+    times: list[float]
+
+    @classmethod
+    def of(cls, container: Any, stream: Any, n: int) -> _StripClock:
         tb = stream.time_base
-        start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
-        duration = None
-        if stream.duration is not None and tb:
-            duration = float(stream.duration * tb)
-        elif container.duration:
-            duration = container.duration / 1_000_000
+        duration = _stream_seconds(container, stream)
         rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else None
-        w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
-        meta = {"duration": duration, "fps": fps, "width": w, "height": h}
-        times = [0.0] if not duration else [duration * k / n for k in range(n)]
-        decoded = (duration or 0) * (fps or 30) * w * h  # pixels a forward decode would cost
-        pics: list[tuple[Any, float]] = []
-        if decoded > FORWARD_DECODE_PIXELS and n > 1:
-            stream.codec_context.skip_frame = "NONKEY"
-            # A seek that lands on a keyframe shown already, or close after it (under half the
-            # strip's spacing: the same picture to the eye), decodes nothing.
-            gap = (duration or 0) / n / 2 / float(tb)
-            shown: list[int] = []
-            for k, t in enumerate(times):
-                if k == 0 and first is not None:
-                    # the start's keyframe is the probe's frame: its packet is only read, for
-                    # its time and so that a later seek landing on it decodes nothing
-                    for packet in container.demux(stream):
-                        if packet.size and packet.pts is not None:
-                            shown.append(packet.pts)
-                            at = max(0.0, float(packet.pts * tb) - start)
-                            pics.append((first, at))
-                            break
-                    continue
-                with contextlib.suppress(av.FFmpegError):
-                    container.seek(int((start + t) / tb), stream=stream, backward=True)
-                    # nothing decoded before the seek may come out after it
-                    stream.codec_context.flush_buffers()
-                frame = _next_key_frame(container, stream, shown, gap)
-                if frame is False:
-                    continue  # the same keyframe as the last moment: not decoded again
-                if frame is None:
-                    break
-                at = max(0.0, _seconds(frame, tb) - start)
-                if not pics or at > pics[-1][1] + gap * float(tb):
-                    pics.append(_frame_at(frame, start, tb))
-                if frame.pts is not None and frame.pts < shown[-1]:
-                    # a picture from before the keyframe sought: this decoder decodes an open
-                    # GOP's leading pictures (VVC), so every seek would cost a GOP: stop here
-                    break
-            if not pics:
-                container.seek(0)
-        if not pics:
-            if n == 1 or decoded > FORWARD_DECODE_PIXELS:
-                stream.codec_context.skip_frame = "NONKEY"
-            wanted = iter(times)
-            nxt = next(wanted, None)
-            for k, frame in enumerate(container.decode(stream)):
-                if nxt is None or k >= MAX_FORWARD_FRAMES:
-                    break
-                if k == 0 and first is not None:
-                    pics.append((first, max(0.0, _seconds(frame, tb) - start)))
-                    nxt = next(wanted, None)
-                elif _seconds(frame, tb) - start + 1e-6 >= nxt or k == 0:
-                    pics.append(_frame_at(frame, start, tb))
-                    nxt = next(wanted, None)
+        times = [duration * k / n for k in range(n)] if duration else [0.0]
+        return cls(_stream_start(stream), duration, float(rate) if rate else None, tb, times)
+
+    def forward_pixels(self, width: int, height: int) -> float:
+        """The pixels a forward decode of every frame would cost."""
+        return (self.duration or 0) * (self.fps or 30) * width * height
+
+
+def _stream_start(stream: Any) -> float:
+    """Seconds at which a stream's first frame is shown (0 when it does not say)."""
+    tb = stream.time_base
+    return float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+
+
+def _stream_seconds(container: Any, stream: Any) -> float | None:
+    """What a stream lasts by its header, else by the container's; None when neither says."""
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1_000_000
+    return None
+
+
+def _strip_by_seeking(container: Any, stream: Any, clock: _StripClock,
+                      first: Any) -> list[tuple[Any, float]]:
+    """The strip from keyframes only, one seek a moment; stops early where seeking does not
+    pay (a decoder that decodes an open GOP's leading pictures)."""
+    stream.codec_context.skip_frame = "NONKEY"
+    tb = clock.tb
+    # A seek that lands on a keyframe shown already, or close after it (under half the
+    # strip's spacing: the same picture to the eye), decodes nothing.
+    gap = (clock.duration or 0) / len(clock.times) / 2 / float(tb)
+    shown: list[int] = []
+    pics: list[tuple[Any, float]] = []
+    times = clock.times
+    if first is not None:
+        pics += _probe_frame_at_start(container, stream, clock, first, shown)
+        times = times[1:]
+    for t in times:
+        frame = _key_frame_near(container, stream, clock.start + t, tb, shown, gap)
+        if frame is False:
+            continue  # the same keyframe as the last moment: not decoded again
+        if frame is None:
+            break
+        if _apart(frame, pics, clock, gap):
+            pics.append(_frame_at(frame, clock.start, tb))
+        if frame.pts is not None and frame.pts < shown[-1]:
+            # a picture from before the keyframe sought: this decoder decodes an open
+            # GOP's leading pictures (VVC), so every seek would cost a GOP: stop here
+            break
     if not pics:
-        raise ValueError("no frame could be decoded")
-    return pics, meta
+        container.seek(0)  # back to the start, for the forward decode
+    return pics
+
+
+def _apart(frame: Any, pics: list[tuple[Any, float]], clock: _StripClock, gap: float) -> bool:
+    """Whether ``frame`` comes more than ``gap`` (time base units) after the last picture."""
+    if not pics:
+        return True
+    at = max(0.0, _seconds(frame, clock.tb) - clock.start)
+    return at > pics[-1][1] + gap * float(clock.tb)
+
+
+def _probe_frame_at_start(container: Any, stream: Any, clock: _StripClock, first: Any,
+                          shown: list[int]) -> list[tuple[Any, float]]:
+    """The start's keyframe is the probe's frame (``first``): its packet is only read, for its
+    time and so that a later seek landing on it decodes nothing."""
+    for packet in container.demux(stream):
+        if packet.size and packet.pts is not None:
+            shown.append(packet.pts)
+            return [(first, max(0.0, float(packet.pts * clock.tb) - clock.start))]
+    return []
+
+
+def _key_frame_near(container: Any, stream: Any, seconds: float, tb: Any, shown: list[int],
+                    gap: float) -> Any:
+    """:func:`_next_key_frame` after a seek to the keyframe at or before ``seconds``."""
+    with contextlib.suppress(av.FFmpegError):
+        container.seek(int(seconds / tb), stream=stream, backward=True)
+        # nothing decoded before the seek may come out after it
+        stream.codec_context.flush_buffers()
+    return _next_key_frame(container, stream, shown, gap)
+
+
+def _strip_forward(container: Any, stream: Any, clock: _StripClock, first: Any, *,
+                   keyframes_only: bool) -> list[tuple[Any, float]]:
+    """The strip from one forward decode: the first frame at or after each moment (at most
+    MAX_FORWARD_FRAMES decoded; ``keyframes_only``: the decoder skips the others)."""
+    if keyframes_only:
+        stream.codec_context.skip_frame = "NONKEY"
+    tb, start = clock.tb, clock.start
+    pics: list[tuple[Any, float]] = []
+    wanted = iter(clock.times)
+    nxt = next(wanted, None)
+    for k, frame in enumerate(container.decode(stream)):
+        if nxt is None or k >= MAX_FORWARD_FRAMES:
+            break
+        if k == 0 and first is not None:
+            pics.append((first, max(0.0, _seconds(frame, tb) - start)))
+        elif _seconds(frame, tb) - start + 1e-6 >= nxt or k == 0:
+            pics.append(_frame_at(frame, start, tb))
+        else:
+            continue
+        nxt = next(wanted, None)
+    return pics
 
 
 def _next_key_frame(container: Any, stream: Any, shown: list[int], gap: float) -> Any:
