@@ -233,75 +233,117 @@ def scan_packets(container, vs, *, bounded: bool = True, strict: bool | None = N
     (``damaged`` is then True)."""
     if strict is None:
         strict = not bounded
-    cc = vs.codec_context
-    tb = vs.time_base or Fraction(1, av.time_base)
-    sar = vs.sample_aspect_ratio or (cc.sample_aspect_ratio if cc is not None else None)
-    if not sar or sar <= 0:
-        sar = Fraction(1)
-    header = None
-    if vs.duration is not None and vs.time_base:
-        header = float(vs.duration * vs.time_base)
-    elif container.duration:
-        header = container.duration / av.time_base
-    sc = VideoScan(stream_index=vs.index, codec=cc.name if cc is not None else "",
-                   width=(cc.width if cc is not None else 0) or 0,
-                   height=(cc.height if cc is not None else 0) or 0,
-                   sar=Fraction(sar), time_base=Fraction(tb), header_duration=header)
-    stamps = array("q")  # 8 bytes a packet: the scan's memory is bounded with its length
-    flags = bytearray()  # 1 byte a packet
-    last_dur = dmin = dmax = 0
-    deadline = time.monotonic() + SCAN_MAX_SECONDS
-    mender = TimestampMender(sc.time_base)
+    tally = _PacketTally(_empty_scan(container, vs), bounded, on_packet)
     try:
         for p in container.demux(vs):
-            if p.size == 0:  # flush packet
-                continue
-            ts = p.pts
-            bits = 0
-            if ts is None:
-                ts = p.dts
-                bits = NO_PTS
-            if ts is not None and mender.mend(p, ts):
-                if len(sc.segment_sizes) < MAX_SEGMENT_SIZES:
-                    if not sc.segment_sizes:
-                        sc.segment_sizes.append((sc.width, sc.height))
-                    size = coded_size(sc.codec, p)
-                    if size is not None:
-                        sc.segment_sizes.append(size)
-            if ts is not None:
-                ts += mender.shift
-            if on_packet is not None:
-                on_packet(p)
-            sc.packets += 1
-            sc.packet_bytes += p.size
-            sc.corrupt += bool(p.is_corrupt)
-            if ts is None:
-                continue
-            stamps.append(ts)
-            flags.append(bits | (KEY if p.is_keyframe else 0) | (DISCARD if p.is_discard else 0))
-            if p.duration:
-                dmin = min(dmin, p.duration) if dmin else p.duration
-                dmax = max(dmax, p.duration)
-            dur = p.duration or last_dur
-            last_dur = dur
-            sc.start = ts if sc.start is None else min(sc.start, ts)
-            sc.end = ts + dur if sc.end is None else max(sc.end, ts + dur)
-            if bounded and (len(stamps) >= SCAN_MAX_PACKETS or (
-                    len(stamps) % 512 == 0 and time.monotonic() > deadline)):
-                sc.complete = False
+            if p.size and not tally.add(p):  # (an empty packet: the flush packet)
+                tally.scan.complete = False
                 break
     except av.FFmpegError:
         if strict:
             raise
-        sc.damaged = True
-    sc.frame_count = len(stamps)
-    sc.restarts = mender.restarts
-    sc.max_packet_duration = dmax
-    sc.vfr = bool(dmin) and dmax > 1.5 * dmin
-    sc.order = np.frombuffer(stamps, dtype=np.int64)  # 8 bytes a packet, not 36
-    sc.flags = np.frombuffer(bytes(flags), dtype=np.uint8)
-    sc.stamps = np.sort(sc.order)
-    return sc
+        tally.scan.damaged = True
+    return tally.finish()
+
+
+def _empty_scan(container, vs) -> VideoScan:
+    """A scan of ``vs`` with its header facts and no packet counted yet."""
+    cc = vs.codec_context
+    tb = vs.time_base or Fraction(1, av.time_base)
+    codec, width, height = (cc.name, cc.width or 0, cc.height or 0) if cc is not None else (
+        "", 0, 0)
+    return VideoScan(stream_index=vs.index, codec=codec, width=width, height=height,
+                     sar=_stream_sar(vs, cc), time_base=Fraction(tb),
+                     header_duration=_header_seconds(container, vs))
+
+
+def _stream_sar(vs, cc) -> Fraction:
+    """The stream's sample aspect ratio (its codec's when the stream has none); 1 when unset."""
+    sar = vs.sample_aspect_ratio or (cc.sample_aspect_ratio if cc is not None else None)
+    return Fraction(sar) if sar and sar > 0 else Fraction(1)
+
+
+def _header_seconds(container, vs) -> float | None:
+    """The duration the header declares: the stream's, else the container's."""
+    if vs.duration is not None and vs.time_base:
+        return float(vs.duration * vs.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+class _PacketTally:
+    """What :func:`scan_packets` adds up packet by packet, into ``scan``: 8 bytes of timestamp
+    and 1 byte of flags a packet, so the scan's memory is bounded with its length."""
+
+    def __init__(self, scan: VideoScan, bounded: bool,
+                 on_packet: Callable[[av.Packet], None] | None) -> None:
+        self.scan = scan
+        self.bounded = bounded
+        self.on_packet = on_packet
+        self.stamps = array("q")
+        self.flags = bytearray()
+        self.last_dur = self.dmin = self.dmax = 0
+        self.deadline = time.monotonic() + SCAN_MAX_SECONDS
+        self.mender = TimestampMender(scan.time_base)
+
+    def add(self, p: av.Packet) -> bool:
+        """Count a non-empty packet; False when the budget of a bounded scan is spent."""
+        sc = self.scan
+        ts, bits = (p.pts, 0) if p.pts is not None else (p.dts, NO_PTS)
+        if ts is not None:
+            if self.mender.mend(p, ts):
+                self._segment_starts(p)
+            ts += self.mender.shift
+        if self.on_packet is not None:
+            self.on_packet(p)
+        sc.packets += 1
+        sc.packet_bytes += p.size
+        sc.corrupt += bool(p.is_corrupt)
+        if ts is None:
+            return True
+        self.stamps.append(ts)
+        self.flags.append(bits | (KEY if p.is_keyframe else 0) | (DISCARD if p.is_discard else 0))
+        self._time(p, ts)
+        return not self.bounded or not self._spent()
+
+    def _segment_starts(self, p: av.Packet) -> None:
+        """Note the coded size of a joined segment that starts at keyframe ``p``."""
+        sizes = self.scan.segment_sizes
+        if len(sizes) >= MAX_SEGMENT_SIZES:
+            return
+        if not sizes:
+            sizes.append((self.scan.width, self.scan.height))
+        size = coded_size(self.scan.codec, p)
+        if size is not None:
+            sizes.append(size)
+
+    def _time(self, p: av.Packet, ts: int) -> None:
+        """Widen the span by a packet shown at ``ts`` (a packet without a duration lasts as long
+        as the one before) and track the shortest and longest durations."""
+        sc = self.scan
+        if p.duration:
+            self.dmin = min(self.dmin, p.duration) if self.dmin else p.duration
+            self.dmax = max(self.dmax, p.duration)
+        dur = p.duration or self.last_dur
+        self.last_dur = dur
+        sc.start = ts if sc.start is None else min(sc.start, ts)
+        sc.end = ts + dur if sc.end is None else max(sc.end, ts + dur)
+
+    def _spent(self) -> bool:
+        n = len(self.stamps)
+        return n >= SCAN_MAX_PACKETS or (n % 512 == 0 and time.monotonic() > self.deadline)
+
+    def finish(self) -> VideoScan:
+        sc = self.scan
+        sc.frame_count = len(self.stamps)
+        sc.restarts = self.mender.restarts
+        sc.max_packet_duration = self.dmax
+        sc.vfr = bool(self.dmin) and self.dmax > 1.5 * self.dmin
+        sc.order = np.frombuffer(self.stamps, dtype=np.int64)  # 8 bytes a packet, not 36
+        sc.flags = np.frombuffer(bytes(self.flags), dtype=np.uint8)
+        sc.stamps = np.sort(sc.order)
+        return sc
 
 
 @dataclass(frozen=True)
