@@ -459,46 +459,17 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
     (``bounded=False``, for verifying an output) the scan covers every packet whatever the
     size, and a damaged packet raises (unless ``strict=False``: the scan then stops there).
     Returns the scan, whole or not (None when there is none)."""
-    info.container = container.format.name
-    if info.format is None:
-        info.format = _CONTAINERS.get(container.format.name, container.format.name)
-    info.has_audio = bool(container.streams.audio)
-    info.video_streams = video_streams(container)
-    if container.duration is not None and container.duration > 0:
-        info.declared_duration = container.duration / av.time_base
+    _container_facts(container, info)
     vs = video_stream(container)
     if vs is None:
-        if container.streams.audio:
-            info.kind = "other"
-            info.error_code = "video.no_video_stream"
-            info.error = "the file holds audio only, no video stream"
-        else:
-            info.kind = "other"
-            info.error_code = "file.unreadable"
-            info.error = "the container holds no audio or video stream (truncated or empty)"
+        _no_video_stream(container, info)
         return None
-    cc = vs.codec_context
-    if cc is None:  # FFmpeg found no decoder it could open (unknown codec, absurd header)
+    if vs.codec_context is None:  # FFmpeg found no decoder it could open (unknown codec...)
         info.error_code = "file.unreadable"
         info.error = "the video stream's codec cannot be opened (unknown or corrupt header)"
         return None
-    info.codec = cc.name
-    info.width, info.height = cc.width or None, cc.height or None
-    info.pix_fmt = cc.pix_fmt
-    cicp = frame_cicp(cc)
-    if cicp is not None:
-        info.cicp = [cicp.primaries, cicp.transfer, cicp.matrix, int(cicp.full_range)]
-        info.hdr = cicp.hdr
-        if cicp.hdr or cicp.wide:
-            info.colour = cicp.describe()
-    sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio
-    if sar and sar.numerator > 0 and sar != 1:
-        info.sample_aspect_ratio = float(sar)
     tb = vs.time_base or Fraction(1, av.time_base)
-    if vs.duration:
-        info.declared_duration = float(vs.duration * tb)
-    if vs.average_rate:
-        info.fps = float(vs.average_rate)
+    _stream_facts(vs, tb, info)
     sc = _scan_packets(container, vs, info, tb, index, on_packet, bounded, strict)
     _first_frame(container, vs, info, preview)
     if sc is not None:
@@ -507,71 +478,167 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
     return sc
 
 
+def _container_facts(container: av.container.InputContainer, info: MediaInfo) -> None:
+    """What the container's header says: its format, streams and duration."""
+    info.container = container.format.name
+    if info.format is None:
+        info.format = _CONTAINERS.get(container.format.name, container.format.name)
+    info.has_audio = bool(container.streams.audio)
+    info.video_streams = video_streams(container)
+    if container.duration is not None and container.duration > 0:
+        info.declared_duration = container.duration / av.time_base
+
+
+def _no_video_stream(container: av.container.InputContainer, info: MediaInfo) -> None:
+    info.kind = "other"
+    if container.streams.audio:
+        info.error_code = "video.no_video_stream"
+        info.error = "the file holds audio only, no video stream"
+    else:
+        info.error_code = "file.unreadable"
+        info.error = "the container holds no audio or video stream (truncated or empty)"
+
+
+def _stream_facts(vs, tb: Fraction, info: MediaInfo) -> None:
+    """What the video stream's header says: codec, size, pixel format, colour, pixel shape,
+    duration and rate."""
+    cc = vs.codec_context
+    info.codec = cc.name
+    info.width, info.height = cc.width or None, cc.height or None
+    info.pix_fmt = cc.pix_fmt
+    _colour_facts(cc, info)
+    sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio
+    if sar and sar.numerator > 0 and sar != 1:
+        info.sample_aspect_ratio = float(sar)
+    if vs.duration:
+        info.declared_duration = float(vs.duration * tb)
+    if vs.average_rate:
+        info.fps = float(vs.average_rate)
+
+
+def _colour_facts(cc, info: MediaInfo) -> None:
+    cicp = frame_cicp(cc)
+    if cicp is None:
+        return
+    info.cicp = [cicp.primaries, cicp.transfer, cicp.matrix, int(cicp.full_range)]
+    info.hdr = cicp.hdr
+    if cicp.hdr or cicp.wide:
+        info.colour = cicp.describe()
+
+
 def _scan_packets(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | None,
                   on_packet: Callable[[av.Packet], None] | None = None,
                   bounded: bool = True, strict: bool | None = None) -> VideoScan | None:
     if bounded and info.bytes > SCAN_MAX_BYTES:
-        bound = _index_span(container, vs, tb, index, None)
-        info.duration = bound or info.declared_duration
-        info.notes.append("large file: packets not scanned; duration from "
-                          + ("the index" if bound else "the header"))
+        _skip_large(container, vs, info, tb, index)
         return None
     sc = scan_packets(container, vs, bounded=bounded, strict=strict, on_packet=on_packet)
-    complete = sc.complete
+    if not _count_frames(info, sc):
+        return sc
+    timing = _StampTiming.of(sc.stamps, tb, sc.max_packet_duration)
+    sc.stamps = None
+    if sc.complete and not sc.damaged:
+        info.scan = sc  # the whole stream: remux/transcode need not scan it again
+    # (the stream's own start when it declares one, else its first packet's)
+    info.start_time = float((timing.start if vs.start_time is None else vs.start_time) * tb)
+    if sc.complete:
+        _duration_of_whole(info, vs, timing.span)
+    else:
+        _duration_of_prefix(container, vs, info, tb, index, timing)
+    if sc.restarts:
+        _joined_segments(info, sc)
+    _judge_rate(info, timing)
+    return sc
+
+
+def _count_frames(info: MediaInfo, sc: VideoScan) -> bool:
+    """The frame count a scan found (known only when it covered the whole stream); False,
+    with the error said, when it found none."""
     if sc.damaged:
         info.notes.append("demux stopped at a damaged packet")
-    info.frame_count = sc.frame_count if complete else None
+    info.frame_count = sc.frame_count if sc.complete else None
     if not sc.frame_count:
         info.error_code = "file.unreadable"
         info.error = "the video stream holds no frames"
-        return sc
-    ts_sorted = sc.stamps
-    sc.stamps = None
-    if complete and not sc.damaged:
-        info.scan = sc  # the whole stream: remux/transcode need not scan it again
-    last_dur = sc.max_packet_duration
-    start = int(ts_sorted[0])
-    info.start_time = float(start * tb) if vs.start_time is None else float(vs.start_time * tb)
-    intervals = np.diff(ts_sorted)
-    intervals = np.sort(intervals[intervals > 0])
-    med = int(intervals[len(intervals) // 2]) if len(intervals) else 0
-    if not last_dur and len(intervals):
-        last_dur = med
-    span = float((int(ts_sorted[-1]) - start + last_dur) * tb)
-    del ts_sorted
-    if complete:
-        declared = info.declared_duration
-        # Close to the packets, the header is the finer word (edit lists trim samples the
-        # packets still carry); far from them, the header lies (cut short, bogus fragments).
-        # (a container-level duration also covers audio, so it is not the finer word then)
-        container_level = not vs.duration and bool(info.has_audio)
-        if declared and not container_level and abs(declared - span) <= max(1.0, 0.1 * span):
-            info.duration = declared
-        else:
-            info.duration = span
-            if declared and abs(declared - span) > max(1.0, 0.1 * span):
-                info.notes.append(f"header declares {declared:.3f} s but the stream holds "
-                                  f"{span:.3f} s (cut short or mis-declared)")
-    else:
-        # What was scanned is only a prefix: the end comes from the index (MP4 sample table)
-        # or from the last packets, found by seeking to the end; the header only without those.
-        bound = _index_span(container, vs, tb, index, start)
-        info.duration = max(span, bound or info.declared_duration or 0.0)
-        info.notes.append("packet scan stopped early; duration from "
-                          + ("the index" if bound else "the header (no index found)"))
-    if sc.restarts:
-        sizes = list(dict.fromkeys(sc.segment_sizes))
-        info.notes.append(f"{sc.restarts + 1} segments joined (timestamps restart at each), "
-                          "read as one; sizes " + ", ".join(f"{w}x{h}" for w, h in sizes))
-        largest = max(sizes, key=lambda wh: wh[0] * wh[1], default=None)
-        if largest and largest[0] * largest[1] > (info.width or 0) * (info.height or 0):
-            info.width, info.height = largest  # every segment is judged: the largest
-    if len(intervals) >= 3:
-        irregular = int(np.count_nonzero(np.abs(intervals - med) > VFR_TOLERANCE * med))
-        info.fps_varies = irregular / len(intervals) > VFR_SHARE
-        if info.duration and info.frame_count:
-            info.fps = info.frame_count / info.duration
-    return sc
+        return False
+    return True
+
+
+def _skip_large(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | None) -> None:
+    """A file too large to scan: its duration from the index, else from the header."""
+    bound = _index_span(container, vs, tb, index, None)
+    info.duration = bound or info.declared_duration
+    info.notes.append("large file: packets not scanned; duration from "
+                      + ("the index" if bound else "the header"))
+
+
+@dataclass
+class _StampTiming:
+    """What the scanned timestamps say: the first one, the positive intervals between them
+    (sorted) and their median, and the span from the first to the end of the last."""
+
+    start: int
+    intervals: np.ndarray
+    median: int
+    span: float
+
+    @classmethod
+    def of(cls, ts_sorted: np.ndarray, tb: Fraction, last_dur: int) -> _StampTiming:
+        start = int(ts_sorted[0])
+        intervals = np.diff(ts_sorted)
+        intervals = np.sort(intervals[intervals > 0])
+        med = int(intervals[len(intervals) // 2]) if len(intervals) else 0
+        # (a last packet without a duration lasts the median interval)
+        span = float((int(ts_sorted[-1]) - start + (last_dur or med)) * tb)
+        return cls(start, intervals, med, span)
+
+
+def _duration_of_whole(info: MediaInfo, vs, span: float) -> None:
+    """The duration when every packet was scanned. Close to the packets, the header is the
+    finer word (edit lists trim samples the packets still carry); far from them, the header
+    lies (cut short, bogus fragments). (A container-level duration also covers audio, so it is
+    not the finer word then.)"""
+    declared = info.declared_duration
+    container_level = not vs.duration and bool(info.has_audio)
+    close = bool(declared) and abs(declared - span) <= max(1.0, 0.1 * span)
+    if close and not container_level:
+        info.duration = declared
+        return
+    info.duration = span
+    if declared and not close:
+        info.notes.append(f"header declares {declared:.3f} s but the stream holds "
+                          f"{span:.3f} s (cut short or mis-declared)")
+
+
+def _duration_of_prefix(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | None,
+                        timing: _StampTiming) -> None:
+    """What was scanned is only a prefix: the end comes from the index (MP4 sample table) or
+    from the last packets, found by seeking to the end; the header only without those."""
+    bound = _index_span(container, vs, tb, index, timing.start)
+    info.duration = max(timing.span, bound or info.declared_duration or 0.0)
+    info.notes.append("packet scan stopped early; duration from "
+                      + ("the index" if bound else "the header (no index found)"))
+
+
+def _joined_segments(info: MediaInfo, sc: VideoScan) -> None:
+    """Say that segments were joined, and judge the largest of their sizes."""
+    sizes = list(dict.fromkeys(sc.segment_sizes))
+    info.notes.append(f"{sc.restarts + 1} segments joined (timestamps restart at each), "
+                      "read as one; sizes " + ", ".join(f"{w}x{h}" for w, h in sizes))
+    largest = max(sizes, key=lambda wh: wh[0] * wh[1], default=None)
+    if largest and largest[0] * largest[1] > (info.width or 0) * (info.height or 0):
+        info.width, info.height = largest  # every segment is judged: the largest
+
+
+def _judge_rate(info: MediaInfo, timing: _StampTiming) -> None:
+    """Whether the frame rate varies, and the rate the packets give (from 3 intervals on)."""
+    intervals, med = timing.intervals, timing.median
+    if len(intervals) < 3:
+        return
+    irregular = int(np.count_nonzero(np.abs(intervals - med) > VFR_TOLERANCE * med))
+    info.fps_varies = irregular / len(intervals) > VFR_SHARE
+    if info.duration and info.frame_count:
+        info.fps = info.frame_count / info.duration
 
 
 def frame_preview(frame: av.VideoFrame) -> Any:
