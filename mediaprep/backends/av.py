@@ -158,22 +158,33 @@ class TimestampMender:
             if ts is None:
                 return False
         top = self.top
-        starts = top is not None and ts + self.shift < top - self.margin and p.is_keyframe
+        starts = self._starts_segment(p, ts)
         if starts:
-            assert top is not None and self.last is not None
-            # its picture right after the latest one shown, for as long as that one lasted
-            self.shift = top + (self.last.duration or 1) - ts
-            self.restarts += 1
+            self._restart(ts)
         if self.shift:
-            if p.pts is not None:
-                p.pts += self.shift
-            if p.dts is not None:
-                p.dts += self.shift
+            self._shift(p)
         mended = ts + self.shift
         if top is None or mended >= top:
             self.top = mended
             self.last = p
         return starts
+
+    def _starts_segment(self, p: av.Packet, ts: int) -> bool:
+        """A keyframe shown well before the latest picture so far."""
+        return self.top is not None and ts + self.shift < self.top - self.margin and p.is_keyframe
+
+    def _restart(self, ts: int) -> None:
+        """A segment starts at ``ts``: its picture right after the latest one shown, for as
+        long as that one lasted."""
+        assert self.top is not None and self.last is not None
+        self.shift = self.top + (self.last.duration or 1) - ts
+        self.restarts += 1
+
+    def _shift(self, p: av.Packet) -> None:
+        if p.pts is not None:
+            p.pts += self.shift
+        if p.dts is not None:
+            p.dts += self.shift
 
 
 def coded_size(codec: str, packet: av.Packet) -> tuple[int, int] | None:
@@ -402,20 +413,12 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
                 bounds: VideoBounds | None = None) -> MediaInfo:
     info = MediaInfo(path=src.name, kind="video", format=sniffed.format, bytes=src.size)
     bounds = bounds or VideoBounds()
-    index = None
-    if sniffed.format in ("mp4", "mov", "3gp"):
-        try:
-            with src.open() as fh:
-                index = mp4_index(fh, info.bytes)
-        except (OSError, ValueError, struct.error):
-            index = None
-        if index is not None:
-            # (FFmpeg fails to open an MP4 with more tracks than it may set up: said here)
-            problem = index.implausible or bounds.streams_problem(index.tracks)
-            if problem:
-                info.error_code = "file.unreadable"
-                info.error = problem
-                return info
+    index = _read_mp4_index(src, sniffed.format, info.bytes)
+    # (FFmpeg fails to open an MP4 with more tracks than it may set up: said here)
+    problem = index and (index.implausible or bounds.streams_problem(index.tracks))
+    if problem:
+        info.error_code, info.error = "file.unreadable", problem
+        return info
     try:
         container = av.open(str(src.path) if src.path else src.open(), mode="r",
                             metadata_errors="ignore", options=bounds.open_options())
@@ -423,23 +426,49 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
         info.error_code = "file.unreadable"
         info.error = f"cannot open the container: {_short(exc)}"
         return info
+    _read_container(container, info, index, bounds, preview)
+    _judge_encryption(info, index)
+    if info.error_code:
+        info.scan = None
+    return info
+
+
+def _read_mp4_index(src: MediaSource, fmt: str | None, size: int) -> Mp4Index | None:
+    """The MP4 index of an MP4/MOV/3GP file, read before FFmpeg opens it (None: none read)."""
+    if fmt not in ("mp4", "mov", "3gp"):
+        return None
+    try:
+        with src.open() as fh:
+            return mp4_index(fh, size)
+    except (OSError, ValueError, struct.error):
+        return None
+
+
+def _read_container(container: av.container.InputContainer, info: MediaInfo,
+                    index: Mp4Index | None, bounds: VideoBounds, preview: bool) -> None:
+    """Fill ``info`` from an opened container (which is closed after), unless the bounds
+    refuse it; what FFmpeg raises on the way becomes the error."""
     try:
         with container:
             problem = bounds.container_problem(container)
             if problem:
                 info.error_code, info.error = "file.unreadable", problem
-                return info
+                return
             read_video(container, info, index, preview=preview)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
             OverflowError) as exc:
         info.error_code = info.error_code or "file.unreadable"
         info.error = info.error or f"cannot read the video: {_short(exc)}"
+
+
+def _judge_encryption(info: MediaInfo, index: Mp4Index | None) -> None:
+    """An encrypted video track is video.undecodable, whatever else failed for want of the key
+    (unless the file failed for another reason and a decoder was found)."""
+    if index is None or not index.encrypted:
+        return
     no_decoder = info.container is not None and info.codec is None
-    if index is not None and index.encrypted and (info.error_code is None or no_decoder):
+    if info.error_code is None or no_decoder:
         info.error_code, info.error = "video.undecodable", index.encrypted
-    if info.error_code:
-        info.scan = None
-    return info
 
 
 def _short(exc: BaseException) -> str:
@@ -692,6 +721,15 @@ def _index_span(container, vs, tb: Fraction, index: Mp4Index | None,
         return index.video_span
     if start is None:
         start = vs.start_time if vs.start_time is not None else 0
+    end = _tail_end(container, vs)
+    if end is None or end <= start:
+        return None
+    return float((end - start) * tb)
+
+
+def _tail_end(container, vs) -> int | None:
+    """The latest pts + duration of the last packets (at most TAIL_MAX_PACKETS), after a seek
+    to the end; None when there is none or the seek fails."""
     try:
         container.seek(2 ** 62, stream=vs, backward=True, any_frame=False)
         end = None
@@ -704,9 +742,7 @@ def _index_span(container, vs, tb: Fraction, index: Mp4Index | None,
                 break
     except (av.FFmpegError, OverflowError, ValueError):
         return None
-    if end is None or end <= start:
-        return None
-    return float((end - start) * tb)
+    return end
 
 
 # --------------------------------------------------------------------------------- MP4 index
@@ -769,6 +805,18 @@ def mp4_index(fh: IO[bytes], size: int) -> Mp4Index | None:
     sample table; ``None`` when there is no moov to read."""
     if not fh.seekable():
         return None
+    top = _top_level(fh, size)
+    if top is None:
+        return None
+    moov, mdat, fragmented = top
+    index = _judge_tracks(moov, size, mdat, fragmented)
+    index.encrypted = _moov_encryption(moov)
+    return index
+
+
+def _top_level(fh: IO[bytes], size: int) -> tuple[bytes, int, bool] | None:
+    """(the moov's bytes, the bytes of media data, whether moof boxes follow) from the
+    top-level boxes; None when there is no moov, or one above MOOV_MAX_BYTES."""
     moov = None
     mdat = 0
     fragmented = False
@@ -782,8 +830,11 @@ def mp4_index(fh: IO[bytes], size: int) -> Mp4Index | None:
             mdat += n
         elif kind == b"moof":
             fragmented = True
-    if moov is None:
-        return None
+    return None if moov is None else (moov, mdat, fragmented)
+
+
+def _judge_tracks(moov: bytes, size: int, mdat: int, fragmented: bool) -> Mp4Index:
+    """The first video track judged (:func:`_judge`); every track counted."""
     index = Mp4Index(fragmented=fragmented)
     tracks, judged = 0, False
     for kind, off, end in _children(moov, 0, len(moov)):
@@ -797,7 +848,6 @@ def mp4_index(fh: IO[bytes], size: int) -> Mp4Index | None:
             continue
         index, judged = _judge(track, size, mdat, fragmented), True
     index.tracks = tracks
-    index.encrypted = _moov_encryption(moov)
     return index
 
 
@@ -842,27 +892,39 @@ def _judge(track: dict, size: int, mdat: int, fragmented: bool) -> Mp4Index:
     if count is None:
         return out
     out.video_samples = count
-    # every sample takes at least one byte of the file (a constant sample size: that many)
+    out.implausible = _samples_problem(count, sample_size, size)
+    if out.implausible is None:
+        out.video_span = _stts_seconds(track, count)
+    return out
+
+
+def _samples_problem(count: int, sample_size: int, size: int) -> str | None:
+    """Why ``count`` samples cannot be in a file of ``size`` bytes: every sample takes at least
+    one byte of it (a constant sample size: that many); None when they can."""
     need = count * max(1, sample_size)
-    if count and need > size:
-        each = f" of {sample_size:,} B" if sample_size else ""
-        out.implausible = (f"the MP4 sample table declares {count:,} video samples{each} "
-                           f"({need:,} B) in a file of {size:,} B; refused before decoding "
-                           "(a corrupt or hostile index)")
-        return out
+    if not count or need <= size:
+        return None
+    each = f" of {sample_size:,} B" if sample_size else ""
+    return (f"the MP4 sample table declares {count:,} video samples{each} "
+            f"({need:,} B) in a file of {size:,} B; refused before decoding "
+            "(a corrupt or hostile index)")
+
+
+def _stts_seconds(track: dict, count: int) -> float | None:
+    """Seconds the time-to-sample runs (stts) add up to over the first ``count`` samples;
+    None without a timescale or stts, or when they add up to nothing."""
     scale = track.get("timescale") or 0
     runs = track.get("stts")
-    if scale and runs is not None:
-        left, ticks = count, 0
-        for i in range(0, len(runs) - 1, 2):
-            k = min(runs[i], left)
-            ticks += k * runs[i + 1]
-            left -= k
-            if not left:
-                break
-        if ticks:
-            out.video_span = ticks / scale
-    return out
+    if not scale or runs is None:
+        return None
+    left, ticks = count, 0
+    for i in range(0, len(runs) - 1, 2):
+        k = min(runs[i], left)
+        ticks += k * runs[i + 1]
+        left -= k
+        if not left:
+            break
+    return ticks / scale if ticks else None
 
 
 # --- can the stream be decoded into pictures? (encryption, a missing decoder, --deep damage) ---
@@ -918,13 +980,18 @@ def _walk_encryption(moov: bytes, o: int, e: int, depth: int, found: list[str]) 
         if k in _ENC_CONTAINERS:
             _walk_encryption(moov, po, pe, depth + 1, found)
         elif k == b"stsd" and pe - po >= 8:
-            for ek, eo, ee in _children(moov, po + 8, pe):
-                if ek in _ENCRYPTED_ENTRIES:
-                    found.append("cenc")
-                    # a visual sample entry holds 78 bytes before its child boxes
-                    _walk_encryption(moov, eo + 78, ee, depth + 1, found)
+            _walk_sample_entries(moov, po + 8, pe, depth, found)
         elif k == b"schm" and pe - po >= 8 and found:
             found.append(moov[po + 4:po + 8].decode("latin-1"))
+
+
+def _walk_sample_entries(moov: bytes, o: int, e: int, depth: int, found: list[str]) -> None:
+    """An stsd's sample entries: 'cenc' for each encrypted one, then what is under it."""
+    for ek, eo, ee in _children(moov, o, e):
+        if ek in _ENCRYPTED_ENTRIES:
+            found.append("cenc")
+            # a visual sample entry holds 78 bytes before its child boxes
+            _walk_encryption(moov, eo + 78, ee, depth + 1, found)
 
 
 def _decode_all(container, vs) -> str | None:
@@ -937,25 +1004,33 @@ def _decode_all(container, vs) -> str | None:
         if pkt.size == 0:
             continue
         packets += 1
-        try:
-            for _frame in cc.decode(pkt):
-                pass
-        except av.FFmpegError as exc:
+        why = _decode_error(cc, pkt)
+        if why is not None:
             errors += 1
-            if first is None:
-                ts = pkt.pts if pkt.pts is not None else pkt.dts
-                at = f" at {float(ts * tb):.3f} s" if ts is not None else ""
-                first = f"packet {packets}{at}: {_short(exc)}"
-    try:
-        for _frame in cc.decode(None):
-            pass
-    except av.FFmpegError as exc:
+            first = first or f"packet {packets}{_at_seconds(pkt, tb)}: {why}"
+    why = _decode_error(cc, None)  # drained: what the decoder held back
+    if why is not None:
         errors += 1
-        first = first or f"at the end of the stream: {_short(exc)}"
+        first = first or f"at the end of the stream: {why}"
     if errors:
         return (f"{errors} of {packets} video packets cannot be decoded (first: {first}); the "
                 "model would get damaged or missing frames")
     return None
+
+
+def _decode_error(cc, pkt: av.Packet | None) -> str | None:
+    """Why decoding ``pkt`` (None: draining the decoder) fails, or None; frames are dropped."""
+    try:
+        for _frame in cc.decode(pkt):
+            pass
+    except av.FFmpegError as exc:
+        return _short(exc)
+    return None
+
+
+def _at_seconds(pkt: av.Packet, tb: Fraction) -> str:
+    ts = pkt.pts if pkt.pts is not None else pkt.dts
+    return f" at {float(ts * tb):.3f} s" if ts is not None else ""
 
 
 # --- the report's strip of a video ------------------------------------------------------------
