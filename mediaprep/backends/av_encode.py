@@ -45,6 +45,7 @@ from ..tuning import (  # noqa: F401  (re-exported)
 )
 from ..types import MediaInfo
 from .av import (
+    Mp4Index,
     TimestampMender,
     VideoScan,
     display_matrix,
@@ -159,6 +160,18 @@ def _usable(scan: VideoScan | None) -> bool:
     return scan is not None and scan.complete and not scan.damaged
 
 
+def _whole_scan(src: str, scan: VideoScan | None) -> VideoScan:
+    """The caller's scan when it covered the whole stream, else a scan of ``src`` of its own."""
+    if scan is None or not _usable(scan):
+        return _scan(src)
+    return scan
+
+
+def _require_packets(src: str, scan: VideoScan) -> None:
+    if scan.packets == 0 or scan.start is None:
+        raise VerifyError(f"{src}: no video packets")
+
+
 # --------------------------------------------------------------------------------------------
 # remux
 
@@ -203,65 +216,87 @@ def remux(
     ``scan`` is the source's packet scan when the caller has it (``MediaInfo.scan``).
     """
     src, dst = os.fspath(src), os.fspath(dst)
-    if not _usable(scan):
-        scan = _scan(src)
-    assert scan is not None
+    scan = _whole_scan(src, scan)
     if not _container_accepts(container, scan.codec):
         raise RemuxNotPossible(f"{scan.codec} video cannot be stored in {container}")
-    if scan.packets == 0 or scan.start is None:
-        raise VerifyError(f"{src}: no video packets")
+    _require_packets(src, scan)
     if len(set(scan.segment_sizes)) > 1:  # one MP4 track has one picture size
         raise RemuxNotPossible("its joined segments differ in picture size")
-    steps = [f"remux {scan.codec} into {container}"]
-    dropped = 0
     options = {"movflags": "+faststart"} if container in ("mp4", "mov") else {}
     tmp = _tmp_path(dst, "." + container)
     try:
         with av.open(src) as ic:
             ist = ic.streams[scan.stream_index]
             with av.open(tmp, "w", format=container, options=options) as oc:
-                try:
-                    ost = oc.add_stream_from_template(ist)
-                except (ValueError, av.error.FFmpegError) as e:
-                    raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
-                offset = scan.start
-                last_dts: int | None = None
-                # joined segments: on the timeline the scan gave them
-                mender = TimestampMender(scan.time_base) if scan.restarts else None
-                for p in ic.demux(ist):
-                    if p.size == 0:
-                        continue
-                    if mender is not None:
-                        mender.mend(p)
-                    if p.pts is not None:
-                        p.pts -= offset
-                    if p.dts is not None:
-                        p.dts -= offset
-                        # Muxers need strictly increasing dts; a repeated one is a broken packet.
-                        if last_dts is not None and p.dts <= last_dts:
-                            dropped += 1
-                            continue
-                        last_dts = p.dts
-                    p.stream = ost
-                    try:
-                        oc.mux(p)
-                    except av.error.FFmpegError as e:
-                        if last_dts is None:  # the header itself was refused
-                            raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
-                        raise
-        if scan.restarts:
-            steps.append(f"{scan.restarts + 1} joined segments put on one timeline")
-        if dropped:
-            steps.append(f"dropped {dropped} frames with repeated timestamps")
+                dropped = _copy_packets(ic, ist, oc, scan, container)
         info = verify(tmp, expected_duration=scan.span)
-        out = _describe(
-            info, tmp, dst, container, remuxed=True, transcoded=False, attempts=1, steps=steps
-        )
+        out = _describe(info, tmp, dst, container, remuxed=True, transcoded=False, attempts=1,
+                        steps=_remux_steps(scan, container, dropped))
         out.dropped = dropped
         os.replace(tmp, dst)
         return out
     finally:
         _unlink(tmp)
+
+
+def _copy_packets(ic: Any, ist: Any, oc: Any, scan: VideoScan, container: str) -> int:
+    """Copy the video packets of ``ist`` into a stream of ``oc``, rebased to start at 0 (joined
+    segments on the timeline the scan gave them); returns how many were dropped because their
+    dts repeats (muxers need strictly increasing dts; a repeated one is a broken packet)."""
+    ost = _copied_stream(oc, ist, scan, container)
+    offset = scan.start
+    assert offset is not None
+    last_dts: int | None = None
+    dropped = 0
+    mender = TimestampMender(scan.time_base) if scan.restarts else None
+    for p in ic.demux(ist):
+        if p.size == 0:
+            continue
+        if mender is not None:
+            mender.mend(p)
+        _rebase(p, offset)
+        if p.dts is not None:
+            if last_dts is not None and p.dts <= last_dts:
+                dropped += 1
+                continue
+            last_dts = p.dts
+        p.stream = ost
+        _mux_copied(oc, p, scan, container, first=last_dts is None)
+    return dropped
+
+
+def _copied_stream(oc: Any, ist: Any, scan: VideoScan, container: str) -> Any:
+    try:
+        return oc.add_stream_from_template(ist)
+    except (ValueError, av.error.FFmpegError) as e:
+        raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
+
+
+def _rebase(p: av.Packet, offset: int) -> None:
+    if p.pts is not None:
+        p.pts -= offset
+    if p.dts is not None:
+        p.dts -= offset
+
+
+def _mux_copied(oc: Any, p: av.Packet, scan: VideoScan, container: str, *, first: bool) -> None:
+    """Mux a copied packet; ``first``: no packet with a dts is in yet, so a refusal is the
+    muxer refusing the stream's header (the codec cannot live there)."""
+    try:
+        oc.mux(p)
+    except av.error.FFmpegError as e:
+        if first:
+            raise RemuxNotPossible(f"{scan.codec} into {container}: {e}") from e
+        raise
+
+
+def _remux_steps(scan: VideoScan, container: str, dropped: int) -> list[str]:
+    steps = [f"remux {scan.codec} into {container}"]
+    if scan.restarts:
+        steps.append(f"{scan.restarts + 1} joined segments put on one timeline")
+    if dropped:
+        steps.append(f"dropped {dropped} frames with repeated timestamps")
+    return steps
 
 
 def _describe(
@@ -314,18 +349,7 @@ def verify(
     GOP is kept in memory (bounded by the GOP size) so no seek is needed.
     """
     path = os.fspath(path)
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            fmt = sniff(fh.read(HEAD_BYTES)).format
-            index = None
-            if fmt in ("mp4", "mov", "3gp"):
-                try:
-                    index = mp4_index(fh, size)
-                except (ValueError, struct.error):
-                    index = None
-    except OSError as e:
-        raise VerifyError(f"{path}: {e}") from e
+    fmt, size, index = _head_of(path)
     info = MediaInfo(path=path, kind="video", format=fmt, bytes=size)
     gop: list[av.Packet] = []
 
@@ -337,23 +361,14 @@ def verify(
     try:
         with av.open(path, metadata_errors="ignore") as c:
             read_video(c, info, index, bounded=False, on_packet=keep)
-            if info.error_code:
-                raise VerifyError(f"{path}: {info.error}")
-            sc = info.scan
-            if sc is None or sc.start is None or sc.end is None:
-                raise VerifyError(f"{path}: no timestamps")
-            cc = c.streams[sc.stream_index].codec_context
-            cc.flush_buffers()
-            last = [f for p in gop for f in cc.decode(p)]
-            last += cc.decode(None)
-            if not last:
-                raise VerifyError(f"{path}: the last frames do not decode")
+            sc = _timed_scan(path, info)
+            _decode_last_gop(path, c.streams[sc.stream_index].codec_context, gop)
             duration = sc.span
     except av.error.FFmpegError as e:
         raise VerifyError(f"{path}: {e}") from e
+    except VerifyError:
+        raise
     except VideoEncodeError as e:
-        if isinstance(e, VerifyError):
-            raise
         raise VerifyError(str(e)) from e
     if abs(duration - expected_duration) > tolerance:
         raise VerifyError(
@@ -361,6 +376,44 @@ def verify(
             f"(tolerance {tolerance} s)"
         )
     return info
+
+
+def _head_of(path: str) -> tuple[str | None, int, Mp4Index | None]:
+    """(format sniffed, size, MP4 index when it is one) of a written file."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            fmt = sniff(fh.read(HEAD_BYTES)).format
+            return fmt, size, _index_of(fh, fmt, size)
+    except OSError as e:
+        raise VerifyError(f"{path}: {e}") from e
+
+
+def _index_of(fh: Any, fmt: str | None, size: int) -> Mp4Index | None:
+    if fmt not in ("mp4", "mov", "3gp"):
+        return None
+    try:
+        return mp4_index(fh, size)
+    except (ValueError, struct.error):
+        return None
+
+
+def _timed_scan(path: str, info: MediaInfo) -> VideoScan:
+    """The whole scan read_video kept, with its timestamps; VerifyError when there is none."""
+    if info.error_code:
+        raise VerifyError(f"{path}: {info.error}")
+    sc = info.scan
+    if sc is None or sc.start is None or sc.end is None:
+        raise VerifyError(f"{path}: no timestamps")
+    return sc
+
+
+def _decode_last_gop(path: str, cc: Any, gop: list[av.Packet]) -> None:
+    cc.flush_buffers()
+    last = [f for p in gop for f in cc.decode(p)]
+    last += cc.decode(None)
+    if not last:
+        raise VerifyError(f"{path}: the last frames do not decode")
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,32 +482,56 @@ class _Rotation:
 
 def _rotation_of(frame: av.VideoFrame) -> _Rotation:
     m = display_matrix(frame)
+    theta = _clockwise_degrees(frame)
+    for quarter, turn in _QUARTER_TURNS.items():
+        if abs(theta - quarter) < 1:
+            return turn(m)
+    return _Rotation([], False, f"rotation {theta:g} deg is not a multiple of 90; left as is")
+
+
+def _clockwise_degrees(frame: av.VideoFrame) -> int:
+    """Degrees to turn the frame clockwise, in [0, 360) (ffmpeg's get_rotation())."""
     try:
         ccw = float(frame.rotation)  # av_display_rotation_get: counter-clockwise degrees
     except (TypeError, ValueError):
         ccw = 0.0
     if math.isnan(ccw):
         ccw = 0.0
-    theta = -round(ccw)  # ffmpeg's get_rotation(): clockwise degrees to turn the frame
-    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
-    if abs(theta - 90) < 1:
-        flip = m is not None and m[3] > 0
-        return _Rotation([("transpose", "cclock_flip" if flip else "clock")], True, "rotate 90")
-    if abs(theta - 180) < 1:
-        f: list[tuple[str, str]] = []
-        if m is None or m[0] < 0:
-            f.append(("hflip", ""))
-        if m is None or m[4] < 0:
-            f.append(("vflip", ""))
-        return _Rotation(f, False, "rotate 180")
-    if abs(theta - 270) < 1:
-        flip = m is not None and m[3] < 0
-        return _Rotation([("transpose", "clock_flip" if flip else "cclock")], True, "rotate 270")
-    if abs(theta) < 1:
-        if m is not None and m[4] < 0:
-            return _Rotation([("vflip", "")], False, "vertical flip")
-        return _Rotation([], False, "")
-    return _Rotation([], False, f"rotation {theta:g} deg is not a multiple of 90; left as is")
+    theta = -round(ccw)
+    return theta - 360 * math.floor(theta / 360 + 0.9 / 360)
+
+
+# What each quarter turn is, given the display matrix (None: none read) to tell a turn from a
+# turn and a mirror
+
+
+def _turn_90(m: tuple[int, ...] | None) -> _Rotation:
+    flip = m is not None and m[3] > 0
+    return _Rotation([("transpose", "cclock_flip" if flip else "clock")], True, "rotate 90")
+
+
+def _turn_180(m: tuple[int, ...] | None) -> _Rotation:
+    f: list[tuple[str, str]] = []
+    if m is None or m[0] < 0:
+        f.append(("hflip", ""))
+    if m is None or m[4] < 0:
+        f.append(("vflip", ""))
+    return _Rotation(f, False, "rotate 180")
+
+
+def _turn_270(m: tuple[int, ...] | None) -> _Rotation:
+    flip = m is not None and m[3] < 0
+    return _Rotation([("transpose", "clock_flip" if flip else "cclock")], True, "rotate 270")
+
+
+def _turn_0(m: tuple[int, ...] | None) -> _Rotation:
+    if m is not None and m[4] < 0:
+        return _Rotation([("vflip", "")], False, "vertical flip")
+    return _Rotation([], False, "")
+
+
+_QUARTER_TURNS: dict[int, Callable[[tuple[int, ...] | None], _Rotation]] = {
+    90: _turn_90, 180: _turn_180, 270: _turn_270, 0: _turn_0}
 
 
 class _Pipeline:
@@ -599,85 +676,142 @@ def _encode(
         ist.thread_type = "AUTO"  # frame + slice threads in the decoder
         ist.codec_context.thread_count = 0
         with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as oc:
-            ost = oc.add_stream("libx264", rate=Fraction(scan.fps).limit_denominator(1001))
-            ost.width, ost.height = (att.width, att.height)
-            ost.pix_fmt = "yuv420p"
-            ost.time_base = tb
-            cc = ost.codec_context
-            cc.time_base = tb  # frames keep the source pts: VFR stays VFR
-            cc.bit_rate = att.bitrate
-            cc.thread_count = X264_THREADS
-            cc.options = {
-                "preset": X264_PRESET,
-                "maxrate": str(att.maxrate),
-                "bufsize": str(att.bufsize),
-                "profile": "high",
-            }
-            if scan.vfr:
-                # With B-frames, MP4 sample durations are dts deltas, which for VFR no longer
-                # match each frame's own duration: the last frame's length (and the duration)
-                # would come out wrong. Without reordering, dts == pts and durations are exact.
-                cc.options["x264-params"] = "bframes=0"
-            if X264_PARAMS:
-                cc.options["x264-params"] = ":".join(
-                    x for x in (cc.options.get("x264-params"), X264_PARAMS) if x)
-            default_dur = max(1, round(1 / (max(scan.fps, 0.1) * tb)))
-            durs: dict[int, int] = {}  # pts -> duration of frames inside the encoder
-            pipe = _Pipeline(tb, att.width, att.height, threads=0)
-            first: int | None = None
-            last_pts: int | None = None
-            last_dur = 0
-            end_ts = 0
-            started = False
+            ost = _x264_stream(oc, scan, att)
+            timeline = _Timeline(default_dur=max(1, round(1 / (max(scan.fps, 0.1) * tb))))
+            writer = _FrameWriter(oc, ost, _Pipeline(tb, att.width, att.height, threads=0),
+                                  stats, timeline.default_dur)
             mender = TimestampMender(tb) if scan.restarts else None
             for frame in _decoded_frames(ic, ist, stats, mender):
-                pts = frame.pts
-                if pts is None:  # no timestamp at all: continue after the previous frame
-                    pts = 0 if last_pts is None else (first or 0) + last_pts + (last_dur or 1)
-                if first is None:
-                    first = pts
-                rel = pts - first
+                rel = timeline.relative(frame.pts)
                 if limit_ts is not None and rel >= limit_ts:
                     break
-                if last_pts is not None and rel <= last_pts:
+                if timeline.repeats(rel):
                     stats.dropped_ts += 1  # non-increasing pts: the muxer would refuse it
                     continue
                 dur = frame.duration or 0
                 frame.pts = rel
-                for out in pipe.process(frame):
-                    if not started:
-                        started = True
-                        # pipeline decided rotation on its first frame: dims may be swapped
-                        if (pipe.out_w, pipe.out_h) != (ost.width, ost.height):
-                            ost.width, ost.height = pipe.out_w, pipe.out_h
-                        stats.rotation_note = pipe.rotation.note if pipe.rotation else ""
-                        if pipe.tone_mapped:  # say what the pixels now are: BT.709 SDR
-                            cc.color_primaries = cc.color_trc = cc.colorspace = 1
-                            cc.color_range = 1
-                            stats.tone_mapped = pipe.tone_mapped
-                    out.pts = rel
-                    out.time_base = tb
-                    out.duration = dur
-                    durs[rel] = dur or default_dur
-                    for pkt in ost.encode(out):
-                        # libx264 does not carry frame durations to packets; the MP4 muxer
-                        # needs them for the last sample (else the duration comes out short).
-                        pkt.duration = durs.pop(pkt.pts, pkt.duration)
-                        oc.mux(pkt)
-                    stats.frames += 1
-                last_pts, last_dur = rel, dur
-                end_ts = max(end_ts, rel + (dur or default_dur))
-            for pkt in ost.encode(None):
-                pkt.duration = durs.pop(pkt.pts, pkt.duration)
-                oc.mux(pkt)
-            if last_pts is not None:
-                if limit_ts is not None:
-                    end_ts = min(end_ts, limit_ts)
+                writer.write(frame, rel, dur)
+                timeline.advance(rel, dur)
+            writer.flush()
             stats.width, stats.height = ost.width, ost.height
-            stats.duration = float(end_ts * tb)
+            stats.duration = float(timeline.end(limit_ts) * tb)
     if stats.frames == 0:
         raise VerifyError(f"{src}: no frame could be decoded")
     return stats
+
+
+def _x264_stream(oc: Any, scan: VideoScan, att: _Attempt) -> Any:
+    """The H.264 output stream of one attempt: its size, rates and x264 options; frames keep
+    the source's time base (VFR stays VFR)."""
+    tb = scan.time_base
+    ost = oc.add_stream("libx264", rate=Fraction(scan.fps).limit_denominator(1001))
+    ost.width, ost.height = (att.width, att.height)
+    ost.pix_fmt = "yuv420p"
+    ost.time_base = tb
+    cc = ost.codec_context
+    cc.time_base = tb  # frames keep the source pts: VFR stays VFR
+    cc.bit_rate = att.bitrate
+    cc.thread_count = X264_THREADS
+    cc.options = _x264_options(scan, att)
+    return ost
+
+
+def _x264_options(scan: VideoScan, att: _Attempt) -> dict[str, str]:
+    options = {
+        "preset": X264_PRESET,
+        "maxrate": str(att.maxrate),
+        "bufsize": str(att.bufsize),
+        "profile": "high",
+    }
+    if scan.vfr:
+        # With B-frames, MP4 sample durations are dts deltas, which for VFR no longer
+        # match each frame's own duration: the last frame's length (and the duration)
+        # would come out wrong. Without reordering, dts == pts and durations are exact.
+        options["x264-params"] = "bframes=0"
+    if X264_PARAMS:
+        options["x264-params"] = ":".join(
+            x for x in (options.get("x264-params"), X264_PARAMS) if x)
+    return options
+
+
+class _Timeline:
+    """The output's timestamps: each frame's pts relative to the first one's (a frame without
+    one continues after the previous frame), and where the last frame ends."""
+
+    def __init__(self, default_dur: int) -> None:
+        self.default_dur = default_dur  # a frame's duration when it has none
+        self.first: int | None = None
+        self.last_pts: int | None = None
+        self.last_dur = 0
+        self.end_ts = 0
+
+    def relative(self, pts: int | None) -> int:
+        if pts is None:  # no timestamp at all: continue after the previous frame
+            pts = 0 if self.last_pts is None else (
+                (self.first or 0) + self.last_pts + (self.last_dur or 1))
+        if self.first is None:
+            self.first = pts
+        return pts - self.first
+
+    def repeats(self, rel: int) -> bool:
+        """Whether ``rel`` does not come after the last frame's (the muxer would refuse it)."""
+        return self.last_pts is not None and rel <= self.last_pts
+
+    def advance(self, rel: int, dur: int) -> None:
+        self.last_pts, self.last_dur = rel, dur
+        self.end_ts = max(self.end_ts, rel + (dur or self.default_dur))
+
+    def end(self, limit_ts: int | None) -> int:
+        """Where the output ends (cut at ``limit_ts`` when it keeps only the first seconds)."""
+        if self.last_pts is not None and limit_ts is not None:
+            return min(self.end_ts, limit_ts)
+        return self.end_ts
+
+
+class _FrameWriter:
+    """Decoded frames through the filter pipeline into x264 and the MP4 muxer."""
+
+    def __init__(self, oc: Any, ost: Any, pipe: _Pipeline, stats: _EncodeStats,
+                 default_dur: int) -> None:
+        self.oc, self.ost, self.pipe, self.stats = oc, ost, pipe, stats
+        self.default_dur = default_dur
+        self.durs: dict[int, int] = {}  # pts -> duration of frames inside the encoder
+        self.started = False
+
+    def write(self, frame: av.VideoFrame, rel: int, dur: int) -> None:
+        for out in self.pipe.process(frame):
+            if not self.started:
+                self._start()
+            out.pts = rel
+            out.time_base = self.pipe.time_base
+            out.duration = dur
+            self.durs[rel] = dur or self.default_dur
+            self._mux(self.ost.encode(out))
+            self.stats.frames += 1
+
+    def flush(self) -> None:
+        self._mux(self.ost.encode(None))
+
+    def _start(self) -> None:
+        """The pipeline decided the rotation on its first frame: the size may be swapped; and
+        a tone-mapped output says what its pixels now are (BT.709 SDR)."""
+        self.started = True
+        pipe, ost = self.pipe, self.ost
+        if (pipe.out_w, pipe.out_h) != (ost.width, ost.height):
+            ost.width, ost.height = pipe.out_w, pipe.out_h
+        self.stats.rotation_note = pipe.rotation.note if pipe.rotation else ""
+        if pipe.tone_mapped:
+            cc = ost.codec_context
+            cc.color_primaries = cc.color_trc = cc.colorspace = 1
+            cc.color_range = 1
+            self.stats.tone_mapped = pipe.tone_mapped
+
+    def _mux(self, packets: Any) -> None:
+        for pkt in packets:
+            # libx264 does not carry frame durations to packets; the MP4 muxer needs them for
+            # the last sample (else the duration comes out short).
+            pkt.duration = self.durs.pop(pkt.pts, pkt.duration)
+            self.oc.mux(pkt)
 
 
 def _plan(
@@ -746,28 +880,13 @@ def transcode_to_fit(
     src, dst = os.fspath(src), os.fspath(dst)
     limit = math.floor(max_bytes * (1.0 - margin))
     payload = _payload_budget(max_bytes, size_of, margin)
-    if not _usable(scan):
-        scan = _scan(src)
-    assert scan is not None
-    if scan.packets == 0 or scan.start is None:
-        raise VerifyError(f"{src}: no video packets")
-    duration = scan.span
-    if max_duration is not None:
-        duration = min(duration, max_duration)
-    if duration <= 0:
-        raise VerifyError(f"{src}: zero duration")
+    scan = _whole_scan(src, scan)
+    _require_packets(src, scan)
+    duration = _encoded_span(src, scan, max_duration)
     frames = max(1, round(scan.fps * duration))
     w, h = _fit_dims(scan.width, scan.height, scan.sar, max_box, min_side_exclusive)
     min_short = min(min(w, h), max(MIN_SHORT_SIDE, min_side_exclusive + 2))
-    steps = [f"source {scan.codec} {scan.width}x{scan.height} {duration:.3f} s {scan.fps:.3g} fps"]
-    if scan.sar != 1:
-        steps.append(f"square pixels (SAR {scan.sar})")
-    if (w, h) != (scan.width, scan.height) and scan.sar == 1:
-        steps.append(f"fit {w}x{h}")
-    if scan.header_duration and abs(scan.header_duration - scan.span) > 0.5:
-        steps.append(
-            f"header says {scan.header_duration:.3f} s, packets span {scan.span:.3f} s"
-        )
+    steps = _source_steps(scan, duration, w, h)
     src_bps = scan.packet_bytes * 8 / scan.span if scan.span > 0 else 0.0
     att = _plan(payload, duration, scan.fps, frames, w, h, min_short, src_bps)
     if att is None:
@@ -790,36 +909,73 @@ def transcode_to_fit(
             )
             best = counted if best is None else min(best, counted)
             if counted <= limit:
-                if stats.rotation_note:
-                    steps.append(stats.rotation_note)
-                if stats.decode_errors:
-                    steps.append(f"skipped {stats.decode_errors} undecodable packets")
-                if stats.dropped_ts:
-                    steps.append(f"dropped {stats.dropped_ts} frames with repeated timestamps")
-                info = verify(tmp, expected_duration=stats.duration)
-                out = _describe(
-                    info, tmp, dst, "mp4", remuxed=False, transcoded=True, attempts=attempt,
-                    steps=steps,
-                )
-                out.dropped = stats.dropped_ts
-                os.replace(tmp, dst)
-                return out
+                return _keep_encoded(tmp, dst, stats, attempt, steps)
         finally:
             _unlink(tmp)
-        # Too big: scale the bits by how far off we were, with 5 % extra slack per retry.
-        ratio = (payload / size) * 0.95 if size else 0.5
-        new_bitrate = att.bitrate * ratio
-        new_max = att.maxrate * ratio
-        nw, nh = att.width, att.height
-        # stats dims may be rotated; the plan works in pre-rotation dims
-        bpp = new_bitrate / (nw * nh * max(scan.fps, 0.1))
-        if bpp < MIN_BITS_PER_PIXEL or ratio < 0.6:
-            nw, nh = _shrink(nw, nh, max(ratio, bpp / MIN_BITS_PER_PIXEL), min_short)
-        if (nw, nh) == (att.width, att.height) and new_bitrate < MIN_BYTES_PER_FRAME * 8 * scan.fps:
+        next_att = _lowered(att, payload, size, scan.fps, min_short)
+        if next_att is None:
             break  # nothing left to lower
-        att = _Attempt(nw, nh, int(new_bitrate), int(new_max), max(int(att.bufsize * ratio), 8000))
+        att = next_att
     raise DoesNotFit(
         f"{src}: smallest result {best} B is over the limit {limit} B after {attempt} attempts",
         budget=limit,
         best_bytes=best,
     )
+
+
+def _encoded_span(src: str, scan: VideoScan, max_duration: float | None) -> float:
+    """Seconds the output will span: the packets', or the first ``max_duration``."""
+    duration = scan.span if max_duration is None else min(scan.span, max_duration)
+    if duration <= 0:
+        raise VerifyError(f"{src}: zero duration")
+    return duration
+
+
+def _source_steps(scan: VideoScan, duration: float, w: int, h: int) -> list[str]:
+    """The transcode's first steps: what the source is, and what its pictures become."""
+    steps = [f"source {scan.codec} {scan.width}x{scan.height} {duration:.3f} s {scan.fps:.3g} fps"]
+    if scan.sar != 1:
+        steps.append(f"square pixels (SAR {scan.sar})")
+    if (w, h) != (scan.width, scan.height) and scan.sar == 1:
+        steps.append(f"fit {w}x{h}")
+    if scan.header_duration and abs(scan.header_duration - scan.span) > 0.5:
+        steps.append(
+            f"header says {scan.header_duration:.3f} s, packets span {scan.span:.3f} s"
+        )
+    return steps
+
+
+def _keep_encoded(tmp: str, dst: str, stats: _EncodeStats, attempt: int,
+                  steps: list[str]) -> VideoOutput:
+    """An attempt that fits: verified, described, and moved into place at ``dst``."""
+    if stats.rotation_note:
+        steps.append(stats.rotation_note)
+    if stats.decode_errors:
+        steps.append(f"skipped {stats.decode_errors} undecodable packets")
+    if stats.dropped_ts:
+        steps.append(f"dropped {stats.dropped_ts} frames with repeated timestamps")
+    info = verify(tmp, expected_duration=stats.duration)
+    out = _describe(
+        info, tmp, dst, "mp4", remuxed=False, transcoded=True, attempts=attempt, steps=steps,
+    )
+    out.dropped = stats.dropped_ts
+    os.replace(tmp, dst)
+    return out
+
+
+def _lowered(att: _Attempt, payload: int, size: int, fps: float,
+             min_short: int) -> _Attempt | None:
+    """The next attempt after one too big: the bits scaled by how far off it was, with 5 %
+    extra slack per retry, and a smaller picture when bits per pixel get too low; None when
+    nothing is left to lower."""
+    ratio = (payload / size) * 0.95 if size else 0.5
+    new_bitrate = att.bitrate * ratio
+    new_max = att.maxrate * ratio
+    nw, nh = att.width, att.height
+    # stats dims may be rotated; the plan works in pre-rotation dims
+    bpp = new_bitrate / (nw * nh * max(fps, 0.1))
+    if bpp < MIN_BITS_PER_PIXEL or ratio < 0.6:
+        nw, nh = _shrink(nw, nh, max(ratio, bpp / MIN_BITS_PER_PIXEL), min_short)
+    if (nw, nh) == (att.width, att.height) and new_bitrate < MIN_BYTES_PER_FRAME * 8 * fps:
+        return None
+    return _Attempt(nw, nh, int(new_bitrate), int(new_max), max(int(att.bufsize * ratio), 8000))
