@@ -75,6 +75,11 @@ def _probe(src: Resource, *, limits: Limits | None, deep: bool, preview: bool) -
         if problem:
             return MediaInfo(path=src.name, kind="other", error=problem,
                              error_code="file.unreadable")
+    return _probe_bytes(src, limits, deep=deep, preview=preview)
+
+
+def _probe_bytes(src: Resource, limits: Limits, *, deep: bool, preview: bool) -> MediaInfo:
+    """What ``src``'s bytes are, by their magic number (then by the decoders)."""
     try:
         head = src.head(HEAD_BYTES)
     except OSError as exc:

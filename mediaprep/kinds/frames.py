@@ -33,39 +33,60 @@ def check(info: MediaInfo, settings: Settings) -> Report:
 
 
 def check_frames(info: MediaInfo, settings: Settings) -> list[Finding]:
-    limits = settings.limits
-    name = info.path
-    n = len(info.members)
     if not settings.target.frame_lists:
         return [Finding("transport.unsupported", "error",
-                        f"{name}: the {settings.target.title} takes no list of images as a "
-                        "video (its API has no such part); send the frames as images, or "
-                        "make them a video file", None, n)]
-    out: list[Finding] = []
-    row = limits.get("frames.min")
-    if row is not None and row.value is not None and row.below_min(n):
-        out.append(finding(row, f"{name}: {n} frames; a video as an image list needs at least "
-                                f"{row.value}", n))
-    row = limits.get("frames.max")
-    if row is not None and row.value is not None and row.exceeds_max(n):
-        out.append(finding(row, f"{name}: {n} frames; at most {row.value} are taken; prep "
-                                "samples them uniformly", n, fixable=True))
-    key = "request.max_data_urls" if settings.transport == "base64" else "request.max_media_urls"
-    row = limits.get(key)
-    if row is not None and row.value is not None and row.exceeds_max(n):
-        out.append(finding(row, f"{name}: {n} frames in one request; at most {row.value} "
-                                f"{'data URLs' if settings.transport == 'base64' else 'URLs'} "
-                                "are accepted; prep samples fewer frames", n, fixable=True))
-    row = limits.get("request.max_body_bytes")
-    if row is not None and row.value is not None and settings.transport == "base64":
-        total = sum(data_url_size(m.bytes, mime_for(m.format)) for m in info.members)
-        if row.exceeds_max(total):
-            out.append(finding(row, f"{name}: the frames make a {total:,}-byte request, above "
-                                    f"{row.value:,}; prep shrinks the frames", total,
-                               fixable=True))
+                        f"{info.path}: the {settings.target.title} takes no list of images as "
+                        "a video (its API has no such part); send the frames as images, or "
+                        "make them a video file", None, len(info.members))]
+    out = [f for judge in _LIST_JUDGES for f in judge(info, settings)]
     for m in info.members:
-        out += probe_failure(m, limits) or check_image(m, settings)
+        out += probe_failure(m, settings.limits) or check_image(m, settings)
     return out
+
+
+def _too_few(info: MediaInfo, settings: Settings) -> list[Finding]:
+    n = len(info.members)
+    row = settings.limits.get("frames.min")
+    if row is None or row.value is None or not row.below_min(n):
+        return []
+    return [finding(row, f"{info.path}: {n} frames; a video as an image list needs at least "
+                         f"{row.value}", n)]
+
+
+def _too_many(info: MediaInfo, settings: Settings) -> list[Finding]:
+    n = len(info.members)
+    row = settings.limits.get("frames.max")
+    if row is None or row.value is None or not row.exceeds_max(n):
+        return []
+    return [finding(row, f"{info.path}: {n} frames; at most {row.value} are taken; prep "
+                         "samples them uniformly", n, fixable=True)]
+
+
+def _too_many_urls(info: MediaInfo, settings: Settings) -> list[Finding]:
+    n = len(info.members)
+    base64 = settings.transport == "base64"
+    row = settings.limits.get("request.max_data_urls" if base64 else "request.max_media_urls")
+    if row is None or row.value is None or not row.exceeds_max(n):
+        return []
+    return [finding(row, f"{info.path}: {n} frames in one request; at most {row.value} "
+                         f"{'data URLs' if base64 else 'URLs'} are accepted; prep samples "
+                         "fewer frames", n, fixable=True)]
+
+
+def _body_too_large(info: MediaInfo, settings: Settings) -> list[Finding]:
+    row = settings.limits.get("request.max_body_bytes")
+    if row is None or row.value is None or settings.transport != "base64":
+        return []
+    total = sum(data_url_size(m.bytes, mime_for(m.format)) for m in info.members)
+    if not row.exceeds_max(total):
+        return []
+    return [finding(row, f"{info.path}: the frames make a {total:,}-byte request, above "
+                         f"{row.value:,}; prep shrinks the frames", total, fixable=True)]
+
+
+# What check_frames judges of the list as a whole, in the order its findings are listed
+_LIST_JUDGES: tuple[Callable[[MediaInfo, Settings], list[Finding]], ...] = (
+    _too_few, _too_many, _too_many_urls, _body_too_large)
 
 
 def prepare_frames_list(src: Resource, report: Report, settings: Settings, sink: Sink
@@ -77,46 +98,65 @@ def prepare_frames_list(src: Resource, report: Report, settings: Settings, sink:
     members = list(src.frames or [])
     cap, per_item = frame_budget(len(members), settings)
     if len(members) > cap:
-        step = len(members) / cap
-        members = [members[int(k * step)] for k in range(cap)]
         result.changes.append(Change("sampled", f"{len(info.members)} frames",
                                      f"{cap} taken uniformly", f"at most {cap} fit one request"))
-    max_side = settings.max_side
-    est = settings.estimator
-    if est and over_token_cap(result, settings) and members and info.width and info.height:
-        tcap = settings.limits.value("tokens.max_request")
-        fit = est.fit_video(len(members), info.width, info.height, tcap,
-                            min_frames=settings.limits.value("frames.min") or 1)
-        if fit is not None:
-            n2, fw, fh = fit
-            result.changes.append(Change(
-                "sampled", f"{len(members)} frames of {info.width}x{info.height}",
-                f"{n2} of {fw}x{fh}",
-                f"--max-tokens {tcap:,}: about {est.video(n2, fw, fh):,} tokens, estimate"))
-            if n2 < len(members):
-                step = len(members) / n2
-                members = [members[int(k * step)] for k in range(n2)]
-            if (fw, fh) != (info.width, info.height):
-                max_side = max(fw, fh)
-    # the token budget is the whole list's (fitted above), not each frame's
-    frame_settings = settings.replace(max_side=max_side, max_tokens=None, limit_overrides={
-        **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
-        **({"image.max_data_url_bytes": per_item} if settings.transport == "base64" else {})})
-    done = prepare_frame_images(members, frame_settings, sink, result)
+        members = _uniform(members, cap)
+    members, max_side = _fit_list_tokens(members, info, settings, result)
+    done = prepare_frame_images(members, _frame_settings(settings, max_side, per_item), sink,
+                                result)
     if done is None:
         return result
     urls, outputs, sizes = done
-    n = len(urls)
-    min_frames = settings.limits.value("frames.min") or 1
-    if n < min_frames:
+    if len(urls) < (settings.limits.value("frames.min") or 1):
         return result
     result.part = frames_part(urls, settings.fps, settings.dialect)
     result.fps = settings.fps
+    est = settings.estimator
     if sizes and est is not None:
         result.tokens = est.to_json(est.frame_list(sizes))
     result.outputs = outputs
     result.ok = True
     return result
+
+
+def _uniform(members: list[Resource], k: int) -> list[Resource]:
+    """``k`` of the frames, spread evenly from the first."""
+    step = len(members) / k
+    return [members[int(j * step)] for j in range(k)]
+
+
+def _fit_list_tokens(members: list[Resource], info: MediaInfo, settings: Settings,
+                     result: Prepared) -> tuple[list[Resource], int]:
+    """--max-tokens for the whole list: fewer and smaller frames (tokens.fit_video); returns
+    the frames kept and the longest side each may have."""
+    max_side = settings.max_side
+    est = settings.estimator
+    if not (est and over_token_cap(result, settings) and members and info.width
+            and info.height):
+        return members, max_side
+    tcap = settings.limits.value("tokens.max_request")
+    fit = est.fit_video(len(members), info.width, info.height, tcap,
+                        min_frames=settings.limits.value("frames.min") or 1)
+    if fit is None:
+        return members, max_side
+    n2, fw, fh = fit
+    result.changes.append(Change(
+        "sampled", f"{len(members)} frames of {info.width}x{info.height}", f"{n2} of {fw}x{fh}",
+        f"--max-tokens {tcap:,}: about {est.video(n2, fw, fh):,} tokens, estimate"))
+    if n2 < len(members):
+        members = _uniform(members, n2)
+    if (fw, fh) != (info.width, info.height):
+        max_side = max(fw, fh)
+    return members, max_side
+
+
+def _frame_settings(settings: Settings, max_side: int, per_item: int) -> Settings:
+    """The settings each frame is prepared as an image with: the token budget is the whole
+    list's (fitted already), not each frame's; a data URL's share of the request."""
+    overrides = {k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"}
+    if settings.transport == "base64":
+        overrides["image.max_data_url_bytes"] = per_item
+    return settings.replace(max_side=max_side, max_tokens=None, limit_overrides=overrides)
 
 
 prepare = prepare_frames_list  # the kind protocol's name (mediaprep.kinds.KINDS)
