@@ -504,7 +504,7 @@ class _FileJob:
         result.bytes_out = out_path.stat().st_size
         result.outputs = [out_path] if self.sink.out_dir is not None else []
         result.mime = mime_for(out_info.format)
-        if self.info.first_frame is not None and "transcoded" not in result.changes:
+        if self.info.first_frame is not None and "transcoded" not in result.change_kinds():
             result.previews[0] = self.info.first_frame  # the same pictures: copied or remuxed
         result.ok = True
 
