@@ -640,7 +640,7 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
                                         max_side=settings.frame_max_side, scan=info.scan)
     fs = FrameSet(fps=plan.fps, requested_fps=settings.fps, duration=plan.duration,
                   rotation=int(meta.get("rotation", 0)), notes=notes)
-    writer = _FrameWriter(fs, settings, out_dir, _frame_dir(out_dir, stem), per_item,
+    writer = _FrameEncoder(fs, settings, out_dir, _frame_dir(out_dir, stem), per_item,
                           for_request,
                           set(preview_sample(len(plan.timestamps))) if keep_previews else set())
     for i, fr in enumerate(frames):
@@ -699,7 +699,7 @@ def _frame_dir(out_dir: Path | None, stem: Path | None) -> Path | None:
     return frame_dir
 
 
-class _FrameWriter:
+class _FrameEncoder:
     """Each decoded frame encoded within its budget, then written (into ``frame_dir``) and/or
     made a data URL, into ``fs``; the previews of the ``sampled`` frames kept."""
 
