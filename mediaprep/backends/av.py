@@ -230,6 +230,32 @@ def display_matrix(frame: Any) -> tuple[int, ...] | None:
     return None
 
 
+#: The sign pattern (a, b, c, d) of a display matrix's 2x2 part -> the PIL transpose that shows
+#: the frame as it says: a destination point is (a*p + c*q, b*p + d*q) (libavutil/display.h).
+_MATRIX_TURNS: dict[tuple[int, int, int, int], Any] = {
+    (1, 0, 0, 1): "identity",
+    (-1, 0, 0, 1): Image.Transpose.FLIP_LEFT_RIGHT,
+    (1, 0, 0, -1): Image.Transpose.FLIP_TOP_BOTTOM,
+    (-1, 0, 0, -1): Image.Transpose.ROTATE_180,
+    (0, -1, 1, 0): Image.Transpose.ROTATE_90,
+    (0, 1, -1, 0): Image.Transpose.ROTATE_270,
+    (0, 1, 1, 0): Image.Transpose.TRANSPOSE,
+    (0, -1, -1, 0): Image.Transpose.TRANSVERSE,
+}
+
+
+def matrix_turn(m: tuple[int, ...] | None) -> Any:
+    """The transpose a display matrix asks for (a mirrored rotation too), or None when there is
+    no matrix or it is not a multiple of 90 degrees (then the rotation angle decides)."""
+    if m is None:
+        return None
+
+    def sign(v: int) -> int:
+        return 0 if abs(v) < 1 << 8 else (1 if v > 0 else -1)
+
+    return _MATRIX_TURNS.get((sign(m[0]), sign(m[1]), sign(m[3]), sign(m[4])))
+
+
 def video_streams(container: av.container.InputContainer) -> int:
     """How many video streams the container holds, cover art not counted."""
     return sum(1 for s in container.streams.video
@@ -671,8 +697,15 @@ def _judge_rate(info: MediaInfo, timing: _StampTiming) -> None:
 
 
 def frame_preview(frame: av.VideoFrame) -> Any:
-    """A decoded frame as a small RGB PIL image (long side at most PREVIEW_SIDE), pixels as
-    stored (no rotation): the report's pictures of a video."""
+    """A decoded frame as a small RGB PIL image (long side at most PREVIEW_SIDE), turned by its
+    display matrix as the frames sent are (a phone clip shot upright shows upright): the
+    report's pictures of a video."""
+    turn = matrix_turn(display_matrix(frame))
+    small = _stored_preview(frame)
+    return small.transpose(turn) if turn not in (None, "identity") else small
+
+
+def _stored_preview(frame: av.VideoFrame) -> Any:
     w, h = frame.width, frame.height
     scale = min(1.0, PREVIEW_SIDE / max(w, h, 1))
     size = max(1, round(w * scale)), max(1, round(h * scale))

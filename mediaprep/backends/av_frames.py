@@ -52,6 +52,7 @@ from .av import (
     TimestampMender,
     VideoScan,
     display_matrix,
+    matrix_turn,
     read_video,
     video_stream,
 )
@@ -470,32 +471,6 @@ def _sdr_image(frame: Any) -> Image.Image:
     return Image.fromarray(tone_map(rgb.to_ndarray(), cicp), "RGB")
 
 
-#: The sign pattern (a, b, c, d) of a display matrix's 2x2 part -> the PIL transpose that shows
-#: the frame as it says: a destination point is (a*p + c*q, b*p + d*q) (libavutil/display.h).
-_MATRIX_TURNS: dict[tuple[int, int, int, int], Any] = {
-    (1, 0, 0, 1): "identity",
-    (-1, 0, 0, 1): Image.Transpose.FLIP_LEFT_RIGHT,
-    (1, 0, 0, -1): Image.Transpose.FLIP_TOP_BOTTOM,
-    (-1, 0, 0, -1): Image.Transpose.ROTATE_180,
-    (0, -1, 1, 0): Image.Transpose.ROTATE_90,
-    (0, 1, -1, 0): Image.Transpose.ROTATE_270,
-    (0, 1, 1, 0): Image.Transpose.TRANSPOSE,
-    (0, -1, -1, 0): Image.Transpose.TRANSVERSE,
-}
-
-
-def _matrix_transpose(m: tuple[int, ...] | None) -> Any:
-    """The transpose a display matrix asks for (a mirrored rotation too), or None when there is
-    no matrix or it is not a multiple of 90 degrees (then the rotation angle decides)."""
-    if m is None:
-        return None
-
-    def sign(v: int) -> int:
-        return 0 if abs(v) < 1 << 8 else (1 if v > 0 else -1)
-
-    return _MATRIX_TURNS.get((sign(m[0]), sign(m[1]), sign(m[3]), sign(m[4])))
-
-
 def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> Image.Image:
     """RGB PIL image, square pixels, longest side <= max_side, turned upright."""
     matrix = display_matrix(frame)  # read before reformat, which drops side data
@@ -514,7 +489,7 @@ def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> 
             fmt = frame.format.name  # 10-bit YUV stays 10-bit until the tone map
         frame = frame.reformat(width=tw, height=th, format=fmt, interpolation="BICUBIC")
     img = _sdr_image(frame)
-    turn = _matrix_transpose(matrix)
+    turn = matrix_turn(matrix)
     if turn is not None:  # rotations and reflections, as FFmpeg's autorotate applies them
         return img.transpose(turn) if turn != "identity" else img
     if rotation == 90:

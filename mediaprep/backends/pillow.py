@@ -803,7 +803,7 @@ def _decode_all(im: Image.Image, guard: DecodeGuard) -> None:
 PREVIEW_SIDE = 256
 #: What :func:`preview_image` makes, as a version: thumbnails are named by it, so a change to
 #: its pixels makes them again rather than mixing old and new ones in one DIR.
-PREVIEW_VERSION = "3"
+PREVIEW_VERSION = "4"
 PREVIEW_QUALITY = 78  #: JPEG quality of the report's thumbnails: small files, no visible loss
 #: Frames of one video previewed at most (the report's contact sheet); past it an even sample.
 PREVIEW_MAX_FRAMES = 64

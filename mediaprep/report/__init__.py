@@ -127,6 +127,17 @@ def file_failed(file: Mapping[str, Any], *, strict: bool = False) -> bool:
                         strict=strict)
 
 
+def _counted(files: list[Mapping[str, Any]]) -> dict[str, int]:
+    severities = [severity_of(x) for f in files for x in findings_of(f)]
+    failed = sum(file_failed(f) for f in files)
+    return {"files": len(files), "passed": len(files) - failed, "failed": failed,
+            "errors": severities.count("error"), "warnings": severities.count("warning")}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def summary_of(report: RunReport, *, strict: bool = False) -> dict[str, int]:
     """Summary counts: ``files``, ``passed``, ``failed``, ``errors``, ``warnings``.
 
@@ -135,19 +146,10 @@ def summary_of(report: RunReport, *, strict: bool = False) -> dict[str, int]:
     recounted under ``strict`` because strict changes what fails.
     """
     files = files_of(report)
-    counted = {
-        "files": len(files),
-        "passed": sum(not file_failed(f) for f in files),
-        "failed": sum(file_failed(f) for f in files),
-        "errors": sum(severity_of(x) == "error" for f in files for x in findings_of(f)),
-        "warnings": sum(severity_of(x) == "warning" for f in files for x in findings_of(f)),
-    }
+    counted = _counted(files)
     given = report.get("summary")
     if isinstance(given, Mapping):
-        for key in counted:
-            value = given.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                counted[key] = value
+        counted.update({k: given[k] for k in counted if _is_count(given.get(k))})
     if strict:
         counted["failed"] = sum(file_failed(f, strict=True) for f in files)
         counted["passed"] = len(files) - counted["failed"]

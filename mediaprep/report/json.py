@@ -10,6 +10,29 @@ from typing import Any
 from . import RunReport
 
 
+def _number(value: float) -> Any:
+    return value if math.isfinite(value) else str(value)
+
+
+def _items(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return sorted((jsonable(v) for v in value), key=repr)  # a set
+
+
+def _scalar(value: Any) -> Any:
+    """A numpy scalar's Python value, or the object's ``str``."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return jsonable(item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
 def jsonable(value: Any) -> Any:
     """A copy of ``value`` that ``json.dumps`` turns into valid, strict JSON.
 
@@ -20,20 +43,10 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((jsonable(v) for v in value), key=repr)
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        try:
-            return jsonable(item())
-        except (TypeError, ValueError):
-            pass
-    return str(value)
+        return _number(value)
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return _items(value)
+    return _scalar(value)
 
 
 def dumps(value: Any) -> str:

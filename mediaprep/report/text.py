@@ -62,30 +62,42 @@ def _ok_line(path: str, file: Mapping[str, Any]) -> str:
     return f"{path}: ok"
 
 
+def _context(report: RunReport, strict: bool) -> str:
+    """`` (target dashscope, dialect openai, strict: warnings fail)``: the limits depend on
+    target, dialect and transport, so the line says which were in force."""
+    context = [f"{key} {report[key]}" for key in ("target", "dialect", "transport")
+               if report.get(key)]
+    if strict:
+        context.append("strict: warnings fail")
+    return f" ({', '.join(context)})" if context else ""
+
+
+def _has_estimate(file: Mapping[str, Any]) -> bool:
+    tokens = file.get("tokens")
+    return isinstance(tokens, Mapping) and isinstance(tokens.get("estimate"), int)
+
+
+def _estimate(report: RunReport) -> str:
+    """``; ~1,234 tokens for 3 files (estimate, kimi-k2.5)``: what the model will be charged if
+    every file goes in one request ("" when no file has an estimate)."""
+    with_estimate = [f for f in files_of(report) if _has_estimate(f)]
+    if not with_estimate:
+        return ""
+    estimates = [f["tokens"] for f in with_estimate]
+    total = sum(t["estimate"] for t in estimates)
+    models = sorted({str(t.get("model")) for t in estimates if t.get("model")})
+    line = f"; ~{total:,} {'token' if total == 1 else 'tokens'} for {_inputs(with_estimate)}"
+    return line + (f" (estimate, {', '.join(models)})" if models else " (estimate)")
+
+
 def summary_line(report: RunReport, *, strict: bool = False) -> str:
     """``Checked N files: P passed, F failed, E errors, W warnings`` plus the context."""
     s = summary_of(report, strict=strict)
-    line = (
+    return (
         f"Checked {_inputs(files_of(report))}: {s['passed']} passed, {s['failed']} failed, "
         f"{_plural(s['errors'], 'error')}, {_plural(s['warnings'], 'warning')}"
+        + _context(report, strict) + _estimate(report)
     )
-    # The limits depend on target/dialect/transport, so say which were in force.
-    keys = ("target", "dialect", "transport")
-    context = [f"{key} {report[key]}" for key in keys if report.get(key)]
-    if strict:
-        context.append("strict: warnings fail")
-    if context:
-        line += f" ({', '.join(context)})"
-    with_estimate = [f for f in files_of(report) if isinstance(f.get("tokens"), Mapping)
-                     and isinstance(f["tokens"].get("estimate"), int)]
-    estimates = [f["tokens"] for f in with_estimate]
-    if estimates:
-        # what the model will be charged if every file goes in one request (an estimate)
-        total = sum(t["estimate"] for t in estimates)
-        models = sorted({str(t.get("model")) for t in estimates if t.get("model")})
-        line += f"; ~{total:,} {'token' if total == 1 else 'tokens'} for {_inputs(with_estimate)}"
-        line += f" (estimate, {', '.join(models)})" if models else " (estimate)"
-    return line
 
 
 def render(report: RunReport, *, strict: bool = False, verbose: bool = False,
