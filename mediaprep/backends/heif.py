@@ -1,18 +1,28 @@
-"""HEIF and AVIF files (ISOBMFF): the walk of their boxes and the check of the primary item's
-data.
+"""HEIF and AVIF files (ISOBMFF): the walk of their boxes, the check of the primary item's data,
+and the lossless strip of what rendering the primary image does not need.
 
 Only box headers and the ``meta`` box (at most :data:`HEIF_META_MAX_BYTES`) are read; of the
-pictures' data only the first bytes of the primary's are."""
+pictures' data only the first bytes of the primary's are, and a strip copies byte ranges.
+
+A strip keeps the primary image and what its rendering needs: the items it is derived from
+(a grid's tiles, transitively), its alpha plane, its metadata items (Exif, XMP), and every property
+(colour, ICC, rotation) untouched. Everything else goes: a motion photo's video (an ``mpvd`` box
+after the HEIF's own, or an item), thumbnails, depth and gain maps, other pictures, padding.
+The dropped items' ``iinf``, ``iloc``, ``iref`` and ``ipma`` entries go with them, and the
+kept items' ``iloc`` offsets are rewritten, so decoders see a plain HEIF of one picture."""
 
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 from .source import MediaSource
 
+#: The formats (as probe names them) whose files are HEIF/ISOBMFF.
+HEIF_FORMATS = frozenset({"heic", "avif"})
 #: A HEIF meta box larger than this is not parsed (neither checked nor stripped).
 HEIF_META_MAX_BYTES = 1 << 20
 #: The walk of a file's top-level boxes stops after this many (a real HEIF has under ten):
@@ -128,7 +138,7 @@ def _cstring(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
     return data[pos:stop], stop + 1
 
 
-def _box(kind: bytes, payload: bytes) -> bytes:
+def make_box(kind: bytes, payload: bytes) -> bytes:
     """A box of ``kind`` holding ``payload`` (a 64-bit size only where 32 bits cannot say it)."""
     if len(payload) + 8 < 1 << 32:
         return struct.pack(">I4s", len(payload) + 8, kind) + payload
@@ -215,7 +225,7 @@ def _iloc_entry(meta: bytes, pos: int, lay: IlocLayout) -> tuple[ItemLocation, i
     return ItemLocation(item, method, data_ref, base, extents), pos
 
 
-def _write_iloc(lay: IlocLayout, entries: list[ItemLocation], flags: bytes) -> bytes:
+def write_iloc(lay: IlocLayout, entries: list[ItemLocation], flags: bytes) -> bytes:
     """An ``iloc`` box of ``lay``'s field widths holding ``entries``."""
     out = bytearray(bytes([lay.version]) + flags)
     out += bytes([lay.off_size << 4 | lay.len_size, lay.base_size << 4 | lay.idx_size])
@@ -229,7 +239,7 @@ def _write_iloc(lay: IlocLayout, entries: list[ItemLocation], flags: bytes) -> b
         for idx, off, length in e.extents:
             out += (idx.to_bytes(lay.idx_size, "big") + off.to_bytes(lay.off_size, "big")
                     + length.to_bytes(lay.len_size, "big"))
-    return _box(b"iloc", bytes(out))
+    return make_box(b"iloc", bytes(out))
 
 
 # ------------------------------------------------------------------------------ the primary's check
@@ -339,3 +349,497 @@ def _coded_start_problem(item_type: bytes | None, first: bytes) -> str | None:
         if first[0] & 0x80 or obu_type == 0 or 9 <= obu_type <= 14:
             return "corrupt: the AVIF's primary picture holds no coded picture"
     return None
+
+
+# ------------------------------------------------------------------------------ the meta box
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """An ``infe`` entry: the item's id, type and (for a ``mime`` item) content type."""
+
+    item: int
+    kind: bytes
+    content_type: bytes = b""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An ``iref`` entry: ``kind`` from one item to others (``dimg``: a derived image to its
+    inputs; ``auxl``, ``thmb``, ``cdsc``: an alpha plane, thumbnail or metadata to its image)."""
+
+    kind: bytes
+    src: int
+    to: tuple[int, ...]
+
+
+@dataclass
+class HeifMeta:
+    """What a strip needs of a ``meta`` box: its payload and children, the primary item, every
+    item's type, location and references, and the auxiliary type (auxC) of each item."""
+
+    payload: bytes
+    children: list[Box]
+    primary: int
+    items: dict[int, ItemInfo]
+    iloc: IlocLayout
+    locations: list[ItemLocation]
+    refs: list[Reference]
+    aux_types: dict[int, bytes] = field(default_factory=dict)
+    grouped: set[int] = field(default_factory=set)  # items named by an entity group (grpl)
+
+    @property
+    def all_items(self) -> set[int]:
+        """Every item the meta box names (in iinf or only in iloc)."""
+        return set(self.items) | {loc.item for loc in self.locations}
+
+    def child(self, kind: bytes) -> Box | None:
+        return next((box for box in self.children if box.kind == kind), None)
+
+    def is_alpha(self, item: int) -> bool:
+        return self.aux_types.get(item) in ALPHA_AUX_TYPES
+
+    def is_metadata(self, item: int) -> bool:
+        """Exif, XMP, IPTC and the like: any item but a video (a motion photo's may be said
+        to describe its picture)."""
+        info = self.items.get(item)
+        return info is not None and not info.content_type.startswith(b"video/")
+
+
+def _full_box_start(data: bytes, box: Box) -> int:
+    """Where a full box's fields start (after version and flags)."""
+    return box.payload + 4
+
+
+def _infe(data: bytes, box: Box) -> ItemInfo:
+    """An ``infe`` box (version 2 or 3); ValueError for the older forms, which carry no type."""
+    version, a = data[box.payload], _full_box_start(data, box)
+    if version < 2:
+        raise ValueError("an infe box of version 0 or 1")
+    idsize = 2 if version == 2 else 4
+    item = _uint(data, a, idsize)
+    kind = data[a + idsize + 2:a + idsize + 6]
+    _name, pos = _cstring(data, a + idsize + 6, box.end)
+    content_type = _cstring(data, pos, box.end)[0] if kind == b"mime" else b""
+    return ItemInfo(item, kind, content_type)
+
+
+def _iinf_entries(data: bytes, iinf: Box) -> list[Box]:
+    start = _full_box_start(data, iinf) + (2 if data[iinf.payload] == 0 else 4)
+    return [box for box in _box_list(data, start, iinf.end) if box.kind == b"infe"]
+
+
+def _references(data: bytes, iref: Box) -> list[Reference]:
+    idsize = 2 if data[iref.payload] == 0 else 4
+    refs = []
+    for box in _box_list(data, _full_box_start(data, iref), iref.end):
+        a = box.payload
+        count = _uint(data, a + idsize, 2)
+        first = a + idsize + 2
+        if first + count * idsize > box.end:
+            raise ValueError("an iref entry runs past its box")
+        refs.append(Reference(box.kind, _uint(data, a, idsize),
+                              tuple(_uint(data, first + i * idsize, idsize)
+                                    for i in range(count))))
+    return refs
+
+
+def _ipma_entries(data: bytes, ipma: Box) -> Iterator[tuple[int, list[int], int, int]]:
+    """(item, its property indices (1-based), entry start, entry end) of an ``ipma`` box."""
+    version, flags = data[ipma.payload], data[ipma.payload + 3]
+    idsize, wide = (2 if version < 1 else 4), bool(flags & 1)
+    pos = _full_box_start(data, ipma)
+    count = _uint(data, pos, 4)
+    pos += 4
+    for _ in range(count):
+        start, item, n = pos, _uint(data, pos, idsize), _uint(data, pos + idsize, 1)
+        pos += idsize + 1
+        step = 2 if wide else 1
+        if pos + n * step > ipma.end:
+            raise ValueError("an ipma entry runs past its box")
+        props = [_uint(data, pos + i * step, step) & (0x7FFF if wide else 0x7F)
+                 for i in range(n)]
+        pos += n * step
+        yield item, props, start, pos
+
+
+def _aux_types(data: bytes, iprp: Box) -> dict[int, bytes]:
+    """The auxC type of each item that has one (through ipco and ipma)."""
+    children = list(_box_list(data, iprp.payload, iprp.end))
+    ipco = next((box for box in children if box.kind == b"ipco"), None)
+    if ipco is None:
+        return {}
+    aux = _aux_properties(data, ipco)
+    found = {}
+    for ipma in (box for box in children if box.kind == b"ipma"):
+        for item, indices, _a, _b in _ipma_entries(data, ipma):
+            found.update((item, aux[i]) for i in indices if i in aux)
+    return found
+
+
+def _aux_properties(data: bytes, ipco: Box) -> dict[int, bytes]:
+    """The type of each auxC property of ``ipco``, by its (1-based) property index."""
+    return {i + 1: _cstring(data, _full_box_start(data, prop), prop.end)[0]
+            for i, prop in enumerate(_box_list(data, ipco.payload, ipco.end))
+            if prop.kind == b"auxC"}
+
+
+def _grouped(data: bytes, grpl: Box) -> set[int]:
+    """Every entity id an entity group (``grpl``: altr, ster, burst...) names."""
+    ids: set[int] = set()
+    for group in _box_list(data, grpl.payload, grpl.end):
+        a = _full_box_start(data, group) + 4  # after group_id
+        count = _uint(data, a, 4)
+        if a + 4 + 4 * count > group.end:
+            raise ValueError("an entity group runs past its box")
+        ids.update(_uint(data, a + 4 + 4 * i, 4) for i in range(count))
+    return ids
+
+
+def read_meta(payload: bytes) -> HeifMeta:
+    """The items of a ``meta`` box's payload; ValueError (or struct.error, IndexError) for one
+    this reader does not understand well enough to rewrite."""
+    children = list(_box_list(payload, 4))  # meta is a full box
+    kinds = [box.kind for box in children]
+    for needed in (b"pitm", b"iinf", b"iloc"):
+        if kinds.count(needed) != 1:
+            raise ValueError(f"{kinds.count(needed)} {needed!r} boxes in the meta box")
+    by_kind = {box.kind: box for box in children}
+    iloc = by_kind[b"iloc"]
+    meta = HeifMeta(
+        payload=payload, children=children,
+        primary=_primary_id(payload, by_kind[b"pitm"].payload),
+        items={info.item: info for info in (_infe(payload, box)
+                                             for box in _iinf_entries(payload, by_kind[b"iinf"]))},
+        iloc=_iloc_layout(payload, iloc.payload),
+        locations=list(iloc_entries(payload, iloc.payload)),
+        refs=_references(payload, by_kind[b"iref"]) if b"iref" in by_kind else [])
+    if b"iprp" in by_kind:
+        meta.aux_types = _aux_types(payload, by_kind[b"iprp"])
+    if b"grpl" in by_kind:
+        meta.grouped = _grouped(payload, by_kind[b"grpl"])
+    return meta
+
+
+# ------------------------------------------------------------------------------ what is kept
+
+
+def needed_items(meta: HeifMeta) -> set[int]:
+    """The items rendering the primary image needs: itself, what it is derived from
+    (transitively: a grid's tiles), its alpha plane, its metadata (Exif, XMP,
+    IPTC: what describes it, a video aside)."""
+    keep = {meta.primary}
+    grown = True
+    while grown:
+        before = len(keep)
+        for ref in meta.refs:
+            keep |= _needed_through(meta, ref, keep)
+        grown = len(keep) > before
+    return keep
+
+
+def _needed_through(meta: HeifMeta, ref: Reference, keep: set[int]) -> set[int]:
+    """The items ``ref`` makes needed, given that ``keep`` are."""
+    if ref.src in keep:  # what a kept item is made of (dimg, base) or belongs to
+        return set(ref.to)
+    if keep.isdisjoint(ref.to):
+        return set()
+    if ref.kind == b"auxl" and meta.is_alpha(ref.src):
+        return {ref.src}
+    if ref.kind == b"cdsc" and meta.is_metadata(ref.src):
+        return {ref.src}
+    return set()
+
+
+def _dropped_words(meta: HeifMeta, dropped: set[int]) -> list[str]:
+    """What the dropped items are, in words, counted ("a video", "2 thumbnails")."""
+    roles = {ref.src: ref for ref in meta.refs if ref.src in dropped}
+    inputs = {to for ref in meta.refs if ref.src in dropped and ref.kind == b"dimg"
+              for to in ref.to}  # a dropped grid's tiles are told as the grid
+    nouns = Counter(_item_noun(meta, item, roles.get(item)) for item in sorted(dropped - inputs))
+    return [_counted(noun, n) for noun, n in nouns.items()]
+
+
+def _counted(noun: str, n: int) -> str:
+    if n > 1:
+        return f"{n} {noun}s"
+    if noun.startswith("other "):
+        return f"an{noun}"  # "another picture"
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+_AUX_NOUNS = {b"depth": "depth map", b"hevc:2015:auxid:2": "depth map", b"gainmap": "gain map"}
+_PICTURE_TYPES = frozenset({b"hvc1", b"av01", b"grid", b"iden", b"iovl", b"jpeg", b"tmap"})
+
+
+def _item_noun(meta: HeifMeta, item: int, role: Reference | None) -> str:
+    info = meta.items.get(item, ItemInfo(item, b""))
+    if info.content_type.startswith(b"video/"):
+        return "video"
+    if role is not None and role.kind in (b"thmb", b"auxl"):
+        return _role_noun(meta, item, role.kind)
+    if info.kind in _PICTURE_TYPES:
+        return "other picture"
+    if info.content_type == b"application/rdf+xml":
+        return "XMP item"
+    return f"{info.kind.decode('latin-1').strip() or 'untyped'} item"
+
+
+def _role_noun(meta: HeifMeta, item: int, role: bytes) -> str:
+    """A thumbnail, or what kind of auxiliary image (depth map, gain map)."""
+    if role == b"thmb":
+        return "thumbnail"
+    aux = meta.aux_types.get(item, b"").lower()
+    return next((noun for key, noun in _AUX_NOUNS.items() if key in aux), "auxiliary image")
+
+
+# ------------------------------------------------------------------------------ the strip
+
+
+@dataclass
+class HeifStrip:
+    """A HEIF rewritten without what its primary image does not use: the new file as pieces
+    (new bytes, or (start, end) ranges of the old file to copy), its size, and what went."""
+
+    pieces: list[bytes | tuple[int, int]]
+    size: int
+    removed: list[str]
+
+    @property
+    def what(self) -> str:
+        return ", ".join(self.removed)
+
+    def write(self, data: bytes) -> bytes:
+        """The new file, made from the old one's bytes."""
+        return b"".join(p if isinstance(p, bytes) else data[p[0]:p[1]] for p in self.pieces)
+
+
+_BOX_WORDS = {b"mpvd": "a motion photo's video (mpvd box)", b"free": "padding (free box)",
+              b"skip": "padding (skip box)", b"sefd": "Samsung's trailer (sefd box)"}
+
+
+def plan_strip(fh: IO[bytes], size: int) -> HeifStrip | None:
+    """How to rewrite the HEIF/AVIF in ``fh`` with only what rendering its primary image needs
+    (None: a file this module does not rewrite: an image sequence, a meta box it cannot read,
+    item data in another file, a walk cut short)."""
+    walk = top_level_boxes(fh, size)
+    boxes = walk.boxes
+    metas = [box for box in boxes if box.kind == b"meta"]
+    if (not walk.whole or len(metas) != 1 or any(box.kind == b"moov" for box in boxes)
+            or metas[0].size - metas[0].head > HEIF_META_MAX_BYTES):
+        return None
+    fh.seek(metas[0].payload)
+    payload = fh.read(metas[0].size - metas[0].head)
+    try:
+        return _plan(boxes, read_meta(payload), size)
+    except (struct.error, IndexError, ValueError, OverflowError):
+        return None
+
+
+def strip_unused(data: bytes) -> tuple[bytes, HeifStrip] | None:
+    """``data`` (a whole HEIF/AVIF) without what its primary image does not use, and the plan
+    that says what went (None: see :func:`plan_strip`)."""
+    import io
+
+    plan = plan_strip(io.BytesIO(data), len(data))
+    return None if plan is None else (plan.write(data), plan)
+
+
+def _plan(boxes: list[Box], meta: HeifMeta, size: int) -> HeifStrip:
+    keep = needed_items(meta)
+    if not meta.grouped <= keep:  # an entity group names a dropped item: keep every item
+        keep |= meta.all_items
+    _check_iloc_rewrites(meta)
+    kept_locs = [loc for loc in meta.locations if loc.item in keep]
+    spans = _kept_spans(kept_locs, size)
+    new_meta_size = len(_meta_box(meta, keep, kept_locs))
+    pieces, moved, dropped_boxes = _layout(boxes, spans, new_meta_size)
+    relocated = [_relocated(loc, meta.iloc, moved) for loc in kept_locs]
+    new_meta = _meta_box(meta, keep, relocated)
+    if len(new_meta) != new_meta_size:
+        raise ValueError("the rewritten meta box changed size")
+    pieces = [new_meta if piece is _META else piece for piece in pieces]
+    dropped = meta.all_items - keep
+    return HeifStrip(pieces, sum(_piece_size(p) for p in pieces),
+                     _dropped_words(meta, dropped) + dropped_boxes)
+
+
+def _piece_size(piece: bytes | tuple[int, int]) -> int:
+    return len(piece) if isinstance(piece, bytes) else piece[1] - piece[0]
+
+
+def _check_iloc_rewrites(meta: HeifMeta) -> None:
+    """The iloc box written back unchanged must be the box read: else this reader has missed
+    something in it and rewriting it would lose it."""
+    box = meta.child(b"iloc")
+    assert box is not None
+    flags = meta.payload[box.payload + 1:box.payload + 4]
+    if write_iloc(meta.iloc, meta.locations, flags) != meta.payload[box.start:box.end]:
+        raise ValueError("an iloc box this reader does not write back as it was")
+
+
+def _kept_spans(kept: list[ItemLocation], size: int) -> list[tuple[int, int]]:
+    """The file's byte ranges (start, end) the kept items' data is in, sorted and merged."""
+    spans = []
+    for loc in kept:
+        if loc.data_ref != 0 or loc.method not in (0, 1):
+            raise ValueError("a kept item's data is in another file or another item")
+        if loc.method == 1:  # in the idat box, kept with the meta box
+            continue
+        for start, length in loc.spans:
+            if length == 0 or start + length > size:
+                raise ValueError("a kept item's extent runs to or past the end of the file")
+            spans.append((start, start + length))
+    return _merged(spans)
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Byte ranges sorted, those that overlap or touch made one."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+_META = b""  # placeholder piece for the rewritten meta box (its size is known before its bytes)
+
+
+def _layout(boxes: list[Box], spans: list[tuple[int, int]], meta_size: int
+            ) -> tuple[list[bytes | tuple[int, int]], dict[tuple[int, int], int], list[str]]:
+    """The new file's pieces (the meta box as the :data:`_META` placeholder), where each kept
+    span moves to, and what the dropped top-level boxes were."""
+    pieces: list[bytes | tuple[int, int]] = []
+    moved: dict[tuple[int, int], int] = {}
+    dropped: list[str] = []
+    pos = 0
+    placed = 0
+    for box in boxes:
+        inside = [s for s in spans if box.start <= s[0] < box.end]
+        placed += len(inside)
+        if inside:
+            pos = _place_mdat(box, inside, pieces, moved, pos)
+        elif box.kind in (b"ftyp", b"meta"):
+            pieces.append(_META if box.kind == b"meta" else (box.start, box.end))
+            pos += meta_size if box.kind == b"meta" else box.size
+        else:
+            dropped.append(_BOX_WORDS.get(box.kind, f"a {box.kind.decode('latin-1')} box"))
+    if placed != len(spans):
+        raise ValueError("a kept item's data is outside the file's boxes")
+    return pieces, moved, list(dict.fromkeys(dropped))  # each kind of box said once
+
+
+def _place_mdat(box: Box, inside: list[tuple[int, int]], pieces: list[bytes | tuple[int, int]],
+                moved: dict[tuple[int, int], int], pos: int) -> int:
+    """An mdat box of the kept spans ``inside`` it only, appended at ``pos``; the position
+    after it."""
+    if box.kind != b"mdat":
+        raise ValueError(f"a kept item's data is in a {box.kind!r} box")
+    if inside[0][0] < box.payload or inside[-1][1] > box.end:
+        raise ValueError("a kept item's data crosses an mdat box's edge")
+    body = sum(end - start for start, end in inside)
+    if body + 8 < 1 << 32:
+        header = struct.pack(">I4s", body + 8, b"mdat")
+    else:
+        header = struct.pack(">I4sQ", 1, b"mdat", body + 16)
+    pieces.append(header)
+    pos += len(header)
+    for span in inside:
+        moved[span] = pos
+        pieces.append(span)
+        pos += span[1] - span[0]
+    return pos
+
+
+def _relocated(loc: ItemLocation, lay: IlocLayout, moved: dict[tuple[int, int], int]
+               ) -> ItemLocation:
+    """``loc`` with its extents pointing where their data now is: its fields shifted when its
+    data moved as one (the usual case), else absolute offsets from base 0."""
+    if loc.method != 0:
+        return loc
+    starts = [_moved_to(start, moved) for start, _ in loc.spans]
+    shifts = {new - old for new, (old, _) in zip(starts, loc.spans, strict=True)}
+    if len(shifts) == 1:
+        shifted = _shifted(loc, lay, shifts.pop())
+        if shifted is not None:
+            return shifted
+    return _absolute(loc, lay, starts)
+
+
+def _shifted(loc: ItemLocation, lay: IlocLayout, shift: int) -> ItemLocation | None:
+    """``loc`` moved by ``shift`` bytes: its base, or with no base field its offsets (None:
+    the base would go below 0)."""
+    if lay.base_size:
+        if loc.base + shift < 0:
+            return None
+        return ItemLocation(loc.item, loc.method, loc.data_ref, loc.base + shift, loc.extents)
+    return ItemLocation(loc.item, loc.method, loc.data_ref, 0,
+                        [(idx, off + shift, length) for idx, off, length in loc.extents])
+
+
+def _absolute(loc: ItemLocation, lay: IlocLayout, starts: list[int]) -> ItemLocation:
+    """``loc`` with base 0 and each extent's offset its new place in the file."""
+    if not lay.off_size or max(starts) >= 1 << 8 * lay.off_size:
+        raise ValueError("an iloc entry whose extents cannot be moved")
+    return ItemLocation(loc.item, loc.method, loc.data_ref, 0,
+                        [(idx, start, length) for (idx, _, length), start
+                         in zip(loc.extents, starts, strict=True)])
+
+
+def _moved_to(old: int, moved: dict[tuple[int, int], int]) -> int:
+    for (start, end), new in moved.items():
+        if start <= old < end:
+            return new + old - start
+    raise ValueError("an extent outside the kept data")
+
+
+def _meta_box(meta: HeifMeta, keep: set[int], locations: list[ItemLocation]) -> bytes:
+    """The meta box with only the ``keep`` items' entries, ``locations`` as its iloc."""
+    out = bytearray(meta.payload[:4])
+    for box in meta.children:
+        out += _child_rewritten(meta, box, keep, locations)
+    return make_box(b"meta", bytes(out))
+
+
+def _child_rewritten(meta: HeifMeta, box: Box, keep: set[int],
+                     locations: list[ItemLocation]) -> bytes:
+    data = meta.payload
+    if box.kind == b"iloc":
+        return write_iloc(meta.iloc, locations, data[box.payload + 1:box.payload + 4])
+    if box.kind == b"iinf":
+        return _iinf_kept(data, box, keep)
+    if box.kind == b"iref":
+        return _iref_kept(data, box, keep)
+    if box.kind == b"iprp":
+        return make_box(b"iprp", b"".join(_ipma_kept(data, child, keep) if child.kind == b"ipma"
+                                      else data[child.start:child.end]
+                                      for child in _box_list(data, box.payload, box.end)))
+    return data[box.start:box.end]
+
+
+def _iinf_kept(data: bytes, iinf: Box, keep: set[int]) -> bytes:
+    entries = [box for box in _iinf_entries(data, iinf) if _infe(data, box).item in keep]
+    count_size = 2 if data[iinf.payload] == 0 else 4
+    return make_box(b"iinf", data[iinf.payload:iinf.payload + 4]
+                + len(entries).to_bytes(count_size, "big")
+                + b"".join(data[box.start:box.end] for box in entries))
+
+
+def _iref_kept(data: bytes, iref: Box, keep: set[int]) -> bytes:
+    idsize = 2 if data[iref.payload] == 0 else 4
+    out = bytearray(data[iref.payload:iref.payload + 4])
+    for ref in _references(data, iref):
+        to = [item for item in ref.to if item in keep]
+        if ref.src in keep and to:
+            out += make_box(ref.kind, ref.src.to_bytes(idsize, "big") + len(to).to_bytes(2, "big")
+                        + b"".join(item.to_bytes(idsize, "big") for item in to))
+    return make_box(b"iref", bytes(out))
+
+
+def _ipma_kept(data: bytes, ipma: Box, keep: set[int]) -> bytes:
+    entries = [(start, end) for item, _props, start, end in _ipma_entries(data, ipma)
+               if item in keep]
+    return make_box(b"ipma", data[ipma.payload:ipma.payload + 4] + len(entries).to_bytes(4, "big")
+                + b"".join(data[start:end] for start, end in entries))
