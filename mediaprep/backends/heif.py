@@ -13,6 +13,8 @@ kept items' ``iloc`` offsets are rewritten, so decoders see a plain HEIF of one 
 
 from __future__ import annotations
 
+import bisect
+import io
 import struct
 from collections import Counter
 from collections.abc import Iterator
@@ -527,28 +529,31 @@ def read_meta(payload: bytes) -> HeifMeta:
 def needed_items(meta: HeifMeta) -> set[int]:
     """The items rendering the primary image needs: itself, what it is derived from
     (transitively: a grid's tiles), its alpha plane, its metadata (Exif, XMP,
-    IPTC: what describes it, a video aside)."""
+    IPTC: what describes it, a video aside). One pass over the references each way."""
+    uses: dict[int, list[int]] = {}  # item -> what it references (its inputs, its image)
+    serves: dict[int, list[int]] = {}  # item -> the alpha planes and metadata of it
+    for ref in meta.refs:
+        uses.setdefault(ref.src, []).extend(ref.to)
+        if _serves(meta, ref):
+            for to in ref.to:
+                serves.setdefault(to, []).append(ref.src)
     keep = {meta.primary}
-    grown = True
-    while grown:
-        before = len(keep)
-        for ref in meta.refs:
-            keep |= _needed_through(meta, ref, keep)
-        grown = len(keep) > before
+    todo = [meta.primary]
+    while todo:
+        item = todo.pop()
+        for other in uses.get(item, []) + serves.get(item, []):
+            if other not in keep:
+                keep.add(other)
+                todo.append(other)
     return keep
 
 
-def _needed_through(meta: HeifMeta, ref: Reference, keep: set[int]) -> set[int]:
-    """The items ``ref`` makes needed, given that ``keep`` are."""
-    if ref.src in keep:  # what a kept item is made of (dimg, base) or belongs to
-        return set(ref.to)
-    if keep.isdisjoint(ref.to):
-        return set()
-    if ref.kind == b"auxl" and meta.is_alpha(ref.src):
-        return {ref.src}
-    if ref.kind == b"cdsc" and meta.is_metadata(ref.src):
-        return {ref.src}
-    return set()
+def _serves(meta: HeifMeta, ref: Reference) -> bool:
+    """Whether ``ref`` makes its source needed wherever its targets are: an alpha plane
+    (auxl with an alpha auxC) or metadata (cdsc) of them."""
+    if ref.kind == b"auxl":
+        return meta.is_alpha(ref.src)
+    return ref.kind == b"cdsc" and meta.is_metadata(ref.src)
 
 
 def _dropped_words(meta: HeifMeta, dropped: set[int]) -> list[str]:
@@ -604,6 +609,7 @@ class HeifStrip:
     pieces: list[bytes | tuple[int, int]]
     size: int
     removed: list[str]
+    moved: list[tuple[ItemLocation, ItemLocation]] = field(default_factory=list)  # old, new
 
     @property
     def what(self) -> str:
@@ -638,17 +644,45 @@ def plan_strip(fh: IO[bytes], size: int) -> HeifStrip | None:
 
 def strip_unused(data: bytes) -> tuple[bytes, HeifStrip] | None:
     """``data`` (a whole HEIF/AVIF) without what its primary image does not use, and the plan
-    that says what went (None: see :func:`plan_strip`)."""
-    import io
-
+    that says what went (None: see :func:`plan_strip`, or a rewrite that did not come out
+    sound, which is then not sent)."""
     plan = plan_strip(io.BytesIO(data), len(data))
-    return None if plan is None else (plan.write(data), plan)
+    if plan is None:
+        return None
+    new = plan.write(data)
+    return (new, plan) if _sound(data, new, plan) else None
+
+
+def _sound(old: bytes, new: bytes, plan: HeifStrip) -> bool:
+    """Whether the rewritten file walks as a HEIF whose primary item has its data, and every
+    kept item's data is, byte for byte, what it was."""
+    walk = top_level_boxes(io.BytesIO(new), len(new))
+    meta = next((box for box in walk.boxes if box.kind == b"meta"), None)
+    if walk.problem or meta is None or len(new) != plan.size:
+        return False
+    payload = new[meta.payload:meta.end]
+    try:
+        if heif_primary_problem(payload, io.BytesIO(new), len(new)) is not None:
+            return False
+        read_meta(payload)
+    except (struct.error, IndexError, ValueError):
+        return False
+    return all(_item_bytes(old, was) == _item_bytes(new, now) for was, now in plan.moved)
+
+
+def _item_bytes(data: bytes, loc: ItemLocation) -> bytes:
+    return b"".join(data[start:start + length] for start, length in loc.spans)
+
+
+def _kept_items(meta: HeifMeta) -> set[int]:
+    """:func:`needed_items`, or every item when an entity group (grpl) names one that is not
+    needed: groups are not rewritten."""
+    keep = needed_items(meta)
+    return keep if meta.grouped <= keep else keep | meta.all_items
 
 
 def _plan(boxes: list[Box], meta: HeifMeta, size: int) -> HeifStrip:
-    keep = needed_items(meta)
-    if not meta.grouped <= keep:  # an entity group names a dropped item: keep every item
-        keep |= meta.all_items
+    keep = _kept_items(meta)
     _check_iloc_rewrites(meta)
     kept_locs = [loc for loc in meta.locations if loc.item in keep]
     spans = _kept_spans(kept_locs, size)
@@ -661,7 +695,9 @@ def _plan(boxes: list[Box], meta: HeifMeta, size: int) -> HeifStrip:
     pieces = [new_meta if piece is _META else piece for piece in pieces]
     dropped = meta.all_items - keep
     return HeifStrip(pieces, sum(_piece_size(p) for p in pieces),
-                     _dropped_words(meta, dropped) + dropped_boxes)
+                     _dropped_words(meta, dropped) + dropped_boxes,
+                     [(was, now) for was, now in zip(kept_locs, relocated, strict=True)
+                      if was.method == 0])
 
 
 def _piece_size(piece: bytes | tuple[int, int]) -> int:
@@ -708,16 +744,17 @@ _META = b""  # placeholder piece for the rewritten meta box (its size is known b
 
 
 def _layout(boxes: list[Box], spans: list[tuple[int, int]], meta_size: int
-            ) -> tuple[list[bytes | tuple[int, int]], dict[tuple[int, int], int], list[str]]:
+            ) -> tuple[list[bytes | tuple[int, int]], _Moves, list[str]]:
     """The new file's pieces (the meta box as the :data:`_META` placeholder), where each kept
     span moves to, and what the dropped top-level boxes were."""
     pieces: list[bytes | tuple[int, int]] = []
-    moved: dict[tuple[int, int], int] = {}
+    moved = _Moves()
     dropped: list[str] = []
     pos = 0
     placed = 0
+    starts = [start for start, _ in spans]
     for box in boxes:
-        inside = [s for s in spans if box.start <= s[0] < box.end]
+        inside = spans[bisect.bisect_left(starts, box.start):bisect.bisect_left(starts, box.end)]
         placed += len(inside)
         if inside:
             pos = _place_mdat(box, inside, pieces, moved, pos)
@@ -732,7 +769,7 @@ def _layout(boxes: list[Box], spans: list[tuple[int, int]], meta_size: int
 
 
 def _place_mdat(box: Box, inside: list[tuple[int, int]], pieces: list[bytes | tuple[int, int]],
-                moved: dict[tuple[int, int], int], pos: int) -> int:
+                moved: _Moves, pos: int) -> int:
     """An mdat box of the kept spans ``inside`` it only, appended at ``pos``; the position
     after it."""
     if box.kind != b"mdat":
@@ -747,19 +784,19 @@ def _place_mdat(box: Box, inside: list[tuple[int, int]], pieces: list[bytes | tu
     pieces.append(header)
     pos += len(header)
     for span in inside:
-        moved[span] = pos
+        moved.add(span, pos)
         pieces.append(span)
         pos += span[1] - span[0]
     return pos
 
 
-def _relocated(loc: ItemLocation, lay: IlocLayout, moved: dict[tuple[int, int], int]
+def _relocated(loc: ItemLocation, lay: IlocLayout, moved: _Moves
                ) -> ItemLocation:
     """``loc`` with its extents pointing where their data now is: its fields shifted when its
     data moved as one (the usual case), else absolute offsets from base 0."""
     if loc.method != 0:
         return loc
-    starts = [_moved_to(start, moved) for start, _ in loc.spans]
+    starts = [moved.where(start) for start, _ in loc.spans]
     shifts = {new - old for new, (old, _) in zip(starts, loc.spans, strict=True)}
     if len(shifts) == 1:
         shifted = _shifted(loc, lay, shifts.pop())
@@ -788,11 +825,23 @@ def _absolute(loc: ItemLocation, lay: IlocLayout, starts: list[int]) -> ItemLoca
                          in zip(loc.extents, starts, strict=True)])
 
 
-def _moved_to(old: int, moved: dict[tuple[int, int], int]) -> int:
-    for (start, end), new in moved.items():
-        if start <= old < end:
-            return new + old - start
-    raise ValueError("an extent outside the kept data")
+@dataclass
+class _Moves:
+    """The kept spans (start, end) in file order, and where each now starts."""
+
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    to: list[int] = field(default_factory=list)
+
+    def add(self, span: tuple[int, int], new: int) -> None:
+        self.spans.append(span)
+        self.to.append(new)
+
+    def where(self, old: int) -> int:
+        """Where the byte at ``old`` now is."""
+        i = bisect.bisect_right(self.spans, (old, 1 << 64)) - 1
+        if i < 0 or not self.spans[i][0] <= old < self.spans[i][1]:
+            raise ValueError("an extent outside the kept data")
+        return self.to[i] + old - self.spans[i][0]
 
 
 def _meta_box(meta: HeifMeta, keep: set[int], locations: list[ItemLocation]) -> bytes:
