@@ -153,8 +153,9 @@ class MediaInfo:
     cicp: list[int] | None = None
     # the bytes of the image that stands for the file when that is not the whole file: the
     # first image of a JPEG with more after it (a motion photo's video, an MPF gain map), a
-    # raw file's embedded preview at image_offset. What prep sends (losslessly cut out) and
-    # what the byte limits are judged on; width/height/format-of-pixels are that image's.
+    # raw file's embedded preview at image_offset, a HEIF without what its primary image does
+    # not use (rewritten: backends/heif.py). What prep sends (losslessly cut out) and what the
+    # byte limits are judged on; width/height/format-of-pixels are that image's.
     image_bytes: int | None = None
     image_offset: int | None = None
     raw_size: tuple[int, int] | None = None  # a raw file's sensor image, when it has one

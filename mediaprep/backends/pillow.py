@@ -27,6 +27,7 @@ from ..limits import Limits, limits_for
 from ..types import UNENCODED, MediaInfo
 from .colour import colour_facts, flatten, tone_map_image
 from .colour import to_srgb as colour_to_srgb
+from .heif import isobmff_problem
 from .raw import DngFile, read_dng
 from .sniff import Sniffed
 from .source import BytesSource, MediaSource
@@ -467,7 +468,7 @@ def structural_problem(fmt: str | None, src: MediaSource,
         if chunk[12:16] == b"VP8L" and chunk_end - 20 < 8:  # 5-byte header + data
             return "corrupt: the WEBP holds no image data"
     elif fmt in ("heic", "avif"):
-        return _isobmff_problem(src, im.size if im is not None else (0, 0))
+        return isobmff_problem(src, im.size if im is not None else (0, 0))
     elif fmt in ("bmp", "tiff") and im is not None:
         end = _raster_end(im)
         if end is not None and end > size:
@@ -609,156 +610,6 @@ def _bad_filter(out: bytes, at: int, segments: list[tuple[int, int, int]]) -> in
             if types.size and int(types.max()) > 4:
                 return int(types[types > 4][0])
     return None
-
-
-def _isobmff_problem(src: MediaSource, shown: tuple[int, int] = (0, 0)) -> str | None:
-    """Walk the top-level boxes of a HEIF/AVIF: each must end inside the file; then the primary
-    item must have data that can hold a picture of the ``shown`` size
-    (:func:`_heif_primary_problem`)."""
-    size = src.size
-    meta: tuple[int, int] | None = None  # (payload start, payload length) of the meta box
-    with src.open() as fh:
-        pos = 0
-        while pos + 8 <= size:
-            fh.seek(pos)
-            hdr = fh.read(16)
-            box_size, box_type = struct.unpack(">I4s", hdr[:8])
-            head = 8
-            if box_size == 1 and len(hdr) >= 16:  # 64-bit size follows
-                box_size, head = struct.unpack(">Q", hdr[8:16])[0], 16
-            elif box_size == 0:  # runs to the end of the file
-                box_size = size - pos
-            if box_size < head:
-                return f"corrupt: the {box_type!r} box has an impossible size"
-            if pos + box_size > size:
-                return (f"truncated: the {box_type.decode('latin-1')} box runs past the end of "
-                        "the file")
-            if box_type == b"meta" and meta is None:
-                meta = (pos + head, box_size - head)
-            pos += box_size
-        if meta is None or meta[1] > HEIF_META_MAX_BYTES:
-            return None
-        fh.seek(meta[0])
-        payload = fh.read(meta[1])
-        try:
-            return _heif_primary_problem(payload, fh, size, shown)
-        except (struct.error, IndexError, ValueError):
-            return None  # a meta box this walk cannot read: Pillow's open has judged it
-
-
-#: A HEIF meta box larger than this is not parsed for the primary item's data check.
-HEIF_META_MAX_BYTES = 1 << 20
-#: The fewest bytes a coded picture of a HEIF/AVIF item can take: (block side in px, blocks per
-#: byte, bytes of headers). A block (HEVC's 64 px CTU, AV1's largest 128 px superblock) of a
-#: flat picture costs at least about half a bit: x265 spends 7 bits per CTU and libaom 1.5
-#: per superblock at their lowest quality (measured on flat 64 px to 8000 px pictures).
-CODED_PICTURE_FLOOR = {b"hvc1": (64, 16, 6), b"av01": (128, 16, 2)}
-
-
-def _coded_picture_floor(item_type: bytes | None, shown: tuple[int, int]) -> int:
-    """The fewest bytes a coded picture of ``item_type`` ``shown`` px large can take (0: not
-    judged)."""
-    floor = CODED_PICTURE_FLOOR.get(item_type or b"")
-    if floor is None or not (shown[0] and shown[1]):
-        return 0
-    side, per_byte, headers = floor
-    blocks = -(-shown[0] // side) * -(-shown[1] // side)
-    return headers + -(-blocks // per_byte)
-
-
-def _boxes_in(data: bytes, start: int = 0) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of the boxes in ``data[start:]``."""
-    pos = start
-    while pos + 8 <= len(data):
-        n, kind = struct.unpack_from(">I4s", data, pos)
-        head = 8
-        if n == 1:
-            n, head = struct.unpack_from(">Q", data, pos + 8)[0], 16
-        elif n == 0:
-            n = len(data) - pos
-        if n < head or pos + n > len(data):
-            return
-        yield kind, pos + head, pos + n
-        pos += n
-
-
-def _uint(data: bytes, pos: int, size: int) -> int:
-    return int.from_bytes(data[pos:pos + size], "big") if size else 0
-
-
-def _heif_primary_problem(meta: bytes, fh: IO[bytes], size: int,
-                          shown: tuple[int, int] = (0, 0)) -> str | None:
-    """The primary item (pitm) must have data (iloc) inside the file, and for a coded picture
-    (hvc1, av01) that data must start like one and be large enough to code a picture of the
-    ``shown`` size (:data:`CODED_PICTURE_FLOOR`): a header with no picture passes Pillow's open
-    and fails only at the decode."""
-    boxes = {kind: (a, b) for kind, a, b in _boxes_in(meta, 4)}  # meta is a full box
-    if b"pitm" not in boxes or b"iloc" not in boxes:
-        return None
-    a, _ = boxes[b"pitm"]
-    primary = _uint(meta, a + 4, 2 if meta[a] == 0 else 4)
-    item_type = None
-    if b"iinf" in boxes:
-        a, b = boxes[b"iinf"]
-        for kind, ia, _ib in _boxes_in(meta, a + (6 if meta[a] == 0 else 8)):
-            if kind == b"infe" and meta[ia] >= 2:
-                idsize = 2 if meta[ia] == 2 else 4
-                if _uint(meta, ia + 4, idsize) == primary:
-                    item_type = meta[ia + 4 + idsize + 2: ia + 4 + idsize + 6]
-    a, _ = boxes[b"iloc"]
-    version = meta[a]
-    off_size, len_size = meta[a + 4] >> 4, meta[a + 4] & 15
-    base_size, idx_size = meta[a + 5] >> 4, (meta[a + 5] & 15 if version in (1, 2) else 0)
-    pos = a + 6
-    count = _uint(meta, pos, 2 if version < 2 else 4)
-    pos += 2 if version < 2 else 4
-    for _ in range(count):
-        item = _uint(meta, pos, 2 if version < 2 else 4)
-        pos += 2 if version < 2 else 4
-        method = 0
-        if version in (1, 2):
-            method = _uint(meta, pos, 2) & 15
-            pos += 2
-        pos += 2  # data_reference_index
-        base = _uint(meta, pos, base_size)
-        pos += base_size
-        n_ext = _uint(meta, pos, 2)
-        pos += 2
-        extents = []
-        for _ in range(n_ext):
-            pos += idx_size
-            off, length = _uint(meta, pos, off_size), _uint(meta, pos + off_size, len_size)
-            pos += off_size + len_size
-            extents.append((base + off, length))
-        if pos > len(meta):
-            return None
-        if item != primary:
-            continue
-        if method != 0:  # in the idat box or another item: not checked here
-            return None
-        if not extents or all(length == 0 and off >= size for off, length in extents):
-            return "corrupt: the HEIF's primary picture has no data"
-        for off, length in extents:
-            if off + length > size:
-                return "truncated: the HEIF's primary picture runs past the end of the file"
-        floor = _coded_picture_floor(item_type, shown)
-        held = sum(length or size - off for off, length in extents)  # 0: to the end
-        if held < floor:
-            return (f"corrupt: the HEIF's primary picture is {held} bytes, fewer than any "
-                    f"coded {shown[0]}x{shown[1]} picture takes ({floor})")
-        off, length = extents[0]
-        fh.seek(off)
-        first = fh.read(min(8, length or 8))
-        if item_type == b"hvc1" and len(first) >= 5:
-            nal = int.from_bytes(first[:4], "big")  # hvcC's usual 4-byte NAL lengths
-            if nal == 0 or first[4] & 0x80:
-                return "corrupt: the HEIF's primary picture holds no coded picture"
-        elif item_type == b"av01" and first:
-            obu_type = (first[0] >> 3) & 15
-            if first[0] & 0x80 or obu_type == 0 or 9 <= obu_type <= 14:
-                return "corrupt: the AVIF's primary picture holds no coded picture"
-        return None
-    return "corrupt: the HEIF's primary picture has no data"
 
 
 def _raster_end(im: Image.Image) -> int | None:

@@ -16,8 +16,10 @@ from PIL import Image
 
 from ..backends.av import decode_still, probe_still
 from ..backends.colour import Cicp, alpha_in_use, tone_map_image
+from ..backends.heif import HEIF_FORMATS, plan_strip, strip_unused
 from ..backends.pillow import (
     ENCODABLE,
+    JPEG_TRAILER_KEPT_BYTES,
     BombError,
     DecodeGuard,
     _fit_size,
@@ -94,9 +96,23 @@ def probe(src: Resource, limits: Limits, *, deep: bool = False,
     if (info.format == "avif" and info.error_code == "file.unreadable" and info.width is None
             and structural_problem("avif", src, None) is None):
         _ffmpeg_fallback(src, info, limits)
+    if info.format in HEIF_FORMATS and info.error_code is None:
+        _note_unused_heif_bytes(src, info)
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
     return info
+
+
+def _note_unused_heif_bytes(src: Resource, info: MediaInfo) -> None:
+    """A HEIF whose items and boxes the primary image does not use (a motion photo's video,
+    thumbnails, depth and gain maps) take more than a JPEG trailer may: what prep sends is the
+    file without them (:attr:`MediaInfo.image_bytes`, which the byte limits judge)."""
+    with src.open() as fh:
+        plan = plan_strip(fh, src.size)
+    if plan is not None and src.size - plan.size > JPEG_TRAILER_KEPT_BYTES:
+        info.image_bytes = plan.size
+        info.notes.append(f"{src.size - plan.size:,} bytes the primary image does not use "
+                          f"({plan.what})")
 
 
 def wire_format(fmt: str | None) -> str:
@@ -748,6 +764,8 @@ def first_image_bytes(src: Resource, info: MediaInfo, result: Prepared | None) -
         return data
     if info.image_bytes is None or info.image_bytes >= len(data):
         return data
+    if info.format in HEIF_FORMATS:
+        return _heif_without_unused(data, result)
     if result is not None:
         what = trailer_kind(src, info.image_bytes, info.format)
         result.changes.append(Change("stripped", _human_bytes(len(data)),
@@ -755,6 +773,19 @@ def first_image_bytes(src: Resource, info: MediaInfo, result: Prepared | None) -
                                      f"{what} after the image; the model sees the first "
                                      "image only"))
     return data[:info.image_bytes]
+
+
+def _heif_without_unused(data: bytes, result: Prepared | None) -> bytes:
+    """A HEIF without the items and boxes its primary image does not use, losslessly (the
+    probe found them: :func:`_note_unused_heif_bytes`), the strip recorded in ``result``."""
+    stripped = strip_unused(data)
+    if stripped is None:
+        return data
+    new, plan = stripped
+    if result is not None:
+        result.changes.append(Change("stripped", _human_bytes(len(data)), _human_bytes(len(new)),
+                                     f"{plan.what}: the model sees the primary image only"))
+    return new
 
 
 def prepare_tiles(src: Resource, info: MediaInfo, layout: TileLayout, settings: Settings,
