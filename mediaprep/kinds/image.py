@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -993,135 +994,28 @@ def _transform_and_encode(
     src: Resource, plan: ImagePlan, result: Prepared, settings: Settings, *,
     keep_preview: bool = False,
 ) -> tuple[bytes, str]:
+    """Decode the input, bring its pixels to the plan (upright, resized, padded, in the output
+    mode and colours), encode them within the budget; the changes are recorded in ``result``."""
     info = result.info
     assert info is not None
-    up = info.display_size or (info.width or 1, info.height or 1)
     # What prep would send without --resize model, to report the bytes the resize saves.
-    plain = None
-    if plan.exact_cap_reason == "model":
-        plain = plan_image(
-            info,
-            result.findings,
-            settings.replace(resize_model=False),
-            from_pil=src.image is not None,
-        )
-    limits = settings.limits
-    ceiling = limits.value("image.max_decode_pixels")
-    opened = decode_still(src) if info.decoder == "ffmpeg" else open_lazy(
-        src.image if src.image is not None else (src.path or src.data),
-        max_pixels=1 << 62 if ceiling is None else ceiling,
-        seconds=limits.value("image.max_decode_seconds"))
-    try:
-        decode_to = (
-            plan.target_size(up) if plain is None or plain.passthrough else plain.target_size(up)
-        )
-        planned = None
-        if opened.format in ("JPEG", "MPO") and plan.out_format in ("jpeg", "webp", "png"):
-            planned = budget_decode_size(
-                plan, info, getattr(opened, "quantization", None), settings.safety_margin
-            )
-        decode_to = draft_size(up, decode_to, planned)
-        img = load_image(opened, target_box=decode_to)
-    except BaseException:
-        if src.image is None:
-            opened.close()
-        raise
-    if src.image is None and opened is not img:
-        opened.close()  # a frame was copied out of a multi-frame file
+    plain = _plan_without_model_resize(src, plan, result, settings)
+    img = _decode_for_plan(src, info, plan, plain, settings)
     result.stats["decoded"] = list(img.size)  # after any JPEG draft (DCT scaling)
     # a JPEG draft decodes at 1/2-1/8 already: the fix messages name the input's own size
     drafted = (info.width, info.height) != img.size and info.width is not None
-    img, rotated = apply_orientation(img)
-    if rotated:
-        result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
-                                                    "orientation says"))
-    source_size = tuple(up) if drafted else img.size
+    img = _turn_upright(img, info, result)
+    before = tuple(_upright(info)) if drafted else img.size
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
-    if plan.pad_aspect:
-        cap = plan.exact_size_cap
-
-        def fit(size: tuple[int, int]) -> tuple[int, int]:
-            return _fit_size(
-                size,
-                box=plan.box,
-                max_side=plan.max_side,
-                max_pixels=plan.max_pixels
-                if cap is None
-                else min(plan.max_pixels or 1 << 62, cap[0] * cap[1]),
-            )
-
-        img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
-        if padded:
-            if shrunk:
-                result.changes.append(Change("resized", _wxh(source_size),
-                                             why="to fit once padded"))
-            result.changes.append(Change("padded", after=_wxh(img.size),
-                                         why=f"to a {plan.pad_aspect:g}:1 aspect ratio"))
-            target = img.size
-            source_size = img.size
-    before = source_size
-    uncapped = img
-    if plain is not None and not plain.passthrough:
-        uncapped, _ = resize_within(
-            img, box=plain.box, max_side=plain.max_side, max_pixels=plain.max_pixels,
-            max_ratio=plain.max_ratio,
-        )
-    resized = False
-    if img.width > target[0] or img.height > target[1]:
-        # exactly the planned size: the model's W'xH' or the token cap keep their own rounding
-        img = resize_to(img, target)
-        resized = True
-    elif drafted and img.size != before:
-        resized = True  # the draft decode alone brought it to the planned size
-    if resized:
-        why = (
-            {"model": "what the model keeps", "tokens": "the token cap"}.get(
-                plan.exact_cap_reason or "")
-            if plan.exact_size_cap and sorted(target) == sorted(plan.exact_size_cap)
-            else _size_reason(plan)
-        )
-        result.changes.append(Change("resized", _wxh(before), _wxh(img.size), why))
-    if plan.pad_min_side is not None:
-        small = img.size
-        img, padded = pad_to_min_side(
-            img, plan.pad_min_side, upscale=settings.small_image_fix == "upscale"
-        )
-        if padded:
-            how = "upscaled" if settings.small_image_fix == "upscale" else "padded"
-            result.changes.append(Change(
-                "padded", _wxh(small), _wxh(img.size),
-                f"each side must exceed {plan.pad_min_side} px" + (
-                    "; upscaled" if how == "upscaled" else "")))
-    had_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    cicp = Cicp(*info.cicp) if info.cicp else None
-    # decoded HDR is always tone-mapped (--hdr keep only keeps a file that goes as it is): an
-    # 8-bit JPEG/PNG/WebP cannot say it holds PQ or HLG
-    if cicp is not None and (cicp.hdr
-                             or cicp.wide and not img.info.get("icc_profile")):
-        img = tone_map_image(img, cicp)
-        tone_note = f"colour {cicp.describe()} -> " + ("SDR sRGB, tone-mapped" if cicp.hdr
-                                                       else "sRGB")
-    else:
-        tone_note = None
-    drops = settings.target.drops_alpha
-    img, note = normalise_mode(img, plan.out_format,
-                               background=settings.background_rgb if drops else None)
-    if tone_note:
-        note = "; ".join(x for x in (tone_note, note) if x)
-    if had_alpha and img.mode not in ("RGBA", "LA") and (plan.out_format == "jpeg" or drops) \
-            and note and "flattened" in note:
-        why = ("the model's processor drops alpha" if drops else "JPEG has no transparency")
-        result.changes.append(Change("flattened", "transparent",
-                                     f"on {settings.background}" if drops else "opaque", why))
-    if note:
-        result.stats["mode"] = note
+    img, padded = _pad_to_aspect(img, plan, before, result)
+    if padded:
+        target = before = img.size
+    uncapped = _fit_plain(img, plain)
+    img = _resize_to_target(img, target, before, drafted, plan, result)
+    img = _pad_to_min_side(img, plan, settings, result)
+    img, note = _to_output_mode(img, info, plan, settings, result)
     enc = _encode(img, plan, settings)
-    result.stats["encodes"] = enc.encodes
-    result.stats["sample_encodes"] = enc.sample_encodes
-    result.stats["size"] = [enc.width, enc.height]
-    result.stats["quality"] = enc.quality
-    result.stats["encode_steps"] = [s for s in enc.steps if s]
-    result.changes.append(_encode_change(result.info, enc, note, plan))
+    _record_encode(result, enc, note, plan)
     if plain is not None:
         replacement = _bytes_saved(src, result, plain, uncapped, enc, settings)
         if replacement is not None:
@@ -1129,9 +1023,193 @@ def _transform_and_encode(
     if keep_preview and enc.image is not None:
         # the pixels encoded: a PNG decodes back to exactly these; a JPEG or WebP to nearly
         # these (the same picture at 256 px; the report stores that thumbnail with the run)
-        if (small := preview_or_none(enc.image)) is not None:
-            result.previews[0] = small
+        _keep_preview(result, enc.image)
     return enc.data, enc.format
+
+
+def _plan_without_model_resize(src: Resource, plan: ImagePlan, result: Prepared,
+                               settings: Settings) -> ImagePlan | None:
+    """With --resize model: the plan prep would follow without it (None otherwise)."""
+    if plan.exact_cap_reason != "model":
+        return None
+    assert result.info is not None
+    return plan_image(result.info, result.findings, settings.replace(resize_model=False),
+                      from_pil=src.image is not None)
+
+
+def _open_args(limits: Limits) -> dict[str, Any]:
+    """The decode guard's ceilings for :func:`open_lazy` and its kin."""
+    ceiling = limits.value("image.max_decode_pixels")
+    return {"max_pixels": 1 << 62 if ceiling is None else ceiling,
+            "seconds": limits.value("image.max_decode_seconds")}
+
+
+def _open_still(src: Resource, info: MediaInfo, limits: Limits) -> Image.Image:
+    """The input opened (not decoded), or decoded by FFmpeg when Pillow refuses it."""
+    if info.decoder == "ffmpeg":
+        return decode_still(src)
+    return open_lazy(src.image if src.image is not None else (src.path or src.data),
+                     **_open_args(limits))
+
+
+def _decode_for_plan(src: Resource, info: MediaInfo, plan: ImagePlan, plain: ImagePlan | None,
+                     settings: Settings) -> Image.Image:
+    """The input's pixels, decoded at the smallest JPEG draft scale the plan allows."""
+    opened = _open_still(src, info, settings.limits)
+    try:
+        img = load_image(opened, target_box=_decode_size(opened, info, plan, plain, settings))
+    except BaseException:
+        if src.image is None:
+            opened.close()
+        raise
+    if src.image is None and opened is not img:
+        opened.close()  # a frame was copied out of a multi-frame file
+    return img
+
+
+def _decode_size(opened: Image.Image, info: MediaInfo, plan: ImagePlan,
+                 plain: ImagePlan | None, settings: Settings) -> tuple[int, int]:
+    """The size to decode at: the hard target (of the plan without --resize model, whose
+    pixels are encoded too), or the draft size the byte budget calls for (a JPEG)."""
+    up = _upright(info)
+    hard = plan if plain is None or plain.passthrough else plain
+    planned = None
+    if opened.format in ("JPEG", "MPO") and plan.out_format in ("jpeg", "webp", "png"):
+        planned = budget_decode_size(plan, info, getattr(opened, "quantization", None),
+                                     settings.safety_margin)
+    return draft_size(up, hard.target_size(up), planned)
+
+
+def _turn_upright(img: Image.Image, info: MediaInfo, result: Prepared) -> Image.Image:
+    img, rotated = apply_orientation(img)
+    if rotated:
+        result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
+                                                    "orientation says"))
+    return img
+
+
+def _pad_to_aspect(img: Image.Image, plan: ImagePlan, before: tuple[int, int],
+                   result: Prepared) -> tuple[Image.Image, bool]:
+    """--pad-aspect: pad to the target's aspect limit, shrunk first when the padded picture
+    would break the plan's caps. Returns the picture and whether it was padded."""
+    if not plan.pad_aspect:
+        return img, False
+    cap = plan.exact_size_cap
+    max_pixels = (plan.max_pixels if cap is None
+                  else min(plan.max_pixels or 1 << 62, cap[0] * cap[1]))
+
+    def fit(size: tuple[int, int]) -> tuple[int, int]:
+        return _fit_size(size, box=plan.box, max_side=plan.max_side, max_pixels=max_pixels)
+
+    img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
+    if padded:
+        if shrunk:
+            result.changes.append(Change("resized", _wxh(before), why="to fit once padded"))
+        result.changes.append(Change("padded", after=_wxh(img.size),
+                                     why=f"to a {plan.pad_aspect:g}:1 aspect ratio"))
+    return img, padded
+
+
+def _fit_plain(img: Image.Image, plain: ImagePlan | None) -> Image.Image:
+    """The pixels as the plan without --resize model would encode them (see _bytes_saved)."""
+    if plain is None or plain.passthrough:
+        return img
+    fitted, _ = resize_within(img, box=plain.box, max_side=plain.max_side,
+                              max_pixels=plain.max_pixels, max_ratio=plain.max_ratio)
+    return fitted
+
+
+_CAP_REASONS = {"model": "what the model keeps", "tokens": "the token cap"}
+
+
+def _resize_to_target(img: Image.Image, target: tuple[int, int], before: tuple[int, int],
+                      drafted: bool, plan: ImagePlan, result: Prepared) -> Image.Image:
+    """Exactly the planned size (the model's W'xH' or the token cap keep their own rounding),
+    recorded as a resize (also when the draft decode alone brought it there)."""
+    if img.width > target[0] or img.height > target[1]:
+        img = resize_to(img, target)
+    elif not (drafted and img.size != before):
+        return img
+    if plan.exact_size_cap and sorted(target) == sorted(plan.exact_size_cap):
+        why = _CAP_REASONS.get(plan.exact_cap_reason or "")
+    else:
+        why = _size_reason(plan)
+    result.changes.append(Change("resized", _wxh(before), _wxh(img.size), why))
+    return img
+
+
+def _pad_to_min_side(img: Image.Image, plan: ImagePlan, settings: Settings,
+                     result: Prepared) -> Image.Image:
+    if plan.pad_min_side is None:
+        return img
+    small = img.size
+    upscale = settings.small_image_fix == "upscale"
+    img, padded = pad_to_min_side(img, plan.pad_min_side, upscale=upscale)
+    if padded:
+        result.changes.append(Change(
+            "padded", _wxh(small), _wxh(img.size),
+            f"each side must exceed {plan.pad_min_side} px" + ("; upscaled" if upscale else "")))
+    return img
+
+
+def _to_output_mode(img: Image.Image, info: MediaInfo, plan: ImagePlan, settings: Settings,
+                    result: Prepared) -> tuple[Image.Image, str | None]:
+    """Tone-mapped or converted to sRGB, in a mode the output format holds, transparency
+    flattened where it must be. Returns the picture and the note of what was converted."""
+    had_alpha = img.mode in ALPHA_MODES or "transparency" in img.info
+    img, tone_note = _tone_map(img, info)
+    drops = settings.target.drops_alpha
+    img, note = normalise_mode(img, plan.out_format,
+                               background=settings.background_rgb if drops else None)
+    if tone_note:
+        note = "; ".join(x for x in (tone_note, note) if x)
+    if had_alpha and _flattened(img, note):
+        _record_flatten(result, plan, settings)
+    if note:
+        result.stats["mode"] = note
+    return img, note
+
+
+def _record_flatten(result: Prepared, plan: ImagePlan, settings: Settings) -> None:
+    """A flattening is a change the model sees when it drops alpha or JPEG cannot hold it."""
+    drops = settings.target.drops_alpha
+    if drops:
+        result.changes.append(Change("flattened", "transparent", f"on {settings.background}",
+                                     "the model's processor drops alpha"))
+    elif plan.out_format == "jpeg":
+        result.changes.append(Change("flattened", "transparent", "opaque",
+                                     "JPEG has no transparency"))
+
+
+def _flattened(img: Image.Image, note: str | None) -> bool:
+    """Whether normalise_mode composited the transparency away (its note says so)."""
+    return img.mode not in ("RGBA", "LA") and bool(note) and "flattened" in (note or "")
+
+
+def _tone_map(img: Image.Image, info: MediaInfo) -> tuple[Image.Image, str | None]:
+    """Decoded HDR is always tone-mapped (--hdr keep only keeps a file that goes as it is): an
+    8-bit JPEG/PNG/WebP cannot say it holds PQ or HLG. Wide primaries without an ICC profile
+    are converted to sRGB. Returns the picture and the note, if anything was done."""
+    cicp = Cicp(*info.cicp) if info.cicp else None
+    if cicp is None or not (cicp.hdr or cicp.wide and not img.info.get("icc_profile")):
+        return img, None
+    to = "SDR sRGB, tone-mapped" if cicp.hdr else "sRGB"
+    return tone_map_image(img, cicp), f"colour {cicp.describe()} -> {to}"
+
+
+def _record_encode(result: Prepared, enc: EncodedImage, note: str | None,
+                   plan: ImagePlan) -> None:
+    result.stats["encodes"] = enc.encodes
+    result.stats["sample_encodes"] = enc.sample_encodes
+    result.stats["size"] = [enc.width, enc.height]
+    result.stats["quality"] = enc.quality
+    result.stats["encode_steps"] = [s for s in enc.steps if s]
+    result.changes.append(_encode_change(result.info, enc, note, plan))
+
+
+def _keep_preview(result: Prepared, img: Image.Image) -> None:
+    if (small := preview_or_none(img)) is not None:
+        result.previews[0] = small
 
 
 def _orientation_source(info: MediaInfo | None) -> str:
