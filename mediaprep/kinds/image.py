@@ -430,97 +430,122 @@ def _blocking(findings: list[Finding]) -> list[Finding]:
 def plan_image(
     info: MediaInfo, findings: list[Finding], settings: Settings, *, from_pil: bool = False
 ) -> ImagePlan:
+    """What prep does to an image: the size caps, the output format, the byte budget and the
+    reasons to change it at all (none: it passes through)."""
     limits = settings.limits
-    w, h = info.width or 1, info.height or 1
-    plan = ImagePlan(passthrough=False)
-    # the box the pixels must fit: the recommended resolution, and the user's caps
-    plan.box = limits.value("image.recommended_box")
-    plan.max_side = settings.max_side
-    plan.max_pixels = settings.max_pixels
-    min_side = limits.value("image.min_side")
-    plan.pad_min_side = min_side
-    plan.max_ratio = limits.value("image.max_aspect_ratio")
-    if settings.pad_aspect:
-        plan.pad_aspect = plan.max_ratio
-
-    caps = []
-    # an unknown model is sized by the target's own model's processor
-    est = settings.estimator or settings.target.estimator(settings.target.default_model)
-    if settings.resize_model:
-        mw, mh = keep_ratio(model_kept_size(*_upright(info), est), _upright(info),
-                            plan.max_ratio)
-        if (mw, mh) != _upright(info):
-            caps.append(((mw, mh), "model"))
-            plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
-    # one image must also fit the request's budget on its own
-    token_caps = [
-        v
-        for v in (limits.value("tokens.max_image"), limits.value("tokens.max_request"))
-        if v is not None
-    ]
-    token_cap = min(token_caps) if token_caps else None
-    if token_cap is not None:
-        cap = keep_ratio(size_for_tokens(*_upright(info), token_cap, est), _upright(info),
-                         plan.max_ratio)
-        if cap != _upright(info):
-            caps.append((cap, "tokens"))
-            plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
-    if caps:
-        plan.exact_size_cap, plan.exact_cap_reason = min(caps, key=lambda c: c[0][0] * c[0][1])
-
-    fmt = info.format or ""
-    wire = wire_format(fmt)
-    allowed = limits.value("image.formats") or frozenset(ENCODABLE)
-    tier_box = limits.value("image.format_tier_box")
-    tier_formats = limits.value("image.formats_above_tier")
-    out_box_ok = tier_box is None or in_box(w, h, tier_box)
-    has_alpha = (info.mode or "") in ALPHA_MODES or (info.mode == "P" and fmt in ("png", "gif"))
-
-    if (
-        wire in ENCODABLE
-        and wire in allowed
-        and (out_box_ok or tier_formats is None or wire in tier_formats)
-    ):
-        plan.out_format = wire
-    elif has_alpha and "png" in allowed:
-        plan.out_format = "png"
-    else:
-        plan.out_format = "jpeg"
-
-    transport = settings.transport
-    if transport == "base64":
-        plan.budget = limits.value("image.max_data_url_bytes")
-        plan.budget_is_data_url = True
-        body = limits.value("request.max_body_bytes")
-        if body is not None:
-            body_budget = body - IMAGE_REQUEST_OVERHEAD
-            plan.budget = min(plan.budget, body_budget) if plan.budget else body_budget
-    else:
-        plan.budget = limits.value(f"image.max_bytes.{transport}")
-
-    needs = _blocking(findings)
-    if info.orientation not in (None, 1):
-        plan.reasons.append(f"apply {_orientation_source(info)} orientation "
-                            f"{info.orientation}")
-    if needs:
-        plan.reasons += [f.code for f in needs]
-    if info.hdr and settings.hdr == "convert":
-        plan.reasons.append("image.hdr")
-    user_caps = (settings.max_side is not None and max(w, h) > settings.max_side) or (
-        settings.max_pixels is not None and w * h > settings.max_pixels
+    max_ratio = limits.value("image.max_aspect_ratio")
+    plan = ImagePlan(
+        passthrough=False,
+        # the box the pixels must fit: the recommended resolution, and the user's caps
+        box=limits.value("image.recommended_box"),
+        max_side=settings.max_side,
+        max_pixels=settings.max_pixels,
+        pad_min_side=limits.value("image.min_side"),
+        max_ratio=max_ratio,
+        pad_aspect=max_ratio if settings.pad_aspect else None,
     )
-    if user_caps:
-        plan.reasons.append("fit --max-side/--max-pixels")
-    animated = bool(info.frames and info.frames > 1) and "gif" not in allowed
-    if animated:
-        plan.reasons.append("take the first frame of an animation")
-    if info.decoder == "ffmpeg":  # a file Pillow refuses may be refused by the provider too
-        plan.reasons.append("decode with the bundled FFmpeg")
+    _plan_size_caps(plan, info, settings)
+    allowed = limits.value("image.formats") or frozenset(ENCODABLE)
+    plan.out_format = _output_format(info, limits, allowed)
+    plan.budget, plan.budget_is_data_url = _byte_budget(settings)
+    plan.reasons += _change_reasons(info, findings, settings, allowed)
     plan.passthrough = not plan.reasons and not from_pil
     _plan_png(plan, info)
     return plan
 
 
+def _sizing_estimator(settings: Settings) -> Estimator:
+    """The estimator that sizes images: an unknown model is sized by the target's own model's
+    processor."""
+    return settings.estimator or settings.target.estimator(settings.target.default_model)
+
+
+def _plan_size_caps(plan: ImagePlan, info: MediaInfo, settings: Settings) -> None:
+    """The exact size caps: what the model keeps (--resize model) and what one image may cost
+    in tokens on its own (the request's budget); the smaller one holds."""
+    est = _sizing_estimator(settings)
+    up = _upright(info)
+    caps = []
+    if settings.resize_model:
+        mw, mh = keep_ratio(model_kept_size(*up, est), up, plan.max_ratio)
+        if (mw, mh) != up:
+            caps.append(((mw, mh), "model"))
+            plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
+    token_cap = _image_token_cap(settings.limits)
+    if token_cap is not None:
+        cap = keep_ratio(size_for_tokens(*up, token_cap, est), up, plan.max_ratio)
+        if cap != up:
+            caps.append((cap, "tokens"))
+            plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
+    if caps:
+        plan.exact_size_cap, plan.exact_cap_reason = min(caps, key=lambda c: c[0][0] * c[0][1])
+
+
+def _image_token_cap(limits: Limits) -> int | None:
+    """One image must fit the image cap and the request's budget on its own."""
+    caps = [v for v in (limits.value("tokens.max_image"), limits.value("tokens.max_request"))
+            if v is not None]
+    return min(caps) if caps else None
+
+
+def _output_format(info: MediaInfo, limits: Limits, allowed: frozenset[str]) -> str:
+    """The format prep encodes to: the input's own when the target takes it at this size,
+    else PNG for a picture with transparency (when taken), else JPEG."""
+    fmt = info.format or ""
+    wire = wire_format(fmt)
+    if wire in ENCODABLE and wire in allowed and _tier_takes(info, limits, wire):
+        return wire
+    has_alpha = (info.mode or "") in ALPHA_MODES or (info.mode == "P" and fmt in ("png", "gif"))
+    return "png" if has_alpha and "png" in allowed else "jpeg"
+
+
+def _tier_takes(info: MediaInfo, limits: Limits, wire: str) -> bool:
+    """Whether the format tier allows ``wire`` at the input's size (above the tier's box only
+    some formats are accepted)."""
+    tier_box = limits.value("image.format_tier_box")
+    tier_formats = limits.value("image.formats_above_tier")
+    if tier_box is None or tier_formats is None:
+        return True
+    return in_box(info.width or 1, info.height or 1, tier_box) or wire in tier_formats
+
+
+def _byte_budget(settings: Settings) -> tuple[int | None, bool]:
+    """The bytes one image may take on this transport, and whether they count as a data URL
+    (base64: also within the request body's limit, less the rest of the request)."""
+    limits = settings.limits
+    if settings.transport != "base64":
+        return limits.value(f"image.max_bytes.{settings.transport}"), False
+    budget = limits.value("image.max_data_url_bytes")
+    body = limits.value("request.max_body_bytes")
+    if body is not None:
+        body_budget = body - IMAGE_REQUEST_OVERHEAD
+        budget = min(budget, body_budget) if budget else body_budget
+    return budget, True
+
+
+def _change_reasons(info: MediaInfo, findings: list[Finding], settings: Settings,
+                    allowed: frozenset[str]) -> list[str]:
+    """Why the image cannot go as it is, beyond the size caps (empty: it may pass through)."""
+    reasons = []
+    if info.orientation not in (None, 1):
+        reasons.append(f"apply {_orientation_source(info)} orientation {info.orientation}")
+    reasons += [f.code for f in _blocking(findings)]
+    if info.hdr and settings.hdr == "convert":
+        reasons.append("image.hdr")
+    if _above_user_caps(info, settings):
+        reasons.append("fit --max-side/--max-pixels")
+    if (info.frames or 0) > 1 and "gif" not in allowed:
+        reasons.append("take the first frame of an animation")
+    if info.decoder == "ffmpeg":  # a file Pillow refuses may be refused by the provider too
+        reasons.append("decode with the bundled FFmpeg")
+    return reasons
+
+
+def _above_user_caps(info: MediaInfo, settings: Settings) -> bool:
+    w, h = info.width or 1, info.height or 1
+    if settings.max_side is not None and max(w, h) > settings.max_side:
+        return True
+    return settings.max_pixels is not None and w * h > settings.max_pixels
 
 
 def _plan_png(plan: ImagePlan, info: MediaInfo) -> None:
