@@ -134,103 +134,155 @@ def check(info: MediaInfo, settings: Settings) -> Report:
 
 
 def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
-    limits = settings.limits
-    name = info.path
-    w, h = info.width or 0, info.height or 0
-    fmt = info.format or "unknown"
+    """The image's own limits: format, size, aspect, bytes, frames, colour, what the model
+    keeps of it."""
     out: list[Finding] = []
-
-    row = limits.get("image.formats")
-    # an MPO is a JPEG with extra pictures appended; providers read it as the JPEG it starts with
-    wire_fmt = wire_format(fmt)
-    if row is not None and fmt == UNENCODED:
-        out.append(finding(row, f"{name}: an image in memory, not yet in a file format; prep "
-                                "encodes it", fmt, fixable=True, limit=sorted(row.value)))
-    elif row is not None and wire_fmt not in row.value:
-        out.append(finding(row, f"{name}: {fmt} images are not accepted by {settings.target} "
-                                f"(accepted: {', '.join(sorted(row.value))}); prep converts it",
-                           fmt, fixable=fmt in CONVERTIBLE, limit=sorted(row.value)))
-
-    row = limits.get("image.min_side")
-    if 0 in (info.width, info.height):  # no pixels (a 0x0 PIL image): nothing to pad or send
-        out.append(Finding("image.too_small", "error", f"{name}: {w}x{h} px, an image without "
-                           "pixels", limit=None if row is None else row.value, actual=0))
-    elif row is not None and row.value is not None and (row.below_min(w) or row.below_min(h)):
-        out.append(finding(row, f"{name}: {w}x{h} px; each side must be more than {row.value} px"
-                                " (prep pads it)", min(w, h), fixable=True))
-
-    row = limits.get("image.max_aspect_ratio")
-    if row is not None and row.value is not None and w and h:
-        ratio = max(w, h) / min(w, h)
-        if row.exceeds_max(ratio):
-            fix = "prep pads it" if settings.pad_aspect else "prep pads it with --pad-aspect"
-            out.append(finding(row, f"{name}: aspect ratio {ratio:.1f}:1 is above "
-                                    f"{row.value:g}:1; crop it, or {fix}", round(ratio, 3),
-                               fixable=settings.pad_aspect))
-
-    row = limits.get("image.recommended_box")
-    if row is not None and row.value is not None and w and not in_box(w, h, row.value):
-        bw, bh = row.value
-        out.append(finding(row, f"{name}: {w}x{h} px is above the recommended {bw}x{bh}; "
-                                "prep scales it down", [w, h], fixable=True, limit=[bw, bh]))
-
-    tier_box = limits.get("image.format_tier_box")
-    tier_formats = limits.get("image.formats_above_tier")
-    if (tier_box is not None and tier_formats is not None and w
-            and not in_box(w, h, tier_box.value) and wire_fmt not in tier_formats.value
-            and wire_fmt in limits.value("image.formats", {wire_fmt})):
-        bw, bh = tier_box.value
-        out.append(finding(tier_formats, f"{name}: {fmt} at {w}x{h} px; above {bw}x{bh} only "
-                                         f"{', '.join(sorted(tier_formats.value))} are accepted"
-                                         " (prep converts it)", fmt, fixable=True,
-                           limit=sorted(tier_formats.value)))
-
-    out += check_item_bytes("image", name, info.sent_bytes, mime_for(wire_fmt), settings,
+    for check_one in _SHAPE_CHECKS:
+        out += check_one(info, settings)
+    wire_fmt = wire_format(info.format or "unknown")
+    out += check_item_bytes("image", info.path, info.sent_bytes, mime_for(wire_fmt), settings,
                             "prep re-encodes or scales it down")
     out += check_animated(info, settings)
     out += check_colour(info, settings)
     out += check_downscaled(info, settings)
-    if fmt == "dng":
-        raw = f" ({info.raw_size[0]}x{info.raw_size[1]} raw)" if info.raw_size else ""
-        out.append(Finding("image.raw_preview", "warning",
-                           f"{name}: a DNG raw file{raw}; its embedded {w}x{h} JPEG preview is "
-                           "sent, as the camera rendered it (mediaprep does not develop raw "
-                           "data)", actual=[w, h]))
+    out += _check_raw_preview(info, settings)
     return out
+
+
+def _check_format(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.formats: a format the target does not take (an MPO is a JPEG with extra pictures
+    appended; providers read it as the JPEG it starts with)."""
+    row = settings.limits.get("image.formats")
+    fmt = info.format or "unknown"
+    if row is None:
+        return []
+    if fmt == UNENCODED:
+        return [finding(row, f"{info.path}: an image in memory, not yet in a file format; prep "
+                             "encodes it", fmt, fixable=True, limit=sorted(row.value))]
+    if wire_format(fmt) in row.value:
+        return []
+    return [finding(row, f"{info.path}: {fmt} images are not accepted by {settings.target} "
+                         f"(accepted: {', '.join(sorted(row.value))}); prep converts it",
+                    fmt, fixable=fmt in CONVERTIBLE, limit=sorted(row.value))]
+
+
+def _check_min_side(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.too_small: no pixels at all (a 0x0 PIL image: nothing to pad or send), or a side
+    at or below the target's minimum (prep pads it)."""
+    row = settings.limits.get("image.min_side")
+    w, h = info.width or 0, info.height or 0
+    if 0 in (info.width, info.height):
+        return [Finding("image.too_small", "error", f"{info.path}: {w}x{h} px, an image without "
+                        "pixels", limit=None if row is None else row.value, actual=0)]
+    if row is None or row.value is None or not (row.below_min(w) or row.below_min(h)):
+        return []
+    return [finding(row, f"{info.path}: {w}x{h} px; each side must be more than {row.value} px"
+                         " (prep pads it)", min(w, h), fixable=True)]
+
+
+def _check_aspect(info: MediaInfo, settings: Settings) -> list[Finding]:
+    row = settings.limits.get("image.max_aspect_ratio")
+    w, h = info.width or 0, info.height or 0
+    if row is None or row.value is None or not (w and h):
+        return []
+    ratio = max(w, h) / min(w, h)
+    if not row.exceeds_max(ratio):
+        return []
+    fix = "prep pads it" if settings.pad_aspect else "prep pads it with --pad-aspect"
+    return [finding(row, f"{info.path}: aspect ratio {ratio:.1f}:1 is above {row.value:g}:1; "
+                         f"crop it, or {fix}", round(ratio, 3), fixable=settings.pad_aspect)]
+
+
+def _check_box(info: MediaInfo, settings: Settings) -> list[Finding]:
+    row = settings.limits.get("image.recommended_box")
+    w, h = info.width or 0, info.height or 0
+    if row is None or row.value is None or not w or in_box(w, h, row.value):
+        return []
+    bw, bh = row.value
+    return [finding(row, f"{info.path}: {w}x{h} px is above the recommended {bw}x{bh}; "
+                         "prep scales it down", [w, h], fixable=True, limit=[bw, bh])]
+
+
+def _check_format_tier(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.format_tier: above the tier's box the target takes fewer formats (a format it
+    does not take at all is image.formats' finding)."""
+    limits = settings.limits
+    tier_box = limits.get("image.format_tier_box")
+    tier_formats = limits.get("image.formats_above_tier")
+    w, h = info.width or 0, info.height or 0
+    fmt = info.format or "unknown"
+    wire_fmt = wire_format(fmt)
+    if tier_box is None or tier_formats is None or not w or in_box(w, h, tier_box.value):
+        return []
+    if wire_fmt in tier_formats.value or wire_fmt not in limits.value("image.formats",
+                                                                      {wire_fmt}):
+        return []
+    bw, bh = tier_box.value
+    return [finding(tier_formats, f"{info.path}: {fmt} at {w}x{h} px; above {bw}x{bh} only "
+                                  f"{', '.join(sorted(tier_formats.value))} are accepted"
+                                  " (prep converts it)", fmt, fixable=True,
+                    limit=sorted(tier_formats.value))]
+
+
+def _check_raw_preview(info: MediaInfo, settings: Settings) -> list[Finding]:
+    if info.format != "dng":
+        return []
+    w, h = info.width or 0, info.height or 0
+    raw = f" ({info.raw_size[0]}x{info.raw_size[1]} raw)" if info.raw_size else ""
+    return [Finding("image.raw_preview", "warning",
+                    f"{info.path}: a DNG raw file{raw}; its embedded {w}x{h} JPEG preview is "
+                    "sent, as the camera rendered it (mediaprep does not develop raw data)",
+                    actual=[w, h])]
+
+
+#: The checks of the picture's format and shape, in the order their findings are listed.
+_SHAPE_CHECKS = (_check_format, _check_min_side, _check_aspect, _check_box, _check_format_tier)
 
 
 def check_colour(info: MediaInfo, settings: Settings) -> list[Finding]:
     """What the model would see wrong in colour if the file went as it is: HDR shown flat and
     grey, a wide-gamut or CMYK profile ignored, transparency shown as the colour under it
     (the Kimi processor decodes with ``Image.open(...).convert("RGB")``)."""
-    name = info.path
-    out: list[Finding] = []
+    return (_check_hdr_or_profile(info, settings) + _check_bit_depth(info)
+            + _check_transparency(info, settings))
+
+
+def _check_hdr_or_profile(info: MediaInfo, settings: Settings) -> list[Finding]:
     if info.hdr and settings.hdr == "convert":
-        out.append(Finding("image.hdr", "info",
-                           f"{name}: HDR ({info.colour}); a decoder that does not tone-map "
-                           "shows it flat and grey: prep tone-maps it to SDR sRGB (--hdr keep "
-                           "sends it as it is)", actual=info.colour, fixable=True))
-    elif needs_colour_conversion(info):
-        shift = (f" off by a mean \N{GREEK CAPITAL LETTER DELTA}E2000 of {info.colour_shift:.1f}"
-                 if info.colour_shift is not None else " wrong")
-        out.append(Finding("image.colour_profile", "warning",
-                           f"{name}: colours are {info.colour}; a decoder that ignores that "
-                           f"(the model's processor does) shows them{shift}: prep converts it "
-                           "to sRGB", limit=COLOUR_VISIBLE_SHIFT,
-                           actual=info.colour_shift if info.colour_shift is not None
-                           else info.colour, fixable=True))
-    if (info.mode or "").startswith("I;16") or info.mode in ("I", "F"):
-        out.append(Finding("image.high_bit_depth", "warning",
-                           f"{name}: {'float' if info.mode == 'F' else '16/32-bit integer'} "
-                           "grey samples; the model's processor converts them to 8-bit RGB by "
-                           f"clipping ({'black' if info.mode == 'F' else 'white'}): prep scales "
-                           "them to 8 bits", actual=info.mode, fixable=True))
-    if has_alpha_channel(info) and settings.target.drops_alpha:
-        out.append(Finding("image.transparency", "info",
-                           f"{name}: has an alpha channel; the model's processor drops it and "
-                           "shows the colour stored under transparent pixels: prep flattens "
-                           f"them onto {settings.background}", actual=info.mode, fixable=True))
-    return out
+        return [Finding("image.hdr", "info",
+                        f"{info.path}: HDR ({info.colour}); a decoder that does not tone-map "
+                        "shows it flat and grey: prep tone-maps it to SDR sRGB (--hdr keep "
+                        "sends it as it is)", actual=info.colour, fixable=True)]
+    if not needs_colour_conversion(info):
+        return []
+    if info.colour_shift is None:
+        shift, actual = " wrong", info.colour
+    else:
+        shift = f" off by a mean \N{GREEK CAPITAL LETTER DELTA}E2000 of {info.colour_shift:.1f}"
+        actual = info.colour_shift
+    return [Finding("image.colour_profile", "warning",
+                    f"{info.path}: colours are {info.colour}; a decoder that ignores that "
+                    f"(the model's processor does) shows them{shift}: prep converts it "
+                    "to sRGB", limit=COLOUR_VISIBLE_SHIFT, actual=actual, fixable=True)]
+
+
+def _check_bit_depth(info: MediaInfo) -> list[Finding]:
+    if not ((info.mode or "").startswith("I;16") or info.mode in ("I", "F")):
+        return []
+    samples, clipped = ("float", "black") if info.mode == "F" else ("16/32-bit integer", "white")
+    return [Finding("image.high_bit_depth", "warning",
+                    f"{info.path}: {samples} grey samples; the model's processor converts them "
+                    f"to 8-bit RGB by clipping ({clipped}): prep scales them to 8 bits",
+                    actual=info.mode, fixable=True)]
+
+
+def _check_transparency(info: MediaInfo, settings: Settings) -> list[Finding]:
+    if not (has_alpha_channel(info) and settings.target.drops_alpha):
+        return []
+    return [Finding("image.transparency", "info",
+                    f"{info.path}: has an alpha channel; the model's processor drops it and "
+                    "shows the colour stored under transparent pixels: prep flattens "
+                    f"them onto {settings.background}", actual=info.mode, fixable=True)]
 
 
 def needs_colour_conversion(info: MediaInfo) -> bool:
