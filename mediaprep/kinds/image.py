@@ -970,101 +970,160 @@ def animation_schedule(durations: list[int], cap: int, lo: float, hi: float,
     return picks, min(hi, max(lo, count / seconds))
 
 
+@dataclass(frozen=True)
+class _AnimationPlan:
+    """The frames of an animation that are sent (:func:`animation_schedule`), and why."""
+
+    durations: list[int]
+    picks: list[int]
+    fps: float
+    cap: int  # frames one request holds
+    lo: float
+    hi: float
+    min_frames: int
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.durations) / 1000.0
+
+
+def _plan_animation(durations: list[int], n: int, settings: Settings) -> _AnimationPlan:
+    limits = settings.limits
+    lo = limits.value("param.fps.min") or 0.1
+    hi = limits.value("param.fps.max") or 10.0
+    min_frames = limits.value("frames.min") or 1
+    # a slow animation repeats frames: the list may hold more than the file
+    cap, _ = frame_budget(max(n, math.ceil(sum(durations) / 1000.0 * lo)), settings)
+    picks, fps = animation_schedule(durations, cap, lo, hi, min_frames)
+    return _AnimationPlan(durations, picks, fps, cap, lo, hi, min_frames)
+
+
+#: What a decoder may raise on a broken or hostile picture.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, MemoryError,
+                  Image.DecompressionBombError)
+
+
 def prepare_animation(src: Resource, report: Report, settings: Settings, sink: Sink,
                       result: Prepared) -> Prepared:
     """--animation frames: an animated GIF/APNG/WebP/AVIF as a video image list, its frames
     composited and prepared one at a time as images in the target's frame format (JPEG). The
     frames sent and their fps (:func:`animation_schedule`) keep the animation's real length:
     frame count / fps is the sum of its frame durations, within the fps range."""
-    info = report.info
-    limits = settings.limits
-    n = info.frames or 0
-    ceiling = limits.value("image.max_decode_pixels")
-    lo = limits.value("param.fps.min") or 0.1
-    hi = limits.value("param.fps.max") or 10.0
-    min_frames = limits.value("frames.min") or 1
     source = src.path or src.data
-    open_args = {"max_pixels": 1 << 62 if ceiling is None else ceiling,
-                 "seconds": limits.value("image.max_decode_seconds")}
+    open_args = _open_args(settings.limits)
     try:
-        durations = animation_durations(source, n, **open_args)
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
-            Image.DecompressionBombError) as exc:
-        result.findings.append(Finding("file.unreadable", "error",
-                                       f"{src.name}: cannot read the animation's frames: {exc}"))
-        return result
-    seconds = sum(durations) / 1000.0
-    # a slow animation repeats frames: the list may hold more than the file
-    cap, _ = frame_budget(max(n, math.ceil(seconds * lo)), settings)
-    picks, fps = animation_schedule(durations, cap, lo, hi, min_frames)
-    _, per_item = frame_budget(len(picks), settings)
-    if sorted(set(picks)) != list(range(len(durations))) or len(picks) > len(durations):
-        result.changes.append(Change("sampled", f"{len(durations)} frames",
-                                     f"{len(picks)} taken at even moments",
-                                     f"{len(picks)} frames at {fps:.4g} fps keep its "
-                                     f"{seconds:g} s within the fps range"
-                                     + (f" and at most {cap} fit one request"
-                                        if len(picks) == cap else "")))
-    max_side = min(settings.max_side or settings.frame_max_side, settings.frame_max_side)
-    frame_settings = settings.replace(
-        max_side=max_side, max_tokens=None, animation="first",
-        limit_overrides={
-            **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
-            **({"image.max_data_url_bytes": per_item} if settings.transport == "base64"
-               else {})})
-    sends = collections.Counter(picks)
-
-    def frames() -> Iterator[Resource]:
-        for i, frame in iter_animation(source, max(picks, default=-1) + 1, set(sends),
-                                       **open_args):
-            try:
-                flat, _ = normalise_mode(frame, FRAME_FORMAT)
-            finally:
-                if "flat" not in locals() or flat is not frame:
-                    frame.close()
-            for _ in range(sends[i]):  # a frame shown longer than a step goes more than once
-                yield Resource(name=f"{src.name} (frame {i})", image=flat)
-            flat.close()  # prepared by now: one frame in memory at a time
-
+        durations = animation_durations(source, report.info.frames or 0, **open_args)
+    except _DECODE_ERRORS as exc:
+        return _unreadable(result, f"{src.name}: cannot read the animation's frames: {exc}")
+    plan = _plan_animation(durations, report.info.frames or 0, settings)
+    _record_sampling(result, plan)
+    _, per_item = frame_budget(len(plan.picks), settings)
+    frame_settings = _animation_frame_settings(settings, per_item)
+    frames = _animation_frames(src.name, source, plan.picks, open_args)
     try:
-        done = prepare_frame_images(frames(), frame_settings, sink, result,
-                                    errors_only=True, keep_changes=False)
-        if done is None:
-            return result
-        urls, outputs, sizes = done
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
-            Image.DecompressionBombError) as exc:
-        result.findings.append(Finding("file.unreadable", "error",
-                                       f"{src.name}: cannot decode the animation's frames: "
-                                       f"{exc}"))
+        done = prepare_frame_images(frames, frame_settings, sink, result, errors_only=True,
+                                    keep_changes=False)
+    except _DECODE_ERRORS as exc:
+        return _unreadable(result, f"{src.name}: cannot decode the animation's frames: {exc}")
+    if done is None:
         return result
-    if len(urls) < min_frames:
+    urls, outputs, sizes = done
+    if len(urls) < plan.min_frames:
         result.findings.append(Finding("frames.too_few", "error",
                                        f"{src.name}: only {len(urls)} frames could be read; at "
-                                       f"least {min_frames} are needed", min_frames, len(urls)))
+                                       f"least {plan.min_frames} are needed", plan.min_frames,
+                                       len(urls)))
         return result
-    if len(urls) < len(picks):  # the file held fewer frames than it declared
-        fps = min(hi, max(lo, len(urls) / seconds)) if seconds > 0 else fps
+    _finish_animation(result, plan, urls, outputs, sizes, settings)
+    return result
+
+
+def _unreadable(result: Prepared, message: str) -> Prepared:
+    result.findings.append(Finding("file.unreadable", "error", message))
+    return result
+
+
+def _record_sampling(result: Prepared, plan: _AnimationPlan) -> None:
+    """A change when the frames sent are not every frame once (taken at even moments)."""
+    picks, n = plan.picks, len(plan.durations)
+    if sorted(set(picks)) == list(range(n)) and len(picks) <= n:
+        return
+    cap = f" and at most {plan.cap} fit one request" if len(picks) == plan.cap else ""
+    result.changes.append(Change("sampled", f"{n} frames", f"{len(picks)} taken at even moments",
+                                 f"{len(picks)} frames at {plan.fps:.4g} fps keep its "
+                                 f"{plan.seconds:g} s within the fps range{cap}"))
+
+
+def _animation_frame_settings(settings: Settings, per_item: int) -> Settings:
+    """Each frame is prepared as an image of the frame list: at most the frame side, no token
+    cap of its own (the list's is the request's), the data URL's share of the request."""
+    overrides = {k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"}
+    if settings.transport == "base64":
+        overrides["image.max_data_url_bytes"] = per_item
+    return settings.replace(
+        max_side=min(settings.max_side or settings.frame_max_side, settings.frame_max_side),
+        max_tokens=None, animation="first", limit_overrides=overrides)
+
+
+def _animation_frames(name: str, source: Path | bytes | None, picks: list[int],
+                      open_args: dict[str, Any]) -> Iterator[Resource]:
+    """The picked frames, composited, in the frame format, one in memory at a time (a frame
+    shown longer than a step goes more than once)."""
+    sends = collections.Counter(picks)
+    for i, frame in iter_animation(source, max(picks, default=-1) + 1, set(sends), **open_args):
+        try:
+            flat, _ = normalise_mode(frame, FRAME_FORMAT)
+        except BaseException:
+            frame.close()
+            raise
+        if flat is not frame:
+            frame.close()
+        for _ in range(sends[i]):
+            yield Resource(name=f"{name} (frame {i})", image=flat)
+        flat.close()  # prepared by now: one frame in memory at a time
+
+
+def _finish_animation(result: Prepared, plan: _AnimationPlan, urls: list[str],
+                      outputs: list[Path], sizes: list[tuple[int, int]],
+                      settings: Settings) -> None:
+    """The frame list's part, fps, timestamps, change record and tokens."""
+    seconds = plan.seconds
+    fps = plan.fps
+    if len(urls) < len(plan.picks) and seconds > 0:  # the file held fewer frames than it said
+        fps = min(plan.hi, max(plan.lo, len(urls) / seconds))
     fps = round(fps, 6)
     result.part = frames_part(urls, fps, settings.dialect)
     result.fps = fps
-    starts = list(itertools.accumulate(durations, initial=0))
-    step = seconds / len(picks) if picks else 0.0
-    # when: a frame's own start when every frame is sent, else the moment it was taken at
-    result.timestamps = [round(starts[i] / 1000.0 if len(picks) == len(durations) else k * step,
-                               6) for k, i in enumerate(picks[:len(urls)])]
+    result.timestamps = _frame_times(plan, len(urls))
     result.outputs = outputs
-    sent = len(urls) / fps
-    why = "--animation frames" if math.isclose(sent, seconds, rel_tol=1e-3) else \
-        f"--animation frames; the durations give {len(durations) / seconds:.4g} fps; sent as " \
-        f"{sent:g} s: a video image list holds at least {min_frames} frames, at most {hi:g} fps"
-    result.changes.append(Change("sent as frames", f"a {seconds:g} s animation",
-                                 f"{len(urls)} frames at {fps:g} fps", why))
+    result.changes.append(_sent_as_frames(plan, len(urls), fps))
     est = settings.estimator
     if sizes and est is not None:
         result.tokens = est.to_json(est.frame_list(sizes))
     result.ok = True
-    return result
+
+
+def _frame_times(plan: _AnimationPlan, sent: int) -> list[float]:
+    """When each frame sent is shown: its own start when every frame is sent, else the moment
+    it was taken at."""
+    picks = plan.picks
+    if len(picks) == len(plan.durations):
+        starts = list(itertools.accumulate(plan.durations, initial=0))
+        return [round(starts[i] / 1000.0, 6) for i in picks[:sent]]
+    step = plan.seconds / len(picks) if picks else 0.0
+    return [round(k * step, 6) for k in range(len(picks[:sent]))]
+
+
+def _sent_as_frames(plan: _AnimationPlan, sent: int, fps: float) -> Change:
+    seconds = plan.seconds
+    length = sent / fps
+    why = "--animation frames"
+    if not math.isclose(length, seconds, rel_tol=1e-3):
+        why += (f"; the durations give {len(plan.durations) / seconds:.4g} fps; sent as "
+                f"{length:g} s: a video image list holds at least {plan.min_frames} frames, at "
+                f"most {plan.hi:g} fps")
+    return Change("sent as frames", f"a {seconds:g} s animation", f"{sent} frames at {fps:g} fps",
+                  why)
 
 
 def _transform_and_encode(
