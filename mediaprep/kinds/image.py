@@ -710,91 +710,114 @@ def size_for_tokens(w: int, h: int, max_tokens: int, est: Estimator) -> tuple[in
 
 
 def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink) -> Prepared:
+    """Prepare one image: as it is when nothing must change (proved to decode), else decoded,
+    fixed and encoded within the budget, then checked again; or as frames (--animation frames)
+    or tiles (--tiles)."""
     info = report.info
-    result = Prepared(
-        path=src.name,
-        kind="image",
-        ok=False,
-        info=info,
-        findings=list(report.findings),
-        bytes_in=info.bytes,
-    )
-    if src.image is None and animation_as_frames(info, settings):
-        return prepare_animation(src, report, settings, sink, result)
-    if settings.tiles and tileable(info):
-        est = settings.estimator or settings.target.estimator(settings.target.default_model)
-        layout = tile_layout(_upright(info), settings.limits.value("image.recommended_box"),
-                             est)
-        if len(layout.boxes) > 1:
-            return prepare_tiles(src, info, layout, settings, sink, result)
-    if info.image_offset is not None and info.image_bytes is not None:
-        # a raw file's preview is the image prepared from here on (its pixels, its bytes)
-        with src.open() as fh:
-            fh.seek(info.image_offset)
-            src = Resource(name=src.name, data=fh.read(info.image_bytes))
+    result = Prepared(path=src.name, kind="image", ok=False, info=info,
+                      findings=list(report.findings), bytes_in=info.bytes)
+    other = _prepare_otherwise(src, report, settings, sink, result)
+    if other is not None:
+        return other
+    src = _image_source(src, info)
     plan = plan_image(info, report.findings, settings, from_pil=src.image is not None)
-    if plan.passthrough and has_alpha_channel(info) and settings.target.drops_alpha \
-            and _transparent(src, settings):
+    if plan.passthrough and _transparency_shows(src, info, settings):
         plan.passthrough = False  # the processor would show what lies under the transparency
         plan.reasons.append("image.transparency")
     if plan.passthrough:
-        data = first_image_bytes(src, info, result)
-        fmt = wire_format(info.format)
-    else:
-        try:
-            data, fmt = _transform_and_encode(src, plan, result, settings,
-                                              keep_preview=sink.keep_preview)
-        except BudgetError as exc:
-            result.findings.append(_budget_finding(src.name, exc, settings))
-            return result
-        except (
-            OSError,
-            ValueError,
-            SyntaxError,
-            Image.DecompressionBombError,
-            MemoryError,
-            EOFError,
-        ) as exc:
-            result.findings.append(
-                Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}")
-            )
-            return result
-    mime = mime_for(fmt)
+        return _pass_through(src, report, settings, sink, result)
+    encoded = _encode_or_finding(src, plan, result, settings, sink)
+    if encoded is None:
+        return result
+    data, fmt = encoded
+    # re-check what will be sent: the header and structure of the bytes encoded here
+    out_info = probe(Resource(name=f"{src.name} (prepared)", data=data), settings.limits)
+    recheck = check(out_info, settings)
+    problems = [f for f in recheck.findings if f.severity == "error"]
+    if problems:
+        result.findings += problems
+        return result
+    return _emitted(result, src, data, fmt, out_info, recheck, settings, sink)
+
+
+def _prepare_otherwise(src: Resource, report: Report, settings: Settings, sink: Sink,
+                       result: Prepared) -> Prepared | None:
+    """An animation sent as frames, or a tall or wide image sent as tiles (None: neither)."""
+    info = report.info
+    if src.image is None and animation_as_frames(info, settings):
+        return prepare_animation(src, report, settings, sink, result)
+    if not (settings.tiles and tileable(info)):
+        return None
+    layout = tile_layout(_upright(info), settings.limits.value("image.recommended_box"),
+                         _sizing_estimator(settings))
+    if len(layout.boxes) > 1:
+        return prepare_tiles(src, info, layout, settings, sink, result)
+    return None
+
+
+def _image_source(src: Resource, info: MediaInfo) -> Resource:
+    """The image prepared: a raw file's embedded preview (its pixels, its bytes) from here on,
+    else the input itself."""
+    if info.image_offset is None or info.image_bytes is None:
+        return src
+    with src.open() as fh:
+        fh.seek(info.image_offset)
+        return Resource(name=src.name, data=fh.read(info.image_bytes))
+
+
+def _transparency_shows(src: Resource, info: MediaInfo, settings: Settings) -> bool:
+    """Whether the model's processor would show the colour under transparent pixels."""
+    return (has_alpha_channel(info) and settings.target.drops_alpha
+            and _transparent(src, settings))
+
+
+def _encode_or_finding(src: Resource, plan: ImagePlan, result: Prepared, settings: Settings,
+                       sink: Sink) -> tuple[bytes, str] | None:
+    """The encoded bytes and their format, or None with the finding in ``result``."""
+    try:
+        return _transform_and_encode(src, plan, result, settings, keep_preview=sink.keep_preview)
+    except BudgetError as exc:
+        result.findings.append(_budget_finding(src.name, exc, settings))
+    except _DECODE_ERRORS as exc:
+        result.findings.append(
+            Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}"))
+    return None
+
+
+def _pass_through(src: Resource, report: Report, settings: Settings, sink: Sink,
+                  result: Prepared) -> Prepared:
+    """The input's bytes sent as they are, already probed and checked: not probed again, only
+    proved to decode (a JPEG at 1/8 scale: every scan's entropy data is still decoded)."""
+    info = report.info
+    data = first_image_bytes(src, info, result)
+    fmt = wire_format(info.format)
     emitted = None
-    if plan.passthrough:
-        # the bytes sent are the input's, already probed and checked: not probed again, only
-        # proved to decode (a JPEG at 1/8 scale: every scan's entropy data is still decoded)
-        if fmt == "png" and sink.out_dir is None:
-            # nothing is written: the data URL is encoded while the verify inflates
-            problem, emitted = _verify_beside(
-                data, settings, lambda: emit_url(sink, src.name, data, fmt, mime, settings))
-        else:
-            keep = None
-            if sink.keep_preview:  # the verify's pixels are the preview's (no decode again)
-                def keep(im: Image.Image) -> None:
-                    if (small := preview_or_none(im)) is not None:
-                        result.previews[0] = small
-            problem = verify_decodes(data, settings.limits, keep=keep)
-        if problem:
-            result.findings.append(
-                Finding("file.unreadable", "error", f"{src.name}: {problem}"))
-            return result
-        out_info, recheck = info, report
+    if fmt == "png" and sink.out_dir is None:
+        # nothing is written: the data URL is encoded while the verify inflates
+        problem, emitted = _verify_beside(
+            data, settings, lambda: emit_url(sink, src.name, data, fmt, mime_for(fmt), settings))
     else:
-        # re-check what will be sent: the header and structure of the bytes encoded here
-        out_src = Resource(name=f"{src.name} (prepared)", data=data)
-        out_info = probe(out_src, settings.limits)
-        recheck = check(out_info, settings)
-        problems = [f for f in recheck.findings if f.severity == "error"]
-        if problems:
-            result.findings += problems
-            return result
+        keep = None
+        if sink.keep_preview:  # the verify's pixels are the preview's (no decode again)
+            def keep(im: Image.Image) -> None:
+                _keep_preview(result, im)
+        problem = verify_decodes(data, settings.limits, keep=keep)
+    if problem:
+        result.findings.append(Finding("file.unreadable", "error", f"{src.name}: {problem}"))
+        return result
+    return _emitted(result, src, data, fmt, info, report, settings, sink, emitted)
+
+
+def _emitted(result: Prepared, src: Resource, data: bytes, fmt: str, out_info: MediaInfo,
+             recheck: Report, settings: Settings, sink: Sink,
+             emitted: tuple[str, list[Path]] | None = None) -> Prepared:
+    """``result`` completed with what is sent: the bytes, written or as a data URL, its part."""
     result.output_info = out_info
     result.tokens = recheck.tokens
-    result.mime = mime
+    result.mime = mime_for(fmt)
     result.data = data
     result.bytes_out = len(data)
-    url, outputs = emitted or emit_url(sink, src.name, data, fmt, mime, settings)
+    url, outputs = emitted or emit_url(sink, src.name, data, fmt, result.mime, settings)
     result.outputs = outputs
     result.part = image_part(url, settings.dialect)
     result.ok = True
@@ -804,10 +827,8 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
 def _transparent(src: Resource, settings: Settings) -> bool:
     """Whether an image with an alpha channel has any pixel that is not opaque (decoded once;
     an image that cannot be decoded is left to the verify that follows to report)."""
-    ceiling = settings.limits.value("image.max_decode_pixels")
     try:
-        with open_lazy(src.path or src.data, max_pixels=1 << 62 if ceiling is None else ceiling,
-                       seconds=settings.limits.value("image.max_decode_seconds")) as im:
+        with open_lazy(src.path or src.data, **_open_args(settings.limits)) as im:
             return alpha_in_use(im)
     except Exception:  # noqa: BLE001 - the passthrough's verify names what is wrong
         return False
@@ -840,59 +861,70 @@ def prepare_tiles(src: Resource, info: MediaInfo, layout: TileLayout, settings: 
     """--tiles: the image decoded once, turned upright, scaled to the layout's size when it
     must be, and cut into its tiles, each prepared as an image of its own (its own part, in
     reading order, in ``result.parts``)."""
-    limits = settings.limits
-    ceiling = limits.value("image.max_decode_pixels")
     try:
-        if info.decoder == "ffmpeg":
-            img = decode_still(src)
-        else:
-            opened = open_lazy(src.image if src.image is not None else (src.path or src.data),
-                               max_pixels=1 << 62 if ceiling is None else ceiling,
-                               seconds=limits.value("image.max_decode_seconds"))
-            img = load_image(opened)
-            if src.image is None and opened is not img:
-                opened.close()
-        img, rotated = apply_orientation(img)
-        if tuple(img.size) != tuple(_upright(info)):  # a header the decode did not agree with
-            layout = tile_layout(img.size, limits.value("image.recommended_box"),
-                                 settings.estimator or settings.target.estimator(
-                                     settings.target.default_model))
-        if img.size != layout.size:
-            img = resize_to(img, layout.size)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError,
-            EOFError) as exc:
-        result.findings.append(
-            Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}"))
-        return result
+        img, layout, rotated = _decode_for_tiles(src, info, layout, settings)
+    except _DECODE_ERRORS as exc:
+        return _unreadable(result, f"{src.name}: cannot decode the image: {exc}")
     if rotated:
         result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
                                                     "orientation says"))
-    tile_settings = settings.replace(tiles=False)
-    base = sink.stem or safe_relative(src.name).with_suffix("")
-    tokens = 0
-    for i, box in enumerate(layout.boxes):
-        tile = Resource(name=f"{src.name} (tile {i + 1} of {len(layout.boxes)})",
-                        image=img.crop(box))
-        t_report = check(probe(tile, limits), tile_settings)
-        one = prepare_image(tile, t_report, tile_settings,
-                            Sink(sink.out_dir, base.with_name(f"{base.name}_tile{i + 1:02d}")))
-        if not one.ok or one.part is None:
-            result.findings += [f for f in one.findings if f.severity == "error"]
-            return result
-        result.parts.append(one.part)
-        result.outputs += one.outputs
-        result.bytes_out += one.bytes_out
-        tokens += int((one.tokens or {}).get("estimate", 0))
+    tokens = _prepare_each_tile(src, img, layout, settings, sink, result)
+    if tokens is None:
+        return result
     tw, th = layout.tile
     est = settings.estimator
-    result.changes.append(Change(
-        "tiled", _wxh(_upright(info)), f"{len(layout.boxes)} tiles of {tw}x{th}",
-        "--tiles: the model sees each tile whole" + (
-            f"; about {tokens:,} tokens" if est is not None and tokens else "")))
+    about = f"; about {tokens:,} tokens" if est is not None and tokens else ""
+    result.changes.append(Change("tiled", _wxh(_upright(info)),
+                                 f"{len(layout.boxes)} tiles of {tw}x{th}",
+                                 f"--tiles: the model sees each tile whole{about}"))
     if est is not None and tokens:
         result.tokens = est.to_json(tokens)
     result.ok = True
     return result
+
+
+def _decode_for_tiles(src: Resource, info: MediaInfo, layout: TileLayout,
+                      settings: Settings) -> tuple[Image.Image, TileLayout, bool]:
+    """The whole picture decoded, upright, at the layout's size (laid out again when the
+    decode disagrees with the header), and whether it was turned."""
+    limits = settings.limits
+    if info.decoder == "ffmpeg":
+        img = decode_still(src)
+    else:
+        opened = _open_still(src, info, limits)
+        img = load_image(opened)
+        if src.image is None and opened is not img:
+            opened.close()
+    img, rotated = apply_orientation(img)
+    if tuple(img.size) != tuple(_upright(info)):  # a header the decode did not agree with
+        layout = tile_layout(img.size, limits.value("image.recommended_box"),
+                             _sizing_estimator(settings))
+    if img.size != layout.size:
+        img = resize_to(img, layout.size)
+    return img, layout, rotated
+
+
+def _prepare_each_tile(src: Resource, img: Image.Image, layout: TileLayout, settings: Settings,
+                       sink: Sink, result: Prepared) -> int | None:
+    """Each tile prepared as an image, its part, outputs and bytes added to ``result``; the
+    tiles' tokens, or None when one fails (its errors are in ``result``)."""
+    tile_settings = settings.replace(tiles=False)
+    base = sink.stem or safe_relative(src.name).with_suffix("")
+    n = len(layout.boxes)
+    tokens = 0
+    for i, box in enumerate(layout.boxes):
+        tile = Resource(name=f"{src.name} (tile {i + 1} of {n})", image=img.crop(box))
+        t_report = check(probe(tile, settings.limits), tile_settings)
+        one = prepare_image(tile, t_report, tile_settings,
+                            Sink(sink.out_dir, base.with_name(f"{base.name}_tile{i + 1:02d}")))
+        if not one.ok or one.part is None:
+            result.findings += [f for f in one.findings if f.severity == "error"]
+            return None
+        result.parts.append(one.part)
+        result.outputs += one.outputs
+        result.bytes_out += one.bytes_out
+        tokens += int((one.tokens or {}).get("estimate", 0))
+    return tokens
 
 
 def _verify_beside(data: bytes, settings: Settings,
