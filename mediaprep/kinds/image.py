@@ -63,7 +63,7 @@ from ..output import safe_relative
 from ..resource import Resource
 from ..settings import Settings
 from ..targets.base import Estimator
-from ..tokens import model_resize
+from ..tokens import KimiVisionConfig, model_resize
 from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     COLOUR_VISIBLE_SHIFT,
     DOWNSCALE_QUALITY,
@@ -349,23 +349,39 @@ def tile_layout(upright: tuple[int, int], box: tuple[int, int] | None,
     tall = h >= w
     short, long_ = (w, h) if tall else (h, w)
     cfg = est.cfg
-    p, limit, side = cfg.patch_size, cfg.in_patch_limit, cfg.max_side_px
-    b_short, b_long = (min(box), max(box)) if box else (side, side)
+    b_short, b_long = (min(box), max(box)) if box else (cfg.max_side_px, cfg.max_side_px)
     # a tile at least half as long as it is wide: the short side holds at most
     # p * sqrt(2 * limit) px (2534 for K2.5)
-    s = min(short, b_short, side, int(p * math.sqrt(2 * limit)))
-    scale = s / short
-    length = max(1, round(long_ * scale)) if s != short else long_
-    t = min(length, b_long, side, (limit // max(1, s // p)) * p)
-    while t > p and model_resize(*((s, t) if tall else (t, s)), cfg=cfg) != (
-            (s, t) if tall else (t, s)):
+    s = min(short, b_short, cfg.max_side_px,
+            int(cfg.patch_size * math.sqrt(2 * cfg.in_patch_limit)))
+    length = max(1, round(long_ * (s / short))) if s != short else long_
+    t = _tile_length(s, min(length, b_long), tall, cfg)
+    return TileLayout(_across(s, length, tall), _across(s, t, tall),
+                      _tile_boxes(s, t, length, tall))
+
+
+def _across(short: int, long_: int, tall: bool) -> tuple[int, int]:
+    """(width, height) of a tall or wide picture from its short and long sides."""
+    return (short, long_) if tall else (long_, short)
+
+
+def _tile_length(s: int, most: int, tall: bool, cfg: KimiVisionConfig) -> int:
+    """The longest tile of short side ``s`` (at most ``most``) within the processor's patch
+    limit that its resize keeps as it is."""
+    p = cfg.patch_size
+    t = min(most, cfg.max_side_px, (cfg.in_patch_limit // max(1, s // p)) * p)
+    while t > p and model_resize(*_across(s, t, tall), cfg=cfg) != _across(s, t, tall):
         t -= p
+    return t
+
+
+def _tile_boxes(s: int, t: int, length: int, tall: bool) -> tuple[tuple[int, int, int, int], ...]:
+    """Tiles of length ``t`` over ``length``, evenly spread, overlapping by at least
+    TILE_OVERLAP, in reading order."""
     overlap = round(t * TILE_OVERLAP)
     n = 1 if length <= t else math.ceil((length - overlap) / (t - overlap))
     starts = [0] if n == 1 else [round(i * (length - t) / (n - 1)) for i in range(n)]
-    boxes = tuple((0, a, s, a + t) if tall else (a, 0, a + t, s) for a in starts)
-    size = (s, length) if tall else (length, s)
-    return TileLayout(size, (s, t) if tall else (t, s), boxes)
+    return tuple((0, a, s, a + t) if tall else (a, 0, a + t, s) for a in starts)
 
 
 def animation_as_frames(info: MediaInfo, settings: Settings) -> bool:
@@ -965,14 +981,25 @@ def prepare_frame_images(
                                 if not errors_only or f.severity == "error"]
             return None
         urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
-        if one.output_info is not None and one.output_info.width:
-            sizes.append((one.output_info.width, one.output_info.height or 1))
+        sizes += _output_size(one)
         outputs += one.outputs
         result.bytes_out += one.bytes_out
-        if keep_changes:  # each kind once: the first frame's record stands for all
-            seen = {c.kind for c in result.changes}
-            result.changes += [c for c in one.changes if c.kind not in seen]
+        if keep_changes:
+            _add_change_kinds(result, one)
     return urls, outputs, sizes
+
+
+def _output_size(one: Prepared) -> list[tuple[int, int]]:
+    """The size of what was sent, when known (as a list of one, or empty)."""
+    if one.output_info is None or not one.output_info.width:
+        return []
+    return [(one.output_info.width, one.output_info.height or 1)]
+
+
+def _add_change_kinds(result: Prepared, one: Prepared) -> None:
+    """Each kind of change once: the first frame's record stands for all."""
+    seen = {c.kind for c in result.changes}
+    result.changes += [c for c in one.changes if c.kind not in seen]
 
 
 def animation_schedule(durations: list[int], cap: int, lo: float, hi: float,
@@ -1414,19 +1441,26 @@ def _size_reason(plan: ImagePlan) -> str | None:
 def _encode_change(info: MediaInfo | None, enc: EncodedImage, note: str | None,
                    plan: ImagePlan) -> Change:
     """The encode as a change: converted (another format) or re-encoded (the same one)."""
-    before = _format_name(info.format if info else None)
     quality = f"quality {enc.quality}" if enc.quality else "lossless"
     after = f"{_format_name(enc.format)} {_wxh((enc.width, enc.height))}, {quality}, " \
             f"{_human_bytes(len(enc.data))}"
-    colour = "; ".join(_colour_words(p) for p in (note or "").split("; ")
-                       if p.startswith("colour ") or p == "CMYK -> RGB") or None
+    colour = _colour_change_words(note, plan)
+    if info is not None and enc.format == info.format:
+        return Change("re-encoded", None, after, colour)  # "re-encoded to JPEG 240x320, ..."
+    before = _format_name(info.format if info else None)
+    unsupported = ("file.unsupported_format" in plan.reasons
+                   or "image.format_tier" in plan.reasons)
+    why = "not a format the target takes" if unsupported else None
+    return Change("converted", before, after, "; ".join(x for x in (why, colour) if x) or None)
+
+
+def _colour_change_words(note: str | None, plan: ImagePlan) -> str | None:
+    """What the encode did to the colours, in words (None: nothing)."""
+    words = [_colour_words(p) for p in (note or "").split("; ")
+             if p.startswith("colour ") or p == "CMYK -> RGB"]
     if "image.high_bit_depth" in plan.reasons:
-        colour = "; ".join(x for x in (colour, "16-bit or float samples scaled to 8 bits") if x)
-    if info is None or enc.format != info.format:
-        why = "not a format the target takes" if "file.unsupported_format" in plan.reasons or \
-            "image.format_tier" in plan.reasons else None
-        return Change("converted", before, after, "; ".join(x for x in (why, colour) if x) or None)
-    return Change("re-encoded", None, after, colour)  # "re-encoded to JPEG 240x320, ..."
+        words.append("16-bit or float samples scaled to 8 bits")
+    return "; ".join(words) or None
 
 
 def _colour_words(piece: str) -> str:
