@@ -1445,9 +1445,10 @@ def _encode_change(info: MediaInfo | None, enc: EncodedImage, note: str | None,
     after = f"{_format_name(enc.format)} {_wxh((enc.width, enc.height))}, {quality}, " \
             f"{_human_bytes(len(enc.data))}"
     colour = _colour_change_words(note, plan)
-    if info is not None and enc.format == info.format:
-        return Change("re-encoded", None, after, colour)  # "re-encoded to JPEG 240x320, ..."
     before = _format_name(info.format if info else None)
+    # by name: an MPO re-encoded is a JPEG re-encoded (a DNG's preview becomes a JPEG)
+    if info is not None and _format_name(enc.format) == before:
+        return Change("re-encoded", None, after, colour)  # "re-encoded to JPEG 240x320, ..."
     unsupported = ("file.unsupported_format" in plan.reasons
                    or "image.format_tier" in plan.reasons)
     why = "not a format the target takes" if unsupported else None
