@@ -191,27 +191,32 @@ def to_srgb(img: Image.Image, notes: list[str]) -> Image.Image:
         return img
     if verdict.space == "GRAY" and img.mode in ("L", "LA"):
         return img
-    if verdict.space == "RGB" and img.mode in ("RGB", "RGBA"):
-        if verdict.same_as_srgb:
-            out = img.copy()
-        else:
-            out = _apply(img, bytes(icc), img.mode, img.mode)
-            if out is None:
-                notes.append("ICC conversion failed, profile kept")
-                return img
-            notes.append(f"colour {verdict.name} -> sRGB")
-    elif verdict.space == "CMYK" and img.mode == "CMYK":
-        out = _apply(img, bytes(icc), "CMYK", "RGB")
-        if out is None:
-            notes.append("ICC conversion failed, profile kept")
-            return img
-        notes.append(f"colour CMYK ({verdict.name}) -> sRGB")
-    else:
-        # the profile does not describe these pixels (an RGB profile on a CMYK picture)
-        out = img.copy()
-        notes.append("mismatched ICC profile dropped")
+    out = _converted(img, bytes(icc), verdict, notes)
+    if out is None:
+        notes.append("ICC conversion failed, profile kept")
+        return img
     out.info.pop("icc_profile", None)
     return out
+
+
+def _converted(img: Image.Image, icc: bytes, verdict: ProfileVerdict,
+               notes: list[str]) -> Image.Image | None:
+    """``img`` in sRGB (its profile still in ``info``), or None when LittleCMS refuses it."""
+    if verdict.space == "RGB" and img.mode in ("RGB", "RGBA"):
+        if verdict.same_as_srgb:
+            return img.copy()
+        out = _apply(img, icc, img.mode, img.mode)
+        if out is not None:
+            notes.append(f"colour {verdict.name} -> sRGB")
+        return out
+    if verdict.space == "CMYK" and img.mode == "CMYK":
+        out = _apply(img, icc, "CMYK", "RGB")
+        if out is not None:
+            notes.append(f"colour CMYK ({verdict.name}) -> sRGB")
+        return out
+    # the profile does not describe these pixels (an RGB profile on a CMYK picture)
+    notes.append("mismatched ICC profile dropped")
+    return img.copy()
 
 
 def _apply(img: Image.Image, icc: bytes, in_mode: str, out_mode: str) -> Image.Image | None:
@@ -330,33 +335,11 @@ def tone_map(rgb: np.ndarray, cicp: Cicp, *, peak_nits: float | None = None,
     """
     x = np.asarray(rgb)
     to_xyz = _RGB_TO_XYZ.get(cicp.primaries)
-    integer = x.dtype in (np.uint8, np.uint16)
-    # planes, not an (h, w, 3) array: numpy's per-pixel steps over interleaved samples cost
-    # several times a pass over one contiguous plane (1080p: 0.3 s against 0.05 s)
-    if integer:
-        table = _decode_table(cicp.transfer, int(np.iinfo(x.dtype).max))
-        planes = [table[x[..., c]] for c in range(3)]
-    else:
-        planes = [_decode(np.asarray(x[..., c], np.float32), cicp.transfer) for c in range(3)]
-    if cicp.hdr == "PQ" and integer:
-        # PQ is monotonic per sample: the brightest linear component is the brightest code's,
-        # and the whole per-pixel Hable factor is one table read
-        top = np.maximum(np.maximum(x[..., 0], x[..., 1]), x[..., 2])
-        factor = _pq_factor_table(int(np.iinfo(x.dtype).max), peak_nits or _PQ_DEFAULT_PEAK)[top]
-        planes = [p * factor for p in planes]
+    planes = _linear_planes(x, cicp.transfer)
+    if cicp.hdr == "PQ" and x.dtype in (np.uint8, np.uint16):
+        planes = _pq_tone_mapped(planes, x, peak_nits)
     elif cicp.hdr:
-        if cicp.hdr == "HLG":
-            # the OOTF: display light = peak * Ys^0.2 * scene light (gamma 1.2, 1000 cd/m2)
-            w = (to_xyz if to_xyz is not None else _SRGB_TO_XYZ)[1]
-            ys = planes[0] * w[0] + planes[1] * w[1] + planes[2] * w[2]
-            gain = _lookup(_ootf_table(), ys, 1.0)
-            planes = [p * gain for p in planes]
-            peak = _HLG_PEAK / HDR_REFERENCE_WHITE
-        else:
-            peak = (peak_nits or _PQ_DEFAULT_PEAK) / HDR_REFERENCE_WHITE
-        sig = np.maximum(np.maximum(planes[0], planes[1]), planes[2])
-        factor = _lookup(_hable_factor_table(peak), sig, peak)
-        planes = [p * factor for p in planes]
+        planes = _hable_tone_mapped(planes, cicp, to_xyz, peak_nits)
     if to_xyz is not None:
         m = (_XYZ_TO_709 @ to_xyz).astype(np.float32)
         planes = [planes[0] * m[i, 0] + planes[1] * m[i, 1] + planes[2] * m[i, 2]
@@ -364,8 +347,49 @@ def tone_map(rgb: np.ndarray, cicp: Cicp, *, peak_nits: float | None = None,
     if deep:  # 16-bit output (a lookup table's nodes): the sRGB curve computed, not looked up
         return np.stack([(srgb_encode(p) * 65535 + 0.5).astype(np.uint16) for p in planes],
                         axis=-1)
+    return _srgb_encoded(planes, x.shape[:-1])
+
+
+def _linear_planes(x: np.ndarray, transfer: int) -> list[np.ndarray]:
+    """The coded signal in linear light, as three planes, not an (h, w, 3) array: numpy's
+    per-pixel steps over interleaved samples cost several times a pass over one contiguous
+    plane (1080p: 0.3 s against 0.05 s)."""
+    if x.dtype in (np.uint8, np.uint16):
+        table = _decode_table(transfer, int(np.iinfo(x.dtype).max))
+        return [table[x[..., c]] for c in range(3)]
+    return [_decode(np.asarray(x[..., c], np.float32), transfer) for c in range(3)]
+
+
+def _pq_tone_mapped(planes: list[np.ndarray], x: np.ndarray,
+                    peak_nits: float | None) -> list[np.ndarray]:
+    """PQ is monotonic per sample: the brightest linear component is the brightest code's,
+    and the whole per-pixel Hable factor is one table read."""
+    top = np.maximum(np.maximum(x[..., 0], x[..., 1]), x[..., 2])
+    factor = _pq_factor_table(int(np.iinfo(x.dtype).max), peak_nits or _PQ_DEFAULT_PEAK)[top]
+    return [p * factor for p in planes]
+
+
+def _hable_tone_mapped(planes: list[np.ndarray], cicp: Cicp, to_xyz: np.ndarray | None,
+                       peak_nits: float | None) -> list[np.ndarray]:
+    """Hable's curve on each pixel's brightest linear component (HLG after its OOTF)."""
+    if cicp.hdr == "HLG":
+        # the OOTF: display light = peak * Ys^0.2 * scene light (gamma 1.2, 1000 cd/m2)
+        w = (to_xyz if to_xyz is not None else _SRGB_TO_XYZ)[1]
+        ys = planes[0] * w[0] + planes[1] * w[1] + planes[2] * w[2]
+        gain = _lookup(_ootf_table(), ys, 1.0)
+        planes = [p * gain for p in planes]
+        peak = _HLG_PEAK / HDR_REFERENCE_WHITE
+    else:
+        peak = (peak_nits or _PQ_DEFAULT_PEAK) / HDR_REFERENCE_WHITE
+    sig = np.maximum(np.maximum(planes[0], planes[1]), planes[2])
+    factor = _lookup(_hable_factor_table(peak), sig, peak)
+    return [p * factor for p in planes]
+
+
+def _srgb_encoded(planes: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """Linear planes -> 8-bit sRGB (..., 3) through the curve's table (the planes are used up)."""
     enc = _encode_table()
-    out = np.empty(x.shape[:-1] + (3,), np.uint8)
+    out = np.empty(shape + (3,), np.uint8)
     for c, p in enumerate(planes):
         p *= _ENCODE_STEPS
         np.clip(p, 0, _ENCODE_STEPS, out=p)
@@ -497,27 +521,41 @@ def colour_facts(im: Image.Image, head: bytes) -> ColourFacts:
     """Read from an opened (not decoded) picture: its ICC profile, judged, and an HEIF/AVIF
     nclx box (``head``: the file's opening bytes). The profile costs one LittleCMS transform
     of 729 colours the first time a process meets it, nothing after."""
-    cicp = None
-    nclx = im.info.get("nclx_profile")
-    if isinstance(nclx, dict) and "transfer_characteristics" in nclx:
-        cicp = Cicp(int(nclx.get("color_primaries", 2)), int(nclx["transfer_characteristics"]),
-                    int(nclx.get("matrix_coefficients", 2)), bool(nclx.get("full_range_flag")))
-    elif head[4:8] == b"ftyp":
-        cicp = read_nclx(head)
+    cicp = _cicp_of(im, head)
     if cicp is not None and cicp.hdr:  # an HDR transfer outranks any profile beside it
         return ColourFacts(cicp.describe(), None, cicp)
     icc = im.info.get("icc_profile")
     verdict = judge_profile(bytes(icc)) if icc else None
     if im.mode == "CMYK":
-        name = verdict.name if verdict is not None and verdict.space == "CMYK" else None
-        return ColourFacts(f"CMYK ({name})" if name else "CMYK", None, cicp)
+        return _cmyk_facts(verdict, cicp)
     if verdict is not None and verdict.space == "RGB":
-        if verdict.same_as_srgb:
-            return ColourFacts(None, None, cicp)
-        return ColourFacts(f"{verdict.name} (ICC)", round(verdict.shift or 0.0, 2), cicp)
+        return _rgb_profile_facts(verdict, cicp)
     if cicp is not None and cicp.wide:
         return ColourFacts(cicp.describe(), None, cicp)
     return ColourFacts(None, None, cicp)
+
+
+def _cicp_of(im: Image.Image, head: bytes) -> Cicp | None:
+    """The picture's CICP: Pillow's nclx profile (HEIF), else an ISO BMFF file's nclx box."""
+    nclx = im.info.get("nclx_profile")
+    if isinstance(nclx, dict) and "transfer_characteristics" in nclx:
+        return Cicp(int(nclx.get("color_primaries", 2)), int(nclx["transfer_characteristics"]),
+                    int(nclx.get("matrix_coefficients", 2)), bool(nclx.get("full_range_flag")))
+    if head[4:8] == b"ftyp":
+        return read_nclx(head)
+    return None
+
+
+def _cmyk_facts(verdict: ProfileVerdict | None, cicp: Cicp | None) -> ColourFacts:
+    """CMYK, named after its profile when it has a CMYK one."""
+    name = verdict.name if verdict is not None and verdict.space == "CMYK" else None
+    return ColourFacts(f"CMYK ({name})" if name else "CMYK", None, cicp)
+
+
+def _rgb_profile_facts(verdict: ProfileVerdict, cicp: Cicp | None) -> ColourFacts:
+    if verdict.same_as_srgb:
+        return ColourFacts(None, None, cicp)
+    return ColourFacts(f"{verdict.name} (ICC)", round(verdict.shift or 0.0, 2), cicp)
 
 
 #: A Hald CLUT of this level (64 steps a side, a 512x512 picture) carries the tone map into

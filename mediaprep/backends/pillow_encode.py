@@ -150,28 +150,38 @@ def _quality_at(fmt: str, x: float) -> float:
 
 def _predict_quality(fmt: str, points: dict[int, int], target: float) -> float:
     """Quality expected to give ``target`` bytes, from measured (quality -> size) points."""
-    lt = math.log(target)
-    above = [q for q, s in points.items() if s > target]
-    below = [q for q, s in points.items() if s <= target]
-    prior = _PRIOR_SLOPE[fmt]
-    if above and below:
-        pair = [min(above), max(below)]  # bracket: interpolate
-    elif len(points) >= 2:
-        pair = sorted(points, key=lambda q: abs(math.log(points[q]) - lt))[:2]
-    else:
-        pair = list(points)
+    pair = _nearest_pair(points, target)
     q0 = pair[0]
     x0, l0 = _abscissa(fmt, q0), math.log(points[q0])
-    slope = prior
-    if len(pair) == 2:
-        q1 = pair[1]
-        x1, l1 = _abscissa(fmt, q1), math.log(points[q1])
-        if x1 != x0:
-            measured = (l1 - l0) / (x1 - x0)
-            if measured > 0:
-                # Keep a measured slope within reason: sizes of re-encoded JPEGs can plateau.
-                slope = min(max(measured, prior / 4), prior * 4)
-    return _quality_at(fmt, x0 + (lt - l0) / slope)
+    slope = _measured_slope(fmt, points, q0, pair[1]) if len(pair) == 2 else _PRIOR_SLOPE[fmt]
+    return _quality_at(fmt, x0 + (math.log(target) - l0) / slope)
+
+
+def _nearest_pair(points: dict[int, int], target: float) -> list[int]:
+    """The qualities to interpolate between: a fit and a miss that bracket ``target``, else
+    the two nearest it in log size, else the one point there is."""
+    above = [q for q, s in points.items() if s > target]
+    below = [q for q, s in points.items() if s <= target]
+    if above and below:
+        return [min(above), max(below)]
+    if len(points) >= 2:
+        lt = math.log(target)
+        return sorted(points, key=lambda q: abs(math.log(points[q]) - lt))[:2]
+    return list(points)
+
+
+def _measured_slope(fmt: str, points: dict[int, int], q0: int, q1: int) -> float:
+    """The slope between two measured points, within reason (sizes of re-encoded JPEGs can
+    plateau); the prior when they do not give one."""
+    prior = _PRIOR_SLOPE[fmt]
+    x0, l0 = _abscissa(fmt, q0), math.log(points[q0])
+    x1, l1 = _abscissa(fmt, q1), math.log(points[q1])
+    if x1 == x0:
+        return prior
+    measured = (l1 - l0) / (x1 - x0)
+    if measured <= 0:
+        return prior
+    return min(max(measured, prior / 4), prior * 4)
 
 
 def _encode(img: Image.Image, fmt: str, quality: int | None, **opts: Any) -> bytes:
@@ -266,25 +276,43 @@ def _search_quality(
         sizes[q] = len(data)
         if run.fits(len(data), fmt):
             fitting[q] = data
-        best = max(fitting) if fitting else None
-        fails = [k for k in sizes if k not in fitting]
-        lowest_fail = min(fails) if fails else None
-        if best is not None and (
-            best >= max_q
-            or len(fitting[best]) >= accept * raw_budget
-            or (lowest_fail is not None and lowest_fail - best <= 1)
-        ):
+        best = max(fitting, default=None)
+        lowest_fail = _lowest_fail(sizes, fitting)
+        if best is not None and _good_enough(best, len(fitting[best]), lowest_fail, max_q,
+                                             accept * raw_budget):
             return (best, fitting[best]), sizes
         if best is None and lowest_fail is not None and lowest_fail <= min_q:
             return None, sizes
-        lo = best + 1 if best is not None else min_q
-        hi = lowest_fail - 1 if lowest_fail is not None else max_q
-        guess = _predict_quality(fmt, sizes, SEARCH_AIM * raw_budget)
-        q = int(min(max(math.floor(guess), lo), hi))
-    if fitting:
-        best = max(fitting)
-        return (best, fitting[best]), sizes
-    return None, sizes
+        q = _next_quality(fmt, sizes, SEARCH_AIM * raw_budget, best, lowest_fail, min_q, max_q)
+    return _best_fit(fitting), sizes
+
+
+def _next_quality(fmt: str, sizes: dict[int, int], aim: float, best: int | None,
+                  lowest_fail: int | None, min_q: int, max_q: int) -> int:
+    """The curve's prediction for ``aim`` bytes, between the best fit and the lowest miss."""
+    lo = best + 1 if best is not None else min_q
+    hi = lowest_fail - 1 if lowest_fail is not None else max_q
+    return int(min(max(math.floor(_predict_quality(fmt, sizes, aim)), lo), hi))
+
+
+def _lowest_fail(sizes: dict[int, int], fitting: dict[int, bytes]) -> int | None:
+    return min((q for q in sizes if q not in fitting), default=None)
+
+
+def _good_enough(best: int, size: int, lowest_fail: int | None, max_q: int,
+                 accept_bytes: float) -> bool:
+    """Whether the best fit so far ends the search: the top quality, close enough to the
+    budget, or one step below a quality that does not fit."""
+    if best >= max_q or size >= accept_bytes:
+        return True
+    return lowest_fail is not None and lowest_fail - best <= 1
+
+
+def _best_fit(fitting: dict[int, bytes]) -> tuple[int, bytes] | None:
+    if not fitting:
+        return None
+    best = max(fitting)
+    return best, fitting[best]
 
 
 def _scaled(img: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -390,23 +418,38 @@ class _Estimator:
         if self.size_at(max_q) <= target:
             return max_q
         for _ in range(SAMPLE_TRIES):
-            fitting = [k for k, v in self.points.items() if v <= target]
-            missing = [k for k, v in self.points.items() if v > target]
-            best = max(fitting) if fitting else None
-            if best is not None and (
-                min(missing) - best <= 1 or self.points[best] >= SAMPLE_CLOSE * target
-            ):
-                return best
-            if best is None and min_q in self.points:
-                return min_q
-            guess = _predict_quality(self.fmt, self.points, SEARCH_AIM * target)
-            lo = best + 1 if best is not None else min_q
-            q = int(min(max(math.floor(guess), lo), min(missing) - 1))
+            settled = self._settled(target, min_q)
+            if settled is not None:
+                return settled
+            q = self._next_guess(target, min_q)
             if q in self.points:
                 break
             self.size_at(q)
-        fitting = [k for k, v in self.points.items() if v <= target]
-        return max(fitting) if fitting else min_q
+        best = self._best_fit(target)
+        return best if best is not None else min_q
+
+    def _best_fit(self, target: float) -> int | None:
+        return max((k for k, v in self.points.items() if v <= target), default=None)
+
+    def _lowest_miss(self, target: float) -> int:
+        return min(k for k, v in self.points.items() if v > target)  # max_q misses
+
+    def _settled(self, target: float, min_q: int) -> int | None:
+        """The quality to take, when the points sampled so far settle it."""
+        best = self._best_fit(target)
+        if best is None:
+            return min_q if min_q in self.points else None
+        if self._lowest_miss(target) - best <= 1 or self.points[best] >= SAMPLE_CLOSE * target:
+            return best
+        return None
+
+    def _next_guess(self, target: float, min_q: int) -> int:
+        """The next quality to sample: the curve's prediction, between the best fit and the
+        lowest miss."""
+        best = self._best_fit(target)
+        guess = _predict_quality(self.fmt, self.points, SEARCH_AIM * target)
+        lo = best + 1 if best is not None else min_q
+        return int(min(max(math.floor(guess), lo), self._lowest_miss(target) - 1))
 
     def shrink_for(self, fmt: str, q: int, raw: int) -> float:
         """Linear scale at which quality ``q`` is expected to fit ``raw`` bytes.
@@ -438,41 +481,54 @@ def _lossy(
     downscale_quality: int = 75,
 ) -> EncodedImage:
     raw = run.raw_budget(fmt)
-    cur = img
     start = max_q
     est = _Estimator(run, img, fmt)
     if est.usable:
         start = est.quality_for(SEARCH_AIM * raw, min_q, max_q)
         if prefer_downscale_below is not None and start < prefer_downscale_below:
-            # The budget allows only a low quality at this size: fewer pixels at a good quality
-            # look better (and the model resamples big images down anyway). Aim the size at
-            # downscale_quality with the size model, then predict the quality there again.
-            new = _shrink_size(img.size, est.shrink_for(fmt, downscale_quality, raw), min_side)
-            if new is not None:
-                run.steps.append(
-                    f"planned downscale {img.width}x{img.height} -> "
-                    f"{new[0]}x{new[1]} (q~{start} at full size)"
-                )
-                cur = _scaled(img, new)
-                img = cur  # later shrinks resample from here: one more resampling at most
-                est = _Estimator(run, cur, fmt)
-                if est.usable:
-                    start = est.quality_for(SEARCH_AIM * raw, min_q, max_q)
+            img, start = _downscale_first(run, img, fmt, est, start, raw, min_q, max_q, min_side,
+                                          downscale_quality)
+    return _lossy_rounds(run, img, fmt, start, raw, min_q, max_q, min_side)
+
+
+def _downscale_first(run: _Run, img: Image.Image, fmt: str, est: _Estimator, start: int,
+                     raw: int, min_q: int, max_q: int, min_side: int,
+                     downscale_quality: int) -> tuple[Image.Image, int]:
+    """The budget allows only a low quality at this size: fewer pixels at a good quality look
+    better (and the model resamples big images down anyway). Aim the size at
+    downscale_quality with the size model, then predict the quality there again. Returns the
+    picture to search from (later shrinks resample from here: one more resampling at most)
+    and its first quality."""
+    new = _shrink_size(img.size, est.shrink_for(fmt, downscale_quality, raw), min_side)
+    if new is None:
+        return img, start
+    run.steps.append(f"planned downscale {img.width}x{img.height} -> {new[0]}x{new[1]} "
+                     f"(q~{start} at full size)")
+    img = _scaled(img, new)
+    est = _Estimator(run, img, fmt)
+    if est.usable:
+        start = est.quality_for(SEARCH_AIM * raw, min_q, max_q)
+    return img, start
+
+
+def _lossy_rounds(run: _Run, img: Image.Image, fmt: str, start: int, raw: int, min_q: int,
+                  max_q: int, min_side: int) -> EncodedImage:
+    """The quality search at this size, then at sizes shrunk by the size model (size ~ pixel
+    count), each resampled from ``img``, until one fits or ``min_side`` is reached."""
+    cur = img
     history: list[tuple[int, int]] = []
     for _ in range(SEARCH_MAX_ROUNDS):
         # After a downscale, min_q at ~90% of the budget is the expected outcome: accept from
         # 75% and allow one upward try at most (quality gained there is small).
-        first = cur is img
-        tries, accept = ((SEARCH_MAX_TRIES_PER_SIZE, SEARCH_ACCEPT) if first
+        tries, accept = ((SEARCH_MAX_TRIES_PER_SIZE, SEARCH_ACCEPT) if cur is img
                          else (2, SEARCH_ACCEPT_AFTER_SHRINK))
         found, sizes = _search_quality(run, cur, fmt, start, min_q, max_q, raw, tries, accept)
+        if found is None and min_q not in sizes:
+            # a predicted start above min_q that did not fit: measure min_q
+            found, at_min = _search_quality(run, cur, fmt, min_q, min_q, max_q, raw, 1, accept)
+            sizes.update(at_min)
         if found is not None:
             return run.result(found[1], cur, fmt, found[0])
-        if min_q not in sizes:  # a predicted start above min_q that did not fit: measure min_q
-            found, sizes2 = _search_quality(run, cur, fmt, min_q, min_q, max_q, raw, 1, accept)
-            if found is not None:
-                return run.result(found[1], cur, fmt, found[0])
-            sizes.update(sizes2)
         # min_q measured and too big here: shrink by the size model (size ~ pixel count).
         history.append((cur.width * cur.height, sizes[min_q]))
         new = _shrink_size(cur.size, _shrink_factor(fmt, history, raw), min_side)
@@ -502,28 +558,48 @@ def _png(
     raw = run.raw_budget("png")
     data = b""
     if try_png and allow_format_change:
-        # a lossless encode of a noisy 4K picture costs seconds: predict it before trying it
-        guess = _png_estimate(run, img)
-        if guess is not None and guess > raw * PNG_SKIP_OVER:
-            run.steps.append(f"png predicted at ~{guess} bytes from a strip sample "
-                             f"(budget {raw}): not tried")
-            try_png = False
+        try_png = _png_worth_trying(run, img, raw)
     if try_png or not allow_format_change:
-        data = run.encode(img, "png", None)
-        if run.fits(len(data), "png"):
-            return run.result(data, img, "png", None)
-        if len(data) <= raw * 1.15:  # optimize (zlib 9 + filter choice) gains a few percent
-            data = run.encode(img, "png", None, optimize=True)
-            if run.fits(len(data), "png"):
-                return run.result(data, img, "png", None)
+        done, data = _png_lossless(run, img, raw)
+        if done is not None:
+            return done
     if allow_format_change:
         to = "webp" if img.mode in ("RGBA", "LA") else "jpeg"
         conv, note = normalise_mode(img, to)
         why = "too big" if data else "planned too big, not tried"
         run.steps.append(f"png {why}: switching to {to}" + (f" ({note})" if note else ""))
         return _lossy(run, conv, to, min_q, max_q, min_side, **policy)
+    return _png_shrunk(run, img, len(data), raw, min_side)
+
+
+def _png_worth_trying(run: _Run, img: Image.Image, raw: int) -> bool:
+    """A lossless encode of a noisy 4K picture costs seconds: predict it before trying it."""
+    guess = _png_estimate(run, img)
+    if guess is None or guess <= raw * PNG_SKIP_OVER:
+        return True
+    run.steps.append(f"png predicted at ~{guess} bytes from a strip sample (budget {raw}): "
+                     "not tried")
+    return False
+
+
+def _png_lossless(run: _Run, img: Image.Image, raw: int) -> tuple[EncodedImage | None, bytes]:
+    """PNG at zlib 6, then with ``optimize`` (zlib 9 and a filter choice gain a few percent)
+    when that is close. Returns the fit, if any, and the last bytes encoded."""
+    data = run.encode(img, "png", None)
+    if run.fits(len(data), "png"):
+        return run.result(data, img, "png", None), data
+    if len(data) <= raw * 1.15:
+        data = run.encode(img, "png", None, optimize=True)
+        if run.fits(len(data), "png"):
+            return run.result(data, img, "png", None), data
+    return None, data
+
+
+def _png_shrunk(run: _Run, img: Image.Image, size: int, raw: int,
+                min_side: int) -> EncodedImage:
+    """PNG it must stay: shrunk by the size model until it fits or ``min_side`` is reached."""
     cur = img
-    history = [(img.width * img.height, len(data))]
+    history = [(img.width * img.height, size)]
     for _ in range(SEARCH_MAX_ROUNDS):
         new = _shrink_size(cur.size, _shrink_factor("png", history, raw), min_side)
         if new is None:

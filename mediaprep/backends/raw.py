@@ -67,32 +67,52 @@ def read_dng(fh: IO[bytes], size: int) -> DngFile | None:
         return None
     if not ifds or DNG_VERSION_TAG not in ifds[0]:
         return None
-    previews: list[RawPreview] = []
+    previews = [p for p in (_preview(fh, size, tags) for tags in ifds) if p is not None]
+    previews.sort(key=lambda p: p.width * p.height, reverse=True)
+    return DngFile(_raw_size(ifds), tuple(previews))
+
+
+def _raw_size(ifds: list[dict[int, tuple[int, ...]]]) -> tuple[int, int]:
+    """The largest full-resolution image (NewSubFileType 0) the IFDs declare; 0x0 if none."""
     raw_size = (0, 0)
     for tags in ifds:
         w, h = _first(tags, _WIDTH), _first(tags, _HEIGHT)
         if _first(tags, _NEW_SUBFILE_TYPE) == 0 and w and h:
             raw_size = max(raw_size, (w, h), key=lambda s: s[0] * s[1])
-        comp = _first(tags, _COMPRESSION)
-        if (comp not in _JPEG_COMPRESSION or not w or not h
-                or _first(tags, _PHOTOMETRIC) not in _RENDERED
-                or _first(tags, _BITS) not in (0, 8)):
-            continue
-        if comp == 6 and _JPEG_IF in tags:
-            off, n = _first(tags, _JPEG_IF), _first(tags, _JPEG_IF_LENGTH)
-        else:
-            offs, counts = tags.get(_STRIP_OFFSETS, ()), tags.get(_STRIP_BYTES, ())
-            if len(offs) != 1 or len(counts) != 1:
-                continue  # a tiled or multi-strip JPEG is not one JPEG stream
-            off, n = offs[0], counts[0]
-        if not off or not n or off + n > size:
-            continue
-        fh.seek(off)
-        if fh.read(2) != b"\xff\xd8":
-            continue
-        previews.append(RawPreview(off, n, w, h))
-    previews.sort(key=lambda p: p.width * p.height, reverse=True)
-    return DngFile(raw_size, tuple(previews))
+    return raw_size
+
+
+def _preview(fh: IO[bytes], size: int, tags: dict[int, tuple[int, ...]]) -> RawPreview | None:
+    """The IFD's picture when it is a rendered 8-bit baseline JPEG stream within the file."""
+    w, h = _first(tags, _WIDTH), _first(tags, _HEIGHT)
+    if not (w and h and _is_rendered_jpeg(tags)):
+        return None
+    where = _jpeg_stream(tags)
+    if where is None:
+        return None
+    off, n = where
+    if not off or not n or off + n > size:
+        return None
+    fh.seek(off)
+    if fh.read(2) != b"\xff\xd8":
+        return None
+    return RawPreview(off, n, w, h)
+
+
+def _is_rendered_jpeg(tags: dict[int, tuple[int, ...]]) -> bool:
+    return (_first(tags, _COMPRESSION) in _JPEG_COMPRESSION
+            and _first(tags, _PHOTOMETRIC) in _RENDERED and _first(tags, _BITS) in (0, 8))
+
+
+def _jpeg_stream(tags: dict[int, tuple[int, ...]]) -> tuple[int, int] | None:
+    """(offset, length) of the IFD's JPEG stream: old-style JPEGInterchangeFormat, else its
+    one strip (None: tiled or several strips, not one JPEG stream)."""
+    if _first(tags, _COMPRESSION) == 6 and _JPEG_IF in tags:
+        return _first(tags, _JPEG_IF), _first(tags, _JPEG_IF_LENGTH)
+    offs, counts = tags.get(_STRIP_OFFSETS, ()), tags.get(_STRIP_BYTES, ())
+    if len(offs) != 1 or len(counts) != 1:
+        return None
+    return offs[0], counts[0]
 
 
 def _first(tags: dict[int, tuple[int, ...]], tag: int) -> int:
@@ -109,30 +129,48 @@ def _walk(fh: IO[bytes], size: int, end: str, first: int) -> list[dict[int, tupl
         if not pos or pos in seen or pos + 2 > size:
             continue
         seen.add(pos)
-        fh.seek(pos)
-        count = struct.unpack(end + "H", fh.read(2))[0]
-        raw = fh.read(12 * count + 4)
-        if len(raw) < 12 * count + 4:
+        read = _read_ifd(fh, size, end, pos)
+        if read is None:
             break
-        tags: dict[int, tuple[int, ...]] = {}
-        for i in range(count):
-            tag, typ, n = struct.unpack_from(end + "HHI", raw, 12 * i)
-            if typ not in (3, 4, 13) or n == 0 or n > 4096:
-                tags[tag] = ()  # present (DNGVersion is BYTEs); only integer values are read
-                continue
-            fmt = end + ("H" if typ == 3 else "I") * n
-            width = _TYPE_SIZES[typ] * n
-            if width <= 4:
-                tags[tag] = struct.unpack_from(fmt, raw, 12 * i + 8)
-            else:
-                at = struct.unpack_from(end + "I", raw, 12 * i + 8)[0]
-                if at + width > size:
-                    continue
-                here = fh.tell()
-                fh.seek(at)
-                tags[tag] = struct.unpack(fmt, fh.read(width))
-                fh.seek(here)
+        tags, following = read
         out.append(tags)
         todo.extend(tags.get(_SUBIFDS, ()))
-        todo.append(struct.unpack_from(end + "I", raw, 12 * count)[0])
+        todo.append(following)
     return out
+
+
+def _read_ifd(fh: IO[bytes], size: int, end: str,
+              pos: int) -> tuple[dict[int, tuple[int, ...]], int] | None:
+    """The integer tags of the IFD at ``pos`` and the offset of the next one (None: cut off)."""
+    fh.seek(pos)
+    count = struct.unpack(end + "H", fh.read(2))[0]
+    raw = fh.read(12 * count + 4)
+    if len(raw) < 12 * count + 4:
+        return None
+    tags: dict[int, tuple[int, ...]] = {}
+    for i in range(count):
+        tag, values = _read_entry(fh, size, end, raw, 12 * i)
+        if values is not None:
+            tags[tag] = values
+    return tags, struct.unpack_from(end + "I", raw, 12 * count)[0]
+
+
+def _read_entry(fh: IO[bytes], size: int, end: str, raw: bytes,
+                at: int) -> tuple[int, tuple[int, ...] | None]:
+    """One IFD entry: its tag and integer values, () when present but not read (DNGVersion is
+    BYTEs; only integer values are read), None when its values lie beyond the file."""
+    tag, typ, n = struct.unpack_from(end + "HHI", raw, at)
+    if typ not in (3, 4, 13) or n == 0 or n > 4096:
+        return tag, ()
+    fmt = end + ("H" if typ == 3 else "I") * n
+    width = _TYPE_SIZES[typ] * n
+    if width <= 4:
+        return tag, struct.unpack_from(fmt, raw, at + 8)
+    where = struct.unpack_from(end + "I", raw, at + 8)[0]
+    if where + width > size:
+        return tag, None
+    here = fh.tell()
+    fh.seek(where)
+    values = struct.unpack(fmt, fh.read(width))
+    fh.seek(here)
+    return tag, values

@@ -45,46 +45,76 @@ class Sniffed:
     detail: str = ""  # e.g. "text", for messages
 
 
+#: Leading bytes of the image formats, none a prefix of another (so their order is free).
+_IMAGE_MAGIC: dict[bytes, str] = {
+    b"\xff\xd8\xff": "jpeg",
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"GIF87a": "gif", b"GIF89a": "gif",
+    b"II*\x00": "tiff", b"MM\x00*": "tiff", b"II+\x00": "tiff", b"MM\x00+": "tiff",
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n": "jpeg2000", b"\xff\x4f\xff\x51": "jpeg2000",
+    b"\xff\x0a": "jxl", b"\x00\x00\x00\x0cJXL \r\n\x87\n": "jxl",
+}
+#: A RIFF file's form type (bytes 8-12).
+_RIFF_FORMS: dict[bytes, Sniffed] = {
+    b"WEBP": Sniffed("image", "webp"),
+    b"AVI ": Sniffed("video", "avi"), b"AVIX": Sniffed("video", "avi"),
+}
+#: QuickTime atoms a .mov may open with (bytes 4-8) when it has no ftyp.
+_MOV_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
+_MATROSKA = b"\x1a\x45\xdf\xa3"
+#: Leading bytes of the other video containers, none a prefix of another.
+_VIDEO_MAGIC: dict[bytes, str] = {
+    b"FLV": "flv",
+    bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"): "wmv",
+    b"\x00\x00\x01\xba": "mpeg", b"\x00\x00\x01\xb3": "mpeg",
+}
+
+
 def sniff(head: bytes) -> Sniffed:
     """Classify by magic numbers. ``head`` is the first :data:`HEAD_BYTES` of the file."""
     if not head:
         return Sniffed("empty", None)
-    h = head
-    if h[:3] == b"\xff\xd8\xff":
-        return Sniffed("image", "jpeg")
-    if h[:8] == b"\x89PNG\r\n\x1a\n":
-        return Sniffed("image", "png")
-    if h[:6] in (b"GIF87a", b"GIF89a"):
-        return Sniffed("image", "gif")
-    if h[:4] == b"RIFF" and h[8:12] == b"WEBP":
-        return Sniffed("image", "webp")
-    if h[:4] == b"RIFF" and h[8:12] in (b"AVI ", b"AVIX"):
-        return Sniffed("video", "avi")
+    return _sniff_image(head) or _sniff_container(head) or _sniff_other(head)
+
+
+def _magic(head: bytes, table: dict[bytes, str]) -> str | None:
+    return next((fmt for magic, fmt in table.items() if head.startswith(magic)), None)
+
+
+def _sniff_image(h: bytes) -> Sniffed | None:
+    """Still-image formats, and RIFF (a WebP or an AVI): checks whose leading bytes exclude
+    each other."""
+    fmt = _magic(h, _IMAGE_MAGIC)
+    if fmt is not None:
+        return Sniffed("image", fmt)
+    if h[:4] == b"RIFF" and h[8:12] in _RIFF_FORMS:
+        return _RIFF_FORMS[h[8:12]]
     if h[:2] == b"BM" and len(h) >= 14:
         return Sniffed("image", "bmp")
-    if h[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return Sniffed("image", "tiff")
-    if h[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or h[:4] == b"\xff\x4f\xff\x51":
-        return Sniffed("image", "jpeg2000")
-    if h[:2] == b"\xff\x0a" or h[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
-        return Sniffed("image", "jxl")
     if h[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") and len(h) > 6 and h[4] + h[5] > 0:
         # ICO (type 1) and CUR (type 2) share one directory layout
         return Sniffed("image", "ico" if h[2] == 1 else "cur")
+    return None
+
+
+def _sniff_container(h: bytes) -> Sniffed | None:
+    """ISO BMFF (HEIF/AVIF images, MP4/MOV/3GP video) and the other video containers, in this
+    order (an ftyp box outranks the leading bytes of the others)."""
     if h[4:8] == b"ftyp":
         return _sniff_isobmff(h)
-    if h[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+    if h[4:8] in _MOV_ATOMS:
         return Sniffed("video", "mov")
-    if h[:4] == b"\x1a\x45\xdf\xa3":
+    if h[:4] == _MATROSKA:
         return Sniffed("video", "webm" if b"webm" in h[:64] else "mkv")
-    if h[:3] == b"FLV":
-        return Sniffed("video", "flv")
-    if h[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):
-        return Sniffed("video", "wmv")
-    if h[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
-        return Sniffed("video", "mpeg")
+    fmt = _magic(h, _VIDEO_MAGIC)
+    if fmt is not None:
+        return Sniffed("video", fmt)
     if is_transport_stream(h):
         return Sniffed("video", "ts")
+    return None
+
+
+def _sniff_other(h: bytes) -> Sniffed:
     if _looks_like_text(h):
         return Sniffed("other", None, "text")
     return Sniffed("other", None)

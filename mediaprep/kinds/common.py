@@ -11,6 +11,7 @@ from typing import Any
 from ..backends.sniff import MIME, data_url_size, mime_for  # noqa: F401  (re-exported)
 from ..limits import Limit, Limits, context_tokens
 from ..settings import Settings
+from ..targets.base import Estimator
 from ..types import Finding, MediaInfo, Report
 
 log = logging.getLogger("mediaprep")
@@ -122,27 +123,42 @@ def _video_frame_size(info: MediaInfo) -> tuple[int, int]:
 
 
 def estimate_for(report: Report, settings: Settings) -> int | None:
+    """The input's token estimate as it is (None: no estimator, unreadable, size unknown)."""
     info = report.info
     est = settings.estimator
-    if est is None or info.error_code:
+    if est is None or info.error_code or not (info.width and info.height):
         return None
-    if info.kind == "image" and info.width and info.height:
-        return est.image(info.width, info.height)
-    if info.kind == "video" and info.width and info.height and info.duration:
-        w, h = _video_frame_size(info)
-        n = est.file_frames(info.duration, settings.fps, settings.max_frames, info.fps)
-        return est.video(n, w, h)
-    if info.kind == "frames" and info.width and info.height:
-        n = min(len(info.members), settings.max_frames)
-        if not n:
-            return None
-        # the frames sent (sampled as prep samples them), each chunk sized by its first frame;
-        # a member whose size is unknown counts as the largest
-        step = len(info.members) / n
-        sent = [info.members[int(k * step)] for k in range(n)]
-        return est.frame_list([(m.width, m.height) if m.width and m.height
-                               else (info.width, info.height) for m in sent])
-    return None
+    by_kind = _ESTIMATES.get(info.kind)
+    return by_kind(info, est, settings) if by_kind is not None else None
+
+
+def _image_estimate(info: MediaInfo, est: Estimator, settings: Settings) -> int | None:
+    return est.image(info.width, info.height)
+
+
+def _video_estimate(info: MediaInfo, est: Estimator, settings: Settings) -> int | None:
+    if not info.duration:
+        return None
+    w, h = _video_frame_size(info)
+    n = est.file_frames(info.duration, settings.fps, settings.max_frames, info.fps)
+    return est.video(n, w, h)
+
+
+def _frames_estimate(info: MediaInfo, est: Estimator, settings: Settings) -> int | None:
+    """The frames sent (sampled as prep samples them), each chunk sized by its first frame;
+    a member whose size is unknown counts as the largest."""
+    n = min(len(info.members), settings.max_frames)
+    if not n:
+        return None
+    step = len(info.members) / n
+    sent = [info.members[int(k * step)] for k in range(n)]
+    return est.frame_list([(m.width, m.height) if m.width and m.height
+                           else (info.width, info.height) for m in sent])
+
+
+_ESTIMATES: dict[str, Callable[[MediaInfo, Estimator, Settings], int | None]] = {
+    "image": _image_estimate, "video": _video_estimate, "frames": _frames_estimate,
+}
 
 
 def token_findings(report: Report, settings: Settings) -> None:
@@ -191,30 +207,37 @@ def context_findings(report: Report, est: int, settings: Settings) -> list[Findi
     if ctx is None or est <= ctx:
         return []
     row = settings.limits["tokens.context"]
-    info = report.info
     what = (f"{report.path}: about {est:,} tokens (estimate), above the {ctx:,}-token context "
             f"of {settings.model}")
     if report.kind != "video":
         return [Finding(row.code, "error", f"{what}; send fewer or smaller frames/images",
                         ctx, est)]
-    w, h = _video_frame_size(info)
-    estimator = settings.estimator
-    k = estimator.cfg.temporal_merge_kernel_size
-    fit_frames = (ctx // estimator.chunk(w, h)) * k  # whole chunks of 4 frames
-    hints = []
-    if fit_frames >= 1 and info.duration:
-        fps = math.floor(fit_frames / info.duration * 100) / 100
-        while fps > 0 and round(info.duration * fps) > fit_frames:
-            fps = round(fps - 0.01, 2)
-        lo = settings.limits.value("param.fps.min", 0.1) or 0.0
-        if fps >= lo and fps > 0:
-            hints.append(f"--fps {fps:g}")
-    if fit_frames >= 1:
-        hints.append(f"--max-frames {fit_frames}")
+    hints = _video_context_hints(report.info, ctx, settings)
     how = (" or ".join(hints) + " would fit") if hints else "no fps or max_frames fits"
     return [Finding(row.code, "warning",
                     f"{what} at fps {settings.fps:g} and max_frames {settings.max_frames} "
                     f"(the server samples the file); {how}", ctx, est)]
+
+
+def _video_context_hints(info: MediaInfo, ctx: int, settings: Settings) -> list[str]:
+    """The --fps and --max-frames that would bring a video file within ``ctx`` tokens."""
+    estimator = settings.estimator
+    k = estimator.cfg.temporal_merge_kernel_size
+    fit_frames = (ctx // estimator.chunk(*_video_frame_size(info))) * k  # whole chunks of 4
+    if fit_frames < 1:
+        return []
+    fps = _fps_within(fit_frames, info.duration, settings) if info.duration else None
+    return ([f"--fps {fps:g}"] if fps is not None else []) + [f"--max-frames {fit_frames}"]
+
+
+def _fps_within(fit_frames: int, duration: float, settings: Settings) -> float | None:
+    """The highest fps (to 0.01) that samples at most ``fit_frames`` frames of ``duration``
+    seconds, when the target allows it."""
+    fps = math.floor(fit_frames / duration * 100) / 100
+    while fps > 0 and round(duration * fps) > fit_frames:
+        fps = round(fps - 0.01, 2)
+    lo = settings.limits.value("param.fps.min", 0.1) or 0.0
+    return fps if fps >= lo and fps > 0 else None
 
 
 def request_tokens(items: Iterable[Any], model: str | None = None) -> dict[str, Any]:

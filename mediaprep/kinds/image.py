@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -64,7 +65,7 @@ from ..output import safe_relative
 from ..resource import Resource
 from ..settings import Settings
 from ..targets.base import Estimator
-from ..tokens import model_resize
+from ..tokens import KimiVisionConfig, model_resize
 from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
     COLOUR_VISIBLE_SHIFT,
     DOWNSCALE_QUALITY,
@@ -149,103 +150,155 @@ def check(info: MediaInfo, settings: Settings) -> Report:
 
 
 def check_image(info: MediaInfo, settings: Settings) -> list[Finding]:
-    limits = settings.limits
-    name = info.path
-    w, h = info.width or 0, info.height or 0
-    fmt = info.format or "unknown"
+    """The image's own limits: format, size, aspect, bytes, frames, colour, what the model
+    keeps of it."""
     out: list[Finding] = []
-
-    row = limits.get("image.formats")
-    # an MPO is a JPEG with extra pictures appended; providers read it as the JPEG it starts with
-    wire_fmt = wire_format(fmt)
-    if row is not None and fmt == UNENCODED:
-        out.append(finding(row, f"{name}: an image in memory, not yet in a file format; prep "
-                                "encodes it", fmt, fixable=True, limit=sorted(row.value)))
-    elif row is not None and wire_fmt not in row.value:
-        out.append(finding(row, f"{name}: {fmt} images are not accepted by {settings.target} "
-                                f"(accepted: {', '.join(sorted(row.value))}); prep converts it",
-                           fmt, fixable=fmt in CONVERTIBLE, limit=sorted(row.value)))
-
-    row = limits.get("image.min_side")
-    if 0 in (info.width, info.height):  # no pixels (a 0x0 PIL image): nothing to pad or send
-        out.append(Finding("image.too_small", "error", f"{name}: {w}x{h} px, an image without "
-                           "pixels", limit=None if row is None else row.value, actual=0))
-    elif row is not None and row.value is not None and (row.below_min(w) or row.below_min(h)):
-        out.append(finding(row, f"{name}: {w}x{h} px; each side must be more than {row.value} px"
-                                " (prep pads it)", min(w, h), fixable=True))
-
-    row = limits.get("image.max_aspect_ratio")
-    if row is not None and row.value is not None and w and h:
-        ratio = max(w, h) / min(w, h)
-        if row.exceeds_max(ratio):
-            fix = "prep pads it" if settings.pad_aspect else "prep pads it with --pad-aspect"
-            out.append(finding(row, f"{name}: aspect ratio {ratio:.1f}:1 is above "
-                                    f"{row.value:g}:1; crop it, or {fix}", round(ratio, 3),
-                               fixable=settings.pad_aspect))
-
-    row = limits.get("image.recommended_box")
-    if row is not None and row.value is not None and w and not in_box(w, h, row.value):
-        bw, bh = row.value
-        out.append(finding(row, f"{name}: {w}x{h} px is above the recommended {bw}x{bh}; "
-                                "prep scales it down", [w, h], fixable=True, limit=[bw, bh]))
-
-    tier_box = limits.get("image.format_tier_box")
-    tier_formats = limits.get("image.formats_above_tier")
-    if (tier_box is not None and tier_formats is not None and w
-            and not in_box(w, h, tier_box.value) and wire_fmt not in tier_formats.value
-            and wire_fmt in limits.value("image.formats", {wire_fmt})):
-        bw, bh = tier_box.value
-        out.append(finding(tier_formats, f"{name}: {fmt} at {w}x{h} px; above {bw}x{bh} only "
-                                         f"{', '.join(sorted(tier_formats.value))} are accepted"
-                                         " (prep converts it)", fmt, fixable=True,
-                           limit=sorted(tier_formats.value)))
-
-    out += check_item_bytes("image", name, info.sent_bytes, mime_for(wire_fmt), settings,
+    for check_one in _SHAPE_CHECKS:
+        out += check_one(info, settings)
+    wire_fmt = wire_format(info.format or "unknown")
+    out += check_item_bytes("image", info.path, info.sent_bytes, mime_for(wire_fmt), settings,
                             "prep re-encodes or scales it down")
     out += check_animated(info, settings)
     out += check_colour(info, settings)
     out += check_downscaled(info, settings)
-    if fmt == "dng":
-        raw = f" ({info.raw_size[0]}x{info.raw_size[1]} raw)" if info.raw_size else ""
-        out.append(Finding("image.raw_preview", "warning",
-                           f"{name}: a DNG raw file{raw}; its embedded {w}x{h} JPEG preview is "
-                           "sent, as the camera rendered it (mediaprep does not develop raw "
-                           "data)", actual=[w, h]))
+    out += _check_raw_preview(info, settings)
     return out
+
+
+def _check_format(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.formats: a format the target does not take (an MPO is a JPEG with extra pictures
+    appended; providers read it as the JPEG it starts with)."""
+    row = settings.limits.get("image.formats")
+    fmt = info.format or "unknown"
+    if row is None:
+        return []
+    if fmt == UNENCODED:
+        return [finding(row, f"{info.path}: an image in memory, not yet in a file format; prep "
+                             "encodes it", fmt, fixable=True, limit=sorted(row.value))]
+    if wire_format(fmt) in row.value:
+        return []
+    return [finding(row, f"{info.path}: {fmt} images are not accepted by {settings.target} "
+                         f"(accepted: {', '.join(sorted(row.value))}); prep converts it",
+                    fmt, fixable=fmt in CONVERTIBLE, limit=sorted(row.value))]
+
+
+def _check_min_side(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.too_small: no pixels at all (a 0x0 PIL image: nothing to pad or send), or a side
+    at or below the target's minimum (prep pads it)."""
+    row = settings.limits.get("image.min_side")
+    w, h = info.width or 0, info.height or 0
+    if 0 in (info.width, info.height):
+        return [Finding("image.too_small", "error", f"{info.path}: {w}x{h} px, an image without "
+                        "pixels", limit=None if row is None else row.value, actual=0)]
+    if row is None or row.value is None or not (row.below_min(w) or row.below_min(h)):
+        return []
+    return [finding(row, f"{info.path}: {w}x{h} px; each side must be more than {row.value} px"
+                         " (prep pads it)", min(w, h), fixable=True)]
+
+
+def _check_aspect(info: MediaInfo, settings: Settings) -> list[Finding]:
+    row = settings.limits.get("image.max_aspect_ratio")
+    w, h = info.width or 0, info.height or 0
+    if row is None or row.value is None or not (w and h):
+        return []
+    ratio = max(w, h) / min(w, h)
+    if not row.exceeds_max(ratio):
+        return []
+    fix = "prep pads it" if settings.pad_aspect else "prep pads it with --pad-aspect"
+    return [finding(row, f"{info.path}: aspect ratio {ratio:.1f}:1 is above {row.value:g}:1; "
+                         f"crop it, or {fix}", round(ratio, 3), fixable=settings.pad_aspect)]
+
+
+def _check_box(info: MediaInfo, settings: Settings) -> list[Finding]:
+    row = settings.limits.get("image.recommended_box")
+    w, h = info.width or 0, info.height or 0
+    if row is None or row.value is None or not w or in_box(w, h, row.value):
+        return []
+    bw, bh = row.value
+    return [finding(row, f"{info.path}: {w}x{h} px is above the recommended {bw}x{bh}; "
+                         "prep scales it down", [w, h], fixable=True, limit=[bw, bh])]
+
+
+def _check_format_tier(info: MediaInfo, settings: Settings) -> list[Finding]:
+    """image.format_tier: above the tier's box the target takes fewer formats (a format it
+    does not take at all is image.formats' finding)."""
+    limits = settings.limits
+    tier_box = limits.get("image.format_tier_box")
+    tier_formats = limits.get("image.formats_above_tier")
+    w, h = info.width or 0, info.height or 0
+    fmt = info.format or "unknown"
+    wire_fmt = wire_format(fmt)
+    if tier_box is None or tier_formats is None or not w or in_box(w, h, tier_box.value):
+        return []
+    if wire_fmt in tier_formats.value or wire_fmt not in limits.value("image.formats",
+                                                                      {wire_fmt}):
+        return []
+    bw, bh = tier_box.value
+    return [finding(tier_formats, f"{info.path}: {fmt} at {w}x{h} px; above {bw}x{bh} only "
+                                  f"{', '.join(sorted(tier_formats.value))} are accepted"
+                                  " (prep converts it)", fmt, fixable=True,
+                    limit=sorted(tier_formats.value))]
+
+
+def _check_raw_preview(info: MediaInfo, settings: Settings) -> list[Finding]:
+    if info.format != "dng":
+        return []
+    w, h = info.width or 0, info.height or 0
+    raw = f" ({info.raw_size[0]}x{info.raw_size[1]} raw)" if info.raw_size else ""
+    return [Finding("image.raw_preview", "warning",
+                    f"{info.path}: a DNG raw file{raw}; its embedded {w}x{h} JPEG preview is "
+                    "sent, as the camera rendered it (mediaprep does not develop raw data)",
+                    actual=[w, h])]
+
+
+#: The checks of the picture's format and shape, in the order their findings are listed.
+_SHAPE_CHECKS = (_check_format, _check_min_side, _check_aspect, _check_box, _check_format_tier)
 
 
 def check_colour(info: MediaInfo, settings: Settings) -> list[Finding]:
     """What the model would see wrong in colour if the file went as it is: HDR shown flat and
     grey, a wide-gamut or CMYK profile ignored, transparency shown as the colour under it
     (the Kimi processor decodes with ``Image.open(...).convert("RGB")``)."""
-    name = info.path
-    out: list[Finding] = []
+    return (_check_hdr_or_profile(info, settings) + _check_bit_depth(info)
+            + _check_transparency(info, settings))
+
+
+def _check_hdr_or_profile(info: MediaInfo, settings: Settings) -> list[Finding]:
     if info.hdr and settings.hdr == "convert":
-        out.append(Finding("image.hdr", "info",
-                           f"{name}: HDR ({info.colour}); a decoder that does not tone-map "
-                           "shows it flat and grey: prep tone-maps it to SDR sRGB (--hdr keep "
-                           "sends it as it is)", actual=info.colour, fixable=True))
-    elif needs_colour_conversion(info):
-        shift = (f" off by a mean \N{GREEK CAPITAL LETTER DELTA}E2000 of {info.colour_shift:.1f}"
-                 if info.colour_shift is not None else " wrong")
-        out.append(Finding("image.colour_profile", "warning",
-                           f"{name}: colours are {info.colour}; a decoder that ignores that "
-                           f"(the model's processor does) shows them{shift}: prep converts it "
-                           "to sRGB", limit=COLOUR_VISIBLE_SHIFT,
-                           actual=info.colour_shift if info.colour_shift is not None
-                           else info.colour, fixable=True))
-    if (info.mode or "").startswith("I;16") or info.mode in ("I", "F"):
-        out.append(Finding("image.high_bit_depth", "warning",
-                           f"{name}: {'float' if info.mode == 'F' else '16/32-bit integer'} "
-                           "grey samples; the model's processor converts them to 8-bit RGB by "
-                           f"clipping ({'black' if info.mode == 'F' else 'white'}): prep scales "
-                           "them to 8 bits", actual=info.mode, fixable=True))
-    if has_alpha_channel(info) and settings.target.drops_alpha:
-        out.append(Finding("image.transparency", "info",
-                           f"{name}: has an alpha channel; the model's processor drops it and "
-                           "shows the colour stored under transparent pixels: prep flattens "
-                           f"them onto {settings.background}", actual=info.mode, fixable=True))
-    return out
+        return [Finding("image.hdr", "info",
+                        f"{info.path}: HDR ({info.colour}); a decoder that does not tone-map "
+                        "shows it flat and grey: prep tone-maps it to SDR sRGB (--hdr keep "
+                        "sends it as it is)", actual=info.colour, fixable=True)]
+    if not needs_colour_conversion(info):
+        return []
+    if info.colour_shift is None:
+        shift, actual = " wrong", info.colour
+    else:
+        shift = f" off by a mean \N{GREEK CAPITAL LETTER DELTA}E2000 of {info.colour_shift:.1f}"
+        actual = info.colour_shift
+    return [Finding("image.colour_profile", "warning",
+                    f"{info.path}: colours are {info.colour}; a decoder that ignores that "
+                    f"(the model's processor does) shows them{shift}: prep converts it "
+                    "to sRGB", limit=COLOUR_VISIBLE_SHIFT, actual=actual, fixable=True)]
+
+
+def _check_bit_depth(info: MediaInfo) -> list[Finding]:
+    if not ((info.mode or "").startswith("I;16") or info.mode in ("I", "F")):
+        return []
+    samples, clipped = ("float", "black") if info.mode == "F" else ("16/32-bit integer", "white")
+    return [Finding("image.high_bit_depth", "warning",
+                    f"{info.path}: {samples} grey samples; the model's processor converts them "
+                    f"to 8-bit RGB by clipping ({clipped}): prep scales them to 8 bits",
+                    actual=info.mode, fixable=True)]
+
+
+def _check_transparency(info: MediaInfo, settings: Settings) -> list[Finding]:
+    if not (has_alpha_channel(info) and settings.target.drops_alpha):
+        return []
+    return [Finding("image.transparency", "info",
+                    f"{info.path}: has an alpha channel; the model's processor drops it and "
+                    "shows the colour stored under transparent pixels: prep flattens "
+                    f"them onto {settings.background}", actual=info.mode, fixable=True)]
 
 
 def needs_colour_conversion(info: MediaInfo) -> bool:
@@ -312,23 +365,39 @@ def tile_layout(upright: tuple[int, int], box: tuple[int, int] | None,
     tall = h >= w
     short, long_ = (w, h) if tall else (h, w)
     cfg = est.cfg
-    p, limit, side = cfg.patch_size, cfg.in_patch_limit, cfg.max_side_px
-    b_short, b_long = (min(box), max(box)) if box else (side, side)
+    b_short, b_long = (min(box), max(box)) if box else (cfg.max_side_px, cfg.max_side_px)
     # a tile at least half as long as it is wide: the short side holds at most
     # p * sqrt(2 * limit) px (2534 for K2.5)
-    s = min(short, b_short, side, int(p * math.sqrt(2 * limit)))
-    scale = s / short
-    length = max(1, round(long_ * scale)) if s != short else long_
-    t = min(length, b_long, side, (limit // max(1, s // p)) * p)
-    while t > p and model_resize(*((s, t) if tall else (t, s)), cfg=cfg) != (
-            (s, t) if tall else (t, s)):
+    s = min(short, b_short, cfg.max_side_px,
+            int(cfg.patch_size * math.sqrt(2 * cfg.in_patch_limit)))
+    length = max(1, round(long_ * (s / short))) if s != short else long_
+    t = _tile_length(s, min(length, b_long), tall, cfg)
+    return TileLayout(_across(s, length, tall), _across(s, t, tall),
+                      _tile_boxes(s, t, length, tall))
+
+
+def _across(short: int, long_: int, tall: bool) -> tuple[int, int]:
+    """(width, height) of a tall or wide picture from its short and long sides."""
+    return (short, long_) if tall else (long_, short)
+
+
+def _tile_length(s: int, most: int, tall: bool, cfg: KimiVisionConfig) -> int:
+    """The longest tile of short side ``s`` (at most ``most``) within the processor's patch
+    limit that its resize keeps as it is."""
+    p = cfg.patch_size
+    t = min(most, cfg.max_side_px, (cfg.in_patch_limit // max(1, s // p)) * p)
+    while t > p and model_resize(*_across(s, t, tall), cfg=cfg) != _across(s, t, tall):
         t -= p
+    return t
+
+
+def _tile_boxes(s: int, t: int, length: int, tall: bool) -> tuple[tuple[int, int, int, int], ...]:
+    """Tiles of length ``t`` over ``length``, evenly spread, overlapping by at least
+    TILE_OVERLAP, in reading order."""
     overlap = round(t * TILE_OVERLAP)
     n = 1 if length <= t else math.ceil((length - overlap) / (t - overlap))
     starts = [0] if n == 1 else [round(i * (length - t) / (n - 1)) for i in range(n)]
-    boxes = tuple((0, a, s, a + t) if tall else (a, 0, a + t, s) for a in starts)
-    size = (s, length) if tall else (length, s)
-    return TileLayout(size, (s, t) if tall else (t, s), boxes)
+    return tuple((0, a, s, a + t) if tall else (a, 0, a + t, s) for a in starts)
 
 
 def animation_as_frames(info: MediaInfo, settings: Settings) -> bool:
@@ -445,97 +514,122 @@ def _blocking(findings: list[Finding]) -> list[Finding]:
 def plan_image(
     info: MediaInfo, findings: list[Finding], settings: Settings, *, from_pil: bool = False
 ) -> ImagePlan:
+    """What prep does to an image: the size caps, the output format, the byte budget and the
+    reasons to change it at all (none: it passes through)."""
     limits = settings.limits
-    w, h = info.width or 1, info.height or 1
-    plan = ImagePlan(passthrough=False)
-    # the box the pixels must fit: the recommended resolution, and the user's caps
-    plan.box = limits.value("image.recommended_box")
-    plan.max_side = settings.max_side
-    plan.max_pixels = settings.max_pixels
-    min_side = limits.value("image.min_side")
-    plan.pad_min_side = min_side
-    plan.max_ratio = limits.value("image.max_aspect_ratio")
-    if settings.pad_aspect:
-        plan.pad_aspect = plan.max_ratio
-
-    caps = []
-    # an unknown model is sized by the target's own model's processor
-    est = settings.estimator or settings.target.estimator(settings.target.default_model)
-    if settings.resize_model:
-        mw, mh = keep_ratio(model_kept_size(*_upright(info), est), _upright(info),
-                            plan.max_ratio)
-        if (mw, mh) != _upright(info):
-            caps.append(((mw, mh), "model"))
-            plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
-    # one image must also fit the request's budget on its own
-    token_caps = [
-        v
-        for v in (limits.value("tokens.max_image"), limits.value("tokens.max_request"))
-        if v is not None
-    ]
-    token_cap = min(token_caps) if token_caps else None
-    if token_cap is not None:
-        cap = keep_ratio(size_for_tokens(*_upright(info), token_cap, est), _upright(info),
-                         plan.max_ratio)
-        if cap != _upright(info):
-            caps.append((cap, "tokens"))
-            plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
-    if caps:
-        plan.exact_size_cap, plan.exact_cap_reason = min(caps, key=lambda c: c[0][0] * c[0][1])
-
-    fmt = info.format or ""
-    wire = wire_format(fmt)
-    allowed = limits.value("image.formats") or frozenset(ENCODABLE)
-    tier_box = limits.value("image.format_tier_box")
-    tier_formats = limits.value("image.formats_above_tier")
-    out_box_ok = tier_box is None or in_box(w, h, tier_box)
-    has_alpha = (info.mode or "") in ALPHA_MODES or (info.mode == "P" and fmt in ("png", "gif"))
-
-    if (
-        wire in ENCODABLE
-        and wire in allowed
-        and (out_box_ok or tier_formats is None or wire in tier_formats)
-    ):
-        plan.out_format = wire
-    elif has_alpha and "png" in allowed:
-        plan.out_format = "png"
-    else:
-        plan.out_format = "jpeg"
-
-    transport = settings.transport
-    if transport == "base64":
-        plan.budget = limits.value("image.max_data_url_bytes")
-        plan.budget_is_data_url = True
-        body = limits.value("request.max_body_bytes")
-        if body is not None:
-            body_budget = body - IMAGE_REQUEST_OVERHEAD
-            plan.budget = min(plan.budget, body_budget) if plan.budget else body_budget
-    else:
-        plan.budget = limits.value(f"image.max_bytes.{transport}")
-
-    needs = _blocking(findings)
-    if info.orientation not in (None, 1):
-        plan.reasons.append(f"apply {_orientation_source(info)} orientation "
-                            f"{info.orientation}")
-    if needs:
-        plan.reasons += [f.code for f in needs]
-    if info.hdr and settings.hdr == "convert":
-        plan.reasons.append("image.hdr")
-    user_caps = (settings.max_side is not None and max(w, h) > settings.max_side) or (
-        settings.max_pixels is not None and w * h > settings.max_pixels
+    max_ratio = limits.value("image.max_aspect_ratio")
+    plan = ImagePlan(
+        passthrough=False,
+        # the box the pixels must fit: the recommended resolution, and the user's caps
+        box=limits.value("image.recommended_box"),
+        max_side=settings.max_side,
+        max_pixels=settings.max_pixels,
+        pad_min_side=limits.value("image.min_side"),
+        max_ratio=max_ratio,
+        pad_aspect=max_ratio if settings.pad_aspect else None,
     )
-    if user_caps:
-        plan.reasons.append("fit --max-side/--max-pixels")
-    animated = bool(info.frames and info.frames > 1) and "gif" not in allowed
-    if animated:
-        plan.reasons.append("take the first frame of an animation")
-    if info.decoder == "ffmpeg":  # a file Pillow refuses may be refused by the provider too
-        plan.reasons.append("decode with the bundled FFmpeg")
+    _plan_size_caps(plan, info, settings)
+    allowed = limits.value("image.formats") or frozenset(ENCODABLE)
+    plan.out_format = _output_format(info, limits, allowed)
+    plan.budget, plan.budget_is_data_url = _byte_budget(settings)
+    plan.reasons += _change_reasons(info, findings, settings, allowed)
     plan.passthrough = not plan.reasons and not from_pil
     _plan_png(plan, info)
     return plan
 
 
+def _sizing_estimator(settings: Settings) -> Estimator:
+    """The estimator that sizes images: an unknown model is sized by the target's own model's
+    processor."""
+    return settings.estimator or settings.target.estimator(settings.target.default_model)
+
+
+def _plan_size_caps(plan: ImagePlan, info: MediaInfo, settings: Settings) -> None:
+    """The exact size caps: what the model keeps (--resize model) and what one image may cost
+    in tokens on its own (the request's budget); the smaller one holds."""
+    est = _sizing_estimator(settings)
+    up = _upright(info)
+    caps = []
+    if settings.resize_model:
+        mw, mh = keep_ratio(model_kept_size(*up, est), up, plan.max_ratio)
+        if (mw, mh) != up:
+            caps.append(((mw, mh), "model"))
+            plan.reasons.append(f"resize to what the model keeps ({mw}x{mh})")
+    token_cap = _image_token_cap(settings.limits)
+    if token_cap is not None:
+        cap = keep_ratio(size_for_tokens(*up, token_cap, est), up, plan.max_ratio)
+        if cap != up:
+            caps.append((cap, "tokens"))
+            plan.reasons.append(f"scale to at most {token_cap} tokens ({cap[0]}x{cap[1]})")
+    if caps:
+        plan.exact_size_cap, plan.exact_cap_reason = min(caps, key=lambda c: c[0][0] * c[0][1])
+
+
+def _image_token_cap(limits: Limits) -> int | None:
+    """One image must fit the image cap and the request's budget on its own."""
+    caps = [v for v in (limits.value("tokens.max_image"), limits.value("tokens.max_request"))
+            if v is not None]
+    return min(caps) if caps else None
+
+
+def _output_format(info: MediaInfo, limits: Limits, allowed: frozenset[str]) -> str:
+    """The format prep encodes to: the input's own when the target takes it at this size,
+    else PNG for a picture with transparency (when taken), else JPEG."""
+    fmt = info.format or ""
+    wire = wire_format(fmt)
+    if wire in ENCODABLE and wire in allowed and _tier_takes(info, limits, wire):
+        return wire
+    has_alpha = (info.mode or "") in ALPHA_MODES or (info.mode == "P" and fmt in ("png", "gif"))
+    return "png" if has_alpha and "png" in allowed else "jpeg"
+
+
+def _tier_takes(info: MediaInfo, limits: Limits, wire: str) -> bool:
+    """Whether the format tier allows ``wire`` at the input's size (above the tier's box only
+    some formats are accepted)."""
+    tier_box = limits.value("image.format_tier_box")
+    tier_formats = limits.value("image.formats_above_tier")
+    if tier_box is None or tier_formats is None:
+        return True
+    return in_box(info.width or 1, info.height or 1, tier_box) or wire in tier_formats
+
+
+def _byte_budget(settings: Settings) -> tuple[int | None, bool]:
+    """The bytes one image may take on this transport, and whether they count as a data URL
+    (base64: also within the request body's limit, less the rest of the request)."""
+    limits = settings.limits
+    if settings.transport != "base64":
+        return limits.value(f"image.max_bytes.{settings.transport}"), False
+    budget = limits.value("image.max_data_url_bytes")
+    body = limits.value("request.max_body_bytes")
+    if body is not None:
+        body_budget = body - IMAGE_REQUEST_OVERHEAD
+        budget = min(budget, body_budget) if budget else body_budget
+    return budget, True
+
+
+def _change_reasons(info: MediaInfo, findings: list[Finding], settings: Settings,
+                    allowed: frozenset[str]) -> list[str]:
+    """Why the image cannot go as it is, beyond the size caps (empty: it may pass through)."""
+    reasons = []
+    if info.orientation not in (None, 1):
+        reasons.append(f"apply {_orientation_source(info)} orientation {info.orientation}")
+    reasons += [f.code for f in _blocking(findings)]
+    if info.hdr and settings.hdr == "convert":
+        reasons.append("image.hdr")
+    if _above_user_caps(info, settings):
+        reasons.append("fit --max-side/--max-pixels")
+    if (info.frames or 0) > 1 and "gif" not in allowed:
+        reasons.append("take the first frame of an animation")
+    if info.decoder == "ffmpeg":  # a file Pillow refuses may be refused by the provider too
+        reasons.append("decode with the bundled FFmpeg")
+    return reasons
+
+
+def _above_user_caps(info: MediaInfo, settings: Settings) -> bool:
+    w, h = info.width or 1, info.height or 1
+    if settings.max_side is not None and max(w, h) > settings.max_side:
+        return True
+    return settings.max_pixels is not None and w * h > settings.max_pixels
 
 
 def _plan_png(plan: ImagePlan, info: MediaInfo) -> None:
@@ -648,91 +742,114 @@ def size_for_tokens(w: int, h: int, max_tokens: int, est: Estimator) -> tuple[in
 
 
 def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink) -> Prepared:
+    """Prepare one image: as it is when nothing must change (proved to decode), else decoded,
+    fixed and encoded within the budget, then checked again; or as frames (--animation frames)
+    or tiles (--tiles)."""
     info = report.info
-    result = Prepared(
-        path=src.name,
-        kind="image",
-        ok=False,
-        info=info,
-        findings=list(report.findings),
-        bytes_in=info.bytes,
-    )
-    if src.image is None and animation_as_frames(info, settings):
-        return prepare_animation(src, report, settings, sink, result)
-    if settings.tiles and tileable(info):
-        est = settings.estimator or settings.target.estimator(settings.target.default_model)
-        layout = tile_layout(_upright(info), settings.limits.value("image.recommended_box"),
-                             est)
-        if len(layout.boxes) > 1:
-            return prepare_tiles(src, info, layout, settings, sink, result)
-    if info.image_offset is not None and info.image_bytes is not None:
-        # a raw file's preview is the image prepared from here on (its pixels, its bytes)
-        with src.open() as fh:
-            fh.seek(info.image_offset)
-            src = Resource(name=src.name, data=fh.read(info.image_bytes))
+    result = Prepared(path=src.name, kind="image", ok=False, info=info,
+                      findings=list(report.findings), bytes_in=info.bytes)
+    other = _prepare_otherwise(src, report, settings, sink, result)
+    if other is not None:
+        return other
+    src = _image_source(src, info)
     plan = plan_image(info, report.findings, settings, from_pil=src.image is not None)
-    if plan.passthrough and has_alpha_channel(info) and settings.target.drops_alpha \
-            and _transparent(src, settings):
+    if plan.passthrough and _transparency_shows(src, info, settings):
         plan.passthrough = False  # the processor would show what lies under the transparency
         plan.reasons.append("image.transparency")
     if plan.passthrough:
-        data = first_image_bytes(src, info, result)
-        fmt = wire_format(info.format)
-    else:
-        try:
-            data, fmt = _transform_and_encode(src, plan, result, settings,
-                                              keep_preview=sink.keep_preview)
-        except BudgetError as exc:
-            result.findings.append(_budget_finding(src.name, exc, settings))
-            return result
-        except (
-            OSError,
-            ValueError,
-            SyntaxError,
-            Image.DecompressionBombError,
-            MemoryError,
-            EOFError,
-        ) as exc:
-            result.findings.append(
-                Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}")
-            )
-            return result
-    mime = mime_for(fmt)
+        return _pass_through(src, report, settings, sink, result)
+    encoded = _encode_or_finding(src, plan, result, settings, sink)
+    if encoded is None:
+        return result
+    data, fmt = encoded
+    # re-check what will be sent: the header and structure of the bytes encoded here
+    out_info = probe(Resource(name=f"{src.name} (prepared)", data=data), settings.limits)
+    recheck = check(out_info, settings)
+    problems = [f for f in recheck.findings if f.severity == "error"]
+    if problems:
+        result.findings += problems
+        return result
+    return _emitted(result, src, data, fmt, out_info, recheck, settings, sink)
+
+
+def _prepare_otherwise(src: Resource, report: Report, settings: Settings, sink: Sink,
+                       result: Prepared) -> Prepared | None:
+    """An animation sent as frames, or a tall or wide image sent as tiles (None: neither)."""
+    info = report.info
+    if src.image is None and animation_as_frames(info, settings):
+        return prepare_animation(src, report, settings, sink, result)
+    if not (settings.tiles and tileable(info)):
+        return None
+    layout = tile_layout(_upright(info), settings.limits.value("image.recommended_box"),
+                         _sizing_estimator(settings))
+    if len(layout.boxes) > 1:
+        return prepare_tiles(src, info, layout, settings, sink, result)
+    return None
+
+
+def _image_source(src: Resource, info: MediaInfo) -> Resource:
+    """The image prepared: a raw file's embedded preview (its pixels, its bytes) from here on,
+    else the input itself."""
+    if info.image_offset is None or info.image_bytes is None:
+        return src
+    with src.open() as fh:
+        fh.seek(info.image_offset)
+        return Resource(name=src.name, data=fh.read(info.image_bytes))
+
+
+def _transparency_shows(src: Resource, info: MediaInfo, settings: Settings) -> bool:
+    """Whether the model's processor would show the colour under transparent pixels."""
+    return (has_alpha_channel(info) and settings.target.drops_alpha
+            and _transparent(src, settings))
+
+
+def _encode_or_finding(src: Resource, plan: ImagePlan, result: Prepared, settings: Settings,
+                       sink: Sink) -> tuple[bytes, str] | None:
+    """The encoded bytes and their format, or None with the finding in ``result``."""
+    try:
+        return _transform_and_encode(src, plan, result, settings, keep_preview=sink.keep_preview)
+    except BudgetError as exc:
+        result.findings.append(_budget_finding(src.name, exc, settings))
+    except _DECODE_ERRORS as exc:
+        result.findings.append(
+            Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}"))
+    return None
+
+
+def _pass_through(src: Resource, report: Report, settings: Settings, sink: Sink,
+                  result: Prepared) -> Prepared:
+    """The input's bytes sent as they are, already probed and checked: not probed again, only
+    proved to decode (a JPEG at 1/8 scale: every scan's entropy data is still decoded)."""
+    info = report.info
+    data = first_image_bytes(src, info, result)
+    fmt = wire_format(info.format)
     emitted = None
-    if plan.passthrough:
-        # the bytes sent are the input's, already probed and checked: not probed again, only
-        # proved to decode (a JPEG at 1/8 scale: every scan's entropy data is still decoded)
-        if fmt == "png" and sink.out_dir is None:
-            # nothing is written: the data URL is encoded while the verify inflates
-            problem, emitted = _verify_beside(
-                data, settings, lambda: emit_url(sink, src.name, data, fmt, mime, settings))
-        else:
-            keep = None
-            if sink.keep_preview:  # the verify's pixels are the preview's (no decode again)
-                def keep(im: Image.Image) -> None:
-                    if (small := preview_or_none(im)) is not None:
-                        result.previews[0] = small
-            problem = verify_decodes(data, settings.limits, keep=keep)
-        if problem:
-            result.findings.append(
-                Finding("file.unreadable", "error", f"{src.name}: {problem}"))
-            return result
-        out_info, recheck = info, report
+    if fmt == "png" and sink.out_dir is None:
+        # nothing is written: the data URL is encoded while the verify inflates
+        problem, emitted = _verify_beside(
+            data, settings, lambda: emit_url(sink, src.name, data, fmt, mime_for(fmt), settings))
     else:
-        # re-check what will be sent: the header and structure of the bytes encoded here
-        out_src = Resource(name=f"{src.name} (prepared)", data=data)
-        out_info = probe(out_src, settings.limits)
-        recheck = check(out_info, settings)
-        problems = [f for f in recheck.findings if f.severity == "error"]
-        if problems:
-            result.findings += problems
-            return result
+        keep = None
+        if sink.keep_preview:  # the verify's pixels are the preview's (no decode again)
+            def keep(im: Image.Image) -> None:
+                _keep_preview(result, im)
+        problem = verify_decodes(data, settings.limits, keep=keep)
+    if problem:
+        result.findings.append(Finding("file.unreadable", "error", f"{src.name}: {problem}"))
+        return result
+    return _emitted(result, src, data, fmt, info, report, settings, sink, emitted)
+
+
+def _emitted(result: Prepared, src: Resource, data: bytes, fmt: str, out_info: MediaInfo,
+             recheck: Report, settings: Settings, sink: Sink,
+             emitted: tuple[str, list[Path]] | None = None) -> Prepared:
+    """``result`` completed with what is sent: the bytes, written or as a data URL, its part."""
     result.output_info = out_info
     result.tokens = recheck.tokens
-    result.mime = mime
+    result.mime = mime_for(fmt)
     result.data = data
     result.bytes_out = len(data)
-    url, outputs = emitted or emit_url(sink, src.name, data, fmt, mime, settings)
+    url, outputs = emitted or emit_url(sink, src.name, data, fmt, result.mime, settings)
     result.outputs = outputs
     result.part = image_part(url, settings.dialect)
     result.ok = True
@@ -742,10 +859,8 @@ def prepare_image(src: Resource, report: Report, settings: Settings, sink: Sink)
 def _transparent(src: Resource, settings: Settings) -> bool:
     """Whether an image with an alpha channel has any pixel that is not opaque (decoded once;
     an image that cannot be decoded is left to the verify that follows to report)."""
-    ceiling = settings.limits.value("image.max_decode_pixels")
     try:
-        with open_lazy(src.path or src.data, max_pixels=1 << 62 if ceiling is None else ceiling,
-                       seconds=settings.limits.value("image.max_decode_seconds")) as im:
+        with open_lazy(src.path or src.data, **_open_args(settings.limits)) as im:
             return alpha_in_use(im)
     except Exception:  # noqa: BLE001 - the passthrough's verify names what is wrong
         return False
@@ -793,59 +908,70 @@ def prepare_tiles(src: Resource, info: MediaInfo, layout: TileLayout, settings: 
     """--tiles: the image decoded once, turned upright, scaled to the layout's size when it
     must be, and cut into its tiles, each prepared as an image of its own (its own part, in
     reading order, in ``result.parts``)."""
-    limits = settings.limits
-    ceiling = limits.value("image.max_decode_pixels")
     try:
-        if info.decoder == "ffmpeg":
-            img = decode_still(src)
-        else:
-            opened = open_lazy(src.image if src.image is not None else (src.path or src.data),
-                               max_pixels=1 << 62 if ceiling is None else ceiling,
-                               seconds=limits.value("image.max_decode_seconds"))
-            img = load_image(opened)
-            if src.image is None and opened is not img:
-                opened.close()
-        img, rotated = apply_orientation(img)
-        if tuple(img.size) != tuple(_upright(info)):  # a header the decode did not agree with
-            layout = tile_layout(img.size, limits.value("image.recommended_box"),
-                                 settings.estimator or settings.target.estimator(
-                                     settings.target.default_model))
-        if img.size != layout.size:
-            img = resize_to(img, layout.size)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError,
-            EOFError) as exc:
-        result.findings.append(
-            Finding("file.unreadable", "error", f"{src.name}: cannot decode the image: {exc}"))
-        return result
+        img, layout, rotated = _decode_for_tiles(src, info, layout, settings)
+    except _DECODE_ERRORS as exc:
+        return _unreadable(result, f"{src.name}: cannot decode the image: {exc}")
     if rotated:
         result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
                                                     "orientation says"))
-    tile_settings = settings.replace(tiles=False)
-    base = sink.stem or safe_relative(src.name).with_suffix("")
-    tokens = 0
-    for i, box in enumerate(layout.boxes):
-        tile = Resource(name=f"{src.name} (tile {i + 1} of {len(layout.boxes)})",
-                        image=img.crop(box))
-        t_report = check(probe(tile, limits), tile_settings)
-        one = prepare_image(tile, t_report, tile_settings,
-                            Sink(sink.out_dir, base.with_name(f"{base.name}_tile{i + 1:02d}")))
-        if not one.ok or one.part is None:
-            result.findings += [f for f in one.findings if f.severity == "error"]
-            return result
-        result.parts.append(one.part)
-        result.outputs += one.outputs
-        result.bytes_out += one.bytes_out
-        tokens += int((one.tokens or {}).get("estimate", 0))
+    tokens = _prepare_each_tile(src, img, layout, settings, sink, result)
+    if tokens is None:
+        return result
     tw, th = layout.tile
     est = settings.estimator
-    result.changes.append(Change(
-        "tiled", _wxh(_upright(info)), f"{len(layout.boxes)} tiles of {tw}x{th}",
-        "--tiles: the model sees each tile whole" + (
-            f"; about {tokens:,} tokens" if est is not None and tokens else "")))
+    about = f"; about {tokens:,} tokens" if est is not None and tokens else ""
+    result.changes.append(Change("tiled", _wxh(_upright(info)),
+                                 f"{len(layout.boxes)} tiles of {tw}x{th}",
+                                 f"--tiles: the model sees each tile whole{about}"))
     if est is not None and tokens:
         result.tokens = est.to_json(tokens)
     result.ok = True
     return result
+
+
+def _decode_for_tiles(src: Resource, info: MediaInfo, layout: TileLayout,
+                      settings: Settings) -> tuple[Image.Image, TileLayout, bool]:
+    """The whole picture decoded, upright, at the layout's size (laid out again when the
+    decode disagrees with the header), and whether it was turned."""
+    limits = settings.limits
+    if info.decoder == "ffmpeg":
+        img = decode_still(src)
+    else:
+        opened = _open_still(src, info, limits)
+        img = load_image(opened)
+        if src.image is None and opened is not img:
+            opened.close()
+    img, rotated = apply_orientation(img)
+    if tuple(img.size) != tuple(_upright(info)):  # a header the decode did not agree with
+        layout = tile_layout(img.size, limits.value("image.recommended_box"),
+                             _sizing_estimator(settings))
+    if img.size != layout.size:
+        img = resize_to(img, layout.size)
+    return img, layout, rotated
+
+
+def _prepare_each_tile(src: Resource, img: Image.Image, layout: TileLayout, settings: Settings,
+                       sink: Sink, result: Prepared) -> int | None:
+    """Each tile prepared as an image, its part, outputs and bytes added to ``result``; the
+    tiles' tokens, or None when one fails (its errors are in ``result``)."""
+    tile_settings = settings.replace(tiles=False)
+    base = sink.stem or safe_relative(src.name).with_suffix("")
+    n = len(layout.boxes)
+    tokens = 0
+    for i, box in enumerate(layout.boxes):
+        tile = Resource(name=f"{src.name} (tile {i + 1} of {n})", image=img.crop(box))
+        t_report = check(probe(tile, settings.limits), tile_settings)
+        one = prepare_image(tile, t_report, tile_settings,
+                            Sink(sink.out_dir, base.with_name(f"{base.name}_tile{i + 1:02d}")))
+        if not one.ok or one.part is None:
+            result.findings += [f for f in one.findings if f.severity == "error"]
+            return None
+        result.parts.append(one.part)
+        result.outputs += one.outputs
+        result.bytes_out += one.bytes_out
+        tokens += int((one.tokens or {}).get("estimate", 0))
+    return tokens
 
 
 def _verify_beside(data: bytes, settings: Settings,
@@ -886,14 +1012,25 @@ def prepare_frame_images(
                                 if not errors_only or f.severity == "error"]
             return None
         urls.append(one.part.get("image_url", {}).get("url") or one.part.get("image"))
-        if one.output_info is not None and one.output_info.width:
-            sizes.append((one.output_info.width, one.output_info.height or 1))
+        sizes += _output_size(one)
         outputs += one.outputs
         result.bytes_out += one.bytes_out
-        if keep_changes:  # each kind once: the first frame's record stands for all
-            seen = {c.kind for c in result.changes}
-            result.changes += [c for c in one.changes if c.kind not in seen]
+        if keep_changes:
+            _add_change_kinds(result, one)
     return urls, outputs, sizes
+
+
+def _output_size(one: Prepared) -> list[tuple[int, int]]:
+    """The size of what was sent, when known (as a list of one, or empty)."""
+    if one.output_info is None or not one.output_info.width:
+        return []
+    return [(one.output_info.width, one.output_info.height or 1)]
+
+
+def _add_change_kinds(result: Prepared, one: Prepared) -> None:
+    """Each kind of change once: the first frame's record stands for all."""
+    seen = {c.kind for c in result.changes}
+    result.changes += [c for c in one.changes if c.kind not in seen]
 
 
 def animation_schedule(durations: list[int], cap: int, lo: float, hi: float,
@@ -923,236 +1060,188 @@ def animation_schedule(durations: list[int], cap: int, lo: float, hi: float,
     return picks, min(hi, max(lo, count / seconds))
 
 
+@dataclass(frozen=True)
+class _AnimationPlan:
+    """The frames of an animation that are sent (:func:`animation_schedule`), and why."""
+
+    durations: list[int]
+    picks: list[int]
+    fps: float
+    cap: int  # frames one request holds
+    lo: float
+    hi: float
+    min_frames: int
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.durations) / 1000.0
+
+
+def _plan_animation(durations: list[int], n: int, settings: Settings) -> _AnimationPlan:
+    limits = settings.limits
+    lo = limits.value("param.fps.min") or 0.1
+    hi = limits.value("param.fps.max") or 10.0
+    min_frames = limits.value("frames.min") or 1
+    # a slow animation repeats frames: the list may hold more than the file
+    cap, _ = frame_budget(max(n, math.ceil(sum(durations) / 1000.0 * lo)), settings)
+    picks, fps = animation_schedule(durations, cap, lo, hi, min_frames)
+    return _AnimationPlan(durations, picks, fps, cap, lo, hi, min_frames)
+
+
+#: What a decoder may raise on a broken or hostile picture.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, MemoryError,
+                  Image.DecompressionBombError)
+
+
 def prepare_animation(src: Resource, report: Report, settings: Settings, sink: Sink,
                       result: Prepared) -> Prepared:
     """--animation frames: an animated GIF/APNG/WebP/AVIF as a video image list, its frames
     composited and prepared one at a time as images in the target's frame format (JPEG). The
     frames sent and their fps (:func:`animation_schedule`) keep the animation's real length:
     frame count / fps is the sum of its frame durations, within the fps range."""
-    info = report.info
-    limits = settings.limits
-    n = info.frames or 0
-    ceiling = limits.value("image.max_decode_pixels")
-    lo = limits.value("param.fps.min") or 0.1
-    hi = limits.value("param.fps.max") or 10.0
-    min_frames = limits.value("frames.min") or 1
     source = src.path or src.data
-    open_args = {"max_pixels": 1 << 62 if ceiling is None else ceiling,
-                 "seconds": limits.value("image.max_decode_seconds")}
+    open_args = _open_args(settings.limits)
     try:
-        durations = animation_durations(source, n, **open_args)
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
-            Image.DecompressionBombError) as exc:
-        result.findings.append(Finding("file.unreadable", "error",
-                                       f"{src.name}: cannot read the animation's frames: {exc}"))
-        return result
-    seconds = sum(durations) / 1000.0
-    # a slow animation repeats frames: the list may hold more than the file
-    cap, _ = frame_budget(max(n, math.ceil(seconds * lo)), settings)
-    picks, fps = animation_schedule(durations, cap, lo, hi, min_frames)
-    _, per_item = frame_budget(len(picks), settings)
-    if sorted(set(picks)) != list(range(len(durations))) or len(picks) > len(durations):
-        result.changes.append(Change("sampled", f"{len(durations)} frames",
-                                     f"{len(picks)} taken at even moments",
-                                     f"{len(picks)} frames at {fps:.4g} fps keep its "
-                                     f"{seconds:g} s within the fps range"
-                                     + (f" and at most {cap} fit one request"
-                                        if len(picks) == cap else "")))
-    max_side = min(settings.max_side or settings.frame_max_side, settings.frame_max_side)
-    frame_settings = settings.replace(
-        max_side=max_side, max_tokens=None, animation="first",
-        limit_overrides={
-            **{k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"},
-            **({"image.max_data_url_bytes": per_item} if settings.transport == "base64"
-               else {})})
-    sends = collections.Counter(picks)
-
-    def frames() -> Iterator[Resource]:
-        for i, frame in iter_animation(source, max(picks, default=-1) + 1, set(sends),
-                                       **open_args):
-            try:
-                flat, _ = normalise_mode(frame, FRAME_FORMAT)
-            finally:
-                if "flat" not in locals() or flat is not frame:
-                    frame.close()
-            for _ in range(sends[i]):  # a frame shown longer than a step goes more than once
-                yield Resource(name=f"{src.name} (frame {i})", image=flat)
-            flat.close()  # prepared by now: one frame in memory at a time
-
+        durations = animation_durations(source, report.info.frames or 0, **open_args)
+    except _DECODE_ERRORS as exc:
+        return _unreadable(result, f"{src.name}: cannot read the animation's frames: {exc}")
+    plan = _plan_animation(durations, report.info.frames or 0, settings)
+    _record_sampling(result, plan)
+    _, per_item = frame_budget(len(plan.picks), settings)
+    frame_settings = _animation_frame_settings(settings, per_item)
+    frames = _animation_frames(src.name, source, plan.picks, open_args)
     try:
-        done = prepare_frame_images(frames(), frame_settings, sink, result,
-                                    errors_only=True, keep_changes=False)
-        if done is None:
-            return result
-        urls, outputs, sizes = done
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
-            Image.DecompressionBombError) as exc:
-        result.findings.append(Finding("file.unreadable", "error",
-                                       f"{src.name}: cannot decode the animation's frames: "
-                                       f"{exc}"))
+        done = prepare_frame_images(frames, frame_settings, sink, result, errors_only=True,
+                                    keep_changes=False)
+    except _DECODE_ERRORS as exc:
+        return _unreadable(result, f"{src.name}: cannot decode the animation's frames: {exc}")
+    if done is None:
         return result
-    if len(urls) < min_frames:
+    urls, outputs, sizes = done
+    if len(urls) < plan.min_frames:
         result.findings.append(Finding("frames.too_few", "error",
                                        f"{src.name}: only {len(urls)} frames could be read; at "
-                                       f"least {min_frames} are needed", min_frames, len(urls)))
+                                       f"least {plan.min_frames} are needed", plan.min_frames,
+                                       len(urls)))
         return result
-    if len(urls) < len(picks):  # the file held fewer frames than it declared
-        fps = min(hi, max(lo, len(urls) / seconds)) if seconds > 0 else fps
+    _finish_animation(result, plan, urls, outputs, sizes, settings)
+    return result
+
+
+def _unreadable(result: Prepared, message: str) -> Prepared:
+    result.findings.append(Finding("file.unreadable", "error", message))
+    return result
+
+
+def _record_sampling(result: Prepared, plan: _AnimationPlan) -> None:
+    """A change when the frames sent are not every frame once (taken at even moments)."""
+    picks, n = plan.picks, len(plan.durations)
+    if sorted(set(picks)) == list(range(n)) and len(picks) <= n:
+        return
+    cap = f" and at most {plan.cap} fit one request" if len(picks) == plan.cap else ""
+    result.changes.append(Change("sampled", f"{n} frames", f"{len(picks)} taken at even moments",
+                                 f"{len(picks)} frames at {plan.fps:.4g} fps keep its "
+                                 f"{plan.seconds:g} s within the fps range{cap}"))
+
+
+def _animation_frame_settings(settings: Settings, per_item: int) -> Settings:
+    """Each frame is prepared as an image of the frame list: at most the frame side, no token
+    cap of its own (the list's is the request's), the data URL's share of the request."""
+    overrides = {k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"}
+    if settings.transport == "base64":
+        overrides["image.max_data_url_bytes"] = per_item
+    return settings.replace(
+        max_side=min(settings.max_side or settings.frame_max_side, settings.frame_max_side),
+        max_tokens=None, animation="first", limit_overrides=overrides)
+
+
+def _animation_frames(name: str, source: Path | bytes | None, picks: list[int],
+                      open_args: dict[str, Any]) -> Iterator[Resource]:
+    """The picked frames, composited, in the frame format, one in memory at a time (a frame
+    shown longer than a step goes more than once)."""
+    sends = collections.Counter(picks)
+    for i, frame in iter_animation(source, max(picks, default=-1) + 1, set(sends), **open_args):
+        try:
+            flat, _ = normalise_mode(frame, FRAME_FORMAT)
+        except BaseException:
+            frame.close()
+            raise
+        if flat is not frame:
+            frame.close()
+        for _ in range(sends[i]):
+            yield Resource(name=f"{name} (frame {i})", image=flat)
+        flat.close()  # prepared by now: one frame in memory at a time
+
+
+def _finish_animation(result: Prepared, plan: _AnimationPlan, urls: list[str],
+                      outputs: list[Path], sizes: list[tuple[int, int]],
+                      settings: Settings) -> None:
+    """The frame list's part, fps, timestamps, change record and tokens."""
+    seconds = plan.seconds
+    fps = plan.fps
+    if len(urls) < len(plan.picks) and seconds > 0:  # the file held fewer frames than it said
+        fps = min(plan.hi, max(plan.lo, len(urls) / seconds))
     fps = round(fps, 6)
     result.part = frames_part(urls, fps, settings.dialect)
     result.fps = fps
-    starts = list(itertools.accumulate(durations, initial=0))
-    step = seconds / len(picks) if picks else 0.0
-    # when: a frame's own start when every frame is sent, else the moment it was taken at
-    result.timestamps = [round(starts[i] / 1000.0 if len(picks) == len(durations) else k * step,
-                               6) for k, i in enumerate(picks[:len(urls)])]
+    result.timestamps = _frame_times(plan, len(urls))
     result.outputs = outputs
-    sent = len(urls) / fps
-    why = "--animation frames" if math.isclose(sent, seconds, rel_tol=1e-3) else \
-        f"--animation frames; the durations give {len(durations) / seconds:.4g} fps; sent as " \
-        f"{sent:g} s: a video image list holds at least {min_frames} frames, at most {hi:g} fps"
-    result.changes.append(Change("sent as frames", f"a {seconds:g} s animation",
-                                 f"{len(urls)} frames at {fps:g} fps", why))
+    result.changes.append(_sent_as_frames(plan, len(urls), fps))
     est = settings.estimator
     if sizes and est is not None:
         result.tokens = est.to_json(est.frame_list(sizes))
     result.ok = True
-    return result
+
+
+def _frame_times(plan: _AnimationPlan, sent: int) -> list[float]:
+    """When each frame sent is shown: its own start when every frame is sent, else the moment
+    it was taken at."""
+    picks = plan.picks
+    if len(picks) == len(plan.durations):
+        starts = list(itertools.accumulate(plan.durations, initial=0))
+        return [round(starts[i] / 1000.0, 6) for i in picks[:sent]]
+    step = plan.seconds / len(picks) if picks else 0.0
+    return [round(k * step, 6) for k in range(len(picks[:sent]))]
+
+
+def _sent_as_frames(plan: _AnimationPlan, sent: int, fps: float) -> Change:
+    seconds = plan.seconds
+    length = sent / fps
+    why = "--animation frames"
+    if not math.isclose(length, seconds, rel_tol=1e-3):
+        why += (f"; the durations give {len(plan.durations) / seconds:.4g} fps; sent as "
+                f"{length:g} s: a video image list holds at least {plan.min_frames} frames, at "
+                f"most {plan.hi:g} fps")
+    return Change("sent as frames", f"a {seconds:g} s animation", f"{sent} frames at {fps:g} fps",
+                  why)
 
 
 def _transform_and_encode(
     src: Resource, plan: ImagePlan, result: Prepared, settings: Settings, *,
     keep_preview: bool = False,
 ) -> tuple[bytes, str]:
+    """Decode the input, bring its pixels to the plan (upright, resized, padded, in the output
+    mode and colours), encode them within the budget; the changes are recorded in ``result``."""
     info = result.info
     assert info is not None
-    up = info.display_size or (info.width or 1, info.height or 1)
     # What prep would send without --resize model, to report the bytes the resize saves.
-    plain = None
-    if plan.exact_cap_reason == "model":
-        plain = plan_image(
-            info,
-            result.findings,
-            settings.replace(resize_model=False),
-            from_pil=src.image is not None,
-        )
-    limits = settings.limits
-    ceiling = limits.value("image.max_decode_pixels")
-    opened = decode_still(src) if info.decoder == "ffmpeg" else open_lazy(
-        src.image if src.image is not None else (src.path or src.data),
-        max_pixels=1 << 62 if ceiling is None else ceiling,
-        seconds=limits.value("image.max_decode_seconds"))
-    try:
-        decode_to = (
-            plan.target_size(up) if plain is None or plain.passthrough else plain.target_size(up)
-        )
-        planned = None
-        if opened.format in ("JPEG", "MPO") and plan.out_format in ("jpeg", "webp", "png"):
-            planned = budget_decode_size(
-                plan, info, getattr(opened, "quantization", None), settings.safety_margin
-            )
-        decode_to = draft_size(up, decode_to, planned)
-        img = load_image(opened, target_box=decode_to)
-    except BaseException:
-        if src.image is None:
-            opened.close()
-        raise
-    if src.image is None and opened is not img:
-        opened.close()  # a frame was copied out of a multi-frame file
+    plain = _plan_without_model_resize(src, plan, result, settings)
+    img = _decode_for_plan(src, info, plan, plain, settings)
     result.stats["decoded"] = list(img.size)  # after any JPEG draft (DCT scaling)
     # a JPEG draft decodes at 1/2-1/8 already: the fix messages name the input's own size
     drafted = (info.width, info.height) != img.size and info.width is not None
-    img, rotated = apply_orientation(img)
-    if rotated:
-        result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
-                                                    "orientation says"))
-    source_size = tuple(up) if drafted else img.size
+    img = _turn_upright(img, info, result)
+    before = tuple(_upright(info)) if drafted else img.size
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
-    if plan.pad_aspect:
-        cap = plan.exact_size_cap
-
-        def fit(size: tuple[int, int]) -> tuple[int, int]:
-            return _fit_size(
-                size,
-                box=plan.box,
-                max_side=plan.max_side,
-                max_pixels=plan.max_pixels
-                if cap is None
-                else min(plan.max_pixels or 1 << 62, cap[0] * cap[1]),
-            )
-
-        img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
-        if padded:
-            if shrunk:
-                result.changes.append(Change("resized", _wxh(source_size),
-                                             why="to fit once padded"))
-            result.changes.append(Change("padded", after=_wxh(img.size),
-                                         why=f"to a {plan.pad_aspect:g}:1 aspect ratio"))
-            target = img.size
-            source_size = img.size
-    before = source_size
-    uncapped = img
-    if plain is not None and not plain.passthrough:
-        uncapped, _ = resize_within(
-            img, box=plain.box, max_side=plain.max_side, max_pixels=plain.max_pixels,
-            max_ratio=plain.max_ratio,
-        )
-    resized = False
-    if img.width > target[0] or img.height > target[1]:
-        # exactly the planned size: the model's W'xH' or the token cap keep their own rounding
-        img = resize_to(img, target)
-        resized = True
-    elif drafted and img.size != before:
-        resized = True  # the draft decode alone brought it to the planned size
-    if resized:
-        why = (
-            {"model": "what the model keeps", "tokens": "the token cap"}.get(
-                plan.exact_cap_reason or "")
-            if plan.exact_size_cap and sorted(target) == sorted(plan.exact_size_cap)
-            else _size_reason(plan)
-        )
-        result.changes.append(Change("resized", _wxh(before), _wxh(img.size), why))
-    if plan.pad_min_side is not None:
-        small = img.size
-        img, padded = pad_to_min_side(
-            img, plan.pad_min_side, upscale=settings.small_image_fix == "upscale"
-        )
-        if padded:
-            how = "upscaled" if settings.small_image_fix == "upscale" else "padded"
-            result.changes.append(Change(
-                "padded", _wxh(small), _wxh(img.size),
-                f"each side must exceed {plan.pad_min_side} px" + (
-                    "; upscaled" if how == "upscaled" else "")))
-    had_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    cicp = Cicp(*info.cicp) if info.cicp else None
-    # decoded HDR is always tone-mapped (--hdr keep only keeps a file that goes as it is): an
-    # 8-bit JPEG/PNG/WebP cannot say it holds PQ or HLG
-    if cicp is not None and (cicp.hdr
-                             or cicp.wide and not img.info.get("icc_profile")):
-        img = tone_map_image(img, cicp)
-        tone_note = f"colour {cicp.describe()} -> " + ("SDR sRGB, tone-mapped" if cicp.hdr
-                                                       else "sRGB")
-    else:
-        tone_note = None
-    drops = settings.target.drops_alpha
-    img, note = normalise_mode(img, plan.out_format,
-                               background=settings.background_rgb if drops else None)
-    if tone_note:
-        note = "; ".join(x for x in (tone_note, note) if x)
-    if had_alpha and img.mode not in ("RGBA", "LA") and (plan.out_format == "jpeg" or drops) \
-            and note and "flattened" in note:
-        why = ("the model's processor drops alpha" if drops else "JPEG has no transparency")
-        result.changes.append(Change("flattened", "transparent",
-                                     f"on {settings.background}" if drops else "opaque", why))
-    if note:
-        result.stats["mode"] = note
+    img, padded = _pad_to_aspect(img, plan, before, result)
+    if padded:
+        target = before = img.size
+    uncapped = _fit_plain(img, plain)
+    img = _resize_to_target(img, target, before, drafted, plan, result)
+    img = _pad_to_min_side(img, plan, settings, result)
+    img, note = _to_output_mode(img, info, plan, settings, result)
     enc = _encode(img, plan, settings)
-    result.stats["encodes"] = enc.encodes
-    result.stats["sample_encodes"] = enc.sample_encodes
-    result.stats["size"] = [enc.width, enc.height]
-    result.stats["quality"] = enc.quality
-    result.stats["encode_steps"] = [s for s in enc.steps if s]
-    result.changes.append(_encode_change(result.info, enc, note, plan))
+    _record_encode(result, enc, note, plan)
     if plain is not None:
         replacement = _bytes_saved(src, result, plain, uncapped, enc, settings)
         if replacement is not None:
@@ -1160,9 +1249,193 @@ def _transform_and_encode(
     if keep_preview and enc.image is not None:
         # the pixels encoded: a PNG decodes back to exactly these; a JPEG or WebP to nearly
         # these (the same picture at 256 px; the report stores that thumbnail with the run)
-        if (small := preview_or_none(enc.image)) is not None:
-            result.previews[0] = small
+        _keep_preview(result, enc.image)
     return enc.data, enc.format
+
+
+def _plan_without_model_resize(src: Resource, plan: ImagePlan, result: Prepared,
+                               settings: Settings) -> ImagePlan | None:
+    """With --resize model: the plan prep would follow without it (None otherwise)."""
+    if plan.exact_cap_reason != "model":
+        return None
+    assert result.info is not None
+    return plan_image(result.info, result.findings, settings.replace(resize_model=False),
+                      from_pil=src.image is not None)
+
+
+def _open_args(limits: Limits) -> dict[str, Any]:
+    """The decode guard's ceilings for :func:`open_lazy` and its kin."""
+    ceiling = limits.value("image.max_decode_pixels")
+    return {"max_pixels": 1 << 62 if ceiling is None else ceiling,
+            "seconds": limits.value("image.max_decode_seconds")}
+
+
+def _open_still(src: Resource, info: MediaInfo, limits: Limits) -> Image.Image:
+    """The input opened (not decoded), or decoded by FFmpeg when Pillow refuses it."""
+    if info.decoder == "ffmpeg":
+        return decode_still(src)
+    return open_lazy(src.image if src.image is not None else (src.path or src.data),
+                     **_open_args(limits))
+
+
+def _decode_for_plan(src: Resource, info: MediaInfo, plan: ImagePlan, plain: ImagePlan | None,
+                     settings: Settings) -> Image.Image:
+    """The input's pixels, decoded at the smallest JPEG draft scale the plan allows."""
+    opened = _open_still(src, info, settings.limits)
+    try:
+        img = load_image(opened, target_box=_decode_size(opened, info, plan, plain, settings))
+    except BaseException:
+        if src.image is None:
+            opened.close()
+        raise
+    if src.image is None and opened is not img:
+        opened.close()  # a frame was copied out of a multi-frame file
+    return img
+
+
+def _decode_size(opened: Image.Image, info: MediaInfo, plan: ImagePlan,
+                 plain: ImagePlan | None, settings: Settings) -> tuple[int, int]:
+    """The size to decode at: the hard target (of the plan without --resize model, whose
+    pixels are encoded too), or the draft size the byte budget calls for (a JPEG)."""
+    up = _upright(info)
+    hard = plan if plain is None or plain.passthrough else plain
+    planned = None
+    if opened.format in ("JPEG", "MPO") and plan.out_format in ("jpeg", "webp", "png"):
+        planned = budget_decode_size(plan, info, getattr(opened, "quantization", None),
+                                     settings.safety_margin)
+    return draft_size(up, hard.target_size(up), planned)
+
+
+def _turn_upright(img: Image.Image, info: MediaInfo, result: Prepared) -> Image.Image:
+    img, rotated = apply_orientation(img)
+    if rotated:
+        result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
+                                                    "orientation says"))
+    return img
+
+
+def _pad_to_aspect(img: Image.Image, plan: ImagePlan, before: tuple[int, int],
+                   result: Prepared) -> tuple[Image.Image, bool]:
+    """--pad-aspect: pad to the target's aspect limit, shrunk first when the padded picture
+    would break the plan's caps. Returns the picture and whether it was padded."""
+    if not plan.pad_aspect:
+        return img, False
+    cap = plan.exact_size_cap
+    max_pixels = (plan.max_pixels if cap is None
+                  else min(plan.max_pixels or 1 << 62, cap[0] * cap[1]))
+
+    def fit(size: tuple[int, int]) -> tuple[int, int]:
+        return _fit_size(size, box=plan.box, max_side=plan.max_side, max_pixels=max_pixels)
+
+    img, padded, shrunk = fit_and_pad_to_aspect(img, plan.pad_aspect, fit)
+    if padded:
+        if shrunk:
+            result.changes.append(Change("resized", _wxh(before), why="to fit once padded"))
+        result.changes.append(Change("padded", after=_wxh(img.size),
+                                     why=f"to a {plan.pad_aspect:g}:1 aspect ratio"))
+    return img, padded
+
+
+def _fit_plain(img: Image.Image, plain: ImagePlan | None) -> Image.Image:
+    """The pixels as the plan without --resize model would encode them (see _bytes_saved)."""
+    if plain is None or plain.passthrough:
+        return img
+    fitted, _ = resize_within(img, box=plain.box, max_side=plain.max_side,
+                              max_pixels=plain.max_pixels, max_ratio=plain.max_ratio)
+    return fitted
+
+
+_CAP_REASONS = {"model": "what the model keeps", "tokens": "the token cap"}
+
+
+def _resize_to_target(img: Image.Image, target: tuple[int, int], before: tuple[int, int],
+                      drafted: bool, plan: ImagePlan, result: Prepared) -> Image.Image:
+    """Exactly the planned size (the model's W'xH' or the token cap keep their own rounding),
+    recorded as a resize (also when the draft decode alone brought it there)."""
+    if img.width > target[0] or img.height > target[1]:
+        img = resize_to(img, target)
+    elif not (drafted and img.size != before):
+        return img
+    if plan.exact_size_cap and sorted(target) == sorted(plan.exact_size_cap):
+        why = _CAP_REASONS.get(plan.exact_cap_reason or "")
+    else:
+        why = _size_reason(plan)
+    result.changes.append(Change("resized", _wxh(before), _wxh(img.size), why))
+    return img
+
+
+def _pad_to_min_side(img: Image.Image, plan: ImagePlan, settings: Settings,
+                     result: Prepared) -> Image.Image:
+    if plan.pad_min_side is None:
+        return img
+    small = img.size
+    upscale = settings.small_image_fix == "upscale"
+    img, padded = pad_to_min_side(img, plan.pad_min_side, upscale=upscale)
+    if padded:
+        result.changes.append(Change(
+            "padded", _wxh(small), _wxh(img.size),
+            f"each side must exceed {plan.pad_min_side} px" + ("; upscaled" if upscale else "")))
+    return img
+
+
+def _to_output_mode(img: Image.Image, info: MediaInfo, plan: ImagePlan, settings: Settings,
+                    result: Prepared) -> tuple[Image.Image, str | None]:
+    """Tone-mapped or converted to sRGB, in a mode the output format holds, transparency
+    flattened where it must be. Returns the picture and the note of what was converted."""
+    had_alpha = img.mode in ALPHA_MODES or "transparency" in img.info
+    img, tone_note = _tone_map(img, info)
+    drops = settings.target.drops_alpha
+    img, note = normalise_mode(img, plan.out_format,
+                               background=settings.background_rgb if drops else None)
+    if tone_note:
+        note = "; ".join(x for x in (tone_note, note) if x)
+    if had_alpha and _flattened(img, note):
+        _record_flatten(result, plan, settings)
+    if note:
+        result.stats["mode"] = note
+    return img, note
+
+
+def _record_flatten(result: Prepared, plan: ImagePlan, settings: Settings) -> None:
+    """A flattening is a change the model sees when it drops alpha or JPEG cannot hold it."""
+    drops = settings.target.drops_alpha
+    if drops:
+        result.changes.append(Change("flattened", "transparent", f"on {settings.background}",
+                                     "the model's processor drops alpha"))
+    elif plan.out_format == "jpeg":
+        result.changes.append(Change("flattened", "transparent", "opaque",
+                                     "JPEG has no transparency"))
+
+
+def _flattened(img: Image.Image, note: str | None) -> bool:
+    """Whether normalise_mode composited the transparency away (its note says so)."""
+    return img.mode not in ("RGBA", "LA") and bool(note) and "flattened" in (note or "")
+
+
+def _tone_map(img: Image.Image, info: MediaInfo) -> tuple[Image.Image, str | None]:
+    """Decoded HDR is always tone-mapped (--hdr keep only keeps a file that goes as it is): an
+    8-bit JPEG/PNG/WebP cannot say it holds PQ or HLG. Wide primaries without an ICC profile
+    are converted to sRGB. Returns the picture and the note, if anything was done."""
+    cicp = Cicp(*info.cicp) if info.cicp else None
+    if cicp is None or not (cicp.hdr or cicp.wide and not img.info.get("icc_profile")):
+        return img, None
+    to = "SDR sRGB, tone-mapped" if cicp.hdr else "sRGB"
+    return tone_map_image(img, cicp), f"colour {cicp.describe()} -> {to}"
+
+
+def _record_encode(result: Prepared, enc: EncodedImage, note: str | None,
+                   plan: ImagePlan) -> None:
+    result.stats["encodes"] = enc.encodes
+    result.stats["sample_encodes"] = enc.sample_encodes
+    result.stats["size"] = [enc.width, enc.height]
+    result.stats["quality"] = enc.quality
+    result.stats["encode_steps"] = [s for s in enc.steps if s]
+    result.changes.append(_encode_change(result.info, enc, note, plan))
+
+
+def _keep_preview(result: Prepared, img: Image.Image) -> None:
+    if (small := preview_or_none(img)) is not None:
+        result.previews[0] = small
 
 
 def _orientation_source(info: MediaInfo | None) -> str:
@@ -1199,19 +1472,27 @@ def _size_reason(plan: ImagePlan) -> str | None:
 def _encode_change(info: MediaInfo | None, enc: EncodedImage, note: str | None,
                    plan: ImagePlan) -> Change:
     """The encode as a change: converted (another format) or re-encoded (the same one)."""
-    before = _format_name(info.format if info else None)
     quality = f"quality {enc.quality}" if enc.quality else "lossless"
     after = f"{_format_name(enc.format)} {_wxh((enc.width, enc.height))}, {quality}, " \
             f"{_human_bytes(len(enc.data))}"
-    colour = "; ".join(_colour_words(p) for p in (note or "").split("; ")
-                       if p.startswith("colour ") or p == "CMYK -> RGB") or None
+    colour = _colour_change_words(note, plan)
+    before = _format_name(info.format if info else None)
+    # by name: an MPO re-encoded is a JPEG re-encoded (a DNG's preview becomes a JPEG)
+    if info is not None and _format_name(enc.format) == before:
+        return Change("re-encoded", None, after, colour)  # "re-encoded to JPEG 240x320, ..."
+    unsupported = ("file.unsupported_format" in plan.reasons
+                   or "image.format_tier" in plan.reasons)
+    why = "not a format the target takes" if unsupported else None
+    return Change("converted", before, after, "; ".join(x for x in (why, colour) if x) or None)
+
+
+def _colour_change_words(note: str | None, plan: ImagePlan) -> str | None:
+    """What the encode did to the colours, in words (None: nothing)."""
+    words = [_colour_words(p) for p in (note or "").split("; ")
+             if p.startswith("colour ") or p == "CMYK -> RGB"]
     if "image.high_bit_depth" in plan.reasons:
-        colour = "; ".join(x for x in (colour, "16-bit or float samples scaled to 8 bits") if x)
-    if info is None or enc.format != info.format:
-        why = "not a format the target takes" if "file.unsupported_format" in plan.reasons or \
-            "image.format_tier" in plan.reasons else None
-        return Change("converted", before, after, "; ".join(x for x in (why, colour) if x) or None)
-    return Change("re-encoded", None, after, colour)  # "re-encoded to JPEG 240x320, ..."
+        words.append("16-bit or float samples scaled to 8 bits")
+    return "; ".join(words) or None
 
 
 def _colour_words(piece: str) -> str:

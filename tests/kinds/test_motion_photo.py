@@ -89,3 +89,18 @@ def test_real_gain_map_jpeg() -> None:
     path = REALMEDIA_PHONES / "images" / "uhdr_sample_display_p3.jpg"
     rep = mediaprep.check(path)
     assert rep.ok, rep.findings
+
+
+def test_mpo_scaled_down_is_re_encoded_not_converted_from_jpeg_to_jpeg(tmp_path: Path) -> None:
+    """An MPO is sent as the JPEG it starts with: when prep must re-encode it, the record says
+    so ("re-encoded to JPEG ..."), not "converted from JPEG to JPEG"."""
+    path = tmp_path / "pair.mpo"
+    left, right = Image.new("RGB", (640, 480), (200, 40, 40)), Image.new("RGB", (640, 480))
+    left.save(path, "MPO", save_all=True, append_images=[right])
+    assert mediaprep.probe(path).format == "mpo"
+    p = mediaprep.prepare(path, max_side=320)
+    assert p.ok, p.findings
+    encoded = [c for c in p.changes if c.kind in ("converted", "re-encoded")]
+    assert [c.kind for c in encoded] == ["re-encoded"], p.changes
+    assert encoded[0].after is not None and encoded[0].after.startswith("JPEG 320x240")
+    assert not any("from JPEG to JPEG" in fix for fix in p.fixes), p.fixes
