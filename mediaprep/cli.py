@@ -140,20 +140,26 @@ def build_settings(ctx_opts: dict[str, Any]) -> tuple[Settings, Config]:
         for key in RUN_SWITCHES:  # a flag given turns the config's switch on
             if ctx_opts.pop(key, None):
                 setattr(config, key, True)
-        overrides = _limit_overrides(config.options.pop("limits", {}) or {},
-                                     ctx_opts.pop("limit_overrides", ()) or ())
-        base = make_settings(None, **config.options)
+        given = _limit_overrides(ctx_opts.pop("limit_overrides", ()) or ())
         cli = {k: v for k, v in ctx_opts.items() if v is not None}
-        settings = make_settings(base, **cli, limits=overrides or None)
+        # the config's rows the run's target lacks are left out with a warning (one config
+        # may serve several targets); a --limit for such a row is refused (Settings)
+        configured, warnings = config.limits_for_target(
+            cli.get("target") or config.options.get("target") or limits_mod.DEFAULT_TARGET)
+        config.options.pop("limits", None)
+        base = make_settings(None, **config.options)
+        settings = make_settings(base, **cli, limits={**configured, **given} or None)
     except (ConfigError, SettingsError, LimitError, TypeError) as exc:
         raise UsageFailure(str(exc)) from exc
     _refuse_bad_params(settings)
+    for warning in warnings:
+        _say(f"mediaprep: warning: {warning}", err=True)
     return settings, config
 
 
-def _limit_overrides(configured: Mapping[str, Any], given: Iterable[str]) -> dict[str, Any]:
-    """The config file's ``limits`` with each ``--limit KEY=VALUE`` on top."""
-    overrides = dict(configured)
+def _limit_overrides(given: Iterable[str]) -> dict[str, Any]:
+    """Each ``--limit KEY=VALUE`` as ``{KEY: VALUE}``."""
+    overrides: dict[str, Any] = {}
     for raw in given:
         if "=" not in raw:
             raise UsageFailure(f"--limit takes KEY=VALUE, got {raw!r}")

@@ -20,13 +20,23 @@ from __future__ import annotations
 import fnmatch
 import functools
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import MediaprepError
-from .limits import TEXT_INPUT_MAX_BYTES
+from .limits import (
+    DEFAULT_TARGET,
+    TABLES,
+    TEXT_INPUT_MAX_BYTES,
+    LimitError,
+    Target,
+    limits_for,
+    row_elsewhere,
+)
 from .settings import Settings, SettingsError, make_settings
+from .targets import get_target
 
 CONFIG_NAMES = ("mediaprep.toml", "pyproject.toml")
 
@@ -48,6 +58,8 @@ class Config:
     force_exclude: bool = False
     # a run whose paths hold no media fails (the CLI exits 1) instead of passing with a warning
     fail_on_empty: bool = False
+    # where in the file the options are, for messages ("[tool.mediaprep]")
+    table: str = "[tool.mediaprep]"
 
     @property
     def root(self) -> Path:
@@ -61,6 +73,23 @@ class Config:
         if self.include and not any(_match(rel, g) for g in self.include):
             return False
         return not any(_match(rel, g) for g in self.exclude)
+
+    def limits_for_target(self, target: str | Target) -> tuple[dict[str, Any], list[str]]:
+        """The rows of ``[tool.mediaprep.limits]`` that ``target`` has, and a warning for each
+        row of that table or of a per-path override's that only other targets have.
+
+        One config may serve several targets (a team checks for DashScope and Moonshot from
+        one pyproject.toml), so such a row is left out with a warning, not refused as the same
+        ``--limit`` on the command line is.
+        """
+        kept, elsewhere = split_limit_rows(self.options.get("limits") or {}, target)
+        where = _limits_name(self.table)
+        warnings = [f"{self.path}: {where}: {problem}; left out" for problem in elsewhere.values()]
+        for number, ov in enumerate(self.overrides, 1):
+            _, skipped = split_limit_rows(ov.get("limits") or {}, ov.get("target", target))
+            warnings += [f"{self.path}: {_override_name(number)}: {problem}; left out"
+                         for problem in skipped.values()]
+        return kept, warnings
 
     def settings_for(self, path: Path, base: Settings) -> Settings:
         if not self.overrides:
@@ -162,7 +191,7 @@ def load_config(path: Path | None = None, *, search: bool = True) -> Config:
     cfg.include = list(table.pop("include", []))
     cfg.exclude = list(table.pop("exclude", []))
     cfg.overrides = [normalise_keys(o) for o in table.pop("overrides", [])]
-    where = _table_name(path, data)
+    where = cfg.table = _table_name(path, data)
     _take_run_switches(cfg, table, f"{path}: {where}")
     cfg.options = table
     base = _settings_from(path, where, cfg.options)
@@ -202,10 +231,51 @@ def _override_name(number: int) -> str:
     return f"[[tool.mediaprep.overrides]] #{number}"
 
 
+def split_limit_rows(limits: Mapping[str, Any], target: str | Target
+                     ) -> tuple[dict[str, Any], dict[str, str]]:
+    """A config's limit rows for one target: those it has (or that no target has: refused
+    later as unknown), and, by key, why each row only other targets have cannot apply. An
+    unknown target keeps every row (the target's own check names it)."""
+    try:
+        get_target(target)
+    except KeyError:
+        return dict(limits), {}
+    kept: dict[str, Any] = {}
+    elsewhere: dict[str, str] = {}
+    for key, value in limits.items():
+        problem = row_elsewhere(target, key)
+        if problem is None:
+            kept[key] = value
+        else:
+            elsewhere[key] = problem
+    return kept, elsewhere
+
+
+def _rows_for_target(path: Path | str | None, where: str, options: dict[str, Any],
+                     base: Settings | None) -> dict[str, Any]:
+    """``options`` with only the limit rows its target has; the other rows' values are still
+    checked against a target that has them (a typo in a shared config is found whatever the
+    target of the run)."""
+    limits = options.get("limits")
+    if not limits:
+        return options
+    target = options.get("target") or (base.target if base is not None else DEFAULT_TARGET)
+    kept, elsewhere = split_limit_rows(limits, target)
+    for key in elsewhere:
+        having = next(name for name, table in TABLES.items() if key in table)
+        try:
+            limits_for(having, {key: limits[key]})
+        except LimitError as exc:
+            raise ConfigError(f"{path}: {_limits_name(where)}: {exc}") from exc
+    return {**options, "limits": kept}
+
+
 def _settings_from(path: Path | str | None, where: str, options: dict[str, Any],
                    base: Settings | None = None) -> Settings:
     """Settings from a table of the config; what is wrong names the file, the table and the
-    key (``fps = "fast"``), not only what Python said."""
+    key (``fps = "fast"``), not only what Python said. Limit rows only other targets have
+    are left out (:meth:`Config.limits_for_target` warns of them)."""
+    options = _rows_for_target(path, where, options, base)
     try:
         return make_settings(base, **options)
     except (TypeError, SettingsError, ValueError) as exc:

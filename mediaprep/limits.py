@@ -69,7 +69,7 @@ SOURCES: Mapping[str, Source] = MappingProxyType(
 
 __all__ = ["DIALECTS", "GiB", "KiB", "Limit", "Limits", "LimitError", "MiB", "Source",
            "TABLES", "TARGETS", "TRANSPORTS", "Target", "context_tokens", "fetch_cap",
-           "limits_for", "parse_limit_value"]
+           "limits_for", "parse_limit_value", "row_elsewhere"]
 
 
 #: Defaults of parameters (not limits): what the providers do when the user says nothing.
@@ -270,7 +270,8 @@ def limits_for(target: str | Target = DEFAULT_TARGET,
         The :class:`Limits` table (every row with its source and date).
 
     Raises:
-        LimitError: an unknown target or row key, or a value the row cannot take.
+        LimitError: an unknown target or row key, a row only other targets have (an override
+            that would do nothing), or a value the row cannot take.
     """
     try:
         rows = dict(get_target(target).table)
@@ -278,12 +279,25 @@ def limits_for(target: str | Target = DEFAULT_TARGET,
         raise LimitError(exc.args[0]) from None
     for key, raw in (overrides or {}).items():
         if key not in rows:
-            if any(key in table for table in TABLES.values()):
-                continue  # a row of another target: one shared config serves both targets
+            elsewhere = row_elsewhere(target, key)
+            if elsewhere:
+                raise LimitError(elsewhere)
             known = ", ".join(sorted({k for table in TABLES.values() for k in table}))
             raise LimitError(f"unknown limit {key!r}; known: {known}")
         rows[key] = dataclasses.replace(rows[key], value=parse_limit_value(rows[key], raw))
     return Limits(target, rows)
+
+
+def row_elsewhere(target: str | Target, key: str) -> str | None:
+    """Why an override of ``key`` cannot apply to ``target`` when only other targets have the
+    row (``"limit request.max_data_urls: target moonshot has no such row (dashscope, vllm have
+    it)"``); None when ``target`` has it or no target does (an unknown key)."""
+    name = get_target(target).name
+    having = [other for other, table in TABLES.items() if key in table]
+    if not having or name in having:
+        return None
+    verb = "has" if len(having) == 1 else "have"
+    return f"limit {key}: target {name} has no such row ({', '.join(having)} {verb} it)"
 
 
 def fetch_cap(limits: Mapping[str, Limit], kind: str | None) -> int:

@@ -26,6 +26,7 @@ from .limits import (
     TRANSPORTS,
     Limits,
     limits_for,
+    row_elsewhere,
 )
 from .targets import Target, get_target
 from .targets.base import Estimator
@@ -177,6 +178,7 @@ class Settings:
         except ValueError as exc:
             raise SettingsError(f"--background: {exc}") from None
         self._validate_numbers()
+        self._validate_limit_rows()
         self.limits  # noqa: B018  (raises LimitError, a ValueError, on bad overrides)
         if self.api_base is not None and not self.api_base.startswith(("https://", "http://")):
             raise SettingsError(f"--api-base must be an http(s) URL, got {self.api_base!r}")
@@ -194,6 +196,13 @@ class Settings:
                 raise SettingsError(problem)
         if not 0 <= self.safety_margin < 0.5:
             raise SettingsError("the safety margin must be between 0 and 0.5")
+
+    def _validate_limit_rows(self) -> None:
+        """An override of a row only other targets have would do nothing: refused, named."""
+        for key in self.limit_overrides:
+            elsewhere = row_elsewhere(self.target, key)
+            if elsewhere:
+                raise SettingsError(elsewhere)
 
     def __getstate__(self) -> dict[str, Any]:
         # Without the cached limits table: a prep task pickles its settings once per input,

@@ -154,8 +154,8 @@ def _frame_settings(settings: Settings, max_side: int, per_item: int) -> Setting
     """The settings each frame is prepared as an image with: the token budget is the whole
     list's (fitted already), not each frame's; a data URL's share of the request."""
     overrides = {k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"}
-    if settings.transport == "base64":
-        overrides["image.max_data_url_bytes"] = per_item
+    if settings.transport == "base64" and "image.max_data_url_bytes" in settings.limits:
+        overrides["image.max_data_url_bytes"] = per_item  # a row Moonshot's table has not
     return settings.replace(max_side=max_side, max_tokens=None, limit_overrides=overrides)
 
 

@@ -1148,8 +1148,8 @@ def _animation_frame_settings(settings: Settings, per_item: int) -> Settings:
     """Each frame is prepared as an image of the frame list: at most the frame side, no token
     cap of its own (the list's is the request's), the data URL's share of the request."""
     overrides = {k: v for k, v in settings.limit_overrides.items() if k != "tokens.max_request"}
-    if settings.transport == "base64":
-        overrides["image.max_data_url_bytes"] = per_item
+    if settings.transport == "base64" and "image.max_data_url_bytes" in settings.limits:
+        overrides["image.max_data_url_bytes"] = per_item  # a row Moonshot's table has not
     return settings.replace(
         max_side=min(settings.max_side or settings.frame_max_side, settings.frame_max_side),
         max_tokens=None, animation="first", limit_overrides=overrides)
