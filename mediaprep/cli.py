@@ -541,7 +541,8 @@ def _image_details(info: Any) -> list[str]:
     if info.bit_depth and info.bit_depth != 8:
         details.append(f"{info.bit_depth}-bit")
     if info.orientation and info.orientation != 1:
-        details.append(f"EXIF orientation {info.orientation}")
+        # an AVIF's rotation is its irot/imir boxes, which the decoder reports as an orientation
+        details.append(f"{info.orientation_source} orientation {info.orientation}")
     if info.frames:
         details.append(f"{info.frames} frames")
     return details

@@ -202,6 +202,12 @@ class MediaInfo:
         return self.width * self.height
 
     @property
+    def orientation_source(self) -> str:
+        """Where :attr:`orientation` is written: an AVIF's or HEIF's ``irot``/``imir`` item
+        properties (the decoder reports them as an orientation), else EXIF (or XMP)."""
+        return "irot/imir" if self.format in ("heic", "avif") else "EXIF"
+
+    @property
     def display_size(self) -> tuple[int, int] | None:
         """(width, height) as shown: EXIF orientations 5-8 and 90/270 rotations swap them."""
         if self.width is None or self.height is None:

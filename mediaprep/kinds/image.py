@@ -1441,7 +1441,7 @@ def _keep_preview(result: Prepared, img: Image.Image) -> None:
 def _orientation_source(info: MediaInfo | None) -> str:
     """Where an image's orientation is written: a HEIF/AVIF's irot/imir item properties, else
     EXIF."""
-    return "irot/imir" if info is not None and info.format in ("heic", "avif") else "EXIF"
+    return info.orientation_source if info is not None else "EXIF"
 
 
 def _wxh(size: tuple[int, int] | list[int]) -> str:
