@@ -135,26 +135,38 @@ def _with_options(fn: Callable[..., Any], skip: frozenset[str]) -> Callable[...,
 def build_settings(ctx_opts: dict[str, Any]) -> tuple[Settings, Config]:
     """Config file first, then command-line options on top."""
     try:
-        path = ctx_opts.pop("config_path", None)
-        config = load_config(Path(path) if path else None)
-        for key in RUN_SWITCHES:  # a flag given turns the config's switch on
-            if ctx_opts.pop(key, None):
-                setattr(config, key, True)
-        given = _limit_overrides(ctx_opts.pop("limit_overrides", ()) or ())
-        cli = {k: v for k, v in ctx_opts.items() if v is not None}
-        # the config's rows the run's target lacks are left out with a warning (one config
-        # may serve several targets); a --limit for such a row is refused (Settings)
-        configured, warnings = config.limits_for_target(
-            cli.get("target") or config.options.get("target") or limits_mod.DEFAULT_TARGET)
-        config.options.pop("limits", None)
-        base = make_settings(None, **config.options)
-        settings = make_settings(base, **cli, limits={**configured, **given} or None)
+        config = _config_with_switches(ctx_opts)
+        settings, warnings = _settings_over(config, ctx_opts)
     except (ConfigError, SettingsError, LimitError, TypeError) as exc:
         raise UsageFailure(str(exc)) from exc
     _refuse_bad_params(settings)
     for warning in warnings:
         _say(f"mediaprep: warning: {warning}", err=True)
     return settings, config
+
+
+def _config_with_switches(ctx_opts: dict[str, Any]) -> Config:
+    """The config file (``--config``, else the one found), with each run switch given as a
+    flag turned on."""
+    path = ctx_opts.pop("config_path", None)
+    config = load_config(Path(path) if path else None)
+    for key in RUN_SWITCHES:
+        if ctx_opts.pop(key, None):
+            setattr(config, key, True)
+    return config
+
+
+def _settings_over(config: Config, ctx_opts: dict[str, Any]) -> tuple[Settings, list[str]]:
+    """The config's options with the command line's on top, and the warnings of the config's
+    limit rows the run's target lacks: those are left out (one config may serve several
+    targets), while a ``--limit`` for such a row is refused (by Settings)."""
+    given = _limit_overrides(ctx_opts.pop("limit_overrides", ()) or ())
+    cli = {k: v for k, v in ctx_opts.items() if v is not None}
+    configured, warnings = config.limits_for_target(
+        cli.get("target") or config.options.get("target") or limits_mod.DEFAULT_TARGET)
+    config.options.pop("limits", None)
+    base = make_settings(None, **config.options)
+    return make_settings(base, **cli, limits={**configured, **given} or None), warnings
 
 
 def _limit_overrides(given: Iterable[str]) -> dict[str, Any]:
