@@ -622,14 +622,7 @@ def _send(conn: _PinnedConnection, target: _Target, method: str, headers: Mappin
             for k, v in headers.items():
                 conn.putheader(k, v)
             conn.endheaders()
-            resp = conn.getresponse()
-        if watchdog.fired:  # the shutdown ended the headers early
-            raise FetchError(
-                "url.timeout",
-                f"the {policy.read_timeout:g} s deadline passed while reading the headers "
-                f"of the {method} response from {target.host}",
-                url=current,
-            )
+        resp = _response_headers(conn, target, method, policy, watchdog, current)
         if getattr(resp, "mp_cut_off", False):
             raise FetchError(
                 "url.unreachable",
@@ -639,6 +632,30 @@ def _send(conn: _PinnedConnection, target: _Target, method: str, headers: Mappin
     except BaseException:
         conn.mp_close()
         raise
+    return resp
+
+
+def _response_headers(conn: _PinnedConnection, target: _Target, method: str,
+                      policy: FetchPolicy, watchdog: _Watchdog,
+                      current: str) -> http.client.HTTPResponse:
+    """The response with its headers read. The deadline passing meanwhile is named as that
+    phase whatever the socket saw: the watchdog's shutdown may land mid status line (a "bad
+    status line" of a few bytes) or as a reset, and a recv may time out first."""
+    late = FetchError(
+        "url.timeout",
+        f"the {policy.read_timeout:g} s deadline passed while reading the headers "
+        f"of the {method} response from {target.host}",
+        url=current,
+    )
+    try:
+        with _guard(current, watchdog):
+            resp = conn.getresponse()
+    except FetchError as e:
+        if e.code == "url.timeout":
+            raise late from e
+        raise
+    if watchdog.fired:  # the shutdown ended the headers early
+        raise late
     return resp
 
 
