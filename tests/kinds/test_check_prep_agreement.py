@@ -4,14 +4,17 @@
 hostile entry and every file of ``../shared/realmedia``, for both targets. Whatever check
 passes, or calls fixable, prep must prepare (``ok``); whatever prep cannot prepare, check must
 have refused with an unfixable error. A hostile entry whose prep is killed for taking too long
-must have been refused by check.
+(past its CPU-time budget) must have been refused by check.
 
 Task functions are top-level in this module so worker processes can import them by name.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,13 @@ from mediaprep.batch.pool import run_all
 from tests.conftest import REALMEDIA
 
 TARGETS = ("dashscope", "moonshot")
-TASK_TIMEOUT = 30.0  # seconds one input's check + prep may take before its worker is killed
+#: CPU seconds one input's check + prep may use before its worker is killed (SIGXCPU). CPU
+#: time, not wall time: on a loaded machine (CI's 2 cores shared with other jobs) a task that
+#: needs 2 s of CPU took over 30 s by the clock, and was called a runaway.
+TASK_CPU_SECONDS = 30
+#: The wall-clock limit as well, for a task that waits instead of working (a hang): far above
+#: what the CPU budget allows even when the machine is 20 times oversubscribed.
+TASK_WALL_SECONDS = 20.0 * TASK_CPU_SECONDS
 
 
 def _realmedia() -> Path | None:
@@ -38,19 +47,47 @@ def _refused(report) -> bool:
     return any(f.severity == "error" and not f.fixable for f in report.findings)
 
 
-def check_only(task: tuple[str, str, str, str]) -> dict:
-    _name, path, target, _scratch = task
+@contextmanager
+def _cpu_budget(seconds: int) -> Iterator[None]:
+    """The kernel kills this worker (SIGXCPU) once the task has used ``seconds`` of CPU time
+    (all its threads); the pool reports that as a crash. Without ``resource`` (Windows) only
+    the wall-clock limit applies."""
+    try:
+        import resource
+    except ImportError:
+        yield
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # the worker's earlier tasks too
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    limit = math.ceil(usage.ru_utime + usage.ru_stime + seconds)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _check(path: str, target: str) -> dict:
     report = mediaprep.check(path, settings=mediaprep.Settings(target=target))
     return {"refused": _refused(report), "check": _codes(report.findings)}
+
+
+def check_only(task: tuple[str, str, str, str]) -> dict:
+    _name, path, target, _scratch = task
+    with _cpu_budget(TASK_CPU_SECONDS):
+        return _check(path, target)
 
 
 def agree_one(task: tuple[str, str, str, str]) -> dict:
     """check, then prep, one input for one target; what each said."""
     name, path, target, scratch = task
-    out = check_only(task)
-    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-        prepared = mediaprep.prepare(path, settings=mediaprep.Settings(target=target),
-                                     out_dir=Path(tmp) / "out")
+    with _cpu_budget(TASK_CPU_SECONDS):
+        out = _check(path, target)
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            prepared = mediaprep.prepare(path, settings=mediaprep.Settings(target=target),
+                                         out_dir=Path(tmp) / "out")
     out["ok"] = prepared.ok
     out["prep"] = _codes(prepared.findings)
     return out
@@ -90,7 +127,7 @@ def agreement(generated: dict[str, Path], hostile: dict,
     scratch.mkdir()
     tasks = [(name, str(path), target, str(scratch))
              for name, path in inputs.items() for target in TARGETS]
-    outcomes = run_all(tasks, agree_one, jobs=2, timeout=TASK_TIMEOUT)
+    outcomes = run_all(tasks, agree_one, jobs=2, timeout=TASK_WALL_SECONDS)
     results: dict = {}
     late = []
     for task, oc in zip(tasks, outcomes, strict=True):
@@ -100,7 +137,8 @@ def agreement(generated: dict[str, Path], hostile: dict,
             late.append((task, oc.error))
     # an input whose check + prep did not finish: prep could not deliver; check must say so
     if late:
-        again = run_all([t for t, _ in late], check_only, jobs=2, timeout=TASK_TIMEOUT)
+        again = run_all([t for t, _ in late], check_only, jobs=2,
+                        timeout=TASK_WALL_SECONDS)
         for (task, err), oc in zip(late, again, strict=True):
             value = oc.value if oc.ok else {"refused": False, "check": [f"({oc.error.kind})"]}
             value.update(ok=False, prep=[f"({err.kind}: {err.message[:80]})"])
