@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -52,12 +53,35 @@ def dies_on_two(x: int) -> int:
     return x
 
 
-def slow_prep(task, *, log: str, delay: float = 0.4):  # noqa: ANN001, ANN201
-    """prep_one, after noting the start in ``log`` and a pause (so a kill lands mid-task)."""
+def held_prep(task, *, log: str, hold: str, held: str):  # noqa: ANN001, ANN201
+    """prep_one, after noting the start in ``log``. The first run of input ``hold`` writes its
+    worker's pid to the file ``held`` and waits there to be killed: the kill lands mid-task
+    whatever the machine's load (the retry finds ``held`` and goes on)."""
     with open(log, "a", encoding="utf-8") as fh:  # O_APPEND: one short write per line
         fh.write(task.source + "\n")
-    time.sleep(delay)
+    if task.source == hold and _claim(held):
+        time.sleep(KILL_WAIT_SECONDS)  # the test kills this worker long before this ends
     return prep_one(task)
+
+
+def _claim(held: str) -> bool:
+    """Write this process's pid to ``held`` unless it exists: linked whole and at once, so the
+    test never reads a partial pid (and the retry, finding it, is not held)."""
+    mine = f"{held}.{os.getpid()}"
+    with open(mine, "w", encoding="utf-8") as fh:
+        fh.write(str(os.getpid()))
+    try:
+        os.link(mine, held)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(mine)
+    return True
+
+
+#: How long the test waits for the held task to start, and the held task for its kill: far
+#: beyond either on a loaded machine (each wait ends as soon as the other side acts).
+KILL_WAIT_SECONDS = 120.0
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -273,36 +297,40 @@ def test_dask_worker_killed_mid_run(cluster, inputs, local_run, tmp_path: Path) 
     local_out, local_outcomes = local_run
     out = tmp_path / "out"
     log = tmp_path / "starts.log"
-    fn = functools.partial(slow_prep, log=str(log))
-    killed: list[tuple[int, tuple]] = []
+    held = tmp_path / "held.pid"  # the held task's worker, written when it starts
+    hold = inputs[0]
+    fn = functools.partial(held_prep, log=str(log), hold=hold, held=str(held))
+    killed: list[int] = []
     reported: list[int] = []
 
-    def on_result(i: int, o: Outcome) -> None:
-        reported.append(i)
-        if killed:
-            return
-        busy = {addr: keys for addr, keys in cluster.processing().items() if keys}
-        addr = sorted(busy)[0]
-        pid = cluster.run(os.getpid, workers=[addr])[addr]
-        os.kill(pid, signal.SIGKILL)
-        killed.append((pid, tuple(busy[addr])))
+    def kill_the_held_worker() -> None:
+        # waits for the held task to start (it then waits for this), not for a guessed time
+        end = time.monotonic() + KILL_WAIT_SECONDS
+        while time.monotonic() < end:
+            if held.is_file():
+                killed.append(int(held.read_text(encoding="utf-8")))
+                os.kill(killed[0], signal.SIGKILL)
+                return
+            time.sleep(0.01)
 
+    killer = threading.Thread(target=kill_the_held_worker, daemon=True)
+    killer.start()
     ex = get_executor("dask", client=cluster)
     outcomes = ex.run(plan_prep(inputs, out, make_settings(None)), fn, jobs=3, timeout=60,
-                      on_result=on_result)
-    assert killed, "no worker was killed"
-    pid, in_flight = killed[0]
-    assert in_flight, "the killed worker had no task"
+                      on_result=lambda i, o: reported.append(i))
+    killer.join()
+    assert killed, "the held task never started"
+    (pid,) = killed
     # Every input once, in order, same records as the local executor; on_result once per task.
     assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
     assert sorted(reported) == list(range(len(inputs)))
     assert [o.value["path"] for o in outcomes] == inputs
     assert strip_timing([o.value for o in outcomes]) == strip_timing(
         [o.value for o in local_outcomes])
-    # The killed task really ran twice (started, killed, retried elsewhere).
+    # The killed task really ran twice (started, killed, retried); every other task once.
     starts = log.read_text(encoding="utf-8").splitlines()
     assert sorted(set(starts)) == sorted(inputs)
-    assert any(starts.count(p) > 1 for p in inputs)
+    assert starts.count(hold) == 2
     # Same files as the local run: no output lost, none duplicated, no partial file left.
     write_parts(out, outcomes)
     assert tree(out) == tree(local_out)
