@@ -96,3 +96,28 @@ def test_a_progressive_jpeg_counts_its_scans_past_block_edges(tmp_path):
     assert mediaprep.check(path, limits={"image.max_jpeg_scans": scans}).ok
     over = mediaprep.check(path, limits={"image.max_jpeg_scans": scans - 1})
     assert "image.decompression_bomb" in [f.code for f in over.findings]
+
+
+@pytest.mark.parametrize("stray", [0xD8, 0xC0])
+def test_a_stray_marker_after_thousands_of_restart_markers_is_refused(tmp_path, stray):
+    """A restart marker every MCU: the walk steps over the first few one at a time, then
+    filters the rest of the block at once; a marker past them is still found."""
+    data = bytearray(_noisy_jpeg(1600, 1200, restart_marker_blocks=1))
+    rst = [i for k in range(8) for i in _find_all(data, bytes([0xFF, 0xD0 + k]))]
+    assert len(rst) > 2000
+    at = _stuffed_ff_near(data, sorted(rst)[1500])
+    data[at + 1] = stray
+    path = tmp_path / "rst_stray.jpg"
+    path.write_bytes(bytes(data))
+    assert "file.unreadable" in _codes(path)
+    clean = tmp_path / "rst_clean.jpg"
+    clean.write_bytes(_noisy_jpeg(1600, 1200, restart_marker_blocks=1))
+    assert mediaprep.check(clean).ok
+
+
+def _find_all(data: bytes | bytearray, needle: bytes) -> list[int]:
+    out, i = [], data.find(needle)
+    while i >= 0:
+        out.append(i)
+        i = data.find(needle, i + 1)
+    return out
