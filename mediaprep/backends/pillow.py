@@ -16,7 +16,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 import numpy as np
@@ -112,22 +112,29 @@ class DecodeGuard:
             raise BombError(pixels, f"{where}declares {w}x{h} = {pixels:,} pixels, above "
                                     f"image.max_decode_pixels {self.max_pixels:,}")
         per = 4 if animated else _WORK_BYTES.get(mode or "RGB", 4)
-        claimed = pixels * per
+        self._judge_density(w, h, pixels * per, file_bytes, where)
         scale = jpeg_scale((w, h), self.box) if jpeg else 1
         cost, parts = decode_cost(-(-w // scale) * -(-h // scale), per, buffer_per_pixel,
                                   buffer)
-        if (self.max_pixels_per_byte is not None and file_bytes and claimed > RATIO_FLOOR_BYTES
-                and pixels / file_bytes > self.max_pixels_per_byte):
-            raise BombError(pixels, f"{where}{w}x{h} = {pixels:,} pixels from {file_bytes:,} "
-                                    f"bytes: {pixels / file_bytes:,.0f} pixels per byte, above "
-                                    f"image.max_pixels_per_byte {self.max_pixels_per_byte:,g} "
-                                    "(a photo claims tens)")
         if self.max_bytes is not None and cost > self.max_bytes:
             how = f" at 1/{scale} scale" if scale > 1 else ""
             raise BombError(pixels, f"{where}{w}x{h} would take {cost / 2**20:,.0f} MiB to "
                                     f"decode and prepare{how} ({parts}), above "
                                     f"image.max_decode_bytes {self.max_bytes / 2**20:,.0f} MiB; "
                                     "raise it to prepare the image anyway")
+
+    def _judge_density(self, w: int, h: int, claimed: int, file_bytes: int | None,
+                       where: str) -> None:
+        """The pixels-per-byte rule: a large image (``claimed`` decoded bytes above
+        :data:`RATIO_FLOOR_BYTES`) from far too few file bytes."""
+        if self.max_pixels_per_byte is None or not file_bytes or claimed <= RATIO_FLOOR_BYTES:
+            return
+        pixels = w * h
+        if pixels / file_bytes > self.max_pixels_per_byte:
+            raise BombError(pixels, f"{where}{w}x{h} = {pixels:,} pixels from {file_bytes:,} "
+                                    f"bytes: {pixels / file_bytes:,.0f} pixels per byte, above "
+                                    f"image.max_pixels_per_byte {self.max_pixels_per_byte:,g} "
+                                    "(a photo claims tens)")
 
 
 def decode_cost(pixels: int, per: int, buffer_per_pixel: float = 0,
@@ -290,48 +297,58 @@ def probe_image(src: MediaSource, sniffed: Sniffed, *, max_pixels: int | None,
             return _probe_dng(src, info, dng, max_pixels=max_pixels, deep=deep, limits=limits)
     guard = DecodeGuard.from_limits(limits)
     if max_pixels != guard.max_pixels:
-        guard = DecodeGuard(max_pixels, guard.max_bytes, guard.max_pixels_per_byte,
-                            guard.max_jpeg_scans, guard.max_seconds, guard.box)
+        guard = replace(guard, max_pixels=max_pixels)
     try:
-        with src.open() as fh:
-            frames, walk_problem, jpeg_end = _pre_open(fh, sniffed.format, src.size, guard)
-            fh.seek(0)
-            with open_image(fh, max_pixels, guard, src.size) as im:
-                _from_pil(info, im)
-                info.format = _PILLOW_FORMATS.get(im.format or "", (im.format or "").lower()) or (
-                    sniffed.format)
-                _read_header_extras(info, im, src, frames)
-                _read_colour(info, im, src)
-                if jpeg_end is not None and src.size - jpeg_end > JPEG_TRAILER_KEPT_BYTES:
-                    info.image_bytes = jpeg_end
-                    info.notes.append(f"{src.size - jpeg_end:,} bytes after the first image's "
-                                      f"end ({trailer_kind(src, jpeg_end, info.format)})")
-                problem = (None if jpeg_end is not None else
-                           structural_problem(info.format, src, im)) or walk_problem
-                if problem:
-                    info.error, info.error_code = problem, "file.unreadable"
-                elif deep:
-                    _decode_all(im, guard)
-    except BombError as exc:
+        _probe_file(info, src, sniffed, guard, deep)
+    except (BombError, DecodeTimeout, UnidentifiedImageError, OSError, ValueError,
+            SyntaxError, struct.error, EOFError, MemoryError, IndexError, KeyError, TypeError,
+            ZeroDivisionError, RuntimeError) as exc:
+        _record_refusal(info, exc, sniffed)
+    return info
+
+
+def _probe_file(info: MediaInfo, src: MediaSource, sniffed: Sniffed, guard: DecodeGuard,
+                deep: bool) -> None:
+    """:func:`probe_image` of a file's bytes: the structure walk before Pillow, Pillow's
+    header, the structure after it (``deep``: every pixel decoded)."""
+    with src.open() as fh:
+        frames, walk_problem, jpeg_end = _pre_open(fh, sniffed.format, src.size, guard)
+        fh.seek(0)
+        with open_image(fh, guard.max_pixels, guard, src.size) as im:
+            _from_pil(info, im)
+            info.format = _PILLOW_FORMATS.get(im.format or "", (im.format or "").lower()) or (
+                sniffed.format)
+            _read_header_extras(info, im, src, frames)
+            _read_colour(info, im, src)
+            if jpeg_end is not None and src.size - jpeg_end > JPEG_TRAILER_KEPT_BYTES:
+                info.image_bytes = jpeg_end
+                info.notes.append(f"{src.size - jpeg_end:,} bytes after the first image's "
+                                  f"end ({trailer_kind(src, jpeg_end, info.format)})")
+            problem = (None if jpeg_end is not None else
+                       structural_problem(info.format, src, im)) or walk_problem
+            if problem:
+                info.error, info.error_code = problem, "file.unreadable"
+            elif deep:
+                _decode_all(im, guard)
+
+
+def _record_refusal(info: MediaInfo, exc: Exception, sniffed: Sniffed) -> None:
+    """Why :func:`_probe_file` failed, as ``info``'s error and finding code."""
+    info.error_code = "file.unreadable"
+    if isinstance(exc, BombError):
         info.error_code = "image.decompression_bomb"
         info.error = str(exc)
         info.declared_pixels = exc.pixels if info.width is None else info.pixels
-    except DecodeTimeout as exc:
-        info.error_code = "file.unreadable"
+    elif isinstance(exc, DecodeTimeout):
         info.error = str(exc)
-    except UnidentifiedImageError:
-        if sniffed.format == "jxl":
-            info.error_code = "file.unsupported_format"
-            info.error = ("a JPEG XL image: no provider takes it and mediaprep has no decoder "
-                          "for it; convert it to JPEG or PNG first")
-        else:
-            info.error_code = "file.unreadable"
-            info.error = "not a readable image (Pillow cannot identify it)"
-    except (OSError, ValueError, SyntaxError, struct.error, EOFError, MemoryError,
-            IndexError, KeyError, TypeError, ZeroDivisionError, RuntimeError) as exc:
-        info.error_code = "file.unreadable"
+    elif isinstance(exc, UnidentifiedImageError) and sniffed.format == "jxl":
+        info.error_code = "file.unsupported_format"
+        info.error = ("a JPEG XL image: no provider takes it and mediaprep has no decoder "
+                      "for it; convert it to JPEG or PNG first")
+    elif isinstance(exc, UnidentifiedImageError):
+        info.error = "not a readable image (Pillow cannot identify it)"
+    else:
         info.error = f"cannot read image: {type(exc).__name__}: {exc}"
-    return info
 
 
 def _probe_dng(src: MediaSource, info: MediaInfo, dng: DngFile, *, max_pixels: int | None,
@@ -445,35 +462,59 @@ def structural_problem(fmt: str | None, src: MediaSource,
                        im: Image.Image | None) -> str | None:
     """A reason the file is cut short or inconsistent, found without decoding pixels (``im``,
     the file opened by Pillow, is needed for BMP and TIFF only)."""
-    size = src.size
     if src.path is None and src.data is None:
         return None
-    if fmt in ("jpeg", "mpo"):
-        if src.tail(1024).rfind(b"\xff\xd9") < 0:
-            return "truncated: the JPEG has no end-of-image marker"
-    elif fmt == "png":
-        return _png_problem(src)
-    elif fmt == "gif":
-        if b";" not in src.tail(16):
-            return "truncated: the GIF has no trailer"
-    elif fmt == "webp":
-        head = src.head(12)
-        declared = int.from_bytes(head[4:8], "little") + 8
-        if declared > size:
-            return f"truncated: the WEBP declares {declared} bytes, the file has {size}"
-        chunk = src.head(20)
-        chunk_end = 20 + int.from_bytes(chunk[16:20], "little")
-        if len(chunk) < 20 or chunk_end > size:
-            return f"truncated: the WEBP's {chunk[12:16]!r} chunk runs past the end of the file"
-        if chunk[12:16] == b"VP8L" and chunk_end - 20 < 8:  # 5-byte header + data
-            return "corrupt: the WEBP holds no image data"
-    elif fmt in ("heic", "avif"):
-        return isobmff_problem(src, im.size if im is not None else (0, 0))
-    elif fmt in ("bmp", "tiff") and im is not None:
-        end = _raster_end(im)
-        if end is not None and end > size:
-            return f"truncated: pixel data should reach byte {end}, the file has {size}"
+    walk = _STRUCTURE_WALKS.get(fmt or "")
+    return walk(src, im) if walk is not None else None
+
+
+def _jpeg_structure(src: MediaSource, im: Image.Image | None) -> str | None:
+    if src.tail(1024).rfind(b"\xff\xd9") < 0:
+        return "truncated: the JPEG has no end-of-image marker"
     return None
+
+
+def _png_structure(src: MediaSource, im: Image.Image | None) -> str | None:
+    return _png_problem(src)
+
+
+def _gif_structure(src: MediaSource, im: Image.Image | None) -> str | None:
+    if b";" not in src.tail(16):
+        return "truncated: the GIF has no trailer"
+    return None
+
+
+def _webp_structure(src: MediaSource, im: Image.Image | None) -> str | None:
+    size = src.size
+    head = src.head(20)
+    declared = int.from_bytes(head[4:8], "little") + 8
+    if declared > size:
+        return f"truncated: the WEBP declares {declared} bytes, the file has {size}"
+    chunk_end = 20 + int.from_bytes(head[16:20], "little")
+    if len(head) < 20 or chunk_end > size:
+        return f"truncated: the WEBP's {head[12:16]!r} chunk runs past the end of the file"
+    if head[12:16] == b"VP8L" and chunk_end - 20 < 8:  # 5-byte header + data
+        return "corrupt: the WEBP holds no image data"
+    return None
+
+
+def _heif_structure(src: MediaSource, im: Image.Image | None) -> str | None:
+    return isobmff_problem(src, im.size if im is not None else (0, 0))
+
+
+def _raster_structure(src: MediaSource, im: Image.Image | None) -> str | None:
+    end = _raster_end(im) if im is not None else None
+    if end is not None and end > src.size:
+        return f"truncated: pixel data should reach byte {end}, the file has {src.size}"
+    return None
+
+
+#: The structure walk of each format :func:`structural_problem` knows
+_STRUCTURE_WALKS: dict[str, Callable[[MediaSource, Image.Image | None], str | None]] = {
+    "jpeg": _jpeg_structure, "mpo": _jpeg_structure, "png": _png_structure,
+    "gif": _gif_structure, "webp": _webp_structure, "heic": _heif_structure,
+    "avif": _heif_structure, "bmp": _raster_structure, "tiff": _raster_structure,
+}
 
 
 #: A PNG whose IDAT chunks total at most this many bytes has its zlib stream inflated (output
@@ -528,22 +569,31 @@ _PNG_EXTRA_ALLOWED = 1 << 20
 def png_rows(ihdr: bytes) -> list[tuple[int, int]] | None:
     """(bytes per row, filter byte included; rows) of each pass of the IDAT stream, from the
     13 bytes of IHDR data; None when IHDR is not one this can lay out."""
+    layout = _png_layout(ihdr)
+    if layout is None:
+        return None
+    w, h, bits, interlace = layout
+    if not interlace:
+        return [((w * bits + 7) // 8 + 1, h)]
+    passes = ((_adam7_span(w, x0, dx), _adam7_span(h, y0, dy)) for x0, y0, dx, dy in _ADAM7)
+    return [((pw * bits + 7) // 8 + 1, ph) for pw, ph in passes if pw and ph]
+
+
+def _png_layout(ihdr: bytes) -> tuple[int, int, int, int] | None:
+    """(width, height, bits per pixel, interlace method) from IHDR's data; None when it is
+    not a layout PNG defines."""
     if len(ihdr) < 13:
         return None
     w, h, depth, ctype, _comp, _filt, interlace = struct.unpack(">IIBBBBB", ihdr[:13])
     ch = _PNG_CHANNELS.get(ctype)
     if ch is None or depth not in (1, 2, 4, 8, 16) or interlace > 1 or not w or not h:
         return None
-    bits = ch * depth
-    if not interlace:
-        return [((w * bits + 7) // 8 + 1, h)]
-    rows = []
-    for x0, y0, dx, dy in _ADAM7:
-        pw = (w - x0 + dx - 1) // dx if w > x0 else 0
-        ph = (h - y0 + dy - 1) // dy if h > y0 else 0
-        if pw and ph:
-            rows.append(((pw * bits + 7) // 8 + 1, ph))
-    return rows
+    return w, h, ch * depth, interlace
+
+
+def _adam7_span(size: int, first: int, step: int) -> int:
+    """Pixels of a ``size``-pixel side an Adam7 pass holds, from ``first`` every ``step``."""
+    return (size - first + step - 1) // step if size > first else 0
 
 
 def png_data_problem(fh: IO[bytes], idat: list[tuple[int, int]],
@@ -554,43 +604,70 @@ def png_data_problem(fh: IO[bytes], idat: list[tuple[int, int]],
     row of ``rows`` (:func:`png_rows`) and every row's filter type 0-4. Pillow's decode refuses
     the same (a bad stream, a short one, an unknown filter type) and not the CRC, which libpng
     refuses. The inflated data is looked at ``_PNG_INFLATE_STEP`` bytes at a time."""
-    segments, at = [], 0  # (first byte, bytes per row, end) of each pass in the inflated data
-    for length, count in rows or ():
-        segments.append((at, length, at + length * count))
-        at += length * count
-    expected = at
-    z = zlib.decompressobj()
-    done = 0  # inflated bytes seen
-    inflating = True
+    stream = _PngStream(rows, deadline)
     try:
         for start, n in idat:
             fh.seek(start)
             buf = fh.read(n + 4)
-            if len(buf) < n + 4:
-                return "truncated: a PNG IDAT chunk runs past the end of the file"
-            data: Any = memoryview(buf)[:n]
-            if zlib.crc32(data, zlib.crc32(b"IDAT")) != int.from_bytes(buf[n:], "big"):
-                return "corrupt: a PNG IDAT chunk fails its CRC check (damaged image data)"
-            while inflating and len(data) and not z.eof:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise DecodeTimeout("verifying the PNG took longer than "
-                                        "image.max_decode_seconds")
-                out = z.decompress(data, _PNG_INFLATE_STEP)
-                data = z.unconsumed_tail
-                if rows is not None:
-                    bad = _bad_filter(out, done, segments)
-                    if bad is not None:
-                        return (f"corrupt: the PNG's image data has an unknown row filter "
-                                f"type {bad}")
-                done += len(out)
-                if rows is not None and done > expected + _PNG_EXTRA_ALLOWED:
-                    inflating = False
+            problem = _idat_problem(buf, n) or stream.feed(memoryview(buf)[:n])
+            if problem:
+                return problem
     except zlib.error as exc:
         return f"corrupt: the PNG's image data does not inflate ({exc})"
-    if rows is not None and done < expected:
-        return (f"truncated: the PNG's image data inflates to {done:,} bytes, its rows need "
-                f"{expected:,}")
+    return stream.shortfall()
+
+
+def _idat_problem(buf: bytes, n: int) -> str | None:
+    """An IDAT chunk's ``n`` bytes of data and CRC (``buf``) cut short or failing the CRC."""
+    if len(buf) < n + 4:
+        return "truncated: a PNG IDAT chunk runs past the end of the file"
+    if zlib.crc32(memoryview(buf)[:n], zlib.crc32(b"IDAT")) != int.from_bytes(buf[n:], "big"):
+        return "corrupt: a PNG IDAT chunk fails its CRC check (damaged image data)"
     return None
+
+
+class _PngStream:
+    """A PNG's zlib stream, inflated as its IDAT chunks come (:func:`png_data_problem`): the
+    filter type of every row it lays out (``rows``, None: not looked at) and how much it
+    inflates to."""
+
+    def __init__(self, rows: list[tuple[int, int]] | None, deadline: float | None) -> None:
+        # (first byte, bytes per row, end) of each pass in the inflated data
+        self.segments: list[tuple[int, int, int]] = []
+        at = 0
+        for length, count in rows or ():
+            self.segments.append((at, length, at + length * count))
+            at += length * count
+        self.expected = at
+        self.rows = rows
+        self.deadline = deadline
+        self.z = zlib.decompressobj()
+        self.done = 0  # inflated bytes seen
+        self.inflating = True
+
+    def feed(self, data: Any) -> str | None:
+        """Inflate one chunk's data; a row's unknown filter type, else None."""
+        while self.inflating and len(data) and not self.z.eof:
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise DecodeTimeout("verifying the PNG took longer than "
+                                    "image.max_decode_seconds")
+            out = self.z.decompress(data, _PNG_INFLATE_STEP)
+            data = self.z.unconsumed_tail
+            bad = _bad_filter(out, self.done, self.segments) if self.rows is not None else None
+            if bad is not None:
+                return f"corrupt: the PNG's image data has an unknown row filter type {bad}"
+            self.done += len(out)
+            # past what the rows need, Pillow's decode never looks: neither does this
+            self.inflating = (self.rows is None
+                              or self.done <= self.expected + _PNG_EXTRA_ALLOWED)
+        return None
+
+    def shortfall(self) -> str | None:
+        """The stream inflated to fewer bytes than the rows need, in words; else None."""
+        if self.rows is not None and self.done < self.expected:
+            return (f"truncated: the PNG's image data inflates to {self.done:,} bytes, its "
+                    f"rows need {self.expected:,}")
+        return None
 
 
 def _bad_filter(out: bytes, at: int, segments: list[tuple[int, int, int]]) -> int | None:
@@ -615,18 +692,29 @@ def _bad_filter(out: bytes, at: int, segments: list[tuple[int, int, int]]) -> in
 def _raster_end(im: Image.Image) -> int | None:
     """Where uncompressed BMP or TIFF strip data ends, from the header."""
     try:
-        if im.format in ("BMP", "DIB") and im.tile and im.tile[0][0] == "raw":
-            tile = im.tile[0]
-            stride = tile[3][1] if len(tile[3]) > 1 and tile[3][1] else 0
-            return tile[2] + stride * im.size[1] if stride else None
+        if im.format in ("BMP", "DIB"):
+            return _bmp_end(im)
         if im.format == "TIFF":
-            offsets = im.tag_v2.get(273) or im.tag_v2.get(324)  # strips or tiles
-            counts = im.tag_v2.get(279) or im.tag_v2.get(325)
-            if offsets and counts:
-                return max(int(o) + int(c) for o, c in zip(offsets, counts, strict=False))
+            return _tiff_end(im)
     except Exception:
         return None
     return None
+
+
+def _bmp_end(im: Image.Image) -> int | None:
+    if not im.tile or im.tile[0][0] != "raw":
+        return None
+    tile = im.tile[0]
+    stride = tile[3][1] if len(tile[3]) > 1 else 0
+    return tile[2] + stride * im.size[1] if stride else None
+
+
+def _tiff_end(im: Image.Image) -> int | None:
+    offsets = im.tag_v2.get(273) or im.tag_v2.get(324)  # strips or tiles
+    counts = im.tag_v2.get(279) or im.tag_v2.get(325)
+    if not offsets or not counts:
+        return None
+    return max(int(o) + int(c) for o, c in zip(offsets, counts, strict=False))
 
 
 def shown_frame(im: Image.Image) -> int:
@@ -679,28 +767,9 @@ def preview_image(img: Image.Image) -> Image.Image:
     function, from a file or from pixels prepare decoded anyway. Transparency goes on a light
     grey so that white-on-clear content shows; 16-bit and float greys are scaled to 8 bits.
     ``img`` itself is never changed."""
-    if img.mode == "CMYK" and img.info.get("icc_profile"):
-        img = colour_to_srgb(img, [])  # the one colour path prep's own conversion takes
-    if img.mode in ("P", "1", "CMYK", "YCbCr", "LAB", "HSV"):  # modes resize cannot take
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif img.mode.startswith("I;16"):
-        img = img.convert("I")
-    w, h = img.size
-    if max(w, h) > PREVIEW_SIDE:  # shrink first: the conversions below then touch few pixels
-        scale = PREVIEW_SIDE / max(w, h)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        # a box reduce() by the largest whole factor, then bicubic: for a 256 px view, a
-        # quarter of the cost of a gap of 2
-        img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=1.0)
+    img = _shrink_for_preview(_resizable(img))
     icc = img.info.get("icc_profile")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        out = Image.new("RGB", rgba.size, (236, 238, 242))
-        out.paste(rgba, mask=rgba.getchannel("A"))
-    elif img.mode.startswith("I;16") or img.mode in ("I", "F"):
-        out = img.point(lambda v: v / 256).convert("L").convert("RGB")
-    else:
-        out = img.convert("RGB")  # a new image even when it is RGB already
+    out = _preview_rgb(img)
     # pixels in sRGB, by the same conversion prep makes (a profile LittleCMS cannot read
     # stays with them); no other metadata: a GIF's comment, which a JPEG save would write,
     # differs between a file and the pixels it was encoded from
@@ -709,6 +778,43 @@ def preview_image(img: Image.Image) -> Image.Image:
         out = colour_to_srgb(out, [])
         out.info = {k: v for k, v in out.info.items() if k == "icc_profile"}
     return out
+
+
+def _resizable(img: Image.Image) -> Image.Image:
+    """``img`` in a mode resize takes (a CMYK with a profile by the colour path prep's own
+    conversion takes; 16-bit grey as 32-bit)."""
+    if img.mode == "CMYK" and img.info.get("icc_profile"):
+        img = colour_to_srgb(img, [])
+    if img.mode in ("P", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode.startswith("I;16"):
+        return img.convert("I")
+    return img
+
+
+def _shrink_for_preview(img: Image.Image) -> Image.Image:
+    """``img`` with its long side at most :data:`PREVIEW_SIDE`: shrunk first, so the
+    conversions after touch few pixels."""
+    w, h = img.size
+    if max(w, h) <= PREVIEW_SIDE:
+        return img
+    scale = PREVIEW_SIDE / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # a box reduce() by the largest whole factor, then bicubic: for a 256 px view, a quarter
+    # of the cost of a gap of 2
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=1.0)
+
+
+def _preview_rgb(img: Image.Image) -> Image.Image:
+    """A new RGB image of ``img``: transparency on light grey, deep greys scaled to 8 bits."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        out = Image.new("RGB", rgba.size, (236, 238, 242))
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    return img.convert("RGB")  # a new image even when it is RGB already
 
 
 def file_preview(path: str | os.PathLike[str]) -> Image.Image:
@@ -783,43 +889,48 @@ def verify_decodes(data: bytes, limits: Limits | None = None, *,
 
     ``keep`` is given the decoded image, the pixels a preview of the file decodes
     (:func:`preview_draft`): a JPEG is then decoded at the preview's scale rather than 1/8."""
-    guard = DecodeGuard.from_limits(limits)
     try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            rows = png_rows(data[16:29])
-            if rows is not None:
-                return _png_verify(data, rows, guard)
-        with open_image(io.BytesIO(data), guard.max_pixels, guard, len(data)) as im:
-            im.seek(shown_frame(im))
-            if im.format in ("JPEG", "MPO"):
-                if keep is not None:
-                    # a preview is wanted: decoded at the preview's own scale (the 1/8 one for
-                    # a large photo). Any DCT scale Huffman-decodes every scan, so the proof is
-                    # the same, and a small JPEG is not decoded a second time for its preview.
-                    preview_draft(im)
-                else:
-                    im.draft(im.mode if im.mode in ("RGB", "L") else None,
-                             (-(-im.width // 8), -(-im.height // 8)))
-                # fewer, larger reads: one decoder call per JPEG_VERIFY_BLOCK (the deadline is
-                # still looked at between them)
-                im.decodermaxblock = max(im.decodermaxblock, JPEG_VERIFY_BLOCK)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im.load()
-            if keep is not None and (
-                    im.format in ("JPEG", "MPO")
-                    or im.width * im.height <= PREVIEW_MAX_FULL_PIXELS):
-                keep(im)
-    except BombError as exc:
-        return str(exc)
-    except DecodeTimeout as exc:
+        return _verify(data, DecodeGuard.from_limits(limits), keep)
+    except (BombError, DecodeTimeout) as exc:
         return str(exc)
     except UnidentifiedImageError:
         return "not a readable image (Pillow cannot identify it)"
     except (OSError, ValueError, SyntaxError, struct.error, EOFError, MemoryError,
             IndexError, KeyError, TypeError, ZeroDivisionError, RuntimeError) as exc:
         return f"cannot decode image: {type(exc).__name__}: {exc}"
+
+
+def _verify(data: bytes, guard: DecodeGuard,
+            keep: Callable[[Image.Image], None] | None) -> str | None:
+    """:func:`verify_decodes`' proof; raises what Pillow raises on a file it cannot decode."""
+    rows = png_rows(data[16:29]) if data[:8] == b"\x89PNG\r\n\x1a\n" else None
+    if rows is not None and data[12:16] == b"IHDR":
+        return _png_verify(data, rows, guard)
+    with open_image(io.BytesIO(data), guard.max_pixels, guard, len(data)) as im:
+        im.seek(shown_frame(im))
+        jpeg = im.format in ("JPEG", "MPO")
+        if jpeg:
+            _verify_draft(im, keep)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+        if keep is not None and (jpeg or im.width * im.height <= PREVIEW_MAX_FULL_PIXELS):
+            keep(im)
     return None
+
+
+def _verify_draft(im: Image.Image, keep: Callable[[Image.Image], None] | None) -> None:
+    """Ask a JPEG the verify decodes for its 1/8 DCT scale, or with ``keep`` the preview's
+    own scale (the 1/8 one for a large photo): any DCT scale Huffman-decodes every scan, so
+    the proof is the same, and a small JPEG is not decoded a second time for its preview."""
+    if keep is not None:
+        preview_draft(im)
+    else:
+        im.draft(im.mode if im.mode in ("RGB", "L") else None,
+                 (-(-im.width // 8), -(-im.height // 8)))
+    # fewer, larger reads: one decoder call per JPEG_VERIFY_BLOCK (the deadline is still
+    # looked at between them)
+    im.decodermaxblock = max(im.decodermaxblock, JPEG_VERIFY_BLOCK)
 
 
 #: The bytes a JPEG verify hands libjpeg per call (Pillow's default is 64 kB: a Python round
@@ -850,40 +961,62 @@ def _pre_open(fh: IO[bytes], fmt: str | None, size: int,
     WebP readers decode or allocate the whole canvas on open). Returns the APNG frame count
     (fcTL chunks) when the file is a PNG, else None; a JPEG marker segment libjpeg refuses
     (:func:`_jpeg_walk`), else None; and where a JPEG's first image ends, else None."""
-    if fmt in ("jpeg", "mpo"):
-        scans, dims, problem, end = _jpeg_walk(fh, guard.max_jpeg_scans)
-        if guard.max_jpeg_scans is not None and scans > guard.max_jpeg_scans:
-            raise BombError(None, f"the JPEG holds more than {guard.max_jpeg_scans} scans "
-                                  "(image.max_jpeg_scans; encoders write a few dozen at most): "
-                                  "each scan is another pass over every block, a CPU bomb")
-        if dims:
-            guard.judge(dims[0], dims[1], mode="L" if dims[2] == 1 else "RGB",
-                        file_bytes=size, jpeg=True)
-        return None, problem, end
-    elif fmt == "png":
-        head = fh.read(33)
-        if len(head) >= 24 and head[12:16] == b"IHDR":
-            w, h = struct.unpack(">II", head[16:24])
-            mode = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}.get(head[25], "RGBA")
-            guard.judge(w, h, mode=mode, file_bytes=size)
-        return _png_frames(fh, size), None, None
-    elif fmt == "gif":
-        head = fh.read(10)
-        if len(head) == 10:
-            w, h = struct.unpack("<HH", head[6:10])
-            guard.judge(w, h, mode="P", file_bytes=size, what="the GIF's logical screen")
-    elif fmt == "webp":
-        head = fh.read(30)
-        if head[12:16] == b"VP8X" and len(head) >= 30:
-            w = int.from_bytes(head[24:27], "little") + 1
-            h = int.from_bytes(head[27:30], "little") + 1
-            animated = bool(head[20] & 0x02)
-            guard.judge(w, h, mode="RGBA", file_bytes=size, animated=animated,
-                        what="the WebP canvas" if animated else "",
-                        buffer_per_pixel=WEBP_BUFFER_PER_PIXEL)
-    elif fmt == "ico" or fmt == "cur":
-        for w, h in _ico_entries(fh, size):
-            guard.judge(w, h, mode="RGBA", file_bytes=size, what="an icon in the ICO")
+    judge = _PRE_OPEN.get(fmt or "")
+    return judge(fh, size, guard) if judge is not None else (None, None, None)
+
+
+def _jpeg_pre_open(fh: IO[bytes], size: int, guard: DecodeGuard
+                   ) -> tuple[int | None, str | None, int | None]:
+    scans, dims, problem, end = _jpeg_walk(fh, guard.max_jpeg_scans)
+    if guard.max_jpeg_scans is not None and scans > guard.max_jpeg_scans:
+        raise BombError(None, f"the JPEG holds more than {guard.max_jpeg_scans} scans "
+                              "(image.max_jpeg_scans; encoders write a few dozen at most): "
+                              "each scan is another pass over every block, a CPU bomb")
+    if dims:
+        guard.judge(dims[0], dims[1], mode="L" if dims[2] == 1 else "RGB",
+                    file_bytes=size, jpeg=True)
+    return None, problem, end
+
+
+#: A PNG's mode by its IHDR colour type (a type PNG does not define is judged as RGBA)
+_PNG_MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
+
+
+def _png_pre_open(fh: IO[bytes], size: int, guard: DecodeGuard
+                  ) -> tuple[int | None, str | None, int | None]:
+    head = fh.read(33)
+    if len(head) >= 24 and head[12:16] == b"IHDR":
+        w, h = struct.unpack(">II", head[16:24])
+        guard.judge(w, h, mode=_PNG_MODES.get(head[25], "RGBA"), file_bytes=size)
+    return _png_frames(fh, size), None, None
+
+
+def _gif_pre_open(fh: IO[bytes], size: int, guard: DecodeGuard
+                  ) -> tuple[int | None, str | None, int | None]:
+    head = fh.read(10)
+    if len(head) == 10:
+        w, h = struct.unpack("<HH", head[6:10])
+        guard.judge(w, h, mode="P", file_bytes=size, what="the GIF's logical screen")
+    return None, None, None
+
+
+def _webp_pre_open(fh: IO[bytes], size: int, guard: DecodeGuard
+                   ) -> tuple[int | None, str | None, int | None]:
+    head = fh.read(30)
+    if head[12:16] == b"VP8X" and len(head) >= 30:
+        w = int.from_bytes(head[24:27], "little") + 1
+        h = int.from_bytes(head[27:30], "little") + 1
+        animated = bool(head[20] & 0x02)
+        guard.judge(w, h, mode="RGBA", file_bytes=size, animated=animated,
+                    what="the WebP canvas" if animated else "",
+                    buffer_per_pixel=WEBP_BUFFER_PER_PIXEL)
+    return None, None, None
+
+
+def _ico_pre_open(fh: IO[bytes], size: int, guard: DecodeGuard
+                  ) -> tuple[int | None, str | None, int | None]:
+    for w, h in _ico_entries(fh, size):
+        guard.judge(w, h, mode="RGBA", file_bytes=size, what="an icon in the ICO")
     return None, None, None
 
 
@@ -959,84 +1092,130 @@ def _jpeg_walk(fh: IO[bytes], limit: int | None
     a motion photo's video or an MPF gain map follows it."""
     data = _whole(fh)
     try:
-        n, pos, scans, dims = len(data), 2, 0, None
-        components: bytes | None = None  # the SOF's component ids
-        while pos + 4 <= n:
-            if data[pos] != 0xFF:
-                return scans, dims, None, None  # not a marker: a damaged file, Pillow will say so
-            marker = data[pos + 1]
-            if marker == 0xFF:  # fill byte
-                pos += 1
-                continue
-            if marker == 0xD9:
-                return scans, dims, None, pos + 2
-            if marker == 0xD8:
-                return (scans, dims, "corrupt: a second start-of-image marker inside the JPEG",
-                        None)
-            if marker == 0x01 or 0xD0 <= marker <= 0xD7:
-                pos += 2
-                continue
-            length = (data[pos + 2] << 8) | data[pos + 3]
-            if marker in _SOF:
-                if components is not None:
-                    return (scans, dims,
-                            "corrupt: a second frame header (SOF) inside the JPEG", None)
-                if pos + 10 <= n:
-                    h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
-                    dims = (w, h, data[pos + 9])
-                    components = bytes(data[pos + 10 : pos + 10 + 3 * data[pos + 9] : 3])
-            elif marker in (0xDA, 0xC4, 0xDB) and pos + 2 + length <= n:
-                problem = _segment_problem(marker, bytes(data[pos + 4 : pos + 2 + length]),
-                                           length - 2, components)
-                if problem:
-                    return scans, dims, f"corrupt: {problem}", None
-            pos += 2 + length
-            if marker == 0xDA:
-                scans += 1
-                if limit is not None and scans > limit:
-                    break
-                # entropy data runs to the next marker that is neither FF00 stuffing nor RSTn
-                pos = _entropy_end(data, pos)
-                if pos < 0:
-                    return scans, dims, None, None
-        return scans, dims, None, None
+        walk = _JpegWalk(limit)
+        pos: int | None = 2
+        while pos is not None and pos + 4 <= len(data):
+            pos = walk.step(data, pos)
+        return walk.scans, walk.dims, walk.problem, walk.end
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
+
+
+#: Markers that stand alone (no length follows): TEM and the restart markers
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
+class _JpegWalk:
+    """What :func:`_jpeg_walk` has found so far; :meth:`step` reads one marker."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.scans = 0
+        self.dims: tuple[int, int, int] | None = None
+        self.components: bytes | None = None  # the SOF's component ids
+        self.problem: str | None = None
+        self.end: int | None = None
+
+    def step(self, data: Any, pos: int) -> int | None:
+        """Read the marker at ``pos``; where the next one is, or None to stop."""
+        if data[pos] != 0xFF:
+            return None  # not a marker: a damaged file, Pillow will say so
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            return pos + 1
+        if marker in _JPEG_STANDALONE:
+            return pos + 2
+        if marker == 0xD9:
+            self.end = pos + 2
+            return None
+        if marker == 0xD8:
+            self.problem = "corrupt: a second start-of-image marker inside the JPEG"
+            return None
+        return self._segment(data, pos, marker)
+
+    def _segment(self, data: Any, pos: int, marker: int) -> int | None:
+        """Read the marker segment at ``pos``; after an SOS, skip its entropy-coded data."""
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        self.problem = self._segment_refusal(data, pos, marker, length)
+        if self.problem:
+            return None
+        pos += 2 + length
+        if marker != 0xDA:
+            return pos
+        self.scans += 1
+        if self.limit is not None and self.scans > self.limit:
+            return None
+        # entropy data runs to the next marker that is neither FF00 stuffing nor RSTn
+        end = _entropy_end(data, pos)
+        return end if end >= 0 else None
+
+    def _segment_refusal(self, data: Any, pos: int, marker: int, length: int) -> str | None:
+        if marker in _SOF:
+            return self._frame(data, pos)
+        if marker in _SEGMENT_CHECKS and pos + 2 + length <= len(data):
+            problem = _segment_problem(marker, bytes(data[pos + 4 : pos + 2 + length]),
+                                       length - 2, self.components)
+            return f"corrupt: {problem}" if problem else None
+        return None
+
+    def _frame(self, data: Any, pos: int) -> str | None:
+        """An SOF: its size and component ids kept; a second one is refused."""
+        if self.components is not None:
+            return "corrupt: a second frame header (SOF) inside the JPEG"
+        if pos + 10 <= len(data):
+            h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            self.dims = (w, h, data[pos + 9])
+            self.components = bytes(data[pos + 10 : pos + 10 + 3 * data[pos + 9] : 3])
+        return None
 
 
 def _segment_problem(marker: int, body: bytes, length: int,
                      components: bytes | None) -> str | None:
     """libjpeg's fatal errors reading an SOS, DHT or DQT segment (``body``: the ``length``
     bytes after the length field), as its get_sos, get_dht and get_dqt raise them."""
-    if marker == 0xDA:
-        if components is None:
-            return "a scan (SOS) before the frame header"
-        ns = body[0] if body else 0
-        if length != ns * 2 + 4 or not 1 <= ns <= 4:
-            return "a scan header (SOS) of the wrong length"
-        ids = body[1 : 1 + 2 * ns : 2]
-        if len(set(ids)) != ns or any(c not in components for c in ids):
-            return "a scan header (SOS) names a component the frame does not have"
-        return None
+    return _SEGMENT_CHECKS[marker](body, length, components)
+
+
+def _sos_problem(body: bytes, length: int, components: bytes | None) -> str | None:
+    if components is None:
+        return "a scan (SOS) before the frame header"
+    ns = body[0] if body else 0
+    if length != ns * 2 + 4 or not 1 <= ns <= 4:
+        return "a scan header (SOS) of the wrong length"
+    ids = body[1 : 1 + 2 * ns : 2]
+    if len(set(ids)) != ns or any(c not in components for c in ids):
+        return "a scan header (SOS) names a component the frame does not have"
+    return None
+
+
+def _dht_problem(body: bytes, length: int, components: bytes | None) -> str | None:
     pos = 0
-    if marker == 0xC4:
-        while length > 16:
-            index, count = body[pos], sum(body[pos + 1 : pos + 17])
-            pos, length = pos + 17, length - 17
-            if count > 256 or count > length:
-                return "a Huffman table (DHT) that does not fit its segment"
-            pos, length = pos + count, length - count
-            if (index & ~0x10) >= 4:
-                return f"a Huffman table (DHT) index {index:#x} out of range"
-        return "a Huffman table segment (DHT) of the wrong length" if length else None
-    while length > 0:  # DQT: each table is 64 entries of 1 byte (precision 0) or 2
+    while length > 16:
+        index, count = body[pos], sum(body[pos + 1 : pos + 17])
+        pos, length = pos + 17, length - 17
+        if count > 256 or count > length:
+            return "a Huffman table (DHT) that does not fit its segment"
+        pos, length = pos + count, length - count
+        if (index & ~0x10) >= 4:
+            return f"a Huffman table (DHT) index {index:#x} out of range"
+    return "a Huffman table segment (DHT) of the wrong length" if length else None
+
+
+def _dqt_problem(body: bytes, length: int, components: bytes | None) -> str | None:
+    pos = 0
+    while length > 0:  # each table is 64 entries of 1 byte (precision 0) or 2
         n = body[pos]
         if n & 0x0F >= 4:
             return f"a quantisation table (DQT) index {n & 0x0F} out of range"
         step = 1 + (128 if n >> 4 else 64)
         pos, length = pos + step, length - step
     return "a quantisation table segment (DQT) of the wrong length" if length else None
+
+
+#: The segments whose bodies :func:`_segment_problem` reads as libjpeg does: SOS, DHT, DQT
+_SEGMENT_CHECKS: dict[int, Callable[[bytes, int, bytes | None], str | None]] = {
+    0xDA: _sos_problem, 0xC4: _dht_problem, 0xDB: _dqt_problem}
 
 
 def _png_frames(fh: IO[bytes], size: int) -> int | None:
@@ -1073,6 +1252,14 @@ def _ico_entries(fh: IO[bytes], size: int) -> Iterator[tuple[int, int]]:
             bw, bh = struct.unpack("<ii", body[4:12])
             w, h = abs(bw), abs(bh) // 2
         yield w, h
+
+
+#: What :func:`_pre_open` judges, by format
+_PRE_OPEN: dict[str, Callable[[IO[bytes], int, DecodeGuard],
+                              tuple[int | None, str | None, int | None]]] = {
+    "jpeg": _jpeg_pre_open, "mpo": _jpeg_pre_open, "png": _png_pre_open,
+    "gif": _gif_pre_open, "webp": _webp_pre_open, "ico": _ico_pre_open, "cur": _ico_pre_open,
+}
 
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image
@@ -1299,68 +1486,101 @@ def normalise_mode(img: Image.Image, out_format: str, *,
 
     Returns ``(image, note)``; ``note`` is None when nothing changed.
     """
-    fmt = out_format.lower()
-    if fmt == "jpg":
-        fmt = "jpeg"
+    fmt = "jpeg" if out_format.lower() == "jpg" else out_format.lower()
     if fmt not in ENCODABLE:
         raise ValueError(f"unsupported output format {out_format!r}; use one of {ENCODABLE}")
     notes: list[str] = []
-    src_mode = img.mode
-    out = img
-
-    # 1. Deep / exotic modes -> an 8-bit mode, keeping transparency as a real alpha channel.
-    trns = out.info.get("transparency")
-    if out.mode.startswith("I;16") or out.mode in ("I", "F"):
-        grey = _scale_to_8bit(out)
-        if trns is not None and isinstance(trns, int) and out.mode != "F":
-            # tRNS on 16-bit grey names one 16-bit value; compare on the original samples.
-            mask = np.asarray(out) != trns
-            grey = Image.merge("LA", (grey, Image.fromarray((mask * 255).astype(np.uint8), "L")))
-        out = grey
-    elif out.mode == "1":
-        out = out.convert("L")
-    elif out.mode == "P" or out.mode == "PA":
-        out = out.convert("RGBA" if _has_alpha(out) else "RGB")
-    elif out.mode in ("L", "RGB") and trns is not None:
-        out = out.convert("LA" if out.mode == "L" else "RGBA")  # colour key -> alpha
-    elif out.mode in ("RGBa", "La"):
-        out = out.convert("RGBA" if out.mode == "RGBa" else "LA")  # un-premultiply
-    elif out.mode == "CMYK":
-        if out.info.get("icc_profile"):
-            out = _to_srgb(out, notes)
-        if out.mode == "CMYK":
-            out = out.convert("RGB")
-            notes.append("CMYK -> RGB")
-    elif out.mode in ("LAB", "YCbCr", "HSV", "RGBX"):
-        out = out.convert("RGB")
-    elif out.mode not in ("L", "LA", "RGB", "RGBA"):
-        out = out.convert("RGBA" if "A" in out.mode else "RGB")
+    out = _eight_bit(img, notes)
     if out is not img and out.info.get("transparency") is not None:
         out.info.pop("transparency", None)  # now carried by the alpha channel
-
-    # 2. Colour management (after mode fixes so RGB/RGBA data meets its RGB profile).
+    # colour management after the mode fixes, so RGB/RGBA data meets its RGB profile
     if out.info.get("icc_profile"):
         out = _to_srgb(out, notes)
+    out = _settle_alpha(out, fmt, background, notes)
+    if out is img:
+        return img, (notes[0] if notes else None)
+    if out.mode != img.mode:
+        notes.insert(0, f"mode {img.mode} -> {out.mode}")
+    out.format = img.format
+    return out, "; ".join(notes) if notes else None
 
-    # 3. Alpha: drop when fully opaque; flatten for JPEG; WEBP has no grey modes.
+
+#: Modes converted as they are to the 8-bit mode named (un-premultiplied, or to plain RGB)
+_EIGHT_BIT_MODE = {"1": "L", "RGBa": "RGBA", "La": "LA", "LAB": "RGB", "YCbCr": "RGB",
+                   "HSV": "RGB", "RGBX": "RGB"}
+#: A grey or RGB image with a tRNS colour key gets a real alpha channel
+_KEYED_MODE = {"L": "LA", "RGB": "RGBA"}
+
+
+def _eight_bit(img: Image.Image, notes: list[str]) -> Image.Image:
+    """``img`` in one of L, LA, RGB, RGBA (step 1 of :func:`normalise_mode`): deep greys
+    scaled, palettes and colour keys given a real alpha channel when they have transparency,
+    CMYK converted (by its profile when it has one)."""
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        return _deep_grey(img, img.info.get("transparency"))
+    if img.mode == "CMYK":
+        return _cmyk_to_rgb(img, notes)
+    target = _eight_bit_mode(img)
+    return img if target == img.mode else img.convert(target)
+
+
+def _eight_bit_mode(img: Image.Image) -> str:
+    """The 8-bit mode :func:`_eight_bit` converts a plain (not deep, not CMYK) image to."""
+    mode = img.mode
+    if mode in ("P", "PA"):
+        return "RGBA" if _has_alpha(img) else "RGB"
+    if mode in _KEYED_MODE:
+        return mode if img.info.get("transparency") is None else _KEYED_MODE[mode]
+    if mode in _EIGHT_BIT_MODE:
+        return _EIGHT_BIT_MODE[mode]
+    if mode in ("LA", "RGBA"):
+        return mode
+    return "RGBA" if "A" in mode else "RGB"
+
+
+def _deep_grey(img: Image.Image, trns: Any) -> Image.Image:
+    """A 16-bit, 32-bit or float grey as 8-bit L (LA when a tRNS value marks transparency)."""
+    grey = _scale_to_8bit(img)
+    if trns is not None and isinstance(trns, int) and img.mode != "F":
+        # tRNS on 16-bit grey names one 16-bit value; compare on the original samples.
+        mask = np.asarray(img) != trns
+        grey = Image.merge("LA", (grey, Image.fromarray((mask * 255).astype(np.uint8), "L")))
+    return grey
+
+
+def _cmyk_to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    out = _to_srgb(img, notes) if img.info.get("icc_profile") else img
+    if out.mode == "CMYK":
+        out = out.convert("RGB")
+        notes.append("CMYK -> RGB")
+    return out
+
+
+def _settle_alpha(out: Image.Image, fmt: str, background: tuple[int, int, int] | None,
+                  notes: list[str]) -> Image.Image:
+    """Step 3 of :func:`normalise_mode`: an opaque alpha dropped; transparency flattened
+    (:func:`_flatten_alpha`); WEBP has no grey modes."""
     if out.mode in ("RGBA", "LA") and _alpha_is_opaque(out):
         out = out.convert("RGB" if out.mode == "RGBA" else "L")
         notes.append("opaque alpha dropped")
-    if background is not None and out.mode in ("RGBA", "LA"):
-        out = flatten(out, background)
-        notes.append("alpha flattened on the background")
-    elif fmt == "jpeg" and out.mode in ("RGBA", "LA"):
-        out = _flatten(out, grey=out.mode == "LA")
-        notes.append("alpha flattened on white")
+    if out.mode in ("RGBA", "LA"):
+        out = _flatten_alpha(out, fmt, background, notes)
     if fmt == "webp" and out.mode in ("L", "LA"):
         out = out.convert("RGB" if out.mode == "L" else "RGBA")
+    return out
 
-    if out is img:
-        return img, (notes[0] if notes else None)
-    if out.mode != src_mode:
-        notes.insert(0, f"mode {src_mode} -> {out.mode}")
-    out.format = img.format
-    return out, "; ".join(notes) if notes else None
+
+def _flatten_alpha(out: Image.Image, fmt: str, background: tuple[int, int, int] | None,
+                   notes: list[str]) -> Image.Image:
+    """Transparency flattened on ``background`` whatever the format, else for JPEG (which
+    has no alpha) on white; else kept."""
+    if background is not None:
+        notes.append("alpha flattened on the background")
+        return flatten(out, background)
+    if fmt == "jpeg":
+        notes.append("alpha flattened on white")
+        return _flatten(out, grey=out.mode == "LA")
+    return out
 
 
 # ------------------------------------------------------------------------------------ geometry
@@ -1624,32 +1844,42 @@ def _seek_frames(img: Image.Image, frames: int) -> Iterator[int]:
 def gif_delays(data: bytes) -> list[int]:
     """The delay (ms) each image of a GIF declares in the graphic control extension before it
     (0 when none), read from the block structure."""
-    n = len(data)
-    if n < 13:
+    if len(data) < 13:
         return []
-    flags = data[10]
-    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    pos = _gif_table_end(data, 13, data[10])  # after the logical screen's colour table
     delay, out = 0, []
-
-    def skip_blocks(p: int) -> int:
-        while p < n and data[p]:
-            p += 1 + data[p]
-        return p + 1
-
-    while pos < n:
-        if data[pos] == 0x21 and pos + 2 < n:
-            if data[pos + 1] == 0xF9 and pos + 6 <= n and data[pos + 2] >= 4:
-                delay = 10 * (data[pos + 4] | data[pos + 5] << 8)
-            pos = skip_blocks(pos + 2)
-        elif data[pos] == 0x2C and pos + 10 <= n:
-            local = data[pos + 9]
-            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
-            pos = skip_blocks(pos + 1)  # after the LZW minimum code size
+    while pos is not None and pos < len(data):
+        if data[pos] == 0x21 and pos + 2 < len(data):  # an extension
+            delay = _gif_delay(data, pos, delay)
+            pos = _gif_skip_blocks(data, pos + 2)
+        elif data[pos] == 0x2C and pos + 10 <= len(data):  # an image descriptor
+            # its local colour table, the LZW minimum code size, then the data sub-blocks
+            pos = _gif_skip_blocks(data, _gif_table_end(data, pos + 10, data[pos + 9]) + 1)
             out.append(delay)
             delay = 0
         else:
-            break  # the trailer, or damage: what was read stands
+            pos = None  # the trailer, or damage: what was read stands
     return out
+
+
+def _gif_table_end(data: bytes, pos: int, flags: int) -> int:
+    """Past the colour table at ``pos`` that ``flags`` (its packed byte) declares, if any."""
+    return pos + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+
+
+def _gif_delay(data: bytes, pos: int, delay: int) -> int:
+    """The delay a graphic control extension at ``pos`` sets (``delay`` for another one)."""
+    if data[pos + 1] == 0xF9 and pos + 6 <= len(data) and data[pos + 2] >= 4:
+        return 10 * (data[pos + 4] | data[pos + 5] << 8)
+    return delay
+
+
+def _gif_skip_blocks(data: bytes, pos: int) -> int:
+    """Past the data sub-blocks starting at ``pos`` and their terminator."""
+    n = len(data)
+    while pos < n and data[pos]:
+        pos += 1 + data[pos]
+    return pos + 1
 
 
 def iter_animation(source: ImageSource, frames: int, keep: set[int], *,
