@@ -32,6 +32,7 @@ from ..tuning import (  # noqa: F401  (PREFER_DOWNSCALE_BELOW, DOWNSCALE_QUALITY
     DOWNSCALE_QUALITY,
     IMAGE_MAX_QUALITY,
     IMAGE_MIN_QUALITY,
+    PNG_HALF_SAMPLE_CLEAR,
     PNG_SAMPLE_ROWS,
     PNG_SAMPLE_STRIPS,
     PNG_SKIP_OVER,
@@ -368,19 +369,19 @@ def _sample(img: Image.Image) -> tuple[Image.Image, float] | None:
     return sample, h / sample.height
 
 
-def _png_estimate(run: _Run, img: Image.Image) -> int | None:
-    """The PNG (zlib 6) size of ``img`` predicted from PNG_SAMPLE_STRIPS strips of
-    PNG_SAMPLE_ROWS rows encoded as one image; None when the image is too small for a sample
-    to be much cheaper than the encode itself."""
+def _png_estimate(run: _Run, img: Image.Image, strips: int = PNG_SAMPLE_STRIPS) -> int | None:
+    """The PNG (zlib 6) size of ``img`` predicted from ``strips`` strips of PNG_SAMPLE_ROWS
+    rows encoded as one image; None when the image is too small for a sample to be much
+    cheaper than the encode itself."""
     w, h = img.size
-    rows = PNG_SAMPLE_STRIPS * PNG_SAMPLE_ROWS
-    if w * h < SAMPLE_MIN_PIXELS or h < rows * 4:
+    if w * h < SAMPLE_MIN_PIXELS or h < PNG_SAMPLE_STRIPS * PNG_SAMPLE_ROWS * 4:
         return None
+    rows = strips * PNG_SAMPLE_ROWS
     sample = Image.new(img.mode, (w, rows))
     if img.mode == "P":
         sample.putpalette(img.getpalette() or [])
-    step = h / PNG_SAMPLE_STRIPS
-    for i in range(PNG_SAMPLE_STRIPS):
+    step = h / strips
+    for i in range(strips):
         y = max(0, min(h - PNG_SAMPLE_ROWS, int((i + 0.5) * step) - PNG_SAMPLE_ROWS // 2))
         sample.paste(img.crop((0, y, w, y + PNG_SAMPLE_ROWS)), (0, i * PNG_SAMPLE_ROWS))
     n = len(_encode(sample, "png", None))
@@ -574,8 +575,13 @@ def _png(
 
 def _png_worth_trying(run: _Run, img: Image.Image, raw: int) -> bool:
     """A lossless encode of a noisy 4K picture costs seconds: predict it before trying it."""
-    guess = _png_estimate(run, img)
-    if guess is None or guess <= raw * PNG_SKIP_OVER:
+    limit = raw * PNG_SKIP_OVER
+    # half the strips first: far enough from the limit either way, they decide alone (half
+    # the sample's cost); near it, the whole sample is encoded as before
+    guess = _png_estimate(run, img, PNG_SAMPLE_STRIPS // 2)
+    if guess is not None and limit / PNG_HALF_SAMPLE_CLEAR < guess < limit * PNG_HALF_SAMPLE_CLEAR:
+        guess = _png_estimate(run, img)
+    if guess is None or guess <= limit:
         return True
     run.steps.append(f"png predicted at ~{guess} bytes from a strip sample (budget {raw}): "
                      "not tried")
