@@ -279,10 +279,14 @@ def _place(src: Path, dest: Path) -> None:
         raise
 
 
-def _copy_hashing(src: str | os.PathLike[str], dest: Path) -> tuple[str, int]:
-    """Copy ``src`` to the new file ``dest`` and return the SHA-256 and size of what was
-    written: one read of ``src`` in CHUNK pieces through one reused buffer (bounded memory),
-    each piece hashed, then written."""
+def _copy_hashing(src: str | os.PathLike[str] | bytes, dest: Path) -> tuple[str, int]:
+    """Copy ``src`` (a file, or bytes) to the new file ``dest`` and return the SHA-256 and size
+    of what was written: one read of ``src`` in CHUNK pieces through one reused buffer (bounded
+    memory), each piece hashed, then written."""
+    if isinstance(src, bytes):
+        with open(dest, "xb") as fout:
+            fout.write(src)
+        return hashlib.sha256(src).hexdigest(), len(src)
     h = hashlib.sha256()
     view = memoryview(bytearray(CHUNK))
     size = 0
@@ -494,9 +498,10 @@ class Cache:
         self,
         key: str,
         record: Mapping[str, Any],
-        files: Mapping[str, str | os.PathLike[str]] | None = None,
+        files: Mapping[str, str | os.PathLike[str] | bytes] | None = None,
     ) -> CacheEntry:
-        """Store ``record`` (JSON-able) and copies of ``files`` (name → path) under ``key``.
+        """Store ``record`` (JSON-able) and copies of ``files`` (name → path, or the bytes to
+        store) under ``key``.
 
         Copies, never hard links: the stored files are the user's outputs, free to be edited
         later, and an edit must not reach the cache (nor damage in the cache the outputs).

@@ -21,7 +21,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -529,19 +529,25 @@ class _PrepPlan:
     settings: Settings
     tasks: list[Any]
     jobs: list[Any]
-    records: list[Path]
-    folders: list[Path]
+    names: list[str]  # each input's journal record (journal.record_name)
     journal: Path
     run_id: str
     requests_path: Path | None
+
+    def folders(self) -> Iterator[Path]:
+        """Where this run writes, and so where a killed run's temporaries can be."""
+        from .journal import write_folders
+
+        extra = [] if self.requests_path is None else [self.requests_path.parent]
+        return write_folders(self.out, (t.stem for t in self.tasks), *extra)
 
 
 def _plan_prep_run(paths: list[Any], out: Path, settings: Settings, o: PrepOptions,
                    cache_dir: str | None) -> _PrepPlan:
     from ..output import new_run_id
     from .inputs import collect
-    from .journal import JOURNAL_FOLDER, PrepJob, journal_path, prep_job, state_dir, write_folders
-    from .requests import refuse_batch_requests_path, refuse_report_path
+    from .journal import PrepJob, prep_job, record_name, state_dir
+    from .journal_log import JOURNAL_FOLDER
     from .tasks import plan_prep
 
     _prestart(prep_job, o.jobs, o.executor)
@@ -552,25 +558,26 @@ def _plan_prep_run(paths: list[Any], out: Path, settings: Settings, o: PrepOptio
     tasks = plan_prep([i.source for i in items], out, settings, config=o.config,
                       displays=[i.display for i in items])
     requests_path = None if o.batch_requests is None else Path(o.batch_requests)
-    if requests_path is not None:
-        why = refuse_batch_requests_path(requests_path, items, out, [t.stem for t in tasks])
-        if why is not None:
-            raise BatchError(why)
-    if o.html_report and o.report_path is not None:
-        why = refuse_report_path(Path(o.report_path), items, out, [t.stem for t in tasks],
-                                 requests_path)
-        if why is not None:
-            raise BatchError(why)
+    _refuse_run_paths(items, out, [t.stem for t in tasks], o, requests_path)
     journal = state_dir(out) / JOURNAL_FOLDER
     run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
-    return _PrepPlan(
-        out, settings, tasks,
-        [PrepJob(t, str(journal), cache_dir, run_id, o.html_report) for t in tasks],
-        [journal_path(journal, t.stem) for t in tasks],
-        # where this run writes, and so where a killed run's temporaries can be
-        write_folders(out, [t.stem for t in tasks],
-                      *([] if requests_path is None else [requests_path.parent])),
-        journal, run_id, requests_path)
+    return _PrepPlan(out, settings, tasks,
+                     [PrepJob(t, str(journal), cache_dir, run_id, o.html_report) for t in tasks],
+                     [record_name(t.stem) for t in tasks], journal, run_id, requests_path)
+
+
+def _refuse_run_paths(items: Sequence[Any], out: Path, stems: list[str], o: PrepOptions,
+                      requests_path: Path | None) -> None:
+    """A batch requests file or report page the run must not write: a BatchError."""
+    from .requests import refuse_batch_requests_path, refuse_report_path
+
+    why = None
+    if requests_path is not None:
+        why = refuse_batch_requests_path(requests_path, items, out, stems)
+    if why is None and o.html_report and o.report_path is not None:
+        why = refuse_report_path(Path(o.report_path), items, out, stems, requests_path)
+    if why is not None:
+        raise BatchError(why)
 
 
 def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
@@ -579,7 +586,7 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
     from ..output import writing_for_run
     from .journal import (
         JournalIndex,
-        prune_journal,
+        clean_journal,
         record_runs,
         recorded_runs,
         run_lock,
@@ -587,6 +594,7 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
         state_dir,
         sweep_temporaries,
     )
+    from .journal_log import close_log
     from .requests import write_batch_requests
 
     out = plan.out
@@ -595,21 +603,23 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
             raise BatchError(f"another mediaprep prep run is writing to {out}")
         earlier = recorded_runs(out)
         record_runs(out, [*earlier, plan.run_id])  # before anything is written: a kill finds it
-        sweep_temporaries(out, plan.folders, earlier)  # what killed runs left half-written
+        if earlier:
+            sweep_temporaries(out, plan.folders(), earlier)  # what killed runs left half-written
         index = JournalIndex(state_dir(out))  # one file standing for the records (a rerun)
         try:
-            _run_prep_tasks(plan, o, result, index)
+            killed = _run_prep_tasks(plan, o, result, index)
         except BaseException:
             # Ctrl-C, a full disk: the workers are dead by now, and what they were writing is
             # half-written; a rerun would sweep it too, but nothing half-written may stay.
-            sweep_temporaries(out, plan.folders, [*earlier, plan.run_id])
+            sweep_temporaries(out, plan.folders(), [*earlier, plan.run_id])
             raise
-        # workers killed by the timeout leave temporary files too
-        sweep_temporaries(out, plan.folders, [*earlier, plan.run_id])
-        result.stale, result.cleaned = stale_outputs(out, plan.journal, plan.records,
-                                                     clean=o.clean)
-        prune_journal(plan.journal, plan.records)
-        index.write(plan.records)
+        finally:
+            close_log()  # the records this process appended itself (jobs=0)
+        if killed:  # a killed worker leaves what it was writing; the others clean up their own
+            sweep_temporaries(out, plan.folders(), [plan.run_id])
+        result.stale, result.cleaned = stale_outputs(out, index, plan.names, clean=o.clean)
+        index.write(plan.names)
+        clean_journal(plan.journal)  # the logs: the index and parts.jsonl hold them now
         if plan.requests_path is not None:
             result.requests, result.requests_left_out = write_batch_requests(
                 out / PARTS_FILE, plan.requests_path, plan.settings, o.prompt or "", o.group,
@@ -617,60 +627,86 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
         record_runs(out, [])  # every temporary of the runs so far is gone
 
 
+class _Ends:
+    """What the parent does as each input ends: index its record, put its line in
+    parts.jsonl (unless ``keep_parts``: the file holds every line already), tell on_result."""
+
+    def __init__(self, plan: _PrepPlan, o: PrepOptions, index: JournalIndex, parts: Any,
+                 ) -> None:
+        self.tasks = plan.tasks
+        self.on_result = o.on_result
+        self.index = index
+        self.parts = parts
+        self.keep_parts = False
+        self.killed = False  # a worker was killed or died: it may have left temporaries
+        self.results: list[InputResult | None] = [None] * len(plan.tasks)
+
+    def __call__(self, index: int, done: Any, error: Any) -> None:
+        r = self._ok(index, done) if error is None else self._failed(index, error)
+        self.results[index] = r
+        if self.on_result is not None:
+            self.on_result(r)
+
+    def _ok(self, index: int, done: Any) -> InputResult:
+        if done.record is not None:
+            self.index.add(done.record, done.line_at)
+        if not self.keep_parts:
+            self.parts.done(index)
+        return InputResult(index, self.tasks[index].display, done.ok, done.ok and done.fixed,
+                           done.status, done.origin, done.bytes_in, done.bytes_out,
+                           tuple(done.changes), tuple(done.warnings), tuple(done.codes),
+                           tuple(done.outputs))
+
+    def _failed(self, index: int, error: Any) -> InputResult:
+        from ..output import RUN_STOPPING_ERRNOS
+        from .summary import failed_prep_line
+
+        t = self.tasks[index]
+        if getattr(error, "errno", None) in RUN_STOPPING_ERRNOS:
+            raise RunStopped(f"{t.display}: {error.message}", error.errno)
+        self.killed = self.killed or error.kind in ("timeout", "crash")
+        line = failed_prep_line(t.display, error)
+        self.parts.failed(index, line)
+        return InputResult(index, t.display, False, False, _status_of(line), "failed",
+                           codes=tuple(f["code"] for f in line.get("findings") or []))
+
+
 def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
-                    index: JournalIndex) -> None:
+                    index: JournalIndex) -> bool:
     """Inputs a previous run finished come from the journal; the rest go to the workers;
-    parts.jsonl gets every line in input order."""
-    from ..output import RUN_STOPPING_ERRNOS
-    from .journal import journal_hit, journal_line_file, prep_job
+    parts.jsonl gets every line in input order. True when a worker may have been killed
+    mid-write (its temporaries need a sweep)."""
+    from .journal import journal_hit, prep_job, state_dir
     from .parts_file import PartsFile
     from .summary import failed_prep_line
 
-    tasks = plan.tasks
-    results: list[InputResult | None] = [None] * len(tasks)
+    tasks, names = plan.tasks, plan.names
     # Inputs a previous run finished (journal records still valid) need no worker.
     hits = {i: done for i, job in enumerate(plan.jobs)
-            if (done := journal_hit(job, index=index)) is not None}
+            if (done := journal_hit(job, index)) is not None}
     todo = [i for i in range(len(tasks)) if i not in hits]
-    parts = PartsFile(plan.out / PARTS_FILE, plan.records, journal_line_file,
+    parts = PartsFile(plan.out / PARTS_FILE, names, lambda i: index.line_at(names[i]),
                       lambda i: failed_prep_line(tasks[i].display,
-                                                 "its result record is missing"))
+                                                 "its result record is missing"),
+                      state_dir(plan.out))
     start = time.monotonic()
     with parts:
-        keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
-
-        def ended(index: int, done: Any, error: Any) -> None:
-            t = tasks[index]
-            if error is None:
-                r = InputResult(index, t.display, done.ok, done.ok and done.fixed,
-                                done.status, done.origin, done.bytes_in,
-                                done.bytes_out, tuple(done.changes), tuple(done.warnings),
-                                tuple(done.codes), tuple(done.outputs))
-                if not keep_parts:
-                    parts.done(index)
-            else:
-                if getattr(error, "errno", None) in RUN_STOPPING_ERRNOS:
-                    raise RunStopped(f"{t.display}: {error.message}", error.errno)
-                line = failed_prep_line(t.display, error)
-                r = InputResult(index, t.display, False, False, _status_of(line), "failed",
-                                codes=tuple(f["code"] for f in line.get("findings") or []))
-                parts.failed(index, line)
-            results[index] = r
-            if o.on_result is not None:
-                o.on_result(r)
-
+        ends = _Ends(plan, o, index, parts)
+        ends.keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
         for i, done in hits.items():
-            ended(i, done, None)
+            ends(i, done, None)
         run_tasks([plan.jobs[i] for i in todo], prep_job, jobs=o.jobs, timeout=o.timeout,
-                  on_result=lambda k, out: ended(todo[k], out.value, out.error),
+                  on_result=lambda k, out: ends(todo[k], out.value, out.error),
                   executor=o.executor, executor_options=o.executor_options)
-        if not keep_parts:
+        if not ends.keep_parts:
             parts.close()
         result.elapsed = time.monotonic() - start
-    result.results = [r for r in results if r is not None]
+    result.results = [r for r in ends.results if r is not None]
     result.missing = parts.missing
     if plan.settings.transport == "upload":
         result.uploads = _upload_counts(result)
+    # another executor may retry a task whose worker died, and not say so
+    return ends.killed or not _is_local(o.executor)
 
 
 def _upload_counts(result: BatchResult) -> dict[str, int]:

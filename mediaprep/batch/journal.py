@@ -17,7 +17,6 @@ from typing import Any
 
 from ..limits import TABLE_VERSION
 from ..output import (
-    PARTS_FILE,
     STATE_DIR,
     THUMB_FOLDER,
     atomic_write,
@@ -32,6 +31,8 @@ from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
 from ..types import Finding, line_problem
 from .cache import Cache, cache_key, canonical_json, hash_input, package_version
+from .journal_index import JournalIndex, Record
+from .journal_log import JOURNAL_FOLDER, LOG_NAME, LineAt, append_record
 from .summary import warnings_left
 from .tasks import PrepTask, prep_one
 
@@ -40,17 +41,17 @@ log = logging.getLogger("mediaprep")
 # --- prep over many inputs: a journal (resume) and the content-addressed cache ----------------
 #
 # Each input's work is one call of :func:`prep_job` in a worker. It writes the input's outputs
-# (atomically, by prepare), then its journal record in ``DIR/.mediaprep/journal/``: the input's
-# ``parts.jsonl`` line in ``<stem hash>.line``, then ``<stem hash>.json``, the metadata (the key
-# it was made under, the sizes and times of the line file and the outputs), each atomically.
-# The parent writes ``parts.jsonl`` once, at the end, by copying the line files in input order
-# into a temporary file renamed over the old one. A run killed at any moment therefore leaves
-# whole outputs, whole records and either the previous ``parts.jsonl`` or none; the rerun finds
-# the finished inputs' records still valid (same input path, size, mtime and inode, same
-# options and name, outputs as recorded) and skips their work. The cache stores the same two
-# files with the outputs, keyed by the input's bytes.
+# (atomically, by prepare), then appends its journal record to the worker's log in
+# ``DIR/.mediaprep/journal/`` (journal_log): the metadata (the key it was made under, the sizes
+# and times of the outputs) and the input's ``parts.jsonl`` line, in one write. The parent
+# indexes each record as its input ends and copies the lines, in input order, into a
+# temporary file renamed over ``parts.jsonl`` at the end; then it writes the index of every
+# record (``journal.idx``) and removes the logs. A run killed at any moment therefore leaves
+# whole outputs, whole records (a torn log tail is never read) and either the previous
+# ``parts.jsonl`` or none; the rerun finds the finished inputs' records still valid (same input
+# path, size, mtime and inode, same options and name, outputs as recorded) and skips their
+# work. The cache stores the same record and line with the outputs, keyed by the input's bytes.
 
-JOURNAL_FOLDER = "journal"
 LOCK_FILE = "lock"
 META_FILE = "meta.json"  # a journal record's metadata, as stored in a cache entry
 LINE_FILE = "line.json"  # and its parts.jsonl line
@@ -58,12 +59,12 @@ _OUT = "out/s"  # cache names of outputs: _OUT + the output's path after its ste
 STALE_FILE = "stale.json"  # outputs of inputs earlier runs named and later ones did not
 RUNS_FILE = "runs"  # markers of the runs whose temporaries may still be in DIR (JSON list)
 MAX_RUNS = 64  # runs remembered (each killed run adds one until a run ends)
-# The names of a journal's records (journal_path): the only files prune_journal removes.
+# The record files of mediaprep before the logs (one .json and one .line per input): removed.
 _RECORD_NAME = re.compile(r"^[0-9a-f]{40}\.(json|line)\Z")
-# Every record's metadata in one file beside the journal, each with its record file's stat,
-# so a rerun reads one file instead of opening one per input (JournalIndex).
+# Every record, compactly, in one file beside the journal: a rerun reads one file instead of
+# one per input (JournalIndex).
 JOURNAL_INDEX_FILE = "journal.idx"
-_JOURNAL_INDEX_VERSION = 1
+_JOURNAL_INDEX_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -91,15 +92,17 @@ class PrepDone:
     warnings: tuple[str, ...] = ()  # codes of the warnings that hold for what is sent
     codes: tuple[str, ...] = ()  # every finding's code, as parts.jsonl lists them
     outputs: tuple[str, ...] = ()  # the files written, relative to DIR
+    record: dict[str, Any] | None = None  # the journal record written now (None: a hit)
+    line_at: LineAt | None = None  # and where its parts.jsonl line is
 
 
 def state_dir(out_dir: str | os.PathLike[str]) -> Path:
     return Path(out_dir) / STATE_DIR
 
 
-def journal_path(journal_dir: str | os.PathLike[str], stem: str) -> Path:
-    return Path(journal_dir) / (hashlib.sha256(stem.encode("utf-8", "surrogatepass"))
-                                .hexdigest()[:40] + ".json")
+def record_name(stem: str) -> str:
+    """The name of an input's journal record: a digest of its output stem (unique in a run)."""
+    return hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def input_key(task: PrepTask) -> str | None:
@@ -159,95 +162,18 @@ def journal_key(task: PrepTask) -> str | None:
         return None
 
 
-class JournalIndex:
-    """The metadata of a journal's records as the last run left them, read from one file
-    (``DIR/.mediaprep/journal.idx``), each entry with the stat (size, time, inode) of the record
-    file it copies: an entry stands for its record only while that file is unchanged, so a
-    record rewritten since (a killed run, a worker of this one) is read from its file instead.
-
-    Why: a rerun over 10^5 finished inputs must not open and parse 10^5 record files to learn
-    that nothing changed; with the index a hit costs stat calls and a dictionary lookup."""
-
-    def __init__(self, state: str | os.PathLike[str]) -> None:
-        self.state = Path(state)
-        self.path = self.state / JOURNAL_INDEX_FILE
-        self.entries: dict[str, list[Any]] = {}  # record name -> [record stat, metadata]
-        self._lines: dict[str, list[int]] | None = None
-        try:
-            with open(self.path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            return
-        if (isinstance(data, dict) and data.get("version") == _JOURNAL_INDEX_VERSION
-                and isinstance(data.get("records"), dict)):
-            self.entries = data["records"]
-
-    def lines(self) -> dict[str, list[int]]:
-        """Where each record's line is in ``parts.jsonl`` (parts_file.read_index), read once:
-        the parent looks every input up before it writes ``parts.jsonl``."""
-        if self._lines is None:
-            self._lines = _line_index(self.state)
-        return self._lines
-
-    def meta(self, jpath: Path) -> dict[str, Any] | None:
-        """The record's metadata (None: no record), from the index while its stat matches."""
-        try:
-            st = os.stat(jpath)
-        except OSError:
-            return None
-        entry = self.entries.get(jpath.name)
-        if (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], dict)
-                and entry[0] == [st.st_size, st.st_mtime_ns, st.st_ino]):
-            return entry[1]
-        return _read_meta(jpath)
-
-    def write(self, records: Iterable[Path]) -> None:
-        """Index the records now in the journal (those of this run, in input order): entries
-        still matching their file are kept, the others read. Not rewritten when unchanged (a
-        rerun where every input was a hit from the index)."""
-        fresh: dict[str, list[Any]] = {}
-        changed = False
-        for jpath in records:
-            try:
-                st = os.stat(jpath)
-            except OSError:
-                changed = True
-                continue
-            stat = [st.st_size, st.st_mtime_ns, st.st_ino]
-            entry = self.entries.get(jpath.name)
-            if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == stat):
-                meta = _read_meta(jpath)
-                if meta is None:
-                    changed = True
-                    continue
-                entry = [stat, meta]
-                changed = True
-            fresh[jpath.name] = entry
-        if not changed and fresh.keys() == self.entries.keys():
-            return
-        atomic_write(self.path, json.dumps({"version": _JOURNAL_INDEX_VERSION,
-                                            "records": fresh}, separators=(",", ":")) + "\n")
-        self.entries = fresh
-
-
-def journal_hit(job: PrepJob, jkey: str | None = None,
-                index: JournalIndex | None = None) -> PrepDone | None:
+def journal_hit(job: PrepJob, index: JournalIndex) -> PrepDone | None:
     """The input's result from its journal record, when one was finished under the same key
-    and its outputs are still as written. Cheap (stat calls; with ``index``, no file opened
-    while the record is as indexed): the parent runs it for every input before starting any
-    worker."""
-    jpath = journal_path(job.journal_dir, job.task.stem)
-    # first: on a cold run there is none, and no key to compute
-    meta = index.meta(jpath) if index is not None else _read_meta(jpath)
-    if meta is None:
+    and its outputs are still as written. Cheap (a dictionary lookup and stat calls, no file
+    opened): the parent runs it for every input before starting any worker."""
+    rec = index.get(record_name(job.task.stem))
+    if rec is None:  # first: on a cold run there is none, and no key to compute
         return None
-    jkey = jkey or journal_key(job.task)
-    lines = index.lines() if index is not None else None
-    if jkey is not None and meta.get("jkey") == jkey and _intact(job.task.out_dir, meta, jpath,
-                                                                 lines) \
-            and _still_valid(meta):
-        return _done(meta, "journal")
-    return None
+    if rec.jkey is None or rec.jkey != journal_key(job.task):
+        return None
+    if not (_still_valid(rec.valid_until) and _intact(job.task.out_dir, rec, index)):
+        return None
+    return _done(rec.done_fields(), "journal")
 
 
 def _valid_until(line: dict[str, Any] | None, margin: float = 0.0) -> float | None:
@@ -264,23 +190,20 @@ def _valid_until(line: dict[str, Any] | None, margin: float = 0.0) -> float | No
     return min(times) - margin if times else None
 
 
-def _still_valid(meta: dict[str, Any]) -> bool:
-    until = meta.get("valid_until")
+def _still_valid(until: Any) -> bool:
     if until is None:
         return True
     return isinstance(until, int | float) and not isinstance(until, bool) and until > time.time()
 
 
 def prep_job(job: PrepJob) -> PrepDone:
-    """Prepare one input, or reuse its journal record or cache entry; write its journal record.
+    """Prepare one input, or reuse its cache entry; append its journal record to this
+    process's log. (Journal hits never get here: the parent finds them first.)
 
     A top-level function (picklable): this is what ``prep`` runs in its workers.
     """
     with writing_for_run(job.run_id):
-        done = _prep_job(job)
-        if job.thumbs and done.origin != "prepared":
-            _thumbnails(job)
-        return done
+        return _prep_job(job)
 
 
 # The input's thumbnails for DIR/report.html are made in the worker, while its files are fresh
@@ -293,49 +216,21 @@ def prep_job(job: PrepJob) -> PrepDone:
 _THUMB = "thumb/"  # cache names of an input's report thumbnails: _THUMB + the file's name
 
 
-def _thumbnails(job: PrepJob) -> None:
-    """What is missing of a journal or cache hit's thumbnails, made from its files."""
-    from ..report.html import thumbnail_line
-
-    lpath = _line_path(journal_path(job.journal_dir, job.task.stem))
-    try:
-        with open(lpath, encoding="utf-8", errors="surrogateescape") as fh:
-            line = json.loads(fh.read())
-    except (OSError, ValueError):
-        return  # the line is already in parts.jsonl (a journal hit): the report finds it
-    if isinstance(line, dict):
-        thumbnail_line(job.task.out_dir, line, job.task.source)
-
-
 def _prep_job(job: PrepJob) -> PrepDone:
     t = job.task
     jkey = journal_key(t)
-    hit = journal_hit(job, jkey)
-    if hit is not None:
-        return hit
-    jpath = journal_path(job.journal_dir, t.stem)
     # Taken before the key's hash and again after prepare: bytes rewritten in between (a file
     # being saved or synced) must not be cached under a key made from other bytes.
     before = _fingerprint(t.source, ctime=True)
     key = input_key(t) if job.cache_dir is not None else None
     cache = Cache(job.cache_dir) if job.cache_dir is not None and key is not None else None
-    if cache is not None:
-        assert key is not None
-        try:
-            hit = _from_cache(cache, key, t, jpath, jkey, thumbs=job.thumbs)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("cache: entry for %s unusable (%s); preparing it again", t.display, exc)
-            hit = None  # a damaged entry is a miss
+    if cache is not None and key is not None:
+        hit = _cache_hit(cache, key, job, jkey)
         if hit is not None:
             return hit
     line = prep_one(t, preview=job.thumbs)
-    changed = before is not None and _fingerprint(t.source, ctime=True) != before
-    if changed:
-        line["findings"] = [*line.get("findings", []), Finding(
-            "file.changed", "warning",
-            f"{t.display}: changed while it was prepared (its size, time or inode differ "
-            "after); what was sent may mix two versions, and it is not cached: run again once "
-            "it stays still").to_json()]
+    if before is not None and _fingerprint(t.source, ctime=True) != before:
+        _say_changed(line, t.display)
         cache = None
         jkey = None  # nor skipped by the journal next time
     thumbs: list[Path] = []
@@ -343,14 +238,33 @@ def _prep_job(job: PrepJob) -> PrepDone:
         from ..report.html import thumbnail_line
 
         thumbs = thumbnail_line(t.out_dir, line, t.source, previews=line.previews)
-    meta = _write_journal(jpath, t, jkey, line, bytes_in=getattr(line, "bytes_in", 0),
-                          thumbs=thumbs)
+    text = (json_line(line) + "\n").encode("utf-8")
+    meta = _record_meta(t, jkey, line, thumbs, bytes_in=getattr(line, "bytes_in", 0))
+    at = append_record(job.journal_dir, job.run_id, meta, text)
     if cache is not None and key is not None:
-        _store(cache, key, t, jpath, line, thumbs)
-    return _done(meta, "prepared")
+        _store(cache, key, t, meta, text, line, thumbs)
+    return _done(meta["done"], "prepared", meta, at)
 
 
 prep_job.worker_imports = (*prep_one.worker_imports, "mediaprep.report.html")  # type: ignore[attr-defined]
+
+
+def _cache_hit(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepDone | None:
+    """The input from its cache entry (None: a miss); a damaged entry is a miss."""
+    try:
+        return _from_cache(cache, key, job, jkey)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("cache: entry for %s unusable (%s); preparing it again", job.task.display,
+                    exc)
+        return None
+
+
+def _say_changed(line: dict[str, Any], display: str) -> None:
+    line["findings"] = [*line.get("findings", []), Finding(
+        "file.changed", "warning",
+        f"{display}: changed while it was prepared (its size, time or inode differ "
+        "after); what was sent may mix two versions, and it is not cached: run again once "
+        "it stays still").to_json()]
 
 
 def _status(line: dict[str, Any], display: str) -> str:
@@ -400,10 +314,6 @@ def _input_bytes(source: str) -> int:
         return 0
 
 
-def _line_path(jpath: Path) -> Path:
-    return jpath.with_suffix(".line")
-
-
 def _outputs_of(t: PrepTask, names: list[str]) -> list[dict[str, Any]]:
     out = Path(t.out_dir)
     stats = []
@@ -413,35 +323,32 @@ def _outputs_of(t: PrepTask, names: list[str]) -> list[dict[str, Any]]:
     return stats
 
 
-def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, Any] | None,
-                   *, text: str | None = None, done: dict[str, Any] | None = None,
-                   outputs: list[str] | None = None,
-                   place_line: Any = None, bytes_in: int = 0,
-                   thumbs: list[Path] | None = None,
-                   valid_until: float | None = None) -> dict[str, Any]:
-    """Write the journal record of an input: its parts line to ``<h>.line`` (``text`` when its
-    JSON is at hand, or ``place_line(path)`` to put it there, a copy from the cache), then
-    the metadata to ``<h>.json``, each atomically. The metadata is written last and records the
-    line file's size and time, so a record is whole or not there."""
-    lpath = _line_path(jpath)
-    if place_line is not None:
-        place_line(lpath)
-    else:
-        if text is None:
-            text = json_line(line)
-        _replace_text(lpath, text.rstrip("\n") + "\n")
+def _done_of(line: dict[str, Any], display: str) -> dict[str, Any]:
+    """What the parent gets to know of a prepared input (PrepDone's fields)."""
+    return {"ok": bool(line.get("ok")), "fixed": _fixed(line),
+            "status": _status(line, display), "changes": changes_of(line),
+            "warnings": [f.get("code") for f in warnings_left(line)],
+            "codes": [f.get("code") for f in line.get("findings") or []],
+            "outputs": [str(o) for o in line.get("outputs") or []]}
+
+
+def _record_meta(t: PrepTask, jkey: str | None, line: dict[str, Any] | None,
+                 thumbs: list[Path] | None, *, done: dict[str, Any] | None = None,
+                 outputs: list[str] | None = None, bytes_in: int = 0,
+                 valid_until: float | None = None) -> dict[str, Any]:
+    """The metadata of an input's journal record: the key it was made under, its outputs'
+    sizes and times, its thumbnails, and what the parent reports of it. ``line``: the line
+    made now (None: a cache hit's, whose ``done``, ``outputs`` and ``valid_until`` are given).
+    journal_log.append_record adds its name's stamp and the line's size."""
     if line is not None:
         outputs = list(line.get("outputs") or [])
+        done = _done_of(line, t.display)
+        uploads = getattr(t.settings.target, "uploads", None)
+        valid_until = _valid_until(line, uploads.margin if uploads is not None else 0.0)
+    assert done is not None
     stats = _outputs_of(t, outputs or [])
-    if done is None:
-        assert line is not None
-        done = {"ok": bool(line.get("ok")), "fixed": _fixed(line),
-                "status": _status(line, t.display), "changes": changes_of(line),
-                "warnings": [f.get("code") for f in warnings_left(line)],
-                "codes": [f.get("code") for f in line.get("findings") or []],
-                "outputs": [str(o) for o in line.get("outputs") or []]}
-    lst = lpath.stat()
-    meta = {
+    meta: dict[str, Any] = {
+        "name": record_name(t.stem),
         "jkey": jkey,
         "stem": t.stem,
         "display": t.display,
@@ -451,117 +358,59 @@ def _write_journal(jpath: Path, t: PrepTask, jkey: str | None, line: dict[str, A
         # output shares one, and rewriting it may change its time but not its bytes
         "thumbs": [{"name": p.relative_to(t.out_dir).as_posix(), "size": p.stat().st_size}
                    for p in thumbs or []],
-        "line": {"size": lst.st_size, "mtime_ns": lst.st_mtime_ns},
-        "done": {"ok": done["ok"], "fixed": done["fixed"], "status": done["status"],
-                 "changes": list(done.get("changes") or []),
-                 "warnings": list(done.get("warnings") or []),
-                 "codes": list(done.get("codes") or []),
-                 "outputs": list(done.get("outputs") or []),
+        "done": {**{k: done[k] for k in ("ok", "fixed", "status")},
+                 **{k: list(done.get(k) or []) for k in ("changes", "warnings", "codes",
+                                                         "outputs")},
                  "bytes_in": _input_bytes(t.source) or bytes_in,  # a URL: prepare's count
                  "bytes_out": sum(o["size"] for o in stats)},
     }
-    uploads = getattr(t.settings.target, "uploads", None)
-    until = (_valid_until(line, uploads.margin if uploads is not None else 0.0)
-             if line is not None else valid_until)
-    if until is not None:
-        meta["valid_until"] = until
-    _replace_text(jpath, json_line(meta) + "\n")
+    if valid_until is not None:
+        meta["valid_until"] = valid_until
     return meta
 
 
-def _replace_text(path: Path, text: str) -> None:
-    """Temporary file + rename (no fsync: this guards against a killed process, and a record
-    lost to a power cut only costs its input being prepared again)."""
-    atomic_write(path, text)
-
-
-def _read_meta(jpath: Path) -> dict[str, Any] | None:
+def _read_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     try:
-        with open(jpath, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8") as fh:
             meta = json.loads(fh.readline())
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
 
 
-def journal_line_file(jpath: Path) -> Path:
-    """The file holding a journal record's ``parts.jsonl`` line (UTF-8, with its newline)."""
-    return _line_path(jpath)
-
-
-def _intact(out_dir: str, meta: dict[str, Any], jpath: Path,
-            lines: dict[str, list[int]] | None = None) -> bool:
-    """Whether the record's line (its line file, or its place in ``parts.jsonl`` once that
-    file is gone: ``lines``, the parts index, read here when not given) and outputs are still
-    the ones it recorded. Stat calls on plain strings: the parent runs this for every input."""
-    line = meta.get("line") or {}
-    lpath = os.fspath(_line_path(jpath))
-    want: list[tuple[str, Any]] = [(lpath, line)]
-    if not os.path.exists(lpath):
-        if lines is None:
-            lines = _line_index(jpath.parent.parent)
-        where = lines.get(jpath.name)
-        if (not isinstance(where, list) or len(where) != 3
-                or [where[1], where[2]] != [line.get("size"), line.get("mtime_ns")]):
-            return False
-        want = []
-    try:
-        want += [(os.path.join(out_dir, o["name"]), o) for o in meta.get("outputs") or []]
-    except (KeyError, TypeError):
+def _intact(out_dir: str, rec: Record, index: JournalIndex) -> bool:
+    """Whether the record's line (in a log, or in ``parts.jsonl``) and outputs are still the
+    ones it recorded. Stat calls on plain strings: the parent runs this for every input."""
+    if index.line_at(rec.name) is None:
         return False
-    for path, rec in want:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return False
-        if st.st_size != rec.get("size") or st.st_mtime_ns != rec.get("mtime_ns"):
-            return False
     try:
-        for rec in meta.get("thumbs") or []:
-            if os.stat(os.path.join(out_dir, rec["name"])).st_size != rec["size"]:
+        for name, size, mtime_ns in rec.outputs:
+            st = os.stat(os.path.join(out_dir, name))
+            if st.st_size != size or st.st_mtime_ns != mtime_ns:
                 return False
-    except (OSError, KeyError, TypeError):
-        return False  # made from prepare's pixels: only preparing it again makes it again
-    return True
+        # made from prepare's pixels: only preparing it again makes them again
+        return all(os.stat(os.path.join(out_dir, name)).st_size == size
+                   for name, size in rec.thumbs)
+    except (OSError, TypeError, ValueError):
+        return False
 
 
-_INDEX_MEMO: dict[str, tuple[Any, dict[str, list[int]]]] = {}
-
-
-def _line_index(state: Path) -> dict[str, list[int]]:
-    """:func:`~mediaprep.batch.parts_file.read_index`, read once per version of the index
-    (the parent asks for every input before any worker starts)."""
-    from .parts_file import INDEX_FILE, read_index
-
-    try:
-        st = (state / INDEX_FILE).stat()
-        parts = (state.parent / PARTS_FILE).stat()
-    except OSError:
-        return {}
-    stamp = (st.st_size, st.st_mtime_ns, st.st_ino, parts.st_size, parts.st_mtime_ns,
-             parts.st_ino)
-    memo = _INDEX_MEMO.get(str(state))
-    if memo is None or memo[0] != stamp:
-        memo = (stamp, read_index(state))
-        _INDEX_MEMO.clear()  # one DIR at a time: memory stays bounded
-        _INDEX_MEMO[str(state)] = memo
-    return memo[1]
-
-
-def _done(meta: dict[str, Any], origin: str) -> PrepDone:
-    d = meta["done"]
+def _done(done: dict[str, Any], origin: str, record: dict[str, Any] | None = None,
+          at: LineAt | None = None) -> PrepDone:
+    d = done
     return PrepDone(bool(d["ok"]), bool(d["fixed"]), int(d["bytes_in"]), int(d["bytes_out"]),
                     str(d["status"]), origin, tuple(str(c) for c in d.get("changes") or ()),
                     tuple(str(c) for c in d.get("warnings") or ()),
                     tuple(str(c) for c in d.get("codes") or ()),
-                    tuple(str(o) for o in d.get("outputs") or ()))
+                    tuple(str(o) for o in d.get("outputs") or ()), record, at)
 
 
-def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any],
-           thumbs: list[Path]) -> None:
+def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any], text: bytes,
+           line: dict[str, Any], thumbs: list[Path]) -> None:
     """Put the outputs, their thumbnails and the journal record in the cache; a cache that
     fails is no error."""
-    files: dict[str, str | os.PathLike[str]] = {META_FILE: jpath, LINE_FILE: _line_path(jpath)}
+    files: dict[str, str | os.PathLike[str] | bytes] = {
+        META_FILE: (json.dumps(meta, ensure_ascii=True) + "\n").encode(), LINE_FILE: text}
     files.update({_THUMB + p.name: p for p in thumbs})
     for rel in line.get("outputs") or []:
         if not rel.startswith(t.stem):
@@ -573,15 +422,16 @@ def _store(cache: Cache, key: str, t: PrepTask, jpath: Path, line: dict[str, Any
         log.warning("cache: could not store %s: %s", t.display, exc)
 
 
-def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
-                jkey: str | None, *, thumbs: bool = False) -> PrepDone | None:
+def _cached_record(cache: Cache, key: str, display: str) -> tuple[Any, dict[str, Any],
+                                                                   dict[str, Any]] | None:
+    """A cache entry's files, record and line, when usable: the cache folder may be shared or
+    planted, so its record and line are input like any other, checked before any of it reaches
+    DIR, parts.jsonl or the report."""
     entry = cache.get(key)
     if entry is None or META_FILE not in entry.files or LINE_FILE not in entry.files:
         return None
-    # The cache folder may be shared or planted: its record and line are input like any other,
-    # checked before any of it reaches DIR, parts.jsonl or the report.
     old = _read_meta(entry.files[META_FILE])
-    if old is not None and not _still_valid(old):
+    if old is not None and not _still_valid(old.get("valid_until")):
         return None  # an uploaded reference past its life: prepared and uploaded again
     try:
         with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
@@ -591,42 +441,56 @@ def _from_cache(cache: Cache, key: str, t: PrepTask, jpath: Path,
     problem = ("its record is not one prep writes" if _meta_problem(old)
                else line_problem(cached_line))
     if problem is not None:
-        log.warning("cache: entry %s for %s not used: %s", key[:12], t.display, problem)
+        log.warning("cache: entry %s for %s not used: %s", key[:12], display, problem)
         cache.discard(key, problem)
         return None
     assert old is not None and cached_line is not None
-    old_stem, old_out, old_display = old["stem"], old["out_dir"], old["display"]
-    names: dict[str, str] = {}
-    new_outputs = []
-    for o in old["outputs"]:
-        rel = o["name"]
-        if not rel.startswith(old_stem):
-            return None
-        names[_OUT + rel[len(old_stem):]] = t.stem + rel[len(old_stem):]
-        new_outputs.append(t.stem + rel[len(old_stem):])
+    return entry, old, cached_line
+
+
+def _from_cache(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepDone | None:
+    t = job.task
+    found = _cached_record(cache, key, t.display)
+    if found is None:
+        return None
+    entry, old, cached_line = found
+    old_stem = old["stem"]
+    if not all(o["name"].startswith(old_stem) for o in old["outputs"]):
+        return None
+    names = {_OUT + o["name"][len(old_stem):]: t.stem + o["name"][len(old_stem):]
+             for o in old["outputs"]}
     # The line names the input and its outputs (relative to DIR); file:// URLs also name DIR.
     # Anything else is the same for every input with these bytes and options, and then the
-    # cached line file is copied as the record's line (no decode and encode of data URLs).
-    same = (old_stem, old_display) == (t.stem, t.display) and (
-        old_out == t.out_dir or t.settings.transport != "path")
-    # Outputs and the line are copies (materialise never links): a link would tie this
-    # folder's files to the cache's, so an edit in place, as Image.save(path) over its own
-    # file does, or damage in the cache would change both. get() verified the entry's hashes.
-    if same:
-        entry.materialise(t.out_dir, names)
-        meta = _write_journal(
-            jpath, t, jkey, None, done=old["done"], outputs=new_outputs,
-            place_line=lambda lpath: entry.materialise(lpath.parent, {LINE_FILE: lpath.name}),
-            thumbs=_cached_thumbs(entry, t) if thumbs else None,
-            valid_until=old.get("valid_until"))
-        return _done(meta, "cache")
-    line = _rebase(cached_line, t, old_stem, old_out, old_display)
+    # cached line is the record's line as it is (no decode and encode of data URLs).
+    same = (old_stem, old["display"]) == (t.stem, t.display) and (
+        old["out_dir"] == t.out_dir or t.settings.transport != "path")
+    line = cached_line if same else _rebase(cached_line, t, old_stem, old["out_dir"],
+                                            old["display"])
     if line is None:
         return None
+    # Outputs are copies (materialise never links): a link would tie this folder's files to
+    # the cache's, so an edit in place, as Image.save(path) over its own file does, or damage
+    # in the cache would change both. get() verified the entry's hashes.
     entry.materialise(t.out_dir, names)
-    meta = _write_journal(jpath, t, jkey, line,
-                          thumbs=_cached_thumbs(entry, t) if thumbs else None)
-    return _done(meta, "cache")
+    thumbs = _cached_thumbs(entry, t) if job.thumbs else None
+    if same:
+        text = Path(entry.files[LINE_FILE]).read_bytes()
+        meta = _record_meta(t, jkey, None, thumbs, done=old["done"],
+                            outputs=list(names.values()), valid_until=old.get("valid_until"))
+    else:
+        text = (json_line(line) + "\n").encode("utf-8")
+        meta = _record_meta(t, jkey, line, thumbs)
+    at = append_record(job.journal_dir, job.run_id, meta, text.rstrip(b"\n") + b"\n")
+    if job.thumbs:
+        _thumbnails(t, line)
+    return _done(meta["done"], "cache", meta, at)
+
+
+def _thumbnails(t: PrepTask, line: dict[str, Any]) -> None:
+    """What is missing of a cache hit's thumbnails, made from its files."""
+    from ..report.html import thumbnail_line
+
+    thumbnail_line(t.out_dir, line, t.source)
 
 
 def _meta_problem(meta: Any) -> bool:
@@ -720,17 +584,25 @@ def state_problem(out_dir: str | os.PathLike[str]) -> str | None:
 
 
 def write_folders(out_dir: str | os.PathLike[str], stems: Iterable[str],
-                  *extra: str | os.PathLike[str]) -> list[Path]:
+                  *extra: str | os.PathLike[str]) -> Iterator[Path]:
     """The folders a ``prep`` run writes in: DIR, its state, journal and thumbnail folders, each
     output's folder and a video's frames folder (``DIR/<stem>/``), and ``extra`` (the batch
-    requests' folder). Output stems never hold a hidden part (output.clean_component)."""
+    requests' folder). Output stems never hold a hidden part (output.clean_component).
+
+    Made as they are asked for (a sweep after a killed run), never held as a list: 10^6
+    inputs would make 2 x 10^6 paths. Each stem's frames folder is its own; the output folders
+    they share are given once."""
     out = Path(os.path.abspath(out_dir))
-    folders = [out, out / STATE_DIR, out / STATE_DIR / JOURNAL_FOLDER, out / THUMB_FOLDER]
+    yield from (out, out / STATE_DIR, out / STATE_DIR / JOURNAL_FOLDER, out / THUMB_FOLDER)
+    parents: set[str] = {""}
     for stem in stems:
-        p = out / stem
-        folders += [p.parent, p]
-    folders += [Path(os.path.abspath(e)) for e in extra]
-    return list(dict.fromkeys(folders))
+        parent = stem.rpartition("/")[0]
+        if parent not in parents:
+            parents.add(parent)
+            yield out / parent
+        yield out / stem
+    for e in extra:
+        yield Path(os.path.abspath(e))
 
 
 def recorded_runs(out_dir: str | os.PathLike[str]) -> list[str]:
@@ -798,71 +670,71 @@ def _unchanged_file(out: Path, o: dict[str, Any]) -> bool:
             and st.st_mtime_ns == o.get("mtime_ns"))
 
 
-def stale_outputs(out_dir: str | os.PathLike[str], journal_dir: str | os.PathLike[str],
-                  keep: Iterable[Path], *, clean: bool = False) -> tuple[list[str], list[str]]:
+def stale_outputs(out_dir: str | os.PathLike[str], index: JournalIndex, names: Iterable[str],
+                  *, clean: bool = False) -> tuple[list[str], list[str]]:
     """Outputs made by earlier runs for inputs this run no longer names: those of the journal
-    records :func:`prune_journal` is about to drop, and those found before (remembered in
-    ``.mediaprep/stale.json``, as the records are gone). Only files still as mediaprep wrote
-    them count. With ``clean`` they are removed (and the folders they leave empty).
+    records the index is about to drop (every record not in ``names``), and those found before
+    (remembered in ``.mediaprep/stale.json``, as the records are gone). Only files still as
+    mediaprep wrote them count. With ``clean`` they are removed (and the folders they leave
+    empty).
 
     Returns ``(still there, removed)``, names relative to DIR, sorted."""
     out = Path(out_dir)
-    jdir = Path(journal_dir)
-    wanted = {p.name for p in keep}
-    found: dict[str, dict[str, Any]] = {}
     remembered = state_dir(out) / STALE_FILE
-    try:
-        with open(remembered, encoding="utf-8") as fh:
-            old = json.load(fh)
-    except (OSError, ValueError):
-        old = []
-    for o in old if isinstance(old, list) else []:
-        if isinstance(o, dict):
-            found[str(o.get("name"))] = o
-    if not is_link_or_not_folder(jdir):
-        with contextlib.suppress(OSError):
-            for p in jdir.iterdir():
-                if p.name in wanted or not p.name.endswith(".json") \
-                        or not _RECORD_NAME.match(p.name):
-                    continue
-                meta = _read_meta(p)
-                for o in (meta or {}).get("outputs") or []:
-                    if isinstance(o, dict):
-                        found[str(o.get("name"))] = o
+    found = {str(o.get("name")): o for o in _remembered_stale(remembered)}
+    for rec in index.others(names):
+        found.update((o["name"], o) for o in rec.output_stats())
     still = {n: o for n, o in found.items() if _unchanged_file(out, o)}
-    removed: list[str] = []
-    if clean:
-        for name in sorted(still):
-            try:
-                (out / name).unlink()
-            except OSError:
-                continue
-            removed.append(name)
-            parent = (out / name).parent
-            while parent != out and out in parent.parents:
-                try:
-                    parent.rmdir()  # only an empty folder goes
-                except OSError:
-                    break
-                parent = parent.parent
-        for name in removed:
-            still.pop(name)
+    removed = _remove_outputs(out, sorted(still)) if clean else []
+    for name in removed:
+        still.pop(name)
     if still or remembered.exists():
         atomic_write(remembered, json.dumps(list(still.values())) + "\n")
     return sorted(still), removed
 
 
-def prune_journal(journal_dir: str | os.PathLike[str], keep: Iterable[Path]) -> None:
-    """Drop journal records of inputs that are no longer part of the run: only record files
-    (names journal_path makes), only in a journal folder that is not a link."""
-    wanted = {n for p in keep for n in (p.name, _line_path(p).name)}
+def _remembered_stale(path: Path) -> list[dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            old = json.load(fh)
+    except (OSError, ValueError):
+        return []
+    return [o for o in old if isinstance(o, dict)] if isinstance(old, list) else []
+
+
+def _remove_outputs(out: Path, names: list[str]) -> list[str]:
+    """Remove the files ``names`` (relative to ``out``) and the folders they leave empty;
+    the names removed."""
+    removed = []
+    for name in names:
+        try:
+            (out / name).unlink()
+        except OSError:
+            continue
+        removed.append(name)
+        parent = (out / name).parent
+        while parent != out and out in parent.parents:
+            try:
+                parent.rmdir()  # only an empty folder goes
+            except OSError:
+                break
+            parent = parent.parent
+    return removed
+
+
+def clean_journal(journal_dir: str | os.PathLike[str]) -> None:
+    """Remove the journal's logs (the index and ``parts.jsonl`` hold their records now) and
+    the record files of mediaprep before the logs: only those names, only in a journal folder
+    that is not a link."""
     if is_link_or_not_folder(Path(journal_dir)):
         return
-    with contextlib.suppress(OSError):
-        for p in Path(journal_dir).iterdir():
-            if p.name not in wanted and _RECORD_NAME.match(p.name):
-                with contextlib.suppress(OSError):
-                    p.unlink()
+    names: list[str] = []
+    with contextlib.suppress(OSError), os.scandir(journal_dir) as entries:
+        names = [e.name for e in entries
+                 if LOG_NAME.match(e.name) or _RECORD_NAME.match(e.name)]
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(journal_dir, name))
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """``DIR/parts.jsonl`` of a ``prep`` run: one line per input, in input order, written as the
 run goes and put in place in one atomic step.
 
-    with PartsFile(out / "parts.jsonl", records, line_file, missing_line) as parts:
+    with PartsFile(out / "parts.jsonl", names, line_at, missing_line, state) as parts:
         ...                     # as each input ends (any order):
         parts.done(index)       # its line is its journal record's, or
         parts.failed(index, line)
@@ -10,16 +10,15 @@ run goes and put in place in one atomic step.
 Why stream: with data URLs the file is hundreds of megabytes. Copying it after the last input
 made the parent's serial tail a fifth of a two-worker run; copied while workers run (the
 parent otherwise sleeps), only the lines after the last one in order are left at the end.
-Lines are copied from the journal's line files by the kernel (``sendfile``: a third of the
-CPU of reading and writing them here), never held in memory. The file is
-a temporary until :meth:`PartsFile.close` renames it over ``parts.jsonl``: a killed run leaves
-the previous ``parts.jsonl`` (or none), never half of one. No fsync: as for every output, the
-rename is the promise against a killed process, and a rerun rewrites the file from the journal.
+Lines are copied from the journal's logs (or the previous parts.jsonl) by the kernel
+(``sendfile``: a third of the CPU of reading and writing them here), never held in memory. The
+file is a temporary until :meth:`PartsFile.close` renames it over ``parts.jsonl``: a killed run
+leaves the previous ``parts.jsonl`` (or none), never half of one. No fsync: as for every output,
+the rename is the promise against a killed process, and a rerun rewrites it from the journal.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
@@ -30,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from ..output import PARTS_FILE, TempFile, atomic_write, json_line
+from .journal_log import LineAt
 
 __all__ = ["PartsFile"]
 
@@ -58,27 +58,27 @@ def read_index(state: Path) -> dict[str, list[int]]:
 
 
 class PartsFile:
-    """Writes ``path`` from journal records (``records[i]``: input i's record) as inputs end.
+    """Writes ``path`` from journal records (``names[i]``: input i's record) as inputs end.
 
-    ``line_file(record)`` is the file holding a record's line (UTF-8, one newline, at the end);
-    ``missing_line(i)`` makes the line of input i when that file is missing or incomplete.
+    ``line_at(i)`` says where input i's line is (a :class:`LineAt`: a file, an offset and a
+    size, and the record's stamp; None when it is nowhere); ``missing_line(i)`` makes the line
+    of input i when it is missing or not whole there. ``state``: the folder of ``parts.idx``
+    and ``parts.sig`` (None: neither is written).
     """
 
-    def __init__(self, path: Path, records: Sequence[Path],
-                 line_file: Callable[[Path], Path],
-                 missing_line: Callable[[int], dict[str, Any]]) -> None:
+    def __init__(self, path: Path, names: Sequence[str],
+                 line_at: Callable[[int], LineAt | None],
+                 missing_line: Callable[[int], dict[str, Any]], state: Path | None) -> None:
         self.path = path
-        self.records = records
-        self.line_file = line_file
+        self.names = names
+        self.line_at = line_at
         self.missing_line = missing_line
         self.missing = 0
         self._ready: dict[int, bytes | None] = {}  # ended, not yet written: None = from record
         self._next = 0  # index of the next line to write
         self._tmp: TempFile | None = None
         self._any_failed = False
-        self._sig_path = records[0].parent.parent / SIGNATURE_FILE if records else None
-        self._state = records[0].parent.parent if records else None
-        self._old_index = read_index(self._state) if self._state is not None else {}
+        self._state = state
         self._new_index: dict[str, list[int]] = {}  # lines written now: record -> where
         self._offset = 0  # bytes written to the temporary so far
 
@@ -88,9 +88,11 @@ class PartsFile:
         """Whether ``parts.jsonl`` already holds exactly these records' lines (a rerun where
         every input was a journal hit): then the run need not copy every line, and leaves without
         :meth:`close` (the context's exit drops the temporary, if any)."""
-        sig = _signature(self.records)
-        return (sig is not None and self._sig_path is not None
-                and _read_json(self._sig_path) == [sig, _stat(self.path)])
+        if self._state is None:
+            return False
+        sig = self._signature()
+        return sig is not None and _read_json(self._state / SIGNATURE_FILE) == [
+            sig, _stat(self.path)]
 
     def done(self, index: int) -> None:
         """Input ``index`` ended with a journal record holding its line."""
@@ -106,33 +108,27 @@ class PartsFile:
     def _flush(self) -> None:
         fd = self._open()
         while self._next in self._ready:
-            i = self._next
-            data = self._ready.pop(i)
+            data = self._ready.pop(self._next)
+            if data is None:
+                data = self._copy_record(self._next, fd)
             if data is not None:
                 _write_all(fd, data)
                 self._offset += len(data)
-            else:
-                rec = self.records[i]
-                src = self.line_file(rec)
-                written = _copy_line(src, fd)
-                where = None
-                if written:
-                    with contextlib.suppress(OSError):
-                        where = [self._offset, written, src.stat().st_mtime_ns]
-                elif (old := self._old_index.get(rec.name)) is not None:
-                    written = _copy_range(self.path, fd, old[0], old[1])
-                    if written:
-                        where = [self._offset, written, old[2]]
-                if not written:
-                    self.missing += 1
-                    self._any_failed = True
-                    line = (json_line(self.missing_line(i)) + "\n").encode("utf-8")
-                    _write_all(fd, line)
-                    written = len(line)
-                elif where is not None:
-                    self._new_index[rec.name] = where
-                self._offset += written
             self._next += 1
+
+    def _copy_record(self, i: int, fd: int) -> bytes | None:
+        """Copy input i's line from its record; None when copied, else the line to write in
+        its place (the record is missing)."""
+        at = self.line_at(i)
+        written = _copy_range(Path(at.path), fd, at.offset, at.size) if at is not None else 0
+        if written:
+            assert at is not None
+            self._new_index[self.names[i]] = [self._offset, written, at.stamp]
+            self._offset += written
+            return None
+        self.missing += 1
+        self._any_failed = True
+        return (json_line(self.missing_line(i)) + "\n").encode("utf-8")
 
     def _open(self) -> int:
         if self._tmp is None:  # output.TempFile: the one temp-then-rename helper
@@ -143,8 +139,8 @@ class PartsFile:
 
     def close(self) -> None:
         """Put the file in place; every index must have ended."""
-        if self._next != len(self.records):
-            left = len(self.records) - self._next - len(self._ready)
+        if self._next != len(self.names):
+            left = len(self.names) - self._next - len(self._ready)
             raise RuntimeError(f"parts.jsonl: {left} inputs have not ended")
         self._open()  # no inputs at all: an empty parts.jsonl
         assert self._tmp is not None
@@ -152,7 +148,6 @@ class PartsFile:
         self._write_index(tmp.fd)  # before the rename: a kill between them loses nothing
         tmp.commit()
         self._write_signature()
-        self._drop_line_files()
 
     def _write_index(self, fd: int) -> None:
         if self._state is None:
@@ -164,14 +159,6 @@ class PartsFile:
         atomic_write(self._state / INDEX_FILE,
                      json.dumps([new, *gens][:_KEEP_GENERATIONS]) + "\n")
 
-    def _drop_line_files(self) -> None:
-        """The lines are in ``parts.jsonl`` now (and the index says where): their line files
-        would hold every data URL a second time."""
-        for rec in self.records:
-            if rec.name in self._new_index:
-                with contextlib.suppress(OSError):
-                    self.line_file(rec).unlink()
-
     def abort(self) -> None:
         """Drop the temporary file; ``parts.jsonl`` stays as it was."""
         if self._tmp is not None:
@@ -179,13 +166,25 @@ class PartsFile:
             tmp.discard()
 
     def _write_signature(self) -> None:
-        if self._sig_path is None:
+        if self._state is None:
             return
-        sig = None if self._any_failed else _signature(self.records)
+        path = self._state / SIGNATURE_FILE
+        sig = None if self._any_failed else self._signature()
         if sig is not None:
-            atomic_write(self._sig_path, json.dumps([sig, _stat(self.path)]))
+            atomic_write(path, json.dumps([sig, _stat(self.path)]))
         else:
-            self._sig_path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+
+    def _signature(self) -> str | None:
+        """Identity of the records parts.jsonl is made of: their names and stamps (a record
+        written again has a new stamp)."""
+        h = hashlib.sha256()
+        for i, name in enumerate(self.names):
+            at = self.line_at(i)
+            if at is None:
+                return None
+            h.update(f"{name} {at.stamp}\n".encode())
+        return h.hexdigest()
 
     def __enter__(self) -> PartsFile:
         return self
@@ -211,21 +210,6 @@ def _sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
     if send is None:  # Windows
         raise OSError(errno.ENOSYS, "no sendfile on this platform")
     return int(send(out_fd, in_fd, offset, count))
-
-
-def _copy_line(src: Path, fd: int) -> int:
-    """Append the line in ``src`` to ``fd``; its length, or 0 (nothing written) when it is
-    missing or not a whole line (a record's line file is written whole, by rename: this is a
-    damaged one)."""
-    try:
-        sfd = os.open(src, os.O_RDONLY)
-    except OSError:
-        return 0
-    try:
-        size = os.fstat(sfd).st_size
-        return _send(sfd, fd, 0, size, src)
-    finally:
-        os.close(sfd)
 
 
 def _copy_range(src: Path, fd: int, offset: int, size: int) -> int:
@@ -272,17 +256,6 @@ def _stat(path: Path) -> list[int] | None:
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns, st.st_ino]
-
-
-def _signature(records: Sequence[Path]) -> str | None:
-    """Identity of the records parts.jsonl is made of: a record rewritten changes its stat."""
-    h = hashlib.sha256()
-    for r in records:
-        st = _stat(r)
-        if st is None:
-            return None
-        h.update(f"{r.name} {st}\n".encode())
-    return h.hexdigest()
 
 
 def _read_json(path: Path) -> Any:

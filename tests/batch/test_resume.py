@@ -49,13 +49,20 @@ def _outputs(out: Path) -> dict[str, str]:
             for p in sorted(out.rglob("*")) if p.is_file() and ".mediaprep" not in p.parts}
 
 
+def _records(journal: Path) -> list[dict]:
+    """The journal records the workers appended to their logs (whole ones only)."""
+    from mediaprep.batch.journal_log import read_logs
+
+    return [meta for meta, _at in read_logs(journal)]
+
+
 def _wait_for_records(proc: subprocess.Popen[str] | subprocess.Popen[bytes], out: Path,
                       n: int) -> Path:
     """Wait until the run has finished ``n`` inputs (journal records); return the journal."""
     journal = out / ".mediaprep" / "journal"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if journal.is_dir() and len(list(journal.glob("*.json"))) >= n:
+        if journal.is_dir() and len(_records(journal)) >= n:
             return journal
         assert proc.poll() is None, "the run ended before it could be stopped"
         time.sleep(0.02)
@@ -81,20 +88,22 @@ def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_pat
     proc.wait(10)
     # the kill landed mid-run: no parts.jsonl yet, and not every input was finished
     assert not (out / "parts.jsonl").exists()
-    finished = {p.name for p in journal.glob("*.json")}
+    finished = _records(journal)
     assert 6 <= len(finished) < N_IMAGES + 1
     # workers and the fork server follow their parent instead of running on as orphans
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, alive
 
-    # inputs the killed run had finished (and recorded) are not worked on again: neither their
-    # outputs nor their records are rewritten (a cache hit would write a new record)
+    # inputs the killed run had finished (and recorded) are not worked on again: their
+    # outputs are not rewritten (a cache hit would write new ones)
     survivors = {}
-    for rec in journal.glob("*.json"):
-        meta = json.loads(rec.read_text().splitlines()[0])
-        survivors[str(rec)] = os.stat(rec).st_ino
+    for meta in finished:
         for o in meta["outputs"]:
             survivors[str(out / o["name"])] = os.stat(out / o["name"]).st_ino
+    # a worker killed in the middle of an append leaves a torn record: never read
+    logs = sorted(journal.glob("*.log"))
+    with open(logs[0], "ab") as fh:
+        fh.write(b'{"name":"' + b"0" * 40 + b'","stamp":1,"line":{"size":5')
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -112,6 +121,8 @@ def test_sigkill_mid_prep_then_rerun_equals_an_uninterrupted_run(inputs, tmp_pat
             with Image.open(p) as im:
                 im.load()
     assert _state(inputs) == before
+    # the logs are gone once parts.jsonl and the journal's index hold their records
+    assert list(journal.iterdir()) == []
 
 
 def test_ctrl_c_mid_prep_says_so_exits_130_and_a_rerun_finishes(inputs, tmp_path):
