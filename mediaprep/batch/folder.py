@@ -683,7 +683,7 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
     tasks, names = plan.tasks, plan.names
     # Inputs a previous run finished (journal records still valid) need no worker.
     hits = {i: done for i, job in enumerate(plan.jobs)
-            if (done := journal_hit(job, index)) is not None}
+            if (done := journal_hit(job, index, names[i])) is not None}
     todo = [i for i in range(len(tasks)) if i not in hits]
     parts = PartsFile(plan.out / PARTS_FILE, names, lambda i: index.line_at(names[i]),
                       lambda i: failed_prep_line(tasks[i].display,

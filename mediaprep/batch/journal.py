@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -131,22 +132,36 @@ def _fingerprint(source: str, *, ctime: bool = False) -> Any:
     """What says an input is unchanged without reading it: path, size, mtime and inode (of each
     member, for a frames folder), as ``make`` and ``rsync`` judge files. None for URLs.
     ``ctime``: the inode's change time too, which every write moves and no one can set back
-    (what says the bytes stayed the same during one prepare; not part of a journal key)."""
+    (what says the bytes stayed the same during one prepare; not part of a journal key).
+    One stat call for a file: the parent asks for every input of a rerun."""
     if is_url(source):
         return None
-    p = Path(source)
-
-    def stat(f: Path) -> list[Any]:
-        st = f.stat()
-        return [os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino,
-                *([st.st_ctime_ns] if ctime else [])]
-
     try:
-        if p.is_dir():
-            return [stat(m) for m in frame_files(p)]
-        return stat(p)
+        st = os.stat(source)
+        if stat.S_ISDIR(st.st_mode):
+            return [_stat_line(os.fspath(m), os.stat(m), ctime) for m in frame_files(Path(source))]
+        return _stat_line(source, st, ctime)
     except OSError:
         return None
+
+
+def _stat_line(path: str, st: os.stat_result, ctime: bool) -> list[Any]:
+    return [os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino,
+            *([st.st_ctime_ns] if ctime else [])]
+
+
+_SETTINGS_MEMO: dict[int, tuple[Any, str]] = {}  # id -> (settings, canonical JSON)
+
+
+def _settings_json(settings: Any) -> str:
+    """A task's settings as canonical JSON, once per settings object (every task of a run
+    shares one, unless a per-path override gives it another)."""
+    memo = _SETTINGS_MEMO.get(id(settings))
+    if memo is None or memo[0] is not settings:
+        if len(_SETTINGS_MEMO) > 64:
+            _SETTINGS_MEMO.clear()  # bounded: a run has a few settings objects
+        memo = _SETTINGS_MEMO[id(settings)] = (settings, canonical_json(settings.to_json()))
+    return memo[1]
 
 
 def journal_key(task: PrepTask) -> str | None:
@@ -154,19 +169,20 @@ def journal_key(task: PrepTask) -> str | None:
     fp = _fingerprint(task.source)
     if fp is None:
         return None
-    header = [fp, task.settings.to_json(), TABLE_VERSION, package_version(), task.stem,
-              task.display, task.out_dir]
     try:
-        return hashlib.sha256(canonical_json(header).encode()).hexdigest()
+        header = [fp, TABLE_VERSION, package_version(), task.stem, task.display, task.out_dir]
+        text = canonical_json(header) + "\0" + _settings_json(task.settings)
+        return hashlib.sha256(text.encode()).hexdigest()
     except (TypeError, ValueError):
         return None
 
 
-def journal_hit(job: PrepJob, index: JournalIndex) -> PrepDone | None:
-    """The input's result from its journal record, when one was finished under the same key
-    and its outputs are still as written. Cheap (a dictionary lookup and stat calls, no file
-    opened): the parent runs it for every input before starting any worker."""
-    rec = index.get(record_name(job.task.stem))
+def journal_hit(job: PrepJob, index: JournalIndex, name: str | None = None) -> PrepDone | None:
+    """The input's result from its journal record (``name``: its record_name, when known),
+    when one was finished under the same key and its outputs are still as written. Cheap (a
+    dictionary lookup and stat calls, no file opened): the parent runs it for every input
+    before starting any worker."""
+    rec = index.get(name or record_name(job.task.stem))
     if rec is None:  # first: on a cold run there is none, and no key to compute
         return None
     if rec.jkey is None or rec.jkey != journal_key(job.task):
@@ -664,9 +680,7 @@ def _unchanged_file(out: Path, o: dict[str, Any]) -> bool:
         st = p.lstat()
     except OSError:
         return False
-    import stat as _st
-
-    return (_st.S_ISREG(st.st_mode) and st.st_size == o.get("size")
+    return (stat.S_ISREG(st.st_mode) and st.st_size == o.get("size")
             and st.st_mtime_ns == o.get("mtime_ns"))
 
 
