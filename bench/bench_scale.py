@@ -104,34 +104,100 @@ def timed(cmd: list[str]) -> tuple[float, float, float]:
     return wall, sum(cpu.values()), peak
 
 
-def plan_figure(n: int) -> None:
-    """The parent's planning of n inputs (no media work): names, stems, journal lookups."""
-    code = f"""
-import os, resource, sys, tempfile, time
+PLAN = r"""
+import json, os, resource, shutil, sys, tempfile, time
 from pathlib import Path
-from mediaprep.batch.journal import JournalIndex, PrepJob, journal_hit, journal_path, write_folders
+from mediaprep.batch.journal import PrepJob, journal_hit, record_name, write_folders
+from mediaprep.batch.journal_index import JournalIndex, paused_gc
+from mediaprep.batch.journal_log import JOURNAL_FOLDER, append_record, close_log
+from mediaprep.batch.parts_file import PartsFile
 from mediaprep.batch.tasks import plan_prep
 from mediaprep.settings import make_settings
-n = {n}
-srcs = [f"/photos/{{i // 1000:04d}}/img_{{i:07d}}.jpg" for i in range(n)]
-out = tempfile.mkdtemp()
-t0 = time.perf_counter()
-tasks = plan_prep(srcs, out, make_settings(None))
-t1 = time.perf_counter()
-journal = Path(out) / ".mediaprep" / "journal"
-index = JournalIndex(Path(out) / ".mediaprep")
-jobs = [PrepJob(t, str(journal), None, None, True) for t in tasks]
-hits = sum(journal_hit(j, index=index) is not None for j in jobs)
-records = [journal_path(journal, t.stem) for t in tasks]
-t2 = time.perf_counter()
-folders = write_folders(out, [t.stem for t in tasks])
-t3 = time.perf_counter()
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"plan {{n}}: plan_prep {{t1 - t0:.1f}} s, journal lookups {{t2 - t1:.1f}} s, "
-      f"folders {{t3 - t2:.1f}} s; {{(t3 - t0) / n * 1e6:.0f}} us an input; "
-      f"peak RSS {{rss:.0f}} MB")
+
+n = int(sys.argv[1])
+rows = []
+
+
+cpu = [time.process_time()]
+
+
+def stage(name, t0):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    now = time.process_time()
+    rows.append((name, time.perf_counter() - t0, now - cpu[0], rss))
+    cpu[0] = now
+
+
+srcs = [f"/photos/{i // 1000:04d}/img_{i:07d}.jpg" for i in range(n)]
+out = Path(tempfile.mkdtemp(prefix="mediaprep-plan-"))
+state = out / ".mediaprep"
+journal = state / JOURNAL_FOLDER
+t = time.perf_counter()
+with paused_gc():  # as prep_many plans
+    tasks = plan_prep(srcs, out, make_settings(None))
+stage("plan_prep (names, stems, tasks)", t)
+t = time.perf_counter()
+with paused_gc():
+    jobs = [PrepJob(task, str(journal), None, "0123456789ab", True) for task in tasks]
+    names = [record_name(task.stem) for task in tasks]
+stage("jobs and record names", t)
+t = time.perf_counter()
+index = JournalIndex(state)
+misses = sum(journal_hit(j, index, nm) is None for j, nm in zip(jobs, names))
+stage("journal lookups (cold: all misses)", t)
+t = time.perf_counter()
+folders = sum(1 for _ in write_folders(out, (task.stem for task in tasks)))
+stage("folders a sweep after a kill visits", t)
+t = time.perf_counter()
+for task, nm in zip(tasks, names):  # what the workers append (here in one process)
+    stem = task.stem
+    meta = {"name": nm, "jkey": "ab" * 32, "stem": stem, "display": task.display,
+            "out_dir": task.out_dir,
+            "outputs": [{"name": stem + ".jpg", "size": 70000, "mtime_ns": 1796635094188402430}],
+            "thumbs": [{"name": f"report_files/{nm[:32]}.jpg", "size": 631}],
+            "done": {"ok": True, "fixed": True, "status": task.display + ": fixed: rotated "
+                     "(as its EXIF orientation says); re-encoded to JPEG 3000x4000, quality 92, "
+                     "1.2 MiB", "changes": ["rotated", "re-encoded"], "warnings": [],
+                     "codes": ["image.orientation"], "outputs": [stem + ".jpg"],
+                     "bytes_in": 90000, "bytes_out": 70000}}
+    line = (json.dumps({"path": task.display, "ok": True, "part": {"type": "image_url",
+            "image_url": {"url": "file://" + task.out_dir + "/" + stem + ".jpg"}}}) + "\n")
+    index.add(meta, append_record(journal, "0123456789ab", meta, line.encode()))
+close_log()
+stage("journal: append each record, index it", t)
+t = time.perf_counter()
+parts = PartsFile(out / "parts.jsonl", names, lambda i: index.line_at(names[i]),
+                  lambda i: {"path": "missing"}, state)
+with parts:
+    for i in range(n):
+        parts.done(i)
+    parts.close()
+stage("parts.jsonl: every line copied in order", t)
+t = time.perf_counter()
+index.write(names)
+stage("journal.idx written", t)
+size = (state / "journal.idx").stat().st_size + (state / "parts.idx").stat().st_size
+del index, parts
+t = time.perf_counter()
+again = JournalIndex(state)
+stage("rerun: journal.idx read", t)
+t = time.perf_counter()
+found = sum(again.line_at(nm) is not None for nm in names)
+stage("rerun: each record and its line found", t)
+assert found == n and misses == n, (found, misses)
+shutil.rmtree(out)
+print(f"planning and journal of {n:,} inputs (no media; journal.idx + parts.idx "
+      f"{size / 2**20:.0f} MiB):")
+print(f"  {'stage':42} {'wall s':>7} {'cpu s':>7} {'cpu us/input':>12} {'peak RSS MB':>11}")
+for name, sec, used, rss in rows:
+    print(f"  {name:42} {sec:7.2f} {used:7.2f} {used / n * 1e6:12.1f} {rss:11.0f}")
 """
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def plan_figure(n: int) -> None:
+    """The parent's planning and journal work for n inputs, without media: names, stems,
+    journal lookups, the records the workers append, parts.jsonl, the index, a rerun's read."""
+    subprocess.run([sys.executable, "-c", PLAN, str(n)], check=True, cwd=ROOT)
 
 
 def main() -> None:
@@ -142,7 +208,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"{'N':>7} {'run':6} {'wall s':>8} {'ms/in':>6} {'cpu s':>7} {'RSS MB':>7} "
           f"{'base s':>7} {'ratio':>6}")
-    for n in [int(s) for s in args.sizes.split(",")]:
+    for n in [int(s) for s in args.sizes.split(",") if s]:
         src = folder(n)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out"

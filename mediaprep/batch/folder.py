@@ -547,23 +547,27 @@ def _plan_prep_run(paths: list[Any], out: Path, settings: Settings, o: PrepOptio
     from ..output import new_run_id
     from .inputs import collect
     from .journal import PrepJob, prep_job, record_name, state_dir
+    from .journal_index import paused_gc
     from .journal_log import JOURNAL_FOLDER
     from .tasks import plan_prep
 
     _prestart(prep_job, o.jobs, o.executor)
-    items = collect(paths, o.config, frames_dirs=o.frames_dirs, skip=out)
+    with paused_gc():  # objects by the million, no cycles among them
+        items = collect(paths, o.config, frames_dirs=o.frames_dirs, skip=out)
     if o.on_start is not None:
         o.on_start(len(items))
     _refuse_inputs_inside(items, out)
-    tasks = plan_prep([i.source for i in items], out, settings, config=o.config,
-                      displays=[i.display for i in items])
+    with paused_gc():
+        tasks = plan_prep([i.source for i in items], out, settings, config=o.config,
+                          displays=[i.display for i in items])
     requests_path = None if o.batch_requests is None else Path(o.batch_requests)
     _refuse_run_paths(items, out, [t.stem for t in tasks], o, requests_path)
     journal = state_dir(out) / JOURNAL_FOLDER
     run_id = new_run_id()  # the marker of this run's temporaries (output.temp_path_for)
-    return _PrepPlan(out, settings, tasks,
-                     [PrepJob(t, str(journal), cache_dir, run_id, o.html_report) for t in tasks],
-                     [record_name(t.stem) for t in tasks], journal, run_id, requests_path)
+    with paused_gc():
+        jobs = [PrepJob(t, str(journal), cache_dir, run_id, o.html_report) for t in tasks]
+        names = [record_name(t.stem) for t in tasks]
+    return _PrepPlan(out, settings, tasks, jobs, names, journal, run_id, requests_path)
 
 
 def _refuse_run_paths(items: Sequence[Any], out: Path, stems: list[str], o: PrepOptions,
@@ -677,13 +681,15 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
     parts.jsonl gets every line in input order. True when a worker may have been killed
     mid-write (its temporaries need a sweep)."""
     from .journal import journal_hit, prep_job, state_dir
+    from .journal_index import paused_gc
     from .parts_file import PartsFile
     from .summary import failed_prep_line
 
     tasks, names = plan.tasks, plan.names
     # Inputs a previous run finished (journal records still valid) need no worker.
-    hits = {i: done for i, job in enumerate(plan.jobs)
-            if (done := journal_hit(job, index, names[i])) is not None}
+    with paused_gc():
+        hits = {i: done for i, job in enumerate(plan.jobs)
+                if (done := journal_hit(job, index, names[i])) is not None}
     todo = [i for i in range(len(tasks)) if i not in hits]
     parts = PartsFile(plan.out / PARTS_FILE, names, lambda i: index.line_at(names[i]),
                       lambda i: failed_prep_line(tasks[i].display,

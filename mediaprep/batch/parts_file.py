@@ -81,6 +81,24 @@ class PartsFile:
         self._state = state
         self._new_index: dict[str, list[int]] = {}  # lines written now: record -> where
         self._offset = 0  # bytes written to the temporary so far
+        self._src: tuple[str, int] | None = None  # the file lines come from now, open
+
+    def _source(self, path: str) -> int | None:
+        """A descriptor of ``path``, kept open while lines come from it (a worker's log holds
+        thousands in a row: one open, not one per line)."""
+        if self._src is not None and self._src[0] == path:
+            return self._src[1]
+        self._close_source()
+        try:
+            self._src = (path, os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
+        except OSError:
+            return None
+        return self._src[1]
+
+    def _close_source(self) -> None:
+        if self._src is not None:
+            os.close(self._src[1])
+            self._src = None
 
     # -- the run
 
@@ -120,7 +138,11 @@ class PartsFile:
         """Copy input i's line from its record; None when copied, else the line to write in
         its place (the record is missing)."""
         at = self.line_at(i)
-        written = _copy_range(Path(at.path), fd, at.offset, at.size) if at is not None else 0
+        sfd = self._source(at.path) if at is not None else None
+        written = 0
+        if sfd is not None:
+            assert at is not None
+            written = _copy_range(sfd, fd, at.offset, at.size, at.path)
         if written:
             assert at is not None
             self._new_index[self.names[i]] = [self._offset, written, at.stamp]
@@ -142,6 +164,7 @@ class PartsFile:
         if self._next != len(self.names):
             left = len(self.names) - self._next - len(self._ready)
             raise RuntimeError(f"parts.jsonl: {left} inputs have not ended")
+        self._close_source()
         self._open()  # no inputs at all: an empty parts.jsonl
         assert self._tmp is not None
         tmp, self._tmp = self._tmp, None
@@ -161,6 +184,7 @@ class PartsFile:
 
     def abort(self) -> None:
         """Drop the temporary file; ``parts.jsonl`` stays as it was."""
+        self._close_source()
         if self._tmp is not None:
             tmp, self._tmp = self._tmp, None
             tmp.discard()
@@ -212,26 +236,18 @@ def _sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
     return int(send(out_fd, in_fd, offset, count))
 
 
-def _copy_range(src: Path, fd: int, offset: int, size: int) -> int:
-    """Append the line at ``offset`` in ``src`` (the ``parts.jsonl`` in place) to ``fd``; its
-    length, or 0 when it is not a whole line there."""
+def _copy_range(sfd: int, fd: int, offset: int, size: int, src: str) -> int:
+    """Append the line at ``offset`` in ``sfd`` (the file ``src``: a journal log, or the
+    ``parts.jsonl`` in place) to ``fd``; its length, or 0 when it is not a whole line there
+    (the byte before it and its last byte are newlines)."""
     if not (isinstance(offset, int) and isinstance(size, int)) or offset < 0 or size <= 0:
         return 0
-    try:
-        sfd = os.open(src, os.O_RDONLY)
-    except OSError:
+    if offset and os.pread(sfd, 1, offset - 1) != b"\n":
         return 0
-    try:
-        if os.fstat(sfd).st_size < offset + size:
-            return 0
-        if offset and os.pread(sfd, 1, offset - 1) != b"\n":
-            return 0
-        return _send(sfd, fd, offset, size, src)
-    finally:
-        os.close(sfd)
+    return _send(sfd, fd, offset, size, src)
 
 
-def _send(sfd: int, fd: int, start: int, size: int, src: Path) -> int:
+def _send(sfd: int, fd: int, start: int, size: int, src: str) -> int:
     if size == 0 or os.pread(sfd, 1, start + size - 1) != b"\n":
         return 0
     offset = start

@@ -154,10 +154,10 @@ def test_a_full_disk_while_writing_parts_jsonl_stops_prep(generated, tmp_path,
                                                           monkeypatch) -> None:
     import mediaprep.batch.parts_file as parts_file
 
-    def full(src: Path, fd: int, offset: int, size: int) -> int:
+    def full(out_fd: int, in_fd: int, offset: int, count: int) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(parts_file, "_copy_range", full)
+    monkeypatch.setattr(parts_file, "_sendfile", full)
     media = make_folder(tmp_path / "in", generated, {"a.png": "png", "b.jpg": "jpeg"})
     out = tmp_path / "out"
     r = run("prep", media, "-o", out, "--no-cache", "-q", "-j", "1")
