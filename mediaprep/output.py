@@ -109,10 +109,29 @@ def plan_stem_names(names: Sequence[str], keys: Sequence[str] | None = None, *,
     base = [_base_stem(n) for n in names]
     fold = [b.casefold() for b in base]
     free = _FreeName(fold, extensions)
-    shared = _shared_keys(fold, ids)
-    stems: list[str | None] = [b if k not in shared and free(k) else None
-                               for b, k in zip(base, fold, strict=True)]
-    taken = {k for s, k in zip(stems, fold, strict=True) if s is not None}
+    stems, taken = _kept_stems(base, fold, _shared_keys(fold, ids), free)
+    _rename_clashes(stems, base, ids, names, free, taken)
+    return [s for s in stems if s is not None]
+
+
+def _kept_stems(base: Sequence[str], fold: Sequence[str], shared: set[str],
+                free: Callable[[str], bool]) -> tuple[list[str | None], set[str]]:
+    """Each input's base stem where it is its own and free (else None), and the folded stems
+    so kept."""
+    stems: list[str | None] = []
+    taken: set[str] = set()
+    for b, k in zip(base, fold, strict=True):
+        keep = k not in shared and free(k)
+        stems.append(b if keep else None)
+        if keep:
+            taken.add(k)
+    return stems, taken
+
+
+def _rename_clashes(stems: list[str | None], base: Sequence[str], ids: Sequence[str],
+                    names: Sequence[str], free: Callable[[str], bool], taken: set[str]) -> None:
+    """Fill the stems not kept (None) with their base and a hash of their input's key, in an
+    order that depends on the inputs, not their order; ``taken``: folded stems in use."""
     renamed: dict[str, str] = {}  # by key: an input named twice gets one stem
     for i in sorted((i for i, s in enumerate(stems) if s is None),
                     key=lambda i: (ids[i], names[i])):
@@ -120,7 +139,6 @@ def plan_stem_names(names: Sequence[str], keys: Sequence[str] | None = None, *,
             renamed[ids[i]] = _hashed(base[i], ids[i], lambda k: free(k) and k not in taken)
             taken.add(renamed[ids[i]].casefold())
         stems[i] = renamed[ids[i]]
-    return [s for s in stems if s is not None]
 
 
 def _base_stem(name: str) -> str:
@@ -383,20 +401,27 @@ def sweep_temporaries(folders: Iterable[Path], runs: Iterable[str],
     removed = 0
     for folder in dict.fromkeys(folders):
         fd = _open_folder(folder, root)
-        if fd is None:
-            continue
-        try:
-            with os.scandir(fd) as entries:
-                names = [e.name for e in entries
-                         if temp_run_id(e.name) in wanted and not e.is_dir(follow_symlinks=False)]
-            for name in names:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=fd)
-                    removed += 1
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        if fd is not None:
+            try:
+                removed += _sweep_folder(fd, wanted)
+            finally:
+                os.close(fd)
+    return removed
+
+
+def _sweep_folder(fd: int, runs: set[str]) -> int:
+    """Remove the temporaries of ``runs`` in the folder open as ``fd``; how many."""
+    removed = 0
+    try:
+        with os.scandir(fd) as entries:
+            names = [e.name for e in entries
+                     if temp_run_id(e.name) in runs and not e.is_dir(follow_symlinks=False)]
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=fd)
+                removed += 1
+    except OSError:
+        pass
     return removed
 
 

@@ -334,6 +334,19 @@ def _verified(path: Path, listed: Mapping[str, Any]) -> dict[str, Path]:
     return files
 
 
+def _entry_of(key: str, path: Path, text: str) -> CacheEntry | None:
+    """The entry whose ``record.json`` is ``text``, its files verified; None for an entry of
+    another layout (not ours to judge: put replaces it). Raises for a damaged one."""
+    meta = json.loads(text)
+    if not isinstance(meta, dict):
+        raise _Damaged(f"{RECORD} is not an object")
+    if meta.get("format") != CACHE_FORMAT:
+        return None
+    if meta.get("sha256") != _meta_digest(meta) or meta.get("key") != key:
+        raise _Damaged(f"{RECORD} does not match its digest")
+    return CacheEntry(key, path, meta["record"], _verified(path, meta["files"]))
+
+
 class CacheRootRefused(MediaprepError, OSError):
     """A cache root mediaprep may not use: not its own (no mediaprep ``CACHEDIR.TAG``) and not
     empty, one it cannot make or mark, or one whose ``tmp`` is a link or not a folder."""
@@ -366,23 +379,28 @@ def _old_cache_layout(root: Path, names: list[str]) -> bool:
     """Whether an untagged root is a cache of a mediaprep from before the tag: only ``tmp`` and
     ``ab/`` folders holding only ``ab...`` entry names (64 hex digits), at least one of them.
     Nothing else a user keeps looks like this; such a root is tagged and used as before."""
-    shards = 0
-    for name in names:
-        p = root / name
-        if is_link_or_not_folder(p):
-            return False
-        if name == TMP:
-            continue
-        if len(name) != 2 or not _HEX.issuperset(name):
-            return False
-        try:
-            inner = os.listdir(p)
-        except OSError:
-            return False
-        if not all(len(n) == 64 and n.startswith(name) and _HEX.issuperset(n) for n in inner):
-            return False
-        shards += 1
-    return shards > 0
+    if any(is_link_or_not_folder(root / name) for name in names):
+        return False
+    shards = [name for name in names if name != TMP]
+    return bool(shards) and all(_old_shard(root, name) for name in shards)
+
+
+def _old_shard(root: Path, name: str) -> bool:
+    """Whether ``root/name`` is a shard of an old cache: ``ab/`` holding only ``ab...`` names."""
+    if len(name) != 2 or not _HEX.issuperset(name):
+        return False
+    try:
+        inner = os.listdir(root / name)
+    except OSError:
+        return False
+    return all(len(n) == 64 and n.startswith(name) and _HEX.issuperset(n) for n in inner)
+
+
+def _names_besides_tag_writes(root: Path) -> list[str]:
+    """The names in ``root``, less a tag another process is writing at this moment (which does
+    not make the root "used")."""
+    return [n for n in os.listdir(root)
+            if not (temp_run_id(n) is not None and n.endswith(CACHEDIR_TAG))]
 
 
 class Cache:
@@ -410,9 +428,7 @@ class Cache:
             return None
         try:
             root.mkdir(parents=True, exist_ok=True)
-            # a tag another process is writing at this moment does not make the root "used"
-            names = [n for n in os.listdir(root)
-                     if not (temp_run_id(n) is not None and n.endswith(CACHEDIR_TAG))]
+            names = _names_besides_tag_writes(root)
         except OSError as exc:
             return f"cannot use {root} as the cache: {exc.strerror or exc}"
         if names == [CACHEDIR_TAG] and _has_own_tag(root):
@@ -462,15 +478,7 @@ class Cache:
         except (OSError, ValueError) as exc:
             return self._drop(key, path, f"{RECORD} unreadable: {exc}")
         try:
-            meta = json.loads(text)
-            if not isinstance(meta, dict):
-                raise _Damaged(f"{RECORD} is not an object")
-            if meta.get("format") != CACHE_FORMAT:
-                return None  # another layout: not ours to judge, put replaces it
-            if meta.get("sha256") != _meta_digest(meta) or meta.get("key") != key:
-                raise _Damaged(f"{RECORD} does not match its digest")
-            files = _verified(path, meta["files"])
-            return CacheEntry(key, path, meta["record"], files)
+            return _entry_of(key, path, text)
         except (_Damaged, ValueError, TypeError, KeyError, AttributeError) as exc:
             return self._drop(key, path, str(exc))
 

@@ -35,6 +35,7 @@ How the ``dask`` executor keeps the ``run_all`` contract:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -229,7 +230,6 @@ def _run_on(
     on_result: Callable[[int, Outcome[R]], None] | None,
 ) -> list[Outcome[R]]:
     run_id = uuid.uuid4().hex
-    n = len(tasks)
     events: queue.Queue[tuple[str, int, float]] = queue.Queue()
 
     def on_timeout(event: Any) -> None:  # runs in the client's event-loop thread
@@ -239,61 +239,75 @@ def _run_on(
 
     if timeout is not None:
         client.subscribe_topic(TIMEOUT_TOPIC, on_timeout)
-    results: list[Outcome[R] | None] = [None] * n
     futures: list[Any] = []
     try:
-        t0 = time.monotonic()
-        futures = client.map(
-            _dask_task,
-            list(range(n)),
-            list(tasks),
-            key=[f"mediaprep-{run_id}-{i}" for i in range(n)],
-            pure=False,
-            fn=fn,
-            timeout=timeout,
-            run_id=run_id,
-        )
-        for i, fut in enumerate(futures):
-            fut.add_done_callback(lambda _f, i=i: events.put(("done", i, 0.0)))
-        done = 0
-        while done < n:
-            try:
-                kind, i, elapsed = events.get(timeout=5.0)
-            except queue.Empty:
-                if client.status not in ("running", "connecting", "newly-created"):
-                    raise RuntimeError(
-                        f"lost the Dask scheduler (client {client.status})"
-                    ) from None
-                continue
-            if results[i] is not None:
-                continue  # a late completion of a task already reported as timed out
-            if kind == "timeout":
-                assert timeout is not None
-                outcome: Outcome[R] = Outcome(
-                    error=TaskError("timeout", f"timed out after {timeout:g} s (worker killed)"),
-                    elapsed=elapsed,
-                )
-                client.cancel(futures[i])
-            else:
-                outcome = _outcome_of(futures[i], time.monotonic() - t0)
-            results[i] = outcome
-            done += 1
-            if on_result is not None:
-                on_result(i, outcome)
+        futures = _submit(client, tasks, fn, timeout, run_id, events)
+        return _collect(client, futures, events, timeout, on_result)
     except BaseException:
         if futures:
-            try:
+            with contextlib.suppress(Exception):
                 client.cancel(futures)
-            except Exception:
-                pass
         raise
     finally:
         if timeout is not None:
-            try:
+            with contextlib.suppress(Exception):
                 client.unsubscribe_topic(TIMEOUT_TOPIC)
-            except Exception:
-                pass
+
+
+def _submit(client: Any, tasks: Sequence[Any], fn: Callable[[Any], Any], timeout: float | None,
+            run_id: str, events: queue.Queue[tuple[str, int, float]]) -> list[Any]:
+    """One future per task, each saying on ``events`` when it is done."""
+    n = len(tasks)
+    futures = client.map(
+        _dask_task,
+        list(range(n)),
+        list(tasks),
+        key=[f"mediaprep-{run_id}-{i}" for i in range(n)],
+        pure=False,
+        fn=fn,
+        timeout=timeout,
+        run_id=run_id,
+    )
+    for i, fut in enumerate(futures):
+        fut.add_done_callback(lambda _f, i=i: events.put(("done", i, 0.0)))
+    return list(futures)
+
+
+def _collect(client: Any, futures: list[Any], events: queue.Queue[tuple[str, int, float]],
+             timeout: float | None,
+             on_result: Callable[[int, Outcome[Any]], None] | None) -> list[Outcome[Any]]:
+    """Each task's outcome as its future ends or its watchdog reports a timeout."""
+    results: list[Outcome[Any] | None] = [None] * len(futures)
+    t0 = time.monotonic()
+    done = 0
+    while done < len(futures):
+        kind, i, elapsed = _next_event(client, events)
+        if results[i] is not None:
+            continue  # a late completion of a task already reported as timed out
+        if kind == "timeout":
+            outcome: Outcome[Any] = Outcome(
+                error=TaskError("timeout", f"timed out after {timeout:g} s (worker killed)"),
+                elapsed=elapsed,
+            )
+            client.cancel(futures[i])
+        else:
+            outcome = _outcome_of(futures[i], time.monotonic() - t0)
+        results[i] = outcome
+        done += 1
+        if on_result is not None:
+            on_result(i, outcome)
     return results  # type: ignore[return-value]  # every slot is filled
+
+
+def _next_event(client: Any,
+                events: queue.Queue[tuple[str, int, float]]) -> tuple[str, int, float]:
+    """The next event; raises when the scheduler is gone (no event would ever come)."""
+    while True:
+        try:
+            return events.get(timeout=5.0)
+        except queue.Empty:
+            if client.status not in ("running", "connecting", "newly-created"):
+                raise RuntimeError(f"lost the Dask scheduler (client {client.status})") from None
 
 
 def _outcome_of(fut: Any, waited: float) -> Outcome[Any]:

@@ -183,12 +183,20 @@ class BatchResult:
                              self.warned)]
         if self.prepared:
             lines.append("changes: " + (describe_counts(self.change_counts()) or "none"))
-        origins = [f"{self.prepared_now} prepared now"]
-        if self.from_journal:
-            origins.append(f"{self.from_journal} already done (journal)")
-        if self.from_cache:
-            origins.append(f"{self.from_cache} from the cache")
-        lines.append(", ".join(origins))
+        lines.append(", ".join(self._origins()))
+        lines += self._afterwords()
+        return "\n".join(lines)
+
+    def _origins(self) -> list[str]:
+        """Where the inputs' results came from: ``5 prepared now, 3 already done (journal)``."""
+        counts = [(self.from_journal, "already done (journal)"),
+                  (self.from_cache, "from the cache")]
+        return [f"{self.prepared_now} prepared now",
+                *(f"{n} {what}" for n, what in counts if n)]
+
+    def _afterwords(self) -> list[str]:
+        """The summary's lines about earlier runs' outputs, uploads and the report, when any."""
+        lines = []
         if self.cleaned:
             lines.append(f"removed {plural(len(self.cleaned), 'output')} from earlier runs "
                          "(--clean)")
@@ -202,7 +210,7 @@ class BatchResult:
                          f"{u['reused']} reused")
         if self.report_path is not None:
             lines.append(f"report: {self.report_path}")
-        return "\n".join(lines)
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         """The run as one JSON object (``prep --format json``): the summary and the inputs."""
@@ -651,6 +659,10 @@ class _Ends:
         if self.on_result is not None:
             self.on_result(r)
 
+    def done(self) -> list[InputResult]:
+        """The results, in input order (every input ended)."""
+        return [r for r in self.results if r is not None]
+
     def _ok(self, index: int, done: Any) -> InputResult:
         if done.record is not None:
             self.index.add(done.record, done.line_at)
@@ -680,23 +692,11 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
     """Inputs a previous run finished come from the journal; the rest go to the workers;
     parts.jsonl gets every line in input order. True when a worker may have been killed
     mid-write (its temporaries need a sweep)."""
-    from .journal import journal_hit, prep_job, state_dir
-    from .journal_index import paused_gc
-    from .parts_file import PartsFile
-    from .summary import failed_prep_line
+    from .journal import prep_job
 
-    tasks, names = plan.tasks, plan.names
-    # Inputs a previous run finished (journal records still valid) need no worker.
-    with paused_gc():
-        hits = {i: done for i, job in enumerate(plan.jobs)
-                if (done := journal_hit(job, index, names[i])) is not None}
-    todo = [i for i in range(len(tasks)) if i not in hits]
-    parts = PartsFile(plan.out / PARTS_FILE, names, lambda i: index.line_at(names[i]),
-                      lambda i: failed_prep_line(tasks[i].display,
-                                                 "its result record is missing"),
-                      state_dir(plan.out))
+    hits, todo = _journal_hits(plan, index)
     start = time.monotonic()
-    with parts:
+    with _parts_file(plan, index) as parts:
         ends = _Ends(plan, o, index, parts)
         ends.keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
         for i, done in hits.items():
@@ -707,12 +707,36 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
         if not ends.keep_parts:
             parts.close()
         result.elapsed = time.monotonic() - start
-    result.results = [r for r in ends.results if r is not None]
+    result.results = ends.done()
     result.missing = parts.missing
     if plan.settings.transport == "upload":
         result.uploads = _upload_counts(result)
     # another executor may retry a task whose worker died, and not say so
     return ends.killed or not _is_local(o.executor)
+
+
+def _parts_file(plan: _PrepPlan, index: JournalIndex) -> Any:
+    """DIR/parts.jsonl of the run, its lines copied from the journal's records."""
+    from .journal import state_dir
+    from .parts_file import PartsFile
+    from .summary import failed_prep_line
+
+    names, tasks = plan.names, plan.tasks
+    return PartsFile(plan.out / PARTS_FILE, names, lambda i: index.line_at(names[i]),
+                     lambda i: failed_prep_line(tasks[i].display, "its result record is missing"),
+                     state_dir(plan.out))
+
+
+def _journal_hits(plan: _PrepPlan, index: JournalIndex) -> tuple[dict[int, Any], list[int]]:
+    """Inputs a previous run finished (journal records still valid), which need no worker,
+    and the others (their indices)."""
+    from .journal import journal_hit
+    from .journal_index import paused_gc
+
+    with paused_gc():
+        hits = {i: done for i, (job, name) in enumerate(zip(plan.jobs, plan.names, strict=True))
+                if (done := journal_hit(job, index, name)) is not None}
+    return hits, [i for i in range(len(plan.jobs)) if i not in hits]
 
 
 def _upload_counts(result: BatchResult) -> dict[str, int]:

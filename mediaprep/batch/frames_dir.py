@@ -91,10 +91,24 @@ def read_frames_record(out: Path, video: str | None = None) -> FramesRecord:
             no ``"generator": "mediaprep"``, too large).
     """
     path = out / MANIFEST
+    data = _read_manifest(path)
+    if data is None:
+        return FramesRecord()
+    written = data.get("written")
+    complete = data.get("complete", True) is not False
+    keep = _file_id(video)
+    own = [e for e in (written if isinstance(written, list) else [])
+           if _valid_entry(e) and _still_own(out, e, complete, keep)]
+    return FramesRecord(own, complete)
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """``frames.json`` as mediaprep wrote it (None: there is none); FramesDirRefused when it
+    is not one mediaprep wrote."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return FramesRecord()
+        return None
     except OSError as exc:
         raise FramesDirRefused(f"cannot read {path}: {exc.strerror or exc}") from None
     theirs = (f"{path} was not written by mediaprep frames: it is not replaced (move it away "
@@ -110,12 +124,7 @@ def read_frames_record(out: Path, video: str | None = None) -> FramesRecord:
         raise FramesDirRefused(theirs) from None
     if not isinstance(data, dict) or data.get("generator") != GENERATOR:
         raise FramesDirRefused(theirs)
-    written = data.get("written")
-    complete = data.get("complete", True) is not False
-    keep = _file_id(video)
-    own = [e for e in (written if isinstance(written, list) else [])
-           if _valid_entry(e) and _still_own(out, e, complete, keep)]
-    return FramesRecord(own, complete)
+    return data
 
 
 def frame_names(max_frames: int) -> list[str]:

@@ -72,33 +72,45 @@ def collect(paths: Iterable[str | Path], config: Config, *,
     inputs).
     """
     skip_real = str(_resolved(skip)) if skip is not None else None
-    items: list[Item] = []
-    seen: set[Path] = set()
-
-    def add(item: Item) -> None:
-        key = item.real or item.path
-        if key not in seen:
-            seen.add(key)
-            items.append(item)
-
-    def named(p: Path, **kw: Any) -> Item:
-        real = _resolved(p) if p.exists() else None
-        return Item(p, display_path(p, real), named=True, real=real, **kw)
-
+    found = _Found()
     for d in frames_dirs:
-        add(named(Path(d), frames=True))
+        found.add(_named(Path(d), frames=True))
     for raw in paths:
         if is_url(raw):
-            add(Item(Path(str(raw)), str(raw), named=True, url=str(raw)))
-            continue
-        p = Path(raw)
-        if p.is_dir():
-            for f, real in _walk(p, skip_real):
-                if config.selected(f, real) and is_media_file(f):
-                    add(Item(f, display_path(f, real), real=real))
-        elif not (config.force_exclude and _left_out(p, config)):
-            add(named(p))
-    return items
+            found.add(Item(Path(str(raw)), str(raw), named=True, url=str(raw)))
+        elif Path(raw).is_dir():
+            for item in _walked_items(Path(raw), config, skip_real):
+                found.add(item)
+        elif not (config.force_exclude and _left_out(Path(raw), config)):
+            found.add(_named(Path(raw)))
+    return found.items
+
+
+def _walked_items(root: Path, config: Config, skip: str | None) -> Iterator[Item]:
+    """The media files under ``root`` that include/exclude take."""
+    for f, real in _walk(root, skip):
+        if config.selected(f, real) and is_media_file(f):
+            yield Item(f, display_path(f, real), real=real)
+
+
+class _Found:
+    """Items in the order found, each real file once."""
+
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+        self._seen: set[Path] = set()
+
+    def add(self, item: Item) -> None:
+        key = item.real or item.path
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(item)
+
+
+def _named(p: Path, **kw: Any) -> Item:
+    """An input named on the command line."""
+    real = _resolved(p) if p.exists() else None
+    return Item(p, display_path(p, real), named=True, real=real, **kw)
 
 
 def _left_out(p: Path, config: Config) -> bool:

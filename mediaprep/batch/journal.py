@@ -238,9 +238,8 @@ def _prep_job(job: PrepJob) -> PrepDone:
     # Taken before the key's hash and again after prepare: bytes rewritten in between (a file
     # being saved or synced) must not be cached under a key made from other bytes.
     before = _fingerprint(t.source, ctime=True)
-    key = input_key(t) if job.cache_dir is not None else None
-    cache = Cache(job.cache_dir) if job.cache_dir is not None and key is not None else None
-    if cache is not None and key is not None:
+    cache, key = _cache_of(job)
+    if cache is not None:
         hit = _cache_hit(cache, key, job, jkey)
         if hit is not None:
             return hit
@@ -249,17 +248,29 @@ def _prep_job(job: PrepJob) -> PrepDone:
         _say_changed(line, t.display)
         cache = None
         jkey = None  # nor skipped by the journal next time
-    thumbs: list[Path] = []
-    if job.thumbs:
-        from ..report.html import thumbnail_line
-
-        thumbs = thumbnail_line(t.out_dir, line, t.source, previews=line.previews)
+    thumbs = _new_thumbnails(t, line) if job.thumbs else []
     text = (json_line(line) + "\n").encode("utf-8")
-    meta = _record_meta(t, jkey, line, thumbs, bytes_in=getattr(line, "bytes_in", 0))
+    meta = _line_meta(t, jkey, line, thumbs, bytes_in=getattr(line, "bytes_in", 0))
     at = append_record(job.journal_dir, job.run_id, meta, text)
-    if cache is not None and key is not None:
+    if cache is not None:
         _store(cache, key, t, meta, text, line, thumbs)
     return _done(meta["done"], "prepared", meta, at)
+
+
+def _cache_of(job: PrepJob) -> tuple[Cache | None, str]:
+    """The job's cache and its input's key there; (None, "") when not cached (no cache, or
+    nothing to key: a URL, a missing file)."""
+    key = input_key(job.task) if job.cache_dir is not None else None
+    if job.cache_dir is None or key is None:
+        return None, ""
+    return Cache(job.cache_dir), key
+
+
+def _new_thumbnails(t: PrepTask, line: Any) -> list[Path]:
+    """The input's report thumbnails, made from prepare's own pixels (its previews)."""
+    from ..report.html import thumbnail_line
+
+    return thumbnail_line(t.out_dir, line, t.source, previews=line.previews)
 
 
 prep_job.worker_imports = (*prep_one.worker_imports, "mediaprep.report.html")  # type: ignore[attr-defined]
@@ -348,21 +359,22 @@ def _done_of(line: dict[str, Any], display: str) -> dict[str, Any]:
             "outputs": [str(o) for o in line.get("outputs") or []]}
 
 
-def _record_meta(t: PrepTask, jkey: str | None, line: dict[str, Any] | None,
-                 thumbs: list[Path] | None, *, done: dict[str, Any] | None = None,
-                 outputs: list[str] | None = None, bytes_in: int = 0,
+def _line_meta(t: PrepTask, jkey: str | None, line: dict[str, Any], thumbs: list[Path] | None,
+               bytes_in: int = 0) -> dict[str, Any]:
+    """The metadata of the journal record of ``line``, made now (:func:`_record_meta`)."""
+    uploads = getattr(t.settings.target, "uploads", None)
+    return _record_meta(t, jkey, list(line.get("outputs") or []), _done_of(line, t.display),
+                        thumbs, bytes_in=bytes_in,
+                        valid_until=_valid_until(line, 0.0 if uploads is None else uploads.margin))
+
+
+def _record_meta(t: PrepTask, jkey: str | None, outputs: list[str], done: dict[str, Any],
+                 thumbs: list[Path] | None, *, bytes_in: int = 0,
                  valid_until: float | None = None) -> dict[str, Any]:
     """The metadata of an input's journal record: the key it was made under, its outputs'
-    sizes and times, its thumbnails, and what the parent reports of it. ``line``: the line
-    made now (None: a cache hit's, whose ``done``, ``outputs`` and ``valid_until`` are given).
-    journal_log.append_record adds its name's stamp and the line's size."""
-    if line is not None:
-        outputs = list(line.get("outputs") or [])
-        done = _done_of(line, t.display)
-        uploads = getattr(t.settings.target, "uploads", None)
-        valid_until = _valid_until(line, uploads.margin if uploads is not None else 0.0)
-    assert done is not None
-    stats = _outputs_of(t, outputs or [])
+    sizes and times, its thumbnails, and what the parent reports of it (``done``).
+    journal_log.append_record adds its stamp and the line's size."""
+    stats = _outputs_of(t, outputs)
     meta: dict[str, Any] = {
         "name": record_name(t.stem),
         "jkey": jkey,
@@ -370,10 +382,7 @@ def _record_meta(t: PrepTask, jkey: str | None, line: dict[str, Any] | None,
         "display": t.display,
         "out_dir": t.out_dir,
         "outputs": stats,
-        # the report's thumbnails of it (relative to DIR), by size: another input with the same
-        # output shares one, and rewriting it may change its time but not its bytes
-        "thumbs": [{"name": p.relative_to(t.out_dir).as_posix(), "size": p.stat().st_size}
-                   for p in thumbs or []],
+        "thumbs": _thumb_stats(t, thumbs or []),
         "done": {**{k: done[k] for k in ("ok", "fixed", "status")},
                  **{k: list(done.get(k) or []) for k in ("changes", "warnings", "codes",
                                                          "outputs")},
@@ -383,6 +392,13 @@ def _record_meta(t: PrepTask, jkey: str | None, line: dict[str, Any] | None,
     if valid_until is not None:
         meta["valid_until"] = valid_until
     return meta
+
+
+def _thumb_stats(t: PrepTask, thumbs: list[Path]) -> list[dict[str, Any]]:
+    """The report's thumbnails of an input (relative to DIR), by size: another input with the
+    same output shares one, and rewriting it may change its time but not its bytes."""
+    return [{"name": p.relative_to(t.out_dir).as_posix(), "size": p.stat().st_size}
+            for p in thumbs]
 
 
 def _read_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -470,19 +486,15 @@ def _from_cache(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepD
     if found is None:
         return None
     entry, old, cached_line = found
-    old_stem = old["stem"]
-    if not all(o["name"].startswith(old_stem) for o in old["outputs"]):
-        return None
-    names = {_OUT + o["name"][len(old_stem):]: t.stem + o["name"][len(old_stem):]
-             for o in old["outputs"]}
+    names = _renamed_outputs(old, t.stem)
     # The line names the input and its outputs (relative to DIR); file:// URLs also name DIR.
     # Anything else is the same for every input with these bytes and options, and then the
     # cached line is the record's line as it is (no decode and encode of data URLs).
-    same = (old_stem, old["display"]) == (t.stem, t.display) and (
+    same = (old["stem"], old["display"]) == (t.stem, t.display) and (
         old["out_dir"] == t.out_dir or t.settings.transport != "path")
-    line = cached_line if same else _rebase(cached_line, t, old_stem, old["out_dir"],
+    line = cached_line if same else _rebase(cached_line, t, old["stem"], old["out_dir"],
                                             old["display"])
-    if line is None:
+    if names is None or line is None:
         return None
     # Outputs are copies (materialise never links): a link would tie this folder's files to
     # the cache's, so an edit in place, as Image.save(path) over its own file does, or damage
@@ -490,16 +502,26 @@ def _from_cache(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepD
     entry.materialise(t.out_dir, names)
     thumbs = _cached_thumbs(entry, t) if job.thumbs else None
     if same:
-        text = Path(entry.files[LINE_FILE]).read_bytes()
-        meta = _record_meta(t, jkey, None, thumbs, done=old["done"],
-                            outputs=list(names.values()), valid_until=old.get("valid_until"))
+        text = Path(entry.files[LINE_FILE]).read_bytes().rstrip(b"\n") + b"\n"
+        meta = _record_meta(t, jkey, list(names.values()), old["done"], thumbs,
+                            valid_until=old.get("valid_until"))
     else:
         text = (json_line(line) + "\n").encode("utf-8")
-        meta = _record_meta(t, jkey, line, thumbs)
-    at = append_record(job.journal_dir, job.run_id, meta, text.rstrip(b"\n") + b"\n")
+        meta = _line_meta(t, jkey, line, thumbs)
+    at = append_record(job.journal_dir, job.run_id, meta, text)
     if job.thumbs:
         _thumbnails(t, line)
     return _done(meta["done"], "cache", meta, at)
+
+
+def _renamed_outputs(old: dict[str, Any], stem: str) -> dict[str, str] | None:
+    """Cache names of a cached record's outputs -> their names for ``stem`` (None: an output
+    outside its stem, which cannot be renamed for another input)."""
+    old_stem = old["stem"]
+    if not all(o["name"].startswith(old_stem) for o in old["outputs"]):
+        return None
+    return {_OUT + o["name"][len(old_stem):]: stem + o["name"][len(old_stem):]
+            for o in old["outputs"]}
 
 
 def _thumbnails(t: PrepTask, line: dict[str, Any]) -> None:
@@ -514,16 +536,20 @@ def _meta_problem(meta: Any) -> bool:
     if not isinstance(meta, dict) or not all(
             isinstance(meta.get(k), str) for k in ("stem", "out_dir", "display")):
         return True
-    outputs, done = meta.get("outputs"), meta.get("done")
+    outputs = meta.get("outputs")
     if not isinstance(outputs, list) or not all(
             isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
         return True
-    if not isinstance(done, dict):
-        return True
-    return not (isinstance(done.get("ok"), bool) and isinstance(done.get("fixed"), bool)
-                and isinstance(done.get("status"), str)
-                and all(type(done.get(k)) is int for k in ("bytes_in", "bytes_out"))
-                and isinstance(done.get("changes", []), list))
+    return not _done_as_written(meta.get("done"))
+
+
+def _done_as_written(done: Any) -> bool:
+    """Whether a record's ``done`` has the types prep writes."""
+    return (isinstance(done, dict)
+            and all(isinstance(done.get(k), bool) for k in ("ok", "fixed"))
+            and isinstance(done.get("status"), str)
+            and all(type(done.get(k)) is int for k in ("bytes_in", "bytes_out"))
+            and isinstance(done.get("changes", []), list))
 
 
 def _cached_thumbs(entry: Any, t: PrepTask) -> list[Path]:

@@ -506,26 +506,35 @@ class _Pool(Generic[T, R]):
         return True
 
     def _wait(self) -> None:
+        """Sleep until a busy worker answers or dies, or the nearest deadline; then handle it."""
         busy = [w for w in self.workers if w.queue or not w.ready]
         if not busy:
             return
-        now = time.monotonic()
-        deadlines = [w.deadline for w in busy if w.deadline is not None]
-        wait_for = max(0.0, min(deadlines) - now) if deadlines else None
-        handles: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
-        ready = set(connection.wait(handles, timeout=wait_for))
+        handles: list[Any] = [h for w in busy for h in (w.conn, w.proc.sentinel)]
+        self._answered(busy, set(connection.wait(handles, timeout=_time_left(busy))))
+        self._expire_overdue(busy)
+
+    def _answered(self, busy: list[_Worker], ready: set[Any]) -> None:
+        """Read what the workers in ``ready`` sent; then see to those that exited."""
         for w in busy:
             if w.conn in ready:
                 self._drain(w)
         for w in busy:
-            if w in self.workers and w.proc.sentinel in ready:
-                self._drain(w)  # a result may have been sent just before the exit
-                if w in self.workers:
-                    self._worker_died(w)
+            if w.proc.sentinel in ready:
+                self._exited(w)
+
+    def _expire_overdue(self, busy: list[_Worker]) -> None:
         now = time.monotonic()
         for w in busy:
             if w in self.workers and w.deadline is not None and w.deadline <= now:
                 self._expired(w, now)
+
+    def _exited(self, w: _Worker) -> None:
+        if w not in self.workers:
+            return
+        self._drain(w)  # a result may have been sent just before the exit
+        if w in self.workers:
+            self._worker_died(w)
 
     def _drain(self, w: _Worker) -> None:
         while w in self.workers:
@@ -620,6 +629,12 @@ class _Pool(Generic[T, R]):
         self.done += 1
         if self.on_result is not None:
             self.on_result(index, outcome)
+
+
+def _time_left(busy: Sequence[_Worker]) -> float | None:
+    """Seconds until the nearest deadline of ``busy`` (None: none has one)."""
+    deadlines = [w.deadline for w in busy if w.deadline is not None]
+    return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
 
 def _failed(what: str, exc: BaseException, elapsed: float) -> Outcome[Any]:
