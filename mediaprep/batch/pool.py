@@ -520,7 +520,7 @@ class _Pool(Generic[T, R]):
             if w.conn in ready:
                 self._drain(w)
         for w in busy:
-            if w.proc.sentinel in ready:
+            if w in self.workers and w.proc.sentinel in ready:  # not one replaced above
                 self._exited(w)
 
     def _expire_overdue(self, busy: list[_Worker]) -> None:
@@ -530,8 +530,6 @@ class _Pool(Generic[T, R]):
                 self._expired(w, now)
 
     def _exited(self, w: _Worker) -> None:
-        if w not in self.workers:
-            return
         self._drain(w)  # a result may have been sent just before the exit
         if w in self.workers:
             self._worker_died(w)
