@@ -555,11 +555,14 @@ def _plan_prep_run(paths: list[Any], out: Path, settings: Settings, o: PrepOptio
     from ..output import new_run_id
     from .inputs import collect
     from .journal import PrepJob, prep_job, record_name, state_dir
-    from .journal_index import paused_gc
+    from .journal_index import JOURNAL_INDEX_FILE, paused_gc
     from .journal_log import JOURNAL_FOLDER
     from .tasks import plan_prep
 
-    _prestart(prep_job, o.jobs, o.executor)
+    if not (state_dir(out) / JOURNAL_INDEX_FILE).exists():
+        # a first run: the workers will be needed (a rerun finds most inputs done, and its
+        # fork server, a second process importing all of mediaprep, would cost for nothing)
+        _prestart(prep_job, o.jobs, o.executor)
     with paused_gc():  # objects by the million, no cycles among them
         items = collect(paths, o.config, frames_dirs=o.frames_dirs, skip=out)
     if o.on_start is not None:

@@ -62,10 +62,6 @@ RUNS_FILE = "runs"  # markers of the runs whose temporaries may still be in DIR 
 MAX_RUNS = 64  # runs remembered (each killed run adds one until a run ends)
 # The record files of mediaprep before the logs (one .json and one .line per input): removed.
 _RECORD_NAME = re.compile(r"^[0-9a-f]{40}\.(json|line)\Z")
-# Every record, compactly, in one file beside the journal: a rerun reads one file instead of
-# one per input (JournalIndex).
-JOURNAL_INDEX_FILE = "journal.idx"
-_JOURNAL_INDEX_VERSION = 2
 
 
 @dataclass(frozen=True)
