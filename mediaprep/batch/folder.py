@@ -667,8 +667,9 @@ class _Ends:
         return [r for r in self.results if r is not None]
 
     def _ok(self, index: int, done: Any) -> InputResult:
-        if done.record is not None:
-            self.index.add(done.record, done.line_at)
+        record, at = done.take_record()
+        if record is not None:
+            self.index.add(record, at)
         if not self.keep_parts:
             self.parts.done(index)
         return InputResult(index, self.tasks[index].display, done.ok, done.ok and done.fixed,
