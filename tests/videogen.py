@@ -229,3 +229,25 @@ def corrupt_packets(path: str | Path, indices: Sequence[int], *, nbytes: int = 8
             f.seek(pos)
             f.write(b"\xff" * nbytes)
     return path
+
+
+def cut_with_edit_list(src: str | Path, dst: str | Path, seconds: float) -> Path:
+    """Remux ``src`` (MP4/MOV) to ``dst`` with its first ``seconds`` hidden by an edit list.
+
+    Every packet is kept, its timestamps moved ``seconds`` earlier; the muxer writes an
+    ``elst`` whose media time skips the moved-before-zero pre-roll (as ``ffmpeg -ss S -c copy``
+    does when S is not on a keyframe), so readers decode the pre-roll and never show it.
+    """
+    dst = Path(dst)
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        ist = inp.streams.video[0]
+        ost = out.add_stream_from_template(ist)
+        shift = int(round(seconds / ist.time_base))
+        for pkt in inp.demux(ist):
+            if pkt.dts is None:
+                continue
+            pkt.pts -= shift
+            pkt.dts -= shift
+            pkt.stream = ost
+            out.mux(pkt)
+    return dst

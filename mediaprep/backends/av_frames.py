@@ -236,13 +236,15 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
         raise UnreadableVideo("the packet scan holds no packet list")
     flags = vsc.flags
     shown = (flags & DISCARD) == 0
+    # keyframes include an edit list's hidden pre-roll: decoding starts there, so a later
+    # keyframe is a real place to seek to, not the stream's start
+    keys = _sorted(vsc.order[(flags & (KEY | NO_PTS)) == KEY])
     order = vsc.order[shown]
     if not len(order):
         raise NoFrames("the video stream holds no frames")
     flags = flags[shown]
     unknown_pts = bool(np.any(flags & NO_PTS))
     pts = _sorted(order)
-    keys = _sorted(order[(flags & KEY) != 0])
     decode_order = None if unknown_pts else _sorted_as_is(order)
     tb = vsc.time_base
     origin = pts[0]
