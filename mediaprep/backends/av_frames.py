@@ -135,12 +135,7 @@ def plan_sampling(duration: float, fps: float, max_frames: int) -> SamplingPlan:
     ``max_frames`` times, ``max_frames`` evenly spaced times ``k * duration / max_frames``
     instead, and ``fps`` in the plan becomes ``max_frames / duration``.
     """
-    if not (math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
-    if not (isinstance(max_frames, int) and max_frames >= 1):
-        raise ValueError(f"max_frames must be a positive integer, got {max_frames!r}")
-    if not (math.isfinite(duration) and duration >= 0):
-        raise ValueError(f"duration must be a finite number >= 0, got {duration!r}")
+    _check_plan_args(duration, fps, max_frames)
     # count of k with k/fps < duration; rounding first keeps 2.0 s at 5 fps at 10, not 11
     n = math.ceil(round(duration * fps, 9))
     if duration > 0:
@@ -150,6 +145,15 @@ def plan_sampling(duration: float, fps: float, max_frames: int) -> SamplingPlan:
         times = [round(k * step, 9) for k in range(max_frames)]
         return SamplingPlan(fps, max_frames / duration, duration, times, True)
     return SamplingPlan(fps, fps, duration, [round(k / fps, 9) for k in range(n)], False)
+
+
+def _check_plan_args(duration: float, fps: float, max_frames: int) -> None:
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if not (isinstance(max_frames, int) and max_frames >= 1):
+        raise ValueError(f"max_frames must be a positive integer, got {max_frames!r}")
+    if not (math.isfinite(duration) and duration >= 0):
+        raise ValueError(f"duration must be a finite number >= 0, got {duration!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +238,31 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
     cannot be rewound (no seeking)."""
     if vsc.order is None or vsc.flags is None:
         raise UnreadableVideo("the packet scan holds no packet list")
+    pts, keys, decode_order = _presented(vsc)
+    known = decode_order is not None  # every presented frame's pts
+    return _Scan(
+        stream_index=vsc.stream_index,
+        time_base=Fraction(vsc.time_base),
+        origin=pts[0],
+        end=_end_pts(vsc, pts),
+        pts=pts if known else None,
+        keys=keys if known else [],
+        codec=vsc.codec or "",
+        decode_order=decode_order,
+        rotation=_norm_rotation(vsc.rotation or 0),
+        sar=_valid_sar(vsc.sar) or Fraction(1),
+        width=vsc.width,
+        height=vsc.height,
+        read_errors=int(vsc.damaged),
+        seekable=known and _seekable(vsc, keys, one_way),
+        file_start=file_start,
+        restarts=vsc.restarts,
+    )
+
+
+def _presented(vsc: VideoScan) -> tuple[Any, Any, Any]:
+    """Sorted pts of the presented frames, sorted keyframe pts, and the presented frames' pts
+    in file order (None when some pts are unknown)."""
     flags = vsc.flags
     shown = (flags & DISCARD) == 0
     # keyframes include an edit list's hidden pre-roll: decoding starts there, so a later
@@ -242,33 +271,21 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
     order = vsc.order[shown]
     if not len(order):
         raise NoFrames("the video stream holds no frames")
-    flags = flags[shown]
-    unknown_pts = bool(np.any(flags & NO_PTS))
-    pts = _sorted(order)
-    decode_order = None if unknown_pts else _sorted_as_is(order)
-    tb = vsc.time_base
-    origin = pts[0]
+    unknown_pts = bool(np.any(flags[shown] & NO_PTS))
+    return _sorted(order), keys, None if unknown_pts else _sorted_as_is(order)
+
+
+def _end_pts(vsc: VideoScan, pts: Any) -> float:
+    """The end of the last frame: the probe's duration rule from the first presented frame."""
     seconds = vsc.seconds if vsc.seconds is not None else vsc.span
-    end = origin + seconds / float(tb) if seconds > 0 else float(pts[-1])
-    return _Scan(
-        stream_index=vsc.stream_index,
-        time_base=Fraction(tb),
-        origin=origin,
-        end=float(end),
-        pts=None if unknown_pts else pts,
-        keys=keys if not unknown_pts else [],
-        codec=vsc.codec or "",
-        decode_order=decode_order,
-        rotation=_norm_rotation(vsc.rotation or 0),
-        sar=_valid_sar(vsc.sar) or Fraction(1),
-        width=vsc.width,
-        height=vsc.height,
-        read_errors=int(vsc.damaged),
-        # a seek by time is ambiguous where timestamps restart: read forward
-        seekable=not unknown_pts and len(keys) > 1 and not one_way and not vsc.restarts,
-        file_start=file_start,
-        restarts=vsc.restarts,
-    )
+    if seconds > 0:
+        return float(pts[0] + seconds / float(vsc.time_base))
+    return float(pts[-1])
+
+
+def _seekable(vsc: VideoScan, keys: Any, one_way: bool) -> bool:
+    # a seek by time is ambiguous where timestamps restart: read forward
+    return len(keys) > 1 and not one_way and not vsc.restarts
 
 
 def _sorted_as_is(values: Any) -> Any:
@@ -386,39 +403,50 @@ class _Decoder:
         while not self.queue:
             if self.eof or self.drained:
                 return None
-            try:
-                pkt = next(self.packets)
-                self.read_retries = 0
-            except StopIteration:
-                self.eof = True
-                continue
-            except av.error.FFmpegError:
-                # a read error: try to resync a few times, then end the stream with a drain
-                self.stats["decode_errors"] += 1
-                self.read_retries += 1
-                if self.read_retries > self.MAX_READ_RETRIES:
-                    self.eof = True
-                    self._decode(None)
-                else:
-                    self.packets = self.container.demux(self.stream)
-                continue
-            if not pkt.size:
-                self._decode(None)
-                self.eof = True
-                continue
-            if self.mender is not None:
-                self.mender.mend(pkt)
-            pts = pkt.pts
-            if self.full is not None:
-                skip = pts not in self.full
-                if skip != self.skipping:
-                    self.cc.skip_frame = "NONREF" if skip else "DEFAULT"
-                    self.skipping = skip
-            self._decode(pkt)
-            if pts in self.drain and (self.drain_from is None or pts >= self.drain_from):
-                self._decode(None)
-                self.drained = True
+            pkt = self._read()
+            if pkt is not None:
+                self._feed(pkt)
         return self.queue.popleft()
+
+    def _read(self) -> Any:
+        """The next packet; None at the end (then ``eof``) or after a read error."""
+        try:
+            pkt = next(self.packets)
+            self.read_retries = 0
+        except StopIteration:
+            self.eof = True
+            return None
+        except av.error.FFmpegError:
+            # a read error: try to resync a few times, then end the stream with a drain
+            self.stats["decode_errors"] += 1
+            self.read_retries += 1
+            if self.read_retries > self.MAX_READ_RETRIES:
+                self.eof = True
+                self._decode(None)
+            else:
+                self.packets = self.container.demux(self.stream)
+            return None
+        if not pkt.size:  # the demuxer's end-of-stream packet
+            self._decode(None)
+            self.eof = True
+            return None
+        return pkt
+
+    def _feed(self, pkt: Any) -> None:
+        """Decode ``pkt``: non-reference pictures skipped unless it is needed, and the decoder
+        drained after it when it is a drain point."""
+        if self.mender is not None:
+            self.mender.mend(pkt)
+        pts = pkt.pts
+        if self.full is not None:
+            skip = pts not in self.full
+            if skip != self.skipping:
+                self.cc.skip_frame = "NONREF" if skip else "DEFAULT"
+                self.skipping = skip
+        self._decode(pkt)
+        if pts in self.drain and (self.drain_from is None or pts >= self.drain_from):
+            self._decode(None)
+            self.drained = True
 
     def _decode(self, pkt: Any) -> None:
         try:
@@ -473,34 +501,38 @@ def _sdr_image(frame: Any) -> Image.Image:
     return Image.fromarray(tone_map(rgb.to_ndarray(), cicp), "RGB")
 
 
+_ROTATIONS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
+              270: Image.Transpose.ROTATE_270}
+
+
 def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> Image.Image:
     """RGB PIL image, square pixels, longest side <= max_side, turned upright."""
     matrix = display_matrix(frame)  # read before reformat, which drops side data
-    w, h = frame.width, frame.height
-    dw = w * float(sar)
-    scale = 1.0
-    if max_side is not None and max(dw, h) > max_side:
-        scale = max_side / max(dw, h)
-    tw, th = max(1, round(dw * scale)), max(1, round(h * scale))
-    if (tw, th) != (w, h):
+    size = _shown_size(frame.width, frame.height, sar, max_side)
+    if size != (frame.width, frame.height):
         # scale in the source's YUV first (swscale's fast path; 1080p -> 720p is ~2 ms),
         # then convert the small picture to RGB; asking for both in one call is ~10x slower
         fmt = frame.format.name if frame.format.name in _YUV_SCALE_FORMATS else "rgb24"
         hdr = frame_cicp(frame)
         if hdr is not None and hdr.hdr:
             fmt = frame.format.name  # 10-bit YUV stays 10-bit until the tone map
-        frame = frame.reformat(width=tw, height=th, format=fmt, interpolation="BICUBIC")
+        frame = frame.reformat(width=size[0], height=size[1], format=fmt,
+                               interpolation="BICUBIC")
     img = _sdr_image(frame)
     turn = matrix_turn(matrix)
-    if turn is not None:  # rotations and reflections, as FFmpeg's autorotate applies them
-        return img.transpose(turn) if turn != "identity" else img
-    if rotation == 90:
-        img = img.transpose(Image.Transpose.ROTATE_90)
-    elif rotation == 180:
-        img = img.transpose(Image.Transpose.ROTATE_180)
-    elif rotation == 270:
-        img = img.transpose(Image.Transpose.ROTATE_270)
-    return img
+    if turn is None:
+        turn = _ROTATIONS.get(rotation, "identity")
+    # rotations and reflections, as FFmpeg's autorotate applies them
+    return img.transpose(turn) if turn != "identity" else img
+
+
+def _shown_size(w: int, h: int, sar: Fraction, max_side: int | None) -> tuple[int, int]:
+    """The frame's size with square pixels, its longest side at most ``max_side``."""
+    dw = w * float(sar)
+    scale = 1.0
+    if max_side is not None and max(dw, h) > max_side:
+        scale = max_side / max(dw, h)
+    return max(1, round(dw * scale)), max(1, round(h * scale))
 
 
 def iter_frames(
@@ -548,136 +580,229 @@ def _iter_frames(
     container, _ = _open(source, scan.file_start)
     try:
         stream = container.streams[scan.stream_index]
-        tb = scan.time_base
-        inv_tb = float(1 / tb)
-        eps = 1e-6 * inv_tb  # one microsecond, in pts units
-        pts_list = scan.pts
-        keys = scan.keys
-        can_seek = allow_seek and scan.seekable and pts_list is not None
+        can_seek = allow_seek and scan.seekable and scan.pts is not None
         full, drain = _decode_sets(scan, plan, can_seek)
         dec = _Decoder(container, stream, stats, full, drain, threads, mend=bool(scan.restarts))
-        counter = 0  # frames seen, for indexes when pts are unknown (forward decoding only)
-        last_pts: float | None = None  # pts of the newest decoded frame
-        cand: tuple[Any, float, int] | None = None  # best frame with pts <= target so far
-        ahead: tuple[Any, float, int] | None = None  # decoded frame past the last target
-        cache: tuple[Any, Image.Image] | None = None  # converted image of the last frame taken
-        frame_dur = 0.0
-
-        def index_of(p: float) -> int:
-            if pts_list is not None:
-                return bisect_left(pts_list, p)
-            return counter - 1
-
-        def pull() -> tuple[Any, float, int] | None:
-            nonlocal counter, last_pts, frame_dur
-            f = dec.next()
-            if f is None:
-                return None
-            counter += 1
-            if f.pts is not None:
-                p = float(f.pts)
-            else:
-                p = (last_pts + (frame_dur or eps)) if last_pts is not None else scan.origin
-            if last_pts is not None and p > last_pts:
-                frame_dur = p - last_pts
-            last_pts = p
-            return f, p, index_of(p)
-
-        def emit(item: tuple[Any, float, int], t: float) -> SampledFrame:
-            nonlocal cache
-            f, p, idx = item
-            img = None
-            if cache is not None and cache[0] is f:
-                try:
-                    img = cache[1].copy()
-                except ValueError:  # the caller closed the image it was given: convert again
-                    img = None
-            if img is None:
-                img = _convert(f, scan.rotation, scan.sar, max_side)
-                cache = (f, img)
-            return SampledFrame(image=img, timestamp=t, index=idx, pts=p * float(tb))
-
-        eof = False
+        walk = _Walk(scan, dec, max_side, can_seek)
         for t in plan.timestamps:
-            target = scan.origin + t * inv_tb
-            limit = target + eps
-            need: float | None = None
-            if pts_list is not None:
-                if target > scan.end - eps:
-                    break  # past the last frame: the plan came from a lying header
-                i = bisect_right(pts_list, limit) - 1
-                need = pts_list[max(i, 0)]
-            dec.drain_from = need
-            if eof:
-                if cand is None or target > _end_of(scan, cand, frame_dur) - eps:
-                    break
-                yield emit(cand, t)
-                continue
-            if ahead is not None and ahead[1] <= limit:
-                cand, ahead = ahead, None
-            if cand is not None and need is not None and cand[1] >= need:
-                yield emit(cand, t)
-                continue
-            if ahead is not None:  # the next decoded frame is already past this target
-                yield emit(cand if cand is not None else ahead, t)
-                continue
-            # seek when a keyframe lies between what we have decoded and the frame we need
-            spent = dec.drained and not dec.queue  # drained, and its frames all taken
-            if spent and not (can_seek and need is not None and keys):
-                raise UnreadableVideo("the decoder was drained and cannot seek")
-            if can_seek and need is not None and keys:
-                k = keys[bisect_right(keys, need) - 1] if keys[0] <= need else None
-                fresh = k is not None and (last_pts is None or k > last_pts) and k > keys[0]
-                if spent and not fresh:  # the decoder was drained: it has to restart
-                    fresh = True
-                    k = k if k is not None else scan.origin
-                if fresh and k is not None:
-                    if dec.seek(k):
-                        first = pull()
-                        if first is not None and first[1] > need:
-                            # the demuxer overshot: go back to the start, decode forward
-                            can_seek = False
-                            if not dec.seek(scan.origin):
-                                raise UnreadableVideo("seeking failed and cannot rewind")
-                            first = pull()
-                        if first is None:
-                            eof = True
-                        elif first[1] <= limit:
-                            if cand is None or first[1] >= cand[1]:
-                                cand = first
-                        else:
-                            ahead = first
-                    elif spent:
-                        raise UnreadableVideo("seeking failed after a drain")
-                    else:
-                        can_seek = False
-            while not eof and ahead is None:
-                if cand is not None and need is not None and cand[1] >= need:
-                    break
-                item = pull()
-                if item is None and dec.drained:
-                    if cand is not None:
-                        break  # the frame needed did not decode: the one before it stands
-                    # nothing decoded since the seek: go again without drains
-                    dec.drain = set()
-                    if not (keys and dec.seek(keys[max(bisect_right(keys, limit) - 1, 0)])):
-                        raise UnreadableVideo("seeking failed after a drain")
-                    continue
-                if item is None:
-                    eof = True
-                    break
-                if item[1] <= limit:
-                    if cand is None or item[1] >= cand[1]:
-                        cand = item
-                else:
-                    ahead = item
-            if eof and cand is None and ahead is None:
-                raise NoFrames("no frame of the video stream could be decoded")
-            if eof and cand is not None and target > _end_of(scan, cand, frame_dur) - eps:
+            frame = walk.take(t)
+            if frame is None:
                 break
-            yield emit(cand if cand is not None else ahead, t)  # type: ignore[arg-type]
+            yield frame
     finally:
         container.close()
+
+
+_Decoded = tuple[Any, float, int]  # (frame, pts in time_base units, index among shown frames)
+
+
+class _Walk:
+    """The frame on screen at each target time, in order, from one decoder: decode forward, or
+    seek when a keyframe lies between what is decoded and the frame a target needs.
+
+    ``cand`` is the best frame so far at or before the current target; ``ahead`` a decoded
+    frame already past it (kept for a later target).
+    """
+
+    def __init__(self, scan: _Scan, dec: _Decoder, max_side: int | None,
+                 can_seek: bool) -> None:
+        self.scan = scan
+        self.dec = dec
+        self.max_side = max_side
+        self.can_seek = can_seek
+        self.inv_tb = float(1 / scan.time_base)
+        self.eps = 1e-6 * self.inv_tb  # one microsecond, in pts units
+        self.counter = 0  # frames seen, for indexes when pts are unknown (forward only)
+        self.last_pts: float | None = None  # pts of the newest decoded frame
+        self.frame_dur = 0.0
+        self.cand: _Decoded | None = None
+        self.ahead: _Decoded | None = None
+        self.cache: tuple[Any, Image.Image] | None = None  # the last frame taken, converted
+        self.eof = False
+
+    # -- one target
+
+    def take(self, t: float) -> SampledFrame | None:
+        """The frame on screen at ``t``; None when the video ends before it."""
+        target = self.scan.origin + t * self.inv_tb
+        limit = target + self.eps
+        need: float | None = None
+        if self.scan.pts is not None:
+            if target > self.scan.end - self.eps:
+                return None  # past the last frame: the plan came from a lying header
+            need = _frame_at(self.scan.pts, limit)
+        self.dec.drain_from = need
+        if self.eof:
+            return self._after_end(target, t)
+        ready = self._in_hand(need, limit)
+        if ready is not None:
+            return self._emit(ready, t)
+        self._seek_for(need, limit)
+        self._decode_to(need, limit)
+        return self._decoded(target, t)
+
+    def _in_hand(self, need: float | None, limit: float) -> _Decoded | None:
+        """The answer when no decoding is needed: the frame needed is the candidate, or the
+        next decoded frame is already past this target."""
+        if self.ahead is not None and self.ahead[1] <= limit:
+            self.cand, self.ahead = self.ahead, None
+        if self.cand is not None and need is not None and self.cand[1] >= need:
+            return self.cand
+        if self.ahead is not None:
+            return self.cand if self.cand is not None else self.ahead
+        return None
+
+    def _decoded(self, target: float, t: float) -> SampledFrame | None:
+        """The answer once decoding stopped: at the frame needed, past it, or at the end."""
+        if self.eof and self.cand is None and self.ahead is None:
+            raise NoFrames("no frame of the video stream could be decoded")
+        if self.eof and self.cand is not None and target > self._end() - self.eps:
+            return None
+        return self._emit(self.cand if self.cand is not None else self.ahead, t)  # type: ignore[arg-type]
+
+    def _after_end(self, target: float, t: float) -> SampledFrame | None:
+        if self.cand is None or target > self._end() - self.eps:
+            return None
+        return self._emit(self.cand, t)
+
+    def _end(self) -> float:
+        """Where the last decoded candidate stops being shown."""
+        if self.scan.pts is not None:
+            return self.scan.end
+        assert self.cand is not None
+        return self.cand[1] + self.frame_dur
+
+    # -- seeking
+
+    def _seek_for(self, need: float | None, limit: float) -> None:
+        """Seek when a keyframe lies between what is decoded and the frame needed (or when a
+        drained decoder has to restart)."""
+        keys = self.scan.keys
+        spent = self.dec.drained and not self.dec.queue  # drained, and its frames all taken
+        able = self.can_seek and need is not None and bool(keys)
+        if spent and not able:
+            raise UnreadableVideo("the decoder was drained and cannot seek")
+        if not able:
+            return
+        assert need is not None
+        k = self._seek_key(need, spent)
+        if k is None:
+            return
+        if self.dec.seek(k):
+            self._first_after_seek(need, limit)
+        elif spent:
+            raise UnreadableVideo("seeking failed after a drain")
+        else:
+            self.can_seek = False
+
+    def _seek_key(self, need: float, spent: bool) -> int | None:
+        """The keyframe to seek to for ``need``, or None to decode forward."""
+        keys = self.scan.keys
+        k = keys[bisect_right(keys, need) - 1] if keys[0] <= need else None
+        fresh = k is not None and (self.last_pts is None or k > self.last_pts) and k > keys[0]
+        if fresh:
+            return k
+        if spent:  # the decoder was drained: it has to restart
+            return k if k is not None else self.scan.origin
+        return None
+
+    def _first_after_seek(self, need: float, limit: float) -> None:
+        first = self._pull()
+        if first is not None and first[1] > need:
+            # the demuxer overshot: go back to the start, decode forward
+            self.can_seek = False
+            if not self.dec.seek(self.scan.origin):
+                raise UnreadableVideo("seeking failed and cannot rewind")
+            first = self._pull()
+        if first is None:
+            self.eof = True
+        else:
+            self._consider(first, limit)
+
+    # -- decoding
+
+    def _decode_to(self, need: float | None, limit: float) -> None:
+        """Decode until the frame needed (or one past the target) is in hand, or the end."""
+        while not self.eof and self.ahead is None:
+            if self.cand is not None and need is not None and self.cand[1] >= need:
+                return
+            item = self._pull()
+            if item is None and self.dec.drained:
+                if self.cand is not None:
+                    return  # the frame needed did not decode: the one before it stands
+                self._restart_without_drains(limit)
+                continue
+            if item is None:
+                self.eof = True
+                return
+            self._consider(item, limit)
+
+    def _restart_without_drains(self, limit: float) -> None:
+        """Nothing decoded since a seek before the decoder drained: go again without drains."""
+        keys = self.scan.keys
+        self.dec.drain = set()
+        if not (keys and self.dec.seek(keys[max(bisect_right(keys, limit) - 1, 0)])):
+            raise UnreadableVideo("seeking failed after a drain")
+
+    def _consider(self, item: _Decoded, limit: float) -> None:
+        if item[1] > limit:
+            self.ahead = item
+        elif self.cand is None or item[1] >= self.cand[1]:
+            self.cand = item
+
+    def _pull(self) -> _Decoded | None:
+        f = self.dec.next()
+        if f is None:
+            return None
+        self.counter += 1
+        last = self.last_pts
+        if f.pts is not None:
+            p = float(f.pts)
+        elif last is not None:
+            p = last + (self.frame_dur or self.eps)
+        else:
+            p = float(self.scan.origin)
+        if last is not None and p > last:
+            self.frame_dur = p - last
+        self.last_pts = p
+        return f, p, self._index_of(p)
+
+    def _index_of(self, p: float) -> int:
+        if self.scan.pts is not None:
+            return bisect_left(self.scan.pts, p)
+        return self.counter - 1
+
+    def _emit(self, item: _Decoded, t: float) -> SampledFrame:
+        f, p, idx = item
+        img = None
+        if self.cache is not None and self.cache[0] is f:
+            try:
+                img = self.cache[1].copy()
+            except ValueError:  # the caller closed the image it was given: convert again
+                img = None
+        if img is None:
+            img = _convert(f, self.scan.rotation, self.scan.sar, self.max_side)
+            self.cache = (f, img)
+        return SampledFrame(image=img, timestamp=t, index=idx,
+                            pts=p * float(self.scan.time_base))
+
+
+def _frame_at(pts_list: Any, limit: float) -> int:
+    """The pts of the frame on screen at ``limit``: the last at or before it, else the first."""
+    return pts_list[max(bisect_right(pts_list, limit) - 1, 0)]
+
+
+def _source_frames(scan: _Scan, timestamps: list[float]) -> Iterator[tuple[float, int]]:
+    """``(t, pts of the frame on screen at t)`` for each time before the last frame's end
+    (the scan's pts must be known)."""
+    assert scan.pts is not None
+    inv_tb = float(1 / scan.time_base)
+    eps = 1e-6 * inv_tb
+    for t in timestamps:
+        target = scan.origin + t * inv_tb
+        if target > scan.end - eps:
+            return
+        yield t, _frame_at(scan.pts, target + eps)
 
 
 def _decode_sets(
@@ -692,38 +817,40 @@ def _decode_sets(
     drain is not allowed while a needed B-picture shown before it still follows in decode
     order.
     """
-    pts_list, order = scan.pts, scan.decode_order
-    if pts_list is None or order is None:
+    if scan.pts is None or scan.decode_order is None:
         return None, None
-    inv_tb = float(1 / scan.time_base)
-    eps = 1e-6 * inv_tb
     needs: list[int] = []
-    for t in plan.timestamps:
-        target = scan.origin + t * inv_tb
-        if target > scan.end - eps:
-            break
-        p = pts_list[max(bisect_right(pts_list, target + eps) - 1, 0)]
+    for _, p in _source_frames(scan, plan.timestamps):
         if not needs or needs[-1] != p:
             needs.append(p)
     full = set(needs) if scan.codec in _NONREF_SAFE else None
     if not can_seek or not scan.keys:
         return full, None
-    keys = scan.keys
-    drain: set[int] = set()
-    for i, p in enumerate(needs):
-        if i + 1 == len(needs):
-            drain.add(p)
-            continue
-        nxt = needs[i + 1]
+    drain = _drain_points(needs, scan.keys)
+    if not drain:
+        return full, None
+    _keep_reordered_needs(drain, needs, scan.keys, scan.decode_order)
+    return full, drain
+
+
+def _drain_points(needs: list[int], keys: Any) -> set[int]:
+    """The needed pts after which the next one is decoded from a later keyframe (reached by a
+    seek), and the last one."""
+    drain = set(needs[-1:])
+    for p, nxt in zip(needs, needs[1:], strict=False):
         j = bisect_right(keys, nxt) - 1  # keyframe the next target is decoded from
         if j >= 0 and keys[j] > p:
             drain.add(p)
-    if not drain:
-        return full, None
+    return drain
+
+
+def _keep_reordered_needs(drain: set[int], needs: list[int], keys: Any, order: Any) -> None:
+    """Take out of ``drain`` each point that a needed picture shown before it still follows in
+    decode order (a B-picture: draining there would end the GOP before it is decoded)."""
     need_set = set(needs)
     key_set = set(keys)
     pending: list[int] = []
-    for p in order:  # a needed picture shown before a drain point but decoded after it
+    for p in order:
         if p in key_set:
             pending.clear()
         if pending and p in need_set:
@@ -732,13 +859,6 @@ def _decode_sets(
                 pending.remove(d)
         if p in drain:
             pending.append(p)
-    return full, drain
-
-
-def _end_of(scan: _Scan, cand: tuple[Any, float, int], frame_dur: float) -> float:
-    if scan.pts is not None:
-        return scan.end
-    return cand[1] + frame_dur
 
 
 def extract_frames(
@@ -814,95 +934,130 @@ def _parallel_chunks(source: VideoInput, plan: SamplingPlan, scan: _Scan,
     """The plan's timestamps cut into chunks for two decoders, or None to decode with one: a
     file-object input, no seeking, one core, or too little work to pay for a second open."""
     ts = plan.timestamps
-    if (not isinstance(source, str | os.PathLike) or _cores() < 2 or len(ts) < 4
-            or not scan.seekable or scan.pts is None or len(scan.keys) < 2
-            or len(ts) * scan.width * scan.height < PARALLEL_MIN_WORK):
+    if not _worth_two_decoders(source, ts, scan):
         return None
     inv_tb = float(1 / scan.time_base)
-    side = max(scan.width, scan.height) or 1
-    scale = min(1.0, (max_side or side) / side)
-    frame_bytes = max(1, int(scan.width * scale) * int(scan.height * scale) * 3)
-    per_chunk = max(1, min(-(-len(ts) // PARALLEL_DECODERS),
-                           PARALLEL_CHUNK_BYTES // frame_bytes))
-    chunks: list[list[float]] = []
+    per_chunk = _targets_per_chunk(len(ts), scan, max_side)
+    chunks: list[list[float]] = [[]]
     last_key: int | None = None
     for t in ts:
         target = scan.origin + t * inv_tb
         k = bisect_right(scan.keys, target + 1e-6 * inv_tb) - 1
         # cut only where the keyframe changes: two decoders never decode the same GOP
-        if chunks and k != last_key and len(chunks[-1]) >= per_chunk:
-            chunks.append([])
-        if not chunks:
+        if k != last_key and len(chunks[-1]) >= per_chunk:
             chunks.append([])
         chunks[-1].append(t)
         last_key = k
     return chunks if len(chunks) >= 2 else None
 
 
+def _worth_two_decoders(source: VideoInput, ts: list[float], scan: _Scan) -> bool:
+    seekable_path = (isinstance(source, str | os.PathLike) and scan.seekable
+                     and scan.pts is not None and len(scan.keys) >= 2)
+    return (seekable_path and _cores() >= 2 and len(ts) >= 4
+            and len(ts) * scan.width * scan.height >= PARALLEL_MIN_WORK)
+
+
+def _targets_per_chunk(n: int, scan: _Scan, max_side: int | None) -> int:
+    """Half the targets, or fewer when their converted frames would pass
+    PARALLEL_CHUNK_BYTES."""
+    side = max(scan.width, scan.height) or 1
+    scale = min(1.0, (max_side or side) / side)
+    frame_bytes = max(1, int(scan.width * scale) * int(scan.height * scale) * 3)
+    return max(1, min(-(-n // PARALLEL_DECODERS), PARALLEL_CHUNK_BYTES // frame_bytes))
+
+
+_CHUNK_DONE = object()  # ends a chunk's queue, with that decoder's counters
+
+
+class _TwoDecoders:
+    """Decoders on threads taking alternate chunks of targets, at most PARALLEL_WINDOW chunks
+    ahead of the consumer; the consumer reads the chunks' queues in order."""
+
+    def __init__(self, source: VideoInput, plan: SamplingPlan, chunks: list[list[float]],
+                 scan: _Scan, max_side: int | None) -> None:
+        import queue
+        import threading
+
+        self.source, self.plan, self.chunks = source, plan, chunks
+        self.scan, self.max_side = scan, max_side
+        self.outs: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in chunks]
+        self.turn = threading.Condition()
+        self.taken = 0  # chunks the consumer has finished
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(
+            target=self._work, args=(list(range(w, len(chunks), PARALLEL_DECODERS)),),
+            daemon=True, name=f"mediaprep-frames-{w}") for w in range(PARALLEL_DECODERS)]
+
+    def _work(self, mine: list[int]) -> None:
+        for j in mine:
+            with self.turn:  # at most PARALLEL_WINDOW chunks ahead of the consumer
+                self.turn.wait_for(lambda j=j: self.stop.is_set()
+                                   or j < self.taken + PARALLEL_WINDOW)
+            if self.stop.is_set() or not self._decode_chunk(j):
+                return
+
+    def _decode_chunk(self, j: int) -> bool:
+        """Decode chunk ``j`` into its queue; False when the consumer stopped."""
+        sub = dataclasses.replace(self.plan, timestamps=self.chunks[j])
+        # the scan's read errors are counted once, with the first chunk
+        timeline = dataclasses.replace(self.scan,
+                                       read_errors=self.scan.read_errors if j == 0 else 0)
+        own: dict[str, Any] = {}
+        try:
+            for fr in _iter_frames(self.source, sub, timeline, self.max_side, True, own,
+                                   threads=1):
+                if self.stop.is_set():
+                    fr.image.close()
+                    return False
+                self.outs[j].put(fr)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in order
+            self.outs[j].put(exc)
+        self.outs[j].put((_CHUNK_DONE, own))
+        return True
+
+    def frames(self, stats: dict[str, Any]) -> Iterator[SampledFrame]:
+        for t in self.threads:
+            t.start()
+        try:
+            for j in range(len(self.chunks)):
+                given = yield from self._chunk(j, stats)
+                if given < len(self.chunks[j]):
+                    return  # the video ended inside this chunk: one decoder would stop here too
+                with self.turn:
+                    self.taken = j + 1
+                    self.turn.notify_all()
+        finally:
+            self._close()
+
+    def _chunk(self, j: int, stats: dict[str, Any]) -> Iterator[SampledFrame]:
+        """Chunk ``j``'s frames as they come; returns how many there were."""
+        given = 0
+        while True:
+            item = self.outs[j].get()
+            if isinstance(item, tuple) and item and item[0] is _CHUNK_DONE:
+                for key, n in item[1].items():
+                    stats[key] = stats.get(key, 0) + n
+                return given
+            if isinstance(item, BaseException):
+                raise item
+            given += 1
+            yield item
+
+    def _close(self) -> None:
+        self.stop.set()
+        with self.turn:
+            self.turn.notify_all()
+        for out in self.outs:  # frames decoded ahead and never taken
+            while not out.empty():
+                left = out.get_nowait()
+                if isinstance(left, SampledFrame):
+                    left.image.close()
+
+
 def _iter_frames_parallel(source: VideoInput, plan: SamplingPlan, chunks: list[list[float]],
                           scan: _Scan, max_side: int | None,
                           stats: dict[str, Any]) -> Iterator[SampledFrame]:
-    import queue
-    import threading
-
     for key in ("decode_errors", "decoded", "seeks"):
         stats.setdefault(key, 0)
-    outs: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in chunks]
-    turn = threading.Condition()
-    taken = [0]  # chunks the consumer has finished
-    stop = threading.Event()
-    done = object()
-
-    def work(mine: list[int]) -> None:
-        for j in mine:
-            with turn:  # at most PARALLEL_WINDOW chunks ahead of the consumer
-                turn.wait_for(lambda j=j: stop.is_set() or j < taken[0] + PARALLEL_WINDOW)
-            if stop.is_set():
-                return
-            sub = dataclasses.replace(plan, timestamps=chunks[j])
-            # the scan's read errors are counted once, with the first chunk
-            timeline = dataclasses.replace(scan, read_errors=scan.read_errors if j == 0 else 0)
-            own: dict[str, Any] = {}
-            try:
-                for fr in _iter_frames(source, sub, timeline, max_side, True, own, threads=1):
-                    if stop.is_set():
-                        fr.image.close()
-                        return
-                    outs[j].put(fr)
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in order
-                outs[j].put(exc)
-            outs[j].put((done, own))
-
-    workers = [threading.Thread(target=work, args=(list(range(w, len(chunks),
-                                                             PARALLEL_DECODERS)),),
-                                daemon=True, name=f"mediaprep-frames-{w}")
-               for w in range(PARALLEL_DECODERS)]
-    for w in workers:
-        w.start()
-    try:
-        for j in range(len(chunks)):
-            given = 0
-            while True:
-                item = outs[j].get()
-                if isinstance(item, tuple) and item and item[0] is done:
-                    for key, n in item[1].items():
-                        stats[key] = stats.get(key, 0) + n
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                given += 1
-                yield item
-            if given < len(chunks[j]):
-                return  # the video ended inside this chunk: one decoder would stop here too
-            with turn:
-                taken[0] = j + 1
-                turn.notify_all()
-    finally:
-        stop.set()
-        with turn:
-            turn.notify_all()
-        for j in range(len(chunks)):  # frames decoded ahead and never taken
-            while not outs[j].empty():
-                left = outs[j].get_nowait()
-                if isinstance(left, SampledFrame):
-                    left.image.close()
+    return _TwoDecoders(source, plan, chunks, scan, max_side).frames(stats)
