@@ -115,6 +115,9 @@ class SamplingPlan:
     duration: float
     timestamps: list[float]
     capped: bool
+    # times left out because the frame on screen there is the one of the time before (a
+    # source slower than ``fps``, a frame held long): each source frame is taken once
+    repeats: int = 0
 
 
 def _sorted(values: Any) -> Any:
@@ -505,9 +508,18 @@ _ROTATIONS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
               270: Image.Transpose.ROTATE_270}
 
 
-def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> Image.Image:
-    """RGB PIL image, square pixels, longest side <= max_side, turned upright."""
-    matrix = display_matrix(frame)  # read before reformat, which drops side data
+def _upright_turn(frame: Any, rotation: int) -> Any:
+    """The transpose that shows ``frame`` upright: its display matrix's (a mirrored rotation
+    too), else the rotation's; "identity" for none. Read once per stream: the matrix is the
+    track's, and each read of a frame's side data ties the frame in a reference cycle that
+    only the garbage collector frees (a decoded frame and its buffers per frame taken)."""
+    turn = matrix_turn(display_matrix(frame))
+    return turn if turn is not None else _ROTATIONS.get(rotation, "identity")
+
+
+def _convert(frame: Any, turn: Any, sar: Fraction, max_side: int | None) -> Image.Image:
+    """RGB PIL image, square pixels, longest side <= max_side, turned by ``turn`` (a PIL
+    transpose or "identity", from :func:`_upright_turn`)."""
     size = _shown_size(frame.width, frame.height, sar, max_side)
     if size != (frame.width, frame.height):
         # scale in the source's YUV first (swscale's fast path; 1080p -> 720p is ~2 ms),
@@ -519,9 +531,6 @@ def _convert(frame: Any, rotation: int, sar: Fraction, max_side: int | None) -> 
         frame = frame.reformat(width=size[0], height=size[1], format=fmt,
                                interpolation="BICUBIC")
     img = _sdr_image(frame)
-    turn = matrix_turn(matrix)
-    if turn is None:
-        turn = _ROTATIONS.get(rotation, "identity")
     # rotations and reflections, as FFmpeg's autorotate applies them
     return img.transpose(turn) if turn != "identity" else img
 
@@ -618,6 +627,7 @@ class _Walk:
         self.cand: _Decoded | None = None
         self.ahead: _Decoded | None = None
         self.cache: tuple[Any, Image.Image] | None = None  # the last frame taken, converted
+        self.turn: Any = None  # the transpose that shows frames upright, once known
         self.eof = False
 
     # -- one target
@@ -781,7 +791,9 @@ class _Walk:
             except ValueError:  # the caller closed the image it was given: convert again
                 img = None
         if img is None:
-            img = _convert(f, self.scan.rotation, self.scan.sar, self.max_side)
+            if self.turn is None:
+                self.turn = _upright_turn(f, self.scan.rotation)
+            img = _convert(f, self.turn, self.scan.sar, self.max_side)
             self.cache = (f, img)
         return SampledFrame(image=img, timestamp=t, index=idx,
                             pts=p * float(self.scan.time_base))
@@ -803,6 +815,26 @@ def _source_frames(scan: _Scan, timestamps: list[float]) -> Iterator[tuple[float
         if target > scan.end - eps:
             return
         yield t, _frame_at(scan.pts, target + eps)
+
+
+def _without_repeats(plan: SamplingPlan, scan: _Scan, min_frames: int) -> SamplingPlan:
+    """``plan`` without the times whose frame on screen is the previous time's frame (kept
+    when fewer than ``min_frames`` times would be left, or when pts are unknown)."""
+    if scan.pts is None:
+        return plan
+    kept: list[float] = []
+    seen = 0
+    last = None
+    for t, p in _source_frames(scan, plan.timestamps):
+        seen += 1
+        if p != last:
+            kept.append(t)
+        last = p
+    kept += plan.timestamps[seen:]  # past the last frame's end: the walk stops there anyway
+    dropped = len(plan.timestamps) - len(kept)
+    if not dropped or len(kept) < min(min_frames, len(plan.timestamps)):
+        return plan
+    return dataclasses.replace(plan, timestamps=kept, repeats=dropped)
 
 
 def _decode_sets(
@@ -868,8 +900,15 @@ def extract_frames(
     max_frames: int = 2000,
     max_side: int | None = None,
     scan: VideoScan | None = None,
+    min_frames: int = 1,
 ) -> tuple[SamplingPlan, Iterator[SampledFrame], dict[str, Any]]:
     """Plan and stream frames of ``source`` at ``fps``, capped at ``max_frames``.
+
+    Each source frame is taken once: a time whose frame on screen is the one taken at the
+    time before is left out of the plan (``plan.repeats`` counts them), and each frame keeps
+    the first time it answers. When that would leave fewer than ``min_frames`` frames, the
+    repeats stay (a caller that needs that many gets them). Streams whose timestamps are not
+    all known keep their repeats.
 
     Returns ``(plan, frames, info)``. ``info`` holds ``rotation`` (degrees counter-clockwise
     applied), ``sar`` (sample aspect ratio corrected, float), ``start_time`` (raw seconds of
@@ -888,7 +927,8 @@ def extract_frames(
         raise ValueError(f"max_side must be >= 1, got {max_side!r}")
     timeline = _scan(source, scan)
     scan = None
-    plan = plan_sampling(timeline.duration_seconds, fps, max_frames)
+    plan = _without_repeats(plan_sampling(timeline.duration_seconds, fps, max_frames),
+                            timeline, min_frames)
     info: dict[str, Any] = {
         "rotation": timeline.rotation,
         "sar": float(timeline.sar),

@@ -637,7 +637,10 @@ def extract_frame_set(src: Resource, info: MediaInfo, settings: Settings, out_di
     # the probe's packet scan (when it covered the whole stream): one rule for the duration
     # and the timeline, and the input is opened once more only, to decode
     plan, frames, meta = extract_frames(source_arg, fps=fps, max_frames=max_frames,
-                                        max_side=settings.frame_max_side, scan=info.scan)
+                                        max_side=settings.frame_max_side, scan=info.scan,
+                                        min_frames=_frames_kept(info.duration or 0.0, settings))
+    if plan.repeats:
+        notes.append(f"{plan.repeats} repeated frames left out (each source frame once)")
     fs = FrameSet(fps=plan.fps, requested_fps=settings.fps, duration=plan.duration,
                   rotation=int(meta.get("rotation", 0)), notes=notes)
     writer = _FrameEncoder(fs, settings, out_dir, _frame_dir(out_dir, stem), per_item,
@@ -749,6 +752,15 @@ class _FrameEncoder:
             self.fs.files.append(path)
             entry["file"] = path.relative_to(self.out_dir.resolve()).as_posix()
         return entry
+
+
+def _frames_kept(duration: float, settings: Settings) -> int:
+    """Frames a request needs, so repeated ones stay when fewer would be left: frames.min,
+    and enough to cover the video at param.fps.min (a video sparser than that keeps its
+    repeats: issue 22 item 16)."""
+    limits = settings.limits
+    lowest = limits.value("param.fps.min") or 0.0
+    return max(limits.value("frames.min") or 1, math.ceil(round(duration * lowest, 9)))
 
 
 def frames_for_command(src: Resource, info: MediaInfo, settings: Settings,
