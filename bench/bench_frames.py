@@ -4,14 +4,22 @@
     python bench/bench_frames.py --library  # + library rows against the baselines below
     python bench/bench_frames.py --long     # + peak memory: 2,000 frames from a 1 h 720p clip
 
-CLI rows (issue 16): a 30 s and a 2-minute 1080p30 H.264 clip (~5.7 Mbit/s, GOP 2 s = 60
-frames, x264 B-frames with pyramid; generated with PyAV from moving synthetic content and
-cached in ``--workdir``). Each row times, in this one run, ``mediaprep frames CLIP -o DIR
---fps F`` (a fresh interpreter, so import and probe are counted) and ``ffmpeg -i CLIP -vf
-fps=F:round=up,scale=W:H -q:v 3 DIR/%04d.jpg`` (W:H: the size mediaprep wrote; the Debian
-``ffmpeg`` package, bench only: the row is skipped when it is absent), prints both and the
-ratio, and the peak RSS of each command's whole process tree (the worker counted). decord's
-``VideoReader.get_batch`` at the same timestamps runs too when decord imports.
+CLI rows (issues 16 and 28): a 30 s and a 2-minute 1080p30 H.264 clip (~5.7 Mbit/s, GOP 2 s
+= 60 frames, x264 B-frames with pyramid) and a 10 s 2160p30 HEVC 10-bit clip (generated with
+PyAV and cached in ``--workdir``). Each row runs, interleaved in this one run, ``mediaprep
+frames CLIP -o DIR --fps F`` (a fresh interpreter: import, probe and worker start counted) and
+``ffmpeg -i CLIP -vf fps=F':round=up,scale=W:H -q:v 3 DIR/%04d.jpg`` with F' the fps mediaprep
+used (raised for a short clip to give frames.min frames) and W:H the size it wrote, so both
+take and encode the same frames (the Debian ``ffmpeg`` package, bench only: the row is skipped
+when it is absent). The 30 s 0.1 fps row also runs decord as a whole-process script taking the
+frames on screen at mediaprep's times, resized and saved the same way (when decord imports).
+
+Every command runs under a small launcher (a child subreaper, so mediaprep's worker and any
+fork server are adopted and counted): wall and CPU seconds of the whole process tree, the
+largest single process's peak RSS (``ru_maxrss``, from a launcher too small to lend its own
+peak: Linux keeps a peak RSS across fork and exec) and the tree's peak summed PSS (shared
+pages counted once), sampled every 10 ms. Ratios are theirs / ours (above 1: mediaprep is
+faster); the RSS ratio is ours / FFmpeg's (target <= 1.2).
 
 Inputs are generated with PyAV into ``--workdir`` (default: a folder in the temp dir, reused
 between runs). Baselines:
@@ -26,7 +34,6 @@ between runs). Baselines:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import math
@@ -36,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -180,45 +188,71 @@ def _rss_helper(name: str, path: str, fps: str, max_frames: str) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_timed(cmd: list[str], env: dict[str, str] | None = None,
-              cwd: Path = ROOT) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one command.
-
-    Runs in this checkout's root, so ``python -m mediaprep`` imports this copy.
-    The RSS is the whole process tree's: ``mediaprep frames`` decodes in a worker forked from
-    a fork server, neither of which the command's own rusage counts, so the tree's summed RSS
-    is sampled every 10 ms (psutil) and the larger of that and the command's own peak kept.
-    """
-    import psutil
-
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            cwd=cwd)  # fmt: skip
-    tree_peak = 0
+# A tiny launcher (no PyAV, no numpy): Linux keeps a process's peak RSS across fork and exec,
+# so a command started straight from this big benchmark process would report this process's
+# peak as its own; started from a small fresh one, it reports its own. As a child subreaper it
+# also adopts and reaps every descendant (mediaprep's worker, a fork server), so their CPU and
+# peak RSS are counted, and it samples the tree's summed PSS (shared pages counted once).
+_LAUNCHER = r"""
+import ctypes, json, os, resource, sys, time
+import psutil
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+me, peak, status = psutil.Process(), 0, None
+while True:
+    got = os.waitpid(-1, os.WNOHANG)
+    if got[0] == pid:
+        status = got[1]
+    kids = me.children(recursive=True)
+    if status is not None and not kids:
+        break
+    total = 0
+    for p in kids:
+        try:
+            total += p.memory_full_info().pss
+        except psutil.Error:
+            pass
+    peak = max(peak, total)
+    time.sleep(0.01)
+wall = time.perf_counter() - t0
+while True:
     try:
-        root_p = psutil.Process(proc.pid)
-        while True:
-            got = os.wait4(proc.pid, os.WNOHANG)
-            if got[0] == proc.pid:
-                _, status, ru = got
-                break
-            total = 0
-            try:
-                for p in [root_p, *root_p.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        total += p.memory_info().rss
-            except psutil.Error:
-                pass
-            tree_peak = max(tree_peak, total)
-            time.sleep(0.01)
-    except psutil.Error:
-        _, status, ru = os.wait4(proc.pid, 0)
-    dt = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}): {err[-500:]}")
-    return dt, max(ru.ru_maxrss / 1024.0, tree_peak / 2**20)
+        if os.waitpid(-1, 0)[0] <= 0:
+            break
+    except ChildProcessError:
+        break
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": os.waitstatus_to_exitcode(status), "wall": wall,
+                  "cpu": ru.ru_utime + ru.ru_stime, "rss": ru.ru_maxrss / 1024,
+                  "pss": peak / 2**20}))
+"""
+
+
+@dataclass
+class Run:
+    """One command's cost: wall and CPU seconds (the whole process tree), the largest single
+    process's peak RSS and the tree's peak summed PSS (MB), and the frames it wrote."""
+
+    wall: float
+    cpu: float
+    rss: float
+    pss: float
+    frames: int = 0
+
+
+def run_timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Run:
+    """Run one command through the launcher above (in this checkout's root, so ``python -m
+    mediaprep`` imports this copy)."""
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], capture_output=True,
+                          text=True, env=env, cwd=cwd)  # fmt: skip
+    lines = proc.stdout.strip().splitlines()
+    got = json.loads(lines[-1]) if lines else {"rc": proc.returncode}
+    if proc.returncode != 0 or got["rc"] != 0:
+        raise RuntimeError(f"{cmd[:3]} failed ({got['rc']}): {proc.stderr[-500:]}")
+    return Run(got["wall"], got["cpu"], got["rss"], got["pss"])
 
 
 def _fresh_dir(path: Path) -> Path:
@@ -227,114 +261,177 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def cli_ours(clip: Path, fps: float, out: Path, root: Path = ROOT) -> tuple[float, float, int]:
+def cli_ours(clip: Path, fps: float, out: Path, root: Path = ROOT) -> Run:
     """``mediaprep frames`` from the checkout at ``root`` (default: this one)."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     cmd = [sys.executable, "-m", "mediaprep", "frames", str(clip), "-o", str(_fresh_dir(out)),
            "--fps", f"{fps:g}"]  # fmt: skip
-    dt, rss = run_timed(cmd, env, cwd=root)
-    return dt, rss, len(list(out.glob("*.jpg")))
+    run = run_timed(cmd, env, cwd=root)
+    run.frames = len(list(out.glob("*.jpg")))
+    return run
 
 
-def written_size(out: Path) -> tuple[int, int] | None:
-    """The size of the frames a run wrote (the first one's)."""
+def written(out: Path) -> tuple[tuple[int, int] | None, float, list[float]]:
+    """The size of the frames a run wrote (the first one's), the fps it used (raised for a
+    short clip: prep's frames.min) and its timestamps, from its frames.json."""
     from PIL import Image
 
+    manifest = json.loads((out / "frames.json").read_text())
     first = next(iter(sorted(out.glob("*.jpg"))), None)
-    if first is None:
-        return None
-    with Image.open(first) as im:
-        return im.size
+    size = None
+    if first is not None:
+        with Image.open(first) as im:
+            size = im.size
+    return size, manifest["fps"], [f["timestamp"] for f in manifest["frames"]]
 
 
-def cli_ffmpeg(clip: Path, fps: float, out: Path,
-               size: tuple[int, int] | None = None) -> tuple[float, float, int]:
-    """The FFmpeg CLI doing the same work: ``fps=F:round=up`` (plain ``fps=F`` rounds to the
-    nearest and is late by up to half an interval: +5 s at 0.1 fps; round=up is exact at the
-    same cost) and scaled to the size mediaprep wrote (``size``), so both sides encode the same
-    pixels."""
-    vf = f"fps={fps:g}:round=up" + (f",scale={size[0]}:{size[1]}" if size else "")
+def cli_ffmpeg(clip: Path, fps: float, out: Path, size: tuple[int, int] | None = None) -> Run:
+    """The FFmpeg CLI doing the same work: the fps mediaprep used, ``round=up`` (plain
+    ``fps=F`` rounds to the nearest and is late by up to half an interval: +5 s at 0.1 fps;
+    round=up is exact at the same cost) and scaled to the size mediaprep wrote (``size``), so
+    both sides take and encode the same frames."""
+    vf = f"fps={fps:.6g}:round=up" + (f",scale={size[0]}:{size[1]}" if size else "")
     cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clip), "-vf", vf,
            "-q:v", "3", str(_fresh_dir(out) / "%04d.jpg")]  # fmt: skip
-    dt, rss = run_timed(cmd)
-    return dt, rss, len(list(out.glob("*.jpg")))
+    run = run_timed(cmd)
+    run.frames = len(list(out.glob("*.jpg")))
+    return run
 
 
-def decord_at(clip: Path, fps: float) -> int | None:
-    """decord's documented fast path: VideoReader + get_batch of the frame indices."""
+# decord's documented fast path as a whole process, as a user's script runs it: import,
+# VideoReader, get_batch of the frames on screen at the times mediaprep took, resize to the
+# size mediaprep wrote, JPEG each.
+_DECORD_SCRIPT = r"""
+import json, sys
+import decord
+from PIL import Image
+clip, out, w, h = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+times = json.loads(sys.argv[5])
+vr = decord.VideoReader(clip, ctx=decord.cpu(0))
+ts = vr.get_frame_timestamp(range(len(vr)))[:, 0]
+idx = [max(0, int((ts <= t + 1e-6).sum()) - 1) for t in times]
+for i, a in enumerate(vr.get_batch(idx).asnumpy()):
+    Image.fromarray(a).resize((w, h), Image.BICUBIC).save(f"{out}/{i:04d}.jpg", quality=90)
+"""
+
+
+def have_decord() -> bool:
     try:
-        import decord  # type: ignore[import-not-found]
+        import decord  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
-        return None
-    vr = decord.VideoReader(str(clip), ctx=decord.cpu(0))
-    rate = vr.get_avg_fps()
-    n = len(vr)
-    idx = sorted({min(n - 1, int(k / fps * rate)) for k in range(int(n / rate * fps + 0.999))})
-    return int(vr.get_batch(idx).shape[0])
+        return False
+    return True
 
 
-def _median(runs: list[tuple[float, float, int]]) -> tuple[float, float, int]:
-    """The run of median wall time (its RSS and frame count with it)."""
-    runs = sorted(runs, key=lambda r: r[0])
+def cli_decord(clip: Path, out: Path, size: tuple[int, int], times: list[float]) -> Run:
+    cmd = [sys.executable, "-c", _DECORD_SCRIPT, str(clip), str(_fresh_dir(out)),
+           str(size[0]), str(size[1]), json.dumps(times)]  # fmt: skip
+    run = run_timed(cmd)
+    run.frames = len(list(out.glob("*.jpg")))
+    return run
+
+
+def _median(runs: list[Run]) -> Run:
+    """The run of median wall time (its CPU, memory and frame count with it)."""
+    runs = sorted(runs, key=lambda r: r.wall)
     return runs[len(runs) // 2]
 
 
+def encode_hevc10(path: Path, *, seconds: float, width: int, height: int) -> Path:
+    """A 10-bit HEVC clip (x265 ultrafast, GOP 1 s at 30 fps) of moving gradients."""
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".part" + path.suffix)
+    n = int(seconds * 30)
+    yy, xx = np.mgrid[0:height, 0:width + 8 * n].astype(np.float32)
+    tex = ((np.sin(xx / 97.0) * np.cos(yy / 61.0) + 1) * 400 + 64).astype(np.uint16)
+    grey = np.full((height, width), 512, dtype=np.uint16)
+    with av.open(str(tmp), "w", format="mp4") as out:
+        st = out.add_stream("libx265", rate=30)
+        st.width, st.height, st.pix_fmt = width, height, "yuv420p10le"
+        st.options = {"preset": "ultrafast",
+                      "x265-params": "keyint=30:min-keyint=30:log-level=error"}
+        for i in range(n):
+            y = tex[:, 8 * i: 8 * i + width]
+            frame = av.VideoFrame.from_ndarray(np.stack([y, grey, grey], axis=-1) * 64,
+                                               format="yuv444p16le").reformat(
+                                                   format="yuv420p10le")
+            frame.pts = i
+            out.mux(st.encode(frame))
+        out.mux(st.encode(None))
+    tmp.rename(path)
+    return path
+
+
+def _row(name: str, fps: float, mine: list[Run], theirs: list[Run], target: float | None,
+         decord: list[Run]) -> str:
+    o = _median(mine)
+    line = (f"  {name:<6} {fps:>4g}  {o.wall:>6.2f}s {o.cpu:>6.2f}s {o.frames:>4} "
+            f"{o.rss:>5.0f} {o.pss:>5.0f}")
+    if theirs:
+        f = _median(theirs)
+        ratio, cpu_ratio = f.wall / o.wall, f.cpu / o.cpu
+        verdict = ""
+        if target is not None:
+            verdict = f">= {target:g}x {'met' if ratio >= target else 'NOT met'}"
+        line += (f"  {f.wall:>6.2f}s {f.cpu:>6.2f}s {f.frames:>4} {f.rss:>5.0f}  "
+                 f"{ratio:>5.2f}x {cpu_ratio:>5.2f}x  {o.rss / f.rss:>4.2f}x  {verdict}")
+    if decord:
+        d = _median(decord)
+        line += (f"  decord {d.wall:.2f}s {d.cpu:.2f}s {d.rss:.0f} MB: {d.wall / o.wall:.2f}x "
+                 f"wall {d.cpu / o.cpu:.2f}x CPU (>= 1 met: {d.wall >= o.wall})")
+    return line
+
+
 def cli_rows(work: Path, repeat: int, baseline: Path | None = None) -> None:
-    """Each row runs ours, ffmpeg (and ``baseline``, another checkout) interleaved ``repeat``
-    times (A B A B ...: a load change hits both sides) and prints medians and ratios."""
+    """Each row runs ours, ffmpeg (and decord, and ``baseline``, another checkout) interleaved
+    ``repeat`` times (A B A B ...: a load change hits both sides) and prints medians and
+    ratios (theirs / ours: above 1, mediaprep is faster)."""
     clips = {
         "30 s": encode_clip(work / "h264_1080p30_30s.mp4", seconds=30, fps=30, width=1920,
                             height=1080, gop=60, crf=None, bitrate=5_700_000, bframes=3),
         "2 min": encode_clip(work / "h264_1080p30_120s.mp4", seconds=120, fps=30, width=1920,
                              height=1080, gop=60, crf=None, bitrate=5_700_000, bframes=3),
+        "4K10": encode_hevc10(work / "hevc10_2160p30_10s.mp4", seconds=10, width=3840,
+                              height=2160),
     }  # fmt: skip
     have_ffmpeg = shutil.which("ffmpeg") is not None
-    rows = [("30 s", 2.0, 1.2), ("30 s", 0.1, None), ("2 min", 2.0, None), ("2 min", 0.1, 10.0)]
-    print("\n== mediaprep frames vs FFmpeg CLI (1080p30 H.264, 5.7 Mbit/s, GOP 60, B-frames)")
-    print(f"  medians of {repeat} interleaved runs; load average {os.getloadavg()[0]:.2f}")
+    decord_ok = have_decord()
+    rows = [("30 s", 2.0, 1.2, False), ("30 s", 0.1, None, True), ("2 min", 2.0, 1.2, False),
+            ("2 min", 0.1, 10.0, False), ("4K10", 2.0, None, False)]
+    print("\n== mediaprep frames vs FFmpeg CLI (1080p30 H.264 5.7 Mbit/s GOP 60 B-frames; "
+          "4K10: 2160p30 HEVC 10-bit GOP 30)")
+    print(f"  medians of {repeat} interleaved runs; load average {os.getloadavg()[0]:.2f}; "
+          "RSS: the largest process's peak; PSS: the process tree's peak (shared pages once)")
     if not have_ffmpeg:
         print("  (ffmpeg not installed: FFmpeg rows skipped; apt-get install -y ffmpeg)")
-    head = f"  {'clip':<6} {'fps':>4}  {'mediaprep':>10} {'frames':>6} {'RSS MB':>7}"
+    if not decord_ok:
+        print("  (decord not installed: pip install decord; its row is skipped)")
+    head = f"  {'clip':<6} {'fps':>4}  {'ours':>7} {'CPU':>7} {'n':>4} {'RSS':>5} {'PSS':>5}"
     if have_ffmpeg:
-        head += f"  {'ffmpeg':>8} {'frames':>6} {'RSS MB':>7}  {'ratio':>6}  target"
-    if baseline is not None:
-        head += f"  {'before':>8} {'speed-up':>8}"
+        head += (f"  {'ffmpeg':>7} {'CPU':>7} {'n':>4} {'RSS':>5}  {'wall':>6} {'CPU':>6}"
+                 f"  {'RSS':>5}  speed target")
     print(head)
-    for name, fps, target in rows:
+    for name, fps, target, with_decord in rows:
         clip = clips[name]
-        mine: list[tuple[float, float, int]] = []
-        theirs: list[tuple[float, float, int]] = []
-        before: list[tuple[float, float, int]] = []
+        mine: list[Run] = []
+        theirs: list[Run] = []
+        decord: list[Run] = []
+        before: list[Run] = []
         for _ in range(repeat):
             mine.append(cli_ours(clip, fps, work / "out_ours"))
+            size, used_fps, times = written(work / "out_ours")
             if have_ffmpeg:
-                theirs.append(cli_ffmpeg(clip, fps, work / "out_ffmpeg",
-                                         written_size(work / "out_ours")))
+                theirs.append(cli_ffmpeg(clip, used_fps, work / "out_ffmpeg", size))
+            if with_decord and decord_ok and size is not None:
+                decord.append(cli_decord(clip, work / "out_decord", size, times))
             if baseline is not None:
                 before.append(cli_ours(clip, fps, work / "out_before", baseline))
-        o = _median(mine)
-        line = f"  {name:<6} {fps:>4g}  {o[0]:>9.2f}s {o[2]:>6} {o[1]:>7.0f}"
-        if have_ffmpeg:
-            f = _median(theirs)
-            ratio = f[0] / o[0]
-            verdict = ""
-            if target is not None:
-                verdict = f">= {target:g}x {'met' if ratio >= target else 'NOT met'}"
-            line += f"  {f[0]:>7.2f}s {f[2]:>6} {f[1]:>7.0f}  {ratio:>5.2f}x  {verdict}"
-        if baseline is not None:
-            b = _median(before)
-            line += f"  {b[0]:>7.2f}s {b[0] / o[0]:>7.2f}x"
+        line = _row(name, fps, mine, theirs, target, decord)
+        if before:
+            b, o = _median(before), _median(mine)
+            line += f"  before {b.wall:.2f}s {b.cpu:.2f}s {b.rss:.0f} MB: {b.wall / o.wall:.2f}x"
         print(line, flush=True)
-    try:
-        import decord  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        print("  decord: not installed (pip install decord), row skipped")
-        return
-    for name, fps, _ in rows:
-        t0 = time.perf_counter()
-        n = decord_at(clips[name], fps)
-        dt = time.perf_counter() - t0
-        print(f"  decord get_batch {name} {fps:g} fps: {n} frames in {dt:.2f} s (in-process)")
 
 
 # ------------------------------------------------------------------------------ main

@@ -281,7 +281,8 @@ def _prestart(fn: Callable[[Any], Any], jobs: int | None, executor: Any) -> None
 
 def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
          timeout: float | None, on_result: Callable[[int, Any], None] | None,
-         executor: Any, executor_options: Mapping[str, Any] | None) -> list[Any]:
+         executor: Any, executor_options: Mapping[str, Any] | None,
+         start_method: str | None = None) -> list[Any]:
     """Run ``fn`` over ``tasks``: the one place that decides where per-input work runs.
     Returns one :class:`mediaprep.batch.pool.Outcome` per task, in input order; a task that
     hangs, crashes its worker or raises gets an error outcome and the run goes on.
@@ -289,6 +290,7 @@ def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
     ``executor``: None or "local" (worker processes here), another name of
     :func:`mediaprep.batch.executors.get_executor` (with ``executor_options``), or an
     executor object. Raises ``ExecutorUnavailable`` and ``WorkerStartError`` as those do.
+    ``start_method``: how local workers start (:func:`mediaprep.batch.pool.run_all`).
     """
     from .pool import run_all
 
@@ -300,7 +302,8 @@ def run_tasks(tasks: list[Any], fn: Callable[[Any], Any], *, jobs: int | None,
         return list(executor.run(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result))
     if jobs != 0 and multiprocessing.current_process().daemon:
         jobs = 0  # a daemonic process may not start workers; whoever runs us isolates us
-    return run_all(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result)
+    return run_all(tasks, fn, jobs=jobs, timeout=timeout, on_result=on_result,
+                   start_method=start_method)
 
 
 def _config(config: Config | None) -> Config:
