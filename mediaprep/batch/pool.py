@@ -226,10 +226,13 @@ def preload_modules(fn: Callable[..., Any]) -> list[str]:
 
 
 def _worker_main(conn: Any, fn: Callable[[Any], Any], memory_limit_mb: int | None,
-                 scratch: str | None = None) -> None:
+                 scratch: str | None = None, parents_end: Any = None) -> None:
     """Loop: receive ``(index, task)``, send back the result; exit on EOF. ``scratch``: this
     worker's temporary folder (downloads, spooled inputs), removed by the parent whatever ends
-    the worker: a killed worker cannot remove its own."""
+    the worker: a killed worker cannot remove its own. ``parents_end``: the parent's end of
+    the pipe, inherited by a forked worker, closed here."""
+    if parents_end is not None:
+        parents_end.close()
     if scratch is not None:
         import tempfile
 
@@ -397,9 +400,11 @@ class _Pool(Generic[T, R]):
 
         scratch = tempfile.mkdtemp(prefix="w", dir=self.scratch) if self.scratch else None
         parent_end, child_end = self.ctx.Pipe(duplex=True)
+        # a forked worker inherits our end too: it closes it, or our close is no EOF there
+        ours = parent_end if self.ctx.get_start_method() == "fork" else None
         proc = self.ctx.Process(
             target=_worker_main,
-            args=(child_end, self.fn, self.memory_limit_mb, scratch),
+            args=(child_end, self.fn, self.memory_limit_mb, scratch, ours),
             name="mediaprep-worker",
             daemon=True,
         )
