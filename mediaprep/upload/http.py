@@ -16,6 +16,7 @@ import json
 import random
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -207,6 +208,10 @@ class _progress:
         if size >= UPLOAD_PROGRESS_MIN_BYTES and sys.stderr.isatty():
             from tqdm import tqdm
 
+            # A thread lock, not tqdm's default multiprocessing one: this runs in a worker
+            # process that ends with os._exit, and a semaphore left behind there makes the
+            # resource tracker warn about a leak at the end of the run.
+            tqdm.set_lock(threading.RLock())
             self.bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,
                             desc=f"upload {path.name}", leave=False, file=sys.stderr)
 

@@ -8,7 +8,7 @@
 - :class:`MoonshotServer`: ``/v1/files`` create (multipart ``file`` + ``purpose``), list, get,
   delete; 100 MB a file and 1,000 files.
 - Faults for the next upload requests: ``server.faults.append("429" | "500" | "drop" |
-  "slow")``.
+  "slow" | "trickle")`` ("trickle" reads the body at about 8 MiB/s, as a slow uplink).
 
 Bodies are streamed to a temporary file and parsed there, so a 300 MB upload does not sit in
 this process's memory.
@@ -149,6 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 out.write(chunk)
                 left -= len(chunk)
+                if fault == "trickle":
+                    time.sleep(0.125)
                 if fault == "drop" and length - left >= min(length // 2, 256 * 1024):
                     os.unlink(name)
                     self.close_connection = True

@@ -345,3 +345,61 @@ def test_a_missing_extra_names_the_pip_command(generated, tmp_path):
                          timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert "pip install 'mediaprep[upload]'" in got.stdout, got.stderr
     assert not list(tmp_path.iterdir())
+
+
+# --- progress in bytes on a terminal ------------------------------------------------------------
+
+def _prep_stderr(video: Path, out: Path, server, *, tty: bool) -> str:
+    """Run ``mediaprep prep --transport upload`` in a child whose stderr is a terminal (a pty) or
+    a pipe, and return what it wrote there."""
+    import os
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "mediaprep", "prep", str(video), "-o", str(out), "--no-cache",
+            "--transport", "upload", "--api-base", server.base + "/api/v1", "-j", "1"]
+    env = {**os.environ, "COLUMNS": "120"}
+    if not tty:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+    import pty
+
+    leader, follower = pty.openpty()
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 0 cols: no bar
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower, env=env)
+    os.close(follower)
+    seen = bytearray()
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert child.wait(timeout=120) == 0, seen.decode(errors="replace")
+    return seen.decode(errors="replace")
+
+
+def test_a_big_upload_shows_its_progress_in_bytes_on_a_terminal(big_video, dashscope_server,
+                                                                 tmp_path):
+    import re
+
+    size_mib = big_video.stat().st_size / 1024 ** 2
+    dashscope_server.faults.append("trickle")  # a slow uplink: the bar has time to move
+    shown = _prep_stderr(big_video, tmp_path / "tty", dashscope_server, tty=True)
+    assert f"upload {big_video.name}" in shown
+    # tqdm's byte counter: "<done>M/<total>M", ending at the file's whole size
+    counted = [(float(d), float(t)) for d, t in re.findall(r"([\d.]+)M/([\d.]+)M", shown)]
+    assert counted and all(abs(t - size_mib) < 0.1 for _, t in counted), (counted, size_mib)
+    assert any(0 < d < t for d, t in counted)  # seen part-way, in bytes
+    assert "leaked semaphore" not in shown  # the worker's bar left nothing behind
+    # not on a pipe: a log file gets no bar
+    piped = _prep_stderr(big_video, tmp_path / "pipe", dashscope_server, tty=False)
+    assert f"upload {big_video.name}" not in piped
