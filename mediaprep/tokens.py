@@ -32,10 +32,13 @@ Sources (read 2025/2026 snapshots; the arithmetic is identical in all of them):
   a byte-identical preprocessor config; for kimi-k2.7-code no separate processor is documented,
   so it is assumed to be the same.
 
-What is *not* counted: the few text tokens that wrap each image/video chunk
-(``<|media_begin|>``, the chunk timestamp, ``<|media_end|>``...), and anything a hosted API
-(DashScope, Moonshot) does before the model sees the pixels. The figures are estimates of the
-vision tokens the model's own processor produces for the given pixel size.
+What is counted (``"counts"`` in a ``tokens`` object): the vision tokens the processor makes
+(``"vision"``) and the media prompt the chat template puts around each item
+(``"media_prompt"``: :data:`MEDIA_PROMPT_IMAGE` text tokens around an image's pads,
+:data:`MEDIA_PROMPT_CHUNK` before each 4-frame video chunk). Every target counts both: the
+hosted APIs serve the same models with the same chat template. What is *not* counted: the
+message's own text, the system prompt and the template's role tokens, and anything a hosted
+API does before the model sees the pixels that it does not document.
 """
 
 from __future__ import annotations
@@ -45,9 +48,12 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 __all__ = [
     "KIMI_K25",
+    "MEDIA_PROMPT_CHUNK",
+    "MEDIA_PROMPT_IMAGE",
     "MAX_DIMENSION",
     "VISION_MODELS_WITH_ESTIMATE",
     "KimiVisionConfig",
@@ -107,6 +113,14 @@ class KimiVisionConfig:
 
 #: The processor shared by kimi-k2.5, kimi-k2.6 and (as far as documented) kimi-k2.7-code.
 KIMI_K25 = KimiVisionConfig()
+
+#: Text tokens the chat template puts around each image's ``<|media_pad|>`` tokens:
+#: ``<|media_begin|>image<|media_content|>`` before them and ``<|media_end|>`` after.
+MEDIA_PROMPT_IMAGE = 4
+#: Text tokens before each 4-frame video chunk: its ``HH:MM:SS.fff`` timestamp (7: the K2
+#: tokenizer splits digits in groups of up to three, each group and separator one token) and
+#: the same wrapper as an image's, with ``video`` (4).
+MEDIA_PROMPT_CHUNK = 7 + 4
 
 #: Model name -> processor config. All three use the K2.5 MoonViT processor: K2.6's
 #: preprocessor_config.json is reported byte-identical to K2.5's, and nothing documents a
@@ -292,10 +306,13 @@ class TokenEstimate:
 
     estimate: int
     model: str
+    #: what the estimate counts: ``"vision"`` tokens and, where a target counts it, the
+    #: ``"media_prompt"`` around each item
+    counts: tuple[str, ...] = ("vision", "media_prompt")
 
-    def to_json(self) -> dict[str, int | str]:
-        """``{"estimate": N, "model": "kimi-k2.5"}``."""
-        return {"estimate": self.estimate, "model": self.model}
+    def to_json(self) -> dict[str, Any]:
+        """``{"estimate": N, "model": "kimi-k2.5", "counts": ["vision", "media_prompt"]}``."""
+        return {"estimate": self.estimate, "model": self.model, "counts": list(self.counts)}
 
 
 def _config_for(model: str) -> KimiVisionConfig:
@@ -308,14 +325,15 @@ def _config_for(model: str) -> KimiVisionConfig:
 
 def estimate_image(width: int, height: int, model: str = "kimi-k2.5") -> TokenEstimate:
     """:func:`image_tokens` for ``model``, wrapped as a :class:`TokenEstimate`."""
-    return TokenEstimate(image_tokens(width, height, cfg=_config_for(model)), model)
+    return TokenEstimate(image_tokens(width, height, cfg=_config_for(model)), model, ("vision",))
 
 
 def estimate_video(
     n_frames: int, width: int, height: int, model: str = "kimi-k2.5"
 ) -> TokenEstimate:
     """:func:`video_tokens` for ``model``, wrapped as a :class:`TokenEstimate`."""
-    return TokenEstimate(video_tokens(n_frames, width, height, cfg=_config_for(model)), model)
+    return TokenEstimate(video_tokens(n_frames, width, height, cfg=_config_for(model)), model,
+                         ("vision",))
 
 
 # --------------------------------------------------------------------------------------------

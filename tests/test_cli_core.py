@@ -51,7 +51,7 @@ def assert_report_shape(data: dict) -> None:
             assert isinstance(f["message"], str) and f["message"]
             assert isinstance(f["fixable"], bool)
         if "tokens" in entry:
-            assert set(entry["tokens"]) == {"estimate", "model"}
+            assert set(entry["tokens"]) == {"estimate", "model", "counts"}
     s = data["summary"]
     assert s["files"] == len(data["files"]) == s["passed"] + s["failed"]
     assert s["failed"] == sum(1 for e in data["files"] if not e["ok"])

@@ -16,6 +16,7 @@ from mediaprep.emit.request import RequestLimitError, check_request, request_bod
 from mediaprep.kinds import check_info
 from mediaprep.limits import context_tokens, limits_for
 from mediaprep.settings import make_settings
+from mediaprep.tokens import MEDIA_PROMPT_CHUNK, MEDIA_PROMPT_IMAGE
 from mediaprep.types import MediaInfo
 from tests.fixtures.generate import encode_video
 
@@ -44,21 +45,22 @@ def _long_720p() -> MediaInfo:
 
 def test_20_minute_720p_video_warns_at_default_fps_and_names_what_fits() -> None:
     report = check_info(_long_720p(), make_settings())
-    assert report.tokens["estimate"] == 537_500  # 500 chunks x 1,075
+    # 500 chunks x (1,075 vision tokens + the chunk's media prompt)
+    assert report.tokens["estimate"] == 500 * (1_075 + MEDIA_PROMPT_CHUNK) == 543_000
     [f] = _context(report.findings)
-    assert f.severity == "warning" and f.limit == 262144 and f.actual == 537_500
-    assert "--fps 0.81" in f.message and "--max-frames 972" in f.message
+    assert f.severity == "warning" and f.limit == 262144 and f.actual == 543_000
+    assert "--fps 0.8 " in f.message and "--max-frames 964" in f.message
     assert report.ok  # a warning: the server samples the file
     # what it names does fit; one step more does not
-    assert not _context(check_info(_long_720p(), make_settings(fps=0.81)).findings)
-    assert _context(check_info(_long_720p(), make_settings(fps=0.82)).findings)
-    assert not _context(check_info(_long_720p(), make_settings(max_frames=972)).findings)
-    assert _context(check_info(_long_720p(), make_settings(max_frames=973)).findings)
+    assert not _context(check_info(_long_720p(), make_settings(fps=0.8)).findings)
+    assert _context(check_info(_long_720p(), make_settings(fps=0.81)).findings)
+    assert not _context(check_info(_long_720p(), make_settings(max_frames=964)).findings)
+    assert _context(check_info(_long_720p(), make_settings(max_frames=965)).findings)
 
 
 def test_fps_half_on_the_20_minute_video_gives_no_context_warning() -> None:
     report = check_info(_long_720p(), make_settings(fps=0.5))
-    assert report.tokens["estimate"] == 161_250
+    assert report.tokens["estimate"] == 150 * (1_075 + MEDIA_PROMPT_CHUNK) == 162_900
     assert not _context(report.findings)
 
 
@@ -80,7 +82,7 @@ def _uhd_jpeg() -> bytes:
 @pytest.fixture(scope="module")
 def uhd():
     prepared = mediaprep.prepare(_uhd_jpeg())
-    assert prepared.ok and prepared.tokens["estimate"] == 4214
+    assert prepared.ok and prepared.tokens["estimate"] == 4214 + MEDIA_PROMPT_IMAGE
     return prepared
 
 
@@ -90,18 +92,18 @@ def test_70_uhd_images_in_one_request_body_is_an_error(uhd) -> None:
         request_body([uhd] * 70 + ["Compare."], settings)
     [f] = err.value.findings
     assert f.code == "tokens.context" and f.severity == "error"
-    assert f.actual == 70 * 4214 and f.limit == 262144
+    assert f.actual == 70 * (4214 + MEDIA_PROMPT_IMAGE) and f.limit == 262144
     with pytest.raises(RequestLimitError):  # bare parts are counted from their headers
         request_body([uhd.part] * 70, settings)
-    body = request_body([uhd] * 62, settings)  # 261,268 tokens: fits
+    body = request_body([uhd] * 62, settings)  # 261,516 tokens: fits
     assert not check_request(body, settings)
     body["messages"][0]["content"] += [uhd.part] * 8
     [f] = check_request(body, settings)
-    assert (f.code, f.severity, f.actual) == ("tokens.context", "error", 70 * 4214)
+    assert (f.code, f.severity, f.actual) == ("tokens.context", "error", 70 * (4214 + MEDIA_PROMPT_IMAGE))
     # off, or another model's context: as told
     assert request_body([uhd] * 70, make_settings(limits={"tokens.context": "off"}))
     with pytest.raises(RequestLimitError):
-        request_body([uhd] * 3, make_settings(limits={"tokens.context": 3 * 4214 - 1}))
+        request_body([uhd] * 3, make_settings(limits={"tokens.context": 3 * (4214 + MEDIA_PROMPT_IMAGE) - 1}))
 
 
 def test_an_image_alone_above_the_context_is_an_error(uhd) -> None:

@@ -183,12 +183,14 @@ def test_frames_for_video() -> None:
 
 def test_token_estimate_json() -> None:
     est = estimate_image(1024, 1024)
-    assert est == TokenEstimate(estimate=1369, model="kimi-k2.5")
-    assert est.to_json() == {"estimate": 1369, "model": "kimi-k2.5"}
-    assert json.loads(json.dumps(est.to_json())) == {"estimate": 1369, "model": "kimi-k2.5"}
+    # the bare processor arithmetic: vision tokens only, and it says so
+    assert est == TokenEstimate(estimate=1369, model="kimi-k2.5", counts=("vision",))
+    assert est.to_json() == {"estimate": 1369, "model": "kimi-k2.5", "counts": ["vision"]}
+    assert json.loads(json.dumps(est.to_json())) == est.to_json()
     assert estimate_video(5, 1920, 1080, model="kimi-k2.6").to_json() == {
         "estimate": 2064,
         "model": "kimi-k2.6",
+        "counts": ["vision"],
     }
     assert estimate_image(28, 28, model="kimi-k2.7-code").estimate == 1
 

@@ -7,14 +7,15 @@ import json
 from click.testing import CliRunner
 
 from mediaprep.cli import main
-from mediaprep.tokens import image_tokens
+from mediaprep.tokens import MEDIA_PROMPT_IMAGE, image_tokens
 
 
 def test_probe_json_carries_tokens_beside_info(generated):
     res = CliRunner().invoke(main, ["probe", "--json", str(generated["png_7680x4320"])])
     assert res.exit_code == 0
     entry = json.loads(res.stdout)[0]
-    assert entry["tokens"] == {"estimate": image_tokens(7680, 4320), "model": "kimi-k2.5"}
+    assert entry["tokens"] == {"estimate": image_tokens(7680, 4320) + MEDIA_PROMPT_IMAGE,
+                               "model": "kimi-k2.5", "counts": ["vision", "media_prompt"]}
 
 
 def test_check_reports_estimates_labelled(generated):
@@ -22,10 +23,11 @@ def test_check_reports_estimates_labelled(generated):
     text = CliRunner().invoke(main, [*args, "-v"])
     assert text.exit_code == 0
     assert "tokens for kimi-k2.5, estimate)" in text.stdout
-    total = image_tokens(64, 48) * 2
+    total = (image_tokens(64, 48) + MEDIA_PROMPT_IMAGE) * 2
     assert f"~{total:,} tokens for 2 files (estimate, kimi-k2.5)" in text.stdout
     js = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
-    assert all(f["tokens"]["estimate"] == image_tokens(64, 48) for f in js["files"])
+    assert all(f["tokens"]["estimate"] == image_tokens(64, 48) + MEDIA_PROMPT_IMAGE
+               for f in js["files"])
 
 
 def test_max_tokens_limit_fails_check(generated):

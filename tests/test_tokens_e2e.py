@@ -14,7 +14,21 @@ from PIL import Image
 import mediaprep
 from mediaprep.kinds.common import request_token_findings, request_tokens
 from mediaprep.settings import Settings
-from mediaprep.tokens import image_tokens, model_resize, video_tokens
+from mediaprep.tokens import (
+    MEDIA_PROMPT_CHUNK,
+    MEDIA_PROMPT_IMAGE,
+    image_tokens,
+    model_resize,
+    video_tokens,
+)
+
+COUNTS = ["vision", "media_prompt"]
+
+
+def _video_tokens(n: int, w: int, h: int) -> int:
+    """A video's vision tokens and the media prompt before each of its 4-frame chunks."""
+    return video_tokens(n, w, h) + -(-n // 4) * MEDIA_PROMPT_CHUNK
+
 from tests.fixtures.generate import jpeg_header_only
 
 
@@ -64,7 +78,8 @@ def _decoded_size(prepared: mediaprep.Prepared) -> tuple[int, int]:
 def test_prepare_reports_the_worked_values(tmp_path: Path, w: int, h: int, tokens: int) -> None:
     r = mediaprep.prepare(_jpeg(tmp_path, w, h))
     assert r.ok
-    assert r.tokens == {"estimate": tokens, "model": "kimi-k2.5"}
+    tokens += MEDIA_PROMPT_IMAGE
+    assert r.tokens == {"estimate": tokens, "model": "kimi-k2.5", "counts": COUNTS}
     assert r.to_json()["tokens"]["estimate"] == tokens
 
 
@@ -75,8 +90,9 @@ def test_check_reports_the_worked_values_from_headers(
     p = tmp_path / f"h_{w}x{h}.jpg"
     p.write_bytes(jpeg_header_only(w, h))
     rep = mediaprep.check(p)
-    assert rep.tokens == {"estimate": tokens, "model": "kimi-k2.5"}
-    assert rep.to_json()["tokens"] == {"estimate": tokens, "model": "kimi-k2.5"}
+    want = {"estimate": tokens + MEDIA_PROMPT_IMAGE, "model": "kimi-k2.5", "counts": COUNTS}
+    assert rep.tokens == want
+    assert rep.to_json()["tokens"] == want
 
 
 def test_resize_model_sends_exactly_what_the_model_keeps(tmp_path: Path) -> None:
@@ -86,7 +102,9 @@ def test_resize_model_sends_exactly_what_the_model_keeps(tmp_path: Path) -> None
     assert r.ok and plain.ok
     assert model_resize(3840, 2160) == (2392, 1345)
     assert _decoded_size(r) == (2392, 1345)
-    assert r.tokens == {"estimate": 4214, "model": "kimi-k2.5"}  # what the model sees is kept
+    # what the model sees is kept
+    assert r.tokens == {"estimate": 4214 + MEDIA_PROMPT_IMAGE, "model": "kimi-k2.5",
+                        "counts": COUNTS}
     saved = r.stats["resize_model"]
     assert saved["bytes_with"] == len(r.data or b"")
     assert saved["bytes_without"] == len(plain.data or b"")  # plain prep, really encoded
@@ -137,11 +155,12 @@ def test_request_tokens_sum_and_finding(tmp_path: Path) -> None:
     a = mediaprep.prepare(_jpeg(tmp_path, 1024, 1024))
     b = mediaprep.prepare(_jpeg(tmp_path, 1920, 1080))
     total = request_tokens([a, "describe both", b])
-    assert total == {"estimate": 1369 + 2691, "model": "kimi-k2.5", "items": 2, "unknown": 0}
+    assert total == {"estimate": 1369 + 2691 + 2 * MEDIA_PROMPT_IMAGE, "model": "kimi-k2.5",
+                     "items": 2, "unknown": 0}
     assert request_token_findings([a, b], Settings(max_tokens=5000)) == []
     found = request_token_findings([a, b], Settings(max_tokens=4000))
     assert [f.code for f in found] == ["tokens.request_too_many"]
-    assert found[0].actual == 4060 and found[0].limit == 4000
+    assert found[0].actual == 4068 and found[0].limit == 4000
     no_estimate = mediaprep.Prepared(path="x.jpg", kind="image", ok=False)
     assert request_tokens([a, no_estimate])["unknown"] == 1
 
@@ -156,7 +175,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_video_estimate_at_its_fps(clip: Path) -> None:
     rep = mediaprep.check(clip, fps=2)
-    assert rep.tokens == {"estimate": video_tokens(6, 640, 360), "model": "kimi-k2.5"}
+    assert rep.tokens == {"estimate": _video_tokens(6, 640, 360), "model": "kimi-k2.5",
+                          "counts": COUNTS}
 
 
 def test_frames_fit_max_tokens_by_frame_size_first(clip: Path, tmp_path: Path) -> None:
@@ -165,8 +185,8 @@ def test_frames_fit_max_tokens_by_frame_size_first(clip: Path, tmp_path: Path) -
     assert r.ok and full > 400
     assert len(r.part["video"]) == 6  # every frame kept
     size = Image.open(r.outputs[0]).size
-    assert max(size) < 640 and video_tokens(6, *size) <= 400
-    assert r.tokens["estimate"] == video_tokens(6, *size) <= 400
+    assert max(size) < 640 and _video_tokens(6, *size) <= 400
+    assert r.tokens["estimate"] == _video_tokens(6, *size) <= 400
     assert any(c.kind == "sampled" and "--max-tokens 400" in c.why for c in r.changes)
 
 
@@ -187,10 +207,11 @@ def test_auto_mode_sends_frames_to_fit_max_tokens(clip: Path) -> None:
 
 
 def test_file_mode_lowers_fps_to_fit_max_tokens(clip: Path) -> None:
-    r = mediaprep.prepare(clip, video_mode="file", fps=2, max_tokens=300)
+    # one 4-frame chunk of 640x360 is 299 vision tokens and 11 of media prompt
+    r = mediaprep.prepare(clip, video_mode="file", fps=2, max_tokens=320)
     assert r.ok and r.part["type"] == "video_url"
     assert r.part["fps"] < 2 and r.fps == r.part["fps"]
-    assert r.tokens["estimate"] <= 300
+    assert r.tokens["estimate"] <= 320
     assert any(c.kind == "sampled" and c.before == "fps 2" for c in r.changes)
 
 
@@ -200,7 +221,7 @@ def test_frames_list_fits_max_tokens(tmp_path: Path) -> None:
     for i in range(8):
         _noisy(640, 360, seed=i).save(folder / f"f{i:02d}.jpg", quality=80)
     est = mediaprep.check(folder)
-    assert est.tokens["estimate"] == video_tokens(8, 640, 360)
+    assert est.tokens["estimate"] == _video_tokens(8, 640, 360)
     r = mediaprep.prepare(folder, max_tokens=300)
     assert r.ok, r.findings
     assert r.tokens is not None and r.tokens["estimate"] <= 300

@@ -13,6 +13,10 @@ from PIL import Image
 import mediaprep
 from tests.videogen import make_video
 
+#: the text before each 4-frame chunk: an HH:MM:SS.fff timestamp (7 tokens) and the
+#: <|media_begin|>video<|media_content|>…<|media_end|> wrapper (4)
+CHUNK_PROMPT = 7 + 4
+
 
 def processor_chunk_tokens(w: int, h: int, patch_limit: int = 4096) -> int:
     """navit_resize_video for one chunk: patch 14, merge 2, 512 patches a side."""
@@ -32,7 +36,7 @@ def test_video_file_sampled_no_faster_than_its_own_fps(tmp_path: Path) -> None:
     rep = mediaprep.check(path, fps=2)
     n = processor_video_frames(60, 1.0, 2.0)
     assert n == 60
-    expected = math.ceil(n / 4) * processor_chunk_tokens(64, 48)
+    expected = math.ceil(n / 4) * (processor_chunk_tokens(64, 48) + CHUNK_PROMPT)
     assert rep.tokens is not None and rep.tokens["estimate"] == expected
 
 
@@ -47,12 +51,14 @@ def test_mixed_frame_list_chunks_sized_by_their_first_frame(tmp_path: Path) -> N
     small = _frame(tmp_path / "small.jpg", (1280, 720))
     big = _frame(tmp_path / "big.jpg", (3840, 2160))
     frames = [small] * 16 + [big]
-    expected = 4 * processor_chunk_tokens(1280, 720) + processor_chunk_tokens(3840, 2160)
+    expected = (4 * processor_chunk_tokens(1280, 720) + processor_chunk_tokens(3840, 2160)
+                + 5 * CHUNK_PROMPT)
     rep = mediaprep.check(frames, fps=2)
     assert rep.tokens is not None and rep.tokens["estimate"] == expected, rep.tokens
     # and a large frame that opens a chunk sizes that whole chunk
     frames = [small] * 4 + [big] + [small] * 3
-    expected = processor_chunk_tokens(1280, 720) + processor_chunk_tokens(3840, 2160)
+    expected = (processor_chunk_tokens(1280, 720) + processor_chunk_tokens(3840, 2160)
+                + 2 * CHUNK_PROMPT)
     rep = mediaprep.check(frames, fps=2)
     assert rep.tokens is not None and rep.tokens["estimate"] == expected, rep.tokens
 
@@ -62,5 +68,6 @@ def test_prepared_mixed_frame_list_tokens(tmp_path: Path) -> None:
     big = _frame(tmp_path / "big.jpg", (1920, 1080))
     p = mediaprep.prepare([small] * 4 + [big], fps=2)
     assert p.ok, p.findings
-    expected = processor_chunk_tokens(640, 360) + processor_chunk_tokens(1920, 1080)
+    expected = (processor_chunk_tokens(640, 360) + processor_chunk_tokens(1920, 1080)
+                + 2 * CHUNK_PROMPT)
     assert p.tokens is not None and p.tokens["estimate"] == expected

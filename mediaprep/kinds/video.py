@@ -811,10 +811,24 @@ def _fit_tokens_frames(info: MediaInfo, settings: Settings, result: Prepared) ->
     if fit is None:
         return settings  # cannot fit: the check finding stays and says so
     n2, fw, fh = fit
+    fw, fh = _extracted_size(w, h, max(fw, fh), lambda fw, fh: est.video(n2, fw, fh) <= cap)
     result.changes.append(Change("sampled", f"{n} frames of {w}x{h}", f"{n2} of {fw}x{fh}",
                                  f"--max-tokens {cap:,}: about {est.video(n2, fw, fh):,} "
                                  "tokens, estimate"))
     return settings.replace(frame_max_side=max(fw, fh), max_frames=n2)
+
+
+def _extracted_size(w: int, h: int, side: int,
+                    fits: Callable[[int, int], bool]) -> tuple[int, int]:
+    """The size frames of ``w`` x ``h`` come out at with ``frame_max_side=side``, as the frame
+    extractor rounds it, lowering ``side`` until that size ``fits`` (the fit's floor can sit
+    on a patch boundary that the extractor's rounding crosses)."""
+    while True:
+        s = min(1.0, side / max(w, h))
+        size = max(1, round(w * s)), max(1, round(h * s))
+        if side <= 1 or fits(*size):
+            return size
+        side -= 1
 
 
 def _fit_tokens_file(info: MediaInfo, settings: Settings, result: Prepared) -> Settings:

@@ -19,6 +19,8 @@ from types import MappingProxyType
 from typing import Any
 
 from ..tokens import (
+    MEDIA_PROMPT_CHUNK,
+    MEDIA_PROMPT_IMAGE,
     KimiVisionConfig,
     TokenEstimate,
     fit_video,
@@ -103,13 +105,13 @@ class TokenRule:
     (:mod:`mediaprep.tokens`).
 
     ``image_prompt`` and ``chunk_prompt`` are the text tokens the chat template puts around
-    each image and each video chunk (0 where the provider does not document them: the hosted
-    APIs). ``video_sample_fps`` is the rate at which the server samples a video *file* (None: at
-    the part's ``fps``, as the hosted APIs document).
+    each image and each video chunk (the Kimi template's, on every target: the hosted APIs serve
+    the same models). ``video_sample_fps`` is the rate at which the server samples a video
+    *file* (None: at the part's ``fps``, as the hosted APIs document).
     """
 
-    image_prompt: int = 0
-    chunk_prompt: int = 0
+    image_prompt: int = MEDIA_PROMPT_IMAGE
+    chunk_prompt: int = MEDIA_PROMPT_CHUNK
     video_sample_fps: float | None = None
 
     def image(self, width: int, height: int, cfg: KimiVisionConfig) -> int:
@@ -172,9 +174,11 @@ class Estimator:
         return fit_video(n_frames, width, height, max_tokens, min_frames=min_frames,
                          cfg=self.cfg, chunk_prompt=self.rule.chunk_prompt)
 
-    def to_json(self, estimate: int) -> dict[str, int | str]:
+    def to_json(self, estimate: int) -> dict[str, Any]:
         """The ``tokens`` object of a report or a prepared input (the one place it is made)."""
-        return TokenEstimate(estimate, self.model).to_json()
+        counted = ("vision", "media_prompt") if self.rule.image_prompt or \
+            self.rule.chunk_prompt else ("vision",)
+        return TokenEstimate(estimate, self.model, counted).to_json()
 
 
 @dataclass(frozen=True, eq=False)

@@ -79,11 +79,15 @@ def test_vllm_samples_a_video_file_as_the_processor_does(seconds, fps):
     assert est.file_frames(seconds, 5.0, 2000, fps) == want
 
 
-def test_hosted_targets_keep_counting_vision_tokens_only():
+def test_hosted_targets_count_the_media_prompt_too():
+    """The hosted APIs serve the same models with the same chat template."""
     for name in ("dashscope", "moonshot"):
         est = Settings(target=name).estimator
         for w, h in SIZES[:50]:
-            assert est.image(w, h) == reference_navit_tokens(w, h, 16384)
+            assert est.image(w, h) == reference_navit_tokens(w, h, 16384) + IMAGE_PROMPT
+        assert est.video(6, 640, 360) == 2 * (reference_navit_tokens(640, 360, 4096)
+                                              + CHUNK_PROMPT)
+        assert est.to_json(1)["counts"] == ["vision", "media_prompt"]
 
 
 def test_targets_are_objects_asked_through_settings():
@@ -122,7 +126,7 @@ def test_vllm_prepare_sends_images_with_its_token_count(tmp_path):
     assert p.ok and p.part["type"] == "image_url"
     assert p.part["image_url"]["url"].startswith("data:image/jpeg;base64,")
     assert p.tokens == {"estimate": reference_navit_tokens(5000, 3000, 16384) + IMAGE_PROMPT,
-                        "model": "moonshotai/Kimi-K2.5"}
+                        "model": "moonshotai/Kimi-K2.5", "counts": ["vision", "media_prompt"]}
     # no 8K box, no 10 MB data-URL cap: the photo passes as it is
     assert p.fixes == ["passed through unchanged"]
 
