@@ -257,6 +257,12 @@ class Target:
     def settings_problem(self, dialect: str, transport: str, video_mode: str,
                          animation: str, local_media_path: str | None) -> str | None:
         """Why these options cannot work with this target (None: they can)."""
+        return (self._channel_problem(dialect, transport)
+                or self._path_problem(dialect, transport, local_media_path)
+                or self._video_problem(video_mode, animation))
+
+    def _channel_problem(self, dialect: str, transport: str) -> str | None:
+        """A dialect or transport the target does not take."""
         if dialect not in self.dialects:
             return (f"target {self.name} does not speak the {dialect} dialect (it speaks "
                     f"{', '.join(sorted(self.dialects))})")
@@ -265,13 +271,23 @@ class Target:
                     f"{', '.join(sorted(self.transports))})")
         if transport == "upload" and self.uploads is None:
             return f"target {self.name} has no storage of its own to upload to"
-        if transport == "path" and dialect not in self.path_dialects:
+        return None
+
+    def _path_problem(self, dialect: str, transport: str,
+                      local_media_path: str | None) -> str | None:
+        """file:// URIs in a dialect that cannot carry them, or with no folder to read."""
+        if transport != "path":
+            return None
+        if dialect not in self.path_dialects:
             need = " or ".join(sorted(self.path_dialects))
             return (f"the path transport (file:// URIs) works with target {self.name} in the "
                     f"{need} dialect only: add --dialect {need}")
-        if transport == "path" and self.local_media_option and not local_media_path:
+        if self.local_media_option and not local_media_path:
             return (f"the path transport needs the folder the {self.title} may read "
                     f"(its {self.local_media_option}): add --allowed-local-media-path DIR")
+        return None
+
+    def _video_problem(self, video_mode: str, animation: str) -> str | None:
         if not self.frame_lists and (video_mode == "frames" or animation == "frames"):
             return (f"target {self.name} takes videos as files only (its API has no "
                     "image-list video part): drop --video-mode frames / --animation frames")

@@ -86,40 +86,46 @@ class Http:
         jitter, Retry-After honoured); ``file`` (field name, path, MIME type) is streamed from
         disk, opened afresh for each attempt. Returns the response when its status is in
         ``ok``; raises :class:`UploadError` otherwise."""
-        httpx = httpx_module()
         sent_headers = {**(self.auth if authorised else {}), **(headers or {})}
         last: str = ""
         status: int | None = None
         for attempt in range(self.attempts):
             if attempt:
                 self.retries += 1
-            try:
-                if file is None:
-                    resp = self.client.request(method, url, headers=sent_headers, params=params,
-                                               data=data)
-                else:
-                    field, path, mime = file
-                    with open(path, "rb") as fh, _progress(path, what) as counted:
-                        stream = _Counting(fh, counted)
-                        resp = self.client.request(
-                            method, url, headers=sent_headers, params=params, data=data,
-                            files={field: (path.name, stream, mime)})
-            except httpx.TransportError as exc:
-                status, last = None, f"{type(exc).__name__}: {exc}"
-                wait = _backoff(attempt)
+            resp, failure = self._send(method, url, what=what, headers=sent_headers,
+                                       params=params, data=data, file=file)
+            if resp is not None and resp.status_code in ok:
+                return resp
+            if resp is None:
+                status, last, wait = None, failure, _backoff(attempt)
             else:
-                if resp.status_code in ok:
-                    return resp
                 status, last = resp.status_code, _provider_message(resp)
-                if resp.status_code != 429 and resp.status_code < 500:
+                if not _worth_again(status):
                     break  # the provider said no: asking again says no again
                 wait = _retry_after(resp.headers.get("retry-after"), attempt)
             if attempt + 1 < self.attempts:
                 self._sleep(wait)
-        tried = f" (after {self.attempts} attempts)" if status is None or status == 429 \
-            or status >= 500 else ""
+        tried = f" (after {self.attempts} attempts)" if status is None or _worth_again(status) \
+            else ""
         head = f"HTTP {status}" if status is not None else "no answer"
         raise UploadError(self.redact(f"{what}: {head}: {last}{tried}"), status)
+
+    def _send(self, method: str, url: str, *, what: str, headers: Mapping[str, str],
+              params: Mapping[str, str] | None, data: Mapping[str, str] | None,
+              file: tuple[str, Path, str] | None) -> tuple[Any, str]:
+        """One attempt: (the response, "") or (None, why no answer came)."""
+        httpx = httpx_module()
+        try:
+            if file is None:
+                return self.client.request(method, url, headers=headers, params=params,
+                                           data=data), ""
+            field, path, mime = file
+            with open(path, "rb") as fh, _progress(path, what) as counted:
+                stream = _Counting(fh, counted)
+                return self.client.request(method, url, headers=headers, params=params,
+                                           data=data, files={field: (path.name, stream, mime)}), ""
+        except httpx.TransportError as exc:
+            return None, f"{type(exc).__name__}: {exc}"
 
     def json(self, resp: Any, what: str) -> Any:
         try:
@@ -129,6 +135,11 @@ class Http:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _worth_again(status: int) -> bool:
+    """A 429 or a 5xx may go away; any other refusal will not."""
+    return status == 429 or status >= 500
 
 
 def _backoff(attempt: int) -> float:
