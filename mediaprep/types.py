@@ -204,8 +204,10 @@ class MediaInfo:
     @property
     def orientation_source(self) -> str:
         """Where :attr:`orientation` is written: an AVIF's or HEIF's ``irot``/``imir`` item
-        properties (the decoder reports them as an orientation), else EXIF (or XMP)."""
-        return "irot/imir" if self.format in ("heic", "avif") else "EXIF"
+        properties (the decoder reports them as an orientation), a DNG's IFD 0 (for its
+        embedded preview), else EXIF (or XMP)."""
+        return {"heic": "irot/imir", "avif": "irot/imir", "dng": "DNG"}.get(self.format or "",
+                                                                            "EXIF")
 
     @property
     def display_size(self) -> tuple[int, int] | None:

@@ -369,8 +369,10 @@ def _probe_dng(src: MediaSource, info: MediaInfo, dng: DngFile, *, max_pixels: i
     inner = probe_image(BytesSource(src.name, preview), Sniffed("image", "jpeg"),
                         max_pixels=max_pixels, deep=deep, limits=limits)
     for name in ("width", "height", "mode", "bit_depth", "error", "error_code",
-                 "declared_pixels"):
+                 "declared_pixels", "orientation"):
         setattr(info, name, getattr(inner, name))
+    if info.orientation in (None, 1) and dng.orientation != 1:
+        info.orientation = dng.orientation  # the preview's own EXIF, if any, comes first
     if inner.error is not None:
         info.error = f"its embedded preview: {inner.error}"
     info.image_offset, info.image_bytes = best.offset, best.length
@@ -1392,14 +1394,28 @@ def orientation_of(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def apply_orientation(img: Image.Image) -> tuple[Image.Image, bool]:
+#: EXIF orientation -> the transpose that makes the pixels upright (as ImageOps.exif_transpose)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+
+
+def apply_orientation(img: Image.Image, container: int | None = None
+                      ) -> tuple[Image.Image, bool]:
     """Make the pixels upright per EXIF/XMP orientation and drop the tag.
 
     Returns ``(image, rotated)``. The tag is removed from EXIF and XMP in the result so no
     viewer (or model front end) rotates a second time. An orientation of 1 is a no-op and
-    returns the input unchanged (a tag of 1 asks nobody to rotate).
+    returns the input unchanged (a tag of 1 asks nobody to rotate). ``container``: the
+    orientation the file around the picture gives (a DNG's IFD 0 for its JPEG preview), used
+    when the picture carries none of its own.
     """
     if orientation_of(img) == 1:
+        if container in _UPRIGHT:
+            out = img.transpose(_UPRIGHT[container])
+            out.format = img.format
+            return out, True
         return img, False
     out = ImageOps.exif_transpose(img)
     assert out is not None

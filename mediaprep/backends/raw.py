@@ -14,6 +14,8 @@ from typing import IO
 #: DNGVersion (Adobe DNG specification 1.6, chapter 4): present in IFD 0 of every DNG.
 DNG_VERSION_TAG = 50706
 _SUBIFDS = 330
+#: Orientation (TIFF 6.0; DNG keeps it in IFD 0): how the camera was held, for every image
+_ORIENTATION = 274
 _NEW_SUBFILE_TYPE = 254
 _WIDTH, _HEIGHT, _BITS, _COMPRESSION, _PHOTOMETRIC = 256, 257, 258, 259, 262
 #: Photometric interpretations of a rendered picture (RGB, YCbCr); raw data is CFA (32803) or
@@ -43,10 +45,12 @@ class RawPreview:
 
 @dataclass(frozen=True)
 class DngFile:
-    """A DNG's raw image size (0x0 when not found) and its JPEG previews, largest first."""
+    """A DNG's raw image size (0x0 when not found), its JPEG previews, largest first, and the
+    orientation (1-8) IFD 0 gives them: previews are stored as the sensor saw them."""
 
     raw_size: tuple[int, int]
     previews: tuple[RawPreview, ...]
+    orientation: int = 1
 
     @property
     def best(self) -> RawPreview | None:
@@ -69,7 +73,8 @@ def read_dng(fh: IO[bytes], size: int) -> DngFile | None:
         return None
     previews = [p for p in (_preview(fh, size, tags) for tags in ifds) if p is not None]
     previews.sort(key=lambda p: p.width * p.height, reverse=True)
-    return DngFile(_raw_size(ifds), tuple(previews))
+    turn = _first(ifds[0], _ORIENTATION)
+    return DngFile(_raw_size(ifds), tuple(previews), turn if 1 <= turn <= 8 else 1)
 
 
 def _raw_size(ifds: list[dict[int, tuple[int, ...]]]) -> tuple[int, int]:

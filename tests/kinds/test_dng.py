@@ -22,11 +22,12 @@ def _jpeg(size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
-def _dng(previews: bool = True) -> bytes:
+def _dng(previews: bool = True, orientation: int | None = None,
+         preview: bytes | None = None) -> bytes:
     """A little-endian DNG: IFD 0 an uncompressed 32x24 RGB thumbnail (as Canon writes), its
     SubIFDs a 640x480 JPEG preview and the lossless-JPEG CFA raw data (4000x3000)."""
     thumb = bytes(32 * 24 * 3)
-    preview = _jpeg((640, 480))
+    preview = preview or _jpeg((640, 480))
     raw = b"\xff\xd8\xff\xc3" + bytes(60)  # lossless JPEG (SOF3) of CFA data: not a preview
     blobs = [thumb, preview, raw]
     data_at, pos = [], 8
@@ -58,6 +59,8 @@ def _dng(previews: bool = True) -> bytes:
     ifd0_at = sub2_at + len(sub2)
     subs = [sub1_at, sub2_at] if previews else [sub2_at]
     entries = image(1, 32, 24, 1, 2, data_at[0], len(thumb)) + [(50706, 1, [1, 4, 0, 0])]
+    if orientation is not None:
+        entries.append((274, 3, [orientation]))  # Orientation, for every image of the file
     # two SubIFD offsets need an array: write them after IFD 0
     ifd0 = ifd(entries + [(330, 4, [0])])
     arr_at = ifd0_at + len(ifd0)
@@ -116,3 +119,40 @@ def test_dng_without_a_preview_is_refused(tmp_path: Path) -> None:
 def test_real_cinema_dng_has_no_preview() -> None:
     rep = mediaprep.check(REALMEDIA_PHONES / "images" / "iio_Blackmagic.dng")
     assert rep.codes() == ["file.unsupported_format"], rep.findings
+
+
+def _halves(size: tuple[int, int] = (640, 480)) -> bytes:
+    """A JPEG red on its left half, blue on its right: which way it was turned shows."""
+    img = Image.new("RGB", size, (220, 30, 30))
+    img.paste((30, 30, 220), (size[0] // 2, 0, size[0], size[1]))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("orientation", [6, 8, 3])
+def test_a_dng_s_orientation_turns_its_preview_upright(tmp_path: Path, orientation: int) -> None:
+    """A camera held upright writes Orientation 6 or 8 in the DNG's IFD 0 and stores its
+    preview as the sensor saw it: the model gets the picture as a raw viewer shows it."""
+    path = tmp_path / "portrait.dng"
+    path.write_bytes(_dng(orientation=orientation, preview=_halves()))
+    rep = mediaprep.check(path)
+    assert rep.info.orientation == orientation
+    r = mediaprep.prepare(path)
+    assert r.ok, r.findings
+    sent = Image.open(io.BytesIO(r.data)).convert("RGB")
+    want = Image.open(io.BytesIO(_halves())).convert("RGB").transpose(
+        {6: Image.Transpose.ROTATE_270, 8: Image.Transpose.ROTATE_90,
+         3: Image.Transpose.ROTATE_180}[orientation])
+    assert sent.size == want.size
+    diff = np.abs(np.asarray(sent, dtype=int) - np.asarray(want, dtype=int)).mean()
+    assert diff < 6, diff
+    assert any(c.kind == "rotated" and "DNG orientation" in (c.why or "") for c in r.changes)
+
+
+def test_an_upright_dng_s_preview_is_still_sent_byte_identical(tmp_path: Path) -> None:
+    preview = _halves()
+    path = tmp_path / "upright.dng"
+    path.write_bytes(_dng(orientation=1, preview=preview))
+    r = mediaprep.prepare(path)
+    assert r.ok and r.data == preview
