@@ -99,11 +99,12 @@ def test_70_uhd_images_in_one_request_body_is_an_error(uhd) -> None:
     assert not check_request(body, settings)
     body["messages"][0]["content"] += [uhd.part] * 8
     [f] = check_request(body, settings)
-    assert (f.code, f.severity, f.actual) == ("tokens.context", "error", 70 * (4214 + MEDIA_PROMPT_IMAGE))
+    per_image = 4214 + MEDIA_PROMPT_IMAGE
+    assert (f.code, f.severity, f.actual) == ("tokens.context", "error", 70 * per_image)
     # off, or another model's context: as told
     assert request_body([uhd] * 70, make_settings(limits={"tokens.context": "off"}))
     with pytest.raises(RequestLimitError):
-        request_body([uhd] * 3, make_settings(limits={"tokens.context": 3 * (4214 + MEDIA_PROMPT_IMAGE) - 1}))
+        request_body([uhd] * 3, make_settings(limits={"tokens.context": 3 * per_image - 1}))
 
 
 def test_an_image_alone_above_the_context_is_an_error(uhd) -> None:

@@ -21,6 +21,7 @@ from mediaprep.tokens import (
     model_resize,
     video_tokens,
 )
+from tests.fixtures.generate import jpeg_header_only
 
 COUNTS = ["vision", "media_prompt"]
 
@@ -28,8 +29,6 @@ COUNTS = ["vision", "media_prompt"]
 def _video_tokens(n: int, w: int, h: int) -> int:
     """A video's vision tokens and the media prompt before each of its 4-frame chunks."""
     return video_tokens(n, w, h) + -(-n // 4) * MEDIA_PROMPT_CHUNK
-
-from tests.fixtures.generate import jpeg_header_only
 
 
 def _noisy(w: int, h: int, seed: int = 0) -> Image.Image:
