@@ -208,9 +208,10 @@ def test_one_token_one_file_and_a_frame_folder(tmp_path: Path, generated: dict[s
     monkeypatch.chdir(tmp_path)
     Image.new("RGB", (12, 12), "red").save(tmp_path / "dot.png")
     text = cli("check", "-j", "0", "-v", "dot.png")
-    assert "~1 token for 1 file " in text.stdout, text.stdout
-    assert "dot.png: ok (~1 token for" in text.stdout
-    assert "tokens" not in text.stdout
+    # one vision token and the 4 of the media prompt around it
+    assert "~5 tokens for 1 file " in text.stdout, text.stdout
+    assert "dot.png: ok (~5 tokens for" in text.stdout
+    assert "1 files" not in text.stdout
     github = cli("check", "-j", "0", "--format", "github", "dot.png")
     assert "mediaprep: 1 file, 1 passed" in github.stderr
     frames = cli("check", "-j", "0", "--frames-dir", generated["frames_4"])

@@ -14,7 +14,7 @@ from PIL import Image
 import mediaprep
 from mediaprep.cli import main
 from mediaprep.emit.request import user_message
-from mediaprep.tokens import image_tokens, model_resize
+from mediaprep.tokens import MEDIA_PROMPT_IMAGE, image_tokens, model_resize
 
 
 def _capture(path: Path, size: tuple[int, int] = (1920, 8503)) -> Path:
@@ -53,7 +53,7 @@ def test_tiles_in_reading_order_each_kept_whole(tmp_path: Path) -> None:
         assert model_resize(*t.size) == t.size  # the model does not shrink a tile
         assert max(t.size) <= 4096 and min(t.size) <= 4096  # within Moonshot's box
         tops.append(np.asarray(t.convert("L"))[0, 0])
-        total += image_tokens(*t.size)
+        total += image_tokens(*t.size) + MEDIA_PROMPT_IMAGE
     assert tops == sorted(tops) and tops[0] < 10  # top to bottom, from the top
     bottom = np.asarray(tiles[-1].convert("L"))[-1, 0]
     assert bottom > 245  # down to the bottom
