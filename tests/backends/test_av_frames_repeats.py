@@ -76,3 +76,19 @@ def test_prepare_says_repeats_were_left_out(tmp_path):
     assert p.ok, p.findings
     assert p.timestamps == [0.0, 1.5, 2.0, 2.5, 3.0, 3.5]
     assert any("4 repeated frames left out" in (c.why or "") for c in p.changes)
+
+
+def test_a_240_fps_slow_motion_clip_gives_the_frame_on_screen_at_each_time(tmp_path):
+    """A phone's slow-motion capture stored at 240 fps: at 2 fps every frame sent is the
+    source frame on screen at its time, none twice, and the estimate samples the file at the
+    asked rate, not the source's."""
+    clip = make_video(tmp_path / "slowmo.mp4", n_frames=480, fps=240, width=64, height=48)
+    plan, frames, _ = extract_frames(str(clip), fps=2)
+    got = list(frames)
+    assert [f.timestamp for f in got] == [0.0, 0.5, 1.0, 1.5]
+    assert [read_index(f.image) for f in got] == [0, 120, 240, 360]
+    assert plan.repeats == 0
+    rep = mediaprep.check(clip, fps=2)
+    assert rep.info.fps == 240
+    est = mediaprep.Settings().estimator
+    assert rep.tokens["estimate"] == est.video(4, 64, 48)  # 4 frames at 2 fps, one chunk
