@@ -111,3 +111,15 @@ TILE_OVERLAP = 0.10
 #: panoramas): at least this long:short. A photo the model shrinks stays one image (its
 #: subject survives the shrink; text across a page does not).
 TILE_MIN_ASPECT = 2.0
+
+# ------------------------------------------------------------------ batch on Dask (--executor dask)
+
+#: At most this many inputs go in one Dask task: a Dask task costs about 20 ms to dispatch
+#: (bench/bench_scale.py --executors), 10^6 of them over 5 h; 32 inputs a task cut that to
+#: under 1 ms an input, while a chunk's results (sent back when the whole chunk ends) and a
+#: killed worker's lost work stay small.
+DASK_INPUTS_PER_TASK = 32
+#: ... and fewer when the run is small: each worker gets at least this many tasks, so one slow
+#: input does not leave the other workers idle at the end (a run of 12 inputs on 3 workers is
+#: still one input a task).
+DASK_TASKS_PER_WORKER = 4

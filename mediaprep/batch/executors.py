@@ -47,6 +47,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from .. import tuning
 from ..errors import MediaprepError
 from .pool import Outcome, TaskError, _task_error, default_jobs, run_all
 
@@ -222,6 +223,21 @@ class DaskExecutor:
         return client, close
 
 
+def _chunk_size(n: int, workers: int) -> int:
+    """How many inputs go in one Dask task: enough to spread a Dask task's dispatch cost (about
+    20 ms) over many inputs, few enough that every worker gets several tasks (a slow input does
+    not leave the others idle) and a chunk's results are not held back long."""
+    per_worker = n // (max(1, workers) * tuning.DASK_TASKS_PER_WORKER)
+    return max(1, min(tuning.DASK_INPUTS_PER_TASK, per_worker))
+
+
+def _worker_count(client: Any) -> int:
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    except Exception:
+        return 1
+
+
 def _run_on(
     client: Any,
     tasks: Sequence[T],
@@ -230,7 +246,7 @@ def _run_on(
     on_result: Callable[[int, Outcome[R]], None] | None,
 ) -> list[Outcome[R]]:
     run_id = uuid.uuid4().hex
-    events: queue.Queue[tuple[str, int, float]] = queue.Queue()
+    events: queue.Queue[tuple[str, Any, float]] = queue.Queue()
 
     def on_timeout(event: Any) -> None:  # runs in the client's event-loop thread
         _ts, msg = event
@@ -239,14 +255,14 @@ def _run_on(
 
     if timeout is not None:
         client.subscribe_topic(TIMEOUT_TOPIC, on_timeout)
-    futures: list[Any] = []
+    run = _DaskRun(client, tasks, fn, timeout, run_id, events)
     try:
-        futures = _submit(client, tasks, fn, timeout, run_id, events)
-        return _collect(client, futures, events, timeout, on_result)
+        size = _chunk_size(len(tasks), _worker_count(client))
+        run.submit([list(range(i, min(i + size, len(tasks))))
+                    for i in range(0, len(tasks), size)])
+        return run.collect(on_result)
     except BaseException:
-        if futures:
-            with contextlib.suppress(Exception):
-                client.cancel(futures)
+        run.cancel_all()
         raise
     finally:
         if timeout is not None:
@@ -254,53 +270,99 @@ def _run_on(
                 client.unsubscribe_topic(TIMEOUT_TOPIC)
 
 
-def _submit(client: Any, tasks: Sequence[Any], fn: Callable[[Any], Any], timeout: float | None,
-            run_id: str, events: queue.Queue[tuple[str, int, float]]) -> list[Any]:
-    """One future per task, each saying on ``events`` when it is done."""
-    n = len(tasks)
-    futures = client.map(
-        _dask_task,
-        list(range(n)),
-        list(tasks),
-        key=[f"mediaprep-{run_id}-{i}" for i in range(n)],
-        pure=False,
-        fn=fn,
-        timeout=timeout,
-        run_id=run_id,
-    )
-    for i, fut in enumerate(futures):
-        fut.add_done_callback(lambda _f, i=i: events.put(("done", i, 0.0)))
-    return list(futures)
+class _DaskRun:
+    """The futures of one run: each a chunk of input indices, each saying on ``events`` when it
+    is done. A chunk that fails as a whole (a timed-out input killed its worker, or the cluster
+    gave up on it) has its unfinished inputs submitted again one per task, so only the input to
+    blame gets the ``"timeout"`` or ``"crash"``."""
 
+    def __init__(self, client: Any, tasks: Sequence[Any], fn: Callable[[Any], Any],
+                 timeout: float | None, run_id: str,
+                 events: queue.Queue[tuple[str, Any, float]]) -> None:
+        self.client, self.tasks, self.fn, self.timeout = client, tasks, fn, timeout
+        self.run_id, self.events = run_id, events
+        self.pending: dict[str, tuple[Any, list[int]]] = {}  # key -> (future, indices)
+        self.chunk_of: dict[int, str] = {}  # input index -> key of the task running it
+        self.results: list[Outcome[Any] | None] = [None] * len(tasks)
+        self.t0 = time.monotonic()
 
-def _collect(client: Any, futures: list[Any], events: queue.Queue[tuple[str, int, float]],
-             timeout: float | None,
-             on_result: Callable[[int, Outcome[Any]], None] | None) -> list[Outcome[Any]]:
-    """Each task's outcome as its future ends or its watchdog reports a timeout."""
-    results: list[Outcome[Any] | None] = [None] * len(futures)
-    t0 = time.monotonic()
-    done = 0
-    while done < len(futures):
-        kind, i, elapsed = _next_event(client, events)
-        if results[i] is not None:
-            continue  # a late completion of a task already reported as timed out
-        if kind == "timeout":
-            outcome: Outcome[Any] = Outcome(
-                error=TaskError("timeout", f"timed out after {timeout:g} s (worker killed)"),
-                elapsed=elapsed,
-            )
-            client.cancel(futures[i])
+    def submit(self, chunks: list[list[int]], retry: bool = False) -> None:
+        prefix = f"mediaprep-{self.run_id}-{'r' if retry else 'c'}"
+        keys = [f"{prefix}{c[0]}-{len(c)}" for c in chunks]
+        futures = self.client.map(
+            _dask_chunk,
+            chunks,
+            [[self.tasks[i] for i in c] for c in chunks],
+            key=keys,
+            pure=False,
+            fn=self.fn,
+            timeout=self.timeout,
+            run_id=self.run_id,
+        )
+        for key, fut, chunk in zip(keys, futures, chunks, strict=True):
+            self.pending[key] = (fut, chunk)
+            for i in chunk:
+                self.chunk_of[i] = key
+            fut.add_done_callback(lambda _f, key=key: self.events.put(("done", key, 0.0)))
+
+    def cancel_all(self) -> None:
+        futures = [fut for fut, _ in self.pending.values()]
+        if futures:
+            with contextlib.suppress(Exception):
+                self.client.cancel(futures)
+
+    def collect(self, on_result: Callable[[int, Outcome[Any]], None] | None
+                ) -> list[Outcome[Any]]:
+        """Each input's outcome as its chunk ends or its watchdog reports a timeout."""
+        remaining = len(self.tasks)
+        while remaining:
+            kind, ref, elapsed = _next_event(self.client, self.events)
+            if kind == "timeout":
+                found = self._timed_out(ref, elapsed)
+            else:
+                found = self._chunk_done(ref)
+            for i, outcome in found:
+                self.results[i] = outcome
+                remaining -= 1
+                if on_result is not None:
+                    on_result(i, outcome)
+        return self.results  # type: ignore[return-value]  # every slot is filled
+
+    def _timed_out(self, index: int, elapsed: float) -> list[tuple[int, Outcome[Any]]]:
+        if self.results[index] is not None:
+            return []  # a late report for an input already done
+        outcome: Outcome[Any] = Outcome(
+            error=TaskError("timeout", f"timed out after {self.timeout:g} s (worker killed)"),
+            elapsed=elapsed,
+        )
+        key = self.chunk_of[index]
+        if key in self.pending:
+            fut, chunk = self.pending.pop(key)
+            self.client.cancel(fut)
+            self._resubmit_singly(chunk, but=index)
+        return [(index, outcome)]
+
+    def _chunk_done(self, key: str) -> list[tuple[int, Outcome[Any]]]:
+        if key not in self.pending:
+            return []  # a chunk cancelled after a timeout
+        fut, chunk = self.pending.pop(key)
+        if fut.status == "finished":
+            found = zip(chunk, fut.result(), strict=True)  # _dask_chunk always returns Outcomes
+        elif len(chunk) > 1:
+            self._resubmit_singly(chunk)
+            return []
         else:
-            outcome = _outcome_of(futures[i], time.monotonic() - t0)
-        results[i] = outcome
-        done += 1
-        if on_result is not None:
-            on_result(i, outcome)
-    return results  # type: ignore[return-value]  # every slot is filled
+            found = zip(chunk, [_failure_of(fut, time.monotonic() - self.t0)], strict=True)
+        return [(i, o) for i, o in found if self.results[i] is None]
+
+    def _resubmit_singly(self, chunk: list[int], but: int | None = None) -> None:
+        again = [[i] for i in chunk if i != but and self.results[i] is None]
+        if again:
+            self.submit(again, retry=True)
 
 
 def _next_event(client: Any,
-                events: queue.Queue[tuple[str, int, float]]) -> tuple[str, int, float]:
+                events: queue.Queue[tuple[str, Any, float]]) -> tuple[str, Any, float]:
     """The next event; raises when the scheduler is gone (no event would ever come)."""
     while True:
         try:
@@ -310,10 +372,8 @@ def _next_event(client: Any,
                 raise RuntimeError(f"lost the Dask scheduler (client {client.status})") from None
 
 
-def _outcome_of(fut: Any, waited: float) -> Outcome[Any]:
-    """The Outcome a finished future carries, or a "crash" for a task the cluster gave up on."""
-    if fut.status == "finished":
-        return fut.result()  # _dask_task always returns an Outcome
+def _failure_of(fut: Any, waited: float) -> Outcome[Any]:
+    """The "crash" of a task the cluster gave up on (or could not run)."""
     try:
         exc = fut.exception()
     except BaseException as err:  # cancelled (the cluster shut down under us)
@@ -329,11 +389,11 @@ def _outcome_of(fut: Any, waited: float) -> Outcome[Any]:
 # --- worker side ----------------------------------------------------------------------------
 
 
-def _dask_task(index: int, task: Any, *, fn: Callable[[Any], Any], timeout: float | None,
-               run_id: str) -> Outcome[Any]:
-    """Run ``fn(task)`` in a Dask worker; exceptions become outcomes (so they are not retried)."""
-    t0 = time.perf_counter()
-    finished = threading.Event()
+def _dask_chunk(indices: list[int], tasks: list[Any], *, fn: Callable[[Any], Any],
+                timeout: float | None, run_id: str) -> list[Outcome[Any]]:
+    """Run ``fn`` over a chunk's inputs in a Dask worker, one after another, each with its own
+    timeout; one Outcome per input."""
+    worker = None
     if timeout is not None:
         try:
             from distributed import get_worker
@@ -341,6 +401,16 @@ def _dask_task(index: int, task: Any, *, fn: Callable[[Any], Any], timeout: floa
             worker = get_worker()  # only works in the task's own thread
         except Exception:
             worker = None
+    return [_dask_task(i, task, worker, fn=fn, timeout=timeout, run_id=run_id)
+            for i, task in zip(indices, tasks, strict=True)]
+
+
+def _dask_task(index: int, task: Any, worker: Any, *, fn: Callable[[Any], Any],
+               timeout: float | None, run_id: str) -> Outcome[Any]:
+    """Run ``fn(task)`` in a Dask worker; exceptions become outcomes (so they are not retried)."""
+    t0 = time.perf_counter()
+    finished = threading.Event()
+    if timeout is not None:
         threading.Thread(target=_watchdog, args=(worker, finished, timeout, run_id, index, t0),
                          name="mediaprep-watchdog", daemon=True).start()
     try:

@@ -38,6 +38,12 @@ def fails_on_three(x: int) -> int:
     return x
 
 
+def hangs_on(x: int, bad: int) -> int:
+    if x == bad:
+        time.sleep(120)
+    return x
+
+
 def hangs_on_one(x: int) -> int:
     if x == 1:
         time.sleep(120)
@@ -49,6 +55,19 @@ def dies_on_two(x: int) -> int:
         # Let the other tasks finish first: a task that shares a worker with one that kills it
         # is counted as a suspect by Dask's scheduler too (see mediaprep.batch.executors).
         time.sleep(1.0)
+        os._exit(7)
+    return x
+
+
+def with_task_key(x: int) -> tuple[int, str]:
+    """``x`` and the key of the Dask task that ran it."""
+    from distributed import get_worker
+
+    return x, str(get_worker().get_current_task())
+
+
+def dies_on(x: int, bad: int) -> int:
+    if x == bad:
         os._exit(7)
     return x
 
@@ -289,6 +308,37 @@ def test_dask_task_that_keeps_killing_workers_is_a_crash(dask_ex) -> None:  # no
     outcomes = dask_ex.run([0, 1, 2, 3], dies_on_two, jobs=3, timeout=60)
     assert [o.value for o in outcomes] == [0, 1, None, 3]
     err = outcomes[2].error
+    assert err is not None and err.kind == "crash" and err.type == "KilledWorker"
+
+
+def test_dask_runs_many_inputs_per_task(dask_ex) -> None:  # noqa: ANN001
+    """10^6 inputs must not be 10^6 Dask tasks (about 20 ms each to dispatch): inputs go in
+    chunks, and the contract holds per input (order, one on_result each)."""
+    seen: list[int] = []
+    outcomes = dask_ex.run(list(range(400)), with_task_key, jobs=3, timeout=30,
+                           on_result=lambda i, o: seen.append(i))
+    assert [o.value[0] for o in outcomes] == list(range(400))
+    assert sorted(seen) == list(range(400))
+    keys = [o.value[1] for o in outcomes]
+    assert len(set(keys)) <= 400 // 8  # several inputs a task (today: one task an input)
+    assert len(set(keys)) >= 3  # ... and still spread over the workers
+    # A chunk is consecutive inputs.
+    assert all(keys[i] == keys[i - 1] or keys[i] not in keys[:i] for i in range(1, 400))
+
+
+def test_dask_hung_input_times_out_alone_in_its_chunk(dask_ex) -> None:  # noqa: ANN001
+    outcomes = dask_ex.run(list(range(60)), functools.partial(hangs_on, bad=7), jobs=3,
+                           timeout=2)
+    assert [o.value for o in outcomes] == [None if i == 7 else i for i in range(60)]
+    err = outcomes[7].error
+    assert err is not None and err.kind == "timeout"
+
+
+def test_dask_input_that_kills_its_chunk_crashes_alone(dask_ex) -> None:  # noqa: ANN001
+    outcomes = dask_ex.run(list(range(60)), functools.partial(dies_on, bad=7), jobs=3,
+                           timeout=60)
+    assert [o.value for o in outcomes] == [None if i == 7 else i for i in range(60)]
+    err = outcomes[7].error
     assert err is not None and err.kind == "crash" and err.type == "KilledWorker"
 
 
