@@ -13,7 +13,9 @@ input, cold and rerun, against the floor of the same work done by hand in the sa
   10^6-input figure without 10^6 files: plan_prep, journal lookups, the records the workers
   append, parts.jsonl, journal.idx, and a rerun's read of it; wall, CPU and peak RSS per stage.
 * --executors N: N trivial tasks through the local pool and a Dask LocalCluster (2 workers):
-  what dispatch alone costs an input.
+  what dispatch alone costs an input. The baseline for Dask is plain ``client.map`` (one Dask
+  task an input) on the same cluster; the ratio is its time / the dask executor's (which puts
+  several inputs in a task, see mediaprep.tuning.DASK_INPUTS_PER_TASK).
 
 Peak RSS is the largest sum over the command's process tree (parent, fork server, workers),
 sampled every 20 ms. Ratios are baseline time / mediaprep time (below 1: mediaprep slower);
@@ -239,6 +241,15 @@ assert all(o.ok for o in out)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(f"  {which:6} {n:>9,} tasks {wall:8.2f} s {wall / n * 1e6:8.1f} us/task wall "
       f"{cpu / n * 1e6:8.1f} us/task parent CPU   parent peak RSS {rss:5.0f} MB")
+if which == "dask":  # baseline: one Dask task an input, on the same cluster
+    t0 = time.perf_counter()
+    futures = client.map(abs, tasks, pure=False)
+    for fut in futures:
+        fut.add_done_callback(lambda f: None)
+    client.gather(futures)
+    base = time.perf_counter() - t0
+    print(f"  dask, one task an input (client.map) {base:8.2f} s {base / n * 1e6:8.1f} us/task "
+          f"wall   ratio {base / wall:6.1f}")
 """
 
 

@@ -16,6 +16,11 @@ only "run this function over these tasks, retry on lost workers": Dask's futures
 
 How the ``dask`` executor keeps the ``run_all`` contract:
 
+* A Dask task costs about 20 ms to dispatch (``bench/bench_scale.py --executors``), so one task
+  runs a chunk of consecutive inputs, one after another: up to
+  :data:`mediaprep.tuning.DASK_INPUTS_PER_TASK`, fewer when that would leave a worker fewer than
+  ``DASK_TASKS_PER_WORKER`` tasks (a run of a few inputs is one input a task). A chunk's
+  outcomes come back (and ``on_result`` is called for each) when the chunk ends.
 * ``fn`` runs in a Dask worker (give workers one thread each: ``dask worker --nthreads 1``);
   an exception is caught there and comes back as an ``"exception"`` outcome, never retried.
 * A worker that dies (killed, out of memory, segfault) loses its tasks; the scheduler runs
@@ -29,6 +34,10 @@ How the ``dask`` executor keeps the ``run_all`` contract:
 * A task past ``timeout`` is reported by a watchdog thread in its worker (an event on the
   scheduler), gets a ``"timeout"`` outcome here and is cancelled; the watchdog then kills its
   worker process (a Python thread cannot be stopped) and the worker's nanny starts a new one.
+  The chunk's other unfinished inputs are submitted again, one input a task.
+* A chunk the cluster gives up on (its worker died on every retry) is submitted again one
+  input a task, so only the input that kills workers ends as a ``"crash"``. Inputs a lost
+  chunk had already finished run again (safe, as above).
 * ``jobs`` is the number of worker processes of the local cluster started when no scheduler
   address is given; with an address the cluster's own workers run the tasks.
 """

@@ -327,17 +327,18 @@ def test_dask_runs_many_inputs_per_task(dask_ex) -> None:  # noqa: ANN001
 
 
 def test_dask_hung_input_times_out_alone_in_its_chunk(dask_ex) -> None:  # noqa: ANN001
-    outcomes = dask_ex.run(list(range(60)), functools.partial(hangs_on, bad=7), jobs=3,
+    """24 inputs on 3 workers: chunks of 2; input 7 shares its chunk with input 6."""
+    outcomes = dask_ex.run(list(range(24)), functools.partial(hangs_on, bad=7), jobs=3,
                            timeout=2)
-    assert [o.value for o in outcomes] == [None if i == 7 else i for i in range(60)]
+    assert [o.value for o in outcomes] == [None if i == 7 else i for i in range(24)]
     err = outcomes[7].error
     assert err is not None and err.kind == "timeout"
 
 
 def test_dask_input_that_kills_its_chunk_crashes_alone(dask_ex) -> None:  # noqa: ANN001
-    outcomes = dask_ex.run(list(range(60)), functools.partial(dies_on, bad=7), jobs=3,
+    outcomes = dask_ex.run(list(range(24)), functools.partial(dies_on, bad=7), jobs=3,
                            timeout=60)
-    assert [o.value for o in outcomes] == [None if i == 7 else i for i in range(60)]
+    assert [o.value for o in outcomes] == [None if i == 7 else i for i in range(24)]
     err = outcomes[7].error
     assert err is not None and err.kind == "crash" and err.type == "KilledWorker"
 
