@@ -68,6 +68,7 @@ def with_task_key(x: int) -> tuple[int, str]:
 
 def dies_on(x: int, bad: int) -> int:
     if x == bad:
+        time.sleep(1.0)  # as dies_on_two: the other tasks finish first
         os._exit(7)
     return x
 
@@ -336,10 +337,12 @@ def test_dask_hung_input_times_out_alone_in_its_chunk(dask_ex) -> None:  # noqa:
 
 
 def test_dask_input_that_kills_its_chunk_crashes_alone(dask_ex) -> None:  # noqa: ANN001
-    outcomes = dask_ex.run(list(range(24)), functools.partial(dies_on, bad=7), jobs=3,
+    """Input 23 shares its chunk with input 22 (24 inputs, 3 workers: chunks of 2): after the
+    chunk's worker dies on every retry, 22 is run again alone and only 23 is a crash."""
+    outcomes = dask_ex.run(list(range(24)), functools.partial(dies_on, bad=23), jobs=3,
                            timeout=60)
-    assert [o.value for o in outcomes] == [None if i == 7 else i for i in range(24)]
-    err = outcomes[7].error
+    assert [o.value for o in outcomes] == [None if i == 23 else i for i in range(24)]
+    err = outcomes[23].error
     assert err is not None and err.kind == "crash" and err.type == "KilledWorker"
 
 
