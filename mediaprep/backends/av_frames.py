@@ -958,10 +958,9 @@ def extract_frames(
 # A target's frame depends only on the keyframe before it and the packets between, so targets
 # that need different keyframes can be decoded by different decoders: on a machine with two
 # cores, two decoders (each one open of the file, kept for all its chunks) take alternate
-# chunks of targets, and
-# the frames still come out in order, each the one shown at its time (the same code picks it).
-# Frame threads cannot do this when only a few frames per GOP are wanted (one picture decodes
-# on one core). Memory stays bounded: a decoder runs at most PARALLEL_WINDOW chunks ahead of
+# chunks of targets, and the frames still come out in order, each the one shown at its time
+# (the same code picks it). Frame threads cannot do this when only a few frames per GOP are
+# wanted (one picture decodes on one core). Memory stays bounded: a decoder runs at most PARALLEL_WINDOW chunks ahead of
 # the consumer, and a chunk holds at most PARALLEL_CHUNK_BYTES of converted frames.
 
 PARALLEL_DECODERS = 2
