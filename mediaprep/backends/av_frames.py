@@ -960,11 +960,13 @@ def extract_frames(
 # cores, two decoders (each one open of the file, kept for all its chunks) take alternate
 # chunks of targets, and the frames still come out in order, each the one shown at its time
 # (the same code picks it). Frame threads cannot do this when only a few frames per GOP are
-# wanted (one picture decodes on one core). Memory stays bounded: a decoder runs at most PARALLEL_WINDOW chunks ahead of
-# the consumer, and a chunk holds at most PARALLEL_CHUNK_BYTES of converted frames.
+# wanted (one picture decodes on one core). Memory stays bounded: a decoder runs at most
+# PARALLEL_WINDOW chunks ahead of the consumer, a chunk holds at most PARALLEL_CHUNK_BYTES of
+# converted frames, and one the consumer has not reached yet at most PARALLEL_AHEAD_FRAMES.
 
 PARALLEL_DECODERS = 2
 PARALLEL_WINDOW = 2  # chunks decoded but not yet taken, in all (3: +30 MB at 1080p, no faster)
+PARALLEL_AHEAD_FRAMES = 1  # converted frames queued in a chunk the consumer has not reached
 PARALLEL_CHUNK_BYTES = 24 << 20  # converted frames held per chunk
 PARALLEL_MIN_WORK = 8 * 1920 * 1080  # target pixels (frames x coded size) worth a second decoder
 
@@ -1077,6 +1079,9 @@ class _TwoDecoders:
                 fr = next(frames, None)
                 if fr is None:
                     return True  # the video ended: a short chunk, and the consumer stops
+                with self.turn:  # a chunk not yet read holds at most PARALLEL_AHEAD_FRAMES
+                    self.turn.wait_for(lambda j=j: self.stop.is_set() or j <= self.taken
+                                       or self.outs[j].qsize() < PARALLEL_AHEAD_FRAMES)
                 if self.stop.is_set():
                     fr.image.close()
                     return False
