@@ -1408,8 +1408,9 @@ def apply_orientation(img: Image.Image, container: int | None = None
     Returns ``(image, rotated)``. The tag is removed from EXIF and XMP in the result so no
     viewer (or model front end) rotates a second time. An orientation of 1 is a no-op and
     returns the input unchanged (a tag of 1 asks nobody to rotate). ``container``: the
-    orientation the file around the picture gives (a DNG's IFD 0 for its JPEG preview), used
-    when the picture carries none of its own.
+    orientation the probe found for the file (for a DNG, its IFD 0's, which its embedded JPEG
+    preview does not carry), used when the decoded picture carries none of its own, so that
+    prep turns what check said it would.
     """
     if orientation_of(img) == 1:
         if container in _UPRIGHT:

@@ -942,7 +942,7 @@ def _decode_for_tiles(src: Resource, info: MediaInfo, layout: TileLayout,
         img = load_image(opened)
         if src.image is None and opened is not img:
             opened.close()
-    img, rotated = apply_orientation(img, _container_orientation(info))
+    img, rotated = apply_orientation(img, info.orientation)
     if tuple(img.size) != tuple(_upright(info)):  # a header the decode did not agree with
         layout = tile_layout(img.size, limits.value("image.recommended_box"),
                              _sizing_estimator(settings))
@@ -1307,7 +1307,7 @@ def _decode_size(opened: Image.Image, info: MediaInfo, plan: ImagePlan,
 
 
 def _turn_upright(img: Image.Image, info: MediaInfo, result: Prepared) -> Image.Image:
-    img, rotated = apply_orientation(img, _container_orientation(info))
+    img, rotated = apply_orientation(img, info.orientation)
     if rotated:
         result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
                                                     "orientation says"))
@@ -1442,11 +1442,6 @@ def _orientation_source(info: MediaInfo | None) -> str:
     """Where an image's orientation is written: a HEIF/AVIF's irot/imir item properties, else
     EXIF."""
     return info.orientation_source if info is not None else "EXIF"
-
-
-def _container_orientation(info: MediaInfo) -> int | None:
-    """The orientation a DNG gives its embedded preview (a JPEG stored as the sensor saw it)."""
-    return info.orientation if info.format == "dng" else None
 
 
 def _wxh(size: tuple[int, int] | list[int]) -> str:
