@@ -74,6 +74,8 @@ def frames_to_folder(video: str, out_dir: str | os.PathLike[str], settings: Sett
     out = Path(out_dir)  # made by the worker once the input is known to be a video
     record = read_frames_record(out, video)
     refuse_frames_in_the_way(out, record, settings.max_frames)
+    if record.run is not None:  # a killed run's half-written frames
+        sweep_temporaries(out, [out], [record.run])
     run_id = new_run_id()  # the marker of this run's temporaries, for the sweep below
     outcome = run_tasks([(video, str(out), settings, run_id, record)], frames_job, jobs=1,
                         timeout=timeout, on_result=None, executor=None,
@@ -119,11 +121,11 @@ def frames_job(task: tuple[str, str, Settings, str, FramesRecord]) -> dict[str, 
 
     video, out_dir, settings, run_id, record = task
     with writing_for_run(run_id):
-        return _frames_work(video, out_dir, settings, record)
+        return _frames_work(video, out_dir, settings, record, run_id)
 
 
 def _frames_work(video: str, out_dir: str, settings: Settings,
-                 record: FramesRecord) -> dict[str, Any]:
+                 record: FramesRecord, run_id: str) -> dict[str, Any]:
     from ..backends.av_frames import FrameExtractionError
     from ..kinds import probe_resource
     from ..kinds.video import frames_for_command, frames_manifest
@@ -139,7 +141,7 @@ def _frames_work(video: str, out_dir: str, settings: Settings,
     except OSError as exc:
         return {"output_error": f"cannot make the output folder {out_dir}: {exc}"}
     try:
-        claim_frames(Path(out_dir), video, record, settings.max_frames)
+        claim_frames(Path(out_dir), video, record, settings.max_frames, run_id)
         fs, refused = frames_for_command(src, info, settings, Path(out_dir))
     except OSError as exc:
         if _is_output_error(exc, out_dir):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MediaprepError
-from ..output import atomic_write
+from ..output import atomic_write, is_run_id
 
 __all__ = ["FramesDirRefused", "FramesRecord", "claim_frames", "finish_frames",
            "give_up_frames", "read_frames_record", "refuse_frames_in_the_way"]
@@ -47,6 +47,7 @@ class FramesRecord:
 
     own: list[dict[str, Any]] = field(default_factory=list)  # the record's entries
     complete: bool = True  # False: written by a run that did not finish
+    run: str | None = None  # that unfinished run's marker: its temporaries are swept
 
     def names(self) -> set[str]:
         return {e["file"] for e in self.own}
@@ -99,7 +100,8 @@ def read_frames_record(out: Path, video: str | None = None) -> FramesRecord:
     keep = _file_id(video)
     own = [e for e in (written if isinstance(written, list) else [])
            if _valid_entry(e) and _still_own(out, e, complete, keep)]
-    return FramesRecord(own, complete)
+    run = data.get("run")
+    return FramesRecord(own, complete, run if not complete and is_run_id(run) else None)
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
@@ -151,14 +153,16 @@ def refuse_frames_in_the_way(out: Path, record: FramesRecord, max_frames: int) -
             "changed since): it would be replaced; move them away or choose another folder")
 
 
-def claim_frames(out: Path, video: str, record: FramesRecord, max_frames: int) -> None:
+def claim_frames(out: Path, video: str, record: FramesRecord, max_frames: int,
+                 run_id: str) -> None:
     """Before the first frame is written: record in frames.json every name the run may write
-    and the earlier run's own files, without sizes (the run may rewrite any of them), so a run
-    killed at any point leaves only files the next run knows as mediaprep's."""
+    and the earlier run's own files, without sizes (the run may rewrite any of them), and the
+    run's marker, so a run killed at any point leaves only files the next run knows as
+    mediaprep's: its frames by name, its half-written temporaries by the marker."""
     names = sorted(record.names() | set(frame_names(max_frames)))
     atomic_write(out / MANIFEST, json.dumps(
-        {"generator": GENERATOR, "video": video, "complete": False, "frames": [],
-         "written": [{"file": n} for n in names]}) + "\n")
+        {"generator": GENERATOR, "video": video, "complete": False, "run": run_id,
+         "frames": [], "written": [{"file": n} for n in names]}) + "\n")
 
 
 def _stamp(out: Path, name: str) -> dict[str, Any]:

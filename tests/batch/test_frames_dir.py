@@ -177,7 +177,16 @@ def test_a_killed_runs_frames_are_known_to_the_next_run(tmp_path: Path) -> None:
     proc.wait()
     if proc.returncode != -signal.SIGKILL:
         pytest.skip("the run ended before it could be killed")
-    assert json.loads((out / "frames.json").read_text())["complete"] is False
+    claim = json.loads((out / "frames.json").read_text())
+    assert claim["complete"] is False
+    # The kill may land while a frame is half-written (its temporary, named by the killed
+    # run's marker); make that moment certain. Another run's temporary, not recorded here,
+    # and a user's own dot-file stay.
+    (out / f".mp-tmp-{claim['run']}-0123abcd-frame_000011.jpg").write_bytes(b"\xff\xd8 half")
+    unknown = out / ".mp-tmp-0123456789ab-0123abcd-frame_000012.jpg"
+    unknown.write_bytes(b"not this run's")
+    (out / ".notes.tmp").write_bytes(b"the user's")
     code, text = frames(clip, "-o", out, "--fps", "2", "--max-frames", "6")
     assert code == 0, text
-    assert sorted(p.name for p in out.iterdir()) == sorted([*_listed(out), "frames.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*_listed(out), "frames.json", unknown.name, ".notes.tmp"])
