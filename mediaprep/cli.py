@@ -19,12 +19,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 # Only light modules here: PyAV, numpy and Pillow are imported by the commands that need them,
-# after local workers' fork server has started importing them alongside (see prestart_workers).
+# after local workers' fork server has started importing them alongside (see prestart_workers);
+# the batch side (journal, cache, executors) too, so that `frames` and `limits` never load it.
 from . import limits as limits_mod
-from .batch import DEFAULT_TIMEOUT, BatchError, RunStopped
-from .batch.executors import ExecutorUnavailable
-from .batch.pool import WorkerStartError
-from .batch.requests import BatchRequestError
 from .config import RUN_SWITCHES, Config, ConfigError, load_config
 from .errors import blank_path_problem
 from .limits import LimitError
@@ -191,6 +188,31 @@ def _refuse_bad_params(settings: Settings) -> None:
                                      for f in bad))
 
 
+#: How a command ends on an error of the library's, by the error class's module and name: a
+#: usage error (exit 2), a failure click reports (exit 1), or a stop (the machine, not an
+#: input: exit 2 with what to do, as for an OSError). By name, so that the modules a command
+#: never reached are not imported to be named here (a class never imported was never raised).
+_ENDINGS: dict[tuple[str, str], str] = {
+    ("mediaprep.settings", "SettingsError"): "usage",
+    ("mediaprep.limits", "LimitError"): "usage",
+    ("mediaprep.config", "ConfigError"): "usage",
+    ("mediaprep.batch.folder", "BatchError"): "usage",
+    ("mediaprep.batch.executors", "ExecutorUnavailable"): "usage",
+    ("mediaprep.batch.pool", "WorkerStartError"): "failure",
+    ("mediaprep.batch.requests", "BatchRequestError"): "failure",
+    ("mediaprep.batch.folder", "RunStopped"): "stop",
+}
+
+
+def _ending(exc: BaseException) -> str | None:
+    """How a command ends on ``exc`` (see :data:`_ENDINGS`), or None: not the library's."""
+    for cls in type(exc).__mro__:
+        ending = _ENDINGS.get((cls.__module__, cls.__qualname__))
+        if ending is not None:
+            return ending
+    return "stop" if isinstance(exc, OSError) else None
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -198,24 +220,31 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         name = (ctx.info_name if ctx is not None else None) or fn.__name__
         try:
             return fn(*args, **kwargs)
-        except (SettingsError, LimitError, ConfigError, BatchError,
-                ExecutorUnavailable) as exc:
-            raise UsageFailure(str(exc)) from exc
-        except (WorkerStartError, BatchRequestError) as exc:
-            raise click.ClickException(str(exc)) from exc
         except KeyboardInterrupt:
             # Not click's bare "Aborted!" with exit 1, which a script would read as "some
             # input failed": say what is kept, and exit as a shell does on Ctrl-C.
             click.echo(f"\nmediaprep {name}: interrupted{KEPT.get(name, '')}", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        except (OSError, RunStopped) as exc:
-            if isinstance(exc, BrokenPipeError) and _output_pipe_closed():
-                _quiet_exit_on_closed_pipe()
-            # The machine, not an input: a full disk, an output folder that cannot be made.
-            _say(f"mediaprep {name}: stopped: {exc}{_what_to_do(exc, name)}", err=True)
-            sys.exit(EXIT_USAGE)
+        except Exception as exc:
+            _end_on(exc, name)
+            raise
 
     return wrapper
+
+
+def _end_on(exc: Exception, command: str) -> None:
+    """End ``command`` as :data:`_ENDINGS` says for ``exc``; returns when it does not say."""
+    ending = _ending(exc)
+    if ending == "usage":
+        raise UsageFailure(str(exc)) from exc
+    if ending == "failure":
+        raise click.ClickException(str(exc)) from exc
+    if ending == "stop":
+        if isinstance(exc, BrokenPipeError) and _output_pipe_closed():
+            _quiet_exit_on_closed_pipe()
+        # The machine, not an input: a full disk, an output folder that cannot be made.
+        _say(f"mediaprep {command}: stopped: {exc}{_what_to_do(exc, command)}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 #: ``mediaprep limits | head -1``: the reader has what it wanted and closed the pipe. As other
@@ -348,6 +377,8 @@ def pop_run_options(opts: dict[str, Any], paths: tuple[str, ...]) -> tuple[
 
 def _timeout(value: float | None, command: str) -> float | None:
     if value is None:
+        from .batch.folder import DEFAULT_TIMEOUT
+
         return DEFAULT_TIMEOUT[command]
     return value or None  # 0: no limit
 

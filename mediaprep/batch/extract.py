@@ -68,20 +68,19 @@ def frames_to_folder(video: str, out_dir: str | os.PathLike[str], settings: Sett
     """
     from ..output import new_run_id
     from .folder import run_tasks
-    from .journal import sweep_temporaries
     from .summary import task_failure_message
 
     out = Path(out_dir)  # made by the worker once the input is known to be a video
     record = read_frames_record(out, video)
     refuse_frames_in_the_way(out, record, settings.max_frames)
     if record.run is not None:  # a killed run's half-written frames
-        sweep_temporaries(out, [out], [record.run])
+        _sweep(out, record.run)
     run_id = new_run_id()  # the marker of this run's temporaries, for the sweep below
     outcome = run_tasks([(video, str(out), settings, run_id, record)], frames_job, jobs=1,
                         timeout=timeout, on_result=None, executor=None,
                         executor_options=None, start_method=_one_worker_start())[0]
     if not outcome.ok:
-        sweep_temporaries(out, [out], [run_id])  # a killed worker may leave a half-written frame
+        _sweep(out, run_id)  # a killed worker may leave a half-written frame
         give_up_frames(out, video)
         return FramesOutcome(video, error="file.unreadable: "
                                           + task_failure_message(video, outcome.error))
@@ -96,21 +95,35 @@ def frames_to_folder(video: str, out_dir: str | os.PathLike[str], settings: Sett
     return FramesOutcome(video, manifest=manifest, notes=list(done["notes"]))
 
 
+def _sweep(out: Path, run: str) -> None:
+    """Remove the temporaries run ``run`` left in the output folder (imported here: a run
+    that needs no sweep does not load the journal)."""
+    from .journal import sweep_temporaries
+
+    sweep_temporaries(out, [out], [run])
+
+
 def _one_worker_start() -> str | None:
     """How the one worker starts: forked from this process when no other Python thread runs
-    here, since all it needs is imported already (a fork server would start a second
-    interpreter and import it all again: 0.4 s of CPU and 30 MB). Else the pool's default.
+    here, once what it needs is imported here (a fork server would start a second interpreter
+    and import it all again: 0.4 s of CPU and 30 MB). Else the pool's default.
+
+    Imported here, not in the child: the child's resident size then counts only the library
+    pages its work touches, not every page an import touched (10 MB at 1080p).
 
     Native threads left (a BLAS pool, FFmpeg's decoder and scaler threads) are then idle: only
     a Python thread could have work running on them. Garbage is collected first, in this
     process, where those threads still are: a child that freed a dead scaler would wait
     forever for threads it does not have."""
     import gc
+    import importlib
     import multiprocessing
     import threading
 
     if threading.active_count() != 1 or "fork" not in multiprocessing.get_all_start_methods():
         return None
+    for module in frames_job.worker_imports:  # type: ignore[attr-defined]
+        importlib.import_module(module)
     gc.collect()
     return "fork"
 
@@ -122,6 +135,11 @@ def frames_job(task: tuple[str, str, Settings, str, FramesRecord]) -> dict[str, 
     video, out_dir, settings, run_id, record = task
     with writing_for_run(run_id):
         return _frames_work(video, out_dir, settings, record, run_id)
+
+
+# What frames_job imports: a fork server preloads them, and a forked worker finds them imported
+frames_job.worker_imports = ("mediaprep.kinds", "mediaprep.kinds.video",  # type: ignore[attr-defined]
+                             "mediaprep.backends.av_frames", "mediaprep.resource")
 
 
 def _frames_work(video: str, out_dir: str, settings: Settings,

@@ -1,24 +1,30 @@
 """Media kinds: each kind module (image, video, frames) holds its probe -> check -> plan ->
 prepare strategy; this module picks the kind of an input and routes to it.
+
+A kind's module (and its backend: PyAV, Pillow, numpy) is imported when an input of that kind
+comes: ``mediaprep frames`` never loads the image kind, and ``check_params`` (kinds.common)
+loads none.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from ..backends.av import probe_video
-from ..backends.pillow import probe_image
 from ..backends.sniff import HEAD_BYTES, Sniffed, extension_matches, sniff
 from ..limits import Limits, limits_for
-from ..resource import Resource, ResourceError
 from ..settings import Settings
 from ..types import MediaInfo, Report
-from . import frames, image, video
 from .common import report_for
+
+if TYPE_CHECKING:
+    from ..resource import Resource
 
 __all__ = ["KINDS", "check_info", "probe_resource"]
 
@@ -64,12 +70,14 @@ _WARNING_ORIGINS = {"PIL": "Pillow: ", "av": "PyAV: ", "pillow_heif": "pillow-he
 def _probe(src: Resource, *, limits: Limits | None, deep: bool, preview: bool) -> MediaInfo:
     limits = limits or limits_for()
     if src.frames is not None:
-        return frames.probe_frames(src, lambda m: _probe(m, limits=limits, deep=deep,
-                                                         preview=False))
+        return KINDS["frames"].probe_frames(src, lambda m: _probe(m, limits=limits, deep=deep,
+                                                                  preview=False))
     if src.url is not None:  # the URL policy is Resource.access; the api reads URLs locally
+        from ..resource import ResourceError
+
         raise ResourceError(f"{src.name}: a URL is read through Resource.local, not probed")
     if src.image is not None:
-        return image.probe(src, limits)
+        return KINDS["image"].probe(src, limits)
     if src.path is not None:
         problem = _path_problem(src.path)
         if problem:
@@ -90,9 +98,10 @@ def _probe_bytes(src: Resource, limits: Limits, *, deep: bool, preview: bool) ->
         return MediaInfo(path=src.name, kind="other", bytes=0, extension=src.extension,
                          error="the file is empty (0 bytes)", error_code="file.unreadable")
     if sniffed.kind == "image":
-        return image.probe(src, limits, deep=deep, sniffed=sniffed)
+        return KINDS["image"].probe(src, limits, deep=deep, sniffed=sniffed)
     if sniffed.kind == "video":
-        return video.probe(src, sniffed=sniffed, deep=deep, preview=preview, limits=limits)
+        return KINDS["video"].probe(src, sniffed=sniffed, deep=deep, preview=preview,
+                                          limits=limits)
     info = _unknown(src, sniffed, limits)
     info.extension = src.extension
     info.extension_matches = extension_matches(src.extension, info.format)
@@ -117,6 +126,8 @@ def _path_problem(path: Path) -> str | None:
 
 def _unknown(src: Resource, sniffed: Sniffed, limits: Limits) -> MediaInfo:
     """Bytes no magic number matched: try the decoders before giving up (e.g. TGA, raw MPEG)."""
+    from ..backends.av import probe_video
+    from ..backends.pillow import probe_image
     from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, SHARED_EXTENSIONS, VIDEO_FORMATS
 
     claimed = EXTENSIONS.get(src.extension or "")
@@ -125,7 +136,8 @@ def _unknown(src: Resource, sniffed: Sniffed, limits: Limits) -> MediaInfo:
         info = probe_image(src, Sniffed("image", None), max_pixels=None)
         if info.error_code is None:
             return info
-        vinfo = probe_video(src, Sniffed("video", None), bounds=video.video_bounds(limits))
+        vinfo = probe_video(src, Sniffed("video", None),
+                            bounds=KINDS["video"].video_bounds(limits))
         if vinfo.error_code is None:
             return vinfo
     info = MediaInfo(path=src.name, kind="other", bytes=src.size)
@@ -145,12 +157,37 @@ def _unknown(src: Resource, sniffed: Sniffed, limits: Limits) -> MediaInfo:
 
 # kind name -> the module holding its strategy: probe(...), check(info, settings) -> Report,
 # and its prepare function
-KINDS = {"image": image, "video": video, "frames": frames}
+_KIND_MODULES = {"image": ".image", "video": ".video", "frames": ".frames"}
+
+
+def _kind_module(kind: str) -> ModuleType | None:
+    """The module of ``kind`` (imported now if it was not), or None: no such kind."""
+    name = _KIND_MODULES.get(kind)
+    return None if name is None else importlib.import_module(name, __name__)
+
+
+class _Kinds(Mapping[str, ModuleType]):
+    """:data:`KINDS`: kind name -> its module, each imported on first look-up."""
+
+    def __getitem__(self, kind: str) -> ModuleType:
+        module = _kind_module(kind)
+        if module is None:
+            raise KeyError(kind)
+        return module
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_KIND_MODULES)
+
+    def __len__(self) -> int:
+        return len(_KIND_MODULES)
+
+
+KINDS: Mapping[str, ModuleType] = _Kinds()
 
 
 def check_info(info: MediaInfo, settings: Settings) -> Report:
     """Findings for a probed input under ``settings`` (its kind's check)."""
-    kind = KINDS.get(info.kind)
+    kind = _kind_module(info.kind)
     if kind is None or (info.error_code is not None and info.kind != "frames"):
         return report_for(info, settings, list)
     return kind.check(info, settings)

@@ -1,0 +1,68 @@
+"""What a command costs before and after its work: the modules it loads and how its process
+ends. Each check runs a fresh interpreter (a test process has imported everything already)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.videogen import make_video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: What ``mediaprep frames`` never uses: the image and image-list kinds, the folder run's
+#: journal, cache, tasks and executors, request bodies, the library API, uploads, URLs and the
+#: HTML report (and what those load: Dask, tqdm).
+NOT_FOR_FRAMES = (
+    "mediaprep.api", "mediaprep.kinds.image", "mediaprep.kinds.frames",
+    "mediaprep.batch.journal", "mediaprep.batch.cache", "mediaprep.batch.tasks",
+    "mediaprep.batch.executors", "mediaprep.batch.inputs", "mediaprep.emit.request",
+    "mediaprep.upload", "mediaprep.net.fetch", "mediaprep.report.html", "dask", "tqdm",
+)
+
+#: What importing the command line alone (``mediaprep --help``, ``mediaprep limits``) never
+#: loads: the decoders and every module a command imports when it runs.
+NOT_FOR_THE_COMMAND_LINE = (
+    "numpy", "av", "PIL", "mediaprep.kinds", "mediaprep.backends.av", "mediaprep.batch.folder",
+    "mediaprep.batch.pool", "mediaprep.batch.extract", *NOT_FOR_FRAMES,
+)
+
+
+def _python(code: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _loaded(proc: subprocess.CompletedProcess[str], names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` (modules and packages) the process's last output line lists."""
+    modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [n for n in names if any(m == n or m.startswith(n + ".") for m in modules)]
+
+
+def test_importing_the_command_line_loads_no_decoder_and_no_command(tmp_path):
+    proc = _python("import json, sys\nimport mediaprep.cli\nprint(json.dumps(list(sys.modules)))",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert _loaded(proc, NOT_FOR_THE_COMMAND_LINE) == []
+
+
+def test_a_frames_run_loads_only_what_frames_use(tmp_path):
+    clip = make_video(tmp_path / "clip.mp4", n_frames=30, fps=10)
+    code = ("import json, sys\n"
+            "from mediaprep.cli import main\n"
+            "try:\n"
+            "    main(['frames', sys.argv[1], '-o', sys.argv[2]], standalone_mode=False)\n"
+            "except SystemExit as exc:\n"
+            "    assert exc.code == 0, exc.code\n"
+            "print(json.dumps(list(sys.modules)))")
+    proc = _python(code, str(clip), str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads((tmp_path / "out" / "frames.json").read_text())["frames"]) == 6
+    assert _loaded(proc, NOT_FOR_FRAMES) == []
+    # the worker's modules were loaded here, before it was forked (see the next test)
+    assert _loaded(proc, ("mediaprep.kinds.video", "mediaprep.backends.av_frames")) == [
+        "mediaprep.kinds.video", "mediaprep.backends.av_frames"]
