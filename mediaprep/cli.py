@@ -838,8 +838,9 @@ def frames(video: str, out_dir: str, timeout: float | None, **opts: Any) -> None
         _say(f"mediaprep frames: stopped: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     if outcome.error:
-        _say(f"error {outcome.error}" if outcome.error.startswith("file.unreadable: ")
-             else f"{video}: error {outcome.error}", err=True)
+        code, _, message = outcome.error.partition(": ")
+        # named once: a probe's message does not name the video, a failed worker's does
+        _say(f"{video}: error {code}: {message.removeprefix(f'{video}: ')}", err=True)
         sys.exit(EXIT_FAILED)
     manifest = outcome.manifest or {"frames": [], "fps": 0.0}
     for note in outcome.notes:

@@ -92,10 +92,29 @@ def test_a_command_process_ends_without_tearing_the_interpreter_down(tmp_path):
     failed = _python(code, "frames", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o"),
                      cwd=tmp_path)
     assert failed.returncode == 1, failed.stderr
-    assert "no such file" in failed.stderr and "Traceback" not in failed.stderr
+    assert "missing.mp4" in failed.stderr and "Traceback" not in failed.stderr
     assert failed.stdout.splitlines() == ["exit handler ran"]
 
     usage = _python(code, "frames", "--fps", "99", str(tmp_path / "x.mp4"), "-o",
                     str(tmp_path / "o"), cwd=tmp_path)
     assert usage.returncode == 2 and "fps" in usage.stderr
     assert usage.stdout.splitlines() == ["exit handler ran"]
+
+
+def test_a_frames_error_names_the_video_once(tmp_path):
+    """Found on the way: a probe's error (no such file, not a video) was printed without the
+    file's name, a worker's failure with it."""
+    from click.testing import CliRunner
+
+    from mediaprep.cli import main
+
+    clip = make_video(tmp_path / "clip.mp4", n_frames=30, fps=10)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    for video, extra, why in ((tmp_path / "missing.mp4", [], "no such file"),
+                              (text, [], "not a mp4 file"),
+                              (clip, ["--timeout", "0.001"], "took too long")):
+        res = CliRunner().invoke(main, ["frames", str(video), "-o", str(tmp_path / "o"), *extra])
+        assert res.exit_code == 1, res.output
+        assert res.output.startswith(f"{video}: error file.unreadable: "), res.output
+        assert res.output.count(str(video)) == 1 and why in res.output, res.output
