@@ -412,7 +412,9 @@ def _end_process(code: Any) -> None:
     if threading.active_count() != 1:
         return  # Python joins other threads at exit; os._exit would cut them short
     atexit._run_exitfuncs()
-    status = _exit_status(code)
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if not isinstance(code, int) and code is not None:
+        print(code, file=sys.stderr)
     try:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
@@ -420,15 +422,6 @@ def _end_process(code: Any) -> None:
     except (OSError, ValueError):
         return
     os._exit(status)
-
-
-def _exit_status(code: Any) -> int:
-    """The status ``sys.exit(code)`` exits with: None is 0, an int itself; anything else is
-    printed on stderr and the status is 1."""
-    if code is None or isinstance(code, int):
-        return code or 0
-    print(code, file=sys.stderr)
-    return 1
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
