@@ -391,13 +391,11 @@ class _Main(click.Group):
     the operating system frees it all at once. Called with arguments (tests, CliRunner), it
     returns or raises as click does."""
 
-    def main(self, args: Any = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
         try:
-            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+            return super().main(args, *rest, **kwargs)
         except SystemExit as exc:
-            if args is None and standalone_mode:
+            if args is None and kwargs.get("standalone_mode", True):
                 _end_process(exc.code)
             raise
 
