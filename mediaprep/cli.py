@@ -383,46 +383,7 @@ def _timeout(value: float | None, command: str) -> float | None:
     return value or None  # 0: no limit
 
 
-class _Main(click.Group):
-    """The ``mediaprep`` command group. Run on the process's own command line (the
-    ``mediaprep`` script, ``python -m mediaprep``), it ends the process once the command is
-    done: the exit handlers run and the output is flushed, and then the interpreter's teardown
-    (freeing every module and object one by one: 60 ms of CPU after a frames run) is skipped;
-    the operating system frees it all at once. Called with arguments (tests, CliRunner), it
-    returns or raises as click does."""
-
-    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
-        try:
-            return super().main(args, *rest, **kwargs)
-        except SystemExit as exc:
-            if args is None and kwargs.get("standalone_mode", True):
-                _end_process(exc.code)
-            raise
-
-
-def _end_process(code: Any) -> None:
-    """Exit now with ``code`` as ``sys.exit`` would, without the interpreter's teardown, when
-    nothing else runs here; returns (for a plain exit) when a thread still runs or the output
-    cannot be flushed."""
-    import atexit
-    import threading
-
-    if threading.active_count() != 1:
-        return  # Python joins other threads at exit; os._exit would cut them short
-    atexit._run_exitfuncs()
-    status = code if isinstance(code, int) else (0 if code is None else 1)
-    if not isinstance(code, int) and code is not None:
-        print(code, file=sys.stderr)
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-    except (OSError, ValueError):
-        return
-    os._exit(status)
-
-
-@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mediaprep")
 def main() -> None:
     """Check, fix and package images and videos for Kimi vision models."""

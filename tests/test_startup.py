@@ -68,39 +68,6 @@ def test_a_frames_run_loads_only_what_frames_use(tmp_path):
         "mediaprep.kinds.video", "mediaprep.backends.av_frames"]
 
 
-def test_a_command_process_ends_without_tearing_the_interpreter_down(tmp_path):
-    """Run as a process (the ``mediaprep`` script, ``python -m mediaprep``), a command's output
-    is complete, the exit handlers run and its exit status holds, but the interpreter's
-    teardown (which frees every module and object one by one) is skipped: an object still
-    alive at the end is never finalized."""
-    code = ("import atexit, sys\n"
-            "class Alive:\n"
-            "    def __del__(self):\n"
-            "        print('torn down', flush=True)\n"
-            "alive = Alive()\n"
-            "atexit.register(print, 'exit handler ran')\n"
-            "sys.argv = ['mediaprep', *sys.argv[1:]]\n"
-            "from mediaprep.cli import main\n"
-            "main()\n")
-    done = _python(code, "limits", "--target", "moonshot", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0].startswith("Limits for target moonshot") and len(lines) > 20
-    assert lines[-1] == "exit handler ran"
-    assert "torn down" not in done.stdout
-
-    failed = _python(code, "frames", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o"),
-                     cwd=tmp_path)
-    assert failed.returncode == 1, failed.stderr
-    assert "missing.mp4" in failed.stderr and "Traceback" not in failed.stderr
-    assert failed.stdout.splitlines() == ["exit handler ran"]
-
-    usage = _python(code, "frames", "--fps", "99", str(tmp_path / "x.mp4"), "-o",
-                    str(tmp_path / "o"), cwd=tmp_path)
-    assert usage.returncode == 2 and "fps" in usage.stderr
-    assert usage.stdout.splitlines() == ["exit handler ran"]
-
-
 def test_a_frames_error_names_the_video_once(tmp_path):
     """Found on the way: a probe's error (no such file, not a video) was printed without the
     file's name, a worker's failure with it."""
