@@ -383,10 +383,12 @@ def _row(name: str, fps: float, mine: list[Run], theirs: list[Run], target: floa
     return line
 
 
-def cli_rows(work: Path, repeat: int, baseline: Path | None = None) -> None:
+def cli_rows(work: Path, repeat: int, baseline: Path | None = None,
+             only: list[str] | None = None) -> None:
     """Each row runs ours, ffmpeg (and decord, and ``baseline``, another checkout) interleaved
     ``repeat`` times (A B A B ...: a load change hits both sides) and prints medians and
-    ratios (theirs / ours: above 1, mediaprep is faster)."""
+    ratios (theirs / ours: above 1, mediaprep is faster). ``only``: the rows to run, as
+    "CLIP@FPS" ("4K10@2", "2 min@0.1"); all when None."""
     clips = {
         "30 s": encode_clip(work / "h264_1080p30_30s.mp4", seconds=30, fps=30, width=1920,
                             height=1080, gop=60, crf=None, bitrate=5_700_000, bframes=3),
@@ -399,6 +401,8 @@ def cli_rows(work: Path, repeat: int, baseline: Path | None = None) -> None:
     decord_ok = have_decord()
     rows = [("30 s", 2.0, 1.2, False), ("30 s", 0.1, None, True), ("2 min", 2.0, 1.2, False),
             ("2 min", 0.1, 10.0, False), ("4K10", 2.0, None, False)]
+    if only is not None:
+        rows = [r for r in rows if f"{r[0]}@{r[1]:g}" in only]
     print("\n== mediaprep frames vs FFmpeg CLI (1080p30 H.264 5.7 Mbit/s GOP 60 B-frames; "
           "4K10: 2160p30 HEVC 10-bit GOP 30)")
     print(f"  medians of {repeat} interleaved runs; load average {os.getloadavg()[0]:.2f}; "
@@ -447,13 +451,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline", default=None,
                     help="another checkout of mediaprep, timed interleaved as 'before'")
+    ap.add_argument("--rows", default=None,
+                    help='only these CLI rows, comma-separated CLIP@FPS: "4K10@2,2 min@0.1"')
     ap.add_argument("--rss-only", action="store_true", help="skip the timing comparisons")
     ap.add_argument("--library", action="store_true", help="also the library-level baselines")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
 
-    cli_rows(work, args.repeat, Path(args.baseline) if args.baseline else None)
+    only = args.rows.split(",") if args.rows else None
+    cli_rows(work, args.repeat, Path(args.baseline) if args.baseline else None, only)
     if not (args.library or args.long or args.rss_only):
         return
 
