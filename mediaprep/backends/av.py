@@ -113,6 +113,7 @@ class VideoScan:
     # timeline (TimestampMender), and the coded sizes of the segments, first one included
     restarts: int = 0
     segment_sizes: list[tuple[int, int]] = field(default_factory=list)
+    pix_fmt: str | None = None  # the header's pixel format (a decoded frame's size from it)
 
     @property
     def span(self) -> float:
@@ -291,7 +292,8 @@ def _empty_scan(container, vs) -> VideoScan:
         "", 0, 0)
     return VideoScan(stream_index=vs.index, codec=codec, width=width, height=height,
                      sar=_stream_sar(vs, cc), time_base=Fraction(tb),
-                     header_duration=_header_seconds(container, vs))
+                     header_duration=_header_seconds(container, vs),
+                     pix_fmt=cc.pix_fmt if cc is not None else None)
 
 
 def _stream_sar(vs, cc) -> Fraction:

@@ -210,6 +210,7 @@ class _Scan:
     codec: str = ""  # decoder name
     decode_order: list[int] | None = None  # pts of the packets in file (decode) order
     restarts: int = 0  # joined segments: packets are put on the scan's one timeline as read
+    frame_bytes: int = 0  # one decoded picture's bytes (its pixel format's); 0 when unknown
 
     @property
     def start_seconds(self) -> float:
@@ -260,7 +261,20 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
         seekable=known and _seekable(vsc, keys, one_way),
         file_start=file_start,
         restarts=vsc.restarts,
+        frame_bytes=_frame_bytes(vsc.pix_fmt, vsc.width, vsc.height),
     )
+
+
+def _frame_bytes(pix_fmt: str | None, width: int, height: int) -> int:
+    """The bytes of one decoded picture in ``pix_fmt`` (a 2160p 4:2:0 10-bit one: 24.9 MB), 0
+    when the format is unknown."""
+    if not pix_fmt or width <= 0 or height <= 0:
+        return 0
+    try:
+        fmt = av.VideoFormat(pix_fmt, width, height)
+    except (ValueError, av.error.FFmpegError):
+        return 0
+    return sum(c.width * c.height * ((c.bits + 7) // 8) for c in fmt.components)
 
 
 def _presented(vsc: VideoScan) -> tuple[Any, Any, Any]:
@@ -384,7 +398,8 @@ class _Decoder:
         self.stream = stream
         self.cc = stream.codec_context
         # before the codec opens: frame + slice threads, as many as FFmpeg finds CPUs for
-        # (0), or one when decoders already run side by side (each thread holds its frames)
+        # (0), fewer for large pictures, or one when decoders already run side by side (each
+        # thread holds its frames)
         self.cc.thread_type = "AUTO"
         self.cc.thread_count = threads
         self.stats = stats
@@ -578,7 +593,7 @@ def _iter_frames(
     max_side: int | None,
     allow_seek: bool,
     stats: dict[str, Any],
-    threads: int = 0,
+    threads: int | None = None,
 ) -> Iterator[SampledFrame]:
     for key in ("decode_errors", "decoded", "seeks"):
         stats.setdefault(key, 0)
@@ -588,9 +603,17 @@ def _iter_frames(
         return
     container, _ = _open(source, scan.file_start)
     try:
-        yield from _walk_frames(container, plan, scan, max_side, allow_seek, stats, threads)
+        yield from _walk_frames(container, plan, scan, max_side, allow_seek, stats,
+                                _one_decoder_threads(scan) if threads is None else threads)
     finally:
         container.close()
+
+
+def _one_decoder_threads(scan: _Scan) -> int:
+    """Decoding threads of a decoder working alone: as many as FFmpeg finds cores for (0),
+    or LARGE_FRAME_THREADS for pictures over PARALLEL_MAX_FRAME_BYTES (each frame thread
+    holds pictures of its own)."""
+    return LARGE_FRAME_THREADS if scan.frame_bytes > PARALLEL_MAX_FRAME_BYTES else 0
 
 
 def _walk_frames(container: Any, plan: SamplingPlan, scan: _Scan, max_side: int | None,
@@ -663,6 +686,7 @@ class _Walk:
         next decoded frame is already past this target."""
         if self.ahead is not None and self.ahead[1] <= limit:
             self.cand, self.ahead = self.ahead, None
+            self._forget_stale_cache()
         if self.cand is not None and need is not None and self.cand[1] >= need:
             return self.cand
         if self.ahead is not None:
@@ -766,6 +790,17 @@ class _Walk:
             self.ahead = item
         elif self.cand is None or item[1] >= self.cand[1]:
             self.cand = item
+            self._forget_stale_cache()
+
+    def _forget_stale_cache(self) -> None:
+        """Drop the last frame taken once it is neither the candidate nor the one ahead: it
+        cannot be taken again (frames only come from decoding forward), and holding it keeps a
+        whole decoded picture (25 MB at 2160p 10-bit) out of the decoder's buffer pool."""
+        if self.cache is None:
+            return
+        held = self.cache[0]
+        if not any(d is not None and d[0] is held for d in (self.cand, self.ahead)):
+            self.cache = None
 
     def _pull(self) -> _Decoded | None:
         f = self.dec.next()
@@ -969,6 +1004,12 @@ PARALLEL_WINDOW = 2  # chunks decoded but not yet taken, in all (3: +30 MB at 10
 PARALLEL_AHEAD_FRAMES = 1  # converted frames queued in a chunk the consumer has not reached
 PARALLEL_CHUNK_BYTES = 24 << 20  # converted frames held per chunk
 PARALLEL_MIN_WORK = 8 * 1920 * 1080  # target pixels (frames x coded size) worth a second decoder
+# Each decoder holds its reference pictures and its buffer pool: about ten pictures, 250 MB at
+# 2160p 4:2:0 10-bit. Past a 1080p 10-bit picture one decoder works alone, with at most
+# LARGE_FRAME_THREADS frame threads (2160p HEVC 10-bit at 2 fps: peak RSS 576 -> 322 MB, the
+# FFmpeg CLI 331 MB).
+PARALLEL_MAX_FRAME_BYTES = 1920 * 1080 * 3
+LARGE_FRAME_THREADS = 2
 
 
 def _cores() -> int:
@@ -1004,7 +1045,8 @@ def _worth_two_decoders(source: VideoInput, ts: list[float], scan: _Scan) -> boo
     seekable_path = (isinstance(source, str | os.PathLike) and scan.seekable
                      and scan.pts is not None and len(scan.keys) >= 2)
     return (seekable_path and _cores() >= 2 and len(ts) >= 4
-            and len(ts) * scan.width * scan.height >= PARALLEL_MIN_WORK)
+            and len(ts) * scan.width * scan.height >= PARALLEL_MIN_WORK
+            and scan.frame_bytes <= PARALLEL_MAX_FRAME_BYTES)
 
 
 def _targets_per_chunk(n: int, scan: _Scan, max_side: int | None) -> int:
