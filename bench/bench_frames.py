@@ -3,6 +3,7 @@
     python bench/bench_frames.py            # CLI rows: mediaprep frames vs ffmpeg, 2 and 0.1 fps
     python bench/bench_frames.py --library  # + library rows against the baselines below
     python bench/bench_frames.py --long     # + peak memory: 2,000 frames from a 1 h 720p clip
+    python bench/bench_frames.py --rows "4K10@2,2 min@0.1" --baseline ../main  # some rows, A/B
 
 CLI rows (issues 16 and 28): a 30 s and a 2-minute 1080p30 H.264 clip (~5.7 Mbit/s, GOP 2 s
 = 60 frames, x264 B-frames with pyramid) and a 10 s 2160p30 HEVC 10-bit clip (generated with
@@ -374,8 +375,11 @@ def _row(name: str, fps: float, mine: list[Run], theirs: list[Run], target: floa
         verdict = ""
         if target is not None:
             verdict = f">= {target:g}x {'met' if ratio >= target else 'NOT met'}"
+        rss_ratio = o.rss / f.rss
         line += (f"  {f.wall:>6.2f}s {f.cpu:>6.2f}s {f.frames:>4} {f.rss:>5.0f}  "
-                 f"{ratio:>5.2f}x {cpu_ratio:>5.2f}x  {o.rss / f.rss:>4.2f}x  {verdict}")
+                 f"{ratio:>5.2f}x {cpu_ratio:>5.2f}x  {rss_ratio:>4.2f}x  {verdict}"
+                 f"  RSS <= {RSS_TARGET:g}x {'met' if rss_ratio <= RSS_TARGET else 'NOT met'}"
+                 f"  CPU min {min(r.cpu for r in mine):.2f}/{min(r.cpu for r in theirs):.2f}s")
     if decord:
         d = _median(decord)
         line += (f"  decord {d.wall:.2f}s {d.cpu:.2f}s {d.rss:.0f} MB: {d.wall / o.wall:.2f}x "
@@ -383,13 +387,15 @@ def _row(name: str, fps: float, mine: list[Run], theirs: list[Run], target: floa
     return line
 
 
-def cli_rows(work: Path, repeat: int, baseline: Path | None = None,
-             only: list[str] | None = None) -> None:
-    """Each row runs ours, ffmpeg (and decord, and ``baseline``, another checkout) interleaved
-    ``repeat`` times (A B A B ...: a load change hits both sides) and prints medians and
-    ratios (theirs / ours: above 1, mediaprep is faster). ``only``: the rows to run, as
-    "CLIP@FPS" ("4K10@2", "2 min@0.1"); all when None."""
-    clips = {
+# (clip, fps, wall-ratio target vs the FFmpeg CLI or None, with decord): issue 28 item 6
+CLI_ROWS = [("30 s", 2.0, 1.2, False), ("30 s", 0.1, None, True), ("2 min", 2.0, 1.2, False),
+            ("2 min", 0.1, 10.0, False), ("4K10", 2.0, None, False)]
+RSS_TARGET = 1.2  # peak RSS at most this times the FFmpeg CLI's, at 1080p and 4K HEVC 10-bit
+
+
+def cli_clips(work: Path) -> dict[str, Path]:
+    """The CLI rows' clips, made once into ``work``."""
+    return {
         "30 s": encode_clip(work / "h264_1080p30_30s.mp4", seconds=30, fps=30, width=1920,
                             height=1080, gop=60, crf=None, bitrate=5_700_000, bframes=3),
         "2 min": encode_clip(work / "h264_1080p30_120s.mp4", seconds=120, fps=30, width=1920,
@@ -397,15 +403,12 @@ def cli_rows(work: Path, repeat: int, baseline: Path | None = None,
         "4K10": encode_hevc10(work / "hevc10_2160p30_10s.mp4", seconds=10, width=3840,
                               height=2160),
     }  # fmt: skip
-    have_ffmpeg = shutil.which("ffmpeg") is not None
-    decord_ok = have_decord()
-    rows = [("30 s", 2.0, 1.2, False), ("30 s", 0.1, None, True), ("2 min", 2.0, 1.2, False),
-            ("2 min", 0.1, 10.0, False), ("4K10", 2.0, None, False)]
-    if only is not None:
-        rows = [r for r in rows if f"{r[0]}@{r[1]:g}" in only]
+
+
+def _print_head(repeat: int, have_ffmpeg: bool, decord_ok: bool) -> None:
     print("\n== mediaprep frames vs FFmpeg CLI (1080p30 H.264 5.7 Mbit/s GOP 60 B-frames; "
           "4K10: 2160p30 HEVC 10-bit GOP 30)")
-    print(f"  medians of {repeat} interleaved runs; load average {os.getloadavg()[0]:.2f}; "
+    print(f"  medians of {repeat} interleaved runs (CPU: the whole process tree, min/median); "
           "RSS: the largest process's peak; PSS: the process tree's peak (shared pages once)")
     if not have_ffmpeg:
         print("  (ffmpeg not installed: FFmpeg rows skipped; apt-get install -y ffmpeg)")
@@ -416,29 +419,118 @@ def cli_rows(work: Path, repeat: int, baseline: Path | None = None,
         head += (f"  {'ffmpeg':>7} {'CPU':>7} {'n':>4} {'RSS':>5}  {'wall':>6} {'CPU':>6}"
                  f"  {'RSS':>5}  speed target")
     print(head)
+
+
+@dataclass
+class RowRuns:
+    """One row's runs, side by side: ours, the FFmpeg CLI's, decord's and another checkout's."""
+
+    mine: list[Run]
+    theirs: list[Run]
+    decord: list[Run]
+    before: list[Run]
+
+
+def run_row(work: Path, clip: Path, fps: float, repeat: int, *, with_ffmpeg: bool,
+            with_decord: bool, baseline: Path | None) -> RowRuns:
+    """Ours, then the others on the frames and size ours took, ``repeat`` times interleaved
+    (A B A B ...: a load change hits both sides)."""
+    runs = RowRuns([], [], [], [])
+    for _ in range(repeat):
+        runs.mine.append(cli_ours(clip, fps, work / "out_ours"))
+        size, used_fps, times = written(work / "out_ours")
+        if with_ffmpeg:
+            runs.theirs.append(cli_ffmpeg(clip, used_fps, work / "out_ffmpeg", size))
+        if with_decord and size is not None:
+            runs.decord.append(cli_decord(clip, work / "out_decord", size, times))
+        if baseline is not None:
+            runs.before.append(cli_ours(clip, fps, work / "out_before", baseline))
+    return runs
+
+
+def cli_rows(work: Path, repeat: int, baseline: Path | None = None,
+             only: list[str] | None = None) -> None:
+    """Each row runs ours, ffmpeg (and decord, and ``baseline``, another checkout) interleaved
+    ``repeat`` times and prints medians and ratios (theirs / ours: above 1, mediaprep is
+    faster). ``only``: the rows to run, as "CLIP@FPS" ("4K10@2", "2 min@0.1"); all when None."""
+    clips = cli_clips(work)
+    have_ffmpeg = shutil.which("ffmpeg") is not None
+    decord_ok = have_decord()
+    rows = [r for r in CLI_ROWS if only is None or f"{r[0]}@{r[1]:g}" in only]
+    _print_head(repeat, have_ffmpeg, decord_ok)
     for name, fps, target, with_decord in rows:
-        clip = clips[name]
-        mine: list[Run] = []
-        theirs: list[Run] = []
-        decord: list[Run] = []
-        before: list[Run] = []
-        for _ in range(repeat):
-            mine.append(cli_ours(clip, fps, work / "out_ours"))
-            size, used_fps, times = written(work / "out_ours")
-            if have_ffmpeg:
-                theirs.append(cli_ffmpeg(clip, used_fps, work / "out_ffmpeg", size))
-            if with_decord and decord_ok and size is not None:
-                decord.append(cli_decord(clip, work / "out_decord", size, times))
-            if baseline is not None:
-                before.append(cli_ours(clip, fps, work / "out_before", baseline))
-        line = _row(name, fps, mine, theirs, target, decord)
-        if before:
-            b, o = _median(before), _median(mine)
-            line += f"  before {b.wall:.2f}s {b.cpu:.2f}s {b.rss:.0f} MB: {b.wall / o.wall:.2f}x"
-        print(line, flush=True)
+        runs = run_row(work, clips[name], fps, repeat, with_ffmpeg=have_ffmpeg,
+                       with_decord=with_decord and decord_ok, baseline=baseline)
+        line = _row(name, fps, runs.mine, runs.theirs, target, runs.decord)
+        if runs.before:
+            b, o = _median(runs.before), _median(runs.mine)
+            line += (f"  before {b.wall:.2f}s {b.cpu:.2f}s {b.rss:.0f} MB: {b.wall / o.wall:.2f}x"
+                     f" wall {b.cpu / o.cpu:.2f}x CPU")
+        print(line + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 # ------------------------------------------------------------------------------ main
+
+
+def library_rows(work: Path, repeat: int, rss_only: bool) -> None:
+    """The library against the usual scripts (a) and (b), or only our peak RSS."""
+    t0 = time.perf_counter()
+    hd = encode_clip(work / "hd60.mp4", seconds=60, fps=30, width=1920, height=1080, gop=60)
+    lg = encode_clip(work / "gop10s.mp4", seconds=120, fps=30, width=1280, height=720, gop=300)
+    print(f"inputs ready in {time.perf_counter() - t0:.1f} s ({work})")
+    cases = [
+        ("2 fps, 60 s 1080p H.264, GOP 2 s", str(hd), 2.0, 2.0),
+        ("0.1 fps, 120 s 720p H.264, GOP 10 s", str(lg), 0.1, 5.0),
+    ]
+    for title, path, fps, target in cases:
+        if rss_only:
+            rss_o, _ = fresh_peak_rss("ours", path, fps)
+            print(f"\n== {title}: peak RSS mediaprep {rss_o:.0f} MB")
+            continue
+        n = ours(path, fps)["frames"]
+        compare(
+            f"{title} vs (a) decode all + PIL each",
+            functools.partial(ours, path, fps),
+            functools.partial(baseline_all_pil, path, fps),
+            items=n,
+            repeat=repeat,
+            unit="frames",
+            target=target,
+        )
+        compare(
+            f"{title} vs (b) qwen-vl-utils linspace on full decode",
+            functools.partial(ours, path, fps),
+            functools.partial(baseline_linspace, path, fps),
+            items=n,
+            repeat=repeat,
+            unit="frames",
+        )
+        rss_o, _ = fresh_peak_rss("ours", path, fps)
+        rss_b, _ = fresh_peak_rss("baseline_all_pil", path, fps)
+        print(f"  peak RSS   mediaprep {rss_o:.0f} MB, baseline (a) {rss_b:.0f} MB")
+
+
+def long_memory_check(work: Path) -> None:
+    """Peak memory taking 2,000 frames from a 1 h 720p clip (target < 300 MB)."""
+    t0 = time.perf_counter()
+    hour = encode_clip(
+        work / "hour720.mp4",
+        seconds=3600,
+        fps=5,
+        width=1280,
+        height=720,
+        gop=50,
+        preset="ultrafast",
+        crf=35,
+        simple=True,
+    )
+    print(f"\n1 h clip ready in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    rss, out = fresh_peak_rss("ours", str(hour), 2.0, 2000)
+    dt = time.perf_counter() - t0
+    verdict = "met" if rss < 300 else "NOT met"
+    print(f"== memory: 2,000 frames from 1 h 720p: {out['frames']} frames in {dt:.1f} s")
+    print(f"  peak RSS {rss:.0f} MB (target < 300 MB: {verdict}); decoded={out['decoded']}")
 
 
 def main() -> None:
@@ -461,65 +553,10 @@ def main() -> None:
 
     only = args.rows.split(",") if args.rows else None
     cli_rows(work, args.repeat, Path(args.baseline) if args.baseline else None, only)
-    if not (args.library or args.long or args.rss_only):
-        return
-
-    t0 = time.perf_counter()
-    hd = encode_clip(work / "hd60.mp4", seconds=60, fps=30, width=1920, height=1080, gop=60)
-    lg = encode_clip(work / "gop10s.mp4", seconds=120, fps=30, width=1280, height=720, gop=300)
-    print(f"inputs ready in {time.perf_counter() - t0:.1f} s ({work})")
-
-    cases = [
-        ("2 fps, 60 s 1080p H.264, GOP 2 s", str(hd), 2.0, 2.0),
-        ("0.1 fps, 120 s 720p H.264, GOP 10 s", str(lg), 0.1, 5.0),
-    ]
-    for title, path, fps, target in cases if args.library or args.rss_only else []:
-        if args.rss_only:
-            rss_o, _ = fresh_peak_rss("ours", path, fps)
-            print(f"\n== {title}: peak RSS mediaprep {rss_o:.0f} MB")
-            continue
-        n = ours(path, fps)["frames"]
-        compare(
-            f"{title} vs (a) decode all + PIL each",
-            functools.partial(ours, path, fps),
-            functools.partial(baseline_all_pil, path, fps),
-            items=n,
-            repeat=args.repeat,
-            unit="frames",
-            target=target,
-        )
-        compare(
-            f"{title} vs (b) qwen-vl-utils linspace on full decode",
-            functools.partial(ours, path, fps),
-            functools.partial(baseline_linspace, path, fps),
-            items=n,
-            repeat=args.repeat,
-            unit="frames",
-        )
-        rss_o, _ = fresh_peak_rss("ours", path, fps)
-        rss_b, _ = fresh_peak_rss("baseline_all_pil", path, fps)
-        print(f"  peak RSS   mediaprep {rss_o:.0f} MB, baseline (a) {rss_b:.0f} MB")
-
+    if args.library or args.rss_only:
+        library_rows(work, args.repeat, args.rss_only)
     if args.long:
-        t0 = time.perf_counter()
-        hour = encode_clip(
-            work / "hour720.mp4",
-            seconds=3600,
-            fps=5,
-            width=1280,
-            height=720,
-            gop=50,
-            preset="ultrafast",
-            crf=35,
-            simple=True,
-        )
-        print(f"\n1 h clip ready in {time.perf_counter() - t0:.1f} s")
-        t0 = time.perf_counter()
-        rss, out = fresh_peak_rss("ours", str(hour), 2.0, 2000)
-        dt = time.perf_counter() - t0
-        verdict = "met" if rss < 300 else "NOT met"
-        print(f"== memory: 2,000 frames from 1 h 720p: {out['frames']} frames in {dt:.1f} s")
-        print(f"  peak RSS {rss:.0f} MB (target < 300 MB: {verdict}); decoded={out['decoded']}")
+        long_memory_check(work)
 
 
 if __name__ == "__main__":
