@@ -1230,7 +1230,10 @@ def _transform_and_encode(
     result.stats["decoded"] = list(img.size)  # after any JPEG draft (DCT scaling)
     # a JPEG draft decodes at 1/2-1/8 already: the fix messages name the input's own size
     drafted = (info.width, info.height) != img.size and info.width is not None
+    stored = img
     img = _turn_upright(img, info, result)
+    if keep_preview and img is not stored:
+        _keep_input_preview(result, stored)
     before = tuple(_upright(info)) if drafted else img.size
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     img, padded = _pad_to_aspect(img, plan, before, result)
@@ -1436,6 +1439,13 @@ def _record_encode(result: Prepared, enc: EncodedImage, note: str | None,
 def _keep_preview(result: Prepared, img: Image.Image) -> None:
     if (small := preview_or_none(img)) is not None:
         result.previews[0] = small
+
+
+def _keep_input_preview(result: Prepared, stored: Image.Image) -> None:
+    """The input's own picture as stored (not turned), for the report: a turned image's
+    input is not its output's picture, and would be decoded again for its thumbnail."""
+    if (small := preview_or_none(stored)) is not None:
+        result.previews["input"] = small
 
 
 def _orientation_source(info: MediaInfo | None) -> str:

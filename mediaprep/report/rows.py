@@ -269,7 +269,7 @@ def _input_pic(view: _Line, in_file: str, after: Pic | None, thumbs: Thumbs,
         # untouched, or only re-encoded/converted/resized: at 256 px the same picture, so the
         # input (maybe a 40 MP PNG) is not decoded again
         return after
-    return thumbs.image(in_file)
+    return thumbs.image(in_file, previews.get("input") if view.kind == "image" else None)
 
 
 def pics_of(line: Mapping[str, Any], source: str | None, out: Path, thumbs: Thumbs,

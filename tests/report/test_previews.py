@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePath
 
+import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
@@ -97,3 +98,28 @@ def test_a_preview_that_cannot_be_made_is_none_and_never_fails_the_input() -> No
     assert preview_or_none(Image.new("RGB", (40, 30))).size == (40, 30)
     r = mediaprep.prepare(Image.new("La", (400, 300)), preview=True)
     assert r.ok  # encoded from a mode it can send; its preview then comes from those pixels
+
+
+def test_a_turned_image_keeps_its_inputs_picture_as_stored(tmp_path: Path) -> None:
+    """A photo turned by its EXIF orientation: the report's input thumbnail (the picture as
+    stored) comes from the pixels prepare decoded, not from decoding the input again, and is
+    the same picture the file gives at 256 px."""
+    from mediaprep.backends.pillow import file_preview
+
+    src = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = Image.radial_gradient("L").resize((1600, 1000)).convert("RGB")
+    photo.save(src, quality=90, exif=exif)
+    r = mediaprep.prepare(src, out_dir=tmp_path / "out", preview=True)
+    assert r.ok and "rotated" in r.change_kinds()
+    assert r.previews["input"].size == (256, 160)  # as stored: landscape
+    assert r.previews[0].size == (160, 256)  # as sent: upright
+    stored = file_preview(src)
+    diff = np.abs(np.asarray(r.previews["input"], np.int16) - np.asarray(stored, np.int16))
+    assert diff.mean() < 2.0
+    # the run's page shows it: a landscape input beside the upright output
+    out = tmp_path / "run"
+    assert run("prep", src, "-o", out, "-q", "-j", "0", "--no-cache").exit_code == 0
+    sizes = sorted(Image.open(p).size for p in (out / "report_files").glob("*.jpg"))
+    assert sizes == [(160, 256), (256, 160)]
