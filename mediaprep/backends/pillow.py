@@ -744,10 +744,15 @@ def _decode_all(im: Image.Image, guard: DecodeGuard) -> None:
 PREVIEW_SIDE = 256
 #: What :func:`preview_image` makes, as a version: thumbnails are named by it, so a change to
 #: its pixels makes them again rather than mixing old and new ones in one DIR.
-PREVIEW_VERSION = "4"
+PREVIEW_VERSION = "5"
 PREVIEW_QUALITY = 78  #: JPEG quality of the report's thumbnails: small files, no visible loss
 #: Frames of one video previewed at most (the report's contact sheet); past it an even sample.
 PREVIEW_MAX_FRAMES = 64
+#: From this box-reduce factor on (a long side of 6144 px and more), Pillow's ``reduce()``
+#: takes twice as long a pixel (the rows it averages lie far apart): a preview is then reduced
+#: by PREVIEW_FIRST_REDUCE first (a 40 MP photo: 62 -> 27 ms; pixels within 2 levels).
+PREVIEW_TWO_STEP_FROM = 24
+PREVIEW_FIRST_REDUCE = 8
 
 
 def preview_sample(n: int, k: int = PREVIEW_MAX_FRAMES) -> list[int]:
@@ -802,6 +807,8 @@ def _shrink_for_preview(img: Image.Image) -> Image.Image:
         return img
     scale = PREVIEW_SIDE / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if int(1 / scale) >= PREVIEW_TWO_STEP_FROM:
+        img = img.reduce(PREVIEW_FIRST_REDUCE)
     # a box reduce() by the largest whole factor, then bicubic: for a 256 px view, a quarter
     # of the cost of a gap of 2
     return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=1.0)
