@@ -10,13 +10,15 @@ lossless re-encode gives 0.92x their bytes: it cannot fit, but the 0.6x floor ru
 tried), and small compliant files passed through.
 
 Both sides run as whole processes (start-up included), interleaved round by round (A B, B A,
-...); the median round is printed, wall and CPU (the process tree's, sampled), and the ratios
-naive / mediaprep (>= 1: mediaprep is no slower). The machine is shared: quote medians.
+...), each round with the load average beside it; then the min and the median of each side,
+wall and CPU (the process tree's, sampled), and the ratios naive / mediaprep (>= 1: mediaprep
+is no slower). The machine is shared: quote CPU, min and median.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -144,13 +146,16 @@ def main() -> None:
             for name in order:
                 runs[name].append(timed(sides[name], (0, 1) if name == "mediaprep" else (0,)))
                 print(f"  round {r + 1} {name:9} wall {runs[name][-1][0]:6.1f} s  "
-                      f"cpu {runs[name][-1][1]:6.1f} s", flush=True)
-    mw = statistics.median(w for w, _ in runs["mediaprep"])
-    mc = statistics.median(c for _, c in runs["mediaprep"])
-    nw = statistics.median(w for w, _ in runs["naive"])
-    nc = statistics.median(c for _, c in runs["naive"])
-    print(f"median: mediaprep wall {mw:.1f} s cpu {mc:.1f} s; naive wall {nw:.1f} s "
-          f"cpu {nc:.1f} s; ratio (naive / mediaprep) wall {nw / mw:.2f} cpu {nc / mc:.2f}")
+                      f"cpu {runs[name][-1][1]:6.1f} s  load {_load()}", flush=True)
+    for how, pick in (("min", min), ("median", statistics.median)):
+        mw, mc = (pick(x[i] for x in runs["mediaprep"]) for i in (0, 1))
+        nw, nc = (pick(x[i] for x in runs["naive"]) for i in (0, 1))
+        print(f"{how}: mediaprep wall {mw:.1f} s cpu {mc:.1f} s; naive wall {nw:.1f} s "
+              f"cpu {nc:.1f} s; ratio (naive / mediaprep) wall {nw / mw:.2f} cpu {nc / mc:.2f}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
