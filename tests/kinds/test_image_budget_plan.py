@@ -140,3 +140,24 @@ def test_png_predicted_to_fit_is_encoded_as_png(tmp_path: Path) -> None:
     r = mediaprep.prepare(Image.open(src), limits={"image.max_data_url_bytes": budget})
     assert r.ok and r.mime == "image/png", r.fixes
     assert r.stats["sample_encodes"] >= 1  # predicted, then encoded once
+
+
+def test_a_draft_decode_keeps_the_picture_of_a_full_decode_and_lanczos(tmp_path: Path) -> None:
+    """A JPEG fitted to a quarter of its side or less is decoded DCT-scaled (libjpeg's own area
+    filter) before the Lanczos step: the picture sent is the one a full decode and Lanczos
+    give, within the re-encode's own noise."""
+    rng = np.random.default_rng(3)
+    low = Image.fromarray(rng.integers(0, 256, (8, 12, 3), dtype=np.uint8))
+    smooth = np.asarray(low.resize((6000, 4000), Image.Resampling.BICUBIC), np.int16)
+    grain = rng.normal(0, 5, (4000, 6000, 1)).astype(np.int16)
+    src = tmp_path / "big.jpg"
+    Image.fromarray(np.clip(smooth + grain, 0, 255).astype(np.uint8)).save(src, quality=92)
+    r = mediaprep.prepare(src, out_dir=tmp_path / "out", max_side=1200)
+    assert r.ok and r.stats["decoded"] == [1500, 1000]  # 1/4 scale, not the whole 24 MP
+    with Image.open(r.outputs[0]) as out:
+        sent = np.asarray(out.convert("RGB"), np.int16)
+        assert out.size == (1200, 800)
+    with Image.open(src) as full:
+        careful = full.resize((1200, 800), Image.Resampling.LANCZOS)
+    diff = np.abs(sent - np.asarray(careful, np.int16))
+    assert diff.mean() < 1.5
