@@ -132,10 +132,20 @@ def main() -> None:
         (folder / ".complete").write_text("")
     files = [p for p in folder.iterdir() if not p.name.startswith(".")]
     print(f"{len(files)} images, {sum(p.stat().st_size for p in files) / 1e6:.0f} MB in {folder}")
-    runs: dict[str, list[tuple[float, float]]] = {"mediaprep": [], "naive": []}
     script = str(folder.parent / f"{folder.name}-naive.py")  # a file: its Pool re-imports it
     Path(script).write_text(NAIVE)
-    for r in range(args.rounds):
+    runs = run_rounds(folder, script, args.rounds)
+    for how, pick in (("min", min), ("median", statistics.median)):
+        mw, mc = (pick(x[i] for x in runs["mediaprep"]) for i in (0, 1))
+        nw, nc = (pick(x[i] for x in runs["naive"]) for i in (0, 1))
+        print(f"{how}: mediaprep wall {mw:.1f} s cpu {mc:.1f} s; naive wall {nw:.1f} s "
+              f"cpu {nc:.1f} s; ratio (naive / mediaprep) wall {nw / mw:.2f} cpu {nc / mc:.2f}")
+
+
+def run_rounds(folder: Path, script: str, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) of each side in each round, the sides' order swapped every round."""
+    runs: dict[str, list[tuple[float, float]]] = {"mediaprep": [], "naive": []}
+    for r in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:
             sides = {
                 "mediaprep": [*CLI, "prep", str(folder), "-o", f"{tmp}/out", "-j", "2",
@@ -147,12 +157,7 @@ def main() -> None:
                 runs[name].append(timed(sides[name], (0, 1) if name == "mediaprep" else (0,)))
                 print(f"  round {r + 1} {name:9} wall {runs[name][-1][0]:6.1f} s  "
                       f"cpu {runs[name][-1][1]:6.1f} s  load {_load()}", flush=True)
-    for how, pick in (("min", min), ("median", statistics.median)):
-        mw, mc = (pick(x[i] for x in runs["mediaprep"]) for i in (0, 1))
-        nw, nc = (pick(x[i] for x in runs["naive"]) for i in (0, 1))
-        print(f"{how}: mediaprep wall {mw:.1f} s cpu {mc:.1f} s; naive wall {nw:.1f} s "
-              f"cpu {nc:.1f} s; ratio (naive / mediaprep) wall {nw / mw:.2f} cpu {nc / mc:.2f}")
-
+    return runs
 
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -1230,10 +1230,7 @@ def _transform_and_encode(
     result.stats["decoded"] = list(img.size)  # after any JPEG draft (DCT scaling)
     # a JPEG draft decodes at 1/2-1/8 already: the fix messages name the input's own size
     drafted = (info.width, info.height) != img.size and info.width is not None
-    stored = img
-    img = _turn_upright(img, info, result)
-    if keep_preview and img is not stored:
-        _keep_input_preview(result, stored)
+    img = _turn_upright(img, info, result, keep_input=keep_preview)
     before = tuple(_upright(info)) if drafted else img.size
     target = plan.target_size(img.size)  # the pixels really decoded (and turned)
     img, padded = _pad_to_aspect(img, plan, before, result)
@@ -1309,12 +1306,17 @@ def _decode_size(opened: Image.Image, info: MediaInfo, plan: ImagePlan,
     return draft_size(up, hard.target_size(up), planned)
 
 
-def _turn_upright(img: Image.Image, info: MediaInfo, result: Prepared) -> Image.Image:
-    img, rotated = apply_orientation(img, info.orientation)
+def _turn_upright(img: Image.Image, info: MediaInfo, result: Prepared, *,
+                  keep_input: bool = False) -> Image.Image:
+    """``img`` turned by its orientation; with ``keep_input``, a turned image's picture as
+    stored is kept as the input's preview (:func:`_keep_input_preview`)."""
+    upright, rotated = apply_orientation(img, info.orientation)
     if rotated:
         result.changes.append(Change("rotated", why=f"as its {_orientation_source(info)} "
                                                     "orientation says"))
-    return img
+        if keep_input:
+            _keep_input_preview(result, img)
+    return upright
 
 
 def _pad_to_aspect(img: Image.Image, plan: ImagePlan, before: tuple[int, int],
