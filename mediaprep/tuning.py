@@ -123,3 +123,11 @@ DASK_INPUTS_PER_TASK = 32
 #: input does not leave the other workers idle at the end (a run of 12 inputs on 3 workers is
 #: still one input a task).
 DASK_TASKS_PER_WORKER = 4
+
+# ------------------------------------------------------------------ the prep cache (batch/cache.py)
+
+#: A stored file given as bytes up to this size (a journal record, a parts.jsonl line) is kept
+#: inside the entry's record.json instead of a file of its own: a cold run's put makes one file
+#: fewer each, and a hit opens one fewer. Larger ones (a line with a data URL) stay files, so
+#: record.json, read on every hit, stays small.
+CACHE_INLINE_BYTES = 64 * 1024

@@ -11,11 +11,14 @@
 
 The key covers everything the output depends on: the input's bytes (not its name or mtime, so a
 moved or copied file still hits), every output-changing option, the limits table version and
-the package version. An entry is a folder ``root/ab/abcdef.../`` holding ``record.json`` and the
-output files under ``files/``. It is written in a temporary folder under ``root/tmp/`` and
-renamed into place in one step, so readers see a whole entry or none: a crash mid-put leaves
-only a stray temporary folder (swept later), and of two processes putting the same key one wins
-the rename and the other drops its copy.
+the package version. An entry is one folder ``root/ab/abcdef.../`` holding ``record.json`` and
+one file per stored file (``f-`` and its name, ``/`` spelt ``%2F``); a small stored text (a
+journal record, a parts.jsonl line: :data:`~mediaprep.tuning.CACHE_INLINE_BYTES`) is kept inside
+``record.json`` instead. It is written in a temporary folder under ``root/tmp/`` and renamed into
+place in one step, so readers see a whole entry or none: a crash mid-put leaves only a stray
+temporary folder (swept later), and of two processes putting the same key one wins the rename
+and the other drops its copy. An entry of an earlier layout is never looked up (the layout is
+part of the key).
 
 A cache root is mediaprep's when it holds mediaprep's ``CACHEDIR.TAG`` (the Cache Directory
 Tagging spec, https://bford.info/cachedir/: backup tools skip the folder). The tag is written
@@ -24,7 +27,8 @@ when the cache makes its root, or finds it empty; a folder that is neither tagge
 folders the cache names itself, never through a link.
 
 Every stored file is a copy (never a hard link to the file it was stored from) with its SHA-256
-in ``record.json``, taken while it is copied; ``record.json`` carries a digest of itself. A hit
+in ``record.json``, taken while it is copied; ``record.json`` carries a digest of itself (and
+so of the texts kept in it). A hit
 is served only after its files hash to what was recorded: an entry damaged on disk (bit rot, an
 edit in place, a torn copy from outside) is dropped, logged on the ``mediaprep`` logger, and is
 a miss. Files handed out of the cache are copies too, so no two folders share data.
@@ -50,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from .. import tuning
 from ..errors import MediaprepError
 from ..output import atomic_write, is_link_or_not_folder, temp_path_for, temp_run_id
 
@@ -66,10 +71,12 @@ __all__ = [
     "package_version",
 ]
 
-CACHE_FORMAT = 2  # bump when the entry layout or the key recipe changes (2: sha256 per file)
+# bump when the entry layout or the key recipe changes (2: sha256 per file; 3: one folder an
+# entry, small texts inside record.json)
+CACHE_FORMAT = 3
 CHUNK = 1 << 20  # 1 MiB reads: large enough that hashing runs at sha256 speed
 RECORD = "record.json"
-FILES = "files"
+_STORED_PREFIX = "f-"  # a stored file's name in its entry: this and its name, "/" as "%2F"
 TMP = "tmp"
 STALE_TMP_SECONDS = 3600.0  # a temporary folder this old belongs to a put that died
 CACHEDIR_TAG = "CACHEDIR.TAG"
@@ -225,14 +232,31 @@ def _check_name(name: str) -> PurePosixPath:
     return p
 
 
+def _stored_name(name: str) -> str:
+    """The file a stored name is kept in, inside its entry's folder (no subfolders to make)."""
+    return _STORED_PREFIX + name.replace("%", "%25").replace("/", "%2F")
+
+
 @dataclass(frozen=True)
 class CacheEntry:
-    """A complete entry: the stored ``record`` and its output ``files`` (name → path in cache)."""
+    """A complete entry: the stored ``record``, its ``files`` (name → path in cache) and the
+    small texts kept in its record (``inline``: name → bytes). :meth:`data` and :meth:`has`
+    take a name of either kind."""
 
     key: str
     path: Path
     record: dict[str, Any]
     files: dict[str, Path]
+    inline: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.files or name in self.inline
+
+    def data(self, name: str) -> bytes:
+        """The bytes stored under ``name`` (``KeyError`` when there are none)."""
+        if name in self.inline:
+            return self.inline[name]
+        return self.files[name].read_bytes()
 
     def materialise(
         self,
@@ -249,7 +273,7 @@ class CacheEntry:
         never sees a partial file. The files were verified by :meth:`Cache.get`.
         """
         if names is None:
-            pairs = [(n, n) for n in self.files]
+            pairs = [(n, n) for n in (*self.files, *self.inline)]
         elif isinstance(names, Mapping):
             pairs = list(names.items())
         else:
@@ -257,11 +281,14 @@ class CacheEntry:
         dest_root = Path(dest_dir)
         out: list[Path] = []
         for stored, wanted in pairs:
-            if stored not in self.files:
+            if not self.has(stored):
                 raise KeyError(f"cache entry {self.key[:12]} has no file {stored!r}")
             dest = dest_root.joinpath(*_check_name(wanted).parts)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _place(self.files[stored], dest)
+            if stored in self.inline:
+                atomic_write(dest, self.inline[stored])
+            else:
+                _place(self.files[stored], dest)
             out.append(dest)
         return out
 
@@ -317,21 +344,56 @@ def _verified(path: Path, listed: Mapping[str, Any]) -> dict[str, Path]:
     """The entry's files (name → path) when each has its recorded size and SHA-256."""
     files: dict[str, Path] = {}
     for name, want in listed.items():
-        f = path.joinpath(FILES, *_check_name(name).parts)  # a record names no "../x"
+        _check_name(name)  # a record names no "../x"
+        f = path / _stored_name(name)
         try:
             size = f.stat().st_size
         except OSError as exc:
-            raise _Damaged(f"{FILES}/{name}: {exc.strerror or exc}") from None
+            raise _Damaged(f"{name}: {exc.strerror or exc}") from None
         if size != want["size"]:  # a cheap first look: a size that changed needs no read
-            raise _Damaged(f"{FILES}/{name}: {size} bytes, {want['size']} stored")
+            raise _Damaged(f"{name}: {size} bytes, {want['size']} stored")
         try:
             digest = hash_input(f)
         except OSError as exc:
-            raise _Damaged(f"{FILES}/{name}: {exc.strerror or exc}") from None
+            raise _Damaged(f"{name}: {exc.strerror or exc}") from None
         if digest != want["sha256"]:
-            raise _Damaged(f"{FILES}/{name}: content does not match its SHA-256")
+            raise _Damaged(f"{name}: content does not match its SHA-256")
         files[name] = f
     return files
+
+
+def _inline_of(texts: Mapping[str, Any]) -> dict[str, bytes]:
+    """The texts a record keeps (name → UTF-8 bytes), their names checked as a file's are."""
+    out: dict[str, bytes] = {}
+    for name, text in texts.items():
+        _check_name(name)
+        if not isinstance(text, str):
+            raise _Damaged(f"{RECORD}: {name} is not a text")
+        out[name] = text.encode("utf-8")
+    return out
+
+
+def _split_inline(files: Mapping[str, str | os.PathLike[str] | bytes]
+                  ) -> tuple[dict[str, str], dict[str, str | os.PathLike[str] | bytes]]:
+    """The files to keep in the record (small UTF-8 texts given as bytes) and those to store."""
+    inline: dict[str, str] = {}
+    stored: dict[str, str | os.PathLike[str] | bytes] = {}
+    for name, src in files.items():
+        text = _small_text(src)
+        if text is None:
+            stored[name] = src
+        else:
+            inline[name] = text
+    return inline, stored
+
+
+def _small_text(src: str | os.PathLike[str] | bytes) -> str | None:
+    if not isinstance(src, bytes) or len(src) > tuning.CACHE_INLINE_BYTES:
+        return None
+    try:
+        return src.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _entry_of(key: str, path: Path, text: str) -> CacheEntry | None:
@@ -344,7 +406,39 @@ def _entry_of(key: str, path: Path, text: str) -> CacheEntry | None:
         return None
     if meta.get("sha256") != _meta_digest(meta) or meta.get("key") != key:
         raise _Damaged(f"{RECORD} does not match its digest")
-    return CacheEntry(key, path, meta["record"], _verified(path, meta["files"]))
+    return CacheEntry(key, path, meta["record"], _verified(path, meta["files"]),
+                      _inline_of(meta["inline"]))
+
+
+def _written_entry(tmp: Path, key: str, record: Mapping[str, Any], inline: Mapping[str, str],
+                   stored: Mapping[str, str | os.PathLike[str] | bytes]) -> dict[str, Any]:
+    """Write an entry into the new folder ``tmp``: a copy of each stored file (hashed while it
+    is copied) and ``record.json``; return the record as ``get`` will read it."""
+    stats: dict[str, dict[str, Any]] = {}
+    for name, src in stored.items():
+        digest, size = _copy_hashing(src, tmp / _stored_name(name))
+        stats[name] = {"size": size, "sha256": digest}
+    meta: dict[str, Any] = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "created": time.time(),
+        "record": dict(record),
+        "files": stats,
+        "inline": dict(inline),
+    }
+    meta = json.loads(canonical_json(meta))  # the digest is of what get will read
+    meta["sha256"] = _meta_digest(meta)
+    (tmp / RECORD).write_text(canonical_json(meta), encoding="utf-8")
+    return meta
+
+
+def _rename_into_shard(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final``, making its shard folder (``ab/``) the first time only."""
+    try:
+        os.rename(tmp, final)
+    except FileNotFoundError:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(tmp, final)
 
 
 class CacheRootRefused(MediaprepError, OSError):
@@ -446,9 +540,13 @@ class Cache:
         """``ROOT/tmp``, made if missing; refused when it is a link or not a folder, so
         nothing is written, moved or removed through it."""
         tmp_root = self.root / TMP
-        with contextlib.suppress(FileExistsError):
-            tmp_root.mkdir()
-        if is_link_or_not_folder(tmp_root) or not tmp_root.is_dir():
+        try:
+            st = os.lstat(tmp_root)  # one look on the usual path: it is there
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                tmp_root.mkdir()
+            st = os.lstat(tmp_root)
+        if not stat.S_ISDIR(st.st_mode):  # a link (lstat does not follow it) or a file
             raise CacheRootRefused(errno.ENOTDIR,
                                    "the cache's temporary folder is a link or not a folder",
                                    str(tmp_root))
@@ -531,34 +629,20 @@ class Cache:
             raise CacheRootRefused(errno.EPERM, refused, str(self.root))
         tmp_root = self._tmp_root()
         self._sweep()
+        inline, stored = _split_inline(files)
         tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=tmp_root))
-        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would follow the folder into place
+        ours = False
         try:
-            stats: dict[str, dict[str, Any]] = {}
-            for name, src in files.items():
-                dest = tmp / FILES / name
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                digest, size = _copy_hashing(src, dest)
-                stats[name] = {"size": size, "sha256": digest}
-            meta: dict[str, Any] = {
-                "format": CACHE_FORMAT,
-                "key": key,
-                "created": time.time(),
-                "record": dict(record),
-                "files": stats,
-            }
-            meta = json.loads(canonical_json(meta))  # the digest is of what get will read
-            meta["sha256"] = _meta_digest(meta)
-            text = canonical_json(meta)
-            (tmp / RECORD).write_text(text, encoding="utf-8")
-            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o755)  # mkdtemp's 0700 would follow the folder into place
+            meta = _written_entry(tmp, key, record, inline, stored)
             ours = self._install(tmp, final)
         finally:
-            if tmp.exists():
+            if not ours:
                 shutil.rmtree(tmp, ignore_errors=True)
         if ours:  # what we just wrote and hashed: no second read
             return CacheEntry(key, final, meta["record"],
-                              {name: final / FILES / name for name in stats})
+                              {name: final / _stored_name(name) for name in stored},
+                              {name: text.encode("utf-8") for name, text in inline.items()})
         entry = self.get(key)
         if entry is None:  # should not happen: the rename succeeded or a good entry was there
             raise OSError(f"cache entry {key[:12]} could not be stored in {self.root}")
@@ -568,7 +652,7 @@ class Cache:
         """Rename ``tmp`` to ``final``; False when an intact entry of another process is
         there (ours is then dropped by the caller)."""
         try:
-            os.rename(tmp, final)  # atomic; fails if a non-empty folder is there
+            _rename_into_shard(tmp, final)  # atomic; fails if a non-empty folder is there
             return True
         except OSError as exc:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):

@@ -405,13 +405,12 @@ def _thumb_stats(t: PrepTask, thumbs: list[Path]) -> list[dict[str, Any]]:
             for p in thumbs]
 
 
-def _read_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+def _stored_json(entry: Any, name: str) -> Any:
+    """A cache entry's JSON text ``name``, parsed (None: unreadable or not JSON)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            meta = json.loads(fh.readline())
+        return json.loads(entry.data(name))
     except (OSError, ValueError):
         return None
-    return meta if isinstance(meta, dict) else None
 
 
 def _intact(out_dir: str, rec: Record, index: JournalIndex) -> bool:
@@ -464,16 +463,11 @@ def _cached_record(cache: Cache, key: str, display: str) -> tuple[Any, dict[str,
     planted, so its record and line are input like any other, checked before any of it reaches
     DIR, parts.jsonl or the report."""
     entry = cache.get(key)
-    if entry is None or META_FILE not in entry.files or LINE_FILE not in entry.files:
+    if entry is None or not (entry.has(META_FILE) and entry.has(LINE_FILE)):
         return None
-    old = _read_meta(entry.files[META_FILE])
-    if old is not None and not _still_valid(old.get("valid_until")):
+    old, cached_line = _stored_json(entry, META_FILE), _stored_json(entry, LINE_FILE)
+    if isinstance(old, dict) and not _still_valid(old.get("valid_until")):
         return None  # an uploaded reference past its life: prepared and uploaded again
-    try:
-        with open(entry.files[LINE_FILE], encoding="utf-8") as fh:
-            cached_line = json.loads(fh.read())
-    except (OSError, ValueError):
-        cached_line = None
     problem = ("its record is not one prep writes" if _meta_problem(old)
                else line_problem(cached_line))
     if problem is not None:
@@ -506,7 +500,7 @@ def _from_cache(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepD
     entry.materialise(t.out_dir, names)
     thumbs = _cached_thumbs(entry, t) if job.thumbs else None
     if same:
-        text = Path(entry.files[LINE_FILE]).read_bytes().rstrip(b"\n") + b"\n"
+        text = entry.data(LINE_FILE).rstrip(b"\n") + b"\n"
         meta = _record_meta(t, jkey, list(names.values()), old["done"], thumbs,
                             valid_until=old.get("valid_until"))
     else:

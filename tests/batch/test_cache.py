@@ -251,7 +251,8 @@ def test_concurrent_puts_of_one_key_end_with_one_valid_entry(tmp_path: Path) -> 
         # One writer's files, whole, never a mix of the two.
         assert entry.files["image.jpg"].read_bytes() == b"JPEG-" + tag.encode() * 1000
         assert entry.files["frames/f_0001.jpg"].read_bytes() == b"FRAME-" + tag.encode() * 10
-        assert sorted(p.name for p in entry.path.iterdir()) == ["files", "record.json"]
+        assert sorted(p.name for p in entry.path.iterdir()) == sorted(
+            ["record.json", *(f.name for f in entry.files.values())])
     assert list((root / "tmp").iterdir()) == []
 
 

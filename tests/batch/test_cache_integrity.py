@@ -49,7 +49,8 @@ def _outputs(out: Path) -> dict[str, bytes]:
 
 
 def _entry_files(cache: Path) -> list[Path]:
-    files = sorted(p for p in cache.glob("*/*/files/**/*") if p.is_file())
+    """Every file of every entry: its record.json and its stored files (``f-<name>``)."""
+    files = sorted(p for p in cache.glob("[0-9a-f][0-9a-f]/*/*") if p.is_file())
     assert files, f"nothing stored in {cache}"
     return files
 
@@ -77,7 +78,7 @@ def test_a_damaged_cache_entry_is_a_miss_and_prepared_again(
     _prep(src, tmp_path / "one", cache)
     assert _outputs(tmp_path / "one") == fresh
     stored = _entry_files(cache)
-    outs = [p for p in stored if "/out/" in p.as_posix()]
+    outs = [p for p in stored if p.name.startswith("f-out%2F")]
     assert len(outs) == 2
     for p in outs:  # the cached outputs, the ones handed to the next run
         _corrupt(p, at=100)
@@ -91,15 +92,18 @@ def test_a_damaged_cache_entry_is_a_miss_and_prepared_again(
     assert _outputs(tmp_path / "three") == fresh
 
 
-@pytest.mark.parametrize("which", ["meta.json", "line.json", "record.json"])
+@pytest.mark.parametrize("which", ['"meta.json":', '"line.json":', '"record":'])
 def test_a_damaged_record_or_line_is_a_miss(tmp_path: Path, which: str) -> None:
+    """Damage in an entry's record.json, in the journal record or the parts.jsonl line it
+    keeps (small texts live inside it), or in its own fields."""
     src, cache = _inputs(tmp_path), tmp_path / "cache"
     _prep(src, tmp_path / "fresh", None)
     _prep(src, tmp_path / "one", cache)
-    targets = [p for p in cache.glob(f"*/*/**/{which}") if p.is_file()]
+    targets = [p for p in cache.glob("*/*/record.json") if p.is_file()]
     assert len(targets) == 2
     for p in targets:
-        _corrupt(p, at=p.stat().st_size // 3)
+        at = p.read_text().index(which) + len(which) + 8
+        _corrupt(p, at=at)
     _prep(src, tmp_path / "two", cache)
     assert _outputs(tmp_path / "two") == _outputs(tmp_path / "fresh")
     assert (tmp_path / "two" / "parts.jsonl").read_bytes() == (

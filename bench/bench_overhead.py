@@ -1,0 +1,277 @@
+"""A cold ``prep`` run's per-input overhead beyond the media work (issue 28 item 4: <= 2 ms).
+
+One folder of N small generated inputs (distinct bytes, so a cold run has no cache hit):
+JPEGs sent as they are, PNGs that ``--max-side 64`` resizes, and a few short H.264 clips.
+Three ways over the same inputs, interleaved round by round:
+
+* **media**: the media work alone, in one process: the library call that probes, checks and
+  prepares each input into an output folder (``prep_one`` of the run's own plan, the same
+  settings), timed over the loop after a warm-up (no start-up, no journal, cache or report);
+* **full**: ``mediaprep prep DIR -o OUT -j 1`` cold, a new cache folder, the report on (the
+  default run);
+* **bare**: the same with ``--no-cache --no-report``.
+
+A command's CPU is the whole process tree's (it runs under a child subreaper that adopts and
+reaps every descendant), and its per-input figure is the slope between the N-input run and a
+run over the first ``--small`` inputs, so start-up and other fixed costs drop out. The
+overhead is full - media and bare - media, per input.
+
+``--baseline PATH`` runs the two commands with another checkout's code too (each round: ours,
+then the baseline), for a before/after in one run. ``--strace`` counts system calls per
+input (the slope between the two sizes, ``strace -f -c``) and files made per input in the
+cache and the output folder.
+
+    python bench/bench_overhead.py [--inputs 2000] [--small 200] [--rounds 3]
+                                   [--baseline /path/to/other/checkout] [--strace]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER_VERSION = "1"
+ARGS = ["--target", "dashscope", "--max-side", "64", "-j", "1", "-q"]
+SYSCALLS = ("openat", "mkdir", "rename", "unlink", "write", "fsync", "getdents64",
+            "newfstatat", "statx", "chmod")
+
+# A child subreaper (Linux): adopts and reaps every descendant of the command, so the CPU of
+# mediaprep's workers and fork server is counted; started small, so its peak RSS is its own.
+_LAUNCHER = r"""
+import ctypes, json, os, resource, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+rc = None
+while True:
+    try:
+        got, status = os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+    if got == pid:
+        rc = os.waitstatus_to_exitcode(status)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "cpu": ru.ru_utime + ru.ru_stime, "rss": ru.ru_maxrss / 1024}))
+"""
+
+# The media work alone: the run's own plan and settings, prep_one per input, CPU of the loop.
+_MEDIA = r"""
+import json, sys, time
+from mediaprep.batch.tasks import plan_prep, prep_one
+from mediaprep.settings import make_settings
+folder, out, warm, warm_out = sys.argv[1:5]
+settings = make_settings(target="dashscope", max_side=64)
+inputs = sorted(str(p) for p in __import__("pathlib").Path(folder).iterdir())
+for task in plan_prep(sorted(str(p) for p in __import__("pathlib").Path(warm).iterdir()),
+                      warm_out, settings):
+    prep_one(task)  # imports and first-call costs, not counted
+tasks = plan_prep(inputs, out, settings)
+t0 = time.process_time()
+ok = sum(bool(prep_one(task).get("ok")) for task in tasks)
+print(json.dumps({"cpu": time.process_time() - t0, "ok": ok}))
+"""
+
+
+def generate(folder: Path, n: int) -> Path:
+    """N inputs, 45% JPEG 64x48 (sent as is), 45% PNG 128x96 (resized), 10% 3 s clips."""
+    stamp = folder / ".complete"
+    if stamp.exists() and stamp.read_text() == f"{FOLDER_VERSION} {n}":
+        return folder
+    import numpy as np
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT))
+    from tests.videogen import make_video
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(28)
+    for i in range(n):
+        if i % 10 == 9:
+            seed = int(rng.integers(1 << 30))
+            make_video(folder / f"v{i:06d}.mp4", n_frames=30, fps=10,
+                       frame_fn=lambda j, s=seed: _noise(s + j, 64, 48))
+            continue
+        big = i % 2 == 1
+        pixels = _noise(int(rng.integers(1 << 30)), 128 if big else 64, 96 if big else 48)
+        if big:
+            Image.fromarray(pixels).save(folder / f"p{i:06d}.png")
+        else:
+            Image.fromarray(pixels).save(folder / f"j{i:06d}.jpg", quality=85)
+    stamp.write_text(f"{FOLDER_VERSION} {n}")
+    return folder
+
+
+def _noise(seed: int, w: int, h: int):  # noqa: ANN202 - numpy only imported when generating
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (1, 1, 3))
+    return np.clip(base + rng.integers(-40, 40, (h, w, 3)), 0, 255).astype("uint8")
+
+
+def subset(folder: Path, k: int, dest: Path) -> Path:
+    """The first ``k`` inputs, hard-linked into ``dest`` (same bytes, no copy)."""
+    if dest.exists() and len(list(dest.iterdir())) == k:
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for p in sorted(q for q in folder.iterdir() if not q.name.startswith("."))[:k]:
+        os.link(p, dest / p.name)
+    return dest
+
+
+def launch(cmd: list[str], root: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], capture_output=True,
+                          text=True, env=env, cwd=root)  # fmt: skip
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    if got["rc"] not in (0, 1):  # 1: some inputs failed, which this mix has none of
+        raise RuntimeError(f"{cmd[:4]} exit {got['rc']}: {proc.stderr[-800:]}")
+    return got
+
+
+def prep_cmd(folder: Path, out: Path, cache: Path | None) -> list[str]:
+    shutil.rmtree(out, ignore_errors=True)
+    if cache is not None:
+        shutil.rmtree(cache, ignore_errors=True)
+    extra = ["--cache-dir", str(cache)] if cache is not None else ["--no-cache", "--no-report"]
+    return [sys.executable, "-m", "mediaprep", "prep", str(folder), "-o", str(out), *ARGS,
+            *extra]
+
+
+def media_cpu(root: Path, folder: Path, warm: Path, work: Path) -> float:
+    """CPU seconds an input of the media work alone."""
+    out, warm_out = work / "media-out", work / "media-warm"
+    for d in (out, warm_out):
+        shutil.rmtree(d, ignore_errors=True)
+    got = launch([sys.executable, "-c", _MEDIA, str(folder), str(out), str(warm),
+                  str(warm_out)], root)
+    n = len([p for p in folder.iterdir() if not p.name.startswith(".")])
+    return got["cpu"] / n
+
+
+def command_slope(root: Path, mode: str, big: Path, small: Path, work: Path
+                  ) -> tuple[float, float]:
+    """(CPU seconds an input, peak RSS MB of the N run) of a cold prep in ``mode``."""
+    runs = {}
+    for folder in (small, big):
+        cache = work / "cache" if mode == "full" else None
+        runs[folder] = launch(prep_cmd(folder, work / "out", cache), root)
+    n_big, n_small = (len([p for p in f.iterdir() if not p.name.startswith(".")])
+                      for f in (big, small))
+    slope = (runs[big]["cpu"] - runs[small]["cpu"]) / (n_big - n_small)
+    return slope, runs[big]["rss"]
+
+
+def strace_counts(root: Path, mode: str, folder: Path, work: Path) -> dict[str, int]:
+    """System calls of a cold prep in ``mode`` (whole tree), by name."""
+    cache = work / "cache" if mode == "full" else None
+    log = work / "strace.txt"
+    cmd = ["strace", "-f", "-c", "-o", str(log), *prep_cmd(folder, work / "out", cache)]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run(cmd, capture_output=True, env=env, cwd=root, check=False)
+    counts: dict[str, int] = {}
+    for line in log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1].isidentifier() and parts[3].isdigit():
+            counts[parts[-1]] = int(parts[3])
+    return counts
+
+
+def files_made(work: Path) -> dict[str, int]:
+    """Files and folders the last full run left in its cache and its output folder."""
+    out: dict[str, int] = {}
+    for name, top in (("cache", work / "cache"), ("report_files", work / "out" / "report_files"),
+                      ("state", work / "out" / ".mediaprep")):
+        files = dirs = 0
+        for _, ds, fs in os.walk(top):
+            files += len(fs)
+            dirs += len(ds)
+        out[f"{name} files"], out[f"{name} dirs"] = files, dirs
+    return out
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def per_syscall(root: Path, mode: str, big: Path, small: Path, work: Path) -> dict[str, float]:
+    counts = {f: strace_counts(root, mode, f, work) for f in (small, big)}
+    n = [len([p for p in f.iterdir() if not p.name.startswith(".")]) for f in (small, big)]
+    return {s: (counts[big].get(s, 0) - counts[small].get(s, 0)) / (n[1] - n[0])
+            for s in SYSCALLS}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--inputs", type=int, default=2000)
+    ap.add_argument("--small", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout whose code runs as 'baseline' in the same rounds")
+    ap.add_argument("--strace", action="store_true", help="also count system calls and files")
+    ap.add_argument("--folder", type=Path,
+                    default=Path(tempfile.gettempdir()) / "mediaprep-bench-overhead")
+    a = ap.parse_args()
+    big = generate(a.folder / "inputs", a.inputs)
+    small = subset(big, a.small, a.folder / f"first{a.small}")
+    warm = subset(big, 10, a.folder / "first10")
+    work = a.folder / "work"
+    roots = {"ours": ROOT, **({"baseline": a.baseline.resolve()} if a.baseline else {})}
+    got: dict[str, dict[str, list[float]]] = {c: {} for c in roots}
+
+    def note(code: str, what: str, value: float) -> None:
+        got[code].setdefault(what, []).append(value)
+
+    for r in range(a.rounds):
+        for code, root in roots.items():
+            note(code, "media", media_cpu(root, big, warm, work))
+            for mode in ("full", "bare"):
+                cpu, rss = command_slope(root, mode, big, small, work)
+                note(code, mode, cpu)
+                note(code, f"{mode} rss", rss)
+            print(f"round {r + 1} {code}: media {got[code]['media'][-1] * 1e3:.2f}, full "
+                  f"{got[code]['full'][-1] * 1e3:.2f}, bare {got[code]['bare'][-1] * 1e3:.2f} "
+                  f"ms CPU an input (load {load()})", flush=True)
+    print(f"\n{a.inputs} inputs (slope against {a.small}), {a.rounds} rounds, CPU of the whole "
+          "process tree; min / median, ms an input")
+    for code in roots:
+        media = got[code]["media"]
+        print(f"{code}:")
+        print(f"  media work alone    {_mm(media)}")
+        for mode, label in (("full", "prep cold, cache+report"), ("bare", "prep --no-cache "
+                                                                         "--no-report")):
+            over = [m - x for m, x in zip(got[code][mode], media, strict=True)]
+            print(f"  {label:<28}{_mm(got[code][mode])}   overhead {_mm(over)}   peak RSS "
+                  f"{max(got[code][f'{mode} rss']):.0f} MB")
+    print(f"load after: {load()}")
+    if a.strace:
+        for code, root in roots.items():
+            for mode in ("full", "bare"):
+                calls = per_syscall(root, mode, big, small, work)
+                made = files_made(work) if mode == "full" else {}
+                if mode == "full":
+                    made = {k: v / a.inputs for k, v in made.items()}
+                print(f"{code} {mode}: syscalls an input: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in calls.items() if v))
+                if made:
+                    print(f"{code} {mode}: left an input: "
+                          + ", ".join(f"{k} {v:.2f}" for k, v in made.items()))
+
+
+def _mm(values: list[float]) -> str:
+    return f"{min(values) * 1e3:6.2f} / {statistics.median(values) * 1e3:6.2f}"
+
+
+if __name__ == "__main__":
+    main()

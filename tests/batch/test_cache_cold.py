@@ -1,0 +1,88 @@
+"""What a cold run makes per input in the cache (issue 28 item 4: a cold run's overhead): one
+folder an entry, holding record.json and one file per output or thumbnail; the journal record
+and the parts.jsonl line live inside record.json, and a hit serves them from there."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from mediaprep.batch.cache import Cache, cache_key
+from mediaprep.cli import main
+from mediaprep.limits import TABLE_VERSION
+
+
+def _inputs(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(4)
+    for i in range(n):
+        pixels = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"p{i}.jpg", quality=85)
+    return folder
+
+
+def _prep(src: Path, out: Path, cache: Path) -> None:
+    r = CliRunner().invoke(main, ["prep", str(src), "-o", str(out), "-q", "-j", "0",
+                                  "--cache-dir", str(cache)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+
+
+def _tree(root: Path) -> tuple[list[Path], list[Path]]:
+    folders, files = [], []
+    for top, ds, fs in os.walk(root):
+        folders += [Path(top) / d for d in ds]
+        files += [Path(top) / f for f in fs]
+    return folders, files
+
+
+def test_a_cold_run_makes_one_folder_an_entry_with_its_texts_inside_its_record(
+        tmp_path: Path) -> None:
+    src, cache = _inputs(tmp_path / "in", 6), tmp_path / "cache"
+    _prep(src, tmp_path / "one", cache)
+    folders, files = _tree(cache)
+    entries = [f for f in folders if f.parent.parent == cache]
+    assert len(entries) == 6
+    # the shards, the temporary folder and the entries: nothing below an entry
+    assert all(f.parent == cache or f in entries for f in folders)
+    for entry in entries:
+        names = sorted(p.name for p in entry.iterdir())
+        assert "record.json" in names and "meta.json" not in names and "line.json" not in names
+        record = json.loads((entry / "record.json").read_text())
+        assert set(record["inline"]) == {"meta.json", "line.json"}
+        # one file for the output and one for each thumbnail, besides record.json
+        assert len(names) == 1 + len(record["files"])
+    assert len(files) == 1 + sum(len(list(e.iterdir())) for e in entries)  # + CACHEDIR.TAG
+
+    # a second run into another folder is served from those entries: the same parts.jsonl
+    _prep(src, tmp_path / "two", cache)
+    one = (tmp_path / "one" / "parts.jsonl").read_text()
+    two = (tmp_path / "two" / "parts.jsonl").read_text()
+    assert two == one.replace(str(tmp_path / "one"), str(tmp_path / "two"))
+    assert _tree(cache)[1] == files  # no entry stored again
+
+
+def test_small_texts_are_kept_in_the_record_and_large_ones_as_files(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = cache_key(b"input", {}, TABLE_VERSION)
+    big = b"x" * (1 << 17)
+    (tmp_path / "out.jpg").write_bytes(b"JPEG" * 100)
+    stored = {"line.json": b'{"ok": true}\n', "big.txt": big, "binary": b"\xff\xfe\x00",
+              "out/a.jpg": tmp_path / "out.jpg"}
+    cache.put(key, {"stem": "a"}, stored)
+    entry = Cache(tmp_path / "cache").get(key)
+    assert entry is not None
+    assert set(entry.inline) == {"line.json"}
+    assert set(entry.files) == {"big.txt", "binary", "out/a.jpg"}
+    for name, src in stored.items():
+        want = src if isinstance(src, bytes) else src.read_bytes()
+        assert entry.has(name) and entry.data(name) == want
+    dest = tmp_path / "dest"
+    got = entry.materialise(dest, {"line.json": "l.json", "out/a.jpg": "x/a.jpg"})
+    assert [p.read_bytes() for p in got] == [b'{"ok": true}\n', b"JPEG" * 100]
+    assert sorted(p.name for p in entry.path.iterdir()) == [
+        "f-big.txt", "f-binary", "f-out%2Fa.jpg", "record.json"]
