@@ -63,20 +63,31 @@ ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"rc": rc, "cpu": ru.ru_utime + ru.ru_stime, "rss": ru.ru_maxrss / 1024}))
 """
 
-# The media work alone: the run's own plan and settings, prep_one per input, CPU of the loop.
+# The media work alone: the run's own plan and settings, prep_one per input, CPU of the loop;
+# with "thumbs", also each input's report pictures, as a prep worker makes them.
 _MEDIA = r"""
 import json, sys, time
+from pathlib import Path
 from mediaprep.batch.tasks import plan_prep, prep_one
+from mediaprep.report.html import thumbnail_line
 from mediaprep.settings import make_settings
-folder, out, warm, warm_out = sys.argv[1:5]
+folder, out, warm, warm_out, thumbs = sys.argv[1:6]
 settings = make_settings(target="dashscope", max_side=64)
-inputs = sorted(str(p) for p in __import__("pathlib").Path(folder).iterdir())
-for task in plan_prep(sorted(str(p) for p in __import__("pathlib").Path(warm).iterdir()),
-                      warm_out, settings):
-    prep_one(task)  # imports and first-call costs, not counted
-tasks = plan_prep(inputs, out, settings)
+
+def one(task):
+    line = prep_one(task, preview=thumbs == "thumbs")
+    if thumbs == "thumbs":
+        thumbnail_line(task.out_dir, line, task.source, previews=line.previews)
+    return bool(line.get("ok"))
+
+def inputs(where):
+    return sorted(str(p) for p in Path(where).iterdir() if not p.name.startswith("."))
+
+for task in plan_prep(inputs(warm), warm_out, settings):
+    one(task)  # imports and first-call costs, not counted
+tasks = plan_prep(inputs(folder), out, settings)
 t0 = time.process_time()
-ok = sum(bool(prep_one(task).get("ok")) for task in tasks)
+ok = sum(one(task) for task in tasks)
 print(json.dumps({"cpu": time.process_time() - t0, "ok": ok}))
 """
 
@@ -120,13 +131,18 @@ def _noise(seed: int, w: int, h: int):  # noqa: ANN202 - numpy only imported whe
 
 
 def subset(folder: Path, k: int, dest: Path) -> Path:
-    """The first ``k`` inputs, hard-linked into ``dest`` (same bytes, no copy)."""
-    if dest.exists() and len(list(dest.iterdir())) == k:
+    """The first ``k`` inputs in generation order (the same mix of kinds as the whole folder),
+    hard-linked into ``dest`` (same bytes, no copy)."""
+    stamp = dest / ".complete"
+    if stamp.exists() and stamp.read_text() == f"{FOLDER_VERSION} {k}":
         return dest
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    for p in sorted(q for q in folder.iterdir() if not q.name.startswith("."))[:k]:
+    inputs = sorted((q for q in folder.iterdir() if not q.name.startswith(".")),
+                    key=lambda q: q.name[1:])  # j000000.jpg, p000001.png, ..., v000009.mp4
+    for p in inputs[:k]:
         os.link(p, dest / p.name)
+    stamp.write_text(f"{FOLDER_VERSION} {k}")
     return dest
 
 
@@ -149,13 +165,13 @@ def prep_cmd(folder: Path, out: Path, cache: Path | None) -> list[str]:
             *extra]
 
 
-def media_cpu(root: Path, folder: Path, warm: Path, work: Path) -> float:
-    """CPU seconds an input of the media work alone."""
+def media_cpu(root: Path, folder: Path, warm: Path, work: Path, thumbs: bool = False) -> float:
+    """CPU seconds an input of the media work alone (``thumbs``: and the report's pictures)."""
     out, warm_out = work / "media-out", work / "media-warm"
     for d in (out, warm_out):
         shutil.rmtree(d, ignore_errors=True)
     got = launch([sys.executable, "-c", _MEDIA, str(folder), str(out), str(warm),
-                  str(warm_out)], root)
+                  str(warm_out), "thumbs" if thumbs else "-"], root)
     n = len([p for p in folder.iterdir() if not p.name.startswith(".")])
     return got["cpu"] / n
 
@@ -236,24 +252,28 @@ def main() -> None:
     for r in range(a.rounds):
         for code, root in roots.items():
             note(code, "media", media_cpu(root, big, warm, work))
+            note(code, "pictures", media_cpu(root, big, warm, work, thumbs=True))
             for mode in ("full", "bare"):
                 cpu, rss = command_slope(root, mode, big, small, work)
                 note(code, mode, cpu)
                 note(code, f"{mode} rss", rss)
-            print(f"round {r + 1} {code}: media {got[code]['media'][-1] * 1e3:.2f}, full "
+            print(f"round {r + 1} {code}: media {got[code]['media'][-1] * 1e3:.2f}, "
+                  f"+pictures {got[code]['pictures'][-1] * 1e3:.2f}, full "
                   f"{got[code]['full'][-1] * 1e3:.2f}, bare {got[code]['bare'][-1] * 1e3:.2f} "
                   f"ms CPU an input (load {load()})", flush=True)
     print(f"\n{a.inputs} inputs (slope against {a.small}), {a.rounds} rounds, CPU of the whole "
           "process tree; min / median, ms an input")
     for code in roots:
-        media = got[code]["media"]
+        media, pictures = got[code]["media"], got[code]["pictures"]
         print(f"{code}:")
-        print(f"  media work alone    {_mm(media)}")
+        print(f"  {'media work alone':<30}{_mm(media)}")
+        print(f"  {'media + report pictures':<30}{_mm(pictures)}")
         for mode, label in (("full", "prep cold, cache+report"), ("bare", "prep --no-cache "
                                                                          "--no-report")):
-            over = [m - x for m, x in zip(got[code][mode], media, strict=True)]
-            print(f"  {label:<28}{_mm(got[code][mode])}   overhead {_mm(over)}   peak RSS "
-                  f"{max(got[code][f'{mode} rss']):.0f} MB")
+            over = _mm([m - x for m, x in zip(got[code][mode], media, strict=True)])
+            beyond = _mm([m - x for m, x in zip(got[code][mode], pictures, strict=True)])
+            print(f"  {label:<30}{_mm(got[code][mode])}   overhead {over}   (beyond media + "
+                  f"pictures {beyond})   peak RSS {max(got[code][f'{mode} rss']):.0f} MB")
     print(f"load after: {load()}")
     if a.strace:
         for code, root in roots.items():

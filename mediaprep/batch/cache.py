@@ -64,6 +64,7 @@ __all__ = [
     "Cache",
     "CacheEntry",
     "CacheRootRefused",
+    "cache_for_run",
     "cache_key",
     "canonical_json",
     "default_cache_dir",
@@ -707,3 +708,12 @@ class Cache:
             pass
         finally:
             os.close(fd)
+
+
+@functools.lru_cache(maxsize=4)
+def cache_for_run(root: str, run_id: str | None) -> Cache:
+    """The one :class:`Cache` of ``root`` for the run ``run_id`` in this process: a prep
+    worker's inputs share it, so the root is judged and its stale temporaries swept once a run,
+    not once an input (a new run, even in the same process, gets a new one)."""
+    return Cache(root)
+

@@ -31,7 +31,7 @@ from ..output import sweep_temporaries as _sweep
 from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
 from ..types import Finding, line_problem
-from .cache import Cache, cache_key, canonical_json, hash_input, package_version
+from .cache import Cache, cache_for_run, cache_key, canonical_json, hash_input, package_version
 from .journal_index import JournalIndex, Record
 from .journal_log import JOURNAL_FOLDER, LOG_NAME, LineAt, append_record
 from .summary import warnings_left
@@ -267,7 +267,7 @@ def _cache_of(job: PrepJob) -> tuple[Cache | None, str]:
     key = input_key(job.task) if job.cache_dir is not None else None
     if job.cache_dir is None or key is None:
         return None, ""
-    return Cache(job.cache_dir), key
+    return cache_for_run(job.cache_dir, job.run_id), key
 
 
 def _new_thumbnails(t: PrepTask, line: Any) -> list[Path]:
