@@ -228,6 +228,54 @@ def per_syscall(root: Path, mode: str, big: Path, small: Path, work: Path) -> di
             for s in SYSCALLS}
 
 
+Figures = dict[str, dict[str, list[float]]]  # checkout -> what -> one value a round
+
+
+def run_rounds(roots: dict[str, Path], rounds: int, big: Path, small: Path, warm: Path,
+               work: Path) -> Figures:
+    """Every measure for every checkout, the checkouts in turn within each round."""
+    got: Figures = {c: {} for c in roots}
+    for r in range(rounds):
+        for code, root in roots.items():
+            mine = got[code]
+            mine.setdefault("media", []).append(media_cpu(root, big, warm, work))
+            mine.setdefault("pictures", []).append(media_cpu(root, big, warm, work, thumbs=True))
+            for mode in ("full", "bare"):
+                cpu, rss = command_slope(root, mode, big, small, work)
+                mine.setdefault(mode, []).append(cpu)
+                mine.setdefault(f"{mode} rss", []).append(rss)
+            print(f"round {r + 1} {code}: media {mine['media'][-1] * 1e3:.2f}, +pictures "
+                  f"{mine['pictures'][-1] * 1e3:.2f}, full {mine['full'][-1] * 1e3:.2f}, bare "
+                  f"{mine['bare'][-1] * 1e3:.2f} ms CPU an input (load {load()})", flush=True)
+    return got
+
+
+def print_figures(got: Figures) -> None:
+    for code, mine in got.items():
+        media, pictures = mine["media"], mine["pictures"]
+        print(f"{code}:")
+        print(f"  {'media work alone':<30}{_mm(media)}")
+        print(f"  {'media + report pictures':<30}{_mm(pictures)}")
+        for mode, label in (("full", "prep cold, cache+report"),
+                            ("bare", "prep --no-cache --no-report")):
+            over = _mm([m - x for m, x in zip(mine[mode], media, strict=True)])
+            beyond = _mm([m - x for m, x in zip(mine[mode], pictures, strict=True)])
+            print(f"  {label:<30}{_mm(mine[mode])}   overhead {over}   (beyond media + "
+                  f"pictures {beyond})   peak RSS {max(mine[f'{mode} rss']):.0f} MB")
+
+
+def print_counts(roots: dict[str, Path], big: Path, small: Path, work: Path, n: int) -> None:
+    """System calls an input (both modes) and files the full run left an input."""
+    for code, root in roots.items():
+        for mode in ("full", "bare"):
+            calls = per_syscall(root, mode, big, small, work)  # the N-input run comes last
+            print(f"{code} {mode}: syscalls an input: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in calls.items() if v))
+            if mode == "full":
+                print(f"{code} full: left an input: "
+                      + ", ".join(f"{k} {v / n:.2f}" for k, v in files_made(work).items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--inputs", type=int, default=2000)
@@ -244,49 +292,13 @@ def main() -> None:
     warm = subset(big, 10, a.folder / "first10")
     work = a.folder / "work"
     roots = {"ours": ROOT, **({"baseline": a.baseline.resolve()} if a.baseline else {})}
-    got: dict[str, dict[str, list[float]]] = {c: {} for c in roots}
-
-    def note(code: str, what: str, value: float) -> None:
-        got[code].setdefault(what, []).append(value)
-
-    for r in range(a.rounds):
-        for code, root in roots.items():
-            note(code, "media", media_cpu(root, big, warm, work))
-            note(code, "pictures", media_cpu(root, big, warm, work, thumbs=True))
-            for mode in ("full", "bare"):
-                cpu, rss = command_slope(root, mode, big, small, work)
-                note(code, mode, cpu)
-                note(code, f"{mode} rss", rss)
-            print(f"round {r + 1} {code}: media {got[code]['media'][-1] * 1e3:.2f}, "
-                  f"+pictures {got[code]['pictures'][-1] * 1e3:.2f}, full "
-                  f"{got[code]['full'][-1] * 1e3:.2f}, bare {got[code]['bare'][-1] * 1e3:.2f} "
-                  f"ms CPU an input (load {load()})", flush=True)
+    got = run_rounds(roots, a.rounds, big, small, warm, work)
     print(f"\n{a.inputs} inputs (slope against {a.small}), {a.rounds} rounds, CPU of the whole "
           "process tree; min / median, ms an input")
-    for code in roots:
-        media, pictures = got[code]["media"], got[code]["pictures"]
-        print(f"{code}:")
-        print(f"  {'media work alone':<30}{_mm(media)}")
-        print(f"  {'media + report pictures':<30}{_mm(pictures)}")
-        for mode, label in (("full", "prep cold, cache+report"), ("bare", "prep --no-cache "
-                                                                         "--no-report")):
-            over = _mm([m - x for m, x in zip(got[code][mode], media, strict=True)])
-            beyond = _mm([m - x for m, x in zip(got[code][mode], pictures, strict=True)])
-            print(f"  {label:<30}{_mm(got[code][mode])}   overhead {over}   (beyond media + "
-                  f"pictures {beyond})   peak RSS {max(got[code][f'{mode} rss']):.0f} MB")
+    print_figures(got)
     print(f"load after: {load()}")
     if a.strace:
-        for code, root in roots.items():
-            for mode in ("full", "bare"):
-                calls = per_syscall(root, mode, big, small, work)
-                made = files_made(work) if mode == "full" else {}
-                if mode == "full":
-                    made = {k: v / a.inputs for k, v in made.items()}
-                print(f"{code} {mode}: syscalls an input: "
-                      + ", ".join(f"{k} {v:.2f}" for k, v in calls.items() if v))
-                if made:
-                    print(f"{code} {mode}: left an input: "
-                          + ", ".join(f"{k} {v:.2f}" for k, v in made.items()))
+        print_counts(roots, big, small, work, a.inputs)
 
 
 def _mm(values: list[float]) -> str:

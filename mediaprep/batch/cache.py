@@ -11,27 +11,27 @@
 
 The key covers everything the output depends on: the input's bytes (not its name or mtime, so a
 moved or copied file still hits), every output-changing option, the limits table version and
-the package version. An entry is one folder ``root/ab/abcdef.../`` holding ``record.json`` and
-one file per stored file (``f-`` and its name, ``/`` spelt ``%2F``); a small stored text (a
-journal record, a parts.jsonl line: :data:`~mediaprep.tuning.CACHE_INLINE_BYTES`) is kept inside
-``record.json`` instead. It is written in a temporary folder under ``root/tmp/`` and renamed into
-place in one step, so readers see a whole entry or none: a crash mid-put leaves only a stray
-temporary folder (swept later), and of two processes putting the same key one wins the rename
-and the other drops its copy. An entry of an earlier layout is never looked up (the layout is
-part of the key).
+the package version. An entry is one file ``root/ab/abcdef...`` (:mod:`.cache_pack`): the stored
+files' bytes, then its record (JSON: the caller's record, each file's offset, size and SHA-256,
+and the small texts given as bytes, :data:`~mediaprep.tuning.CACHE_INLINE_BYTES`, such as a
+journal record and a parts.jsonl line). A cold put creates that one file (no folder, no file per
+output) and a hit opens one. It is written whole to a temporary file under ``root/tmp/`` and
+renamed into place in one step, so readers see a whole entry or none: a crash mid-put leaves
+only a stray temporary (swept later). An entry of an earlier layout (a folder) is never looked
+up: the layout is part of the key.
 
 A cache root is mediaprep's when it holds mediaprep's ``CACHEDIR.TAG`` (the Cache Directory
 Tagging spec, https://bford.info/cachedir/: backup tools skip the folder). The tag is written
 when the cache makes its root, or finds it empty; a folder that is neither tagged nor empty
-(``--cache-dir ~``) is never read, written or swept. The sweep removes only the temporary
-folders the cache names itself, never through a link.
+(``--cache-dir ~``) is never read, written or swept. The sweep removes only the temporaries
+the cache names itself, never through a link.
 
-Every stored file is a copy (never a hard link to the file it was stored from) with its SHA-256
-in ``record.json``, taken while it is copied; ``record.json`` carries a digest of itself (and
-so of the texts kept in it). A hit
-is served only after its files hash to what was recorded: an entry damaged on disk (bit rot, an
-edit in place, a torn copy from outside) is dropped, logged on the ``mediaprep`` logger, and is
-a miss. Files handed out of the cache are copies too, so no two folders share data.
+Every stored file is a copy (never a link to the file it was stored from) with its SHA-256 in
+the record, taken while it is copied; the record carries a digest of itself (and so of the
+texts kept in it). A hit is served only after its files hash to what was recorded: an entry
+damaged on disk (bit rot, an edit in place, a torn copy from outside) is dropped, logged on the
+``mediaprep`` logger, and is a miss. Files handed out of the cache are copies too, so no two
+folders share data.
 """
 
 from __future__ import annotations
@@ -49,14 +49,15 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from .. import tuning
 from ..errors import MediaprepError
-from ..output import atomic_write, is_link_or_not_folder, temp_path_for, temp_run_id
+from ..output import TempFile, atomic_write, is_link_or_not_folder, temp_run_id
+from .cache_pack import check_file, read_range, read_record, write_all, write_file, write_record
 
 __all__ = [
     "CACHE_FORMAT",
@@ -72,12 +73,10 @@ __all__ = [
     "package_version",
 ]
 
-# bump when the entry layout or the key recipe changes (2: sha256 per file; 3: one folder an
-# entry, small texts inside record.json)
+# bump when the entry layout or the key recipe changes (2: sha256 per file; 3: one file an
+# entry, small texts inside its record)
 CACHE_FORMAT = 3
 CHUNK = 1 << 20  # 1 MiB reads: large enough that hashing runs at sha256 speed
-RECORD = "record.json"
-_STORED_PREFIX = "f-"  # a stored file's name in its entry: this and its name, "/" as "%2F"
 TMP = "tmp"
 STALE_TMP_SECONDS = 3600.0  # a temporary folder this old belongs to a put that died
 CACHEDIR_TAG = "CACHEDIR.TAG"
@@ -87,8 +86,8 @@ _TAG_TEXT = (_TAG_SIGNATURE + b"\n"
              b"# For information about cache directory tags, see:\n"
              b"#\thttps://bford.info/cachedir/\n")
 _TAG_READ = 512  # bytes of a tag read to judge it: the signature and mediaprep's comment
-# The temporary folders put and _drop make in ROOT/tmp (mkdtemp: prefix + 8 random characters):
-# the only names the sweep removes.
+# The temporaries put (a file) and _drop (a folder) make in ROOT/tmp (mkstemp, mkdtemp: prefix +
+# 8 random characters): the only names the sweep removes.
 _OWN_TMP = re.compile(r"^(?:[0-9a-f]{16}|broken)\.[a-z0-9_]{8}\Z")
 
 _HEX = frozenset("0123456789abcdef")
@@ -233,22 +232,24 @@ def _check_name(name: str) -> PurePosixPath:
     return p
 
 
-def _stored_name(name: str) -> str:
-    """The file a stored name is kept in, inside its entry's folder (no subfolders to make)."""
-    return _STORED_PREFIX + name.replace("%", "%25").replace("/", "%2F")
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_NONBLOCK", 0))  # a FIFO planted as an entry does not block
 
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """A complete entry: the stored ``record``, its ``files`` (name → path in cache) and the
-    small texts kept in its record (``inline``: name → bytes). :meth:`data` and :meth:`has`
-    take a name of either kind."""
+    """A complete entry: the stored ``record``, its ``files`` (name → offset and size in the
+    entry's file ``path``) and the small texts kept in its record (``inline``: name → bytes).
+    :meth:`data`, :meth:`has` and :meth:`materialise` take a name of either kind. ``inode``: of
+    the file that was verified; a read finding another file there (an entry put again since)
+    raises ``OSError``."""
 
     key: str
     path: Path
     record: dict[str, Any]
-    files: dict[str, Path]
+    files: dict[str, tuple[int, int]]
     inline: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    inode: int = 0
 
     def has(self, name: str) -> bool:
         return name in self.files or name in self.inline
@@ -257,7 +258,20 @@ class CacheEntry:
         """The bytes stored under ``name`` (``KeyError`` when there are none)."""
         if name in self.inline:
             return self.inline[name]
-        return self.files[name].read_bytes()
+        offset, size = self.files[name]
+        with self._open() as fd:
+            return b"".join(read_range(fd, offset, size))
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[int]:
+        fd = os.open(self.path, _READ_FLAGS)
+        try:
+            if self.inode and os.fstat(fd).st_ino != self.inode:
+                raise OSError(errno.ESTALE, "the cache entry changed since it was verified",
+                              str(self.path))
+            yield fd
+        finally:
+            os.close(fd)
 
     def materialise(
         self,
@@ -268,7 +282,7 @@ class CacheEntry:
 
         ``names``: stored names to take under the same name, or a mapping stored name → name
         to write (the same content may be cached under one name for inputs with different
-        names); ``None`` takes every file. Each file is copied (never hard-linked: an edit in
+        names); ``None`` takes every file. Each file is copied (never linked: an edit in
         place of the copy must not change the cache, nor the cache's damage the copy) into a
         temporary name in the destination folder, then renamed over the final name: a reader
         never sees a partial file. The files were verified by :meth:`Cache.get`.
@@ -289,50 +303,27 @@ class CacheEntry:
             if stored in self.inline:
                 atomic_write(dest, self.inline[stored])
             else:
-                _place(self.files[stored], dest)
+                self._place(self.files[stored], dest)
             out.append(dest)
         return out
 
-
-def _place(src: Path, dest: Path) -> None:
-    """Copy a cached file into DIR through the one atomic-write helper (its temp name is the
-    one prep's sweep knows, so a run killed mid-copy leaves nothing behind after a rerun)."""
-    tmp = temp_path_for(dest)
-    try:
-        shutil.copyfile(src, tmp)  # in the kernel (sendfile), no pass through Python
-        shutil.copymode(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _copy_hashing(src: str | os.PathLike[str] | bytes, dest: Path) -> tuple[str, int]:
-    """Copy ``src`` (a file, or bytes) to the new file ``dest`` and return the SHA-256 and size
-    of what was written: one read of ``src`` in CHUNK pieces through one reused buffer (bounded
-    memory), each piece hashed, then written."""
-    if isinstance(src, bytes):
-        with open(dest, "xb") as fout:
-            fout.write(src)
-        return hashlib.sha256(src).hexdigest(), len(src)
-    h = hashlib.sha256()
-    view = memoryview(bytearray(CHUNK))
-    size = 0
-    with open(src, "rb", buffering=0) as fin, open(dest, "xb", buffering=0) as fout:
-        while True:
-            n = fin.readinto(view)
-            if not n:
-                break
-            piece = view[:n]
-            h.update(piece)
-            while piece:  # a raw write may take less than asked
-                piece = piece[fout.write(piece) :]
-            size += n
-    return h.hexdigest(), size
+    def _place(self, where: tuple[int, int], dest: Path) -> None:
+        """Copy one stored file into DIR through the one atomic-write helper (its temp name is
+        the one prep's sweep knows, so a run killed mid-copy leaves nothing behind after a
+        rerun)."""
+        out = TempFile(dest)
+        try:
+            with self._open() as fd:
+                for piece in read_range(fd, *where):
+                    write_all(out.fd, piece)
+        except BaseException:
+            out.discard()
+            raise
+        out.commit()
 
 
 def _meta_digest(meta: Mapping[str, Any]) -> str:
-    """The digest ``record.json`` carries of itself (of everything but that field)."""
+    """The digest the record carries of itself (of everything but that field)."""
     body = {k: v for k, v in meta.items() if k != "sha256"}
     return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
 
@@ -341,35 +332,13 @@ class _Damaged(MediaprepError):
     """An entry whose files are not what its record says."""
 
 
-def _verified(path: Path, listed: Mapping[str, Any]) -> dict[str, Path]:
-    """The entry's files (name → path) when each has its recorded size and SHA-256."""
-    files: dict[str, Path] = {}
-    for name, want in listed.items():
-        _check_name(name)  # a record names no "../x"
-        f = path / _stored_name(name)
-        try:
-            size = f.stat().st_size
-        except OSError as exc:
-            raise _Damaged(f"{name}: {exc.strerror or exc}") from None
-        if size != want["size"]:  # a cheap first look: a size that changed needs no read
-            raise _Damaged(f"{name}: {size} bytes, {want['size']} stored")
-        try:
-            digest = hash_input(f)
-        except OSError as exc:
-            raise _Damaged(f"{name}: {exc.strerror or exc}") from None
-        if digest != want["sha256"]:
-            raise _Damaged(f"{name}: content does not match its SHA-256")
-        files[name] = f
-    return files
-
-
 def _inline_of(texts: Mapping[str, Any]) -> dict[str, bytes]:
     """The texts a record keeps (name → UTF-8 bytes), their names checked as a file's are."""
     out: dict[str, bytes] = {}
     for name, text in texts.items():
         _check_name(name)
         if not isinstance(text, str):
-            raise _Damaged(f"{RECORD}: {name} is not a text")
+            raise _Damaged(f"the record's {name} is not a text")
         out[name] = text.encode("utf-8")
     return out
 
@@ -397,28 +366,32 @@ def _small_text(src: str | os.PathLike[str] | bytes) -> str | None:
         return None
 
 
-def _entry_of(key: str, path: Path, text: str) -> CacheEntry | None:
-    """The entry whose ``record.json`` is ``text``, its files verified; None for an entry of
-    another layout (not ours to judge: put replaces it). Raises for a damaged one."""
-    meta = json.loads(text)
-    if not isinstance(meta, dict):
-        raise _Damaged(f"{RECORD} is not an object")
+def _entry_of(key: str, path: Path, fd: int) -> CacheEntry | None:
+    """The entry in the file open as ``fd``, its files verified; None for an entry of another
+    layout (not ours to judge: put replaces it). Raises for a damaged one."""
+    meta, data_end = read_record(fd)
     if meta.get("format") != CACHE_FORMAT:
         return None
     if meta.get("sha256") != _meta_digest(meta) or meta.get("key") != key:
-        raise _Damaged(f"{RECORD} does not match its digest")
-    return CacheEntry(key, path, meta["record"], _verified(path, meta["files"]),
-                      _inline_of(meta["inline"]))
+        raise _Damaged("the record does not match its digest")
+    files: dict[str, tuple[int, int]] = {}
+    for name, want in meta["files"].items():
+        _check_name(name)  # a record names no "../x"
+        files[name] = check_file(fd, name, want, data_end)
+    return CacheEntry(key, path, meta["record"], files, _inline_of(meta["inline"]),
+                      os.fstat(fd).st_ino)
 
 
-def _written_entry(tmp: Path, key: str, record: Mapping[str, Any], inline: Mapping[str, str],
-                   stored: Mapping[str, str | os.PathLike[str] | bytes]) -> dict[str, Any]:
-    """Write an entry into the new folder ``tmp``: a copy of each stored file (hashed while it
-    is copied) and ``record.json``; return the record as ``get`` will read it."""
+def _write_entry(fd: int, key: str, record: Mapping[str, Any], inline: Mapping[str, str],
+                 stored: Mapping[str, str | os.PathLike[str] | bytes]) -> dict[str, Any]:
+    """Write a whole entry to the new file ``fd``: each stored file (hashed while it is
+    copied), then the record; return the record as ``get`` will read it."""
     stats: dict[str, dict[str, Any]] = {}
+    offset = 0
     for name, src in stored.items():
-        digest, size = _copy_hashing(src, tmp / _stored_name(name))
-        stats[name] = {"size": size, "sha256": digest}
+        digest, size = write_file(fd, src)
+        stats[name] = {"offset": offset, "size": size, "sha256": digest}
+        offset += size
     meta: dict[str, Any] = {
         "format": CACHE_FORMAT,
         "key": key,
@@ -429,7 +402,7 @@ def _written_entry(tmp: Path, key: str, record: Mapping[str, Any], inline: Mappi
     }
     meta = json.loads(canonical_json(meta))  # the digest is of what get will read
     meta["sha256"] = _meta_digest(meta)
-    (tmp / RECORD).write_text(canonical_json(meta), encoding="utf-8")
+    write_record(fd, canonical_json(meta))
     return meta
 
 
@@ -526,8 +499,9 @@ class Cache:
             names = _names_besides_tag_writes(root)
         except OSError as exc:
             return f"cannot use {root} as the cache: {exc.strerror or exc}"
-        if names == [CACHEDIR_TAG] and _has_own_tag(root):
-            return None  # another process tagged it between the two looks
+        if CACHEDIR_TAG in names and _has_own_tag(root):
+            # another process tagged it between the two looks (and may have stored entries)
+            return None
         if names and not _old_cache_layout(root, names):
             return (f"{root} is not a mediaprep cache (it holds no mediaprep {CACHEDIR_TAG}) "
                     f"and is not empty")
@@ -553,53 +527,64 @@ class Cache:
                                    str(tmp_root))
         return tmp_root
 
-    def entry_dir(self, key: str) -> Path:
+    def entry_path(self, key: str) -> Path:
+        """The file the entry for ``key`` is (``ROOT/ab/abcdef...``)."""
         _check_key(key)
         return self.root / key[:2] / key
 
     def get(self, key: str) -> CacheEntry | None:
         """The entry for ``key`` if a complete, intact one is stored, else ``None``.
 
-        Intact: ``record.json`` matches its own digest, and every file has the size and the
-        SHA-256 recorded when it was stored (each file is read once, in 1 MiB pieces). An
-        entry that fails is dropped (and logged on the ``mediaprep`` logger): a miss, and
-        the next :meth:`put` stores a good one.
+        Intact: its record matches its own digest, and every stored file has the SHA-256
+        recorded when it was stored (read once, in 1 MiB pieces). An entry that fails is
+        dropped (and logged on the ``mediaprep`` logger): a miss, and the next :meth:`put`
+        stores a good one.
         """
-        path = self.entry_dir(key)
+        path = self.entry_path(key)
         if self._refused is None and not os.path.lexists(self.root):
             return None  # no cache yet: a miss, and nothing made for it
         if self.claim() is not None:
             return None  # not mediaprep's folder: nothing in it is an entry
         try:
-            text = (path / RECORD).read_text(encoding="utf-8")
+            fd = os.open(path, _READ_FLAGS)
         except FileNotFoundError:
             return None  # the usual miss
-        except (OSError, ValueError) as exc:
-            return self._drop(key, path, f"{RECORD} unreadable: {exc}")
+        except OSError as exc:  # a link, a folder: not an entry put made
+            return self._drop(key, path, f"unreadable: {exc.strerror or exc}")
         try:
-            return _entry_of(key, path, text)
-        except (_Damaged, ValueError, TypeError, KeyError, AttributeError) as exc:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _Damaged("not a file")
+            return _entry_of(key, path, fd)
+        except (_Damaged, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             return self._drop(key, path, str(exc))
+        finally:
+            os.close(fd)
 
     def discard(self, key: str, why: str) -> None:
         """Drop the entry for ``key`` (one its reader found unusable: ``why``), as a damaged
         one is dropped: moved aside in one rename, removed, logged."""
-        self._drop(key, self.entry_dir(key), why)
+        self._drop(key, self.entry_path(key), why)
 
     def _drop(self, key: str, path: Path, why: str) -> None:
         """Move a damaged entry aside in one rename and remove it; log it."""
         log.warning("mediaprep cache: entry %s in %s is damaged (%s): dropped, a miss",
                     key[:12], self.root, why)
         try:
-            trash = Path(tempfile.mkdtemp(prefix="broken.", dir=self._tmp_root()))
+            self._move_aside(path)
         except OSError:
-            return None
+            pass
+        return None
+
+    def _move_aside(self, path: Path) -> None:
+        """Rename what is at ``path`` into a new folder of ROOT/tmp and remove it there (never
+        through a link: a link is moved, not followed)."""
+        trash = Path(tempfile.mkdtemp(prefix="broken.", dir=self._tmp_root()))
         try:
             os.rename(path, trash / "entry")
         except OSError:
             pass  # gone already (another reader dropped it), or not ours to move
-        shutil.rmtree(trash, ignore_errors=True)
-        return None
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def put(
         self,
@@ -610,15 +595,17 @@ class Cache:
         """Store ``record`` (JSON-able) and copies of ``files`` (name → path, or the bytes to
         store) under ``key``.
 
-        Copies, never hard links: the stored files are the user's outputs, free to be edited
+        Copies, never links: the stored files are the user's outputs, free to be edited
         later, and an edit must not reach the cache (nor damage in the cache the outputs).
-        Each file is hashed while it is copied (one read) and its SHA-256 recorded.
+        Each file is hashed while it is copied (one read) and its SHA-256 recorded; a small
+        text given as bytes is kept in the record itself.
 
-        Atomic: everything is written in a temporary folder in the cache root, then renamed
-        into place. If an intact entry is there already (another process won), it is kept and
-        returned. Names are relative paths (``"frames/f_0001.jpg"`` is fine).
+        Atomic: the entry is written whole to a temporary file in the cache root, then renamed
+        into place. An intact entry there already is kept and returned; of two processes
+        putting the same key at once, the later rename stands (each entry is whole). Names are
+        relative paths (``"frames/f_0001.jpg"`` is fine).
         """
-        final = self.entry_dir(key)
+        final = self.entry_path(key)
         existing = self.get(key)
         if existing is not None:
             return existing
@@ -631,58 +618,42 @@ class Cache:
         tmp_root = self._tmp_root()
         self._sweep()
         inline, stored = _split_inline(files)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=tmp_root))
-        ours = False
+        fd, name = tempfile.mkstemp(prefix=f"{key[:16]}.", dir=tmp_root)
+        tmp = Path(name)
         try:
-            os.chmod(tmp, 0o755)  # mkdtemp's 0700 would follow the folder into place
-            meta = _written_entry(tmp, key, record, inline, stored)
-            ours = self._install(tmp, final)
-        finally:
-            if not ours:
-                shutil.rmtree(tmp, ignore_errors=True)
-        if ours:  # what we just wrote and hashed: no second read
-            return CacheEntry(key, final, meta["record"],
-                              {name: final / _stored_name(name) for name in stored},
-                              {name: text.encode("utf-8") for name, text in inline.items()})
-        entry = self.get(key)
-        if entry is None:  # should not happen: the rename succeeded or a good entry was there
-            raise OSError(f"cache entry {key[:12]} could not be stored in {self.root}")
-        return entry
+            try:
+                os.fchmod(fd, 0o644)  # mkstemp's 0600 would follow the file into place
+                meta = _write_entry(fd, key, record, inline, stored)
+                inode = os.fstat(fd).st_ino
+            finally:
+                os.close(fd)
+            self._install(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return CacheEntry(key, final, meta["record"],  # what we just wrote: no second read
+                          {n: (f["offset"], f["size"]) for n, f in meta["files"].items()},
+                          {n: text.encode("utf-8") for n, text in inline.items()}, inode)
 
-    def _install(self, tmp: Path, final: Path) -> bool:
-        """Rename ``tmp`` to ``final``; False when an intact entry of another process is
-        there (ours is then dropped by the caller)."""
+    def _install(self, tmp: Path, final: Path) -> None:
+        """Rename the entry file ``tmp`` to ``final``. Something that is not a file there (a
+        folder: planted, or not put's) is moved aside first."""
         try:
-            _rename_into_shard(tmp, final)  # atomic; fails if a non-empty folder is there
-            return True
+            _rename_into_shard(tmp, final)  # atomic; replaces a file, not a folder
+            return
         except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            if exc.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
                 raise
-        if self.get(final.name) is not None:
-            return False  # another process stored it first
-        # What is there is broken (a torn copy from outside, an old format): move it aside in
-        # one rename, then put ours in its place.
-        trash = Path(tempfile.mkdtemp(prefix="broken.", dir=self.root / TMP))
-        try:
-            os.rename(final, trash / "entry")
-        except FileNotFoundError:
-            pass
-        try:
-            os.rename(tmp, final)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            return False  # a third process got there in between: theirs stands
-        finally:
-            shutil.rmtree(trash, ignore_errors=True)
-        return True
+        self._move_aside(final)
+        os.rename(tmp, final)
 
     def _sweep(self) -> None:
-        """Remove temporary folders of puts that died long ago (once per Cache object).
+        """Remove the temporaries of puts that died long ago (once per Cache object).
 
-        Only the names put and _drop give them (:data:`_OWN_TMP`), only real folders, only in
-        a ``ROOT/tmp`` that is not a link: each is opened without following links and removed
-        below that descriptor, so nothing outside the cache is ever reached."""
+        Only the names put and _drop give them (:data:`_OWN_TMP`), only plain files (a put's
+        entry file) and real folders (a drop's, or an earlier mediaprep's put), only in a
+        ``ROOT/tmp`` that is not a link: each is reached below a descriptor opened without
+        following links, so nothing outside the cache is ever reached."""
         if self._swept:
             return
         self._swept = True
@@ -699,15 +670,24 @@ class Cache:
             os.close(root_fd)
         try:
             with os.scandir(fd) as entries:
-                stale = [e.name for e in entries
-                         if _OWN_TMP.match(e.name) and e.is_dir(follow_symlinks=False)
-                         and e.stat(follow_symlinks=False).st_mtime < cutoff]
-            for name in stale:
-                shutil.rmtree(name, dir_fd=fd, ignore_errors=True)
+                stale = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries
+                         if _OWN_TMP.match(e.name) and _stale(e, cutoff)]
+            for name, folder in stale:
+                if folder:
+                    shutil.rmtree(name, dir_fd=fd, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name, dir_fd=fd)
         except OSError:
             pass
         finally:
             os.close(fd)
+
+
+def _stale(entry: os.DirEntry[str], cutoff: float) -> bool:
+    """A real folder or plain file (never a link) last changed before ``cutoff``."""
+    st = entry.stat(follow_symlinks=False)
+    return (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)) and st.st_mtime < cutoff
 
 
 @functools.lru_cache(maxsize=4)

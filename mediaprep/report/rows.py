@@ -2,11 +2,15 @@
 ``check --format json`` entry (check), with its pictures (:mod:`mediaprep.report.thumbs`).
 
 A prep worker that has just prepared an input (its files still in the page cache) makes that
-input's thumbnails and writes what the row shows to ``report_files/<line hash>.row.json``
-(:func:`thumbnail_line`); the report at the run's end only reads these records. The record is
-named by the line (without its data): an input the journal or the cache served has the same
-line, so its record is found again; a record that is missing, or names a thumbnail that is gone,
-is made anew.
+input's thumbnails (:func:`thumbnail_line`). Where making the row's pictures again would cost a
+decode (a video's strip, contact sheet or first frame and its metadata; a picture that could
+not be made), it also writes what the row shows to ``report_files/<line hash>.row.json``, and
+the report at the run's end reads that record. An image's row keeps no record: its thumbnails
+are named by a hash of their file and their size is in their header, so the report finds them
+again for less than a record costs to write and read (a cold run writes one file an image
+input, not two). The record is named by the line (without its data): an input the journal or
+the cache served has the same line, so its record is found again; a record that is missing, or
+names a thumbnail that is gone, is made anew.
 """
 
 from __future__ import annotations
@@ -420,11 +424,23 @@ def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | N
     from ..output import atomic_write
 
     pics = pics_of(line, source, out, thumbs, previews)
-    rec = pics.to_json()
-    atomic_write(thumbs.folder / f"{key}.row.json",  # type: ignore[operator]
-                 json.dumps(rec, sort_keys=True).encode())
-    thumbs.used.add(f"{key}.row.json")
+    if _worth_a_record(pics, line, source):
+        atomic_write(thumbs.folder / f"{key}.row.json",  # type: ignore[operator]
+                     json.dumps(pics.to_json(), sort_keys=True).encode())
+        thumbs.used.add(f"{key}.row.json")
     return pics
+
+
+def _worth_a_record(pics: Pics, line: Mapping[str, Any], source: str | None) -> bool:
+    """Whether making these pictures again would cost a decode: a video's (a strip, a contact
+    sheet, a first frame, its metadata) or a placeholder's (the failed decode, tried again).
+    An image's thumbnails are found again by their names alone."""
+    if pics.sheet or pics.strip or pics.meta:
+        return True
+    if any(p.src is None for p in pics.pictures()):
+        return True
+    kind = str(line.get("kind") or "other")
+    return kind in ("video", "frames") or (kind == "other" and _looks_video(source or ""))
 
 
 def row_pics(thumbs: Thumbs, line: Mapping[str, Any], source: str | None, out: Path) -> Pics:

@@ -110,10 +110,11 @@ def test_put_get_round_trip(tmp_path: Path) -> None:
     entry = cache.get(key)
     assert entry is not None
     assert entry.path == tmp_path / "cache" / key[:2] / key
+    assert entry.path.is_file()  # one file an entry
     assert entry.record == record
     assert set(entry.files) == set(files)
     for name, src in files.items():
-        assert entry.files[name].read_bytes() == src.read_bytes()
+        assert entry.data(name) == src.read_bytes()
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []  # nothing left behind
     # A second put of a stored key keeps the stored entry.
     again = cache.put(key, {"ok": False}, {})
@@ -139,7 +140,7 @@ def test_crash_mid_put_leaves_no_entry(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         cache.put(key, {"ok": True}, files)
     assert cache.get(key) is None
-    assert not cache.entry_dir(key).exists()
+    assert not cache.entry_path(key).exists()
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
     gone.with_suffix(".away").rename(gone)
     cache.put(key, {"ok": True}, files)
@@ -168,7 +169,7 @@ def test_killed_mid_put_leaves_no_entry_and_stale_temp_is_swept(tmp_path: Path) 
         p.join(60)
     assert p.exitcode == -9
     cache = Cache(root)
-    assert cache.get(key) is None and not cache.entry_dir(key).exists()
+    assert cache.get(key) is None and not cache.entry_path(key).exists()
     leftovers = list((root / "tmp").iterdir())
     assert len(leftovers) == 1  # the dead put's folder, invisible to readers
     old = 1_000_000_000  # make it look long dead
@@ -176,6 +177,13 @@ def test_killed_mid_put_leaves_no_entry_and_stale_temp_is_swept(tmp_path: Path) 
     cache.put(key, {"ok": True}, _outputs(tmp_path))
     assert cache.get(key) is not None
     assert list((root / "tmp").iterdir()) == []
+
+
+def _record(entry_file: Path) -> dict[str, Any]:
+    """The record at the end of an entry file (its JSON, then its length: 12 digits)."""
+    raw = entry_file.read_bytes()
+    length = int(raw[-13:-1])
+    return json.loads(raw[-13 - length:-13])
 
 
 def _overwrite_keeping_size_and_mtime(path: Path, at: int = 0) -> None:
@@ -186,7 +194,7 @@ def _overwrite_keeping_size_and_mtime(path: Path, at: int = 0) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-@pytest.mark.parametrize("how", ["append", "overwrite", "record", "missing", "garbage"])
+@pytest.mark.parametrize("how", ["append", "overwrite", "record", "cut", "garbage"])
 def test_damaged_entry_is_a_miss_and_is_replaced(
     tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -195,19 +203,18 @@ def test_damaged_entry_is_a_miss_and_is_replaced(
     entry = cache.put(key, {"ok": True}, _outputs(tmp_path))
     assert cache.get(key) is not None
     if how == "append":
-        with open(entry.files["image.jpg"], "ab") as fh:
+        with open(entry.path, "ab") as fh:
             fh.write(b"!")
     elif how == "overwrite":  # 64 bytes, size and time kept: only the content hash tells
-        _overwrite_keeping_size_and_mtime(entry.files["image.jpg"], at=100)
+        _overwrite_keeping_size_and_mtime(entry.path, at=entry.files["image.jpg"][0] + 100)
     elif how == "record":  # the record's own text, e.g. a file's recorded digest
-        rec = entry.path / "record.json"
-        text = rec.read_text()
-        digest = json.loads(text)["files"]["image.jpg"]["sha256"]
-        rec.write_text(text.replace(digest, hash_input(b"something else")))
-    elif how == "missing":
-        entry.files["frames/f_0001.jpg"].unlink()
+        raw = entry.path.read_bytes()
+        digest = _record(entry.path)["files"]["image.jpg"]["sha256"].encode()
+        entry.path.write_bytes(raw.replace(digest, hash_input(b"something else").encode()))
+    elif how == "cut":
+        os.truncate(entry.path, entry.path.stat().st_size // 2)
     else:
-        (entry.path / "record.json").write_bytes(b"\xff\xfe not json")
+        entry.path.write_bytes(b"\xff\xfe not json")
     with caplog.at_level(logging.WARNING, logger="mediaprep"):
         assert cache.get(key) is None
     assert any(key[:12] in r.getMessage() and "damaged" in r.getMessage()
@@ -217,7 +224,7 @@ def test_damaged_entry_is_a_miss_and_is_replaced(
     cache.put(key, {"ok": True, "v": 2}, _outputs(tmp_path))
     fresh = cache.get(key)
     assert fresh is not None and fresh.record["v"] == 2
-    assert fresh.files["image.jpg"].read_bytes() == (tmp_path / "out-a" / "image.jpg").read_bytes()
+    assert fresh.data("image.jpg") == (tmp_path / "out-a" / "image.jpg").read_bytes()
 
 
 def _racer(root: str, keys: list[str], tag: str, src_dir: str, barrier: Any) -> None:
@@ -249,10 +256,9 @@ def test_concurrent_puts_of_one_key_end_with_one_valid_entry(tmp_path: Path) -> 
         assert entry is not None
         tag = entry.record["writer"]
         # One writer's files, whole, never a mix of the two.
-        assert entry.files["image.jpg"].read_bytes() == b"JPEG-" + tag.encode() * 1000
-        assert entry.files["frames/f_0001.jpg"].read_bytes() == b"FRAME-" + tag.encode() * 10
-        assert sorted(p.name for p in entry.path.iterdir()) == sorted(
-            ["record.json", *(f.name for f in entry.files.values())])
+        assert entry.data("image.jpg") == b"JPEG-" + tag.encode() * 1000
+        assert entry.data("frames/f_0001.jpg") == b"FRAME-" + tag.encode() * 10
+        assert entry.path.is_file()
     assert list((root / "tmp").iterdir()) == []
 
 
@@ -266,14 +272,14 @@ def test_put_stores_copies_hashed_once(tmp_path: Path) -> None:
     key = cache_key(b"input", OPTS, TABLE_VERSION)
     files = _outputs(tmp_path)
     entry = cache.put(key, {}, files)
-    recorded = json.loads((entry.path / "record.json").read_text())["files"]
+    recorded = _record(entry.path)["files"]
+    assert os.stat(entry.path).st_nlink == 1
     for name, src in files.items():
-        assert not os.path.samefile(entry.files[name], src)
         assert recorded[name]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
         _overwrite_keeping_size_and_mtime(src)
     again = cache.get(key)
     assert again is not None
-    assert again.files["image.jpg"].read_bytes() == b"JPEG-" + b"a" * 1000
+    assert again.data("image.jpg") == b"JPEG-" + b"a" * 1000
 
 
 def test_materialise_copies_whole_files(tmp_path: Path) -> None:
@@ -287,8 +293,8 @@ def test_materialise_copies_whole_files(tmp_path: Path) -> None:
     (dest / "photo.jpg").write_bytes(b"old output")
     paths = entry.materialise(dest, {"image.jpg": "photo.jpg", "frames/f_0001.jpg": "fr/1.jpg"})
     assert paths == [dest / "photo.jpg", dest / "fr" / "1.jpg"]
-    assert paths[0].read_bytes() == entry.files["image.jpg"].read_bytes()
-    assert paths[1].read_bytes() == entry.files["frames/f_0001.jpg"].read_bytes()
+    assert paths[0].read_bytes() == entry.data("image.jpg")
+    assert paths[1].read_bytes() == entry.data("frames/f_0001.jpg")
     for p in paths:  # copies, not links: the same filesystem, yet no shared data
         assert os.stat(p).st_nlink == 1
         _overwrite_keeping_size_and_mtime(p)
@@ -309,11 +315,11 @@ def test_materialise_failure_keeps_the_old_file(
     dest.mkdir()
     (dest / "image.jpg").write_bytes(b"previous run")
 
-    def torn_copy(src: Any, dst: Any, **kw: Any) -> None:
-        Path(dst).write_bytes(b"half")
+    def torn_copy(fd: int, data: Any) -> None:
+        os.write(fd, b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(cache_mod.shutil, "copyfile", torn_copy)
+    monkeypatch.setattr(cache_mod, "write_all", torn_copy)
     with pytest.raises(OSError, match="disk full"):
         entry.materialise(dest, ["image.jpg"])
     assert (dest / "image.jpg").read_bytes() == b"previous run"

@@ -1,10 +1,9 @@
 """What a cold run makes per input in the cache (issue 28 item 4: a cold run's overhead): one
-folder an entry, holding record.json and one file per output or thumbnail; the journal record
-and the parts.jsonl line live inside record.json, and a hit serves them from there."""
+file an entry, holding its outputs, thumbnails and record; the journal record and the
+parts.jsonl line live inside the record, and a hit serves them from there."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -40,23 +39,19 @@ def _tree(root: Path) -> tuple[list[Path], list[Path]]:
     return folders, files
 
 
-def test_a_cold_run_makes_one_folder_an_entry_with_its_texts_inside_its_record(
-        tmp_path: Path) -> None:
+def test_a_cold_run_makes_one_file_an_entry_with_its_texts_inside(tmp_path: Path) -> None:
     src, cache = _inputs(tmp_path / "in", 6), tmp_path / "cache"
     _prep(src, tmp_path / "one", cache)
     folders, files = _tree(cache)
-    entries = [f for f in folders if f.parent.parent == cache]
-    assert len(entries) == 6
-    # the shards, the temporary folder and the entries: nothing below an entry
-    assert all(f.parent == cache or f in entries for f in folders)
+    # the shards and the temporary folder: no folder an entry
+    assert all(f.parent == cache for f in folders)
+    entries = [f for f in files if f.parent.parent == cache]
+    assert len(entries) == 6 and len(files) == 7  # + CACHEDIR.TAG
     for entry in entries:
-        names = sorted(p.name for p in entry.iterdir())
-        assert "record.json" in names and "meta.json" not in names and "line.json" not in names
-        record = json.loads((entry / "record.json").read_text())
-        assert set(record["inline"]) == {"meta.json", "line.json"}
-        # one file for the output and one for each thumbnail, besides record.json
-        assert len(names) == 1 + len(record["files"])
-    assert len(files) == 1 + sum(len(list(e.iterdir())) for e in entries)  # + CACHEDIR.TAG
+        got = Cache(cache).get(entry.name)
+        assert got is not None and got.path == entry
+        assert set(got.inline) == {"meta.json", "line.json"}  # in the record, not files
+        assert got.files and all(n.startswith(("out/", "thumb/")) for n in got.files)
 
     # a second run into another folder is served from those entries: the same parts.jsonl
     _prep(src, tmp_path / "two", cache)
@@ -84,5 +79,4 @@ def test_small_texts_are_kept_in_the_record_and_large_ones_as_files(tmp_path: Pa
     dest = tmp_path / "dest"
     got = entry.materialise(dest, {"line.json": "l.json", "out/a.jpg": "x/a.jpg"})
     assert [p.read_bytes() for p in got] == [b'{"ok": true}\n', b"JPEG" * 100]
-    assert sorted(p.name for p in entry.path.iterdir()) == [
-        "f-big.txt", "f-binary", "f-out%2Fa.jpg", "record.json"]
+    assert entry.path.is_file() and list((tmp_path / "cache" / "tmp").iterdir()) == []

@@ -49,10 +49,19 @@ def _outputs(out: Path) -> dict[str, bytes]:
 
 
 def _entry_files(cache: Path) -> list[Path]:
-    """Every file of every entry: its record.json and its stored files (``f-<name>``)."""
-    files = sorted(p for p in cache.glob("[0-9a-f][0-9a-f]/*/*") if p.is_file())
+    """Every entry: one file each (its stored files' bytes, then its record)."""
+    files = sorted(p for p in cache.glob("[0-9a-f][0-9a-f]/*") if p.is_file())
     assert files, f"nothing stored in {cache}"
     return files
+
+
+def _stored_outputs(entry_file: Path) -> list[tuple[int, int]]:
+    """Where an entry keeps the outputs it hands out (offset, size), from its record: the
+    JSON before the last line, which is the record's length."""
+    raw = entry_file.read_bytes()
+    length = int(raw[-13:-1])
+    files = json.loads(raw[-13 - length:-13])["files"]
+    return [(f["offset"], f["size"]) for name, f in files.items() if name.startswith("out/")]
 
 
 def _corrupt(path: Path, at: int = 0) -> None:
@@ -78,31 +87,31 @@ def test_a_damaged_cache_entry_is_a_miss_and_prepared_again(
     _prep(src, tmp_path / "one", cache)
     assert _outputs(tmp_path / "one") == fresh
     stored = _entry_files(cache)
-    outs = [p for p in stored if p.name.startswith("f-out%2F")]
-    assert len(outs) == 2
-    for p in outs:  # the cached outputs, the ones handed to the next run
-        _corrupt(p, at=100)
+    assert len(stored) == 2
+    for p in stored:  # the cached outputs, the ones handed to the next run
+        (offset, size), = _stored_outputs(p)
+        _corrupt(p, at=offset + size // 2)
     with caplog.at_level(logging.WARNING, logger="mediaprep"):
         _prep(src, tmp_path / "two", cache, "-j", "0")  # in-process: the log is seen here
     assert _outputs(tmp_path / "two") == fresh
     assert sum("damaged" in r.getMessage() for r in caplog.records) == 2
     # The damaged entries were dropped and stored again by run 2: run 3 is served whole.
-    assert all(p.is_file() for p in outs)
+    assert all(p.is_file() for p in stored)
     _prep(src, tmp_path / "three", cache)
     assert _outputs(tmp_path / "three") == fresh
 
 
 @pytest.mark.parametrize("which", ['"meta.json":', '"line.json":', '"record":'])
 def test_a_damaged_record_or_line_is_a_miss(tmp_path: Path, which: str) -> None:
-    """Damage in an entry's record.json, in the journal record or the parts.jsonl line it
-    keeps (small texts live inside it), or in its own fields."""
+    """Damage in an entry's record: in the journal record or the parts.jsonl line it keeps
+    (small texts live inside it), or in its own fields."""
     src, cache = _inputs(tmp_path), tmp_path / "cache"
     _prep(src, tmp_path / "fresh", None)
     _prep(src, tmp_path / "one", cache)
-    targets = [p for p in cache.glob("*/*/record.json") if p.is_file()]
+    targets = _entry_files(cache)
     assert len(targets) == 2
     for p in targets:
-        at = p.read_text().index(which) + len(which) + 8
+        at = p.read_bytes().rindex(which.encode()) + len(which) + 8
         _corrupt(p, at=at)
     _prep(src, tmp_path / "two", cache)
     assert _outputs(tmp_path / "two") == _outputs(tmp_path / "fresh")

@@ -63,21 +63,15 @@ def _plant(cache_root: Path, rewrite) -> int:
     is no secret, so this is what a writer of the folder can do. Returns the entries planted."""
     cache = Cache(cache_root)
     planted = 0
-    for entry_dir in sorted(p for p in cache_root.glob("*/*") if (p / "record.json").exists()):
-        key = entry_dir.name
+    for entry_file in sorted(p for p in cache_root.glob("[0-9a-f][0-9a-f]/*") if p.is_file()):
+        key = entry_file.name
         entry = cache.get(key)
         assert entry is not None
-        staged = cache_root.parent / f"staged-{key[:8]}"
-        files = {}
-        for name, path in entry.files.items():
-            dest = staged / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
-            files[name] = dest
-        line = json.loads(files["line.json"].read_text(encoding="utf-8"))
+        files = {name: entry.data(name) for name in (*entry.files, *entry.inline)}
+        line = json.loads(files["line.json"])
         rewrite(line)
-        files["line.json"].write_text(json.dumps(line) + "\n", encoding="utf-8")
-        shutil.rmtree(entry_dir)
+        files["line.json"] = (json.dumps(line) + "\n").encode()
+        entry_file.unlink()
         cache.put(key, entry.record, files)
         planted += 1
     return planted
