@@ -7,14 +7,17 @@ Three ways over the same inputs, interleaved round by round:
 * **media**: the media work alone, in one process: the library call that probes, checks and
   prepares each input into an output folder (``prep_one`` of the run's own plan, the same
   settings), timed over the loop after a warm-up (no start-up, no journal, cache or report);
+* **media + pictures**: the same, and each input's report thumbnails as a prep worker makes
+  them (``thumbnail_line``: a video's strip is a decode of its own), so what is left of the
+  full run's overhead is bookkeeping: journal, cache, row records, the page;
 * **full**: ``mediaprep prep DIR -o OUT -j 1`` cold, a new cache folder, the report on (the
   default run);
 * **bare**: the same with ``--no-cache --no-report``.
 
 A command's CPU is the whole process tree's (it runs under a child subreaper that adopts and
 reaps every descendant), and its per-input figure is the slope between the N-input run and a
-run over the first ``--small`` inputs, so start-up and other fixed costs drop out. The
-overhead is full - media and bare - media, per input.
+run over the first ``--small`` inputs (the same mix), so start-up and other fixed costs drop
+out. The overhead is full - media and bare - media, per input, and beyond media + pictures.
 
 ``--baseline PATH`` runs the two commands with another checkout's code too (each round: ours,
 then the baseline), for a before/after in one run. ``--strace`` counts system calls per
