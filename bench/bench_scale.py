@@ -117,7 +117,8 @@ def timed(cmd: list[str]) -> tuple[float, float, float, float]:
 PLAN = r"""
 import json, os, resource, shutil, sys, tempfile, time
 from pathlib import Path
-from mediaprep.batch.journal import PrepJob, journal_hit, record_name, write_folders
+from mediaprep.batch.journal import (PrepJob, clean_journal, journal_hit, record_name,
+                                     write_folders)
 from mediaprep.batch.journal_index import JournalIndex, paused_gc
 from mediaprep.batch.journal_log import JOURNAL_FOLDER, append_record, close_log
 from mediaprep.batch.parts_file import PartsFile
@@ -131,10 +132,15 @@ rows = []
 cpu = [time.process_time()]
 
 
+def rss_now():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def stage(name, t0):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     now = time.process_time()
-    rows.append((name, time.perf_counter() - t0, now - cpu[0], rss))
+    rows.append((name, time.perf_counter() - t0, now - cpu[0], rss, rss_now()))
     cpu[0] = now
 
 
@@ -185,7 +191,8 @@ with parts:
 stage("parts.jsonl: every line copied in order", t)
 t = time.perf_counter()
 index.write(names)
-stage("journal.idx written", t)
+clean_journal(journal)  # as prep does: the index and parts.jsonl hold the logs' records now
+stage("journal.idx written, logs removed", t)
 size = (state / "journal.idx").stat().st_size + (state / "parts.idx").stat().st_size
 del index, parts
 t = time.perf_counter()
@@ -198,9 +205,10 @@ assert found == n and misses == n, (found, misses)
 shutil.rmtree(out)
 print(f"planning and journal of {n:,} inputs (no media; journal.idx + parts.idx "
       f"{size / 2**20:.0f} MiB):")
-print(f"  {'stage':42} {'wall s':>7} {'cpu s':>7} {'cpu us/input':>12} {'peak RSS MB':>11}")
-for name, sec, used, rss in rows:
-    print(f"  {name:42} {sec:7.2f} {used:7.2f} {used / n * 1e6:12.1f} {rss:11.0f}")
+print(f"  {'stage':42} {'wall s':>7} {'cpu s':>7} {'cpu us/input':>12} {'peak RSS MB':>11} "
+      f"{'RSS after':>9}")
+for name, sec, used, rss, now in rows:
+    print(f"  {name:42} {sec:7.2f} {used:7.2f} {used / n * 1e6:12.1f} {rss:11.0f} {now:9.0f}")
 """
 
 

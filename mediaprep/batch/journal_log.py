@@ -44,12 +44,14 @@ _FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_NO
 @dataclass(frozen=True)
 class LineAt:
     """Where a record's ``parts.jsonl`` line is: ``size`` bytes (newline included) at
-    ``offset`` in ``path`` (a log, or the ``parts.jsonl`` in place). ``stamp``: the record's."""
+    ``offset`` in ``path`` (a log, or the ``parts.jsonl`` in place). ``stamp``: the record's.
+    ``head``: in a log, the length of the record's metadata line, which ends at ``offset``."""
 
     path: str
     offset: int
     size: int
     stamp: int
+    head: int = 0
 
 
 class _Log:
@@ -116,7 +118,7 @@ def append_record(journal_dir: str | os.PathLike[str], run_id: str | None,
             log.close()  # the next record starts a new log: a torn record stays the last
             _current = None
             raise
-    return LineAt(log.path, offset + len(head), len(line), meta["stamp"])
+    return LineAt(log.path, offset + len(head), len(line), meta["stamp"], len(head))
 
 
 def close_log() -> None:
@@ -160,7 +162,7 @@ def _records_in(fh: Any, size: int, path: str) -> Iterator[tuple[dict[str, Any],
         fh.seek(start + length - 1)
         if fh.read(1) != b"\n":
             return
-        yield meta, LineAt(path, start, length, meta["stamp"])
+        yield meta, LineAt(path, start, length, meta["stamp"], len(head))
 
 
 def _meta_of(head: bytes) -> dict[str, Any] | None:
