@@ -120,38 +120,33 @@ def _record_of(row: bytes, name: str | None = None) -> Record | None:
 class _Keys:
     """A sorted column of keys seen as a sequence (for bisect), without an object per key."""
 
-    def __init__(self, keys: bytes) -> None:
+    def __init__(self, keys: bytes | bytearray) -> None:
         self.keys = keys
 
     def __len__(self) -> int:
         return len(self.keys) // KEY_SIZE
 
     def __getitem__(self, i: int) -> bytes:
-        return self.keys[i * KEY_SIZE:(i + 1) * KEY_SIZE]
+        return bytes(self.keys[i * KEY_SIZE:(i + 1) * KEY_SIZE])
 
 
 class _Rows:
     """The rows of a journal.idx: their keys, sorted, in one bytes object; where each row starts
     (and where the last ends); where each two-byte prefix's rows begin."""
 
-    def __init__(self, keys: bytes = b"", starts: array[int] | None = None) -> None:
+    def __init__(self, keys: bytes | bytearray = b"", starts: array[int] | None = None) -> None:
         self.keys = _Keys(keys)
         self.starts = starts if starts is not None else array("q", [len(_HEADER)])
-        self.buckets = array("q", bytes(8 * (_BUCKETS + 1)))
-        if keys:
-            self._count(keys)
+        self.buckets = _buckets(keys) if keys else None
 
-    def _count(self, keys: bytes) -> None:
-        for i in range(0, len(keys), KEY_SIZE):
-            self.buckets[(keys[i] << 8 | keys[i + 1]) + 1] += 1
-        for b in range(_BUCKETS):
-            self.buckets[b + 1] += self.buckets[b]
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def find(self, key: bytes) -> int | None:
         """The row of ``key`` (None: no such row)."""
+        if self.buckets is None:
+            return None
         bucket = key[0] << 8 | key[1]
         lo, hi = self.buckets[bucket], self.buckets[bucket + 1]
         i = bisect_left(self.keys, key, lo, hi)
@@ -160,6 +155,16 @@ class _Rows:
     def span(self, i: int) -> tuple[int, int]:
         """Offset and length of row ``i`` in the file."""
         return self.starts[i], self.starts[i + 1] - self.starts[i]
+
+
+def _buckets(keys: bytes | bytearray) -> array[int]:
+    """Where the rows of each two-byte prefix begin (and, one further, end) in sorted keys."""
+    starts = array("q", bytes(8 * (_BUCKETS + 1)))
+    for i in range(0, len(keys), KEY_SIZE):
+        starts[(keys[i] << 8 | keys[i + 1]) + 1] += 1
+    for b in range(_BUCKETS):
+        starts[b + 1] += starts[b]
+    return starts
 
 
 def _read_rows(fh: BinaryIO) -> _Rows | None:
@@ -179,7 +184,7 @@ def _read_rows(fh: BinaryIO) -> _Rows | None:
         pos += len(line)
         last = key
     starts.append(pos)
-    return _Rows(bytes(keys), starts)
+    return _Rows(keys, starts)
 
 
 def _key_of_row(row: bytes) -> bytes | None:
@@ -380,7 +385,7 @@ class JournalIndex:
         self._close()
         with contextlib.suppress(OSError):
             self._file = open(self.path, "rb")  # noqa: SIM115
-            self._rows = _Rows(bytes(keys), starts)
+            self._rows = _Rows(keys, starts)
         self._changed = False
 
     def _close(self) -> None:
