@@ -17,8 +17,9 @@ input, cold and rerun, against the floor of the same work done by hand in the sa
   task an input) on the same cluster; the ratio is its time / the dask executor's (which puts
   several inputs in a task, see mediaprep.tuning.DASK_INPUTS_PER_TASK).
 
-Peak RSS is the largest sum over the command's process tree (parent, fork server, workers),
-sampled every 20 ms. Ratios are baseline time / mediaprep time (below 1: mediaprep slower);
+Memory of the command's process tree (parent, fork server, workers), sampled every 20 ms: the
+largest sum of RSS, the largest sum of PSS (shared pages shared out: what the tree takes), and
+the parent's peak RSS. Ratios are baseline time / mediaprep time (below 1: mediaprep slower);
 per input figures should stay flat as N grows (no step worse than N log N). The files are
 generated once under the system temp folder and kept.
 """
@@ -26,6 +27,7 @@ generated once under the system temp folder and kept.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import struct
 import subprocess
 import sys
@@ -83,35 +85,53 @@ def folder(n: int) -> Path:
     return src
 
 
-def timed(cmd: list[str]) -> tuple[float, float, float, float]:
-    """(wall s, CPU s of the tree, peak RSS MB of the tree, peak RSS MB of the parent)."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, float,
+                                                                     float]:
+    """(wall s, CPU s of the tree, peak RSS MB summed over the tree, peak PSS MB of the tree,
+    peak RSS MB of the parent). The RSS sum counts the pages the fork server shares with its
+    workers once per process; PSS shares each page out among the processes that map it (what
+    the tree takes from the machine). PSS is read every 10th sample (it walks the page tables)."""
     t0 = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = parent = 0.0
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    peak = pss_peak = parent = 0.0
     cpu: dict[int, float] = {}
+    sample = 0
     while proc.poll() is None:
-        rss = 0
-        try:
-            procs = [proc, *proc.children(recursive=True)]
-        except psutil.Error:
-            procs = [proc]
+        procs = _tree(proc)
+        rss, pss = _memory(procs, with_pss=sample % 10 == 0)
+        parent = max(parent, rss.get(proc.pid, 0) / 2**20)
         for p in procs:
-            try:
-                mem = p.memory_info().rss
-                rss += mem
-                if p.pid == proc.pid:
-                    parent = max(parent, mem / 2**20)
+            with contextlib.suppress(psutil.Error):
                 t = p.cpu_times()
                 cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
-            except psutil.Error:
-                pass
-        peak = max(peak, rss / 2**20)
+        peak = max(peak, sum(rss.values()) / 2**20)
+        pss_peak = max(pss_peak, pss / 2**20)
+        sample += 1
         time.sleep(0.02)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{cmd} failed ({proc.returncode}): {err[-2000:]}")
-    return wall, sum(cpu.values()), peak, parent
+    return wall, sum(cpu.values()), peak, pss_peak, parent
+
+
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return [proc]
+
+
+def _memory(procs: list[psutil.Process], with_pss: bool) -> tuple[dict[int, int], int]:
+    """RSS of each process, and the sum of their PSS (0 when not read this time)."""
+    rss: dict[int, int] = {}
+    pss = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            rss[p.pid] = p.memory_info().rss
+            if with_pss:
+                pss += p.memory_full_info().pss
+    return rss, pss
 
 
 PLAN = r"""
@@ -280,7 +300,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.sizes:
         print(f"{'N':>7} {'run':6} {'wall s':>8} {'ms/in':>6} {'cpu s':>7} {'cpu ms/in':>9} "
-              f"{'RSS MB':>7} {'parent':>7} {'base s':>7} {'ratio':>6}")
+              f"{'RSS sum':>7} {'PSS':>5} {'parent':>7} {'base s':>7} {'ratio':>6}")
     for n in [int(s) for s in args.sizes.split(",") if s]:
         scale_rows(n, args.jobs, args.report)
     if args.plan:
@@ -301,9 +321,9 @@ def scale_rows(n: int, jobs: int, report: bool) -> None:
         rows["cold"] = (timed(cmd), b_cold)
         b_rerun = timed([sys.executable, "-c", BASELINE_RERUN, str(src)])
         rows["rerun"] = (timed(cmd), b_rerun)
-        for name, ((wall, cpu, rss, parent), (bwall, *_)) in rows.items():
+        for name, ((wall, cpu, rss, pss, parent), (bwall, *_)) in rows.items():
             print(f"{n:>7} {name:6} {wall:8.2f} {wall / n * 1000:6.2f} {cpu:7.2f} "
-                  f"{cpu / n * 1000:9.3f} {rss:7.0f} {parent:7.0f} {bwall:7.2f} "
+                  f"{cpu / n * 1000:9.3f} {rss:7.0f} {pss:5.0f} {parent:7.0f} {bwall:7.2f} "
                   f"{bwall / wall:6.2f}", flush=True)
         wall = rows["rerun"][0][0]
         print(f"{n:>7} rerun: {wall / n * 1000:.3f} ms an input "

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -675,10 +676,12 @@ class _Ends:
             self.index.add(record, at)
         if not self.keep_parts:
             self.parts.done(index)
-        return InputResult(index, self.tasks[index].display, done.ok, done.ok and done.fixed,
-                           done.status, done.origin, done.bytes_in, done.bytes_out,
-                           tuple(done.changes), tuple(done.warnings), tuple(done.codes),
-                           tuple(done.outputs))
+        result = InputResult(index, self.tasks[index].display, done.ok, done.ok and done.fixed,
+                             done.status, sys.intern(done.origin), done.bytes_in,
+                             done.bytes_out, _interned(done.changes), _interned(done.warnings),
+                             _interned(done.codes), tuple(done.outputs))
+        done.clear()  # the executor keeps every outcome to the end: only the result holds it
+        return result
 
     def _failed(self, index: int, error: Any) -> InputResult:
         from ..output import RUN_STOPPING_ERRNOS
@@ -692,6 +695,12 @@ class _Ends:
         self.parts.failed(index, line)
         return InputResult(index, t.display, False, False, _status_of(line), "failed",
                            codes=tuple(f["code"] for f in line.get("findings") or []))
+
+
+def _interned(codes: Iterable[str]) -> tuple[str, ...]:
+    """Codes and kinds of change, one string each however many inputs name them (each arrives
+    from a worker as a copy of its own: 10^5 results held 10^5 copies of "image.resized")."""
+    return tuple(sys.intern(c) for c in codes)
 
 
 def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
