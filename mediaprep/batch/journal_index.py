@@ -28,10 +28,13 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..output import PARTS_FILE, atomic_writer
-from .journal_log import JOURNAL_FOLDER, LineAt, read_logs
+from .journal_log import JOURNAL_FOLDER, KEY_SIZE, LineAt, read_logs, record_key
+
+if TYPE_CHECKING:
+    from .parts_file import LineIndex
 
 __all__ = ["JOURNAL_INDEX_FILE", "JournalIndex", "Record", "paused_gc", "record_key"]
 
@@ -39,7 +42,6 @@ JOURNAL_INDEX_FILE = "journal.idx"
 _HEADER = b'{"version":3}\n'
 _ROW_START = b'{"name":"'  # a row, as journal._record_meta orders a record's keys
 _NAME_END = len(_ROW_START) + 40
-KEY_SIZE = 20  # a record name's 40 hex digits as bytes
 _BUCKETS = 1 << 16  # rows are found by their name's first two bytes, then a binary search
 # a record written since journal.idx: its log (number), line offset, metadata length, line
 # size, stamp
@@ -60,18 +62,6 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-def record_key(name: str) -> bytes | None:
-    """A record name (journal.record_name: 40 lowercase hex digits) as the index keys it, 20
-    bytes; None for any other string (never a record of this index)."""
-    if len(name) != 40 or name.lower() != name:
-        return None
-    try:
-        key = bytes.fromhex(name)
-    except ValueError:
-        return None
-    return key if len(key) == KEY_SIZE else None
 
 
 @dataclass(slots=True)
@@ -213,7 +203,7 @@ class JournalIndex:
         self._log_numbers: dict[str, int] = {}
         self._log_files: dict[int, BinaryIO | None] = {}
         self._logs: dict[str, bool] = {}
-        self._parts: dict[str, list[int]] | None = None
+        self._parts: LineIndex | None = None
         self._changed = False
         self._open()
         for meta, at in read_logs(self.state / JOURNAL_FOLDER):  # runs killed before their end
@@ -302,7 +292,7 @@ class JournalIndex:
 
     # -- lines
 
-    def parts_lines(self) -> dict[str, list[int]]:
+    def parts_lines(self) -> LineIndex:
         """Where each record's line is in ``parts.jsonl`` (parts_file.read_index), read once."""
         if self._parts is None:
             from .parts_file import read_index

@@ -30,15 +30,29 @@ from typing import Any
 
 from ..output import is_run_id
 
-__all__ = ["JOURNAL_FOLDER", "LineAt", "append_record", "close_log", "log_files", "read_logs"]
+__all__ = ["JOURNAL_FOLDER", "KEY_SIZE", "LineAt", "append_record", "close_log", "log_files",
+           "read_logs", "record_key"]
 
 JOURNAL_FOLDER = "journal"  # DIR/.mediaprep/journal: the logs
 # <run marker>-<8 hex>.log: the only names the journal's cleanup removes as logs
 LOG_NAME = re.compile(r"^[0-9a-f]{12}-[0-9a-f]{8}\.log\Z")
 NO_RUN = "0" * 12  # the marker of records written outside a prep run (the library's own use)
 MAX_META_BYTES = 16 << 20  # a record's metadata line (a long video's frame list fits easily)
+KEY_SIZE = 20  # a record name's 40 hex digits as bytes, as the indexes keep it
 _FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
           | getattr(os, "O_CLOEXEC", 0))
+
+
+def record_key(name: str) -> bytes | None:
+    """A record name (journal.record_name: 40 lowercase hex digits) as the index keys it, 20
+    bytes; None for any other string (never a record of this index)."""
+    if len(name) != 40 or name.lower() != name:
+        return None
+    try:
+        key = bytes.fromhex(name)
+    except ValueError:
+        return None
+    return key if len(key) == KEY_SIZE else None
 
 
 @dataclass(frozen=True)

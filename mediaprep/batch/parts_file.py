@@ -19,42 +19,81 @@ the rename is the promise against a killed process, and a rerun rewrites it from
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
+import struct
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..output import PARTS_FILE, TempFile, atomic_write, json_line
-from .journal_log import LineAt
+from ..output import PARTS_FILE, TempFile, atomic_write, atomic_writer, json_line
+from .journal_log import KEY_SIZE, LineAt, record_key
 
-__all__ = ["PartsFile"]
+__all__ = ["LineIndex", "PartsFile", "read_index"]
 
 SIGNATURE_FILE = "parts.sig"  # beside the journal: which records the current parts.jsonl holds
 INDEX_FILE = "parts.idx"  # beside the journal: where each record's line is in parts.jsonl
-_KEEP_GENERATIONS = 2  # the index of the parts.jsonl in place, and of the one before it
+_ROW = struct.Struct("<20sqIq")  # a line in parts.idx: record key, offset, length, stamp
 
 
-def read_index(state: Path) -> dict[str, list[int]]:
-    """``{record name: [offset, length, line mtime_ns]}`` of the lines in the ``parts.jsonl``
-    now in place (``state``: DIR/.mediaprep), read from its index; {} when none matches it.
+def read_index(state: Path) -> LineIndex:
+    """Where each record's line is in the ``parts.jsonl`` now in place (``state``:
+    DIR/.mediaprep), read from its index: ``.get(record name)`` is ``[offset, length, line
+    mtime_ns]`` or None; empty when no generation matches the file.
 
     Each data URL is stored once in DIR: once a record's line is in ``parts.jsonl`` its line
     file is removed and the journal finds the line there through this index. A generation names
     the ``parts.jsonl`` it describes by size, time and inode, so a rename of a newer file over
-    it (or any edit) makes it stale rather than wrong."""
-    gens = _read_json(state / INDEX_FILE)
+    it (or any edit) makes it stale rather than wrong. A generation is a JSON header line, then
+    its rows (:data:`_ROW`, sorted by key): 40 bytes a line in memory, not a Python object."""
     now = _stat(state.parent / PARTS_FILE)
-    if not isinstance(gens, list) or now is None:
-        return {}
-    for gen in gens:
-        if isinstance(gen, dict) and gen.get("parts") == now and isinstance(gen.get("lines"),
-                                                                           dict):
-            return gen["lines"]
-    return {}
+    with contextlib.suppress(OSError), open(state / INDEX_FILE, "rb") as fh:
+        while now is not None and (gen := _generation(fh)) is not None:
+            parts, rows, _head = gen
+            if parts == now:
+                return LineIndex(rows)
+    return LineIndex(b"")
+
+
+def _generation(fh: Any) -> tuple[Any, bytes, bytes] | None:
+    """The next generation of an index file: the parts.jsonl it names, its rows, and its
+    header line (None: no more, or not whole)."""
+    head = fh.readline(4096)
+    try:
+        about = json.loads(head)
+        size = about["rows"] * _ROW.size
+        rows = fh.read(size)
+    except (ValueError, TypeError, KeyError, OverflowError):
+        return None
+    return (about.get("parts"), rows, head) if len(rows) == size else None
+
+
+class LineIndex:
+    """The rows of one generation of parts.idx, sorted by record key."""
+
+    def __init__(self, rows: bytes | bytearray) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows) // _ROW.size
+
+    def __getitem__(self, i: int) -> bytes:  # the key of row i (for bisect)
+        return bytes(self.rows[i * _ROW.size:i * _ROW.size + KEY_SIZE])
+
+    def get(self, name: str) -> list[int] | None:
+        key = record_key(name)
+        if key is None:
+            return None
+        i = bisect_left(self, key)
+        if i == len(self) or self[i] != key:
+            return None
+        _key, offset, length, stamp = _ROW.unpack_from(self.rows, i * _ROW.size)
+        return [offset, length, stamp]
 
 
 class PartsFile:
@@ -79,7 +118,7 @@ class PartsFile:
         self._tmp: TempFile | None = None
         self._any_failed = False
         self._state = state
-        self._new_index: dict[str, list[int]] = {}  # lines written now: record -> where
+        self._new_index = bytearray()  # lines written now: _ROW each
         self._offset = 0  # bytes written to the temporary so far
         self._src: tuple[str, int] | None = None  # the file lines come from now, open
 
@@ -145,7 +184,9 @@ class PartsFile:
             written = _copy_range(sfd, fd, at.offset, at.size, at.path)
         if written:
             assert at is not None
-            self._new_index[self.names[i]] = [self._offset, written, at.stamp]
+            key = record_key(self.names[i])
+            if key is not None:
+                self._new_index += _ROW.pack(key, self._offset, written, at.stamp)
             self._offset += written
             return None
         self.missing += 1
@@ -173,14 +214,23 @@ class PartsFile:
         self._write_signature()
 
     def _write_index(self, fd: int) -> None:
+        """parts.idx: this file's generation (rows sorted by key), then the newest before it,
+        copied as it is."""
         if self._state is None:
             return
         st = os.fstat(fd)
-        gens = _read_json(self._state / INDEX_FILE)
-        gens = [g for g in gens if isinstance(g, dict)] if isinstance(gens, list) else []
-        new = {"parts": [st.st_size, st.st_mtime_ns, st.st_ino], "lines": self._new_index}
-        atomic_write(self._state / INDEX_FILE,
-                     json.dumps([new, *gens][:_KEEP_GENERATIONS]) + "\n")
+        rows = self._new_index
+        order = sorted(range(0, len(rows), _ROW.size), key=lambda at: rows[at:at + KEY_SIZE])
+        before = None
+        with contextlib.suppress(OSError), open(self._state / INDEX_FILE, "rb") as fh:
+            before = _generation(fh)
+        with atomic_writer(self._state / INDEX_FILE, binary=True) as out:
+            out.write((json.dumps({"parts": [st.st_size, st.st_mtime_ns, st.st_ino],
+                                   "rows": len(order)}) + "\n").encode())
+            for at in order:
+                out.write(rows[at:at + _ROW.size])
+            if before is not None:  # a kill before the rename leaves that one in place
+                out.write(before[2] + before[1])
 
     def abort(self) -> None:
         """Drop the temporary file; ``parts.jsonl`` stays as it was."""
