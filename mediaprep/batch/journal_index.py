@@ -7,7 +7,7 @@ learn that nothing changed; with the index a hit costs stat calls, a binary sear
 parse of its own row.
 Why so little in memory: records held as Python objects cost 1.7 KB each (3.3 GB to read the
 index of 10^6 inputs). What stays in memory is a record's name (20 bytes) and where its row is:
-in journal.idx (a sorted column of names and one of offsets) or in a worker's log (28 packed
+in journal.idx (a sorted column of names and one of offsets) or in a worker's log (32 packed
 bytes). A record is parsed when it is asked for, from its row.
 
 The file (version 3): a header line, then one line per record, sorted by name: the record's
@@ -45,7 +45,7 @@ _NAME_END = len(_ROW_START) + 40
 _BUCKETS = 1 << 16  # rows are found by their name's first two bytes, then a binary search
 # a record written since journal.idx: its log (number), line offset, metadata length, line
 # size, stamp
-_IN_LOG = struct.Struct("<IqIIq")
+_IN_LOG = struct.Struct("<IqIqq")
 _DONE = ("ok", "fixed", "status", "changes", "warnings", "codes", "outputs", "bytes_in",
          "bytes_out")  # a record's "done" object, as a Record holds it
 

@@ -38,7 +38,7 @@ __all__ = ["LineIndex", "PartsFile", "read_index"]
 
 SIGNATURE_FILE = "parts.sig"  # beside the journal: which records the current parts.jsonl holds
 INDEX_FILE = "parts.idx"  # beside the journal: where each record's line is in parts.jsonl
-_ROW = struct.Struct("<20sqIq")  # a line in parts.idx: record key, offset, length, stamp
+_ROW = struct.Struct("<20sqqq")  # a line in parts.idx: record key, offset, length, stamp
 
 
 def read_index(state: Path) -> LineIndex:
@@ -50,7 +50,7 @@ def read_index(state: Path) -> LineIndex:
     file is removed and the journal finds the line there through this index. A generation names
     the ``parts.jsonl`` it describes by size, time and inode, so a rename of a newer file over
     it (or any edit) makes it stale rather than wrong. A generation is a JSON header line, then
-    its rows (:data:`_ROW`, sorted by key): 40 bytes a line in memory, not a Python object."""
+    its rows (:data:`_ROW`, sorted by key): 44 bytes a line in memory, not a Python object."""
     now = _stat(state.parent / PARTS_FILE)
     with contextlib.suppress(OSError), open(state / INDEX_FILE, "rb") as fh:
         while now is not None and (gen := _generation(fh)) is not None:

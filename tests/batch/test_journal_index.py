@@ -149,7 +149,7 @@ def test_an_index_not_as_written_is_not_read(folder: Path, tmp_path: Path, damag
 
 
 def test_the_line_index_holds_bytes_not_objects_per_line(tmp_path: Path) -> None:
-    """parts.idx says where each record's line is in parts.jsonl: read as one row of 40 bytes
+    """parts.idx says where each record's line is in parts.jsonl: read as one row of 44 bytes
     a line (a dictionary of lists took about 300 bytes a line: 300 MB at 10^6)."""
     state = tmp_path / ".mediaprep"
     names = _journal(state, N_RECORDS)
