@@ -386,7 +386,7 @@ def _record_meta(t: PrepTask, jkey: str | None, outputs: list[str], done: dict[s
     journal_log.append_record adds its stamp and the line's size."""
     stats = _outputs_of(t, outputs)
     meta: dict[str, Any] = {
-        "name": record_name(t.stem),
+        "name": record_name(t.stem),  # first: a journal.idx row starts with it (journal_index)
         "jkey": jkey,
         "stem": t.stem,
         "display": t.display,
