@@ -16,7 +16,6 @@ import subprocess
 import sys
 import termios
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +103,11 @@ def run_double(dbl: Path, *args: Any, cwd: Path) -> subprocess.CompletedProcess[
 
 def test_hanging_and_crashing_files_cost_only_themselves_in_check(troubled, tmp_path) -> None:
     media, dbl = troubled
-    t0 = time.monotonic()
-    # --timeout 5, not 1: on a loaded machine a good input's worker (its first import of
-    # Pillow included) took over a second and failed as "took too long"; the hang is 30 s
-    proc = run_double(dbl, "check", media, "-j", "2", "--timeout", "5", "--format", "json",
+    # --timeout 10, not 1: on a loaded machine a good input's worker (its first import of
+    # Pillow included) took over a second and failed as "took too long"; the hang is 30 s,
+    # and "took too long" below says the timeout cut it (no wall-clock assertion)
+    proc = run_double(dbl, "check", media, "-j", "2", "--timeout", "10", "--format", "json",
                       cwd=tmp_path)
-    took = time.monotonic() - t0
-    assert took < 25, f"a 30 s hang with a 5 s timeout took {took:.1f} s"
     assert proc.returncode == 1, proc.stderr
     files = {Path(f["path"]).name: f for f in json.loads(proc.stdout)["files"]}
     assert set(files) == {"a.png", "b.jpg", "hang.png", "crash.png", "small.png"}
@@ -170,10 +167,11 @@ def test_a_full_disk_while_writing_parts_jsonl_stops_prep(generated, tmp_path,
 def test_hanging_file_in_prep_gets_an_unreadable_line(troubled, tmp_path) -> None:
     media, dbl = troubled
     out = tmp_path / "out"
-    # --timeout 3, not 1: on a loaded machine a real input's worker took over a second (a
-    # good input failed as "took too long"); the hang is 30 s either way, and its line says it
-    # was cut by the timeout (no wall-clock assertion: this machine's load is not the code's)
-    proc = run_double(dbl, "prep", media, "-o", out, "-j", "2", "--timeout", "3", "--no-cache",
+    # --timeout 10, not 1 or 3: on a loaded machine (load 14) a real input's worker took over
+    # 3 s (a good input failed as "took too long"); the hang is 30 s either way, and its line
+    # says it was cut by the timeout (no wall-clock assertion: the machine's load is not the
+    # code's)
+    proc = run_double(dbl, "prep", media, "-o", out, "-j", "2", "--timeout", "10", "--no-cache",
                       cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     lines = [json.loads(x) for x in (out / "parts.jsonl").read_text().splitlines()]

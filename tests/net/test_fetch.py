@@ -399,11 +399,13 @@ def test_trickle_hits_overall_deadline(base: str, dest: Path, path: str) -> None
     t0 = time.monotonic()
     _fail("url.timeout", fetch, base + path, pol, dest_dir=dest)
     elapsed = time.monotonic() - t0
-    assert 0.6 < elapsed < 2.5, elapsed
+    # the trickle alone lasts 10 s: well under that means the deadline cut it (loose bounds:
+    # a loaded machine is slow to wake the reader, and this is not a timing benchmark)
+    assert 0.6 < elapsed < 8, elapsed
     assert list(dest.iterdir()) == []
     t0 = time.monotonic()
     _fail("url.timeout", head_probe, base + path, pol)
-    assert time.monotonic() - t0 < 2.5
+    assert time.monotonic() - t0 < 8
 
 
 def test_unreachable(dest: Path) -> None:
