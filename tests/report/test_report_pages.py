@@ -170,9 +170,15 @@ def test_a_big_run_pages_its_cards_failed_first(tmp_path: Path) -> None:
     assert 'id="more"' not in text
 
 
+# Scrolls until the page says the list has ended or a rows file is missing (each chunk is a real
+# file load, which a busy machine may finish late in Chromium's virtual time), at most 1,400
+# steps; then counts.
 SCROLL = """<script>
 (function(){var n=0;function step(){window.scrollTo(0,document.body.scrollHeight);
-if(++n<400)setTimeout(step,20);else document.body.setAttribute('data-rows',
+var more=document.getElementById('more');
+var said=more?more.textContent:'end of the list';
+if(++n<1400&&said!='end of the list'&&said.indexOf('is missing')<0)setTimeout(step,20);
+else document.body.setAttribute('data-rows',
 document.querySelectorAll('article.row:not(.hide)').length)}setTimeout(step,20)})();
 </script></body>"""
 
