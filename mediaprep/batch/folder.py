@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -717,6 +718,7 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
         ends.keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
         for i, done in hits.items():
             ends(i, done, None)
+        todo = _largest_first(plan, todo)
         run_tasks([plan.jobs[i] for i in todo], prep_job, jobs=o.jobs, timeout=o.timeout,
                   on_result=lambda k, out: ends(todo[k], out.value, out.error),
                   executor=o.executor, executor_options=o.executor_options)
@@ -741,6 +743,25 @@ def _parts_file(plan: _PrepPlan, index: JournalIndex) -> Any:
     return PartsFile(plan.out / PARTS_FILE, names, lambda i: index.line_at(names[i]),
                      lambda i: failed_prep_line(tasks[i].display, "its result record is missing"),
                      state_dir(plan.out))
+
+
+def _largest_first(plan: _PrepPlan, todo: list[int]) -> list[int]:
+    """The inputs to prepare, the largest files first (then URLs and what cannot be looked at,
+    in input order): with two or more workers a long input then starts early instead of
+    keeping one worker busy while the other has nothing left (longest first). The lines and
+    results still come in input order. One stat an input (a cold run's parent makes none
+    otherwise): about 2 s at 10^6."""
+    def size(i: int) -> int:
+        try:
+            return os.stat(plan.tasks[i].source).st_size
+        except (OSError, ValueError):
+            return -1  # a URL, or gone: the worker says what it is
+
+    if len(todo) < 2:
+        return todo
+    sizes = array("q", (size(i) for i in todo))  # 8 bytes an input, not a dict's 100
+    order = sorted(range(len(todo)), key=lambda k: -sizes[k])  # stable: ties in input order
+    return [todo[k] for k in order]
 
 
 def _journal_hits(plan: _PrepPlan, index: JournalIndex) -> tuple[dict[int, Any], list[int]]:

@@ -372,14 +372,40 @@ def read_lines(parts: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """parts.jsonl lines without their parts' data (a data URL can be megabytes), one at a
     time, with their line numbers from 0 (a damaged line is skipped, and still counted: the
     next line is still its own input's)."""
-    with open(parts, encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
-        for i, text in enumerate(fh):
+    with open(parts, "rb") as fh:
+        for i, raw in enumerate(fh):
             try:
-                line = json.loads(text)
+                line = json.loads(_data_urls_cut(raw).decode("utf-8", "surrogateescape"))
             except ValueError:
                 continue
             if isinstance(line, dict):
                 yield i, without_data(line)
+
+
+_DATA_URL = b'"data:'
+
+
+_DATA_URL_CUT = 256  # bytes: a data URL string at least this long reads as "data:..."
+
+
+def _data_urls_cut(raw: bytes) -> bytes:
+    """A line with each long data URL string read as ``"data:..."``, cut before the line is
+    parsed (found with ``bytes.find``, a memchr): parsing a run's data URLs was most of the
+    report's time (177 MB of parts.jsonl: 0.39 s of 0.55). A string holding an escape (a
+    quote or a backslash inside) is left whole: base64 has neither, and a name may."""
+    if _DATA_URL not in raw:
+        return raw
+    pieces, pos = [], 0
+    while (start := raw.find(_DATA_URL, pos)) >= 0:
+        end = raw.find(b'"', start + len(_DATA_URL))
+        if end < 0:
+            break
+        keep = (end - start < _DATA_URL_CUT or raw[start - 1:start] == b"\\"
+                or raw.find(b"\\", start, end) >= 0)
+        pieces.append(raw[pos:end + 1] if keep else raw[pos:start] + b'"data:..."')
+        pos = end + 1
+    pieces.append(raw[pos:])
+    return b"".join(pieces)
 
 
 def without_data(line: Mapping[str, Any]) -> dict[str, Any]:
