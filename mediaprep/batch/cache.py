@@ -406,13 +406,25 @@ def _write_entry(fd: int, key: str, record: Mapping[str, Any], inline: Mapping[s
     return meta
 
 
-def _rename_into_shard(tmp: Path, final: Path) -> None:
-    """Rename ``tmp`` to ``final``, making its shard folder (``ab/``) the first time only."""
+@contextlib.contextmanager
+def _shard(root: Path, key: str, *, make: bool) -> Iterator[int | None]:
+    """The shard folder of ``key`` (``ROOT/ab``) as a descriptor opened without following a
+    link, made the first time a put needs it (None: missing, and not made). A shard that is a
+    link or not a folder raises OSError: nothing is read, written or moved through it."""
+    flags = _DIR_FLAGS | _NOFOLLOW
     try:
-        os.rename(tmp, final)
+        fd = os.open(root / key[:2], flags)
     except FileNotFoundError:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(tmp, final)
+        if not make:
+            yield None
+            return
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(root / key[:2])
+        fd = os.open(root / key[:2], flags)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 class CacheRootRefused(MediaprepError, OSError):
@@ -546,41 +558,52 @@ class Cache:
         if self.claim() is not None:
             return None  # not mediaprep's folder: nothing in it is an entry
         try:
-            fd = os.open(path, _READ_FLAGS)
+            with _shard(self.root, key, make=False) as shard:
+                return None if shard is None else self._read(key, path, shard)
+        except OSError:
+            return None  # the shard is a link or not a folder: nothing in it is an entry
+
+    def _read(self, key: str, path: Path, shard: int) -> CacheEntry | None:
+        try:
+            fd = os.open(key, _READ_FLAGS, dir_fd=shard)
         except FileNotFoundError:
             return None  # the usual miss
         except OSError as exc:  # a link, a folder: not an entry put made
-            return self._drop(key, path, f"unreadable: {exc.strerror or exc}")
+            return self._drop(key, shard, f"unreadable: {exc.strerror or exc}")
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise _Damaged("not a file")
             return _entry_of(key, path, fd)
         except (_Damaged, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            return self._drop(key, path, str(exc))
+            return self._drop(key, shard, str(exc))
         finally:
             os.close(fd)
 
     def discard(self, key: str, why: str) -> None:
         """Drop the entry for ``key`` (one its reader found unusable: ``why``), as a damaged
         one is dropped: moved aside in one rename, removed, logged."""
-        self._drop(key, self.entry_path(key), why)
+        _check_key(key)
+        with contextlib.suppress(OSError), _shard(self.root, key, make=False) as shard:
+            if shard is not None:
+                self._drop(key, shard, why)
 
-    def _drop(self, key: str, path: Path, why: str) -> None:
-        """Move a damaged entry aside in one rename and remove it; log it."""
+    def _drop(self, key: str, shard: int, why: str) -> None:
+        """Move a damaged entry (``key`` in the shard open as ``shard``) aside in one rename
+        and remove it; log it."""
         log.warning("mediaprep cache: entry %s in %s is damaged (%s): dropped, a miss",
                     key[:12], self.root, why)
         try:
-            self._move_aside(path)
+            self._move_aside(shard, key)
         except OSError:
             pass
         return None
 
-    def _move_aside(self, path: Path) -> None:
-        """Rename what is at ``path`` into a new folder of ROOT/tmp and remove it there (never
-        through a link: a link is moved, not followed)."""
+    def _move_aside(self, shard: int, key: str) -> None:
+        """Rename what is at ``key`` in the shard open as ``shard`` into a new folder of
+        ROOT/tmp and remove it there (never through a link: a link is moved, not followed)."""
         trash = Path(tempfile.mkdtemp(prefix="broken.", dir=self._tmp_root()))
         try:
-            os.rename(path, trash / "entry")
+            os.rename(key, trash / "entry", src_dir_fd=shard)
         except OSError:
             pass  # gone already (another reader dropped it), or not ours to move
         finally:
@@ -627,7 +650,7 @@ class Cache:
                 inode = os.fstat(fd).st_ino
             finally:
                 os.close(fd)
-            self._install(tmp, final)
+            self._install(tmp, key)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -635,17 +658,19 @@ class Cache:
                           {n: (f["offset"], f["size"]) for n, f in meta["files"].items()},
                           {n: text.encode("utf-8") for n, text in inline.items()}, inode)
 
-    def _install(self, tmp: Path, final: Path) -> None:
-        """Rename the entry file ``tmp`` to ``final``. Something that is not a file there (a
-        folder: planted, or not put's) is moved aside first."""
-        try:
-            _rename_into_shard(tmp, final)  # atomic; replaces a file, not a folder
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
-                raise
-        self._move_aside(final)
-        os.rename(tmp, final)
+    def _install(self, tmp: Path, key: str) -> None:
+        """Rename the entry file ``tmp`` to ``key`` in its shard (never through a link: a shard
+        that is one refuses the put). Something that is not a file there (a folder: planted,
+        or not put's) is moved aside first."""
+        with _shard(self.root, key, make=True) as shard:
+            try:
+                os.rename(tmp, key, dst_dir_fd=shard)  # atomic; replaces a file, not a folder
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            self._move_aside(shard, key)
+            os.rename(tmp, key, dst_dir_fd=shard)
 
     def _sweep(self) -> None:
         """Remove the temporaries of puts that died long ago (once per Cache object).

@@ -324,3 +324,27 @@ def test_materialise_failure_keeps_the_old_file(
         entry.materialise(dest, ["image.jpg"])
     assert (dest / "image.jpg").read_bytes() == b"previous run"
     assert [p.name for p in dest.iterdir()] == ["image.jpg"]
+
+
+def test_a_shard_that_is_a_link_is_never_written_read_or_emptied_through(tmp_path: Path) -> None:
+    """ROOT/ab replaced by a link to a user's folder: a put there fails (nothing lands in the
+    user's folder), and a user's file of an entry's name behind it is neither read as an entry
+    nor moved aside as a damaged one."""
+    root = tmp_path / "cache"
+    cache = Cache(root)
+    first = "aa" + "0" * 62  # a key is 64 hex digits; its first two name its shard
+    cache.put(first, {"ok": True}, {"out.jpg": b"stored"})
+    user = tmp_path / "user"
+    user.mkdir()
+    key = "bb" + "1" * 62
+    (root / key[:2]).symlink_to(user, target_is_directory=True)
+    (user / key).write_bytes(b"the user's own file")
+    (user / "notes.txt").write_bytes(b"the user's notes")
+    assert Cache(root).get(key) is None
+    with pytest.raises(OSError):
+        Cache(root).put(key, {"ok": True}, {"out.jpg": b"stored"})
+    assert sorted(p.name for p in user.iterdir()) == sorted([key, "notes.txt"])
+    assert (user / key).read_bytes() == b"the user's own file"
+    Cache(root).discard(key, "a reader found it unusable")
+    assert (user / key).read_bytes() == b"the user's own file"
+    assert Cache(root).get(first) is not None  # the other shards serve as before
