@@ -13,7 +13,7 @@ import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..limits import TABLE_VERSION
@@ -21,6 +21,7 @@ from ..output import (
     STATE_DIR,
     THUMB_FOLDER,
     atomic_write,
+    inside,
     is_link_or_not_folder,
     is_reserved_name,
     is_run_id,
@@ -32,6 +33,7 @@ from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
 from ..types import Finding, line_problem
 from .cache import Cache, cache_for_run, cache_key, canonical_json, hash_input, package_version
+from .frames_dir import MANIFEST
 from .journal_index import JournalIndex, Record
 from .journal_log import JOURNAL_FOLDER, LOG_NAME, LineAt, append_record
 from .summary import warnings_left
@@ -239,6 +241,7 @@ def prep_job(job: PrepJob) -> PrepDone:
 # again from the file, so a record whose thumbnails are gone is prepared again, and the cache
 # keeps them with the outputs. Nothing here fails the input.
 
+_MANIFEST = "frames/manifest"  # cache name of the frames.json beside a video's frames
 _THUMB = "thumb/"  # cache names of an input's report thumbnails: _THUMB + the file's name
 
 
@@ -457,6 +460,9 @@ def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any], text: byte
         if not rel.startswith(t.stem):
             return  # an output outside its stem cannot be renamed for another input
         files[_OUT + rel[len(t.stem):]] = Path(t.out_dir) / rel
+    if any(rel.startswith(t.stem + "/") for rel in line.get("outputs") or []) and \
+            _regular_file(Path(t.out_dir) / t.stem / MANIFEST):
+        files[_MANIFEST] = Path(t.out_dir) / t.stem / MANIFEST  # prepare wrote it
     try:
         cache.put(key, {"stem": t.stem}, files)
     except (OSError, ValueError) as exc:  # the run goes on; the next one prepares it again
@@ -512,10 +518,32 @@ def _from_cache(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepD
     else:
         text = (json_line(line) + "\n").encode("utf-8")
         meta = _line_meta(t, jkey, line, thumbs)
+    if entry.has(_MANIFEST):
+        _frames_manifest(entry.data(_MANIFEST), t, line)
     at = append_record(job.journal_dir, job.run_id, meta, text)
     if job.thumbs:
         _thumbnails(t, line)
     return _done(meta["done"], "cache", meta, at)
+
+
+def _regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _frames_manifest(data: bytes, t: PrepTask, line: dict[str, Any]) -> None:
+    """A cached video's frames.json, as prepare writes it for this input: it names the input
+    as its line does (kinds.video writes the same JSON with the same indent)."""
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        return
+    if isinstance(manifest, dict) and isinstance(manifest.get("frames"), list):
+        manifest["video"] = line.get("path")
+        atomic_write(inside(Path(t.out_dir), PurePosixPath(t.stem)) / MANIFEST,
+                     json.dumps(manifest, indent=2).encode())
 
 
 def _renamed_outputs(old: dict[str, Any], stem: str) -> dict[str, str] | None:
