@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import threading
 import time
 from array import array
 from collections.abc import Callable
@@ -719,7 +720,23 @@ def _stored_preview(frame: av.VideoFrame) -> Any:
                              src_colorspace="bt2020" if cicp.matrix in (9, 10) else None,
                              src_color_range="JPEG" if cicp.full_range else "MPEG")
         return Image.fromarray(tone_map(rgb.to_ndarray(), cicp), "RGB")
-    return frame.to_image(width=size[0], height=size[1])
+    # one scaler per thread, kept: a new one (what frame.to_image makes) costs more than a
+    # preview's scaling, and with its threads on auto it starts threads too; same pixels
+    return _preview_scaler().reformat(frame, width=size[0], height=size[1], format="rgb24",
+                                      threads=1).to_image()
+
+
+_SCALERS = threading.local()
+
+
+def _preview_scaler() -> Any:
+    """This thread's scaler for previews (a VideoReformatter is not shared across threads)."""
+    scaler = getattr(_SCALERS, "scaler", None)
+    if scaler is None:
+        from av.video.reformatter import VideoReformatter
+
+        scaler = _SCALERS.scaler = VideoReformatter()
+    return scaler
 
 
 def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> None:
