@@ -89,9 +89,16 @@ def inputs(where):
 for task in plan_prep(inputs(warm), warm_out, settings):
     one(task)  # imports and first-call costs, not counted
 tasks = plan_prep(inputs(folder), out, settings)
-t0 = time.process_time()
-ok = sum(one(task) for task in tasks)
-print(json.dumps({"cpu": time.process_time() - t0, "ok": ok}))
+kinds = {}  # file suffix -> [inputs, CPU seconds]
+ok = 0
+for task in tasks:
+    t0 = time.process_time()
+    ok += one(task)
+    kind = kinds.setdefault(Path(task.source).suffix, [0, 0.0])
+    kind[0] += 1
+    kind[1] += time.process_time() - t0
+print(json.dumps({"cpu": sum(c for _, c in kinds.values()), "ok": ok,
+                  "kinds": {k: c / n for k, (n, c) in kinds.items()}}))
 """
 
 
@@ -153,9 +160,12 @@ def launch(cmd: list[str], root: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], capture_output=True,
                           text=True, env=env, cwd=root)  # fmt: skip
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    *said, last = proc.stdout.strip().splitlines()
+    got = json.loads(last)  # the launcher's figures, for the whole process tree
     if got["rc"] not in (0, 1):  # 1: some inputs failed, which this mix has none of
         raise RuntimeError(f"{cmd[:4]} exit {got['rc']}: {proc.stderr[-800:]}")
+    if said and said[-1].startswith("{"):  # the command's own figures (the media loop's)
+        got["own"] = json.loads(said[-1])
     return got
 
 
@@ -168,15 +178,20 @@ def prep_cmd(folder: Path, out: Path, cache: Path | None) -> list[str]:
             *extra]
 
 
-def media_cpu(root: Path, folder: Path, warm: Path, work: Path, thumbs: bool = False) -> float:
-    """CPU seconds an input of the media work alone (``thumbs``: and the report's pictures)."""
+def media_cpu(root: Path, folder: Path, warm: Path, work: Path, thumbs: bool = False
+              ) -> tuple[float, dict[str, float]]:
+    """CPU seconds an input of the media work alone (``thumbs``: and the report's pictures),
+    and by kind (file suffix: seconds an input of that kind)."""
     out, warm_out = work / "media-out", work / "media-warm"
     for d in (out, warm_out):
         shutil.rmtree(d, ignore_errors=True)
     got = launch([sys.executable, "-c", _MEDIA, str(folder), str(out), str(warm),
                   str(warm_out), "thumbs" if thumbs else "-"], root)
     n = len([p for p in folder.iterdir() if not p.name.startswith(".")])
-    return got["cpu"] / n
+    # the loop's CPU as the script measured it: the process's (what launch returns) also holds
+    # its start-up, imports and warm-up, 0.3 ms an input at 2,000, which made the media work
+    # look larger and the overhead smaller by as much
+    return got["own"]["cpu"] / n, got["own"]["kinds"]
 
 
 def command_slope(root: Path, mode: str, big: Path, small: Path, work: Path
@@ -241,8 +256,11 @@ def run_rounds(roots: dict[str, Path], rounds: int, big: Path, small: Path, warm
     for r in range(rounds):
         for code, root in roots.items():
             mine = got[code]
-            mine.setdefault("media", []).append(media_cpu(root, big, warm, work))
-            mine.setdefault("pictures", []).append(media_cpu(root, big, warm, work, thumbs=True))
+            for what, thumbs in (("media", False), ("pictures", True)):
+                cpu, kinds = media_cpu(root, big, warm, work, thumbs=thumbs)
+                mine.setdefault(what, []).append(cpu)
+                for kind, k_cpu in kinds.items():
+                    mine.setdefault(f"{what} {kind}", []).append(k_cpu)
             for mode in ("full", "bare"):
                 cpu, rss = command_slope(root, mode, big, small, work)
                 mine.setdefault(mode, []).append(cpu)
@@ -259,6 +277,10 @@ def print_figures(got: Figures) -> None:
         print(f"{code}:")
         print(f"  {'media work alone':<30}{_mm(media)}")
         print(f"  {'media + report pictures':<30}{_mm(pictures)}")
+        for kind in sorted(k[len("media "):] for k in mine if k.startswith("media .")):
+            extra = [p - m for p, m in zip(mine[f"pictures {kind}"], mine[f"media {kind}"],
+                                           strict=True)]
+            print(f"    {'pictures of a ' + kind:<28}{_mm(extra)}   (an input of that kind)")
         for mode, label in (("full", "prep cold, cache+report"),
                             ("bare", "prep --no-cache --no-report")):
             over = _mm([m - x for m, x in zip(mine[mode], media, strict=True)])
