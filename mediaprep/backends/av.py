@@ -720,10 +720,18 @@ def _stored_preview(frame: av.VideoFrame) -> Any:
                              src_colorspace="bt2020" if cicp.matrix in (9, 10) else None,
                              src_color_range="JPEG" if cicp.full_range else "MPEG")
         return Image.fromarray(tone_map(rgb.to_ndarray(), cicp), "RGB")
-    # one scaler per thread, kept: a new one (what frame.to_image makes) costs more than a
-    # preview's scaling, and with its threads on auto it starts threads too; same pixels
-    return _preview_scaler().reformat(frame, width=size[0], height=size[1], format="rgb24",
-                                      threads=1).to_image()
+    return _scaled_rgb(frame, *size).to_image()
+
+
+def _scaled_rgb(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+    """``frame`` scaled to RGB by this thread's kept scaler, the pixels of
+    ``frame.to_image(width=, height=)``: that makes a new scaler each call (more than a
+    preview's scaling costs), which from PyAV 17 starts a thread per core too."""
+    scaler = _preview_scaler()
+    try:
+        return scaler.reformat(frame, width=width, height=height, format="rgb24", threads=1)
+    except TypeError:  # PyAV before 17: no threads argument (its scaling has no threads)
+        return scaler.reformat(frame, width=width, height=height, format="rgb24")
 
 
 _SCALERS = threading.local()
