@@ -425,7 +425,7 @@ def _stored_json(entry: Any, name: str) -> Any:
 def _intact(out_dir: str, rec: Record, index: JournalIndex) -> bool:
     """Whether the record's line (in a log, or in ``parts.jsonl``) and outputs are still the
     ones it recorded. Stat calls on plain strings: the parent runs this for every input."""
-    if index.line_at(rec.name, rec) is None:
+    if index.line_at(rec.name) is None:
         return False
     try:
         for name, size, mtime_ns in rec.outputs:

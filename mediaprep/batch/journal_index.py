@@ -3,17 +3,20 @@
 written now; the index is written once at the end of a run.
 
 Why one file: a rerun over 10^5 finished inputs must not open and parse 10^5 record files to
-learn that nothing changed; with the index a hit costs stat calls, a binary search and the
-parse of its own row.
+learn that nothing changed; with the index a hit costs stat calls, a binary search and one
+``pread`` of its own row, which is split, not parsed as JSON (a JSON parse and its dictionaries
+were two thirds of a hit's bookkeeping, twice per hit).
 Why so little in memory: records held as Python objects cost 1.7 KB each (3.3 GB to read the
-index of 10^6 inputs). What stays in memory is a record's name (20 bytes) and where its row is:
-in journal.idx (a sorted column of names and one of offsets) or in a worker's log (32 packed
-bytes). A record is parsed when it is asked for, from its row.
+index of 10^6 inputs). What stays in memory is a record's name (20 bytes), where its row is,
+and its stamp and line size (what says where its ``parts.jsonl`` line is): in journal.idx
+(sorted columns of names, offsets, stamps and sizes) or in a worker's log (32 packed bytes). A
+record is read when it is asked for, from its row.
 
-The file (version 3): a header line, then one line per record, sorted by name: the record's
-metadata line as the worker appended it to its log (copied, never encoded again), which starts
-with its name (``{"name":"<40 hex digits>",...``). A file that is not that (another version,
-damaged, out of order) is not read: its inputs are prepared again (or taken from the cache).
+The file (version 4): a header line, then one line per record, sorted by name, of tab-separated
+fields (:func:`_encode_row`): printable ASCII only, every string escaped (``unicode_escape``),
+so no field holds a tab, a newline or the list separator. A file that is not that (another
+version, torn, out of order) is not read: its inputs are prepared again (or taken from the
+cache); a row damaged inside costs only its input.
 """
 
 from __future__ import annotations
@@ -39,10 +42,15 @@ if TYPE_CHECKING:
 __all__ = ["JOURNAL_INDEX_FILE", "JournalIndex", "Record", "paused_gc", "record_key"]
 
 JOURNAL_INDEX_FILE = "journal.idx"
-_HEADER = b'{"version":3}\n'
-_ROW_START = b'{"name":"'  # a row, as journal._record_meta orders a record's keys
-_NAME_END = len(_ROW_START) + 40
-_BUCKETS = 1 << 16  # rows are found by their name's first two bytes, then a binary search
+_HEADER = b'{"version":4}\n'
+_NAME_END = 40  # a row starts with its record's name, then a tab
+_TAB = b"\t"
+_ITEM = b"\x1f"  # between a list's items (escaped inside any string)
+_FIELDS = 16  # a row's fields (_encode_row)
+_NONE = b"-"  # a jkey or valid_until that is None
+# rows are found by their name's first bits (up to 16: about one row a bucket), then a binary
+# search
+_MAX_BUCKET_BITS = 16
 # a record written since journal.idx: its log (number), line offset, metadata length, line
 # size, stamp
 _IN_LOG = struct.Struct("<IqIqq")
@@ -96,7 +104,7 @@ class Record:
 
 
 def _record_of(row: bytes, name: str | None = None) -> Record | None:
-    """The record of a metadata line (None: not one prep writes, or not ``name``'s)."""
+    """The record of a metadata line in a log (None: not one prep writes, or not ``name``'s)."""
     try:
         rec = Record.of_meta(json.loads(row))
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -105,6 +113,101 @@ def _record_of(row: bytes, name: str | None = None) -> Record | None:
             name is not None and rec.name != name):
         return None
     return rec
+
+
+# -- a journal.idx row: what a rerun needs of a record, split by tabs rather than parsed as JSON
+
+
+def _text(value: Any) -> bytes:
+    """A string as a row holds it: printable ASCII, no tab, newline or item separator."""
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value.encode("unicode_escape")
+
+
+def _untext(raw: bytes) -> str:
+    return raw.decode("unicode_escape") if b"\\" in raw else raw.decode("ascii")
+
+
+def _int(value: Any) -> bytes:
+    if type(value) is not int:
+        raise TypeError("not an integer")
+    return b"%d" % value
+
+
+def _items(values: list[bytes], width: int = 1) -> bytes:
+    """A list: its length, then its items, ``width`` values each (the length tells [] from
+    [""])."""
+    return _ITEM.join([b"%d" % (len(values) // width), *values])
+
+
+def _unitems(raw: bytes, width: int = 1) -> list[bytes]:
+    n, *values = raw.split(_ITEM)
+    if int(n) * width != len(values):
+        raise ValueError("a list of another length than it says")
+    return values
+
+
+def _encode_row(rec: Record) -> bytes | None:
+    """The journal.idx row of a record (None: a value prep never writes; not indexed, so its
+    input is prepared again)."""
+    ok, fixed, status, changes, warnings, codes, outputs, bytes_in, bytes_out = rec.done
+    until = rec.valid_until
+    try:
+        fields = [
+            rec.name.encode("ascii"), _int(rec.stamp), _int(rec.line_size),
+            _NONE if rec.jkey is None else _text(rec.jkey),
+            _NONE if until is None else repr(float(until)).encode("ascii"),
+            b"%d%d" % (ok is True, fixed is True), _int(bytes_in), _int(bytes_out),
+            _text(rec.stem), _text(status),
+            _items([v for n, size, mtime in rec.outputs
+                    for v in (_text(n), _int(size), _int(mtime))], 3),
+            _items([v for n, size in rec.thumbs for v in (_text(n), _int(size))], 2),
+            *(_items([_text(c) for c in values or []])
+              for values in (changes, warnings, codes, outputs))]
+    except (TypeError, ValueError, UnicodeError):
+        return None
+    if not (isinstance(ok, bool) and isinstance(fixed, bool)) or record_key(rec.name) is None:
+        return None
+    return _TAB.join(fields) + b"\n"
+
+
+def _decode_row(row: bytes, name: str) -> Record | None:
+    """The record of a journal.idx row, when it is whole and ``name``'s (else None)."""
+    fields = row[:-1].split(_TAB)
+    if not (row.endswith(b"\n") and row.isascii() and len(fields) == _FIELDS
+            and fields[0] == name.encode("ascii")):
+        return None
+    try:
+        return _record_of_fields(fields, name)
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _record_of_fields(f: list[bytes], name: str) -> Record | None:
+    flags = f[5]
+    if flags not in (b"00", b"01", b"10", b"11"):
+        return None
+    outputs = _unitems(f[10], 3)
+    thumbs = _unitems(f[11], 2)
+    lists = [[_untext(v) for v in _unitems(raw)] for raw in f[12:16]]
+    done = [flags[0:1] == b"1", flags[1:2] == b"1", _untext(f[9]), *lists, int(f[6]),
+            int(f[7])]  # as _DONE orders them
+    return Record(name, int(f[1]), None if f[3] == _NONE else _untext(f[3]), _untext(f[8]),
+                  [[_untext(outputs[i]), int(outputs[i + 1]), int(outputs[i + 2])]
+                   for i in range(0, len(outputs), 3)],
+                  [[_untext(thumbs[i]), int(thumbs[i + 1])] for i in range(0, len(thumbs), 2)],
+                  int(f[2]), done, None if f[4] == _NONE else float(f[4]))
+
+
+def _stamp_and_size(row: bytes) -> tuple[int, int]:
+    """A row's stamp and line size, read with the index ((-1, -1): not readable; the row's
+    input is then prepared again)."""
+    try:
+        _name, stamp, size, _rest = row.split(_TAB, 3)
+        return int(stamp), int(size)
+    except ValueError:
+        return -1, -1
 
 
 class _Keys:
@@ -122,13 +225,17 @@ class _Keys:
 
 class _Rows:
     """The rows of a journal.idx: their keys, sorted, in one bytes object; where each row starts
-    (and where the last ends); where each two-byte prefix's rows begin."""
+    (and where the last ends); each row's stamp and line size; where each two-byte prefix's rows
+    begin."""
 
-    def __init__(self, keys: bytes | bytearray = b"", starts: array[int] | None = None) -> None:
+    def __init__(self, keys: bytes | bytearray = b"", starts: array[int] | None = None,
+                 stamps: array[int] | None = None, sizes: array[int] | None = None) -> None:
         self.keys = _Keys(keys)
         self.starts = starts if starts is not None else array("q", [len(_HEADER)])
-        self.buckets = _buckets(keys) if keys else None
-
+        self.stamps = stamps if stamps is not None else array("q")
+        self.sizes = sizes if sizes is not None else array("q")
+        self.shift = 16 - min(_MAX_BUCKET_BITS, max(1, len(self.keys).bit_length()))
+        self.buckets = _buckets(keys, self.shift) if keys else None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -137,7 +244,7 @@ class _Rows:
         """The row of ``key`` (None: no such row)."""
         if self.buckets is None:
             return None
-        bucket = key[0] << 8 | key[1]
+        bucket = (key[0] << 8 | key[1]) >> self.shift
         lo, hi = self.buckets[bucket], self.buckets[bucket + 1]
         i = bisect_left(self.keys, key, lo, hi)
         return i if i < hi and self.keys[i] == key else None
@@ -147,12 +254,37 @@ class _Rows:
         return self.starts[i], self.starts[i + 1] - self.starts[i]
 
 
-def _buckets(keys: bytes | bytearray) -> array[int]:
-    """Where the rows of each two-byte prefix begin (and, one further, end) in sorted keys."""
-    starts = array("q", bytes(8 * (_BUCKETS + 1)))
+class _Columns:
+    """The columns of a journal.idx as it is read or written, row by row."""
+
+    def __init__(self) -> None:
+        self.keys = bytearray()
+        self.starts = array("q")
+        self.stamps = array("q")
+        self.sizes = array("q")
+        self.pos = len(_HEADER)
+
+    def add(self, key: bytes, row: bytes) -> None:
+        stamp, size = _stamp_and_size(row)
+        self.keys += key
+        self.starts.append(self.pos)
+        self.stamps.append(stamp)
+        self.sizes.append(size)
+        self.pos += len(row)
+
+    def rows(self) -> _Rows:
+        self.starts.append(self.pos)
+        return _Rows(self.keys, self.starts, self.stamps, self.sizes)
+
+
+def _buckets(keys: bytes | bytearray, shift: int) -> array[int]:
+    """Where the rows of each prefix (a key's first 16 - ``shift`` bits) begin (and, one
+    further, end) in sorted keys."""
+    n = 1 << (16 - shift)
+    starts = array("q", bytes(8 * (n + 1)))
     for i in range(0, len(keys), KEY_SIZE):
-        starts[(keys[i] << 8 | keys[i + 1]) + 1] += 1
-    for b in range(_BUCKETS):
+        starts[((keys[i] << 8 | keys[i + 1]) >> shift) + 1] += 1
+    for b in range(n):
         starts[b + 1] += starts[b]
     return starts
 
@@ -161,29 +293,23 @@ def _read_rows(fh: BinaryIO) -> _Rows | None:
     """The rows of an index file (None: not a file this version writes whole)."""
     if fh.readline() != _HEADER:
         return None
-    keys = bytearray()
-    starts = array("q")
-    pos = len(_HEADER)
+    columns = _Columns()
     last = b""
     for line in fh:
         key = _key_of_row(line)
-        if key is None or key <= last:  # damaged, or not in order: not read
+        if key is None or key <= last:  # torn, or not in order: not read
             return None
-        keys += key
-        starts.append(pos)
-        pos += len(line)
+        columns.add(key, line)
         last = key
-    starts.append(pos)
-    return _Rows(keys, starts)
+    return columns.rows()
 
 
 def _key_of_row(row: bytes) -> bytes | None:
-    """The key of a whole row (a metadata line starting with its name), else None."""
-    if not (row.endswith(b"\n") and row.startswith(_ROW_START)
-            and row[_NAME_END:_NAME_END + 1] == b'"'):
+    """The key of a whole row (a line starting with its name and a tab), else None."""
+    if not (row.endswith(b"\n") and row[_NAME_END:_NAME_END + 1] == _TAB):
         return None
     try:
-        return record_key(row[len(_ROW_START):_NAME_END].decode("ascii"))
+        return record_key(row[:_NAME_END].decode("ascii"))
     except UnicodeDecodeError:
         return None
 
@@ -225,16 +351,20 @@ class JournalIndex:
 
     def get(self, name: str) -> Record | None:
         key = record_key(name)
-        if key is None:
-            return None
-        row = self._row(key)
-        return None if row is None else _record_of(row, name)
+        return None if key is None else self._record(key, name)
 
-    def _row(self, key: bytes) -> bytes | None:
-        """The metadata line of the record ``key`` (None: none, or not readable)."""
+    def _record(self, key: bytes, name: str) -> Record | None:
+        """The record ``key`` (named ``name``), from its log's metadata line (JSON: a record
+        written since the last finished run) or its journal.idx row (split, not parsed)."""
         packed = self._added.get(key)
         if packed is not None:
-            return self._log_row(packed)
+            row = self._log_row(packed)
+            return None if row is None else _record_of(row, name)
+        row = self._index_row(key)
+        return None if row is None else _decode_row(row, name)
+
+    def _index_row(self, key: bytes) -> bytes | None:
+        """The journal.idx row of ``key`` (None: none)."""
         i = self._rows.find(key)
         if i is None or self._file is None:
             return None
@@ -264,9 +394,8 @@ class JournalIndex:
         packed = self._added.get(key)
         if packed is not None:
             return int(_IN_LOG.unpack(packed)[4])
-        row = self._row(key)
-        rec = None if row is None else _record_of(row)
-        return None if rec is None else rec.stamp
+        i = self._rows.find(key)
+        return None if i is None or self._rows.stamps[i] < 0 else self._rows.stamps[i]
 
     # -- adding
 
@@ -300,21 +429,23 @@ class JournalIndex:
             self._parts = read_index(self.state)
         return self._parts
 
-    def line_at(self, name: str, rec: Record | None = None) -> LineAt | None:
-        """Where the record's line is (None: nowhere whole). ``rec``: the record, when the
-        caller has it (not parsed again)."""
+    def line_at(self, name: str) -> LineAt | None:
+        """Where the record's line is (None: nowhere whole): no row read, the index holds
+        each record's stamp and line size."""
         key = record_key(name)
-        packed = None if key is None else self._added.get(key)
+        if key is None:
+            return None
+        packed = self._added.get(key)
         if packed is not None:
             number, offset, head, size, stamp = _IN_LOG.unpack(packed)
             path = self._log_paths[number]
             if self._log_exists(path):
                 return LineAt(path, offset, size, stamp, head)
         else:
-            rec = rec if rec is not None else self.get(name)
-            if rec is None:
+            i = self._rows.find(key)
+            if i is None or self._rows.stamps[i] < 0:
                 return None
-            size, stamp = rec.line_size, rec.stamp
+            size, stamp = self._rows.sizes[i], self._rows.stamps[i]
         where = self.parts_lines().get(name)
         if isinstance(where, list) and len(where) == 3 and [where[1], where[2]] == [size, stamp]:
             return LineAt(str(self.state.parent / PARTS_FILE), where[0], where[1], stamp)
@@ -344,39 +475,42 @@ class JournalIndex:
         found = []
         for name, key in self._names():
             if name not in keep:
-                row = self._row(key)
-                rec = None if row is None else _record_of(row, name)
+                rec = self._record(key, name)
                 if rec is not None:
                     found.append(rec)
         return found
 
     def write(self, names: Iterable[str]) -> None:
         """Keep only the records named (this run's inputs) and write the index, sorted; not
-        rewritten when nothing changed (a rerun where every input was a hit)."""
+        rewritten when nothing changed (a rerun where every input was a hit). A row of the
+        index is copied as it is; a record written since is made a row from its log's line."""
         keep = set(names)
         if not self._changed and all(
                 self._rows.keys[i].hex() in keep for i in range(len(self._rows))):
             return
-        keys = bytearray()
-        starts = array("q")
-        pos = len(_HEADER)
+        columns = _Columns()
         with atomic_writer(self.path, binary=True) as fh:
             fh.write(_HEADER)
             for name in sorted(keep):  # hex digits sort as the keys they spell
                 key = record_key(name)
-                row = None if key is None else self._row(key)
-                if key is None or row is None or _key_of_row(row) != key:
+                row = None if key is None else self._row_to_write(key, name)
+                if key is None or row is None:
                     continue
                 fh.write(row)
-                keys += key
-                starts.append(pos)
-                pos += len(row)
-        starts.append(pos)
+                columns.add(key, row)
         self._close()
         with contextlib.suppress(OSError):
             self._file = open(self.path, "rb")  # noqa: SIM115
-            self._rows = _Rows(keys, starts)
+            self._rows = columns.rows()
         self._changed = False
+
+    def _row_to_write(self, key: bytes, name: str) -> bytes | None:
+        """The row the next journal.idx holds for ``key`` (None: none that is whole)."""
+        if key not in self._added:
+            row = self._index_row(key)
+            return row if row is not None and _decode_row(row, name) is not None else None
+        rec = self._record(key, name)
+        return None if rec is None else _encode_row(rec)
 
     def _close(self) -> None:
         """Close the index file and the logs; what was added since is dropped."""

@@ -125,7 +125,7 @@ def test_a_damaged_row_costs_only_its_input(folder: Path, tmp_path: Path) -> Non
     assert _run(folder, out).from_journal == N_INPUTS
 
 
-@pytest.mark.parametrize("damage", ["out of order", "torn", "version 2"])
+@pytest.mark.parametrize("damage", ["out of order", "torn", "version 3"])
 def test_an_index_not_as_written_is_not_read(folder: Path, tmp_path: Path, damage: str) -> None:
     """Rows out of order (a binary search would miss some), a torn last row or the index of
     mediaprep before this format (whose keys name other code, so never a hit): every input is
@@ -139,10 +139,11 @@ def test_an_index_not_as_written_is_not_read(folder: Path, tmp_path: Path, damag
         path.write_bytes(head + b"".join(rows))
     elif damage == "torn":
         path.write_bytes(head + b"".join(rows)[:-10])
-    else:
-        old = [[m["name"], m["stamp"], m["jkey"], m["stem"], [], [], m["line"]["size"], [],
-                None] for m in map(json.loads, rows)]
-        path.write_text(json.dumps({"version": 2, "records": old}))
+    else:  # version 3: a JSON metadata line a record, as the worker wrote it to its log
+        fields = [r.split(b"\t") for r in rows]
+        old = [json.dumps({"name": f[0].decode(), "jkey": f[3].decode(), "stem": f[8].decode(),
+                           "stamp": int(f[1]), "line": {"size": int(f[2])}}) for f in fields]
+        path.write_text('{"version":3}\n' + "".join(o + "\n" for o in old))
     again = _run(folder, out)
     assert again.prepared_now == N_INPUTS and again.lines() == first.lines()
     assert _run(folder, out).from_journal == N_INPUTS
