@@ -27,14 +27,13 @@ import json
 import os
 import struct
 from array import array
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..output import PARTS_FILE, atomic_writer
-from .journal_log import JOURNAL_FOLDER, KEY_SIZE, LineAt, read_logs, record_key
+from .journal_log import JOURNAL_FOLDER, LineAt, SortedKeys, read_logs, record_key
 
 if TYPE_CHECKING:
     from .parts_file import LineIndex
@@ -48,9 +47,6 @@ _TAB = b"\t"
 _ITEM = b"\x1f"  # between a list's items (escaped inside any string)
 _FIELDS = 16  # a row's fields (_encode_row)
 _NONE = b"-"  # a jkey or valid_until that is None
-# rows are found by their name's first bits (up to 16: about one row a bucket), then a binary
-# search
-_MAX_BUCKET_BITS = 16
 # a record written since journal.idx: its log (number), line offset, metadata length, line
 # size, stamp
 _IN_LOG = struct.Struct("<IqIqq")
@@ -210,44 +206,23 @@ def _stamp_and_size(row: bytes) -> tuple[int, int]:
         return -1, -1
 
 
-class _Keys:
-    """A sorted column of keys seen as a sequence (for bisect), without an object per key."""
-
-    def __init__(self, keys: bytes | bytearray) -> None:
-        self.keys = keys
-
-    def __len__(self) -> int:
-        return len(self.keys) // KEY_SIZE
-
-    def __getitem__(self, i: int) -> bytes:
-        return bytes(self.keys[i * KEY_SIZE:(i + 1) * KEY_SIZE])
-
-
 class _Rows:
     """The rows of a journal.idx: their keys, sorted, in one bytes object; where each row starts
-    (and where the last ends); each row's stamp and line size; where each two-byte prefix's rows
-    begin."""
+    (and where the last ends); each row's stamp and line size."""
 
     def __init__(self, keys: bytes | bytearray = b"", starts: array[int] | None = None,
                  stamps: array[int] | None = None, sizes: array[int] | None = None) -> None:
-        self.keys = _Keys(keys)
+        self.keys = SortedKeys(keys)
         self.starts = starts if starts is not None else array("q", [len(_HEADER)])
         self.stamps = stamps if stamps is not None else array("q")
         self.sizes = sizes if sizes is not None else array("q")
-        self.shift = 16 - min(_MAX_BUCKET_BITS, max(1, len(self.keys).bit_length()))
-        self.buckets = _buckets(keys, self.shift) if keys else None
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def find(self, key: bytes) -> int | None:
         """The row of ``key`` (None: no such row)."""
-        if self.buckets is None:
-            return None
-        bucket = (key[0] << 8 | key[1]) >> self.shift
-        lo, hi = self.buckets[bucket], self.buckets[bucket + 1]
-        i = bisect_left(self.keys, key, lo, hi)
-        return i if i < hi and self.keys[i] == key else None
+        return self.keys.find(key)
 
     def span(self, i: int) -> tuple[int, int]:
         """Offset and length of row ``i`` in the file."""
@@ -275,18 +250,6 @@ class _Columns:
     def rows(self) -> _Rows:
         self.starts.append(self.pos)
         return _Rows(self.keys, self.starts, self.stamps, self.sizes)
-
-
-def _buckets(keys: bytes | bytearray, shift: int) -> array[int]:
-    """Where the rows of each prefix (a key's first 16 - ``shift`` bits) begin (and, one
-    further, end) in sorted keys."""
-    n = 1 << (16 - shift)
-    starts = array("q", bytes(8 * (n + 1)))
-    for i in range(0, len(keys), KEY_SIZE):
-        starts[((keys[i] << 8 | keys[i + 1]) >> shift) + 1] += 1
-    for b in range(n):
-        starts[b + 1] += starts[b]
-    return starts
 
 
 def _read_rows(fh: BinaryIO) -> _Rows | None:
@@ -330,6 +293,7 @@ class JournalIndex:
         self._log_files: dict[int, BinaryIO | None] = {}
         self._logs: dict[str, bool] = {}
         self._parts: LineIndex | None = None
+        self._parts_path = str(self.state.parent / PARTS_FILE)
         self._changed = False
         self._open()
         for meta, at in read_logs(self.state / JOURNAL_FOLDER):  # runs killed before their end
@@ -446,9 +410,9 @@ class JournalIndex:
             if i is None or self._rows.stamps[i] < 0:
                 return None
             size, stamp = self._rows.sizes[i], self._rows.stamps[i]
-        where = self.parts_lines().get(name)
-        if isinstance(where, list) and len(where) == 3 and [where[1], where[2]] == [size, stamp]:
-            return LineAt(str(self.state.parent / PARTS_FILE), where[0], where[1], stamp)
+        where = self.parts_lines().at_key(key)
+        if where is not None and where[1] == size and where[2] == stamp:
+            return LineAt(self._parts_path, where[0], where[1], stamp)
         return None
 
     def _log_exists(self, path: str) -> bool:

@@ -25,14 +25,13 @@ import hashlib
 import json
 import os
 import struct
-from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from ..output import PARTS_FILE, TempFile, atomic_write, atomic_writer, json_line
-from .journal_log import KEY_SIZE, LineAt, record_key
+from .journal_log import KEY_SIZE, LineAt, SortedKeys, record_key
 
 __all__ = ["LineIndex", "PartsFile", "read_index"]
 
@@ -78,19 +77,19 @@ class LineIndex:
 
     def __init__(self, rows: bytes | bytearray) -> None:
         self.rows = rows
+        self.keys = SortedKeys(rows, _ROW.size)
 
     def __len__(self) -> int:
-        return len(self.rows) // _ROW.size
-
-    def __getitem__(self, i: int) -> bytes:  # the key of row i (for bisect)
-        return bytes(self.rows[i * _ROW.size:i * _ROW.size + KEY_SIZE])
+        return len(self.keys)
 
     def get(self, name: str) -> list[int] | None:
         key = record_key(name)
-        if key is None:
-            return None
-        i = bisect_left(self, key)
-        if i == len(self) or self[i] != key:
+        return None if key is None else self.at_key(key)
+
+    def at_key(self, key: bytes) -> list[int] | None:
+        """``get`` of a record's key (journal_log.record_key)."""
+        i = self.keys.find(key)
+        if i is None:
             return None
         _key, offset, length, stamp = _ROW.unpack_from(self.rows, i * _ROW.size)
         return [offset, length, stamp]
