@@ -27,7 +27,7 @@ import json
 import os
 import struct
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -45,6 +45,7 @@ _HEADER = b'{"version":4}\n'
 _NAME_END = 40  # a row starts with its record's name, then a tab
 _TAB = b"\t"
 _ITEM = b"\x1f"  # between a list's items (escaped inside any string)
+_ITEM_TEXT = _ITEM.decode()
 _FIELDS = 16  # a row's fields (_encode_row)
 _NONE = b"-"  # a jkey or valid_until that is None
 # a record written since journal.idx: its log (number), line offset, metadata length, line
@@ -121,8 +122,8 @@ def _text(value: Any) -> bytes:
     return value.encode("unicode_escape")
 
 
-def _untext(raw: bytes) -> str:
-    return raw.decode("unicode_escape") if b"\\" in raw else raw.decode("ascii")
+def _unescape(text: str) -> str:
+    return text.encode("ascii").decode("unicode_escape")
 
 
 def _int(value: Any) -> bytes:
@@ -137,8 +138,8 @@ def _items(values: list[bytes], width: int = 1) -> bytes:
     return _ITEM.join([b"%d" % (len(values) // width), *values])
 
 
-def _unitems(raw: bytes, width: int = 1) -> list[bytes]:
-    n, *values = raw.split(_ITEM)
+def _unitems(raw: str, width: int = 1) -> list[str]:
+    n, *values = raw.split(_ITEM_TEXT)
     if int(n) * width != len(values):
         raise ValueError("a list of another length than it says")
     return values
@@ -169,31 +170,36 @@ def _encode_row(rec: Record) -> bytes | None:
 
 
 def _decode_row(row: bytes, name: str) -> Record | None:
-    """The record of a journal.idx row, when it is whole and ``name``'s (else None)."""
-    fields = row[:-1].split(_TAB)
-    if not (row.endswith(b"\n") and row.isascii() and len(fields) == _FIELDS
-            and fields[0] == name.encode("ascii")):
+    """The record of a journal.idx row, when it is whole and ``name``'s (else None). Decoded
+    once; only a row holding an escape has its strings unescaped one by one."""
+    try:
+        text = row.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    fields = text[:-1].split("\t")
+    if not (text.endswith("\n") and len(fields) == _FIELDS and fields[0] == name):
         return None
     try:
-        return _record_of_fields(fields, name)
+        return _record_of_fields(fields, name, _unescape if "\\" in text else str)
     except (ValueError, UnicodeError):
         return None
 
 
-def _record_of_fields(f: list[bytes], name: str) -> Record | None:
+def _record_of_fields(f: list[str], name: str, u: Callable[[str], str]) -> Record | None:
+    """The record of a row's fields; ``u`` unescapes a string."""
     flags = f[5]
-    if flags not in (b"00", b"01", b"10", b"11"):
+    if flags not in ("00", "01", "10", "11"):
         return None
     outputs = _unitems(f[10], 3)
     thumbs = _unitems(f[11], 2)
-    lists = [[_untext(v) for v in _unitems(raw)] for raw in f[12:16]]
-    done = [flags[0:1] == b"1", flags[1:2] == b"1", _untext(f[9]), *lists, int(f[6]),
+    lists = [[u(v) for v in _unitems(raw)] for raw in f[12:16]]
+    done = [flags[0] == "1", flags[1] == "1", u(f[9]), *lists, int(f[6]),
             int(f[7])]  # as _DONE orders them
-    return Record(name, int(f[1]), None if f[3] == _NONE else _untext(f[3]), _untext(f[8]),
-                  [[_untext(outputs[i]), int(outputs[i + 1]), int(outputs[i + 2])]
+    return Record(name, int(f[1]), None if f[3] == "-" else u(f[3]), u(f[8]),
+                  [[u(outputs[i]), int(outputs[i + 1]), int(outputs[i + 2])]
                    for i in range(0, len(outputs), 3)],
-                  [[_untext(thumbs[i]), int(thumbs[i + 1])] for i in range(0, len(thumbs), 2)],
-                  int(f[2]), done, None if f[4] == _NONE else float(f[4]))
+                  [[u(thumbs[i]), int(thumbs[i + 1])] for i in range(0, len(thumbs), 2)],
+                  int(f[2]), done, None if f[4] == "-" else float(f[4]))
 
 
 def _stamp_and_size(row: bytes) -> tuple[int, int]:
