@@ -148,25 +148,45 @@ def _unitems(raw: str, width: int = 1) -> list[str]:
 def _encode_row(rec: Record) -> bytes | None:
     """The journal.idx row of a record (None: a value prep never writes; not indexed, so its
     input is prepared again)."""
-    ok, fixed, status, changes, warnings, codes, outputs, bytes_in, bytes_out = rec.done
-    until = rec.valid_until
-    try:
-        fields = [
-            rec.name.encode("ascii"), _int(rec.stamp), _int(rec.line_size),
-            _NONE if rec.jkey is None else _text(rec.jkey),
-            _NONE if until is None else repr(float(until)).encode("ascii"),
-            b"%d%d" % (ok is True, fixed is True), _int(bytes_in), _int(bytes_out),
-            _text(rec.stem), _text(status),
-            _items([v for n, size, mtime in rec.outputs
-                    for v in (_text(n), _int(size), _int(mtime))], 3),
-            _items([v for n, size in rec.thumbs for v in (_text(n), _int(size))], 2),
-            *(_items([_text(c) for c in values or []])
-              for values in (changes, warnings, codes, outputs))]
-    except (TypeError, ValueError, UnicodeError):
-        return None
+    ok, fixed = rec.done[0], rec.done[1]
     if not (isinstance(ok, bool) and isinstance(fixed, bool)) or record_key(rec.name) is None:
         return None
+    try:
+        fields = [*_head_fields(rec), *_list_fields(rec)]
+    except (TypeError, ValueError, UnicodeError):
+        return None
     return _TAB.join(fields) + b"\n"
+
+
+def _head_fields(rec: Record) -> list[bytes]:
+    """A row's fields before its lists: name, stamp, line size, key, end of validity, flags,
+    bytes in and out, stem and status."""
+    ok, fixed, status, *_lists, bytes_in, bytes_out = rec.done
+    return [rec.name.encode("ascii"), _int(rec.stamp), _int(rec.line_size),
+            _NONE if rec.jkey is None else _text(rec.jkey), _time(rec.valid_until),
+            b"%d%d" % (ok, fixed), _int(bytes_in), _int(bytes_out), _text(rec.stem),
+            _text(status)]
+
+
+def _time(value: Any) -> bytes:
+    return _NONE if value is None else repr(float(value)).encode("ascii")
+
+
+def _list_fields(rec: Record) -> list[bytes]:
+    """A row's lists: outputs (name, size, mtime), thumbnails (name, size), and the changes,
+    warnings, finding codes and output names of its result."""
+    outputs = [v for n, size, mtime in rec.outputs for v in (_text(n), _int(size), _int(mtime))]
+    thumbs = [v for n, size in rec.thumbs for v in (_text(n), _int(size))]
+    return [_items(outputs, 3), _items(thumbs, 2),
+            *(_items(_texts(values)) for values in rec.done[3:7])]
+
+
+def _texts(values: Any) -> list[bytes]:
+    if values is None:  # as a result reads it: none
+        return []
+    if not isinstance(values, list | tuple):
+        raise TypeError("not a list")
+    return [_text(v) for v in values]
 
 
 def _decode_row(row: bytes, name: str) -> Record | None:
