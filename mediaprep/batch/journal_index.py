@@ -227,9 +227,10 @@ def _stamp_and_size(row: bytes) -> tuple[int, int]:
     input is then prepared again)."""
     try:
         _name, stamp, size, _rest = row.split(_TAB, 3)
-        return int(stamp), int(size)
+        found = int(stamp), int(size)
     except ValueError:
         return -1, -1
+    return found if all(0 <= v < 1 << 63 for v in found) else (-1, -1)  # as the columns hold
 
 
 class _Rows:
@@ -384,8 +385,10 @@ class JournalIndex:
         packed = self._added.get(key)
         if packed is not None:
             return int(_IN_LOG.unpack(packed)[4])
-        i = self._rows.find(key)
-        return None if i is None or self._rows.stamps[i] < 0 else self._rows.stamps[i]
+        # the row read whole (only for an input prepared again): a stamp in a row damaged
+        # elsewhere must not outrank the record written now
+        rec = None if self._rows.find(key) is None else self._record(key, key.hex())
+        return None if rec is None else rec.stamp
 
     # -- adding
 

@@ -125,6 +125,30 @@ def test_a_damaged_row_costs_only_its_input(folder: Path, tmp_path: Path) -> Non
     assert _run(folder, out).from_journal == N_INPUTS
 
 
+def test_a_row_damaged_with_a_later_stamp_costs_only_its_input(folder: Path,
+                                                                tmp_path: Path) -> None:
+    """A row whose stamp reads as later than any record written now, damaged elsewhere, and a
+    row whose number is too large for the index's columns: each costs its input prepared
+    again, and the record written now is its line (a stamp read from a row that is not whole
+    must not outrank it)."""
+    out = tmp_path / "out"
+    first = _run(folder, out)
+    path = out / ".mediaprep" / "journal.idx"
+    head, *rows = path.read_bytes().splitlines(keepends=True)
+    fields = rows[3].split(b"\t")
+    fields[1] = b"8" + b"9" * 18  # a stamp from the far future
+    fields[5] = b"x" + fields[5][1:]  # and flags prep never writes
+    rows[3] = b"\t".join(fields)
+    fields = rows[6].split(b"\t")
+    fields[2] = b"9" * 40  # a line size no column holds
+    rows[6] = b"\t".join(fields)
+    path.write_bytes(head + b"".join(rows))
+    again = _run(folder, out)
+    assert again.prepared_now == 2 and again.from_journal == N_INPUTS - 2 and again.failed == 0
+    assert again.lines() == first.lines()
+    assert _run(folder, out).from_journal == N_INPUTS
+
+
 @pytest.mark.parametrize("damage", ["out of order", "torn", "version 3"])
 def test_an_index_not_as_written_is_not_read(folder: Path, tmp_path: Path, damage: str) -> None:
     """Rows out of order (a binary search would miss some), a torn last row or the index of
