@@ -448,18 +448,33 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
     if problem:
         info.error_code, info.error = "file.unreadable", problem
         return info
+    header_timed = sniffed.format in HEADER_TIMED_FORMATS
+    options = bounds.open_options()
+    if header_timed:
+        options.update(SKIP_STREAM_INFO_DECODE)
     try:
         container = av.open(str(src.path) if src.path else src.open(), mode="r",
-                            metadata_errors="ignore", options=bounds.open_options())
+                            metadata_errors="ignore", options=options)
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         info.error_code = "file.unreadable"
         info.error = f"cannot open the container: {_short(exc)}"
         return info
-    _read_container(container, info, index, bounds, preview)
+    _read_container(container, info, index, bounds, preview, pictures_from_decoder=header_timed)
     _judge_encryption(info, index)
     if info.error_code:
         info.scan = None
     return info
+
+
+#: Containers whose header (an MP4's moov) gives every timing fact the probe reads: opened
+#: without FFmpeg's stream-info decode of the first frames (45 ms of CPU for a 1080p H.264
+#: keyframe), the pixel format, colour and pixel shape that decode would find are read from
+#: the stream's own decoder once :func:`_first_frame` has decoded the first frame (it holds the
+#: same values then). Other containers (Matroska, MPEG-TS ...) keep the full open: FFmpeg
+#: estimates their streams' durations and starts from what that pass reads.
+HEADER_TIMED_FORMATS = frozenset({"mp4", "mov", "3gp"})
+#: The open's decoders skip every frame of the stream-info pass (it still reads and parses).
+SKIP_STREAM_INFO_DECODE = {"skip_frame": "all"}
 
 
 def _read_mp4_index(src: MediaSource, fmt: str | None, size: int) -> Mp4Index | None:
@@ -474,16 +489,19 @@ def _read_mp4_index(src: MediaSource, fmt: str | None, size: int) -> Mp4Index | 
 
 
 def _read_container(container: av.container.InputContainer, info: MediaInfo,
-                    index: Mp4Index | None, bounds: VideoBounds, preview: bool) -> None:
+                    index: Mp4Index | None, bounds: VideoBounds, preview: bool, *,
+                    pictures_from_decoder: bool = False) -> None:
     """Fill ``info`` from an opened container (which is closed after), unless the bounds
-    refuse it; what FFmpeg raises on the way becomes the error."""
+    refuse it; what FFmpeg raises on the way becomes the error. ``pictures_from_decoder``:
+    see :func:`read_video`."""
     try:
         with container:
             problem = bounds.container_problem(container)
             if problem:
                 info.error_code, info.error = "file.unreadable", problem
                 return
-            read_video(container, info, index, preview=preview)
+            read_video(container, info, index, preview=preview,
+                       pictures_from_decoder=pictures_from_decoder)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
             OverflowError) as exc:
         info.error_code = info.error_code or "file.unreadable"
@@ -510,12 +528,15 @@ def _short(exc: BaseException) -> str:
 def read_video(container: av.container.InputContainer, info: MediaInfo,
                index: Mp4Index | None, *, bounded: bool = True, strict: bool | None = None,
                on_packet: Callable[[av.Packet], None] | None = None,
-               preview: bool = False) -> VideoScan | None:
+               preview: bool = False, pictures_from_decoder: bool = False) -> VideoScan | None:
     """Fill ``info`` from an open container: header facts, the packet scan (kept on
     ``info.scan`` when it covered the whole stream) and the first decoded frame (with
     ``preview``, kept small on ``info.first_frame``). Unbounded
     (``bounded=False``, for verifying an output) the scan covers every packet whatever the
     size, and a damaged packet raises (unless ``strict=False``: the scan then stops there).
+    ``pictures_from_decoder``: the container was opened without FFmpeg's stream-info decode
+    (:data:`SKIP_STREAM_INFO_DECODE`), so the pixel format, colour and pixel shape are read
+    once the first frame is decoded, from the stream's decoder (the scan's too).
     Returns the scan, whole or not (None when there is none)."""
     _container_facts(container, info)
     vs = video_stream(container)
@@ -528,8 +549,14 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
         return None
     tb = vs.time_base or Fraction(1, av.time_base)
     _stream_facts(vs, tb, info)
+    if not pictures_from_decoder:
+        _picture_facts(vs, info)
     sc = _scan_packets(container, vs, info, tb, index, on_packet, bounded, strict)
     _first_frame(container, vs, info, preview)
+    if pictures_from_decoder:
+        _picture_facts(vs, info)
+        if sc is not None:
+            sc.pix_fmt, sc.sar = info.pix_fmt, _stream_sar(vs, vs.codec_context)
     if sc is not None:
         sc.seconds = info.duration
         sc.rotation = info.rotation or 0
@@ -558,20 +585,25 @@ def _no_video_stream(container: av.container.InputContainer, info: MediaInfo) ->
 
 
 def _stream_facts(vs, tb: Fraction, info: MediaInfo) -> None:
-    """What the video stream's header says: codec, size, pixel format, colour, pixel shape,
-    duration and rate."""
+    """What the video stream's header says: codec, size, duration and rate."""
     cc = vs.codec_context
     info.codec = cc.name
     info.width, info.height = cc.width or None, cc.height or None
+    if vs.duration:
+        info.declared_duration = float(vs.duration * tb)
+    if vs.average_rate:
+        info.fps = float(vs.average_rate)
+
+
+def _picture_facts(vs, info: MediaInfo) -> None:
+    """What the stream's codec context says of its pictures: pixel format, colour, pixel
+    shape (learnt by decoding: FFmpeg's stream-info pass at open, else the first frame)."""
+    cc = vs.codec_context
     info.pix_fmt = cc.pix_fmt
     _colour_facts(cc, info)
     sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio
     if sar and sar.numerator > 0 and sar != 1:
         info.sample_aspect_ratio = float(sar)
-    if vs.duration:
-        info.declared_duration = float(vs.duration * tb)
-    if vs.average_rate:
-        info.fps = float(vs.average_rate)
 
 
 def _colour_facts(cc, info: MediaInfo) -> None:

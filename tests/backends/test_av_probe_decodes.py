@@ -1,0 +1,88 @@
+"""Issue 28 (frames at 0.1 fps, 10x the FFmpeg CLI): the probe of an MP4 decodes its first
+frame once. FFmpeg's stream-info pass at open decoded it too (45 ms for a 1080p H.264
+keyframe); the pixel format, colour and pixel shape that pass found are read from the probe's
+own decode of the first frame, so what the probe says stays the same, including facts only the
+bitstream holds (an SPS's colour description and sample aspect ratio, no colr or pasp box)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.logging
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import mediaprep
+from mediaprep.cli import main
+from tests.conftest import REALMEDIA
+
+
+def _tagged_mp4(path: Path, *, n_frames: int = 20) -> Path:
+    """An H.264 MP4 whose colour description (BT.709) and sample aspect ratio
+    (2:1) are in the SPS only: the container says neither."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.codec_context.time_base = Fraction(1, 10)
+        vs.options = {"preset": "ultrafast", "x264-params":
+                      "colorprim=bt709:transfer=bt709:colormatrix=bt709:sar=2/1"}
+        for i in range(n_frames):
+            frame = av.VideoFrame(64, 48, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes([(i * 9 + 40) % 256]) * plane.buffer_size)
+            frame.pts = i
+            frame.time_base = Fraction(1, 10)
+            for pkt in vs.encode(frame):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+    return path
+
+
+def _decoder_setups(run) -> int:
+    """How many times an H.264 decoder set itself up for a picture while ``run()`` ran: FFmpeg
+    says "Reinit context" (verbose) once per decoder that decodes a frame."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.VERBOSE)
+    try:
+        with av.logging.Capture(True) as logs:
+            run()
+    finally:
+        av.logging.set_level(level)
+    return sum(1 for _level, name, text in logs if name == "h264" and "Reinit context" in text)
+
+
+def test_the_probe_of_an_mp4_decodes_its_first_frame_once(tmp_path):
+    clip = _tagged_mp4(tmp_path / "clip.mp4")
+    holder: list = []
+    assert _decoder_setups(lambda: holder.append(mediaprep.probe(clip))) == 1
+    [info] = holder
+    assert info.error is None and info.pix_fmt == "yuv420p"
+
+
+def test_facts_only_the_bitstream_holds_are_read_from_the_probe_s_decode(tmp_path):
+    clip = _tagged_mp4(tmp_path / "clip.mp4")
+    info = mediaprep.probe(clip)
+    assert info.pix_fmt == "yuv420p"
+    assert info.cicp == [1, 1, 1, 0]
+    assert info.sample_aspect_ratio == 2.0
+    # the frames are shown at the SPS's pixel shape: 64x48 at 2:1 is 128x48
+    out = tmp_path / "frames"
+    res = CliRunner().invoke(main, ["frames", str(clip), "-o", str(out), "--fps", "2"])
+    assert res.exit_code == 0, res.output
+    pictures = sorted(out.glob("*.jpg"))
+    assert pictures
+    for p in pictures:
+        with Image.open(p) as im:
+            assert im.size == (128, 48)
+
+
+@pytest.mark.skipif(not (REALMEDIA / "videos" / "dec_video_90.mov").exists(),
+                    reason="realmedia corpus absent")
+def test_a_phone_clip_s_colour_from_its_sps_is_read():
+    info = mediaprep.probe(REALMEDIA / "videos" / "dec_video_90.mov")
+    assert info.error is None
+    assert (info.pix_fmt, info.cicp, info.rotation) == ("yuv420p", [1, 1, 1, 0], 270)
