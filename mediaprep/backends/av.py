@@ -115,6 +115,10 @@ class VideoScan:
     restarts: int = 0
     segment_sizes: list[tuple[int, int]] = field(default_factory=list)
     pix_fmt: str | None = None  # the header's pixel format (a decoded frame's size from it)
+    # The probe's decode of the stream's first frame (an av.VideoFrame), when its picture is
+    # at most FIRST_FRAME_KEEP_BYTES: frame extraction takes it (and lets it go) instead of
+    # decoding the first keyframe again
+    first_frame: Any = field(default=None, repr=False, compare=False)
 
     @property
     def span(self) -> float:
@@ -131,6 +135,8 @@ class VideoScan:
         return self.packets / d if d > 0 else 30.0
 
 
+#: The largest first frame (a 1080p 4:2:0 10-bit picture) a scan holds for frame extraction
+FIRST_FRAME_KEEP_BYTES = 1920 * 1080 * 3
 #: Segments whose coded size is read (from the keyframe that starts each one) at most
 MAX_SEGMENT_SIZES = 64
 #: How far back (seconds) a keyframe's timestamp must go to start a joined segment
@@ -417,6 +423,15 @@ class VideoBounds:
             options["max_pixels"] = str(self.max_frame_pixels)
         return options
 
+    def limit_decoders(self, container: av.container.InputContainer) -> None:
+        """Give the video streams' own decoders the open's pixel limit: a picture larger
+        than it (a bitstream saying more than its sample entry) does not decode."""
+        if self.max_frame_pixels is None:
+            return
+        for vs in container.streams.video:
+            if vs.codec_context is not None:
+                vs.codec_context.options = {"max_pixels": str(self.max_frame_pixels)}
+
     def container_problem(self, container: av.container.InputContainer) -> str | None:
         """Why an opened container is refused before its packets are read or a frame is
         decoded (too many streams; a video stream, any of them, with frames too large)."""
@@ -448,9 +463,23 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
     if problem:
         info.error_code, info.error = "file.unreadable", problem
         return info
-    header_timed = sniffed.format in HEADER_TIMED_FORMATS
+    if sniffed.format in HEADER_TIMED_FORMATS:
+        fresh = MediaInfo(path=info.path, kind="video", format=info.format, bytes=info.bytes)
+        quick = _open_and_read(src, fresh, index, bounds, preview, quick=True)
+        if not quick.error_code:
+            return quick
+        # something is wrong with it: the full open says what, as it always has (a frame
+        # larger than its sample entry says is refused from the size FFmpeg's stream-info
+        # decode reads from the bitstream, before the probe decodes a picture)
+    return _open_and_read(src, info, index, bounds, preview)
+
+
+def _open_and_read(src: MediaSource, info: MediaInfo, index: Mp4Index | None,
+                   bounds: VideoBounds, preview: bool, *, quick: bool = False) -> MediaInfo:
+    """Open the container and fill ``info`` from it. ``quick``: without FFmpeg's stream-info
+    decode (:data:`HEADER_TIMED_FORMATS`)."""
     options = bounds.open_options()
-    if header_timed:
+    if quick:
         options.update(SKIP_STREAM_INFO_DECODE)
     try:
         container = av.open(str(src.path) if src.path else src.open(), mode="r",
@@ -459,7 +488,7 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
         info.error_code = "file.unreadable"
         info.error = f"cannot open the container: {_short(exc)}"
         return info
-    _read_container(container, info, index, bounds, preview, pictures_from_decoder=header_timed)
+    _read_container(container, info, index, bounds, preview, pictures_from_decoder=quick)
     _judge_encryption(info, index)
     if info.error_code:
         info.scan = None
@@ -500,6 +529,8 @@ def _read_container(container: av.container.InputContainer, info: MediaInfo,
             if problem:
                 info.error_code, info.error = "file.unreadable", problem
                 return
+            if pictures_from_decoder:
+                bounds.limit_decoders(container)
             read_video(container, info, index, preview=preview,
                        pictures_from_decoder=pictures_from_decoder)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
@@ -552,7 +583,9 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
     if not pictures_from_decoder:
         _picture_facts(vs, info)
     sc = _scan_packets(container, vs, info, tb, index, on_packet, bounded, strict)
-    _first_frame(container, vs, info, preview)
+    first = _first_frame(container, vs, info, preview)
+    if sc is not None and first is not None and _picture_bytes(first) <= FIRST_FRAME_KEEP_BYTES:
+        sc.first_frame = first
     if pictures_from_decoder:
         _picture_facts(vs, info)
         if sc is not None:
@@ -779,9 +812,16 @@ def _preview_scaler() -> Any:
     return scaler
 
 
-def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> None:
+def _picture_bytes(frame: av.VideoFrame) -> int:
+    return sum(plane.buffer_size for plane in frame.planes)
+
+
+def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> Any:
+    """Decode the stream's first frame: its rotation (and size, when the header has none),
+    and with ``preview`` its small picture; the frame, or None when none decodes (the error
+    said on ``info``)."""
     if info.error_code:
-        return
+        return None
     try:
         container.seek(0, stream=vs) if vs.start_time is not None else container.seek(0)
     except av.FFmpegError:
@@ -796,13 +836,14 @@ def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> None:
                     info.first_frame = frame_preview(frame)
                 except Exception:  # noqa: BLE001 - a view of the run: never fails the input
                     info.first_frame = None
-            return
+            return frame
     except av.FFmpegError as exc:
         info.error_code = "file.unreadable"
         info.error = f"the video stream does not decode ({info.codec}): {_short(exc)}"
-        return
+        return None
     info.error_code = "file.unreadable"
     info.error = "no frame of the video stream decodes"
+    return None
 
 
 def _index_span(container, vs, tb: Fraction, index: Mp4Index | None,
