@@ -16,17 +16,19 @@ from click.testing import CliRunner
 from PIL import Image
 
 import mediaprep
+from mediaprep.backends.av_frames import extract_frames, iter_frames
 from mediaprep.cli import main
 from tests.conftest import REALMEDIA
 
 
-def _tagged_mp4(path: Path, *, n_frames: int = 20) -> Path:
-    """An H.264 MP4 whose colour description (BT.709) and sample aspect ratio
-    (2:1) are in the SPS only: the container says neither."""
+def _tagged_mp4(path: Path, *, n_frames: int = 20, gop: int = 250) -> Path:
+    """An H.264 MP4 at 10 fps, a keyframe every ``gop`` frames, whose colour description
+    (BT.709) and sample aspect ratio (2:1) are in the SPS only: the container says neither."""
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=10)
         vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
         vs.codec_context.time_base = Fraction(1, 10)
+        vs.codec_context.gop_size = gop
         vs.options = {"preset": "ultrafast", "x264-params":
                       "colorprim=bt709:transfer=bt709:colormatrix=bt709:sar=2/1"}
         for i in range(n_frames):
@@ -86,3 +88,27 @@ def test_a_phone_clip_s_colour_from_its_sps_is_read():
     info = mediaprep.probe(REALMEDIA / "videos" / "dec_video_90.mov")
     assert info.error is None
     assert (info.pix_fmt, info.cicp, info.rotation) == ("yuv420p", [1, 1, 1, 0], 270)
+
+
+def test_frames_take_the_start_from_the_probe_s_decode_of_it(tmp_path):
+    """Three targets in three GOPs: the first is the probe's decoded frame (the extraction
+    decodes two keyframes, not three), and every frame is the one a forward decode gives."""
+    clip = _tagged_mp4(tmp_path / "gops.mp4", n_frames=60, gop=20)
+    info = mediaprep.probe(clip)
+    plan, frames, meta = extract_frames(str(clip), fps=0.5, scan=info.scan)
+    taken = [(f.pts, f.image.tobytes()) for f in frames]
+    assert plan.timestamps == [0.0, 2.0, 4.0] and len(taken) == 3
+    assert meta["decoded"] == 2
+    forward = [(f.pts, f.image.tobytes()) for f in iter_frames(str(clip), plan, seek=False)]
+    assert taken == forward
+
+
+def test_a_start_in_the_next_target_s_gop_is_decoded_by_the_extraction(tmp_path):
+    """At 2 fps every target of a 2 s GOP is decoded forward from its keyframe: the probe's
+    frame is not used there (the walk decodes that keyframe anyway), and the frames match."""
+    clip = _tagged_mp4(tmp_path / "gop.mp4", n_frames=40, gop=20)
+    info = mediaprep.probe(clip)
+    plan, frames, meta = extract_frames(str(clip), fps=2, scan=info.scan)
+    taken = [(f.pts, f.image.tobytes()) for f in frames]
+    forward = [(f.pts, f.image.tobytes()) for f in iter_frames(str(clip), plan, seek=False)]
+    assert len(taken) == 8 and taken == forward
