@@ -584,16 +584,23 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
         _picture_facts(vs, info)
     sc = _scan_packets(container, vs, info, tb, index, on_packet, bounded, strict)
     first = _first_frame(container, vs, info, preview)
-    if sc is not None and first is not None and _picture_bytes(first) <= FIRST_FRAME_KEEP_BYTES:
-        sc.first_frame = first
     if pictures_from_decoder:
         _picture_facts(vs, info)
-        if sc is not None:
-            sc.pix_fmt, sc.sar = info.pix_fmt, _stream_sar(vs, vs.codec_context)
     if sc is not None:
-        sc.seconds = info.duration
-        sc.rotation = info.rotation or 0
+        _scan_from_probe(sc, vs, info, first, pictures_from_decoder)
     return sc
+
+
+def _scan_from_probe(sc: VideoScan, vs, info: MediaInfo, first: Any,
+                     pictures_from_decoder: bool) -> None:
+    """What the scan keeps of the probe: its duration and rotation, the first frame it
+    decoded (when small enough to hold), and the picture facts learnt from that decode."""
+    sc.seconds = info.duration
+    sc.rotation = info.rotation or 0
+    if first is not None and _picture_bytes(first) <= FIRST_FRAME_KEEP_BYTES:
+        sc.first_frame = first
+    if pictures_from_decoder:
+        sc.pix_fmt, sc.sar = info.pix_fmt, _stream_sar(vs, vs.codec_context)
 
 
 def _container_facts(container: av.container.InputContainer, info: MediaInfo) -> None:

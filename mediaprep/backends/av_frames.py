@@ -659,26 +659,36 @@ def _probe_first_frame(scan: _Scan, times: list[float], can_seek: bool) -> Any:
     is the same picture the walk would decode (same packets, same decoder)."""
     if not scan.first or scan.pts is None or not times:
         return None
-    inv_tb = float(1 / scan.time_base)
-    eps = 1e-6 * inv_tb
-
-    def need(t: float) -> int:
-        return _frame_at(scan.pts, scan.origin + t * inv_tb + eps)
-
-    if need(times[0]) != scan.pts[0]:
+    if _needed_pts(scan, times[0]) != scan.pts[0]:
         return None  # another walk's first target: the first frame is not this walk's
     try:
         frame = scan.first.pop()
     except IndexError:
         return None
-    keys = scan.keys
-    if not (can_seek and keys and frame.pts == scan.pts[0]):
-        return None
-    if len(times) > 1:
-        first_key = bisect_right(keys, scan.pts[0] + eps)
-        if bisect_right(keys, need(times[1]) + eps) <= first_key:
-            return None  # the next target is in the same GOP: the walk decodes it anyway
-    return frame
+    return frame if _only_for_the_start(scan, frame, times, can_seek) else None
+
+
+def _only_for_the_start(scan: _Scan, frame: Any, times: list[float], can_seek: bool) -> bool:
+    """Whether ``frame`` is the stream's first and the walk would decode it for ``times[0]``
+    alone: it seeks, and its next target (if any) is decoded from a later keyframe."""
+    assert scan.pts is not None
+    if not (can_seek and scan.keys and frame.pts == scan.pts[0]):
+        return False
+    return len(times) < 2 or _past_first_gop(scan, _needed_pts(scan, times[1]))
+
+
+def _needed_pts(scan: _Scan, t: float) -> int:
+    """The pts of the frame on screen at ``t`` seconds from the start (``scan.pts`` known)."""
+    inv_tb = float(1 / scan.time_base)
+    assert scan.pts is not None
+    return _frame_at(scan.pts, scan.origin + t * inv_tb + 1e-6 * inv_tb)
+
+
+def _past_first_gop(scan: _Scan, pts: int) -> bool:
+    """Whether the frame at ``pts`` is decoded from a later keyframe than the first frame."""
+    eps = 1e-6 * float(1 / scan.time_base)
+    assert scan.pts is not None
+    return bisect_right(scan.keys, pts + eps) > bisect_right(scan.keys, scan.pts[0] + eps)
 
 
 _Decoded = tuple[Any, float, int]  # (frame, pts in time_base units, index among shown frames)
