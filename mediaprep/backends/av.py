@@ -18,6 +18,7 @@ import os
 import struct
 import threading
 import time
+import weakref
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,10 +116,6 @@ class VideoScan:
     restarts: int = 0
     segment_sizes: list[tuple[int, int]] = field(default_factory=list)
     pix_fmt: str | None = None  # the header's pixel format (a decoded frame's size from it)
-    # The probe's decode of the stream's first frame (an av.VideoFrame), when its picture is
-    # at most FIRST_FRAME_KEEP_BYTES: frame extraction takes it (and lets it go) instead of
-    # decoding the first keyframe again
-    first_frame: Any = field(default=None, repr=False, compare=False)
 
     @property
     def span(self) -> float:
@@ -135,8 +132,36 @@ class VideoScan:
         return self.packets / d if d > 0 else 30.0
 
 
-#: The largest first frame (a 1080p 4:2:0 10-bit picture) a scan holds for frame extraction
+#: The largest first frame (a 1080p 4:2:0 10-bit picture) the probe holds for frame extraction
 FIRST_FRAME_KEEP_BYTES = 1920 * 1080 * 3
+
+# The probe's decoded first frame of the latest scan, (a weak reference to the scan, the
+# frame), for frame extraction to take instead of decoding that keyframe again: one picture
+# at most in the process, let go when its scan is (never on the scan itself: a probe's info is
+# pickled between processes and may be held by a caller for as long as it likes).
+_first_held: list[Any] = [None]
+
+
+def keep_first_frame(scan: VideoScan, frame: Any) -> None:
+    """Hold ``frame`` (the first of ``scan``'s stream, as the probe decoded it) for
+    :func:`take_first_frame`, in place of any other scan's."""
+    _first_held[0] = (weakref.ref(scan, _let_go), frame)
+
+
+def _let_go(ref: weakref.ref) -> None:
+    held = _first_held[0]
+    if held is not None and held[0] is ref:
+        _first_held[0] = None
+
+
+def take_first_frame(scan: VideoScan) -> Any:
+    """The first frame the probe decoded for ``scan`` (held by :func:`keep_first_frame`), no
+    longer held; None when another scan's (or none) is held."""
+    held = _first_held[0]
+    if held is None or held[0]() is not scan:
+        return None
+    _first_held[0] = None
+    return held[1]
 #: Segments whose coded size is read (from the keyframe that starts each one) at most
 MAX_SEGMENT_SIZES = 64
 #: How far back (seconds) a keyframe's timestamp must go to start a joined segment
@@ -598,7 +623,7 @@ def _scan_from_probe(sc: VideoScan, vs, info: MediaInfo, first: Any,
     sc.seconds = info.duration
     sc.rotation = info.rotation or 0
     if first is not None and _picture_bytes(first) <= FIRST_FRAME_KEEP_BYTES:
-        sc.first_frame = first
+        keep_first_frame(sc, first)
     if pictures_from_decoder:
         sc.pix_fmt, sc.sar = info.pix_fmt, _stream_sar(vs, vs.codec_context)
 

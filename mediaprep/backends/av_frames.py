@@ -54,6 +54,7 @@ from .av import (
     display_matrix,
     matrix_turn,
     read_video,
+    take_first_frame,
     video_stream,
 )
 from .colour import frame_cicp, tone_map
@@ -221,7 +222,7 @@ class _Scan:
     decode_order: list[int] | None = None  # pts of the packets in file (decode) order
     restarts: int = 0  # joined segments: packets are put on the scan's one timeline as read
     frame_bytes: int = 0  # one decoded picture's bytes (its pixel format's); 0 when unknown
-    # the probe's decoded first frame (VideoScan.first_frame), until the walk that takes the
+    # the probe's decoded first frame (av.take_first_frame), until the walk that takes the
     # stream's first frame takes it out (shared by the copies two decoders make)
     first: list[Any] = dataclasses.field(default_factory=list)
 
@@ -257,7 +258,7 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
         raise UnreadableVideo("the packet scan holds no packet list")
     pts, keys, decode_order = _presented(vsc)
     known = decode_order is not None  # every presented frame's pts
-    first, vsc.first_frame = vsc.first_frame, None  # held here now, not by the probe's info
+    first = take_first_frame(vsc)
     return _Scan(
         stream_index=vsc.stream_index,
         time_base=Fraction(vsc.time_base),

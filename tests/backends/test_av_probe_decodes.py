@@ -6,6 +6,7 @@ bitstream holds (an SPS's colour description and sample aspect ratio, no colr or
 
 from __future__ import annotations
 
+import pickle
 from fractions import Fraction
 from pathlib import Path
 
@@ -112,3 +113,15 @@ def test_a_start_in_the_next_target_s_gop_is_decoded_by_the_extraction(tmp_path)
     taken = [(f.pts, f.image.tobytes()) for f in frames]
     forward = [(f.pts, f.image.tobytes()) for f in iter_frames(str(clip), plan, seek=False)]
     assert len(taken) == 8 and taken == forward
+
+
+def test_what_check_and_prep_return_for_a_video_pickles(tmp_path):
+    """Workers pickle their results to the parent: the probe's decoded first frame (an FFmpeg
+    frame, which does not pickle) is never part of what a check or a prep returns."""
+    clip = _tagged_mp4(tmp_path / "clip.mp4", n_frames=30, gop=10)
+    report = mediaprep.check(clip)
+    assert report.info.scan is not None
+    assert pickle.loads(pickle.dumps(report)).info.width == 64
+    result = mediaprep.prepare(clip, out_dir=tmp_path / "out")
+    assert result.ok
+    pickle.dumps(result)
