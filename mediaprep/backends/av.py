@@ -18,6 +18,7 @@ import os
 import struct
 import threading
 import time
+import weakref
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,6 +132,36 @@ class VideoScan:
         return self.packets / d if d > 0 else 30.0
 
 
+#: The largest first frame (a 1080p 4:2:0 10-bit picture) the probe holds for frame extraction
+FIRST_FRAME_KEEP_BYTES = 1920 * 1080 * 3
+
+# The probe's decoded first frame of the latest scan, (a weak reference to the scan, the
+# frame), for frame extraction to take instead of decoding that keyframe again: one picture
+# at most in the process, let go when its scan is (never on the scan itself: a probe's info is
+# pickled between processes and may be held by a caller for as long as it likes).
+_first_held: list[Any] = [None]
+
+
+def keep_first_frame(scan: VideoScan, frame: Any) -> None:
+    """Hold ``frame`` (the first of ``scan``'s stream, as the probe decoded it) for
+    :func:`take_first_frame`, in place of any other scan's."""
+    _first_held[0] = (weakref.ref(scan, _let_go), frame)
+
+
+def _let_go(ref: weakref.ref) -> None:
+    held = _first_held[0]
+    if held is not None and held[0] is ref:
+        _first_held[0] = None
+
+
+def take_first_frame(scan: VideoScan) -> Any:
+    """The first frame the probe decoded for ``scan`` (held by :func:`keep_first_frame`), no
+    longer held; None when another scan's (or none) is held."""
+    held = _first_held[0]
+    if held is None or held[0]() is not scan:
+        return None
+    _first_held[0] = None
+    return held[1]
 #: Segments whose coded size is read (from the keyframe that starts each one) at most
 MAX_SEGMENT_SIZES = 64
 #: How far back (seconds) a keyframe's timestamp must go to start a joined segment
@@ -417,6 +448,15 @@ class VideoBounds:
             options["max_pixels"] = str(self.max_frame_pixels)
         return options
 
+    def limit_decoders(self, container: av.container.InputContainer) -> None:
+        """Give the video streams' own decoders the open's pixel limit: a picture larger
+        than it (a bitstream saying more than its sample entry) does not decode."""
+        if self.max_frame_pixels is None:
+            return
+        for vs in container.streams.video:
+            if vs.codec_context is not None:
+                vs.codec_context.options = {"max_pixels": str(self.max_frame_pixels)}
+
     def container_problem(self, container: av.container.InputContainer) -> str | None:
         """Why an opened container is refused before its packets are read or a frame is
         decoded (too many streams; a video stream, any of them, with frames too large)."""
@@ -448,18 +488,47 @@ def probe_video(src: MediaSource, sniffed: Sniffed, *, preview: bool = False,
     if problem:
         info.error_code, info.error = "file.unreadable", problem
         return info
+    if sniffed.format in HEADER_TIMED_FORMATS:
+        fresh = MediaInfo(path=info.path, kind="video", format=info.format, bytes=info.bytes)
+        quick = _open_and_read(src, fresh, index, bounds, preview, quick=True)
+        if not quick.error_code:
+            return quick
+        # something is wrong with it: the full open says what, as it always has (a frame
+        # larger than its sample entry says is refused from the size FFmpeg's stream-info
+        # decode reads from the bitstream, before the probe decodes a picture)
+    return _open_and_read(src, info, index, bounds, preview)
+
+
+def _open_and_read(src: MediaSource, info: MediaInfo, index: Mp4Index | None,
+                   bounds: VideoBounds, preview: bool, *, quick: bool = False) -> MediaInfo:
+    """Open the container and fill ``info`` from it. ``quick``: without FFmpeg's stream-info
+    decode (:data:`HEADER_TIMED_FORMATS`)."""
+    options = bounds.open_options()
+    if quick:
+        options.update(SKIP_STREAM_INFO_DECODE)
     try:
         container = av.open(str(src.path) if src.path else src.open(), mode="r",
-                            metadata_errors="ignore", options=bounds.open_options())
+                            metadata_errors="ignore", options=options)
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         info.error_code = "file.unreadable"
         info.error = f"cannot open the container: {_short(exc)}"
         return info
-    _read_container(container, info, index, bounds, preview)
+    _read_container(container, info, index, bounds, preview, pictures_from_decoder=quick)
     _judge_encryption(info, index)
     if info.error_code:
         info.scan = None
     return info
+
+
+#: Containers whose header (an MP4's moov) gives every timing fact the probe reads: opened
+#: without FFmpeg's stream-info decode of the first frames (45 ms of CPU for a 1080p H.264
+#: keyframe), the pixel format, colour and pixel shape that decode would find are read from
+#: the stream's own decoder once :func:`_first_frame` has decoded the first frame (it holds the
+#: same values then). Other containers (Matroska, MPEG-TS ...) keep the full open: FFmpeg
+#: estimates their streams' durations and starts from what that pass reads.
+HEADER_TIMED_FORMATS = frozenset({"mp4", "mov", "3gp"})
+#: The open's decoders skip every frame of the stream-info pass (it still reads and parses).
+SKIP_STREAM_INFO_DECODE = {"skip_frame": "all"}
 
 
 def _read_mp4_index(src: MediaSource, fmt: str | None, size: int) -> Mp4Index | None:
@@ -474,16 +543,21 @@ def _read_mp4_index(src: MediaSource, fmt: str | None, size: int) -> Mp4Index | 
 
 
 def _read_container(container: av.container.InputContainer, info: MediaInfo,
-                    index: Mp4Index | None, bounds: VideoBounds, preview: bool) -> None:
+                    index: Mp4Index | None, bounds: VideoBounds, preview: bool, *,
+                    pictures_from_decoder: bool = False) -> None:
     """Fill ``info`` from an opened container (which is closed after), unless the bounds
-    refuse it; what FFmpeg raises on the way becomes the error."""
+    refuse it; what FFmpeg raises on the way becomes the error. ``pictures_from_decoder``:
+    see :func:`read_video`."""
     try:
         with container:
             problem = bounds.container_problem(container)
             if problem:
                 info.error_code, info.error = "file.unreadable", problem
                 return
-            read_video(container, info, index, preview=preview)
+            if pictures_from_decoder:
+                bounds.limit_decoders(container)
+            read_video(container, info, index, preview=preview,
+                       pictures_from_decoder=pictures_from_decoder)
     except (av.FFmpegError, OSError, ValueError, RuntimeError, ZeroDivisionError,
             OverflowError) as exc:
         info.error_code = info.error_code or "file.unreadable"
@@ -510,12 +584,15 @@ def _short(exc: BaseException) -> str:
 def read_video(container: av.container.InputContainer, info: MediaInfo,
                index: Mp4Index | None, *, bounded: bool = True, strict: bool | None = None,
                on_packet: Callable[[av.Packet], None] | None = None,
-               preview: bool = False) -> VideoScan | None:
+               preview: bool = False, pictures_from_decoder: bool = False) -> VideoScan | None:
     """Fill ``info`` from an open container: header facts, the packet scan (kept on
     ``info.scan`` when it covered the whole stream) and the first decoded frame (with
     ``preview``, kept small on ``info.first_frame``). Unbounded
     (``bounded=False``, for verifying an output) the scan covers every packet whatever the
     size, and a damaged packet raises (unless ``strict=False``: the scan then stops there).
+    ``pictures_from_decoder``: the container was opened without FFmpeg's stream-info decode
+    (:data:`SKIP_STREAM_INFO_DECODE`), so the pixel format, colour and pixel shape are read
+    once the first frame is decoded, from the stream's decoder (the scan's too).
     Returns the scan, whole or not (None when there is none)."""
     _container_facts(container, info)
     vs = video_stream(container)
@@ -528,12 +605,27 @@ def read_video(container: av.container.InputContainer, info: MediaInfo,
         return None
     tb = vs.time_base or Fraction(1, av.time_base)
     _stream_facts(vs, tb, info)
+    if not pictures_from_decoder:
+        _picture_facts(vs, info)
     sc = _scan_packets(container, vs, info, tb, index, on_packet, bounded, strict)
-    _first_frame(container, vs, info, preview)
+    first = _first_frame(container, vs, info, preview)
+    if pictures_from_decoder:
+        _picture_facts(vs, info)
     if sc is not None:
-        sc.seconds = info.duration
-        sc.rotation = info.rotation or 0
+        _scan_from_probe(sc, vs, info, first, pictures_from_decoder)
     return sc
+
+
+def _scan_from_probe(sc: VideoScan, vs, info: MediaInfo, first: Any,
+                     pictures_from_decoder: bool) -> None:
+    """What the scan keeps of the probe: its duration and rotation, the first frame it
+    decoded (when small enough to hold), and the picture facts learnt from that decode."""
+    sc.seconds = info.duration
+    sc.rotation = info.rotation or 0
+    if first is not None and _picture_bytes(first) <= FIRST_FRAME_KEEP_BYTES:
+        keep_first_frame(sc, first)
+    if pictures_from_decoder:
+        sc.pix_fmt, sc.sar = info.pix_fmt, _stream_sar(vs, vs.codec_context)
 
 
 def _container_facts(container: av.container.InputContainer, info: MediaInfo) -> None:
@@ -558,20 +650,25 @@ def _no_video_stream(container: av.container.InputContainer, info: MediaInfo) ->
 
 
 def _stream_facts(vs, tb: Fraction, info: MediaInfo) -> None:
-    """What the video stream's header says: codec, size, pixel format, colour, pixel shape,
-    duration and rate."""
+    """What the video stream's header says: codec, size, duration and rate."""
     cc = vs.codec_context
     info.codec = cc.name
     info.width, info.height = cc.width or None, cc.height or None
+    if vs.duration:
+        info.declared_duration = float(vs.duration * tb)
+    if vs.average_rate:
+        info.fps = float(vs.average_rate)
+
+
+def _picture_facts(vs, info: MediaInfo) -> None:
+    """What the stream's codec context says of its pictures: pixel format, colour, pixel
+    shape (learnt by decoding: FFmpeg's stream-info pass at open, else the first frame)."""
+    cc = vs.codec_context
     info.pix_fmt = cc.pix_fmt
     _colour_facts(cc, info)
     sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio
     if sar and sar.numerator > 0 and sar != 1:
         info.sample_aspect_ratio = float(sar)
-    if vs.duration:
-        info.declared_duration = float(vs.duration * tb)
-    if vs.average_rate:
-        info.fps = float(vs.average_rate)
 
 
 def _colour_facts(cc, info: MediaInfo) -> None:
@@ -747,9 +844,16 @@ def _preview_scaler() -> Any:
     return scaler
 
 
-def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> None:
+def _picture_bytes(frame: av.VideoFrame) -> int:
+    return sum(plane.buffer_size for plane in frame.planes)
+
+
+def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> Any:
+    """Decode the stream's first frame: its rotation (and size, when the header has none),
+    and with ``preview`` its small picture; the frame, or None when none decodes (the error
+    said on ``info``)."""
     if info.error_code:
-        return
+        return None
     try:
         container.seek(0, stream=vs) if vs.start_time is not None else container.seek(0)
     except av.FFmpegError:
@@ -764,13 +868,14 @@ def _first_frame(container, vs, info: MediaInfo, preview: bool = False) -> None:
                     info.first_frame = frame_preview(frame)
                 except Exception:  # noqa: BLE001 - a view of the run: never fails the input
                     info.first_frame = None
-            return
+            return frame
     except av.FFmpegError as exc:
         info.error_code = "file.unreadable"
         info.error = f"the video stream does not decode ({info.codec}): {_short(exc)}"
-        return
+        return None
     info.error_code = "file.unreadable"
     info.error = "no frame of the video stream decodes"
+    return None
 
 
 def _index_span(container, vs, tb: Fraction, index: Mp4Index | None,

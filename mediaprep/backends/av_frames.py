@@ -54,6 +54,7 @@ from .av import (
     display_matrix,
     matrix_turn,
     read_video,
+    take_first_frame,
     video_stream,
 )
 from .colour import frame_cicp, tone_map
@@ -221,6 +222,9 @@ class _Scan:
     decode_order: list[int] | None = None  # pts of the packets in file (decode) order
     restarts: int = 0  # joined segments: packets are put on the scan's one timeline as read
     frame_bytes: int = 0  # one decoded picture's bytes (its pixel format's); 0 when unknown
+    # the probe's decoded first frame (av.take_first_frame), until the walk that takes the
+    # stream's first frame takes it out (shared by the copies two decoders make)
+    first: list[Any] = dataclasses.field(default_factory=list)
 
     @property
     def start_seconds(self) -> float:
@@ -254,6 +258,7 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
         raise UnreadableVideo("the packet scan holds no packet list")
     pts, keys, decode_order = _presented(vsc)
     known = decode_order is not None  # every presented frame's pts
+    first = take_first_frame(vsc)
     return _Scan(
         stream_index=vsc.stream_index,
         time_base=Fraction(vsc.time_base),
@@ -272,6 +277,7 @@ def from_video_scan(vsc: VideoScan, *, file_start: int | None = None,
         file_start=file_start,
         restarts=vsc.restarts,
         frame_bytes=_frame_bytes(vsc.pix_fmt, vsc.width, vsc.height),
+        first=[first] if first is not None else [],
     )
 
 
@@ -635,11 +641,55 @@ def _walk_frames(container: Any, plan: SamplingPlan, scan: _Scan, max_side: int 
     full, drain = _decode_sets(scan, plan, can_seek)
     dec = _Decoder(container, stream, stats, full, drain, threads, mend=bool(scan.restarts))
     walk = _Walk(scan, dec, max_side, can_seek)
-    for t in plan.timestamps:
+    times = plan.timestamps
+    first = _probe_first_frame(scan, times, can_seek)
+    if first is not None:
+        yield walk.hand(first, times[0])
+        times = times[1:]
+    for t in times:
         frame = walk.take(t)
         if frame is None:
             break
         yield frame
+
+
+def _probe_first_frame(scan: _Scan, times: list[float], can_seek: bool) -> Any:
+    """The probe's decode of the stream's first frame, taken out of ``scan`` by the walk whose
+    first target is on that frame; returned when that walk would decode it only for this
+    target (its next target needs a later keyframe, reached by a seek), else None. Exact: it
+    is the same picture the walk would decode (same packets, same decoder)."""
+    if not scan.first or scan.pts is None or not times:
+        return None
+    if _needed_pts(scan, times[0]) != scan.pts[0]:
+        return None  # another walk's first target: the first frame is not this walk's
+    try:
+        frame = scan.first.pop()
+    except IndexError:
+        return None
+    return frame if _only_for_the_start(scan, frame, times, can_seek) else None
+
+
+def _only_for_the_start(scan: _Scan, frame: Any, times: list[float], can_seek: bool) -> bool:
+    """Whether ``frame`` is the stream's first and the walk would decode it for ``times[0]``
+    alone: it seeks, and its next target (if any) is decoded from a later keyframe."""
+    assert scan.pts is not None
+    if not (can_seek and scan.keys and frame.pts == scan.pts[0]):
+        return False
+    return len(times) < 2 or _past_first_gop(scan, _needed_pts(scan, times[1]))
+
+
+def _needed_pts(scan: _Scan, t: float) -> int:
+    """The pts of the frame on screen at ``t`` seconds from the start (``scan.pts`` known)."""
+    inv_tb = float(1 / scan.time_base)
+    assert scan.pts is not None
+    return _frame_at(scan.pts, scan.origin + t * inv_tb + 1e-6 * inv_tb)
+
+
+def _past_first_gop(scan: _Scan, pts: int) -> bool:
+    """Whether the frame at ``pts`` is decoded from a later keyframe than the first frame."""
+    eps = 1e-6 * float(1 / scan.time_base)
+    assert scan.pts is not None
+    return bisect_right(scan.keys, pts + eps) > bisect_right(scan.keys, scan.pts[0] + eps)
 
 
 _Decoded = tuple[Any, float, int]  # (frame, pts in time_base units, index among shown frames)
@@ -671,6 +721,15 @@ class _Walk:
         self.eof = False
 
     # -- one target
+
+    def hand(self, frame: Any, t: float) -> SampledFrame:
+        """The answer at ``t`` (the first target) is ``frame``, decoded by the probe: the walk
+        has decoded nothing, and its next target is reached by a seek (or decoding forward
+        from the start, when the seek fails: so no drain follows the first frame's packet)."""
+        p = float(frame.pts)
+        self.dec.drain.discard(frame.pts)
+        self.cand = (frame, p, self._index_of(p))
+        return self._emit(self.cand, t)
 
     def take(self, t: float) -> SampledFrame | None:
         """The frame on screen at ``t``; None when the video ends before it."""
