@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,12 +87,12 @@ def _shorten(text: str, limit: int = NOTE_CHARS) -> str:
 def file_size(path: str | os.PathLike[str]) -> int | None:
     """A file's size, a frame folder's total; None when it cannot be read."""
     try:
-        p = Path(path)
-        if p.is_dir():
+        st = os.stat(path)  # one call for both (a row asks for two sizes)
+        if stat.S_ISDIR(st.st_mode):
             from ..resource import frame_files
 
-            return sum(m.stat().st_size for m in frame_files(p))
-        return p.stat().st_size
+            return sum(m.stat().st_size for m in frame_files(Path(path)))
+        return st.st_size
     except (OSError, ValueError):
         return None
 
