@@ -475,8 +475,10 @@ def _image_row(line: Mapping[str, Any]) -> bool:
     """Whether the line is an image prepared into one output file: its row's thumbnails are
     found by their names alone, so no record is looked for (a worker keeps one only where a
     picture was a placeholder; that one is then tried again, as after a lost record)."""
-    view = _Line.of(line)
-    return view.ok and view.kind == "image" and bool(view.outputs) and not view.sent_as_frames()
+    # read from the line directly (as _Line does, without parsing its changes): ok, an image,
+    # an output, no frame times (not sent as frames)
+    return (bool(line.get("ok")) and line.get("kind") == "image" and bool(line.get("outputs"))
+            and not isinstance(line.get("timestamps"), list))
 
 
 def _recorded_pics(thumbs: Thumbs, line: Mapping[str, Any], source: str | None, out: Path,
