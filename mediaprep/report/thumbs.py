@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ..backends.pillow import (
     preview_jpeg,
     preview_sample,
 )
+from ..output import is_link_or_not_folder
 
 THUMB_SIDE = PREVIEW_SIDE  #: long side of a thumbnail, px
 MAX_SHEET_FRAMES = PREVIEW_MAX_FRAMES  #: frames shown on a contact sheet; past it an even sample
@@ -112,23 +114,28 @@ def thumbnail_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     raise ValueError("no frame header in the first bytes")
 
 
+def _own_folder(folder: Path) -> Path | None:
+    """``folder``, made when it is missing (a worker asks once an input: one look, no mkdir
+    when it is there); None when something else is there: a link (or a file) where the
+    thumbnail folder goes is not ours to write into or prune, and the page then carries its
+    pictures inline."""
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        return None if is_link_or_not_folder(folder) else folder  # another made it first
+    return folder if stat.S_ISDIR(st.st_mode) else None
+
+
 class Thumbs:
     """Makes thumbnails: files under ``folder`` (linked as ``prefix`` + name), or data URIs when
     ``folder`` is None. A thumbnail already made for the same file (path, size, time) is reused;
     any failure gives a placeholder :class:`Pic` with the reason."""
 
     def __init__(self, folder: Path | None, prefix: str = "") -> None:
-        from ..output import is_link_or_not_folder
-
-        if folder is not None and is_link_or_not_folder(folder):
-            # a link (or a file) where the thumbnail folder goes is not ours to write into or
-            # prune: the page carries its pictures inline instead
-            folder = None
-        self.folder = folder
+        self.folder = _own_folder(folder) if folder is not None else None
         self.prefix = prefix
         self.used: set[str] = set()
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
 
     def _key(self, path: str | os.PathLike[str], extra: str) -> str | None:
         """Named by the file's bytes (its size and, past 8 MiB, its first and last MiB), so
