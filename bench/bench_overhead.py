@@ -12,7 +12,10 @@ Three ways over the same inputs, interleaved round by round:
   full run's overhead is bookkeeping: journal, cache, row records, the page;
 * **full**: ``mediaprep prep DIR -o OUT -j 1`` cold, a new cache folder, the report on (the
   default run);
-* **bare**: the same with ``--no-cache --no-report``.
+* **bare**: the same with ``--no-cache --no-report``;
+* **page**: the report's page alone as the parent writes it at the end (``write_prep_report``
+  over a folder one full run prepared, timed in the process after a first write): the part of
+  the full run's overhead that is the page.
 
 A command's CPU is the whole process tree's (it runs under a child subreaper that adopts and
 reaps every descendant), and its per-input figure is the slope between the N-input run and a
@@ -99,6 +102,21 @@ for task in tasks:
     kind[1] += time.process_time() - t0
 print(json.dumps({"cpu": sum(c for _, c in kinds.values()), "ok": ok,
                   "kinds": {k: c / n for k, (n, c) in kinds.items()}}))
+"""
+
+# The report's page alone, as the parent writes it at a run's end (rows from the workers'
+# thumbnails and records, the HTML, the chunk files): over a folder a full run prepared, timed
+# after a first write (imports and first-call costs, not counted).
+_PAGE = r"""
+import json, sys, time
+from mediaprep.report.html import write_prep_report
+from mediaprep.settings import make_settings
+out = sys.argv[1]
+settings = make_settings(target="dashscope", max_side=64)
+write_prep_report(out, settings=settings)
+t0 = time.process_time()
+write_prep_report(out, settings=settings)
+print(json.dumps({"cpu": time.process_time() - t0}))
 """
 
 
@@ -194,6 +212,11 @@ def media_cpu(root: Path, folder: Path, warm: Path, work: Path, thumbs: bool = F
     return got["own"]["cpu"] / n, got["own"]["kinds"]
 
 
+def page_cpu(root: Path, prepared: Path, n: int) -> float:
+    """CPU seconds an input of the report's page alone (:data:`_PAGE`) over ``prepared``."""
+    return launch([sys.executable, "-c", _PAGE, str(prepared)], root)["own"]["cpu"] / n
+
+
 def command_slope(root: Path, mode: str, big: Path, small: Path, work: Path
                   ) -> tuple[float, float]:
     """(CPU seconds an input, peak RSS MB of the N run) of a cold prep in ``mode``."""
@@ -253,6 +276,10 @@ def run_rounds(roots: dict[str, Path], rounds: int, big: Path, small: Path, warm
                work: Path) -> Figures:
     """Every measure for every checkout, the checkouts in turn within each round."""
     got: Figures = {c: {} for c in roots}
+    # one folder prepared (by our code) whose page every checkout writes again, in each round
+    prepared = work / "page-out"
+    launch(prep_cmd(big, prepared, work / "page-cache"), ROOT)
+    n = len([p for p in big.iterdir() if not p.name.startswith(".")])
     for r in range(rounds):
         for code, root in roots.items():
             mine = got[code]
@@ -265,9 +292,11 @@ def run_rounds(roots: dict[str, Path], rounds: int, big: Path, small: Path, warm
                 cpu, rss = command_slope(root, mode, big, small, work)
                 mine.setdefault(mode, []).append(cpu)
                 mine.setdefault(f"{mode} rss", []).append(rss)
+            mine.setdefault("page", []).append(page_cpu(root, prepared, n))
             print(f"round {r + 1} {code}: media {mine['media'][-1] * 1e3:.2f}, +pictures "
                   f"{mine['pictures'][-1] * 1e3:.2f}, full {mine['full'][-1] * 1e3:.2f}, bare "
-                  f"{mine['bare'][-1] * 1e3:.2f} ms CPU an input (load {load()})", flush=True)
+                  f"{mine['bare'][-1] * 1e3:.2f}, page {mine['page'][-1] * 1e3:.2f} ms CPU an "
+                  f"input (load {load()})", flush=True)
     return got
 
 
@@ -287,6 +316,8 @@ def print_figures(got: Figures) -> None:
             beyond = _mm([m - x for m, x in zip(mine[mode], pictures, strict=True)])
             print(f"  {label:<30}{_mm(mine[mode])}   overhead {over}   (beyond media + "
                   f"pictures {beyond})   peak RSS {max(mine[f'{mode} rss']):.0f} MB")
+        print(f"  {'report page alone (parent)':<30}{_mm(mine['page'])}   (part of full's "
+              "overhead beyond media + pictures)")
 
 
 def print_counts(roots: dict[str, Path], big: Path, small: Path, work: Path, n: int) -> None:

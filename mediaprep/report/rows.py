@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,12 +87,12 @@ def _shorten(text: str, limit: int = NOTE_CHARS) -> str:
 def file_size(path: str | os.PathLike[str]) -> int | None:
     """A file's size, a frame folder's total; None when it cannot be read."""
     try:
-        p = Path(path)
-        if p.is_dir():
+        st = os.stat(path)  # one call for both (a row asks for two sizes)
+        if stat.S_ISDIR(st.st_mode):
             from ..resource import frame_files
 
-            return sum(m.stat().st_size for m in frame_files(p))
-        return p.stat().st_size
+            return sum(m.stat().st_size for m in frame_files(Path(path)))
+        return st.st_size
     except (OSError, ValueError):
         return None
 
@@ -445,12 +446,13 @@ def _load_row(thumbs: Thumbs, key: str) -> Pics | None:
     return pics
 
 
-def _make_row(thumbs: Thumbs, key: str, line: Mapping[str, Any], source: str | None,
+def _make_row(thumbs: Thumbs, key: str | None, line: Mapping[str, Any], source: str | None,
               out: Path, previews: Mapping[int | str, Any] | None = None) -> Pics:
     from ..output import atomic_write
 
     pics = pics_of(line, source, out, thumbs, previews)
     if _worth_a_record(pics, line, source):
+        key = key or _row_key(line)  # an image row's is made only when it needs one
         atomic_write(thumbs.folder / f"{key}.row.json",  # type: ignore[operator]
                      json.dumps(pics.to_json(), sort_keys=True).encode())
         thumbs.used.add(f"{key}.row.json")
@@ -469,14 +471,33 @@ def _worth_a_record(pics: Pics, line: Mapping[str, Any], source: str | None) -> 
     return kind in ("video", "frames") or (kind == "other" and _looks_video(source or ""))
 
 
+def _image_row(line: Mapping[str, Any]) -> bool:
+    """Whether the line is an image prepared into one output file: its row's thumbnails are
+    found by their names alone, so no record is looked for (a worker keeps one only where a
+    picture was a placeholder; that one is then tried again, as after a lost record)."""
+    # read from the line directly (as _Line does, without parsing its changes): ok, an image,
+    # an output, no frame times (not sent as frames)
+    return (bool(line.get("ok")) and line.get("kind") == "image" and bool(line.get("outputs"))
+            and not isinstance(line.get("timestamps"), list))
+
+
+def _recorded_pics(thumbs: Thumbs, line: Mapping[str, Any], source: str | None, out: Path,
+                   previews: Mapping[int | str, Any] | None = None) -> Pics:
+    """A line's pictures from its record where it may have one, else made (and recorded where
+    making them again would cost a decode)."""
+    key = _row_key(line)
+    pics = _load_row(thumbs, key)
+    return pics if pics is not None else _make_row(thumbs, key, line, source, out, previews)
+
+
 def row_pics(thumbs: Thumbs, line: Mapping[str, Any], source: str | None, out: Path) -> Pics:
     """A line's pictures: its record when a worker made one, else made here (a failed worker,
     a resumed run), or inline when there is no folder of ours to keep them in."""
     if thumbs.folder is None:
         return pics_of(line, source, out, thumbs)
-    key = _row_key(line)
-    pics = _load_row(thumbs, key)
-    return pics if pics is not None else _make_row(thumbs, key, line, source, out)
+    if _image_row(line):
+        return _make_row(thumbs, None, line, source, out)
+    return _recorded_pics(thumbs, line, source, out)
 
 
 def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
@@ -493,10 +514,8 @@ def thumbnail_line(out_dir: str | os.PathLike[str], line: Mapping[str, Any],
         thumbs = Thumbs(out / THUMB_FOLDER, prefix=THUMB_FOLDER.as_posix() + "/")
         if thumbs.folder is None:
             return []
-        key = _row_key(line)
-        pics = _load_row(thumbs, key)
-        if pics is None:
-            pics = _make_row(thumbs, key, line, source, out, previews)
+        pics = (_make_row(thumbs, None, line, source, out, previews) if _image_row(line)
+                else _recorded_pics(thumbs, line, source, out, previews))
         return [thumbs.folder / p.src[len(thumbs.prefix):] for p in pics.pictures()
                 if p.src and p.src.startswith(thumbs.prefix)]
     except Exception:  # noqa: BLE001 - the report at the end makes what is missing

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,11 @@ from ..backends.pillow import (
     PREVIEW_SIDE,
     PREVIEW_VERSION,
     file_preview,
-    picture_size,
     preview_image,
     preview_jpeg,
     preview_sample,
 )
+from ..output import is_link_or_not_folder
 
 THUMB_SIDE = PREVIEW_SIDE  #: long side of a thumbnail, px
 MAX_SHEET_FRAMES = PREVIEW_MAX_FRAMES  #: frames shown on a contact sheet; past it an even sample
@@ -80,23 +81,61 @@ def video_thumbs(path: str | os.PathLike[str], n: int, *, first: Any = None
     return [(*_jpeg(img), t) for img, t in frames], meta
 
 
+#: JPEG start-of-frame markers (not DHT C4, JPG C8, DAC CC): the segment with the picture's size
+_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF})
+_HEADER_BYTES = 2048  # a thumbnail's frame header is within its first ~200 bytes
+
+
+def thumbnail_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """A thumbnail's width and height from its JPEG frame header, read from the file's first
+    bytes with no image library (the report looks up one a row; Pillow's open costs 4x more).
+    Raises ``OSError`` when it cannot be read, ``ValueError`` when it is not a JPEG whose
+    frame header is within those bytes."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        head = os.read(fd, _HEADER_BYTES)
+    finally:
+        os.close(fd)
+    if head[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG")
+    pos = 2
+    while pos + 9 <= len(head):
+        if head[pos] != 0xFF:
+            raise ValueError("not a JPEG marker")
+        marker = head[pos + 1]
+        if marker in _SOF_MARKERS:
+            height = int.from_bytes(head[pos + 5:pos + 7])
+            width = int.from_bytes(head[pos + 7:pos + 9])
+            if width and height:
+                return width, height
+            raise ValueError("no size in the frame header")
+        pos += 2 + int.from_bytes(head[pos + 2:pos + 4])
+    raise ValueError("no frame header in the first bytes")
+
+
+def _own_folder(folder: Path) -> Path | None:
+    """``folder``, made when it is missing (a worker asks once an input: one look, no mkdir
+    when it is there); None when something else is there: a link (or a file) where the
+    thumbnail folder goes is not ours to write into or prune, and the page then carries its
+    pictures inline."""
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        return None if is_link_or_not_folder(folder) else folder  # another made it first
+    return folder if stat.S_ISDIR(st.st_mode) else None
+
+
 class Thumbs:
     """Makes thumbnails: files under ``folder`` (linked as ``prefix`` + name), or data URIs when
     ``folder`` is None. A thumbnail already made for the same file (path, size, time) is reused;
     any failure gives a placeholder :class:`Pic` with the reason."""
 
     def __init__(self, folder: Path | None, prefix: str = "") -> None:
-        from ..output import is_link_or_not_folder
-
-        if folder is not None and is_link_or_not_folder(folder):
-            # a link (or a file) where the thumbnail folder goes is not ours to write into or
-            # prune: the page carries its pictures inline instead
-            folder = None
-        self.folder = folder
+        self.folder = _own_folder(folder) if folder is not None else None
         self.prefix = prefix
         self.used: set[str] = set()
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
 
     def _key(self, path: str | os.PathLike[str], extra: str) -> str | None:
         """Named by the file's bytes (its size and, past 8 MiB, its first and last MiB), so
@@ -132,8 +171,8 @@ class Thumbs:
             return None
         name = f"{key}.jpg"
         try:  # one name per thumbnail, no listing of the folder: the size is in its header
-            w, h = picture_size(self.folder / name)
-        except Exception:  # noqa: BLE001 - missing or damaged: made again
+            w, h = thumbnail_size(self.folder / name)
+        except (OSError, ValueError):  # missing or damaged: made again
             return None
         self.used.add(name)
         return Pic(self.prefix + name, w, h)
