@@ -29,7 +29,7 @@ __all__ = ["CheckTask", "PrepTask", "check_one", "input_names", "plan_check", "p
            "prep_one"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million of them are planned at once
 class PrepTask:
     """Prepare ``source`` (a path or URL) into ``out_dir`` under ``stem``, with ``settings``."""
 
@@ -40,7 +40,7 @@ class PrepTask:
     settings: Settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckTask:
     source: str
     display: str
@@ -134,15 +134,23 @@ def plan_prep(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLi
     names = input_names(srcs)
     stems = plan_stem_names(names, _input_keys(srcs, names), extensions=EXTENSION.values())
     out = os.path.abspath(os.fspath(out_dir))
-    return [PrepTask(src, disp, out, stem, _settings_of(src, settings, config))
+    distinct: list[Settings] = [settings]
+    return [PrepTask(src, disp, out, stem, _settings_of(src, settings, config, distinct))
             for src, disp, stem in zip(srcs, shown, stems, strict=True)]
 
 
-def _settings_of(src: str, settings: Settings, config: Any) -> Settings:
-    """The settings of one input: ``config``'s per-path overrides on top of ``settings``."""
+def _settings_of(src: str, settings: Settings, config: Any, distinct: list[Settings]) -> Settings:
+    """The settings of one input: ``config``'s per-path overrides on top of ``settings``. The
+    inputs of one override share one object (``distinct``: those made so far; as many as the
+    config has overrides): not a copy each, held for every input and pickled with each."""
     if config is None or is_url(src):
         return settings
-    return config.settings_for(Path(src), settings)
+    own = config.settings_for(Path(src), settings)
+    for seen in distinct:
+        if own is seen or own == seen:
+            return seen
+    distinct.append(own)
+    return own
 
 
 def _input_keys(srcs: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -167,10 +175,6 @@ def plan_check(inputs: Iterable[str | os.PathLike[str]], settings: Settings, *,
                config: Any = None, displays: Sequence[str] | None = None) -> list[CheckTask]:
     srcs = [os.fspath(p) for p in inputs]
     shown = list(displays) if displays is not None else srcs
-    tasks = []
-    for src, disp in zip(srcs, shown, strict=True):
-        s = settings
-        if config is not None and not is_url(src):
-            s = config.settings_for(Path(src), settings)
-        tasks.append(CheckTask(src, disp, s))
-    return tasks
+    distinct: list[Settings] = [settings]
+    return [CheckTask(src, disp, _settings_of(src, settings, config, distinct))
+            for src, disp in zip(srcs, shown, strict=True)]
