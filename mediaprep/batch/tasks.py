@@ -20,13 +20,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS
 from ..emit.sink import EXTENSION
 from ..output import plan_stem_names
-from ..resource import is_url
+from ..resource import is_url, url_extension
 from ..settings import Settings
 
-__all__ = ["CheckTask", "PrepTask", "check_one", "input_names", "plan_check", "plan_prep",
-           "prep_one"]
+__all__ = ["CheckTask", "PrepTask", "check_one", "input_names", "media_imports", "plan_check",
+           "plan_prep", "prep_one"]
 
 
 @dataclass(frozen=True, slots=True)  # slots: a million of them are planned at once
@@ -78,9 +79,26 @@ def check_one(task: CheckTask) -> dict[str, Any]:
     return check(to_resource(task.source, name=task.display), settings=task.settings).to_json()
 
 
-# What the fork server imports before forking workers for these (see pool.PRELOAD).
-prep_one.worker_imports = ("mediaprep.api", "mediaprep.kinds.image", "mediaprep.kinds.video")  # type: ignore[attr-defined]
+# What the fork server imports before forking workers for these (see pool.PRELOAD); the video
+# kind is added by the run when its inputs may hold a video (media_imports).
+prep_one.worker_imports = ("mediaprep.api", "mediaprep.kinds.image")  # type: ignore[attr-defined]
 check_one.worker_imports = ("mediaprep.api",)  # type: ignore[attr-defined]
+
+#: The image formats' extensions: an input named so is prepared without the video kind.
+_IMAGE_EXTENSIONS = frozenset(e for e, fmt in EXTENSIONS.items() if fmt in IMAGE_FORMATS)
+
+
+def media_imports(sources: Iterable[str]) -> tuple[str, ...]:
+    """The modules a prep run's workers need beyond :func:`prep_one`'s own: the video kind
+    (PyAV and FFmpeg's libraries: 18 MB of the fork server), unless every input is named as an
+    image. The fork server imports them once for all workers; an input that needs the video
+    kind anyway (an image named .mp4, a file no magic number names) has its worker import it
+    then."""
+    for src in sources:
+        ext = url_extension(src) if is_url(src) else os.path.splitext(src)[1][1:].lower()
+        if ext not in _IMAGE_EXTENSIONS:
+            return ("mediaprep.kinds.video",)
+    return ()
 
 
 def input_names(inputs: Sequence[str]) -> list[str]:
