@@ -173,13 +173,13 @@ with paused_gc():  # as prep_many plans
     tasks = plan_prep(srcs, out, make_settings(None))
 stage("plan_prep (names, stems, tasks)", t)
 t = time.perf_counter()
-with paused_gc():
-    jobs = [PrepJob(task, str(journal), None, "0123456789ab", True) for task in tasks]
+with paused_gc():  # a job is made when asked for (as prep's are), not held for every input
     names = [record_name(task.stem) for task in tasks]
-stage("jobs and record names", t)
+stage("record names", t)
 t = time.perf_counter()
 index = JournalIndex(state)
-misses = sum(journal_hit(j, index, nm) is None for j, nm in zip(jobs, names))
+misses = sum(journal_hit(PrepJob(task, str(journal), None, "0123456789ab", True), index, nm)
+             is None for task, nm in zip(tasks, names))
 stage("journal lookups (cold: all misses)", t)
 t = time.perf_counter()
 folders = sum(1 for _ in write_folders(out, (task.stem for task in tasks)))

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.videogen import make_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,3 +87,52 @@ def test_a_frames_error_names_the_video_once(tmp_path):
         assert res.exit_code == 1, res.output
         assert res.output.startswith(f"{video}: error file.unreadable: "), res.output
         assert res.output.count(str(video)) == 1 and why in res.output, res.output
+
+
+#: What a prep worker of an image-only run loads, in its own process (``-j 0``) or through the
+#: fork server its workers are forked from (``-j 2``): PyAV's FFmpeg libraries, tens of MB a
+#: worker, only a video (or a file no magic number names) needs.
+_PREP_MODULES = """
+import json, sys
+from mediaprep.cli import main
+if __name__ == "__main__":
+    try:
+        main(["prep", *sys.argv[1:], "--no-cache", "-q"], standalone_mode=False)
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+    import psutil
+    servers = [p for p in psutil.Process().children()
+               if "forkserver" in " ".join(p.cmdline())]
+    libs = {m.path.rsplit("/", 1)[-1] for s in servers for m in s.memory_maps()}
+    print(json.dumps({"modules": list(sys.modules), "servers": len(servers),
+                      "server_av": any(lib.startswith("libavcodec") for lib in libs)}))
+"""
+
+
+def _prep(tmp_path: Path, src: Path, jobs: int) -> dict[str, object]:
+    out = tmp_path / f"out-{src.name}-{jobs}"
+    proc = _python(_PREP_MODULES, str(src), "-o", str(out), "-j", str(jobs), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "parts.jsonl").exists()
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork server and /proc maps")
+def test_an_image_only_prep_never_loads_pyav_and_a_video_prep_preloads_it(tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (640, 480), "red").save(images / "a.jpg")
+    Image.new("RGBA", (300, 200)).save(images / "b.png")
+    Image.new("RGB", (5000, 3000), "blue").save(images / "big.webp")
+    inline = _prep(tmp_path, images, 0)
+    assert inline["modules"] and "av" not in inline["modules"]
+    workers = _prep(tmp_path, images, 2)
+    assert workers["servers"] == 1 and workers["server_av"] is False
+    # a run with a video: its workers are forked with PyAV loaded (none imports it alone)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    make_video(clips / "clip.mp4", n_frames=10, fps=10)
+    Image.new("RGB", (64, 48)).save(clips / "c.jpg")
+    assert _prep(tmp_path, clips, 2)["server_av"] is True

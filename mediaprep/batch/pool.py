@@ -115,6 +115,7 @@ def run_all(
     on_result: Callable[[int, Outcome[R]], None] | None = None,
     memory_limit_mb: int | None = None,
     start_method: str | None = None,
+    worker_imports: Sequence[str] = (),
 ) -> list[Outcome[R]]:
     """Run ``fn(task)`` for every task; return one :class:`Outcome` per task, in input order.
 
@@ -128,7 +129,8 @@ def run_all(
     ``KeyboardInterrupt``. ``memory_limit_mb``: address space each worker may add beyond what it
     has mapped once started (``RLIMIT_AS``; Linux). A task that exceeds it gets a "crash" outcome
     and its worker is replaced. ``start_method``: multiprocessing start method (default
-    ``forkserver`` where available, else ``spawn``).
+    ``forkserver`` where available, else ``spawn``). ``worker_imports``: mediaprep modules
+    these tasks need beyond ``fn``'s own (:func:`preload_modules`).
 
     Raises :class:`WorkerStartError` when workers keep dying before taking any task.
     """
@@ -151,19 +153,20 @@ def run_all(
         timeout,
         on_result,
         memory_limit_mb,
-        _context(start_method, fn),
+        _context(start_method, fn, worker_imports),
     )
     return pool.run()
 
 
-def prestart(fn: Callable[..., Any], start_method: str | None = None) -> None:
+def prestart(fn: Callable[..., Any], start_method: str | None = None,
+             worker_imports: Sequence[str] = ()) -> None:
     """Start the fork server for ``fn``'s workers now, in the background.
 
     The fork server imports mediaprep (a quarter of a second) before it can fork a worker; a
     command that calls this first overlaps that with its own work (walking folders, planning)
     instead of waiting for it in :func:`run_all`. Harmless when ``run_all`` never runs.
     """
-    ctx = _context(start_method, fn)
+    ctx = _context(start_method, fn, worker_imports)
     if ctx.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
@@ -207,21 +210,27 @@ def _task_error(exc: BaseException) -> TaskError:
 # --- worker side ----------------------------------------------------------------------------
 
 
-def _context(start_method: str | None, fn: Callable[..., Any]) -> Any:
+def _context(start_method: str | None, fn: Callable[..., Any],
+             worker_imports: Sequence[str] = ()) -> Any:
     method = start_method or (
         "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     )
     ctx = mp.get_context(method)
     if method == "forkserver":
         # Only honoured when the fork server starts (once per process); harmless afterwards.
-        ctx.set_forkserver_preload(preload_modules(fn))
+        ctx.set_forkserver_preload(preload_modules(fn, worker_imports))
     return ctx
 
 
-def preload_modules(fn: Callable[..., Any]) -> list[str]:
-    """What the fork server imports for ``fn``'s workers: mediaprep modules only (a user's
-    function may live in a script that must not run again in the fork server)."""
-    mods = [getattr(fn, "__module__", "") or "", *getattr(fn, "worker_imports", ())]
+def preload_modules(fn: Callable[..., Any], worker_imports: Sequence[str] = ()) -> list[str]:
+    """What the fork server imports for ``fn``'s workers: ``fn``'s module, those it names in
+    its ``worker_imports`` and those the run names (``worker_imports``: the video kind when a
+    prep run has videos, see :func:`mediaprep.batch.tasks.media_imports`). mediaprep modules
+    only: a user's function may live in a script that must not run again in the fork server.
+    A module left out is imported by each worker that needs it (PyAV: 60 MB a worker that an
+    image-only run never needs)."""
+    mods = [getattr(fn, "__module__", "") or "", *getattr(fn, "worker_imports", ()),
+            *worker_imports]
     return [*PRELOAD, *(m for m in mods if m.startswith("mediaprep."))]
 
 

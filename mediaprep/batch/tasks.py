@@ -20,16 +20,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS
 from ..emit.sink import EXTENSION
 from ..output import plan_stem_names
-from ..resource import is_url
+from ..resource import is_url, url_extension
 from ..settings import Settings
 
-__all__ = ["CheckTask", "PrepTask", "check_one", "input_names", "plan_check", "plan_prep",
-           "prep_one"]
+__all__ = ["CheckTask", "PrepTask", "check_one", "input_names", "media_imports", "plan_check",
+           "plan_prep", "prep_one"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million of them are planned at once
 class PrepTask:
     """Prepare ``source`` (a path or URL) into ``out_dir`` under ``stem``, with ``settings``."""
 
@@ -40,7 +41,7 @@ class PrepTask:
     settings: Settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckTask:
     source: str
     display: str
@@ -78,9 +79,26 @@ def check_one(task: CheckTask) -> dict[str, Any]:
     return check(to_resource(task.source, name=task.display), settings=task.settings).to_json()
 
 
-# What the fork server imports before forking workers for these (see pool.PRELOAD).
-prep_one.worker_imports = ("mediaprep.api", "mediaprep.kinds.image", "mediaprep.kinds.video")  # type: ignore[attr-defined]
+# What the fork server imports before forking workers for these (see pool.PRELOAD); the video
+# kind is added by the run when its inputs may hold a video (media_imports).
+prep_one.worker_imports = ("mediaprep.api", "mediaprep.kinds.image")  # type: ignore[attr-defined]
 check_one.worker_imports = ("mediaprep.api",)  # type: ignore[attr-defined]
+
+#: The image formats' extensions: an input named so is prepared without the video kind.
+_IMAGE_EXTENSIONS = frozenset(e for e, fmt in EXTENSIONS.items() if fmt in IMAGE_FORMATS)
+
+
+def media_imports(sources: Iterable[str]) -> tuple[str, ...]:
+    """The modules a prep run's workers need beyond :func:`prep_one`'s own: the video kind
+    (PyAV and FFmpeg's libraries: 18 MB of the fork server), unless every input is named as an
+    image. The fork server imports them once for all workers; an input that needs the video
+    kind anyway (an image named .mp4, a file no magic number names) has its worker import it
+    then."""
+    for src in sources:
+        ext = url_extension(src) if is_url(src) else os.path.splitext(src)[1][1:].lower()
+        if ext not in _IMAGE_EXTENSIONS:
+            return ("mediaprep.kinds.video",)
+    return ()
 
 
 def input_names(inputs: Sequence[str]) -> list[str]:
@@ -134,15 +152,23 @@ def plan_prep(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLi
     names = input_names(srcs)
     stems = plan_stem_names(names, _input_keys(srcs, names), extensions=EXTENSION.values())
     out = os.path.abspath(os.fspath(out_dir))
-    return [PrepTask(src, disp, out, stem, _settings_of(src, settings, config))
+    distinct: list[Settings] = [settings]
+    return [PrepTask(src, disp, out, stem, _settings_of(src, settings, config, distinct))
             for src, disp, stem in zip(srcs, shown, stems, strict=True)]
 
 
-def _settings_of(src: str, settings: Settings, config: Any) -> Settings:
-    """The settings of one input: ``config``'s per-path overrides on top of ``settings``."""
+def _settings_of(src: str, settings: Settings, config: Any, distinct: list[Settings]) -> Settings:
+    """The settings of one input: ``config``'s per-path overrides on top of ``settings``. The
+    inputs of one override share one object (``distinct``: those made so far; as many as the
+    config has overrides): not a copy each, held for every input and pickled with each."""
     if config is None or is_url(src):
         return settings
-    return config.settings_for(Path(src), settings)
+    own = config.settings_for(Path(src), settings)
+    for seen in distinct:
+        if own is seen or own == seen:
+            return seen
+    distinct.append(own)
+    return own
 
 
 def _input_keys(srcs: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -167,10 +193,6 @@ def plan_check(inputs: Iterable[str | os.PathLike[str]], settings: Settings, *,
                config: Any = None, displays: Sequence[str] | None = None) -> list[CheckTask]:
     srcs = [os.fspath(p) for p in inputs]
     shown = list(displays) if displays is not None else srcs
-    tasks = []
-    for src, disp in zip(srcs, shown, strict=True):
-        s = settings
-        if config is not None and not is_url(src):
-            s = config.settings_for(Path(src), settings)
-        tasks.append(CheckTask(src, disp, s))
-    return tasks
+    distinct: list[Settings] = [settings]
+    return [CheckTask(src, disp, _settings_of(src, settings, config, distinct))
+            for src, disp in zip(srcs, shown, strict=True)]

@@ -126,7 +126,6 @@ def _path_problem(path: Path) -> str | None:
 
 def _unknown(src: Resource, sniffed: Sniffed, limits: Limits) -> MediaInfo:
     """Bytes no magic number matched: try the decoders before giving up (e.g. TGA, raw MPEG)."""
-    from ..backends.av import probe_video
     from ..backends.pillow import probe_image
     from ..backends.sniff import EXTENSIONS, IMAGE_FORMATS, SHARED_EXTENSIONS, VIDEO_FORMATS
 
@@ -136,6 +135,8 @@ def _unknown(src: Resource, sniffed: Sniffed, limits: Limits) -> MediaInfo:
         info = probe_image(src, Sniffed("image", None), max_pixels=None)
         if info.error_code is None:
             return info
+        from ..backends.av import probe_video  # PyAV: imported only when it is asked
+
         vinfo = probe_video(src, Sniffed("video", None),
                             bounds=KINDS["video"].video_bounds(limits))
         if vinfo.error_code is None:

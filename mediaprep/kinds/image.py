@@ -15,7 +15,6 @@ from typing import Any
 
 from PIL import Image
 
-from ..backends.av import decode_still, probe_still
 from ..backends.colour import Cicp, alpha_in_use, tone_map_image
 from ..backends.heif import HEIF_FORMATS, plan_strip, strip_unused
 from ..backends.pillow import (
@@ -77,7 +76,6 @@ from ..tuning import (  # noqa: F401  (DRAFT_SNAP re-exported)
 )
 from ..types import UNENCODED, Change, Finding, MediaInfo, Prepared, Report
 from .common import check_extension, check_item_bytes, finding, in_box, mime_for, report_for
-from .video import FRAME_FORMAT, frame_budget
 
 # formats prep can convert from (it decodes them); anything else is a dead end
 CONVERTIBLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "avif",
@@ -125,6 +123,8 @@ def wire_format(fmt: str | None) -> str:
 def _ffmpeg_fallback(src: Resource, info: MediaInfo, limits: Limits) -> None:
     """An AVIF Pillow's libavif refuses (full alpha, 10-bit with HDR metadata, a property it
     is strict about) that the bundled FFmpeg (dav1d) reads: its pixels come from FFmpeg."""
+    from ..backends.av import probe_still  # PyAV: imported only by the stills that need it
+
     found = probe_still(src)
     if found is None:
         return
@@ -936,6 +936,8 @@ def _decode_for_tiles(src: Resource, info: MediaInfo, layout: TileLayout,
     decode disagrees with the header), and whether it was turned."""
     limits = settings.limits
     if info.decoder == "ffmpeg":
+        from ..backends.av import decode_still
+
         img = decode_still(src)
     else:
         opened = _open_still(src, info, limits)
@@ -1078,6 +1080,8 @@ class _AnimationPlan:
 
 
 def _plan_animation(durations: list[int], n: int, settings: Settings) -> _AnimationPlan:
+    from .video import frame_budget  # the video kind (and PyAV) only for --animation frames
+
     limits = settings.limits
     lo = limits.value("param.fps.min") or 0.1
     hi = limits.value("param.fps.max") or 10.0
@@ -1107,6 +1111,8 @@ def prepare_animation(src: Resource, report: Report, settings: Settings, sink: S
         return _unreadable(result, f"{src.name}: cannot read the animation's frames: {exc}")
     plan = _plan_animation(durations, report.info.frames or 0, settings)
     _record_sampling(result, plan)
+    from .video import frame_budget
+
     _, per_item = frame_budget(len(plan.picks), settings)
     frame_settings = _animation_frame_settings(settings, per_item)
     frames = _animation_frames(src.name, source, plan.picks, open_args)
@@ -1159,6 +1165,8 @@ def _animation_frames(name: str, source: Path | bytes | None, picks: list[int],
                       open_args: dict[str, Any]) -> Iterator[Resource]:
     """The picked frames, composited, in the frame format, one in memory at a time (a frame
     shown longer than a step goes more than once)."""
+    from .video import FRAME_FORMAT
+
     sends = collections.Counter(picks)
     for i, frame in iter_animation(source, max(picks, default=-1) + 1, set(sends), **open_args):
         try:
@@ -1273,6 +1281,8 @@ def _open_args(limits: Limits) -> dict[str, Any]:
 def _open_still(src: Resource, info: MediaInfo, limits: Limits) -> Image.Image:
     """The input opened (not decoded), or decoded by FFmpeg when Pillow refuses it."""
     if info.decoder == "ffmpeg":
+        from ..backends.av import decode_still
+
         return decode_still(src)
     return open_lazy(src.image if src.image is not None else (src.path or src.data),
                      **_open_args(limits))
