@@ -432,11 +432,15 @@ def test_cli_import_leaves_media_libraries_for_later():
 def test_fork_server_preloads_what_the_task_functions_use():
     from mediaprep.batch.journal import prep_job
     from mediaprep.batch.pool import preload_modules
-    from mediaprep.batch.tasks import check_one
+    from mediaprep.batch.tasks import check_one, media_imports
 
     assert "mediaprep.api" in preload_modules(check_one)
+    # the video kind (PyAV) is preloaded when the run's inputs may hold a video, not otherwise
     assert {"mediaprep.batch.journal", "mediaprep.api", "mediaprep.kinds.video"} <= set(
-        preload_modules(prep_job))
+        preload_modules(prep_job, media_imports(["a.jpg", "b.mp4"])))
+    assert {"mediaprep.batch.journal", "mediaprep.api"} <= set(
+        preload_modules(prep_job, media_imports(["a.jpg", "b.PNG"])))
+    assert "mediaprep.kinds.video" not in preload_modules(prep_job, media_imports(["a.jpg"]))
     assert preload_modules(len) == ["mediaprep"]  # not a mediaprep function: nothing extra
 
 
