@@ -4,10 +4,10 @@ thumbnail again (issue 28: 20,000 finished inputs rerun in seconds, the report o
 
 When a page is complete, ``DIR/.mediaprep/report.sig`` records two hashes:
 
-- what the page was made from: this code (the package's version and code fingerprint, the
-  preview version, the signature's own version), the page's path, the settings, the sources
-  in order, and ``parts.jsonl``'s identity (size, mtime, ctime, inode: every write of it is a
-  rename of a new file, and any edit moves its ctime);
+- what the page was made from: this code (the package's version and the fingerprint of its
+  code, which holds the preview version and the page's format; the record's own version), the
+  page's path, the settings, the sources in order, and ``parts.jsonl``'s identity (size, mtime,
+  ctime, inode: every write of it is a rename of a new file, and any edit moves its ctime);
 - the files the page is: the page's and the ``report_files/`` folder's identities and those of
   every entry in the folder (thumbnails, row records, chunk files).
 
@@ -77,14 +77,13 @@ class ReportSignature:
 def _made_from(out: Path, sources: Sequence[str] | None, settings: Any,
                page: Path) -> str | None:
     """A hash of what the page is made from (None: parts.jsonl is not there)."""
-    from ..backends.pillow import PREVIEW_VERSION
-    from ..batch.cache import package_version
+    from ..batch.cache import package_version  # the code's fingerprint: PREVIEW_VERSION too
 
     parts = _identity(out / PARTS_FILE)
     if parts is None:
         return None
     h = hashlib.sha256(json.dumps(
-        [SIGNATURE_VERSION, package_version(), PREVIEW_VERSION, os.path.abspath(page), parts,
+        [SIGNATURE_VERSION, package_version(), os.path.abspath(page), parts,
          repr(settings), sources is None]).encode())
     for source in sources or ():
         h.update(source.encode("utf-8", "surrogateescape") + b"\0")
@@ -99,8 +98,8 @@ def _files_state(page: Path, folder: Path) -> str:
             names = sorted((e.name, _entry_identity(e)) for e in entries)
     except OSError:
         names = []
-    for name, ident in names:
-        h.update(json.dumps([name, ident]).encode("utf-8", "surrogateescape") + b"\n")
+    h.update("".join(f"{name}\0{ident}\n" for name, ident in names).encode(
+        "utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
