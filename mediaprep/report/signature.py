@@ -82,11 +82,15 @@ def _made_from(out: Path, sources: Sequence[str] | None, settings: Any,
     parts = _identity(out / PARTS_FILE)
     if parts is None:
         return None
+    try:
+        code = package_version()
+    except OSError:  # the package's files unreadable: no record, the page is made again
+        return None
     h = hashlib.sha256(json.dumps(
-        [SIGNATURE_VERSION, package_version(), os.path.abspath(page), parts,
+        [SIGNATURE_VERSION, code, os.path.abspath(page), parts,
          repr(settings), sources is None]).encode())
     for source in sources or ():
-        h.update(source.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(str(source).encode("utf-8", "surrogateescape") + b"\0")
     return h.hexdigest()
 
 
