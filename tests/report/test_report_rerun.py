@@ -144,3 +144,17 @@ def test_a_page_that_could_not_be_written_is_made_by_the_next_run(tmp_path: Path
     page.rmdir()
     _prep(out, "-q")
     assert page.read_bytes() == _fresh_page(tmp_path)
+
+
+def test_a_link_where_the_record_goes_is_replaced_not_written_through(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _prep(out, "-q")
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    record = out / ".mediaprep" / "report.sig"
+    record.unlink()
+    record.symlink_to(mine)
+    (out / "report.html").unlink()  # the page is made again, and its record written
+    _prep(out, "-q")
+    assert mine.read_text() == "mine" and not record.is_symlink()
+    assert (out / "report.html").read_bytes() == _fresh_page(tmp_path)
