@@ -320,9 +320,20 @@ def write_prep_report_safely(out_dir: str | os.PathLike[str], sources: Sequence[
                              page: str | os.PathLike[str] | None = None) -> Path | None:
     """:func:`write_prep_report` for the ``prep`` command: a report that cannot be written is a
     warning on stderr, never a failed run (the outputs and parts.jsonl are already there).
-    Returns the report's path, or None."""
+    Returns the report's path, or None. A page still as this run would make it (same
+    parts.jsonl, sources, settings, code; its files untouched) is kept (:mod:`.signature`)."""
+    from .signature import ReportSignature
+
     try:
-        return write_prep_report(out_dir, sources, settings=settings, page=page)
+        out = Path(out_dir)
+        kept = ReportSignature(out, sources, settings,
+                               Path(page) if page is not None else out / REPORT_FILE)
+        if kept.intact():
+            return kept.page
+        kept.forget()
+        path = write_prep_report(out_dir, sources, settings=settings, page=page)
+        kept.record()
+        return path
     except Exception as exc:  # noqa: BLE001 - the report is a view of the run, not the run
         import click
 

@@ -339,7 +339,7 @@ def _pictures(out: Path) -> dict[int, bytes]:
 def _tree(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
             if p.is_file() and "journal" not in p.parts and p.name not in (
-                "lock", "runs", "parts.idx", "parts.sig", "journal.idx")}
+                "lock", "runs", "parts.idx", "parts.sig", "journal.idx", "report.sig")}
 
 
 def test_thumbnails_survive_resume_and_cache_and_are_deterministic(tmp_path: Path) -> None:
