@@ -12,12 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from click.testing import CliRunner
 from PIL import Image
 
-from mediaprep.cli import main
-from tests.videogen import make_video
+from tests.report.small_run import mixed_inputs, prep_small
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,20 +46,10 @@ print(json.dumps({"opened": opened, "pillow_opens": pillow[0]}))
 
 
 def _inputs(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(4)
-    for i, (h, w) in enumerate([(48, 64), (64, 40), (30, 30)]):
-        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
-            folder / f"photo{i}.jpg", quality=85)
-    Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(folder / "big.png")
-    make_video(folder / "clip.mp4", n_frames=30, fps=10)
-    return folder
+    return mixed_inputs(folder, [(48, 64), (64, 40), (30, 30)], seed=4)
 
 
-def _prep(src: Path, out: Path) -> None:
-    r = CliRunner().invoke(main, ["prep", str(src), "-o", str(out), "-q", "-j", "0",
-                                  "--no-cache", "--max-side", "64"], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
+_prep = prep_small
 
 
 def _watch_page(out: Path, page: Path) -> dict:
