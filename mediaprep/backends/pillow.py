@@ -1115,6 +1115,20 @@ def _jpeg_walk(fh: IO[bytes], limit: int | None
             data.close()
 
 
+def jpeg_frame_size(head: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's frame header (SOF), read by :class:`_JpegWalk` from
+    ``head``, the file's first bytes (None: not a JPEG, or no sound frame header in them)."""
+    if head[:2] != b"\xff\xd8":
+        return None
+    walk = _JpegWalk(0)
+    pos: int | None = 2
+    while pos is not None and walk.dims is None and pos + 4 <= len(head):
+        pos = walk.step(head, pos)
+    if walk.dims is None or walk.problem or not (walk.dims[0] and walk.dims[1]):
+        return None
+    return walk.dims[0], walk.dims[1]
+
+
 #: Markers that stand alone (no length follows): TEM and the restart markers
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 

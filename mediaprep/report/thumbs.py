@@ -21,6 +21,7 @@ from ..backends.pillow import (
     PREVIEW_SIDE,
     PREVIEW_VERSION,
     file_preview,
+    jpeg_frame_size,
     preview_image,
     preview_jpeg,
     preview_sample,
@@ -81,15 +82,12 @@ def video_thumbs(path: str | os.PathLike[str], n: int, *, first: Any = None
     return [(*_jpeg(img), t) for img, t in frames], meta
 
 
-#: JPEG start-of-frame markers (not DHT C4, JPG C8, DAC CC): the segment with the picture's size
-_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
-                          0xCE, 0xCF})
 _HEADER_BYTES = 2048  # a thumbnail's frame header is within its first ~200 bytes
 
 
 def thumbnail_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """A thumbnail's width and height from its JPEG frame header, read from the file's first
-    bytes with no image library (the report looks up one a row; Pillow's open costs 4x more).
+    bytes without decoding (the report looks up one a row; Pillow's open costs 4x more).
     Raises ``OSError`` when it cannot be read, ``ValueError`` when it is not a JPEG whose
     frame header is within those bytes."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -97,21 +95,10 @@ def thumbnail_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         head = os.read(fd, _HEADER_BYTES)
     finally:
         os.close(fd)
-    if head[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG")
-    pos = 2
-    while pos + 9 <= len(head):
-        if head[pos] != 0xFF:
-            raise ValueError("not a JPEG marker")
-        marker = head[pos + 1]
-        if marker in _SOF_MARKERS:
-            height = int.from_bytes(head[pos + 5:pos + 7])
-            width = int.from_bytes(head[pos + 7:pos + 9])
-            if width and height:
-                return width, height
-            raise ValueError("no size in the frame header")
-        pos += 2 + int.from_bytes(head[pos + 2:pos + 4])
-    raise ValueError("no frame header in the first bytes")
+    size = jpeg_frame_size(head)
+    if size is None:
+        raise ValueError("no JPEG frame header in the first bytes")
+    return size
 
 
 def _own_folder(folder: Path) -> Path | None:
