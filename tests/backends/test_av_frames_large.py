@@ -26,21 +26,17 @@ def _clip(tmp_path, pix_fmt: str):
 
 
 @two_cores
-def test_large_10bit_pictures_are_decoded_by_one_decoder(tmp_path) -> None:
-    clip = _clip(tmp_path, "yuv420p10le")
-    plan, frames, info = extract_frames(str(clip), fps=2, max_side=640)
-    got = list(frames)
-    assert info["decoders"] == 1
-    assert [f.index for f in got] == list(range(16))
-    assert [read_index(f.image) for f in got] == list(range(16))
-
-
-@two_cores
-def test_the_same_size_in_8bit_still_gets_two_decoders(tmp_path) -> None:
-    clip = _clip(tmp_path, "yuv420p")
+@pytest.mark.parametrize(("pix_fmt", "decoders"), [
+    ("yuv420p10le", 1),  # over a 1080p 10-bit picture: one decoder with frame threads
+    ("yuv420p", 2),      # the same size in 8-bit still gets two
+])
+def test_large_10bit_pictures_get_one_decoder_and_8bit_two(tmp_path, pix_fmt: str,
+                                                           decoders: int) -> None:
+    clip = _clip(tmp_path, pix_fmt)
     _, frames, info = extract_frames(str(clip), fps=2, max_side=640)
     got = list(frames)
-    assert info["decoders"] == 2
+    assert info["decoders"] == decoders
+    assert [f.index for f in got] == list(range(16))
     assert [read_index(f.image) for f in got] == list(range(16))
 
 
