@@ -56,7 +56,7 @@ from typing import Any, BinaryIO
 
 from .. import tuning
 from ..errors import MediaprepError
-from ..output import TempFile, atomic_write, is_link_or_not_folder, temp_run_id
+from ..output import TempFile, atomic_write, inside, is_link_or_not_folder, temp_run_id
 from .cache_pack import check_file, read_range, read_record, write_all, write_file, write_record
 
 __all__ = [
@@ -294,11 +294,11 @@ class CacheEntry:
         else:
             pairs = [(n, n) for n in names]
         dest_root = Path(dest_dir)
+        dests = [_destination(dest_root, _check_name(wanted)) for _, wanted in pairs]
         out: list[Path] = []
-        for stored, wanted in pairs:
+        for (stored, _), dest in zip(pairs, dests, strict=True):
             if not self.has(stored):
                 raise KeyError(f"cache entry {self.key[:12]} has no file {stored!r}")
-            dest = dest_root.joinpath(*_check_name(wanted).parts)
             dest.parent.mkdir(parents=True, exist_ok=True)
             if stored in self.inline:
                 atomic_write(dest, self.inline[stored])
@@ -320,6 +320,14 @@ class CacheEntry:
             out.discard()
             raise
         out.commit()
+
+
+def _destination(root: Path, name: PurePosixPath) -> Path:
+    """Where ``name`` goes below ``root``: its folders may not lead out of ``root`` (a frames
+    folder that is a link to a user's folder is refused before anything is written); the file
+    itself, when a link, is replaced by the rename, never written through."""
+    inside(root, name.parent)  # raises when they would
+    return root.joinpath(*name.parts)
 
 
 def _meta_digest(meta: Mapping[str, Any]) -> str:

@@ -57,3 +57,26 @@ def test_a_cache_hit_writes_the_frames_json_a_cold_run_writes(generated, tmp_pat
     assert {**manifest, "video": None} == {**expected, "video": None}
     _prep(other, tmp_path / "renamed-cold", tmp_path / "cache2")
     assert _files(tmp_path / "renamed-cold")["film/frames.json"] == renamed["film/frames.json"]
+
+
+def test_a_cache_hit_never_writes_frames_through_a_linked_frames_folder(
+        generated, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(generated["video_1_9s"], src / "clip.mp4")
+    cache = tmp_path / "cache"
+    _prep(src, tmp_path / "cold", cache)  # the cache now holds the clip's frames
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "mine.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clip").symlink_to(user, target_is_directory=True)
+    r = CliRunner().invoke(main, ["prep", str(src), "-o", str(out), "-q", "-j", "0",
+                                  "--no-report", "--cache-dir", str(cache)],
+                           catch_exceptions=False)
+    assert r.exit_code == 1, r.output  # the clip fails: its frames folder is not ours
+    assert sorted(p.name for p in user.iterdir()) == ["mine.txt"]
+    assert (user / "mine.txt").read_text() == "mine"
+    line = json.loads((out / "parts.jsonl").read_text())
+    assert not line["ok"] and "would leave" in json.dumps(line["findings"])
