@@ -70,6 +70,10 @@ CODES: dict[str, str] = {
                          "data (mediaprep does not develop raw images).",
     "image.downscaled": "The model sees the image at less than half its size (--tiles sends "
                         "it as tiles it sees whole).",
+    # mediaprep additions, the output folder (README.md)
+    "output.not_ours": "A file or folder where the input's output would go is already in the "
+                       "output folder and no mediaprep run made it: it is left as it is and "
+                       "the input is not prepared.",
 }
 
 

@@ -502,6 +502,7 @@ def prep_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLik
 def _refuse_prep_options(settings: Settings, o: PrepOptions, out: Path) -> None:
     """A run that cannot start as asked: a BatchError before anything is written."""
     from .journal import state_problem
+    from .ownership import foreign_run_files
     from .requests import check_batch_options
 
     if settings.transport == "url" and not settings.url_prefix:
@@ -514,7 +515,8 @@ def _refuse_prep_options(settings: Settings, o: PrepOptions, out: Path) -> None:
         why = check_batch_options(settings, o.prompt)
         if why is not None:
             raise BatchError(why)
-    problem = state_problem(out)
+    problem = state_problem(out) or foreign_run_files(
+        out, report=o.html_report and o.report_path is None, thumbs=o.html_report)
     if problem is not None:
         raise BatchError(problem)
 
@@ -645,6 +647,7 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
         sweep_temporaries,
     )
     from .journal_log import close_log
+    from .ownership import drop_claims
     from .requests import write_batch_requests
 
     out = plan.out
@@ -657,7 +660,7 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
             sweep_temporaries(out, plan.folders(), earlier)  # what killed runs left half-written
         index = JournalIndex(state_dir(out))  # one file standing for the records (a rerun)
         try:
-            killed = _run_prep_tasks(plan, o, result, index)
+            killed = _run_prep_tasks(plan, o, result, index, earlier)
         except BaseException:
             # Ctrl-C, a full disk: the workers are dead by now, and what they were writing is
             # half-written; a rerun would sweep it too, but nothing half-written may stay.
@@ -675,6 +678,7 @@ def _run_prep(plan: _PrepPlan, o: PrepOptions, result: BatchResult) -> None:
                 out / PARTS_FILE, plan.requests_path, plan.settings, o.prompt or "", o.group,
                 o.batch_url)
         record_runs(out, [])  # every temporary of the runs so far is gone
+        drop_claims(state_dir(out))  # and their records say what is ours
 
 
 class _Ends:
@@ -714,6 +718,18 @@ class _Ends:
         done.clear()  # the executor keeps every outcome to the end: only the result holds it
         return result
 
+    def refused(self, index: int, taken: Path) -> None:
+        """An input not prepared: ``taken``, a name its outputs need, is not ours."""
+        from .summary import not_ours_line
+
+        line = not_ours_line(self.tasks[index].display, str(taken))
+        self.parts.failed(index, line)
+        r = InputResult(index, self.tasks[index].display, False, False, _status_of(line),
+                        "failed", codes=tuple(f["code"] for f in line["findings"]))
+        self.results[index] = r
+        if self.on_result is not None:
+            self.on_result(r)
+
     def _failed(self, index: int, error: Any) -> InputResult:
         from ..output import RUN_STOPPING_ERRNOS
         from .summary import failed_prep_line
@@ -735,19 +751,25 @@ def _interned(codes: Iterable[str]) -> tuple[str, ...]:
 
 
 def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
-                    index: JournalIndex) -> bool:
-    """Inputs a previous run finished come from the journal; the rest go to the workers;
-    parts.jsonl gets every line in input order. True when a worker may have been killed
-    mid-write (its temporaries need a sweep)."""
+                    index: JournalIndex, earlier: list[str]) -> bool:
+    """Inputs a previous run finished come from the journal; those whose output names hold
+    something not ours are refused; the rest go to the workers; parts.jsonl gets every line
+    in input order. True when a worker may have been killed mid-write (its temporaries need
+    a sweep)."""
     from .journal import prep_job
 
     hits, todo = _journal_hits(plan, index)
+    refused = _not_ours(plan, index, todo, earlier)
+    if refused:
+        todo = [i for i in todo if i not in refused]
     start = time.monotonic()
     with _parts_file(plan, index) as parts:
         ends = _Ends(plan, o, index, parts)
-        ends.keep_parts = not todo and parts.unchanged()  # a rerun that changed nothing
+        ends.keep_parts = not todo and not refused and parts.unchanged()  # nothing changed
         for i, done in hits.items():
             ends(i, done, None)
+        for i, name in sorted(refused.items()):
+            ends.refused(i, plan.out / name)
         todo = _largest_first(plan, todo)
         run_tasks(plan.jobs.of(todo), prep_job, jobs=o.jobs, timeout=o.timeout,
                   on_result=lambda k, out: ends(todo[k], out.value, out.error),
@@ -762,6 +784,22 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
         result.uploads = _upload_counts(result)
     # another executor may retry a task whose worker died, and not say so
     return ends.killed or not _is_local(o.executor)
+
+
+def _not_ours(plan: _PrepPlan, index: JournalIndex, todo: list[int],
+              earlier: list[str]) -> dict[int, str]:
+    """The inputs to prepare whose output names hold something no run of ours made (with
+    that name), and, before any worker writes, the claim of the others' stems."""
+    from .journal import STALE_FILE, state_dir
+    from .ownership import Owned, foreign_outputs, write_claims
+
+    state = state_dir(plan.out)
+    owned = Owned(state, plan.names, lambda name: index.get(name) is not None, earlier,
+                  STALE_FILE)
+    tasks = plan.tasks
+    refused = foreign_outputs(plan.out, todo, lambda i: tasks[i].stem, owned)
+    write_claims(state, plan.run_id, (plan.names[i] for i in todo if i not in refused))
+    return refused
 
 
 def _parts_file(plan: _PrepPlan, index: JournalIndex) -> Any:

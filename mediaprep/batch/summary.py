@@ -75,6 +75,18 @@ def failed_prep_line(display: str, error: Any) -> dict[str, Any]:
                    findings=[unreadable_finding(task_failure_message(display, error))])
 
 
+def not_ours_line(display: str, taken: str) -> dict[str, Any]:
+    """A ``parts.jsonl`` line for an input refused because ``taken``, where its outputs would
+    go, is someone else's (batch.ownership)."""
+    from ..types import Finding, line_of
+
+    message = (f"{display}: not prepared: {taken} is already there and no mediaprep run "
+               "made it; mediaprep replaces only what it wrote itself (move it away, or "
+               "choose another -o folder)")
+    finding = Finding("output.not_ours", "error", message, actual=taken)
+    return line_of(path=display, ok=False, kind="other", findings=[finding.to_json()])
+
+
 def run_summary(total: int, passed: int, fixed: int, failed: int, bytes_in: int,
                 bytes_out: int, elapsed: float, warned: int = 0) -> str:
     """``"200 files, 180 passed, 15 fixed, 5 failed, 1.2 GiB in → 340 MiB out, 12.3 s"``;

@@ -65,12 +65,14 @@ def test_a_cache_hit_never_writes_frames_through_a_linked_frames_folder(
     src.mkdir()
     shutil.copy(generated["video_1_9s"], src / "clip.mp4")
     cache = tmp_path / "cache"
-    _prep(src, tmp_path / "cold", cache)  # the cache now holds the clip's frames
+    out = tmp_path / "out"
+    _prep(src, out, cache)  # the cache holds the clip's frames; DIR/clip/ is a run's own
     user = tmp_path / "user"
     user.mkdir()
     (user / "mine.txt").write_text("mine")
-    out = tmp_path / "out"
-    out.mkdir()
+    # the run's frames folder swapped for a link to a user's folder (a folder no run made
+    # would stop the clip before its worker: tests/batch/test_output_ownership.py)
+    shutil.rmtree(out / "clip")
     (out / "clip").symlink_to(user, target_is_directory=True)
     r = CliRunner().invoke(main, ["prep", str(src), "-o", str(out), "-q", "-j", "0",
                                   "--no-report", "--cache-dir", str(cache)],
