@@ -114,7 +114,9 @@ def prepare(source: ResourceLike, *, settings: Settings | None = None,
         source: any input :func:`probe` takes.
         settings: a :class:`~mediaprep.settings.Settings`; or pass its fields as keywords.
         out_dir: where outputs are written (atomically; never over the input). Without it,
-            images stay in memory (base64 transport only).
+            images stay in memory (base64 transport only). The call keeps no record of what
+            it wrote, so a file already at an output's name is replaced: the caller owns
+            ``out_dir`` (``prep_many`` and ``mediaprep prep`` replace only what a run made).
         stem: the outputs' name below ``out_dir`` (default: the input's own name).
         preview: also fill ``prepared.previews`` (small RGB PIL images of what is sent, by
             output index; ``prepared.preview`` is the first) where the pixels come free: the
