@@ -718,17 +718,18 @@ class _Ends:
         done.clear()  # the executor keeps every outcome to the end: only the result holds it
         return result
 
-    def refused(self, index: int, taken: Path) -> None:
-        """An input not prepared: ``taken``, a name its outputs need, is not ours."""
+    def refuse(self, refused: dict[int, str], out: Path) -> None:
+        """Inputs not prepared: a name their outputs need (relative to ``out``) is not ours."""
         from .summary import not_ours_line
 
-        line = not_ours_line(self.tasks[index].display, str(taken))
-        self.parts.failed(index, line)
-        r = InputResult(index, self.tasks[index].display, False, False, _status_of(line),
-                        "failed", codes=tuple(f["code"] for f in line["findings"]))
-        self.results[index] = r
-        if self.on_result is not None:
-            self.on_result(r)
+        for index, name in sorted(refused.items()):
+            line = not_ours_line(self.tasks[index].display, str(out / name))
+            self.parts.failed(index, line)
+            r = InputResult(index, self.tasks[index].display, False, False, _status_of(line),
+                            "failed", codes=tuple(f["code"] for f in line["findings"]))
+            self.results[index] = r
+            if self.on_result is not None:
+                self.on_result(r)
 
     def _failed(self, index: int, error: Any) -> InputResult:
         from ..output import RUN_STOPPING_ERRNOS
@@ -768,8 +769,7 @@ def _run_prep_tasks(plan: _PrepPlan, o: PrepOptions, result: BatchResult,
         ends.keep_parts = not todo and not refused and parts.unchanged()  # nothing changed
         for i, done in hits.items():
             ends(i, done, None)
-        for i, name in sorted(refused.items()):
-            ends.refused(i, plan.out / name)
+        ends.refuse(refused, plan.out)
         todo = _largest_first(plan, todo)
         run_tasks(plan.jobs.of(todo), prep_job, jobs=o.jobs, timeout=o.timeout,
                   on_result=lambda k, out: ends(todo[k], out.value, out.error),

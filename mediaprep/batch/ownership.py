@@ -58,20 +58,38 @@ def foreign_outputs(out: Path, todo: Sequence[int], stem_of: Callable[[int], str
     One listing a folder the stems go to; names compare case-insensitively, as the stems do
     (a case-insensitive disk would make ``Photo.JPG`` and ``photo.jpg`` one file). Nothing is
     held per input unless a folder has entries at all (not a first run into a new DIR)."""
-    folders = {stem_of(i).rpartition("/")[0] for i in todo}
-    listed = {f: names for f in sorted(folders) if (names := _entries(out, f))}
+    listed = _listings(out, {stem_of(i).rpartition("/")[0] for i in todo})
     if not listed:
         return {}
     by_stem = {s.casefold(): i for i in todo if (s := stem_of(i)).rpartition("/")[0] in listed}
     found: dict[int, str] = {}
+    for path in _paths(listed):
+        for i in _inputs_taking(path, by_stem):
+            if i not in found and not ours(i, path):
+                found[i] = path
+    return found
+
+
+def _listings(out: Path, folders: set[str]) -> dict[str, list[str]]:
+    """The names in each of ``folders`` (relative to DIR) that has any."""
+    return {f: names for f in sorted(folders) if (names := _entries(out, f))}
+
+
+def _paths(listed: dict[str, list[str]]) -> Iterator[str]:
     for folder, names in listed.items():
         prefix = f"{folder}/" if folder else ""
         for name in names:
-            for stem in _stems_of(name):
-                i = by_stem.get((prefix + stem).casefold())
-                if i is not None and i not in found and not ours(i, prefix + name):
-                    found[i] = prefix + name
-    return found
+            yield prefix + name
+
+
+def _inputs_taking(path: str, by_stem: dict[str, int]) -> Iterator[int]:
+    """The inputs (of ``by_stem``: folded stem -> input) whose outputs could be at ``path``
+    (relative to DIR)."""
+    folder, slash, name = path.rpartition("/")
+    for stem in _stems_of(name):
+        i = by_stem.get((folder + slash + stem).casefold())
+        if i is not None:
+            yield i
 
 
 def _entries(out: Path, folder: str) -> list[str]:
