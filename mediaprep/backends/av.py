@@ -23,10 +23,10 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import pairwise
 from typing import IO, Any
 
 import av
-import numpy as np
 from PIL import Image
 
 from ..types import MediaInfo
@@ -106,9 +106,9 @@ class VideoScan:
     max_packet_duration: int = 0
     complete: bool = True
     damaged: bool = False
-    stamps: np.ndarray | None = field(default=None, repr=False, compare=False)
-    order: np.ndarray | None = field(default=None, repr=False, compare=False)
-    flags: np.ndarray | None = field(default=None, repr=False, compare=False)
+    stamps: list[int] | None = field(default=None, repr=False, compare=False)
+    order: array[int] | None = field(default=None, repr=False, compare=False)
+    flags: bytes | None = field(default=None, repr=False, compare=False)
     seconds: float | None = None
     rotation: int = 0
     # Segments joined by ``cat`` (timestamps restart at each): the restarts mended onto one
@@ -411,9 +411,11 @@ class _PacketTally:
         sc.restarts = self.mender.restarts
         sc.max_packet_duration = self.dmax
         sc.vfr = bool(self.dmin) and self.dmax > 1.5 * self.dmin
-        sc.order = np.frombuffer(self.stamps, dtype=np.int64)  # 8 bytes a packet, not 36
-        sc.flags = np.frombuffer(bytes(self.flags), dtype=np.uint8)
-        sc.stamps = np.sort(sc.order)
+        sc.order = self.stamps  # 8 bytes a packet, not 36
+        sc.flags = bytes(self.flags)
+        # (sorted here, without numpy: its import costs a frames run more CPU than sorting
+        # the longest scan the budget allows, and 12 MB)
+        sc.stamps = sorted(self.stamps)
         return sc
 
 
@@ -733,18 +735,17 @@ class _StampTiming:
     (sorted) and their median, and the span from the first to the end of the last."""
 
     start: int
-    intervals: np.ndarray
+    intervals: list[int]
     median: int
     span: float
 
     @classmethod
-    def of(cls, ts_sorted: np.ndarray, tb: Fraction, last_dur: int) -> _StampTiming:
-        start = int(ts_sorted[0])
-        intervals = np.diff(ts_sorted)
-        intervals = np.sort(intervals[intervals > 0])
-        med = int(intervals[len(intervals) // 2]) if len(intervals) else 0
+    def of(cls, ts_sorted: list[int], tb: Fraction, last_dur: int) -> _StampTiming:
+        start = ts_sorted[0]
+        intervals = sorted(b - a for a, b in pairwise(ts_sorted) if b > a)
+        med = intervals[len(intervals) // 2] if intervals else 0
         # (a last packet without a duration lasts the median interval)
-        span = float((int(ts_sorted[-1]) - start + (last_dur or med)) * tb)
+        span = float((ts_sorted[-1] - start + (last_dur or med)) * tb)
         return cls(start, intervals, med, span)
 
 
@@ -790,7 +791,8 @@ def _judge_rate(info: MediaInfo, timing: _StampTiming) -> None:
     intervals, med = timing.intervals, timing.median
     if len(intervals) < 3:
         return
-    irregular = int(np.count_nonzero(np.abs(intervals - med) > VFR_TOLERANCE * med))
+    off = VFR_TOLERANCE * med
+    irregular = sum(1 for iv in intervals if abs(iv - med) > off)
     info.fps_varies = irregular / len(intervals) > VFR_SHARE
     if info.duration and info.frame_count:
         info.fps = info.frame_count / info.duration

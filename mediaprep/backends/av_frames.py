@@ -40,7 +40,6 @@ from typing import IO, Any
 
 import av
 import av.error
-import numpy as np
 from PIL import Image
 
 from ..errors import MediaprepError
@@ -120,12 +119,6 @@ class SamplingPlan:
     # source slower than ``fps``, a frame held long): each source frame is taken once
     repeats: int = 0
 
-
-def _sorted(values: Any) -> Any:
-    """An int64 array sorted, without a list of Python ints on the way."""
-    out = array("q")
-    out.frombytes(np.sort(np.frombuffer(values, dtype=np.int64)).tobytes())
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,17 +288,19 @@ def _frame_bytes(pix_fmt: str | None, width: int, height: int) -> int:
 
 def _presented(vsc: VideoScan) -> tuple[Any, Any, Any]:
     """Sorted pts of the presented frames, sorted keyframe pts, and the presented frames' pts
-    in file order (None when some pts are unknown)."""
-    flags = vsc.flags
-    shown = (flags & DISCARD) == 0
+    in file order (None when some pts are unknown); int64 arrays, 8 bytes a frame."""
+    stamps, flags = vsc.order, vsc.flags
+    assert stamps is not None and flags is not None
     # keyframes include an edit list's hidden pre-roll: decoding starts there, so a later
     # keyframe is a real place to seek to, not the stream's start
-    keys = _sorted(vsc.order[(flags & (KEY | NO_PTS)) == KEY])
-    order = vsc.order[shown]
-    if not len(order):
+    keys = array("q", sorted(ts for ts, bits in zip(stamps, flags, strict=True)
+                             if bits & (KEY | NO_PTS) == KEY))
+    order = array("q", (ts for ts, bits in zip(stamps, flags, strict=True)
+                        if not bits & DISCARD))
+    if not order:
         raise NoFrames("the video stream holds no frames")
-    unknown_pts = bool(np.any(flags[shown] & NO_PTS))
-    return _sorted(order), keys, None if unknown_pts else _sorted_as_is(order)
+    unknown_pts = any(bits & NO_PTS for bits in flags if not bits & DISCARD)
+    return array("q", sorted(order)), keys, None if unknown_pts else order
 
 
 def _end_pts(vsc: VideoScan, pts: Any) -> float:
@@ -319,12 +314,6 @@ def _end_pts(vsc: VideoScan, pts: Any) -> float:
 def _seekable(vsc: VideoScan, keys: Any, one_way: bool) -> bool:
     # a seek by time is ambiguous where timestamps restart: read forward
     return len(keys) > 1 and not one_way and not vsc.restarts
-
-
-def _sorted_as_is(values: Any) -> Any:
-    out = array("q")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
-    return out
 
 
 def _scan(source: VideoInput, probed: VideoScan | None = None) -> _Scan:
