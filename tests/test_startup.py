@@ -136,3 +136,31 @@ def test_an_image_only_prep_never_loads_pyav_and_a_video_prep_preloads_it(tmp_pa
     make_video(clips / "clip.mp4", n_frames=10, fps=10)
     Image.new("RGB", (64, 48)).save(clips / "c.jpg")
     assert _prep(tmp_path, clips, 2)["server_av"] is True
+
+
+#: What a frames run of a plain (SDR, sRGB) clip never needs: numpy (its import was a tenth
+#: of a 0.1 fps run's CPU, and 12 MB) and LittleCMS. An HDR clip's tone map imports numpy.
+NOT_FOR_SDR_FRAMES = ("numpy", "PIL.ImageCms")
+
+
+def _imported(stderr: str) -> set[str]:
+    """The modules ``-X importtime`` (PYTHONPROFILEIMPORTTIME) logged as imported, in every
+    process that wrote to ``stderr``: the command and its forked worker."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_a_frames_run_of_an_sdr_clip_imports_no_numpy_in_any_process(tmp_path):
+    clip = make_video(tmp_path / "clip.mp4", n_frames=100, fps=10, width=320, height=240)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONPROFILEIMPORTTIME": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mediaprep", "frames", str(clip), "-o",
+                           str(out), "--fps", "0.5"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(json.loads((out / "frames.json").read_text())["frames"]) == 5
+    imported = _imported(proc.stderr)
+    assert "av" in imported and "PIL.JpegImagePlugin" in imported  # the log covers the work
+    loaded = [n for n in NOT_FOR_SDR_FRAMES
+              if any(m == n or m.startswith(n + ".") for m in imported)]
+    assert loaded == []

@@ -22,34 +22,49 @@ import io
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image, ImageCms
+from PIL import Image
 
 from ..tuning import COLOUR_SAME_AS_SRGB, COLOUR_VISIBLE_SHIFT, HDR_REFERENCE_WHITE
 
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import ImageCms
+
+# numpy and PIL.ImageCms are imported by the functions that use them: a picture or a video
+# with plain sRGB colour never needs them (their import costs a `frames` run about a tenth
+# of its CPU, and 12 MB)
+
 # ----------------------------------------------------------------------------- measuring colour
 
-_SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
-                         [0.2126729, 0.7151522, 0.0721750],
-                         [0.0193339, 0.1191920, 0.9503041]])
-_D65 = np.array([0.95047, 1.0, 1.08883])
+_SRGB_TO_XYZ_ROWS = ((0.4124564, 0.3575761, 0.1804375),
+                     (0.2126729, 0.7151522, 0.0721750),
+                     (0.0193339, 0.1191920, 0.9503041))
+_D65 = (0.95047, 1.0, 1.08883)
 
 
 def srgb_decode(v: np.ndarray) -> np.ndarray:
     """sRGB-encoded 0..1 -> linear light (IEC 61966-2-1)."""
+    import numpy as np
+
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
 def srgb_encode(v: np.ndarray) -> np.ndarray:
     """Linear light 0..1 -> sRGB-encoded 0..1."""
+    import numpy as np
+
     v = np.clip(v, 0.0, 1.0)
     return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(v, 1 / 2.4) - 0.055)
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """8-bit sRGB (..., 3) -> CIELAB (D65)."""
-    xyz = srgb_decode(np.asarray(rgb, np.float64) / 255.0) @ _SRGB_TO_XYZ.T / _D65
+    import numpy as np
+
+    to_xyz, white = np.array(_SRGB_TO_XYZ_ROWS), np.array(_D65)
+    xyz = srgb_decode(np.asarray(rgb, np.float64) / 255.0) @ to_xyz.T / white
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
                      200 * (f[..., 1] - f[..., 2])], axis=-1)
@@ -57,6 +72,8 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     """CIEDE2000 colour difference of two CIELAB arrays (..., 3) (Sharma, Wu, Dalal 2005)."""
+    import numpy as np
+
     L1, a1, b1 = np.moveaxis(np.asarray(lab1, np.float64), -1, 0)
     L2, a2, b2 = np.moveaxis(np.asarray(lab2, np.float64), -1, 0)
     c_mean = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
@@ -94,6 +111,8 @@ def mean_delta_e(a: np.ndarray, b: np.ndarray) -> float:
 
 def saturation(rgb: np.ndarray) -> float:
     """Mean HSV saturation (0..255) of an 8-bit RGB picture: the issue's "flat and grey"."""
+    import numpy as np
+
     a = np.asarray(rgb, np.float64).reshape(-1, 3)
     hi, lo = a.max(axis=1), a.min(axis=1)
     return float(np.where(hi > 0, (hi - lo) / np.maximum(hi, 1e-9) * 255, 0).mean())
@@ -104,11 +123,15 @@ def saturation(rgb: np.ndarray) -> float:
 
 @lru_cache(maxsize=1)
 def srgb_profile() -> ImageCms.ImageCmsProfile:
+    from PIL import ImageCms
+
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 def _test_colours() -> np.ndarray:
     """A 9x9x9 RGB cube (every corner, edge and the inside) as an 729x1 8-bit picture."""
+    import numpy as np
+
     steps = np.linspace(0, 255, 9).round().astype(np.uint8)
     cube = np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), axis=-1).reshape(-1, 1, 3)
     return cube
@@ -141,11 +164,15 @@ class ProfileVerdict:
 
 @lru_cache(maxsize=32)
 def _profile(icc: bytes) -> ImageCms.ImageCmsProfile:
+    from PIL import ImageCms
+
     return ImageCms.ImageCmsProfile(io.BytesIO(icc))
 
 
 @lru_cache(maxsize=32)
 def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform:
+    from PIL import ImageCms
+
     return ImageCms.buildTransform(_profile(icc), srgb_profile(), in_mode, out_mode)
 
 
@@ -158,6 +185,8 @@ def judge_profile(icc: bytes) -> ProfileVerdict | None:
     named "sRGB" whose primaries are P3 (Samsung's "DCI-P3 D65 Gamut with sRGB Transfer") is
     judged by its primaries, and a profile named anything whose numbers are sRGB's is sRGB.
     """
+    import numpy as np
+
     try:
         prof = _profile(icc)
         space = (prof.profile.xcolor_space or "").strip()
@@ -241,16 +270,30 @@ TRANSFERS = {16: "PQ", 18: "HLG"}
 
 # linear RGB -> XYZ of the primaries (D65 white; DCI-P3's own white is adapted as D65: the
 # difference is a slight tint, the same simplification FFmpeg's tonemap chain makes)
-_RGB_TO_XYZ = {
-    9: np.array([[0.636958, 0.144617, 0.168881],
-                 [0.262700, 0.677998, 0.059302],
-                 [0.000000, 0.028073, 1.060985]]),
-    12: np.array([[0.486571, 0.265668, 0.198217],
-                  [0.228975, 0.691739, 0.079287],
-                  [0.000000, 0.045113, 1.043944]]),
+_RGB_TO_XYZ_ROWS = {
+    9: ((0.636958, 0.144617, 0.168881),
+        (0.262700, 0.677998, 0.059302),
+        (0.000000, 0.028073, 1.060985)),
+    12: ((0.486571, 0.265668, 0.198217),
+         (0.228975, 0.691739, 0.079287),
+         (0.000000, 0.045113, 1.043944)),
 }
-_RGB_TO_XYZ[11] = _RGB_TO_XYZ[12]
-_XYZ_TO_709 = np.linalg.inv(_SRGB_TO_XYZ)
+_RGB_TO_XYZ_ROWS[11] = _RGB_TO_XYZ_ROWS[12]
+
+
+def _rgb_to_xyz(primaries: int) -> np.ndarray | None:
+    """The linear RGB -> XYZ matrix of ``primaries`` (None: BT.709/sRGB's, or unknown)."""
+    import numpy as np
+
+    rows = _RGB_TO_XYZ_ROWS.get(primaries)
+    return None if rows is None else np.array(rows)
+
+
+@lru_cache(maxsize=1)
+def _xyz_to_709() -> np.ndarray:
+    import numpy as np
+
+    return np.linalg.inv(np.array(_SRGB_TO_XYZ_ROWS))
 
 
 @dataclass(frozen=True)
@@ -271,7 +314,7 @@ class Cicp:
     @property
     def wide(self) -> bool:
         """Primaries other than BT.709/sRGB that mediaprep converts."""
-        return self.primaries in _RGB_TO_XYZ
+        return self.primaries in _RGB_TO_XYZ_ROWS
 
     def describe(self) -> str:
         prim = PRIMARIES.get(self.primaries, f"primaries {self.primaries}")
@@ -311,6 +354,8 @@ _PQ_DEFAULT_PEAK = 1000.0
 
 def pq_to_nits(e: np.ndarray) -> np.ndarray:
     """SMPTE ST 2084 EOTF: PQ signal 0..1 -> cd/m2."""
+    import numpy as np
+
     p = np.power(np.clip(e, 0.0, 1.0), 1 / _PQ_M2)
     return 10000.0 * np.power(np.maximum(p - _PQ_C1, 0) / (_PQ_C2 - _PQ_C3 * p), 1 / _PQ_M1)
 
@@ -333,15 +378,17 @@ def tone_map(rgb: np.ndarray, cicp: Cicp, *, peak_nits: float | None = None,
     only gets the gamut conversion. Integer input goes through lookup tables (the transfer
     curves cost one table read per sample, not a power). ``deep``: 16-bit output.
     """
+    import numpy as np
+
     x = np.asarray(rgb)
-    to_xyz = _RGB_TO_XYZ.get(cicp.primaries)
+    to_xyz = _rgb_to_xyz(cicp.primaries)
     planes = _linear_planes(x, cicp.transfer)
     if cicp.hdr == "PQ" and x.dtype in (np.uint8, np.uint16):
         planes = _pq_tone_mapped(planes, x, peak_nits)
     elif cicp.hdr:
         planes = _hable_tone_mapped(planes, cicp, to_xyz, peak_nits)
     if to_xyz is not None:
-        m = (_XYZ_TO_709 @ to_xyz).astype(np.float32)
+        m = (_xyz_to_709() @ to_xyz).astype(np.float32)
         planes = [planes[0] * m[i, 0] + planes[1] * m[i, 1] + planes[2] * m[i, 2]
                   for i in range(3)]
     if deep:  # 16-bit output (a lookup table's nodes): the sRGB curve computed, not looked up
@@ -354,6 +401,8 @@ def _linear_planes(x: np.ndarray, transfer: int) -> list[np.ndarray]:
     """The coded signal in linear light, as three planes, not an (h, w, 3) array: numpy's
     per-pixel steps over interleaved samples cost several times a pass over one contiguous
     plane (1080p: 0.3 s against 0.05 s)."""
+    import numpy as np
+
     if x.dtype in (np.uint8, np.uint16):
         table = _decode_table(transfer, int(np.iinfo(x.dtype).max))
         return [table[x[..., c]] for c in range(3)]
@@ -364,6 +413,8 @@ def _pq_tone_mapped(planes: list[np.ndarray], x: np.ndarray,
                     peak_nits: float | None) -> list[np.ndarray]:
     """PQ is monotonic per sample: the brightest linear component is the brightest code's,
     and the whole per-pixel Hable factor is one table read."""
+    import numpy as np
+
     top = np.maximum(np.maximum(x[..., 0], x[..., 1]), x[..., 2])
     factor = _pq_factor_table(int(np.iinfo(x.dtype).max), peak_nits or _PQ_DEFAULT_PEAK)[top]
     return [p * factor for p in planes]
@@ -372,9 +423,11 @@ def _pq_tone_mapped(planes: list[np.ndarray], x: np.ndarray,
 def _hable_tone_mapped(planes: list[np.ndarray], cicp: Cicp, to_xyz: np.ndarray | None,
                        peak_nits: float | None) -> list[np.ndarray]:
     """Hable's curve on each pixel's brightest linear component (HLG after its OOTF)."""
+    import numpy as np
+
     if cicp.hdr == "HLG":
         # the OOTF: display light = peak * Ys^0.2 * scene light (gamma 1.2, 1000 cd/m2)
-        w = (to_xyz if to_xyz is not None else _SRGB_TO_XYZ)[1]
+        w = (to_xyz if to_xyz is not None else np.array(_SRGB_TO_XYZ_ROWS))[1]
         ys = planes[0] * w[0] + planes[1] * w[1] + planes[2] * w[2]
         gain = _lookup(_ootf_table(), ys, 1.0)
         planes = [p * gain for p in planes]
@@ -388,6 +441,8 @@ def _hable_tone_mapped(planes: list[np.ndarray], cicp: Cicp, to_xyz: np.ndarray 
 
 def _srgb_encoded(planes: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     """Linear planes -> 8-bit sRGB (..., 3) through the curve's table (the planes are used up)."""
+    import numpy as np
+
     enc = _encode_table()
     out = np.empty(shape + (3,), np.uint8)
     for c, p in enumerate(planes):
@@ -403,6 +458,8 @@ _TABLE_STEPS = 65535
 
 def _lookup(table: np.ndarray, v: np.ndarray, top: float) -> np.ndarray:
     """``table`` (sampled over 0..top) at ``v``, to the nearest step."""
+    import numpy as np
+
     idx = v * np.float32(_TABLE_STEPS / top)
     np.clip(idx, 0, _TABLE_STEPS, out=idx)
     return table[idx.astype(np.uint16)]
@@ -411,6 +468,8 @@ def _lookup(table: np.ndarray, v: np.ndarray, top: float) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _ootf_table() -> np.ndarray:
     """HLG's OOTF gain per scene luminance Ys (0..1): peak * Ys^0.2, in SDR-white units."""
+    import numpy as np
+
     ys = np.maximum(np.arange(_TABLE_STEPS + 1) / _TABLE_STEPS, 0.5 / _TABLE_STEPS)
     return (np.power(ys, 0.2) * (_HLG_PEAK / HDR_REFERENCE_WHITE)).astype(np.float32)
 
@@ -418,6 +477,8 @@ def _ootf_table() -> np.ndarray:
 @lru_cache(maxsize=8)
 def _hable_factor_table(peak: float) -> np.ndarray:
     """Hable(L) / Hable(peak) / L for L over 0..peak (SDR-white units)."""
+    import numpy as np
+
     sig = np.maximum(np.arange(_TABLE_STEPS + 1) / _TABLE_STEPS * peak, 1e-6)
     return (_hable(sig) / _hable(peak) / sig).astype(np.float32)
 
@@ -425,6 +486,8 @@ def _hable_factor_table(peak: float) -> np.ndarray:
 @lru_cache(maxsize=8)
 def _pq_factor_table(top: int, peak_nits: float) -> np.ndarray:
     """Per PQ code: Hable(L) / Hable(peak) / L, with L the code's light in SDR-white units."""
+    import numpy as np
+
     sig = np.maximum(_decode_table(16, top).astype(np.float64), 1e-6)
     return (_hable(sig) / _hable(peak_nits / HDR_REFERENCE_WHITE) / sig).astype(np.float32)
 
@@ -436,6 +499,8 @@ _ENCODE_STEPS = 65535
 
 @lru_cache(maxsize=1)
 def _encode_table() -> np.ndarray:
+    import numpy as np
+
     return (srgb_encode(np.arange(_ENCODE_STEPS + 1) / _ENCODE_STEPS) * 255 + 0.5).astype(
         np.uint8)
 
@@ -443,6 +508,8 @@ def _encode_table() -> np.ndarray:
 def _decode(x: np.ndarray, transfer: int) -> np.ndarray:
     """Coded signal 0..1 -> linear light: PQ in units of the SDR white, HLG scene light
     (0..1, before the OOTF), anything else the sRGB curve."""
+    import numpy as np
+
     if transfer == 16:
         return (pq_to_nits(x) / HDR_REFERENCE_WHITE).astype(np.float32)
     if transfer == 18:
@@ -454,12 +521,16 @@ def _decode(x: np.ndarray, transfer: int) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _decode_table(transfer: int, top: int) -> np.ndarray:
+    import numpy as np
+
     return _decode(np.arange(top + 1, dtype=np.float64) / top, transfer)
 
 
 def tone_map_image(img: Image.Image, cicp: Cicp, *,
                    peak_nits: float | None = None) -> Image.Image:
     """:func:`tone_map` on a decoded picture (RGB or RGBA, 8 bits of the coded signal)."""
+    import numpy as np
+
     alpha = img.getchannel("A") if img.mode == "RGBA" else None
     out = Image.fromarray(tone_map(np.asarray(img.convert("RGB")), cicp, peak_nits=peak_nits),
                           "RGB")
@@ -567,6 +638,8 @@ HALD_LEVEL = 8
 def hald_clut(cicp: Cicp) -> np.ndarray:
     """:func:`tone_map` as a Hald CLUT picture (rgb48, HALD_LEVEL**3 square): node (r, g, b)
     of the input signal's cube at index r + g*n + b*n*n, n = HALD_LEVEL**2."""
+    import numpy as np
+
     n = HALD_LEVEL * HALD_LEVEL
     steps = np.arange(n, dtype=np.float32) / (n - 1)
     b, g, r = np.meshgrid(steps, steps, steps, indexing="ij")

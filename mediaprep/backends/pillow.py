@@ -17,9 +17,8 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaprepError
@@ -31,6 +30,9 @@ from .heif import isobmff_problem
 from .raw import DngFile, read_dng
 from .sniff import Sniffed
 from .source import BytesSource, MediaSource
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: a video's frames never need it here
 
 _PILLOW_FORMATS = {
     "JPEG": "jpeg", "MPO": "mpo", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp",
@@ -677,6 +679,8 @@ def _bad_filter(out: bytes, at: int, segments: list[tuple[int, int, int]]) -> in
     bytes from offset ``at``), else None."""
     if not out:
         return None
+    import numpy as np
+
     arr = np.frombuffer(out, np.uint8)
     end_at = at + len(out)
     for first, length, end in segments:
@@ -1055,6 +1059,8 @@ def _entropy_end(data: Any, pos: int) -> int:
     two passes, and the first is found with argmax (which stops at it); a photo's data holds
     no such byte until its end but for restart markers (measured: 0.22 ms for 2 MB of data
     in memory, 3x less than np.flatnonzero of the 0xFF bytes)."""
+    import numpy as np
+
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
         last = len(buf) - 1  # the byte after each 0xFF looked at is in buf
@@ -1071,6 +1077,8 @@ def _entropy_end(data: Any, pos: int) -> int:
 def _marker_in_block(buf: np.ndarray, start: int, stop: int, scratch: np.ndarray) -> int:
     """The first marker of :func:`_entropy_end` whose 0xFF lies in ``buf[start:stop]``, or
     -1."""
+    import numpy as np
+
     k = stop - start
     after = buf[start + 1 : stop + 1]
     marked = np.equal(buf[start:stop], 0xFF, out=scratch[:k])
@@ -1471,6 +1479,8 @@ def _scale_to_8bit(img: Image.Image) -> Image.Image:
     TIFF 16-bit often decode to ``I``), plain 0..255 data is kept, anything else is stretched
     min..max. ``F``: 0..1 data is x255, anything else stretched min..max.
     """
+    import numpy as np
+
     arr = np.asarray(img)
     if img.mode.startswith("I;16"):
         out = (arr.astype(np.uint32) * 255 + 32767) // 65535
@@ -1585,6 +1595,8 @@ def _deep_grey(img: Image.Image, trns: Any) -> Image.Image:
     grey = _scale_to_8bit(img)
     if trns is not None and isinstance(trns, int) and img.mode != "F":
         # tRNS on 16-bit grey names one 16-bit value; compare on the original samples.
+        import numpy as np
+
         mask = np.asarray(img) != trns
         grey = Image.merge("LA", (grey, Image.fromarray((mask * 255).astype(np.uint8), "L")))
     return grey
