@@ -1039,7 +1039,7 @@ def extract_frames(
         "decoded": 0,
         "seeks": 0,
     }
-    chunks = _parallel_chunks(source, plan, timeline, max_side)
+    chunks = _parallel_chunks(source, plan, timeline)
     info["decoders"] = 1 if chunks is None else PARALLEL_DECODERS
     if chunks is not None:
         return plan, _iter_frames_parallel(source, plan, chunks, timeline, max_side, info), info
@@ -1053,14 +1053,17 @@ def extract_frames(
 # cores, two decoders (each one open of the file, kept for all its chunks) take alternate
 # chunks of targets, and the frames still come out in order, each the one shown at its time
 # (the same code picks it). Frame threads cannot do this when only a few frames per GOP are
-# wanted (one picture decodes on one core). Memory stays bounded: a decoder runs at most
-# PARALLEL_WINDOW chunks ahead of the consumer, a chunk holds at most PARALLEL_CHUNK_BYTES of
-# converted frames, and one the consumer has not reached yet at most PARALLEL_AHEAD_FRAMES.
+# wanted (one picture decodes on one core). A chunk is the targets one keyframe leads to (a
+# GOP's): the decoder of the chunk after the one being read may hold only
+# PARALLEL_AHEAD_FRAMES of its frames, so the shorter the chunks, the sooner it goes on (at
+# 0.1 fps, one target a chunk: both decoders busy all along, not one of them for most of the
+# run); a decoder seeks to each GOP it is given, as one decoder alone would. Memory stays
+# bounded: a decoder runs at most PARALLEL_WINDOW chunks ahead of the consumer, and one the
+# consumer has not reached yet holds at most PARALLEL_AHEAD_FRAMES converted frames.
 
 PARALLEL_DECODERS = 2
 PARALLEL_WINDOW = 2  # chunks decoded but not yet taken, in all (3: +30 MB at 1080p, no faster)
 PARALLEL_AHEAD_FRAMES = 1  # converted frames queued in a chunk the consumer has not reached
-PARALLEL_CHUNK_BYTES = 24 << 20  # converted frames held per chunk
 PARALLEL_MIN_WORK = 8 * 1920 * 1080  # target pixels (frames x coded size) worth a second decoder
 # Each decoder holds its reference pictures and its buffer pool: about ten pictures, 250 MB at
 # 2160p 4:2:0 10-bit. Past a 1080p 10-bit picture one decoder works alone, with at most
@@ -1077,22 +1080,22 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _parallel_chunks(source: VideoInput, plan: SamplingPlan, scan: _Scan,
-                     max_side: int | None) -> list[list[float]] | None:
-    """The plan's timestamps cut into chunks for two decoders, or None to decode with one: a
-    file-object input, no seeking, one core, or too little work to pay for a second open."""
+def _parallel_chunks(source: VideoInput, plan: SamplingPlan,
+                     scan: _Scan) -> list[list[float]] | None:
+    """The plan's timestamps cut into chunks for two decoders, one chunk per keyframe the
+    targets are decoded from (two decoders never decode the same GOP), or None to decode with
+    one: a file-object input, no seeking, one core, or too little work to pay for a second
+    open."""
     ts = plan.timestamps
     if not _worth_two_decoders(source, ts, scan):
         return None
     inv_tb = float(1 / scan.time_base)
-    per_chunk = _targets_per_chunk(len(ts), scan, max_side)
-    chunks: list[list[float]] = [[]]
+    chunks: list[list[float]] = []
     last_key: int | None = None
     for t in ts:
         target = scan.origin + t * inv_tb
         k = bisect_right(scan.keys, target + 1e-6 * inv_tb) - 1
-        # cut only where the keyframe changes: two decoders never decode the same GOP
-        if k != last_key and len(chunks[-1]) >= per_chunk:
+        if k != last_key:
             chunks.append([])
         chunks[-1].append(t)
         last_key = k
@@ -1105,15 +1108,6 @@ def _worth_two_decoders(source: VideoInput, ts: list[float], scan: _Scan) -> boo
     return (seekable_path and _cores() >= 2 and len(ts) >= 4
             and len(ts) * scan.width * scan.height >= PARALLEL_MIN_WORK
             and scan.frame_bytes <= PARALLEL_MAX_FRAME_BYTES)
-
-
-def _targets_per_chunk(n: int, scan: _Scan, max_side: int | None) -> int:
-    """Half the targets, or fewer when their converted frames would pass
-    PARALLEL_CHUNK_BYTES."""
-    side = max(scan.width, scan.height) or 1
-    scale = min(1.0, (max_side or side) / side)
-    frame_bytes = max(1, int(scan.width * scale) * int(scan.height * scale) * 3)
-    return max(1, min(-(-n // PARALLEL_DECODERS), PARALLEL_CHUNK_BYTES // frame_bytes))
 
 
 _CHUNK_DONE = object()  # ends a chunk's queue, with that decoder's counters
