@@ -20,6 +20,7 @@ import threading
 import time
 import weakref
 from array import array
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -106,7 +107,7 @@ class VideoScan:
     max_packet_duration: int = 0
     complete: bool = True
     damaged: bool = False
-    stamps: list[int] | None = field(default=None, repr=False, compare=False)
+    stamps: array[int] | None = field(default=None, repr=False, compare=False)
     order: array[int] | None = field(default=None, repr=False, compare=False)
     flags: bytes | None = field(default=None, repr=False, compare=False)
     seconds: float | None = None
@@ -413,9 +414,9 @@ class _PacketTally:
         sc.vfr = bool(self.dmin) and self.dmax > 1.5 * self.dmin
         sc.order = self.stamps  # 8 bytes a packet, not 36
         sc.flags = bytes(self.flags)
-        # (sorted here, without numpy: its import costs a frames run more CPU than sorting
-        # the longest scan the budget allows, and 12 MB)
-        sc.stamps = sorted(self.stamps)
+        # (sorted without numpy, whose import costs a frames run a tenth of its CPU and 12 MB;
+        # a list of Python ints only while sorting)
+        sc.stamps = array("q", sorted(self.stamps))
         return sc
 
 
@@ -732,21 +733,34 @@ def _skip_large(container, vs, info: MediaInfo, tb: Fraction, index: Mp4Index | 
 @dataclass
 class _StampTiming:
     """What the scanned timestamps say: the first one, the positive intervals between them
-    (sorted) and their median, and the span from the first to the end of the last."""
+    (how many of each length: a steady rate has a few lengths, so this stays small where a
+    list would take 36 bytes an interval) and their median, and the span from the first to
+    the end of the last."""
 
     start: int
-    intervals: list[int]
+    intervals: Counter[int]
     median: int
     span: float
 
     @classmethod
-    def of(cls, ts_sorted: list[int], tb: Fraction, last_dur: int) -> _StampTiming:
+    def of(cls, ts_sorted: array[int], tb: Fraction, last_dur: int) -> _StampTiming:
         start = ts_sorted[0]
-        intervals = sorted(b - a for a, b in pairwise(ts_sorted) if b > a)
-        med = intervals[len(intervals) // 2] if intervals else 0
+        intervals = Counter(b - a for a, b in pairwise(ts_sorted) if b > a)
+        med = _median_length(intervals)
         # (a last packet without a duration lasts the median interval)
         span = float((ts_sorted[-1] - start + (last_dur or med)) * tb)
         return cls(start, intervals, med, span)
+
+
+def _median_length(lengths: Counter[int]) -> int:
+    """The upper median of the lengths counted (the one at index n // 2 once sorted), 0 for
+    none."""
+    middle, seen = lengths.total() // 2, 0
+    for length in sorted(lengths):
+        seen += lengths[length]
+        if seen > middle:
+            return length
+    return 0
 
 
 def _duration_of_whole(info: MediaInfo, vs, span: float) -> None:
@@ -789,11 +803,12 @@ def _joined_segments(info: MediaInfo, sc: VideoScan) -> None:
 def _judge_rate(info: MediaInfo, timing: _StampTiming) -> None:
     """Whether the frame rate varies, and the rate the packets give (from 3 intervals on)."""
     intervals, med = timing.intervals, timing.median
-    if len(intervals) < 3:
+    n = intervals.total()
+    if n < 3:
         return
     off = VFR_TOLERANCE * med
-    irregular = sum(1 for iv in intervals if abs(iv - med) > off)
-    info.fps_varies = irregular / len(intervals) > VFR_SHARE
+    irregular = sum(count for length, count in intervals.items() if abs(length - med) > off)
+    info.fps_varies = irregular / n > VFR_SHARE
     if info.duration and info.frame_count:
         info.fps = info.frame_count / info.duration
 
