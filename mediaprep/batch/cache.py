@@ -57,7 +57,15 @@ from typing import Any, BinaryIO
 from .. import tuning
 from ..errors import MediaprepError
 from ..output import TempFile, atomic_write, inside, is_link_or_not_folder, temp_run_id
-from .cache_pack import check_file, read_range, read_record, write_all, write_file, write_record
+from .cache_pack import (
+    buffer_size,
+    check_file,
+    read_range,
+    read_record,
+    write_all,
+    write_file,
+    write_record,
+)
 
 __all__ = [
     "CACHE_FORMAT",
@@ -144,19 +152,26 @@ def _digest_stream(fh: Any) -> str:
     h = hashlib.sha256()
     # readinto one reused buffer: no allocation per chunk; sha256 releases the GIL on big
     # updates, so workers hashing in threads would overlap too.
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
     readinto = getattr(fh, "readinto", None)
     if readinto is None:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             h.update(chunk)
         return h.hexdigest()
+    view = memoryview(bytearray(_buffer_for(fh)))
     while True:
         n = readinto(view)
         if not n:
             break
         h.update(view[:n])
     return h.hexdigest()
+
+
+def _buffer_for(fh: Any) -> int:
+    """CHUNK, or a smaller buffer for a small file (:func:`~.cache_pack.buffer_size`)."""
+    try:
+        return buffer_size(fh.fileno())
+    except (AttributeError, OSError, ValueError):  # a file object without a descriptor
+        return CHUNK
 
 
 def canonical_json(value: Any) -> str:
@@ -404,14 +419,23 @@ def _write_entry(fd: int, key: str, record: Mapping[str, Any], inline: Mapping[s
         "format": CACHE_FORMAT,
         "key": key,
         "created": time.time(),
-        "record": dict(record),
+        # as get will read it back (tuples as lists, keys as strings): the only part whose
+        # text could change when it is read and written again, so the rest is encoded once
+        "record": json.loads(canonical_json(dict(record))),
         "files": stats,
         "inline": dict(inline),
     }
-    meta = json.loads(canonical_json(meta))  # the digest is of what get will read
-    meta["sha256"] = _meta_digest(meta)
-    write_record(fd, canonical_json(meta))
+    write_record(fd, _with_digest(canonical_json(meta)))
     return meta
+
+
+def _with_digest(body: str) -> str:
+    """The record's text with its digest (:func:`_meta_digest`) added: ``body`` is the
+    canonical text of everything else, so the digest is taken of it as it stands, and
+    ``"sha256"`` sorts after every other field (``created``, ..., ``record``), so it goes last
+    as :func:`canonical_json` of the whole record would put it."""
+    digest = hashlib.sha256(body.encode("ascii")).hexdigest()
+    return f'{body[:-1]},"sha256":"{digest}"}}'
 
 
 @contextlib.contextmanager
