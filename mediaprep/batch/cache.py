@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import stat
 import tempfile
@@ -234,6 +235,18 @@ def _check_key(key: str) -> None:
         raise ValueError(f"not a cache key: {key!r}")
 
 
+# A name of plain parts as it stands (letters, digits, "_", "-", "."; no "." or ".." part, no
+# empty one): what _check_name accepts unchanged. Such names are judged without a path object
+# (a put is given four or five, a hit reads as many).
+_PLAIN_NAME = re.compile(r"(?!\.\.?(?:/|\Z))[\w.-]+(?:/(?!\.\.?(?:/|\Z))[\w.-]+)*\Z", re.ASCII)
+
+
+def _judge_name(name: str) -> None:
+    """:func:`_check_name`, for a name that is only judged (its path not needed)."""
+    if _PLAIN_NAME.match(name) is None:
+        _check_name(name)
+
+
 def _check_name(name: str) -> PurePosixPath:
     p = PurePosixPath(name)
     if (
@@ -359,7 +372,7 @@ def _inline_of(texts: Mapping[str, Any]) -> dict[str, bytes]:
     """The texts a record keeps (name → UTF-8 bytes), their names checked as a file's are."""
     out: dict[str, bytes] = {}
     for name, text in texts.items():
-        _check_name(name)
+        _judge_name(name)
         if not isinstance(text, str):
             raise _Damaged(f"the record's {name} is not a text")
         out[name] = text.encode("utf-8")
@@ -399,7 +412,7 @@ def _entry_of(key: str, path: Path, fd: int) -> CacheEntry | None:
         raise _Damaged("the record does not match its digest")
     files: dict[str, tuple[int, int]] = {}
     for name, want in meta["files"].items():
-        _check_name(name)  # a record names no "../x"
+        _judge_name(name)  # a record names no "../x"
         files[name] = check_file(fd, name, want, data_end)
     return CacheEntry(key, path, meta["record"], files, _inline_of(meta["inline"]),
                       os.fstat(fd).st_ino)
@@ -438,21 +451,39 @@ def _with_digest(body: str) -> str:
     return f'{body[:-1]},"sha256":"{digest}"}}'
 
 
+_NEW_FILE_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                   | getattr(os, "O_CLOEXEC", 0))
+
+
+def _new_temporary(tmp_root: Path, key: str) -> tuple[int, str]:
+    """A new empty file in ``ROOT/tmp`` for the entry of ``key``, named as the sweep knows a
+    put's (:data:`_OWN_TMP`: 16 digits of the key, 8 random ones), made exclusively and never
+    through a link, mode 0600 (as ``mkstemp`` makes it, without its name machinery)."""
+    for _ in range(100):
+        name = os.path.join(tmp_root, f"{key[:16]}.{secrets.token_hex(4)}")
+        try:
+            return os.open(name, _NEW_FILE_FLAGS, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(tmp_root))
+
+
 @contextlib.contextmanager
 def _shard(root: Path, key: str, *, make: bool) -> Iterator[int | None]:
     """The shard folder of ``key`` (``ROOT/ab``) as a descriptor opened without following a
     link, made the first time a put needs it (None: missing, and not made). A shard that is a
     link or not a folder raises OSError: nothing is read, written or moved through it."""
     flags = _DIR_FLAGS | _NOFOLLOW
+    where = os.path.join(root, key[:2])
     try:
-        fd = os.open(root / key[:2], flags)
+        fd = os.open(where, flags)
     except FileNotFoundError:
         if not make:
             yield None
             return
         with contextlib.suppress(FileExistsError):
-            os.mkdir(root / key[:2])
-        fd = os.open(root / key[:2], flags)
+            os.mkdir(where)
+        fd = os.open(where, flags)
     try:
         yield fd
     finally:
@@ -666,15 +697,14 @@ class Cache:
             return existing
         files = dict(files or {})
         for name in files:
-            _check_name(name)
+            _judge_name(name)
         refused = self.claim()
         if refused is not None:
             raise CacheRootRefused(errno.EPERM, refused, str(self.root))
         tmp_root = self._tmp_root()
         self._sweep()
         inline, stored = _split_inline(files)
-        fd, name = tempfile.mkstemp(prefix=f"{key[:16]}.", dir=tmp_root)
-        tmp = Path(name)
+        fd, tmp = _new_temporary(tmp_root, key)
         try:
             try:
                 os.fchmod(fd, 0o644)  # mkstemp's 0600 would follow the file into place
@@ -684,13 +714,14 @@ class Cache:
                 os.close(fd)
             self._install(tmp, key)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
         return CacheEntry(key, final, meta["record"],  # what we just wrote: no second read
                           {n: (f["offset"], f["size"]) for n, f in meta["files"].items()},
                           {n: text.encode("utf-8") for n, text in inline.items()}, inode)
 
-    def _install(self, tmp: Path, key: str) -> None:
+    def _install(self, tmp: str, key: str) -> None:
         """Rename the entry file ``tmp`` to ``key`` in its shard (never through a link: a shard
         that is one refuses the put). Something that is not a file there (a folder: planted,
         or not put's) is moved aside first."""
