@@ -165,10 +165,14 @@ def row_html(row: Row, index: int) -> str:
             + "</div></article>")
 
 
+# the place after each of ``/ _ - .``: a literal inserted there, no template expanded a match
+_BREAK_AFTER = re.compile(r"(?<=[/_.-])")
+
+
 def _breakable(name: str) -> str:
     """A file name, escaped, that a narrow screen wraps after ``/ _ - .`` (not mid-word: CSS
     breaks a long name anywhere only when a part of it is wider than the line)."""
-    return re.sub(r"([/_.-])", r"\1<wbr>", _e(name))
+    return _BREAK_AFTER.sub("<wbr>", _e(name))
 
 
 # --- the page around the cards -------------------------------------------------------------

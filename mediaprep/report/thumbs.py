@@ -114,6 +114,23 @@ def _own_folder(folder: Path) -> Path | None:
     return folder if stat.S_ISDIR(st.st_mode) else None
 
 
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _hash_to_end(h: Any, fd: int, offset: int, piece: int, limit: int | None = None) -> None:
+    """Hash the bytes of ``fd`` from ``offset`` to its end (at most ``limit`` of them), read
+    ``piece`` bytes at a time (a file's size and a byte: the whole file and its end in one)."""
+    left = limit
+    while left is None or left > 0:
+        data = os.pread(fd, piece if left is None else min(piece, left), offset)
+        if not data:
+            return
+        h.update(data)
+        offset += len(data)
+        if left is not None:
+            left -= len(data)
+
+
 class Thumbs:
     """Makes thumbnails: files under ``folder`` (linked as ``prefix`` + name), or data URIs when
     ``folder`` is None. A thumbnail already made for the same file (path, size, time) is reused;
@@ -129,17 +146,21 @@ class Thumbs:
         the same run gives the same page: report.html is identical for identical outputs."""
         h = hashlib.sha256(f"{extra}\0{THUMB_SIDE}\0{PREVIEW_VERSION}\0".encode())
         try:
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                h.update(str(size).encode())
-                if size <= HASH_WHOLE_BYTES:
-                    h.update(fh.read())
-                else:
-                    h.update(fh.read(1 << 20))
-                    fh.seek(-(1 << 20), os.SEEK_END)
-                    h.update(fh.read())
+            fd = os.open(path, _READ_FLAGS)
         except OSError:
             return None
+        try:  # a raw descriptor: a worker and the page hash one file an input
+            size = os.fstat(fd).st_size
+            h.update(str(size).encode())
+            if size <= HASH_WHOLE_BYTES:
+                _hash_to_end(h, fd, 0, size + 1)
+            else:
+                _hash_to_end(h, fd, 0, 1 << 20, limit=1 << 20)
+                _hash_to_end(h, fd, max(0, size - (1 << 20)), 1 << 20)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
         return h.hexdigest()[:32]
 
     def _pic(self, key: str, data: bytes, w: int, h: int, label: str = "") -> Pic:
