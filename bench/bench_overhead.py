@@ -22,6 +22,13 @@ reaps every descendant), and its per-input figure is the slope between the N-inp
 run over the first ``--small`` inputs (the same mix), so start-up and other fixed costs drop
 out. The overhead is full - media and bare - media, per input, and beyond media + pictures.
 
+``--paired`` adds the worker's share measured input by input in one process: each input
+prepared as the media work alone, with its pictures, and as ``prep``'s worker step (journal,
+cache, pictures), one after another in a rotating order, so that load coming and going falls
+on all three alike (``--paired only``: just that). On a busy machine the command figures,
+taken seconds apart, differ round to round by more than the overhead; these do not. The
+parent's share (planning, the page, the index) is not in it: the page is measured alone.
+
 ``--baseline PATH`` runs the two commands with another checkout's code too (each round: ours,
 then the baseline), for a before/after in one run. ``--strace`` counts system calls per
 input (the slope between the two sizes, ``strace -f -c``) and files made per input in the
@@ -29,6 +36,7 @@ cache and the output folder.
 
     python bench/bench_overhead.py [--inputs 2000] [--small 200] [--rounds 3]
                                    [--baseline /path/to/other/checkout] [--strace]
+                                   [--paired [only]]
 """
 
 from __future__ import annotations
@@ -103,6 +111,63 @@ for task in tasks:
 print(json.dumps({"cpu": sum(c for _, c in kinds.values()), "ok": ok,
                   "kinds": {k: c / n for k, (n, c) in kinds.items()}}))
 """
+
+# The worker's share of the overhead, paired input by input in one process: each input is
+# prepared three ways one after another (the media work alone; with its report pictures; the
+# whole worker step with journal, cache and pictures, as ``prep`` runs it), in a rotating order,
+# so load that comes and goes falls on all three alike (the command figures take seconds apart
+# and on a busy machine differ by more than the overhead). The three outputs go to three folders.
+_PAIRED = r"""
+import json, os, sys, time
+from pathlib import Path
+from mediaprep.batch.journal import PrepJob, prep_job
+from mediaprep.batch.tasks import plan_prep, prep_one
+from mediaprep.output import new_run_id
+from mediaprep.report.html import thumbnail_line
+from mediaprep.settings import make_settings
+folder, work, warm = sys.argv[1:4]
+settings = make_settings(target="dashscope", max_side=64)
+
+def inputs(where):
+    return sorted(str(p) for p in Path(where).iterdir() if not p.name.startswith("."))
+
+def ways(where, items):
+    run_id = new_run_id()
+    journal = Path(where) / "journal"
+    journal.mkdir(parents=True)
+    cache = str(Path(where) / "cache")
+
+    def media(task):
+        prep_one(task)
+
+    def pictures(task):
+        line = prep_one(task, preview=True)
+        thumbnail_line(task.out_dir, line, task.source, previews=line.previews)
+
+    def full(task):
+        prep_job(PrepJob(task, str(journal), cache, run_id, thumbs=True))
+
+    plans = [plan_prep(items, Path(where) / name, settings)
+             for name in ("media", "pictures", "full")]
+    return list(zip(*plans, strict=True)), (media, pictures, full)
+
+pairs, fns = ways(Path(work) / "warm", inputs(warm))
+for tasks in pairs:  # imports and first-call costs, not counted
+    for fn, task in zip(fns, tasks):
+        fn(task)
+pairs, fns = ways(Path(work) / "run", inputs(folder))
+got = []  # per input: suffix, CPU of each way
+for i, tasks in enumerate(pairs):
+    cpu = [0.0, 0.0, 0.0]
+    for k in range(3):
+        way = (i + k) % 3  # rotating: no way always runs first, on cold caches
+        t0 = time.process_time()
+        fns[way](tasks[way])
+        cpu[way] = time.process_time() - t0
+    got.append((Path(tasks[0].source).suffix, *cpu))
+print(json.dumps({"rows": got}))
+"""
+
 
 # The report's page alone, as the parent writes it at a run's end (rows from the workers'
 # thumbnails and records, the HTML, the chunk files): over a folder a full run prepared, timed
@@ -212,6 +277,21 @@ def media_cpu(root: Path, folder: Path, warm: Path, work: Path, thumbs: bool = F
     return got["own"]["cpu"] / n, got["own"]["kinds"]
 
 
+def paired_cpu(root: Path, folder: Path, warm: Path, work: Path) -> dict[str, float]:
+    """The worker's overhead an input, paired (:data:`_PAIRED`): the mean over inputs of the
+    whole worker step less the media work ("worker"), and less the media work and pictures
+    ("worker beyond pictures"), in seconds; and the pictures' share ("pictures")."""
+    shutil.rmtree(work / "paired", ignore_errors=True)
+    got = launch([sys.executable, "-c", _PAIRED, str(folder), str(work / "paired"), str(warm)],
+                  root)["own"]["rows"]
+    shutil.rmtree(work / "paired", ignore_errors=True)
+    media, pictures, full = ([row[k] for row in got] for k in (1, 2, 3))
+    n = len(got)
+    return {"worker": (sum(full) - sum(media)) / n,
+            "worker beyond pictures": (sum(full) - sum(pictures)) / n,
+            "pictures": (sum(pictures) - sum(media)) / n}
+
+
 def page_cpu(root: Path, prepared: Path, n: int) -> float:
     """CPU seconds an input of the report's page alone (:data:`_PAGE`) over ``prepared``."""
     return launch([sys.executable, "-c", _PAGE, str(prepared)], root)["own"]["cpu"] / n
@@ -273,16 +353,25 @@ Figures = dict[str, dict[str, list[float]]]  # checkout -> what -> one value a r
 
 
 def run_rounds(roots: dict[str, Path], rounds: int, big: Path, small: Path, warm: Path,
-               work: Path) -> Figures:
+               work: Path, paired: bool | str = False) -> Figures:
     """Every measure for every checkout, the checkouts in turn within each round."""
     got: Figures = {c: {} for c in roots}
     # one folder prepared (by our code) whose page every checkout writes again, in each round
     prepared = work / "page-out"
-    launch(prep_cmd(big, prepared, work / "page-cache"), ROOT)
+    if paired != "only":
+        launch(prep_cmd(big, prepared, work / "page-cache"), ROOT)
     n = len([p for p in big.iterdir() if not p.name.startswith(".")])
     for r in range(rounds):
         for code, root in roots.items():
             mine = got[code]
+            if paired == "only":
+                for what, cpu in paired_cpu(root, big, warm, work).items():
+                    mine.setdefault(f"paired {what}", []).append(cpu)
+                print(f"round {r + 1} {code}: paired worker "
+                      f"{mine['paired worker'][-1] * 1e3:.2f}, beyond pictures "
+                      f"{mine['paired worker beyond pictures'][-1] * 1e3:.2f} ms CPU an input "
+                      f"(load {load()})", flush=True)
+                continue
             for what, thumbs in (("media", False), ("pictures", True)):
                 cpu, kinds = media_cpu(root, big, warm, work, thumbs=thumbs)
                 mine.setdefault(what, []).append(cpu)
@@ -293,6 +382,9 @@ def run_rounds(roots: dict[str, Path], rounds: int, big: Path, small: Path, warm
                 mine.setdefault(mode, []).append(cpu)
                 mine.setdefault(f"{mode} rss", []).append(rss)
             mine.setdefault("page", []).append(page_cpu(root, prepared, n))
+            if paired:
+                for what, cpu in paired_cpu(root, big, warm, work).items():
+                    mine.setdefault(f"paired {what}", []).append(cpu)
             print(f"round {r + 1} {code}: media {mine['media'][-1] * 1e3:.2f}, +pictures "
                   f"{mine['pictures'][-1] * 1e3:.2f}, full {mine['full'][-1] * 1e3:.2f}, bare "
                   f"{mine['bare'][-1] * 1e3:.2f}, page {mine['page'][-1] * 1e3:.2f} ms CPU an "
@@ -302,8 +394,11 @@ def run_rounds(roots: dict[str, Path], rounds: int, big: Path, small: Path, warm
 
 def print_figures(got: Figures) -> None:
     for code, mine in got.items():
-        media, pictures = mine["media"], mine["pictures"]
         print(f"{code}:")
+        if "media" not in mine:  # --paired only
+            _print_paired(mine)
+            continue
+        media, pictures = mine["media"], mine["pictures"]
         print(f"  {'media work alone':<30}{_mm(media)}")
         print(f"  {'media + report pictures':<30}{_mm(pictures)}")
         for kind in sorted(k[len("media "):] for k in mine if k.startswith("media .")):
@@ -318,6 +413,14 @@ def print_figures(got: Figures) -> None:
                   f"pictures {beyond})   peak RSS {max(mine[f'{mode} rss']):.0f} MB")
         print(f"  {'report page alone (parent)':<30}{_mm(mine['page'])}   (part of full's "
               "overhead beyond media + pictures)")
+        _print_paired(mine)
+
+
+def _print_paired(mine: dict[str, list[float]]) -> None:
+    for what in ("worker", "worker beyond pictures", "pictures"):
+        if f"paired {what}" in mine:
+            print(f"  {'paired: ' + what:<30}{_mm(mine[f'paired {what}'])}   (in one "
+                  "process, input by input: the worker's share)")
 
 
 def print_counts(roots: dict[str, Path], big: Path, small: Path, work: Path, n: int) -> None:
@@ -340,6 +443,10 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, default=None,
                     help="another checkout whose code runs as 'baseline' in the same rounds")
     ap.add_argument("--strace", action="store_true", help="also count system calls and files")
+    ap.add_argument("--paired", nargs="?", const=True, default=False, choices=[True, "only"],
+                    help="also the worker's share paired input by input in one process (steady "
+                         "on a busy machine, where the command figures are not); 'only': just "
+                         "that")
     ap.add_argument("--folder", type=Path,
                     default=Path(tempfile.gettempdir()) / "mediaprep-bench-overhead")
     a = ap.parse_args()
@@ -348,7 +455,7 @@ def main() -> None:
     warm = subset(big, 10, a.folder / "first10")
     work = a.folder / "work"
     roots = {"ours": ROOT, **({"baseline": a.baseline.resolve()} if a.baseline else {})}
-    got = run_rounds(roots, a.rounds, big, small, warm, work)
+    got = run_rounds(roots, a.rounds, big, small, warm, work, a.paired)
     print(f"\n{a.inputs} inputs (slope against {a.small}), {a.rounds} rounds, CPU of the whole "
           "process tree; min / median, ms an input")
     print_figures(got)
