@@ -615,18 +615,18 @@ class Cache:
         dropped (and logged on the ``mediaprep`` logger): a miss, and the next :meth:`put`
         stores a good one.
         """
-        path = self.entry_path(key)
+        _check_key(key)
         if self._refused is None and not os.path.lexists(self.root):
             return None  # no cache yet: a miss, and nothing made for it
         if self.claim() is not None:
             return None  # not mediaprep's folder: nothing in it is an entry
         try:
             with _shard(self.root, key, make=False) as shard:
-                return None if shard is None else self._read(key, path, shard)
+                return None if shard is None else self._read(key, shard)
         except OSError:
             return None  # the shard is a link or not a folder: nothing in it is an entry
 
-    def _read(self, key: str, path: Path, shard: int) -> CacheEntry | None:
+    def _read(self, key: str, shard: int) -> CacheEntry | None:
         try:
             fd = os.open(key, _READ_FLAGS, dir_fd=shard)
         except FileNotFoundError:
@@ -636,7 +636,7 @@ class Cache:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise _Damaged("not a file")
-            return _entry_of(key, path, fd)
+            return _entry_of(key, self.entry_path(key), fd)  # its path made for a hit only
         except (_Damaged, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             return self._drop(key, shard, str(exc))
         finally:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 CHUNK = 1 << 20  # 1 MiB pieces: bounded memory for a stored video, sha256 at full speed
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _TRAILER = 13  # "%012d\n": the record's length
 _MAX_RECORD = 1 << 26  # 64 MiB: a length past this is damage, not a record to read
 
@@ -31,12 +32,15 @@ def write_file(fd: int, src: str | os.PathLike[str] | bytes) -> tuple[str, int]:
         return hashlib.sha256(src).hexdigest(), len(src)
     h = hashlib.sha256()
     size = 0
-    with open(src, "rb", buffering=0) as fin:
-        view = memoryview(bytearray(buffer_size(fin.fileno())))
-        while n := fin.readinto(view):
-            h.update(view[:n])
-            write_all(fd, view[:n])
-            size += n
+    fin = os.open(src, _READ_FLAGS)  # a raw descriptor: one file object less a stored file
+    try:
+        piece = buffer_size(fin)
+        while data := os.read(fin, piece):
+            h.update(data)
+            write_all(fd, data)
+            size += len(data)
+    finally:
+        os.close(fin)
     return h.hexdigest(), size
 
 
