@@ -360,36 +360,49 @@ def run_rounds(roots: dict[str, Path], rounds: int, big: Path, small: Path, warm
     prepared = work / "page-out"
     if paired != "only":
         launch(prep_cmd(big, prepared, work / "page-cache"), ROOT)
-    n = len([p for p in big.iterdir() if not p.name.startswith(".")])
     for r in range(rounds):
         for code, root in roots.items():
             mine = got[code]
-            if paired == "only":
-                for what, cpu in paired_cpu(root, big, warm, work).items():
-                    mine.setdefault(f"paired {what}", []).append(cpu)
-                print(f"round {r + 1} {code}: paired worker "
-                      f"{mine['paired worker'][-1] * 1e3:.2f}, beyond pictures "
-                      f"{mine['paired worker beyond pictures'][-1] * 1e3:.2f} ms CPU an input "
-                      f"(load {load()})", flush=True)
-                continue
-            for what, thumbs in (("media", False), ("pictures", True)):
-                cpu, kinds = media_cpu(root, big, warm, work, thumbs=thumbs)
-                mine.setdefault(what, []).append(cpu)
-                for kind, k_cpu in kinds.items():
-                    mine.setdefault(f"{what} {kind}", []).append(k_cpu)
-            for mode in ("full", "bare"):
-                cpu, rss = command_slope(root, mode, big, small, work)
-                mine.setdefault(mode, []).append(cpu)
-                mine.setdefault(f"{mode} rss", []).append(rss)
-            mine.setdefault("page", []).append(page_cpu(root, prepared, n))
+            if paired != "only":
+                _measure_commands(mine, root, big, small, warm, work, prepared)
             if paired:
-                for what, cpu in paired_cpu(root, big, warm, work).items():
-                    mine.setdefault(f"paired {what}", []).append(cpu)
-            print(f"round {r + 1} {code}: media {mine['media'][-1] * 1e3:.2f}, +pictures "
-                  f"{mine['pictures'][-1] * 1e3:.2f}, full {mine['full'][-1] * 1e3:.2f}, bare "
-                  f"{mine['bare'][-1] * 1e3:.2f}, page {mine['page'][-1] * 1e3:.2f} ms CPU an "
-                  f"input (load {load()})", flush=True)
+                _measure_paired(mine, root, big, warm, work)
+            print(f"round {r + 1} {code}: {_round_words(mine)} ms CPU an input "
+                  f"(load {load()})", flush=True)
     return got
+
+
+def _measure_commands(mine: dict[str, list[float]], root: Path, big: Path, small: Path,
+                      warm: Path, work: Path, prepared: Path) -> None:
+    """One round of the media work, the two commands and the page, for the code at ``root``."""
+    for what, thumbs in (("media", False), ("pictures", True)):
+        cpu, kinds = media_cpu(root, big, warm, work, thumbs=thumbs)
+        mine.setdefault(what, []).append(cpu)
+        for kind, k_cpu in kinds.items():
+            mine.setdefault(f"{what} {kind}", []).append(k_cpu)
+    for mode in ("full", "bare"):
+        cpu, rss = command_slope(root, mode, big, small, work)
+        mine.setdefault(mode, []).append(cpu)
+        mine.setdefault(f"{mode} rss", []).append(rss)
+    n = len([p for p in big.iterdir() if not p.name.startswith(".")])
+    mine.setdefault("page", []).append(page_cpu(root, prepared, n))
+
+
+def _measure_paired(mine: dict[str, list[float]], root: Path, big: Path, warm: Path,
+                    work: Path) -> None:
+    for what, cpu in paired_cpu(root, big, warm, work).items():
+        mine.setdefault(f"paired {what}", []).append(cpu)
+
+
+_ROUND_WORDS = (("media", "media"), ("pictures", "+pictures"), ("full", "full"),
+                ("bare", "bare"), ("page", "page"), ("paired worker", "paired worker"),
+                ("paired worker beyond pictures", "beyond pictures"))
+
+
+def _round_words(mine: dict[str, list[float]]) -> str:
+    """This round's figures, in ms an input: ``media 1.66, +pictures 2.77, ...``."""
+    return ", ".join(f"{label} {mine[what][-1] * 1e3:.2f}" for what, label in _ROUND_WORDS
+                     if what in mine)
 
 
 def print_figures(got: Figures) -> None:
