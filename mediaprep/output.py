@@ -210,53 +210,15 @@ def inside(root: Path, relative: PurePath) -> Path:
 def json_line(value: Any, **options: Any) -> str:
     """``json.dumps`` for a UTF-8 file: non-ASCII stays readable, except in a text holding a
     lone surrogate (a file name whose bytes are not UTF-8, as ``os.fsdecode`` gives it), which
-    is escaped (``\\udcff``) instead of failing to encode, and the input with it.
-
-    A long text JSON would write as it is (a data URL: printable ASCII, no quote or
-    backslash) is put in after encoding rather than walked character by character by the
-    encoder: the same text, at a fifth of the cost (a line holds megabytes of base64)."""
-    kept: list[str] = []
-    token = f"mediaprep-{secrets.token_hex(8)}-" if not options else ""
-    if token:
-        value = _set_aside(value, kept, token)
+    is escaped (``\\udcff``) instead of failing to encode, and the input with it."""
     text = json.dumps(value, ensure_ascii=False, **options)
-    if not text.isascii():  # rare (data URLs are ASCII): no trial encode of megabytes
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = json.dumps(value, ensure_ascii=True, **options)
-    return _put_back(text, kept, token) if kept else text
-
-
-def _put_back(text: str, kept: list[str], token: str) -> str:
-    """``text`` with each ``"<token><k>"`` replaced by ``kept[k]`` in quotes, in one join."""
-    pieces = text.split(f'"{token}')
-    out = [pieces[0]]
-    for piece in pieces[1:]:
-        number, _, rest = piece.partition('"')
-        out += ('"', kept[int(number)], '"', rest)
-    return "".join(out)
-
-
-_SET_ASIDE_FROM = 1 << 16  # characters: a text this long is put in after encoding
-# Printable ASCII but the quote and the backslash: what JSON writes unchanged.
-_WRITTEN_AS_IS = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
-
-
-def _set_aside(value: Any, kept: list[str], token: str) -> Any:
-    """``value`` with each long text JSON writes as it is replaced by ``token`` and its
-    number in ``kept`` (dicts and lists copied on the way; nothing else is)."""
-    if isinstance(value, str):
-        if (len(value) >= _SET_ASIDE_FROM and value.isascii()
-                and not value.encode("ascii").translate(None, _WRITTEN_AS_IS)):
-            kept.append(value)
-            return f"{token}{len(kept) - 1}"
-        return value
-    if isinstance(value, dict):
-        return {k: _set_aside(v, kept, token) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_set_aside(v, kept, token) for v in value]
-    return value
+    if text.isascii():  # nearly always (data URLs are ASCII): no trial encode of megabytes
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, **options)
+    return text
 
 
 def make_ordinary(path: str | os.PathLike[str]) -> None:
