@@ -790,15 +790,14 @@ def _not_ours(plan: _PrepPlan, index: JournalIndex, todo: list[int],
               earlier: list[str]) -> dict[int, str]:
     """The inputs to prepare whose output names hold something no run of ours made (with
     that name), and, before any worker writes, the claim of the others' stems."""
-    from .journal import STALE_FILE, state_dir
+    from .journal import state_dir
     from .ownership import Owned, foreign_outputs, write_claims
 
     state = state_dir(plan.out)
-    owned = Owned(state, plan.names, lambda name: index.get(name) is not None, earlier,
-                  STALE_FILE)
+    owned = Owned(state, plan.names, lambda name: index.get(name) is not None, earlier)
     tasks = plan.tasks
     refused = foreign_outputs(plan.out, todo, lambda i: tasks[i].stem, owned)
-    write_claims(state, plan.run_id, (plan.names[i] for i in todo if i not in refused))
+    write_claims(state, plan.run_id, [plan.names[i] for i in todo if i not in refused])
     return refused
 
 

@@ -753,7 +753,7 @@ def stale_outputs(out_dir: str | os.PathLike[str], index: JournalIndex, names: I
     Returns ``(still there, removed)``, names relative to DIR, sorted."""
     out = Path(out_dir)
     remembered = state_dir(out) / STALE_FILE
-    found = {str(o.get("name")): o for o in _remembered_stale(remembered)}
+    found = {str(o.get("name")): o for o in remembered_stale(remembered)}
     for rec in index.others(names):
         found.update((o["name"], o) for o in rec.output_stats())
     still = {n: o for n, o in found.items() if _unchanged_file(out, o)}
@@ -765,7 +765,8 @@ def stale_outputs(out_dir: str | os.PathLike[str], index: JournalIndex, names: I
     return sorted(still), removed
 
 
-def _remembered_stale(path: Path) -> list[dict[str, Any]]:
+def remembered_stale(path: Path) -> list[dict[str, Any]]:
+    """The outputs ``.mediaprep/stale.json`` remembers (none: no file, or not as written)."""
     try:
         with open(path, encoding="utf-8") as fh:
             old = json.load(fh)

@@ -27,7 +27,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..emit.sink import EXTENSION
-from ..output import PARTS_FILE, REPORT_FILE, STATE_DIR, THUMB_FOLDER, atomic_write, is_run_id
+from ..output import (
+    PARTS_FILE,
+    REPORT_FILE,
+    STATE_DIR,
+    THUMB_FOLDER,
+    atomic_write,
+    is_reserved_name,
+    is_run_id,
+)
+from .journal import STALE_FILE, remembered_stale
 
 CLAIMS_PREFIX = "claims-"  # .mediaprep/claims-<run>: record names of the stems a run fills
 _EXTENSIONS = frozenset(e.casefold() for e in EXTENSION.values())
@@ -97,12 +106,9 @@ def _entries(out: Path, folder: str) -> list[str]:
     says what stops it writing there). DIR's own names never collide with a stem."""
     try:
         with os.scandir(out / folder if folder else out) as it:
-            return [e.name for e in it if folder or e.name not in _DIR_OWN]
+            return [e.name for e in it if folder or not is_reserved_name(e.name)]
     except OSError:
         return []
-
-
-_DIR_OWN = frozenset({STATE_DIR, PARTS_FILE, REPORT_FILE, THUMB_FOLDER.parts[0]})
 
 
 def _stems_of(name: str) -> list[str]:
@@ -122,16 +128,15 @@ class Owned:
     """Whether a name in DIR that an input's outputs would take is mediaprep's: its stem has a
     journal record (``recorded``); a killed earlier run (``runs``) claimed the stem; or the
     name (or a file below it) is an output ``parts.jsonl`` lists or a remembered stale output
-    (``stale_file``): a damaged or older ``journal.idx`` costs preparing again, never a
+    (``.mediaprep/stale.json``): a damaged or older ``journal.idx`` costs preparing again, never a
     refusal. All but the first are read once, when first asked."""
 
     def __init__(self, state: Path, names: Sequence[str], recorded: Callable[[str], bool],
-                 runs: Iterable[str], stale_file: str) -> None:
+                 runs: Iterable[str]) -> None:
         self.state = state
         self.names = names  # record names, by input
         self.recorded = recorded
         self.runs = list(runs)
-        self.stale_file = stale_file
         self._written: set[str] | None = None
         self._claimed: set[str] | None = None
 
@@ -145,8 +150,7 @@ class Owned:
         if self._written is None:
             self._written = set()
             for name in (*_listed_outputs(self.state.parent / PARTS_FILE),
-                         *(o.get("name") for o in _json_list(self.state / self.stale_file)
-                           if isinstance(o, dict))):
+                         *(o.get("name") for o in remembered_stale(self.state / STALE_FILE))):
                 while isinstance(name, str) and name:
                     self._written.add(name.casefold())
                     name = name.rpartition("/")[0]
@@ -180,18 +184,11 @@ def _listed_outputs(parts: Path) -> Iterator[object]:
                 yield from outputs
 
 
-def _json_list(path: Path) -> list[object]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            value = json.load(fh)
-    except (OSError, ValueError):
-        return []
-    return value if isinstance(value, list) else []
-
-
-def write_claims(state: Path, run_id: str, names: Iterable[str]) -> None:
-    """Say, before any worker writes, which stems (record names) run ``run_id`` fills."""
-    atomic_write(state / (CLAIMS_PREFIX + run_id), "".join(f"{n}\n" for n in names))
+def write_claims(state: Path, run_id: str, names: Sequence[str]) -> None:
+    """Say, before any worker writes, which stems (record names) run ``run_id`` fills (a run
+    that fills none, a rerun that changed nothing, writes no file)."""
+    if names:
+        atomic_write(state / (CLAIMS_PREFIX + run_id), "".join(f"{n}\n" for n in names))
 
 
 def drop_claims(state: Path) -> None:
