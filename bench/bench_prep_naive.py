@@ -93,7 +93,7 @@ def generate(folder: Path, images: int) -> None:
             img.save(folder / f"img_{i:03d}.webp", quality=85, method=2)
 
 
-def timed(cmd: list[str], ok: tuple[int, ...] = (0, 1)) -> tuple[float, float]:
+def timed(cmd: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
     """(wall s, CPU s of the process tree) of a command: each process's own CPU time, sampled
     every 50 ms while it lives (not its children's totals as well: a pool's workers, reaped by
     their parent, would be counted twice; mediaprep's workers are not its children)."""
@@ -154,7 +154,7 @@ def run_rounds(folder: Path, script: str, rounds: int) -> dict[str, list[tuple[f
             }
             order = list(sides) if r % 2 == 0 else list(sides)[::-1]
             for name in order:
-                runs[name].append(timed(sides[name], (0, 1) if name == "mediaprep" else (0,)))
+                runs[name].append(timed(sides[name]))
                 print(f"  round {r + 1} {name:9} wall {runs[name][-1][0]:6.1f} s  "
                       f"cpu {runs[name][-1][1]:6.1f} s  load {_load()}", flush=True)
     return runs

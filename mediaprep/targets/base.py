@@ -352,9 +352,10 @@ def shared_rows(*, vision: frozenset[str], text_only: frozenset[str],
         Limit("image.max_decode_bytes", 448 << 20, "image.decompression_bomb", "error",
               "mediaprep", "bytes decoding and preparing an image would take at its peak: the "
               "decoded pixels, the decoder's own buffer (a TIFF strip at its true bit depth, "
-              "libwebp's frame) and prep's full-size working copy, at the scale the decoder "
-              "really uses (a JPEG is decoded at 1/2-1/8 when that covers the box; an "
-              "animation's whole canvas, RGBA); keeps a prep under 1 GB"),
+              "libwebp's frame, FFmpeg's for a still WebP above 33.5 MP) and prep's "
+              "full-size working copy, at the scale the decoder really uses (a JPEG is "
+              "decoded at 1/2-1/8 when that covers the box; an animation's whole canvas, "
+              "RGBA); keeps a prep under 1 GB"),
         Limit("image.max_pixels_per_byte", 1000, "image.decompression_bomb", "error",
               "mediaprep", "pixels a large image (decoded above 256 MiB) may claim per input "
               "byte: a photo claims tens, a bomb thousands"),
