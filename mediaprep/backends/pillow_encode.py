@@ -49,7 +49,7 @@ from ..tuning import (  # noqa: F401  (PREFER_DOWNSCALE_BELOW, DOWNSCALE_QUALITY
     SEARCH_MAX_TRIES_PER_SIZE,
     SEARCH_SHRINK_AIM,
 )
-from .pillow import ENCODABLE, normalise_mode
+from .pillow import ENCODABLE, normalise_mode, resize_to
 from .sniff import MIME, data_url_size, data_url_sizer, identity_size, largest_fitting
 
 #: Formats this encoder writes (their MIME types: :data:`~mediaprep.backends.sniff.MIME`).
@@ -316,10 +316,6 @@ def _best_fit(fitting: dict[int, bytes]) -> tuple[int, bytes] | None:
     return best, fitting[best]
 
 
-def _scaled(img: Image.Image, size: tuple[int, int]) -> Image.Image:
-    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-
-
 def _shrink_factor(fmt: str, history: list[tuple[int, int]], raw: int) -> float:
     """Linear scale factor expected to bring the size to ``SEARCH_SHRINK_AIM * raw``.
 
@@ -505,7 +501,7 @@ def _downscale_first(run: _Run, img: Image.Image, fmt: str, est: _Estimator, sta
         return img, start
     run.steps.append(f"planned downscale {img.width}x{img.height} -> {new[0]}x{new[1]} "
                      f"(q~{start} at full size)")
-    img = _scaled(img, new)
+    img = resize_to(img, new)
     est = _Estimator(run, img, fmt)
     if est.usable:
         start = est.quality_for(SEARCH_AIM * raw, min_q, max_q)
@@ -536,7 +532,7 @@ def _lossy_rounds(run: _Run, img: Image.Image, fmt: str, start: int, raw: int, m
         if new is None:
             break
         run.steps.append(f"downscale {cur.width}x{cur.height} -> {new[0]}x{new[1]}")
-        cur = _scaled(img, new)
+        cur = resize_to(img, new)
         start = min_q  # the quality axis is exhausted; keep it at the floor from now on
     raise _no_fit(run, f"{fmt} within {run.max_bytes} bytes even at {min_side}px / q={min_q}")
 
@@ -611,7 +607,7 @@ def _png_shrunk(run: _Run, img: Image.Image, size: int, raw: int,
         if new is None:
             break
         run.steps.append(f"downscale {cur.width}x{cur.height} -> {new[0]}x{new[1]}")
-        cur = _scaled(img, new)
+        cur = resize_to(img, new)
         data = run.encode(cur, "png", None)
         history.append((cur.width * cur.height, len(data)))
         if run.fits(len(data), "png"):

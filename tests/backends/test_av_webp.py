@@ -136,3 +136,23 @@ def test_a_batch_prepares_a_large_still_webp(big_webp, tmp_path):
     assert run.returncode == 0, run.stderr
     line = json.loads((tmp_path / "out" / "parts.jsonl").read_text().splitlines()[0])
     assert line["ok"] is True
+
+
+def test_a_draft_shrinks_while_ffmpeg_converts_to_the_picture_pillow_would_make(tmp_path):
+    path = tmp_path / "photo.webp"
+    _photo(1600, 1000).save(path, quality=90)
+    with open(path, "rb") as fh:
+        lean = LeanWebPImageFile(fh, Image.open(fh))
+        lean.draft(None, (1200, 750))
+        assert lean.size == (1200, 750)  # known before the decode, as a JPEG draft's is
+        lean.load()
+        assert lean.size == (1200, 750)
+        with Image.open(path) as ref:
+            want = np.asarray(ref.convert("RGB").resize((1200, 750), Image.Resampling.BICUBIC),
+                              dtype=np.int16)
+        diff = np.abs(np.asarray(lean, dtype=np.int16) - want)
+    assert diff.mean() < 1.0 and diff.max() <= 16, (diff.mean(), diff.max())
+    with open(path, "rb") as fh:  # a draft asking for more than the picture is no draft
+        lean = LeanWebPImageFile(fh, Image.open(fh))
+        lean.draft(None, (3200, 2000))
+        assert lean.size == (1600, 1000)
