@@ -33,6 +33,7 @@ from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
 from ..types import Finding, line_problem
 from .cache import Cache, cache_for_run, cache_key, canonical_json, hash_input, package_version
+from .cache_line import put_back_payloads, take_out_payloads
 from .frames_dir import MANIFEST
 from .journal_index import JournalIndex, Record
 from .journal_log import JOURNAL_FOLDER, LOG_NAME, LineAt, append_record
@@ -243,6 +244,10 @@ def prep_job(job: PrepJob) -> PrepDone:
 
 _MANIFEST = "frames/manifest"  # cache name of the frames.json beside a video's frames
 _THUMB = "thumb/"  # cache names of an input's report thumbnails: _THUMB + the file's name
+_LINE_SPLICES = "line.splices"  # where the line's data URL payloads go back (.cache_line)
+#: Outputs up to this size are read to find the data URLs that carry them (a data URL is at
+#: most tens of MB); a bigger one (a video) is copied into the entry from its file
+_SPLICED_OUTPUT_BYTES = 64 << 20
 
 
 def _prep_job(job: PrepJob) -> PrepDone:
@@ -422,6 +427,25 @@ def _stored_json(entry: Any, name: str) -> Any:
         return None
 
 
+def _json_or_none(text: bytes | None) -> Any:
+    try:
+        return None if text is None else json.loads(text)
+    except ValueError:
+        return None
+
+
+def _cached_line_text(entry: Any) -> bytes | None:
+    """A cache entry's line with its data URLs' payloads put back (:mod:`.cache_line`); None
+    when it cannot be read or its splices are not ones a put writes."""
+    try:
+        text = entry.data(LINE_FILE)
+        if not entry.has(_LINE_SPLICES):
+            return text
+        return put_back_payloads(text, json.loads(entry.data(_LINE_SPLICES)), entry.data)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def _intact(out_dir: str, rec: Record, index: JournalIndex) -> bool:
     """Whether the record's line (in a log, or in ``parts.jsonl``) and outputs are still the
     ones it recorded. Stat calls on plain strings: the parent runs this for every input."""
@@ -454,12 +478,24 @@ def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any], text: byte
     """Put the outputs, their thumbnails and the journal record in the cache; a cache that
     fails is no error."""
     files: dict[str, str | os.PathLike[str] | bytes] = {
-        META_FILE: (json.dumps(meta, ensure_ascii=True) + "\n").encode(), LINE_FILE: text}
+        META_FILE: (json.dumps(meta, ensure_ascii=True) + "\n").encode()}
     files.update({_THUMB + p.name: p for p in thumbs})
-    for rel in line.get("outputs") or []:
-        if not rel.startswith(t.stem):
-            return  # an output outside its stem cannot be renamed for another input
-        files[_OUT + rel[len(t.stem):]] = Path(t.out_dir) / rel
+    outputs: dict[str, bytes] = {}
+    try:
+        for rel in line.get("outputs") or []:
+            if not rel.startswith(t.stem):
+                return  # an output outside its stem cannot be renamed for another input
+            path = Path(t.out_dir) / rel
+            name = _OUT + rel[len(t.stem):]
+            files[name] = path
+            if _regular_file(path) and path.stat().st_size <= _SPLICED_OUTPUT_BYTES:
+                files[name] = outputs[name] = path.read_bytes()  # read once: matched, stored
+    except OSError as exc:
+        log.warning("cache: could not store %s: %s", t.display, exc)
+        return
+    files[LINE_FILE], splices = take_out_payloads(text, outputs)
+    if splices:
+        files[_LINE_SPLICES] = json.dumps(splices).encode()
     if any(rel.startswith(t.stem + "/") for rel in line.get("outputs") or []) and \
             _regular_file(Path(t.out_dir) / t.stem / MANIFEST):
         files[_MANIFEST] = Path(t.out_dir) / t.stem / MANIFEST  # prepare wrote it
@@ -469,15 +505,16 @@ def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any], text: byte
         log.warning("cache: could not store %s: %s", t.display, exc)
 
 
-def _cached_record(cache: Cache, key: str, display: str) -> tuple[Any, dict[str, Any],
-                                                                   dict[str, Any]] | None:
+def _cached_record(cache: Cache, key: str, display: str
+                   ) -> tuple[Any, dict[str, Any], dict[str, Any], bytes] | None:
     """A cache entry's files, record and line, when usable: the cache folder may be shared or
     planted, so its record and line are input like any other, checked before any of it reaches
     DIR, parts.jsonl or the report."""
     entry = cache.get(key)
     if entry is None or not (entry.has(META_FILE) and entry.has(LINE_FILE)):
         return None
-    old, cached_line = _stored_json(entry, META_FILE), _stored_json(entry, LINE_FILE)
+    text = _cached_line_text(entry)
+    old, cached_line = _stored_json(entry, META_FILE), _json_or_none(text)
     if isinstance(old, dict) and not _still_valid(old.get("valid_until")):
         return None  # an uploaded reference past its life: prepared and uploaded again
     problem = ("its record is not one prep writes" if _meta_problem(old)
@@ -486,8 +523,8 @@ def _cached_record(cache: Cache, key: str, display: str) -> tuple[Any, dict[str,
         log.warning("cache: entry %s for %s not used: %s", key[:12], display, problem)
         cache.discard(key, problem)
         return None
-    assert old is not None and cached_line is not None
-    return entry, old, cached_line
+    assert old is not None and cached_line is not None and text is not None
+    return entry, old, cached_line, text
 
 
 def _from_cache(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepDone | None:
@@ -495,7 +532,7 @@ def _from_cache(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepD
     found = _cached_record(cache, key, t.display)
     if found is None:
         return None
-    entry, old, cached_line = found
+    entry, old, cached_line, cached_text = found
     names = _renamed_outputs(old, t.stem)
     # The line names the input and its outputs (relative to DIR); file:// URLs also name DIR.
     # Anything else is the same for every input with these bytes and options, and then the
@@ -512,7 +549,7 @@ def _from_cache(cache: Cache, key: str, job: PrepJob, jkey: str | None) -> PrepD
     entry.materialise(t.out_dir, names)
     thumbs = _cached_thumbs(entry, t) if job.thumbs else None
     if same:
-        text = entry.data(LINE_FILE).rstrip(b"\n") + b"\n"
+        text = cached_text.rstrip(b"\n") + b"\n"
         meta = _record_meta(t, jkey, list(names.values()), old["done"], thumbs,
                             valid_until=old.get("valid_until"))
     else:
