@@ -42,7 +42,16 @@ from ..output import PARTS_FILE, REPORT_FILE, THUMB_FOLDER
 from . import RunReport, displayable, files_of, summary_of
 from .changes import changes_of
 from .page import CHUNK_ROWS, PAGE_ROWS, chunk_text, human, page, page_parts, row_html
-from .rows import Row, check_row, file_size, prep_row, read_lines, row_pics, unshown_row
+from .rows import (
+    Row,
+    check_row,
+    count_lines,
+    file_size,
+    prep_row,
+    read_lines,
+    row_pics,
+    unshown_row,
+)
 from .rows import thumbnail_line as thumbnail_line
 from .thumbs import (
     CHUNK_PREFIX,
@@ -99,11 +108,6 @@ class _Tally:
                 ("estimated tokens", f"~{self.tokens:,}")]
 
 
-def _count_lines(path: Path) -> int:
-    with open(path, "rb") as fh:
-        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
-
-
 def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
     it = iter(items)
     while batch := list(islice(it, n)):
@@ -115,7 +119,7 @@ def _prep_rows(out: Path, sources: Sequence[str] | None, thumbs: Thumbs,
     """Each parts.jsonl line with its row, in run order, a batch at a time (the thumbnails of
     a batch are made or read by ``workers`` threads)."""
     parts = out / PARTS_FILE
-    if sources is not None and len(sources) != _count_lines(parts):
+    if sources is not None and len(sources) != count_lines(parts):
         sources = None  # not this parts.jsonl's inputs: the lines' paths instead
 
     def make(item: tuple[int, dict[str, Any]]) -> tuple[dict[str, Any], Row]:

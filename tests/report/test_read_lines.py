@@ -55,3 +55,18 @@ def test_any_name_reads_as_json_reads_it(tmp_path_factory, names: list[str]) -> 
     lines = [_line(n, url=n if n.startswith("data:") else DATA) for n in names]
     got = _as_read(tmp_path_factory.mktemp("p"), lines)
     assert got == [(i, without_data(x)) for i, x in enumerate(lines)]
+
+
+def test_lines_are_counted_by_their_newlines_and_a_last_line_without_one_is_still_read(
+        tmp_path: Path) -> None:
+    from mediaprep.report.rows import count_lines
+
+    url = "data:image/jpeg;base64," + "QUJD" * 100_000
+    text = "\n".join(json.dumps({"path": f"p{i}", "part": {"url": url}}) for i in range(3))
+    parts = tmp_path / "parts.jsonl"
+    parts.write_text(text)  # the last line has no newline
+    assert count_lines(parts) == text.count("\n") == 2
+    assert [(i, line["path"]) for i, line in read_lines(parts)] == [(0, "p0"), (1, "p1"),
+                                                                   (2, "p2")]
+    parts.write_text("")
+    assert count_lines(parts) == 0 and list(read_lines(parts)) == []
