@@ -21,7 +21,6 @@ def take_out_payloads(text: bytes, files: Mapping[str, bytes]) -> tuple[bytes, l
     """``text`` without the data URL payloads that are the base64 of one of ``files``
     (name -> bytes), and the splices that put them back: ``[offset, name]`` pairs, ascending,
     the offsets into the text returned."""
-    view = memoryview(text)
     encoded: dict[str, bytes] = {}
     pieces: list[bytes] = []
     splices: list[list[Any]] = []
@@ -33,7 +32,7 @@ def take_out_payloads(text: bytes, files: Mapping[str, bytes]) -> tuple[bytes, l
         if end < 0:
             break
         search = end
-        name = _stored_as(view[start:end], files, encoded)
+        name = _stored_as(text, start, end, files, encoded)
         if name is None:
             continue
         pieces.append(text[pos:start])
@@ -46,15 +45,16 @@ def take_out_payloads(text: bytes, files: Mapping[str, bytes]) -> tuple[bytes, l
     return b"".join(pieces), splices
 
 
-def _stored_as(payload: memoryview, files: Mapping[str, bytes],
+def _stored_as(text: bytes, start: int, end: int, files: Mapping[str, bytes],
                encoded: dict[str, bytes]) -> str | None:
-    """The name of the file whose base64 ``payload`` is, if any (lengths compared first)."""
+    """The name of the file whose base64 ``text[start:end]`` is, if any (lengths compared
+    first; then a memcmp in place: a memoryview's ``==`` goes item by item, 20x slower)."""
     for name, data in files.items():
-        if 4 * -(-len(data) // 3) != len(payload):
+        if 4 * -(-len(data) // 3) != end - start:
             continue
         if name not in encoded:
             encoded[name] = base64.b64encode(data)
-        if payload == encoded[name]:
+        if text.startswith(encoded[name], start):
             return name
     return None
 
