@@ -12,7 +12,7 @@ import re
 import stat
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,7 +33,7 @@ from ..report.changes import changes_of, words_of
 from ..resource import frame_files, is_url
 from ..types import Finding, line_problem
 from .cache import Cache, cache_for_run, cache_key, canonical_json, hash_input, package_version
-from .cache_line import put_back_payloads, take_out_payloads
+from .cache_line import Carried, line_bytes, put_back_payloads, take_out_payloads
 from .frames_dir import MANIFEST
 from .journal_index import JournalIndex, Record
 from .journal_log import JOURNAL_FOLDER, LOG_NAME, LineAt, append_record
@@ -245,9 +245,6 @@ def prep_job(job: PrepJob) -> PrepDone:
 _MANIFEST = "frames/manifest"  # cache name of the frames.json beside a video's frames
 _THUMB = "thumb/"  # cache names of an input's report thumbnails: _THUMB + the file's name
 _LINE_SPLICES = "line.splices"  # where the line's data URL payloads go back (.cache_line)
-#: Outputs up to this size are read to find the data URLs that carry them (a data URL is at
-#: most tens of MB); a bigger one (a video) is copied into the entry from its file
-_SPLICED_OUTPUT_BYTES = 64 << 20
 
 
 def _prep_job(job: PrepJob) -> PrepDone:
@@ -267,11 +264,11 @@ def _prep_job(job: PrepJob) -> PrepDone:
         cache = None
         jkey = None  # nor skipped by the journal next time
     thumbs = _new_thumbnails(t, line) if job.thumbs else []
-    text = (json_line(line) + "\n").encode("utf-8")
+    text, carried = line_bytes(line)
     meta = _line_meta(t, jkey, line, thumbs, bytes_in=getattr(line, "bytes_in", 0))
     at = append_record(job.journal_dir, job.run_id, meta, text)
     if cache is not None:
-        _store(cache, key, t, meta, text, line, thumbs)
+        _store(cache, key, t, meta, (text, carried), line, thumbs)
     return _done(meta["done"], "prepared", meta, at)
 
 
@@ -473,32 +470,28 @@ def _done(done: dict[str, Any], origin: str, record: dict[str, Any] | None = Non
                     tuple(str(o) for o in d.get("outputs") or ()), record, at)
 
 
-def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any], text: bytes,
-           line: dict[str, Any], thumbs: list[Path]) -> None:
-    """Put the outputs, their thumbnails and the journal record in the cache; a cache that
+def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any],
+           written: tuple[bytes, list[Carried]], line: dict[str, Any],
+           thumbs: list[Path]) -> None:
+    """Put the outputs, their thumbnails and the journal record in the cache (the line
+    without the data URLs of the outputs stored beside it: :mod:`.cache_line`); a cache that
     fails is no error."""
     files: dict[str, str | os.PathLike[str] | bytes] = {
         META_FILE: (json.dumps(meta, ensure_ascii=True) + "\n").encode()}
     files.update({_THUMB + p.name: p for p in thumbs})
-    outputs: dict[str, bytes] = {}
-    try:
-        for rel in line.get("outputs") or []:
-            if not rel.startswith(t.stem):
-                return  # an output outside its stem cannot be renamed for another input
-            path = Path(t.out_dir) / rel
-            name = _OUT + rel[len(t.stem):]
-            files[name] = path
-            if _regular_file(path) and path.stat().st_size <= _SPLICED_OUTPUT_BYTES:
-                files[name] = outputs[name] = path.read_bytes()  # read once: matched, stored
-    except OSError as exc:
-        log.warning("cache: could not store %s: %s", t.display, exc)
-        return
-    files[LINE_FILE], splices = take_out_payloads(text, outputs)
+    stored: dict[str, tuple[str, int]] = {}
+    for rel in line.get("outputs") or []:
+        if not rel.startswith(t.stem):
+            return  # an output outside its stem cannot be renamed for another input
+        path = Path(t.out_dir) / rel
+        files[_OUT + rel[len(t.stem):]] = path
+        with contextlib.suppress(OSError):
+            stored[os.path.abspath(path)] = (_OUT + rel[len(t.stem):], os.lstat(path).st_size)
+    line_text, carried = written  # the line as the journal has it, and its data URLs
+    files[LINE_FILE], splices = take_out_payloads(
+        line_text, [replace(c, path=os.path.abspath(c.path)) for c in carried], stored)
     if splices:
         files[_LINE_SPLICES] = json.dumps(splices).encode()
-    if any(rel.startswith(t.stem + "/") for rel in line.get("outputs") or []) and \
-            _regular_file(Path(t.out_dir) / t.stem / MANIFEST):
-        files[_MANIFEST] = Path(t.out_dir) / t.stem / MANIFEST  # prepare wrote it
     try:
         cache.put(key, {"stem": t.stem}, files)
     except (OSError, ValueError) as exc:  # the run goes on; the next one prepares it again

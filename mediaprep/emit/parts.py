@@ -9,6 +9,16 @@ from typing import Any
 from urllib.parse import quote
 
 
+class DataURL(str):
+    """A ``data:`` URL this program made (:func:`data_url`): a MIME type from its own table
+    and base64, so its JSON text is itself between quotes (ASCII, no quote, backslash or
+    control character): a line is written without JSON's scan of megabytes. ``path`` is the
+    file whose bytes it carries, once written (:func:`mediaprep.emit.sink.emit_url`)."""
+
+    json_safe = True
+    path: Path | None = None
+
+
 def data_url(data: bytes, mime: str) -> str:
     """A ``data:`` URL carrying ``data`` in base64.
 
@@ -19,7 +29,7 @@ def data_url(data: bytes, mime: str) -> str:
     Returns:
         ``data:<mime>;base64,<...>``. Raises: nothing.
     """
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return DataURL(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}")
 
 
 def file_uri(path: Path) -> str:

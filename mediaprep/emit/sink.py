@@ -7,7 +7,7 @@ from pathlib import Path, PurePath
 
 from ..output import atomic_write, inside, safe_relative
 from ..settings import Settings, SettingsError
-from .parts import data_url, file_uri, prefixed_url
+from .parts import DataURL, data_url, file_uri, prefixed_url
 
 EXTENSION = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "bmp",
              "tiff": "tif", "heic": "heic", "mp4": "mp4", "mov": "mov", "mkv": "mkv",
@@ -75,7 +75,10 @@ def url_for_file(sink: Sink, path: Path, data_mime: tuple[bytes, str] | None,
                                 "hosted)")
         return prefixed_url(settings.url_prefix, sink.relative(path))
     assert data_mime is not None
-    return data_url(*data_mime)
+    url = data_url(*data_mime)
+    if isinstance(url, DataURL):
+        url.path = path  # what a cache entry stores once, not again inside the line
+    return url
 
 
 def emit_url(sink: Sink, name: str, data: bytes, fmt: str, mime: str,
