@@ -82,7 +82,7 @@ def _set_aside(value: Any, found: list[Any]) -> Any:
 
 
 def take_out_payloads(text: bytes, carried: list[Carried],
-                      stored: Mapping[Path, tuple[str, int]]) -> tuple[bytes, list[list[Any]]]:
+                      stored: Mapping[Any, tuple[str, int]]) -> tuple[bytes, list[list[Any]]]:
     """``text`` without the payloads (:func:`line_bytes`' ``carried``) of the files a cache
     entry stores (``stored``: a file's path -> its name in the entry and its size), and the
     splices that put them back: ``[offset, name]`` pairs, ascending, the offsets into the text

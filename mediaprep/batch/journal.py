@@ -492,6 +492,9 @@ def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any],
         line_text, [replace(c, path=os.path.abspath(c.path)) for c in carried], stored)
     if splices:
         files[_LINE_SPLICES] = json.dumps(splices).encode()
+    if any(rel.startswith(t.stem + "/") for rel in line.get("outputs") or []) and \
+            _regular_file(Path(t.out_dir) / t.stem / MANIFEST):
+        files[_MANIFEST] = Path(t.out_dir) / t.stem / MANIFEST  # prepare wrote it
     try:
         cache.put(key, {"stem": t.stem}, files)
     except (OSError, ValueError) as exc:  # the run goes on; the next one prepares it again
