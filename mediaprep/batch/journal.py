@@ -479,19 +479,11 @@ def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any],
     files: dict[str, str | os.PathLike[str] | bytes] = {
         META_FILE: (json.dumps(meta, ensure_ascii=True) + "\n").encode()}
     files.update({_THUMB + p.name: p for p in thumbs})
-    stored: dict[str, tuple[str, int]] = {}
-    for rel in line.get("outputs") or []:
-        if not rel.startswith(t.stem):
-            return  # an output outside its stem cannot be renamed for another input
-        path = Path(t.out_dir) / rel
-        files[_OUT + rel[len(t.stem):]] = path
-        with contextlib.suppress(OSError):
-            stored[os.path.abspath(path)] = (_OUT + rel[len(t.stem):], os.lstat(path).st_size)
-    line_text, carried = written  # the line as the journal has it, and its data URLs
-    files[LINE_FILE], splices = take_out_payloads(
-        line_text, [replace(c, path=os.path.abspath(c.path)) for c in carried], stored)
-    if splices:
-        files[_LINE_SPLICES] = json.dumps(splices).encode()
+    outputs = _outputs_to_store(t, line)
+    if outputs is None:
+        return  # an output outside its stem cannot be renamed for another input
+    files.update({name: path for path, (name, _) in outputs.items()})
+    files.update(_line_files(written, outputs))
     if any(rel.startswith(t.stem + "/") for rel in line.get("outputs") or []) and \
             _regular_file(Path(t.out_dir) / t.stem / MANIFEST):
         files[_MANIFEST] = Path(t.out_dir) / t.stem / MANIFEST  # prepare wrote it
@@ -499,6 +491,33 @@ def _store(cache: Cache, key: str, t: PrepTask, meta: dict[str, Any],
         cache.put(key, {"stem": t.stem}, files)
     except (OSError, ValueError) as exc:  # the run goes on; the next one prepares it again
         log.warning("cache: could not store %s: %s", t.display, exc)
+
+
+def _line_files(written: tuple[bytes, list[Carried]], outputs: dict[Path, tuple[str, int]]
+                ) -> dict[str, bytes]:
+    """The line as a cache entry keeps it: without the payloads of the outputs stored beside
+    it, and where they go back (:mod:`.cache_line`)."""
+    stored = {os.path.abspath(path): kept for path, kept in outputs.items()}
+    text, carried = written  # the line as the journal has it, and its data URLs
+    short, splices = take_out_payloads(
+        text, [replace(c, path=os.path.abspath(c.path)) for c in carried], stored)
+    return {LINE_FILE: short, **({_LINE_SPLICES: json.dumps(splices).encode()} if splices else {})}
+
+
+def _outputs_to_store(t: PrepTask, line: dict[str, Any]) -> dict[Path, tuple[str, int]] | None:
+    """Each output's path -> its name in a cache entry and its size (-1: not there); None when
+    one lies outside the input's stem."""
+    out: dict[Path, tuple[str, int]] = {}
+    for rel in line.get("outputs") or []:
+        if not rel.startswith(t.stem):
+            return None
+        path = Path(t.out_dir) / rel
+        try:
+            size = os.lstat(path).st_size
+        except OSError:
+            size = -1  # put reports it
+        out[path] = (_OUT + rel[len(t.stem):], size)
+    return out
 
 
 def _cached_record(cache: Cache, key: str, display: str
