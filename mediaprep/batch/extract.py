@@ -125,7 +125,19 @@ def _one_worker_start() -> str | None:
     for module in frames_job.worker_imports:  # type: ignore[attr-defined]
         importlib.import_module(module)
     gc.collect()
-    return "fork"
+    # a native thread still alive here (a scaler's or decoder's pool some earlier work in this
+    # process kept) is not in the child: a child that reused or freed its owner would wait for
+    # it forever (seen: a test process's kept scaler, freed by swscale in the child)
+    return "fork" if _os_threads() == 1 else None
+
+
+def _os_threads() -> int:
+    """The threads of this process as the kernel counts them (Python's and native ones); 1
+    where that cannot be read, and Python's own count decides."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
 
 
 def frames_job(task: tuple[str, str, Settings, str, FramesRecord]) -> dict[str, Any]:
