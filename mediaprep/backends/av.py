@@ -21,7 +21,7 @@ import time
 import weakref
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import pairwise
@@ -251,10 +251,18 @@ def video_stream(container: av.container.InputContainer):
     return max(streams, key=length)
 
 
+def side_data(frame: Any) -> Iterator[Any]:
+    """A frame's side data entries. Iterating ``frame.side_data`` gives the entries up to
+    PyAV 18.1.0 and their types (the mapping's keys) from 18.1.1: each key is looked up."""
+    container = frame.side_data
+    for item in container:
+        yield item if hasattr(item, "type") else container[item]
+
+
 def display_matrix(frame: Any) -> tuple[int, ...] | None:
     """A decoded frame's display matrix (FFmpeg's int32[9], 16.16 fixed point), or None."""
     try:
-        for sd in frame.side_data:
+        for sd in side_data(frame):
             if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX"):
                 raw = bytes(sd)
                 if len(raw) >= 36:

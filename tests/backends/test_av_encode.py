@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from mediaprep.backends import av_encode as vmod
+from mediaprep.backends.av import side_data
 from mediaprep.backends.av_encode import (
     DoesNotFit,
     RemuxNotPossible,
@@ -108,7 +109,7 @@ def _probe(path: Path) -> dict:
             "sar": s.sample_aspect_ratio,
             "duration": c.duration / av.time_base,
             "rotation": first.rotation,
-            "side_data": [str(sd.type) for sd in first.side_data],
+            "side_data": [str(sd.type) for sd in side_data(first)],
             "rgb": first.to_ndarray(format="rgb24"),
         }
 
