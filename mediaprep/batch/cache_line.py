@@ -27,8 +27,9 @@ _PAYLOAD = b";base64,"
 SET_ASIDE_CHARS = 4096
 #: what stands for the i-th data URL set aside while the rest is encoded: NULs, which JSON
 #: writes escaped (``\u0000``), so no text of the line can read as one unless it holds them,
-#: and each is checked to occur once
+#: and the line is checked to hold no other
 _MARK = "\x00data-url-%d\x00"
+_MARK_TEXT = json.dumps("\x00data-url-")[1:-1]  # how every mark starts in JSON text
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def line_bytes(line: Mapping[str, Any]) -> tuple[bytes, list[Carried]]:
     if not found:
         return (json_line(line) + "\n").encode("utf-8"), []
     text = json_line(slim)
+    if text.count(_MARK_TEXT) != len(found):  # a text of the line itself reads as a mark
+        return (json_line(line) + "\n").encode("utf-8"), []
     pieces: list[bytes] = []
     carried: list[Carried] = []
     pos = size = 0
@@ -55,7 +58,7 @@ def line_bytes(line: Mapping[str, Any]) -> tuple[bytes, list[Carried]]:
         mark = json.dumps(_MARK % i)
         at = text.find(mark, pos)
         head = url[:url.find(",") + 1]
-        if at < 0 or text.count(mark) != 1 or json.dumps(head)[1:-1] != head:
+        if at < 0 or json.dumps(head)[1:-1] != head:
             return (json_line(line) + "\n").encode("utf-8"), []  # a line like no other
         before = text[pos:at + 1].encode("utf-8")  # up to the opening quote
         pieces += [before, url.encode("ascii")]

@@ -419,12 +419,13 @@ def _thumb_stats(t: PrepTask, thumbs: list[Path]) -> list[dict[str, Any]]:
 def _stored_json(entry: Any, name: str) -> Any:
     """A cache entry's JSON text ``name``, parsed (None: unreadable or not JSON)."""
     try:
-        return json.loads(entry.data(name))
-    except (OSError, ValueError):
+        return _json_or_none(entry.data(name))
+    except OSError:
         return None
 
 
 def _json_or_none(text: bytes | None) -> Any:
+    """``text`` parsed as JSON; None for no text or not JSON."""
     try:
         return None if text is None else json.loads(text)
     except ValueError:
